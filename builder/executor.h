@@ -1,0 +1,107 @@
+/* executor.h: what a component step runs against. Two implementations: the
+ * guest agent (executor-agent.c) and the local machine (executor-local.c).
+ * The component engine never knows which.
+ *
+ * All paths are absolute paths on the target. Every operation returns 0 or -1
+ * with the error recorded (err_set), except exec, whose non-zero exit status
+ * is a result, not an error. */
+#ifndef AMIFORGE_EXECUTOR_H
+#define AMIFORGE_EXECUTOR_H
+
+#include "compat.h"
+#include "buf.h"
+
+struct executor;
+
+/* Called with output chunks as they arrive (stream 1 = stdout, 2 = stderr). */
+typedef void (*exec_output_fn)(int stream, const char *data, size_t len, void *opaque);
+
+struct exec_req {
+	const char *const *argv;  /* argv[0] looked up in PATH on the target */
+	const char *const *env;   /* extra "K=V" entries, NULL-terminated; may be NULL */
+	const char *cwd;          /* NULL: "/" (agent) or the current dir (local) */
+	const char *user;         /* NULL: the executor's user (root in a guest) */
+	const void *stdin_data;   /* may be NULL */
+	size_t stdin_len;
+	int64_t timeout_ms;       /* 0: none; on expiry the process group is killed */
+	exec_output_fn on_output; /* may be NULL */
+	void *opaque;
+	size_t capture_max;       /* bytes of stdout/stderr kept in the result each */
+};
+
+struct exec_result {
+	int status;          /* exit code, or 128 + signal */
+	bool timed_out;
+	struct buf out;      /* captured stdout (up to capture_max) */
+	struct buf err;      /* captured stderr */
+};
+
+void exec_result_release(struct exec_result *res);
+
+struct file_stat {
+	bool exists;
+	mode_t mode;         /* type and permission bits, as st_mode */
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	int64_t mtime;
+	char *link_target;   /* for symlinks (owned, freed by file_stat_release) */
+};
+
+void file_stat_release(struct file_stat *st);
+
+/* One entry of a directory listing. */
+struct dir_entry {
+	char *name;
+	mode_t mode;
+};
+
+struct executor_ops {
+	const char *name;   /* "agent", "local" */
+	int (*exec)(struct executor *ex, const struct exec_req *req, struct exec_result *res);
+	/* Copy a host file to the target (mode applied; parents must exist). */
+	int (*put_file)(struct executor *ex, const char *host_path, const char *path, mode_t mode);
+	/* Copy a target file to the host. */
+	int (*get_file)(struct executor *ex, const char *path, const char *host_path);
+	/* Write / read small contents directly (read fails past max bytes). */
+	int (*write_file)(struct executor *ex, const char *path, const void *data, size_t len,
+			  mode_t mode, bool append);
+	int (*read_file)(struct executor *ex, const char *path, size_t max, struct buf *out);
+	/* lstat; a missing path is not an error: st->exists = false. */
+	int (*stat)(struct executor *ex, const char *path, struct file_stat *st);
+	int (*mkdir_p)(struct executor *ex, const char *path, mode_t mode);
+	/* Remove a file, or a tree when recursive. Missing is not an error. */
+	int (*remove)(struct executor *ex, const char *path, bool recursive);
+	int (*rename)(struct executor *ex, const char *from, const char *to);
+	/* Copy a file or, when recursive, a tree (preserving modes). */
+	int (*copy)(struct executor *ex, const char *from, const char *to, bool recursive);
+	int (*chmod)(struct executor *ex, const char *path, mode_t mode, bool recursive);
+	/* owner/group are names or numeric ids; NULL leaves that part. */
+	int (*chown)(struct executor *ex, const char *path, const char *owner,
+		     const char *group, bool recursive);
+	int (*symlink)(struct executor *ex, const char *target, const char *path);
+	/* List a directory; *entries is an array of *n (caller frees with dir_entries_free). */
+	int (*list_dir)(struct executor *ex, const char *path, struct dir_entry **entries, size_t *n);
+	/* Hex digest of a file: algo is "md5", "sha1", "sha256" or "sha512". */
+	int (*hash_file)(struct executor *ex, const char *path, const char *algo, char **hex);
+	/* Reboot the target and wait until it is back (agent re-synced).
+	 * NULL for executors that cannot reboot (local). */
+	int (*reboot)(struct executor *ex, int64_t timeout_ms);
+	void (*close)(struct executor *ex);
+};
+
+struct executor {
+	const struct executor_ops *ops;
+	void *priv;          /* the implementation's state */
+};
+
+void dir_entries_free(struct dir_entry *entries, size_t n);
+
+/* The local machine (like `awstoe run` on an instance). Caller frees with
+ * executor_close(). */
+struct executor *executor_local_new(void);
+
+/* Close and free; accepts NULL. */
+void executor_close(struct executor *ex);
+
+#endif

@@ -1,0 +1,60 @@
+/* util.h: allocation that cannot fail quietly, strict number parsing, small
+ * string and file helpers. libc only: the guest agent links this too. */
+#ifndef AMIFORGE_UTIL_H
+#define AMIFORGE_UTIL_H
+
+#include "compat.h"
+
+/* Allocation: on failure print one line and abort(). Only for sizes the
+ * program chose or checked against a named limit first. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* Parse the whole of s as a base-10 integer within [min, max].
+ * 0 or -1 with "invalid number 'x'" / "number 'x' out of range". */
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+int parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* Parse a size such as "512", "64K", "8M", "2G", "1T" (binary units;
+ * "MiB"/"GiB" accepted too) into bytes. 0 or -1. */
+int parse_size(const char *s, uint64_t *out);
+
+bool str_startswith(const char *s, const char *prefix);
+bool str_endswith(const char *s, const char *suffix);
+
+/* NULL-terminated string vectors (argv, env). */
+struct strv {
+	char **v;   /* always NULL-terminated once anything was pushed */
+	size_t n;
+	size_t cap;
+};
+#define STRV_INIT { NULL, 0, 0 }
+void strv_push(struct strv *sv, const char *s);              /* copies s */
+void strv_pushf(struct strv *sv, const char *fmt, ...) PRINTF_LIKE(2, 3);
+void strv_release(struct strv *sv);
+/* Free a NULL-terminated vector and its strings; accepts NULL. */
+void strv_free(char **v);
+
+/* write(2)/read(2) the whole length, retrying on EINTR and short counts.
+ * write_all: 0 or -1 (errno set). read_all: bytes read (< n only at EOF) or -1. */
+int write_all(int fd, const void *p, size_t n);
+ssize_t read_all(int fd, void *p, size_t n);
+
+/* Write data to path atomically: a temporary file beside it, fsync, rename.
+ * 0 or -1 with an error recorded. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* mkdir -p with mode for created directories. 0 or -1. */
+int mkdir_p(const char *path, mode_t mode);
+
+/* Remove a file or a whole tree (no symlink following). 0 or -1. */
+int remove_tree(const char *path);
+
+/* Monotonic clock in milliseconds. */
+int64_t now_ms(void);
+
+#endif

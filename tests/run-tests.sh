@@ -1,0 +1,73 @@
+#!/bin/bash
+# Run amiforge's tests and print, last, one line: "N passed, N failed[, N skipped]".
+#
+#   tests/run-tests.sh unit    unit tests only (C programs in $BUILD/tests)
+#   tests/run-tests.sh all     unit + integration (guests, libvirt, moto)
+#   tests/run-tests.sh all PATTERN   only integration scripts whose name matches
+#
+# Every test prints lines "PASS: name", "FAIL: name ..." or "SKIP: name ...".
+# A program or script that exits non-zero without printing a FAIL line counts
+# as one failure, so a crash is never silent.
+set -u
+cd "$(dirname "$0")/.."
+TOP=$PWD
+export TOP
+BUILD=${BUILD:-build}
+export BUILD
+export AMIFORGE=${AMIFORGE:-$TOP/amiforge}
+case "$AMIFORGE" in /*) ;; *) AMIFORGE=$TOP/$AMIFORGE ;; esac
+mode=${1:-all}
+pattern=${2:-}
+
+LOGDIR=$TOP/$BUILD/test-logs
+rm -rf "$LOGDIR"
+mkdir -p "$LOGDIR"
+passed=0 failed=0 skipped=0
+
+run_one() {	# name command...
+	local name=$1 log rc np nf ns
+	shift
+	log=$LOGDIR/$(echo "$name" | tr '/ ' '__').log
+	local t0=$SECONDS
+	"$@" >"$log" 2>&1 </dev/null
+	rc=$?
+	grep -E '^(PASS|FAIL|SKIP):' "$log"
+	np=$(grep -c '^PASS:' "$log")
+	nf=$(grep -c '^FAIL:' "$log")
+	ns=$(grep -c '^SKIP:' "$log")
+	if [ "$rc" -ne 0 ] && [ "$nf" -eq 0 ]; then
+		echo "FAIL: $name exited with status $rc (log: $log)"
+		tail -n 20 "$log" | sed 's/^/    | /'
+		nf=1
+	elif [ "$nf" -ne 0 ]; then
+		echo "    (log: $log)"
+	fi
+	passed=$((passed + np))
+	failed=$((failed + nf))
+	skipped=$((skipped + ns))
+	echo "== $name: $np passed, $nf failed, $ns skipped ($((SECONDS - t0)) s)"
+}
+
+for t in "$BUILD"/tests/test-*; do
+	[ -x "$t" ] || continue
+	run_one "unit/$(basename "$t")" "$t"
+done
+
+if [ "$mode" = all ]; then
+	# shellcheck source=tests/lib/services.sh
+	. tests/lib/services.sh
+	services_start
+	trap services_stop EXIT
+	for t in tests/integration/*.sh; do
+		[ -f "$t" ] || continue
+		case "$(basename "$t")" in *"$pattern"*) ;; *) continue ;; esac
+		run_one "integration/$(basename "$t" .sh)" bash "$t"
+	done
+fi
+
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]

@@ -1,0 +1,171 @@
+/* Unit tests for common/: errors, buffers, logging redaction, subprocesses,
+ * number parsing, and builder/yaml.c positions. */
+#include "test.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+#include "run.h"
+#include "util.h"
+#include "builder/yaml.h"
+
+static void test_buf(void)
+{
+	struct buf b;
+
+	buf_init(&b, 8);
+	CHECK(buf_adds(&b, "1234") == 0 && b.len == 4, "buf: append within ceiling");
+	CHECK(buf_printf(&b, "%d", 5678) == 0 && strcmp(b.data, "12345678") == 0,
+	      "buf: printf up to the ceiling exactly");
+	CHECK(buf_addc(&b, 'x') < 0 && b.data == NULL && b.len == 0,
+	      "buf: append past ceiling fails and frees");
+	CHECK(strstr(err_msg(), "limit of 8 bytes") != NULL, "buf: ceiling error message");
+	buf_release(&b);
+}
+
+static void test_parse(void)
+{
+	int64_t v;
+	uint64_t u;
+
+	CHECK(parse_i64("42", 0, 100, &v) == 0 && v == 42, "parse_i64: plain");
+	CHECK(parse_i64("-1", -1, 100, &v) == 0 && v == -1, "parse_i64: negative");
+	CHECK(parse_i64("4x", 0, 100, &v) < 0, "parse_i64: trailing garbage rejected");
+	CHECK(parse_i64("", 0, 100, &v) < 0, "parse_i64: empty rejected");
+	CHECK(parse_i64(" 4", 0, 100, &v) < 0, "parse_i64: leading space rejected");
+	CHECK(parse_i64("101", 0, 100, &v) < 0 && strstr(err_msg(), "out of range"),
+	      "parse_i64: range checked");
+	CHECK(parse_i64("99999999999999999999", INT64_MIN, INT64_MAX, &v) < 0,
+	      "parse_i64: overflow rejected");
+	CHECK(parse_u64("-1", UINT64_MAX, &u) < 0, "parse_u64: sign rejected");
+	CHECK(parse_size("8G", &u) == 0 && u == 8ull << 30, "parse_size: 8G");
+	CHECK(parse_size("512MiB", &u) == 0 && u == 512ull << 20, "parse_size: 512MiB");
+	CHECK(parse_size("3Q", &u) < 0, "parse_size: bad unit rejected");
+	CHECK(parse_size("20000000000T", &u) < 0, "parse_size: overflow rejected");
+}
+
+static void test_redact(void)
+{
+	char *s;
+
+	log_add_secret("AKIDSECRETVALUE");
+	log_add_secret("ab"); /* too short: ignored */
+	s = log_redact_str("key=AKIDSECRETVALUE and AKIDSECRETVALUE, ab");
+	CHECK_STR(s, "key=[REDACTED] and [REDACTED], ab", "log: secrets redacted");
+	free(s);
+	log_clear_secrets();
+	s = log_redact_str("AKIDSECRETVALUE");
+	CHECK_STR(s, "AKIDSECRETVALUE", "log: cleared secrets no longer redacted");
+	free(s);
+}
+
+static void test_run(void)
+{
+	struct run r = RUN_INIT;
+	const char *echo[] = { "sh", "-c", "echo out; echo err >&2; exit 3", NULL };
+	const char *cat[] = { "cat", NULL };
+	const char *sleep_[] = { "sleep", "10", NULL };
+	const char *missing[] = { "/nonexistent/amiforge-no-such-program", NULL };
+	int64_t t0;
+
+	r.argv = echo;
+	r.out = RUN_CAPTURE;
+	r.err = RUN_CAPTURE;
+	CHECK(run_sync(&r) == 0 && r.status == 3, "run: exit status reported");
+	CHECK_STR(r.out_buf.data, "out\n", "run: stdout captured");
+	CHECK_STR(r.err_buf.data, "err\n", "run: stderr captured");
+	CHECK(run_check(&r) < 0 && strstr(err_msg(), "exited with status 3: err"),
+	      "run: run_check message carries status and stderr");
+	run_release(&r);
+
+	r = (struct run)RUN_INIT;
+	r.argv = cat;
+	r.in = RUN_CAPTURE;
+	r.in_data = "hello stdin";
+	r.in_len = 11;
+	r.out = RUN_CAPTURE;
+	CHECK(run_sync(&r) == 0 && r.status == 0 && r.out_buf.data &&
+	      strcmp(r.out_buf.data, "hello stdin") == 0, "run: stdin fed");
+	run_release(&r);
+
+	r = (struct run)RUN_INIT;
+	r.argv = sleep_;
+	r.timeout_ms = 200;
+	r.new_pgroup = true;
+	t0 = now_ms();
+	CHECK(run_sync(&r) < 0 && r.timed_out && now_ms() - t0 < 5000,
+	      "run: deadline kills the child");
+	run_release(&r);
+
+	r = (struct run)RUN_INIT;
+	r.argv = missing;
+	CHECK(run_sync(&r) < 0 && strstr(err_msg(), "No such file"),
+	      "run: exec failure reported to the parent");
+	run_release(&r);
+
+	r = (struct run)RUN_INIT;
+	r.argv = (const char *[]){ "head", "-c", "100000", "/dev/zero", NULL };
+	r.out = RUN_CAPTURE;
+	r.capture_max = 1000;
+	CHECK(run_sync(&r) == 0 && r.out_buf.len == 1000 && r.truncated,
+	      "run: capture ceiling enforced");
+	run_release(&r);
+}
+
+static const char *dry_seen;
+static void dry(const char *const *argv, void *opaque)
+{
+	(void)opaque;
+	dry_seen = run_argv_str(argv);
+}
+
+static void test_dry_run(void)
+{
+	struct run r = RUN_INIT;
+	const char *argv[] = { "qemu-img", "create", "-f", "qcow2", "a b", NULL };
+
+	run_set_dry_run(dry, NULL);
+	r.argv = argv;
+	CHECK(run_sync(&r) == 0 && r.status == 0, "run: dry-run succeeds");
+	run_set_dry_run(NULL, NULL);
+	CHECK_STR(dry_seen, "qemu-img create -f qcow2 'a b'", "run: dry-run records argv");
+	free((char *)dry_seen);
+	run_release(&r);
+}
+
+static void test_yaml(void)
+{
+	struct ydoc d;
+	const char *ok = "a: 1\nb:\n  - x\n  - 'y'\n";
+	const char *dup = "a: 1\nb: 2\na: 3\n";
+	const char *bad = "a: [1, 2\n";
+	const char *alias = "a: &x 1\nb: *x\n";
+
+	CHECK(ydoc_load_string(&d, "t.yaml", ok, strlen(ok)) == 0, "yaml: parses");
+	CHECK(ymap_get(d.root, "b") && ymap_get(d.root, "b")->nitems == 2 &&
+	      ymap_get(d.root, "b")->items[1]->line == 4 &&
+	      ymap_get(d.root, "b")->items[1]->col == 5 &&
+	      !ymap_get(d.root, "b")->items[1]->plain, "yaml: positions and quoting kept");
+	ydoc_release(&d);
+	CHECK(ydoc_load_string(&d, "t.yaml", dup, strlen(dup)) < 0 &&
+	      strcmp(err_msg(), "t.yaml:3:1: duplicate key 'a'") == 0,
+	      "yaml: duplicate key with position (%s)", err_msg());
+	ydoc_release(&d);
+	CHECK(ydoc_load_string(&d, "t.yaml", bad, strlen(bad)) < 0 &&
+	      str_startswith(err_msg(), "t.yaml:2:1:"), "yaml: syntax error position (%s)",
+	      err_msg());
+	ydoc_release(&d);
+	CHECK(ydoc_load_string(&d, "t.yaml", alias, strlen(alias)) < 0 &&
+	      strstr(err_msg(), "anchors are not supported"), "yaml: anchors refused");
+	ydoc_release(&d);
+}
+
+int main(void)
+{
+	test_buf();
+	test_parse();
+	test_redact();
+	test_run();
+	test_dry_run();
+	test_yaml();
+	return TEST_DONE();
+}
