@@ -301,6 +301,18 @@ bool proto_in_pending(const struct proto_in *in)
 	return in->end > in->start;
 }
 
+bool proto_in_ready(const struct proto_in *in)
+{
+	struct proto_frame f;
+	size_t avail = in->end - in->start;
+
+	if (avail < PROTO_HDR_LEN)
+		return false;
+	if (proto_hdr_decode(in->buf + in->start, &f) < 0)
+		return true;
+	return avail - PROTO_HDR_LEN >= f.len;
+}
+
 /* Move unconsumed bytes to the front when the tail has no room for a read. */
 static void compact(struct proto_in *in)
 {

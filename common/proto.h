@@ -232,6 +232,8 @@ void proto_in_init(struct proto_in *in);
 void proto_in_release(struct proto_in *in);
 /* Forget everything buffered. */
 void proto_in_clear(struct proto_in *in);
+/* True when proto_in_next() would return a frame or an error now. */
+bool proto_in_ready(const struct proto_in *in);
 /* Bytes that still fit (after compaction). */
 size_t proto_in_space(const struct proto_in *in);
 /* True when bytes are buffered. */
