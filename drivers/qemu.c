@@ -78,7 +78,7 @@ int hv_qemu_argv(const struct vm_spec *s, const char *qmp_path, bool sandbox, st
 		return -1;
 	strv_push(a, QEMU_BINARY);
 	strv_push(a, "-name");
-	strv_pushf(a, "%s,process=amiforge-%s", s->name, s->name);
+	strv_push(a, s->name);
 	strv_push(a, "-nodefaults");
 	strv_push(a, "-no-user-config");
 	strv_push(a, "-machine");
@@ -136,7 +136,7 @@ int hv_qemu_argv(const struct vm_spec *s, const char *qmp_path, bool sandbox, st
 	strv_push(a, "chardev=qmp0,mode=control");
 	if (sandbox) {
 		strv_push(a, "-sandbox");
-		strv_push(a, "on,obtain=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+		strv_push(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 	}
 	return 0;
 }
