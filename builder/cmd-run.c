@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "executor.h"
 #include "guest.h"
+#include "run-batch.h"
 #include "seed.h"
 #include "error.h"
 #include "log.h"
@@ -21,7 +22,8 @@
 static const char run_usage[] =
 	"run IMAGE [--driver libvirt|qemu] [--connect URI] [--accel auto|kvm|tcg]\n"
 	"       [--cpus N] [--memory MiB] [--disk-size SIZE] [--net] [--agent-via seed|inject]\n"
-	"       [--put LOCAL:REMOTE ...] [--timeout S] [--boot-timeout S] -- COMMAND ARGS...\n"
+	"       [--put LOCAL:REMOTE ...] [--timeout S] [--boot-timeout S] [--keep]\n"
+	"       (-- COMMAND ARGS... | --batch FILE)\n"
 	"   or: amiforge run --write-seed PATH   (write the NoCloud seed ISO, print its instance-id)";
 
 struct progress {
@@ -122,6 +124,8 @@ int cmd_run(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "boot-timeout", required_argument, NULL, 'b' },
 		{ "write-seed", required_argument, NULL, 'W' },
+		{ "batch", required_argument, NULL, 'B' },
+		{ "keep", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -133,6 +137,8 @@ int cmd_run(int argc, char **argv)
 	struct guest *g = NULL;
 	struct exec_result res;
 	struct exec_req req = { 0 };
+	const char *batch = NULL;
+	bool keep = false, powered_off = false;
 	int c, status = RUN_EXIT_FAIL;
 
 	memset(&res, 0, sizeof(res));
@@ -195,6 +201,12 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'W':
 			return write_seed_only(optarg);
+		case 'B':
+			batch = optarg;
+			break;
+		case 'K':
+			keep = true;
+			break;
 		case 'h':
 			printf("usage: amiforge %s\n", run_usage);
 			return EXIT_OK;
@@ -207,8 +219,12 @@ int cmd_run(int argc, char **argv)
 	go.image = argv[optind++];
 	if (optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
-	if (optind >= argc) {
+	if (optind >= argc && !batch) {
 		err_set("no COMMAND given (amiforge run IMAGE -- COMMAND ARGS...)");
+		goto usage_err;
+	}
+	if (optind < argc && batch) {
+		err_set("--batch and a COMMAND exclude each other");
 		goto usage_err;
 	}
 	if (go.driver && strcmp(go.driver, "libvirt") != 0 && strcmp(go.driver, "qemu") != 0) {
@@ -224,7 +240,14 @@ int cmd_run(int argc, char **argv)
 	for (i = 0; i < n_puts; i++)
 		if (put_one(g->ex, puts_[i]) < 0)
 			goto fail;
+	g->keep_dir = keep;
 	show_phase("running", &prog);
+	if (batch) {
+		if (run_batch(g, batch, timeout_s * 1000, &powered_off) < 0)
+			goto fail;
+		status = EXIT_OK;
+		goto shutdown;
+	}
 	req.argv = (const char *const *)argv + optind;
 	req.timeout_ms = timeout_s * 1000;
 	req.on_output = relay_output;
@@ -233,9 +256,12 @@ int cmd_run(int argc, char **argv)
 	status = res.timed_out ? RUN_EXIT_TIMEOUT : res.status;
 	if (res.timed_out)
 		log_error("command timed out after %" PRId64 " s", timeout_s);
+shutdown:
 	show_phase("shutting down", &prog);
-	if (guest_shutdown(g) < 0)
+	if (!powered_off && guest_shutdown(g) < 0)
 		log_warn("shutdown: %s", err_msg());
+	if (keep)
+		log_info("work directory kept: %s", g->dir);
 	guest_free(g);
 	exec_result_release(&res);
 	return status;
