@@ -24,7 +24,7 @@ HOST_CFLAGS  := $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SAN)
 HOST_LDLIBS  := $(PKG_LIBS) -lpthread -lm
 AGENT_CFLAGS := $(BASE_CFLAGS) -DAMIFORGE_AGENT -Os -g0 -ffunction-sections -fdata-sections
 AGENT_LDFLAGS := -static -Wl,--gc-sections -s
-AGENT_LDLIBS :=
+AGENT_LDLIBS := -lcrypto -lpthread
 
 COMMON_SRC := $(sort $(wildcard common/*.c))
 HOST_SRC   := $(sort $(filter-out builder/main.c,$(wildcard builder/*.c builder/*/*.c drivers/*.c drivers/*/*.c)))
