@@ -1,0 +1,295 @@
+/* guest.c: boot an image with the agent inside, and tear it all down. */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/random.h>
+
+#include "guest.h"
+#include "agent-client.h"
+#include "executor.h"
+#include "inject.h"
+#include "overlay.h"
+#include "seed.h"
+#include "buf.h"
+#include "drivers/hypervisor.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+extern const char amiforge_agent_blob[], amiforge_agent_blob_end[];
+
+/* One attempt of the agent handshake; the boot deadline bounds the total. */
+#define GUEST_SYNC_SLICE_MS 3000
+/* agent_poweroff acknowledgement. */
+#define GUEST_POWEROFF_ACK_MS 10000
+/* Console log read for diagnostics (the tail matters). */
+#define GUEST_CONSOLE_SCAN_MAX (8u * 1024 * 1024)
+
+/* The guest the signal watcher tears down. */
+static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct guest *active;
+
+static void remove_work_files(struct guest *g)
+{
+	if (g->overlay)
+		unlink(g->overlay);
+	if (g->seed)
+		unlink(g->seed);
+	if (g->sock_dir)
+		remove_tree(g->sock_dir);
+	if (g->dir && !g->keep_dir)
+		remove_tree(g->dir);
+}
+
+static void *signal_watcher(void *arg)
+{
+	sigset_t *set = arg;
+	int sig = 0;
+
+	if (sigwait(set, &sig) != 0)
+		return NULL;
+	pthread_mutex_lock(&active_lock);
+	if (active) {
+		fprintf(stderr, "\namiforge: %s: destroying the guest\n", strsignal(sig));
+		if (active->vm)
+			hv_destroy(active->vm);
+		active->keep_dir = active->console_log != NULL;
+		remove_work_files(active);
+		if (active->keep_dir)
+			fprintf(stderr, "amiforge: console log kept in %s\n", active->console_log);
+	}
+	_exit(128 + sig);
+}
+
+/* Block the termination signals in this (and every later) thread and let
+ * one watcher thread handle them. Must run before other threads exist. */
+static int install_watcher(void)
+{
+	static sigset_t set;
+	static bool done;
+	pthread_t t;
+
+	if (done)
+		return 0;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
+	    pthread_create(&t, NULL, signal_watcher, &set) != 0)
+		return err_set("cannot install the signal watcher");
+	pthread_detach(t);
+	done = true;
+	return 0;
+}
+
+static void set_active(struct guest *g)
+{
+	pthread_mutex_lock(&active_lock);
+	active = g;
+	pthread_mutex_unlock(&active_lock);
+}
+
+static void phase(const struct guest_opts *o, const char *name)
+{
+	if (o->on_phase)
+		o->on_phase(name, o->opaque);
+}
+
+static bool console_has(const struct guest *g, const char *needle)
+{
+	struct buf b = BUF_INIT(GUEST_CONSOLE_SCAN_MAX);
+	bool found;
+
+	if (!g->console_log || buf_read_file(&b, g->console_log) < 0) {
+		buf_release(&b);
+		err_clear();
+		return false;
+	}
+	found = b.data && memmem(b.data, b.len, needle, strlen(needle)) != NULL;
+	buf_release(&b);
+	return found;
+}
+
+static int make_dirs(struct guest *g)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl = xasprintf("%s/amiforge-run-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
+
+	if (!mkdtemp(tmpl)) {
+		err_errno("create work directory '%s'", tmpl);
+		free(tmpl);
+		return -1;
+	}
+	g->dir = tmpl;
+	/* 0711: a QEMU running as another user (qemu:///system) reaches the
+	 * disks it was given, nothing else; sockets are in the 0700 sock/. */
+	if (chmod(g->dir, 0711) < 0)
+		return err_errno("chmod '%s'", g->dir);
+	g->sock_dir = xasprintf("%s/sock", g->dir);
+	if (mkdir(g->sock_dir, 0700) < 0)
+		return err_errno("create '%s'", g->sock_dir);
+	g->overlay = xasprintf("%s/disk.qcow2", g->dir);
+	g->console_log = xasprintf("%s/console.log", g->dir);
+	g->agent_sock = xasprintf("%s/agent.sock", g->sock_dir);
+	return 0;
+}
+
+static int prepare_disk(struct guest *g, const struct guest_opts *o)
+{
+	size_t agent_len = (size_t)(amiforge_agent_blob_end - amiforge_agent_blob);
+	struct image_info info;
+	char *base = realpath(o->image, NULL);
+	int ret = -1;
+
+	if (!base)
+		return err_errno("image '%s'", o->image);
+	if (image_probe(base, &info) < 0)
+		goto cleanup;
+	if (o->disk_size && o->disk_size < info.virtual_size) {
+		err_set("disk size %" PRIu64 " is smaller than the image's %" PRIu64,
+			o->disk_size, info.virtual_size);
+		goto cleanup;
+	}
+	if (overlay_create(base, info.format, g->overlay, o->disk_size) < 0)
+		goto cleanup;
+	log_debug("overlay %s on %s (%s)", g->overlay, base, info.format);
+	if (o->via == GUEST_AGENT_INJECT) {
+		if (inject_agent(g->overlay, "qcow2", amiforge_agent_blob, agent_len) < 0)
+			goto cleanup;
+	} else {
+		struct seed_opts so = { .agent = amiforge_agent_blob, .agent_len = agent_len };
+
+		g->seed = xasprintf("%s/seed.iso", g->dir);
+		if (seed_write(g->seed, &so, &g->instance_id) < 0)
+			goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	free(base);
+	return ret;
+}
+
+/* Wait until the agent answers, or the guest dies, or the deadline. */
+static int wait_agent(struct guest *g, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		int st;
+
+		if (left <= 0)
+			break;
+		if (!g->agent)
+			g->agent = agent_open_unix(g->agent_sock,
+						   left < GUEST_SYNC_SLICE_MS ? left : GUEST_SYNC_SLICE_MS);
+		if (g->agent) {
+			left = deadline - now_ms();
+			if (agent_sync(g->agent, left < GUEST_SYNC_SLICE_MS ? left :
+					   GUEST_SYNC_SLICE_MS) == 0)
+				return 0;
+		}
+		st = hv_wait(g->vm, 0);
+		if (st < 0)
+			return -1;
+		if (st == HV_EXITED)
+			return err_set("the guest stopped before its agent answered");
+	}
+	if (g->seed && !console_has(g, SEED_CONSOLE_MARK))
+		return err_set("no agent within the boot deadline: cloud-init did not run "
+			       "the seed's bootcmd (does the image have cloud-init? "
+			       "try --agent-via inject)");
+	return err_set("no agent within the boot deadline (last: %s)", err_msg());
+}
+
+struct guest *guest_boot(const struct guest_opts *o)
+{
+	struct guest *g = xcalloc(1, sizeof(*g));
+	int64_t timeout = o->boot_timeout_ms ? o->boot_timeout_ms : 600000;
+	struct vm_spec spec = { 0 };
+	unsigned char r[2];
+
+	g->t_start = now_ms();
+	if (install_watcher() < 0)
+		goto fail;
+	set_active(g);
+	if (make_dirs(g) < 0)
+		goto fail;
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r[0] = r[1] = 0;
+	g->name = xasprintf("amiforge-%ld-%02x%02x", (long)getpid(), r[0], r[1]);
+
+	g->hv = hv_open(o->driver, o->uri);
+	if (!g->hv || hv_resolve_accel(g->hv, o->accel, &g->accel) < 0)
+		goto fail;
+	log_debug("guest %s: driver %s, accelerator %s", g->name, hv_name(g->hv),
+		  accel_name(g->accel));
+	if (prepare_disk(g, o) < 0)
+		goto fail;
+
+	spec.name = g->name;
+	spec.disks[0] = (struct vm_disk){ .path = g->overlay, .format = "qcow2" };
+	spec.n_disks = 1;
+	spec.seed_iso = g->seed;
+	spec.cpus = o->cpus ? o->cpus : 2;
+	spec.memory_mib = o->memory_mib ? o->memory_mib : 2048;
+	spec.accel = g->accel;
+	spec.console_log = g->console_log;
+	spec.agent_socket = g->agent_sock;
+	spec.run_dir = g->sock_dir;
+	spec.user_net = o->user_net;
+	phase(o, "booting");
+	g->vm = hv_start(g->hv, &spec);
+	if (!g->vm)
+		goto fail;
+	g->t_started = now_ms();
+	if (wait_agent(g, g->t_start + timeout) < 0)
+		goto fail;
+	g->t_ready = now_ms();
+	g->ex = executor_agent_new(g->agent);
+	phase(o, "agent ready");
+	return g;
+fail:
+	g->keep_dir = g->vm != NULL;
+	if (g->keep_dir)
+		err_prefix("console log %s", g->console_log);
+	guest_free(g);
+	return NULL;
+}
+
+int guest_shutdown(struct guest *g)
+{
+	if (!g->vm)
+		return 0;
+	if (g->agent && agent_poweroff(g->agent, GUEST_POWEROFF_ACK_MS) == 0 &&
+	    hv_wait(g->vm, GUEST_POWEROFF_MS) == HV_EXITED)
+		return 0;
+	log_debug("shutdown: agent poweroff did not stop the guest (%s); trying ACPI",
+		  err_msg());
+	return hv_stop(g->vm, GUEST_ACPI_MS);
+}
+
+void guest_free(struct guest *g)
+{
+	if (!g)
+		return;
+	executor_close(g->ex);
+	agent_close(g->agent);
+	g->agent = NULL;
+	hv_vm_free(g->vm);   /* destroys a guest still running */
+	g->vm = NULL;
+	hv_close(g->hv);
+	g->hv = NULL;
+	pthread_mutex_lock(&active_lock);
+	if (active == g)
+		active = NULL;
+	remove_work_files(g);
+	pthread_mutex_unlock(&active_lock);
+	free(g->dir);
+	free(g->overlay);
+	free(g->seed);
+	free(g->console_log);
+	free(g->sock_dir);
+	free(g->agent_sock);
+	free(g->instance_id);
+	free(g->name);
+	free(g);
+}

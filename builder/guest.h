@@ -1,0 +1,81 @@
+/* guest.h: one booted guest with its agent — the "boot" stage shared by
+ * `amiforge run` and `amiforge build`.
+ *
+ * guest_boot() creates a work directory (0711: QEMU may run as another user
+ * and must reach the disks; every socket is in its 0700 sock/ subdirectory),
+ * a qcow2 overlay on the image (the image is never written), the NoCloud
+ * seed (or injects the agent with libguestfs), starts the guest with the
+ * chosen hypervisor driver and waits until the agent answers a sync.
+ *
+ * SIGINT, SIGTERM and SIGHUP are handled while a guest exists: a watcher
+ * thread destroys the guest, removes the work files and exits 128+signal,
+ * so nothing is left running on any exit path short of SIGKILL (and under
+ * libvirt even then: the domain is started with AUTODESTROY). */
+#ifndef AMIFORGE_GUEST_H
+#define AMIFORGE_GUEST_H
+
+#include "compat.h"
+#include "drivers/accel.h"
+
+struct agent;
+struct executor;
+
+/* Deadlines of the shutdown ladder, each rung (agent poweroff, ACPI). */
+#define GUEST_POWEROFF_MS 60000
+#define GUEST_ACPI_MS 30000
+
+enum guest_agent_via {
+	GUEST_AGENT_SEED = 0,   /* NoCloud seed ISO + cloud-init bootcmd (default) */
+	GUEST_AGENT_INJECT,     /* libguestfs writes agent + systemd unit into the overlay */
+};
+
+struct guest_opts {
+	const char *image;         /* base image (path) */
+	const char *driver;        /* "libvirt", "qemu" or NULL (libvirt, else qemu) */
+	const char *uri;           /* libvirt URI or NULL */
+	enum accel accel;
+	unsigned cpus;             /* 0: 2 */
+	unsigned memory_mib;       /* 0: 2048 */
+	uint64_t disk_size;        /* 0: the image's size */
+	bool user_net;
+	enum guest_agent_via via;
+	int64_t boot_timeout_ms;   /* 0: 600 s */
+	/* Called at each phase ("booting", "agent ready", "shutting down"). */
+	void (*on_phase)(const char *phase, void *opaque);
+	void *opaque;
+};
+
+struct guest {
+	char *dir;             /* work directory */
+	char *overlay;
+	char *seed;
+	char *console_log;
+	char *sock_dir;
+	char *agent_sock;
+	char *instance_id;
+	char *name;
+	struct hv *hv;
+	struct hv_vm *vm;
+	struct agent *agent;
+	struct executor *ex;   /* runs through the agent */
+	enum accel accel;      /* resolved */
+	int64_t t_start;       /* now_ms() when guest_boot began */
+	int64_t t_started;     /* ... when the hypervisor started the guest */
+	int64_t t_ready;       /* ... when the agent answered */
+	bool keep_dir;         /* keep the work directory (console log) on free */
+};
+
+/* Boot and wait for the agent. NULL with an error recorded; the work
+ * directory is kept on failure when it holds a console log (its path is
+ * part of the error). */
+struct guest *guest_boot(const struct guest_opts *o);
+
+/* The ladder: agent poweroff → ACPI → destroy, each with its deadline.
+ * 0 when the guest stopped by itself, 1 when it had to be destroyed, -1. */
+int guest_shutdown(struct guest *g);
+
+/* Destroy the guest if still running, remove overlay, seed and sockets (and
+ * the work directory unless keep_dir), free; accepts NULL. */
+void guest_free(struct guest *g);
+
+#endif

@@ -1,0 +1,22 @@
+/* inject.h: the fallback for images without cloud-init — put the agent and a
+ * systemd unit into the overlay with libguestfs before the first boot (the
+ * guest filesystem is only ever mounted inside the libguestfs appliance).
+ * Unlike the seed, this writes to the overlay: the unit stays enabled across
+ * in-guest reboots. */
+#ifndef AMIFORGE_INJECT_H
+#define AMIFORGE_INJECT_H
+
+#include "compat.h"
+
+#define INJECT_AGENT_PATH "/usr/local/sbin/amiforge-agent"
+#define INJECT_UNIT_PATH "/etc/systemd/system/amiforge-agent.service"
+#define INJECT_WANTS_PATH "/etc/systemd/system/multi-user.target.wants/amiforge-agent.service"
+
+/* The unit file text (static storage). */
+const char *inject_unit_text(void);
+
+/* Inject agent (len bytes) into disk (format explicit). libguestfs runs with
+ * force_tcg when accel_kvm_usable() says no. 0 or -1. */
+int inject_agent(const char *disk, const char *format, const void *agent, size_t len);
+
+#endif

@@ -1,0 +1,35 @@
+/* overlay.h: the guest's disk is a qcow2 overlay on the base image; the base
+ * is opened read-only by QEMU and never written.
+ *
+ * The base's format is detected exactly once (image_probe) and passed
+ * explicitly from then on (qemu-img -F, <driver type=...>, format=): letting
+ * QEMU probe is how a raw disk carrying a qcow2 header reads host files
+ * (CVE-2010-3851). Bases with a backing file of their own are refused for the
+ * same reason. */
+#ifndef AMIFORGE_OVERLAY_H
+#define AMIFORGE_OVERLAY_H
+
+#include "compat.h"
+
+/* qemu-img info of a sane image is < 4 KiB; snapshots listings grow it. */
+#define IMAGE_INFO_JSON_MAX (1024u * 1024)
+
+struct image_info {
+	char format[16];        /* "qcow2" or "raw" */
+	uint64_t virtual_size;  /* bytes */
+};
+
+/* Parse `qemu-img info --output=json` for path (used in messages).
+ * 0 or -1 with an error such as "image 'x': format 'vmdk' is not supported". */
+int image_info_parse(const char *json, const char *path, struct image_info *out);
+
+/* Run qemu-img info on path and parse it. 0 or -1. */
+int image_probe(const char *path, struct image_info *out);
+
+/* Create overlay (qcow2) backed by base (absolute path, format base_fmt).
+ * size 0 keeps the base's virtual size; otherwise it must not be smaller.
+ * 0 or -1; on failure no overlay file is left. */
+int overlay_create(const char *base, const char *base_fmt, const char *overlay,
+		   uint64_t size);
+
+#endif

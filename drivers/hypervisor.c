@@ -1,0 +1,256 @@
+/* hypervisor.c: the driver table and the checks every driver relies on. */
+#include "hypervisor.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+extern const struct hv_driver hv_libvirt_driver;
+extern const struct hv_driver hv_qemu_driver;
+
+const struct hv_driver *const hv_drivers[] = {
+	&hv_libvirt_driver,
+	&hv_qemu_driver,
+	NULL,
+};
+
+struct hv {
+	const struct hv_driver *drv;
+	void *priv;
+};
+
+struct hv_vm {
+	struct hv *hv;
+	void *priv;
+	bool started;   /* start() succeeded: vm_release() owed */
+	bool gone;      /* seen exited or destroyed */
+};
+
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= 64 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n &&
+	       s[0] != '.' && s[0] != '-';
+}
+
+static bool format_ok(const char *f)
+{
+	return f && (strcmp(f, "qcow2") == 0 || strcmp(f, "raw") == 0);
+}
+
+/* QEMU splits -drive/-chardev options on ','; libvirt does not care, but one
+ * rule for both keeps paths portable between drivers. */
+static int path_ok(const char *what, const char *p)
+{
+	if (!p || p[0] != '/')
+		return err_set("vm %s '%s': must be an absolute path", what, p ? p : "(none)");
+	if (strchr(p, ','))
+		return err_set("vm %s '%s': ',' is not allowed in paths", what, p);
+	for (const char *c = p; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return err_set("vm %s '%s': control characters are not allowed", what, p);
+	return 0;
+}
+
+int vm_spec_check(const struct vm_spec *s)
+{
+	size_t i;
+
+	if (!s->name || !name_ok(s->name))
+		return err_set("invalid vm name '%s': 1-64 of [A-Za-z0-9_.-]",
+			       s->name ? s->name : "");
+	if (s->n_disks < 1 || s->n_disks > VM_DISKS_MAX)
+		return err_set("vm '%s': %zu disks, expected 1 to %d", s->name, s->n_disks,
+			       VM_DISKS_MAX);
+	for (i = 0; i < s->n_disks; i++) {
+		if (path_ok("disk", s->disks[i].path) < 0)
+			return -1;
+		if (!format_ok(s->disks[i].format))
+			return err_set("vm disk '%s': format '%s' is not qcow2 or raw",
+				       s->disks[i].path,
+				       s->disks[i].format ? s->disks[i].format : "(none)");
+	}
+	if (s->seed_iso && path_ok("seed", s->seed_iso) < 0)
+		return -1;
+	if (s->cpus < 1 || s->cpus > 64)
+		return err_set("vm '%s': %u CPUs, expected 1 to 64", s->name, s->cpus);
+	if (s->memory_mib < 128 || s->memory_mib > 1048576)
+		return err_set("vm '%s': %u MiB of memory, expected 128 to 1048576", s->name,
+			       s->memory_mib);
+	if (s->accel != ACCEL_KVM && s->accel != ACCEL_TCG)
+		return err_set("vm '%s': accelerator not resolved", s->name);
+	if (s->console_log && path_ok("console log", s->console_log) < 0)
+		return -1;
+	if (s->agent_socket && path_ok("agent socket", s->agent_socket) < 0)
+		return -1;
+	/* sun_path is 108 bytes including the NUL. */
+	if (s->agent_socket && strlen(s->agent_socket) >= 108)
+		return err_set("vm agent socket '%s': path too long for a unix socket",
+			       s->agent_socket);
+	if (s->run_dir && path_ok("run dir", s->run_dir) < 0)
+		return -1;
+	return 0;
+}
+
+const struct hv_driver *hv_driver_find(const char *name)
+{
+	for (size_t i = 0; hv_drivers[i]; i++)
+		if (strcmp(hv_drivers[i]->name, name) == 0)
+			return hv_drivers[i];
+	return NULL;
+}
+
+static struct hv *try_open(const struct hv_driver *drv, const char *uri,
+			   enum hv_open_result *res)
+{
+	struct hv *hv = xcalloc(1, sizeof(*hv));
+
+	hv->drv = drv;
+	hv->priv = xcalloc(1, drv->conn_size ? drv->conn_size : 1);
+	*res = drv->open(hv->priv, uri);
+	if (*res == HV_OPEN_OK)
+		return hv;
+	free(hv->priv);
+	free(hv);
+	return NULL;
+}
+
+struct hv *hv_open(const char *name, const char *uri)
+{
+	enum hv_open_result res;
+	struct hv *hv;
+
+	if (name) {
+		const struct hv_driver *drv = hv_driver_find(name);
+
+		if (!drv) {
+			err_set("unknown hypervisor driver '%s' (libvirt, qemu)", name);
+			return NULL;
+		}
+		hv = try_open(drv, uri, &res);
+		if (res == HV_OPEN_DECLINED && !err_isset())
+			err_set("hypervisor driver '%s' declined URI '%s'", name,
+				uri ? uri : "(default)");
+		return hv;
+	}
+	for (size_t i = 0; hv_drivers[i]; i++) {
+		err_clear();
+		hv = try_open(hv_drivers[i], uri, &res);
+		if (res == HV_OPEN_OK) {
+			log_debug("hypervisor: using driver '%s'", hv_drivers[i]->name);
+			return hv;
+		}
+		if (res == HV_OPEN_ERROR)
+			return NULL;
+		log_debug("hypervisor: driver '%s' declined: %s", hv_drivers[i]->name,
+			  err_msg());
+	}
+	err_set("no hypervisor driver accepts URI '%s'", uri ? uri : "(default)");
+	return NULL;
+}
+
+const char *hv_name(const struct hv *hv)
+{
+	return hv->drv->name;
+}
+
+int hv_resolve_accel(struct hv *hv, enum accel req, enum accel *out)
+{
+	if (hv->drv->resolve_accel)
+		return hv->drv->resolve_accel(hv->priv, req, out);
+	return accel_resolve(req, out);
+}
+
+struct hv_vm *hv_start(struct hv *hv, const struct vm_spec *spec)
+{
+	struct hv_vm *vm;
+
+	if (vm_spec_check(spec) < 0)
+		return NULL;
+	vm = xcalloc(1, sizeof(*vm));
+	vm->hv = hv;
+	vm->priv = xcalloc(1, hv->drv->vm_size ? hv->drv->vm_size : 1);
+	if (hv->drv->start(hv->priv, vm->priv, spec) < 0) {
+		free(vm->priv);
+		free(vm);
+		return NULL;
+	}
+	vm->started = true;
+	return vm;
+}
+
+int hv_wait(struct hv_vm *vm, int64_t timeout_ms)
+{
+	int r;
+
+	if (vm->gone)
+		return HV_EXITED;
+	r = vm->hv->drv->wait(vm->hv->priv, vm->priv, timeout_ms);
+	if (r == HV_EXITED)
+		vm->gone = true;
+	return r;
+}
+
+int hv_shutdown(struct hv_vm *vm)
+{
+	if (vm->gone)
+		return 0;
+	if (!vm->hv->drv->shutdown)
+		return err_set("driver '%s' cannot shut a guest down", vm->hv->drv->name);
+	return vm->hv->drv->shutdown(vm->hv->priv, vm->priv);
+}
+
+int hv_destroy(struct hv_vm *vm)
+{
+	if (vm->gone)
+		return 0;
+	if (vm->hv->drv->destroy(vm->hv->priv, vm->priv) < 0)
+		return -1;
+	vm->gone = true;
+	return 0;
+}
+
+int hv_stop(struct hv_vm *vm, int64_t acpi_ms)
+{
+	int r;
+
+	r = hv_wait(vm, 0);
+	if (r == HV_EXITED)
+		return 0;
+	if (r == HV_RUNNING && acpi_ms > 0 && hv_shutdown(vm) == 0) {
+		r = hv_wait(vm, acpi_ms);
+		if (r == HV_EXITED)
+			return 0;
+	}
+	if (r < 0)
+		log_debug("shutdown: %s", err_msg());
+	log_debug("shutdown: destroying the guest");
+	if (hv_destroy(vm) < 0)
+		return -1;
+	return 1;
+}
+
+void hv_vm_free(struct hv_vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->started) {
+		if (!vm->gone && hv_destroy(vm) < 0)
+			log_warn("%s", err_msg());
+		if (vm->hv->drv->vm_release)
+			vm->hv->drv->vm_release(vm->hv->priv, vm->priv);
+	}
+	free(vm->priv);
+	free(vm);
+}
+
+void hv_close(struct hv *hv)
+{
+	if (!hv)
+		return;
+	if (hv->drv->close)
+		hv->drv->close(hv->priv);
+	free(hv->priv);
+	free(hv);
+}

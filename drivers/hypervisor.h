@@ -1,0 +1,124 @@
+/* hypervisor.h: start and stop a local guest, whatever runs it (after
+ * libvirt's virHypervisorDriver). Each driver fills a struct hv_driver with
+ * designated initializers in its own file and is listed once in hv_drivers[]
+ * (hypervisor.c); the core (hv_* functions) checks for missing operations in
+ * one place and allocates each driver's private state.
+ *
+ *	struct hv *hv = hv_open("libvirt", NULL);        // or NULL: first that accepts
+ *	struct hv_vm *vm = hv_start(hv, &spec);
+ *	... talk to the agent on spec.agent_socket ...
+ *	hv_shutdown(vm); hv_wait(vm, 60000) ...; hv_destroy(vm);
+ *	hv_vm_free(vm); hv_close(hv);
+ *
+ * Every path in a vm_spec must exist (or be creatable) where the hypervisor
+ * runs; for a remote libvirt URI that is the remote host. */
+#ifndef AMIFORGE_HYPERVISOR_H
+#define AMIFORGE_HYPERVISOR_H
+
+#include "compat.h"
+#include "accel.h"
+
+/* Name of the virtio-serial port the guest agent listens on. */
+#define HV_AGENT_PORT_NAME "org.amiforge.agent.0"
+
+/* Disks per guest besides the seed (system disk + a few scratch disks). */
+#define VM_DISKS_MAX 4
+
+struct vm_disk {
+	const char *path;
+	const char *format;   /* "qcow2" or "raw": always explicit, never probed */
+	bool readonly;
+};
+
+struct vm_spec {
+	const char *name;             /* [A-Za-z0-9_.-]{1,64}; the libvirt domain name */
+	struct vm_disk disks[VM_DISKS_MAX];
+	size_t n_disks;               /* >= 1; disks[0] boots */
+	const char *seed_iso;         /* NoCloud seed (read-only cdrom, raw) or NULL */
+	unsigned cpus;                /* 1..64 */
+	unsigned memory_mib;          /* 128..1048576 */
+	enum accel accel;             /* ACCEL_KVM or ACCEL_TCG (resolved, not AUTO) */
+	const char *console_log;      /* serial console appended to this file */
+	const char *agent_socket;     /* the agent channel: a unix socket, server side */
+	const char *run_dir;          /* 0700 directory for the driver's own sockets */
+	bool user_net;                /* a user-mode (slirp) NIC with outbound access */
+};
+
+/* Check a spec before it reaches a driver: 0 or -1 with an error recorded. */
+int vm_spec_check(const struct vm_spec *spec);
+
+enum hv_open_result {
+	HV_OPEN_OK = 0,
+	HV_OPEN_DECLINED = 1,  /* "not for me": the core tries the next driver */
+	HV_OPEN_ERROR = -1,    /* error recorded */
+};
+
+/* The state of a started guest as a driver sees it. */
+enum hv_state {
+	HV_RUNNING = 0,
+	HV_EXITED = 1,
+};
+
+struct hv;
+struct strv;
+struct hv_vm;
+
+struct hv_driver {
+	const char *name;
+	size_t conn_size;   /* bytes of private state the core allocates per connection */
+	size_t vm_size;     /* bytes of private state the core allocates per guest */
+	/* Connect. uri may be NULL (driver default). DECLINED when this host or URI
+	 * is not for this driver; conn is zeroed memory of conn_size bytes. */
+	enum hv_open_result (*open)(void *conn, const char *uri);
+	/* Turn ACCEL_AUTO into KVM or TCG for where this connection runs guests.
+	 * NULL: accel_resolve() (the local probe). */
+	int (*resolve_accel)(void *conn, enum accel req, enum accel *out);
+	/* Create and start a transient guest. 0 or -1. */
+	int (*start)(void *conn, void *vm, const struct vm_spec *spec);
+	/* Has the guest exited? Waits up to timeout_ms (0: just look).
+	 * HV_RUNNING, HV_EXITED or -1. */
+	int (*wait)(void *conn, void *vm, int64_t timeout_ms);
+	/* Ask politely: ACPI power button. 0 or -1. */
+	int (*shutdown)(void *conn, void *vm);
+	/* Pull the plug; the guest is gone when this returns 0. */
+	int (*destroy)(void *conn, void *vm);
+	/* Free what start() allocated (the guest is no longer running). */
+	void (*vm_release)(void *conn, void *vm);
+	void (*close)(void *conn);
+};
+
+/* The registered drivers, NULL-terminated, default first. */
+extern const struct hv_driver *const hv_drivers[];
+
+const struct hv_driver *hv_driver_find(const char *name);
+
+/* Open a connection with the named driver, or (name NULL) with the first
+ * driver that does not decline. NULL with an error recorded. */
+struct hv *hv_open(const char *name, const char *uri);
+const char *hv_name(const struct hv *hv);
+int hv_resolve_accel(struct hv *hv, enum accel req, enum accel *out);
+
+/* Start a guest; the spec's strings must outlive the vm. NULL on error. */
+struct hv_vm *hv_start(struct hv *hv, const struct vm_spec *spec);
+/* HV_RUNNING (still running after timeout_ms), HV_EXITED, or -1. */
+int hv_wait(struct hv_vm *vm, int64_t timeout_ms);
+int hv_shutdown(struct hv_vm *vm);
+int hv_destroy(struct hv_vm *vm);
+
+/* The shutdown ladder's last two rungs: ACPI, wait up to acpi_ms, then
+ * destroy. Returns 0 when the guest is gone (1 if it had to be destroyed),
+ * -1 when even destroy failed. */
+int hv_stop(struct hv_vm *vm, int64_t acpi_ms);
+
+/* Destroy the guest if it still runs, then free; accepts NULL. */
+void hv_vm_free(struct hv_vm *vm);
+void hv_close(struct hv *hv);
+
+/* Generated configuration, for golden tests and --dry-run. Caller frees.
+ * NULL with an error recorded on a bad spec. */
+char *hv_libvirt_domain_xml(const struct vm_spec *spec);
+/* argv of qemu-system-x86_64 for spec with its QMP socket at qmp_path. */
+int hv_qemu_argv(const struct vm_spec *spec, const char *qmp_path, bool sandbox,
+		 struct strv *argv);
+
+#endif

@@ -1,0 +1,352 @@
+/* libvirt.c: the default hypervisor driver — a transient libvirt domain from
+ * generated XML. The URI is passed to libvirt unchanged, so remote URIs
+ * (qemu+ssh://...) work as long as the spec's paths exist on that host. */
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/uri.h>
+#include <libxml/xmlwriter.h>
+
+#include "hypervisor.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+/* How often wait() looks at the domain state. */
+#define LV_POLL_MS 200
+
+struct lv_conn {
+	virConnectPtr conn;
+	char *uri;     /* as libvirt reports it */
+	bool local;    /* no server part: guests run on this host */
+};
+
+struct lv_vm {
+	virDomainPtr dom;
+};
+
+static void lv_silent(void *opaque UNUSED, virErrorPtr e UNUSED)
+{
+	/* Errors are fetched with virGetLastErrorMessage() where they matter. */
+}
+
+static int lv_err(const char *fmt, const char *subject)
+{
+	return err_set("%s '%s': %s", fmt, subject, virGetLastErrorMessage());
+}
+
+static bool uri_is_local(const char *uri)
+{
+	xmlURIPtr u = xmlParseURI(uri);
+	bool local;
+
+	if (!u)
+		return false;
+	local = !u->server || !u->server[0];
+	xmlFreeURI(u);
+	return local;
+}
+
+static enum hv_open_result lv_open(void *priv, const char *uri)
+{
+	struct lv_conn *c = priv;
+	const char *want = uri;
+	char *got;
+
+	virSetErrorFunc(NULL, lv_silent);
+	if (!want)
+		want = geteuid() == 0 ? "qemu:///system" : "qemu:///session";
+	c->conn = virConnectOpen(want);
+	if (!c->conn) {
+		err_set("connect to libvirt '%s': %s", want, virGetLastErrorMessage());
+		/* Without an explicit URI a missing daemon means "not for me". */
+		return uri ? HV_OPEN_ERROR : HV_OPEN_DECLINED;
+	}
+	got = virConnectGetURI(c->conn);
+	c->uri = xstrdup(got ? got : want);
+	free(got);
+	c->local = uri_is_local(c->uri);
+	log_debug("libvirt: connected to %s (%s)", c->uri, c->local ? "local" : "remote");
+	return HV_OPEN_OK;
+}
+
+static int lv_resolve_accel(void *priv, enum accel req, enum accel *out)
+{
+	struct lv_conn *c = priv;
+	char *caps;
+
+	if (c->local || req != ACCEL_AUTO)
+		return accel_resolve(req, out);
+	/* Remote: our probe says nothing about that host; ask its libvirt. */
+	caps = virConnectGetDomainCapabilities(c->conn, NULL, "x86_64", NULL, "kvm", 0);
+	*out = caps ? ACCEL_KVM : ACCEL_TCG;
+	free(caps);
+	log_debug("libvirt: remote accelerator auto: %s", accel_name(*out));
+	return 0;
+}
+
+/* xmlTextWriter helpers: every value is escaped by libxml2. */
+#define W(call) do { if ((call) < 0) goto fail; } while (0)
+
+static int elem_text(xmlTextWriterPtr w, const char *name, const char *text)
+{
+	return xmlTextWriterWriteElement(w, BAD_CAST name, BAD_CAST text);
+}
+
+static int attr(xmlTextWriterPtr w, const char *name, const char *val)
+{
+	return xmlTextWriterWriteAttribute(w, BAD_CAST name, BAD_CAST val);
+}
+
+static int start(xmlTextWriterPtr w, const char *name)
+{
+	return xmlTextWriterStartElement(w, BAD_CAST name);
+}
+
+static int end(xmlTextWriterPtr w)
+{
+	return xmlTextWriterEndElement(w);
+}
+
+static int write_disk(xmlTextWriterPtr w, const char *device, const char *path,
+		      const char *format, const char *dev, const char *bus, bool readonly)
+{
+	W(start(w, "disk"));
+	W(attr(w, "type", "file"));
+	W(attr(w, "device", device));
+	W(start(w, "driver"));
+	W(attr(w, "name", "qemu"));
+	W(attr(w, "type", format));
+	if (!readonly)
+		W(attr(w, "discard", "unmap"));
+	W(end(w));
+	W(start(w, "source"));
+	W(attr(w, "file", path));
+	W(end(w));
+	W(start(w, "target"));
+	W(attr(w, "dev", dev));
+	W(attr(w, "bus", bus));
+	W(end(w));
+	if (readonly) {
+		W(start(w, "readonly"));
+		W(end(w));
+	}
+	W(end(w));
+	return 0;
+fail:
+	return -1;
+}
+
+char *hv_libvirt_domain_xml(const struct vm_spec *s)
+{
+	xmlBufferPtr xb = NULL;
+	xmlTextWriterPtr w = NULL;
+	char num[32], dev[8];
+	char *out = NULL;
+	size_t i;
+
+	if (vm_spec_check(s) < 0)
+		return NULL;
+	xb = xmlBufferCreate();
+	if (!xb || !(w = xmlNewTextWriterMemory(xb, 0)))
+		goto fail;
+	W(xmlTextWriterSetIndent(w, 1));
+	W(xmlTextWriterSetIndentString(w, BAD_CAST "  "));
+	W(start(w, "domain"));
+	W(attr(w, "type", s->accel == ACCEL_KVM ? "kvm" : "qemu"));
+	W(elem_text(w, "name", s->name));
+	W(start(w, "memory"));
+	W(attr(w, "unit", "MiB"));
+	snprintf(num, sizeof(num), "%u", s->memory_mib);
+	W(xmlTextWriterWriteString(w, BAD_CAST num));
+	W(end(w));
+	snprintf(num, sizeof(num), "%u", s->cpus);
+	W(elem_text(w, "vcpu", num));
+	W(start(w, "os"));
+	W(start(w, "type"));
+	W(attr(w, "arch", "x86_64"));
+	W(xmlTextWriterWriteString(w, BAD_CAST "hvm"));
+	W(end(w));
+	W(start(w, "boot"));
+	W(attr(w, "dev", "hd"));
+	W(end(w));
+	W(end(w));
+	W(start(w, "features"));
+	W(start(w, "acpi"));
+	W(end(w));
+	W(start(w, "apic"));
+	W(end(w));
+	W(end(w));
+	if (s->accel == ACCEL_KVM) {
+		W(start(w, "cpu"));
+		W(attr(w, "mode", "host-passthrough"));
+		W(end(w));
+	}
+	W(start(w, "clock"));
+	W(attr(w, "offset", "utc"));
+	W(end(w));
+	W(elem_text(w, "on_poweroff", "destroy"));
+	W(elem_text(w, "on_reboot", "restart"));
+	W(elem_text(w, "on_crash", "destroy"));
+
+	W(start(w, "devices"));
+	for (i = 0; i < s->n_disks; i++) {
+		snprintf(dev, sizeof(dev), "vd%c", (char)('a' + i));
+		W(write_disk(w, "disk", s->disks[i].path, s->disks[i].format, dev, "virtio",
+			     s->disks[i].readonly));
+	}
+	if (s->seed_iso)
+		W(write_disk(w, "cdrom", s->seed_iso, "raw", "hdc", "ide", true));
+	if (s->console_log) {
+		W(start(w, "serial"));
+		W(attr(w, "type", "file"));
+		W(start(w, "source"));
+		W(attr(w, "path", s->console_log));
+		W(attr(w, "append", "on"));
+		W(end(w));
+		W(start(w, "target"));
+		W(attr(w, "port", "0"));
+		W(end(w));
+		W(end(w));
+	}
+	if (s->agent_socket) {
+		W(start(w, "channel"));
+		W(attr(w, "type", "unix"));
+		W(start(w, "source"));
+		W(attr(w, "mode", "bind"));
+		W(attr(w, "path", s->agent_socket));
+		W(end(w));
+		W(start(w, "target"));
+		W(attr(w, "type", "virtio"));
+		W(attr(w, "name", HV_AGENT_PORT_NAME));
+		W(end(w));
+		W(end(w));
+	}
+	if (s->user_net) {
+		W(start(w, "interface"));
+		W(attr(w, "type", "user"));
+		W(start(w, "model"));
+		W(attr(w, "type", "virtio"));
+		W(end(w));
+		W(end(w));
+	}
+	W(start(w, "rng"));
+	W(attr(w, "model", "virtio"));
+	W(start(w, "backend"));
+	W(attr(w, "model", "random"));
+	W(xmlTextWriterWriteString(w, BAD_CAST "/dev/urandom"));
+	W(end(w));
+	W(end(w));
+	W(start(w, "memballoon"));
+	W(attr(w, "model", "none"));
+	W(end(w));
+	W(end(w)); /* devices */
+	W(end(w)); /* domain */
+	W(xmlTextWriterEndDocument(w));
+	xmlFreeTextWriter(w);
+	w = NULL;
+	out = xstrdup((const char *)xmlBufferContent(xb));
+	xmlBufferFree(xb);
+	return out;
+fail:
+	err_set("generate domain XML for '%s': libxml2 writer failed", s->name);
+	if (w)
+		xmlFreeTextWriter(w);
+	if (xb)
+		xmlBufferFree(xb);
+	return NULL;
+}
+
+static int lv_start(void *priv, void *vpriv, const struct vm_spec *spec)
+{
+	struct lv_conn *c = priv;
+	struct lv_vm *v = vpriv;
+	char *xml = hv_libvirt_domain_xml(spec);
+
+	if (!xml)
+		return -1;
+	log_debug("libvirt: domain XML:\n%s", xml);
+	v->dom = virDomainCreateXML(c->conn, xml, VIR_DOMAIN_START_AUTODESTROY);
+	free(xml);
+	if (!v->dom)
+		return lv_err("start libvirt domain", spec->name);
+	return 0;
+}
+
+static bool no_domain(void)
+{
+	virErrorPtr e = virGetLastError();
+
+	return e && e->code == VIR_ERR_NO_DOMAIN;
+}
+
+static int lv_wait(void *priv UNUSED, void *vpriv, int64_t timeout_ms)
+{
+	struct lv_vm *v = vpriv;
+	int64_t deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		int state, reason;
+
+		if (virDomainGetState(v->dom, &state, &reason, 0) < 0) {
+			if (no_domain())
+				return HV_EXITED;   /* transient domains vanish when they stop */
+			return lv_err("get state of domain", virDomainGetName(v->dom));
+		}
+		if (state == VIR_DOMAIN_SHUTOFF || state == VIR_DOMAIN_CRASHED)
+			return HV_EXITED;
+		if (now_ms() >= deadline)
+			return HV_RUNNING;
+		usleep(LV_POLL_MS * 1000);
+	}
+}
+
+static int lv_shutdown(void *priv UNUSED, void *vpriv)
+{
+	struct lv_vm *v = vpriv;
+
+	if (virDomainShutdownFlags(v->dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0 &&
+	    !no_domain())
+		return lv_err("shut down domain", virDomainGetName(v->dom));
+	return 0;
+}
+
+static int lv_destroy(void *priv UNUSED, void *vpriv)
+{
+	struct lv_vm *v = vpriv;
+
+	if (virDomainDestroy(v->dom) < 0 && !no_domain())
+		return lv_err("destroy domain", virDomainGetName(v->dom));
+	return 0;
+}
+
+static void lv_vm_release(void *priv UNUSED, void *vpriv)
+{
+	struct lv_vm *v = vpriv;
+
+	if (v->dom)
+		virDomainFree(v->dom);
+	v->dom = NULL;
+}
+
+static void lv_close(void *priv)
+{
+	struct lv_conn *c = priv;
+
+	if (c->conn)
+		virConnectClose(c->conn);
+	free(c->uri);
+}
+
+const struct hv_driver hv_libvirt_driver = {
+	.name = "libvirt",
+	.conn_size = sizeof(struct lv_conn),
+	.vm_size = sizeof(struct lv_vm),
+	.open = lv_open,
+	.resolve_accel = lv_resolve_accel,
+	.start = lv_start,
+	.wait = lv_wait,
+	.shutdown = lv_shutdown,
+	.destroy = lv_destroy,
+	.vm_release = lv_vm_release,
+	.close = lv_close,
+};

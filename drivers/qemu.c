@@ -1,0 +1,422 @@
+/* qemu.c: the direct driver — spawns qemu-system-x86_64 (common/run.h) and
+ * talks QMP (jansson) on a unix socket in the spec's 0700 run_dir. For hosts
+ * without libvirtd. */
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "hypervisor.h"
+#include "error.h"
+#include "log.h"
+#include "run.h"
+#include "util.h"
+
+#define QEMU_BINARY "qemu-system-x86_64"
+/* QMP replies we expect are a few hundred bytes; the greeting lists
+ * capabilities. 64 KiB bounds what a confused QEMU can make us buffer. */
+#define QMP_LINE_MAX (64u * 1024)
+/* Waits on QMP: connecting after start, and any command. */
+#define QMP_CONNECT_MS 10000
+#define QMP_REPLY_MS 5000
+/* After "quit", how long QEMU gets before SIGKILL. */
+#define QEMU_QUIT_MS 3000
+
+struct qemu_vm {
+	struct run run;      /* the QEMU process (own process group) */
+	int qmp;             /* QMP connection or -1 */
+	struct buf in;       /* QMP bytes read but not yet consumed */
+	char *qmp_path;
+	char *err_path;      /* QEMU's stderr */
+	bool dry;            /* run.h dry-run: nothing was started */
+	bool exited;
+	int status;
+};
+
+struct qemu_conn {
+	int sandbox;         /* -1 unknown, 0 no, 1 yes */
+};
+
+static enum hv_open_result qemu_open(void *priv, const char *uri)
+{
+	struct qemu_conn *c = priv;
+
+	if (uri && strcmp(uri, "qemu:///direct") != 0 && strcmp(uri, "direct") != 0) {
+		err_set("driver qemu runs guests locally; URI '%s' is for libvirt", uri);
+		return HV_OPEN_DECLINED;
+	}
+	c->sandbox = -1;
+	return HV_OPEN_OK;
+}
+
+/* Is -sandbox (seccomp) compiled in? Asked once per connection. */
+static bool have_sandbox(struct qemu_conn *c)
+{
+	static const char *const argv[] = { QEMU_BINARY, "-help", NULL };
+	struct run r = RUN_INIT;
+
+	if (c->sandbox >= 0)
+		return c->sandbox;
+	r.argv = argv;
+	r.out = RUN_CAPTURE;
+	r.timeout_ms = 10000;
+	c->sandbox = run_sync(&r) == 0 && r.status == 0 && r.out_buf.data &&
+		     strstr(r.out_buf.data, "-sandbox") != NULL;
+	if (!c->sandbox)
+		log_debug("qemu: -sandbox not available, running without seccomp");
+	run_release(&r);
+	return c->sandbox;
+}
+
+int hv_qemu_argv(const struct vm_spec *s, const char *qmp_path, bool sandbox, struct strv *a)
+{
+	size_t i;
+
+	if (vm_spec_check(s) < 0)
+		return -1;
+	strv_push(a, QEMU_BINARY);
+	strv_push(a, "-name");
+	strv_push(a, s->name);
+	strv_push(a, "-nodefaults");
+	strv_push(a, "-no-user-config");
+	strv_push(a, "-machine");
+	strv_push(a, "pc");
+	strv_push(a, "-accel");
+	strv_push(a, s->accel == ACCEL_KVM ? "kvm" : "tcg");
+	if (s->accel == ACCEL_KVM) {
+		strv_push(a, "-cpu");
+		strv_push(a, "host");
+	}
+	strv_push(a, "-m");
+	strv_pushf(a, "%u", s->memory_mib);
+	strv_push(a, "-smp");
+	strv_pushf(a, "%u", s->cpus);
+	strv_push(a, "-display");
+	strv_push(a, "none");
+	for (i = 0; i < s->n_disks; i++) {
+		strv_push(a, "-drive");
+		strv_pushf(a, "file=%s,format=%s,if=virtio,%s", s->disks[i].path,
+			   s->disks[i].format,
+			   s->disks[i].readonly ? "readonly=on" : "discard=unmap");
+	}
+	if (s->seed_iso) {
+		strv_push(a, "-drive");
+		strv_pushf(a, "file=%s,format=raw,if=ide,index=2,media=cdrom,readonly=on",
+			   s->seed_iso);
+	}
+	if (s->console_log) {
+		strv_push(a, "-chardev");
+		strv_pushf(a, "file,id=console0,path=%s,append=on", s->console_log);
+		strv_push(a, "-serial");
+		strv_push(a, "chardev:console0");
+	}
+	if (s->agent_socket) {
+		strv_push(a, "-device");
+		strv_push(a, "virtio-serial-pci,id=vser0");
+		strv_push(a, "-chardev");
+		strv_pushf(a, "socket,id=agent0,path=%s,server=on,wait=off", s->agent_socket);
+		strv_push(a, "-device");
+		strv_push(a, "virtserialport,bus=vser0.0,chardev=agent0,name=" HV_AGENT_PORT_NAME);
+	}
+	if (s->user_net) {
+		strv_push(a, "-netdev");
+		strv_push(a, "user,id=net0");
+		strv_push(a, "-device");
+		strv_push(a, "virtio-net-pci,netdev=net0");
+	}
+	strv_push(a, "-object");
+	strv_push(a, "rng-random,id=rng0,filename=/dev/urandom");
+	strv_push(a, "-device");
+	strv_push(a, "virtio-rng-pci,rng=rng0");
+	strv_push(a, "-chardev");
+	strv_pushf(a, "socket,id=qmp0,path=%s,server=on,wait=off", qmp_path);
+	strv_push(a, "-mon");
+	strv_push(a, "chardev=qmp0,mode=control");
+	if (sandbox) {
+		strv_push(a, "-sandbox");
+		strv_push(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+	}
+	return 0;
+}
+
+/* Read one QMP message (a JSON object on one line) within deadline. */
+static json_t *qmp_read(struct qemu_vm *v, int64_t deadline)
+{
+	for (;;) {
+		char *nl = v->in.data ? memchr(v->in.data, '\n', v->in.len) : NULL;
+		char tmp[4096];
+		struct pollfd pfd = { .fd = v->qmp, .events = POLLIN };
+		int64_t left;
+		ssize_t n;
+
+		if (nl) {
+			size_t line = (size_t)(nl - v->in.data) + 1;
+			json_error_t je;
+			json_t *j = json_loadb(v->in.data, line - 1, 0, &je);
+
+			memmove(v->in.data, v->in.data + line, v->in.len - line);
+			v->in.len -= line;
+			v->in.data[v->in.len] = '\0';
+			if (!j || !json_is_object(j)) {
+				json_decref(j);
+				err_set("QMP: malformed message: %s", je.text);
+				return NULL;
+			}
+			return j;
+		}
+		left = deadline - now_ms();
+		if (left <= 0) {
+			err_set("QMP: no reply within the deadline");
+			return NULL;
+		}
+		if (poll(&pfd, 1, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			err_errno("QMP: poll");
+			return NULL;
+		}
+		if (!pfd.revents)
+			continue;
+		n = read(v->qmp, tmp, sizeof(tmp));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err_set("QMP: connection closed");
+			return NULL;
+		}
+		if (buf_add(&v->in, tmp, (size_t)n) < 0) {
+			err_prefix("QMP");
+			return NULL;
+		}
+	}
+}
+
+/* Run a QMP command; 0 when QEMU answered "return". Events are skipped. */
+static int qmp_cmd(struct qemu_vm *v, const char *cmd)
+{
+	int64_t deadline = now_ms() + QMP_REPLY_MS;
+	json_t *req = json_pack("{s:s}", "execute", cmd);
+	char *line = json_dumps(req, JSON_COMPACT);
+	int ret = -1;
+
+	json_decref(req);
+	if (!line || write_all(v->qmp, line, strlen(line)) < 0 || write_all(v->qmp, "\n", 1) < 0) {
+		err_errno("QMP: send '%s'", cmd);
+		free(line);
+		return -1;
+	}
+	free(line);
+	for (;;) {
+		json_t *j = qmp_read(v, deadline);
+		json_t *e;
+
+		if (!j)
+			return err_prefix("QMP '%s'", cmd);
+		if (json_object_get(j, "return")) {
+			ret = 0;
+		} else if ((e = json_object_get(j, "error"))) {
+			const char *desc = json_string_value(json_object_get(e, "desc"));
+			err_set("QMP '%s': %s", cmd, desc ? desc : "error");
+			ret = -1;
+		} else {
+			json_decref(j);   /* an event */
+			continue;
+		}
+		json_decref(j);
+		return ret;
+	}
+}
+
+static int qmp_connect(struct qemu_vm *v)
+{
+	int64_t deadline = now_ms() + QMP_CONNECT_MS;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	json_t *greeting;
+
+	if (strlen(v->qmp_path) >= sizeof(sa.sun_path))
+		return err_set("QMP socket path '%s' too long", v->qmp_path);
+	memcpy(sa.sun_path, v->qmp_path, strlen(v->qmp_path) + 1);
+	for (;;) {
+		v->qmp = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (v->qmp < 0)
+			return err_errno("QMP: socket");
+		if (connect(v->qmp, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		close(v->qmp);
+		v->qmp = -1;
+		if (now_ms() >= deadline)
+			return err_errno("QMP: connect '%s'", v->qmp_path);
+		if (waitpid(v->run.pid, &(int){0}, WNOHANG) == v->run.pid) {
+			v->run.pid = -1;
+			v->exited = true;
+			return err_set("qemu exited during startup");
+		}
+		usleep(50 * 1000);
+	}
+	greeting = qmp_read(v, deadline);
+	if (!greeting || !json_object_get(greeting, "QMP")) {
+		json_decref(greeting);
+		return err_set("QMP: no greeting from qemu");
+	}
+	json_decref(greeting);
+	return qmp_cmd(v, "qmp_capabilities");
+}
+
+/* Last line of QEMU's stderr, for error messages. */
+static void append_qemu_stderr(struct qemu_vm *v)
+{
+	struct buf b = BUF_INIT(64 * 1024);
+	char *e, *line;
+
+	if (!v->err_path || buf_read_file(&b, v->err_path) < 0 || !b.len) {
+		buf_release(&b);
+		return;
+	}
+	e = b.data + b.len;
+	while (e > b.data && (e[-1] == '\n' || e[-1] == ' '))
+		*--e = '\0';
+	line = strrchr(b.data, '\n');
+	err_prefix("%s", line ? line + 1 : b.data);
+	buf_release(&b);
+}
+
+static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
+{
+	struct qemu_conn *c = priv;
+	struct qemu_vm *v = vpriv;
+	struct strv argv = STRV_INIT;
+	int errfd = -1, ret = -1;
+	char *cmdline;
+
+	v->qmp = -1;
+	buf_init(&v->in, QMP_LINE_MAX);
+	if (!spec->run_dir)
+		return err_set("qemu driver: vm '%s' has no run directory", spec->name);
+	v->qmp_path = xasprintf("%s/qmp.sock", spec->run_dir);
+	v->err_path = xasprintf("%s/qemu.stderr", spec->run_dir);
+	if (hv_qemu_argv(spec, v->qmp_path, have_sandbox(c), &argv) < 0)
+		goto cleanup;
+	cmdline = run_argv_str((const char *const *)argv.v);
+	log_debug("qemu: %s", cmdline);
+	free(cmdline);
+	errfd = open(v->err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (errfd < 0) {
+		err_errno("open '%s'", v->err_path);
+		goto cleanup;
+	}
+	unlink(v->qmp_path);
+	v->run = (struct run)RUN_INIT;
+	v->run.argv = (const char *const *)argv.v;
+	v->run.err = RUN_FD;
+	v->run.err_fd = errfd;
+	v->run.new_pgroup = true;
+	if (run_start(&v->run) < 0)
+		goto cleanup;
+	if (v->run.pid <= 0) {   /* dry run */
+		v->dry = true;
+		v->exited = true;
+		ret = 0;
+		goto cleanup;
+	}
+	if (qmp_connect(v) < 0) {
+		append_qemu_stderr(v);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	if (ret < 0 && v->run.pid > 0)
+		run_release(&v->run);   /* kills and reaps */
+	v->run.argv = NULL;          /* argv is freed below */
+	if (errfd >= 0)
+		close(errfd);
+	strv_release(&argv);
+	return ret;
+}
+
+static int qemu_wait(void *priv UNUSED, void *vpriv, int64_t timeout_ms)
+{
+	struct qemu_vm *v = vpriv;
+	int64_t deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		int st;
+		pid_t w;
+
+		if (v->exited)
+			return HV_EXITED;
+		w = waitpid(v->run.pid, &st, WNOHANG);
+		if (w < 0 && errno != EINTR)
+			return err_errno("wait for qemu");
+		if (w == v->run.pid) {
+			v->exited = true;
+			v->run.pid = -1;
+			v->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			if (v->status)
+				log_debug("qemu exited with status %d", v->status);
+			return HV_EXITED;
+		}
+		if (now_ms() >= deadline)
+			return HV_RUNNING;
+		usleep(50 * 1000);
+	}
+}
+
+static int qemu_shutdown(void *priv UNUSED, void *vpriv)
+{
+	struct qemu_vm *v = vpriv;
+
+	if (v->exited)
+		return 0;
+	if (v->qmp < 0)
+		return err_set("qemu: no QMP connection to send system_powerdown");
+	return qmp_cmd(v, "system_powerdown");
+}
+
+static int qemu_destroy(void *priv, void *vpriv)
+{
+	struct qemu_vm *v = vpriv;
+
+	if (v->exited)
+		return 0;
+	/* Politely first (QEMU flushes its disks), then the whole group. */
+	if (v->qmp >= 0 && qmp_cmd(v, "quit") == 0 &&
+	    qemu_wait(priv, v, QEMU_QUIT_MS) == HV_EXITED)
+		return 0;
+	kill(-v->run.pid, SIGKILL);
+	kill(v->run.pid, SIGKILL);
+	return qemu_wait(priv, v, 10000) == HV_EXITED ? 0 :
+	       err_set("qemu pid %d does not die", (int)v->run.pid);
+}
+
+static void qemu_vm_release(void *priv UNUSED, void *vpriv)
+{
+	struct qemu_vm *v = vpriv;
+
+	if (v->qmp >= 0)
+		close(v->qmp);
+	v->qmp = -1;
+	if (v->run.pid > 0)
+		run_release(&v->run);
+	buf_release(&v->in);
+	if (v->qmp_path)
+		unlink(v->qmp_path);
+	if (v->err_path)
+		unlink(v->err_path);
+	free(v->qmp_path);
+	free(v->err_path);
+}
+
+const struct hv_driver hv_qemu_driver = {
+	.name = "qemu",
+	.conn_size = sizeof(struct qemu_conn),
+	.vm_size = sizeof(struct qemu_vm),
+	.open = qemu_open,
+	.start = qemu_start,
+	.wait = qemu_wait,
+	.shutdown = qemu_shutdown,
+	.destroy = qemu_destroy,
+	.vm_release = qemu_vm_release,
+	.close = NULL,
+};

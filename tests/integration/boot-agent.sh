@@ -1,0 +1,107 @@
+#!/bin/bash
+# Boot the Debian fixture with EACH hypervisor driver (libvirt, qemu) — once
+# per driver — and drive it through the agent with `amiforge run --batch`:
+# agent ready, commands (exit codes, output), 64 MiB put/get with sha256 both
+# ways, a reboot from inside a command, poweroff. Afterwards the base image is
+# unchanged and nothing is left behind: no domain, no qemu process, no socket,
+# no overlay.
+#
+# BOOT_AGENT_DRIVERS="qemu" limits the drivers (default: "libvirt qemu").
+. "$(dirname "$0")/../lib/common.sh"
+
+img=$(fixture_image) || { fail "boot-agent: fixture image"; exit 1; }
+sum_before=$(sha256sum <"$img")
+dir=$(scratch)
+export TMPDIR=$dir/tmp	# amiforge's work directories land here: easy to audit
+mkdir -p "$TMPDIR"
+chmod 0755 "$dir"	# qemu:///system runs QEMU as libvirt-qemu: it must reach the disks
+head -c $((64 * 1024 * 1024)) /dev/urandom >"$dir/up.bin"
+up_sum=$(sha256sum <"$dir/up.bin" | cut -c1-64)
+
+# field FILE OP KEY: a member of the result line of operation OP.
+field() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        o = json.loads(line)
+    except ValueError:
+        continue
+    if str(o.get("op", o.get("event"))) == sys.argv[2]:
+        v = o.get(sys.argv[3])
+        print("" if v is None else v, end="")
+        break
+PY
+}
+
+write_batch() {	# DRIVER
+	local down=$dir/$1-down.bin
+	cat <<BATCH
+["exec", "true"]
+["exec", "sh", "-c", "exit 7"]
+["exec", "sh", "-c", "echo to-stdout; echo to-stderr >&2"]
+["exec", "sh", "-c", ". /etc/os-release; echo \$ID \$VERSION_ID"]
+["exec", "cat", "/proc/sys/kernel/random/boot_id"]
+["put", "$dir/up.bin", "/root/up.bin"]
+["exec", "sh", "-c", "sha256sum /root/up.bin | cut -c1-64"]
+["exec", "sh", "-c", "head -c 67108864 /dev/urandom >/root/down.bin && sha256sum /root/down.bin | cut -c1-64"]
+["get", "/root/down.bin", "$down"]
+["exec", "sh", "-c", "echo survives > /root/marker; sync"]
+["reboot-by", "systemctl", "reboot"]
+["exec", "cat", "/proc/sys/kernel/random/boot_id"]
+["exec", "cat", "/root/marker"]
+["exec", "sh", "-c", "sha256sum /root/up.bin | cut -c1-64"]
+["poweroff"]
+BATCH
+}
+
+run_driver() {
+	local drv=$1 out=$dir/$1.jsonl err=$dir/$1.err rc b1 b2
+
+	write_batch "$drv" >"$dir/$drv.batch"
+	"$AMIFORGE" run "$img" --driver "$drv" --boot-timeout 900 --timeout 600 \
+		--batch "$dir/$drv.batch" >"$out" 2>"$err"
+	rc=$?
+	check_eq "$drv: amiforge run --batch exit status" "$rc" 0
+	if [ "$rc" != 0 ]; then
+		sed 's/^/    | /' "$err" | tail -n 15
+		sed 's/^/    > /' "$out" | tail -n 3 | cut -c1-300
+	fi
+	check "$drv: agent ready" grep -q '"event": *"ready"' "$out"
+	check_eq "$drv: 'true' exits 0" "$(field "$out" 1 status)" 0
+	check_eq "$drv: 'exit 7' exit status" "$(field "$out" 2 status)" 7
+	check_eq "$drv: stdout captured" "$(field "$out" 3 stdout)" "to-stdout"
+	check_eq "$drv: stderr captured" "$(field "$out" 3 stderr)" "to-stderr"
+	check_eq "$drv: guest is the Debian 12 fixture" "$(field "$out" 4 stdout)" "debian 12"
+	check_eq "$drv: put 64 MiB: size" "$(field "$out" 6 bytes)" 67108864
+	check_eq "$drv: put 64 MiB: sha256 in the guest matches" "$(field "$out" 7 stdout)" "$up_sum"
+	check_eq "$drv: get 64 MiB: sha256 on the host matches" \
+		"$(sha256sum <"$dir/$drv-down.bin" 2>/dev/null | cut -c1-64)" \
+		"$(field "$out" 8 stdout)"
+	check "$drv: reboot from inside a command, agent back" \
+		test -n "$(field "$out" 11 ms)" -a -z "$(field "$out" 11 error)"
+	b1=$(field "$out" 5 stdout) b2=$(field "$out" 12 stdout)
+	check "$drv: boot_id changed across the reboot" test -n "$b1" -a -n "$b2" -a "$b1" != "$b2"
+	check_eq "$drv: overlay content persists across the reboot" "$(field "$out" 13 stdout)" "survives"
+	check_eq "$drv: uploaded file intact after the reboot" "$(field "$out" 14 stdout)" "$up_sum"
+	check_eq "$drv: poweroff through the agent is clean" "$(field "$out" 15 how)" "clean"
+	# Nothing left behind.
+	check_eq "$drv: no work directory left" "$(ls -A "$TMPDIR")" ""
+	if [ "$drv" = libvirt ]; then
+		check_eq "libvirt: no amiforge domain left" \
+			"$(virsh -c qemu:///system list --all --name | grep -c '^amiforge-')" 0
+	fi
+	check_eq "$drv: no qemu process of ours left" \
+		"$(pgrep -fc "qemu-system-x86_64.*$TMPDIR")" 0
+	check_eq "$drv: no socket left" "$(find "$dir" -type s | wc -l)" 0
+	check_eq "$drv: base image unchanged" "$(sha256sum <"$img")" "$sum_before"
+}
+
+for drv in ${BOOT_AGENT_DRIVERS:-libvirt qemu}; do
+	if [ "$drv" = libvirt ] && ! need_libvirt; then
+		skip "libvirt: no libvirtd answering qemu:///system"
+		continue
+	fi
+	run_driver "$drv"
+done
+finish

@@ -1,0 +1,349 @@
+/* Unit tests for the hypervisor side: generated libvirt domain XML and QEMU
+ * argv against golden files (tests/unit/golden/hv-*), spec validation, the
+ * KVM probe on fake sysfs trees, qemu-img info parsing, the overlay's
+ * qemu-img argv (run.h dry-run) and the seed's contents.
+ *
+ * AMIFORGE_UPDATE_GOLDEN=1 rewrites the golden files from the output. */
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "test.h"
+#include "buf.h"
+#include "error.h"
+#include "run.h"
+#include "util.h"
+#include "builder/overlay.h"
+#include "builder/seed.h"
+#include "drivers/accel.h"
+#include "drivers/hypervisor.h"
+
+#define GOLDEN_DIR "tests/unit/golden/"
+#define DRY_RUN_DIR "/tmp/amiforge-test-hv"
+
+static void check_golden(const char *name, const char *got)
+{
+	char *path = xasprintf(GOLDEN_DIR "%s", name);
+	struct buf want = BUF_INIT(1 << 20);
+	const char *upd = getenv("AMIFORGE_UPDATE_GOLDEN");
+
+	if (upd && strcmp(upd, "1") == 0)
+		write_file_atomic(path, got, strlen(got), 0644);
+	if (buf_read_file(&want, path) < 0)
+		CHECK(0, "golden %s: %s", name, err_msg());
+	else
+		CHECK_STR(got, want.data, "golden %s", name);
+	buf_release(&want);
+	free(path);
+}
+
+static struct vm_spec base_spec(void)
+{
+	struct vm_spec s = {
+		.name = "amiforge-test",
+		.disks = { { .path = "/var/tmp/amiforge-run-X/disk.qcow2", .format = "qcow2" } },
+		.n_disks = 1,
+		.seed_iso = "/var/tmp/amiforge-run-X/seed.iso",
+		.cpus = 2,
+		.memory_mib = 2048,
+		.accel = ACCEL_TCG,
+		.console_log = "/var/tmp/amiforge-run-X/console.log",
+		.agent_socket = "/var/tmp/amiforge-run-X/sock/agent.sock",
+		.run_dir = "/var/tmp/amiforge-run-X/sock",
+	};
+	return s;
+}
+
+static void test_domain_xml(void)
+{
+	struct vm_spec s = base_spec();
+	char *xml;
+
+	xml = hv_libvirt_domain_xml(&s);
+	check_golden("hv-tcg-seed.xml", xml ? xml : "(null)");
+	free(xml);
+
+	s.accel = ACCEL_KVM;
+	s.user_net = true;
+	s.seed_iso = NULL;
+	s.cpus = 4;
+	s.memory_mib = 4096;
+	s.disks[1] = (struct vm_disk){ .path = "/data/base.img", .format = "raw", .readonly = true };
+	s.n_disks = 2;
+	xml = hv_libvirt_domain_xml(&s);
+	check_golden("hv-kvm-net-2disks.xml", xml ? xml : "(null)");
+	free(xml);
+
+	/* Values are escaped by libxml2, never spliced into markup. */
+	s = base_spec();
+	s.console_log = "/tmp/a'b<c>&\"d/console.log";
+	xml = hv_libvirt_domain_xml(&s);
+	CHECK(xml && strstr(xml, "path=\"/tmp/a'b&lt;c&gt;&amp;&quot;d/console.log\""),
+	      "domain XML: attribute values escaped");
+	free(xml);
+}
+
+struct argv_rec {
+	struct strv seen;
+};
+
+static void record_argv(const char *const *argv, void *opaque)
+{
+	struct argv_rec *r = opaque;
+	char *s = run_argv_str(argv);
+
+	strv_push(&r->seen, s);
+	free(s);
+}
+
+static void test_qemu_argv(void)
+{
+	struct vm_spec s = base_spec();
+	struct strv a = STRV_INIT;
+	struct argv_rec rec = { STRV_INIT };
+	struct hv *hv;
+	struct hv_vm *vm;
+	char *line;
+
+	CHECK(hv_qemu_argv(&s, "/var/tmp/amiforge-run-X/sock/qmp.sock", true, &a) == 0,
+	      "qemu argv: built");
+	line = run_argv_str((const char *const *)a.v);
+	check_golden("hv-qemu-tcg-seed.argv", line);
+	free(line);
+	strv_release(&a);
+
+	/* Through the driver with run.h's dry-run hook: what would be run. The
+	 * driver writes QEMU's stderr into run_dir, so that one must exist. */
+	mkdir_p(DRY_RUN_DIR, 0700);
+	s.run_dir = DRY_RUN_DIR;
+	run_set_dry_run(record_argv, &rec);
+	hv = hv_open("qemu", NULL);
+	CHECK(hv != NULL, "qemu driver: opens without a URI");
+	s.accel = ACCEL_KVM;
+	s.user_net = true;
+	vm = hv ? hv_start(hv, &s) : NULL;
+	CHECK(vm != NULL, "qemu driver: dry-run start");
+	CHECK(vm && hv_wait(vm, 0) == HV_EXITED, "qemu driver: dry-run guest counts as exited");
+	hv_vm_free(vm);
+	hv_close(hv);
+	run_set_dry_run(NULL, NULL);
+	/* [0] is the -help probe for -sandbox, which dry-run answers empty. */
+	CHECK(rec.seen.n == 2, "qemu driver: ran the sandbox probe and qemu (%zu)", rec.seen.n);
+	if (rec.seen.n == 2)
+		check_golden("hv-qemu-kvm-net.argv", rec.seen.v[1]);
+	strv_release(&rec.seen);
+	remove_tree(DRY_RUN_DIR);
+
+	hv = hv_open("qemu", "qemu+ssh://host/system");
+	CHECK(hv == NULL && strstr(err_msg(), "is for libvirt"), "qemu driver: declines libvirt URIs");
+}
+
+static void test_spec_check(void)
+{
+	struct vm_spec s;
+
+	s = base_spec();
+	CHECK(vm_spec_check(&s) == 0, "spec: valid spec accepted");
+	s = base_spec();
+	s.disks[0].format = NULL;
+	CHECK(vm_spec_check(&s) < 0 && strstr(err_msg(), "format"),
+	      "spec: disk without explicit format rejected");
+	s = base_spec();
+	s.disks[0].format = "vmdk";
+	CHECK(vm_spec_check(&s) < 0, "spec: unsupported disk format rejected");
+	s = base_spec();
+	s.disks[0].path = "/tmp/a,file=/etc/shadow";
+	CHECK(vm_spec_check(&s) < 0 && strstr(err_msg(), "','"),
+	      "spec: ',' in a path rejected (QEMU option injection)");
+	s = base_spec();
+	s.disks[0].path = "disk.qcow2";
+	CHECK(vm_spec_check(&s) < 0, "spec: relative path rejected");
+	s = base_spec();
+	s.name = "../x";
+	CHECK(vm_spec_check(&s) < 0, "spec: bad name rejected");
+	s = base_spec();
+	s.accel = ACCEL_AUTO;
+	CHECK(vm_spec_check(&s) < 0, "spec: unresolved accelerator rejected");
+	s = base_spec();
+	s.memory_mib = 16;
+	CHECK(vm_spec_check(&s) < 0, "spec: too little memory rejected");
+	s = base_spec();
+	s.agent_socket = "/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/agent.sock";
+	CHECK(vm_spec_check(&s) < 0 && strstr(err_msg(), "too long"),
+	      "spec: socket path over sun_path rejected");
+	CHECK(hv_open("vbox", NULL) == NULL && strstr(err_msg(), "unknown"),
+	      "hv_open: unknown driver rejected");
+}
+
+static void touch(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT, 0644);
+
+	if (fd >= 0)
+		close(fd);
+}
+
+static void test_accel(void)
+{
+	char tmpl[] = "/tmp/amiforge-accel-XXXXXX";
+	struct accel_probe p;
+	enum accel a;
+	char *path;
+
+	CHECK(accel_parse("tcg", &a) == 0 && a == ACCEL_TCG, "accel: parse tcg");
+	CHECK(accel_parse("auto", &a) == 0 && a == ACCEL_AUTO, "accel: parse auto");
+	CHECK(accel_parse("hvf", &a) < 0 && strstr(err_msg(), "'hvf'"), "accel: bad name rejected");
+
+	if (!mkdtemp(tmpl)) {
+		CHECK(0, "accel: mkdtemp");
+		return;
+	}
+	/* No /dev/kvm at all. */
+	accel_probe_at(tmpl, &p);
+	CHECK(!p.usable && strstr(p.why, "dev/kvm"), "accel: missing /dev/kvm is unusable (%s)",
+	      p.why);
+	/* A /dev/kvm that is not a KVM device (ioctls fail). */
+	path = xasprintf("%s/dev", tmpl);
+	mkdir(path, 0755);
+	free(path);
+	path = xasprintf("%s/dev/kvm", tmpl);
+	touch(path);
+	free(path);
+	accel_probe_at(tmpl, &p);
+	CHECK(!p.usable && strstr(p.why, "KVM_GET_API_VERSION"),
+	      "accel: /dev/kvm that fails KVM_GET_API_VERSION is unusable (%s)", p.why);
+	/* PVM nested KVM: refused whatever /dev/kvm does. */
+	path = xasprintf("%s/sys/module/kvm_pvm", tmpl);
+	mkdir_p(path, 0755);
+	free(path);
+	accel_probe_at(tmpl, &p);
+	CHECK(!p.usable && strstr(p.why, "kvm_pvm"), "accel: kvm_pvm loaded means unusable");
+	remove_tree(tmpl);
+
+	/* The real host: on a PVM machine the verdict must be "no". */
+	if (access("/sys/module/kvm_pvm", F_OK) == 0) {
+		const char *why;
+
+		unsetenv("AMIFORGE_KVM");
+		CHECK(!accel_kvm_usable(&why), "accel: this PVM host's KVM is not used (%s)", why);
+		CHECK(accel_resolve(ACCEL_AUTO, &a) == 0 && a == ACCEL_TCG,
+		      "accel: auto resolves to tcg on this host");
+	} else {
+		printf("SKIP: accel: host verdict on PVM: not a PVM host\n");
+	}
+	setenv("AMIFORGE_KVM", "1", 1);
+	CHECK(accel_kvm_usable(NULL), "accel: AMIFORGE_KVM=1 overrides the probe");
+	setenv("AMIFORGE_KVM", "0", 1);
+	CHECK(!accel_kvm_usable(NULL) && accel_resolve(ACCEL_AUTO, &a) == 0 && a == ACCEL_TCG,
+	      "accel: AMIFORGE_KVM=0 forces tcg under auto");
+	unsetenv("AMIFORGE_KVM");
+}
+
+static void test_image_info(void)
+{
+	struct image_info info;
+	struct argv_rec rec = { STRV_INIT };
+
+	CHECK(image_info_parse("{\"virtual-size\": 4294967296, \"filename\": \"x\", "
+			       "\"format\": \"qcow2\", \"actual-size\": 1}", "x", &info) == 0 &&
+	      strcmp(info.format, "qcow2") == 0 && info.virtual_size == 4294967296ull,
+	      "image info: qcow2 parsed");
+	CHECK(image_info_parse("{\"virtual-size\": 10, \"format\": \"qcow2\", "
+			       "\"backing-filename\": \"/etc/shadow\"}", "evil.img", &info) < 0 &&
+	      strstr(err_msg(), "backing file"),
+	      "image info: base with a backing file refused (CVE-2010-3851)");
+	CHECK(image_info_parse("{\"virtual-size\": 10, \"format\": \"vmdk\"}", "a.vmdk", &info) < 0 &&
+	      strstr(err_msg(), "'vmdk'"), "image info: unsupported format refused");
+	CHECK(image_info_parse("{\"format\": \"raw\"", "t.img", &info) < 0 &&
+	      strstr(err_msg(), "invalid JSON"), "image info: truncated JSON refused");
+	CHECK(image_info_parse("[]", "t.img", &info) < 0, "image info: non-object refused");
+
+	run_set_dry_run(record_argv, &rec);
+	CHECK(overlay_create("/img/base.raw", "raw", "/w/disk.qcow2", 8ull << 30) == 0,
+	      "overlay: dry-run create");
+	CHECK(overlay_create("base.raw", "raw", "/w/disk.qcow2", 0) < 0,
+	      "overlay: relative base refused");
+	CHECK(overlay_create("/img/base", "vmdk", "/w/disk.qcow2", 0) < 0,
+	      "overlay: unsupported base format refused");
+	run_set_dry_run(NULL, NULL);
+	CHECK(rec.seen.n == 1 && strcmp(rec.seen.v[0],
+		"qemu-img create -q -f qcow2 -F raw -b /img/base.raw /w/disk.qcow2 8589934592") == 0,
+	      "overlay: qemu-img argv names both formats explicitly (%s)",
+	      rec.seen.n ? rec.seen.v[0] : "");
+	strv_release(&rec.seen);
+}
+
+static void test_seed(void)
+{
+	char tmpl[] = "/tmp/amiforge-seed-XXXXXX";
+	struct seed_opts o = { .agent = "\x7f" "ELF-fake-agent", .agent_len = 14 };
+	struct archive *a;
+	struct archive_entry *e;
+	char *ud = seed_user_data(&o), *path, *id = NULL, *id2;
+	int files = 0;
+	bool md_ok = false, agent_ok = false, ud_ok = false;
+
+	CHECK(str_startswith(ud, "#cloud-config\n"), "seed: user-data is a cloud-config");
+	CHECK(strstr(ud, "bootcmd:") && strstr(ud, "systemd-run --no-block --unit=amiforge-agent"),
+	      "seed: bootcmd starts the agent as a transient unit");
+	CHECK(strstr(ud, "Restart=always") != NULL, "seed: agent restarted if it dies");
+	free(ud);
+
+	id = seed_new_instance_id();
+	id2 = seed_new_instance_id();
+	CHECK(strlen(id) == 18 && strcmp(id, id2) != 0, "seed: fresh instance-ids differ");
+	free(id);
+	free(id2);
+	id = NULL;
+
+	if (!mkdtemp(tmpl)) {
+		CHECK(0, "seed: mkdtemp");
+		return;
+	}
+	path = xasprintf("%s/seed.iso", tmpl);
+	CHECK(seed_write(path, &o, &id) == 0, "seed: ISO written");
+	a = archive_read_new();
+	archive_read_support_format_iso9660(a);
+	if (archive_read_open_filename(a, path, 10240) == ARCHIVE_OK) {
+		while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+			char data[8192];
+			la_ssize_t n = archive_read_data(a, data, sizeof(data) - 1);
+			const char *name = archive_entry_pathname(e);
+
+			if (archive_entry_filetype(e) != AE_IFREG)
+				continue;
+			files++;
+			data[n > 0 ? n : 0] = '\0';
+			if (strcmp(name, "meta-data") == 0)
+				md_ok = id && strstr(data, id) && strstr(data, "instance-id: ");
+			else if (strcmp(name, "user-data") == 0)
+				ud_ok = str_startswith(data, "#cloud-config");
+			else if (strcmp(name, "amiforge-agent") == 0)
+				agent_ok = n == 14 && memcmp(data, o.agent, 14) == 0 &&
+					   (archive_entry_perm(e) & 0111);
+		}
+	}
+	archive_read_free(a);
+	CHECK(files == 3, "seed: three files in the ISO (%d)", files);
+	CHECK(md_ok, "seed: meta-data carries the returned instance-id");
+	CHECK(ud_ok, "seed: user-data present");
+	CHECK(agent_ok, "seed: agent binary intact and executable (rockridge)");
+	free(id);
+	remove_tree(tmpl);
+	free(path);
+	o.instance_id = "bad id\ninstance-id: x";
+	CHECK(seed_write("/tmp/amiforge-never.iso", &o, NULL) < 0 &&
+	      access("/tmp/amiforge-never.iso", F_OK) < 0,
+	      "seed: instance-id with YAML-breaking characters refused, no file left");
+}
+
+int main(void)
+{
+	test_domain_xml();
+	test_qemu_argv();
+	test_spec_check();
+	test_accel();
+	test_image_info();
+	test_seed();
+	return TEST_DONE();
+}
