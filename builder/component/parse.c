@@ -844,6 +844,7 @@ static int parse_phases(struct parser *p, const struct ynode *n)
 		struct comp_phase *cp = &d->phases[i];
 		const struct ynode *steps = ymap_get(n->items[i], "steps");
 		cp->steps = xcalloc(steps->nitems, sizeof(*cp->steps));
+		cp->nsteps = steps->nitems;
 		/* step names first (chaining checks look at them) */
 		for (j = 0; j < steps->nitems; j++) {
 			const struct ynode *sn = ymap_get(steps->items[j], "name");
@@ -851,7 +852,6 @@ static int parse_phases(struct parser *p, const struct ynode *n)
 		}
 		p->phase_i = i;
 		for (j = 0; j < steps->nitems; j++) {
-			cp->nsteps = j + 1;
 			if (parse_step(p, cp, j, steps->items[j]) < 0)
 				return -1;
 		}
