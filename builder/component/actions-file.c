@@ -450,6 +450,11 @@ int act_delete_folder(struct action_ctx *c)
 	return each(c, delete_folder);
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct dir_entry *)a)->name, ((const struct dir_entry *)b)->name);
+}
+
 static int list_rec(struct action_ctx *c, const char *dir, const char *pat, bool rec,
 		    struct buf *files)
 {
@@ -459,6 +464,8 @@ static int list_rec(struct action_ctx *c, const char *dir, const char *pat, bool
 
 	if (c->ex->ops->list_dir(c->ex, dir, &ents, &n) < 0)
 		return -1;
+	if (n)
+		qsort(ents, n, sizeof(*ents), by_name);   /* stable output, whatever the target */
 	for (i = 0; i < n && r == 0; i++) {
 		char *p = xasprintf("%s/%s", strcmp(dir, "/") ? dir : "", ents[i].name);
 		if (S_ISDIR(ents[i].mode)) {
