@@ -26,6 +26,7 @@ def report(ok, what, detail=""):
 
 
 def subst(s):
+    s = s.replace("{{BaseUrl}}", os.environ.get("BASE_URL", "{{BaseUrl}}"))
     return s.replace("{{S}}", work).replace("\\n", "\n")
 
 
