@@ -25,6 +25,7 @@ struct parser {
 	const char *ctx;        /* "phase 'build', step 'x'" */
 	const struct ynode *at; /* node for errors in the visit callback */
 	int where;
+	int cond_where;         /* what a comparison's operand may refer to */
 };
 
 static const char *const phase_names[] = { "build", "validate", "test" };
@@ -388,7 +389,7 @@ static struct cond *parse_cond(struct parser *p, const struct ynode *n, int dept
 		goto fail;
 	}
 	c->arg = op->value->str;
-	if (check_refs(p, op->value, REF_PARAMS) < 0)
+	if (check_refs(p, op->value, p->cond_where) < 0)
 		goto fail;
 	if (def->numeric && !expr_has(c->arg) && !is_number(c->arg)) {
 		perr(p, op->value, "'%s': '%s' is not a number", def->name, c->arg);
@@ -414,7 +415,7 @@ static struct cond *parse_cond(struct parser *p, const struct ynode *n, int dept
 			goto fail;
 		}
 		c->value = v->str;
-		if (check_refs(p, v, REF_PARAMS | REF_CHAIN) < 0)
+		if (check_refs(p, v, p->cond_where | REF_CHAIN) < 0)
 			goto fail;
 	}
 	return c;
@@ -690,9 +691,12 @@ static int check_inputs(struct parser *p, struct comp_step *st, const struct yno
 		return -1;
 	switch (a->shape) {
 	case SHAPE_COND:
-		if (!(st->assert_expr = parse_cond(p, in, 1, NULL)))
-			return -1;
-		return 0;
+		/* Assert: its expression is the step's inputs, where chaining and
+		 * loop variables are allowed */
+		p->cond_where = where;
+		st->assert_expr = parse_cond(p, in, 1, NULL);
+		p->cond_where = REF_PARAMS;
+		return st->assert_expr ? 0 : -1;
 	case SHAPE_NONE:
 	case SHAPE_MAP:
 		if (check_input_map(p, a, in) < 0)
@@ -951,7 +955,7 @@ static int parse_doc(struct parser *p)
 
 static struct comp_doc *finish_load(struct comp_doc *d, const struct doc_chain *chain)
 {
-	struct parser p = { .doc = d, .chain = chain };
+	struct parser p = { .doc = d, .chain = chain, .cond_where = REF_PARAMS };
 
 	if (parse_doc(&p) < 0) {
 		doc_free(d);
