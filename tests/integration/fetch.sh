@@ -4,7 +4,9 @@
 # files, archives, local files, cache list/prune. No guest.
 . "$(dirname "$0")/../lib/common.sh"
 
-S=$(scratch)
+# Not S=$(scratch): its EXIT trap would fire in the subshell at once.
+scratch >/dev/null
+S=$_scratch
 export AMIFORGE_CACHE_DIR=$S/cache
 export AMIFORGE_FETCH_RETRY_MS=50
 mkdir -p "$S/www" "$S/r"
