@@ -3,6 +3,7 @@
 #include <jansson.h>
 
 #include "fetch.h"
+#include "overlay.h"
 #include "cache.h"
 #include "error.h"
 #include "log.h"
@@ -11,7 +12,6 @@
 #include "util.h"
 
 /* Largest qemu-img info output parsed (a few KiB in practice). */
-#define PROBE_OUTPUT_MAX (1u << 20)
 
 struct xfer {
 	CURL *curl;
@@ -452,60 +452,18 @@ cleanup:
 
 /* ---- qemu-img --------------------------------------------------------------- */
 
-int image_probe(const char *path, const char *format, char **format_out,
-		uint64_t *virtual_size)
+/* The format and size of a base image (overlay.h's probe: one mechanism). */
+static int probe_base(const char *path, const char *format, char **format_out,
+		      uint64_t *virtual_size)
 {
-	const char *argv[] = { "qemu-img", "info", "-U", "--output=json", NULL, NULL, NULL,
-			       NULL };
-	struct run r = RUN_INIT;
-	json_error_t je;
-	json_t *o = NULL;
-	const char *fmt;
-	json_int_t vs;
-	int ret = -1, i = 4;
+	struct image_info info;
 
 	*format_out = NULL;
-	if (format) {
-		argv[i++] = "-f";
-		argv[i++] = format;
-	}
-	argv[i++] = path;
-	r.argv = argv;
-	r.out = RUN_CAPTURE;
-	r.err = RUN_CAPTURE;
-	r.capture_max = PROBE_OUTPUT_MAX;
-	r.timeout_ms = 60000;
-	if (run_sync(&r) < 0 || run_check(&r) < 0)
-		goto cleanup;
-	o = json_loadb(r.out_buf.data ? r.out_buf.data : "", r.out_buf.len, 0, &je);
-	fmt = json_string_value(json_object_get(o, "format"));
-	vs = json_integer_value(json_object_get(o, "virtual-size"));
-	if (o && fmt && vs == 0) {
-		err_set("base image '%s' is empty (virtual size 0)", path);
-		goto cleanup;
-	}
-	if (!o || !fmt || vs <= 0) {
-		err_set("qemu-img info '%s': unexpected output", path);
-		goto cleanup;
-	}
-	if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0 && strcmp(fmt, "vmdk") != 0) {
-		err_set("base image '%s' is %s; amiforge takes qcow2, raw or vmdk", path, fmt);
-		goto cleanup;
-	}
-	/* A base image pointing at another host file is refused: the build
-	 * would read (and checksum nothing of) a file the recipe never named. */
-	if (json_object_get(o, "backing-filename") || json_object_get(o, "full-backing-filename")) {
-		err_set("base image '%s' has a backing file; flatten it first "
-			"(qemu-img convert -O qcow2)", path);
-		goto cleanup;
-	}
-	*format_out = xstrdup(fmt);
-	*virtual_size = (uint64_t)vs;
-	ret = 0;
-cleanup:
-	json_decref(o);
-	run_release(&r);
-	return ret;
+	if (image_probe(path, format, &info) < 0)
+		return -1;
+	*format_out = xstrdup(info.format);
+	*virtual_size = info.virtual_size;
+	return 0;
 }
 
 /* ---- the base image -------------------------------------------------------- */
@@ -591,7 +549,7 @@ static int store(const char *cache, const char *file, const char *ref,
 	struct stat st;
 	int r = -1;
 
-	if (image_probe(file, format, &rec->format, &rec->virtual_size) < 0)
+	if (probe_base(file, format, &rec->format, &rec->virtual_size) < 0)
 		goto cleanup;
 	if (stat(file, &st) < 0) {
 		err_errno("stat '%s'", file);
@@ -732,12 +690,12 @@ static int get_local(const char *cache, const struct recipe_parent *p, struct ba
 		if (!have) {
 			rec.object = xstrdup(rec.file_sha256);
 			rec.size = (uint64_t)st.st_size;
-			if (image_probe(p->path, p->format, &rec.format, &rec.virtual_size) < 0 ||
+			if (probe_base(p->path, p->format, &rec.format, &rec.virtual_size) < 0 ||
 			    cache_record_save(recpath, &rec) < 0)
 				goto cleanup;
 		} else if (p->format && strcmp(p->format, rec.format) != 0) {
 			free(rec.format);
-			if (image_probe(p->path, p->format, &rec.format, &rec.virtual_size) < 0)
+			if (probe_base(p->path, p->format, &rec.format, &rec.virtual_size) < 0)
 				goto cleanup;
 		}
 		cache_touch(recpath);

@@ -47,10 +47,4 @@ int fetch_to_buf(const char *url, struct buf *b);
 int fetch_to_file(const char *url, const char *path, enum checksum_algo extra,
 		  char **sha256_hex, char **extra_hex);
 
-/* Run qemu-img info on path (format forced when format != NULL) and return
- * the format and virtual size; refuses images with a backing file and
- * formats other than qcow2, raw, vmdk. 0 or -1. */
-int image_probe(const char *path, const char *format, char **format_out,
-		uint64_t *virtual_size);
-
 #endif

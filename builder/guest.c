@@ -143,7 +143,7 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 
 	if (!base)
 		return err_errno("image '%s'", o->image);
-	if (image_probe(base, &info) < 0)
+	if (image_probe(base, NULL, &info) < 0)
 		goto cleanup;
 	if (o->disk_size && o->disk_size < info.virtual_size) {
 		err_set("disk size %" PRIu64 " is smaller than the image's %" PRIu64,

@@ -45,12 +45,18 @@ cleanup:
 	return ret;
 }
 
-int image_probe(const char *path, struct image_info *out)
+int image_probe(const char *path, const char *format, struct image_info *out)
 {
 	/* -U: reading the header is safe while another process has it open. */
-	const char *argv[] = { "qemu-img", "info", "-U", "--output=json", path, NULL };
+	const char *argv[] = { "qemu-img", "info", "-U", "--output=json", path, NULL, NULL, NULL };
 	struct run r = RUN_INIT;
 	int ret = -1;
+
+	if (format) {
+		argv[4] = "-f";
+		argv[5] = format;
+		argv[6] = path;
+	}
 
 	if (access(path, R_OK) < 0)
 		return err_errno("image '%s'", path);
