@@ -361,6 +361,7 @@ static int parse_line(const char *path, size_t lineno, char *line, struct journa
 	for (i = 2; i < nt; i++) {
 		if (decode(tok[i]) < 0) {
 			strv_free(en->fields);
+			free(en->kind);
 			return err_set("%s:%zu: bad escape in journal field", path, lineno);
 		}
 		if (i == 2)
