@@ -1,0 +1,423 @@
+/* exec.c: run a command for the host, streaming its output.
+ *
+ * Exchange: T_EXEC → R_OK (started) or R_ERROR; then T_STDIN frames from the
+ * host (when A_STDIN), R_OUTPUT frames from the agent while the command runs,
+ * and R_EXIT at the end. T_CANCEL kills the process group; T_PING is answered;
+ * any other frame (a sync after a host timeout) kills the group and is
+ * handled as a new request. The command leads its own session, so its whole
+ * process group is killed on deadline, cancel or host disconnect. */
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "agent.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+extern char **environ;
+
+/* Stdin the host sent that the command has not read yet. Beyond this the
+ * agent stops reading the channel until the command catches up. */
+#define STDIN_PENDING_MAX (16u * 1024 * 1024)
+/* Between SIGTERM on deadline and SIGKILL (as common/run.c). */
+#define KILL_GRACE_MS 2000
+/* After the command exits, output still in flight is read for this long;
+ * past it, a daemon the command started (and that kept our pipes) is not
+ * waited for. */
+#define EXIT_DRAIN_MS 1000
+/* One read of the command's output; one R_OUTPUT frame at most. */
+#define OUTPUT_READ 65536
+
+static int sigchld_pipe[2] = { -1, -1 };
+
+static void on_sigchld(int sig UNUSED)
+{
+	int saved = errno;
+	char c = 0;
+
+	if (write(sigchld_pipe[1], &c, 1) < 0) {
+		/* full: a wakeup is already pending */
+	}
+	errno = saved;
+}
+
+static int setup_sigchld(void)
+{
+	struct sigaction sa;
+
+	if (sigchld_pipe[0] >= 0)
+		return 0;
+	if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return err_errno("pipe");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigchld;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGCHLD, &sa, NULL) < 0 ? err_errno("sigaction") : 0;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Is KEY (up to '=') of entry set in env? */
+static bool env_has(char *const *env, size_t n, const char *entry)
+{
+	size_t klen = strcspn(entry, "=");
+
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(env[i], entry, klen) == 0 && env[i][klen] == '=')
+			return true;
+	return false;
+}
+
+struct exec_args {
+	struct strv argv;
+	struct strv env;
+	const char *cwd;
+	const char *user;
+	uint64_t timeout_ms;
+	bool has_stdin;
+};
+
+static int parse_exec(const struct proto_frame *f, struct exec_args *a)
+{
+	struct proto_tlv t;
+	size_t off = 0, bytes = 0;
+	uint32_t b = 0;
+	const char *s;
+	int r;
+
+	while ((r = proto_tlv_next(f, &off, &t)) > 0) {
+		if (t.tag != PROTO_A_ARG && t.tag != PROTO_A_ENV)
+			continue;
+		if (proto_tlv_str(&t, &s) < 0)
+			return -1;
+		bytes += t.len;
+		if (bytes > PROTO_EXEC_STRINGS_MAX ||
+		    a->argv.n + a->env.n >= PROTO_EXEC_ITEMS_MAX)
+			return err_set("exec: argv and environment too large");
+		if (t.tag == PROTO_A_ENV && !strchr(s, '='))
+			return err_set("exec: environment entry '%s' has no '='", s);
+		strv_push(t.tag == PROTO_A_ARG ? &a->argv : &a->env, s);
+	}
+	if (r < 0)
+		return -1;
+	if (a->argv.n == 0 || a->argv.v[0][0] == '\0')
+		return err_set("exec: empty argv");
+	if (proto_get_str(f, PROTO_A_CWD, &a->cwd) < 0 ||
+	    proto_get_str(f, PROTO_A_USER, &a->user) < 0 ||
+	    proto_get_u64(f, PROTO_A_TIMEOUT, &a->timeout_ms) < 0 ||
+	    proto_get_u32(f, PROTO_A_STDIN, &b) < 0)
+		return -1;
+	if (a->timeout_ms > INT64_MAX / 4)
+		return err_set("exec: timeout out of range");
+	a->has_stdin = b != 0;
+	return 0;
+}
+
+/* The environment of the command: the request's entries, then defaults for
+ * what they leave out. */
+static void build_env(struct strv *out, const struct exec_args *a, const struct agent_user *u)
+{
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	char *defaults[6];
+	size_t nd = 0;
+
+	for (size_t i = 0; i < a->env.n; i++)
+		strv_push(out, a->env.v[i]);
+	defaults[nd++] = xasprintf("PATH=%s", path);
+	defaults[nd++] = xasprintf("HOME=%s", u ? u->home : "/root");
+	defaults[nd++] = xasprintf("USER=%s", u ? u->name : "root");
+	defaults[nd++] = xasprintf("LOGNAME=%s", u ? u->name : "root");
+	defaults[nd++] = xasprintf("SHELL=%s", u ? u->shell : "/bin/sh");
+	defaults[nd++] = xstrdup("LANG=C.UTF-8");
+	for (size_t i = 0; i < nd; i++) {
+		if (!env_has(out->v, out->n, defaults[i]))
+			strv_push(out, defaults[i]);
+		free(defaults[i]);
+	}
+}
+
+struct child {
+	pid_t pid;
+	int out, err, in, report;
+};
+
+/* Fork and exec; only async-signal-safe calls in the child. */
+static int spawn(struct child *ch, const struct exec_args *a, const struct agent_user *u,
+		 char **env)
+{
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 }, rep[2] = { -1, -1 };
+	int child_errno = 0;
+	ssize_t n;
+
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+	    pipe2(rep, O_CLOEXEC) < 0 || (a->has_stdin && pipe2(in, O_CLOEXEC) < 0)) {
+		err_errno("pipe");
+		goto fail;
+	}
+	ch->pid = fork();
+	if (ch->pid < 0) {
+		err_errno("fork");
+		goto fail;
+	}
+	if (ch->pid == 0) {
+		sigset_t none;
+		int devnull;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		setsid();
+		umask(022);
+		if (a->has_stdin) {
+			if (dup2(in[0], 0) < 0)
+				goto child_fail;
+		} else {
+			devnull = open("/dev/null", O_RDONLY);
+			if (devnull < 0 || dup2(devnull, 0) < 0)
+				goto child_fail;
+		}
+		if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
+			goto child_fail;
+		if (u && (setgroups(u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 ||
+			  setuid(u->uid) < 0))
+			goto child_fail;
+		if (a->cwd ? chdir(a->cwd) < 0 :
+		    (chdir(u ? u->home : "/") < 0 && chdir("/") < 0))
+			goto child_fail;
+		environ = env;
+		execvp(a->argv.v[0], a->argv.v);
+child_fail:
+		child_errno = errno;
+		if (write(rep[1], &child_errno, sizeof(child_errno)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close_fd(&out[1]);
+	close_fd(&err[1]);
+	close_fd(&in[0]);
+	close_fd(&rep[1]);
+	do {
+		n = read(rep[0], &child_errno, sizeof(child_errno));
+	} while (n < 0 && errno == EINTR);
+	close_fd(&rep[0]);
+	if (n == sizeof(child_errno)) {
+		while (waitpid(ch->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		errno = child_errno;
+		err_errno("exec '%s'%s%s", a->argv.v[0], a->user ? " as " : "",
+			  a->user ? a->user : "");
+		goto fail;
+	}
+	ch->out = out[0];
+	ch->err = err[0];
+	ch->in = in[1];
+	if (ch->in >= 0)
+		fcntl(ch->in, F_SETFL, O_NONBLOCK);
+	fcntl(ch->out, F_SETFL, O_NONBLOCK);
+	fcntl(ch->err, F_SETFL, O_NONBLOCK);
+	return 0;
+fail:
+	close_fd(&out[0]);
+	close_fd(&out[1]);
+	close_fd(&err[0]);
+	close_fd(&err[1]);
+	close_fd(&in[0]);
+	close_fd(&in[1]);
+	close_fd(&rep[0]);
+	close_fd(&rep[1]);
+	return -1;
+}
+
+/* Forward what the command wrote; closes the fd at EOF. */
+static void forward(struct conn *c, uint32_t id, int *fd, uint8_t flags)
+{
+	char data[OUTPUT_READ];
+	ssize_t n = read(*fd, data, sizeof(data));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		close_fd(fd);
+		return;
+	}
+	conn_send(c, PROTO_R_OUTPUT, flags, id, data, (size_t)n);
+}
+
+int op_exec(struct conn *c, const struct proto_frame *f)
+{
+	struct exec_args a = { .argv = STRV_INIT, .env = STRV_INIT };
+	struct agent_user user, *u = NULL;
+	struct strv env = STRV_INIT;
+	struct child ch = { -1, -1, -1, -1, -1 };
+	struct buf pending = BUF_INIT(STDIN_PENDING_MAX);
+	size_t fed = 0;
+	bool stdin_eof = false, exited = false, timed_out = false, interrupted = false;
+	int64_t deadline = 0, kill_at = 0, drain_until = 0;
+	int status = 0, wst = 0, ret = -1;
+	uint32_t id = f->id;
+	struct proto_msg m;
+
+	if (setup_sigchld() < 0 || parse_exec(f, &a) < 0)
+		goto cleanup;
+	if (a.user) {
+		if (user_lookup(a.user, &user) < 0)
+			goto cleanup;
+		u = &user;
+	}
+	build_env(&env, &a, u);
+	if (spawn(&ch, &a, u, env.v) < 0)
+		goto cleanup;
+	ret = 1;
+	if (conn_send(c, PROTO_R_OK, 0, id, NULL, 0) < 0)
+		goto kill;
+	if (a.timeout_ms)
+		deadline = now_ms() + (int64_t)a.timeout_ms;
+
+	while (!exited || ((ch.out >= 0 || ch.err >= 0) && now_ms() < drain_until)) {
+		struct pollfd p[5];
+		int np = 0, timeout = -1, i_out = -1, i_err = -1, i_in = -1, i_c = -1, i_s;
+		int64_t now = now_ms(), next = 0;
+
+		if (exited)
+			next = drain_until;
+		else if (kill_at)
+			next = kill_at;
+		else if (deadline)
+			next = deadline;
+		if (next)
+			timeout = next > now ? (int)(next - now) : 0;
+		if (!exited && deadline && !timed_out && now >= deadline) {
+			timed_out = true;
+			kill(-ch.pid, SIGTERM);
+			kill_at = now + KILL_GRACE_MS;
+			continue;
+		}
+		if (!exited && kill_at && now >= kill_at) {
+			kill(-ch.pid, SIGKILL);
+			kill_at = 0;
+			continue;
+		}
+		i_s = np;
+		p[np++] = (struct pollfd){ .fd = sigchld_pipe[0], .events = POLLIN };
+		if (ch.out >= 0) {
+			i_out = np;
+			p[np++] = (struct pollfd){ .fd = ch.out, .events = POLLIN };
+		}
+		if (ch.err >= 0) {
+			i_err = np;
+			p[np++] = (struct pollfd){ .fd = ch.err, .events = POLLIN };
+		}
+		if (ch.in >= 0 && fed < pending.len) {
+			i_in = np;
+			p[np++] = (struct pollfd){ .fd = ch.in, .events = POLLOUT };
+		}
+		if (!exited && pending.len - fed < STDIN_PENDING_MAX / 2) {
+			i_c = np;
+			p[np++] = (struct pollfd){ .fd = c->rfd, .events = POLLIN };
+		}
+		if (proto_in_ready(&c->in) && i_c >= 0)
+			timeout = 0;
+		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR) {
+			err_errno("poll");
+			goto kill;
+		}
+		if (p[i_s].revents) {
+			char drain[64];
+
+			while (read(sigchld_pipe[0], drain, sizeof(drain)) > 0)
+				;
+			if (!exited && waitpid(ch.pid, &wst, WNOHANG) == ch.pid) {
+				exited = true;
+				status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+				drain_until = now_ms() + EXIT_DRAIN_MS;
+				close_fd(&ch.in);
+			}
+		}
+		if (i_out >= 0 && p[i_out].revents)
+			forward(c, id, &ch.out, 0);
+		if (i_err >= 0 && p[i_err].revents)
+			forward(c, id, &ch.err, PROTO_F_STDERR);
+		if (i_in >= 0 && p[i_in].revents) {
+			ssize_t w = write(ch.in, pending.data + fed, pending.len - fed);
+
+			if (w > 0)
+				fed += (size_t)w;
+			else if (w < 0 && errno != EAGAIN && errno != EINTR)
+				close_fd(&ch.in);   /* the command closed its stdin */
+			if (fed == pending.len) {
+				buf_reset(&pending);
+				fed = 0;
+			}
+		}
+		if (ch.in >= 0 && stdin_eof && fed == pending.len)
+			close_fd(&ch.in);
+		if (c->dead)
+			goto kill;
+		if (i_c >= 0 && (p[i_c].revents || proto_in_ready(&c->in))) {
+			struct proto_frame g;
+			int r = conn_recv(c, &g, 0);
+
+			if (r < 0)
+				goto kill;
+			if (r == 0)
+				continue;
+			if (g.type == PROTO_T_STDIN && g.id == id) {
+				if (ch.in >= 0 && buf_add(&pending, g.payload, g.len) < 0) {
+					buf_init(&pending, STDIN_PENDING_MAX);
+					fed = 0;
+					close_fd(&ch.in);
+				}
+				if (g.flags & PROTO_F_EOF)
+					stdin_eof = true;
+			} else if (g.type == PROTO_T_CANCEL && g.id == id) {
+				kill(-ch.pid, SIGKILL);
+			} else if (g.type == PROTO_T_PING) {
+				conn_send(c, PROTO_R_PONG, 0, g.id, NULL, 0);
+			} else if (g.type == PROTO_T_STDIN || g.type == PROTO_T_CANCEL) {
+				/* for an earlier request: ignore */
+			} else {
+				conn_push_back(c, &g);
+				interrupted = true;
+				goto kill;
+			}
+		}
+	}
+	proto_msg_init(&m, PROTO_R_EXIT, 0, id);
+	proto_msg_u32(&m, PROTO_A_STATUS, (uint32_t)status);
+	proto_msg_u32(&m, PROTO_A_SIGNALED, !WIFEXITED(wst));
+	proto_msg_u32(&m, PROTO_A_TIMED_OUT, timed_out);
+	conn_send_msg(c, &m);
+	proto_msg_release(&m);
+	goto cleanup;
+
+kill:
+	/* The host went away or moved on: nothing of this command survives. */
+	if (!exited) {
+		kill(-ch.pid, SIGKILL);
+		while (waitpid(ch.pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	log_info("exec '%s' %s", a.argv.v[0],
+		 interrupted ? "interrupted by a new request" : "abandoned: host gone");
+cleanup:
+	close_fd(&ch.out);
+	close_fd(&ch.err);
+	close_fd(&ch.in);
+	buf_release(&pending);
+	strv_release(&env);
+	strv_release(&a.argv);
+	strv_release(&a.env);
+	if (u)
+		user_release(u);
+	return ret;
+}
