@@ -5,12 +5,14 @@
 #include "component/component.h"
 #include "error.h"
 #include "executor.h"
+#include "guest.h"
 #include "log.h"
 #include "util.h"
 
 static const char run_usage[] =
 	"component run DOC... [--phases build,validate] [--parameters k=v,...]\n"
-	"       [--log-dir DIR] [--work-dir DIR] (--local | --image IMAGE)";
+	"       [--log-dir DIR] [--work-dir DIR] (--local | --image IMAGE\n"
+	"       [--driver libvirt|qemu] [--accel auto|kvm|tcg] [--net])";
 
 static int cmd_validate_docs(int argc, char **argv)
 {
@@ -60,6 +62,9 @@ static int cmd_run_docs(int argc, char **argv)
 		{ "work-dir", required_argument, NULL, 'w' },
 		{ "local", no_argument, NULL, 'L' },
 		{ "image", required_argument, NULL, 'i' },
+		{ "driver", required_argument, NULL, 'd' },
+		{ "accel", required_argument, NULL, 'a' },
+		{ "net", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -68,6 +73,8 @@ static int cmd_run_docs(int argc, char **argv)
 	struct component_result res = { 0 };
 	struct strv params = STRV_INIT;
 	struct executor *ex = NULL;
+	struct guest_opts go = { 0 };
+	struct guest *g = NULL;
 	const char *image = NULL;
 	bool local = false;
 	int c, i, ret = EXIT_FAIL;
@@ -96,6 +103,19 @@ static int cmd_run_docs(int argc, char **argv)
 			break;
 		case 'i':
 			image = optarg;
+			break;
+		case 'd':
+			go.driver = optarg;
+			break;
+		case 'a':
+			if (accel_parse(optarg, &go.accel) < 0) {
+				log_err_msg();
+				ret = EXIT_USAGE;
+				goto cleanup;
+			}
+			break;
+		case 'N':
+			go.user_net = true;
 			break;
 		case 'h':
 			printf("usage: amiforge %s\n", run_usage);
@@ -142,12 +162,17 @@ static int cmd_run_docs(int argc, char **argv)
 		}
 	}
 	if (image) {
-		err_set("--image '%s': running components in a guest is not available yet "
-			"(the boot and agent code is not in this build); use --local", image);
-		log_err_msg();
-		goto cleanup;
+		/* The guest is the target; control flow stays here on the host. */
+		go.image = image;
+		g = guest_boot(&go);
+		if (!g) {
+			log_err_msg();
+			goto cleanup;
+		}
+		ex = g->ex;
+	} else {
+		ex = executor_local_new();
 	}
-	ex = executor_local_new();
 	if (component_run(&o, ex, &res) < 0) {
 		log_err_msg();
 		goto cleanup;
@@ -162,7 +187,13 @@ static int cmd_run_docs(int argc, char **argv)
 	ret = EXIT_OK;
 cleanup:
 	component_result_release(&res);
-	executor_close(ex);
+	if (g) {
+		if (guest_shutdown(g) < 0)
+			log_warn("shutdown: %s", err_msg());
+		guest_free(g);	/* owns the executor */
+	} else {
+		executor_close(ex);
+	}
 	strv_release(&params);
 	free(docs);
 	return ret;
