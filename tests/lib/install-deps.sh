@@ -9,7 +9,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
  libguestfs-dev libguestfs0 linux-image-amd64
  libcurl4-openssl-dev libssl-dev libarchive-dev libyaml-dev libjansson-dev libxml2-dev
  debootstrap extlinux syslinux-common e2fsprogs dosfstools fdisk xz-utils zstd
- python3 xxd"
+ python3 xxd libarchive-tools"
 
 missing=""
 for p in $PKGS; do
