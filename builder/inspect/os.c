@@ -464,7 +464,7 @@ int inspect_os(struct inspect_ctx *c)
 			   c->nroots);
 	else
 		report_add(c, CHECK_PASS, "os.detected", c->root, "%s, version %s, %s",
-			   json_string_value(json_object_get(facts, "product")),
+			   json_string_value(json_object_get(facts, "distro")),
 			   json_string_value(json_object_get(facts, "version")),
 			   json_string_value(json_object_get(facts, "arch")));
 	s = (char *)json_string_value(json_object_get(facts, "arch"));
