@@ -163,6 +163,12 @@ int convert_run(const struct convert_opts *o)
 		tmp = NULL;
 		goto cleanup;
 	}
+	{	/* mkstemp makes 0600; the result gets the usual umask mode */
+		mode_t um = umask(0);
+
+		umask(um);
+		fchmod(fd, 0666 & ~um);
+	}
 	close(fd);
 
 	memset(&sa, 0, sizeof(sa));
