@@ -5,7 +5,8 @@
 . "$(dirname "$0")/../lib/common.sh"
 
 F=$(fixture_image) || { fail "convert: fixture image"; exit 1; }
-S=$(scratch)
+scratch >/dev/null
+S=$_scratch
 
 for fmt in raw qcow2 vmdk vhd vhdx; do
 	qfmt=$fmt

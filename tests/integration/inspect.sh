@@ -10,7 +10,8 @@ if ! command -v guestfish >/dev/null; then
 	exit 0
 fi
 F=$(fixture_image) || { fail "inspect: fixture image"; exit 1; }
-S=$(scratch)
+scratch >/dev/null
+S=$_scratch
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 
 # status ID < json: the status of one check in an inspect --json report.
