@@ -82,7 +82,7 @@ $(AGENT): $(AGENT_OBJ)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
 
 amiforge-agent: $(AGENT)
-	cp $< $@
+	rm -f $@ && cp $< $@
 
 # The agent travels inside the host binary (written to the seed ISO at boot).
 $(BUILD)/host/agent-blob.o: builder/agent-blob.S $(AGENT)
@@ -99,7 +99,7 @@ $(BUILD)/amiforge: $(BUILD)/host/builder/main.o $(HOST_OBJ) $(BUILD)/host/agent-
 	$(CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
 amiforge: $(BUILD)/amiforge
-	cp $< $@
+	rm -f $@ && cp $< $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(HOSTLIB) $(HEADERS)
 	@mkdir -p $(dir $@)
