@@ -33,4 +33,11 @@ int build_run(const struct build_opts *o, struct build_result *res);
 
 void build_result_release(struct build_result *res);
 
+struct recipe;
+struct recipe_doc;
+/* The recipe_opts.check_doc hook: a component or test document must be a
+ * valid AWSTOE document (file:line:col errors from the component engine). */
+int build_check_doc(const struct recipe *r, const struct recipe_doc *d, bool is_test,
+		    void *opaque);
+
 #endif

@@ -1,6 +1,7 @@
 /* amiforge validate RECIPE [--var k=v ...]: check a recipe without booting. */
 #include <getopt.h>
 
+#include "build.h"
 #include "commands.h"
 #include "error.h"
 #include "log.h"
@@ -45,6 +46,7 @@ int cmd_validate(int argc, char **argv)
 		goto cleanup;
 	}
 	ro.vars = (const char *const *)vars.v;
+	ro.check_doc = build_check_doc;
 	r = recipe_parse(argv[optind], &ro);
 	if (!r) {
 		log_err_msg();
