@@ -46,12 +46,15 @@ static const char bootcmd_script[] =
 	"  if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then\n"
 	"    systemctl reset-failed " SEED_AGENT_NAME ".service 2>/dev/null\n"
 	"    systemd-run --no-block --unit=" SEED_AGENT_NAME " --property=Restart=always \\\n"
-	"      --property=RestartSec=1 --description='amiforge guest agent' \"$a\"\n"
+	"      --property=RestartSec=1 --property=StandardOutput=journal+console \\\n"
+	"      --property=StandardError=journal+console --description='amiforge guest agent' \"$a\"\n"
 	"  else\n"
 	"    setsid \"$a\" </dev/null >/dev/null 2>&1 &\n"
 	"  fi\n"
 	"fi\n"
-	"echo \"" SEED_CONSOLE_MARK "$(cat /var/lib/cloud/data/instance-id 2>/dev/null)\"\n";
+	"echo \"" SEED_CONSOLE_MARK "$(cat /var/lib/cloud/data/instance-id 2>/dev/null)\"\n"
+	"echo \"amiforge-seed: agent $([ -x \"$a\" ] && echo installed || echo missing)," \
+	" virtio ports: $(cat /sys/class/virtio-ports/*/name 2>/dev/null | tr '\\n' ' ')\"\n";
 
 char *seed_user_data(const struct seed_opts *o UNUSED)
 {
