@@ -32,6 +32,8 @@ static const char bootcmd_script[] =
 	"d=" SEED_AGENT_DIR "\n"
 	"a=$d/" SEED_AGENT_NAME "\n"
 	"mkdir -p -m 0700 \"$d\"\n"
+	"# /run is noexec (initramfs-tools): the agent gets a tmpfs of its own\n"
+	"mountpoint -q \"$d\" || mount -t tmpfs -o mode=0700,size=32m,nosuid,nodev amiforge \"$d\"\n"
 	"if [ ! -x \"$a\" ]; then\n"
 	"  dev=$(blkid -t LABEL=cidata -o device 2>/dev/null | head -n 1)\n"
 	"  [ -n \"$dev\" ] || dev=$(blkid -t LABEL=CIDATA -o device 2>/dev/null | head -n 1)\n"
