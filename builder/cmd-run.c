@@ -142,7 +142,7 @@ int cmd_run(int argc, char **argv)
 	int c, status = RUN_EXIT_FAIL;
 
 	memset(&res, 0, sizeof(res));
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			go.driver = optarg;

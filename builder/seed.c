@@ -32,6 +32,8 @@ static const char bootcmd_script[] =
 	"d=" SEED_AGENT_DIR "\n"
 	"a=$d/" SEED_AGENT_NAME "\n"
 	"mkdir -p -m 0700 \"$d\"\n"
+	"# /run is noexec (initramfs-tools): the agent gets a tmpfs of its own\n"
+	"mountpoint -q \"$d\" || mount -t tmpfs -o mode=0700,size=32m,nosuid,nodev amiforge \"$d\"\n"
 	"if [ ! -x \"$a\" ]; then\n"
 	"  dev=$(blkid -t LABEL=cidata -o device 2>/dev/null | head -n 1)\n"
 	"  [ -n \"$dev\" ] || dev=$(blkid -t LABEL=CIDATA -o device 2>/dev/null | head -n 1)\n"
@@ -46,12 +48,15 @@ static const char bootcmd_script[] =
 	"  if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then\n"
 	"    systemctl reset-failed " SEED_AGENT_NAME ".service 2>/dev/null\n"
 	"    systemd-run --no-block --unit=" SEED_AGENT_NAME " --property=Restart=always \\\n"
-	"      --property=RestartSec=1 --description='amiforge guest agent' \"$a\"\n"
+	"      --property=RestartSec=1 --property=StandardOutput=journal+console \\\n"
+	"      --property=StandardError=journal+console --description='amiforge guest agent' \"$a\"\n"
 	"  else\n"
 	"    setsid \"$a\" </dev/null >/dev/null 2>&1 &\n"
 	"  fi\n"
 	"fi\n"
-	"echo \"" SEED_CONSOLE_MARK "$(cat /var/lib/cloud/data/instance-id 2>/dev/null)\"\n";
+	"echo \"" SEED_CONSOLE_MARK "$(cat /var/lib/cloud/data/instance-id 2>/dev/null)\"\n"
+	"echo \"amiforge-seed: agent $([ -x \"$a\" ] && echo installed || echo missing)," \
+	" virtio ports: $(cat /sys/class/virtio-ports/*/name 2>/dev/null | tr '\\n' ' ')\"\n";
 
 char *seed_user_data(const struct seed_opts *o UNUSED)
 {

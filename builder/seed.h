@@ -4,7 +4,8 @@
  * The ISO carries meta-data (a fresh instance-id), user-data and the static
  * agent binary. user-data is a cloud-config whose bootcmd — which cloud-init
  * runs on every boot, early in its init stage — copies the agent from the
- * seed to /run/amiforge and starts it as a transient systemd service
+ * seed to a small tmpfs mounted on /run/amiforge (/run itself is noexec on
+ * Debian-like systems) and starts it as a transient systemd service
  * (systemd-run, Restart=always), detached when systemd is absent. Nothing is
  * written to the guest disk for the agent: after an in-guest reboot bootcmd
  * runs again and the agent comes back; images built from the disk carry no

@@ -88,8 +88,11 @@ run_driver() {
 	# Nothing left behind.
 	check_eq "$drv: no work directory left" "$(ls -A "$TMPDIR")" ""
 	if [ "$drv" = libvirt ]; then
-		check_eq "libvirt: no amiforge domain left" \
-			"$(virsh -c qemu:///system list --all --name | grep -c '^amiforge-')" 0
+		local name
+		name=$(field "$out" ready name)
+		check "libvirt: guest had a domain name" test -n "$name"
+		check_eq "libvirt: its domain is gone" \
+			"$(virsh -c qemu:///system list --all --name | grep -cx "$name")" 0
 	fi
 	check_eq "$drv: no qemu process of ours left" \
 		"$(pgrep -fc "qemu-system-x86_64.*$TMPDIR")" 0
