@@ -79,6 +79,8 @@ struct aws_req {
 	int64_t timeout_ms;           /* per attempt; 0: client default (none for streamed bodies, stall detection instead) */
 	bool error_in_200;            /* S3: a 200 carrying <Error> is an error */
 	const char *what;             /* for messages, e.g. "UploadPart 3" */
+	const char *endpoint;         /* NULL: the client's for service (S3 virtual host) */
+	bool ignore_cancel;           /* clean-up calls (abort) run after Ctrl-C */
 	/* Upload progress: bytes of this attempt sent so far (reset on retry). */
 	void (*progress)(void *opaque, uint64_t sent);
 	void *progress_opaque;
@@ -93,6 +95,7 @@ struct aws_resp {
 	char *request_id;
 	char *error_code;    /* parsed AWS error code, when status >= 300 */
 	char *error_message;
+	int64_t content_length;   /* Content-Length of the answer, -1 if none */
 	int attempts;
 };
 
@@ -114,6 +117,10 @@ int aws_query(struct aws_client *cl, enum aws_service svc, const char *region,
 void aws_cancel_install(void);
 bool aws_cancelled(void);
 void aws_cancel_request(void);   /* what the signal handler does */
+
+/* While set, the client's requests run despite a cancellation (clean-up
+ * calls such as CancelImportTask after Ctrl-C). */
+void aws_client_set_cleanup(struct aws_client *cl, bool on);
 
 /* Sleep up to ms, waking early on cancellation. -1 when cancelled. */
 int aws_sleep_ms(int64_t ms);

@@ -244,3 +244,8 @@ bool aws_client_custom_endpoint(const struct aws_client *cl, enum aws_service sv
 {
 	return cl->custom[svc];
 }
+
+void aws_client_set_cleanup(struct aws_client *cl, bool on)
+{
+	cl->cleanup = on;
+}

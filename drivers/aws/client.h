@@ -65,7 +65,8 @@ struct aws_client {
 	char *endpoint[AWS_SERVICE_COUNT];
 	bool custom[AWS_SERVICE_COUNT];
 	struct aws_creds creds;
-	bool fixed_creds;               /* given by the caller, never refreshed */
+	bool fixed_creds;
+	bool cleanup;                   /* aws_client_set_cleanup() */               /* given by the caller, never refreshed */
 	int max_attempts;
 	int64_t req_timeout_ms, op_timeout_ms;
 	int retry_tokens;               /* standard mode retry quota */

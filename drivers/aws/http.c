@@ -109,6 +109,7 @@ struct xfer {
 	bool too_big;
 	bool read_error;
 	char *error_type;      /* x-amzn-ErrorType */
+	bool ignore_cancel;
 };
 
 static size_t on_write(char *p, size_t sz, size_t n, void *u)
@@ -168,7 +169,7 @@ static int on_progress(void *u, curl_off_t dltotal, curl_off_t dlnow, curl_off_t
 	(void)ultotal;
 	if (x->req->progress)
 		x->req->progress(x->req->progress_opaque, (uint64_t)ulnow);
-	return cancelled ? 1 : 0;
+	return cancelled && !x->ignore_cancel ? 1 : 0;
 }
 
 static char *header_value(const char *line, size_t len, const char *name)
@@ -292,12 +293,13 @@ enum outcome { OK, FAIL, RETRY, RETRY_TIMEOUT };
 static enum outcome attempt(struct aws_client *cl, const struct aws_req *rq,
 			    struct aws_resp *resp, int64_t timeout_ms, char **why)
 {
-	const char *endpoint = cl->endpoint[rq->service];
+	const char *endpoint = rq->endpoint ? rq->endpoint : cl->endpoint[rq->service];
 	const char *region = cl->region ? cl->region : "us-east-1";
 	struct sigv4_params sp = { 0 };
 	struct sigv4_msg m;
 	struct curl_slist *hl = NULL;
-	struct xfer x = { .req = rq, .resp = resp };
+	struct xfer x = { .req = rq, .resp = resp,
+			  .ignore_cancel = rq->ignore_cancel || cl->cleanup };
 	char *host = url_host(endpoint), *url = NULL, *hline;
 	CURL *h = NULL;
 	CURLcode cc;
@@ -384,11 +386,16 @@ static enum outcome attempt(struct aws_client *cl, const struct aws_req *rq,
 
 	cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	{
+		curl_off_t cl_len = -1;
+		curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl_len);
+		resp->content_length = cl_len;
+	}
 	log_debug("aws: %s %s %s%s%s -> %ld%s%s (%" PRId64 " ms)", svc_name(rq->service),
 		  rq->method, m.path, m.query[0] ? "?" : "", m.query, resp->status,
 		  cc ? ", " : "", cc ? curl_easy_strerror(cc) : "", now_ms() - t0);
 	if (cc != CURLE_OK) {
-		if (cc == CURLE_ABORTED_BY_CALLBACK && cancelled) {
+		if (cc == CURLE_ABORTED_BY_CALLBACK && cancelled && !x.ignore_cancel) {
 			*why = xstrdup("interrupted");
 			goto cleanup;
 		}
@@ -454,6 +461,7 @@ int aws_request(struct aws_client *cl, const struct aws_req *rq, struct aws_resp
 	const char *what = rq->what ? rq->what : rq->method;
 	char *why = NULL;
 	int n, cost = 0;
+	bool ignore_cancel = rq->ignore_cancel || cl->cleanup;
 
 	memset(resp, 0, sizeof(*resp));
 	deadline = streamed && !cl->opts.operation_timeout_ms ? 0 : start + cl->op_timeout_ms;
@@ -473,7 +481,7 @@ int aws_request(struct aws_client *cl, const struct aws_req *rq, struct aws_resp
 			if (!tmo || tmo > left)
 				tmo = left;
 		}
-		if (cancelled) {
+		if (cancelled && !ignore_cancel) {
 			err_set("%s: interrupted", what);
 			goto fail;
 		}
@@ -520,7 +528,10 @@ int aws_request(struct aws_client *cl, const struct aws_req *rq, struct aws_resp
 			cap = MAX_BACKOFF_MS;
 		delay = (int64_t)((double)arc4random() / 4294967296.0 * (double)cap);
 		log_debug("aws: %s: %s; retry %d in %" PRId64 " ms", what, why, n, delay);
-		if (aws_sleep_ms(delay) < 0) {
+		if (ignore_cancel) {
+			struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		} else if (aws_sleep_ms(delay) < 0) {
 			err_set("%s: interrupted", what);
 			goto fail;
 		}
