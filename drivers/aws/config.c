@@ -32,7 +32,7 @@ int aws_ini_load(struct aws_ini *ini, const char *path)
 		return 0;
 	if (buf_read_file(&b, path) < 0)
 		return -1;
-	for (line = b.data ? b.data : (char *)""; line && *line; line = next) {
+	for (line = b.len ? b.data : NULL; line && *line; line = next) {
 		char *eq, *s, *key, *val;
 
 		next = strchr(line, '\n');
