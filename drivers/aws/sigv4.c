@@ -314,7 +314,8 @@ static int canonical_query(struct buf *b, const char *query)
 		if (*p == '&')
 			p++;
 	}
-	qsort(ps, n, sizeof(*ps), qparam_cmp);
+	if (n)
+		qsort(ps, n, sizeof(*ps), qparam_cmp);
 	for (i = 0; i < n; i++)
 		if (buf_printf(b, "%s%s=%s", i ? "&" : "", ps[i].k, ps[i].v) < 0)
 			goto cleanup;

@@ -121,7 +121,8 @@ static size_t run_suite(const char *root, bool full)
 		names[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (i = 0; i < n; i++) {
 		char *dir = xasprintf("%s/%s", root, names[i]);
 		run_case(dir, names[i], false, full);
