@@ -15,6 +15,7 @@
 #include "recipe.h"
 #include "run.h"
 #include "util.h"
+#include "drivers/target.h"
 
 /* Flattening copies the whole disk: allow an hour for a large one. */
 #define FLATTEN_TIMEOUT_MS (3600 * 1000)
@@ -376,8 +377,76 @@ cleanup:
 	return ret;
 }
 
-/* Every extra output format, converted from the flattened qcow2. */
-static int outputs(struct build *b, const char *disk)
+/* Resources a publish creates are journaled the moment they are known. */
+static void on_publish_resource(const char *kind, const char *id, const char *region,
+				void *opaque)
+{
+	struct build *b = opaque;
+	unsigned jid;
+
+	if (journal_add(b->j, &jid, kind, id, region ? region : "", NULL) < 0) {
+		log_warn("journal: %s", err_msg());
+		return;
+	}
+	/* Snapshots and images are what the build is for: kept. The staging
+	 * upload and object are the driver's to remove. */
+	if ((strcmp(kind, "snapshot") == 0 || strcmp(kind, "image") == 0) &&
+	    journal_keep(b->j, jid) < 0)
+		log_warn("journal: %s", err_msg());
+	event(b, "resource", kind, "created", id);
+}
+
+/* The recipe's publish: section: upload the VMDK and register an AMI. */
+static int publish(struct build *b, const char *vmdk)
+{
+	const struct recipe_publish *p = &b->r->publish;
+	struct target_tag *tags = xcalloc(p->ntags ? p->ntags : 1, sizeof(*tags));
+	struct publish_spec spec = { 0 };
+	struct target_disk d = { .path = vmdk, .format = "vmdk" };
+	struct target_result res = { 0 };
+	const struct target_driver *drv;
+	size_t i;
+	int ret = -1;
+
+	for (i = 0; i < p->ntags; i++) {
+		tags[i].key = p->tags[i].name;
+		tags[i].value = p->tags[i].value;
+	}
+	spec.via = p->via ? p->via : "import-snapshot";
+	spec.region = p->region;
+	spec.profile = p->profile;
+	spec.bucket = p->bucket;
+	spec.key_prefix = p->prefix;
+	spec.role_name = p->role;
+	spec.name = p->name ? p->name : b->r->name;
+	spec.description = p->description ? p->description : b->r->description;
+	spec.arch = p->architecture;
+	spec.boot_mode = p->boot_mode;
+	spec.kms_key_id = p->kms_key_id;
+	spec.encrypted = p->kms_key_id != NULL;
+	spec.ena = spec.sriov = spec.imds_v2 = true;
+	spec.tags = tags;
+	spec.ntags = p->ntags;
+	spec.progress = !b->o->json && isatty(2);
+	spec.on_resource = on_publish_resource;
+	spec.opaque = b;
+	drv = target_find(&spec);
+	if (!drv || (drv->check && drv->check(&spec) < 0) || drv->publish(&d, &spec, &res) < 0)
+		goto cleanup;
+	manifest_add_ami(b->m, res.region, res.ami_id, res.snapshot_id);
+	if (!b->o->json)
+		log_info("AMI %s (%s) in %s", res.ami_id, res.ami_name ? res.ami_name : "",
+			 res.region);
+	ret = 0;
+cleanup:
+	target_result_release(&res);
+	free(tags);
+	return ret;
+}
+
+/* Every extra output format, converted from the flattened qcow2; *vmdk gets
+ * the streamOptimized VMDK's path when one was made (caller frees). */
+static int outputs(struct build *b, const char *disk, char **vmdk)
 {
 	static const struct { unsigned bit; enum convert_format f; const char *ext; } fmts[] = {
 		{ OUTPUT_RAW, CONVERT_RAW, "raw" },
@@ -387,8 +456,12 @@ static int outputs(struct build *b, const char *disk)
 		{ OUTPUT_OVA, CONVERT_OVA, "ova" },
 	};
 	const char *dir = b->r->output.directory ? b->r->output.directory : b->bd.output;
+	unsigned want = b->r->output.formats;
 	size_t i;
 
+	/* VM Import takes the streamOptimized VMDK. */
+	if (b->r->publish.set)
+		want |= OUTPUT_VMDK;
 	if (b->r->output.formats & OUTPUT_QCOW2 && manifest_add_output(b->m, "qcow2", disk) < 0)
 		return -1;
 	for (i = 0; i < ARRAY_SIZE(fmts); i++) {
@@ -397,7 +470,7 @@ static int outputs(struct build *b, const char *disk)
 		unsigned id;
 		int r;
 
-		if (!(b->r->output.formats & fmts[i].bit))
+		if (!(want & fmts[i].bit))
 			continue;
 		out = xasprintf("%s/%s-%s.%s", dir, b->r->name, b->r->version, fmts[i].ext);
 		co.input = disk;
@@ -412,6 +485,10 @@ static int outputs(struct build *b, const char *disk)
 			r = journal_keep(b->j, id);
 		if (r == 0)
 			r = manifest_add_output(b->m, fmts[i].ext, out);
+		if (r == 0 && fmts[i].bit == OUTPUT_VMDK) {
+			*vmdk = out;
+			out = NULL;
+		}
 		free(out);
 		if (r < 0)
 			return -1;
@@ -425,6 +502,7 @@ static int pipeline(struct build *b, struct build_result *res)
 	time_t now = time(NULL);
 	const char *dir;
 	char *disk = NULL, *work = NULL, *test_work = NULL, *test_console = NULL;
+	char *vmdk = NULL;
 	char *log_path;
 	int ret = -1;
 
@@ -489,16 +567,25 @@ static int pipeline(struct build *b, struct build_result *res)
 	}
 
 	stage_begin(b, "outputs");
-	if (outputs(b, disk) < 0) {
+	if (outputs(b, disk, &vmdk) < 0) {
 		stage_end(b, "outputs", "failed");
 		goto cleanup;
 	}
 	stage_end(b, "outputs", "ok");
+	if (b->r->publish.set) {
+		stage_begin(b, "publish");
+		if (publish(b, vmdk) < 0) {
+			stage_end(b, "publish", "failed");
+			goto cleanup;
+		}
+		stage_end(b, "publish", "ok");
+	}
 	res->disk = disk;
 	disk = NULL;
 	ret = 0;
 cleanup:
 	free(disk);
+	free(vmdk);
 	free(work);
 	free(test_work);
 	free(test_console);
