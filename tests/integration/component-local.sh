@@ -112,8 +112,8 @@ check_contains "component-cli: unknown phase message" "$out" "unknown phase 'dep
 out=$("$AMIFORGE" component run "$CORPUS/run/01-bash-output.yaml" --local --parameters novalue 2>&1)
 check_eq "component-cli: bad --parameters rejected" "$?" 2
 out=$("$AMIFORGE" component run "$CORPUS/run/01-bash-output.yaml" --image /nonexistent.qcow2 --parameters "Scratch=$d" 2>&1)
-check_eq "component-cli: --image fails" "$?" 1
-check_contains "component-cli: --image says not available" "$out" "not available yet"
+check_eq "component-cli: --image with a missing image fails" "$?" 1
+check_contains "component-cli: --image names the missing image" "$out" "/nonexistent.qcow2"
 
 # ---- the example components validate ----
 for f in recipes/components/*.yaml; do
