@@ -138,6 +138,7 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 {
 	size_t agent_len = (size_t)(amiforge_agent_blob_end - amiforge_agent_blob);
 	struct image_info info;
+	struct stat st;
 	char *base = realpath(o->image, NULL);
 	int ret = -1;
 
@@ -152,6 +153,9 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 	}
 	if (overlay_create(base, info.format, g->overlay, o->disk_size) < 0)
 		goto cleanup;
+	g->base = xstrdup(base);
+	g->base_format = xstrdup(info.format);
+	g->base_shared = stat(base, &st) == 0 && (st.st_mode & S_IROTH);
 	log_debug("overlay %s on %s (%s)", g->overlay, base, info.format);
 	if (o->via == GUEST_AGENT_INJECT) {
 		if (inject_agent(g->overlay, "qcow2", amiforge_agent_blob, agent_len) < 0)
@@ -226,7 +230,11 @@ struct guest *guest_boot(const struct guest_opts *o)
 		goto fail;
 
 	spec.name = g->name;
-	spec.disks[0] = (struct vm_disk){ .path = g->overlay, .format = "qcow2" };
+	spec.disks[0] = (struct vm_disk){
+		.path = g->overlay, .format = "qcow2",
+		.backing = g->base, .backing_format = g->base_format,
+		.backing_shared = g->base_shared,
+	};
 	spec.n_disks = 1;
 	spec.seed_iso = g->seed;
 	spec.cpus = o->cpus ? o->cpus : 2;
@@ -291,5 +299,7 @@ void guest_free(struct guest *g)
 	free(g->agent_sock);
 	free(g->instance_id);
 	free(g->name);
+	free(g->base);
+	free(g->base_format);
 	free(g);
 }

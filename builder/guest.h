@@ -54,6 +54,9 @@ struct guest {
 	char *agent_sock;
 	char *instance_id;
 	char *name;
+	char *base;            /* the image, absolute */
+	char *base_format;     /* detected once, passed explicitly */
+	bool base_shared;      /* world-readable: libvirt need not chown it */
 	struct hv *hv;
 	struct hv_vm *vm;
 	struct agent *agent;

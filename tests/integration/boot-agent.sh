@@ -11,7 +11,8 @@
 
 img=$(fixture_image) || { fail "boot-agent: fixture image"; exit 1; }
 sum_before=$(sha256sum <"$img")
-dir=$(scratch)
+scratch >/dev/null	# not $(scratch): its EXIT trap would fire in the subshell
+dir=$_scratch
 export TMPDIR=$dir/tmp	# amiforge's work directories land here: easy to audit
 mkdir -p "$TMPDIR"
 chmod 0755 "$dir"	# qemu:///system runs QEMU as libvirt-qemu: it must reach the disks

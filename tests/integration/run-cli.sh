@@ -3,7 +3,8 @@
 # writes, and images it must refuse before a guest starts (nothing left behind).
 . "$(dirname "$0")/../lib/common.sh"
 
-dir=$(scratch)
+scratch >/dev/null	# not $(scratch): its EXIT trap would fire in the subshell
+dir=$_scratch
 export TMPDIR=$dir/tmp
 mkdir -p "$TMPDIR"
 
