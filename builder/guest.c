@@ -173,6 +173,20 @@ cleanup:
 	return ret;
 }
 
+/* Sync, then sync once more: while the guest was not listening, syncs
+ * queued up in QEMU, and the agent answers every one of them once it reads
+ * its port. The client accepts the first answer and would trip over the
+ * others at the next request; the second sync discards them as stale. */
+int guest_resync(struct guest *g, int64_t timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	if (agent_sync(g->agent, timeout_ms) < 0)
+		return -1;
+	return agent_sync(g->agent, deadline - now_ms() > GUEST_SYNC_SLICE_MS ?
+				    deadline - now_ms() : GUEST_SYNC_SLICE_MS);
+}
+
 /* Wait until the agent answers, or the guest dies, or the deadline. */
 static int wait_agent(struct guest *g, int64_t deadline)
 {
@@ -187,8 +201,8 @@ static int wait_agent(struct guest *g, int64_t deadline)
 						   left < GUEST_SYNC_SLICE_MS ? left : GUEST_SYNC_SLICE_MS);
 		if (g->agent) {
 			left = deadline - now_ms();
-			if (agent_sync(g->agent, left < GUEST_SYNC_SLICE_MS ? left :
-					   GUEST_SYNC_SLICE_MS) == 0)
+			if (guest_resync(g, left < GUEST_SYNC_SLICE_MS ? left :
+					 GUEST_SYNC_SLICE_MS) == 0)
 				return 0;
 		}
 		st = hv_wait(g->vm, 0);

@@ -73,6 +73,10 @@ struct guest {
  * part of the error). */
 struct guest *guest_boot(const struct guest_opts *o);
 
+/* Re-sync the agent within timeout_ms, discarding every stale answer (after
+ * a reboot or a timeout). 0 or -1. */
+int guest_resync(struct guest *g, int64_t timeout_ms);
+
 /* The ladder: agent poweroff → ACPI → destroy, each with its deadline.
  * 0 when the guest stopped by itself, 1 when it had to be destroyed, -1. */
 int guest_shutdown(struct guest *g);

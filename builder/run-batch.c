@@ -121,7 +121,7 @@ static int do_reboot_by(struct guest *g, const char **argv, json_t *out)
 				       BATCH_REBOOT_MS / 1000);
 		if (hv_wait(g->vm, 0) == HV_EXITED)
 			return err_set("reboot-by: the guest stopped instead of rebooting");
-		if (agent_sync(g->agent, 3000) == 0 &&
+		if (guest_resync(g, 3000) == 0 &&
 		    read_boot_id(g, now, sizeof(now)) == 0 && strcmp(now, before) != 0)
 			break;
 		usleep(500 * 1000);
