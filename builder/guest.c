@@ -145,6 +145,7 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 {
 	size_t agent_len = (size_t)(amiforge_agent_blob_end - amiforge_agent_blob);
 	struct image_info info;
+	struct stat st;
 	char *base = realpath(o->image, NULL);
 	int ret = -1;
 
@@ -159,6 +160,9 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 	}
 	if (overlay_create(base, info.format, g->overlay, o->disk_size) < 0)
 		goto cleanup;
+	g->base = xstrdup(base);
+	g->base_format = xstrdup(info.format);
+	g->base_shared = stat(base, &st) == 0 && (st.st_mode & S_IROTH);
 	log_debug("overlay %s on %s (%s)", g->overlay, base, info.format);
 	if (o->via == GUEST_AGENT_INJECT) {
 		if (inject_agent(g->overlay, "qcow2", amiforge_agent_blob, agent_len) < 0)
@@ -176,6 +180,20 @@ cleanup:
 	return ret;
 }
 
+/* Sync, then sync once more: while the guest was not listening, syncs
+ * queued up in QEMU, and the agent answers every one of them once it reads
+ * its port. The client accepts the first answer and would trip over the
+ * others at the next request; the second sync discards them as stale. */
+int guest_resync(struct guest *g, int64_t timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	if (agent_sync(g->agent, timeout_ms) < 0)
+		return -1;
+	return agent_sync(g->agent, deadline - now_ms() > GUEST_SYNC_SLICE_MS ?
+				    deadline - now_ms() : GUEST_SYNC_SLICE_MS);
+}
+
 /* Wait until the agent answers, or the guest dies, or the deadline. */
 static int wait_agent(struct guest *g, int64_t deadline)
 {
@@ -190,8 +208,8 @@ static int wait_agent(struct guest *g, int64_t deadline)
 						   left < GUEST_SYNC_SLICE_MS ? left : GUEST_SYNC_SLICE_MS);
 		if (g->agent) {
 			left = deadline - now_ms();
-			if (agent_sync(g->agent, left < GUEST_SYNC_SLICE_MS ? left :
-					   GUEST_SYNC_SLICE_MS) == 0)
+			if (guest_resync(g, left < GUEST_SYNC_SLICE_MS ? left :
+					 GUEST_SYNC_SLICE_MS) == 0)
 				return 0;
 		}
 		st = hv_wait(g->vm, 0);
@@ -234,7 +252,11 @@ struct guest *guest_boot(const struct guest_opts *o)
 		goto fail;
 
 	spec.name = g->name;
-	spec.disks[0] = (struct vm_disk){ .path = g->overlay, .format = "qcow2" };
+	spec.disks[0] = (struct vm_disk){
+		.path = g->overlay, .format = "qcow2",
+		.backing = g->base, .backing_format = g->base_format,
+		.backing_shared = g->base_shared,
+	};
 	spec.n_disks = 1;
 	spec.seed_iso = g->seed;
 	spec.cpus = o->cpus ? o->cpus : 2;
@@ -299,5 +321,7 @@ void guest_free(struct guest *g)
 	free(g->agent_sock);
 	free(g->instance_id);
 	free(g->name);
+	free(g->base);
+	free(g->base_format);
 	free(g);
 }

@@ -58,6 +58,9 @@ struct guest {
 	char *agent_sock;
 	char *instance_id;
 	char *name;
+	char *base;            /* the image, absolute */
+	char *base_format;     /* detected once, passed explicitly */
+	bool base_shared;      /* world-readable: libvirt need not chown it */
 	struct hv *hv;
 	struct hv_vm *vm;
 	struct agent *agent;
@@ -73,6 +76,10 @@ struct guest {
  * directory is kept on failure when it holds a console log (its path is
  * part of the error). */
 struct guest *guest_boot(const struct guest_opts *o);
+
+/* Re-sync the agent within timeout_ms, discarding every stale answer (after
+ * a reboot or a timeout). 0 or -1. */
+int guest_resync(struct guest *g, int64_t timeout_ms);
 
 /* The ladder: agent poweroff → ACPI → destroy, each with its deadline.
  * 0 when the guest stopped by itself, 1 when it had to be destroyed, -1. */

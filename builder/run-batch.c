@@ -76,17 +76,26 @@ static int do_exec(struct guest *g, const char **argv, int64_t timeout_ms, json_
 	return ret;
 }
 
+/* The guest's boot_id, through exec (procfs files announce size 0, which
+ * a file transfer would rightly refuse). */
 static int read_boot_id(struct guest *g, char *id, size_t size)
 {
-	struct buf b = BUF_INIT(BOOT_ID_MAX);
+	static const char *const argv[] = { "cat", "/proc/sys/kernel/random/boot_id", NULL };
+	struct exec_req req = { .argv = argv, .timeout_ms = 10000, .capture_max = BOOT_ID_MAX };
+	struct exec_result res;
 	int ret = -1;
 
-	if (g->ex->ops->read_file(g->ex, "/proc/sys/kernel/random/boot_id", BOOT_ID_MAX, &b) < 0)
+	memset(&res, 0, sizeof(res));
+	if (g->ex->ops->exec(g->ex, &req, &res) < 0)
 		goto cleanup;
-	snprintf(id, size, "%.*s", (int)b.len, b.data ? b.data : "");
+	if (res.status != 0 || !res.out.len) {
+		err_set("read boot_id: cat exited with status %d", res.status);
+		goto cleanup;
+	}
+	snprintf(id, size, "%.*s", (int)res.out.len, res.out.data);
 	ret = 0;
 cleanup:
-	buf_release(&b);
+	exec_result_release(&res);
 	return ret;
 }
 
@@ -112,7 +121,7 @@ static int do_reboot_by(struct guest *g, const char **argv, json_t *out)
 				       BATCH_REBOOT_MS / 1000);
 		if (hv_wait(g->vm, 0) == HV_EXITED)
 			return err_set("reboot-by: the guest stopped instead of rebooting");
-		if (agent_sync(g->agent, 3000) == 0 &&
+		if (guest_resync(g, 3000) == 0 &&
 		    read_boot_id(g, now, sizeof(now)) == 0 && strcmp(now, before) != 0)
 			break;
 		usleep(500 * 1000);

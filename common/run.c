@@ -1,5 +1,6 @@
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "run.h"
@@ -56,7 +57,7 @@ int run_start(struct run *r)
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	int report[2] = { -1, -1 };
 	size_t max = r->capture_max ? r->capture_max : RUN_CAPTURE_MAX_DEFAULT;
-	pid_t pid;
+	pid_t pid, parent = getpid();
 	int child_errno = 0;
 	ssize_t n;
 
@@ -98,6 +99,9 @@ int run_start(struct run *r)
 		signal(SIGPIPE, SIG_DFL);
 		if (r->new_pgroup)
 			setpgid(0, 0);
+		if (r->die_with_parent &&
+		    (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+			goto child_fail;
 		if (child_fd(r->in, r->in_fd, in[0], 0, O_RDONLY) < 0 ||
 		    child_fd(r->out, r->out_fd, out[1], 1, O_WRONLY) < 0 ||
 		    child_fd(r->err, r->err_fd, err[1], 2, O_WRONLY) < 0)

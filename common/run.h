@@ -39,6 +39,8 @@ struct run {
 	size_t capture_max;        /* 0: RUN_CAPTURE_MAX_DEFAULT */
 	int64_t timeout_ms;        /* 0: none; then SIGTERM, 2 s later SIGKILL */
 	bool new_pgroup;           /* child leads its own process group */
+	bool die_with_parent;      /* SIGKILL when the parent dies (PR_SET_PDEATHSIG),
+				      for children that must never outlive us */
 
 	/* results, valid after run_finish() */
 	pid_t pid;

@@ -70,6 +70,12 @@ int vm_spec_check(const struct vm_spec *s)
 			return err_set("vm disk '%s': format '%s' is not qcow2 or raw",
 				       s->disks[i].path,
 				       s->disks[i].format ? s->disks[i].format : "(none)");
+		if (s->disks[i].backing &&
+		    (path_ok("backing file", s->disks[i].backing) < 0 ||
+		     !format_ok(s->disks[i].backing_format) ||
+		     strcmp(s->disks[i].format, "qcow2") != 0))
+			return err_set("vm disk '%s': backing file needs an explicit format "
+				       "and a qcow2 overlay", s->disks[i].path);
 	}
 	if (s->seed_iso && path_ok("seed", s->seed_iso) < 0)
 		return -1;

@@ -28,6 +28,12 @@ struct vm_disk {
 	const char *path;
 	const char *format;   /* "qcow2" or "raw": always explicit, never probed */
 	bool readonly;
+	/* The image this qcow2 overlay is backed by (NULL: none), its format,
+	 * and whether the hypervisor may leave its ownership alone (it is
+	 * world-readable): libvirt otherwise chowns the base for QEMU's user. */
+	const char *backing;
+	const char *backing_format;
+	bool backing_shared;
 };
 
 struct vm_spec {

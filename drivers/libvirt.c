@@ -107,8 +107,35 @@ static int end(xmlTextWriterPtr w)
 	return xmlTextWriterEndElement(w);
 }
 
+/* The overlay's backing image, spelled out with its format so that libvirt
+ * never probes it; relabel='no' keeps a shared base's ownership. */
+static int write_backing(xmlTextWriterPtr w, const struct vm_disk *d)
+{
+	W(start(w, "backingStore"));
+	W(attr(w, "type", "file"));
+	W(start(w, "format"));
+	W(attr(w, "type", d->backing_format));
+	W(end(w));
+	W(start(w, "source"));
+	W(attr(w, "file", d->backing));
+	if (d->backing_shared) {
+		W(start(w, "seclabel"));
+		W(attr(w, "model", "dac"));
+		W(attr(w, "relabel", "no"));
+		W(end(w));
+	}
+	W(end(w));
+	W(start(w, "backingStore"));
+	W(end(w));
+	W(end(w));
+	return 0;
+fail:
+	return -1;
+}
+
 static int write_disk(xmlTextWriterPtr w, const char *device, const char *path,
-		      const char *format, const char *dev, const char *bus, bool readonly)
+		      const char *format, const char *dev, const char *bus, bool readonly,
+		      const struct vm_disk *d)
 {
 	W(start(w, "disk"));
 	W(attr(w, "type", "file"));
@@ -122,6 +149,8 @@ static int write_disk(xmlTextWriterPtr w, const char *device, const char *path,
 	W(start(w, "source"));
 	W(attr(w, "file", path));
 	W(end(w));
+	if (d && d->backing)
+		W(write_backing(w, d));
 	W(start(w, "target"));
 	W(attr(w, "dev", dev));
 	W(attr(w, "bus", bus));
@@ -192,10 +221,10 @@ char *hv_libvirt_domain_xml(const struct vm_spec *s)
 	for (i = 0; i < s->n_disks; i++) {
 		snprintf(dev, sizeof(dev), "vd%c", (char)('a' + i));
 		W(write_disk(w, "disk", s->disks[i].path, s->disks[i].format, dev, "virtio",
-			     s->disks[i].readonly));
+			     s->disks[i].readonly, &s->disks[i]));
 	}
 	if (s->seed_iso)
-		W(write_disk(w, "cdrom", s->seed_iso, "raw", "hdc", "ide", true));
+		W(write_disk(w, "cdrom", s->seed_iso, "raw", "hdc", "ide", true, NULL));
 	if (s->console_log) {
 		W(start(w, "serial"));
 		W(attr(w, "type", "file"));

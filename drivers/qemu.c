@@ -312,6 +312,7 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 	v->run.err = RUN_FD;
 	v->run.err_fd = errfd;
 	v->run.new_pgroup = true;
+	v->run.die_with_parent = true;   /* even if amiforge is SIGKILLed */
 	if (run_start(&v->run) < 0)
 		goto cleanup;
 	if (v->run.pid <= 0) {   /* dry run */

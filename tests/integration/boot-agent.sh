@@ -11,7 +11,8 @@
 
 img=$(fixture_image) || { fail "boot-agent: fixture image"; exit 1; }
 sum_before=$(sha256sum <"$img")
-dir=$(scratch)
+scratch >/dev/null	# not $(scratch): its EXIT trap would fire in the subshell
+dir=$_scratch
 export TMPDIR=$dir/tmp	# amiforge's work directories land here: easy to audit
 mkdir -p "$TMPDIR"
 chmod 0755 "$dir"	# qemu:///system runs QEMU as libvirt-qemu: it must reach the disks
@@ -75,9 +76,11 @@ run_driver() {
 	check_eq "$drv: guest is the Debian 12 fixture" "$(field "$out" 4 stdout)" "debian 12"
 	check_eq "$drv: put 64 MiB: size" "$(field "$out" 6 bytes)" 67108864
 	check_eq "$drv: put 64 MiB: sha256 in the guest matches" "$(field "$out" 7 stdout)" "$up_sum"
+	local guest_sum
+	guest_sum=$(field "$out" 8 stdout)
+	check "$drv: get 64 MiB: guest computed a sha256" test ${#guest_sum} = 64
 	check_eq "$drv: get 64 MiB: sha256 on the host matches" \
-		"$(sha256sum <"$dir/$drv-down.bin" 2>/dev/null | cut -c1-64)" \
-		"$(field "$out" 8 stdout)"
+		"$(sha256sum <"$dir/$drv-down.bin" 2>/dev/null | cut -c1-64)" "$guest_sum"
 	check "$drv: reboot from inside a command, agent back" \
 		test -n "$(field "$out" 11 ms)" -a -z "$(field "$out" 11 error)"
 	b1=$(field "$out" 5 stdout) b2=$(field "$out" 12 stdout)

@@ -40,7 +40,9 @@ static struct vm_spec base_spec(void)
 {
 	struct vm_spec s = {
 		.name = "amiforge-test",
-		.disks = { { .path = "/var/tmp/amiforge-run-X/disk.qcow2", .format = "qcow2" } },
+		.disks = { { .path = "/var/tmp/amiforge-run-X/disk.qcow2", .format = "qcow2",
+			     .backing = "/var/cache/images/debian-12.qcow2",
+			     .backing_format = "qcow2", .backing_shared = true } },
 		.n_disks = 1,
 		.seed_iso = "/var/tmp/amiforge-run-X/seed.iso",
 		.cpus = 2,
@@ -154,6 +156,9 @@ static void test_spec_check(void)
 	s.disks[0].path = "/tmp/a,file=/etc/shadow";
 	CHECK(vm_spec_check(&s) < 0 && strstr(err_msg(), "','"),
 	      "spec: ',' in a path rejected (QEMU option injection)");
+	s = base_spec();
+	s.disks[0].backing_format = NULL;
+	CHECK(vm_spec_check(&s) < 0, "spec: backing file without explicit format rejected");
 	s = base_spec();
 	s.disks[0].path = "disk.qcow2";
 	CHECK(vm_spec_check(&s) < 0, "spec: relative path rejected");
