@@ -16,14 +16,15 @@
 #define MAX_TAGS 50
 
 static const char usage_text[] =
-	"publish DISK|BUILD_DIR [--via import-snapshot|import-image] [--bucket B]\n"
+	"publish DISK|BUILD_DIR [--via import-snapshot|import-image|ebs] [--bucket B]\n"
 	"        [--region R] [--profile P] [--name TEMPLATE] [--description D]\n"
 	"        [--tag KEY=VALUE ...] [--boot-mode legacy-bios|uefi|uefi-preferred]\n"
 	"        [--arch x86_64|arm64] [--root-device DEV] [--volume-size GIB]\n"
 	"        [--volume-type TYPE] [--tpm] [--no-ena] [--no-sriov] [--imds-optional]\n"
 	"        [--role-name R] [--encrypted [--kms-key-id K]] [--platform P]\n"
 	"        [--license-type T] [--format raw|vmdk|vhd] [--keep-object]\n"
-	"        [--create-bucket] [--part-size SIZE] [--parallel N] [--json]";
+	"        [--create-bucket] [--part-size SIZE] [--parallel N]\n"
+	"        [--parent-snapshot snap-...|auto] [--block-dir DIR] [--json]";
 
 static void help(void)
 {
@@ -32,6 +33,12 @@ static void help(void)
 	       "(ImportSnapshot by default, or ImportImage), registers the snapshot as an\n"
 	       "AMI (ENA, SR-IOV and IMDSv2-only by default), tags AMI and snapshot, waits\n"
 	       "until it is available and deletes the staging object (--keep-object keeps it).\n\n"
+	       "--via ebs writes the disk (raw, qcow2, vmdk, vhd: read in place, only the\n"
+	       "blocks holding data) straight into an EBS snapshot with the EBS direct\n"
+	       "APIs, --parallel blocks in flight (default 32). --parent-snapshot makes it\n"
+	       "incremental: only blocks that differ from the parent are sent, using the\n"
+	       "block-hash manifest (ebs-blocks-SNAP.json) kept in --block-dir (default: the\n"
+	       "build directory or the disk's directory); 'auto' takes the newest one there.\n\n"
 	       "--name TEMPLATE may use {{ name }} (the disk's name), {{ buildDate }}\n"
 	       "(UTC YYYYMMDDHHMMSS) and {{ timestamp }} (Unix seconds); default\n"
 	       "'{{ name }}-{{ buildDate }}'. Credentials, region and endpoints are\n"
@@ -96,7 +103,7 @@ static char *expand_name(const char *tmpl, const char *name)
 }
 
 /* Guess the format from the content (never from the name alone). */
-static int detect_format(const char *path, const char **format)
+static int detect_format(const char *path, bool ebs, const char **format)
 {
 	unsigned char head[512], tail[512];
 	char desc[4096];
@@ -112,6 +119,11 @@ static int detect_format(const char *path, const char **format)
 	n = pread(fd, head, sizeof(head), 0);
 	if (n < (ssize_t)sizeof(head)) {
 		err_set("disk '%s' is too small to be a disk image", path);
+		goto cleanup;
+	}
+	if (memcmp(head, "QFI\xfb", 4) == 0 && ebs) {
+		*format = "qcow2";
+		r = 0;
 		goto cleanup;
 	}
 	if (memcmp(head, "QFI\xfb", 4) == 0) {
@@ -151,11 +163,13 @@ cleanup:
 }
 
 /* A build directory holds one exported disk; prefer what uploads fastest. */
-static char *find_disk(const char *dir)
+static char *find_disk(const char *dir, bool ebs)
 {
 	static const char *const exts[] = { ".vmdk", ".vhd", ".raw", ".img" };
+	static const char *const ebs_exts[] = { ".qcow2", ".raw", ".img", ".vmdk", ".vhd" };
 	char *best = NULL;
-	size_t rank = ARRAY_SIZE(exts), i;
+	const char *const *ext = ebs ? ebs_exts : exts;
+	size_t rank = ebs ? ARRAY_SIZE(ebs_exts) : ARRAY_SIZE(exts), i;
 	struct dirent *e;
 	DIR *d = opendir(dir);
 
@@ -165,7 +179,7 @@ static char *find_disk(const char *dir)
 	}
 	while ((e = readdir(d))) {
 		for (i = 0; i < rank; i++) {
-			if (str_endswith(e->d_name, exts[i])) {
+			if (str_endswith(e->d_name, ext[i])) {
 				free(best);
 				best = xasprintf("%s/%s", dir, e->d_name);
 				rank = i;
@@ -175,7 +189,8 @@ static char *find_disk(const char *dir)
 	}
 	closedir(d);
 	if (!best)
-		err_set("build directory '%s' holds no disk (*.vmdk, *.vhd, *.raw, *.img)", dir);
+		err_set("build directory '%s' holds no disk (*.%svmdk, *.vhd, *.raw, *.img)", dir,
+			ebs ? "qcow2, *." : "");
 	return best;
 }
 
@@ -191,12 +206,12 @@ static void on_resource(const char *kind, const char *id, const char *region, vo
 static json_t *manifest(const struct target_result *r, const struct target_disk *d,
 			const struct publish_spec *s, json_t *resources)
 {
-	json_t *tags = json_object();
+	json_t *tags = json_object(), *m;
 	size_t i;
 
 	for (i = 0; i < s->ntags; i++)
 		json_object_set_new(tags, s->tags[i].key, json_string(s->tags[i].value));
-	return json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:{s:s?, s:b}, s:I,"
+	m = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:{s:s?, s:b}, s:I,"
 			 " s:{s:s, s:s}, s:o, s:O, s:{s:I, s:I, s:I}}",
 			 "via", r->via, "region", r->region, "ami_id", r->ami_id,
 			 "ami_name", r->ami_name, "snapshot_id", r->snapshot_id,
@@ -207,13 +222,21 @@ static json_t *manifest(const struct target_result *r, const struct target_disk 
 			 "tags", tags, "resources", resources,
 			 "timings_ms", "upload", (json_int_t)r->upload_ms,
 			 "import", (json_int_t)r->import_ms, "register", (json_int_t)r->register_ms);
+	if (r->via && strcmp(r->via, "ebs") == 0)
+		json_object_set_new(m, "ebs", json_pack("{s:s?, s:s?, s:I, s:I, s:I}",
+			"parent_snapshot_id", r->parent_snapshot_id,
+			"block_manifest", r->block_manifest,
+			"blocks_sent", (json_int_t)r->blocks_sent,
+			"blocks_data", (json_int_t)r->blocks_data,
+			"blocks_unchanged", (json_int_t)r->blocks_unchanged));
+	return m;
 }
 
 enum {
 	O_VIA = 256, O_BUCKET, O_REGION, O_PROFILE, O_NAME, O_DESC, O_TAG, O_BOOT, O_ARCH,
 	O_ROOT, O_VSIZE, O_VTYPE, O_TPM, O_NOENA, O_NOSRIOV, O_IMDSOPT, O_ROLE, O_ENC, O_KMS,
 	O_PLATFORM, O_LICENSE, O_FORMAT, O_KEEP, O_MKBUCKET, O_PARTSIZE, O_PARALLEL, O_JSON,
-	O_HELP,
+	O_HELP, O_PARENT, O_BLOCKDIR,
 };
 
 int cmd_publish(int argc, char **argv)
@@ -246,6 +269,8 @@ int cmd_publish(int argc, char **argv)
 		{ "part-size", required_argument, NULL, O_PARTSIZE },
 		{ "parallel", required_argument, NULL, O_PARALLEL },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "parent-snapshot", required_argument, NULL, O_PARENT },
+		{ "block-dir", required_argument, NULL, O_BLOCKDIR },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -257,7 +282,7 @@ int cmd_publish(int argc, char **argv)
 	const char *tmpl = "{{ name }}-{{ buildDate }}", *format = NULL;
 	char *path = NULL, *name = NULL, *stem = NULL;
 	json_t *resources = json_array();
-	bool json = false, mkbucket = false;
+	bool json = false, mkbucket = false, ebs;
 	struct stat st;
 	int64_t v;
 	uint64_t u;
@@ -325,6 +350,8 @@ int cmd_publish(int argc, char **argv)
 			s.parallel = (int)v;
 			break;
 		case O_JSON: json = true; break;
+		case O_PARENT: s.parent_snapshot = optarg; break;
+		case O_BLOCKDIR: s.block_dir = optarg; break;
 		case O_HELP:
 			help();
 			json_decref(resources);
@@ -341,15 +368,20 @@ int cmd_publish(int argc, char **argv)
 		err_errno("publish '%s'", argv[optind]);
 		goto fail;
 	}
-	path = S_ISDIR(st.st_mode) ? find_disk(argv[optind]) : xstrdup(argv[optind]);
+	ebs = s.via && strcmp(s.via, "ebs") == 0;
+	path = S_ISDIR(st.st_mode) ? find_disk(argv[optind], ebs) : xstrdup(argv[optind]);
 	if (!path)
 		goto fail;
+	/* A build directory keeps the block manifests beside its manifest.json. */
+	if (S_ISDIR(st.st_mode) && !s.block_dir)
+		s.block_dir = argv[optind];
 	if (format && strcmp(format, "raw") != 0 && strcmp(format, "vmdk") != 0 &&
-	    strcmp(format, "vhd") != 0) {
-		log_error("--format '%s': expected raw, vmdk or vhd", format);
+	    strcmp(format, "vhd") != 0 && !(ebs && strcmp(format, "qcow2") == 0)) {
+		log_error("--format '%s': expected raw, vmdk or vhd%s", format,
+			  ebs ? " or qcow2" : "");
 		goto usage;
 	}
-	if (!format && detect_format(path, &format) < 0)
+	if (!format && detect_format(path, ebs, &format) < 0)
 		goto fail;
 	d.path = path;
 	d.format = format;
