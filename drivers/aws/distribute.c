@@ -363,12 +363,15 @@ static int volume_permissions(struct aws_client *cl, const struct dist_region *r
 			for (i = 0; r->accounts[i]; i++) {
 				if (listed(&have, r->accounts[i]))
 					continue;
-				char *key = xasprintf("CreateVolumePermission.Add.%d.UserId", ++n);
+				char *key = xasprintf("UserId.%d", ++n);
 				ec2_param(&add, key, r->accounts[i]);
 				free(key);
 			}
 			if (add.n) {
+				/* The OperationType form (AWS takes both; moto only this). */
 				ec2_param(&add, "SnapshotId", im->snaps.v[s]);
+				ec2_param(&add, "Attribute", "createVolumePermission");
+				ec2_param(&add, "OperationType", "add");
 				ret = call(cl, "ModifySnapshotAttribute", &add);
 			}
 		}

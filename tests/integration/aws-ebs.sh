@@ -10,7 +10,8 @@
 #   - distribution to 3 regions with launch permissions checked through
 #     DescribeImageAttribute, createVolumePermission on the snapshots; public
 #     refused without --allow-public; a re-run makes no mutating call;
-#   - 10% faults (500, 503, EBS throttling as HTTP 400, resets): same content.
+#   - 20% faults (500, 503, EBS throttling as HTTP 400, resets) on a raw
+#     disk: same content.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/fixtures/aws/lib.sh"
 
@@ -143,10 +144,12 @@ print(n)' "$dir/rec")
 check_eq "distribution re-run: no mutating call" "$mut" 0
 check "distribution re-run: recorder saw the re-run" test -s "$dir/rec"
 
-# 4. Faults on every request: content still identical.
-proxy=$(start_fault_proxy "$AMIFORGE_TEST_MOTO_URL" --rate 0.1 --seed 7 --stats "$dir/stats4") ||
+# 4. Faults on every request: content still identical (a raw disk: the
+#    other reader path; holes and data every few MiB).
+make_disk "$dir/f.raw" 96
+proxy=$(start_fault_proxy "$AMIFORGE_TEST_MOTO_URL" --rate 0.2 --seed 7 --stats "$dir/stats4") ||
 	{ fail "aws-ebs: proxy did not start"; exit 1; }
-AWS_ENDPOINT_URL=$proxy AWS_MAX_ATTEMPTS=6 "$AMIFORGE" publish "$dir/deb.qcow2" --via ebs \
+AWS_ENDPOINT_URL=$proxy AWS_MAX_ATTEMPTS=6 "$AMIFORGE" publish "$dir/f.raw" --via ebs \
 	--name "ebs-faults-$id" --block-dir "$dir/faults" --json >"$dir/out4" 2>"$dir/err4"
 rc=$?
 check_eq "ebs faults: publish completes" "$rc" 0
@@ -155,7 +158,7 @@ check "ebs faults: faults of every kind fired" python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1]))
 sys.exit(0 if all(s.get(k, 0) for k in ("500", "503", "throttle", "reset")) else 1)' "$dir/stats4"
-verify "$(jf .snapshot_id "$dir/out4")" "$dir/base.raw" >"$dir/v4" || fail "ebs faults: read back failed"
+verify "$(jf .snapshot_id "$dir/out4")" "$dir/f.raw" >"$dir/v4" || fail "ebs faults: read back failed"
 check_eq "ebs faults: content identical" "$(jf .mismatched "$dir/v4"),$(jf .own "$dir/v4")" \
 	"0,$(jf .data_blocks "$dir/v4")"
 finish
