@@ -16,6 +16,7 @@
 #include "run.h"
 #include "util.h"
 #include "drivers/target.h"
+#include "publish-dist.h"
 
 /* Flattening copies the whole disk: allow an hour for a large one. */
 #define FLATTEN_TIMEOUT_MS (3600 * 1000)
@@ -396,8 +397,10 @@ static void on_publish_resource(const char *kind, const char *id, const char *re
 	event(b, "resource", kind, "created", id);
 }
 
-/* The recipe's publish: section: upload the VMDK and register an AMI. */
-static int publish(struct build *b, const char *vmdk)
+/* The recipe's publish: section: upload the VMDK (EBS direct: the qcow2,
+ * incremental from this recipe's previous build) and register an AMI, then
+ * the distribution: section (builder/publish-dist.h). */
+static int publish(struct build *b, const char *vmdk, const char *qcow2)
 {
 	const struct recipe_publish *p = &b->r->publish;
 	struct target_tag *tags = xcalloc(p->ntags ? p->ntags : 1, sizeof(*tags));
@@ -405,6 +408,9 @@ static int publish(struct build *b, const char *vmdk)
 	struct target_disk d = { .path = vmdk, .format = "vmdk" };
 	struct target_result res = { 0 };
 	const struct target_driver *drv;
+	struct dist_result dres = { 0 };
+	struct dist_build db = { 0 };
+	char *dstate = NULL;
 	size_t i;
 	int ret = -1;
 
@@ -430,6 +436,13 @@ static int publish(struct build *b, const char *vmdk)
 	spec.progress = !b->o->json && isatty(2);
 	spec.on_resource = on_publish_resource;
 	spec.opaque = b;
+	if (strcmp(spec.via, "ebs") == 0) {
+		d.path = qcow2;
+		d.format = "qcow2";
+		spec.block_dir = b->bd.path;
+		spec.parent_snapshot = "auto";
+		spec.lineage = b->r->name;
+	}
 	drv = target_find(&spec);
 	if (!drv || (drv->check && drv->check(&spec) < 0) || drv->publish(&d, &spec, &res) < 0)
 		goto cleanup;
@@ -437,8 +450,25 @@ static int publish(struct build *b, const char *vmdk)
 	if (!b->o->json)
 		log_info("AMI %s (%s) in %s", res.ami_id, res.ami_name ? res.ami_name : "",
 			 res.region);
+	if (b->r->dist.set) {
+		dist_build_from_recipe(&db, &b->r->dist);
+		db.spec.profile = spec.profile;
+		db.spec.on_resource = on_publish_resource;
+		db.spec.opaque = b;
+		dstate = dist_state_path(b->bd.path, res.ami_id);
+		db.spec.state_file = dstate;
+		if (distribute(&db.spec, res.region, res.ami_id, &dres) < 0)
+			goto cleanup;
+		for (i = 0; i < dres.n; i++)
+			if (strcmp(dres.o[i].region, res.region) != 0)
+				manifest_add_ami(b->m, dres.o[i].region, dres.o[i].ami_id,
+						 dres.o[i].snapshot_ids[0]);   /* NULL if none */
+	}
 	ret = 0;
 cleanup:
+	dist_result_release(&dres);
+	dist_build_release(&db);
+	free(dstate);
 	target_result_release(&res);
 	free(tags);
 	return ret;
@@ -574,7 +604,7 @@ static int pipeline(struct build *b, struct build_result *res)
 	stage_end(b, "outputs", "ok");
 	if (b->r->publish.set) {
 		stage_begin(b, "publish");
-		if (publish(b, vmdk) < 0) {
+		if (publish(b, vmdk, disk) < 0) {
 			stage_end(b, "publish", "failed");
 			goto cleanup;
 		}

@@ -12,18 +12,23 @@
 #include "drivers/target.h"
 #include "drivers/aws/aws.h"
 #include "drivers/aws/s3.h"
+#include "publish-dist.h"
 
 #define MAX_TAGS 50
 
 static const char usage_text[] =
-	"publish DISK|BUILD_DIR [--via import-snapshot|import-image] [--bucket B]\n"
+	"publish DISK|BUILD_DIR [--via import-snapshot|import-image|ebs] [--bucket B]\n"
 	"        [--region R] [--profile P] [--name TEMPLATE] [--description D]\n"
 	"        [--tag KEY=VALUE ...] [--boot-mode legacy-bios|uefi|uefi-preferred]\n"
 	"        [--arch x86_64|arm64] [--root-device DEV] [--volume-size GIB]\n"
 	"        [--volume-type TYPE] [--tpm] [--no-ena] [--no-sriov] [--imds-optional]\n"
 	"        [--role-name R] [--encrypted [--kms-key-id K]] [--platform P]\n"
 	"        [--license-type T] [--format raw|vmdk|vhd] [--keep-object]\n"
-	"        [--create-bucket] [--part-size SIZE] [--parallel N] [--json]";
+	"        [--create-bucket] [--part-size SIZE] [--parallel N]\n"
+	"        [--parent-snapshot snap-...|auto] [--block-dir DIR]\n"
+	"        [--copy-to REGION[=KMS_KEY] ...] [--share ACCOUNT ...] [--share-org ARN ...]\n"
+	"        [--share-ou ARN ...] [--share-group all --allow-public] [--json]\n"
+	"   or: publish --ami AMI_ID [--region R] [distribution flags] [--json]";
 
 static void help(void)
 {
@@ -32,6 +37,18 @@ static void help(void)
 	       "(ImportSnapshot by default, or ImportImage), registers the snapshot as an\n"
 	       "AMI (ENA, SR-IOV and IMDSv2-only by default), tags AMI and snapshot, waits\n"
 	       "until it is available and deletes the staging object (--keep-object keeps it).\n\n"
+	       "--via ebs writes the disk (raw, qcow2, vmdk, vhd: read in place, only the\n"
+	       "blocks holding data) straight into an EBS snapshot with the EBS direct\n"
+	       "APIs, --parallel blocks in flight (default 32). --parent-snapshot makes it\n"
+	       "incremental: only blocks that differ from the parent are sent, using the\n"
+	       "block-hash manifest (ebs-blocks-SNAP.json) kept in --block-dir (default: the\n"
+	       "build directory or the disk's directory); 'auto' takes the newest one there.\n\n"
+	       "Distribution (after registration; --ami AMI_ID distributes an existing AMI):\n"
+	       "--copy-to copies the AMI to other regions (encrypted with KMS_KEY if given),\n"
+	       "--share/--share-org/--share-ou grant launch permissions (and the snapshots'\n"
+	       "createVolumePermission to the accounts) in every region, --tag tags every\n"
+	       "copy. A re-run skips AMIs that exist by name and adds only what is missing;\n"
+	       "an interrupted run resumes from distribution-AMI.json in --block-dir.\n\n"
 	       "--name TEMPLATE may use {{ name }} (the disk's name), {{ buildDate }}\n"
 	       "(UTC YYYYMMDDHHMMSS) and {{ timestamp }} (Unix seconds); default\n"
 	       "'{{ name }}-{{ buildDate }}'. Credentials, region and endpoints are\n"
@@ -96,7 +113,7 @@ static char *expand_name(const char *tmpl, const char *name)
 }
 
 /* Guess the format from the content (never from the name alone). */
-static int detect_format(const char *path, const char **format)
+static int detect_format(const char *path, bool ebs, const char **format)
 {
 	unsigned char head[512], tail[512];
 	char desc[4096];
@@ -112,6 +129,11 @@ static int detect_format(const char *path, const char **format)
 	n = pread(fd, head, sizeof(head), 0);
 	if (n < (ssize_t)sizeof(head)) {
 		err_set("disk '%s' is too small to be a disk image", path);
+		goto cleanup;
+	}
+	if (memcmp(head, "QFI\xfb", 4) == 0 && ebs) {
+		*format = "qcow2";
+		r = 0;
 		goto cleanup;
 	}
 	if (memcmp(head, "QFI\xfb", 4) == 0) {
@@ -151,11 +173,13 @@ cleanup:
 }
 
 /* A build directory holds one exported disk; prefer what uploads fastest. */
-static char *find_disk(const char *dir)
+static char *find_disk(const char *dir, bool ebs)
 {
 	static const char *const exts[] = { ".vmdk", ".vhd", ".raw", ".img" };
+	static const char *const ebs_exts[] = { ".qcow2", ".raw", ".img", ".vmdk", ".vhd" };
 	char *best = NULL;
-	size_t rank = ARRAY_SIZE(exts), i;
+	const char *const *ext = ebs ? ebs_exts : exts;
+	size_t rank = ebs ? ARRAY_SIZE(ebs_exts) : ARRAY_SIZE(exts), i;
 	struct dirent *e;
 	DIR *d = opendir(dir);
 
@@ -165,7 +189,7 @@ static char *find_disk(const char *dir)
 	}
 	while ((e = readdir(d))) {
 		for (i = 0; i < rank; i++) {
-			if (str_endswith(e->d_name, exts[i])) {
+			if (str_endswith(e->d_name, ext[i])) {
 				free(best);
 				best = xasprintf("%s/%s", dir, e->d_name);
 				rank = i;
@@ -175,7 +199,8 @@ static char *find_disk(const char *dir)
 	}
 	closedir(d);
 	if (!best)
-		err_set("build directory '%s' holds no disk (*.vmdk, *.vhd, *.raw, *.img)", dir);
+		err_set("build directory '%s' holds no disk (*.%svmdk, *.vhd, *.raw, *.img)", dir,
+			ebs ? "qcow2, *." : "");
 	return best;
 }
 
@@ -191,12 +216,12 @@ static void on_resource(const char *kind, const char *id, const char *region, vo
 static json_t *manifest(const struct target_result *r, const struct target_disk *d,
 			const struct publish_spec *s, json_t *resources)
 {
-	json_t *tags = json_object();
+	json_t *tags = json_object(), *m;
 	size_t i;
 
 	for (i = 0; i < s->ntags; i++)
 		json_object_set_new(tags, s->tags[i].key, json_string(s->tags[i].value));
-	return json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:{s:s?, s:b}, s:I,"
+	m = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:{s:s?, s:b}, s:I,"
 			 " s:{s:s, s:s}, s:o, s:O, s:{s:I, s:I, s:I}}",
 			 "via", r->via, "region", r->region, "ami_id", r->ami_id,
 			 "ami_name", r->ami_name, "snapshot_id", r->snapshot_id,
@@ -207,13 +232,106 @@ static json_t *manifest(const struct target_result *r, const struct target_disk 
 			 "tags", tags, "resources", resources,
 			 "timings_ms", "upload", (json_int_t)r->upload_ms,
 			 "import", (json_int_t)r->import_ms, "register", (json_int_t)r->register_ms);
+	if (r->via && strcmp(r->via, "ebs") == 0)
+		json_object_set_new(m, "ebs", json_pack("{s:s?, s:s?, s:I, s:I, s:I}",
+			"parent_snapshot_id", r->parent_snapshot_id,
+			"block_manifest", r->block_manifest,
+			"blocks_sent", (json_int_t)r->blocks_sent,
+			"blocks_data", (json_int_t)r->blocks_data,
+			"blocks_unchanged", (json_int_t)r->blocks_unchanged));
+	return m;
+}
+
+/* Distribute ami from region (NULL: the client's) to the source region
+ * and every --copy-to region with the same shares and tags. Nothing to do
+ * without distribution flags. 0 or -1. */
+static int run_distribution(const struct publish_spec *s, const char *ami, const char *region,
+			    const struct strv *copies, const struct strv *accounts,
+			    const struct strv *groups, const struct strv *orgs,
+			    const struct strv *ous, bool allow_public, struct dist_result *res)
+{
+	struct dist_region regs[DIST_REGIONS_MAX];
+	struct dist_spec d = { .regions = regs, .allow_public = allow_public,
+			       .profile = s->profile, .on_resource = s->on_resource,
+			       .opaque = s->opaque };
+	struct aws_client_opts co = { .profile = s->profile, .region = s->region };
+	struct aws_client *cl = NULL;
+	char *src_region = NULL, *state = NULL;
+	size_t i;
+	int r = -1;
+
+	if (!copies->n && !accounts->n && !groups->n && !orgs->n && !ous->n)
+		return 0;
+	if (copies->n + 1 > DIST_REGIONS_MAX)
+		return err_set("more than %d --copy-to regions", DIST_REGIONS_MAX - 1);
+	if (!region) {
+		cl = aws_client_new(&co);
+		if (!cl)
+			return -1;
+		if (!aws_client_region(cl)) {
+			err_set("no AWS region: use --region, AWS_REGION or 'region' in the profile");
+			goto cleanup;
+		}
+		region = aws_client_region(cl);
+	}
+	src_region = xstrdup(region);
+	memset(regs, 0, sizeof(regs));
+	for (i = 0; i <= copies->n; i++) {
+		struct dist_region *g = &regs[d.nregions++];
+
+		g->region = src_region;
+		if (i > 0) {
+			char *eq = strchr(copies->v[i - 1], '=');
+
+			g->region = copies->v[i - 1];
+			if (eq) {
+				*eq = '\0';
+				g->kms_key_id = eq + 1;
+				g->encrypted = true;
+			} else {
+				g->encrypted = s->encrypted;
+			}
+		}
+		g->tags = s->tags;
+		g->ntags = s->ntags;
+		g->accounts = accounts->n ? (const char *const *)accounts->v : NULL;
+		g->groups = groups->n ? (const char *const *)groups->v : NULL;
+		g->org_arns = orgs->n ? (const char *const *)orgs->v : NULL;
+		g->ou_arns = ous->n ? (const char *const *)ous->v : NULL;
+	}
+	state = dist_state_path(s->block_dir ? s->block_dir : ".", ami);
+	d.state_file = state;
+	r = distribute(&d, src_region, ami, res);
+cleanup:
+	free(state);
+	free(src_region);
+	aws_client_free(cl);
+	return r;
+}
+
+static void print_dist(bool json, const char *ami, const struct dist_result *r)
+{
+	size_t i;
+
+	if (json) {
+		json_t *j = json_pack("{s:s, s:o}", "source_ami", ami, "amis", dist_result_json(r));
+		char *out = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+		printf("%s\n", out);
+		free(out);
+		json_decref(j);
+		return;
+	}
+	for (i = 0; i < r->n; i++)
+		printf("%s %s\n", r->o[i].region, r->o[i].ami_id);
 }
 
 enum {
 	O_VIA = 256, O_BUCKET, O_REGION, O_PROFILE, O_NAME, O_DESC, O_TAG, O_BOOT, O_ARCH,
 	O_ROOT, O_VSIZE, O_VTYPE, O_TPM, O_NOENA, O_NOSRIOV, O_IMDSOPT, O_ROLE, O_ENC, O_KMS,
 	O_PLATFORM, O_LICENSE, O_FORMAT, O_KEEP, O_MKBUCKET, O_PARTSIZE, O_PARALLEL, O_JSON,
-	O_HELP,
+	O_HELP, O_PARENT, O_BLOCKDIR, O_COPYTO, O_SHARE, O_SHAREGRP, O_SHAREORG, O_SHAREOU,
+	O_PUBLIC, O_AMI,
 };
 
 int cmd_publish(int argc, char **argv)
@@ -246,6 +364,15 @@ int cmd_publish(int argc, char **argv)
 		{ "part-size", required_argument, NULL, O_PARTSIZE },
 		{ "parallel", required_argument, NULL, O_PARALLEL },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "parent-snapshot", required_argument, NULL, O_PARENT },
+		{ "block-dir", required_argument, NULL, O_BLOCKDIR },
+		{ "copy-to", required_argument, NULL, O_COPYTO },
+		{ "share", required_argument, NULL, O_SHARE },
+		{ "share-group", required_argument, NULL, O_SHAREGRP },
+		{ "share-org", required_argument, NULL, O_SHAREORG },
+		{ "share-ou", required_argument, NULL, O_SHAREOU },
+		{ "allow-public", no_argument, NULL, O_PUBLIC },
+		{ "ami", required_argument, NULL, O_AMI },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -257,7 +384,11 @@ int cmd_publish(int argc, char **argv)
 	const char *tmpl = "{{ name }}-{{ buildDate }}", *format = NULL;
 	char *path = NULL, *name = NULL, *stem = NULL;
 	json_t *resources = json_array();
-	bool json = false, mkbucket = false;
+	bool json = false, mkbucket = false, ebs, allow_public = false;
+	struct strv copies = STRV_INIT, accounts = STRV_INIT, groups = STRV_INIT, orgs = STRV_INIT,
+		    ous = STRV_INIT;
+	struct dist_result dres = { 0 };
+	const char *ami_only = NULL;
 	struct stat st;
 	int64_t v;
 	uint64_t u;
@@ -325,6 +456,15 @@ int cmd_publish(int argc, char **argv)
 			s.parallel = (int)v;
 			break;
 		case O_JSON: json = true; break;
+		case O_PARENT: s.parent_snapshot = optarg; break;
+		case O_BLOCKDIR: s.block_dir = optarg; break;
+		case O_COPYTO: strv_push(&copies, optarg); break;
+		case O_SHARE: strv_push(&accounts, optarg); break;
+		case O_SHAREGRP: strv_push(&groups, optarg); break;
+		case O_SHAREORG: strv_push(&orgs, optarg); break;
+		case O_SHAREOU: strv_push(&ous, optarg); break;
+		case O_PUBLIC: allow_public = true; break;
+		case O_AMI: ami_only = optarg; break;
 		case O_HELP:
 			help();
 			json_decref(resources);
@@ -333,23 +473,39 @@ int cmd_publish(int argc, char **argv)
 			goto usage;
 		}
 	}
+	s.tags = tags;
+	if (ami_only) {
+		if (optind != argc)
+			goto usage;
+		aws_cancel_install();
+		if (run_distribution(&s, ami_only, NULL, &copies, &accounts, &groups, &orgs, &ous,
+				     allow_public, &dres) < 0)
+			goto fail;
+		print_dist(json, ami_only, &dres);
+		rc = EXIT_OK;
+		goto cleanup;
+	}
 	if (optind + 1 != argc)
 		goto usage;
-	s.tags = tags;
 
 	if (stat(argv[optind], &st) < 0) {
 		err_errno("publish '%s'", argv[optind]);
 		goto fail;
 	}
-	path = S_ISDIR(st.st_mode) ? find_disk(argv[optind]) : xstrdup(argv[optind]);
+	ebs = s.via && strcmp(s.via, "ebs") == 0;
+	path = S_ISDIR(st.st_mode) ? find_disk(argv[optind], ebs) : xstrdup(argv[optind]);
 	if (!path)
 		goto fail;
+	/* A build directory keeps the block manifests beside its manifest.json. */
+	if (S_ISDIR(st.st_mode) && !s.block_dir)
+		s.block_dir = argv[optind];
 	if (format && strcmp(format, "raw") != 0 && strcmp(format, "vmdk") != 0 &&
-	    strcmp(format, "vhd") != 0) {
-		log_error("--format '%s': expected raw, vmdk or vhd", format);
+	    strcmp(format, "vhd") != 0 && !(ebs && strcmp(format, "qcow2") == 0)) {
+		log_error("--format '%s': expected raw, vmdk or vhd%s", format,
+			  ebs ? " or qcow2" : "");
 		goto usage;
 	}
-	if (!format && detect_format(path, &format) < 0)
+	if (!format && detect_format(path, ebs, &format) < 0)
 		goto fail;
 	d.path = path;
 	d.format = format;
@@ -382,8 +538,14 @@ int cmd_publish(int argc, char **argv)
 	}
 	if (drv->publish(&d, &s, &res) < 0)
 		goto fail;
+	if (run_distribution(&s, res.ami_id, res.region, &copies, &accounts, &groups, &orgs,
+			     &ous, allow_public, &dres) < 0)
+		goto fail;
 	if (json) {
 		json_t *m = manifest(&res, &d, &s, resources);
+
+		if (dres.n)
+			json_object_set_new(m, "amis", dist_result_json(&dres));
 		char *out = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		char *safe = log_redact_str(out);
 
@@ -403,6 +565,12 @@ fail:
 	log_err_msg();
 	rc = EXIT_FAIL;
 cleanup:
+	dist_result_release(&dres);
+	strv_release(&copies);
+	strv_release(&accounts);
+	strv_release(&groups);
+	strv_release(&orgs);
+	strv_release(&ous);
 	target_result_release(&res);
 	json_decref(resources);
 	free(path);

@@ -1148,6 +1148,11 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+static int dist_expand(void *ctx, const struct ynode *n, const char *s, char **out)
+{
+	return expand(ctx, n, s, out);
+}
+
 static int parse_root(struct rctx *c)
 {
 	struct recipe *r = c->r;
@@ -1211,6 +1216,8 @@ static int parse_root(struct rctx *c)
 			return rerr(c, n, "'distribution' must be a mapping or a list, not %s",
 				    ynode_kind(n));
 		r->distribution = n;
+		if (recipe_dist_parse(&r->doc, n, dist_expand, c, &r->dist) < 0)
+			return -1;
 	}
 	if (c->o && c->o->check_doc) {
 		for (i = 0; i < r->ncomponents; i++)
@@ -1314,6 +1321,7 @@ void recipe_release(struct recipe *r)
 	free(r->publish.kms_key_id);
 	params_free(r->publish.tags, r->publish.ntags);
 	params_free(r->vars, r->nvars);
+	recipe_dist_release(&r->dist);
 	ydoc_release(&r->doc);
 	memset(r, 0, sizeof(*r));
 }

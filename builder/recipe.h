@@ -19,7 +19,7 @@
  *	          agent: true, history: true}        # or "cleanup: false"
  *	output: {formats: [qcow2, raw, vmdk], directory: out}
  *	publish: {via: import-snapshot, bucket: b, region: eu-west-1, name: ...}
- *	distribution: ...                # kept as a YAML node for issue 8
+ *	distribution: {allow_public, regions: [...]}   # recipe-dist.h
  *
  * Unknown keys are errors (with a "did you mean" hint). Every relative path
  * is resolved against the recipe's directory and made absolute.
@@ -38,6 +38,7 @@
 
 #include "compat.h"
 #include "yaml.h"
+#include "recipe-dist.h"
 
 /* Limits: far above real recipes, small enough to refuse nonsense. */
 #define RECIPE_NAME_MAX 64
@@ -153,7 +154,8 @@ struct recipe {
 	struct recipe_cleanup cleanup;
 	struct recipe_output output;
 	struct recipe_publish publish;
-	const struct ynode *distribution;  /* issue 8; NULL when absent */
+	const struct ynode *distribution;  /* the raw node; NULL when absent */
+	struct recipe_distribution dist;   /* parsed (recipe-dist.h) */
 	struct recipe_param *vars; /* the --var values that are parameters */
 	size_t nvars;
 	struct ydoc doc;           /* the parsed YAML (nodes above point into it) */

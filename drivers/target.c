@@ -4,9 +4,11 @@
 #include "util.h"
 
 extern const struct target_driver target_aws_import;
+extern const struct target_driver target_aws_ebs;
 
 static const struct target_driver *const drivers[] = {
 	&target_aws_import,
+	&target_aws_ebs,
 };
 
 const struct target_driver *target_find(const struct publish_spec *spec)
@@ -16,7 +18,7 @@ const struct target_driver *target_find(const struct publish_spec *spec)
 	for (i = 0; i < ARRAY_SIZE(drivers); i++)
 		if (drivers[i]->probe(spec) > 0)
 			return drivers[i];
-	err_set("unknown --via '%s' (import-snapshot, import-image)",
+	err_set("unknown --via '%s' (import-snapshot, import-image, ebs)",
 		spec->via ? spec->via : "");
 	return NULL;
 }
@@ -32,6 +34,8 @@ void target_result_release(struct target_result *r)
 	free(r->snapshot_id);
 	free(r->import_task_id);
 	free(r->s3_url);
+	free(r->parent_snapshot_id);
+	free(r->block_manifest);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -39,6 +39,11 @@ struct publish_spec {
 	const char *kms_key_id;
 	const char *platform;         /* import-image: Linux | Windows */
 	const char *license_type;     /* import-image: AWS | BYOL */
+	/* EBS direct (via "ebs"; spec->parallel: blocks in flight, 0: 32) */
+	const char *parent_snapshot;  /* "snap-...", "auto" (newest recorded), NULL: none */
+	const char *block_dir;        /* block-hash manifests; NULL: the disk's directory */
+	const char *lineage;          /* what "auto" parents must match (recipe name); NULL: any */
+	bool no_register;             /* make the snapshot only */
 	/* registration */
 	const char *name;             /* AMI name, 3..128 chars, already expanded */
 	const char *description;
@@ -61,7 +66,8 @@ struct publish_spec {
 	void *opaque;
 };
 
-/* The disk to publish. format: "raw", "vmdk" (streamOptimized), "vhd". */
+/* The disk to publish. format: "raw", "vmdk" (streamOptimized), "vhd";
+ * "qcow2" too for EBS direct. */
 struct target_disk {
 	const char *path;
 	const char *format;
@@ -76,6 +82,11 @@ struct target_result {
 	char *import_task_id;
 	char *s3_url;                 /* staging object (deleted unless kept) */
 	bool s3_deleted;
+	char *parent_snapshot_id;     /* EBS direct: incremental from this snapshot */
+	char *block_manifest;         /* EBS direct: block-hash manifest written */
+	uint64_t blocks_sent;         /* EBS direct: PutSnapshotBlock calls that succeeded */
+	uint64_t blocks_data;         /* EBS direct: blocks of the disk holding data */
+	uint64_t blocks_unchanged;    /* EBS direct: data blocks equal to the parent's */
 	uint64_t bytes_uploaded;
 	int64_t upload_ms, import_ms, register_ms;
 };

@@ -74,7 +74,7 @@ struct aws_req {
 	size_t body_len;
 	int body_fd;                  /* >= 0: stream body_size bytes from body_off */
 	uint64_t body_off, body_size;
-	const char *body_sha256;      /* hex SHA-256 of a streamed body (signed) */
+	const char *body_sha256;      /* hex SHA-256 of the body (signed); NULL: computed */
 	size_t resp_max;              /* 0: AWS_RESP_MAX_DEFAULT */
 	int64_t timeout_ms;           /* per attempt; 0: client default (none for streamed bodies, stall detection instead) */
 	bool error_in_200;            /* S3: a 200 carrying <Error> is an error */
@@ -95,6 +95,7 @@ struct aws_resp {
 	char *request_id;
 	char *error_code;    /* parsed AWS error code, when status >= 300 */
 	char *error_message;
+	char *checksum;      /* x-amz-Checksum header (EBS direct) */
 	int64_t content_length;   /* Content-Length of the answer, -1 if none */
 	int attempts;
 };

@@ -99,6 +99,7 @@ void aws_resp_release(struct aws_resp *resp)
 	free(resp->request_id);
 	free(resp->error_code);
 	free(resp->error_message);
+	free(resp->checksum);
 	memset(resp, 0, sizeof(*resp));
 }
 
@@ -205,6 +206,9 @@ static size_t on_header(char *p, size_t sz, size_t n, void *u)
 		   (v = header_value(p, len, "x-amzn-RequestId"))) {
 		free(x->resp->request_id);
 		x->resp->request_id = v;
+	} else if ((v = header_value(p, len, "x-amz-Checksum"))) {
+		free(x->resp->checksum);
+		x->resp->checksum = v;
 	} else if ((v = header_value(p, len, "x-amzn-ErrorType"))) {
 		free(x->error_type);
 		x->error_type = v;
@@ -316,6 +320,9 @@ static enum outcome attempt(struct aws_client *cl, const struct aws_req *rq,
 	if (!streamed) {
 		m.body = rq->body;
 		m.body_len = rq->body_len;
+		/* A caller that hashed the body already (EBS blocks) saves a pass. */
+		if (rq->body_sha256)
+			snprintf(m.payload_hash, sizeof(m.payload_hash), "%s", rq->body_sha256);
 	} else if (rq->body_sha256) {
 		snprintf(m.payload_hash, sizeof(m.payload_hash), "%s", rq->body_sha256);
 	} else {
@@ -491,7 +498,9 @@ int aws_request(struct aws_client *cl, const struct aws_req *rq, struct aws_resp
 			free(resp->error_code);
 			free(resp->error_message);
 			free(resp->request_id);
+			free(resp->checksum);
 			resp->etag = resp->error_code = resp->error_message = resp->request_id = NULL;
+			resp->checksum = NULL;
 			resp->status = 0;
 		}
 		free(why);
