@@ -81,6 +81,13 @@ struct aws_req {
 	const char *what;             /* for messages, e.g. "UploadPart 3" */
 	const char *endpoint;         /* NULL: the client's for service (S3 virtual host) */
 	bool ignore_cancel;           /* clean-up calls (abort) run after Ctrl-C */
+	/* Download sink: when set, the body of a 2xx answer goes here instead
+	 * of resp->body, in order; off restarts at 0 on each attempt (overwrite).
+	 * Error answers are still buffered and parsed. The request then has no
+	 * per-attempt timeout by default (stall detection instead), like a
+	 * streamed upload. Return 0, or -1 with an error recorded to stop. */
+	int (*on_body)(void *opaque, uint64_t off, const void *data, size_t len);
+	void *body_opaque;
 	/* Upload progress: bytes of this attempt sent so far (reset on retry). */
 	void (*progress)(void *opaque, uint64_t sent);
 	void *progress_opaque;

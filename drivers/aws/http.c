@@ -111,12 +111,28 @@ struct xfer {
 	bool read_error;
 	char *error_type;      /* x-amzn-ErrorType */
 	bool ignore_cancel;
+	CURL *h;
+	uint64_t sunk;         /* bytes given to req->on_body */
+	char *sink_error;      /* on_body failed: its message */
 };
 
 static size_t on_write(char *p, size_t sz, size_t n, void *u)
 {
 	struct xfer *x = u;
 
+	if (x->req->on_body) {
+		long st = 0;
+
+		curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &st);
+		if (st >= 200 && st < 300) {
+			if (x->req->on_body(x->req->body_opaque, x->sunk, p, sz * n) < 0) {
+				x->sink_error = xstrdup(err_msg());
+				return 0;
+			}
+			x->sunk += sz * n;
+			return sz * n;
+		}
+	}
 	if (buf_add(&x->resp->body, p, sz * n) < 0) {
 		x->too_big = true;
 		return 0;
@@ -353,6 +369,7 @@ static enum outcome attempt(struct aws_client *cl, const struct aws_req *rq,
 		*why = xstrdup("cannot create a curl handle");
 		goto cleanup;
 	}
+	x.h = h;
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_SHARE, cl->share);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
@@ -410,6 +427,10 @@ static enum outcome attempt(struct aws_client *cl, const struct aws_req *rq,
 			*why = xasprintf("answer larger than %zu bytes", resp->body.max);
 			goto cleanup;
 		}
+		if (x.sink_error) {
+			*why = xstrdup(x.sink_error);
+			goto cleanup;
+		}
 		if (x.read_error) {
 			*why = xasprintf("read the request body: %s", strerror(errno));
 			goto cleanup;
@@ -458,12 +479,13 @@ cleanup:
 	free(url);
 	free(host);
 	free(x.error_type);
+	free(x.sink_error);
 	return out;
 }
 
 int aws_request(struct aws_client *cl, const struct aws_req *rq, struct aws_resp *resp)
 {
-	bool streamed = rq->body_fd >= 0;
+	bool streamed = rq->body_fd >= 0 || rq->on_body;
 	int64_t start = now_ms(), deadline;
 	const char *what = rq->what ? rq->what : rq->method;
 	char *why = NULL;

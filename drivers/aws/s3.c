@@ -144,7 +144,9 @@ static void part_progress(void *opaque, uint64_t sent)
 static int upload_part(struct upload *u, struct part *p)
 {
 	char hex[65], *query, *what;
-	const char *hdrs[] = { "x-amz-checksum-sha256", p->sha256_b64, NULL };
+	const char *owner = u->o->expected_owner;
+	const char *hdrs[] = { "x-amz-checksum-sha256", p->sha256_b64,
+			       owner ? "x-amz-expected-bucket-owner" : NULL, owner, NULL };
 	struct aws_req rq = AWS_REQ_INIT;
 	struct aws_resp rs;
 	struct buf enc = BUF_INIT(4096);
@@ -256,8 +258,10 @@ static void draw(struct upload *u, uint64_t total, int64_t t0, bool final)
 
 static int create_upload(struct upload *u)
 {
+	const char *owner = u->o->expected_owner;
 	const char *hdrs[] = { "x-amz-checksum-algorithm", "SHA256",
-			       "Content-Type", "application/octet-stream", NULL };
+			       "Content-Type", "application/octet-stream",
+			       owner ? "x-amz-expected-bucket-owner" : NULL, owner, NULL };
 	struct aws_req rq = AWS_REQ_INIT;
 	struct aws_resp rs;
 	xmlDoc *doc = NULL;
@@ -290,7 +294,9 @@ cleanup:
 static int complete_upload(struct upload *u, struct s3_upload_result *res)
 {
 	struct buf body = BUF_INIT(4u * 1024 * 1024), enc = BUF_INIT(4096);
-	const char *hdrs[] = { "Content-Type", "application/xml", NULL };
+	const char *owner = u->o->expected_owner;
+	const char *hdrs[] = { "Content-Type", "application/xml",
+			       owner ? "x-amz-expected-bucket-owner" : NULL, owner, NULL };
 	struct aws_req rq = AWS_REQ_INIT;
 	struct aws_resp rs;
 	xmlDoc *doc = NULL;
@@ -581,5 +587,248 @@ int s3_create_bucket(struct aws_client *cl, const char *bucket)
 	aws_resp_release(&rs);
 	s3_loc_release(&l);
 	free(body);
+	return r;
+}
+
+/* ---- GetObject, ListObjectsV2, PutObject ---- */
+
+struct sink {
+	int fd;
+	uint64_t size;     /* bytes of the current attempt */
+};
+
+static int sink_write(void *opaque, uint64_t off, const void *data, size_t len)
+{
+	struct sink *s = opaque;
+	const char *p = data;
+
+	while (len) {
+		ssize_t w = pwrite(s->fd, p, len, (off_t)off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_errno("write the downloaded object");
+		}
+		p += w;
+		off += (uint64_t)w;
+		len -= (size_t)w;
+	}
+	s->size = off;
+	return 0;
+}
+
+int s3_get_object(struct aws_client *cl, const char *bucket, const char *key,
+		  const char *expected_owner, const char *path)
+{
+	const char *hdrs[] = { expected_owner ? "x-amz-expected-bucket-owner" : NULL,
+			       expected_owner, NULL };
+	struct aws_req rq = AWS_REQ_INIT;
+	struct aws_resp rs;
+	struct s3_loc l;
+	struct sink sk = { .fd = -1 };
+	char *tmp = xasprintf("%s.XXXXXX", path), *what;
+	int r = -1;
+
+	memset(&rs, 0, sizeof(rs));
+	what = xasprintf("GetObject s3://%s/%s", bucket, key);
+	s3_loc(cl, bucket, key, &l);
+	sk.fd = mkstemp(tmp);
+	if (sk.fd < 0) {
+		err_errno("%s: create a temporary file beside '%s'", what, path);
+		free(tmp);
+		tmp = NULL;
+		goto cleanup;
+	}
+	rq.service = AWS_S3;
+	rq.method = "GET";
+	rq.endpoint = l.endpoint;
+	rq.path = l.path;
+	rq.headers = hdrs;
+	rq.what = what;
+	rq.on_body = sink_write;
+	rq.body_opaque = &sk;
+	if (aws_request(cl, &rq, &rs) < 0)
+		goto cleanup;
+	if (rs.content_length >= 0 && (uint64_t)rs.content_length != sk.size) {
+		err_set("%s: got %" PRIu64 " bytes, Content-Length said %" PRId64, what,
+			sk.size, rs.content_length);
+		goto cleanup;
+	}
+	if (ftruncate(sk.fd, (off_t)sk.size) < 0 || fchmod(sk.fd, 0644) < 0 ||
+	    close(sk.fd) < 0) {
+		sk.fd = -1;
+		err_errno("%s: write '%s'", what, tmp);
+		goto cleanup;
+	}
+	sk.fd = -1;
+	if (rename(tmp, path) < 0) {
+		err_errno("%s: rename '%s' to '%s'", what, tmp, path);
+		goto cleanup;
+	}
+	log_info("downloaded s3://%s/%s (%" PRIu64 " bytes)", bucket, key, sk.size);
+	r = 0;
+cleanup:
+	if (sk.fd >= 0)
+		close(sk.fd);
+	if (r < 0 && tmp)
+		unlink(tmp);
+	aws_resp_release(&rs);
+	s3_loc_release(&l);
+	free(tmp);
+	free(what);
+	return r;
+}
+
+/* Pages of up to 1,000 keys: S3_LIST_MAX keys never need more than this
+ * many non-empty pages; a server that keeps answering empty truncated pages
+ * is stopped here. */
+#define S3_LIST_PAGES_MAX (S3_LIST_MAX / 1000 + 100)
+
+int s3_list_keys(struct aws_client *cl, const char *bucket, const char *prefix,
+		 const char *expected_owner, struct strv *keys)
+{
+	const char *hdrs[] = { expected_owner ? "x-amz-expected-bucket-owner" : NULL,
+			       expected_owner, NULL };
+	struct s3_loc l;
+	char *token = NULL, *what = xasprintf("ListObjectsV2 s3://%s/%s", bucket, prefix);
+	size_t n = 0;
+	int page, r = -1;
+
+	s3_loc(cl, bucket, NULL, &l);
+	for (page = 0;; page++) {
+		struct buf q = BUF_INIT(64 * 1024);
+		struct aws_req rq = AWS_REQ_INIT;
+		struct aws_resp rs;
+		xmlDoc *doc = NULL;
+		xmlNode *root, *c;
+		char *trunc = NULL;
+		bool more, bad = false;
+
+		if (page >= S3_LIST_PAGES_MAX) {
+			err_set("%s: more than %d pages", what, S3_LIST_PAGES_MAX);
+			buf_release(&q);
+			goto cleanup;
+		}
+		if (token) {
+			buf_adds(&q, "continuation-token=");
+			sigv4_uri_encode(&q, token, strlen(token), false);
+			buf_addc(&q, '&');
+		}
+		buf_adds(&q, "list-type=2&prefix=");
+		sigv4_uri_encode(&q, prefix, strlen(prefix), false);
+		rq.service = AWS_S3;
+		rq.method = "GET";
+		rq.endpoint = l.endpoint;
+		rq.path = l.path;
+		rq.query = q.data;
+		rq.headers = hdrs;
+		rq.what = what;
+		if (aws_request(cl, &rq, &rs) < 0) {
+			aws_resp_release(&rs);
+			buf_release(&q);
+			goto cleanup;
+		}
+		buf_release(&q);
+		doc = xml_parse(rs.body.data ? rs.body.data : "", rs.body.len);
+		aws_resp_release(&rs);
+		if (!doc) {
+			err_prefix("%s", what);
+			goto cleanup;
+		}
+		root = xmlDocGetRootElement(doc);
+		if (strcmp(xml_root_name(doc), "ListBucketResult") != 0) {
+			err_set("%s: unexpected answer <%s>", what, xml_root_name(doc));
+			xmlFreeDoc(doc);
+			goto cleanup;
+		}
+		for (c = xml_child(root, "Contents"); c && !bad; c = xml_next(c)) {
+			char *k = xml_text(c, "Key");
+
+			if (!k)
+				continue;
+			if (n >= S3_LIST_MAX) {
+				err_set("%s: more than %d keys match", what, S3_LIST_MAX);
+				bad = true;
+			} else if (strncmp(k, prefix, strlen(prefix)) == 0) {
+				strv_push(keys, k);
+				n++;
+			}
+			free(k);
+		}
+		trunc = xml_text(root, "IsTruncated");
+		more = trunc && strcmp(trunc, "true") == 0;
+		free(trunc);
+		free(token);
+		token = more ? xml_text(root, "NextContinuationToken") : NULL;
+		xmlFreeDoc(doc);
+		if (bad)
+			goto cleanup;
+		if (!more)
+			break;
+		if (!token || !*token) {
+			err_set("%s: truncated answer without NextContinuationToken", what);
+			goto cleanup;
+		}
+	}
+	r = 0;
+cleanup:
+	s3_loc_release(&l);
+	free(token);
+	free(what);
+	return r;
+}
+
+int s3_put_object(struct aws_client *cl, const char *path, const char *bucket,
+		  const char *key, const char *expected_owner)
+{
+	char hex[65], b64[48], *what = xasprintf("PutObject s3://%s/%s", bucket, key);
+	const char *hdrs[] = { "x-amz-checksum-sha256", b64,
+			       "Content-Type", "application/octet-stream",
+			       expected_owner ? "x-amz-expected-bucket-owner" : NULL,
+			       expected_owner, NULL };
+	struct aws_req rq = AWS_REQ_INIT;
+	struct aws_resp rs;
+	struct s3_loc l;
+	struct stat st;
+	struct part p = { .number = 1 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = -1;
+
+	memset(&rs, 0, sizeof(rs));
+	s3_loc(cl, bucket, key, &l);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		err_errno("%s: open '%s'", what, path);
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size >= S3_PART_MIN) {
+		err_set("%s: '%s' is not a regular file under %llu bytes", what, path,
+			(unsigned long long)S3_PART_MIN);
+		goto cleanup;
+	}
+	p.len = (uint64_t)st.st_size;
+	if (hash_part(fd, &p, hex, b64) < 0) {
+		err_prefix("%s", what);
+		goto cleanup;
+	}
+	rq.service = AWS_S3;
+	rq.method = "PUT";
+	rq.endpoint = l.endpoint;
+	rq.path = l.path;
+	rq.headers = hdrs;
+	rq.body_fd = fd;
+	rq.body_off = 0;
+	rq.body_size = p.len;
+	rq.body_sha256 = hex;
+	rq.what = what;
+	if (aws_request(cl, &rq, &rs) < 0)
+		goto cleanup;
+	log_info("uploaded '%s' (%" PRIu64 " bytes) to s3://%s/%s", path, p.len, bucket, key);
+	r = 0;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	aws_resp_release(&rs);
+	s3_loc_release(&l);
+	free(what);
 	return r;
 }

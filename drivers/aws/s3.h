@@ -5,6 +5,7 @@
 #define AMIFORGE_AWS_S3_H
 
 #include "aws.h"
+#include "util.h"
 
 /* S3 limits: parts of 5 MiB..5 GiB (the last may be smaller), 10,000 parts. */
 #define S3_PART_MIN (5ull * 1024 * 1024)
@@ -29,6 +30,7 @@ struct s3_upload_opts {
 	bool progress;             /* progress bar on stderr when it is a terminal */
 	aws_resource_fn on_resource;
 	void *opaque;
+	const char *expected_owner; /* x-amz-expected-bucket-owner; NULL: none */
 };
 
 struct s3_upload_result {
@@ -53,5 +55,22 @@ int s3_abort_upload(struct aws_client *cl, const char *bucket, const char *key,
 int s3_delete_object(struct aws_client *cl, const char *bucket, const char *key);
 /* Create the bucket in the client's region; an existing one of ours is fine. */
 int s3_create_bucket(struct aws_client *cl, const char *bucket);
+
+/* Most keys s3_list_keys() collects: a wildcard matching more is refused. */
+#define S3_LIST_MAX 100000
+
+/* GetObject s3://bucket/key into path: streamed to a temporary file beside
+ * path (bounded memory), then renamed over it. expected_owner (an account
+ * id) is sent as x-amz-expected-bucket-owner when not NULL. 0 or -1. */
+int s3_get_object(struct aws_client *cl, const char *bucket, const char *key,
+		  const char *expected_owner, const char *path);
+/* ListObjectsV2: append to keys every key of bucket starting with prefix,
+ * following continuation tokens; more than S3_LIST_MAX keys is an error. */
+int s3_list_keys(struct aws_client *cl, const char *bucket, const char *prefix,
+		 const char *expected_owner, struct strv *keys);
+/* PutObject of a file smaller than S3_PART_MIN (empty files included) in one
+ * streamed request with its SHA-256 checksum. 0 or -1. */
+int s3_put_object(struct aws_client *cl, const char *path, const char *bucket,
+		  const char *key, const char *expected_owner);
 
 #endif
