@@ -14,6 +14,7 @@
 #include "manifest.h"
 #include "recipe.h"
 #include "run.h"
+#include "s3ops.h"
 #include "util.h"
 #include "drivers/target.h"
 #include "publish-dist.h"
@@ -153,10 +154,13 @@ static int run_components(struct build *b, struct executor *ex, const struct rec
 		.on_step_done = on_step_done,
 		.opaque = b,
 	};
+	struct aws_client_opts ao = { .profile = b->r->publish.profile,
+				      .region = b->r->publish.region };
 	struct component_result res;
 	size_t i;
 	int ret = -1;
 
+	co.s3 = s3ops_new(&ao);	/* AWS client on first S3 step, on the host */
 	if (component_run(&co, ex, &res) < 0)
 		goto cleanup;
 	if (!res.success) {
@@ -168,6 +172,7 @@ static int run_components(struct build *b, struct executor *ex, const struct rec
 	ret = 0;
 cleanup:
 	component_result_release(&res);
+	s3ops_free((struct s3_ops *)co.s3);
 	for (i = 0; i < n; i++)
 		strv_release(&params[i]);
 	free(params);

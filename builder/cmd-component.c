@@ -7,6 +7,7 @@
 #include "executor.h"
 #include "guest.h"
 #include "log.h"
+#include "s3ops.h"
 #include "util.h"
 
 static const char run_usage[] =
@@ -75,6 +76,7 @@ static int cmd_run_docs(int argc, char **argv)
 	struct executor *ex = NULL;
 	struct guest_opts go = { 0 };
 	struct guest *g = NULL;
+	struct s3_ops *s3 = NULL;
 	const char *image = NULL;
 	bool local = false;
 	int c, i, ret = EXIT_FAIL;
@@ -173,6 +175,7 @@ static int cmd_run_docs(int argc, char **argv)
 	} else {
 		ex = executor_local_new();
 	}
+	o.s3 = s3 = s3ops_new(NULL);	/* AWS client on first S3 step */
 	if (component_run(&o, ex, &res) < 0) {
 		log_err_msg();
 		goto cleanup;
@@ -194,6 +197,7 @@ cleanup:
 	} else {
 		executor_close(ex);
 	}
+	s3ops_free(s3);
 	strv_release(&params);
 	free(docs);
 	return ret;
