@@ -335,8 +335,9 @@ static int s3_put_file(struct action_ctx *c, const char *path, const char *bucke
 	return r;
 }
 
+/* Files of dir under prefix; sub-folders too when recurse. */
 static int s3_put_tree(struct action_ctx *c, const char *dir, const char *bucket,
-		       const char *prefix, const char *owner)
+		       const char *prefix, const char *owner, bool recurse)
 {
 	struct dir_entry *ents = NULL;
 	size_t n = 0, i;
@@ -347,9 +348,9 @@ static int s3_put_tree(struct action_ctx *c, const char *dir, const char *bucket
 	for (i = 0; i < n && r == 0; i++) {
 		char *p = xasprintf("%s/%s", dir, ents[i].name);
 		char *k = xasprintf("%s%s", prefix, ents[i].name);
-		if (S_ISDIR(ents[i].mode)) {
+		if (S_ISDIR(ents[i].mode) && recurse) {
 			char *kp = xasprintf("%s/", k);
-			r = s3_put_tree(c, p, bucket, kp, owner);
+			r = s3_put_tree(c, p, bucket, kp, owner, true);
 			free(kp);
 		} else if (S_ISREG(ents[i].mode)) {
 			r = s3_put_file(c, p, bucket, k, owner);
@@ -373,6 +374,15 @@ static int s3_upload(struct action_ctx *c, json_t *e)
 		return err_set("S3Upload: source '%s' is not an absolute path", src);
 	if (s3_split(dst, &bucket, &key) < 0)
 		return -1;
+	k = str_endswith(key, "/") || !key[0] ? xstrdup(key) : xasprintf("%s/", key);
+	if (str_endswith(src, "/*")) {
+		/* the folder's files (and sub-folders with recurse) under the prefix */
+		char *dir = xstrndup(src, strlen(src) - 2);
+		r = s3_put_tree(c, dir[0] ? dir : "/", bucket, k, owner,
+				in_bool(e, "recurse", false));
+		free(dir);
+		goto cleanup;
+	}
 	if (c->ex->ops->stat(c->ex, src, &st) < 0)
 		goto cleanup;
 	if (!st.exists) {
@@ -384,12 +394,13 @@ static int s3_upload(struct action_ctx *c, json_t *e)
 			err_set("S3Upload: '%s' is a folder and recurse is false", src);
 			goto cleanup;
 		}
-		k = str_endswith(key, "/") || !key[0] ? xstrdup(key) : xasprintf("%s/", key);
-		r = s3_put_tree(c, src, bucket, k, owner);
+		r = s3_put_tree(c, src, bucket, k, owner, true);
 	} else {
 		const char *b = strrchr(src, '/') + 1;
-		k = str_endswith(key, "/") || !key[0] ? xasprintf("%s%s", key, b) : xstrdup(key);
-		r = s3_put_file(c, src, bucket, k, owner);
+		char *fk = str_endswith(key, "/") || !key[0] ? xasprintf("%s%s", key, b)
+							     : xstrdup(key);
+		r = s3_put_file(c, src, bucket, fk, owner);
+		free(fk);
 	}
 cleanup:
 	file_stat_release(&st);
