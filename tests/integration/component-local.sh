@@ -8,6 +8,11 @@
 # Reboots through exit 194 / Reboot need a guest (the agent executor).
 . "$(dirname "$0")/../lib/common.sh"
 cd "$TOP" || exit 1
+# No AWS credentials or configuration: S3 actions must fail with a clear
+# error (tests/component/run/28-s3-unavailable.yaml); component-s3.sh runs
+# them against moto.
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
+export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent
 S=$(scratch)
 CORPUS=tests/component
 
