@@ -271,4 +271,41 @@ else fail "component-s3: no credentials: exit $rc: $(tail -n 2 "$S/err")"; fi
 grep -q "amiforge-test-secret" "$S"/logs/TOE_*/*.* "$S/err" 2>/dev/null &&
 	fail "component-s3: the secret key reached the logs" ||
 	pass "component-s3: secret key not in the logs"
+# ---- in a guest (--image): the host moves the files, the guest gets no credentials ----
+if ! need_libvirt; then
+	skip "component-s3: in a guest: libvirt not available"
+else
+	img=$(fixture_image) || fail "component-s3: fixture image"
+	cat >"$S/guest.yaml" <<YAML
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Down
+        action: S3Download
+        inputs:
+          - {source: "s3://$b/big.bin", destination: "/root/s3/big.bin"}
+          - {source: "s3://$b/dir/*", destination: "/root/s3/tree"}
+      - name: NoCredentials
+        action: ExecuteBash
+        inputs:
+          commands:
+            - "! env | grep -q '^AWS_'"
+            - "! grep -rqs amiforge-test-secret /root /tmp /run /etc"
+            - "cat /root/s3/tree/sub/b.bin /root/s3/tree/a.txt > /root/s3/both"
+      - name: Up
+        action: S3Upload
+        inputs:
+          - {source: "/root/s3/*", destination: "s3://$b/guest/", recurse: true}
+YAML
+	"$AMIFORGE" component run "$S/guest.yaml" --image "$img" --log-dir "$S/glogs" \
+		>"$S/gout" 2>"$S/gerr"
+	rc=$?
+	[ "$rc" = 0 ] && pass "component-s3: in a guest: S3Download, no credentials, S3Upload" ||
+		fail "component-s3: in a guest: exit $rc: $(grep -i 'fail\|error' "$S/gerr" | tail -n 3)"
+	check_up "component-s3: in a guest: 6 MiB object down and up again" "$S/src/big.bin" guest/big.bin
+	cat "$S/src/dir/sub/b.bin" "$S/src/dir/a.txt" >"$S/both"
+	check_up "component-s3: in a guest: prefix/* content as the guest saw it" "$S/both" guest/both
+	check_up "component-s3: in a guest: nested key round trip" "$S/src/dir/sub/b.bin" guest/tree/sub/b.bin
+fi
 finish
