@@ -373,6 +373,21 @@ int agent_recv_now(struct agent *a, uint32_t id, struct proto_frame *f)
 	return r == 0 ? 0 : check_frame(a, id, f);
 }
 
+int agent_wait_readable(struct agent *a, int64_t timeout_ms)
+{
+	struct pollfd p;
+
+	if (a->rfd < 0)
+		return err_set("agent: channel closed");
+	if (proto_in_ready(&a->in))
+		return 0;
+	p = (struct pollfd){ .fd = a->rfd, .events = POLLIN };
+	if (poll(&p, 1, (int)(timeout_ms > INT32_MAX ? INT32_MAX : timeout_ms)) < 0 &&
+	    errno != EINTR)
+		return err_errno("agent: poll");
+	return 0;
+}
+
 int agent_expect_ok(struct agent *a, uint32_t id, struct proto_frame *f, int64_t timeout_ms)
 {
 	if (agent_recv(a, id, f, timeout_ms) < 0)

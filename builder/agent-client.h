@@ -79,6 +79,9 @@ int agent_recv(struct agent *a, uint32_t id, struct proto_frame *f, int64_t time
 /* Like agent_recv() but only what is already buffered or readable now:
  * 1 frame, 0 none, -1 error. */
 int agent_recv_now(struct agent *a, uint32_t id, struct proto_frame *f);
+/* Wait until the channel is readable or a frame is buffered, at most
+ * timeout_ms: 0 (also on timeout), or -1 when the channel is closed. */
+int agent_wait_readable(struct agent *a, int64_t timeout_ms);
 /* The next frame must be R_OK (1, f filled); R_ERROR becomes -1 with the
  * agent's message; anything else is a protocol error. */
 int agent_expect_ok(struct agent *a, uint32_t id, struct proto_frame *f, int64_t timeout_ms);

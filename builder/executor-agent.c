@@ -93,6 +93,23 @@ static int exec_frame(struct agent *a, const struct proto_frame *f,
 	}
 }
 
+/* Wait for a frame until the absolute deadline: 1 frame, 0 nothing by then
+ * (no error), -1 error. */
+static int recv_until(struct agent *a, uint32_t id, struct proto_frame *f, int64_t deadline)
+{
+	int r;
+
+	for (;;) {
+		int64_t left = deadline - now_ms();
+
+		r = agent_recv_now(a, id, f);
+		if (r != 0 || left <= 0)
+			return r;
+		if (agent_wait_readable(a, left) < 0)
+			return -1;
+	}
+}
+
 static int exec_build(struct proto_msg *m, const struct exec_req *req)
 {
 	size_t bytes = 0, items = 0;
@@ -128,7 +145,7 @@ static int ex_exec(struct executor *ex, const struct exec_req *req, struct exec_
 	struct proto_msg m;
 	struct proto_frame f;
 	int64_t timeout = agent_get_timeout(a);
-	int64_t host_deadline = 0, last_frame, last_ping;
+	int64_t host_deadline = 0, last_frame, pinged_at;
 	bool cancelled = false;
 	uint32_t id;
 	int r;
@@ -146,7 +163,7 @@ static int ex_exec(struct executor *ex, const struct exec_req *req, struct exec_
 		return -1;
 	}
 	if (simple_request(a, &m, id, NULL) < 0)
-		return err_prefix("exec '%s'", req->argv[0]);
+		return -1;
 	/* Stdin, chunk by chunk, handling output that arrives meanwhile. */
 	for (size_t off = 0; off < req->stdin_len; ) {
 		size_t n = req->stdin_len - off < PROTO_CHUNK ? req->stdin_len - off : PROTO_CHUNK;
@@ -167,9 +184,10 @@ static int ex_exec(struct executor *ex, const struct exec_req *req, struct exec_
 	}
 	if (req->timeout_ms > 0)
 		host_deadline = now_ms() + req->timeout_ms + EXEC_GRACE_MS;
-	last_frame = last_ping = now_ms();
+	last_frame = now_ms();
+	pinged_at = 0;
 	for (;;) {
-		int64_t now = now_ms(), wait = EXEC_PING_MS;
+		int64_t now = now_ms(), next;
 
 		if (host_deadline && now >= host_deadline) {
 			if (cancelled) {
@@ -183,30 +201,26 @@ static int ex_exec(struct executor *ex, const struct exec_req *req, struct exec_
 			cancelled = true;
 			host_deadline = now + EXEC_GRACE_MS;
 		}
-		if (now - last_frame >= timeout + EXEC_PING_MS) {
+		if (pinged_at && now >= pinged_at + timeout) {
 			agent_desync(a);
-			return err_set("exec '%s': the agent stopped responding", req->argv[0]);
+			return err_set("exec '%s': the agent stopped responding (no answer to a "
+				       "ping within %" PRId64 " ms)", req->argv[0], timeout);
 		}
-		if (now - last_ping >= EXEC_PING_MS && now - last_frame >= EXEC_PING_MS) {
+		if (!pinged_at && now >= last_frame + EXEC_PING_MS) {
 			if (agent_send_data(a, PROTO_T_PING, 0, id, NULL, 0) < 0)
 				return err_prefix("exec '%s'", req->argv[0]);
-			last_ping = now;
+			pinged_at = now;
 		}
-		if (host_deadline && host_deadline - now < wait)
-			wait = host_deadline - now;
-		if (wait < 1)
-			wait = 1;
-		r = agent_recv(a, id, &f, wait);
-		if (r < 0) {
-			/* A quiet interval is fine; anything else is fatal. */
-			if (strstr(err_msg(), "no answer within") &&
-			    now_ms() - last_frame < timeout + EXEC_PING_MS) {
-				err_clear();
-				continue;
-			}
+		next = pinged_at ? pinged_at + timeout : last_frame + EXEC_PING_MS;
+		if (host_deadline && host_deadline < next)
+			next = host_deadline;
+		r = recv_until(a, id, &f, next);
+		if (r < 0)
 			return err_prefix("exec '%s'", req->argv[0]);
-		}
+		if (r == 0)
+			continue;
 		last_frame = now_ms();
+		pinged_at = 0;
 		r = exec_frame(a, &f, req, res);
 		if (r < 0)
 			return err_prefix("exec '%s'", req->argv[0]);

@@ -1,4 +1,4 @@
-/* executor.c: the parts of executor.h shared by every implementation. */
+/* executor.c: the parts of executor.h every implementation shares. */
 #include "executor.h"
 
 void exec_result_release(struct exec_result *res)
@@ -19,15 +19,15 @@ void file_stat_release(struct file_stat *st)
 
 void dir_entries_free(struct dir_entry *entries, size_t n)
 {
-	if (!entries)
-		return;
-	for (size_t i = 0; i < n; i++)
+	size_t i;
+
+	for (i = 0; i < n; i++)
 		free(entries[i].name);
 	free(entries);
 }
 
 void executor_close(struct executor *ex)
 {
-	if (ex)
+	if (ex && ex->ops && ex->ops->close)
 		ex->ops->close(ex);
 }

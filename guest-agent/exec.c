@@ -191,7 +191,8 @@ static int spawn(struct child *ch, const struct exec_args *a, const struct agent
 		if (u && (setgroups(u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 ||
 			  setuid(u->uid) < 0))
 			goto child_fail;
-		if (chdir(a->cwd ? a->cwd : (u ? u->home : "/")) < 0)
+		if (a->cwd ? chdir(a->cwd) < 0 :
+		    (chdir(u ? u->home : "/") < 0 && chdir("/") < 0))
 			goto child_fail;
 		environ = env;
 		execvp(a->argv.v[0], a->argv.v);
