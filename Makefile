@@ -41,7 +41,7 @@ FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 AGENT    := $(BUILD)/amiforge-agent
 HOSTLIB  := $(BUILD)/libamiforge.a
 
-.PHONY: all deps check check-unit check-asan fuzz install uninstall clean bench help
+.PHONY: all deps check check-unit check-asan fuzz install uninstall clean bench help demo
 .DELETE_ON_ERROR:
 
 all: amiforge amiforge-agent
@@ -49,6 +49,7 @@ all: amiforge amiforge-agent
 help:
 	@echo 'make              build ./amiforge and ./amiforge-agent'
 	@echo 'make deps         install the Debian packages the project needs'
+	@echo 'make demo         build the Debian base image, then amiforge build recipes/demo.yaml'
 	@echo 'make check        all tests (unit, sigv4, protocol, guests, moto)'
 	@echo 'make check-unit   the quick tests only (no guest, no services)'
 	@echo 'make check-asan   the tests under ASan+UBSan (build in build-asan/)'
@@ -82,7 +83,7 @@ $(AGENT): $(AGENT_OBJ)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
 
 amiforge-agent: $(AGENT)
-	cp $< $@
+	rm -f $@ && cp $< $@
 
 # The agent travels inside the host binary (written to the seed ISO at boot).
 $(BUILD)/host/agent-blob.o: builder/agent-blob.S $(AGENT)
@@ -99,7 +100,7 @@ $(BUILD)/amiforge: $(BUILD)/host/builder/main.o $(HOST_OBJ) $(BUILD)/host/agent-
 	$(CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
 amiforge: $(BUILD)/amiforge
-	cp $< $@
+	rm -f $@ && cp $< $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(HOSTLIB) $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -132,6 +133,11 @@ check-asan:
 	BUILD=build-asan AMIFORGE=build-asan/amiforge \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		tests/run-tests.sh all
+
+# The README's first command: a real build of the demo recipe on the Debian
+# base image built from Debian's packages (cached after the first time).
+demo: all
+	./amiforge build recipes/demo.yaml --var parent="$$(tests/fixtures/build-debian-image.sh)"
 
 bench: all
 	bench/run

@@ -110,12 +110,19 @@ static bool console_has(const struct guest *g, const char *needle)
 	return found;
 }
 
-static int make_dirs(struct guest *g)
+static int make_dirs(struct guest *g, const char *work_dir)
 {
 	const char *tmp = getenv("TMPDIR");
-	char *tmpl = xasprintf("%s/amiforge-run-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
+	char *tmpl;
 
-	if (!mkdtemp(tmpl)) {
+	if (work_dir) {
+		if (mkdir(work_dir, 0700) < 0)
+			return err_errno("create work directory '%s'", work_dir);
+		tmpl = xstrdup(work_dir);
+	} else {
+		tmpl = xasprintf("%s/amiforge-run-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
+	}
+	if (!work_dir && !mkdtemp(tmpl)) {
 		err_errno("create work directory '%s'", tmpl);
 		free(tmpl);
 		return -1;
@@ -144,7 +151,7 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 
 	if (!base)
 		return err_errno("image '%s'", o->image);
-	if (image_probe(base, &info) < 0)
+	if (image_probe(base, NULL, &info) < 0)
 		goto cleanup;
 	if (o->disk_size && o->disk_size < info.virtual_size) {
 		err_set("disk size %" PRIu64 " is smaller than the image's %" PRIu64,
@@ -229,11 +236,12 @@ struct guest *guest_boot(const struct guest_opts *o)
 	if (install_watcher() < 0)
 		goto fail;
 	set_active(g);
-	if (make_dirs(g) < 0)
+	if (make_dirs(g, o->work_dir) < 0)
 		goto fail;
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r[0] = r[1] = 0;
-	g->name = xasprintf("amiforge-%ld-%02x%02x", (long)getpid(), r[0], r[1]);
+	g->name = o->name ? xstrdup(o->name)
+			  : xasprintf("amiforge-%ld-%02x%02x", (long)getpid(), r[0], r[1]);
 
 	g->hv = hv_open(o->driver, o->uri);
 	if (!g->hv || hv_resolve_accel(g->hv, o->accel, &g->accel) < 0)

@@ -40,6 +40,10 @@ struct guest_opts {
 	bool user_net;
 	enum guest_agent_via via;
 	int64_t boot_timeout_ms;   /* 0: 600 s */
+	const char *work_dir;      /* create exactly this directory for the work
+				    * files (a build journals it first); NULL: a
+				    * fresh one under $TMPDIR */
+	const char *name;          /* domain name; NULL: amiforge-<pid>-<random> */
 	/* Called at each phase ("booting", "agent ready", "shutting down"). */
 	void (*on_phase)(const char *phase, void *opaque);
 	void *opaque;

@@ -11,9 +11,6 @@
 
 #include "compat.h"
 
-/* qemu-img info of a sane image is < 4 KiB; snapshots listings grow it. */
-#define IMAGE_INFO_JSON_MAX (1024u * 1024)
-
 struct image_info {
 	char format[16];        /* "qcow2" or "raw" */
 	uint64_t virtual_size;  /* bytes */
@@ -23,8 +20,10 @@ struct image_info {
  * 0 or -1 with an error such as "image 'x': format 'vmdk' is not supported". */
 int image_info_parse(const char *json, const char *path, struct image_info *out);
 
-/* Run qemu-img info on path and parse it. 0 or -1. */
-int image_probe(const char *path, struct image_info *out);
+/* Run qemu-img info on path and parse it. format forces the format (-f)
+ * when not NULL; otherwise qemu-img detects it — do that once per image and
+ * pass the result explicitly from then on. 0 or -1. */
+int image_probe(const char *path, const char *format, struct image_info *out);
 
 /* Create overlay (qcow2) backed by base (absolute path, format base_fmt).
  * size 0 keeps the base's virtual size; otherwise it must not be smaller.

@@ -133,8 +133,10 @@ int buf_read_fd(struct buf *b, int fd)
 			continue;
 		if (n < 0)
 			return err_errno("read");
-		if (n == 0)
+		if (n == 0) {
+			b->data[b->len] = '\0';	/* an empty input is "" too */
 			return 0;
+		}
 		b->len += (size_t)n;
 		b->data[b->len] = '\0';
 	}

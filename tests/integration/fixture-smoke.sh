@@ -16,7 +16,7 @@ printf 'instance-id: %s\nlocal-hostname: smoke\n' "$iid" >"$dir/seed/meta-data"
 cat >"$dir/seed/user-data" <<'UD'
 #cloud-config
 runcmd:
-  - [ sh, -c, 'echo "SMOKE-IID $(cloud-init query instance_id)" > /dev/ttyS0; poweroff' ]
+  - [ sh, -c, 'echo "SMOKE-IID $(cloud-init query instance_id) SMOKE-DS $(cloud-init query platform)" > /dev/ttyS0; poweroff' ]
 UD
 (cd "$dir/seed" && bsdtar --format iso9660 --options volume-id=cidata,rockridge \
 	-cf "$dir/seed.iso" meta-data user-data)
@@ -30,7 +30,7 @@ timeout 400 qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nodefaults -display no
 rc=$?
 check_eq "fixture: guest powered itself off (no timeout)" "$rc" 0
 check "fixture: kernel booted with console=ttyS0" grep -aq 'console=ttyS0' "$dir/console.log"
-check "fixture: cloud-init used the NoCloud seed" grep -aq 'DataSourceNoCloud' "$dir/console.log"
+check "fixture: cloud-init used the NoCloud seed" grep -aq 'SMOKE-DS nocloud' "$dir/console.log"
 check "fixture: cloud-init reports the seed's instance-id" grep -aq "SMOKE-IID $iid" "$dir/console.log"
 check_eq "fixture: base image unchanged by the boot" "$(sha256sum <"$img")" "$sum_before"
 finish

@@ -31,12 +31,11 @@ check_contains() {
 	esac
 }
 
-# A scratch directory removed at exit.
+# A scratch directory, made when this file is sourced (so that `d=$(scratch)`,
+# which runs in a subshell, cannot delete it early) and removed at exit.
+_scratch=$(mktemp -d "${TMPDIR:-/tmp}/amiforge-test.XXXXXX")
+trap 'rm -rf "$_scratch"' EXIT
 scratch() {
-	if [ -z "${_scratch:-}" ]; then
-		_scratch=$(mktemp -d "${TMPDIR:-/tmp}/amiforge-test.XXXXXX")
-		trap 'rm -rf "$_scratch"' EXIT
-	fi
 	echo "$_scratch"
 }
 

@@ -35,6 +35,7 @@ services_start() {
 	if command -v moto_server >/dev/null 2>&1; then
 		local port
 		port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+		MOTO_RECORDER_FILEPATH="$LOGDIR/moto_recording" \
 		MOTO_EC2_LOAD_DEFAULT_AMIS=false moto_server -H 127.0.0.1 -p "$port" \
 			>"$LOGDIR/moto.log" 2>&1 &
 		_moto_pid=$!

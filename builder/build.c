@@ -1,0 +1,665 @@
+/* build.c: the pipeline of `amiforge build` (see build.h). */
+#include <jansson.h>
+
+#include "build.h"
+#include "builddir.h"
+#include "component/component.h"
+#include "convert.h"
+#include "error.h"
+#include "executor.h"
+#include "fetch.h"
+#include "guest.h"
+#include "journal.h"
+#include "log.h"
+#include "manifest.h"
+#include "recipe.h"
+#include "run.h"
+#include "util.h"
+#include "drivers/target.h"
+#include "publish-dist.h"
+
+/* Flattening copies the whole disk: allow an hour for a large one. */
+#define FLATTEN_TIMEOUT_MS (3600 * 1000)
+/* The generalisation script is small and local to the guest. */
+#define GENERALISE_TIMEOUT_MS (600 * 1000)
+
+struct build {
+	const struct build_opts *o;
+	struct recipe *r;
+	struct build_dir bd;
+	struct journal *j;
+	struct manifest *m;
+	struct base_image base;
+	int64_t t0;
+	const char *stage;      /* the running stage, for events and the manifest */
+};
+
+/* ---- progress: a line per stage on stderr, or JSON events on stdout ------ */
+
+static void event(struct build *b, const char *kind, const char *name, const char *status,
+		  const char *detail)
+{
+	double elapsed = (double)(now_ms() - b->t0) / 1000.0;
+
+	if (b->o->json) {
+		json_t *e = json_pack("{s:s, s:s, s:s, s:f}", "event", kind, "name", name,
+				      "status", status, "elapsed", elapsed);
+		char *s;
+
+		if (detail)
+			json_object_set_new(e, "detail", json_string(detail));
+		s = json_dumps(e, JSON_COMPACT);
+		if (s) {
+			char *red = log_redact_str(s);
+
+			printf("%s\n", red);
+			fflush(stdout);
+			free(red);
+			free(s);
+		}
+		json_decref(e);
+		return;
+	}
+	if (strcmp(kind, "stage") == 0)
+		log_info("[%7.1fs] %s%s%s%s", elapsed, name,
+			 strcmp(status, "begin") == 0 ? "" : ": ",
+			 strcmp(status, "begin") == 0 ? "" : status,
+			 detail ? detail : "");
+}
+
+static void stage_begin(struct build *b, const char *stage)
+{
+	b->stage = stage;
+	manifest_stage_begin(b->m, stage);
+	event(b, "stage", stage, "begin", NULL);
+}
+
+static void stage_end(struct build *b, const char *stage, const char *status)
+{
+	manifest_stage_end(b->m, stage, status);
+	if (strcmp(status, "ok") != 0)
+		event(b, "stage", stage, status, NULL);
+	if (manifest_write(b->m) < 0)
+		log_warn("manifest: %s", err_msg());
+	b->stage = NULL;
+}
+
+static void on_guest_phase(const char *phase, void *opaque)
+{
+	struct build *b = opaque;
+
+	event(b, "guest", phase, "ok", NULL);
+	if (!b->o->json)
+		log_debug("guest: %s", phase);
+}
+
+static void on_step_done(const struct component_step_info *info, bool changed_disk,
+			 void *opaque)
+{
+	struct build *b = opaque;
+	char *name;
+
+	(void)changed_disk;
+	if (!b->o->json)
+		return;
+	name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
+	event(b, "step", name, info->status, info->failure);
+	free(name);
+}
+
+/* ---- stages -------------------------------------------------------------- */
+
+int build_check_doc(const struct recipe *r UNUSED, const struct recipe_doc *d,
+		    bool is_test UNUSED, void *opaque UNUSED)
+{
+	return component_validate_file(d->path);
+}
+
+/* Documents of the recipe as the component engine takes them. params is
+ * filled with "name=value" vectors that must outlive the run. */
+static struct component_doc_spec *doc_specs(const struct recipe *r, const struct recipe_doc *docs,
+					    size_t n, struct strv *params)
+{
+	struct component_doc_spec *specs = xcalloc(n ? n : 1, sizeof(*specs));
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		/* --var parameters first: the recipe's own values, already
+		 * overridden by --var where both name one, come after and win
+		 * for the documents that set them. */
+		for (k = 0; k < r->nvars; k++)
+			strv_pushf(&params[i], "%s=%s", r->vars[k].name, r->vars[k].value);
+		for (k = 0; k < docs[i].nparams; k++)
+			strv_pushf(&params[i], "%s=%s", docs[i].params[k].name,
+				   docs[i].params[k].value);
+		specs[i].path = docs[i].path;
+		specs[i].params = (const char *const *)params[i].v;
+	}
+	return specs;
+}
+
+/* Run phases of docs against ex; 0 when every document succeeded. */
+static int run_components(struct build *b, struct executor *ex, const struct recipe_doc *docs,
+			  size_t n, const char *phases)
+{
+	struct strv *params = xcalloc(n ? n : 1, sizeof(*params));
+	struct component_doc_spec *specs = doc_specs(b->r, docs, n, params);
+	struct component_run_opts co = {
+		.docs = specs,
+		.ndocs = n,
+		.phases = phases,
+		.log_dir = b->bd.toe,
+		.progress = !b->o->json && log_get_level() >= LOG_INFO,
+		.on_step_done = on_step_done,
+		.opaque = b,
+	};
+	struct component_result res;
+	size_t i;
+	int ret = -1;
+
+	if (component_run(&co, ex, &res) < 0)
+		goto cleanup;
+	if (!res.success) {
+		err_set("%s phase failed: %s (logs: %s)", phases,
+			res.failure ? res.failure : res.status,
+			res.log_path ? res.log_path : b->bd.toe);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	component_result_release(&res);
+	for (i = 0; i < n; i++)
+		strv_release(&params[i]);
+	free(params);
+	free(specs);
+	return ret;
+}
+
+/* Image Builder's Linux cleanup, as one POSIX sh script run in the guest;
+ * the sections to run are its arguments. Constant text: nothing from the
+ * recipe is interpolated. The agent itself lives in /run (tmpfs) and
+ * leaves nothing on the disk. */
+static const char generalise_script[] =
+	"set -u\n"
+	"for s in \"$@\"; do case $s in\n"
+	"cloudinit)\n"
+	"  if command -v cloud-init >/dev/null; then cloud-init clean --logs --seed >/dev/null 2>&1 || true; fi\n"
+	"  rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data /var/lib/cloud/sem\n"
+	"  rm -f /var/log/cloud-init.log /var/log/cloud-init-output.log ;;\n"
+	"ssh)\n"
+	"  rm -f /etc/ssh/ssh_host_*\n"
+	"  for h in /root /home/*; do rm -f \"$h/.ssh/authorized_keys\" \"$h/.ssh/authorized_keys2\"; done ;;\n"
+	"logs)\n"
+	"  find /var/log -type f \\( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \\) -delete 2>/dev/null\n"
+	"  find /var/log -type f -exec truncate -s 0 {} + 2>/dev/null\n"
+	"  rm -rf /var/log/journal/* /var/lib/dhcp/*.leases /var/lib/dhclient/* /var/lib/NetworkManager/*.lease\n"
+	"  rm -rf /tmp/amiforge-toe-* /var/tmp/amiforge-* ;;\n"
+	"machine-id)\n"
+	"  : > /etc/machine-id; rm -f /var/lib/dbus/machine-id ;;\n"
+	"history)\n"
+	"  for h in /root /home/*; do rm -f \"$h/.bash_history\" \"$h/.zsh_history\" \"$h/.python_history\" \"$h/.lesshst\" \"$h/.viminfo\"; done ;;\n"
+	"agent)\n"
+	"  rm -f /etc/systemd/system/amiforge-agent.service /etc/systemd/system/multi-user.target.wants/amiforge-agent.service /usr/local/sbin/amiforge-agent ;;\n"
+	"esac; done\n"
+	"sync\n";
+
+static int generalise(struct build *b, struct executor *ex)
+{
+	const struct recipe_cleanup *c = &b->r->cleanup;
+	const char *argv[12] = { "/bin/sh", "-c", generalise_script, "amiforge-generalise" };
+	size_t n = 4;
+	struct exec_req req = { 0 };
+	struct exec_result res;
+	int ret = -1;
+
+	if (c->cloudinit)
+		argv[n++] = "cloudinit";
+	if (c->ssh)
+		argv[n++] = "ssh";
+	if (c->logs)
+		argv[n++] = "logs";
+	if (c->machine_id)
+		argv[n++] = "machine-id";
+	if (c->history)
+		argv[n++] = "history";
+	if (c->agent)
+		argv[n++] = "agent";
+	argv[n] = NULL;
+	req.argv = argv;
+	req.timeout_ms = GENERALISE_TIMEOUT_MS;
+	req.capture_max = 64 * 1024;
+	memset(&res, 0, sizeof(res));
+	if (ex->ops->exec(ex, &req, &res) < 0)
+		goto cleanup;
+	if (res.timed_out || res.status != 0) {
+		err_set("generalisation script failed with status %d: %s", res.status,
+			res.err.data ? res.err.data : "");
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	exec_result_release(&res);
+	return ret;
+}
+
+/* Copy the guest's overlay (with its backing chain) into one standalone
+ * qcow2 at out: the base stays untouched, the output needs nothing else. */
+static int flatten(const char *overlay, const char *out)
+{
+	char *tmp = xasprintf("%s.partial", out);
+	const char *argv[] = { "qemu-img", "convert", "-f", "qcow2", "-O", "qcow2",
+			       overlay, tmp, NULL };
+	struct run r = RUN_INIT;
+	int ret = -1;
+
+	r.argv = argv;
+	r.err = RUN_CAPTURE;
+	r.timeout_ms = FLATTEN_TIMEOUT_MS;
+	if (run_sync(&r) < 0 || run_check(&r) < 0)
+		goto cleanup;
+	if (rename(tmp, out) < 0) {
+		err_errno("rename '%s' to '%s'", tmp, out);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	if (ret < 0)
+		unlink(tmp);
+	run_release(&r);
+	free(tmp);
+	return ret;
+}
+
+/* Guest options from the recipe's vm section. */
+static void guest_opts_from(struct build *b, struct guest_opts *go, const char *image,
+			    const char *work_dir)
+{
+	const struct recipe_vm *vm = &b->r->vm;
+
+	memset(go, 0, sizeof(*go));
+	go->image = image;
+	go->driver = vm->driver && strcmp(vm->driver, "auto") != 0 ? vm->driver : NULL;
+	go->uri = vm->connect;
+	if (vm->accel && accel_parse(vm->accel, &go->accel) < 0)
+		go->accel = ACCEL_AUTO;
+	go->cpus = vm->cpus;
+	go->memory_mib = (unsigned)vm->memory_mib;
+	go->work_dir = work_dir;
+	go->on_phase = on_guest_phase;
+	go->opaque = b;
+}
+
+/* One guest's share of the build: boot image, run phases of docs,
+ * generalise when asked, power off, flatten to out when not NULL. */
+struct guest_stage {
+	const char *image;
+	const char *work;          /* the guest's work directory (journaled) */
+	const char *console;       /* where its console log ends up */
+	const char *boot_stage, *run_stage;
+	const struct recipe_doc *docs;
+	size_t ndocs;
+	const char *phases;
+	bool generalise;
+	uint64_t disk_size;        /* 0: the image's */
+	const char *out;
+};
+
+static int guest_stage(struct build *b, const struct guest_stage *gs)
+{
+	struct guest_opts go;
+	struct guest *g = NULL;
+	unsigned jid = 0;
+	int ret = -1;
+
+	/* Journaled before it exists: clean removes it after a crash. */
+	if (journal_add(b->j, &jid, "dir", gs->work, NULL) < 0)
+		goto cleanup;
+	guest_opts_from(b, &go, gs->image, gs->work);
+	go.disk_size = gs->disk_size;
+	stage_begin(b, gs->boot_stage);
+	g = guest_boot(&go);
+	if (!g) {
+		stage_end(b, gs->boot_stage, "failed");
+		goto cleanup;
+	}
+	stage_end(b, gs->boot_stage, "ok");
+
+	stage_begin(b, gs->run_stage);
+	if (run_components(b, g->ex, gs->docs, gs->ndocs, gs->phases) < 0) {
+		stage_end(b, gs->run_stage, "failed");
+		goto cleanup;
+	}
+	stage_end(b, gs->run_stage, "ok");
+
+	if (gs->generalise) {
+		stage_begin(b, "generalise");
+		if (generalise(b, g->ex) < 0) {
+			stage_end(b, "generalise", "failed");
+			goto cleanup;
+		}
+		stage_end(b, "generalise", "ok");
+	}
+
+	stage_begin(b, "poweroff");
+	if (guest_shutdown(g) < 0) {
+		stage_end(b, "poweroff", "failed");
+		goto cleanup;
+	}
+	stage_end(b, "poweroff", "ok");
+
+	if (gs->out) {
+		unsigned oid;
+
+		stage_begin(b, "flatten");
+		if (journal_add(b->j, &oid, "file", gs->out, NULL) < 0 ||
+		    flatten(g->overlay, gs->out) < 0 || journal_keep(b->j, oid) < 0) {
+			stage_end(b, "flatten", "failed");
+			goto cleanup;
+		}
+		stage_end(b, "flatten", "ok");
+	}
+	ret = 0;
+cleanup:
+	if (g) {
+		/* The console log belongs to the build directory. */
+		if (g->console_log && rename(g->console_log, gs->console) == 0) {
+			free(g->console_log);
+			g->console_log = xstrdup(gs->console);
+		}
+		if (ret < 0 && b->o->keep_on_error) {
+			g->keep_dir = true;
+			log_error("guest work files kept in %s (console log %s)", g->dir,
+				  gs->console);
+		}
+		guest_free(g);
+	}
+	if (jid && access(gs->work, F_OK) < 0)
+		journal_release(b->j, jid);
+	return ret;
+}
+
+/* Resources a publish creates are journaled the moment they are known. */
+static void on_publish_resource(const char *kind, const char *id, const char *region,
+				void *opaque)
+{
+	struct build *b = opaque;
+	unsigned jid;
+
+	if (journal_add(b->j, &jid, kind, id, region ? region : "", NULL) < 0) {
+		log_warn("journal: %s", err_msg());
+		return;
+	}
+	/* Snapshots and images are what the build is for: kept. The staging
+	 * upload and object are the driver's to remove. */
+	if ((strcmp(kind, "snapshot") == 0 || strcmp(kind, "image") == 0) &&
+	    journal_keep(b->j, jid) < 0)
+		log_warn("journal: %s", err_msg());
+	event(b, "resource", kind, "created", id);
+}
+
+/* The recipe's publish: section: upload the VMDK (EBS direct: the qcow2,
+ * incremental from this recipe's previous build) and register an AMI, then
+ * the distribution: section (builder/publish-dist.h). */
+static int publish(struct build *b, const char *vmdk, const char *qcow2)
+{
+	const struct recipe_publish *p = &b->r->publish;
+	struct target_tag *tags = xcalloc(p->ntags ? p->ntags : 1, sizeof(*tags));
+	struct publish_spec spec = { 0 };
+	struct target_disk d = { .path = vmdk, .format = "vmdk" };
+	struct target_result res = { 0 };
+	const struct target_driver *drv;
+	struct dist_result dres = { 0 };
+	struct dist_build db = { 0 };
+	char *dstate = NULL;
+	size_t i;
+	int ret = -1;
+
+	for (i = 0; i < p->ntags; i++) {
+		tags[i].key = p->tags[i].name;
+		tags[i].value = p->tags[i].value;
+	}
+	spec.via = p->via ? p->via : "import-snapshot";
+	spec.region = p->region;
+	spec.profile = p->profile;
+	spec.bucket = p->bucket;
+	spec.key_prefix = p->prefix;
+	spec.role_name = p->role;
+	spec.name = p->name ? p->name : b->r->name;
+	spec.description = p->description ? p->description : b->r->description;
+	spec.arch = p->architecture;
+	spec.boot_mode = p->boot_mode;
+	spec.kms_key_id = p->kms_key_id;
+	spec.encrypted = p->kms_key_id != NULL;
+	spec.ena = spec.sriov = spec.imds_v2 = true;
+	spec.tags = tags;
+	spec.ntags = p->ntags;
+	spec.progress = !b->o->json && isatty(2);
+	spec.on_resource = on_publish_resource;
+	spec.opaque = b;
+	if (strcmp(spec.via, "ebs") == 0) {
+		d.path = qcow2;
+		d.format = "qcow2";
+		spec.block_dir = b->bd.path;
+		spec.parent_snapshot = "auto";
+		spec.lineage = b->r->name;
+	}
+	drv = target_find(&spec);
+	if (!drv || (drv->check && drv->check(&spec) < 0) || drv->publish(&d, &spec, &res) < 0)
+		goto cleanup;
+	manifest_add_ami(b->m, res.region, res.ami_id, res.snapshot_id);
+	if (!b->o->json)
+		log_info("AMI %s (%s) in %s", res.ami_id, res.ami_name ? res.ami_name : "",
+			 res.region);
+	if (b->r->dist.set) {
+		dist_build_from_recipe(&db, &b->r->dist);
+		db.spec.profile = spec.profile;
+		db.spec.on_resource = on_publish_resource;
+		db.spec.opaque = b;
+		dstate = dist_state_path(b->bd.path, res.ami_id);
+		db.spec.state_file = dstate;
+		if (distribute(&db.spec, res.region, res.ami_id, &dres) < 0)
+			goto cleanup;
+		for (i = 0; i < dres.n; i++)
+			if (strcmp(dres.o[i].region, res.region) != 0)
+				manifest_add_ami(b->m, dres.o[i].region, dres.o[i].ami_id,
+						 dres.o[i].snapshot_ids[0]);   /* NULL if none */
+	}
+	ret = 0;
+cleanup:
+	dist_result_release(&dres);
+	dist_build_release(&db);
+	free(dstate);
+	target_result_release(&res);
+	free(tags);
+	return ret;
+}
+
+/* Every extra output format, converted from the flattened qcow2; *vmdk gets
+ * the streamOptimized VMDK's path when one was made (caller frees). */
+static int outputs(struct build *b, const char *disk, char **vmdk)
+{
+	static const struct { unsigned bit; enum convert_format f; const char *ext; } fmts[] = {
+		{ OUTPUT_RAW, CONVERT_RAW, "raw" },
+		{ OUTPUT_VMDK, CONVERT_VMDK, "vmdk" },
+		{ OUTPUT_VHD, CONVERT_VHD, "vhd" },
+		{ OUTPUT_VHDX, CONVERT_VHDX, "vhdx" },
+		{ OUTPUT_OVA, CONVERT_OVA, "ova" },
+	};
+	const char *dir = b->r->output.directory ? b->r->output.directory : b->bd.output;
+	unsigned want = b->r->output.formats;
+	size_t i;
+
+	/* VM Import takes the streamOptimized VMDK. */
+	if (b->r->publish.set)
+		want |= OUTPUT_VMDK;
+	if (b->r->output.formats & OUTPUT_QCOW2 && manifest_add_output(b->m, "qcow2", disk) < 0)
+		return -1;
+	for (i = 0; i < ARRAY_SIZE(fmts); i++) {
+		struct convert_opts co = { 0 };
+		char *out;
+		unsigned id;
+		int r;
+
+		if (!(want & fmts[i].bit))
+			continue;
+		out = xasprintf("%s/%s-%s.%s", dir, b->r->name, b->r->version, fmts[i].ext);
+		co.input = disk;
+		co.input_format = "qcow2";
+		co.output = out;
+		co.format = fmts[i].f;
+		co.progress = !b->o->json && isatty(2);
+		r = journal_add(b->j, &id, "file", out, NULL);
+		if (r == 0)
+			r = convert_run(&co);
+		if (r == 0)
+			r = journal_keep(b->j, id);
+		if (r == 0)
+			r = manifest_add_output(b->m, fmts[i].ext, out);
+		if (r == 0 && fmts[i].bit == OUTPUT_VMDK) {
+			*vmdk = out;
+			out = NULL;
+		}
+		free(out);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int pipeline(struct build *b, struct build_result *res)
+{
+	struct recipe_opts ro = { 0 };
+	time_t now = time(NULL);
+	const char *dir;
+	char *disk = NULL, *work = NULL, *test_work = NULL, *test_console = NULL;
+	char *vmdk = NULL;
+	char *log_path;
+	int ret = -1;
+
+	ro.vars = b->o->vars;
+	ro.build_time = now;
+	ro.check_doc = build_check_doc;
+	b->r = recipe_parse(b->o->recipe, &ro);
+	if (!b->r)
+		return -1;
+	if (build_dir_create(b->o->output_root, b->r->name, b->r->version, now, &b->bd) < 0)
+		return -1;
+	res->build_dir = xstrdup(b->bd.path);
+	b->j = journal_open(b->bd.journal);
+	if (!b->j)
+		return -1;
+	log_path = xasprintf("%s/build.log", b->bd.path);
+	if (log_open_file(log_path) < 0)
+		log_warn("%s", err_msg());
+	free(log_path);
+	b->m = manifest_new(b->bd.manifest);
+	manifest_set_status(b->m, "running", NULL);
+	if (manifest_set_recipe(b->m, b->r) < 0)
+		return -1;
+	if (!b->o->json)
+		log_info("build %s %s → %s", b->r->name, b->r->version, b->bd.path);
+
+	stage_begin(b, "base");
+	if (base_image_get(&b->r->parent, &b->base) < 0) {
+		stage_end(b, "base", "failed");
+		return -1;
+	}
+	manifest_set_base(b->m, &b->base);
+	stage_end(b, "base", "ok");
+
+	dir = b->r->output.directory ? b->r->output.directory : b->bd.output;
+	if (mkdir_p(dir, 0755) < 0)
+		return -1;
+	disk = xasprintf("%s/%s-%s.qcow2", dir, b->r->name, b->r->version);
+	work = xasprintf("%s/guest-build", b->bd.path);
+	test_work = xasprintf("%s/guest-test", b->bd.path);
+	test_console = xasprintf("%s/console-test.log", b->bd.path);
+	{
+		struct guest_stage gs = {
+			.image = b->base.path, .work = work, .console = b->bd.console_log,
+			.boot_stage = "boot", .run_stage = "components",
+			.docs = b->r->components, .ndocs = b->r->ncomponents,
+			.phases = "build,validate", .generalise = true,
+			.disk_size = b->r->vm.disk_size, .out = disk,
+		};
+		if (guest_stage(b, &gs) < 0)
+			goto cleanup;
+	}
+	/* The output boots on a fresh overlay with a new instance-id. */
+	if (b->r->ntests) {
+		struct guest_stage gs = {
+			.image = disk, .work = test_work, .console = test_console,
+			.boot_stage = "boot-test", .run_stage = "tests",
+			.docs = b->r->tests, .ndocs = b->r->ntests, .phases = "test",
+		};
+		if (guest_stage(b, &gs) < 0)
+			goto cleanup;
+	}
+
+	stage_begin(b, "outputs");
+	if (outputs(b, disk, &vmdk) < 0) {
+		stage_end(b, "outputs", "failed");
+		goto cleanup;
+	}
+	stage_end(b, "outputs", "ok");
+	if (b->r->publish.set) {
+		stage_begin(b, "publish");
+		if (publish(b, vmdk, disk) < 0) {
+			stage_end(b, "publish", "failed");
+			goto cleanup;
+		}
+		stage_end(b, "publish", "ok");
+	}
+	res->disk = disk;
+	disk = NULL;
+	ret = 0;
+cleanup:
+	free(disk);
+	free(vmdk);
+	free(work);
+	free(test_work);
+	free(test_console);
+	return ret;
+}
+
+int build_run(const struct build_opts *o, struct build_result *res)
+{
+	struct build b = { .o = o, .t0 = now_ms() };
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = pipeline(&b, res);
+	if (b.m) {
+		manifest_set_status(b.m, ret == 0 ? "succeeded" : "failed",
+				    ret == 0 ? NULL : err_msg());
+		if (manifest_write(b.m) < 0 && ret == 0)
+			ret = -1;
+	}
+	res->success = ret == 0;
+	if (ret < 0 && b.j) {
+		char *e = xstrdup(err_msg());
+
+		/* What this build created and did not keep goes now; the
+		 * journal stays for `amiforge clean` if anything resists. */
+		if (!o->keep_on_error && journal_cleanup(b.j, false, NULL, NULL, NULL) < 0)
+			log_warn("cleanup: %s", err_msg());
+		err_set("%s", e);
+		free(e);
+	}
+	event(&b, "build", b.r ? b.r->name : "?", ret == 0 ? "succeeded" : "failed",
+	      ret == 0 ? NULL : err_msg());
+	log_close_file();
+	journal_close(b.j);
+	manifest_free(b.m);
+	base_image_release(&b.base);
+	build_dir_release(&b.bd);
+	recipe_free(b.r);
+	return ret;
+}
+
+void build_result_release(struct build_result *res)
+{
+	free(res->build_dir);
+	free(res->disk);
+	res->build_dir = res->disk = NULL;
+}

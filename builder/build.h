@@ -1,0 +1,43 @@
+/* build.h: `amiforge build` — the whole chain for one recipe:
+ *
+ *	recipe → base image (cache) → boot overlay + agent → build and validate
+ *	phases of every component → generalise → poweroff → flatten to the
+ *	output disk → boot the output on a throw-away overlay → test phases →
+ *	outputs → manifest.json
+ *
+ * Every stage is a call into its own module (recipe.h, fetch.h, guest.h,
+ * component/component.h, ...) with plain structs in between; this file only
+ * orders them, journals what they create and reports progress. */
+#ifndef AMIFORGE_BUILD_H
+#define AMIFORGE_BUILD_H
+
+#include "compat.h"
+
+struct build_opts {
+	const char *recipe;          /* path of the recipe */
+	const char *const *vars;     /* "k=v", NULL-terminated, or NULL */
+	const char *output_root;     /* where build directories go; NULL: ./builds */
+	bool json;                   /* machine-readable events on stdout */
+	bool keep_on_error;          /* --on-error=abort: keep the guest's work files */
+};
+
+struct build_result {
+	char *build_dir;             /* the build directory (caller frees) */
+	char *disk;                  /* the finished disk, or NULL */
+	bool success;
+};
+
+/* Run a build. Returns 0 when the build ran to completion and succeeded,
+ * -1 otherwise (error recorded; res->build_dir set once it existed). */
+int build_run(const struct build_opts *o, struct build_result *res);
+
+void build_result_release(struct build_result *res);
+
+struct recipe;
+struct recipe_doc;
+/* The recipe_opts.check_doc hook: a component or test document must be a
+ * valid AWSTOE document (file:line:col errors from the component engine). */
+int build_check_doc(const struct recipe *r, const struct recipe_doc *d, bool is_test,
+		    void *opaque);
+
+#endif

@@ -1,0 +1,339 @@
+/* actions-exec.c: the general execution modules: ExecuteBash, ExecuteBinary,
+ * ExecuteDocument, Assert, Reboot, UpdateOS. */
+#include <jansson.h>
+
+#include "engine.h"
+#include "error.h"
+#include "util.h"
+
+/* AWSTOE's exit code for "reboot, then run this step again". */
+#define EXIT_REBOOT 194
+
+int64_t action_time_left(struct action_ctx *c)
+{
+	int64_t left;
+
+	if (!c->deadline_ms)
+		return 0;
+	left = c->deadline_ms - now_ms();
+	if (left <= 0) {
+		err_set("timed out after %" PRId64 " s", c->step->timeout_s);
+		return -1;
+	}
+	return left;
+}
+
+/* The last non-empty line of s, for messages. */
+static const char *last_line(const char *s, size_t len, size_t *n)
+{
+	const char *e = s + len, *b;
+
+	while (e > s && (e[-1] == '\n' || e[-1] == '\r'))
+		e--;
+	b = e;
+	while (b > s && b[-1] != '\n')
+		b--;
+	*n = (size_t)(e - b) > 200 ? 200 : (size_t)(e - b);
+	return b;
+}
+
+int action_exec(struct action_ctx *c, const char *const *argv, const char *const *env,
+		struct buf *out)
+{
+	struct exec_req req = { 0 };
+	struct exec_result res;
+	int64_t left = action_time_left(c);
+	int st;
+
+	if (left < 0)
+		return -1;
+	req.argv = argv;
+	req.env = env;
+	req.cwd = c->work_dir;
+	req.timeout_ms = left;
+	req.capture_max = STEP_OUTPUT_MAX;
+	if (c->ex->ops->exec(c->ex, &req, &res) < 0)
+		return -1;
+	if (res.out.len)
+		buf_add(c->console, res.out.data, res.out.len);
+	if (res.err.len)
+		buf_add(c->console, res.err.data, res.err.len);
+	if (res.timed_out) {
+		exec_result_release(&res);
+		return err_set("timed out after %" PRId64 " s", c->step->timeout_s);
+	}
+	st = res.status;
+	if (st != 0 && st != EXIT_REBOOT) {
+		size_t n;
+		const char *l = last_line(res.err.data ? res.err.data : "", res.err.len, &n);
+		err_set("'%s' exited with status %d%s%.*s", argv[0], st, n ? ": " : "", (int)n, l);
+	}
+	if (out) {
+		buf_release(out);
+		*out = res.out;
+		memset(&res.out, 0, sizeof(res.out));
+	}
+	exec_result_release(&res);
+	return st;
+}
+
+/* Status → step result: 0 ok, 194 reboot, other: failure (already recorded). */
+static int exec_result(struct action_ctx *c, int st, struct buf *out)
+{
+	json_t *v;
+
+	if (st < 0)
+		return -1;
+	if (st == EXIT_REBOOT) {
+		c->reboot = true;
+		return 0;
+	}
+	if (st != 0)
+		return -1;
+	/* without the trailing newlines, so that chained values compare as
+	 * the guide's examples do ('{{ validate.Version.outputs.stdout }}' == '2.1.1') */
+	while (out->len && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == '\r'))
+		out->data[--out->len] = '\0';
+	v = json_stringn(out->data ? out->data : "", out->len);
+	if (!v)
+		return err_set("stdout is not valid UTF-8");
+	json_object_set_new(c->outputs, "stdout", v);
+	return 0;
+}
+
+int act_execute_bash(struct action_ctx *c)
+{
+	static unsigned seq;
+	json_t *cmds = json_object_get(c->inputs, "commands"), *v;
+	struct buf script = BUF_INIT(STEP_OUTPUT_MAX), out = BUF_INIT(STEP_OUTPUT_MAX);
+	char *path;
+	size_t i;
+	int st = -1;
+
+	json_array_foreach(cmds, i, v)
+		if (buf_adds(&script, json_string_value(v)) < 0 || buf_addc(&script, '\n') < 0)
+			goto cleanup;
+	path = xasprintf("%s/step-%u.sh", c->work_dir, ++seq);
+	if (c->ex->ops->write_file(c->ex, path, script.data ? script.data : "", script.len,
+				   0700, false) == 0) {
+		const char *argv[] = { "bash", path, NULL };
+		st = exec_result(c, action_exec(c, argv, NULL, &out), &out);
+		c->ex->ops->remove(c->ex, path, false);
+	}
+	free(path);
+cleanup:
+	buf_release(&script);
+	buf_release(&out);
+	return st < 0 ? -1 : 0;
+}
+
+int act_execute_binary(struct action_ctx *c)
+{
+	json_t *args = json_object_get(c->inputs, "arguments"), *v;
+	struct buf out = BUF_INIT(STEP_OUTPUT_MAX);
+	struct strv argv = STRV_INIT;
+	size_t i;
+	int st;
+
+	strv_push(&argv, in_str(c->inputs, "path", ""));
+	json_array_foreach(args, i, v)
+		strv_push(&argv, json_string_value(v));
+	st = exec_result(c, action_exec(c, (const char *const *)argv.v, NULL, &out), &out);
+	strv_release(&argv);
+	buf_release(&out);
+	return st;
+}
+
+int act_execute_document(struct action_ctx *c)
+{
+	struct doc_run *dr = c->doc_run;
+	struct doc_chain here = { dr->doc->realpath, dr->chain };
+	const char *path = in_str(c->inputs, "document", "");
+	const char *phases = in_str(c->inputs, "phases", NULL);
+	json_t *plist = json_object_get(c->inputs, "parameters"), *params = json_object(), *v;
+	json_t *jdoc = json_object();
+	struct comp_doc *loaded = NULL;
+	const struct comp_doc *child = c->step->child;
+	enum run_status s;
+	char *failure = NULL;
+	size_t i;
+	int r = -1;
+
+	if (str_startswith(path, "s3://")) {
+		err_set("ExecuteDocument '%s': documents in S3 are not supported; give a local "
+			"path", path);
+		goto cleanup;
+	}
+	if (!child) {
+		if (!(loaded = doc_load_child(path, dr->doc, &here)))
+			goto cleanup;
+		child = loaded;
+	}
+	json_array_foreach(plist, i, v) {
+		const char *name = in_str(v, "name", NULL);
+		if (!name || !doc_param(child, name)) {
+			err_set("ExecuteDocument '%s': no parameter '%s'", path, name ? name : "");
+			goto cleanup;
+		}
+		json_object_set_new(params, name, json_string(in_str(v, "value", "")));
+	}
+	if (runner_run_document(c->rs, child, &here, phases, params, jdoc, &s, &failure) < 0)
+		goto cleanup;
+	c->detail = json_pack("{s:O}", "document", jdoc);
+	if (s == ST_FAILED) {
+		err_set("document '%s' failed: %s", doc_display_name(child),
+			failure ? failure : "?");
+		goto cleanup;
+	}
+	r = 0;
+cleanup:
+	free(failure);
+	doc_free(loaded);
+	json_decref(params);
+	json_decref(jdoc);
+	return r;
+}
+
+int act_assert(struct action_ctx *c)
+{
+	bool v;
+
+	if (cond_eval(c->step->assert_expr, c->doc_run, c->ex, &v) < 0)
+		return -1;
+	if (!v) {
+		char *in = json_dumps(c->inputs, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		err_set("assertion is false: %.400s", in ? in : c->step->assert_expr->opname);
+		free(in);
+		return -1;
+	}
+	return 0;
+}
+
+int act_reboot(struct action_ctx *c)
+{
+	const char *d = in_str(c->inputs, "delaySeconds", NULL);
+	int64_t v = 0;
+
+	if (d && parse_i64(d, 0, 3600, &v) < 0)
+		return err_prefix("Reboot: delaySeconds");
+	c->reboot = true;
+	c->reboot_delay_s = v;
+	return 0;
+}
+
+/* UpdateOS: the target's package manager, found by its binary. */
+struct pkgmgr {
+	const char *bin;
+	const char *name;
+};
+
+static const struct pkgmgr pkgmgrs[] = {
+	{ "/usr/bin/apt-get", "apt" }, { "/usr/bin/dnf", "dnf" }, { "/usr/bin/yum", "yum" },
+	{ "/usr/bin/zypper", "zypper" },
+};
+
+static int list_into(json_t *arr, struct strv *sv, const char *prefix)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v) {
+		const char *s = json_string_value(v);
+		if (!s[0] || s[0] == '-')
+			return err_set("UpdateOS: invalid package name '%s'", s);
+		if (prefix)
+			strv_pushf(sv, "%s%s", prefix, s);
+		else
+			strv_push(sv, s);
+	}
+	return 0;
+}
+
+static int run_argv(struct action_ctx *c, struct strv *sv, const char *const *env)
+{
+	int st = action_exec(c, (const char *const *)sv->v, env, NULL);
+
+	strv_release(sv);
+	return st == 0 ? 0 : -1;
+}
+
+int act_update_os(struct action_ctx *c)
+{
+	static const char *const apt_env[] = { "DEBIAN_FRONTEND=noninteractive", NULL };
+	json_t *inc = json_object_get(c->inputs, "include");
+	json_t *exc = json_object_get(c->inputs, "exclude");
+	const struct pkgmgr *pm = NULL;
+	struct strv sv = STRV_INIT;
+	size_t i;
+	int r = -1;
+
+	for (i = 0; i < ARRAY_SIZE(pkgmgrs) && !pm; i++) {
+		struct file_stat st;
+		if (c->ex->ops->stat(c->ex, pkgmgrs[i].bin, &st) < 0)
+			return -1;
+		if (st.exists)
+			pm = &pkgmgrs[i];
+		file_stat_release(&st);
+	}
+	if (!pm)
+		return err_set("UpdateOS: no supported package manager (apt-get, dnf, yum, "
+			       "zypper) on the target");
+	if (strcmp(pm->name, "apt") == 0) {
+		strv_push(&sv, "apt-get");
+		strv_push(&sv, "update");
+		if (run_argv(c, &sv, apt_env) < 0)
+			return -1;
+		if (json_array_size(exc)) {
+			strv_push(&sv, "apt-mark");
+			strv_push(&sv, "hold");
+			if (list_into(exc, &sv, NULL) < 0 || run_argv(c, &sv, apt_env) < 0)
+				goto apt_unhold;
+		}
+		strv_push(&sv, "apt-get");
+		strv_push(&sv, "-y");
+		strv_push(&sv, "-o");
+		strv_push(&sv, "Dpkg::Options::=--force-confold");
+		if (json_array_size(inc)) {
+			strv_push(&sv, "install");
+			strv_push(&sv, "--only-upgrade");
+			if (list_into(inc, &sv, NULL) < 0)
+				goto apt_unhold;
+		} else {
+			strv_push(&sv, "upgrade");
+		}
+		r = run_argv(c, &sv, apt_env);
+apt_unhold:
+		strv_release(&sv);
+		if (json_array_size(exc)) {
+			strv_push(&sv, "apt-mark");
+			strv_push(&sv, "unhold");
+			if (list_into(exc, &sv, NULL) == 0)
+				run_argv(c, &sv, apt_env);
+			strv_release(&sv);
+		}
+		return r;
+	}
+	if (strcmp(pm->name, "zypper") == 0) {
+		strv_push(&sv, "zypper");
+		strv_push(&sv, "--non-interactive");
+		strv_push(&sv, "update");
+		if (list_into(inc, &sv, NULL) < 0) {
+			strv_release(&sv);
+			return -1;
+		}
+		if (json_array_size(exc)) {
+			strv_release(&sv);
+			return err_set("UpdateOS: 'exclude' is not supported with zypper");
+		}
+		return run_argv(c, &sv, NULL);
+	}
+	/* dnf, yum */
+	strv_push(&sv, pm->name);
+	strv_push(&sv, "-y");
+	strv_push(&sv, "update");
+	if (list_into(exc, &sv, "--exclude=") < 0 || list_into(inc, &sv, NULL) < 0) {
+		strv_release(&sv);
+		return -1;
+	}
+	return run_argv(c, &sv, NULL);
+}

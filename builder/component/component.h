@@ -1,0 +1,104 @@
+/* component.h: the AWSTOE-compatible component engine, as the build pipeline
+ * and `amiforge component` call it.
+ *
+ * Documents are parsed and validated on the host (document.h); the control
+ * flow (phases, steps, loops, conditions, retries, chaining) runs on the host;
+ * each action runs against a struct executor (the local machine or a guest
+ * through the agent). Actions that need the network or credentials
+ * (WebDownload, S3Download, S3Upload) run on the host and move files with the
+ * executor's put_file/get_file, so a guest never sees credentials.
+ *
+ *	struct component_doc_spec d = { .path = "nginx.yaml", .params = kv };
+ *	struct component_run_opts o = { .docs = &d, .ndocs = 1, .log_dir = "logs" };
+ *	struct component_result res;
+ *	if (component_run(&o, executor, &res) < 0) ...   // error recorded
+ *	if (!res.success) ... res.failure ...
+ *	component_result_release(&res);
+ */
+#ifndef AMIFORGE_COMPONENT_H
+#define AMIFORGE_COMPONENT_H
+
+#include "compat.h"
+#include "util.h"
+#include "builder/executor.h"
+
+/* S3 access for S3Download/S3Upload, provided by the caller (drivers/aws/).
+ * Every function returns 0 or -1 with the error recorded. When
+ * component_run_opts.s3 is NULL these actions fail with
+ * "S3 support not available". */
+struct s3_ops {
+	void *opaque;
+	/* Download s3://bucket/key into the host file host_path. */
+	int (*get)(void *opaque, const char *bucket, const char *key,
+		   const char *expected_owner, const char *host_path);
+	/* Append to keys every key starting with prefix (for wildcard sources). */
+	int (*list)(void *opaque, const char *bucket, const char *prefix,
+		    const char *expected_owner, struct strv *keys);
+	/* Upload the host file host_path to s3://bucket/key. */
+	int (*put)(void *opaque, const char *host_path, const char *bucket, const char *key,
+		   const char *expected_owner);
+};
+
+/* One document to run. params are "name=value" strings (NULL-terminated,
+ * may be NULL) overriding the document's parameter defaults; undeclared
+ * names are ignored, as awstoe does. */
+struct component_doc_spec {
+	const char *path;
+	const char *const *params;
+};
+
+/* What on_step_start/on_step_done receive. Strings are valid during the call. */
+struct component_step_info {
+	const char *document;    /* the document's name (or file name) */
+	const char *phase;
+	const char *step;
+	const char *action;
+	int depth;               /* 0 top-level, 1.. inside ExecuteDocument */
+	size_t index;            /* step number in its phase, from 0 */
+	const char *status;      /* on done: Success, Failed, IgnoredFailure, Skipped */
+	const char *failure;     /* on done, failed steps: the message */
+	int attempts;            /* attempts made */
+	int64_t start_ms, end_ms; /* wall clock, ms since the epoch */
+};
+
+/* changed_disk: the action may have modified the target's disk (false for
+ * Assert, ReadFile, ListFiles, skipped steps...). The build pipeline hooks
+ * its checkpoints here. */
+typedef void (*component_step_fn)(const struct component_step_info *info, bool changed_disk,
+				  void *opaque);
+
+struct component_run_opts {
+	const struct component_doc_spec *docs;
+	size_t ndocs;
+	const char *phases;          /* "build,validate"; NULL: every phase, in document order */
+	const char *log_dir;         /* TOE_<date>_UTC-0_<id>/ is created in it; NULL: no logs */
+	const char *work_dir;        /* scratch dir on the target; NULL: /tmp/amiforge-toe-<id> */
+	const struct s3_ops *s3;     /* NULL: S3 actions fail at run time */
+	bool progress;               /* live per-step lines on stderr */
+	component_step_fn on_step_start, on_step_done;
+	void *opaque;
+};
+
+struct component_result {
+	bool success;               /* Success or SuccessWithIgnoredFailure */
+	char *status;               /* "Success", "Failed", "SuccessWithIgnoredFailure" */
+	char *execution_id;
+	char *log_path;             /* the TOE_... folder, or NULL */
+	char *failure;              /* first failure message, or NULL */
+	int executed, failed, ignored;  /* step counts as in detailedoutput.json */
+};
+
+/* Validate every document (and the documents they include), then run the
+ * selected phases. Returns 0 when the run happened (whatever its outcome, see
+ * res), -1 when it could not (invalid document, log folder, executor): error
+ * recorded. res is always initialised; release it with component_result_release. */
+int component_run(const struct component_run_opts *opts, struct executor *ex,
+		  struct component_result *res);
+
+void component_result_release(struct component_result *res);
+
+/* Parse and validate a document file and what it includes. 0 or -1 with
+ * "file:line:col: message" recorded. */
+int component_validate_file(const char *path);
+
+#endif

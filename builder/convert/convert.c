@@ -1,0 +1,247 @@
+/* qemu-img convert with explicit formats, a temporary name, signals. */
+#include <libgen.h>
+#include <signal.h>
+
+#include "builder/convert.h"
+#include "builder/convert-diskinfo.h"
+#include "error.h"
+#include "log.h"
+#include "run.h"
+#include "util.h"
+
+/* The qemu-img child, for the signal handler to stop it. */
+static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+	if (child_pid > 0)
+		kill((pid_t)child_pid, SIGTERM);
+}
+
+int convert_format_parse(const char *s, enum convert_format *out)
+{
+	static const char *const names[] = { "raw", "qcow2", "vmdk", "vhd", "vhdx", "ova" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum convert_format)i;
+			return 0;
+		}
+	return err_set("unknown output format '%s' (raw, qcow2, vmdk, vhd, vhdx, ova)", s);
+}
+
+const char *convert_qemu_format(enum convert_format f)
+{
+	switch (f) {
+	case CONVERT_RAW:
+		return "raw";
+	case CONVERT_QCOW2:
+		return "qcow2";
+	case CONVERT_VHD:
+		return "vpc";
+	case CONVERT_VHDX:
+		return "vhdx";
+	case CONVERT_VMDK:
+	case CONVERT_OVA:
+	default:
+		return "vmdk";
+	}
+}
+
+/* Run qemu-img with argv; progress on the terminal when inherit_out. */
+static int qemu_img(const char *const *argv, bool inherit_out)
+{
+	struct run r = RUN_INIT;
+	int ret = -1;
+	char *line = run_argv_str(argv);
+
+	log_debug("run: %s", line);
+	free(line);
+	r.argv = argv;
+	r.out = inherit_out ? RUN_INHERIT : RUN_CAPTURE;
+	r.err = RUN_CAPTURE;
+	if (run_start(&r) < 0)
+		goto cleanup;
+	child_pid = r.pid;
+	if (run_finish(&r) < 0) {
+		child_pid = 0;
+		goto cleanup;
+	}
+	child_pid = 0;
+	if (got_signal) {
+		err_set("interrupted by signal %d", (int)got_signal);
+		goto cleanup;
+	}
+	if (run_check(&r) < 0)
+		goto cleanup;
+	ret = 0;
+
+cleanup:
+	run_release(&r);
+	return ret;
+}
+
+static int qemu_convert(const char *in, const char *in_fmt, const char *out,
+			enum convert_format f, bool vhd_fixed, bool progress)
+{
+	const char *argv[16];
+	size_t n = 0;
+
+	argv[n++] = "qemu-img";
+	argv[n++] = "convert";
+	if (progress)
+		argv[n++] = "-p";
+	argv[n++] = "-f";
+	argv[n++] = in_fmt;
+	argv[n++] = "-O";
+	argv[n++] = convert_qemu_format(f);
+	switch (f) {
+	case CONVERT_VMDK:
+	case CONVERT_OVA:
+		argv[n++] = "-o";
+		argv[n++] = "subformat=streamOptimized";
+		break;
+	case CONVERT_VHD:
+		/* force_size: the VHD's size is exactly the input's, not
+		 * rounded to a CHS geometry (AWS and Azure need this). */
+		argv[n++] = "-o";
+		argv[n++] = vhd_fixed ? "subformat=fixed,force_size=on" : "subformat=dynamic,force_size=on";
+		break;
+	case CONVERT_VHDX:
+		argv[n++] = "-o";
+		argv[n++] = "subformat=dynamic";
+		break;
+	case CONVERT_RAW:	/* sparse: qemu-img skips zero runs (-S 4k default) */
+	case CONVERT_QCOW2:
+	default:
+		break;
+	}
+	argv[n++] = "--";
+	argv[n++] = in;
+	argv[n++] = out;
+	argv[n] = NULL;
+	return qemu_img(argv, progress);
+}
+
+/* Content comparison: qemu-img compare, both formats explicit. */
+static int verify(const char *in, const char *in_fmt, const char *out, const char *out_fmt)
+{
+	const char *argv[] = { "qemu-img", "compare", "-f", in_fmt, "-F", out_fmt, "--",
+			       in, out, NULL };
+
+	log_info("verifying '%s' against '%s'", out, in);
+	if (qemu_img(argv, false) < 0)
+		return err_prefix("verify '%s'", out);
+	return 0;
+}
+
+int convert_run(const struct convert_opts *o)
+{
+	struct disk_info di;
+	struct sigaction sa, old_int, old_term, old_hup;
+	char *dir = NULL, *base = NULL, *tmp = NULL, *work = NULL, *vmdk = NULL, *name = NULL;
+	int fd, ret = -1;
+
+	if (disk_info_get(o->input, o->input_format, &di) < 0)
+		return -1;
+	{
+		char *d1 = xstrdup(o->output), *d2 = xstrdup(o->output);
+
+		dir = xstrdup(dirname(d1));
+		base = xstrdup(basename(d2));
+		free(d1);
+		free(d2);
+	}
+	tmp = xasprintf("%s/.%s.amiforge-XXXXXX", dir, base);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		err_errno("create a temporary file beside '%s'", o->output);
+		free(tmp);
+		tmp = NULL;
+		goto cleanup;
+	}
+	{	/* mkstemp makes 0600; the result gets the usual umask mode */
+		mode_t um = umask(0);
+
+		umask(um);
+		fchmod(fd, 0666 & ~um);
+	}
+	close(fd);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	got_signal = 0;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+
+	log_info("converting '%s' (%s, %" PRIu64 " bytes) to %s", o->input, di.format,
+		 di.virtual_size, o->format == CONVERT_OVA ? "ova" : convert_qemu_format(o->format));
+	if (o->format == CONVERT_OVA) {
+		size_t bl = strlen(base);
+
+		work = xasprintf("%s/.%s.amiforge-work-XXXXXX", dir, base);
+		if (!mkdtemp(work)) {
+			err_errno("mkdtemp beside '%s'", o->output);
+			free(work);
+			work = NULL;
+			goto restore;
+		}
+		name = xstrndup(base, bl > 4 && str_endswith(base, ".ova") ? bl - 4 : bl);
+		vmdk = xasprintf("%s/%s-disk1.vmdk", work, name);
+		if (qemu_convert(o->input, di.format, vmdk, o->format, false, o->progress) < 0)
+			goto restore;
+		if (o->verify && verify(o->input, di.format, vmdk, "vmdk") < 0)
+			goto restore;
+		if (ova_write(tmp, vmdk, name, di.virtual_size) < 0)
+			goto restore;
+	} else {
+		if (qemu_convert(o->input, di.format, tmp, o->format, o->vhd_fixed, o->progress) < 0)
+			goto restore;
+		if (o->verify && verify(o->input, di.format, tmp, convert_qemu_format(o->format)) < 0)
+			goto restore;
+	}
+	if (got_signal) {
+		err_set("interrupted by signal %d", (int)got_signal);
+		goto restore;
+	}
+	fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	if (rename(tmp, o->output) < 0) {
+		err_errno("rename '%s' to '%s'", tmp, o->output);
+		goto restore;
+	}
+	free(tmp);
+	tmp = NULL;
+	ret = 0;
+
+restore:
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+cleanup:
+	if (tmp)
+		unlink(tmp);
+	if (vmdk)
+		unlink(vmdk);
+	if (work)
+		rmdir(work);
+	free(tmp);
+	free(vmdk);
+	free(work);
+	free(name);
+	free(dir);
+	free(base);
+	disk_info_release(&di);
+	if (ret == 0 && got_signal) {	/* a signal after the rename: still done */
+		got_signal = 0;
+	}
+	return ret;
+}

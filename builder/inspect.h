@@ -1,0 +1,77 @@
+/* inspect.h: offline checks of a finished disk before it goes to AWS
+ * (`amiforge inspect`). Everything is read through libguestfs, read-only,
+ * with the disk format always explicit; nothing is mounted on the host.
+ *
+ *	struct inspect_opts o = INSPECT_OPTS_INIT;
+ *	struct inspect_report *rep;
+ *	o.disk = "disk.qcow2";
+ *	if (inspect_run(&o, &rep) < 0) ...         // error recorded
+ *	inspect_report_print(rep, stdout);         // or inspect_report_json()
+ *	exit(inspect_report_failed(rep) ? 1 : 0);
+ *	inspect_report_free(rep);
+ */
+#ifndef AMIFORGE_INSPECT_H
+#define AMIFORGE_INSPECT_H
+
+#include "compat.h"
+
+/* Where the disk is going: the rules differ (ImportImage runs AWS's own OS
+ * and bootloader checks, ImportSnapshot and EBS direct take blocks as-is). */
+enum inspect_target {
+	INSPECT_FOR_IMPORT_SNAPSHOT,
+	INSPECT_FOR_IMPORT_IMAGE,
+	INSPECT_FOR_EBS,
+};
+
+enum inspect_boot {
+	INSPECT_BOOT_ANY,   /* report what the disk can do, require one */
+	INSPECT_BOOT_BIOS,
+	INSPECT_BOOT_UEFI,
+};
+
+enum check_status { CHECK_PASS, CHECK_WARN, CHECK_FAIL };
+
+struct inspect_opts {
+	const char *disk;          /* path of the disk image */
+	const char *format;        /* NULL: probed once with qemu-img info */
+	enum inspect_target target;
+	enum inspect_boot boot;
+	const char *canary;        /* NULL: no canary search */
+};
+
+#define INSPECT_OPTS_INIT { NULL, NULL, INSPECT_FOR_IMPORT_SNAPSHOT, INSPECT_BOOT_ANY, NULL }
+
+struct inspect_check {
+	char *id;                  /* stable dotted name: "fstab.device-names" */
+	enum check_status status;
+	char *reason;              /* one line */
+	char *evidence;            /* "file:line", "file", "/dev/sda" or "" */
+};
+
+struct inspect_report;
+
+/* Open the disk read-only in a libguestfs appliance, run every check, fill
+ * *out (caller frees with inspect_report_free()). Returns -1 (error recorded)
+ * only when the disk cannot be examined at all; failed checks are results. */
+int inspect_run(const struct inspect_opts *opts, struct inspect_report **out);
+
+/* The checks in the order they ran; n receives the count. */
+const struct inspect_check *inspect_report_checks(const struct inspect_report *rep, size_t *n);
+
+/* True when any check failed. */
+bool inspect_report_failed(const struct inspect_report *rep);
+
+/* A table for the terminal (colour when use_colour). */
+void inspect_report_print(const struct inspect_report *rep, FILE *f, bool use_colour);
+
+/* The whole report as JSON text (caller frees). */
+char *inspect_report_json(const struct inspect_report *rep);
+
+void inspect_report_free(struct inspect_report *rep);
+
+/* Names used on the command line and in JSON. */
+const char *inspect_target_name(enum inspect_target t);
+const char *inspect_boot_name(enum inspect_boot b);
+const char *check_status_name(enum check_status s);
+
+#endif

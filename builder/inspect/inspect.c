@@ -1,0 +1,163 @@
+/* `amiforge inspect`: open the disk in a libguestfs appliance, read-only,
+ * and run the check groups in order. */
+#include <guestfs.h>
+#include <jansson.h>
+
+#include "internal.h"
+#include "builder/convert-diskinfo.h"
+#include "drivers/accel.h"
+#include "error.h"
+#include "log.h"
+#include "run.h"
+#include "util.h"
+
+/* libguestfs 1.48 attaches a readonly=1 drive through its own overlay as
+ * "-drive file.driver=qcow2,..." with no top-level format, so QEMU probes
+ * the guest-visible bytes: a raw disk that carries a qcow2 header would be
+ * followed to its backing file. So amiforge makes the overlay itself
+ * (qcow2 over the disk, backing format explicit) in a private directory and
+ * attaches that read-write with format=qcow2: the disk itself is never
+ * opened for writing, and nothing is probed. */
+static int make_overlay(const char *disk, const char *format, char **dir_out, char **ovl_out)
+{
+	char dir[] = "/tmp/amiforge-inspect.XXXXXX", *abs = NULL, *ovl = NULL, *bf = NULL;
+	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", NULL, "--", NULL, NULL };
+	struct run r = RUN_INIT;
+	int ret = -1;
+
+	abs = realpath(disk, NULL);
+	if (!abs)
+		return err_errno("open '%s'", disk);
+	if (strchr(abs, ',')) {	/* qemu's option syntax would split it */
+		free(abs);
+		return err_set("disk path '%s' contains a comma", disk);
+	}
+	if (!mkdtemp(dir)) {
+		free(abs);
+		return err_errno("mkdtemp");
+	}
+	ovl = xasprintf("%s/overlay.qcow2", dir);
+	bf = xasprintf("backing_file=%s,backing_fmt=%s", abs, format);
+	argv[6] = bf;
+	argv[8] = ovl;
+	r.argv = argv;
+	r.err = RUN_CAPTURE;
+	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+		err_prefix("overlay for '%s'", disk);
+		rmdir(dir);
+		goto cleanup;
+	}
+	*dir_out = xstrdup(dir);
+	*ovl_out = ovl;
+	ovl = NULL;
+	ret = 0;
+
+cleanup:
+	run_release(&r);
+	free(abs);
+	free(ovl);
+	free(bf);
+	return ret;
+}
+
+/* The appliance, with the overlay of the disk attached. */
+static guestfs_h *appliance_open(const char *disk, const char *overlay)
+{
+	guestfs_h *g = guestfs_create();
+	const char *why;
+
+	if (!g) {
+		err_set("libguestfs: cannot create a handle");
+		return NULL;
+	}
+	/* Errors are collected with guestfs_last_error(), not printed. */
+	guestfs_set_error_handler(g, NULL, NULL);
+	if (!accel_kvm_usable(&why)) {
+		log_debug("libguestfs under TCG: %s", why);
+		if (guestfs_set_backend_setting(g, "force_tcg", "1") < 0)
+			goto fail;
+	}
+	if (guestfs_add_drive_opts(g, overlay, GUESTFS_ADD_DRIVE_OPTS_READONLY, 0,
+				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1) < 0)
+		goto fail;
+	log_info("starting the libguestfs appliance for '%s' (%s)", disk,
+		 accel_kvm_usable(NULL) ? "KVM" : "TCG, about 15 s");
+	if (guestfs_launch(g) < 0)
+		goto fail;
+	return g;
+
+fail:
+	err_set("libguestfs '%s': %s", disk, guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
+	guestfs_close(g);
+	return NULL;
+}
+
+int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
+{
+	struct inspect_ctx c;
+	struct inspect_report *rep;
+	struct disk_info di;
+	char *tmpdir = NULL, *overlay = NULL;
+	int ret = -1;
+
+	*out = NULL;
+	memset(&c, 0, sizeof(c));
+	if (disk_info_get(opts->disk, opts->format, &di) < 0)
+		return -1;
+	rep = xcalloc(1, sizeof(*rep));
+	rep->facts = json_object();
+	rep->disk = xstrdup(opts->disk);
+	rep->format = xstrdup(di.format);
+	rep->target = opts->target;
+	rep->boot = opts->boot;
+	c.opts = opts;
+	c.rep = rep;
+	c.format = di.format;
+	c.virtual_size = di.virtual_size;
+	json_object_set_new(rep->facts, "virtual_size", json_integer((json_int_t)di.virtual_size));
+
+	if (make_overlay(opts->disk, di.format, &tmpdir, &overlay) < 0)
+		goto cleanup;
+	c.g = appliance_open(opts->disk, overlay);
+	if (!c.g)
+		goto cleanup;
+	if (inspect_disk_layout(&c) < 0 || inspect_os(&c) < 0)
+		goto cleanup;
+	if (c.root) {	/* an OS was found and mounted */
+		if (inspect_kernel_drivers(&c) < 0 || inspect_config(&c) < 0 ||
+		    inspect_generalised(&c) < 0 || inspect_canary(&c) < 0)
+			goto cleanup;
+		if (opts->target == INSPECT_FOR_IMPORT_IMAGE && inspect_import_image(&c) < 0)
+			goto cleanup;
+	}
+	if (guestfs_umount_all(c.g) < 0 || guestfs_shutdown(c.g) < 0) {
+		err_set("libguestfs: %s", guestfs_last_error(c.g));
+		goto cleanup;
+	}
+	*out = rep;
+	rep = NULL;
+	ret = 0;
+
+cleanup:
+	if (c.g)
+		guestfs_close(c.g);
+	if (overlay)
+		unlink(overlay);
+	if (tmpdir)
+		rmdir(tmpdir);
+	free(overlay);
+	free(tmpdir);
+	free(c.root);
+	free(c.parttype);
+	free(c.esp);
+	free(c.bootloader);
+	free(c.bootloader_file);
+	free(c.kernel_path);
+	free(c.kernel_version);
+	free(c.initrd_path);
+	free(c.cmdline);
+	free(c.cmdline_evidence);
+	inspect_report_free(rep);
+	disk_info_release(&di);
+	return ret;
+}

@@ -1,0 +1,678 @@
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "journal.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+#define JOURNAL_HEADER "# amiforge journal v1\n"
+/* How long a process gets after SIGTERM, then after SIGKILL. */
+#define PID_TERM_MS 5000
+#define PID_KILL_MS 5000
+
+struct journal {
+	char *path;
+	int fd;
+	unsigned next_id;
+};
+
+/* ---- handlers ------------------------------------------------------------ */
+
+struct handler {
+	char *kind;
+	journal_release_fn fn;
+	void *opaque;
+};
+
+static struct handler handlers[JOURNAL_KINDS_MAX];
+static size_t nhandlers;
+static bool builtins_done;
+
+static void register_builtins(void);
+
+int journal_register(const char *kind, journal_release_fn fn, void *opaque)
+{
+	size_t i;
+
+	register_builtins();
+	for (i = 0; i < nhandlers; i++) {
+		if (strcmp(handlers[i].kind, kind) == 0) {
+			handlers[i].fn = fn;
+			handlers[i].opaque = opaque;
+			return 0;
+		}
+	}
+	if (nhandlers == JOURNAL_KINDS_MAX)
+		return err_set("journal: more than %d resource kinds", JOURNAL_KINDS_MAX);
+	handlers[nhandlers].kind = xstrdup(kind);
+	handlers[nhandlers].fn = fn;
+	handlers[nhandlers].opaque = opaque;
+	nhandlers++;
+	return 0;
+}
+
+static const struct handler *find_handler(const char *kind)
+{
+	size_t i;
+
+	register_builtins();
+	for (i = 0; i < nhandlers; i++)
+		if (strcmp(handlers[i].kind, kind) == 0)
+			return &handlers[i];
+	return NULL;
+}
+
+static int need_fields(const struct journal_entry *e, size_t n)
+{
+	if (e->nfields < n)
+		return err_set("journal: '%s' resource %u needs %zu fields, has %zu", e->kind,
+			       e->id, n, e->nfields);
+	return 0;
+}
+
+static int release_file(const struct journal_entry *e, void *opaque UNUSED)
+{
+	if (need_fields(e, 1) < 0)
+		return -1;
+	if (unlink(e->fields[0]) < 0 && errno != ENOENT)
+		return err_errno("remove '%s'", e->fields[0]);
+	return 0;
+}
+
+static int release_dir(const struct journal_entry *e, void *opaque UNUSED)
+{
+	struct stat st;
+
+	if (need_fields(e, 1) < 0)
+		return -1;
+	if (lstat(e->fields[0], &st) < 0 && errno == ENOENT)
+		return 0;
+	return remove_tree(e->fields[0]);
+}
+
+int proc_starttime(pid_t pid, uint64_t *out)
+{
+	char path[64], buf[1024], *p, *tok, *save = NULL;
+	int fd, i;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			errno = ESRCH;
+		return -1;
+	}
+	n = read_all(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	buf[n] = '\0';
+	/* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
+	p = strrchr(buf, ')');
+	if (!p) {
+		errno = EINVAL;
+		return -1;
+	}
+	p++;
+	/* After ')': field 3 (state) is the first token; starttime is field 22. */
+	for (i = 3, tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), i++) {
+		if (i == 3 && (tok[0] == 'Z' || tok[0] == 'X')) {
+			errno = ESRCH;   /* a zombie is as good as gone */
+			return -1;
+		}
+		if (i == 22)
+			return parse_u64(tok, UINT64_MAX, out) < 0 ? (errno = EINVAL, -1) : 0;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+/* Wait up to ms for pid (with start time st) to disappear. */
+static bool pid_gone(pid_t pid, uint64_t st, int64_t ms)
+{
+	int64_t deadline = now_ms() + ms;
+
+	for (;;) {
+		uint64_t cur;
+
+		waitpid(pid, NULL, WNOHANG);   /* reap it if it is our child */
+		if (proc_starttime(pid, &cur) < 0 || cur != st)
+			return true;
+		if (now_ms() >= deadline)
+			return false;
+		usleep(20000);
+	}
+}
+
+static int release_pid(const struct journal_entry *e, void *opaque UNUSED)
+{
+	uint64_t pid, st, cur;
+
+	if (need_fields(e, 2) < 0)
+		return -1;
+	if (parse_u64(e->fields[0], INT_MAX, &pid) < 0 || pid < 2 ||
+	    parse_u64(e->fields[1], UINT64_MAX, &st) < 0)
+		return err_set("journal: bad pid entry %u", e->id);
+	if (proc_starttime((pid_t)pid, &cur) < 0 || cur != st)
+		return 0;   /* gone, or the pid now belongs to someone else */
+	if (kill((pid_t)pid, SIGTERM) < 0 && errno != ESRCH)
+		return err_errno("kill %llu", (unsigned long long)pid);
+	if (pid_gone((pid_t)pid, st, PID_TERM_MS))
+		return 0;
+	kill((pid_t)pid, SIGKILL);
+	if (pid_gone((pid_t)pid, st, PID_KILL_MS))
+		return 0;
+	return err_set("process %llu survived SIGKILL", (unsigned long long)pid);
+}
+
+static void virt_quiet(void *opaque UNUSED, virErrorPtr err UNUSED)
+{
+}
+
+static int release_domain(const struct journal_entry *e, void *opaque UNUSED)
+{
+	virConnectPtr conn;
+	virDomainPtr dom;
+	int r = -1;
+
+	if (need_fields(e, 2) < 0)
+		return -1;
+	virSetErrorFunc(NULL, virt_quiet);
+	conn = virConnectOpen(e->fields[1]);
+	if (!conn) {
+		virErrorPtr ve = virGetLastError();
+
+		return err_set("connect '%s': %s", e->fields[1],
+			       ve && ve->message ? ve->message : "failed");
+	}
+	dom = e->nfields > 2 ? virDomainLookupByUUIDString(conn, e->fields[2])
+			     : virDomainLookupByName(conn, e->fields[0]);
+	if (!dom) {
+		virErrorPtr ve = virGetLastError();
+
+		if (ve && ve->code == VIR_ERR_NO_DOMAIN)
+			r = 0;
+		else
+			err_set("look up domain '%s': %s", e->fields[0],
+				ve && ve->message ? ve->message : "failed");
+		goto cleanup;
+	}
+	if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
+	    virDomainIsActive(dom) == 1) {
+		virErrorPtr ve = virGetLastError();
+
+		err_set("destroy domain '%s': %s", e->fields[0],
+			ve && ve->message ? ve->message : "failed");
+		goto cleanup;
+	}
+	if (virDomainIsPersistent(dom) == 1 &&
+	    virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+				   VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+				   VIR_DOMAIN_UNDEFINE_NVRAM |
+				   VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0) {
+		virErrorPtr ve = virGetLastError();
+
+		err_set("undefine domain '%s': %s", e->fields[0],
+			ve && ve->message ? ve->message : "failed");
+		goto cleanup;
+	}
+	r = 0;
+cleanup:
+	if (dom)
+		virDomainFree(dom);
+	virConnectClose(conn);
+	return r;
+}
+
+static void register_builtins(void)
+{
+	static const struct { const char *kind; journal_release_fn fn; } b[] = {
+		{ "file", release_file }, { "dir", release_dir }, { "pid", release_pid },
+		{ "qemu-pid", release_pid }, { "domain", release_domain },
+	};
+	size_t i;
+
+	if (builtins_done)
+		return;
+	builtins_done = true;
+	for (i = 0; i < ARRAY_SIZE(b); i++)
+		journal_register(b[i].kind, b[i].fn, NULL);
+}
+
+/* ---- encoding ------------------------------------------------------------- */
+
+static bool plain_byte(unsigned char c)
+{
+	return c > ' ' && c < 0x7f && c != '%';
+}
+
+static int encode(struct buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (!*p)
+		return buf_adds(b, "%-");
+	for (; *p; p++) {
+		if (plain_byte(*p)) {
+			if (buf_addc(b, (char)*p) < 0)
+				return -1;
+		} else if (buf_printf(b, "%%%02X", *p) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decode a token in place. 0 or -1. */
+static int decode(char *s)
+{
+	char *w = s;
+
+	if (strcmp(s, "%-") == 0) {
+		*s = '\0';
+		return 0;
+	}
+	for (; *s; s++) {
+		if (*s == '%') {
+			int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+
+			if (lo < 0 || (hi == 0 && lo == 0))
+				return -1;
+			*w++ = (char)(hi * 16 + lo);
+			s += 2;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+	return 0;
+}
+
+/* ---- file ------------------------------------------------------------------ */
+
+void journal_entries_free(struct journal_entry *e, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(e[i].kind);
+		strv_free(e[i].fields);
+	}
+	free(e);
+}
+
+static struct journal_entry *find_entry(struct journal_entry *e, size_t n, unsigned id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (e[i].id == id)
+			return &e[i];
+	return NULL;
+}
+
+/* Parse one complete line (without its newline). */
+static int parse_line(const char *path, size_t lineno, char *line, struct journal_entry **e,
+		      size_t *n)
+{
+	char *tok[JOURNAL_FIELDS_MAX + 3], *save = NULL, *t;
+	size_t nt = 0, i;
+	uint64_t id;
+	struct journal_entry *en;
+
+	if (!line[0] || line[0] == '#')
+		return 0;
+	for (t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		if (nt == ARRAY_SIZE(tok))
+			return err_set("%s:%zu: too many fields", path, lineno);
+		tok[nt++] = t;
+	}
+	if (nt < 2 || strlen(tok[0]) != 1 || parse_u64(tok[1], UINT_MAX, &id) < 0 || id == 0)
+		return err_set("%s:%zu: malformed journal line", path, lineno);
+	if (tok[0][0] == '-' || tok[0][0] == '=') {
+		en = find_entry(*e, *n, (unsigned)id);
+		if (!en || nt != 2)
+			return err_set("%s:%zu: release of unknown resource %llu", path, lineno,
+				       (unsigned long long)id);
+		en->state = tok[0][0] == '-' ? JOURNAL_RELEASED : JOURNAL_KEPT;
+		return 0;
+	}
+	if (tok[0][0] != '+' || nt < 3 || find_entry(*e, *n, (unsigned)id))
+		return err_set("%s:%zu: malformed journal line", path, lineno);
+	*e = xrealloc(*e, (*n + 1) * sizeof(**e));
+	en = &(*e)[*n];
+	memset(en, 0, sizeof(*en));
+	en->id = (unsigned)id;
+	en->fields = xcalloc(nt - 2, sizeof(char *));
+	for (i = 2; i < nt; i++) {
+		if (decode(tok[i]) < 0) {
+			strv_free(en->fields);
+			free(en->kind);
+			return err_set("%s:%zu: bad escape in journal field", path, lineno);
+		}
+		if (i == 2)
+			en->kind = xstrdup(tok[i]);
+		else
+			en->fields[en->nfields++] = xstrdup(tok[i]);
+	}
+	(*n)++;
+	return 0;
+}
+
+int journal_load(const char *path, struct journal_entry **entries, size_t *n)
+{
+	struct buf b = BUF_INIT(JOURNAL_SIZE_MAX);
+	char *p, *nl;
+	size_t lineno = 0;
+	int r = -1;
+
+	*entries = NULL;
+	*n = 0;
+	if (buf_read_file(&b, path) < 0)
+		return -1;
+	for (p = b.data; p && *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		lineno++;
+		if (!nl)
+			break;   /* torn last line (crash mid-write): ignored */
+		*nl = '\0';
+		if (nl - p >= JOURNAL_LINE_MAX) {
+			err_set("%s:%zu: line longer than %d bytes", path, lineno, JOURNAL_LINE_MAX);
+			goto cleanup;
+		}
+		if (parse_line(path, lineno, p, entries, n) < 0)
+			goto cleanup;
+	}
+	r = 0;
+cleanup:
+	if (r < 0) {
+		journal_entries_free(*entries, *n);
+		*entries = NULL;
+		*n = 0;
+	}
+	buf_release(&b);
+	return r;
+}
+
+int journal_live_count(const char *path)
+{
+	struct journal_entry *e;
+	size_t n, i;
+	int live = 0;
+
+	if (journal_load(path, &e, &n) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		live += e[i].state == JOURNAL_LIVE;
+	journal_entries_free(e, n);
+	return live;
+}
+
+/* A crash mid-write left a line without its newline: its fields may be cut
+ * short (a path prefix!), so it is dropped, never completed. */
+static int drop_torn_tail(int fd, off_t size)
+{
+	char chunk[4096];
+	off_t pos = size;
+
+	while (pos > 0) {
+		size_t n = pos < (off_t)sizeof(chunk) ? (size_t)pos : sizeof(chunk);
+		ssize_t got = pread(fd, chunk, n, pos - (off_t)n);
+
+		if (got != (ssize_t)n)
+			return -1;
+		while (n > 0 && chunk[n - 1] != '\n')
+			n--, pos--;
+		if (n > 0)
+			break;
+	}
+	return ftruncate(fd, pos) < 0 || fsync(fd) < 0 ? -1 : 0;
+}
+
+struct journal *journal_open(const char *path)
+{
+	struct journal *j = xcalloc(1, sizeof(*j));
+	struct journal_entry *e = NULL;
+	size_t n = 0, i;
+	struct stat st;
+	char last;
+
+	j->path = xstrdup(path);
+	j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (j->fd < 0) {
+		err_errno("open journal '%s'", path);
+		goto fail;
+	}
+	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			err_set("journal '%s' is in use by a running build", path);
+		else
+			err_errno("lock journal '%s'", path);
+		goto fail;
+	}
+	if (fstat(j->fd, &st) < 0) {
+		err_errno("stat journal '%s'", path);
+		goto fail;
+	}
+	if (st.st_size == 0) {
+		if (write_all(j->fd, JOURNAL_HEADER, strlen(JOURNAL_HEADER)) < 0 || fsync(j->fd) < 0) {
+			err_errno("write journal '%s'", path);
+			goto fail;
+		}
+	} else {
+		if (pread(j->fd, &last, 1, st.st_size - 1) == 1 && last != '\n' &&
+		    drop_torn_tail(j->fd, st.st_size) < 0) {
+			err_errno("repair journal '%s'", path);
+			goto fail;
+		}
+		if (journal_load(path, &e, &n) < 0)
+			goto fail;
+	}
+	j->next_id = 1;
+	for (i = 0; i < n; i++)
+		if (e[i].id >= j->next_id)
+			j->next_id = e[i].id + 1;
+	journal_entries_free(e, n);
+	return j;
+fail:
+	journal_close(j);
+	return NULL;
+}
+
+void journal_close(struct journal *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);   /* releases the flock */
+	free(j->path);
+	free(j);
+}
+
+static int append(struct journal *j, struct buf *line)
+{
+	log_redact(line);
+	if (buf_addc(line, '\n') < 0)
+		return err_prefix("journal '%s'", j->path);
+	/* O_APPEND and one write: a line is never interleaved or split
+	 * (short of a crash mid-write, which the reader tolerates). */
+	if (write_all(j->fd, line->data, line->len) < 0 || fdatasync(j->fd) < 0)
+		return err_errno("write journal '%s'", j->path);
+	return 0;
+}
+
+int journal_addv(struct journal *j, unsigned *id, const char *kind,
+		 const char *const *fields)
+{
+	struct buf line = BUF_INIT(JOURNAL_LINE_MAX - 1);
+	size_t i;
+	int r = -1;
+
+	if (!kind[0] || strchr(kind, ' ') || strchr(kind, '%')) {
+		err_set("journal: bad resource kind '%s'", kind);
+		return -1;
+	}
+	if (buf_printf(&line, "+ %u %s", j->next_id, kind) < 0)
+		goto cleanup;
+	for (i = 0; fields && fields[i]; i++) {
+		if (i == JOURNAL_FIELDS_MAX) {
+			err_set("journal: more than %d fields", JOURNAL_FIELDS_MAX);
+			goto cleanup;
+		}
+		if (buf_addc(&line, ' ') < 0 || encode(&line, fields[i]) < 0)
+			goto cleanup;
+	}
+	if (append(j, &line) < 0)
+		goto cleanup;
+	if (id)
+		*id = j->next_id;
+	j->next_id++;
+	r = 0;
+cleanup:
+	if (r < 0 && !err_isset())
+		err_set("journal: line too long");
+	buf_release(&line);
+	return r;
+}
+
+int journal_add(struct journal *j, unsigned *id, const char *kind, ...)
+{
+	const char *fields[JOURNAL_FIELDS_MAX + 1];
+	const char *f;
+	size_t n = 0;
+	va_list ap;
+
+	va_start(ap, kind);
+	while ((f = va_arg(ap, const char *)) != NULL) {
+		if (n == JOURNAL_FIELDS_MAX) {
+			va_end(ap);
+			return err_set("journal: more than %d fields", JOURNAL_FIELDS_MAX);
+		}
+		fields[n++] = f;
+	}
+	va_end(ap);
+	fields[n] = NULL;
+	return journal_addv(j, id, kind, fields);
+}
+
+int journal_add_pid(struct journal *j, unsigned *id, const char *kind, pid_t pid)
+{
+	char spid[32], sst[32];
+	uint64_t st;
+
+	if (proc_starttime(pid, &st) < 0)
+		return err_errno("start time of process %ld", (long)pid);
+	snprintf(spid, sizeof(spid), "%ld", (long)pid);
+	snprintf(sst, sizeof(sst), "%llu", (unsigned long long)st);
+	return journal_add(j, id, kind, spid, sst, NULL);
+}
+
+static int mark(struct journal *j, unsigned id, char c)
+{
+	struct buf line = BUF_INIT(64);
+	int r;
+
+	if (id == 0 || id >= j->next_id)
+		return err_set("journal: no resource %u", id);
+	buf_printf(&line, "%c %u", c, id);
+	r = append(j, &line);
+	buf_release(&line);
+	return r;
+}
+
+int journal_release(struct journal *j, unsigned id)
+{
+	return mark(j, id, '-');
+}
+
+int journal_keep(struct journal *j, unsigned id)
+{
+	return mark(j, id, '=');
+}
+
+static void describe(const struct journal_entry *e, struct buf *b)
+{
+	size_t i;
+
+	buf_printf(b, "%s", e->kind);
+	for (i = 0; i < e->nfields; i++)
+		buf_printf(b, " %s", e->fields[i]);
+}
+
+int journal_cleanup(struct journal *j, bool dry_run, FILE *report, unsigned *released,
+		    unsigned *failed)
+{
+	struct journal_entry *e;
+	char *first = NULL;
+	unsigned ok = 0, bad = 0;
+	size_t n, i;
+
+	if (released)
+		*released = 0;
+	if (failed)
+		*failed = 0;
+	if (journal_load(j->path, &e, &n) < 0)
+		return -1;
+	for (i = n; i-- > 0;) {
+		const struct handler *h;
+		struct buf what = BUF_INIT(JOURNAL_LINE_MAX * 4);
+		int r;
+
+		if (e[i].state != JOURNAL_LIVE)
+			continue;
+		describe(&e[i], &what);
+		h = find_handler(e[i].kind);
+		if (dry_run) {
+			if (report)
+				fprintf(report, "would release %s%s\n", what.data ? what.data : "",
+					h ? "" : " (no handler for this kind)");
+			buf_release(&what);
+			continue;
+		}
+		if (!h || !h->fn)
+			r = err_set("no cleanup handler for '%s' resources (%s)", e[i].kind,
+				    what.data ? what.data : "");
+		else
+			r = h->fn(&e[i], h->opaque);
+		if (r == 0 && journal_release(j, e[i].id) < 0)
+			r = -1;
+		if (r == 0) {
+			ok++;
+			if (report)
+				fprintf(report, "released %s\n", what.data ? what.data : "");
+		} else {
+			bad++;
+			if (!first)
+				first = xstrdup(err_msg());
+			if (report)
+				fprintf(report, "FAILED to release %s: %s\n",
+					what.data ? what.data : "", err_msg());
+		}
+		buf_release(&what);
+	}
+	journal_entries_free(e, n);
+	if (released)
+		*released = ok;
+	if (failed)
+		*failed = bad;
+	if (bad) {
+		err_set("%u resource%s not released: %s", bad, bad == 1 ? "" : "s", first);
+		free(first);
+		return -1;
+	}
+	return 0;
+}

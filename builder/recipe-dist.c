@@ -1,0 +1,272 @@
+/* recipe-dist.c: parse and validate the recipe's distribution: section. */
+#include "recipe.h"
+#include "recipe-dist.h"
+#include "error.h"
+#include "util.h"
+
+#define DIST_REGIONS_MAX 32
+#define DIST_LIST_MAX 100
+
+static const char *const top_keys[] = { "allow_public", "regions" };
+static const char *const region_keys[] = { "region", "name", "description", "tags", "encrypted",
+					   "kms_key_id", "launch_permission" };
+static const char *const lp_keys[] = { "accounts", "groups", "organization_arns",
+				       "organizational_unit_arns" };
+
+struct pctx {
+	const struct ydoc *doc;
+	recipe_expand_fn expand;
+	void *ctx;
+};
+
+static int keys(const struct pctx *c, const struct ynode *map, const char *where,
+		const char *const *words, size_t n)
+{
+	size_t i, k;
+
+	for (i = 0; i < map->npairs; i++) {
+		const struct ynode *key = map->pairs[i].key;
+		const char *hint;
+
+		for (k = 0; k < n; k++)
+			if (strcmp(key->str, words[k]) == 0)
+				break;
+		if (k < n)
+			continue;
+		hint = closest_word(key->str, words, n);
+		return yerr(c->doc, key, "unknown key '%s' in %s%s%s%s", key->str, where,
+			    hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+	}
+	return 0;
+}
+
+static int scalar(const struct pctx *c, const struct ynode *n, const char *what, const char **s)
+{
+	*s = NULL;
+	if (!n || ynode_is_null(n))
+		return 0;
+	if (n->type != YNODE_SCALAR)
+		return yerr(c->doc, n, "%s must be a string, not %s", what, ynode_kind(n));
+	*s = n->str;
+	return 0;
+}
+
+static int boolean(const struct pctx *c, const struct ynode *n, const char *what, bool *b)
+{
+	const char *s;
+
+	if (scalar(c, n, what, &s) < 0)
+		return -1;
+	if (!s)
+		return 0;
+	if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0)
+		*b = true;
+	else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)
+		*b = false;
+	else
+		return yerr(c->doc, n, "%s must be true or false, not '%s'", what, s);
+	return 0;
+}
+
+static bool digits12(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return i == 12;
+}
+
+/* A list of strings, each checked by kind. */
+static int list(const struct pctx *c, const struct ynode *n, const char *what, int kind,
+		char ***out)
+{
+	size_t i;
+
+	if (!n || ynode_is_null(n))
+		return 0;
+	if (n->type != YNODE_SEQ)
+		return yerr(c->doc, n, "%s must be a list, not %s", what, ynode_kind(n));
+	if (n->nitems > DIST_LIST_MAX)
+		return yerr(c->doc, n, "%s has more than %d entries", what, DIST_LIST_MAX);
+	*out = xcalloc(n->nitems + 1, sizeof(char *));
+	for (i = 0; i < n->nitems; i++) {
+		const struct ynode *it = n->items[i];
+		const char *s;
+
+		if (scalar(c, it, what, &s) < 0)
+			return -1;
+		if (!s)
+			return yerr(c->doc, it, "%s: empty entry", what);
+		if (kind == 0 && !digits12(s))
+			return yerr(c->doc, it, "%s: '%s' is not a 12-digit AWS account id", what, s);
+		if (kind == 1 && strcmp(s, "all") != 0)
+			return yerr(c->doc, it, "%s: '%s': the only group is 'all'", what, s);
+		if (kind == 2 && !(str_startswith(s, "arn:aws") && strstr(s, ":organization/o-")))
+			return yerr(c->doc, it, "%s: '%s' is not an organization ARN", what, s);
+		if (kind == 3 && !(str_startswith(s, "arn:aws") && strstr(s, ":ou/o-")))
+			return yerr(c->doc, it, "%s: '%s' is not an organizational unit ARN", what, s);
+		(*out)[i] = xstrdup(s);
+	}
+	return 0;
+}
+
+static bool region_name_ok(const char *r)
+{
+	size_t i, dashes = 0;
+
+	if (strlen(r) < 6 || strlen(r) > 32)
+		return false;
+	for (i = 0; r[i]; i++) {
+		if (r[i] == '-')
+			dashes++;
+		else if (!((r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9')))
+			return false;
+	}
+	return dashes >= 2 && r[i - 1] >= '0' && r[i - 1] <= '9';
+}
+
+static int parse_region(const struct pctx *c, const struct ynode *n, bool allow_public,
+			struct recipe_dist_region *r)
+{
+	const struct ynode *lp = ymap_get(n, "launch_permission"), *tags = ymap_get(n, "tags");
+	const char *s;
+	size_t i;
+
+	if (n->type != YNODE_MAP)
+		return yerr(c->doc, n, "a distribution region must be a mapping, not %s",
+			    ynode_kind(n));
+	r->line = n->line;
+	r->col = n->col;
+	if (keys(c, n, "the distribution region", region_keys, ARRAY_SIZE(region_keys)) < 0 ||
+	    scalar(c, ymap_get(n, "region"), "region", &s) < 0)
+		return -1;
+	if (!s)
+		return yerr(c->doc, n, "a distribution region needs 'region'");
+	if (!region_name_ok(s))
+		return yerr(c->doc, ymap_get(n, "region"), "'%s' is not an AWS region name "
+			    "(e.g. eu-west-1)", s);
+	r->region = xstrdup(s);
+	if (scalar(c, ymap_get(n, "name"), "name", &s) < 0 ||
+	    (s && c->expand(c->ctx, ymap_get(n, "name"), s, &r->name) < 0))
+		return -1;
+	if (r->name && (strlen(r->name) < 3 || strlen(r->name) > 128))
+		return yerr(c->doc, ymap_get(n, "name"), "AMI name '%s' must be 3 to 128 "
+			    "characters", r->name);
+	if (scalar(c, ymap_get(n, "description"), "description", &s) < 0 ||
+	    (s && c->expand(c->ctx, ymap_get(n, "description"), s, &r->description) < 0))
+		return -1;
+	if (r->description && strlen(r->description) > 255)
+		return yerr(c->doc, ymap_get(n, "description"), "description is longer than 255 "
+			    "characters");
+	if (boolean(c, ymap_get(n, "encrypted"), "encrypted", &r->encrypted) < 0 ||
+	    scalar(c, ymap_get(n, "kms_key_id"), "kms_key_id", &s) < 0)
+		return -1;
+	if (s) {
+		r->kms_key_id = xstrdup(s);
+		r->encrypted = true;
+	}
+	if (tags && !ynode_is_null(tags)) {
+		if (tags->type != YNODE_MAP)
+			return yerr(c->doc, tags, "tags must be a mapping, not %s", ynode_kind(tags));
+		if (tags->npairs > 50)
+			return yerr(c->doc, tags, "more than 50 tags");
+		r->tags = xcalloc(tags->npairs + 1, sizeof(*r->tags));
+		for (i = 0; i < tags->npairs; i++) {
+			const struct ynode *k = tags->pairs[i].key, *v = tags->pairs[i].value;
+
+			if (k->len == 0 || k->len > 128 || str_startswith(k->str, "aws:"))
+				return yerr(c->doc, k, "tag key '%s' must be 1-128 characters and not "
+					    "start with 'aws:'", k->str);
+			if (scalar(c, v, "a tag value", &s) < 0)
+				return -1;
+			r->tags[r->ntags].name = xstrdup(k->str);
+			r->ntags++;
+			if (c->expand(c->ctx, v, s ? s : "", &r->tags[r->ntags - 1].value) < 0)
+				return -1;
+		}
+	}
+	if (lp && !ynode_is_null(lp)) {
+		if (lp->type != YNODE_MAP)
+			return yerr(c->doc, lp, "launch_permission must be a mapping, not %s",
+				    ynode_kind(lp));
+		if (keys(c, lp, "launch_permission", lp_keys, ARRAY_SIZE(lp_keys)) < 0 ||
+		    list(c, ymap_get(lp, "accounts"), "accounts", 0, &r->accounts) < 0 ||
+		    list(c, ymap_get(lp, "groups"), "groups", 1, &r->groups) < 0 ||
+		    list(c, ymap_get(lp, "organization_arns"), "organization_arns", 2,
+			 &r->org_arns) < 0 ||
+		    list(c, ymap_get(lp, "organizational_unit_arns"), "organizational_unit_arns",
+			 3, &r->ou_arns) < 0)
+			return -1;
+		if (r->groups && r->groups[0] && !allow_public)
+			return yerr(c->doc, ymap_get(lp, "groups"), "groups: [all] makes the AMI "
+				    "public: confirm with 'allow_public: true' under distribution");
+	}
+	return 0;
+}
+
+int recipe_dist_parse(const struct ydoc *doc, const struct ynode *n, recipe_expand_fn expand,
+		      void *ctx, struct recipe_distribution *out)
+{
+	struct pctx c = { doc, expand, ctx };
+	const struct ynode *regions = n;
+	size_t i, j;
+
+	memset(out, 0, sizeof(*out));
+	if (!n || ynode_is_null(n))
+		return 0;
+	if (n->type == YNODE_MAP) {
+		if (keys(&c, n, "distribution", top_keys, ARRAY_SIZE(top_keys)) < 0 ||
+		    boolean(&c, ymap_get(n, "allow_public"), "allow_public", &out->allow_public) < 0)
+			return -1;
+		regions = ymap_get(n, "regions");
+		if (!regions || ynode_is_null(regions))
+			return yerr(doc, n, "distribution needs 'regions'");
+	}
+	if (regions->type != YNODE_SEQ)
+		return yerr(doc, regions, "distribution regions must be a list, not %s",
+			    ynode_kind(regions));
+	if (regions->nitems > DIST_REGIONS_MAX)
+		return yerr(doc, regions, "more than %d distribution regions", DIST_REGIONS_MAX);
+	out->set = true;
+	out->regions = xcalloc(regions->nitems + 1, sizeof(*out->regions));
+	for (i = 0; i < regions->nitems; i++) {
+		out->nregions++;
+		if (parse_region(&c, regions->items[i], out->allow_public, &out->regions[i]) < 0)
+			return -1;
+		for (j = 0; j < i; j++)
+			if (strcmp(out->regions[j].region, out->regions[i].region) == 0)
+				return yerr(doc, ymap_get(regions->items[i], "region"), "region '%s' "
+					    "is listed twice (first at line %d)",
+					    out->regions[i].region, out->regions[j].line);
+	}
+	return 0;
+}
+
+void recipe_dist_release(struct recipe_distribution *d)
+{
+	size_t i, k;
+
+	if (!d)
+		return;
+	for (i = 0; i < d->nregions; i++) {
+		struct recipe_dist_region *r = &d->regions[i];
+
+		free(r->region);
+		free(r->name);
+		free(r->description);
+		free(r->kms_key_id);
+		for (k = 0; k < r->ntags; k++) {
+			free(r->tags[k].name);
+			free(r->tags[k].value);
+		}
+		free(r->tags);
+		strv_free(r->accounts);
+		strv_free(r->groups);
+		strv_free(r->org_arns);
+		strv_free(r->ou_arns);
+	}
+	free(d->regions);
+	memset(d, 0, sizeof(*d));
+}

@@ -1,0 +1,31 @@
+/* ami.h: registration shared by every AWS target (VM Import now, EBS direct
+ * later): RegisterImage from a snapshot, CreateTags on the AMI and the
+ * snapshot, wait until the AMI is available. */
+#ifndef AMIFORGE_AWS_AMI_H
+#define AMIFORGE_AWS_AMI_H
+
+#include "aws.h"
+#include "drivers/target.h"
+#include "util.h"
+
+/* Build the RegisterImage parameters for snapshot_id from spec (volume size:
+ * spec's or size_gib). Exposed for tests. */
+void ami_register_params(const struct publish_spec *spec, const char *snapshot_id,
+			 int size_gib, struct strv *params);
+
+/* Register, report ("image"), tag AMI and snapshot, wait for "available".
+ * result->ami_id/ami_name are set as soon as they are known. 0 or -1. */
+int ami_register(struct aws_client *cl, const struct publish_spec *spec,
+		 const char *snapshot_id, struct target_result *result);
+
+/* Tag ids with spec's tags (nothing to do without tags). */
+int ami_tag(struct aws_client *cl, const struct publish_spec *spec, const char *const *ids);
+
+/* Poll DescribeImages until available (or failed). */
+int ami_wait_available(struct aws_client *cl, const struct publish_spec *spec,
+		       const char *image_id);
+
+/* Poll interval for imports and waits: spec, $AMIFORGE_AWS_POLL_MS, 15 s. */
+int64_t ami_poll_ms(const struct publish_spec *spec);
+
+#endif

@@ -1,0 +1,57 @@
+/* ebs.h: the EBS direct APIs (REST/JSON, service "ebs"): StartSnapshot,
+ * PutSnapshotBlock, CompleteSnapshot, and ListSnapshotBlocks /
+ * GetSnapshotBlock to read a snapshot back. Errors carry x-amzn-ErrorType
+ * (throttling, RequestThrottledException, comes as HTTP 400); the client's
+ * retry logic (http.c) decides by that type, not by the status. */
+#ifndef AMIFORGE_AWS_EBS_H
+#define AMIFORGE_AWS_EBS_H
+
+#include "aws.h"
+
+/* EBS direct's block size. moto answers BlockSize 512: always use this. */
+#define EBS_BLOCK_SIZE (512u * 1024)
+/* Answers of StartSnapshot/CompleteSnapshot are a few hundred bytes; a
+ * ListSnapshotBlocks page (at most 10,000 blocks of ~100 bytes) ~1 MiB. */
+#define EBS_JSON_MAX (8u * 1024 * 1024)
+
+struct ebs_start {
+	uint64_t volume_size_gib;
+	const char *client_token;     /* idempotency: same token, same snapshot */
+	int timeout_min;              /* 10..4320; 0: 60 */
+	bool encrypted;
+	const char *kms_key_arn;
+	const char *parent_snapshot_id;
+	const char *description;
+	const char *const *tags;      /* "Key", "Value", ..., NULL; or NULL */
+};
+
+/* StartSnapshot: *snapshot_id set (caller frees). */
+int ebs_start_snapshot(struct aws_client *cl, const struct ebs_start *in, char **snapshot_id);
+
+/* PutSnapshotBlock of EBS_BLOCK_SIZE bytes at data; sha256_b64 is the
+ * base64 SHA-256 of the data, sha256_hex its hex form (the signed payload
+ * hash, so the block is hashed once). */
+int ebs_put_block(struct aws_client *cl, const char *snapshot_id, uint64_t index,
+		  const void *data, const char *sha256_b64, const char *sha256_hex);
+
+/* CompleteSnapshot with the number of blocks written and the LINEAR
+ * aggregate (base64 SHA-256 over their raw digests in index order). */
+int ebs_complete_snapshot(struct aws_client *cl, const char *snapshot_id, uint64_t changed,
+			  const char *aggregate_b64);
+
+/* One page of ListSnapshotBlocks from block index start (pass the
+ * previous page's *next_token, NULL at first). Calls fn for each block.
+ * *next_token is NULL after the last page (caller frees). */
+typedef int (*ebs_block_fn)(uint64_t index, const char *token, void *opaque);
+int ebs_list_blocks(struct aws_client *cl, const char *snapshot_id, char **next_token,
+		    ebs_block_fn fn, void *opaque);
+
+/* GetSnapshotBlock into buf (EBS_BLOCK_SIZE bytes); the answer's checksum
+ * is verified. */
+int ebs_get_block(struct aws_client *cl, const char *snapshot_id, uint64_t index,
+		  const char *token, void *buf);
+
+/* base64 SHA-256 (45 bytes with NUL) and hex (65) of data. */
+void ebs_sha256(const void *data, size_t n, unsigned char md[32], char b64[45], char hex[65]);
+
+#endif

@@ -1,0 +1,585 @@
+/* s3.c: S3 multipart upload (parallel, per-part retries, SHA-256 checksums,
+ * abort on failure or Ctrl-C), progress bar, path-style addressing for
+ * custom endpoints and dotted bucket names. */
+#include <libxml/tree.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+
+#include "s3.h"
+#include "client.h"
+#include "xml.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+/* Hashing reads the part in slices of this size: memory per worker. */
+#define HASH_SLICE (1024 * 1024)
+#define MIB (1024.0 * 1024.0)
+
+/* Path and endpoint of an object: virtual-hosted on AWS for DNS-safe
+ * names, path-style for custom endpoints and dotted names. */
+struct s3_loc {
+	char *endpoint;   /* NULL: the client's */
+	char *path;       /* encoded */
+};
+
+static bool dns_safe(const char *b)
+{
+	const char *p;
+
+	if (strlen(b) < 3 || strlen(b) > 63)
+		return false;
+	for (p = b; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return false;
+	return true;
+}
+
+static void s3_loc(struct aws_client *cl, const char *bucket, const char *key,
+		   struct s3_loc *l)
+{
+	struct buf b = BUF_INIT(64 * 1024);
+
+	memset(l, 0, sizeof(*l));
+	if (!aws_client_custom_endpoint(cl, AWS_S3) && dns_safe(bucket)) {
+		const char *ep = aws_client_endpoint(cl, AWS_S3);
+		const char *host = strstr(ep, "://");
+		l->endpoint = xasprintf("https://%s.%s", bucket, host ? host + 3 : ep);
+	} else {
+		buf_addc(&b, '/');
+		sigv4_uri_encode(&b, bucket, strlen(bucket), false);
+	}
+	buf_addc(&b, '/');
+	if (key)
+		sigv4_uri_encode(&b, key, strlen(key), true);
+	l->path = buf_detach(&b, NULL);
+}
+
+static void s3_loc_release(struct s3_loc *l)
+{
+	free(l->endpoint);
+	free(l->path);
+}
+
+uint64_t s3_part_size(uint64_t size, uint64_t wanted)
+{
+	uint64_t ps = wanted ? wanted : S3_PART_DEFAULT;
+	uint64_t min = (size + S3_PARTS_MAX - 1) / S3_PARTS_MAX;
+
+	if (ps < S3_PART_MIN)
+		ps = S3_PART_MIN;
+	if (ps < min) {
+		if (wanted)
+			return 0;
+		ps = (min + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
+	}
+	return ps > S3_PART_MAX ? 0 : ps;
+}
+
+struct part {
+	int number;
+	uint64_t off, len;
+	char *etag;
+	char sha256_b64[48];
+	uint64_t sent;         /* progress of the current attempt */
+	bool done;
+};
+
+struct upload {
+	struct aws_client *cl;
+	const struct s3_upload_opts *o;
+	struct s3_loc loc;
+	char *upload_id;
+	int fd;
+	struct part *parts;
+	int nparts;
+	int next;              /* next part to start */
+	int running;           /* workers still alive */
+	bool failed;
+	char *error;           /* first worker error */
+	uint64_t done_bytes;   /* bytes of finished parts */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static int hash_part(int fd, const struct part *p, char hex[65], char b64[48])
+{
+	unsigned char *slice = xmalloc(HASH_SLICE), md[32];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint64_t off = 0;
+	unsigned int mdlen;
+	int r = -1;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		abort();
+	while (off < p->len) {
+		size_t want = p->len - off > HASH_SLICE ? HASH_SLICE : (size_t)(p->len - off);
+		ssize_t got = pread(fd, slice, want, (off_t)(p->off + off));
+
+		if (got <= 0) {
+			err_set("read part %d: %s", p->number, got < 0 ? strerror(errno) :
+				"file shrank during upload");
+			goto cleanup;
+		}
+		EVP_DigestUpdate(ctx, slice, (size_t)got);
+		off += (uint64_t)got;
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	sigv4_hex(md, 32, hex);
+	EVP_EncodeBlock((unsigned char *)b64, md, 32);
+	r = 0;
+cleanup:
+	EVP_MD_CTX_free(ctx);
+	free(slice);
+	return r;
+}
+
+static void part_progress(void *opaque, uint64_t sent)
+{
+	struct part *p = opaque;
+
+	__atomic_store_n(&p->sent, sent, __ATOMIC_RELAXED);
+}
+
+static int upload_part(struct upload *u, struct part *p)
+{
+	char hex[65], *query, *what;
+	const char *hdrs[] = { "x-amz-checksum-sha256", p->sha256_b64, NULL };
+	struct aws_req rq = AWS_REQ_INIT;
+	struct aws_resp rs;
+	struct buf enc = BUF_INIT(4096);
+	int r = -1;
+
+	if (hash_part(u->fd, p, hex, p->sha256_b64) < 0)
+		return -1;
+	sigv4_uri_encode(&enc, u->upload_id, strlen(u->upload_id), false);
+	query = xasprintf("partNumber=%d&uploadId=%s", p->number, enc.data);
+	what = xasprintf("UploadPart %d of s3://%s/%s", p->number, u->o->bucket, u->o->key);
+	rq.service = AWS_S3;
+	rq.method = "PUT";
+	rq.endpoint = u->loc.endpoint;
+	rq.path = u->loc.path;
+	rq.query = query;
+	rq.headers = hdrs;
+	rq.body_fd = u->fd;
+	rq.body_off = p->off;
+	rq.body_size = p->len;
+	rq.body_sha256 = hex;
+	rq.what = what;
+	rq.progress = part_progress;
+	rq.progress_opaque = p;
+	if (aws_request(u->cl, &rq, &rs) < 0)
+		goto cleanup;
+	if (!rs.etag) {
+		err_set("%s: no ETag in the answer", what);
+		goto cleanup;
+	}
+	p->etag = xstrdup(rs.etag);
+	r = 0;
+cleanup:
+	aws_resp_release(&rs);
+	buf_release(&enc);
+	free(query);
+	free(what);
+	return r;
+}
+
+static void *worker(void *arg)
+{
+	struct upload *u = arg;
+
+	for (;;) {
+		struct part *p;
+
+		pthread_mutex_lock(&u->lock);
+		if (u->failed || u->next >= u->nparts || aws_cancelled()) {
+			u->running--;
+			pthread_cond_broadcast(&u->cond);
+			pthread_mutex_unlock(&u->lock);
+			return NULL;
+		}
+		p = &u->parts[u->next++];
+		pthread_mutex_unlock(&u->lock);
+
+		if (upload_part(u, p) < 0) {
+			pthread_mutex_lock(&u->lock);
+			if (!u->failed) {
+				u->failed = true;
+				u->error = xstrdup(err_msg());
+			}
+			pthread_mutex_unlock(&u->lock);
+			continue;
+		}
+		pthread_mutex_lock(&u->lock);
+		p->done = true;
+		u->done_bytes += p->len;
+		pthread_mutex_unlock(&u->lock);
+	}
+}
+
+static void fmt_eta(char *out, size_t n, double s)
+{
+	if (s < 0 || s > 359999)
+		snprintf(out, n, "--:--");
+	else if (s >= 3600)
+		snprintf(out, n, "%d:%02d:%02d", (int)s / 3600, ((int)s / 60) % 60, (int)s % 60);
+	else
+		snprintf(out, n, "%d:%02d", (int)s / 60, (int)s % 60);
+}
+
+/* Caller holds u->lock. */
+static void draw(struct upload *u, uint64_t total, int64_t t0, bool final)
+{
+	uint64_t now = u->done_bytes;
+	double el = (double)(now_ms() - t0) / 1000.0, rate, pct;
+	char eta[16], bar[31];
+	int i, fill;
+
+	for (i = 0; i < u->nparts; i++)
+		if (!u->parts[i].done)
+			now += __atomic_load_n(&u->parts[i].sent, __ATOMIC_RELAXED);
+	if (now > total)
+		now = total;
+	rate = el > 0 ? (double)now / el : 0;
+	pct = total ? 100.0 * (double)now / (double)total : 100;
+	fmt_eta(eta, sizeof(eta), rate > 0 ? (double)(total - now) / rate : -1);
+	fill = (int)(pct * 30 / 100);
+	for (i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '-';
+	bar[30] = '\0';
+	fprintf(stderr, "\rupload [%s] %3.0f%% %7.1f/%.1f MiB %6.1f MiB/s ETA %s ",
+		bar, pct, (double)now / MIB, (double)total / MIB, rate / MIB, eta);
+	if (final)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static int create_upload(struct upload *u)
+{
+	const char *hdrs[] = { "x-amz-checksum-algorithm", "SHA256",
+			       "Content-Type", "application/octet-stream", NULL };
+	struct aws_req rq = AWS_REQ_INIT;
+	struct aws_resp rs;
+	xmlDoc *doc = NULL;
+	int r = -1;
+
+	rq.service = AWS_S3;
+	rq.method = "POST";
+	rq.endpoint = u->loc.endpoint;
+	rq.path = u->loc.path;
+	rq.query = "uploads=";
+	rq.headers = hdrs;
+	rq.what = "CreateMultipartUpload";
+	if (aws_request(u->cl, &rq, &rs) < 0)
+		goto cleanup;
+	doc = xml_parse(rs.body.data ? rs.body.data : "", rs.body.len);
+	u->upload_id = doc ? xml_text(xmlDocGetRootElement(doc), "UploadId") : NULL;
+	if (!u->upload_id || !*u->upload_id) {
+		err_set("CreateMultipartUpload s3://%s/%s: no UploadId in the answer",
+			u->o->bucket, u->o->key);
+		goto cleanup;
+	}
+	r = 0;
+cleanup:
+	if (doc)
+		xmlFreeDoc(doc);
+	aws_resp_release(&rs);
+	return r;
+}
+
+static int complete_upload(struct upload *u, struct s3_upload_result *res)
+{
+	struct buf body = BUF_INIT(4u * 1024 * 1024), enc = BUF_INIT(4096);
+	const char *hdrs[] = { "Content-Type", "application/xml", NULL };
+	struct aws_req rq = AWS_REQ_INIT;
+	struct aws_resp rs;
+	xmlDoc *doc = NULL;
+	char *query;
+	int i, r = -1;
+
+	buf_adds(&body, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	for (i = 0; i < u->nparts; i++)
+		buf_printf(&body, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag>"
+			   "<ChecksumSHA256>%s</ChecksumSHA256></Part>", u->parts[i].number,
+			   u->parts[i].etag, u->parts[i].sha256_b64);
+	if (buf_adds(&body, "</CompleteMultipartUpload>") < 0)
+		return -1;
+	sigv4_uri_encode(&enc, u->upload_id, strlen(u->upload_id), false);
+	query = xasprintf("uploadId=%s", enc.data);
+	rq.service = AWS_S3;
+	rq.method = "POST";
+	rq.endpoint = u->loc.endpoint;
+	rq.path = u->loc.path;
+	rq.query = query;
+	rq.headers = hdrs;
+	rq.body = body.data;
+	rq.body_len = body.len;
+	rq.error_in_200 = true;
+	rq.what = "CompleteMultipartUpload";
+	if (aws_request(u->cl, &rq, &rs) < 0) {
+		/* A retry after a lost answer finds the upload already completed. */
+		if (rs.attempts > 1 && rs.error_code && strcmp(rs.error_code, "NoSuchUpload") == 0) {
+			struct aws_req hq = AWS_REQ_INIT;
+			struct aws_resp hs;
+			int ok;
+
+			hq.service = AWS_S3;
+			hq.method = "HEAD";
+			hq.endpoint = u->loc.endpoint;
+			hq.path = u->loc.path;
+			hq.what = "HeadObject";
+			ok = aws_request(u->cl, &hq, &hs) == 0 &&
+			     hs.content_length == (int64_t)res->size;
+			if (ok) {
+				res->etag = hs.etag ? xstrdup(hs.etag) : NULL;
+				aws_resp_release(&hs);
+				err_clear();
+				r = 0;
+				goto cleanup;
+			}
+			aws_resp_release(&hs);
+		}
+		goto cleanup;
+	}
+	doc = xml_parse(rs.body.data ? rs.body.data : "", rs.body.len);
+	res->etag = doc ? xml_text(xmlDocGetRootElement(doc), "ETag") : NULL;
+	if (!doc)
+		err_clear();
+	r = 0;
+cleanup:
+	if (doc)
+		xmlFreeDoc(doc);
+	aws_resp_release(&rs);
+	buf_release(&body);
+	buf_release(&enc);
+	free(query);
+	return r;
+}
+
+int s3_abort_upload(struct aws_client *cl, const char *bucket, const char *key,
+		    const char *upload_id)
+{
+	struct buf enc = BUF_INIT(4096);
+	struct aws_req rq = AWS_REQ_INIT;
+	struct aws_resp rs;
+	struct s3_loc l;
+	char *query;
+	int r;
+
+	s3_loc(cl, bucket, key, &l);
+	sigv4_uri_encode(&enc, upload_id, strlen(upload_id), false);
+	query = xasprintf("uploadId=%s", enc.data);
+	rq.service = AWS_S3;
+	rq.method = "DELETE";
+	rq.endpoint = l.endpoint;
+	rq.path = l.path;
+	rq.query = query;
+	rq.what = "AbortMultipartUpload";
+	rq.ignore_cancel = true;
+	r = aws_request(cl, &rq, &rs);
+	if (r < 0 && rs.error_code && strcmp(rs.error_code, "NoSuchUpload") == 0) {
+		err_clear();
+		r = 0;
+	}
+	aws_resp_release(&rs);
+	s3_loc_release(&l);
+	buf_release(&enc);
+	free(query);
+	return r;
+}
+
+int s3_upload_file(struct aws_client *cl, const char *path, const struct s3_upload_opts *o,
+		   struct s3_upload_result *res)
+{
+	struct upload u;
+	struct stat st;
+	pthread_t *th = NULL;
+	int i, nth = 0, r = -1;
+	int64_t t0 = now_ms();
+	bool bar = o->progress && isatty(STDERR_FILENO) && log_get_level() >= LOG_INFO;
+	char *rid = NULL;
+
+	memset(res, 0, sizeof(*res));
+	memset(&u, 0, sizeof(u));
+	u.cl = cl;
+	u.o = o;
+	u.fd = open(path, O_RDONLY | O_CLOEXEC);
+	pthread_mutex_init(&u.lock, NULL);
+	pthread_cond_init(&u.cond, NULL);
+	s3_loc(cl, o->bucket, o->key, &u.loc);
+	if (u.fd < 0 || fstat(u.fd, &st) < 0) {
+		err_errno("open '%s'", path);
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+		err_set("upload '%s': not a regular non-empty file", path);
+		goto cleanup;
+	}
+	res->size = (uint64_t)st.st_size;
+	res->part_size = s3_part_size(res->size, o->part_size);
+	if (!res->part_size) {
+		err_set("upload '%s': part size must be 5 MiB..5 GiB and give at most %d parts",
+			path, S3_PARTS_MAX);
+		goto cleanup;
+	}
+	u.nparts = (int)((res->size + res->part_size - 1) / res->part_size);
+	u.parts = xcalloc((size_t)u.nparts, sizeof(*u.parts));
+	for (i = 0; i < u.nparts; i++) {
+		u.parts[i].number = i + 1;
+		u.parts[i].off = (uint64_t)i * res->part_size;
+		u.parts[i].len = res->size - u.parts[i].off < res->part_size ?
+				 res->size - u.parts[i].off : res->part_size;
+	}
+	res->parts = u.nparts;
+	if (create_upload(&u) < 0)
+		goto cleanup;
+	rid = xasprintf("s3://%s/%s?uploadId=%s", o->bucket, o->key, u.upload_id);
+	if (o->on_resource)
+		o->on_resource("s3-upload", rid, aws_client_region(cl), o->opaque);
+	log_info("uploading '%s' (%.1f MiB, %d parts of %.0f MiB) to s3://%s/%s", path,
+		 (double)res->size / MIB, u.nparts, (double)res->part_size / MIB,
+		 o->bucket, o->key);
+
+	nth = o->parallel > 0 ? o->parallel : S3_PARALLEL_DEFAULT;
+	if (nth > S3_PARALLEL_MAX)
+		nth = S3_PARALLEL_MAX;
+	if (nth > u.nparts)
+		nth = u.nparts;
+	th = xcalloc((size_t)nth, sizeof(*th));
+	u.running = nth;
+	for (i = 0; i < nth; i++) {
+		if (pthread_create(&th[i], NULL, worker, &u) != 0) {
+			pthread_mutex_lock(&u.lock);
+			u.running -= nth - i;
+			u.failed = true;
+			if (!u.error)
+				u.error = xstrdup("cannot start upload threads");
+			pthread_mutex_unlock(&u.lock);
+			nth = i;
+			break;
+		}
+	}
+	pthread_mutex_lock(&u.lock);
+	while (u.running > 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&u.cond, &u.lock, &ts);
+		if (bar)
+			draw(&u, res->size, t0, false);
+	}
+	if (bar)
+		draw(&u, res->size, t0, true);
+	pthread_mutex_unlock(&u.lock);
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+
+	if (u.failed || aws_cancelled()) {
+		if (u.error)
+			err_set("%s", u.error);
+		else
+			err_set("upload s3://%s/%s: interrupted", o->bucket, o->key);
+		goto cleanup;
+	}
+	if (complete_upload(&u, res) < 0)
+		goto cleanup;
+	res->elapsed_ms = now_ms() - t0;
+	if (o->on_resource) {
+		char *oid = xasprintf("s3://%s/%s", o->bucket, o->key);
+		o->on_resource("s3-object", oid, aws_client_region(cl), o->opaque);
+		free(oid);
+	}
+	log_info("uploaded %.1f MiB in %.1f s (%.1f MiB/s)", (double)res->size / MIB,
+		 (double)res->elapsed_ms / 1000.0,
+		 res->elapsed_ms ? (double)res->size / MIB / ((double)res->elapsed_ms / 1000.0) : 0);
+	r = 0;
+cleanup:
+	if (r < 0 && u.upload_id) {
+		char saved[ERR_MAX];
+
+		snprintf(saved, sizeof(saved), "%s", err_msg());
+		if (s3_abort_upload(cl, o->bucket, o->key, u.upload_id) < 0)
+			log_warn("abort upload %s: %s (run `amiforge clean` later)", rid, err_msg());
+		else
+			log_info("aborted the multipart upload of s3://%s/%s", o->bucket, o->key);
+		err_set("%s", saved);
+	}
+	for (i = 0; i < u.nparts; i++)
+		free(u.parts[i].etag);
+	free(u.parts);
+	free(u.upload_id);
+	free(u.error);
+	free(th);
+	free(rid);
+	s3_loc_release(&u.loc);
+	if (u.fd >= 0)
+		close(u.fd);
+	pthread_mutex_destroy(&u.lock);
+	pthread_cond_destroy(&u.cond);
+	return r;
+}
+
+void s3_upload_result_release(struct s3_upload_result *res)
+{
+	if (res) {
+		free(res->etag);
+		res->etag = NULL;
+	}
+}
+
+int s3_delete_object(struct aws_client *cl, const char *bucket, const char *key)
+{
+	struct aws_req rq = AWS_REQ_INIT;
+	struct aws_resp rs;
+	struct s3_loc l;
+	int r;
+
+	s3_loc(cl, bucket, key, &l);
+	rq.service = AWS_S3;
+	rq.method = "DELETE";
+	rq.endpoint = l.endpoint;
+	rq.path = l.path;
+	rq.what = "DeleteObject";
+	r = aws_request(cl, &rq, &rs);
+	aws_resp_release(&rs);
+	s3_loc_release(&l);
+	return r;
+}
+
+int s3_create_bucket(struct aws_client *cl, const char *bucket)
+{
+	struct aws_req rq = AWS_REQ_INIT;
+	struct aws_resp rs;
+	struct s3_loc l;
+	const char *region = aws_client_region(cl);
+	char *body = NULL;
+	int r;
+
+	s3_loc(cl, bucket, NULL, &l);
+	rq.service = AWS_S3;
+	rq.method = "PUT";
+	rq.endpoint = l.endpoint;
+	rq.path = l.path;
+	rq.what = "CreateBucket";
+	if (region && strcmp(region, "us-east-1") != 0) {
+		body = xasprintf("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/"
+				 "2006-03-01/\"><LocationConstraint>%s</LocationConstraint>"
+				 "</CreateBucketConfiguration>", region);
+		rq.body = body;
+		rq.body_len = strlen(body);
+	}
+	r = aws_request(cl, &rq, &rs);
+	if (r < 0 && rs.error_code && strcmp(rs.error_code, "BucketAlreadyOwnedByYou") == 0) {
+		err_clear();
+		r = 0;
+	}
+	aws_resp_release(&rs);
+	s3_loc_release(&l);
+	free(body);
+	return r;
+}

@@ -1,0 +1,57 @@
+/* s3.h: what amiforge needs from S3: a parallel multipart upload of a disk
+ * file (bounded memory: parts are streamed from the file, never read whole),
+ * abort, delete, bucket creation for tests and first-time users. */
+#ifndef AMIFORGE_AWS_S3_H
+#define AMIFORGE_AWS_S3_H
+
+#include "aws.h"
+
+/* S3 limits: parts of 5 MiB..5 GiB (the last may be smaller), 10,000 parts. */
+#define S3_PART_MIN (5ull * 1024 * 1024)
+#define S3_PART_MAX (5ull * 1024 * 1024 * 1024)
+#define S3_PARTS_MAX 10000
+#define S3_PART_DEFAULT (16ull * 1024 * 1024)
+#define S3_PARALLEL_DEFAULT 8
+#define S3_PARALLEL_MAX 64
+
+/* Reports a resource the moment it exists (the build journal records it so
+ * that `amiforge clean` can undo it after a crash). kind: "s3-upload"
+ * (id "s3://bucket/key?uploadId=ID"), "s3-object" (id "s3://bucket/key"),
+ * "import-snapshot-task", "import-image-task", "snapshot", "image". */
+typedef void (*aws_resource_fn)(const char *kind, const char *id, const char *region,
+				void *opaque);
+
+struct s3_upload_opts {
+	const char *bucket;
+	const char *key;
+	uint64_t part_size;        /* 0: max(16 MiB, size / 10,000 rounded up to 1 MiB) */
+	int parallel;              /* 0: S3_PARALLEL_DEFAULT */
+	bool progress;             /* progress bar on stderr when it is a terminal */
+	aws_resource_fn on_resource;
+	void *opaque;
+};
+
+struct s3_upload_result {
+	uint64_t size;
+	uint64_t part_size;
+	int parts;
+	int64_t elapsed_ms;
+	char *etag;
+};
+
+/* Upload path to s3://bucket/key with SHA-256 checksums per part. On any
+ * failure or Ctrl-C the upload is aborted (AbortMultipartUpload). 0 or -1. */
+int s3_upload_file(struct aws_client *cl, const char *path, const struct s3_upload_opts *o,
+		   struct s3_upload_result *res);
+void s3_upload_result_release(struct s3_upload_result *res);
+
+/* Choose a part size for size bytes (0 when the file is too large). */
+uint64_t s3_part_size(uint64_t size, uint64_t wanted);
+
+int s3_abort_upload(struct aws_client *cl, const char *bucket, const char *key,
+		    const char *upload_id);
+int s3_delete_object(struct aws_client *cl, const char *bucket, const char *key);
+/* Create the bucket in the client's region; an existing one of ours is fine. */
+int s3_create_bucket(struct aws_client *cl, const char *bucket);
+
+#endif

@@ -1,0 +1,444 @@
+/* blockread.c: the guest view of a disk image, data extents only (see
+ * blockread.h for the design and the measurements behind it). */
+#include <jansson.h>
+
+#include "blockread.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+#include "run.h"
+#include "util.h"
+
+/* Deepest backing chain followed (qemu's own limit is 1000s, real chains a
+ * handful). */
+#define CHAIN_MAX 64
+/* qemu-img info --backing-chain of a sane chain is a few KiB per layer. */
+#define INFO_JSON_MAX (4u * 1024 * 1024)
+/* Time allowed to one qemu-img map / convert call. */
+#define MAP_TIMEOUT_MS (5 * 60 * 1000)
+#define DECODE_TIMEOUT_MS (10 * 60 * 1000)
+
+enum ext_kind { EXT_ZERO, EXT_DIRECT, EXT_DECODE };
+
+struct extent {
+	uint64_t start, len;
+	enum ext_kind kind;
+	int depth;
+	uint64_t offset;          /* EXT_DIRECT: offset in layer[depth]'s file */
+};
+
+struct layer {
+	char *path;
+	int fd;                   /* -1: not readable directly */
+};
+
+struct blockread {
+	char *path;
+	char *format;             /* qemu's name */
+	uint64_t size;
+	struct layer layers[CHAIN_MAX];
+	int nlayers;
+	/* the current map window [wstart, wend) */
+	struct extent *ext;
+	size_t next, next_cap;
+	uint64_t wstart, wend;
+	size_t cursor;            /* extent index of the last lookup */
+	/* the decoded chunk [cstart, cend) in tmpdir/chunk.raw */
+	char *tmpdir, *chunk;
+	int chunk_fd;
+	uint64_t cstart, cend;
+	struct blockread_stats st;
+};
+
+static const char *qemu_format(const char *f)
+{
+	static const char *const ok[] = { "raw", "qcow2", "vmdk", "vpc", "vhdx", "qed", "vdi" };
+	size_t i;
+
+	if (strcmp(f, "vhd") == 0)
+		return "vpc";
+	for (i = 0; i < ARRAY_SIZE(ok); i++)
+		if (strcmp(f, ok[i]) == 0)
+			return ok[i];
+	return NULL;
+}
+
+static json_t *run_json(const char *const *argv, const char *what, size_t max)
+{
+	struct run r = RUN_INIT;
+	json_error_t je;
+	json_t *j = NULL;
+
+	r.argv = argv;
+	r.out = RUN_CAPTURE;
+	r.err = RUN_CAPTURE;
+	r.capture_max = max;
+	r.timeout_ms = MAP_TIMEOUT_MS;
+	if (run_sync(&r) < 0 || run_check(&r) < 0)
+		goto cleanup;
+	if (r.truncated) {
+		err_set("%s: output larger than %zu bytes", what, max);
+		goto cleanup;
+	}
+	j = json_loadb(r.out_buf.data ? r.out_buf.data : "", r.out_buf.len, 0, &je);
+	if (!j)
+		err_set("%s: invalid JSON at %d:%d: %s", what, je.line, je.column, je.text);
+cleanup:
+	run_release(&r);
+	return j;
+}
+
+/* A layer is read directly when qemu's offsets address its own file: raw or
+ * qcow2 without encryption or an external data file, in a plain file. */
+static int open_layer(struct blockread *br, json_t *img)
+{
+	struct layer *l = &br->layers[br->nlayers];
+	const char *fn = json_string_value(json_object_get(img, "filename"));
+	const char *fmt = json_string_value(json_object_get(img, "format"));
+	json_t *fs = json_object_get(json_object_get(img, "format-specific"), "data");
+	struct stat st;
+
+	if (!fn || !fmt)
+		return err_set("disk '%s': qemu-img info: layer %d lacks filename or format",
+			       br->path, br->nlayers);
+	l->path = xstrdup(fn);
+	l->fd = -1;
+	br->nlayers++;
+	if ((strcmp(fmt, "raw") != 0 && strcmp(fmt, "qcow2") != 0) ||
+	    json_is_true(json_object_get(img, "encrypted")) ||
+	    json_object_get(fs, "data-file"))
+		return 0;
+	l->fd = open(fn, O_RDONLY | O_CLOEXEC);
+	if (l->fd < 0 || fstat(l->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		/* Not a plain file (json:, nbd:...): qemu decodes it. */
+		if (l->fd >= 0)
+			close(l->fd);
+		l->fd = -1;
+	}
+	return 0;
+}
+
+struct blockread *blockread_open(const char *path, const char *format)
+{
+	struct blockread *br = xcalloc(1, sizeof(*br));
+	const char *fmt = qemu_format(format);
+	const char *argv[] = { "qemu-img", "info", "--backing-chain", "--output=json", "-f",
+			       fmt, path, NULL };
+	json_t *info = NULL, *vs;
+	size_t i;
+
+	br->path = xstrdup(path);
+	br->chunk_fd = -1;
+	if (!fmt) {
+		err_set("disk '%s': format '%s' is not supported (raw, qcow2, vmdk, vhd, vhdx)",
+			path, format);
+		goto fail;
+	}
+	br->format = xstrdup(fmt);
+	info = run_json(argv, "qemu-img info", INFO_JSON_MAX);
+	if (!info) {
+		err_prefix("disk '%s'", path);
+		goto fail;
+	}
+	if (!json_is_array(info) || json_array_size(info) == 0) {
+		err_set("disk '%s': qemu-img info: expected a list of layers", path);
+		goto fail;
+	}
+	if (json_array_size(info) > CHAIN_MAX) {
+		err_set("disk '%s': backing chain deeper than %d", path, CHAIN_MAX);
+		goto fail;
+	}
+	vs = json_object_get(json_array_get(info, 0), "virtual-size");
+	if (!json_is_integer(vs) || json_integer_value(vs) <= 0) {
+		err_set("disk '%s': qemu-img info gives no virtual size", path);
+		goto fail;
+	}
+	br->size = (uint64_t)json_integer_value(vs);
+	for (i = 0; i < json_array_size(info); i++)
+		if (open_layer(br, json_array_get(info, i)) < 0)
+			goto fail;
+	json_decref(info);
+	return br;
+fail:
+	json_decref(info);
+	blockread_close(br);
+	return NULL;
+}
+
+void blockread_close(struct blockread *br)
+{
+	int i;
+
+	if (!br)
+		return;
+	for (i = 0; i < br->nlayers; i++) {
+		if (br->layers[i].fd >= 0)
+			close(br->layers[i].fd);
+		free(br->layers[i].path);
+	}
+	if (br->chunk_fd >= 0)
+		close(br->chunk_fd);
+	if (br->tmpdir)
+		remove_tree(br->tmpdir);
+	free(br->tmpdir);
+	free(br->chunk);
+	free(br->ext);
+	free(br->path);
+	free(br->format);
+	free(br);
+}
+
+uint64_t blockread_size(const struct blockread *br)
+{
+	return br->size;
+}
+
+const struct blockread_stats *blockread_stats(const struct blockread *br)
+{
+	return &br->st;
+}
+
+static int get_u64(json_t *o, const char *k, uint64_t *v)
+{
+	json_t *j = json_object_get(o, k);
+
+	if (!json_is_integer(j) || json_integer_value(j) < 0)
+		return -1;
+	*v = (uint64_t)json_integer_value(j);
+	return 0;
+}
+
+/* Load the map of the window starting at start. */
+static int load_window(struct blockread *br, uint64_t start)
+{
+	char s[32], l[32];
+	uint64_t len = br->size - start < BLOCKREAD_MAP_WINDOW ? br->size - start
+							       : BLOCKREAD_MAP_WINDOW;
+	const char *argv[] = { "qemu-img", "map", "--output=json", "-f", br->format,
+			       "--start-offset", s, "--max-length", l, br->path, NULL };
+	json_t *map, *e;
+	uint64_t pos = start;
+	size_t i;
+	int r = -1;
+
+	snprintf(s, sizeof(s), "%" PRIu64, start);
+	snprintf(l, sizeof(l), "%" PRIu64, len);
+	br->st.map_runs++;
+	map = run_json(argv, "qemu-img map", RUN_CAPTURE_MAX_DEFAULT);
+	if (!map) {
+		err_prefix("disk '%s'", br->path);
+		return -1;
+	}
+	br->next = 0;
+	br->cursor = 0;
+	if (!json_is_array(map))
+		goto bad;
+	json_array_foreach(map, i, e) {
+		struct extent x = { 0 };
+		json_t *depth = json_object_get(e, "depth");
+
+		if (get_u64(e, "start", &x.start) < 0 || get_u64(e, "length", &x.len) < 0 ||
+		    x.start != pos || x.len == 0 || x.len > start + len - pos ||
+		    !json_is_integer(depth) || json_integer_value(depth) < 0 ||
+		    json_integer_value(depth) >= br->nlayers)
+			goto bad;
+		x.depth = (int)json_integer_value(depth);
+		if (json_is_true(json_object_get(e, "zero")))
+			x.kind = EXT_ZERO;
+		else if (get_u64(e, "offset", &x.offset) == 0 && br->layers[x.depth].fd >= 0)
+			x.kind = EXT_DIRECT;
+		else
+			x.kind = EXT_DECODE;
+		if (x.kind != EXT_ZERO)
+			br->st.data_bytes += x.len;
+		/* Extents are merged by qemu; a window has at most one per 4 KiB. */
+		if (br->next == br->next_cap) {
+			br->next_cap = br->next_cap ? br->next_cap * 2 : 64;
+			br->ext = xrealloc(br->ext, br->next_cap * sizeof(*br->ext));
+		}
+		br->ext[br->next++] = x;
+		pos += x.len;
+	}
+	if (pos != start + len)
+		goto bad;
+	br->wstart = start;
+	br->wend = start + len;
+	r = 0;
+	goto cleanup;
+bad:
+	err_set("disk '%s': qemu-img map: unexpected output for [%" PRIu64 ", +%" PRIu64 ")",
+		br->path, start, len);
+	br->wstart = br->wend = 0;
+cleanup:
+	json_decref(map);
+	return r;
+}
+
+/* The extent holding off (< size). NULL on error. */
+static const struct extent *extent_at(struct blockread *br, uint64_t off)
+{
+	if (off < br->wstart || off >= br->wend || br->wend == 0) {
+		/* Windows are aligned so that re-reads land in the same one. */
+		if (load_window(br, off - off % BLOCKREAD_MAP_WINDOW) < 0)
+			return NULL;
+	}
+	if (br->cursor >= br->next || br->ext[br->cursor].start > off)
+		br->cursor = 0;
+	while (br->cursor < br->next &&
+	       br->ext[br->cursor].start + br->ext[br->cursor].len <= off)
+		br->cursor++;
+	if (br->cursor >= br->next) {
+		err_set("disk '%s': no map entry for offset %" PRIu64, br->path, off);
+		return NULL;
+	}
+	return &br->ext[br->cursor];
+}
+
+int blockread_next_data(struct blockread *br, uint64_t from, uint64_t *data)
+{
+	while (from < br->size) {
+		const struct extent *x = extent_at(br, from);
+		size_t i;
+
+		if (!x)
+			return -1;
+		for (i = br->cursor; i < br->next; i++) {
+			if (br->ext[i].kind != EXT_ZERO) {
+				*data = br->ext[i].start > from ? br->ext[i].start : from;
+				return 1;
+			}
+		}
+		from = br->wend;
+	}
+	return 0;
+}
+
+static char *image_opts(const struct blockread *br, uint64_t off, uint64_t len)
+{
+	struct buf b = BUF_INIT(64 * 1024);
+	const char *p;
+
+	buf_printf(&b, "driver=raw,offset=%" PRIu64 ",size=%" PRIu64 ",file.driver=%s,"
+		   "file.file.driver=file,file.file.filename=", off, len, br->format);
+	/* QemuOpts escapes a comma by doubling it. */
+	for (p = br->path; *p; p++) {
+		buf_addc(&b, *p);
+		if (*p == ',')
+			buf_addc(&b, ',');
+	}
+	return buf_detach(&b, NULL);
+}
+
+/* Decode [start, start + CHUNK) (clipped to the disk) into the chunk file. */
+static int decode_chunk(struct blockread *br, uint64_t start)
+{
+	uint64_t len = br->size - start < BLOCKREAD_DECODE_CHUNK ? br->size - start
+								 : BLOCKREAD_DECODE_CHUNK;
+	char *opts = image_opts(br, start, len);
+	const char *argv[] = { "qemu-img", "convert", "-q", "--image-opts", opts, "-O", "raw",
+			       NULL, NULL };
+	struct run r = RUN_INIT;
+	int64_t t0 = now_ms();
+	int ret = -1;
+
+	if (!br->tmpdir) {
+		const char *t = getenv("TMPDIR");
+		char *tmpl = xasprintf("%s/amiforge-blockread.XXXXXX", t && *t ? t : "/var/tmp");
+
+		if (!mkdtemp(tmpl)) {
+			err_errno("create a temporary directory '%s'", tmpl);
+			free(tmpl);
+			goto cleanup;
+		}
+		br->tmpdir = tmpl;
+		br->chunk = xasprintf("%s/chunk.raw", tmpl);
+	}
+	if (br->chunk_fd >= 0)
+		close(br->chunk_fd);
+	br->chunk_fd = -1;
+	br->cend = br->cstart = 0;
+	unlink(br->chunk);
+	argv[7] = br->chunk;
+	r.argv = argv;
+	r.err = RUN_CAPTURE;
+	r.timeout_ms = DECODE_TIMEOUT_MS;
+	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+		err_prefix("disk '%s': decode [%" PRIu64 ", +%" PRIu64 ")", br->path, start, len);
+		goto cleanup;
+	}
+	br->chunk_fd = open(br->chunk, O_RDONLY | O_CLOEXEC);
+	if (br->chunk_fd < 0) {
+		err_errno("open '%s'", br->chunk);
+		goto cleanup;
+	}
+	/* The file is only needed open: space is freed when it is closed. */
+	unlink(br->chunk);
+	br->cstart = start;
+	br->cend = start + len;
+	br->st.decode_runs++;
+	br->st.decode_ms += now_ms() - t0;
+	ret = 0;
+cleanup:
+	run_release(&r);
+	free(opts);
+	return ret;
+}
+
+static int pread_full(int fd, void *buf, size_t n, uint64_t off, const char *what)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return err_errno("read '%s' at %" PRIu64, what, off + got);
+		if (k == 0)
+			return err_set("read '%s' at %" PRIu64 ": file ends early", what, off + got);
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+int blockread_read(struct blockread *br, uint64_t off, void *buf, size_t len)
+{
+	uint64_t end = off + len, pos = off;
+
+	memset(buf, 0, len);
+	if (end > br->size)
+		end = br->size;
+	while (pos < end) {
+		const struct extent *x = extent_at(br, pos);
+		uint64_t n, in;
+		char *dst = (char *)buf + (pos - off);
+
+		if (!x)
+			return -1;
+		n = x->start + x->len - pos;
+		if (n > end - pos)
+			n = end - pos;
+		in = pos - x->start;
+		if (x->kind == EXT_DIRECT) {
+			if (pread_full(br->layers[x->depth].fd, dst, (size_t)n, x->offset + in,
+				       br->layers[x->depth].path) < 0)
+				return -1;
+			br->st.direct_bytes += n;
+		} else if (x->kind == EXT_DECODE) {
+			if (pos < br->cstart || pos >= br->cend) {
+				/* Chunks start on a 1 MiB boundary: a block never needs two. */
+				if (decode_chunk(br, pos - pos % (1u << 20)) < 0)
+					return -1;
+			}
+			if (n > br->cend - pos)
+				n = br->cend - pos;
+			if (pread_full(br->chunk_fd, dst, (size_t)n, pos - br->cstart,
+				       "decoded chunk") < 0)
+				return -1;
+			br->st.decoded_bytes += n;
+		}
+		pos += n;
+	}
+	return 0;
+}

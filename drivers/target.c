@@ -1,0 +1,90 @@
+/* target.c: the table of target drivers and the checks they share. */
+#include "target.h"
+#include "error.h"
+#include "util.h"
+
+extern const struct target_driver target_aws_import;
+extern const struct target_driver target_aws_ebs;
+
+static const struct target_driver *const drivers[] = {
+	&target_aws_import,
+	&target_aws_ebs,
+};
+
+const struct target_driver *target_find(const struct publish_spec *spec)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(drivers); i++)
+		if (drivers[i]->probe(spec) > 0)
+			return drivers[i];
+	err_set("unknown --via '%s' (import-snapshot, import-image, ebs)",
+		spec->via ? spec->via : "");
+	return NULL;
+}
+
+void target_result_release(struct target_result *r)
+{
+	if (!r)
+		return;
+	free(r->via);
+	free(r->region);
+	free(r->ami_id);
+	free(r->ami_name);
+	free(r->snapshot_id);
+	free(r->import_task_id);
+	free(r->s3_url);
+	free(r->parent_snapshot_id);
+	free(r->block_manifest);
+	memset(r, 0, sizeof(*r));
+}
+
+static bool name_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       strchr("()[] ./-'@_", c) != NULL;
+}
+
+int target_check_common(const struct publish_spec *s)
+{
+	const char *p;
+	size_t i;
+
+	if (!s->name || strlen(s->name) < 3 || strlen(s->name) > 128)
+		return err_set("AMI name '%s' must be 3 to 128 characters", s->name ? s->name : "");
+	for (p = s->name; *p; p++)
+		if (!name_char_ok(*p))
+			return err_set("AMI name '%s': character '%c' is not allowed (letters, "
+				       "digits, ()[] ./-'@_)", s->name, *p);
+	if (s->description && strlen(s->description) > 255)
+		return err_set("AMI description is longer than 255 characters");
+	if (s->arch && strcmp(s->arch, "x86_64") != 0 && strcmp(s->arch, "arm64") != 0)
+		return err_set("architecture '%s': expected x86_64 or arm64", s->arch);
+	if (s->boot_mode && strcmp(s->boot_mode, "legacy-bios") != 0 &&
+	    strcmp(s->boot_mode, "uefi") != 0 && strcmp(s->boot_mode, "uefi-preferred") != 0)
+		return err_set("boot mode '%s': expected legacy-bios, uefi or uefi-preferred",
+			       s->boot_mode);
+	if (s->arch && strcmp(s->arch, "arm64") == 0 && s->boot_mode &&
+	    strcmp(s->boot_mode, "uefi") != 0)
+		return err_set("arm64 images boot with UEFI only (boot mode '%s')", s->boot_mode);
+	if (s->tpm && (!s->boot_mode || strcmp(s->boot_mode, "legacy-bios") == 0))
+		return err_set("TPM support needs --boot-mode uefi or uefi-preferred");
+	if (s->volume_type && strcmp(s->volume_type, "gp2") != 0 &&
+	    strcmp(s->volume_type, "gp3") != 0 && strcmp(s->volume_type, "io1") != 0 &&
+	    strcmp(s->volume_type, "io2") != 0 && strcmp(s->volume_type, "st1") != 0 &&
+	    strcmp(s->volume_type, "sc1") != 0 && strcmp(s->volume_type, "standard") != 0)
+		return err_set("volume type '%s' is not an EBS volume type", s->volume_type);
+	if (s->volume_size_gib < 0 || s->volume_size_gib > 65536)
+		return err_set("volume size %d GiB out of range", s->volume_size_gib);
+	if (s->ntags > 50)
+		return err_set("%zu tags: EC2 allows at most 50 per resource", s->ntags);
+	for (i = 0; i < s->ntags; i++) {
+		if (!s->tags[i].key[0] || strlen(s->tags[i].key) > 128 ||
+		    strlen(s->tags[i].value) > 256)
+			return err_set("tag '%s': keys are 1..128 characters, values up to 256",
+				       s->tags[i].key);
+		if (str_startswith(s->tags[i].key, "aws:"))
+			return err_set("tag '%s': the aws: prefix is reserved", s->tags[i].key);
+	}
+	return 0;
+}

@@ -1,0 +1,125 @@
+#!/bin/bash
+# The component engine with the local executor (`amiforge component ... --local`):
+#  - every malformed document in tests/component/invalid/ is rejected with the
+#    file:line:col and message on its first line ("# expect: L:C: message");
+#  - every document in tests/component/run/ runs in a scratch directory and
+#    matches the expectations in its leading comments (tests/component/README);
+#  - the command line: exit codes, the TOE log folder, --image, examples.
+# Reboots through exit 194 / Reboot need a guest (the agent executor).
+. "$(dirname "$0")/../lib/common.sh"
+cd "$TOP" || exit 1
+S=$(scratch)
+CORPUS=tests/component
+
+# ---- malformed documents ----
+n=0
+for f in "$CORPUS"/invalid/[0-9]*.yaml; do
+	n=$((n + 1))
+	exp=$(head -n 1 "$f" | sed -n 's/^# expect: //p')
+	pos=${exp%%: *}
+	msg=${exp#*: }
+	name=component-invalid/$(basename "$f" .yaml)
+	if [ -z "$exp" ]; then
+		fail "$name: no '# expect:' line"
+		continue
+	fi
+	out=$("$AMIFORGE" component validate "$f" 2>&1)
+	rc=$?
+	if [ "$rc" != 2 ]; then
+		fail "$name: exit status $rc, want 2 ($out)"
+		continue
+	fi
+	case "$out" in
+	*"$f:$pos: "*"$msg"*) pass "$name" ;;
+	*) fail "$name: got '$out', want '$f:$pos: ...$msg...'" ;;
+	esac
+done
+[ "$n" -ge 40 ] && pass "component-invalid: $n malformed documents (>= 40)" ||
+	fail "component-invalid: only $n malformed documents"
+
+# ---- conformance corpus ----
+mkdir -p "$S/www"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$S/www" "$port" >"$S/http.log" 2>&1 &
+http_pid=$!
+trap 'kill $http_pid 2>/dev/null; rm -rf "$S"' EXIT
+export BASE_URL=http://127.0.0.1:$port
+for i in $(seq 50); do
+	python3 -c "import urllib.request; urllib.request.urlopen('$BASE_URL/')" 2>/dev/null && break
+	sleep 0.1
+done
+
+for doc in "$CORPUS"/run/[0-9]*.yaml; do
+	base=$(basename "$doc" .yaml)
+	d=$S/run-$base
+	mkdir -p "$d/work"
+	params="Scratch=$d/work"
+	grep -q '^  - BaseUrl:' "$doc" && params="$params,BaseUrl=$BASE_URL"
+	extra=$(sed -n 's/^# param //p' "$doc" | paste -sd, -)
+	[ -n "$extra" ] && params="$params,$extra"
+	args=(--local --log-dir "$d/logs" --parameters "$params")
+	ph=$(sed -n 's/^# phases = //p' "$doc")
+	[ -n "$ph" ] && args+=(--phases "$ph")
+	while IFS= read -r line; do
+		line=${line//\{\{S\}\}/$d/work}
+		line=${line//\{\{W\}\}/$S/www}
+		mkdir -p "$S/www"
+		bash -c "$line" || fail "component/$base: setup '$line' failed"
+	done < <(sed -n 's/^# setup //p' "$doc")
+	"$AMIFORGE" component run "$doc" "${args[@]}" >"$d/stdout" 2>"$d/stderr"
+	rc=$?
+	detailed=$(ls "$d"/logs/TOE_*/detailedoutput.json 2>/dev/null | head -n 1)
+	python3 "$CORPUS/check-run.py" "$doc" "$d" "$rc" "${detailed:--}" "$d/stderr" ||
+		{ _fails=$((_fails + 1)); sed 's/^/    | /' "$d/stderr" | tail -n 15; }
+done
+
+# ---- the command line and the log folder ----
+d=$S/cli
+mkdir -p "$d"
+"$AMIFORGE" component run "$CORPUS/run/01-bash-output.yaml" --local --log-dir "$d/logs" \
+	--parameters "Scratch=$d" >"$d/out" 2>"$d/err"
+check_eq "component-cli: run exits 0" "$?" 0
+logdir=$(ls -d "$d"/logs/TOE_* 2>/dev/null | head -n 1)
+case "$(basename "${logdir:-none}")" in
+TOE_[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]_[0-9][0-9]-[0-9][0-9]-[0-9][0-9]_UTC-0_*-*-*-*-*)
+	pass "component-cli: TOE_<date>_UTC-0_<executionId> folder" ;;
+*) fail "component-cli: log folder '${logdir:-none}'" ;;
+esac
+for f in document.yaml application.log console.log chaining.json detailedoutput.json; do
+	check "component-cli: log folder has $f" test -s "$logdir/$f"
+done
+check "component-cli: document.yaml is the document" cmp -s "$logdir/document.yaml" "$CORPUS/run/01-bash-output.yaml"
+check_contains "component-cli: console.log has the command output" "$(cat "$logdir/console.log")" "hello world"
+id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["executionId"])' "$logdir/detailedoutput.json")
+case "$logdir" in *"_$id") pass "component-cli: folder named after executionId" ;;
+*) fail "component-cli: executionId '$id' not in '$logdir'" ;; esac
+chain=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bash-output"]["build"]["Hello"]["outputs"]["stdout"])' "$logdir/chaining.json" 2>&1)
+check_eq "component-cli: chaining.json holds step outputs" "$chain" "hello world"
+check_contains "component-cli: live progress per step" "$(cat "$d/err")" "build/Hello: Success"
+check_contains "component-cli: application.log records steps" "$(cat "$logdir/application.log")" "build/Multi: Success"
+
+"$AMIFORGE" component validate "$CORPUS/invalid/13-unknown-action.yaml" "$CORPUS/run/01-bash-output.yaml" >/dev/null 2>&1
+check_eq "component-cli: validate exits 2 when any document is invalid" "$?" 2
+out=$("$AMIFORGE" component validate "$CORPUS/run/01-bash-output.yaml" 2>&1)
+check_eq "component-cli: validate exits 0 on a valid document" "$?" 0
+out=$("$AMIFORGE" component run "$CORPUS/invalid/13-unknown-action.yaml" --local 2>&1)
+check_eq "component-cli: run refuses an invalid document with 2" "$?" 2
+out=$("$AMIFORGE" component run "$CORPUS/run/01-bash-output.yaml" 2>&1)
+check_eq "component-cli: run needs --local or --image" "$?" 2
+out=$("$AMIFORGE" component run "$CORPUS/run/01-bash-output.yaml" --local --phases deploy 2>&1)
+check_eq "component-cli: unknown phase rejected" "$?" 2
+check_contains "component-cli: unknown phase message" "$out" "unknown phase 'deploy'"
+out=$("$AMIFORGE" component run "$CORPUS/run/01-bash-output.yaml" --local --parameters novalue 2>&1)
+check_eq "component-cli: bad --parameters rejected" "$?" 2
+out=$("$AMIFORGE" component run "$CORPUS/run/01-bash-output.yaml" --image /nonexistent.qcow2 --parameters "Scratch=$d" 2>&1)
+check_eq "component-cli: --image with a missing image fails" "$?" 1
+check_contains "component-cli: --image names the missing image" "$out" "/nonexistent.qcow2"
+
+# ---- the example components validate ----
+for f in recipes/components/*.yaml; do
+	[ -f "$f" ] || continue
+	out=$("$AMIFORGE" component validate "$f" 2>&1)
+	check_eq "component-examples: $(basename "$f") validates" "$?" 0
+done
+
+finish

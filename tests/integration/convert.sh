@@ -1,0 +1,95 @@
+#!/bin/bash
+# amiforge convert: every output format round-trips to identical content,
+# the OVA opens with tar and its manifest verifies, a raw disk with a qcow2
+# header is copied as raw, failures leave no file behind.
+. "$(dirname "$0")/../lib/common.sh"
+
+F=$(fixture_image) || { fail "convert: fixture image"; exit 1; }
+scratch >/dev/null
+S=$_scratch
+
+for fmt in raw qcow2 vmdk vhd vhdx; do
+	qfmt=$fmt
+	[ "$fmt" = vhd ] && qfmt=vpc
+	if "$AMIFORGE" convert "$F" --format "$fmt" -o "$S/out.$fmt" 2>"$S/$fmt.err"; then
+		check_eq "convert: $fmt detected by qemu-img" \
+			"$(qemu-img info --output=json "$S/out.$fmt" | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])')" "$qfmt"
+		check "convert: $fmt has identical content" \
+			qemu-img compare -q -f qcow2 -F "$qfmt" "$F" "$S/out.$fmt"
+	else
+		fail "convert: $fmt: $(tail -n1 "$S/$fmt.err")"
+	fi
+	ls -a "$S" | grep -q 'amiforge-' && fail "convert: $fmt left a temporary file" || pass "convert: $fmt no temporary left"
+	[ "$fmt" = raw ] || rm -f "$S/out.$fmt"
+done
+check_contains "convert: vmdk is streamOptimized" \
+	"$("$AMIFORGE" convert "$F" --format vmdk -o "$S/s.vmdk" 2>&1; qemu-img info -f vmdk "$S/s.vmdk")" "streamOptimized"
+rm -f "$S/s.vmdk"
+# raw is sparse: far fewer blocks than its size.
+blocks=$(( $(stat -c %b "$S/out.raw") * 512 ))
+size=$(stat -c %s "$S/out.raw")
+check "convert: raw is sparse ($blocks of $size bytes allocated)" test "$blocks" -lt "$((size / 2))"
+rm -f "$S/out.raw"
+# VHD fixed with --verify, from a raw input named raw.
+qemu-img convert -f qcow2 -O raw "$F" "$S/in.raw"
+check "convert: vhd fixed --verify" "$AMIFORGE" convert "$S/in.raw" --input-format raw --format vhd --vhd-type fixed --verify -o "$S/f.vhd"
+check_contains "convert: vhd fixed subformat" "$(qemu-img info -f vpc "$S/f.vhd" 2>&1; head -c 0 "$S/f.vhd")" "virtual size: 4 GiB"
+rm -f "$S/f.vhd" "$S/in.raw"
+
+# OVA: descriptor first, then the disk, then the manifest; manifest verifies.
+if "$AMIFORGE" convert "$F" --format ova --verify -o "$S/img.ova" 2>"$S/ova.err"; then
+	check_eq "convert: ova member order" "$(tar tf "$S/img.ova" | tr '\n' ' ')" "img.ovf img-disk1.vmdk img.mf "
+	mkdir "$S/x" && tar xf "$S/img.ova" -C "$S/x"
+	check "convert: ova manifest verifies" sh -c "cd '$S/x' && sha256sum -c --quiet img.mf"
+	check "convert: ova disk identical" qemu-img compare -q -f qcow2 -F vmdk "$F" "$S/x/img-disk1.vmdk"
+	check "convert: ovf is well-formed XML with the disk capacity" python3 -c '
+import sys, xml.etree.ElementTree as ET
+ns = {"ovf": "http://schemas.dmtf.org/ovf/envelope/1"}
+r = ET.parse(sys.argv[1]).getroot()
+d = r.find("ovf:DiskSection/ovf:Disk", ns)
+assert d.get("{%s}capacity" % ns["ovf"]) == sys.argv[2], d.attrib
+assert r.find("ovf:VirtualSystem/ovf:OperatingSystemSection", ns) is not None
+assert r.find("ovf:VirtualSystem/ovf:VirtualHardwareSection", ns) is not None
+' "$S/x/img.ovf" "$(qemu-img info --output=json -f qcow2 "$F" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')"
+	# A corrupted manifest is caught by sha256sum (the check can fail).
+	sed -i 's/= ./= 0/' "$S/x/img.mf"
+	if (cd "$S/x" && sha256sum -c --quiet img.mf >/dev/null 2>&1); then
+		fail "convert: corrupted manifest not detected"
+	else
+		pass "convert: corrupted manifest detected"
+	fi
+	rm -rf "$S/x" "$S/img.ova"
+else
+	fail "convert: ova: $(tail -n1 "$S/ova.err")"
+fi
+
+# A raw disk whose bytes are a qcow2 header pointing at the fixture: named
+# raw, it is copied byte for byte, not followed to the fixture.
+qemu-img create -q -f qcow2 -F qcow2 -b "$F" "$S/evil.raw"
+check "convert: qcow2-header raw converts" "$AMIFORGE" convert "$S/evil.raw" --input-format raw --format raw -o "$S/evil.out"
+# qemu sizes raw images in whole 512-byte sectors: the copy is the input's
+# bytes, then zeros to the next sector; never the fixture's 4 GiB.
+in_size=$(stat -c %s "$S/evil.raw")
+check "convert: qcow2-header raw copied byte for byte" cmp -s -n "$in_size" "$S/evil.raw" "$S/evil.out"
+check_eq "convert: qcow2-header raw keeps its size (sector-rounded)" "$(stat -c %s "$S/evil.out")" "$(( (in_size + 511) / 512 * 512 ))"
+check "convert: qcow2-header raw padding is zeros" sh -c "tail -c +$((in_size + 1)) '$S/evil.out' | tr -d '\\0' | wc -c | grep -qx 0"
+"$AMIFORGE" convert "$S/evil.raw" --format raw -o "$S/evil2.out" 2>"$S/evil.err"
+check_eq "convert: probed backing file refused" "$?" 1
+check "convert: refused conversion leaves no file" test ! -e "$S/evil2.out"
+
+# Failure and interruption leave nothing.
+"$AMIFORGE" convert "$F" --format raw -o "$S/nodir/x.raw" >/dev/null 2>&1
+check_eq "convert: unwritable output fails" "$?" 1
+"$AMIFORGE" convert "$F" --format vmdk -o "$S/int.vmdk" >/dev/null 2>&1 &
+pid=$!
+sleep 2
+kill -TERM "$pid"
+wait "$pid"; rc=$?
+check "convert: SIGTERM exits non-zero ($rc)" test "$rc" -ne 0
+check "convert: SIGTERM leaves no output" test ! -e "$S/int.vmdk"
+check_eq "convert: SIGTERM leaves no temporary" "$(ls -a "$S" | grep -c amiforge-)" 0
+
+# Usage errors exit 2.
+"$AMIFORGE" convert "$F" -o "$S/x" >/dev/null 2>&1; check_eq "convert: missing --format is a usage error" "$?" 2
+"$AMIFORGE" convert "$F" --format iso -o "$S/x" >/dev/null 2>&1; check_eq "convert: unknown format is a usage error" "$?" 2
+finish

@@ -1,0 +1,142 @@
+#!/bin/bash
+# amiforge inspect on the Debian fixture and on purpose-broken copies of it.
+# Broken copies are qcow2 overlays of the fixture, all edited in one
+# guestfish session (one appliance launch); each inspect run checks several
+# aspects at once, since an appliance costs ~15-60 s under TCG.
+. "$(dirname "$0")/../lib/common.sh"
+
+if ! command -v guestfish >/dev/null; then
+	skip "inspect: guestfish missing (make deps)"
+	exit 0
+fi
+F=$(fixture_image) || { fail "inspect: fixture image"; exit 1; }
+scratch >/dev/null
+S=$_scratch
+export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
+# guestfish (the test's own tool) needs TCG where KVM cannot boot stock
+# kernels; amiforge decides this itself from its KVM probe.
+if [ ! -w /dev/kvm ] || [ -e /sys/module/kvm_pvm ]; then
+	guestfish() { LIBGUESTFS_BACKEND_SETTINGS=force_tcg command guestfish "$@"; }
+fi
+
+# status ID < json: the status of one check in an inspect --json report.
+status() {
+	python3 -c 'import json,sys
+r=json.load(sys.stdin)
+print(next((c["status"]+" "+c["evidence"] for c in r["checks"] if c["id"]==sys.argv[1]), "absent"))' "$1"
+}
+
+# 1. The fixture passes.
+out=$("$AMIFORGE" inspect --json --input-format qcow2 "$F" 2>"$S/base.err"); rc=$?
+base=$out
+check_eq "inspect: fixture exits 0" "$rc" 0
+for id in os.detected disk.partition-table boot.mode boot.default-kernel boot.serial-console \
+	  kernel.nvme kernel.ena fstab.device-names network.mac cloud-init.ec2 \
+	  clean.ssh-host-keys clean.authorized-keys clean.machine-id clean.history \
+	  clean.credentials clean.cloud-init-state; do
+	st=$(echo "$out" | status "$id")
+	check_eq "inspect: fixture $id" "${st%% *}" pass
+done
+check_eq "inspect: fixture distro" "$(echo "$out" | python3 -c 'import json,sys; f=json.load(sys.stdin)["facts"]; print(f["distro"], f["arch"], f["partition_table"], f["root_fs"])')" \
+	"debian x86_64 msdos ext4"
+check_contains "inspect: fixture default kernel from extlinux" \
+	"$(echo "$out" | status boot.default-kernel)" "/boot/extlinux/extlinux.conf:"
+# ImportImage wants GRUB: the fixture boots with extlinux.
+out=$("$AMIFORGE" inspect --json --for import-image --input-format qcow2 "$F" 2>/dev/null); rc=$?
+check_eq "inspect: import-image on extlinux exits 1" "$rc" 1
+check_eq "inspect: import-image bootloader" "$(echo "$out" | status import-image.bootloader | cut -d' ' -f1)" fail
+check_eq "inspect: import-image debian 12 kernel listed" "$(echo "$out" | status import-image.os | cut -d' ' -f1)" pass
+
+# 2. Broken copies.
+for n in b1 b2 b3; do
+	qemu-img create -q -f qcow2 -F qcow2 -b "$F" "$S/$n.qcow2"
+done
+qemu-img resize -q "$S/b2.qcow2" +64M
+qemu-img resize -q "$S/b3.qcow2" +64M
+size=$(qemu-img info --output=json -f qcow2 "$S/b2.qcow2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')
+end=$((size / 512 - 1))
+start=$((4 * 1024 * 1024 * 1024 / 512))
+KV=$(echo "$base" | python3 -c 'import json,sys; print(json.load(sys.stdin)["facts"]["kernel_version"])')
+KCONF=/boot/config-$KV
+mkdir -p "$S/k"
+# b1: a kernel whose NVMe driver is a module missing from the initramfs
+# (the fixture's has it built in: make the config and module lists say
+# "module"), fstab by device name, a leftover host key.
+echo "CANARY-amiforge-7f3a9c" >"$S/k/canary"
+# b2: an ESP without the fallback loader; b3: an ESP with it, and a canary.
+guestfish --rw -a "$S/b1.qcow2" -a "$S/b2.qcow2" -a "$S/b3.qcow2" >"$S/gf.log" 2>&1 <<EOF
+run
+mount /dev/sda1 /
+download $KCONF $S/k/config
+download /lib/modules/$KV/modules.builtin $S/k/modules.builtin
+download /lib/modules/$KV/modules.dep $S/k/modules.dep
+! sed -i 's/^CONFIG_BLK_DEV_NVME=y/CONFIG_BLK_DEV_NVME=m/' $S/k/config
+! grep -v '/nvme/host/nvme.ko\$' $S/k/modules.builtin >$S/k/modules.builtin.new
+! echo "kernel/drivers/nvme/host/nvme.ko: kernel/drivers/nvme/host/nvme-core.ko" >>$S/k/modules.dep
+write /etc/fstab "/dev/sda1 / ext4 defaults 0 1\n"
+upload $S/k/config $KCONF
+upload $S/k/modules.builtin.new /lib/modules/$KV/modules.builtin
+upload $S/k/modules.dep /lib/modules/$KV/modules.dep
+write /etc/ssh/ssh_host_ed25519_key "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key\n"
+umount-all
+part-add /dev/sdb p $start $end
+part-set-mbr-id /dev/sdb 2 0xef
+mkfs vfat /dev/sdb2
+mount /dev/sdb2 /
+mkdir-p /EFI/debian
+write /EFI/debian/grubx64.efi "stub"
+umount-all
+part-add /dev/sdc p $start $end
+part-set-mbr-id /dev/sdc 2 0xef
+mkfs vfat /dev/sdc2
+mount /dev/sdc2 /
+mkdir-p /EFI/BOOT
+write /EFI/BOOT/BOOTX64.EFI "stub"
+umount-all
+mount /dev/sdc1 /
+upload $S/k/canary /var/lib/amiforge-canary
+umount-all
+EOF
+check "inspect: broken copies made with guestfish" test $? -eq 0
+
+out=$("$AMIFORGE" inspect --json --input-format qcow2 "$S/b1.qcow2" 2>/dev/null); rc=$?
+check_eq "inspect: broken b1 exits 1" "$rc" 1
+st=$(echo "$out" | status fstab.device-names)
+check_eq "inspect: fstab with /dev/sda1 fails" "$st" "fail /etc/fstab:1"
+st=$(echo "$out" | status kernel.nvme)
+check_eq "inspect: initramfs without nvme fails" "${st%% *}" fail
+check_contains "inspect: nvme failure names the initramfs" "$st" "/boot/initrd.img-"
+st=$(echo "$out" | status clean.ssh-host-keys)
+check_eq "inspect: leftover host key fails" "$st" "fail /etc/ssh/ssh_host_ed25519_key"
+check_eq "inspect: b1 ena still passes" "$(echo "$out" | status kernel.ena | cut -d' ' -f1)" pass
+
+out=$("$AMIFORGE" inspect --json --boot-mode uefi --input-format qcow2 "$S/b2.qcow2" 2>/dev/null); rc=$?
+check_eq "inspect: ESP without fallback loader exits 1" "$rc" 1
+st=$(echo "$out" | status boot.mode)
+check_eq "inspect: ESP without BOOTX64.EFI fails uefi" "$st" "fail /dev/sda2"
+check_eq "inspect: b2 is otherwise clean" "$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["fail"])')" 1
+
+# The table form of b3; the canary search reads every file.
+"$AMIFORGE" inspect --boot-mode uefi --canary CANARY-amiforge-7f3a9c \
+	--input-format qcow2 "$S/b3.qcow2" >"$S/b3.txt" 2>/dev/null; rc=$?
+check_eq "inspect: canary run exits 1" "$rc" 1
+check_contains "inspect: ESP with BOOTX64.EFI passes uefi" "$(grep -E '^pass +boot.mode' "$S/b3.txt")" "UEFI: yes"
+check_contains "inspect: canary found" "$(grep -E '^fail +clean.canary' "$S/b3.txt")" "var/lib/amiforge-canary"
+
+# 3. A raw disk whose bytes are a qcow2 header pointing at the fixture:
+# named raw, it is read as raw (no OS on it), never followed.
+qemu-img create -q -f qcow2 -F qcow2 -b "$F" "$S/evil.raw"
+out=$("$AMIFORGE" inspect --json --input-format raw "$S/evil.raw" 2>/dev/null); rc=$?
+check_eq "inspect: qcow2-header raw disk exits 1" "$rc" 1
+check_eq "inspect: qcow2-header raw disk read as raw" "$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])')" raw
+check_eq "inspect: qcow2-header raw disk has no OS" "$(echo "$out" | status os.detected)" "fail "
+# Probed, its backing file is refused rather than followed.
+err=$("$AMIFORGE" inspect "$S/evil.raw" 2>&1 >/dev/null); rc=$?
+check_eq "inspect: probed image with backing file refused" "$rc" 1
+check_contains "inspect: refusal names the backing file" "$err" "backing file"
+
+# 4. Usage errors exit 2.
+"$AMIFORGE" inspect >/dev/null 2>&1; check_eq "inspect: no disk is a usage error" "$?" 2
+"$AMIFORGE" inspect --for nowhere "$F" >/dev/null 2>&1; check_eq "inspect: bad --for is a usage error" "$?" 2
+"$AMIFORGE" inspect --boot-mode pxe "$F" >/dev/null 2>&1; check_eq "inspect: bad --boot-mode is a usage error" "$?" 2
+finish

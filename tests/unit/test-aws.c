@@ -1,0 +1,109 @@
+/* Unit tests of the AWS client's pure parts: credential_process splitting,
+ * INI parsing, part sizing, retry classification, RegisterImage parameters,
+ * target checks. */
+#include "test.h"
+#include "error.h"
+#include "util.h"
+#include "drivers/aws/aws.h"
+#include "drivers/aws/ami.h"
+#include "drivers/aws/client.h"
+#include "drivers/aws/s3.h"
+#include "drivers/target.h"
+
+static void test_split(void)
+{
+	struct strv sv = STRV_INIT;
+
+	CHECK(aws_split_command("/bin/tool --profile 'my prof' \"a \\\"b\\\" $c\" x\\ y ''", &sv) == 0 &&
+	      sv.n == 6, "credential_process split: 6 words");
+	if (sv.n == 6) {
+		CHECK_STR(sv.v[1], "--profile", "split: plain word");
+		CHECK_STR(sv.v[2], "my prof", "split: single quotes");
+		CHECK_STR(sv.v[3], "a \"b\" $c", "split: double quotes with escapes");
+		CHECK_STR(sv.v[4], "x y", "split: backslash outside quotes");
+		CHECK_STR(sv.v[5], "", "split: empty quotes give an empty word");
+	}
+	strv_release(&sv);
+	CHECK(aws_split_command("tool 'open", &sv) < 0, "split: unterminated quote fails");
+	CHECK(aws_split_command("   ", &sv) < 0, "split: empty command fails");
+	strv_release(&sv);
+}
+
+static void test_ini(void)
+{
+	char path[] = "/tmp/amiforge-ini-XXXXXX";
+	int fd = mkstemp(path);
+	const char text[] = "# comment\n[default]\nregion = eu-west-1\n[profile x]\n"
+			    "s3 =\n  max_concurrent_requests = 4\nregion=us-east-2 \n";
+	struct aws_ini ini;
+
+	CHECK(fd >= 0 && write_all(fd, text, sizeof(text) - 1) == 0, "ini: temp file");
+	close(fd);
+	CHECK(aws_ini_load(&ini, path) == 0, "ini: parses");
+	CHECK_STR(aws_ini_get(&ini, "default", "region"), "eu-west-1", "ini: default region");
+	CHECK_STR(aws_ini_get(&ini, "profile x", "region"), "us-east-2", "ini: profile region trimmed");
+	CHECK(aws_ini_get(&ini, "profile x", "max_concurrent_requests") == NULL,
+	      "ini: sub-section keys skipped");
+	aws_ini_release(&ini);
+	write_file_atomic(path, "key = value\n", 12, 0600);
+	CHECK(aws_ini_load(&ini, path) < 0 && strstr(err_msg(), ":1:"), "ini: key outside a section: line number");
+	unlink(path);
+	CHECK(aws_ini_load(&ini, "/nonexistent/config") == 0 && ini.n == 0, "ini: missing file is empty");
+}
+
+static void test_s3(void)
+{
+	CHECK(s3_part_size(100ull << 20, 0) == S3_PART_DEFAULT, "part size: default");
+	CHECK(s3_part_size(1ull << 40, 0) * S3_PARTS_MAX >= (1ull << 40), "part size: 1 TiB fits 10,000 parts");
+	CHECK(s3_part_size(1ull << 40, 8ull << 20) == 0, "part size: explicit too small for 1 TiB refused");
+	CHECK(s3_part_size(10ull << 20, 1ull << 20) == S3_PART_MIN, "part size: at least 5 MiB");
+}
+
+static void test_retry(void)
+{
+	CHECK(aws_retryable_code("SlowDown") && aws_retryable_code("RequestLimitExceeded") &&
+	      aws_retryable_code("RequestThrottledException"), "retry: throttling codes");
+	CHECK(!aws_retryable_code("AccessDenied") && !aws_retryable_code(NULL),
+	      "retry: client errors are final");
+}
+
+static void test_register(void)
+{
+	struct target_tag tags[] = { { "env", "ci" } };
+	struct publish_spec s = { .name = "img-1", .boot_mode = "uefi", .tpm = true, .ena = true,
+				  .sriov = true, .imds_v2 = true, .tags = tags, .ntags = 1 };
+	struct strv p = STRV_INIT;
+	char *joined;
+	struct buf b = BUF_INIT(64 * 1024);
+	size_t i;
+
+	ami_register_params(&s, "snap-1", 8, &p);
+	for (i = 0; i + 1 < p.n; i += 2)
+		buf_printf(&b, "%s=%s;", p.v[i], p.v[i + 1]);
+	joined = buf_detach(&b, NULL);
+	CHECK(strstr(joined, "BlockDeviceMapping.1.Ebs.VolumeSize=8;") &&
+	      strstr(joined, "TpmSupport=v2.0;") && strstr(joined, "ImdsSupport=v2.0;") &&
+	      strstr(joined, "BootMode=uefi;") && strstr(joined, "SriovNetSupport=simple;"),
+	      "RegisterImage parameters: %s", joined);
+	free(joined);
+	strv_release(&p);
+	CHECK(target_check_common(&s) == 0, "target check: valid spec");
+	s.boot_mode = "legacy-bios";
+	CHECK(target_check_common(&s) < 0 && strstr(err_msg(), "TPM"), "target check: TPM needs UEFI");
+	s.tpm = false;
+	s.arch = "arm64";
+	CHECK(target_check_common(&s) < 0, "target check: arm64 needs UEFI");
+	s.arch = NULL;
+	s.name = "ab";
+	CHECK(target_check_common(&s) < 0, "target check: name too short");
+}
+
+int main(void)
+{
+	test_split();
+	test_ini();
+	test_s3();
+	test_retry();
+	test_register();
+	return TEST_DONE();
+}

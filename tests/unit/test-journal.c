@@ -1,0 +1,331 @@
+/* Unit tests for builder/journal.c and builder/builddir.c: encoding, states,
+ * locking, torn lines, redaction, handlers, and a real crash: a child that
+ * journals a file, a directory and a process is SIGKILLed, then cleanup
+ * removes all three.
+ *
+ * `test-journal --crash-helper` is also a fixture for
+ * tests/integration/clean.sh: it creates a build directory under ./builds,
+ * journals resources, prints the build directory and "ready", and waits to
+ * be killed. */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "test.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+#include "run.h"
+#include "util.h"
+#include "builder/builddir.h"
+#include "builder/journal.h"
+
+static char *tmpdir;
+
+static bool exists(const char *p)
+{
+	struct stat st;
+
+	return lstat(p, &st) == 0;
+}
+
+static bool alive(pid_t pid)
+{
+	uint64_t st;
+
+	waitpid(pid, NULL, WNOHANG);
+	return proc_starttime(pid, &st) == 0;
+}
+
+static pid_t spawn_sleep(void)
+{
+	static const char *const argv[] = { "sleep", "1000", NULL };
+	struct run r = RUN_INIT;
+
+	r.argv = argv;
+	r.new_pgroup = true;
+	if (run_start(&r) < 0)
+		return -1;
+	return r.pid;
+}
+
+static char *file_text(const char *path)
+{
+	struct buf b = BUF_INIT(1 << 20);
+
+	if (buf_read_file(&b, path) < 0)
+		return xstrdup("");
+	return buf_detach(&b, NULL);
+}
+
+static void test_basics(void)
+{
+	char *jp = xasprintf("%s/j1", tmpdir), *text;
+	struct journal *j = journal_open(jp), *j2;
+	struct journal_entry *e = NULL;
+	unsigned a = 0, b = 0, c = 0;
+	size_t n = 0;
+
+	CHECK(j != NULL, "journal: open creates");
+	if (!j)
+		goto out;
+	CHECK(journal_add(j, &a, "file", "/tmp/with space/100%\nnewline", NULL) == 0 && a == 1,
+	      "journal: add gives id 1");
+	CHECK(journal_add(j, &b, "dir", "/tmp/d", NULL) == 0 && b == 2, "journal: ids increase");
+	CHECK(journal_add(j, &c, "s3-upload", "eu-west-1", "bucket", "key", "", NULL) == 0,
+	      "journal: empty field accepted");
+	CHECK(journal_add(j, NULL, "bad kind", NULL) < 0, "journal: kind with a space refused");
+	CHECK(journal_release(j, b) == 0 && journal_keep(j, c) == 0,
+	      "journal: release and keep");
+	CHECK(journal_release(j, 99) < 0, "journal: releasing an unknown id fails");
+	j2 = journal_open(jp);
+	CHECK(!j2 && strstr(err_msg(), "in use by a running build"),
+	      "journal: second open refused while locked");
+	journal_close(j2);
+	text = file_text(jp);
+	CHECK(strstr(text, "+ 1 file /tmp/with%20space/100%25%0Anewline\n") != NULL,
+	      "journal: fields percent-encoded on one line");
+	free(text);
+	CHECK(journal_load(jp, &e, &n) == 0 && n == 3, "journal: load reads 3 resources");
+	if (n == 3) {
+		CHECK_STR(e[0].fields[0], "/tmp/with space/100%\nnewline", "journal: field round trip");
+		CHECK(e[0].state == JOURNAL_LIVE && e[1].state == JOURNAL_RELEASED &&
+		      e[2].state == JOURNAL_KEPT, "journal: states live/released/kept");
+		CHECK(e[2].nfields == 4 && e[2].fields[3][0] == '\0', "journal: empty field kept");
+	}
+	journal_entries_free(e, n);
+	CHECK(journal_live_count(jp) == 1, "journal: one live resource");
+	journal_close(j);
+
+	/* A torn last line (crash mid-write) is ignored, and the next open
+	 * continues on a fresh line with the next id. */
+	{
+		int fd = open(jp, O_WRONLY | O_APPEND);
+
+		CHECK(fd >= 0 && write_all(fd, "+ 4 file /tor", 13) == 0, "journal: torn line written");
+		if (fd >= 0)
+			close(fd);
+	}
+	CHECK(journal_live_count(jp) == 1, "journal: torn line ignored");
+	j = journal_open(jp);
+	CHECK(j && journal_add(j, &a, "file", "/x", NULL) == 0 && a == 4,
+	      "journal: reopen continues ids after the torn line");
+	journal_close(j);
+	CHECK(journal_live_count(jp) == 2, "journal: line after a torn one is read");
+out:
+	free(jp);
+}
+
+static void test_malformed(void)
+{
+	static const char *const bad[] = {
+		"+ x file /a\n", "* 1 file /a\n", "- 7\n", "+ 1 file /a%zz\n", "+ 1\n",
+		"+ 1 file /a\n+ 1 file /b\n", "+ 1 file /a%00\n",
+	};
+	char *jp = xasprintf("%s/bad", tmpdir);
+	size_t i, n;
+	struct journal_entry *e;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		write_file_atomic(jp, bad[i], strlen(bad[i]), 0600);
+		CHECK(journal_load(jp, &e, &n) < 0 && strstr(err_msg(), jp) != NULL,
+		      "journal: malformed %zu rejected with its line", i);
+	}
+	free(jp);
+}
+
+static void test_redaction(void)
+{
+	char *jp = xasprintf("%s/secret", tmpdir), *text;
+	struct journal *j;
+
+	log_add_secret("AKIAVERYSECRETKEY");
+	j = journal_open(jp);
+	CHECK(j && journal_add(j, NULL, "s3-upload", "eu-west-1", "b",
+			       "k?X-Amz-Credential=AKIAVERYSECRETKEY", "id", NULL) == 0,
+	      "redact: journaled");
+	journal_close(j);
+	text = file_text(jp);
+	CHECK(!strstr(text, "AKIAVERYSECRETKEY") && strstr(text, "[REDACTED]"),
+	      "redact: the secret never reaches the journal");
+	free(text);
+	log_clear_secrets();
+	free(jp);
+}
+
+static int fake_calls;
+static int fake_release(const struct journal_entry *e, void *opaque)
+{
+	fake_calls++;
+	if (opaque)
+		return err_set("fake: %s refused", e->fields[0]);
+	return 0;
+}
+
+static void test_handlers(void)
+{
+	char *jp = xasprintf("%s/h", tmpdir), *f = xasprintf("%s/h-file", tmpdir);
+	struct journal *j = journal_open(jp);
+	unsigned ok, bad;
+	pid_t p;
+	char spid[32];
+
+	write_file_atomic(f, "x", 1, 0600);
+	journal_add(j, NULL, "file", f, NULL);
+	journal_add(j, NULL, "widget", "w-1", NULL);
+	journal_add(j, NULL, "file", "/nonexistent/already-gone", NULL);
+	p = spawn_sleep();
+	snprintf(spid, sizeof(spid), "%ld", (long)p);
+	/* A pid whose start time does not match is someone else's process. */
+	journal_add(j, NULL, "pid", spid, "1", NULL);
+	CHECK(journal_cleanup(j, true, NULL, &ok, &bad) == 0 && exists(f),
+	      "cleanup: dry run touches nothing");
+	CHECK(journal_cleanup(j, false, NULL, &ok, &bad) < 0 && ok == 3 && bad == 1 &&
+	      strstr(err_msg(), "no cleanup handler for 'widget'"),
+	      "cleanup: kind without a handler reported, others released");
+	CHECK(!exists(f), "cleanup: file removed");
+	CHECK(alive(p), "cleanup: pid with another start time not killed");
+	kill(p, SIGKILL);
+	waitpid(p, NULL, 0);
+	CHECK(journal_register("widget", fake_release, &fake_calls) == 0,
+	      "cleanup: handler registered");
+	CHECK(journal_cleanup(j, false, NULL, &ok, &bad) < 0 && fake_calls == 1 &&
+	      strstr(err_msg(), "fake: w-1 refused"), "cleanup: handler failure reported");
+	journal_register("widget", fake_release, NULL);
+	CHECK(journal_cleanup(j, false, NULL, &ok, &bad) == 0 && ok == 1 && fake_calls == 2,
+	      "cleanup: registered handler releases the widget");
+	CHECK(journal_cleanup(j, false, NULL, &ok, &bad) == 0 && ok == 0,
+	      "cleanup: second run has nothing left");
+	journal_close(j);
+	CHECK(journal_live_count(jp) == 0, "cleanup: journal has no live resources");
+	free(jp);
+	free(f);
+}
+
+/* Create resources in bd and journal them; returns the sleep pid. */
+static pid_t make_resources(const struct build_dir *bd, struct journal *j)
+{
+	char *f = xasprintf("%s/overlay.qcow2", bd->output);
+	char *d = xasprintf("%s/seed", bd->path);
+	char *inner = xasprintf("%s/seed/user-data", bd->path);
+	pid_t p;
+
+	/* Journal first, then create: a crash in between leaves a line for
+	 * nothing, which cleanup treats as already gone. */
+	journal_add(j, NULL, "file", f, NULL);
+	write_file_atomic(f, "disk", 4, 0600);
+	journal_add(j, NULL, "dir", d, NULL);
+	mkdir(d, 0700);
+	write_file_atomic(inner, "#cloud-config\n", 14, 0600);
+	p = spawn_sleep();
+	journal_add_pid(j, NULL, "qemu-pid", p);
+	free(f);
+	free(d);
+	free(inner);
+	return p;
+}
+
+static void test_crash(void)
+{
+	struct build_dir bd;
+	int pfd[2];
+	pid_t child, sleeper = 0;
+	char *f, *d;
+	struct journal *j;
+	unsigned ok = 0, bad = 0;
+	char *root = xasprintf("%s/builds", tmpdir);
+
+	CHECK(build_dir_create(root, "crash", "1.0.0", 0, &bd) == 0, "crash: build dir created");
+	f = xasprintf("%s/overlay.qcow2", bd.output);
+	d = xasprintf("%s/seed", bd.path);
+	if (pipe(pfd) < 0)
+		return;
+	child = fork();
+	if (child == 0) {
+		struct journal *cj = journal_open(bd.journal);
+		pid_t p = cj ? make_resources(&bd, cj) : -1;
+
+		if (write(pfd[1], &p, sizeof(p)) != sizeof(p))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	CHECK(read_all(pfd[0], &sleeper, sizeof(sleeper)) == sizeof(sleeper) && sleeper > 0,
+	      "crash: child journaled its resources");
+	close(pfd[0]);
+	CHECK(exists(f) && exists(d) && alive(sleeper), "crash: resources exist");
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	CHECK(journal_live_count(bd.journal) == 3, "crash: journal shows 3 live resources");
+	j = journal_open(bd.journal);
+	CHECK(j != NULL, "crash: journal lock released by the kernel after SIGKILL");
+	CHECK(j && journal_cleanup(j, false, NULL, &ok, &bad) == 0 && ok == 3 && bad == 0,
+	      "crash: cleanup released 3 resources");
+	journal_close(j);
+	CHECK(!exists(f), "crash: file removed");
+	CHECK(!exists(d), "crash: directory tree removed");
+	CHECK(!alive(sleeper), "crash: process killed");
+	free(f);
+	free(d);
+	build_dir_release(&bd);
+	free(root);
+}
+
+static void test_build_dir(void)
+{
+	struct build_dir a, b;
+	char *root = xasprintf("%s/bd", tmpdir);
+	time_t t = 1700000000;
+
+	CHECK(build_dir_create(root, "web", "1.0.0", t, &a) == 0, "build dir: created");
+	CHECK(build_dir_create(root, "web", "1.0.0", t, &b) == 0, "build dir: same second again");
+	CHECK(a.path && b.path && str_endswith(a.path, "/bd/web-1.0.0-20231114-221320") &&
+	      str_endswith(b.path, "/bd/web-1.0.0-20231114-221320-2"),
+	      "build dir: name-version-timestamp, then -2");
+	CHECK(a.path && exists(a.toe) && exists(a.checkpoints) && exists(a.output),
+	      "build dir: toe/, checkpoints/, output/ exist");
+	CHECK(a.path && str_endswith(a.manifest, "/manifest.json") &&
+	      str_endswith(a.console_log, "/console.log") && str_endswith(a.journal, "/journal"),
+	      "build dir: file paths");
+	build_dir_release(&a);
+	build_dir_release(&b);
+	CHECK(build_dir_open("/nonexistent-dir", &a) < 0, "build dir: open of a missing dir fails");
+	free(root);
+}
+
+static int crash_helper(void)
+{
+	struct build_dir bd;
+	struct journal *j;
+
+	if (build_dir_create(NULL, "crash", "1.0.0", 0, &bd) < 0 || !(j = journal_open(bd.journal))) {
+		log_err_msg();
+		return 1;
+	}
+	make_resources(&bd, j);
+	printf("%s\nready\n", bd.path);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+int main(int argc, char **argv)
+{
+	char tmpl[] = "/tmp/amiforge-journal.XXXXXX";
+
+	if (argc == 2 && strcmp(argv[1], "--crash-helper") == 0)
+		return crash_helper();
+	tmpdir = mkdtemp(tmpl);
+	if (!tmpdir) {
+		printf("FAIL: mkdtemp\n");
+		return 1;
+	}
+	test_basics();
+	test_malformed();
+	test_redaction();
+	test_handlers();
+	test_crash();
+	test_build_dir();
+	remove_tree(tmpdir);
+	return TEST_DONE();
+}
