@@ -6,7 +6,7 @@
 #include "run.h"
 #include "util.h"
 
-int image_info_parse(const char *json, const char *path, struct image_info *out)
+static int info_parse(const char *json, const char *path, bool chain, struct image_info *out)
 {
 	json_error_t je;
 	json_t *root = json_loads(json, 0, &je);
@@ -31,8 +31,8 @@ int image_info_parse(const char *json, const char *path, struct image_info *out)
 			"convert it with qemu-img convert)", path, fmt);
 		goto cleanup;
 	}
-	if (json_object_get(root, "backing-filename") ||
-	    json_object_get(root, "full-backing-filename")) {
+	if (!chain && (json_object_get(root, "backing-filename") ||
+		       json_object_get(root, "full-backing-filename"))) {
 		err_set("image '%s': has a backing file; flatten it first "
 			"(qemu-img convert -O qcow2)", path);
 		goto cleanup;
@@ -45,7 +45,12 @@ cleanup:
 	return ret;
 }
 
-int image_probe(const char *path, const char *format, struct image_info *out)
+int image_info_parse(const char *json, const char *path, struct image_info *out)
+{
+	return info_parse(json, path, false, out);
+}
+
+static int probe(const char *path, const char *format, bool chain, struct image_info *out)
 {
 	/* -U: reading the header is safe while another process has it open. */
 	const char *argv[] = { "qemu-img", "info", "-U", "--output=json", path, NULL, NULL, NULL };
@@ -72,10 +77,20 @@ int image_probe(const char *path, const char *format, struct image_info *out)
 			IMAGE_INFO_JSON_MAX);
 		goto cleanup;
 	}
-	ret = image_info_parse(r.out_buf.data ? r.out_buf.data : "", path, out);
+	ret = info_parse(r.out_buf.data ? r.out_buf.data : "", path, chain, out);
 cleanup:
 	run_release(&r);
 	return ret;
+}
+
+int image_probe(const char *path, const char *format, struct image_info *out)
+{
+	return probe(path, format, false, out);
+}
+
+int image_probe_chain(const char *path, struct image_info *out)
+{
+	return probe(path, "qcow2", true, out);
 }
 
 int overlay_create(const char *base, const char *base_fmt, const char *overlay,
