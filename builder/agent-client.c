@@ -347,10 +347,21 @@ static int check_frame(struct agent *a, uint32_t id, struct proto_frame *f)
 	return 1;
 }
 
+/* A sync reply for another request is an echo of an earlier sync that the
+ * (restarted) agent found queued in the channel: the nonce handshake already
+ * discarded it in spirit, so drop it here too instead of failing. */
+static bool stale_sync(uint32_t id, const struct proto_frame *f)
+{
+	return f->type == PROTO_R_SYNC && f->id != id;
+}
+
 int agent_recv(struct agent *a, uint32_t id, struct proto_frame *f, int64_t timeout_ms)
 {
-	int r = recv_any(a, f, now_ms() + (timeout_ms > 0 ? timeout_ms : 1));
+	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+	int r;
 
+	while ((r = recv_any(a, f, deadline)) == 1 && stale_sync(id, f))
+		log_debug("agent: dropping a stale sync reply (request %" PRIu32 ")", f->id);
 	if (r < 0) {
 		agent_desync(a);
 		return -1;
@@ -364,7 +375,10 @@ int agent_recv(struct agent *a, uint32_t id, struct proto_frame *f, int64_t time
 
 int agent_recv_now(struct agent *a, uint32_t id, struct proto_frame *f)
 {
-	int r = recv_any(a, f, 0);
+	int r;
+
+	while ((r = recv_any(a, f, 0)) == 1 && stale_sync(id, f))
+		log_debug("agent: dropping a stale sync reply (request %" PRIu32 ")", f->id);
 
 	if (r < 0) {
 		agent_desync(a);

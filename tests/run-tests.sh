@@ -16,6 +16,15 @@ BUILD=${BUILD:-build}
 export BUILD
 export AMIFORGE=${AMIFORGE:-$TOP/amiforge}
 case "$AMIFORGE" in /*) ;; *) AMIFORGE=$TOP/$AMIFORGE ;; esac
+# moto, aws-cli and boto3 come with the machine's pyenv Python: make sure
+# its shims are found even where a login shell did not set PATH up.
+for d in "${HOME:-/root}/.pyenv/shims" "${HOME:-/root}/.pyenv/bin"; do
+	case ":$PATH:" in
+	*":$d:"*) ;;
+	*) [ -d "$d" ] && PATH="$d:$PATH" ;;
+	esac
+done
+export PATH
 mode=${1:-all}
 pattern=${2:-}
 

@@ -8,10 +8,60 @@
 #include "drivers/accel.h"
 #include "error.h"
 #include "log.h"
+#include "run.h"
 #include "util.h"
 
-/* The appliance, its disk attached read-only with an explicit format. */
-static guestfs_h *appliance_open(const char *disk, const char *format)
+/* libguestfs 1.48 attaches a readonly=1 drive through its own overlay as
+ * "-drive file.driver=qcow2,..." with no top-level format, so QEMU probes
+ * the guest-visible bytes: a raw disk that carries a qcow2 header would be
+ * followed to its backing file. So amiforge makes the overlay itself
+ * (qcow2 over the disk, backing format explicit) in a private directory and
+ * attaches that read-write with format=qcow2: the disk itself is never
+ * opened for writing, and nothing is probed. */
+static int make_overlay(const char *disk, const char *format, char **dir_out, char **ovl_out)
+{
+	char dir[] = "/tmp/amiforge-inspect.XXXXXX", *abs = NULL, *ovl = NULL, *bf = NULL;
+	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", NULL, "--", NULL, NULL };
+	struct run r = RUN_INIT;
+	int ret = -1;
+
+	abs = realpath(disk, NULL);
+	if (!abs)
+		return err_errno("open '%s'", disk);
+	if (strchr(abs, ',')) {	/* qemu's option syntax would split it */
+		free(abs);
+		return err_set("disk path '%s' contains a comma", disk);
+	}
+	if (!mkdtemp(dir)) {
+		free(abs);
+		return err_errno("mkdtemp");
+	}
+	ovl = xasprintf("%s/overlay.qcow2", dir);
+	bf = xasprintf("backing_file=%s,backing_fmt=%s", abs, format);
+	argv[6] = bf;
+	argv[8] = ovl;
+	r.argv = argv;
+	r.err = RUN_CAPTURE;
+	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+		err_prefix("overlay for '%s'", disk);
+		rmdir(dir);
+		goto cleanup;
+	}
+	*dir_out = xstrdup(dir);
+	*ovl_out = ovl;
+	ovl = NULL;
+	ret = 0;
+
+cleanup:
+	run_release(&r);
+	free(abs);
+	free(ovl);
+	free(bf);
+	return ret;
+}
+
+/* The appliance, with the overlay of the disk attached. */
+static guestfs_h *appliance_open(const char *disk, const char *overlay)
 {
 	guestfs_h *g = guestfs_create();
 	const char *why;
@@ -27,8 +77,8 @@ static guestfs_h *appliance_open(const char *disk, const char *format)
 		if (guestfs_set_backend_setting(g, "force_tcg", "1") < 0)
 			goto fail;
 	}
-	if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
-				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, format, -1) < 0)
+	if (guestfs_add_drive_opts(g, overlay, GUESTFS_ADD_DRIVE_OPTS_READONLY, 0,
+				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1) < 0)
 		goto fail;
 	log_info("starting the libguestfs appliance for '%s' (%s)", disk,
 		 accel_kvm_usable(NULL) ? "KVM" : "TCG, about 15 s");
@@ -47,6 +97,7 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 	struct inspect_ctx c;
 	struct inspect_report *rep;
 	struct disk_info di;
+	char *tmpdir = NULL, *overlay = NULL;
 	int ret = -1;
 
 	*out = NULL;
@@ -65,7 +116,9 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 	c.virtual_size = di.virtual_size;
 	json_object_set_new(rep->facts, "virtual_size", json_integer((json_int_t)di.virtual_size));
 
-	c.g = appliance_open(opts->disk, di.format);
+	if (make_overlay(opts->disk, di.format, &tmpdir, &overlay) < 0)
+		goto cleanup;
+	c.g = appliance_open(opts->disk, overlay);
 	if (!c.g)
 		goto cleanup;
 	if (inspect_disk_layout(&c) < 0 || inspect_os(&c) < 0)
@@ -88,6 +141,12 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 cleanup:
 	if (c.g)
 		guestfs_close(c.g);
+	if (overlay)
+		unlink(overlay);
+	if (tmpdir)
+		rmdir(tmpdir);
+	free(overlay);
+	free(tmpdir);
 	free(c.root);
 	free(c.parttype);
 	free(c.esp);
