@@ -1,15 +1,16 @@
 #!/bin/bash
 # Build checkpoints on the Debian fixture, with as few guest boots as
-# possible (four full boots): a small recipe of three chained steps.
+# possible (three full boots): a small recipe of three chained steps.
 #   1. full build: three steps run, three checkpoints saved
-#   2. only the last step changed: steps 1-2 reused, step 3 runs, the output
-#      disk has all three results (step 3 used step 2's restored output)
-#   3. the last step fails: the build fails
-#   4. --resume of that build, SIGINT while the resumed step runs: steps 1-2
-#      reused, nothing left behind, the journal shows everything released
-#   5. --no-cache and SIGINT during boot: no checkpoint used, nothing left
-#   6. SIGKILL during boot, then `amiforge clean`: nothing left
-#   7. cache prune removes every checkpoint and layer
+#   2. only the last step changed, to one that hangs: steps 1-2 reused;
+#      SIGINT while step 3 runs leaves nothing behind, the journal shows
+#      everything released
+#   3. --resume of that build with step 3 fixed: steps 1-2 reused, step 3
+#      runs, the output disk has all three results (step 3 used step 2's
+#      restored output)
+#   4. --no-cache and SIGINT during boot: no checkpoint used, nothing left
+#   5. SIGKILL during boot, then `amiforge clean`: nothing left
+#   6. cache prune removes every checkpoint and layer
 . "$(dirname "$0")/../lib/common.sh"
 
 if ! need_libvirt; then
@@ -127,28 +128,47 @@ check_eq "checkpoint: full build saved three checkpoints" \
 check_eq "checkpoint: three checkpoint records in the cache" \
 	"$(ls "$ck"/*.json 2>/dev/null | wc -l)" 3
 
-# 2. Only the last step changed.
-write_component 'echo "{{ Word }} changed after {{ build.Two.outputs.stdout }}" > /var/lib/ckpt-three'
-"$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b2" --json >"$dir/ev2" 2>"$dir/err2"
+# 2. Only the last step changed (to one that hangs); SIGINT while it runs.
+write_component 'sleep 900'
+"$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b2" --json >"$dir/ev2" 2>"$dir/err2" &
+pid=$!
+if wait_event "$dir/ev2" $pid components; then
+	sleep 20
+	kill -INT $pid
+fi
+wait $pid
 rc=$?
-check_eq "checkpoint: rebuild succeeds" "$rc" 0
-[ "$rc" = 0 ] || tail -n 20 "$dir/err2" | sed 's/^/    | /'
+check_eq "checkpoint: SIGINT during components exits 130" "$rc" 130
 check_eq "checkpoint: rebuild reused step One" "$(step_status "$dir/ev2" One)" Reused
 check_eq "checkpoint: rebuild reused step Two" "$(step_status "$dir/ev2" Two)" Reused
-check_eq "checkpoint: rebuild ran step Three" "$(step_status "$dir/ev2" Three)" Success
 check "checkpoint: rebuild booted from the checkpoint of step Two (2/3)" \
 	grep -q '"event":"checkpoint".*"status":"reused".*"detail":"2/3"' "$dir/ev2"
 bd2=$(ls -d "$dir"/b2/ckpt-1.0.0-* | head -n 1)
+nothing_left "checkpoint: SIGINT during components" "$bd2"
+
+# 3. --resume the interrupted build with the last step fixed.
+write_component 'echo "{{ Word }} changed after {{ build.Two.outputs.stdout }}" > /var/lib/ckpt-three'
+"$AMIFORGE" build --resume "$bd2" --json >"$dir/ev3" 2>"$dir/err3"
+rc=$?
+check_eq "checkpoint: --resume succeeds" "$rc" 0
+[ "$rc" = 0 ] || tail -n 20 "$dir/err3" | sed 's/^/    | /'
+check_eq "checkpoint: --resume reused step One" "$(step_status "$dir/ev3" One)" Reused
+check_eq "checkpoint: --resume reused step Two" "$(step_status "$dir/ev3" Two)" Reused
+check_eq "checkpoint: --resume ran step Three" "$(step_status "$dir/ev3" Three)" Success
+check "checkpoint: --resume ran in the same build directory" \
+	bash -c "[ \$(ls -d '$bd2'/toe/TOE_* | wc -l) -ge 2 ]"
 check "checkpoint: TOE log has One and Two skipped as done, Three run" python3 -c "
 import json,glob,sys
-d=json.load(open(glob.glob('$bd2/toe/TOE_*/detailedoutput.json')[0]))
-st={s['name']:s for p in d['documents'][0]['phases'] for s in p['steps']}
-ok=(st['One']['status']=='Skipped' and 'skippedReason' in st['One'] and
-    st['Two']['status']=='Skipped' and st['Three']['status']=='Success' and
-    d['executedStepCount']==1)
+ok=False
+for f in glob.glob('$bd2/toe/TOE_*/detailedoutput.json'):
+    d=json.load(open(f))
+    st={s['name']:s for p in d['documents'][0]['phases'] for s in p['steps']}
+    ok|=(st['One']['status']=='Skipped' and 'skippedReason' in st['One'] and
+         st['Two']['status']=='Skipped' and st['Three']['status']=='Success' and
+         d['executedStepCount']==1)
 sys.exit(not ok)"
 disk="$bd2/output/ckpt-1.0.0.qcow2"
-check "checkpoint: rebuild output is standalone" \
+check "checkpoint: output is standalone" \
 	bash -c "qemu-img info -f qcow2 --output=json '$disk' | grep -vq backing-filename"
 got=$(guestfish --ro --format=qcow2 -a "$disk" -i <<'EOF' 2>&1
 cat /var/lib/ckpt-one
@@ -156,37 +176,13 @@ cat /var/lib/ckpt-two
 cat /var/lib/ckpt-three
 EOF
 )
-check_eq "checkpoint: rebuild output has every step's result (chaining restored)" \
+check_eq "checkpoint: output has every step's result (chaining restored)" \
 	"$(echo "$got" | tr '\n' '|')" "one|two after first-output|three changed after second-output|"
-nothing_left "checkpoint: rebuild" "$bd2"
+nothing_left "checkpoint: --resume" "$bd2"
+check_eq "checkpoint: four checkpoint records in the cache" \
+	"$(ls "$ck"/*.json 2>/dev/null | wc -l)" 4
 
-# 3. The last step fails.
-write_component 'exit 3'
-"$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b3" --json >"$dir/ev3" 2>"$dir/err3"
-rc=$?
-check "checkpoint: failing step fails the build" test "$rc" -ne 0
-check_eq "checkpoint: failing build reused step Two" "$(step_status "$dir/ev3" Two)" Reused
-check_eq "checkpoint: failing build failed at step Three" "$(step_status "$dir/ev3" Three)" Failed
-bd3=$(ls -d "$dir"/b3/ckpt-1.0.0-* | head -n 1)
-
-# 4. --resume it; SIGINT while the resumed step runs.
-write_component 'sleep 900'
-"$AMIFORGE" build --resume "$bd3" --json >"$dir/ev4" 2>"$dir/err4" &
-pid=$!
-if wait_event "$dir/ev4" $pid components; then
-	sleep 15
-	kill -INT $pid
-fi
-wait $pid
-rc=$?
-check_eq "checkpoint: SIGINT during components exits 130" "$rc" 130
-check_eq "checkpoint: --resume restarted at the failed step (Two reused)" \
-	"$(step_status "$dir/ev4" Two)" Reused
-check "checkpoint: --resume ran in the same build directory" \
-	bash -c "[ \$(ls -d '$bd3'/toe/TOE_* | wc -l) -ge 2 ]"
-nothing_left "checkpoint: SIGINT during components" "$bd3"
-
-# 5. --no-cache, SIGINT during boot.
+# 4. --no-cache, SIGINT during boot.
 write_component 'true'
 "$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b5" --no-cache --json >"$dir/ev5" 2>"$dir/err5" &
 pid=$!
@@ -201,7 +197,7 @@ check "checkpoint: --no-cache boots from the base (0/3)" \
 	grep -q '"event":"checkpoint".*"status":"none".*"detail":"0/3"' "$dir/ev5"
 nothing_left "checkpoint: SIGINT during boot" "$(ls -d "$dir"/b5/ckpt-1.0.0-* | head -n 1)"
 
-# 6. SIGKILL during boot, then clean.
+# 5. SIGKILL during boot, then clean.
 "$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b6" --json >"$dir/ev6" 2>"$dir/err6" &
 pid=$!
 if wait_event "$dir/ev6" $pid booting; then
@@ -216,7 +212,7 @@ check "checkpoint: SIGKILL left a live journal to clean" bash -c \
 check_eq "checkpoint: clean after SIGKILL succeeds" "$?" 0
 nothing_left "checkpoint: SIGKILL then clean" "$bd6"
 
-# 7. Prune.
+# 6. Prune.
 "$AMIFORGE" cache prune >"$dir/prune" 2>&1
 check_eq "checkpoint: cache prune succeeds" "$?" 0
 check_eq "checkpoint: prune removed every checkpoint and layer" \
