@@ -56,8 +56,8 @@ static void *signal_watcher(void *arg)
 	pthread_mutex_lock(&active_lock);
 	if (active) {
 		fprintf(stderr, "\namiforge: %s: destroying the guest\n", strsignal(sig));
-		if (active->vm)
-			hv_destroy(active->vm);
+		if (active->vm && hv_destroy(active->vm) < 0)
+			fprintf(stderr, "amiforge: %s\n", err_msg());
 		active->keep_dir = active->console_log != NULL;
 		remove_work_files(active);
 		if (active->keep_dir)
