@@ -161,9 +161,7 @@ check_eq "checkpoint: --resume succeeds" "$rc" 0
 check_eq "checkpoint: --resume reused step One" "$(step_status "$dir/ev3" One)" Reused
 check_eq "checkpoint: --resume reused step Two" "$(step_status "$dir/ev3" Two)" Reused
 check_eq "checkpoint: --resume ran step Three" "$(step_status "$dir/ev3" Three)" Success
-check "checkpoint: --resume ran in the same build directory" \
-	bash -c "[ \$(ls -d '$bd2'/toe/TOE_* | wc -l) -ge 2 ]"
-check "checkpoint: TOE log has One and Two skipped as done, Three run" python3 -c "
+check "checkpoint: --resume ran in the same build directory; its TOE log has One and Two skipped as done, Three run" python3 -c "
 import json,glob,sys
 ok=False
 for f in glob.glob('$bd2/toe/TOE_*/detailedoutput.json'):
