@@ -102,12 +102,14 @@ nothing_left() {
 	local name=$1 bd=$2 l orphan= i
 	# libvirtd and QEMU finish tearing down on their own time: allow 60 s.
 	for ((i = 0; i < 60; i++)); do
-		pgrep -f "$dir/" >/dev/null || break
+		[ "$(pgrep -c -f "qemu-system.*$dir/")" = 0 ] && break
 		sleep 1
 	done
 	check "$name: no domain left on the build's files" bash -c \
 		"! virsh -c qemu:///system list --name 2>/dev/null | grep -q '^amiforge-\($pids\)-'"
-	check "$name: no qemu process on the build's files" bash -c "! pgrep -f '$dir/' >/dev/null"
+	# (in $(...): a `bash -c` would match its own command line)
+	check_eq "$name: no qemu process on the build's files" \
+		"$(pgrep -c -f "qemu-system.*$dir/")" 0
 	check "$name: guest work directory removed" bash -c "! ls -d '$bd'/guest-* 2>/dev/null"
 	check "$name: no socket left" bash -c "[ -z \"\$(find '$dir' -type s)\" ]"
 	for l in "$ck"/layers/*.qcow2; do
@@ -181,7 +183,7 @@ cat /var/lib/ckpt-three
 EOF
 )
 check_eq "checkpoint: output has every step's result (chaining restored)" \
-	"$(echo "$got" | tr '\n' '|')" "one|two after first-output|three changed after second-output|"
+	"$(echo "$got" | tr -s '\n' '|')" "one|two after first-output|three changed after second-output|"
 nothing_left "checkpoint: --resume" "$bd2"
 check_eq "checkpoint: four checkpoint records in the cache" \
 	"$(ls "$ck"/*.json 2>/dev/null | wc -l)" 4
