@@ -27,4 +27,9 @@ struct disk_info {
 int disk_info_get(const char *path, const char *format, struct disk_info *di);
 void disk_info_release(struct disk_info *di);
 
+/* The parsing half of disk_info_get(): json is qemu-img info's output for
+ * path (used in messages), format as given to qemu-img (NULL: probed). */
+int disk_info_parse(const char *json, size_t len, const char *path, const char *format,
+		    struct disk_info *di);
+
 #endif

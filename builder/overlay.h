@@ -11,9 +11,6 @@
 
 #include "compat.h"
 
-/* qemu-img info of a sane image is < 4 KiB; snapshots listings grow it. */
-#define IMAGE_INFO_JSON_MAX (1024u * 1024)
-
 struct image_info {
 	char format[16];        /* "qcow2" or "raw" */
 	uint64_t virtual_size;  /* bytes */

@@ -325,6 +325,13 @@ static int run_action(struct step_run *sr, const struct loop_iter *it)
 			r = -1;
 			break;
 		}
+		/* The boot may have emptied /tmp (systemd-tmpfiles, tmpfs):
+		 * the scratch directory must be there again. */
+		if (sr->rs->ex->ops->mkdir_p(sr->rs->ex, sr->rs->work_dir, 0700) < 0) {
+			err_prefix("after reboot");
+			r = -1;
+			break;
+		}
 		if (strcmp(sr->st->action->name, "Reboot") == 0)
 			break;
 		json_object_clear(out);

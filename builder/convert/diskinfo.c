@@ -24,42 +24,18 @@ bool disk_format_known(const char *f)
 	return false;
 }
 
-int disk_info_get(const char *path, const char *format, struct disk_info *di)
+int disk_info_parse(const char *json, size_t len, const char *path, const char *format,
+		    struct disk_info *di)
 {
-	struct run r = RUN_INIT;
-	const char *argv[8];
-	size_t n = 0;
-	json_t *root = NULL, *v;
+	json_t *root, *v;
 	json_error_t je;
 	int ret = -1;
 
 	memset(di, 0, sizeof(*di));
-	if (format && !disk_format_known(format))
-		return err_set("unknown disk format '%s'", format);
-	if (access(path, R_OK) < 0)
-		return err_errno("open '%s'", path);
-	argv[n++] = "qemu-img";
-	argv[n++] = "info";
-	argv[n++] = "--output=json";
-	if (format) {
-		argv[n++] = "-f";
-		argv[n++] = format;
-	}
-	argv[n++] = "--";
-	argv[n++] = path;
-	argv[n] = NULL;
-	r.argv = argv;
-	r.out = RUN_CAPTURE;
-	r.err = RUN_CAPTURE;
-	r.capture_max = QEMU_IMG_INFO_MAX;
-	r.timeout_ms = QEMU_IMG_INFO_TIMEOUT_MS;
-	if (run_sync(&r) < 0 || run_check(&r) < 0) {
-		err_prefix("inspect '%s'", path);
-		goto cleanup;
-	}
-	root = json_loadb(r.out_buf.data ? r.out_buf.data : "", r.out_buf.len, 0, &je);
+	root = json_loadb(json, len, 0, &je);
 	if (!root || !json_is_object(root)) {
-		err_set("qemu-img info '%s': unreadable JSON: %s", path, root ? "not an object" : je.text);
+		err_set("qemu-img info '%s': invalid JSON: %s", path,
+			root ? "not an object" : je.text);
 		goto cleanup;
 	}
 	v = json_object_get(root, "format");
@@ -99,11 +75,53 @@ int disk_info_get(const char *path, const char *format, struct disk_info *di)
 		  di->probed ? " (probed)" : "", di->backing ? ", backing " : "",
 		  di->backing ? di->backing : "");
 	ret = 0;
-
 cleanup:
 	if (ret < 0)
 		disk_info_release(di);
 	json_decref(root);
+	return ret;
+}
+
+int disk_info_get(const char *path, const char *format, struct disk_info *di)
+{
+	struct run r = RUN_INIT;
+	const char *argv[9];
+	size_t n = 0;
+	int ret = -1;
+
+	memset(di, 0, sizeof(*di));
+	if (format && !disk_format_known(format))
+		return err_set("unknown disk format '%s'", format);
+	if (access(path, R_OK) < 0)
+		return err_errno("open '%s'", path);
+	argv[n++] = "qemu-img";
+	argv[n++] = "info";
+	/* -U: reading the header is safe while a guest has the image open. */
+	argv[n++] = "-U";
+	argv[n++] = "--output=json";
+	if (format) {
+		argv[n++] = "-f";
+		argv[n++] = format;
+	}
+	argv[n++] = "--";
+	argv[n++] = path;
+	argv[n] = NULL;
+	r.argv = argv;
+	r.out = RUN_CAPTURE;
+	r.err = RUN_CAPTURE;
+	r.capture_max = QEMU_IMG_INFO_MAX;
+	r.timeout_ms = QEMU_IMG_INFO_TIMEOUT_MS;
+	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+		err_prefix("inspect '%s'", path);
+		goto cleanup;
+	}
+	if (r.truncated) {
+		err_set("qemu-img info '%s': output over %u bytes", path, QEMU_IMG_INFO_MAX);
+		goto cleanup;
+	}
+	ret = disk_info_parse(r.out_buf.data ? r.out_buf.data : "", r.out_buf.len, path, format,
+			      di);
+cleanup:
 	run_release(&r);
 	return ret;
 }
