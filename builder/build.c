@@ -3,6 +3,7 @@
 
 #include "build.h"
 #include "builddir.h"
+#include "checkpoint.h"
 #include "component/component.h"
 #include "convert.h"
 #include "error.h"
@@ -32,6 +33,8 @@ struct build {
 	struct base_image base;
 	int64_t t0;
 	const char *stage;      /* the running stage, for events and the manifest */
+	struct ckpt *ck;        /* checkpoints of the build guest, or NULL */
+	struct guest *g;        /* the guest running components */
 };
 
 /* ---- progress: a line per stage on stderr, or JSON events on stdout ------ */
@@ -99,7 +102,7 @@ static void on_step_done(const struct component_step_info *info, bool changed_di
 	struct build *b = opaque;
 	char *name;
 
-	(void)changed_disk;
+	ckpt_step_done(b->ck, b->g, info, changed_disk);
 	if (!b->o->json)
 		return;
 	name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
@@ -139,24 +142,32 @@ static struct component_doc_spec *doc_specs(const struct recipe *r, const struct
 }
 
 /* Run phases of docs against ex; 0 when every document succeeded. */
+static void doc_specs_opts(struct build *b, const struct recipe_doc *docs, size_t n,
+			   const char *phases, struct strv *params, struct component_run_opts *co)
+{
+	memset(co, 0, sizeof(*co));
+	co->docs = doc_specs(b->r, docs, n, params);
+	co->ndocs = n;
+	co->phases = phases;
+	co->log_dir = b->bd.toe;
+	co->progress = !b->o->json && log_get_level() >= LOG_INFO;
+	co->on_step_done = on_step_done;
+	co->opaque = b;
+}
+
 static int run_components(struct build *b, struct executor *ex, const struct recipe_doc *docs,
 			  size_t n, const char *phases)
 {
 	struct strv *params = xcalloc(n ? n : 1, sizeof(*params));
-	struct component_doc_spec *specs = doc_specs(b->r, docs, n, params);
-	struct component_run_opts co = {
-		.docs = specs,
-		.ndocs = n,
-		.phases = phases,
-		.log_dir = b->bd.toe,
-		.progress = !b->o->json && log_get_level() >= LOG_INFO,
-		.on_step_done = on_step_done,
-		.opaque = b,
-	};
+	struct component_run_opts co;
+	struct component_doc_spec *specs;
 	struct component_result res;
 	size_t i;
 	int ret = -1;
 
+	doc_specs_opts(b, docs, n, phases, params, &co);
+	specs = (struct component_doc_spec *)co.docs;
+	co.resume = b->ck ? ckpt_resume(b->ck) : NULL;
 	if (component_run(&co, ex, &res) < 0)
 		goto cleanup;
 	if (!res.success) {
@@ -302,7 +313,42 @@ struct guest_stage {
 	bool generalise;
 	uint64_t disk_size;        /* 0: the image's */
 	const char *out;
+	bool checkpoints;          /* checkpoint the component steps (checkpoint.h) */
 };
+
+static void on_ckpt_event(const char *kind, const char *name, const char *status,
+			  const char *detail, void *opaque)
+{
+	event(opaque, kind, name, status, detail);
+}
+
+/* The build guest's checkpoints: plan the run, pick the checkpoint to boot. */
+static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
+			     struct guest_opts *go)
+{
+	struct strv *params = xcalloc(gs->ndocs ? gs->ndocs : 1, sizeof(*params));
+	struct component_run_opts co;
+	struct ckpt_opts o = {
+		.recipe = b->r, .base = &b->base, .disk_size = gs->disk_size, .bd = &b->bd,
+		.journal = b->j, .reuse = !b->o->no_cache, .event = on_ckpt_event, .opaque = b,
+	};
+	size_t i;
+
+	doc_specs_opts(b, gs->docs, gs->ndocs, gs->phases, params, &co);
+	b->ck = ckpt_new(&o, &co);
+	for (i = 0; i < gs->ndocs; i++)
+		strv_release(&params[i]);
+	free(params);
+	free((void *)co.docs);
+	if (!b->ck)
+		return -1;
+	if (ckpt_image(b->ck)) {
+		go->image = ckpt_image(b->ck);
+		go->image_chain = true;
+	}
+	go->overlay = ckpt_overlay(b->ck);
+	return 0;
+}
 
 static int guest_stage(struct build *b, const struct guest_stage *gs)
 {
@@ -317,12 +363,22 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 	guest_opts_from(b, &go, gs->image, gs->work);
 	go.disk_size = gs->disk_size;
 	stage_begin(b, gs->boot_stage);
+	if (gs->checkpoints && checkpoints_begin(b, gs, &go) < 0) {
+		stage_end(b, gs->boot_stage, "failed");
+		goto cleanup;
+	}
 	g = guest_boot(&go);
 	if (!g) {
 		stage_end(b, gs->boot_stage, "failed");
 		goto cleanup;
 	}
 	stage_end(b, gs->boot_stage, "ok");
+	if (b->ck && !guest_can_snapshot(g)) {
+		log_warn("checkpoints: the %s driver cannot snapshot a running guest", go.driver ?
+			 go.driver : "hypervisor");
+		b->ck = (ckpt_free(b->ck), NULL);
+	}
+	b->g = b->ck ? g : NULL;
 
 	stage_begin(b, gs->run_stage);
 	if (run_components(b, g->ex, gs->docs, gs->ndocs, gs->phases) < 0) {
@@ -371,7 +427,12 @@ cleanup:
 			log_error("guest work files kept in %s (console log %s)", g->dir,
 				  gs->console);
 		}
+		b->g = NULL;
 		guest_free(g);
+	}
+	if (b->ck) {
+		ckpt_free(b->ck);
+		b->ck = NULL;
 	}
 	if (jid && access(gs->work, F_OK) < 0)
 		journal_release(b->j, jid);
@@ -542,7 +603,11 @@ static int pipeline(struct build *b, struct build_result *res)
 	b->r = recipe_parse(b->o->recipe, &ro);
 	if (!b->r)
 		return -1;
-	if (build_dir_create(b->o->output_root, b->r->name, b->r->version, now, &b->bd) < 0)
+	if (b->o->resume_dir ? build_dir_open(b->o->resume_dir, &b->bd) < 0 :
+	    build_dir_create(b->o->output_root, b->r->name, b->r->version, now, &b->bd) < 0)
+		return -1;
+	/* What --resume needs: the recipe, the vars, this build's nonce. */
+	if (ckpt_state_save(b->bd.path, b->r->path, b->o->vars) < 0)
 		return -1;
 	res->build_dir = xstrdup(b->bd.path);
 	b->j = journal_open(b->bd.journal);
@@ -580,7 +645,7 @@ static int pipeline(struct build *b, struct build_result *res)
 			.boot_stage = "boot", .run_stage = "components",
 			.docs = b->r->components, .ndocs = b->r->ncomponents,
 			.phases = "build,validate", .generalise = true,
-			.disk_size = b->r->vm.disk_size, .out = disk,
+			.disk_size = b->r->vm.disk_size, .out = disk, .checkpoints = true,
 		};
 		if (guest_stage(b, &gs) < 0)
 			goto cleanup;
@@ -622,12 +687,27 @@ cleanup:
 	return ret;
 }
 
+/* SIGINT/SIGTERM/SIGHUP (guest.c's watcher, after the guest is destroyed):
+ * release what the journal holds, then the process exits 128+sig. */
+static void on_signal(int sig, void *opaque)
+{
+	struct build *b = opaque;
+	unsigned released = 0, failed = 0;
+
+	if (!b->j)
+		return;
+	journal_cleanup(b->j, false, NULL, &released, &failed);
+	fprintf(stderr, "amiforge: %s: released %u resources%s (journal %s)\n", strsignal(sig),
+		released, failed ? ", some failed: run amiforge clean" : "", b->bd.journal);
+}
+
 int build_run(const struct build_opts *o, struct build_result *res)
 {
 	struct build b = { .o = o, .t0 = now_ms() };
 	int ret;
 
 	memset(res, 0, sizeof(*res));
+	guest_on_signal(on_signal, &b);
 	ret = pipeline(&b, res);
 	if (b.m) {
 		manifest_set_status(b.m, ret == 0 ? "succeeded" : "failed",
@@ -648,6 +728,7 @@ int build_run(const struct build_opts *o, struct build_result *res)
 	}
 	event(&b, "build", b.r ? b.r->name : "?", ret == 0 ? "succeeded" : "failed",
 	      ret == 0 ? NULL : err_msg());
+	guest_on_signal(NULL, NULL);
 	log_close_file();
 	journal_close(b.j);
 	manifest_free(b.m);
