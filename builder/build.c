@@ -1,5 +1,6 @@
 /* build.c: the pipeline of `amiforge build` (see build.h). */
 #include <jansson.h>
+#include <sys/random.h>
 
 #include "build.h"
 #include "builddir.h"
@@ -279,6 +280,57 @@ cleanup:
 	run_release(&r);
 	free(tmp);
 	return ret;
+}
+
+/* Move the finished disk from the staging area into the output directory:
+ * rename, or a sparse copy then rename when they are on different
+ * filesystems. 0 or -1. */
+static int move_disk(const char *from, const char *to)
+{
+	char *tmp;
+	const char *argv[] = { "cp", "--sparse=always", "--", from, NULL, NULL };
+	struct run r = RUN_INIT;
+	int ret = -1;
+
+	if (rename(from, to) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return err_errno("rename '%s' to '%s'", from, to);
+	tmp = xasprintf("%s.partial", to);
+	argv[4] = tmp;
+	r.argv = argv;
+	r.err = RUN_CAPTURE;
+	r.timeout_ms = FLATTEN_TIMEOUT_MS;
+	if (run_sync(&r) < 0 || run_check(&r) < 0)
+		goto cleanup;
+	if (rename(tmp, to) < 0) {
+		err_errno("rename '%s' to '%s'", tmp, to);
+		goto cleanup;
+	}
+	unlink(from);
+	ret = 0;
+cleanup:
+	if (ret < 0)
+		unlink(tmp);
+	run_release(&r);
+	free(tmp);
+	return ret;
+}
+
+/* The staging area: overlays, sockets, the flattened disk before it is
+ * tested. Not in the build directory, which may sit under a 0700 home or
+ * temporary directory that QEMU (another user under qemu:///system) cannot
+ * traverse; $TMPDIR or /var/tmp (disks are large: not /tmp, often tmpfs). */
+static char *staging_dir(const struct build *b)
+{
+	const char *tmp = getenv("TMPDIR");
+	unsigned char rnd[4];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd));
+	return xasprintf("%s/amiforge-build-%s-%ld-%02x%02x%02x%02x",
+			 tmp && tmp[0] == '/' ? tmp : "/var/tmp", b->r->name, (long)getpid(),
+			 rnd[0], rnd[1], rnd[2], rnd[3]);
 }
 
 /* Guest options from the recipe's vm section. */
@@ -593,7 +645,8 @@ static int pipeline(struct build *b, struct build_result *res)
 	time_t now = time(NULL);
 	const char *dir;
 	char *disk = NULL, *work = NULL, *test_work = NULL, *test_console = NULL;
-	char *vmdk = NULL;
+	char *vmdk = NULL, *stage = NULL, *staged = NULL;
+	unsigned stage_id = 0;
 	char *log_path;
 	int ret = -1;
 
@@ -636,8 +689,17 @@ static int pipeline(struct build *b, struct build_result *res)
 	if (mkdir_p(dir, 0755) < 0)
 		return -1;
 	disk = xasprintf("%s/%s-%s.qcow2", dir, b->r->name, b->r->version);
-	work = xasprintf("%s/guest-build", b->bd.path);
-	test_work = xasprintf("%s/guest-test", b->bd.path);
+	stage = staging_dir(b);
+	/* Journaled before it exists: clean removes it after a crash. */
+	if (journal_add(b->j, &stage_id, "dir", stage, NULL) < 0)
+		goto cleanup;
+	if (mkdir(stage, 0711) < 0 || chmod(stage, 0711) < 0) {
+		err_errno("create staging directory '%s'", stage);
+		goto cleanup;
+	}
+	work = xasprintf("%s/guest-build", stage);
+	test_work = xasprintf("%s/guest-test", stage);
+	staged = xasprintf("%s/%s-%s.qcow2", stage, b->r->name, b->r->version);
 	test_console = xasprintf("%s/console-test.log", b->bd.path);
 	{
 		struct guest_stage gs = {
@@ -645,7 +707,7 @@ static int pipeline(struct build *b, struct build_result *res)
 			.boot_stage = "boot", .run_stage = "components",
 			.docs = b->r->components, .ndocs = b->r->ncomponents,
 			.phases = "build,validate", .generalise = true,
-			.disk_size = b->r->vm.disk_size, .out = disk, .checkpoints = true,
+			.disk_size = b->r->vm.disk_size, .out = staged, .checkpoints = true,
 		};
 		if (guest_stage(b, &gs) < 0)
 			goto cleanup;
@@ -653,13 +715,23 @@ static int pipeline(struct build *b, struct build_result *res)
 	/* The output boots on a fresh overlay with a new instance-id. */
 	if (b->r->ntests) {
 		struct guest_stage gs = {
-			.image = disk, .work = test_work, .console = test_console,
+			.image = staged, .work = test_work, .console = test_console,
 			.boot_stage = "boot-test", .run_stage = "tests",
 			.docs = b->r->tests, .ndocs = b->r->ntests, .phases = "test",
 		};
 		if (guest_stage(b, &gs) < 0)
 			goto cleanup;
 	}
+	/* Tested: the disk becomes the build's output. */
+	{
+		unsigned oid;
+
+		if (journal_add(b->j, &oid, "file", disk, NULL) < 0 || move_disk(staged, disk) < 0 ||
+		    journal_keep(b->j, oid) < 0)
+			goto cleanup;
+	}
+	if (remove_tree(stage) < 0 || journal_release(b->j, stage_id) < 0)
+		log_warn("staging directory: %s", err_msg());
 
 	stage_begin(b, "outputs");
 	if (outputs(b, disk, &vmdk) < 0) {
@@ -684,6 +756,8 @@ cleanup:
 	free(work);
 	free(test_work);
 	free(test_console);
+	free(stage);
+	free(staged);
 	return ret;
 }
 
