@@ -1,8 +1,10 @@
 /* build.c: the pipeline of `amiforge build` (see build.h). */
 #include <jansson.h>
+#include <sys/random.h>
 
 #include "build.h"
 #include "builddir.h"
+#include "checkpoint.h"
 #include "component/component.h"
 #include "convert.h"
 #include "error.h"
@@ -33,6 +35,8 @@ struct build {
 	struct base_image base;
 	int64_t t0;
 	const char *stage;      /* the running stage, for events and the manifest */
+	struct ckpt *ck;        /* checkpoints of the build guest, or NULL */
+	struct guest *g;        /* the guest running components */
 };
 
 /* ---- progress: a line per stage on stderr, or JSON events on stdout ------ */
@@ -100,7 +104,7 @@ static void on_step_done(const struct component_step_info *info, bool changed_di
 	struct build *b = opaque;
 	char *name;
 
-	(void)changed_disk;
+	ckpt_step_done(b->ck, b->g, info, changed_disk);
 	if (!b->o->json)
 		return;
 	name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
@@ -140,26 +144,34 @@ static struct component_doc_spec *doc_specs(const struct recipe *r, const struct
 }
 
 /* Run phases of docs against ex; 0 when every document succeeded. */
+static void doc_specs_opts(struct build *b, const struct recipe_doc *docs, size_t n,
+			   const char *phases, struct strv *params, struct component_run_opts *co)
+{
+	memset(co, 0, sizeof(*co));
+	co->docs = doc_specs(b->r, docs, n, params);
+	co->ndocs = n;
+	co->phases = phases;
+	co->log_dir = b->bd.toe;
+	co->progress = !b->o->json && log_get_level() >= LOG_INFO;
+	co->on_step_done = on_step_done;
+	co->opaque = b;
+}
+
 static int run_components(struct build *b, struct executor *ex, const struct recipe_doc *docs,
 			  size_t n, const char *phases)
 {
 	struct strv *params = xcalloc(n ? n : 1, sizeof(*params));
-	struct component_doc_spec *specs = doc_specs(b->r, docs, n, params);
-	struct component_run_opts co = {
-		.docs = specs,
-		.ndocs = n,
-		.phases = phases,
-		.log_dir = b->bd.toe,
-		.progress = !b->o->json && log_get_level() >= LOG_INFO,
-		.on_step_done = on_step_done,
-		.opaque = b,
-	};
+	struct component_run_opts co;
+	struct component_doc_spec *specs;
 	struct aws_client_opts ao = { .profile = b->r->publish.profile,
 				      .region = b->r->publish.region };
 	struct component_result res;
 	size_t i;
 	int ret = -1;
 
+	doc_specs_opts(b, docs, n, phases, params, &co);
+	specs = (struct component_doc_spec *)co.docs;
+	co.resume = b->ck ? ckpt_resume(b->ck) : NULL;
 	co.s3 = s3ops_new(&ao);	/* AWS client on first S3 step, on the host */
 	if (component_run(&co, ex, &res) < 0)
 		goto cleanup;
@@ -275,6 +287,57 @@ cleanup:
 	return ret;
 }
 
+/* Move the finished disk from the staging area into the output directory:
+ * rename, or a sparse copy then rename when they are on different
+ * filesystems. 0 or -1. */
+static int move_disk(const char *from, const char *to)
+{
+	char *tmp;
+	const char *argv[] = { "cp", "--sparse=always", "--", from, NULL, NULL };
+	struct run r = RUN_INIT;
+	int ret = -1;
+
+	if (rename(from, to) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return err_errno("rename '%s' to '%s'", from, to);
+	tmp = xasprintf("%s.partial", to);
+	argv[4] = tmp;
+	r.argv = argv;
+	r.err = RUN_CAPTURE;
+	r.timeout_ms = FLATTEN_TIMEOUT_MS;
+	if (run_sync(&r) < 0 || run_check(&r) < 0)
+		goto cleanup;
+	if (rename(tmp, to) < 0) {
+		err_errno("rename '%s' to '%s'", tmp, to);
+		goto cleanup;
+	}
+	unlink(from);
+	ret = 0;
+cleanup:
+	if (ret < 0)
+		unlink(tmp);
+	run_release(&r);
+	free(tmp);
+	return ret;
+}
+
+/* The staging area: overlays, sockets, the flattened disk before it is
+ * tested. Not in the build directory, which may sit under a 0700 home or
+ * temporary directory that QEMU (another user under qemu:///system) cannot
+ * traverse; $TMPDIR or /var/tmp (disks are large: not /tmp, often tmpfs). */
+static char *staging_dir(const struct build *b)
+{
+	const char *tmp = getenv("TMPDIR");
+	unsigned char rnd[4];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd));
+	return xasprintf("%s/amiforge-build-%s-%ld-%02x%02x%02x%02x",
+			 tmp && tmp[0] == '/' ? tmp : "/var/tmp", b->r->name, (long)getpid(),
+			 rnd[0], rnd[1], rnd[2], rnd[3]);
+}
+
 /* Guest options from the recipe's vm section. */
 static void guest_opts_from(struct build *b, struct guest_opts *go, const char *image,
 			    const char *work_dir)
@@ -307,7 +370,42 @@ struct guest_stage {
 	bool generalise;
 	uint64_t disk_size;        /* 0: the image's */
 	const char *out;
+	bool checkpoints;          /* checkpoint the component steps (checkpoint.h) */
 };
+
+static void on_ckpt_event(const char *kind, const char *name, const char *status,
+			  const char *detail, void *opaque)
+{
+	event(opaque, kind, name, status, detail);
+}
+
+/* The build guest's checkpoints: plan the run, pick the checkpoint to boot. */
+static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
+			     struct guest_opts *go)
+{
+	struct strv *params = xcalloc(gs->ndocs ? gs->ndocs : 1, sizeof(*params));
+	struct component_run_opts co;
+	struct ckpt_opts o = {
+		.recipe = b->r, .base = &b->base, .disk_size = gs->disk_size, .bd = &b->bd,
+		.journal = b->j, .reuse = !b->o->no_cache, .event = on_ckpt_event, .opaque = b,
+	};
+	size_t i;
+
+	doc_specs_opts(b, gs->docs, gs->ndocs, gs->phases, params, &co);
+	b->ck = ckpt_new(&o, &co);
+	for (i = 0; i < gs->ndocs; i++)
+		strv_release(&params[i]);
+	free(params);
+	free((void *)co.docs);
+	if (!b->ck)
+		return -1;
+	if (ckpt_image(b->ck)) {
+		go->image = ckpt_image(b->ck);
+		go->image_chain = true;
+	}
+	go->overlay = ckpt_overlay(b->ck);
+	return 0;
+}
 
 static int guest_stage(struct build *b, const struct guest_stage *gs)
 {
@@ -322,12 +420,22 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 	guest_opts_from(b, &go, gs->image, gs->work);
 	go.disk_size = gs->disk_size;
 	stage_begin(b, gs->boot_stage);
+	if (gs->checkpoints && checkpoints_begin(b, gs, &go) < 0) {
+		stage_end(b, gs->boot_stage, "failed");
+		goto cleanup;
+	}
 	g = guest_boot(&go);
 	if (!g) {
 		stage_end(b, gs->boot_stage, "failed");
 		goto cleanup;
 	}
 	stage_end(b, gs->boot_stage, "ok");
+	if (b->ck && !guest_can_snapshot(g)) {
+		log_warn("checkpoints: the %s driver cannot snapshot a running guest", go.driver ?
+			 go.driver : "hypervisor");
+		b->ck = (ckpt_free(b->ck), NULL);
+	}
+	b->g = b->ck ? g : NULL;
 
 	stage_begin(b, gs->run_stage);
 	if (run_components(b, g->ex, gs->docs, gs->ndocs, gs->phases) < 0) {
@@ -376,7 +484,12 @@ cleanup:
 			log_error("guest work files kept in %s (console log %s)", g->dir,
 				  gs->console);
 		}
+		b->g = NULL;
 		guest_free(g);
+	}
+	if (b->ck) {
+		ckpt_free(b->ck);
+		b->ck = NULL;
 	}
 	if (jid && access(gs->work, F_OK) < 0)
 		journal_release(b->j, jid);
@@ -537,7 +650,8 @@ static int pipeline(struct build *b, struct build_result *res)
 	time_t now = time(NULL);
 	const char *dir;
 	char *disk = NULL, *work = NULL, *test_work = NULL, *test_console = NULL;
-	char *vmdk = NULL;
+	char *vmdk = NULL, *stage = NULL, *staged = NULL;
+	unsigned stage_id = 0;
 	char *log_path;
 	int ret = -1;
 
@@ -547,7 +661,11 @@ static int pipeline(struct build *b, struct build_result *res)
 	b->r = recipe_parse(b->o->recipe, &ro);
 	if (!b->r)
 		return -1;
-	if (build_dir_create(b->o->output_root, b->r->name, b->r->version, now, &b->bd) < 0)
+	if (b->o->resume_dir ? build_dir_open(b->o->resume_dir, &b->bd) < 0 :
+	    build_dir_create(b->o->output_root, b->r->name, b->r->version, now, &b->bd) < 0)
+		return -1;
+	/* What --resume needs: the recipe, the vars, this build's nonce. */
+	if (ckpt_state_save(b->bd.path, b->r->path, b->o->vars) < 0)
 		return -1;
 	res->build_dir = xstrdup(b->bd.path);
 	b->j = journal_open(b->bd.journal);
@@ -576,8 +694,17 @@ static int pipeline(struct build *b, struct build_result *res)
 	if (mkdir_p(dir, 0755) < 0)
 		return -1;
 	disk = xasprintf("%s/%s-%s.qcow2", dir, b->r->name, b->r->version);
-	work = xasprintf("%s/guest-build", b->bd.path);
-	test_work = xasprintf("%s/guest-test", b->bd.path);
+	stage = staging_dir(b);
+	/* Journaled before it exists: clean removes it after a crash. */
+	if (journal_add(b->j, &stage_id, "dir", stage, NULL) < 0)
+		goto cleanup;
+	if (mkdir(stage, 0711) < 0 || chmod(stage, 0711) < 0) {
+		err_errno("create staging directory '%s'", stage);
+		goto cleanup;
+	}
+	work = xasprintf("%s/guest-build", stage);
+	test_work = xasprintf("%s/guest-test", stage);
+	staged = xasprintf("%s/%s-%s.qcow2", stage, b->r->name, b->r->version);
 	test_console = xasprintf("%s/console-test.log", b->bd.path);
 	{
 		struct guest_stage gs = {
@@ -585,7 +712,7 @@ static int pipeline(struct build *b, struct build_result *res)
 			.boot_stage = "boot", .run_stage = "components",
 			.docs = b->r->components, .ndocs = b->r->ncomponents,
 			.phases = "build,validate", .generalise = true,
-			.disk_size = b->r->vm.disk_size, .out = disk,
+			.disk_size = b->r->vm.disk_size, .out = staged, .checkpoints = true,
 		};
 		if (guest_stage(b, &gs) < 0)
 			goto cleanup;
@@ -593,13 +720,23 @@ static int pipeline(struct build *b, struct build_result *res)
 	/* The output boots on a fresh overlay with a new instance-id. */
 	if (b->r->ntests) {
 		struct guest_stage gs = {
-			.image = disk, .work = test_work, .console = test_console,
+			.image = staged, .work = test_work, .console = test_console,
 			.boot_stage = "boot-test", .run_stage = "tests",
 			.docs = b->r->tests, .ndocs = b->r->ntests, .phases = "test",
 		};
 		if (guest_stage(b, &gs) < 0)
 			goto cleanup;
 	}
+	/* Tested: the disk becomes the build's output. */
+	{
+		unsigned oid;
+
+		if (journal_add(b->j, &oid, "file", disk, NULL) < 0 || move_disk(staged, disk) < 0 ||
+		    journal_keep(b->j, oid) < 0)
+			goto cleanup;
+	}
+	if (remove_tree(stage) < 0 || journal_release(b->j, stage_id) < 0)
+		log_warn("staging directory: %s", err_msg());
 
 	stage_begin(b, "outputs");
 	if (outputs(b, disk, &vmdk) < 0) {
@@ -624,7 +761,23 @@ cleanup:
 	free(work);
 	free(test_work);
 	free(test_console);
+	free(stage);
+	free(staged);
 	return ret;
+}
+
+/* SIGINT/SIGTERM/SIGHUP (guest.c's watcher, after the guest is destroyed):
+ * release what the journal holds, then the process exits 128+sig. */
+static void on_signal(int sig, void *opaque)
+{
+	struct build *b = opaque;
+	unsigned released = 0, failed = 0;
+
+	if (!b->j)
+		return;
+	journal_cleanup(b->j, false, NULL, &released, &failed);
+	fprintf(stderr, "amiforge: %s: released %u resources%s (journal %s)\n", strsignal(sig),
+		released, failed ? ", some failed: run amiforge clean" : "", b->bd.journal);
 }
 
 int build_run(const struct build_opts *o, struct build_result *res)
@@ -633,6 +786,7 @@ int build_run(const struct build_opts *o, struct build_result *res)
 	int ret;
 
 	memset(res, 0, sizeof(*res));
+	guest_on_signal(on_signal, &b);
 	ret = pipeline(&b, res);
 	if (b.m) {
 		manifest_set_status(b.m, ret == 0 ? "succeeded" : "failed",
@@ -653,6 +807,7 @@ int build_run(const struct build_opts *o, struct build_result *res)
 	}
 	event(&b, "build", b.r ? b.r->name : "?", ret == 0 ? "succeeded" : "failed",
 	      ret == 0 ? NULL : err_msg());
+	guest_on_signal(NULL, NULL);
 	log_close_file();
 	journal_close(b.j);
 	manifest_free(b.m);

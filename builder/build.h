@@ -19,6 +19,8 @@ struct build_opts {
 	const char *output_root;     /* where build directories go; NULL: ./builds */
 	bool json;                   /* machine-readable events on stdout */
 	bool keep_on_error;          /* --on-error=abort: keep the guest's work files */
+	bool no_cache;               /* --no-cache: reuse no checkpoint (still record them) */
+	const char *resume_dir;      /* --resume: continue in this build directory */
 };
 
 struct build_result {

@@ -2,13 +2,16 @@
 #include <getopt.h>
 
 #include "build.h"
+#include "checkpoint.h"
 #include "commands.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
 
 static const char usage[] =
-	"build RECIPE [--output DIR] [--var k=v ...] [--json] [--on-error=cleanup|abort]";
+	"build RECIPE [--output DIR] [--var k=v ...] [--json] [--on-error=cleanup|abort] "
+	"[--no-cache]\n"
+	"       build [RECIPE] --resume BUILD_DIR [--var k=v ...] [--json] [--no-cache]";
 
 int cmd_build(int argc, char **argv)
 {
@@ -17,12 +20,15 @@ int cmd_build(int argc, char **argv)
 		{ "var", required_argument, NULL, 'V' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "on-error", required_argument, NULL, 'e' },
+		{ "no-cache", no_argument, NULL, 'N' },
+		{ "resume", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct build_opts o = { 0 };
 	struct build_result res;
-	struct strv vars = STRV_INIT;
+	struct strv vars = STRV_INIT, saved_vars = STRV_INIT;
+	char *saved_recipe = NULL;
 	int c, ret = EXIT_USAGE;
 
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
@@ -40,6 +46,12 @@ int cmd_build(int argc, char **argv)
 			break;
 		case 'j':
 			o.json = true;
+			break;
+		case 'N':
+			o.no_cache = true;
+			break;
+		case 'R':
+			o.resume_dir = optarg;
 			break;
 		case 'e':
 			if (strcmp(optarg, "cleanup") == 0) {
@@ -61,12 +73,29 @@ int cmd_build(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-	if (optind != argc - 1) {
+	if (o.resume_dir && optind == argc) {
+		/* The recipe and vars the build was started with. */
+		if (o.output_root) {
+			err_set("--output and --resume: the build directory is given");
+			log_err_msg();
+			goto cleanup;
+		}
+		if (ckpt_state_load(o.resume_dir, &saved_recipe, &saved_vars) < 0) {
+			log_err_msg();
+			ret = EXIT_FAIL;
+			goto cleanup;
+		}
+		for (c = 0; vars.v && vars.v[c]; c++)
+			strv_push(&saved_vars, vars.v[c]);   /* given ones win */
+		o.recipe = saved_recipe;
+		o.vars = (const char *const *)saved_vars.v;
+	} else if (optind != argc - 1) {
 		ret = cmd_usage(usage);
 		goto cleanup;
+	} else {
+		o.recipe = argv[optind];
+		o.vars = (const char *const *)vars.v;
 	}
-	o.recipe = argv[optind];
-	o.vars = (const char *const *)vars.v;
 	if (build_run(&o, &res) < 0) {
 		log_err_msg();
 		if (res.build_dir)
@@ -80,5 +109,7 @@ int cmd_build(int argc, char **argv)
 	build_result_release(&res);
 cleanup:
 	strv_release(&vars);
+	strv_release(&saved_vars);
+	free(saved_recipe);
 	return ret;
 }

@@ -2,6 +2,7 @@
 #include <getopt.h>
 
 #include "cache.h"
+#include "checkpoint.h"
 #include "commands.h"
 #include "error.h"
 #include "fetch.h"
@@ -90,6 +91,20 @@ static int cache_prune_cmd(int argc, char **argv)
 		log_err_msg();
 		return EXIT_FAIL;
 	}
+	{
+		char *cache = cache_dir();
+		size_t files = 0;
+		uint64_t bytes = 0;
+
+		if (!cache || ckpt_prune(cache, (unsigned)days, dry, stdout, &files, &bytes) < 0) {
+			free(cache);
+			log_err_msg();
+			return EXIT_FAIL;
+		}
+		printf("checkpoints: %s %zu files, %" PRIu64 " MiB\n", dry ? "would remove" : "removed",
+		       files, bytes >> 20);
+		free(cache);
+	}
 	return EXIT_OK;
 }
 
@@ -104,7 +119,8 @@ int cmd_cache(int argc, char **argv)
 		       "The content-addressed base image cache ($AMIFORGE_CACHE_DIR, else\n"
 		       "/var/cache/amiforge as root, else $XDG_CACHE_HOME/amiforge).\n"
 		       "  list    cached images: digest, format, size, last use, source\n"
-		       "  prune   drop images unused for DAYS (default: all) and stale downloads\n"
+		       "  prune   drop images and build checkpoints unused for DAYS (default: all)\n"
+		       "          and stale downloads\n"
 		       "  fetch   download/verify/unpack a recipe's parent into the cache\n"
 		       "  dir     print the cache directory\n", CACHE_USAGE);
 		return EXIT_OK;

@@ -10,6 +10,10 @@
 #include "log.h"
 #include "util.h"
 
+/* Largest content accepted from a file whose size reads as 0 (procfs,
+ * sysfs: /proc/cpuinfo of a 64-CPU guest is ~100 KiB; 1 MiB is ample). */
+#define GET_UNSIZED_MAX (1024 * 1024)
+
 /* The agent enforces an exec's deadline itself (SIGTERM, SIGKILL 2 s later,
  * then 1 s to drain output): the host waits this much longer before it
  * cancels and gives up on the agent. */
@@ -374,7 +378,7 @@ static int get_stream(struct agent *a, const char *path, int fd, struct buf *out
 	unsigned dlen = 0;
 	const uint8_t *their;
 	size_t their_len;
-	uint64_t announced = 0, size = 0, their_size = 0;
+	uint64_t announced = 0, size = 0, their_size = 0, limit;
 	EVP_MD_CTX *md = NULL;
 	uint32_t id;
 	int ret = -1;
@@ -401,6 +405,10 @@ static int get_stream(struct agent *a, const char *path, int fd, struct buf *out
 			announced, max);
 		goto cleanup;
 	}
+	/* procfs and sysfs files report size 0 and still have content. */
+	limit = announced ? announced : (max < GET_UNSIZED_MAX ? max : GET_UNSIZED_MAX);
+	/* procfs and sysfs files report size 0 and still have content. */
+	limit = announced ? announced : (max < GET_UNSIZED_MAX ? max : GET_UNSIZED_MAX);
 	md = EVP_MD_CTX_new();
 	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
 		agent_desync(a);
@@ -423,9 +431,9 @@ static int get_stream(struct agent *a, const char *path, int fd, struct buf *out
 		}
 		/* A file that grows while read is cut at what was announced:
 		 * a guest cannot make us write without bound. */
-		if (f.len > announced - size) {
-			agent_protocol_error(a, "sent more than the %" PRIu64 " bytes announced",
-					     announced);
+		if (f.len > limit - size) {
+			agent_protocol_error(a, "sent more than the %" PRIu64 " bytes %s", limit,
+					     announced ? "announced" : "allowed for a file of size 0");
 			goto cleanup;
 		}
 		EVP_DigestUpdate(md, f.payload, f.len);

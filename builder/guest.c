@@ -27,6 +27,12 @@ extern const char amiforge_agent_blob[], amiforge_agent_blob_end[];
 /* The guest the signal watcher tears down. */
 static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct guest *active;
+/* The owner's last words (a build's journal cleanup), run by the watcher. */
+static void (*signal_hook)(int sig, void *opaque);
+static void *signal_hook_opaque;
+
+/* `sync` in the guest before a snapshot: writes back the page cache. */
+#define GUEST_SYNC_MS (300 * 1000)
 
 static void remove_work_files(struct guest *g)
 {
@@ -50,13 +56,15 @@ static void *signal_watcher(void *arg)
 	pthread_mutex_lock(&active_lock);
 	if (active) {
 		fprintf(stderr, "\namiforge: %s: destroying the guest\n", strsignal(sig));
-		if (active->vm)
-			hv_destroy(active->vm);
+		if (active->vm && hv_destroy(active->vm) < 0)
+			fprintf(stderr, "amiforge: %s\n", err_msg());
 		active->keep_dir = active->console_log != NULL;
 		remove_work_files(active);
 		if (active->keep_dir)
 			fprintf(stderr, "amiforge: console log kept in %s\n", active->console_log);
 	}
+	if (signal_hook)
+		signal_hook(sig, signal_hook_opaque);
 	_exit(128 + sig);
 }
 
@@ -80,6 +88,16 @@ static int install_watcher(void)
 	pthread_detach(t);
 	done = true;
 	return 0;
+}
+
+void guest_on_signal(void (*fn)(int sig, void *opaque), void *opaque)
+{
+	if (install_watcher() < 0)
+		log_warn("%s", err_msg());
+	pthread_mutex_lock(&active_lock);
+	signal_hook = fn;
+	signal_hook_opaque = opaque;
+	pthread_mutex_unlock(&active_lock);
 }
 
 static void set_active(struct guest *g)
@@ -110,7 +128,7 @@ static bool console_has(const struct guest *g, const char *needle)
 	return found;
 }
 
-static int make_dirs(struct guest *g, const char *work_dir)
+static int make_dirs(struct guest *g, const char *work_dir, const char *overlay)
 {
 	const char *tmp = getenv("TMPDIR");
 	char *tmpl;
@@ -135,7 +153,7 @@ static int make_dirs(struct guest *g, const char *work_dir)
 	g->sock_dir = xasprintf("%s/sock", g->dir);
 	if (mkdir(g->sock_dir, 0700) < 0)
 		return err_errno("create '%s'", g->sock_dir);
-	g->overlay = xasprintf("%s/disk.qcow2", g->dir);
+	g->overlay = overlay ? xstrdup(overlay) : xasprintf("%s/disk.qcow2", g->dir);
 	g->console_log = xasprintf("%s/console.log", g->dir);
 	g->agent_sock = xasprintf("%s/agent.sock", g->sock_dir);
 	return 0;
@@ -151,7 +169,7 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 
 	if (!base)
 		return err_errno("image '%s'", o->image);
-	if (image_probe(base, NULL, &info) < 0)
+	if ((o->image_chain ? image_probe_chain(base, &info) : image_probe(base, NULL, &info)) < 0)
 		goto cleanup;
 	if (o->disk_size && o->disk_size < info.virtual_size) {
 		err_set("disk size %" PRIu64 " is smaller than the image's %" PRIu64,
@@ -236,7 +254,7 @@ struct guest *guest_boot(const struct guest_opts *o)
 	if (install_watcher() < 0)
 		goto fail;
 	set_active(g);
-	if (make_dirs(g, o->work_dir) < 0)
+	if (make_dirs(g, o->work_dir, o->overlay) < 0)
 		goto fail;
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r[0] = r[1] = 0;
@@ -283,6 +301,41 @@ fail:
 		err_prefix("console log %s", g->console_log);
 	guest_free(g);
 	return NULL;
+}
+
+bool guest_can_snapshot(const struct guest *g)
+{
+	return g->hv && hv_can_snapshot(g->hv);
+}
+
+int guest_snapshot(struct guest *g, const char *new_top, char **frozen)
+{
+	static const char *const argv[] = { "sync", NULL };
+	struct exec_req req = { .argv = argv, .timeout_ms = GUEST_SYNC_MS, .capture_max = 4096 };
+	struct exec_result res;
+	char *old;
+	int r;
+
+	*frozen = NULL;
+	if (!g->vm || !g->ex)
+		return err_set("snapshot: the guest is not running");
+	memset(&res, 0, sizeof(res));
+	r = g->ex->ops->exec(g->ex, &req, &res);
+	if (r == 0 && (res.timed_out || res.status != 0))
+		r = err_set("snapshot: sync in the guest failed (status %d)", res.status);
+	exec_result_release(&res);
+	if (r < 0)
+		return -1;
+	if (hv_snapshot_disk(g->vm, new_top) < 0)
+		return -1;
+	/* From here the guest writes to new_top: it is the work file to
+	 * remove on any exit; the frozen layer is the caller's. */
+	pthread_mutex_lock(&active_lock);
+	old = g->overlay;
+	g->overlay = xstrdup(new_top);
+	pthread_mutex_unlock(&active_lock);
+	*frozen = old;
+	return 0;
 }
 
 int guest_shutdown(struct guest *g)

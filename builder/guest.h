@@ -44,6 +44,10 @@ struct guest_opts {
 				    * files (a build journals it first); NULL: a
 				    * fresh one under $TMPDIR */
 	const char *name;          /* domain name; NULL: amiforge-<pid>-<random> */
+	const char *overlay;       /* create the overlay exactly here (a build
+				    * journals it first); NULL: <work>/disk.qcow2 */
+	bool image_chain;          /* image is a qcow2 checkpoint with a backing
+				    * chain amiforge wrote (explicit formats) */
 	/* Called at each phase ("booting", "agent ready", "shutting down"). */
 	void (*on_phase)(const char *phase, void *opaque);
 	void *opaque;
@@ -80,6 +84,21 @@ struct guest *guest_boot(const struct guest_opts *o);
 /* Re-sync the agent within timeout_ms, discarding every stale answer (after
  * a reboot or a timeout). 0 or -1. */
 int guest_resync(struct guest *g, int64_t timeout_ms);
+
+/* Freeze the guest's disk as it is now: sync through the agent, then a live
+ * external snapshot (hv_snapshot_disk) so that the current top layer stops
+ * changing and the guest writes to new_top (absolute path; must not exist)
+ * from now on. *frozen gets the frozen layer's path (caller frees); the
+ * guest now owns new_top (removed by guest_free). 0 or -1. */
+int guest_snapshot(struct guest *g, const char *new_top, char **frozen);
+
+/* Can g's driver snapshot a running guest? */
+bool guest_can_snapshot(const struct guest *g);
+
+/* Run fn(sig, opaque) on SIGINT/SIGTERM/SIGHUP after the active guest (if
+ * any) is torn down, before exiting 128+sig; installs the signal watcher
+ * now (call it before starting threads). fn NULL removes the hook. */
+void guest_on_signal(void (*fn)(int sig, void *opaque), void *opaque);
 
 /* The ladder: agent poweroff → ACPI → destroy, each with its deadline.
  * 0 when the guest stopped by itself, 1 when it had to be destroyed, -1. */

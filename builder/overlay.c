@@ -6,8 +6,10 @@
 #include "run.h"
 #include "util.h"
 
-/* What a guest's base may be: qcow2 or raw, standalone. */
-static int image_info_from(struct disk_info *di, const char *path, struct image_info *out)
+/* What a guest's base may be: qcow2 or raw, standalone (chain: a checkpoint
+ * layer amiforge wrote, whose backing chain is allowed). */
+static int image_info_from(struct disk_info *di, const char *path, bool chain,
+			   struct image_info *out)
 {
 	int ret = -1;
 
@@ -19,7 +21,7 @@ static int image_info_from(struct disk_info *di, const char *path, struct image_
 	}
 	/* A base pointing at another host file: the guest would read a file
 	 * the user never named. */
-	if (di->backing) {
+	if (di->backing && !chain) {
 		err_set("image '%s': has a backing file; flatten it first "
 			"(qemu-img convert -O qcow2)", path);
 		goto cleanup;
@@ -38,7 +40,7 @@ int image_info_parse(const char *json, const char *path, struct image_info *out)
 
 	if (disk_info_parse(json, strlen(json), path, NULL, &di) < 0)
 		return -1;
-	return image_info_from(&di, path, out);
+	return image_info_from(&di, path, false, out);
 }
 
 int image_probe(const char *path, const char *format, struct image_info *out)
@@ -47,7 +49,16 @@ int image_probe(const char *path, const char *format, struct image_info *out)
 
 	if (disk_info_get(path, format, &di) < 0)
 		return -1;
-	return image_info_from(&di, path, out);
+	return image_info_from(&di, path, false, out);
+}
+
+int image_probe_chain(const char *path, struct image_info *out)
+{
+	struct disk_info di;
+
+	if (disk_info_get(path, "qcow2", &di) < 0)
+		return -1;
+	return image_info_from(&di, path, true, out);
 }
 
 int overlay_create(const char *base, const char *base_fmt, const char *overlay,

@@ -25,6 +25,11 @@ int image_info_parse(const char *json, const char *path, struct image_info *out)
  * pass the result explicitly from then on. 0 or -1. */
 int image_probe(const char *path, const char *format, struct image_info *out);
 
+/* image_probe of a qcow2 whose backing chain amiforge wrote itself (a build
+ * checkpoint, every layer with an explicit backing format): the format is
+ * forced to qcow2 and a backing file is accepted. 0 or -1. */
+int image_probe_chain(const char *path, struct image_info *out);
+
 /* Create overlay (qcow2) backed by base (absolute path, format base_fmt).
  * size 0 keeps the base's virtual size; otherwise it must not be smaller.
  * 0 or -1; on failure no overlay file is left. */

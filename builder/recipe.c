@@ -16,7 +16,7 @@ static const char *const top_keys[] = {
 static const char *const parent_keys[] = {
 	"url", "path", "sha256", "sha512", "checksum_url", "format", "member",
 };
-static const char *const doc_keys[] = { "path", "parameters" };
+static const char *const doc_keys[] = { "path", "parameters", "pin" };
 static const char *const vm_keys[] = {
 	"cpus", "memory", "disk_size", "accel", "driver", "connect",
 };
@@ -813,6 +813,9 @@ static int parse_docs(struct rctx *c, const struct ynode *root, const char *key,
 			if (!path)
 				return rerr(c, it, "%s needs a 'path'", what);
 			if (parse_params(c, ymap_get(it, "parameters"), d) < 0)
+				return -1;
+			if (ymap_get(it, "pin") &&
+			    get_bool(c, ymap_get(it, "pin"), "'pin'", &d->pin) < 0)
 				return -1;
 		} else if (it->type == YNODE_SCALAR && !ynode_is_null(it)) {
 			path = it->str;

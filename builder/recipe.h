@@ -11,6 +11,7 @@
  *	components:
  *	  - path: components/nginx.yaml  # relative to the recipe (or "- file.yaml")
  *	    parameters: {Port: "8080"}
+ *	    pin: true                    # reuse checkpoints after its downloads/UpdateOS
  *	tests:
  *	  - path: components/nginx-test.yaml
  *	vm: {cpus: 2, memory: 1024, disk_size: 8G, accel: auto, driver: auto,
@@ -87,6 +88,10 @@ struct recipe_doc {
 	char *given;               /* as written in the recipe */
 	struct recipe_param *params;
 	size_t nparams;
+	bool pin;                  /* pin: true — its steps with external effects
+				    * (downloads without checksums, UpdateOS) are
+				    * taken as reproducible: checkpoints after
+				    * them are reused by later builds */
 	int line, col;
 };
 

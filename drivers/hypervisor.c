@@ -217,6 +217,23 @@ int hv_destroy(struct hv_vm *vm)
 	return 0;
 }
 
+bool hv_can_snapshot(const struct hv *hv)
+{
+	return hv->drv->snapshot_disk != NULL;
+}
+
+int hv_snapshot_disk(struct hv_vm *vm, const char *new_top)
+{
+	if (vm->gone)
+		return err_set("snapshot to '%s': the guest is not running", new_top);
+	if (!vm->hv->drv->snapshot_disk)
+		return err_set("driver '%s' cannot snapshot a running guest's disk",
+			       vm->hv->drv->name);
+	if (new_top[0] != '/')
+		return err_set("snapshot to '%s': not an absolute path", new_top);
+	return vm->hv->drv->snapshot_disk(vm->hv->priv, vm->priv, new_top);
+}
+
 int hv_stop(struct hv_vm *vm, int64_t acpi_ms)
 {
 	int r;

@@ -88,6 +88,12 @@ struct hv_driver {
 	int (*shutdown)(void *conn, void *vm);
 	/* Pull the plug; the guest is gone when this returns 0. */
 	int (*destroy)(void *conn, void *vm);
+	/* Live external snapshot of the boot disk (disks[0]): its current top
+	 * layer is frozen and the guest writes to new_top from now on, a qcow2
+	 * the driver creates backed by the old top (absolute path, explicit
+	 * backing format). Flush the guest's caches first (sync). NULL: the
+	 * driver cannot; checkpoints are then off. 0 or -1. */
+	int (*snapshot_disk)(void *conn, void *vm, const char *new_top);
 	/* Free what start() allocated (the guest is no longer running). */
 	void (*vm_release)(void *conn, void *vm);
 	void (*close)(void *conn);
@@ -110,6 +116,10 @@ struct hv_vm *hv_start(struct hv *hv, const struct vm_spec *spec);
 int hv_wait(struct hv_vm *vm, int64_t timeout_ms);
 int hv_shutdown(struct hv_vm *vm);
 int hv_destroy(struct hv_vm *vm);
+/* The driver's snapshot_disk (see struct hv_driver); -1 with "cannot" when
+ * it has none. hv_can_snapshot: does it have one? */
+int hv_snapshot_disk(struct hv_vm *vm, const char *new_top);
+bool hv_can_snapshot(const struct hv *hv);
 
 /* The shutdown ladder's last two rungs: ACPI, wait up to acpi_ms, then
  * destroy. Returns 0 when the guest is gone (1 if it had to be destroyed),

@@ -22,6 +22,8 @@ struct lv_conn {
 
 struct lv_vm {
 	virDomainPtr dom;
+	size_t n_disks;   /* vda.. as in the spec */
+	bool seed;        /* hdc is the seed cdrom */
 };
 
 static void lv_silent(void *opaque UNUSED, virErrorPtr e UNUSED)
@@ -298,6 +300,75 @@ static int lv_start(void *priv, void *vpriv, const struct vm_spec *spec)
 	free(xml);
 	if (!v->dom)
 		return lv_err("start libvirt domain", spec->name);
+	v->n_disks = spec->n_disks;
+	v->seed = spec->seed_iso != NULL;
+	return 0;
+}
+
+/* <domainsnapshot> freezing vda into an external new_top; the other disks
+ * are left out of the snapshot. Caller frees. */
+static char *snapshot_xml(const struct lv_vm *v, const char *new_top)
+{
+	xmlBufferPtr xb = xmlBufferCreate();
+	xmlTextWriterPtr w = xb ? xmlNewTextWriterMemory(xb, 0) : NULL;
+	char dev[8];
+	char *out = NULL;
+	size_t i;
+
+	if (!w)
+		goto fail;
+	W(start(w, "domainsnapshot"));
+	W(start(w, "disks"));
+	for (i = 0; i < v->n_disks + (v->seed ? 1 : 0); i++) {
+		if (i < v->n_disks)
+			snprintf(dev, sizeof(dev), "vd%c", (char)('a' + i));
+		else
+			snprintf(dev, sizeof(dev), "hdc");
+		W(start(w, "disk"));
+		W(attr(w, "name", dev));
+		W(attr(w, "snapshot", i == 0 ? "external" : "no"));
+		if (i == 0) {
+			W(start(w, "driver"));
+			W(attr(w, "type", "qcow2"));
+			W(end(w));
+			W(start(w, "source"));
+			W(attr(w, "file", new_top));
+			W(end(w));
+		}
+		W(end(w));
+	}
+	W(end(w));
+	W(end(w));
+	W(xmlTextWriterEndDocument(w));
+	xmlFreeTextWriter(w);
+	w = NULL;
+	out = xstrdup((const char *)xmlBufferContent(xb));
+fail:
+	if (!out)
+		err_set("generate snapshot XML for '%s': libxml2 writer failed", new_top);
+	if (w)
+		xmlFreeTextWriter(w);
+	if (xb)
+		xmlBufferFree(xb);
+	return out;
+}
+
+static int lv_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_top)
+{
+	struct lv_vm *v = vpriv;
+	char *xml = snapshot_xml(v, new_top);
+	virDomainSnapshotPtr snap;
+
+	if (!xml)
+		return -1;
+	/* No metadata: the domain is transient and the layers are ours. */
+	snap = virDomainSnapshotCreateXML(v->dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY |
+					  VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA |
+					  VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
+	free(xml);
+	if (!snap)
+		return lv_err("snapshot the disk of domain", virDomainGetName(v->dom));
+	virDomainSnapshotFree(snap);
 	return 0;
 }
 
@@ -376,6 +447,7 @@ const struct hv_driver hv_libvirt_driver = {
 	.wait = lv_wait,
 	.shutdown = lv_shutdown,
 	.destroy = lv_destroy,
+	.snapshot_disk = lv_snapshot_disk,
 	.vm_release = lv_vm_release,
 	.close = lv_close,
 };

@@ -21,6 +21,8 @@
 /* Waits on QMP: connecting after start, and any command. */
 #define QMP_CONNECT_MS 10000
 #define QMP_REPLY_MS 5000
+/* Creating a snapshot file is a small qcow2 header write (and an fsync). */
+#define QMP_SNAPSHOT_MS 60000
 /* After "quit", how long QEMU gets before SIGKILL. */
 #define QEMU_QUIT_MS 3000
 
@@ -193,14 +195,18 @@ static json_t *qmp_read(struct qemu_vm *v, int64_t deadline)
 	}
 }
 
-/* Run a QMP command; 0 when QEMU answered "return". Events are skipped. */
-static int qmp_cmd(struct qemu_vm *v, const char *cmd)
+/* Run a QMP command with arguments (stolen; may be NULL); 0 when QEMU
+ * answered "return". Events are skipped. */
+static int qmp_cmd_args(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms)
 {
-	int64_t deadline = now_ms() + QMP_REPLY_MS;
+	int64_t deadline = now_ms() + timeout_ms;
 	json_t *req = json_pack("{s:s}", "execute", cmd);
-	char *line = json_dumps(req, JSON_COMPACT);
+	char *line;
 	int ret = -1;
 
+	if (args)
+		json_object_set_new(req, "arguments", args);
+	line = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	if (!line || write_all(v->qmp, line, strlen(line)) < 0 || write_all(v->qmp, "\n", 1) < 0) {
 		err_errno("QMP: send '%s'", cmd);
@@ -227,6 +233,11 @@ static int qmp_cmd(struct qemu_vm *v, const char *cmd)
 		json_decref(j);
 		return ret;
 	}
+}
+
+static int qmp_cmd(struct qemu_vm *v, const char *cmd)
+{
+	return qmp_cmd_args(v, cmd, NULL, QMP_REPLY_MS);
 }
 
 static int qmp_connect(struct qemu_vm *v)
@@ -391,6 +402,20 @@ static int qemu_destroy(void *priv, void *vpriv)
 	       err_set("qemu pid %d does not die", (int)v->run.pid);
 }
 
+/* QEMU names the first -drive if=virtio "virtio0"; it creates new_top
+ * itself with the old top as backing file (absolute path, format recorded). */
+static int qemu_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_top)
+{
+	struct qemu_vm *v = vpriv;
+
+	if (v->exited || v->qmp < 0)
+		return err_set("qemu: no running guest to snapshot");
+	return qmp_cmd_args(v, "blockdev-snapshot-sync",
+			    json_pack("{s:s, s:s, s:s, s:s}", "device", "virtio0",
+				      "snapshot-file", new_top, "format", "qcow2",
+				      "mode", "absolute-paths"), QMP_SNAPSHOT_MS);
+}
+
 static void qemu_vm_release(void *priv UNUSED, void *vpriv)
 {
 	struct qemu_vm *v = vpriv;
@@ -418,6 +443,7 @@ const struct hv_driver hv_qemu_driver = {
 	.wait = qemu_wait,
 	.shutdown = qemu_shutdown,
 	.destroy = qemu_destroy,
+	.snapshot_disk = qemu_snapshot_disk,
 	.vm_release = qemu_vm_release,
 	.close = NULL,
 };

@@ -59,13 +59,31 @@ struct component_step_info {
 	const char *failure;     /* on done, failed steps: the message */
 	int attempts;            /* attempts made */
 	int64_t start_ms, end_ms; /* wall clock, ms since the epoch */
+	size_t doc_index;        /* the top-level document (index in opts->docs) */
+	const void *run;         /* for component_step_outputs() */
 };
+
+/* During on_step_done: the inputs and outputs of the steps run so far in the
+ * current top-level document (phase → step → {inputs, outputs}, what
+ * chaining refers to), as JSON text. Caller frees; NULL inside a nested
+ * document. */
+char *component_step_outputs(const struct component_step_info *info);
 
 /* changed_disk: the action may have modified the target's disk (false for
  * Assert, ReadFile, ListFiles, skipped steps...). The build pipeline hooks
  * its checkpoints here. */
 typedef void (*component_step_fn)(const struct component_step_info *info, bool changed_disk,
 				  void *opaque);
+
+/* Resume a run part-way (the build's checkpoints): the first `skip`
+ * top-level steps, in component_plan() order, are recorded as Skipped
+ * without running; `outputs` (component_step_outputs() of step skip-1, or
+ * NULL) restores what later steps of that document may refer to. */
+struct component_resume {
+	size_t skip;
+	size_t outputs_doc;          /* the document outputs belongs to */
+	const char *outputs;
+};
 
 struct component_run_opts {
 	const struct component_doc_spec *docs;
@@ -77,6 +95,7 @@ struct component_run_opts {
 	bool progress;               /* live per-step lines on stderr */
 	component_step_fn on_step_start, on_step_done;
 	void *opaque;
+	const struct component_resume *resume;   /* NULL: run every step */
 };
 
 struct component_result {
@@ -96,6 +115,32 @@ int component_run(const struct component_run_opts *opts, struct executor *ex,
 		  struct component_result *res);
 
 void component_result_release(struct component_result *res);
+
+/* One top-level step a run would execute, in execution order. */
+struct component_plan_step {
+	size_t doc;                 /* index in opts->docs */
+	char *document, *phase, *step, *action;
+	bool changes_disk;          /* the action may modify the target's disk */
+	bool external;              /* its outcome depends on the outside world:
+				     * WebDownload without checksums, UpdateOS,
+				     * S3Download, ExecuteDocument of a document
+				     * only known at run time */
+	char *material;             /* canonical JSON of what the step's outcome
+				     * depends on within the documents: its
+				     * definition, the parameter values it may
+				     * use, included documents' text */
+};
+
+struct component_plan {
+	struct component_plan_step *steps;
+	size_t n;
+};
+
+/* The top-level steps of opts' documents and phases (opts->resume ignored),
+ * in the order component_run() runs them; steps an `if` skips at run time
+ * are included. 0, or -1 (invalid document, recorded). */
+int component_plan(const struct component_run_opts *opts, struct component_plan *plan);
+void component_plan_release(struct component_plan *plan);
 
 /* Parse and validate a document file and what it includes. 0 or -1 with
  * "file:line:col: message" recorded. */

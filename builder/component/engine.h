@@ -35,6 +35,8 @@ struct run_state {
 	int executed, failed, ignored;
 	char *failure;             /* first failure */
 	json_t *chaining;          /* chaining.json: document → phase → step → {inputs, outputs} */
+	size_t top_steps;          /* top-level steps reached so far (resume) */
+	size_t doc_index;          /* the top-level document running */
 };
 
 /* One loop iteration being run. */
@@ -60,6 +62,9 @@ struct doc_run {
 int runner_run_document(struct run_state *rs, const struct comp_doc *doc,
 			const struct doc_chain *chain, const char *phases, json_t *params,
 			json_t *jdoc, enum run_status *status, char **failure);
+
+/* Is phase `name` in the comma list phases (NULL: all)? */
+bool runner_phase_selected(const char *phases, const char *name);
 
 /* Expand the references in s for the step being run. 0 or -1 (recorded). */
 int runner_expand(struct doc_run *dr, const char *s, char **out);

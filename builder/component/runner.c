@@ -407,11 +407,32 @@ static void notify(struct run_state *rs, bool done, const struct step_run *sr, s
 		.depth = sr->dr->doc->depth, .index = index,
 		.status = done ? status_name(s) : NULL, .failure = failure,
 		.attempts = attempts, .start_ms = t0, .end_ms = t1,
+		.doc_index = rs->doc_index, .run = sr->dr,
 	};
 	component_step_fn fn = done ? o->on_step_done : o->on_step_start;
 
 	if (fn)
 		fn(&info, done && s != ST_SKIPPED && sr->st->action->changes_disk, o->opaque);
+}
+
+char *component_step_outputs(const struct component_step_info *info)
+{
+	const struct doc_run *dr = info->run;
+
+	if (!dr || dr->doc->depth)
+		return NULL;
+	return json_dumps(dr->steps, JSON_COMPACT);
+}
+
+/* A step done before the checkpoint this run resumed from: in the log as
+ * Skipped, not run, not counted, no callbacks. */
+static void resumed_step(struct run_state *rs, const char *phase, const struct comp_step *st,
+			 json_t *jsteps)
+{
+	json_array_append_new(jsteps, json_pack("{s:s, s:s, s:s, s:s}", "name", st->name,
+						"action", st->action->name, "status", "Skipped",
+						"skippedReason", "done before the resumed checkpoint"));
+	progress(rs, "  %s/%s: done before the checkpoint", phase, st->name);
 }
 
 /* Run one step; returns its status. */
@@ -521,7 +542,7 @@ done:
 	return s;
 }
 
-static bool phase_selected(const char *phases, const char *name)
+bool runner_phase_selected(const char *phases, const char *name)
 {
 	const char *p = phases;
 	size_t n = strlen(name);
@@ -550,7 +571,26 @@ int runner_run_document(struct run_state *rs, const struct comp_doc *doc,
 
 	*failure = NULL;
 	dr.params = json_object();
-	dr.steps = json_object();
+	dr.steps = NULL;
+	if (doc->depth == 0 && rs->opts->resume && rs->opts->resume->outputs &&
+	    rs->opts->resume->outputs_doc == rs->doc_index &&
+	    rs->top_steps < rs->opts->resume->skip) {
+		json_error_t je;
+
+		dr.steps = json_loads(rs->opts->resume->outputs, 0, &je);
+		if (!json_is_object(dr.steps)) {
+			json_decref(dr.steps);
+			dr.steps = NULL;
+			*failure = xasprintf("resume: saved step outputs are not a JSON object: %s",
+					     je.text);
+			aborted = any_failed = true;
+			rs->failed++;
+			if (!rs->failure)
+				rs->failure = xstrdup(*failure);
+		}
+	}
+	if (!dr.steps)
+		dr.steps = json_object();
 	for (i = 0; i < doc->nparams; i++) {
 		const struct comp_param *p = &doc->params[i];
 		json_t *ov = p->constant ? NULL : json_object_get(params, p->name);
@@ -576,14 +616,25 @@ int runner_run_document(struct run_state *rs, const struct comp_doc *doc,
 		json_t *jsteps = json_array();
 		bool pf = false, pi = false;
 		int64_t p0 = wall_ms();
-		if (!phase_selected(phases, ph->name)) {
+		if (!runner_phase_selected(phases, ph->name)) {
 			json_decref(jsteps);
 			continue;
 		}
 		for (j = 0; j < ph->nsteps; j++) {
 			const struct comp_step *st = &ph->steps[j];
-			enum run_status s = run_step(rs, &dr, ph->name, st, j, jsteps);
-			json_t *last = json_array_get(jsteps, json_array_size(jsteps) - 1);
+			enum run_status s;
+			json_t *last;
+
+			if (doc->depth == 0 && rs->opts->resume &&
+			    rs->top_steps < rs->opts->resume->skip) {
+				rs->top_steps++;
+				resumed_step(rs, ph->name, st, jsteps);
+				continue;
+			}
+			if (doc->depth == 0)
+				rs->top_steps++;
+			s = run_step(rs, &dr, ph->name, st, j, jsteps);
+			last = json_array_get(jsteps, json_array_size(jsteps) - 1);
 			if (s == ST_FAILED) {
 				pf = true;
 				if (!*failure)
@@ -737,6 +788,7 @@ int component_run(const struct component_run_opts *opts, struct executor *ex,
 			json_decref(jdoc);
 			goto cleanup;
 		}
+		rs.doc_index = i;
 		runner_run_document(&rs, docs[i], NULL, opts->phases, params, jdoc, &s, &failure);
 		json_decref(params);
 		json_array_append_new(jdocs, jdoc);

@@ -64,7 +64,7 @@ check "build: --json events are JSON lines ending with the build event" python3 
 import json,sys
 ev=[json.loads(l) for l in open('$dir/events.json') if l.strip()]
 sys.exit(not (ev and ev[-1]['event']=='build' and ev[-1]['status']=='succeeded'))"
-check "build: guest work directories removed" bash -c "! ls -d '$bd'/guest-* 2>/dev/null"
+check "build: staging area removed" bash -c "! ls -d \"\${TMPDIR:-/var/tmp}\"/amiforge-build-demo-* 2>/dev/null"
 check_eq "build: no domain left running" \
 	"$(virsh -c qemu:///system list --name 2>/dev/null | grep -c amiforge)" "$domains_before"
 check "build: journal keeps the output, nothing else live" bash -c \
@@ -83,7 +83,7 @@ check "build: the failure names the test step" grep -q "Serves" "$dir/fail.err"
 bd2=$(ls -d "$dir"/builds2/demo-1.0.0-* 2>/dev/null | head -n 1)
 check "build: failed manifest says failed" \
 	python3 -c "import json,sys; sys.exit(json.load(open('$bd2/manifest.json'))['build']['status']!='failed')"
-check "build: failed build left no guest work files" bash -c "! ls -d '$bd2'/guest-* 2>/dev/null"
+check "build: failed build left no staging area" bash -c "! ls -d \"\${TMPDIR:-/var/tmp}\"/amiforge-build-demo-* 2>/dev/null"
 check_eq "build: no domain left after the failed build" \
 	"$(virsh -c qemu:///system list --name 2>/dev/null | grep -c amiforge)" "$domains_before"
 finish

@@ -254,6 +254,9 @@ static void test_files(struct executor *ex)
 		      "agent files: read_file past max fails (%s)", err_msg());
 		CHECK(ex->ops->stat(ex, f, &st) == 0 && st.exists && st.size == 3,
 		      "agent files: session usable after an abandoned stream");
+		buf_reset(&b);
+		CHECK(ex->ops->read_file(ex, "/proc/self/status", 64 * 1024, &b) == 0 && b.len > 0 &&
+		      strstr(b.data, "Name:"), "agent files: read_file of a procfs file (size 0) works");
 		file_stat_release(&st);
 		free(f);
 	}

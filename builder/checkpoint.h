@@ -1,0 +1,110 @@
+/* checkpoint.h: a build's disk checkpoints — after every component step that
+ * may change the disk, the guest's disk is frozen (a live external qcow2
+ * snapshot, guest_snapshot()) and kept in the cache, keyed by what produced
+ * it; a later build with the same prefix of steps boots from the deepest
+ * matching checkpoint and skips the steps already done.
+ *
+ *	key(0)   = H(version, base image sha256, disk size)
+ *	key(i+1) = H(key(i), material of top-level step i [, build nonce])
+ *
+ * The material (component_plan()) is the step's own definition, the values
+ * of the parameters it may use and the text of documents it includes — not
+ * the rest of its document, so editing the last step keeps every checkpoint
+ * before it. From the first step whose outcome depends on the outside world
+ * (component_plan_step.external) in a component not pinned by the recipe
+ * (`pin: true`), keys include the build's own random nonce: only the same
+ * build (`--resume`) reuses them.
+ *
+ * In the cache (cache_dir()):
+ *	checkpoints/layers/<nonce>-<n>.qcow2   qcow2 layers; each backs onto the
+ *	                                       previous (absolute path, explicit
+ *	                                       format), the first onto the base
+ *	checkpoints/<key>.json                 {layer, parent, base, step,
+ *	                                       outputs...}: written last,
+ *	                                       atomically: a checkpoint exists
+ *	                                       when its JSON does
+ *	checkpoints/lock                       shared by builds, exclusive for
+ *	                                       prune's layer collection
+ * In the build directory: checkpoints/state.json (nonce, recipe, vars: what
+ * --resume needs) and checkpoints/<key>.qcow2 links to the layers used.
+ *
+ * The guest booted from a checkpoint starts fresh (as after a reboot) with a
+ * new cloud-init instance-id; processes started by earlier steps are not
+ * running any more. */
+#ifndef AMIFORGE_CHECKPOINT_H
+#define AMIFORGE_CHECKPOINT_H
+
+#include "compat.h"
+
+struct base_image;
+struct build_dir;
+struct component_resume;
+struct component_run_opts;
+struct component_step_info;
+struct guest;
+struct journal;
+struct recipe;
+
+/* Largest checkpoint record read back (the step outputs dominate; the engine
+ * bounds one step's captured output at 16 MiB). */
+#define CKPT_RECORD_MAX (64u * 1024 * 1024)
+
+struct ckpt_opts {
+	const struct recipe *recipe;     /* pin flags of the components */
+	const struct base_image *base;
+	uint64_t disk_size;              /* the recipe's vm.disk_size (0: the base's) */
+	const struct build_dir *bd;
+	struct journal *journal;         /* layers are journaled before they exist */
+	bool reuse;                      /* false (--no-cache): build every step,
+					  * still record checkpoints */
+	/* Progress: kind "checkpoint" or "step", a name, a status, a detail. */
+	void (*event)(const char *kind, const char *name, const char *status,
+		      const char *detail, void *opaque);
+	void *opaque;
+};
+
+struct ckpt;
+
+/* Plan the run co (documents, phases) against the cache: compute the keys,
+ * find the deepest usable checkpoint (when o->reuse), take the shared lock.
+ * The build directory's state.json gives the nonce when it exists (a resumed
+ * build), otherwise a new one is written. NULL with an error recorded. */
+struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts *co);
+
+/* The image the guest boots: the reused checkpoint's layer (a qcow2 with a
+ * backing chain: guest_opts.image_chain) or NULL for the base image. */
+const char *ckpt_image(const struct ckpt *c);
+/* Where the guest's first overlay goes (in the cache; journaled). */
+const char *ckpt_overlay(const struct ckpt *c);
+/* For component_run_opts.resume: NULL when nothing is reused. */
+const struct component_resume *ckpt_resume(const struct ckpt *c);
+
+/* The on_step_done hook: after a top-level step that changed the disk and
+ * succeeded, freeze the disk into a checkpoint. A failure to checkpoint is
+ * reported (warning) and turns checkpoints off for the rest of the run; the
+ * build goes on. g may be NULL (nothing happens). */
+void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step_info *info,
+		    bool changed_disk);
+
+/* Number of steps skipped / checkpoints saved, for the manifest and tests. */
+size_t ckpt_reused(const struct ckpt *c);
+size_t ckpt_saved(const struct ckpt *c);
+
+/* Release the lock, free; accepts NULL. */
+void ckpt_free(struct ckpt *c);
+
+/* --resume: the recipe path and "k=v" vars a build directory was started
+ * with (from its checkpoints/state.json). Caller frees *recipe and strv. */
+struct strv;
+int ckpt_state_load(const char *build_dir, char **recipe, struct strv *vars);
+/* Record them (with a new nonce unless one is there). 0 or -1. */
+int ckpt_state_save(const char *build_dir, const char *recipe, const char *const *vars);
+
+/* `amiforge cache prune`: drop checkpoints unused for older_than_days (0:
+ * all) and those whose chain is broken, with their descendants, then
+ * layers no checkpoint needs (unless a build holds the lock). Reports on f,
+ * counts into *files and *bytes. 0 or -1. */
+int ckpt_prune(const char *cache, unsigned older_than_days, bool dry_run, FILE *f,
+	       size_t *files, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,228 @@
+#!/bin/bash
+# Build checkpoints on the Debian fixture, with as few guest boots as
+# possible (three full boots): a small recipe of three chained steps.
+#   1. full build: three steps run, three checkpoints saved
+#   2. only the last step changed, to one that hangs: steps 1-2 reused;
+#      SIGINT while step 3 runs leaves nothing behind, the journal shows
+#      everything released
+#   3. --resume of that build with step 3 fixed: steps 1-2 reused, step 3
+#      runs, the output disk has all three results (step 3 used step 2's
+#      restored output)
+#   4. --no-cache and SIGINT during boot: no checkpoint used, nothing left
+#   5. SIGKILL during boot, then `amiforge clean`: nothing left
+#   6. cache prune removes every checkpoint and layer
+. "$(dirname "$0")/../lib/common.sh"
+
+if ! need_libvirt; then
+	fail "build-checkpoint: libvirt is not available (qemu:///system does not answer)"
+	exit 1
+fi
+base=$(fixture_image) || { fail "build-checkpoint: fixture image"; exit 1; }
+dir=$(scratch)
+# QEMU runs as libvirt-qemu: it must traverse to the guest files and layers.
+chmod 711 "$dir"
+export AMIFORGE_CACHE_DIR="$dir/cache"
+ck="$dir/cache/checkpoints"
+pids=0   # the builds' pids, "|"-separated: domains are amiforge-<pid>-<random>
+if ! command -v guestfish >/dev/null; then
+	guestfish() { false; }
+elif [ -d /sys/module/kvm_pvm ] || [ ! -w /dev/kvm ]; then
+	guestfish() { LIBGUESTFS_BACKEND_SETTINGS=force_tcg command guestfish "$@"; }
+fi
+
+mkdir -p "$dir/r"
+write_component() {   # $1: the commands of step Three
+	cat >"$dir/r/steps.yaml" <<EOF
+name: ckpt-steps
+schemaVersion: 1.0
+parameters:
+  - Word:
+      type: string
+      default: "three"
+phases:
+  - name: build
+    steps:
+      - name: One
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo one > /var/lib/ckpt-one
+            - echo first-output
+      - name: Two
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo "two after {{ build.One.outputs.stdout }}" > /var/lib/ckpt-two
+            - echo second-output
+      - name: Three
+        action: ExecuteBash
+        inputs:
+          commands:
+            - $1
+EOF
+}
+cat >"$dir/r/recipe.yaml" <<EOF
+name: ckpt
+version: 1.0.0
+parent: $base
+components:
+  - path: steps.yaml
+vm: {cpus: 2, memory: 1024}
+EOF
+
+# step_status EVENTS STEP: the status of the step event for ckpt-steps/build/STEP
+step_status() {
+	python3 - "$1" "$2" <<'EOF'
+import json, sys
+st = [e['status'] for e in map(json.loads, filter(str.strip, open(sys.argv[1])))
+      if e['event'] == 'step' and e['name'] == 'ckpt-steps/build/' + sys.argv[2]]
+print(','.join(st) or 'none')
+EOF
+}
+# count_events EVENTS KIND STATUS
+count_events() {
+	python3 -c "
+import json,sys
+print(sum(1 for e in map(json.loads, filter(str.strip, open('$1')))
+          if e['event']=='$2' and e['status']=='$3'))"
+}
+# wait_event EVENTS PID NAME: wait (up to 20 min) for an event named NAME.
+wait_event() {
+	local i
+	for ((i = 0; i < 1200; i++)); do
+		grep -q "\"name\":\"$3\"" "$1" 2>/dev/null && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 1
+	done
+	return 1
+}
+# nothing_left NAME BUILD_DIR: no domain, no qemu on our files, no work
+# directory, socket or layer without a checkpoint record, journal released.
+nothing_left() {
+	local name=$1 bd=$2 l orphan= i
+	# libvirtd and QEMU finish tearing down on their own time: allow 60 s.
+	for ((i = 0; i < 60; i++)); do
+		[ "$(pgrep -c -f "qemu-system.*$dir/")" = 0 ] && break
+		sleep 1
+	done
+	check "$name: no domain left on the build's files" bash -c \
+		"! virsh -c qemu:///system list --name 2>/dev/null | grep -q '^amiforge-\($pids\)-'"
+	# (in $(...): a `bash -c` would match its own command line)
+	check_eq "$name: no qemu process on the build's files" \
+		"$(pgrep -c -f "qemu-system.*$dir/")" 0
+	check "$name: guest work directory removed" bash -c "! ls -d '$bd'/guest-* 2>/dev/null"
+	check "$name: no socket left" bash -c "[ -z \"\$(find '$dir' -type s)\" ]"
+	for l in "$ck"/layers/*.qcow2; do
+		[ -e "$l" ] || continue
+		grep -qs "\"$l\"" "$ck"/*.json || orphan="$orphan $l"
+	done
+	check_eq "$name: no layer without a checkpoint record" "$orphan" ""
+	check "$name: journal shows everything released" bash -c \
+		"! '$AMIFORGE' clean --dry-run '$bd' 2>&1 | grep -q 'would release'"
+}
+
+# 1. Full build.
+write_component 'echo "{{ Word }} after {{ build.Two.outputs.stdout }}" > /var/lib/ckpt-three'
+"$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b1" --json >"$dir/ev1" 2>"$dir/err1"
+rc=$?
+check_eq "checkpoint: full build succeeds" "$rc" 0
+[ "$rc" = 0 ] || tail -n 20 "$dir/err1" | sed 's/^/    | /'
+for s in One Two Three; do
+	check_eq "checkpoint: full build ran step $s" "$(step_status "$dir/ev1" $s)" Success
+done
+check_eq "checkpoint: full build saved three checkpoints" \
+	"$(count_events "$dir/ev1" checkpoint saved)" 3
+check_eq "checkpoint: three checkpoint records in the cache" \
+	"$(ls "$ck"/*.json 2>/dev/null | wc -l)" 3
+
+# 2. Only the last step changed (to one that hangs); SIGINT while it runs.
+write_component 'sleep 900'
+"$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b2" --json >"$dir/ev2" 2>"$dir/err2" &
+pid=$!
+pids="$pids\|$pid"
+if wait_event "$dir/ev2" $pid components; then
+	sleep 20
+	kill -INT $pid
+fi
+wait $pid
+rc=$?
+check_eq "checkpoint: SIGINT during components exits 130" "$rc" 130
+check_eq "checkpoint: rebuild reused step One" "$(step_status "$dir/ev2" One)" Reused
+check_eq "checkpoint: rebuild reused step Two" "$(step_status "$dir/ev2" Two)" Reused
+check "checkpoint: rebuild booted from the checkpoint of step Two (2/3)" \
+	grep -q '"event":"checkpoint".*"status":"reused".*"detail":"2/3"' "$dir/ev2"
+bd2=$(ls -d "$dir"/b2/ckpt-1.0.0-* | head -n 1)
+nothing_left "checkpoint: SIGINT during components" "$bd2"
+
+# 3. --resume the interrupted build with the last step fixed.
+write_component 'echo "{{ Word }} changed after {{ build.Two.outputs.stdout }}" > /var/lib/ckpt-three'
+"$AMIFORGE" build --resume "$bd2" --json >"$dir/ev3" 2>"$dir/err3"
+rc=$?
+check_eq "checkpoint: --resume succeeds" "$rc" 0
+[ "$rc" = 0 ] || tail -n 20 "$dir/err3" | sed 's/^/    | /'
+check_eq "checkpoint: --resume reused step One" "$(step_status "$dir/ev3" One)" Reused
+check_eq "checkpoint: --resume reused step Two" "$(step_status "$dir/ev3" Two)" Reused
+check_eq "checkpoint: --resume ran step Three" "$(step_status "$dir/ev3" Three)" Success
+check "checkpoint: --resume ran in the same build directory; its TOE log has One and Two skipped as done, Three run" python3 -c "
+import json,glob,sys
+ok=False
+for f in glob.glob('$bd2/toe/TOE_*/detailedoutput.json'):
+    d=json.load(open(f))
+    st={s['name']:s for p in d['documents'][0]['phases'] for s in p['steps']}
+    ok|=(st['One']['status']=='Skipped' and 'skippedReason' in st['One'] and
+         st['Two']['status']=='Skipped' and st['Three']['status']=='Success' and
+         d['executedStepCount']==1)
+sys.exit(not ok)"
+disk="$bd2/output/ckpt-1.0.0.qcow2"
+check "checkpoint: output is standalone" \
+	bash -c "qemu-img info -f qcow2 --output=json '$disk' | grep -vq backing-filename"
+got=$(guestfish --ro --format=qcow2 -a "$disk" -i <<'EOF' 2>&1
+cat /var/lib/ckpt-one
+cat /var/lib/ckpt-two
+cat /var/lib/ckpt-three
+EOF
+)
+check_eq "checkpoint: output has every step's result (chaining restored)" \
+	"$(echo "$got" | tr -s '\n' '|')" "one|two after first-output|three changed after second-output|"
+nothing_left "checkpoint: --resume" "$bd2"
+check_eq "checkpoint: four checkpoint records in the cache" \
+	"$(ls "$ck"/*.json 2>/dev/null | wc -l)" 4
+
+# 4. --no-cache, SIGINT during boot.
+write_component 'true'
+"$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b5" --no-cache --json >"$dir/ev5" 2>"$dir/err5" &
+pid=$!
+pids="$pids\|$pid"
+if wait_event "$dir/ev5" $pid booting; then
+	sleep 10
+	kill -INT $pid
+fi
+wait $pid
+rc=$?
+check_eq "checkpoint: SIGINT during boot exits 130" "$rc" 130
+check "checkpoint: --no-cache boots from the base (0/3)" \
+	grep -q '"event":"checkpoint".*"status":"none".*"detail":"0/3"' "$dir/ev5"
+nothing_left "checkpoint: SIGINT during boot" "$(ls -d "$dir"/b5/ckpt-1.0.0-* | head -n 1)"
+
+# 5. SIGKILL during boot, then clean.
+"$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b6" --json >"$dir/ev6" 2>"$dir/err6" &
+pid=$!
+pids="$pids\|$pid"
+if wait_event "$dir/ev6" $pid booting; then
+	sleep 10
+	kill -KILL $pid
+fi
+wait $pid
+bd6=$(ls -d "$dir"/b6/ckpt-1.0.0-* | head -n 1)
+check "checkpoint: SIGKILL left a live journal to clean" bash -c \
+	"'$AMIFORGE' clean --dry-run '$bd6' 2>&1 | grep -q 'would release'"
+"$AMIFORGE" clean "$bd6" >"$dir/clean6" 2>&1
+check_eq "checkpoint: clean after SIGKILL succeeds" "$?" 0
+nothing_left "checkpoint: SIGKILL then clean" "$bd6"
+
+# 6. Prune.
+"$AMIFORGE" cache prune >"$dir/prune" 2>&1
+check_eq "checkpoint: cache prune succeeds" "$?" 0
+check_eq "checkpoint: prune removed every checkpoint and layer" \
+	"$(ls "$ck"/*.json "$ck"/layers/* 2>/dev/null | wc -l)" 0
+finish

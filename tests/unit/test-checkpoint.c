@@ -1,0 +1,129 @@
+/* Unit tests for what checkpoints rely on in the component engine: the plan
+ * (step order, key material that changes only with the step itself, external
+ * steps) and resuming a run part-way with restored step outputs, against the
+ * local executor. */
+#include "test.h"
+#include "buf.h"
+#include "error.h"
+#include "util.h"
+#include "builder/executor.h"
+#include "builder/component/component.h"
+
+static char order[256];
+
+static void on_done(const struct component_step_info *i, bool changed UNUSED, void *o UNUSED)
+{
+	snprintf(order + strlen(order), sizeof(order) - strlen(order), "%s:%s ", i->step,
+		 i->status);
+}
+
+static char *write_doc(const char *dir, const char *name, const char *text)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+
+	fputs(text, f);
+	fclose(f);
+	return p;
+}
+
+static const char doc_text[] =
+	"schemaVersion: 1.0\n"
+	"parameters:\n  - Dir: {type: string}\n  - Word: {type: string, default: w}\n"
+	"phases:\n  - name: build\n    steps:\n"
+	"      - {name: a, action: ExecuteBash, inputs: {commands: ['echo A']}}\n"
+	"      - {name: check, action: Assert, inputs: {stringIsEmpty: ''}}\n"
+	"      - {name: c, action: CreateFile, inputs: [{path: '{{ Dir }}/out',"
+	" content: '{{ Word }}-{{ build.a.outputs.stdout }}'}]}\n"
+	"  - name: validate\n    steps:\n"
+	"      - {name: v, action: ExecuteBash, inputs: {commands: ['true']}}\n";
+
+static void test_plan(const char *dir)
+{
+	char *doc = write_doc(dir, "plan.yaml", doc_text);
+	char *ext = write_doc(dir, "ext.yaml",
+		"schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n"
+		"      - {name: up, action: UpdateOS}\n"
+		"      - {name: dl, action: WebDownload, inputs: [{source: 'http://x/y',"
+		" destination: /tmp/y}]}\n"
+		"      - {name: dls, action: WebDownload, inputs: [{source: 'http://x/y',"
+		" destination: /tmp/y, checksum: abc, algorithm: SHA256}]}\n");
+	const char *p1[] = { "Dir=/d", "Word=one", NULL }, *p2[] = { "Dir=/d", "Word=two", NULL };
+	struct component_doc_spec specs[2] = { { doc, p1 }, { ext, NULL } };
+	struct component_run_opts o = { .docs = specs, .ndocs = 2, .phases = "build" };
+	struct component_plan a, b;
+
+	CHECK(component_plan(&o, &a) == 0, "plan: builds (%s)", err_msg());
+	CHECK(a.n == 6, "plan: build-phase steps of both documents, in order (%zu)", a.n);
+	if (a.n != 6)
+		return;
+	CHECK_STR(a.steps[0].step, "a", "plan: first step");
+	CHECK(a.steps[2].doc == 0 && a.steps[3].doc == 1, "plan: document indexes");
+	CHECK(a.steps[0].changes_disk && !a.steps[1].changes_disk && a.steps[2].changes_disk,
+	      "plan: changes_disk from the action");
+	CHECK(!a.steps[0].external && a.steps[3].external && a.steps[4].external &&
+	      !a.steps[5].external,
+	      "plan: UpdateOS and WebDownload without checksum are external, with one not");
+	specs[0].params = p2;
+	CHECK(component_plan(&o, &b) == 0 && b.n == 6, "plan: again with another Word");
+	CHECK(strcmp(a.steps[0].material, b.steps[0].material) == 0 &&
+	      strcmp(a.steps[2].material, b.steps[2].material) != 0,
+	      "plan: a parameter changes only the material of the step using it");
+	component_plan_release(&b);
+	o.phases = NULL;
+	CHECK(component_plan(&o, &b) == 0 && b.n == 7, "plan: every phase when none is selected");
+	component_plan_release(&b);
+	component_plan_release(&a);
+	free(doc);
+	free(ext);
+}
+
+static void test_resume(const char *dir)
+{
+	char *doc = write_doc(dir, "run.yaml", doc_text);
+	char *dirp = xasprintf("Dir=%s", dir), *out = xasprintf("%s/out", dir);
+	const char *params[] = { dirp, NULL };
+	struct component_doc_spec spec = { doc, params };
+	struct component_resume rs = {
+		.skip = 2, .outputs_doc = 0,
+		.outputs = "{\"build\": {\"a\": {\"inputs\": {}, \"outputs\": {\"stdout\": \"SAVED\"}}}}",
+	};
+	struct component_run_opts o = { .docs = &spec, .ndocs = 1, .on_step_done = on_done,
+					.resume = &rs };
+	struct component_result res;
+	struct executor *ex = executor_local_new();
+	struct buf b = BUF_INIT(4096);
+
+	order[0] = '\0';
+	CHECK(component_run(&o, ex, &res) == 0 && res.success, "resume: run succeeds (%s)",
+	      res.failure ? res.failure : err_msg());
+	CHECK_STR(order, "c:Success v:Success ", "resume: only the steps after skip run");
+	CHECK(res.executed == 2, "resume: skipped steps are not counted (%d)", res.executed);
+	CHECK(buf_read_file(&b, out) == 0 && b.data && strcmp(b.data, "w-SAVED") == 0,
+	      "resume: restored outputs feed chaining (%s)", b.data ? b.data : "?");
+	component_result_release(&res);
+
+	/* Broken saved outputs fail the run, they are not ignored. */
+	rs.outputs = "[1]";
+	order[0] = '\0';
+	CHECK(component_run(&o, ex, &res) == 0 && !res.success && order[0] == '\0',
+	      "resume: invalid saved outputs fail the document before any step");
+	component_result_release(&res);
+	buf_release(&b);
+	executor_close(ex);
+	free(doc);
+	free(dirp);
+	free(out);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/amiforge-unit-ckpt.XXXXXX";
+
+	if (!mkdtemp(dir))
+		return 1;
+	test_plan(dir);
+	test_resume(dir);
+	remove_tree(dir);
+	return TEST_DONE();
+}
