@@ -11,6 +11,7 @@
 #include "executor.h"
 #include "fetch.h"
 #include "guest.h"
+#include "inject.h"
 #include "journal.h"
 #include "log.h"
 #include "manifest.h"
@@ -194,8 +195,8 @@ cleanup:
 
 /* Image Builder's Linux cleanup, as one POSIX sh script run in the guest;
  * the sections to run are its arguments. Constant text: nothing from the
- * recipe is interpolated. The agent itself lives in /run (tmpfs) and
- * leaves nothing on the disk. */
+ * recipe is interpolated. The seeded agent lives in a tmpfs and leaves
+ * nothing on the disk; the injected one (inject.h) is removed here. */
 static const char generalise_script[] =
 	"set -u\n"
 	"for s in \"$@\"; do case $s in\n"
@@ -216,7 +217,7 @@ static const char generalise_script[] =
 	"history)\n"
 	"  for h in /root /home/*; do rm -f \"$h/.bash_history\" \"$h/.zsh_history\" \"$h/.python_history\" \"$h/.lesshst\" \"$h/.viminfo\"; done ;;\n"
 	"agent)\n"
-	"  rm -f /etc/systemd/system/amiforge-agent.service /etc/systemd/system/multi-user.target.wants/amiforge-agent.service /usr/local/sbin/amiforge-agent ;;\n"
+	"  rm -f " INJECT_UNIT_PATH " " INJECT_WANTS_PATH " " INJECT_AGENT_PATH " ;;\n"
 	"esac; done\n"
 	"sync\n";
 
