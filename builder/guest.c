@@ -274,6 +274,7 @@ struct guest *guest_boot(const struct guest_opts *o)
 		.path = g->overlay, .format = "qcow2",
 		.backing = g->base, .backing_format = g->base_format,
 		.backing_shared = g->base_shared,
+		.backing_chain = o->image_chain,
 	};
 	spec.n_disks = 1;
 	spec.seed_iso = g->seed;

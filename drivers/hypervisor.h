@@ -34,6 +34,10 @@ struct vm_disk {
 	const char *backing;
 	const char *backing_format;
 	bool backing_shared;
+	/* The backing image has a chain of its own (a checkpoint layer whose
+	 * headers name every backing file with its format): the hypervisor
+	 * must follow it, not be told it ends here. */
+	bool backing_chain;
 };
 
 struct vm_spec {

@@ -127,8 +127,12 @@ static int write_backing(xmlTextWriterPtr w, const struct vm_disk *d)
 		W(end(w));
 	}
 	W(end(w));
-	W(start(w, "backingStore"));
-	W(end(w));
+	/* An empty element says "no further backing"; a checkpoint chain is
+	 * left for libvirt to read from the headers (formats recorded). */
+	if (!d->backing_chain) {
+		W(start(w, "backingStore"));
+		W(end(w));
+	}
 	W(end(w));
 	return 0;
 fail:
