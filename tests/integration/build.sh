@@ -13,8 +13,10 @@ dir=$(scratch)
 sum_before=$(sha256sum <"$base")
 domains_before=$(virsh -c qemu:///system list --name 2>/dev/null | grep -c amiforge)
 
+# --no-cache: every step runs here, whatever checkpoints earlier builds left
+# in the cache (it still records new ones, which the failing build reuses).
 "$AMIFORGE" build "$TOP/recipes/demo.yaml" --var parent="$base" --output "$dir/builds" \
-	--json >"$dir/events.json" 2>"$dir/build.err"
+	--no-cache --json >"$dir/events.json" 2>"$dir/build.err"
 rc=$?
 check_eq "build: demo recipe builds (exit status)" "$rc" 0
 [ "$rc" = 0 ] || sed 's/^/    | /' "$dir/build.err" | tail -n 30
