@@ -260,13 +260,10 @@ cleanup:
 	return ret;
 }
 
-/* Copy the guest's overlay (with its backing chain) into one standalone
- * qcow2 at out: the base stays untouched, the output needs nothing else. */
-static int flatten(const char *overlay, const char *out)
+/* Run argv, which writes tmp, then rename tmp to out: out appears only
+ * complete; on any failure tmp is removed. 0 or -1. */
+static int run_then_rename(const char *const *argv, const char *tmp, const char *out)
 {
-	char *tmp = xasprintf("%s.partial", out);
-	const char *argv[] = { "qemu-img", "convert", "-f", "qcow2", "-O", "qcow2",
-			       overlay, tmp, NULL };
 	struct run r = RUN_INIT;
 	int ret = -1;
 
@@ -284,6 +281,18 @@ cleanup:
 	if (ret < 0)
 		unlink(tmp);
 	run_release(&r);
+	return ret;
+}
+
+/* Copy the guest's overlay (with its backing chain) into one standalone
+ * qcow2 at out: the base stays untouched, the output needs nothing else. */
+static int flatten(const char *overlay, const char *out)
+{
+	char *tmp = xasprintf("%s.partial", out);
+	const char *argv[] = { "qemu-img", "convert", "-f", "qcow2", "-O", "qcow2",
+			       overlay, tmp, NULL };
+	int ret = run_then_rename(argv, tmp, out);
+
 	free(tmp);
 	return ret;
 }
@@ -294,31 +303,20 @@ cleanup:
 static int move_disk(const char *from, const char *to)
 {
 	char *tmp;
-	const char *argv[] = { "cp", "--sparse=always", "--", from, NULL, NULL };
-	struct run r = RUN_INIT;
-	int ret = -1;
+	int ret;
 
 	if (rename(from, to) == 0)
 		return 0;
 	if (errno != EXDEV)
 		return err_errno("rename '%s' to '%s'", from, to);
 	tmp = xasprintf("%s.partial", to);
-	argv[4] = tmp;
-	r.argv = argv;
-	r.err = RUN_CAPTURE;
-	r.timeout_ms = FLATTEN_TIMEOUT_MS;
-	if (run_sync(&r) < 0 || run_check(&r) < 0)
-		goto cleanup;
-	if (rename(tmp, to) < 0) {
-		err_errno("rename '%s' to '%s'", tmp, to);
-		goto cleanup;
+	{
+		const char *argv[] = { "cp", "--sparse=always", "--", from, tmp, NULL };
+
+		ret = run_then_rename(argv, tmp, to);
 	}
-	unlink(from);
-	ret = 0;
-cleanup:
-	if (ret < 0)
-		unlink(tmp);
-	run_release(&r);
+	if (ret == 0)
+		unlink(from);
 	free(tmp);
 	return ret;
 }
