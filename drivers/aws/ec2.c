@@ -70,71 +70,81 @@ int ec2_import_image(struct aws_client *cl, const struct strv *params, char **ta
 	return task_call(cl, "ImportImage", params, task_id);
 }
 
-int ec2_describe_import_snapshot(struct aws_client *cl, const char *task_id,
-				 struct ec2_import_status *st)
+/* Call a Describe*Tasks action for one task and return the node holding its
+ * status (set_path's item, or its detail child). *doc is the caller's to free. */
+static int describe_task(struct aws_client *cl, const char *action, const char *set_path,
+			 const char *detail, const char *task_id, xmlDoc **doc, xmlNode **node)
 {
 	struct strv p = STRV_INIT;
-	xmlDoc *doc = NULL;
-	xmlNode *item, *d;
 	int r = -1;
 
-	memset(st, 0, sizeof(*st));
+	*doc = NULL;
 	ec2_param(&p, "ImportTaskId.1", task_id);
-	if (call(cl, "DescribeImportSnapshotTasks", &p, &doc) < 0)
+	if (call(cl, action, &p, doc) < 0)
 		goto cleanup;
-	item = xml_find(xmlDocGetRootElement(doc), "importSnapshotTaskSet/item");
-	d = xml_child(item, "snapshotTaskDetail");
-	if (!d) {
-		err_set("DescribeImportSnapshotTasks: task '%s' not found", task_id);
-		goto cleanup;
-	}
-	st->status = xml_text(d, "status");
-	st->status_message = xml_text(d, "statusMessage");
-	st->progress = xml_text(d, "progress");
-	st->snapshot_id = xml_text(d, "snapshotId");
-	if (!st->status) {
-		err_set("DescribeImportSnapshotTasks: task '%s' has no status", task_id);
+	*node = xml_find(xmlDocGetRootElement(*doc), set_path);
+	if (detail)
+		*node = xml_child(*node, detail);
+	if (!*node) {
+		err_set("%s: task '%s' not found", action, task_id);
 		goto cleanup;
 	}
 	r = 0;
 cleanup:
+	strv_release(&p);
+	return r;
+}
+
+/* Common fields of both task kinds; fails when the status is missing. */
+static int task_status(const char *action, const char *task_id, xmlNode *n,
+		       struct ec2_import_status *st)
+{
+	st->status = xml_text(n, "status");
+	st->status_message = xml_text(n, "statusMessage");
+	st->progress = xml_text(n, "progress");
+	if (!st->status)
+		return err_set("%s: task '%s' has no status", action, task_id);
+	return 0;
+}
+
+int ec2_describe_import_snapshot(struct aws_client *cl, const char *task_id,
+				 struct ec2_import_status *st)
+{
+	static const char action[] = "DescribeImportSnapshotTasks";
+	xmlDoc *doc = NULL;
+	xmlNode *d;
+	int r = -1;
+
+	memset(st, 0, sizeof(*st));
+	if (describe_task(cl, action, "importSnapshotTaskSet/item", "snapshotTaskDetail",
+			  task_id, &doc, &d) < 0)
+		goto cleanup;
+	st->snapshot_id = xml_text(d, "snapshotId");
+	r = task_status(action, task_id, d, st);
+cleanup:
 	if (doc)
 		xmlFreeDoc(doc);
-	strv_release(&p);
 	return r;
 }
 
 int ec2_describe_import_image(struct aws_client *cl, const char *task_id,
 			      struct ec2_import_status *st)
 {
-	struct strv p = STRV_INIT;
+	static const char action[] = "DescribeImportImageTasks";
 	xmlDoc *doc = NULL;
 	xmlNode *item;
 	int r = -1;
 
 	memset(st, 0, sizeof(*st));
-	ec2_param(&p, "ImportTaskId.1", task_id);
-	if (call(cl, "DescribeImportImageTasks", &p, &doc) < 0)
+	if (describe_task(cl, action, "importImageTaskSet/item", NULL, task_id, &doc,
+			  &item) < 0)
 		goto cleanup;
-	item = xml_find(xmlDocGetRootElement(doc), "importImageTaskSet/item");
-	if (!item) {
-		err_set("DescribeImportImageTasks: task '%s' not found", task_id);
-		goto cleanup;
-	}
-	st->status = xml_text(item, "status");
-	st->status_message = xml_text(item, "statusMessage");
-	st->progress = xml_text(item, "progress");
 	st->image_id = xml_text(item, "imageId");
 	st->snapshot_id = xml_text(item, "snapshotDetailSet/item/snapshotId");
-	if (!st->status) {
-		err_set("DescribeImportImageTasks: task '%s' has no status", task_id);
-		goto cleanup;
-	}
-	r = 0;
+	r = task_status(action, task_id, item, st);
 cleanup:
 	if (doc)
 		xmlFreeDoc(doc);
-	strv_release(&p);
 	return r;
 }
 
