@@ -1,0 +1,315 @@
+#!/bin/bash
+# Measures 1-5 and 8 (build) of issue 9: amiforge build vs Packer 1.6.6's
+# qemu builder on the same Debian base image (the test fixture), same guest
+# work, same accelerator (TCG here), both observed from the host by
+# bench/tsrun.py (stdout lines time-stamped as they arrive, the console log
+# polled for the kernel starting userspace, the tool's own peak RSS).
+#
+# The recipe (generated here, as is the Packer template; neither is part of
+# the product), in this order on both sides:
+#   First       echo BENCH-FIRST                 (measure 1)
+#   C01..C50    echo BENCH-Cnn, one step each    (measure 2)
+#   Blob        256 MiB of random data host → /root/blob.bin (measure 3):
+#               amiforge WebDownload from a local HTTP server (the build's
+#               host→guest file action: fetched on the host, then put through
+#               the agent); Packer `file` provisioner (SFTP/SCP over SSH)
+#   AfterBlob   echo BENCH-AFTER-BLOB
+#   Check       the blob has 268435456 bytes; rm it
+#   Last        echo v1 > /etc/bench-last        (changed for measure 5)
+# then amiforge's built-in generalisation (cloud-init clean, host keys,
+# logs, machine-id, history) — Packer runs the same commands as its last
+# provisioner — shutdown, and a standalone qcow2 output (amiforge: qemu-img
+# convert of the overlay chain; Packer: its default compaction, the same
+# qemu-img convert).
+#
+# Per run: amiforge full build (--no-cache), amiforge rebuild with only the
+# Last step changed (checkpoints reused), Packer full build, Packer build
+# with the same change (Packer has no reuse: a full build again).
+#
+#   bench/guest.sh            (BENCH_RUNS=N, BENCH_ONLY=..., BENCH_ROWS=file)
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$TOP/bench/lib.sh"
+AMIFORGE=${AMIFORGE:-$TOP/amiforge}
+TSRUN="$PY $TOP/bench/tsrun.py"
+
+# Which builds the selected measures need.
+need_rebuild=false
+want 5 && need_rebuild=true
+if ! want 1 && ! want 2 && ! want 3 && ! want 4 && ! want 5 && ! want 8; then
+	exit 0
+fi
+
+img=$("$TOP/tests/fixtures/build-debian-image.sh") || {
+	for m in 1 2 3 4 5 8; do want $m && row "$m" "guest measures" "n/a: no fixture image" "n/a" s ""; done
+	exit 0
+}
+S=$(mktemp -d "${TMPDIR:-/tmp}/amiforge-bench-guest.XXXXXX")
+chmod 0711 "$S"
+http_pid=
+cleanup() {
+	[ -n "$http_pid" ] && kill "$http_pid" 2>/dev/null
+	if [ -n "${BENCH_KEEP:-}" ]; then blog "scratch kept in $S"; else rm -rf "$S"; fi
+}
+trap cleanup EXIT
+mkdir -p "$S/tmp" "$S/www" "$S/cache"
+chmod 0711 "$S/tmp"
+BLOB_SIZE=$((256 * 1024 * 1024))
+head -c $BLOB_SIZE /dev/urandom >"$S/www/blob.bin"
+
+# The blob's HTTP server (amiforge's WebDownload fetches it on the host).
+port=$(free_port)
+$PY -m http.server --bind 127.0.0.1 --directory "$S/www" "$port" >/dev/null 2>&1 &
+http_pid=$!
+for _ in $(seq 50); do
+	curl -sfI "http://127.0.0.1:$port/blob.bin" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+
+# ---- amiforge: recipe and component ----------------------------------------
+steps() {   # the ExecuteBash/WebDownload steps of the component, $1: Last's value
+	cat <<EOF
+      - name: First
+        action: ExecuteBash
+        inputs:
+          commands: ["echo BENCH-FIRST"]
+EOF
+	for i in $(seq -w 1 50); do
+		cat <<EOF
+      - name: C$i
+        action: ExecuteBash
+        inputs:
+          commands: ["echo BENCH-C$i"]
+EOF
+	done
+	cat <<EOF
+      - name: Blob
+        action: WebDownload
+        inputs:
+          - source: http://127.0.0.1:$port/blob.bin
+            destination: /root/blob.bin
+      - name: AfterBlob
+        action: ExecuteBash
+        inputs:
+          commands: ["echo BENCH-AFTER-BLOB"]
+      - name: Check
+        action: ExecuteBash
+        inputs:
+          commands:
+            - test "\$(stat -c %s /root/blob.bin)" = $BLOB_SIZE
+            - rm -f /root/blob.bin
+      - name: Last
+        action: ExecuteBash
+        inputs:
+          commands: ["echo $1 > /etc/bench-last"]
+EOF
+}
+write_component() {
+	{
+		printf 'name: bench\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n'
+		steps "$1"
+	} >"$S/bench.yaml"
+}
+# pin: the Blob step fetches a URL (an "external" step); the recipe pins the
+# component so checkpoints after it are reused across builds (the file is
+# the same every time), as a user with a fixed download would.
+cat >"$S/recipe.yaml" <<EOF
+name: bench
+version: 1.0.0
+parent: $img
+components:
+  - path: bench.yaml
+    pin: true
+vm:
+  cpus: 2
+  memory: 1024
+output:
+  formats: [qcow2]
+EOF
+
+# ---- Packer: key, NoCloud seed, template -----------------------------------
+have_packer=true
+command -v packer >/dev/null || have_packer=false
+if $have_packer; then
+	ssh-keygen -q -t ed25519 -N '' -C bench -f "$S/key" || have_packer=false
+	mkdir -p "$S/seed"
+	cat >"$S/seed/user-data" <<EOF
+#cloud-config
+disable_root: false
+ssh_authorized_keys:
+  - $(cat "$S/key.pub")
+EOF
+	printf 'instance-id: bench-packer\nlocal-hostname: bench\n' >"$S/seed/meta-data"
+	# NoCloud finds the volume by its label (cidata, any case); Rock Ridge
+	# keeps the file names.
+	bsdtar -C "$S/seed" -cf "$S/seed.iso" --format iso9660 \
+		--options 'iso9660:volume-id=CIDATA,iso9660:rockridge' user-data meta-data ||
+		have_packer=false
+fi
+# The generalisation amiforge runs after the components (builder/build.c's
+# generalise_script, sections cloudinit ssh logs machine-id history).
+cat >"$S/generalise.sh" <<'EOF'
+if command -v cloud-init >/dev/null; then cloud-init clean --logs --seed >/dev/null 2>&1 || true; fi
+rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data /var/lib/cloud/sem
+rm -f /var/log/cloud-init.log /var/log/cloud-init-output.log
+rm -f /etc/ssh/ssh_host_*
+for h in /root /home/*; do rm -f "$h/.ssh/authorized_keys" "$h/.ssh/authorized_keys2"; done
+find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete 2>/dev/null
+find /var/log -type f -exec truncate -s 0 {} + 2>/dev/null
+rm -rf /var/log/journal/* /var/lib/dhcp/*.leases /var/lib/dhclient/* /var/lib/NetworkManager/*.lease
+: > /etc/machine-id; rm -f /var/lib/dbus/machine-id
+for h in /root /home/*; do rm -f "$h/.bash_history" "$h/.zsh_history" "$h/.python_history" "$h/.lesshst" "$h/.viminfo"; done
+sync
+EOF
+
+# packer_template LASTVALUE OUT: the Packer 1.6.6 JSON template.
+# use_backing_file = true makes Packer run `qemu-img create -b BASE` without
+# -F, which QEMU 7.2 refuses ("Backing file specified without backing
+# format"); qemu_img_args.create = [-F, qcow2] supplies it, so Packer boots
+# a thin overlay on the base exactly as asked (and as amiforge does).
+# qemuargs: a -drive there replaces all of Packer's default -drive options,
+# so the system disk (Packer's default line: virtio, cache=writeback,
+# discard=ignore) is given again, then the cidata ISO; -serial writes the
+# console log the bench reads.
+packer_template() {
+	$PY - "$1" "$2" "$img" "$S" "$BLOB_SIZE" <<'PY'
+import json, sys
+last, out, img, S, size = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+od = f"{S}/pk-out"
+def shell(*cmds):
+    return {"type": "shell", "inline": list(cmds)}
+prov = [shell("echo BENCH-FIRST")]
+# 50 provisioners of one inline command each: Packer concatenates the inline
+# commands of one provisioner into one uploaded script, so only separate
+# provisioners give 50 round trips, as 50 component steps are 50.
+prov += [shell(f"echo BENCH-C{i:02d}") for i in range(1, 51)]
+prov.append({"type": "file", "source": f"{S}/www/blob.bin", "destination": "/root/blob.bin"})
+prov.append(shell("echo BENCH-AFTER-BLOB"))
+prov.append(shell(f'test "$(stat -c %s /root/blob.bin)" = {size}', "rm -f /root/blob.bin"))
+prov.append(shell(f"echo {last} > /etc/bench-last"))
+prov.append({"type": "shell", "script": f"{S}/generalise.sh"})
+b = {
+    "type": "qemu",
+    "iso_url": img, "iso_checksum": "none",
+    "disk_image": True, "use_backing_file": True,
+    "qemu_img_args": {"create": ["-F", "qcow2"]},
+    "format": "qcow2", "skip_resize_disk": True, "disk_size": "4096M",
+    "accelerator": "tcg", "headless": True, "memory": 1024, "cpus": 2,
+    "output_directory": od, "vm_name": "bench.qcow2", "boot_wait": "0s",
+    "qemuargs": [
+        ["-drive", f"file={od}/bench.qcow2,if=virtio,cache=writeback,discard=ignore,format=qcow2"],
+        ["-drive", f"file={S}/seed.iso,media=cdrom,format=raw,readonly=on"],
+        ["-serial", f"file:{S}/pk-console.log"],
+    ],
+    "communicator": "ssh", "ssh_username": "root", "ssh_private_key_file": f"{S}/key",
+    "ssh_timeout": "30m", "ssh_handshake_attempts": 1000,
+    "shutdown_command": "shutdown -P now", "shutdown_timeout": "15m",
+}
+json.dump({"builders": [b], "provisioners": prov}, open(out, "w"), indent=1)
+PY
+}
+
+# ---- runs ------------------------------------------------------------------
+# metrics KIND TSV: "first minus_init per_cmd blob total rss_mib" from one
+# observed build (nan where missing).
+metrics() {
+	$PY - "$1" "$2" "$BLOB_SIZE" <<'PY'
+import json, math, re, sys
+kind, path = sys.argv[1], sys.argv[2]
+t = {}
+nan = float("nan")
+init = total = rss = nan
+status = None
+for ln in open(path):
+    f = ln.rstrip("\n").split("\t")
+    if f[0] == "init":
+        init = float(f[1])
+    elif f[0] == "exit":
+        total, status = float(f[1]), int(f[2])
+    elif f[0] == "rss":
+        rss = int(f[1]) / 1024
+    elif f[0] == "line":
+        at, text = float(f[1]), f[2]
+        if kind == "amiforge":
+            try:
+                e = json.loads(text)
+            except ValueError:
+                continue
+            if e.get("event") == "step" and e.get("status") == "success":
+                t.setdefault(e["name"].rsplit("/", 1)[-1], at)
+        else:
+            m = re.search(r"qemu: BENCH-(FIRST|C50|AFTER-BLOB)\s*$", text)
+            if m:
+                t.setdefault({"FIRST": "First", "C50": "C50", "AFTER-BLOB": "AfterBlob"}[m.group(1)], at)
+if status != 0:
+    total = nan
+first = t.get("First", nan)
+per = (t.get("C50", nan) - first) / 50
+blob = t.get("AfterBlob", nan) - t.get("C50", nan) - per
+print(" ".join(f"{x:.3f}" for x in (first, first - init, per * 1000, blob, total, rss)))
+PY
+}
+
+# observe NAME CONSOLEGLOB CMD...: run CMD under tsrun; the metrics line.
+observe() {
+	local name=$1 glob=$2 kind=amiforge
+	shift 2
+	case $name in pk-*) kind=packer ;; esac
+	blog "$name"
+	$TSRUN "$S/$name.tsv" --console "$glob" --rss -- "$@" >>"$S/$name.out" 2>&1 ||
+		blog "$name failed: see ${BENCH_KEEP:+$S/$name.out}${BENCH_KEEP:-(BENCH_KEEP=1 keeps it)}"
+	metrics "$kind" "$S/$name.tsv"
+}
+
+af_build() {   # NAME LASTVALUE [--no-cache]
+	local name=$1
+	write_component "$2"
+	shift 2
+	AMIFORGE_CACHE_DIR="$S/cache" TMPDIR="$S/tmp" observe "$name" \
+		"$S/tmp/amiforge-build-*/guest-build/console.log" \
+		"$AMIFORGE" build "$S/recipe.yaml" --output "$S/af-out" --json "$@"
+	rm -rf "$S/af-out"
+}
+pk_build() {   # NAME LASTVALUE
+	packer_template "$2" "$S/packer.json"
+	rm -f "$S/pk-console.log"
+	PACKER_CACHE_DIR="$S/pk-cache" CHECKPOINT_DISABLE=1 observe "$1" "$S/pk-console.log" \
+		packer build -force -color=false "$S/packer.json"
+	rm -rf "$S/pk-out"
+}
+
+# The base image's digest is computed once per cache: outside every timing.
+AMIFORGE_CACHE_DIR="$S/cache" "$AMIFORGE" cache fetch "$S/recipe.yaml" >/dev/null 2>&1 ||
+	blog "cache fetch failed (the first build will digest the base)"
+
+: >"$S/af-full" >"$S/af-re" >"$S/pk-full" >"$S/pk-re"
+# BENCH_SIDES (development): "amiforge", "packer" or both (default).
+sides=${BENCH_SIDES:-amiforge packer}
+for run in $(seq 1 "$BENCH_RUNS"); do
+	if [[ " $sides " == *" amiforge "* ]]; then
+		af_build "af-full-$run" v1 --no-cache >>"$S/af-full"
+		$need_rebuild && af_build "af-re-$run" "v2-run$run" >>"$S/af-re"
+	fi
+	if $have_packer && [[ " $sides " == *" packer "* ]]; then
+		pk_build "pk-full-$run" v1 >>"$S/pk-full"
+		$need_rebuild && pk_build "pk-re-$run" "v2-run$run" >>"$S/pk-re"
+	fi
+done
+
+col() { awk -v c="$1" '{print $c}' "$2"; }
+med() {   # FILE COLUMN
+	if [ -s "$1" ]; then median $(col "$2" "$1"); else echo nan; fi
+}
+pkv() {   # FILE COLUMN: Packer's median or why it has none
+	if $have_packer; then med "$1" "$2"; else echo "n/a: packer not installed"; fi
+}
+P="Packer 1.6.6"
+want 1 && row 1a "build start → first step running" "$(med "$S/af-full" 1)" "$(pkv "$S/pk-full" 1)" s "$P"
+want 1 && row 1b "  same, minus boot to userspace" "$(med "$S/af-full" 2)" "$(pkv "$S/pk-full" 2)" s "$P"
+want 2 && row 2 "per-command round trip (50 steps)" "$(med "$S/af-full" 3)" "$(pkv "$S/pk-full" 3)" ms "$P"
+want 3 && row 3 "host → guest 256 MiB file" "$(med "$S/af-full" 4)" "$(pkv "$S/pk-full" 4)" s "$P"
+want 4 && row 4 "full build, end to end" "$(med "$S/af-full" 5)" "$(pkv "$S/pk-full" 5)" s "$P"
+want 5 && row 5 "rebuild, last step changed" "$(med "$S/af-re" 5)" "$(pkv "$S/pk-re" 5)" s "$P"
+want 8 && row 8a "peak RSS of the tool during a build" "$(med "$S/af-full" 6)" "$(pkv "$S/pk-full" 6)" MiB "$P"
+exit 0
