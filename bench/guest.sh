@@ -196,7 +196,7 @@ b = {
     "qemu_img_args": {"create": ["-F", "qcow2"]},
     "format": "qcow2", "skip_resize_disk": True, "disk_size": "4096M",
     "accelerator": "tcg", "headless": True, "memory": 1024, "cpus": 2,
-    "output_directory": od, "vm_name": "bench.qcow2", "boot_wait": "0s",
+    "output_directory": od, "vm_name": "bench.qcow2", "boot_wait": "1s",
     "qemuargs": [
         ["-drive", f"file={od}/bench.qcow2,if=virtio,cache=writeback,discard=ignore,format=qcow2"],
         ["-drive", f"file={S}/seed.iso,media=cdrom,format=raw,readonly=on"],
@@ -211,7 +211,7 @@ PY
 }
 
 # ---- runs ------------------------------------------------------------------
-# metrics KIND TSV: "first minus_init per_cmd blob total rss_mib" from one
+# metrics KIND TSV: "first minus_init per_cmd blob total rss_mib pss_mib" from one
 # observed build (nan where missing).
 metrics() {
 	$PY - "$1" "$2" "$BLOB_SIZE" <<'PY'
@@ -219,7 +219,7 @@ import json, math, re, sys
 kind, path = sys.argv[1], sys.argv[2]
 t = {}
 nan = float("nan")
-init = total = rss = nan
+init = total = rss = pss = nan
 status = None
 for ln in open(path):
     f = ln.rstrip("\n").split("\t")
@@ -229,6 +229,8 @@ for ln in open(path):
         total, status = float(f[1]), int(f[2])
     elif f[0] == "rss":
         rss = int(f[1]) / 1024
+    elif f[0] == "pss":
+        pss = int(f[1]) / 1024
     elif f[0] == "line":
         at, text = float(f[1]), f[2]
         if kind == "amiforge":
@@ -247,7 +249,7 @@ if status != 0:
 first = t.get("First", nan)
 per = (t.get("C50", nan) - first) / 50
 blob = t.get("AfterBlob", nan) - t.get("C50", nan) - per
-print(" ".join(f"{x:.3f}" for x in (first, first - init, per * 1000, blob, total, rss)))
+print(" ".join(f"{x:.3f}" for x in (first, first - init, per * 1000, blob, total, rss, pss)))
 PY
 }
 
@@ -280,6 +282,7 @@ pk_build() {   # NAME LASTVALUE
 }
 
 # The base image's digest is computed once per cache: outside every timing.
+write_component v1
 AMIFORGE_CACHE_DIR="$S/cache" "$AMIFORGE" cache fetch "$S/recipe.yaml" >/dev/null 2>&1 ||
 	blog "cache fetch failed (the first build will digest the base)"
 
@@ -311,5 +314,6 @@ want 2 && row 2 "per-command round trip (50 steps)" "$(med "$S/af-full" 3)" "$(p
 want 3 && row 3 "host → guest 256 MiB file" "$(med "$S/af-full" 4)" "$(pkv "$S/pk-full" 4)" s "$P"
 want 4 && row 4 "full build, end to end" "$(med "$S/af-full" 5)" "$(pkv "$S/pk-full" 5)" s "$P"
 want 5 && row 5 "rebuild, last step changed" "$(med "$S/af-re" 5)" "$(pkv "$S/pk-re" 5)" s "$P"
-want 8 && row 8a "peak RSS of the tool during a build" "$(med "$S/af-full" 6)" "$(pkv "$S/pk-full" 6)" MiB "$P"
+want 8 && row 8a "peak RSS during a build (VmHWM)" "$(med "$S/af-full" 6)" "$(pkv "$S/pk-full" 6)" MiB "$P"
+want 8 && row 8a\' "peak memory during a build (PSS)" "$(med "$S/af-full" 7)" "$(pkv "$S/pk-full" 7)" MiB "$P"
 exit 0

@@ -10,11 +10,15 @@ before the command was started:
                           ("Run /init" / "Run /sbin/init") in a console log
                           matching GLOB (polled every 50 ms)
     rss     KIB           peak resident set of the command's own processes:
-                          the sum of VmHWM over the processes of its tree
-                          running the command's own executable (so amiforge
-                          itself, or packer and its plugin processes; never
-                          QEMU, qemu-img or other helpers), sampled every
-                          100 ms
+                          the processes of its tree running the command's
+                          own executable (so amiforge itself, or packer and
+                          its plugin processes; never QEMU, qemu-img or other
+                          helpers), the sum of their VmHWM (kernel-kept peak
+                          RSS: exact for one process, double-counts shared
+                          pages for several)
+    pss     KIB           the largest sum of Pss (/proc/PID/smaps_rollup:
+                          shared pages split between their users) over the
+                          same processes, sampled every 100 ms
     exit    T   STATUS
 The command's stderr is inherited. Exits with the command's status.
 """
@@ -49,6 +53,17 @@ def hwm_kib(pid):
         with open(f"/proc/{pid}/status") as f:
             for ln in f:
                 if ln.startswith("VmHWM:"):
+                    return int(ln.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for ln in f:
+                if ln.startswith("Pss:"):
                     return int(ln.split()[1])
     except OSError:
         pass
@@ -107,6 +122,7 @@ def main():
             done.wait(0.05)
 
     peak = {}
+    pss_peak = [0]
 
     def watch_rss():
         exe = None
@@ -117,6 +133,7 @@ def main():
                 exe = os.path.realpath(exe) if exe else None
             kids = children_map()
             stack = [p.pid]
+            pss = 0
             while stack:
                 pid = stack.pop()
                 stack.extend(kids.get(pid, []))
@@ -125,6 +142,8 @@ def main():
                     h = hwm_kib(pid)
                     if h:
                         peak[pid] = max(peak.get(pid, 0), h)
+                    pss += pss_kib(pid)
+            pss_peak[0] = max(pss_peak[0], pss)
             done.wait(0.1)
 
     threads = []
@@ -143,6 +162,7 @@ def main():
         t.join(timeout=2)
     if want_rss:
         rec("rss", sum(peak.values()))
+        rec("pss", pss_peak[0])
     rec("exit", f"{t_end:.3f}", status)
     sys.exit(status)
 
