@@ -1,32 +1,35 @@
 #!/bin/bash
-# amiforge convert vs qemu-img convert on the fixture (streamOptimized VMDK
-# and raw), as a time ratio; amiforge inspect wall time. Prints a table.
+# Measure 6 of issue 9: amiforge convert vs qemu-img convert of the Debian
+# fixture (qcow2, 4 GiB virtual) to a streamOptimized VMDK and to raw; wall
+# time, median of BENCH_RUNS runs each, the two tools alternating.
+#
+#   bench/convert.sh            (BENCH_RUNS=N, BENCH_ONLY=..., BENCH_ROWS=file)
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$TOP/bench/lib.sh"
 AMIFORGE=${AMIFORGE:-$TOP/amiforge}
-F=$("$TOP/tests/fixtures/build-debian-image.sh")
-S=$(mktemp -d "${TMPDIR:-/tmp}/amiforge-bench.XXXXXX")
+want 6 || exit 0
+F=$("$TOP/tests/fixtures/build-debian-image.sh") || {
+	row 6a "convert qcow2 → VMDK (streamOptimized)" "n/a: no fixture image" "n/a" s qemu-img
+	exit 0
+}
+S=$(mktemp -d "${TMPDIR:-/tmp}/amiforge-bench-convert.XXXXXX")
 trap 'rm -rf "$S"' EXIT
 
-# secs CMD...: wall seconds of one run (output discarded).
-secs() {
-	local t0 t1
-	t0=$(date +%s.%N)
-	"$@" >/dev/null 2>&1 || { echo "bench: '$*' failed" >&2; echo NaN; return; }
-	t1=$(date +%s.%N)
-	python3 -c "print($t1 - $t0)"
-}
-
-printf '%-34s %10s %10s %8s\n' "task" "amiforge" "qemu-img" "ratio"
 for fmt in vmdk raw; do
 	case $fmt in
-	vmdk) opts=(-O vmdk -o subformat=streamOptimized) ;;
-	raw) opts=(-O raw) ;;
+	vmdk) opts=(-O vmdk -o subformat=streamOptimized) id=6a what="convert qcow2 → VMDK (streamOptimized)" ;;
+	raw) opts=(-O raw) id=6b what="convert qcow2 → raw" ;;
 	esac
-	q=$(secs qemu-img convert -f qcow2 "${opts[@]}" "$F" "$S/q.$fmt")
-	a=$(secs "$AMIFORGE" -q convert "$F" --format "$fmt" -o "$S/a.$fmt")
-	rm -f "$S/q.$fmt" "$S/a.$fmt"
-	printf '%-34s %9.1fs %9.1fs %8.2f\n' "convert qcow2 -> $fmt" "$a" "$q" "$(python3 -c "print($a / $q)")"
+	q=() a=()
+	for run in $(seq 1 "$BENCH_RUNS"); do
+		blog "convert $fmt run $run"
+		q+=("$(secs qemu-img convert -f qcow2 "${opts[@]}" "$F" "$S/q.$fmt")")
+		rm -f "$S/q.$fmt"
+		a+=("$(secs "$AMIFORGE" -q convert "$F" --format "$fmt" -o "$S/a.$fmt")")
+		rm -f "$S/a.$fmt"
+	done
+	row "$id" "$what" "$(median "${a[@]}")" "$(median "${q[@]}")" s qemu-img
 done
-i=$(secs "$AMIFORGE" -q inspect --input-format qcow2 "$F")
-printf '%-34s %9.1fs %10s %8s\n' "inspect (one appliance, TCG)" "$i" "-" "-"
+exit 0

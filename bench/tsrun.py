@@ -5,6 +5,7 @@
 
 Writes OUT, one record a line, tab-separated, times in seconds since just
 before the command was started:
+    start   EPOCH         wall clock (time.time()) when T was 0
     line    T   TEXT      each line of the command's stdout as it arrived
     init    T   PATH      first sight of the guest kernel starting userspace
                           ("Run /init" / "Run /sbin/init") in a console log
@@ -105,6 +106,7 @@ def main():
             out.write("\t".join(str(f) for f in fields) + "\n")
 
     done = threading.Event()
+    rec("start", f"{time.time():.3f}")
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
     el = lambda: time.monotonic() - t0

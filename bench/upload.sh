@@ -1,25 +1,43 @@
 #!/bin/bash
-# Upload paths to the same local moto, one run: an 8 GiB disk holding ~1 GiB
-# of data (random 16 MiB extents spread over the disk) published
+# Measures 7 and 8 (upload) of issue 9, against one local moto: an 8 GiB
+# disk holding ~1 GiB of data (random 16 MiB extents spread over the disk)
+# published
 #   - --via ebs from the qcow2 (EBS direct: only blocks holding data),
 #   - --via import-snapshot from the streamOptimized VMDK (amiforge's S3
-#     multipart upload; the import itself is the test fixture's, not timed),
-#   - `aws s3 cp` of the same VMDK (the AWS CLI's multipart upload).
-# Prints bytes sent and wall time per path as a table. moto is Python: rates
-# are moto's, not AWS's; the bytes column is what matters across paths.
+#     multipart upload; the import itself is the test fixture's, not timed:
+#     the upload time is amiforge's own timings_ms.upload),
+#   - `aws s3 cp` of the same VMDK (the AWS CLI's multipart upload),
+# BENCH_RUNS times each; medians. Both tools reach moto through the same
+# endpoint (tests/fixtures/aws's import fixture, a pass-through for S3).
+# moto is Python: rates are moto's, not AWS's; the bytes rows are what
+# carries over to AWS. Peak RSS (VmHWM) of amiforge's S3 publish and of
+# `aws s3 cp` (one process each) from bench/tsrun.py.
+#
+#   bench/upload.sh            (BENCH_RUNS=N, BENCH_ONLY=..., BENCH_ROWS=file)
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 export TOP
+# shellcheck source=bench/lib.sh
+. "$TOP/bench/lib.sh"
 AMIFORGE=${AMIFORGE:-$TOP/amiforge}
+want 7 || want 8 || exit 0
+
+na() {   # why: every selected row of this script is "not available"
+	want 7 && row 7a "upload wall: amiforge EBS direct vs aws s3 cp" "n/a: $1" "n/a" s "aws s3 cp"
+	want 8 && row 8b "peak RSS during an upload (VmHWM)" "n/a: $1" "n/a" MiB "aws s3 cp"
+	exit 0
+}
+command -v aws >/dev/null || na "aws CLI missing"
+command -v moto_server >/dev/null || na "moto_server missing"
 LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/amiforge-bench-upload.XXXXXX")
 S=$LOGDIR
 # shellcheck source=tests/lib/services.sh
 . "$TOP/tests/lib/services.sh"
 services_start
-[ -n "$AMIFORGE_TEST_MOTO_URL" ] || { echo "bench: moto_server not available" >&2; exit 1; }
 # shellcheck source=tests/fixtures/aws/lib.sh
 . "$TOP/tests/fixtures/aws/lib.sh"
 trap 'aws_fixtures_stop; services_stop; rm -rf "$S" "$AWSFX_DIR"' EXIT
+[ -n "$AMIFORGE_TEST_MOTO_URL" ] || na "moto_server did not start"
 
 python3 - "$S/disk.raw" <<'PY'
 import os, random, sys
@@ -33,31 +51,56 @@ PY
 qemu-img convert -f raw -O qcow2 "$S/disk.raw" "$S/disk.qcow2"
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$S/disk.raw" "$S/disk.vmdk"
 rm -f "$S/disk.raw"
-fx=$(start_import_fixture) || exit 1
+fx=$(start_import_fixture) || na "import fixture did not start"
 aws_env "$fx"
 py 's3.create_bucket(Bucket="bench-upload", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})'
 
-now() { date +%s.%N; }
-t0=$(now)
-"$AMIFORGE" -q publish "$S/disk.qcow2" --via ebs --name bench-ebs --json >"$S/ebs.json" 2>"$S/ebs.err" ||
-	{ echo "bench: ebs publish failed: $(tail -1 "$S/ebs.err")" >&2; exit 1; }
-t_ebs=$(python3 -c "print($(now) - $t0)")
-t0=$(now)
-"$AMIFORGE" -q publish "$S/disk.vmdk" --bucket bench-upload --name bench-s3 --json >"$S/s3.json" \
-	2>"$S/s3.err" || { echo "bench: import publish failed: $(tail -1 "$S/s3.err")" >&2; exit 1; }
-t_imp=$(python3 -c "print($(now) - $t0)")
-t0=$(now)
-aws s3 cp --only-show-errors "$S/disk.vmdk" s3://bench-upload/cli.vmdk >/dev/null 2>"$S/cli.err" ||
-	{ echo "bench: aws s3 cp failed: $(tail -1 "$S/cli.err")" >&2; exit 1; }
-t_cli=$(python3 -c "print($(now) - $t0)")
+TSRUN="$PY $TOP/bench/tsrun.py"
+# json TSV: amiforge's --json document from tsrun's records.
+json() { awk -F'\t' '$1 == "line" { sub(/^line\t[^\t]*\t/, ""); print }' "$1"; }
+field() { awk -F'\t' -v k="$2" '$1 == k { print $2 }' "$1"; }   # TSV KEY
 
-mib() { python3 -c "print('%.0f' % ($1 / 1048576))"; }
-printf '%-46s %12s %10s\n' "path (8 GiB disk, ~1 GiB data, local moto)" "MiB sent" "wall s"
-printf '%-46s %12s %10.1f\n' "amiforge --via ebs (qcow2, EBS direct)" \
-	"$(mib "$(jq .bytes_uploaded "$S/ebs.json")")" "$t_ebs"
-printf '%-46s %12s %10.1f\n' "amiforge --via import-snapshot: S3 upload" \
-	"$(mib "$(jq .bytes_uploaded "$S/s3.json")")" "$(python3 -c "print($(jq .timings_ms.upload "$S/s3.json") / 1000)")"
-printf '%-46s %12s %10.1f\n' "  (whole publish incl. fixture import)" "" "$t_imp"
-printf '%-46s %12s %10.1f\n' "aws s3 cp of the streamOptimized VMDK" \
-	"$(mib "$(stat -c %s "$S/disk.vmdk")")" "$t_cli"
-jq -r '"ebs: \(.ebs.blocks_sent) blocks sent of \(.ebs.blocks_data) holding data"' "$S/ebs.json"
+: >"$S/ebs" >"$S/s3" >"$S/cli"
+for run in $(seq 1 "$BENCH_RUNS"); do
+	blog "upload run $run: amiforge --via ebs"
+	if $TSRUN "$S/ebs.tsv" --rss -- "$AMIFORGE" -q publish "$S/disk.qcow2" --via ebs \
+		--name "bench-ebs-$run" --json 2>"$S/ebs.err"; then
+		echo "$(field "$S/ebs.tsv" exit) $(json "$S/ebs.tsv" | jq .bytes_uploaded) $(field "$S/ebs.tsv" rss)" >>"$S/ebs"
+	else
+		blog "ebs publish failed: $(tail -1 "$S/ebs.err")"
+	fi
+	blog "upload run $run: amiforge --via import-snapshot (S3 multipart)"
+	if $TSRUN "$S/s3.tsv" --rss -- "$AMIFORGE" -q publish "$S/disk.vmdk" --bucket bench-upload \
+		--name "bench-s3-$run" --json 2>"$S/s3.err"; then
+		echo "$(json "$S/s3.tsv" | jq '.timings_ms.upload / 1000') $(json "$S/s3.tsv" | jq .bytes_uploaded) $(field "$S/s3.tsv" rss)" >>"$S/s3"
+	else
+		blog "import publish failed: $(tail -1 "$S/s3.err")"
+	fi
+	blog "upload run $run: aws s3 cp"
+	if $TSRUN "$S/cli.tsv" --rss -- aws s3 cp --only-show-errors "$S/disk.vmdk" \
+		"s3://bench-upload/cli-$run.vmdk" 2>"$S/cli.err"; then
+		echo "$(field "$S/cli.tsv" exit) $(stat -c %s "$S/disk.vmdk") $(field "$S/cli.tsv" rss)" >>"$S/cli"
+	else
+		blog "aws s3 cp failed: $(tail -1 "$S/cli.err")"
+	fi
+	# moto keeps every object in memory: drop this run's copies.
+	py 'for o in s3.list_objects_v2(Bucket="bench-upload").get("Contents", []): s3.delete_object(Bucket="bench-upload", Key=o["Key"])' \
+		2>/dev/null
+done
+
+med() {   # FILE COLUMN [SCALE]: median of a column, divided by SCALE
+	[ -s "$1" ] || { echo nan; return; }
+	median $(awk -v c="$2" -v d="${3:-1}" '{ printf "%.6f\n", $c / d }' "$1")
+}
+C="aws s3 cp"
+if want 7; then
+	row 7a "upload 8 GiB disk/1 GiB data: EBS direct" "$(med "$S/ebs" 1)" "$(med "$S/cli" 1)" s "$C"
+	row 7b "  same: S3 multipart (VMDK)" "$(med "$S/s3" 1)" "$(med "$S/cli" 1)" s "$C"
+	row 7c "  MiB sent: EBS direct" "$(med "$S/ebs" 2 1048576)" "$(med "$S/cli" 2 1048576)" MiB "$C"
+	row 7d "  MiB sent: S3 multipart (VMDK)" "$(med "$S/s3" 2 1048576)" "$(med "$S/cli" 2 1048576)" MiB "$C"
+fi
+if want 8; then
+	row 8b "peak RSS during an upload (VmHWM)" "$(med "$S/s3" 3 1024)" "$(med "$S/cli" 3 1024)" MiB "$C"
+	row 8b\' "  same, amiforge EBS direct" "$(med "$S/ebs" 3 1024)" "$(med "$S/cli" 3 1024)" MiB "$C"
+fi
+exit 0
