@@ -34,7 +34,11 @@ row() {
 	local a=$3 p=$4
 	[ "$a" = nan ] && a="n/a: failed (see log)"
 	[ "$p" = nan ] && p="n/a: failed (see log)"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$a" "$p" "$5" "$6" >>"${BENCH_ROWS:-/dev/stdout}"
+	if [ -n "${BENCH_ROWS:-}" ]; then
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$a" "$p" "$5" "$6" >>"$BENCH_ROWS"
+	else
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$a" "$p" "$5" "$6"
+	fi
 }
 
 # want N: is measure N selected (BENCH_ONLY=1,3,7; empty: all)?

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Print bench/run's one table (Markdown) from the rows the measure scripts
+wrote (bench/lib.sh's row()):
+    table.py ROWS STARTED LOAD-BEFORE LOAD-AFTER MINUTES RUNS ONLY
+"""
+import os
+import re
+import sys
+
+NOTES = """\
+Notes (what each side does; peer/amiforge > 1: amiforge is faster or smaller):
+- 1-5, 8a: the same generated recipe on the same Debian 12 fixture image, same accelerator,
+  2 vCPUs, 1 GiB: First (echo), 50 one-command steps, a 256 MiB random file host→guest,
+  a size check, Last (echo into /etc); then amiforge's generalisation (Packer runs the same
+  commands as its last provisioner), shutdown, a standalone qcow2 (both: qemu-img convert of
+  the overlay chain). Packer 1.6.6, qemu builder: disk_image, use_backing_file (plus
+  qemu_img_args create -F qcow2: QEMU 7.2 refuses a backing file without its format),
+  a cidata ISO with an SSH key for root, ssh communicator, one `shell` provisioner per
+  command (Packer joins the inline commands of one provisioner into one script), `file`
+  for the 256 MiB file. All times observed from the host (bench/tsrun.py).
+- 1a: amiforge, the First step's start in its TOE log; Packer, its output arriving.
+  1b: the same minus the first sight of "Run /init" in the guest's console log.
+- 2a: one more step in a build: (C50 done - First done) / 50. amiforge's includes the
+  disk checkpoint it takes after each step that may change the disk; 2b is amiforge's
+  step alone (exec through the agent), against the same Packer figure.
+- 3: amiforge, the WebDownload step (host fetch from a local HTTP server, then put through
+  the agent); Packer, the `file` provisioner (SSH).
+- 5: amiforge boots from the checkpoint before the changed step (the component is
+  pinned: its download is the same file every time); Packer builds everything again.
+- 6: the fixture image (4 GiB virtual, ~300 MiB compressed qcow2).
+- 7: an 8 GiB disk with ~1 GiB of random data, to a local moto server (rates are moto's,
+  not AWS's); EBS direct sends only blocks holding data, from the qcow2; the S3 rows send
+  the streamOptimized VMDK (amiforge's multipart upload vs the AWS CLI's).
+- 8: the tool's own processes only (never QEMU or qemu-img): kernel VmHWM, summed over
+  Packer's plugin processes (which counts their shared pages once each: the PSS row
+  splits them); sampled every 100 ms."""
+
+
+def num(v):
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+def fmt(v, unit):
+    x = num(v)
+    if x is None:
+        return v
+    if unit in ("ms", "MiB"):
+        return f"{x:.0f} {unit}" if x >= 10 else f"{x:.1f} {unit}"
+    return f"{x:.1f} {unit}" if x >= 1 else f"{x:.2f} {unit}"
+
+
+def ratio(a, p):
+    a, p = num(a), num(p)
+    if a is None or p is None or a <= 0:
+        return "-"
+    return f"{p / a:.2f}"
+
+
+def key(r):
+    m = re.match(r"(\d+)(.*)", r[0])
+    return (int(m.group(1)), m.group(2)) if m else (99, r[0])
+
+
+def main():
+    rows_path, started, load0, load1, minutes, runs, only = sys.argv[1:8]
+    rows = [l.rstrip("\n").split("\t") for l in open(rows_path) if l.strip()]
+    rows.sort(key=key)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "?")
+    accel = os.environ.get("BENCH_ACCEL", "tcg").upper()
+    print()
+    print(f"amiforge benchmarks, {started}: {os.cpu_count()} CPUs ({cpu}), guests under "
+          f"{accel}; median of {runs} run(s); measures: {only}; took {minutes} min; "
+          f"load average {load0} before, {load1} after")
+    print()
+    print("| # | measure | amiforge | peer | peer/amiforge |")
+    print("|---|---|---:|---:|---:|")
+    for r in rows:
+        rid, what, a, p, unit, peer = (r + [""] * 6)[:6]
+        print(f"| {rid} | {what} | {fmt(a, unit)} | {peer + ': ' if peer else ''}"
+              f"{fmt(p, unit)} | {ratio(a, p)} |")
+    print()
+    print(NOTES)
+
+
+if __name__ == "__main__":
+    main()
