@@ -2,10 +2,11 @@
 #
 # A measure script appends rows to $BENCH_ROWS (stdout when unset), one per
 # line, tab-separated:
-#   ID  MEASURE  AMIFORGE  PEER  UNIT  PEER-NAME
+#   ID  MEASURE  AMIFORGE  PEER  UNIT  PEER-NAME  [AMIFORGE-N  PEER-N]
 # AMIFORGE and PEER are numbers (medians) or "n/a: why". Lower is better for
 # every unit used here (s, ms, MiB): bench/run prints PEER/AMIFORGE as the
-# ratio, so > 1 means amiforge is faster (or smaller).
+# ratio, so > 1 means amiforge is faster (or smaller). The -N fields, when
+# given, count the runs that gave a value (shown when short of BENCH_RUNS).
 # shellcheck shell=bash
 
 BENCH_RUNS=${BENCH_RUNS:-3}
@@ -29,15 +30,15 @@ print(statistics.median(v) if v else "nan")
 PY
 }
 
-# row ID MEASURE AMIFORGE PEER UNIT PEER-NAME
+# row ID MEASURE AMIFORGE PEER UNIT PEER-NAME [AMIFORGE-N PEER-N]
 row() {
 	local a=$3 p=$4
 	[ "$a" = nan ] && a="n/a: failed (see log)"
 	[ "$p" = nan ] && p="n/a: failed (see log)"
 	if [ -n "${BENCH_ROWS:-}" ]; then
-		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$a" "$p" "$5" "$6" >>"$BENCH_ROWS"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$a" "$p" "$5" "$6" "${7:-}" "${8:-}" >>"$BENCH_ROWS"
 	else
-		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$a" "$p" "$5" "$6"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$a" "$p" "$5" "$6" "${7:-}" "${8:-}"
 	fi
 }
 

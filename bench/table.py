@@ -79,9 +79,12 @@ def main():
     print("| # | measure | amiforge | peer | peer/amiforge |")
     print("|---|---|---:|---:|---:|")
     for r in rows:
-        rid, what, a, p, unit, peer = (r + [""] * 6)[:6]
-        print(f"| {rid} | {what} | {fmt(a, unit)} | {peer + ': ' if peer else ''}"
-              f"{fmt(p, unit)} | {ratio(a, p)} |")
+        rid, what, a, p, unit, peer, na, np = (r + [""] * 8)[:8]
+
+        def nruns(n, v):   # "(n=2)" when fewer runs than asked gave a value
+            return f" (n={n})" if n and n != runs and num(v) is not None else ""
+        print(f"| {rid} | {what} | {fmt(a, unit)}{nruns(na, a)} | {peer + ': ' if peer else ''}"
+              f"{fmt(p, unit)}{nruns(np, p)} | {ratio(a, p)} |")
     print()
     print(NOTES)
 
