@@ -301,7 +301,8 @@ PY
 # run once more; its failure stays in the log, and in the row as n < runs.
 failed() {
 	echo "$1" >>"$S/failures"
-	blog "$1 failed: ${BENCH_KEEP:+see $S/$1.out}${BENCH_KEEP:-BENCH_KEEP=1 keeps its log}"
+	if [ -n "${BENCH_KEEP:-}" ]; then blog "$1 failed: see $S/$1.out"
+	else blog "$1 failed (BENCH_KEEP=1 keeps its log)"; fi
 }
 
 af_build() {   # NAME LASTVALUE [--no-cache]
@@ -319,7 +320,7 @@ af_build() {   # NAME LASTVALUE [--no-cache]
 		failed "$name"
 	done
 	# The TOE log's detailed output: step start and end times.
-	cp "$(ls -d "$S"/af-out/*/toe/TOE_* | tail -n 1)/detailedoutput.json" "$S/$name.toe.json" 2>/dev/null
+	cp "$(ls -d "$S"/af-out/*/toe/TOE_* 2>/dev/null | tail -n 1)/detailedoutput.json" "$S/$name.toe.json" 2>/dev/null
 	metrics amiforge "$S/$name.tsv" "$S/$name.toe.json"
 	rm -rf "$S/af-out"
 }
