@@ -12,12 +12,13 @@ Notes (what each side does; peer/amiforge > 1: amiforge is faster or smaller):
 - 1-5, 8a: the same generated recipe on the same Debian 12 fixture image, same accelerator,
   2 vCPUs, 1 GiB: First (echo), 50 one-command steps, a 256 MiB random file host→guest,
   a size check, Last (echo into /etc); then amiforge's generalisation (Packer runs the same
-  commands as its last provisioner), shutdown, a standalone qcow2 (both: qemu-img convert of
-  the overlay chain). Packer 1.6.6, qemu builder: disk_image, use_backing_file (plus
-  qemu_img_args create -F qcow2: QEMU 7.2 refuses a backing file without its format),
-  a cidata ISO with an SSH key for root, ssh communicator, one `shell` provisioner per
-  command (Packer joins the inline commands of one provisioner into one script), `file`
-  for the 256 MiB file. All times observed from the host (bench/tsrun.py).
+  commands as its last provisioner), shutdown, a standalone qcow2 (qemu-img convert of the
+  overlay chain: amiforge's flatten; for Packer a shell-local post-processor, since
+  use_backing_file turns its compaction off). Packer 1.6.6, qemu builder: disk_image,
+  use_backing_file (plus qemu_img_args create -F qcow2: QEMU 7.2 refuses a backing file
+  without its format), a cidata ISO with an SSH key for root, ssh communicator, one `shell`
+  provisioner per command (Packer joins the inline commands of one provisioner into one
+  script), `file` for the 256 MiB file. All times observed from the host (bench/tsrun.py).
 - 1a: amiforge, the First step's start in its TOE log; Packer, its output arriving.
   1b: the same minus the first sight of "Run /init" in the guest's console log.
 - 2a: one more step in a build: (C50 done - First done) / 50. amiforge's includes the
