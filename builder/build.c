@@ -38,6 +38,9 @@ struct build {
 	const char *stage;      /* the running stage, for events and the manifest */
 	struct ckpt *ck;        /* checkpoints of the build guest, or NULL */
 	struct guest *g;        /* the guest running components */
+	char *record;           /* the guest record for `amiforge attach` */
+	unsigned record_jid;    /* its journal entry while it exists */
+	bool kept;              /* a guest was left running for inspection */
 };
 
 /* ---- progress: a line per stage on stderr, or JSON events on stdout ------ */
@@ -105,12 +108,97 @@ static void on_step_done(const struct component_step_info *info, bool changed_di
 	struct build *b = opaque;
 	char *name;
 
-	ckpt_step_done(b->ck, b->g, info, changed_disk);
+	ckpt_step_done(b->ck, b->ck ? b->g : NULL, info, changed_disk);
 	if (!b->o->json)
 		return;
 	name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
 	event(b, "step", name, info->status, info->failure);
 	free(name);
+}
+
+/* ---- --on-error=abort|ask: a failed build's guest stays for inspection ---- */
+
+/* Write the running guest's record for `amiforge attach` (journaled the
+ * first time, removed when the guest is). 0 or -1. */
+static int write_guest_record(struct build *b, struct guest *g)
+{
+	if (!b->record)
+		b->record = xasprintf("%s/" GUEST_RECORD_NAME, b->bd.path);
+	if (!b->record_jid && journal_add(b->j, &b->record_jid, "file", b->record, NULL) < 0)
+		return -1;
+	return guest_record_write(g, b->record);
+}
+
+static void remove_guest_record(struct build *b)
+{
+	if (!b->record_jid)
+		return;
+	if (unlink(b->record) < 0 && errno != ENOENT)
+		log_warn("remove '%s': %s", b->record, strerror(errno));
+	else if (journal_release(b->j, b->record_jid) < 0)
+		log_warn("journal: %s", err_msg());
+	b->record_jid = 0;
+}
+
+/* How to reach the guest, for the prompt and the final message. */
+static char *reach_hint(const struct build *b, const struct guest *g)
+{
+	return xasprintf("amiforge: the guest %s is running; from another terminal:\n"
+			 "    amiforge attach %s -- COMMAND [ARGS...]   run a command in it\n"
+			 "    console log: %s\n", g->name, b->bd.path, g->console_log);
+}
+
+/* The component engine's on_step_failed hook under --on-error=ask. */
+static enum component_on_fail on_step_failed(const struct component_step_info *info,
+					     void *opaque)
+{
+	struct build *b = opaque;
+	enum component_on_fail d;
+	char *name, *hint = NULL;
+
+	if (b->o->on_error != BUILD_ON_ERROR_ASK)
+		return COMPONENT_FAIL;
+	name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
+	if (b->g) {
+		/* Let `amiforge attach` use the agent while we wait. */
+		guest_disconnect(b->g);
+		if (write_guest_record(b, b->g) < 0)
+			log_warn("guest record: %s", err_msg());
+		else
+			hint = reach_hint(b, b->g);
+	}
+	d = onerror_prompt(stdin, stderr, name, info->failure, hint);
+	log_info("step %s: %s (asked)", name, onerror_decision_name(d));
+	manifest_add_decision(b->m, name, onerror_decision_name(d), info->failure);
+	if (manifest_write(b->m) < 0)
+		log_warn("manifest: %s", err_msg());
+	event(b, "decision", name, onerror_decision_name(d), info->failure);
+	free(hint);
+	free(name);
+	return d;
+}
+
+/* The guest_stage failed: leave g running for inspection when asked to.
+ * 0 when it was kept (g is then only freed, not destroyed). */
+static int keep_guest(struct build *b, struct guest *g)
+{
+	char *hint;
+
+	if (b->o->on_error == BUILD_ON_ERROR_CLEANUP || !g->vm)
+		return -1;
+	if (guest_detach(g) < 0) {
+		log_warn("cannot keep the guest for inspection: %s", err_msg());
+		return -1;
+	}
+	if (write_guest_record(b, g) < 0)
+		log_warn("guest record: %s", err_msg());
+	b->kept = true;
+	hint = reach_hint(b, g);
+	event(b, "guest", g->name, "kept", g->console_log);
+	fprintf(stderr, "%s    amiforge clean %s   destroys it and removes its files\n",
+		hint, b->bd.path);
+	free(hint);
+	return 0;
 }
 
 /* ---- stages -------------------------------------------------------------- */
@@ -155,6 +243,7 @@ static void doc_specs_opts(struct build *b, const struct recipe_doc *docs, size_
 	co->log_dir = b->bd.toe;
 	co->progress = !b->o->json && log_get_level() >= LOG_INFO;
 	co->on_step_done = on_step_done;
+	co->on_step_failed = on_step_failed;
 	co->opaque = b;
 }
 
@@ -352,6 +441,10 @@ static void guest_opts_from(struct build *b, struct guest_opts *go, const char *
 	go->cpus = vm->cpus;
 	go->memory_mib = (unsigned)vm->memory_mib;
 	go->work_dir = work_dir;
+	/* abort and ask may leave the guest running; then it must outlive us,
+	 * journaled for `amiforge clean`. */
+	go->persistent = b->o->on_error != BUILD_ON_ERROR_CLEANUP;
+	go->journal = b->j;
 	go->on_phase = on_guest_phase;
 	go->opaque = b;
 }
@@ -434,7 +527,7 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 			 go.driver : "hypervisor");
 		b->ck = (ckpt_free(b->ck), NULL);
 	}
-	b->g = b->ck ? g : NULL;
+	b->g = g;
 
 	stage_begin(b, gs->run_stage);
 	if (run_components(b, g->ex, gs->docs, gs->ndocs, gs->phases) < 0) {
@@ -478,13 +571,12 @@ cleanup:
 			free(g->console_log);
 			g->console_log = xstrdup(gs->console);
 		}
-		if (ret < 0 && b->o->keep_on_error) {
-			g->keep_dir = true;
-			log_error("guest work files kept in %s (console log %s)", g->dir,
-				  gs->console);
-		}
+		if (ret < 0)
+			keep_guest(b, g);
 		b->g = NULL;
-		guest_free(g);
+		guest_free(g);   /* destroys it unless kept */
+		if (!b->kept)
+			remove_guest_record(b);
 	}
 	if (b->ck) {
 		ckpt_free(b->ck);
@@ -794,13 +886,19 @@ int build_run(const struct build_opts *o, struct build_result *res)
 			ret = -1;
 	}
 	res->success = ret == 0;
+	res->guest_kept = b.kept;
 	if (ret < 0 && b.j) {
 		char *e = xstrdup(err_msg());
 
 		/* What this build created and did not keep goes now; the
-		 * journal stays for `amiforge clean` if anything resists. */
-		if (!o->keep_on_error && journal_cleanup(b.j, false, NULL, NULL, NULL) < 0)
+		 * journal stays for `amiforge clean` if anything resists. A
+		 * guest kept for inspection keeps everything it needs: held. */
+		if (b.kept) {
+			if (journal_hold_live(b.j) < 0)
+				log_warn("journal: %s", err_msg());
+		} else if (journal_cleanup(b.j, false, NULL, NULL, NULL) < 0) {
 			log_warn("cleanup: %s", err_msg());
+		}
 		err_set("%s", e);
 		free(e);
 	}
@@ -813,6 +911,7 @@ int build_run(const struct build_opts *o, struct build_result *res)
 	base_image_release(&b.base);
 	build_dir_release(&b.bd);
 	recipe_free(b.r);
+	free(b.record);
 	return ret;
 }
 

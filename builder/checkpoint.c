@@ -480,8 +480,15 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		return;
 	}
 	/* After a failed step (onFailure Continue) the disk is not what the
-	 * keys describe. */
-	if (strcmp(info->status, "Failed") == 0) {
+	 * keys describe; nor after one the user continued past
+	 * (--on-error=ask): its key says "this step done", the disk does not.
+	 * The checkpoints before it stay valid. A step retried until it
+	 * passed is checkpointed as any other, like one that needed a second
+	 * of its maxAttempts. */
+	if (strcmp(info->status, "Failed") == 0 || info->continued) {
+		if (info->continued && !c->off)
+			log_info("checkpoints: none after %s/%s (continued past its failure)",
+				 info->phase, info->step);
 		c->off = true;
 		return;
 	}

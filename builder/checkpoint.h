@@ -80,7 +80,10 @@ const char *ckpt_overlay(const struct ckpt *c);
 const struct component_resume *ckpt_resume(const struct ckpt *c);
 
 /* The on_step_done hook: after a top-level step that changed the disk and
- * succeeded, freeze the disk into a checkpoint. A failure to checkpoint is
+ * succeeded, freeze the disk into a checkpoint. None from a failed step on,
+ * nor from one continued past its failure (--on-error=ask): a chain never
+ * covers a step that did not pass. A retried step that passed counts as
+ * passed. A failure to checkpoint is
  * reported (warning) and turns checkpoints off for the rest of the run; the
  * build goes on. g may be NULL (nothing happens). */
 void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step_info *info,
