@@ -755,6 +755,15 @@ static int pipeline(struct build *b, struct build_result *res)
 	if (b->o->resume_dir ? build_dir_open(b->o->resume_dir, &b->bd) < 0 :
 	    build_dir_create(b->o->output_root, b->r->name, b->r->version, now, &b->bd) < 0)
 		return -1;
+	if (b->o->resume_dir) {
+		char *rec = xasprintf("%s/" GUEST_RECORD_NAME, b->bd.path);
+		bool kept = access(rec, F_OK) == 0;
+
+		free(rec);
+		if (kept)
+			return err_set("--resume '%s': a guest is still kept there for inspection "
+				       "(amiforge clean %s destroys it)", b->bd.path, b->bd.path);
+	}
 	/* What --resume needs: the recipe, the vars, this build's nonce. */
 	if (ckpt_state_save(b->bd.path, b->r->path, b->o->vars) < 0)
 		return -1;
