@@ -85,6 +85,27 @@ rc=$?
 check_eq "onerror: attach to a directory without a kept guest exits 125" "$rc" 125
 check_contains "onerror: ... and says there is no kept guest" "$out" "no guest kept for inspection"
 
+# attach against a local agent (no guest): streams, exit status, --timeout,
+# one client after another on the same socket.
+mkdir -p "$dir/fake"
+"$TOP/amiforge-agent" --socket "$dir/fake/a.sock" 2>/dev/null &
+agent=$!
+cat >"$dir/fake/guest.json" <<EOF
+{"name": "fake", "driver": "libvirt", "agent_socket": "$dir/fake/a.sock",
+ "console_log": "/nonexistent", "dir": "$dir/fake", "pid": 0}
+EOF
+for ((i = 0; i < 50; i++)); do [ -S "$dir/fake/a.sock" ] && break; sleep 0.1; done
+out=$("$AMIFORGE" attach "$dir/fake" -- sh -c 'echo out; echo err >&2; exit 3' 2>"$dir/fake/err")
+check_eq "attach (local agent): exit status passed through" "$?" 3
+check_eq "attach (local agent): stdout" "$out" "out"
+check_eq "attach (local agent): stderr" "$(cat "$dir/fake/err")" "err"
+"$AMIFORGE" attach --timeout 1 "$dir/fake" -- sleep 30 2>/dev/null
+check_eq "attach (local agent): --timeout exits 124" "$?" 124
+out=$("$AMIFORGE" attach "$dir/fake" -- echo again 2>&1)
+check_eq "attach (local agent): a later client is served too" "$out" "again"
+kill $agent
+wait $agent 2>/dev/null
+
 # --- 1. ask under a pty, libvirt --------------------------------------------
 # The driver: answers the questions, runs attach while the first one waits.
 # Writes what it saw (one line per question: the step and the answer) to
