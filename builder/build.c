@@ -571,12 +571,19 @@ cleanup:
 			free(g->console_log);
 			g->console_log = xstrdup(gs->console);
 		}
+		/* The failure's message is the build's: keep it over what the
+		 * teardown may record. */
+		char *e = ret < 0 ? xstrdup(err_msg()) : NULL;
+
 		if (ret < 0)
 			keep_guest(b, g);
 		b->g = NULL;
 		guest_free(g);   /* destroys it unless kept */
 		if (!b->kept)
 			remove_guest_record(b);
+		if (e)
+			err_set("%s", e);
+		free(e);
 	}
 	if (b->ck) {
 		ckpt_free(b->ck);

@@ -467,7 +467,20 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	size_t idx;
 	const char *key;
 
-	if (!c || !g || info->depth != 0)
+	if (!c)
+		return;
+	/* A step the user continued past (--on-error=ask), at any depth (a
+	 * nested one makes its top-level ExecuteDocument "pass"): its key says
+	 * "this step done", the disk does not. The checkpoints before it stay
+	 * valid; none after it. A step retried until it passed is
+	 * checkpointed as any other, like one that needed a second of its
+	 * maxAttempts. */
+	if (info->continued && !c->off) {
+		log_info("checkpoints: none after %s/%s (continued past its failure)",
+			 info->phase, info->step);
+		c->off = true;
+	}
+	if (!g || info->depth != 0)
 		return;
 	idx = c->pos++;
 	if (c->off)
@@ -480,15 +493,8 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		return;
 	}
 	/* After a failed step (onFailure Continue) the disk is not what the
-	 * keys describe; nor after one the user continued past
-	 * (--on-error=ask): its key says "this step done", the disk does not.
-	 * The checkpoints before it stay valid. A step retried until it
-	 * passed is checkpointed as any other, like one that needed a second
-	 * of its maxAttempts. */
-	if (strcmp(info->status, "Failed") == 0 || info->continued) {
-		if (info->continued && !c->off)
-			log_info("checkpoints: none after %s/%s (continued past its failure)",
-				 info->phase, info->step);
+	 * keys describe. */
+	if (strcmp(info->status, "Failed") == 0) {
 		c->off = true;
 		return;
 	}
