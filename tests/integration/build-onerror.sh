@@ -105,6 +105,7 @@ out=$("$AMIFORGE" attach "$dir/fake" -- echo again 2>&1)
 check_eq "attach (local agent): a later client is served too" "$out" "again"
 kill $agent
 wait $agent 2>/dev/null
+rm -rf "$dir/fake"   # its socket too: the checks below look for sockets left
 
 # --- 1. ask under a pty, libvirt --------------------------------------------
 # The driver: answers the questions, runs attach while the first one waits.
