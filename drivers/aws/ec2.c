@@ -196,34 +196,42 @@ int ec2_create_tags(struct aws_client *cl, const char *const *ids, const char *c
 	return r;
 }
 
-int ec2_image_state(struct aws_client *cl, const char *image_id, char **state, char **reason)
+/* DescribeImages with params: imageId, imageState and the stateReason
+ * message of the first image listed (each NULL when absent; an out pointer
+ * NULL: not read). */
+static int first_image(struct aws_client *cl, const char *const *p, char **id, char **state,
+		       char **reason)
 {
-	const char *p[] = { "ImageId.1", image_id, NULL };
 	xmlDoc *doc;
 	xmlNode *item;
 
-	*state = *reason = NULL;
 	if (ec2_describe_one(cl, "DescribeImages", p, "imagesSet/item", &doc, &item) < 0)
 		return -1;
-	*state = xml_text(item, "imageState");
-	*reason = xml_text(item, "stateReason/message");
+	if (id)
+		*id = xml_text(item, "imageId");
+	if (state)
+		*state = xml_text(item, "imageState");
+	if (reason)
+		*reason = xml_text(item, "stateReason/message");
 	xmlFreeDoc(doc);
 	return 0;
+}
+
+int ec2_image_state(struct aws_client *cl, const char *image_id, char **state, char **reason)
+{
+	const char *p[] = { "ImageId.1", image_id, NULL };
+
+	*state = *reason = NULL;
+	return first_image(cl, p, NULL, state, reason);
 }
 
 int ec2_find_image_by_name(struct aws_client *cl, const char *name, char **image_id)
 {
 	const char *p[] = { "Owner.1", "self", "Filter.1.Name", "name", "Filter.1.Value.1", name,
 			    NULL };
-	xmlDoc *doc;
-	xmlNode *item;
 
 	*image_id = NULL;
-	if (ec2_describe_one(cl, "DescribeImages", p, "imagesSet/item", &doc, &item) < 0)
-		return -1;
-	*image_id = xml_text(item, "imageId");
-	xmlFreeDoc(doc);
-	return 0;
+	return first_image(cl, p, image_id, NULL, NULL);
 }
 
 int ec2_snapshot_info(struct aws_client *cl, const char *snap_id, int *size_gib, char **state)
