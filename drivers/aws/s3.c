@@ -72,6 +72,21 @@ static void s3_req(struct aws_req *rq, const struct s3_loc *l, const char *metho
 	rq->what = what;
 }
 
+/* Send rq; the error done_code says the work was done already (a retry of
+ * an earlier call, or by someone else): success. 0 or -1. */
+static int send_done_if(struct aws_client *cl, const struct aws_req *rq, const char *done_code)
+{
+	struct aws_resp rs;
+	int r = aws_request(cl, rq, &rs);
+
+	if (r < 0 && rs.error_code && strcmp(rs.error_code, done_code) == 0) {
+		err_clear();
+		r = 0;
+	}
+	aws_resp_release(&rs);
+	return r;
+}
+
 uint64_t s3_part_size(uint64_t size, uint64_t wanted)
 {
 	uint64_t ps = wanted ? wanted : S3_PART_DEFAULT;
@@ -362,7 +377,6 @@ int s3_abort_upload(struct aws_client *cl, const char *bucket, const char *key,
 {
 	struct buf enc = BUF_INIT(4096);
 	struct aws_req rq = AWS_REQ_INIT;
-	struct aws_resp rs;
 	struct s3_loc l;
 	char *query;
 	int r;
@@ -373,12 +387,7 @@ int s3_abort_upload(struct aws_client *cl, const char *bucket, const char *key,
 	s3_req(&rq, &l, "DELETE", "AbortMultipartUpload");
 	rq.query = query;
 	rq.ignore_cancel = true;
-	r = aws_request(cl, &rq, &rs);
-	if (r < 0 && rs.error_code && strcmp(rs.error_code, "NoSuchUpload") == 0) {
-		err_clear();
-		r = 0;
-	}
-	aws_resp_release(&rs);
+	r = send_done_if(cl, &rq, "NoSuchUpload");
 	s3_loc_release(&l);
 	buf_release(&enc);
 	free(query);
@@ -547,7 +556,6 @@ int s3_delete_object(struct aws_client *cl, const char *bucket, const char *key)
 int s3_create_bucket(struct aws_client *cl, const char *bucket)
 {
 	struct aws_req rq = AWS_REQ_INIT;
-	struct aws_resp rs;
 	struct s3_loc l;
 	const char *region = aws_client_region(cl);
 	char *body = NULL;
@@ -562,12 +570,7 @@ int s3_create_bucket(struct aws_client *cl, const char *bucket)
 		rq.body = body;
 		rq.body_len = strlen(body);
 	}
-	r = aws_request(cl, &rq, &rs);
-	if (r < 0 && rs.error_code && strcmp(rs.error_code, "BucketAlreadyOwnedByYou") == 0) {
-		err_clear();
-		r = 0;
-	}
-	aws_resp_release(&rs);
+	r = send_done_if(cl, &rq, "BucketAlreadyOwnedByYou");
 	s3_loc_release(&l);
 	free(body);
 	return r;
