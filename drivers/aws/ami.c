@@ -1,4 +1,5 @@
-/* ami.c: RegisterImage, CreateTags and the wait for "available". */
+/* ami.c: the target client, the name check, RegisterImage, CreateTags and
+ * the wait for "available". */
 #include "ami.h"
 #include "ec2.h"
 #include "error.h"

@@ -1,5 +1,6 @@
-/* ami.h: registration shared by every AWS target (VM Import now, EBS direct
- * later): RegisterImage from a snapshot, CreateTags on the AMI and the
+/* ami.h: what every AWS target (VM Import, EBS direct) shares around its
+ * upload: the client in the spec's region, the check that the AMI name is
+ * free, RegisterImage from a snapshot, CreateTags on the AMI and the
  * snapshot, wait until the AMI is available. */
 #ifndef AMIFORGE_AWS_AMI_H
 #define AMIFORGE_AWS_AMI_H
