@@ -310,15 +310,10 @@ static const char generalise_script[] =
 	"esac; done\n"
 	"sync\n";
 
-static int generalise(struct build *b, struct executor *ex)
+/* The script's arguments from the recipe's cleanup: section, from argv[n];
+ * returns the new count. */
+static size_t generalise_sections(const struct recipe_cleanup *c, const char **argv, size_t n)
 {
-	const struct recipe_cleanup *c = &b->r->cleanup;
-	const char *argv[12] = { "/bin/sh", "-c", generalise_script, "amiforge-generalise" };
-	size_t n = 4;
-	struct exec_req req = { 0 };
-	struct exec_result res;
-	int ret = -1;
-
 	if (c->cloudinit)
 		argv[n++] = "cloudinit";
 	if (c->ssh)
@@ -332,6 +327,32 @@ static int generalise(struct build *b, struct executor *ex)
 	if (c->agent)
 		argv[n++] = "agent";
 	argv[n] = NULL;
+	return n;
+}
+
+/* What generalisation does, for the generalised checkpoint's key. */
+static char *generalise_material(const struct recipe_cleanup *c)
+{
+	const char *argv[8];
+	size_t i, n = generalise_sections(c, argv, 0);
+	char *s = xstrdup(generalise_script), *t;
+
+	for (i = 0; i < n; i++) {
+		t = xasprintf("%s\n%s", s, argv[i]);
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+static int generalise(struct build *b, struct executor *ex)
+{
+	const char *argv[12] = { "/bin/sh", "-c", generalise_script, "amiforge-generalise" };
+	struct exec_req req = { 0 };
+	struct exec_result res;
+	int ret = -1;
+
+	generalise_sections(&b->r->cleanup, argv, 4);
 	req.argv = argv;
 	req.timeout_ms = GENERALISE_TIMEOUT_MS;
 	req.capture_max = 64 * 1024;
@@ -477,14 +498,17 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 {
 	struct strv *params = xcalloc(gs->ndocs ? gs->ndocs : 1, sizeof(*params));
 	struct component_run_opts co;
+	char *material = gs->generalise ? generalise_material(&b->r->cleanup) : NULL;
 	struct ckpt_opts o = {
 		.recipe = b->r, .base = &b->base, .disk_size = gs->disk_size, .bd = &b->bd,
 		.journal = b->j, .reuse = !b->o->no_cache, .event = on_ckpt_event, .opaque = b,
+		.final_material = material,
 	};
 	size_t i;
 
 	doc_specs_opts(b, gs->docs, gs->ndocs, gs->phases, params, &co);
 	b->ck = ckpt_new(&o, &co);
+	free(material);
 	for (i = 0; i < gs->ndocs; i++)
 		strv_release(&params[i]);
 	free(params);
@@ -496,6 +520,29 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 		go->image_chain = true;
 	}
 	go->overlay = ckpt_overlay(b->ck);
+	return 0;
+}
+
+/* The generalised checkpoint matches: the build guest's stages are done
+ * already; flatten its layer to gs->out. */
+static int reuse_final(struct build *b, const struct guest_stage *gs)
+{
+	const char *skipped[] = { gs->run_stage, "generalise", "poweroff" };
+	unsigned oid;
+	size_t i;
+
+	stage_end(b, gs->boot_stage, "reused");
+	for (i = 0; i < ARRAY_SIZE(skipped); i++) {
+		stage_begin(b, skipped[i]);
+		stage_end(b, skipped[i], "reused");
+	}
+	stage_begin(b, "flatten");
+	if (journal_add(b->j, &oid, "file", gs->out, NULL) < 0 ||
+	    flatten(ckpt_final(b->ck), gs->out) < 0 || journal_keep(b->j, oid) < 0) {
+		stage_end(b, "flatten", "failed");
+		return -1;
+	}
+	stage_end(b, "flatten", "ok");
 	return 0;
 }
 
@@ -514,6 +561,10 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 	stage_begin(b, gs->boot_stage);
 	if (gs->checkpoints && checkpoints_begin(b, gs, &go) < 0) {
 		stage_end(b, gs->boot_stage, "failed");
+		goto cleanup;
+	}
+	if (b->ck && ckpt_final(b->ck) && gs->out) {
+		ret = reuse_final(b, gs);
 		goto cleanup;
 	}
 	g = guest_boot(&go);
@@ -562,6 +613,8 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 			goto cleanup;
 		}
 		stage_end(b, "flatten", "ok");
+		if (gs->generalise)
+			ckpt_save_final(b->ck, g);
 	}
 	ret = 0;
 cleanup:
@@ -690,6 +743,39 @@ cleanup:
 	return ret;
 }
 
+/* The temporary files a conversion makes, journaled as they appear. */
+struct temps {
+	struct journal *j;
+	unsigned id[4];
+	char *path[4];
+	size_t n;
+};
+
+static int on_convert_temp(const char *kind, const char *path, void *opaque)
+{
+	struct temps *t = opaque;
+
+	if (t->n == ARRAY_SIZE(t->id))
+		return err_set("conversion made more temporary files than expected");
+	if (journal_add(t->j, &t->id[t->n], kind, path, NULL) < 0)
+		return -1;
+	t->path[t->n++] = xstrdup(path);
+	return 0;
+}
+
+/* After the conversion: what is gone is released from the journal. */
+static void temps_release(struct temps *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		if (access(t->path[i], F_OK) < 0 && journal_release(t->j, t->id[i]) < 0)
+			log_warn("journal: %s", err_msg());
+		free(t->path[i]);
+	}
+	t->n = 0;
+}
+
 /* Every extra output format, converted from the flattened qcow2; *vmdk gets
  * the streamOptimized VMDK's path when one was made (caller frees). */
 static int outputs(struct build *b, const char *disk, char **vmdk)
@@ -712,6 +798,7 @@ static int outputs(struct build *b, const char *disk, char **vmdk)
 		return -1;
 	for (i = 0; i < ARRAY_SIZE(fmts); i++) {
 		struct convert_opts co = { 0 };
+		struct temps t = { .j = b->j };
 		char *out;
 		unsigned id;
 		int r;
@@ -724,9 +811,13 @@ static int outputs(struct build *b, const char *disk, char **vmdk)
 		co.output = out;
 		co.format = fmts[i].f;
 		co.progress = !b->o->json && isatty(2);
+		co.on_temp = on_convert_temp;
+		co.opaque = &t;
 		r = journal_add(b->j, &id, "file", out, NULL);
-		if (r == 0)
+		if (r == 0) {
 			r = convert_run(&co);
+			temps_release(&t);
+		}
 		if (r == 0)
 			r = journal_keep(b->j, id);
 		if (r == 0)

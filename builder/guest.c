@@ -370,6 +370,17 @@ int guest_snapshot(struct guest *g, const char *new_top, char **frozen)
 	return 0;
 }
 
+char *guest_release_overlay(struct guest *g)
+{
+	char *p;
+
+	pthread_mutex_lock(&active_lock);
+	p = g->overlay;
+	g->overlay = NULL;
+	pthread_mutex_unlock(&active_lock);
+	return p;
+}
+
 int guest_shutdown(struct guest *g)
 {
 	if (!g->vm)

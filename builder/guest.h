@@ -121,6 +121,10 @@ int guest_resync(struct guest *g, int64_t timeout_ms);
  * guest now owns new_top (removed by guest_free). 0 or -1. */
 int guest_snapshot(struct guest *g, const char *new_top, char **frozen);
 
+/* Give up the (powered-off) guest's overlay: it is the caller's now and
+ * guest_free leaves it. Caller frees the returned path; NULL if none. */
+char *guest_release_overlay(struct guest *g);
+
 /* Can g's driver snapshot a running guest? */
 bool guest_can_snapshot(const struct guest *g);
 

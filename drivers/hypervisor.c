@@ -298,8 +298,17 @@ void hv_vm_free(struct hv_vm *vm)
 	if (!vm)
 		return;
 	if (vm->started) {
+		/* Freeing is cleanup after success or failure: the error that
+		 * led here (if any) is what the caller reports, not ours. */
+		char *saved = err_isset() ? xstrdup(err_msg()) : NULL;
+
 		if (!vm->gone && !vm->detached && hv_destroy(vm) < 0)
 			log_warn("%s", err_msg());
+		if (saved)
+			err_set("%s", saved);
+		else
+			err_clear();
+		free(saved);
 		if (vm->hv->drv->vm_release)
 			vm->hv->drv->vm_release(vm->hv->priv, vm->priv);
 	}
