@@ -544,6 +544,9 @@ done:
 	}
 	if (s == ST_FAILED && st->onfail == ONFAIL_IGNORE)
 		s = ST_IGNORED;
+	if (s == ST_FAILED && !rs->failure && failure)   /* say where it failed */
+		rs->failure = xasprintf("%s/%s/%s: %s", doc_display_name(sr.dr->doc), sr.phase,
+					st->name, failure);
 	count(rs, s, failure);
 	{
 		int64_t t1 = wall_ms();
