@@ -142,6 +142,11 @@ void agent_close(struct agent *a)
 	free(a);
 }
 
+void agent_disconnect(struct agent *a)
+{
+	close_channel(a);
+}
+
 void agent_set_timeout(struct agent *a, int64_t timeout_ms)
 {
 	a->timeout_ms = timeout_ms > 0 ? timeout_ms : AGENT_TIMEOUT_DEFAULT_MS;

@@ -98,6 +98,11 @@ void agent_assume_synced(struct agent *a);
  * own the agent. */
 struct executor *executor_agent_new(struct agent *a);
 
+/* Close the channel but keep the session: the next request reconnects (a
+ * unix socket session) and re-syncs. Lets another client use the agent
+ * meanwhile (`amiforge attach` while a build waits at its prompt). */
+void agent_disconnect(struct agent *a);
+
 /* Close the channel and free; accepts NULL. */
 void agent_close(struct agent *a);
 

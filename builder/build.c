@@ -38,6 +38,9 @@ struct build {
 	const char *stage;      /* the running stage, for events and the manifest */
 	struct ckpt *ck;        /* checkpoints of the build guest, or NULL */
 	struct guest *g;        /* the guest running components */
+	char *record;           /* the guest record for `amiforge attach` */
+	unsigned record_jid;    /* its journal entry while it exists */
+	bool kept;              /* a guest was left running for inspection */
 };
 
 /* ---- progress: a line per stage on stderr, or JSON events on stdout ------ */
@@ -105,12 +108,97 @@ static void on_step_done(const struct component_step_info *info, bool changed_di
 	struct build *b = opaque;
 	char *name;
 
-	ckpt_step_done(b->ck, b->g, info, changed_disk);
+	ckpt_step_done(b->ck, b->ck ? b->g : NULL, info, changed_disk);
 	if (!b->o->json)
 		return;
 	name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
 	event(b, "step", name, info->status, info->failure);
 	free(name);
+}
+
+/* ---- --on-error=abort|ask: a failed build's guest stays for inspection ---- */
+
+/* Write the running guest's record for `amiforge attach` (journaled the
+ * first time, removed when the guest is). 0 or -1. */
+static int write_guest_record(struct build *b, struct guest *g)
+{
+	if (!b->record)
+		b->record = xasprintf("%s/" GUEST_RECORD_NAME, b->bd.path);
+	if (!b->record_jid && journal_add(b->j, &b->record_jid, "file", b->record, NULL) < 0)
+		return -1;
+	return guest_record_write(g, b->record);
+}
+
+static void remove_guest_record(struct build *b)
+{
+	if (!b->record_jid)
+		return;
+	if (unlink(b->record) < 0 && errno != ENOENT)
+		log_warn("remove '%s': %s", b->record, strerror(errno));
+	else if (journal_release(b->j, b->record_jid) < 0)
+		log_warn("journal: %s", err_msg());
+	b->record_jid = 0;
+}
+
+/* How to reach the guest, for the prompt and the final message. */
+static char *reach_hint(const struct build *b, const struct guest *g)
+{
+	return xasprintf("amiforge: the guest %s is running; from another terminal:\n"
+			 "    amiforge attach %s -- COMMAND [ARGS...]   run a command in it\n"
+			 "    console log: %s\n", g->name, b->bd.path, g->console_log);
+}
+
+/* The component engine's on_step_failed hook under --on-error=ask. */
+static enum component_on_fail on_step_failed(const struct component_step_info *info,
+					     void *opaque)
+{
+	struct build *b = opaque;
+	enum component_on_fail d;
+	char *name, *hint = NULL;
+
+	if (b->o->on_error != BUILD_ON_ERROR_ASK)
+		return COMPONENT_FAIL;
+	name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
+	if (b->g) {
+		/* Let `amiforge attach` use the agent while we wait. */
+		guest_disconnect(b->g);
+		if (write_guest_record(b, b->g) < 0)
+			log_warn("guest record: %s", err_msg());
+		else
+			hint = reach_hint(b, b->g);
+	}
+	d = onerror_prompt(stdin, stderr, name, info->failure, hint);
+	log_info("step %s: %s (asked)", name, onerror_decision_name(d));
+	manifest_add_decision(b->m, name, onerror_decision_name(d), info->failure);
+	if (manifest_write(b->m) < 0)
+		log_warn("manifest: %s", err_msg());
+	event(b, "decision", name, onerror_decision_name(d), info->failure);
+	free(hint);
+	free(name);
+	return d;
+}
+
+/* The guest_stage failed: leave g running for inspection when asked to.
+ * 0 when it was kept (g is then only freed, not destroyed). */
+static int keep_guest(struct build *b, struct guest *g)
+{
+	char *hint;
+
+	if (b->o->on_error == BUILD_ON_ERROR_CLEANUP || !g->vm)
+		return -1;
+	if (guest_detach(g) < 0) {
+		log_warn("cannot keep the guest for inspection: %s", err_msg());
+		return -1;
+	}
+	if (write_guest_record(b, g) < 0)
+		log_warn("guest record: %s", err_msg());
+	b->kept = true;
+	hint = reach_hint(b, g);
+	event(b, "guest", g->name, "kept", g->console_log);
+	fprintf(stderr, "%s    amiforge clean %s   destroys it and removes its files\n",
+		hint, b->bd.path);
+	free(hint);
+	return 0;
 }
 
 /* ---- stages -------------------------------------------------------------- */
@@ -155,6 +243,7 @@ static void doc_specs_opts(struct build *b, const struct recipe_doc *docs, size_
 	co->log_dir = b->bd.toe;
 	co->progress = !b->o->json && log_get_level() >= LOG_INFO;
 	co->on_step_done = on_step_done;
+	co->on_step_failed = on_step_failed;
 	co->opaque = b;
 }
 
@@ -221,15 +310,10 @@ static const char generalise_script[] =
 	"esac; done\n"
 	"sync\n";
 
-static int generalise(struct build *b, struct executor *ex)
+/* The script's arguments from the recipe's cleanup: section, from argv[n];
+ * returns the new count. */
+static size_t generalise_sections(const struct recipe_cleanup *c, const char **argv, size_t n)
 {
-	const struct recipe_cleanup *c = &b->r->cleanup;
-	const char *argv[12] = { "/bin/sh", "-c", generalise_script, "amiforge-generalise" };
-	size_t n = 4;
-	struct exec_req req = { 0 };
-	struct exec_result res;
-	int ret = -1;
-
 	if (c->cloudinit)
 		argv[n++] = "cloudinit";
 	if (c->ssh)
@@ -243,6 +327,32 @@ static int generalise(struct build *b, struct executor *ex)
 	if (c->agent)
 		argv[n++] = "agent";
 	argv[n] = NULL;
+	return n;
+}
+
+/* What generalisation does, for the generalised checkpoint's key. */
+static char *generalise_material(const struct recipe_cleanup *c)
+{
+	const char *argv[8];
+	size_t i, n = generalise_sections(c, argv, 0);
+	char *s = xstrdup(generalise_script), *t;
+
+	for (i = 0; i < n; i++) {
+		t = xasprintf("%s\n%s", s, argv[i]);
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+static int generalise(struct build *b, struct executor *ex)
+{
+	const char *argv[12] = { "/bin/sh", "-c", generalise_script, "amiforge-generalise" };
+	struct exec_req req = { 0 };
+	struct exec_result res;
+	int ret = -1;
+
+	generalise_sections(&b->r->cleanup, argv, 4);
 	req.argv = argv;
 	req.timeout_ms = GENERALISE_TIMEOUT_MS;
 	req.capture_max = 64 * 1024;
@@ -352,6 +462,10 @@ static void guest_opts_from(struct build *b, struct guest_opts *go, const char *
 	go->cpus = vm->cpus;
 	go->memory_mib = (unsigned)vm->memory_mib;
 	go->work_dir = work_dir;
+	/* abort and ask may leave the guest running; then it must outlive us,
+	 * journaled for `amiforge clean`. */
+	go->persistent = b->o->on_error != BUILD_ON_ERROR_CLEANUP;
+	go->journal = b->j;
 	go->on_phase = on_guest_phase;
 	go->opaque = b;
 }
@@ -384,14 +498,17 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 {
 	struct strv *params = xcalloc(gs->ndocs ? gs->ndocs : 1, sizeof(*params));
 	struct component_run_opts co;
+	char *material = gs->generalise ? generalise_material(&b->r->cleanup) : NULL;
 	struct ckpt_opts o = {
 		.recipe = b->r, .base = &b->base, .disk_size = gs->disk_size, .bd = &b->bd,
 		.journal = b->j, .reuse = !b->o->no_cache, .event = on_ckpt_event, .opaque = b,
+		.final_material = material,
 	};
 	size_t i;
 
 	doc_specs_opts(b, gs->docs, gs->ndocs, gs->phases, params, &co);
 	b->ck = ckpt_new(&o, &co);
+	free(material);
 	for (i = 0; i < gs->ndocs; i++)
 		strv_release(&params[i]);
 	free(params);
@@ -403,6 +520,29 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 		go->image_chain = true;
 	}
 	go->overlay = ckpt_overlay(b->ck);
+	return 0;
+}
+
+/* The generalised checkpoint matches: the build guest's stages are done
+ * already; flatten its layer to gs->out. */
+static int reuse_final(struct build *b, const struct guest_stage *gs)
+{
+	const char *skipped[] = { gs->run_stage, "generalise", "poweroff" };
+	unsigned oid;
+	size_t i;
+
+	stage_end(b, gs->boot_stage, "reused");
+	for (i = 0; i < ARRAY_SIZE(skipped); i++) {
+		stage_begin(b, skipped[i]);
+		stage_end(b, skipped[i], "reused");
+	}
+	stage_begin(b, "flatten");
+	if (journal_add(b->j, &oid, "file", gs->out, NULL) < 0 ||
+	    flatten(ckpt_final(b->ck), gs->out) < 0 || journal_keep(b->j, oid) < 0) {
+		stage_end(b, "flatten", "failed");
+		return -1;
+	}
+	stage_end(b, "flatten", "ok");
 	return 0;
 }
 
@@ -423,6 +563,10 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 		stage_end(b, gs->boot_stage, "failed");
 		goto cleanup;
 	}
+	if (b->ck && ckpt_final(b->ck) && gs->out) {
+		ret = reuse_final(b, gs);
+		goto cleanup;
+	}
 	g = guest_boot(&go);
 	if (!g) {
 		stage_end(b, gs->boot_stage, "failed");
@@ -434,7 +578,7 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 			 go.driver : "hypervisor");
 		b->ck = (ckpt_free(b->ck), NULL);
 	}
-	b->g = b->ck ? g : NULL;
+	b->g = g;
 
 	stage_begin(b, gs->run_stage);
 	if (run_components(b, g->ex, gs->docs, gs->ndocs, gs->phases) < 0) {
@@ -469,6 +613,8 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 			goto cleanup;
 		}
 		stage_end(b, "flatten", "ok");
+		if (gs->generalise)
+			ckpt_save_final(b->ck, g);
 	}
 	ret = 0;
 cleanup:
@@ -478,13 +624,19 @@ cleanup:
 			free(g->console_log);
 			g->console_log = xstrdup(gs->console);
 		}
-		if (ret < 0 && b->o->keep_on_error) {
-			g->keep_dir = true;
-			log_error("guest work files kept in %s (console log %s)", g->dir,
-				  gs->console);
-		}
+		/* The failure's message is the build's: keep it over what the
+		 * teardown may record. */
+		char *e = ret < 0 ? xstrdup(err_msg()) : NULL;
+
+		if (ret < 0)
+			keep_guest(b, g);
 		b->g = NULL;
-		guest_free(g);
+		guest_free(g);   /* destroys it unless kept */
+		if (!b->kept)
+			remove_guest_record(b);
+		if (e)
+			err_set("%s", e);
+		free(e);
 	}
 	if (b->ck) {
 		ckpt_free(b->ck);
@@ -591,6 +743,39 @@ cleanup:
 	return ret;
 }
 
+/* The temporary files a conversion makes, journaled as they appear. */
+struct temps {
+	struct journal *j;
+	unsigned id[4];
+	char *path[4];
+	size_t n;
+};
+
+static int on_convert_temp(const char *kind, const char *path, void *opaque)
+{
+	struct temps *t = opaque;
+
+	if (t->n == ARRAY_SIZE(t->id))
+		return err_set("conversion made more temporary files than expected");
+	if (journal_add(t->j, &t->id[t->n], kind, path, NULL) < 0)
+		return -1;
+	t->path[t->n++] = xstrdup(path);
+	return 0;
+}
+
+/* After the conversion: what is gone is released from the journal. */
+static void temps_release(struct temps *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		if (access(t->path[i], F_OK) < 0 && journal_release(t->j, t->id[i]) < 0)
+			log_warn("journal: %s", err_msg());
+		free(t->path[i]);
+	}
+	t->n = 0;
+}
+
 /* Every extra output format, converted from the flattened qcow2; *vmdk gets
  * the streamOptimized VMDK's path when one was made (caller frees). */
 static int outputs(struct build *b, const char *disk, char **vmdk)
@@ -613,6 +798,7 @@ static int outputs(struct build *b, const char *disk, char **vmdk)
 		return -1;
 	for (i = 0; i < ARRAY_SIZE(fmts); i++) {
 		struct convert_opts co = { 0 };
+		struct temps t = { .j = b->j };
 		char *out;
 		unsigned id;
 		int r;
@@ -625,9 +811,13 @@ static int outputs(struct build *b, const char *disk, char **vmdk)
 		co.output = out;
 		co.format = fmts[i].f;
 		co.progress = !b->o->json && isatty(2);
+		co.on_temp = on_convert_temp;
+		co.opaque = &t;
 		r = journal_add(b->j, &id, "file", out, NULL);
-		if (r == 0)
+		if (r == 0) {
 			r = convert_run(&co);
+			temps_release(&t);
+		}
 		if (r == 0)
 			r = journal_keep(b->j, id);
 		if (r == 0)
@@ -663,6 +853,15 @@ static int pipeline(struct build *b, struct build_result *res)
 	if (b->o->resume_dir ? build_dir_open(b->o->resume_dir, &b->bd) < 0 :
 	    build_dir_create(b->o->output_root, b->r->name, b->r->version, now, &b->bd) < 0)
 		return -1;
+	if (b->o->resume_dir) {
+		char *rec = xasprintf("%s/" GUEST_RECORD_NAME, b->bd.path);
+		bool kept = access(rec, F_OK) == 0;
+
+		free(rec);
+		if (kept)
+			return err_set("--resume '%s': a guest is still kept there for inspection "
+				       "(amiforge clean %s destroys it)", b->bd.path, b->bd.path);
+	}
 	/* What --resume needs: the recipe, the vars, this build's nonce. */
 	if (ckpt_state_save(b->bd.path, b->r->path, b->o->vars) < 0)
 		return -1;
@@ -794,13 +993,19 @@ int build_run(const struct build_opts *o, struct build_result *res)
 			ret = -1;
 	}
 	res->success = ret == 0;
+	res->guest_kept = b.kept;
 	if (ret < 0 && b.j) {
 		char *e = xstrdup(err_msg());
 
 		/* What this build created and did not keep goes now; the
-		 * journal stays for `amiforge clean` if anything resists. */
-		if (!o->keep_on_error && journal_cleanup(b.j, false, NULL, NULL, NULL) < 0)
+		 * journal stays for `amiforge clean` if anything resists. A
+		 * guest kept for inspection keeps everything it needs: held. */
+		if (b.kept) {
+			if (journal_hold_live(b.j) < 0)
+				log_warn("journal: %s", err_msg());
+		} else if (journal_cleanup(b.j, false, NULL, NULL, NULL) < 0) {
 			log_warn("cleanup: %s", err_msg());
+		}
 		err_set("%s", e);
 		free(e);
 	}
@@ -813,6 +1018,7 @@ int build_run(const struct build_opts *o, struct build_result *res)
 	base_image_release(&b.base);
 	build_dir_release(&b.bd);
 	recipe_free(b.r);
+	free(b.record);
 	return ret;
 }
 

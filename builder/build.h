@@ -12,13 +12,15 @@
 #define AMIFORGE_BUILD_H
 
 #include "compat.h"
+#include "onerror.h"
 
 struct build_opts {
 	const char *recipe;          /* path of the recipe */
 	const char *const *vars;     /* "k=v", NULL-terminated, or NULL */
 	const char *output_root;     /* where build directories go; NULL: ./builds */
 	bool json;                   /* machine-readable events on stdout */
-	bool keep_on_error;          /* --on-error=abort: keep the guest's work files */
+	enum build_on_error on_error;   /* --on-error (onerror.h): abort and ask
+					 * keep a failed build's guest running */
 	bool no_cache;               /* --no-cache: reuse no checkpoint (still record them) */
 	const char *resume_dir;      /* --resume: continue in this build directory */
 };
@@ -27,6 +29,8 @@ struct build_result {
 	char *build_dir;             /* the build directory (caller frees) */
 	char *disk;                  /* the finished disk, or NULL */
 	bool success;
+	bool guest_kept;             /* failed, and its guest is left running for
+				      * inspection (--on-error=abort|ask) */
 };
 
 /* Run a build. Returns 0 when the build ran to completion and succeeded,

@@ -36,6 +36,8 @@ struct ckpt {
 	char *nonce;
 	struct component_plan plan;
 	char **keys;               /* plan.n + 1: keys[i] is the state before step i */
+	char *final_key;           /* the generalised checkpoint's, or NULL */
+	char *final;               /* its layer when reusable */
 	size_t skip;               /* steps done by the reused checkpoint */
 	char *image;               /* reused layer, or NULL */
 	char *parent;              /* key of the checkpoint the current top backs onto */
@@ -339,6 +341,24 @@ static void compute_keys(struct ckpt *c)
 		c->keys[i + 1] = sha256_hex(c->keys[i], s->material ? s->material : "",
 					    tainted ? c->nonce : NULL);
 	}
+	if (c->o.final_material)
+		c->final_key = sha256_hex(c->keys[c->plan.n], "generalised", c->o.final_material);
+}
+
+/* The generalised checkpoint, when its record names a usable layer. */
+static void find_final(struct ckpt *c)
+{
+	char *p = record_path(c, c->final_key);
+	json_t *j = access(p, F_OK) == 0 ? record_load(p) : NULL;
+	const char *layer = j ? json_string_value(json_object_get(j, "layer")) : NULL;
+
+	if (layer && access(layer, R_OK) == 0 && chain_ok(c, layer)) {
+		c->final = xstrdup(layer);
+		touch_chain(c, c->final_key);
+		link_into_build(c, c->final_key, c->final);
+	}
+	json_decref(j);
+	free(p);
 }
 
 struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts *co)
@@ -371,24 +391,35 @@ struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts
 	if (component_plan(co, &c->plan) < 0)
 		goto fail;
 	compute_keys(c);
-	if (o->reuse)
+	c->o.final_material = NULL;	/* the caller's: used for the key only */
+	if (o->reuse && c->final_key)
+		find_final(c);
+	if (o->reuse && !c->final)
 		find_reusable(c);
 	if (next_layer(c, &c->top, &c->top_jid) < 0)
 		goto fail;
 	c->pos = c->skip;
-	if (c->skip) {
-		size_t i;
+	if (c->skip || c->final) {
+		size_t i, done = c->final ? c->plan.n : c->skip;
 
-		for (i = 0; i < c->skip; i++) {
+		for (i = 0; i < done; i++) {
 			char *name = xasprintf("%s/%s/%s", c->plan.steps[i].document,
 					       c->plan.steps[i].phase, c->plan.steps[i].step);
 			ev(c, "step", name, "Reused", NULL);
 			free(name);
 		}
-		log_info("reusing checkpoint %.12s: %zu of %zu steps done", c->keys[c->skip],
-			 c->skip, c->plan.n);
+		if (c->final)
+			log_info("reusing generalised checkpoint %.12s: all %zu steps done, "
+				 "the build guest is not booted", c->final_key, c->plan.n);
+		else
+			log_info("reusing checkpoint %.12s: %zu of %zu steps done",
+				 c->keys[c->skip], c->skip, c->plan.n);
 	}
-	{
+	if (c->final) {
+		char *d = xasprintf("%zu/%zu", c->plan.n, c->plan.n);
+		ev(c, "checkpoint", c->final_key, "reused-generalised", d);
+		free(d);
+	} else {
 		char *d = xasprintf("%zu/%zu", c->skip, c->plan.n);
 		ev(c, "checkpoint", c->keys[c->skip], c->skip ? "reused" : "none", d);
 		free(d);
@@ -422,7 +453,12 @@ const struct component_resume *ckpt_resume(const struct ckpt *c)
 
 size_t ckpt_reused(const struct ckpt *c)
 {
-	return c ? c->skip : 0;
+	return c ? (c->final ? c->plan.n : c->skip) : 0;
+}
+
+const char *ckpt_final(const struct ckpt *c)
+{
+	return c ? c->final : NULL;
 }
 
 size_t ckpt_saved(const struct ckpt *c)
@@ -430,15 +466,18 @@ size_t ckpt_saved(const struct ckpt *c)
 	return c ? c->saved : 0;
 }
 
+/* info NULL: the generalised checkpoint (no step, no outputs). */
 static int write_record(const struct ckpt *c, const char *key, const char *layer,
 			const struct component_step_info *info)
 {
-	char *outputs = component_step_outputs(info);
-	char *step = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
+	char *outputs = info ? component_step_outputs(info) : NULL;
+	char *step = info ? xasprintf("%s/%s/%s", info->document, info->phase, info->step) :
+		     xstrdup("(generalised)");
 	json_t *j = json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:I}", "layer", layer,
 			      "parent", c->parent ? json_string(c->parent) : json_null(),
 			      "base", c->o.base->path, "base_sha256", c->o.base->sha256,
-			      "step", step, "outputs_doc", (json_int_t)info->doc_index,
+			      "step", step, "outputs_doc",
+			      (json_int_t)(info ? info->doc_index : 0),
 			      "created", (json_int_t)time(NULL));
 	char *p = record_path(c, key), *s;
 	int ret = -1;
@@ -467,7 +506,20 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	size_t idx;
 	const char *key;
 
-	if (!c || !g || info->depth != 0)
+	if (!c)
+		return;
+	/* A step the user continued past (--on-error=ask), at any depth (a
+	 * nested one makes its top-level ExecuteDocument "pass"): its key says
+	 * "this step done", the disk does not. The checkpoints before it stay
+	 * valid; none after it. A step retried until it passed is
+	 * checkpointed as any other, like one that needed a second of its
+	 * maxAttempts. */
+	if (info->continued && !c->off) {
+		log_info("checkpoints: none after %s/%s (continued past its failure)",
+			 info->phase, info->step);
+		c->off = true;
+	}
+	if (!g || info->depth != 0)
 		return;
 	idx = c->pos++;
 	if (c->off)
@@ -518,6 +570,27 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	free(frozen);
 }
 
+void ckpt_save_final(struct ckpt *c, struct guest *g)
+{
+	char *layer;
+
+	if (!c || !g || !c->final_key || c->off || c->final || c->pos != c->plan.n ||
+	    !g->overlay || strcmp(g->overlay, c->top) != 0)
+		return;
+	/* The layer is the cache's from here: the guest must not remove it. */
+	layer = guest_release_overlay(g);
+	if (journal_keep(c->o.journal, c->top_jid) < 0 ||
+	    write_record(c, c->final_key, layer, NULL) < 0) {
+		log_warn("generalised checkpoint: %s", err_msg());
+	} else {
+		link_into_build(c, c->final_key, layer);
+		c->saved++;
+		ev(c, "checkpoint", "(generalised)", "saved", c->final_key);
+	}
+	c->top_jid = 0;
+	free(layer);
+}
+
 void ckpt_free(struct ckpt *c)
 {
 	size_t i;
@@ -533,6 +606,8 @@ void ckpt_free(struct ckpt *c)
 	for (i = 0; c->keys && i <= c->plan.n; i++)
 		free(c->keys[i]);
 	free(c->keys);
+	free(c->final_key);
+	free(c->final);
 	component_plan_release(&c->plan);
 	free(c->dir);
 	free(c->layers);

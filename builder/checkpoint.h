@@ -15,6 +15,14 @@
  * (`pin: true`), keys include the build's own random nonce: only the same
  * build (`--resume`) reuses them.
  *
+ * After the last step, generalisation and poweroff, the guest's top layer is
+ * kept too, as the "generalised" checkpoint:
+ *
+ *	key(final) = H(key(n), "generalised", ckpt_opts.final_material)
+ *
+ * A build whose steps and generalisation all match it need not boot the
+ * build guest at all: it flattens that layer (only its tests run again).
+ *
  * In the cache (cache_dir()):
  *	checkpoints/layers/<nonce>-<n>.qcow2   qcow2 layers; each backs onto the
  *	                                       previous (absolute path, explicit
@@ -57,6 +65,9 @@ struct ckpt_opts {
 	struct journal *journal;         /* layers are journaled before they exist */
 	bool reuse;                      /* false (--no-cache): build every step,
 					  * still record checkpoints */
+	const char *final_material;      /* what generalisation does (its script
+					  * and sections); NULL: no generalised
+					  * checkpoint */
 	/* Progress: kind "checkpoint" or "step", a name, a status, a detail. */
 	void (*event)(const char *kind, const char *name, const char *status,
 		      const char *detail, void *opaque);
@@ -80,11 +91,25 @@ const char *ckpt_overlay(const struct ckpt *c);
 const struct component_resume *ckpt_resume(const struct ckpt *c);
 
 /* The on_step_done hook: after a top-level step that changed the disk and
- * succeeded, freeze the disk into a checkpoint. A failure to checkpoint is
+ * succeeded, freeze the disk into a checkpoint. None from a failed step on,
+ * nor from one continued past its failure (--on-error=ask): a chain never
+ * covers a step that did not pass. A retried step that passed counts as
+ * passed. A failure to checkpoint is
  * reported (warning) and turns checkpoints off for the rest of the run; the
  * build goes on. g may be NULL (nothing happens). */
 void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step_info *info,
 		    bool changed_disk);
+
+/* The generalised checkpoint's layer when it is usable (the whole build
+ * guest can be skipped: flatten this), else NULL. */
+const char *ckpt_final(const struct ckpt *c);
+
+/* After every step succeeded, generalisation ran and g powered off: keep
+ * g's top layer as the generalised checkpoint. g gives up the layer (it is
+ * the cache's now, not removed by guest_free); call it after using the
+ * overlay (flatten). Nothing happens when a step was not checkpointable.
+ * A failure is a warning; the build goes on. */
+void ckpt_save_final(struct ckpt *c, struct guest *g);
 
 /* Number of steps skipped / checkpoints saved, for the manifest and tests. */
 size_t ckpt_reused(const struct ckpt *c);

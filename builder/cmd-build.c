@@ -9,9 +9,35 @@
 #include "util.h"
 
 static const char usage[] =
-	"build RECIPE [--output DIR] [--var k=v ...] [--json] [--on-error=cleanup|abort] "
+	"build RECIPE [--output DIR] [--var k=v ...] [--json] [--on-error=cleanup|abort|ask] "
 	"[--no-cache]\n"
 	"       build [RECIPE] --resume BUILD_DIR [--var k=v ...] [--json] [--no-cache]";
+
+static const char help[] =
+	"\n"
+	"Build the image a recipe describes: boot its parent with the agent, run the\n"
+	"build and validate phases of its components, generalise, flatten to the\n"
+	"output disk, boot that on a fresh overlay for the test phases, then the\n"
+	"outputs and publish: sections. Prints the finished disk's path.\n"
+	"\n"
+	"  --output DIR         build directories go under DIR (default ./builds)\n"
+	"  --var k=v            override a recipe variable / component parameter\n"
+	"  --json               JSON events on stdout instead of progress lines\n"
+	"  --no-cache           reuse no checkpoint (still record new ones)\n"
+	"  --resume BUILD_DIR   continue a failed build at its failed step\n"
+	"  --on-error=MODE      what a failure does:\n"
+	"      cleanup  (default) release everything the build created\n"
+	"      abort    leave the guest running for inspection and print how to\n"
+	"               reach it: its console log, `amiforge attach BUILD_DIR --\n"
+	"               COMMAND` to run a command in it, `amiforge clean BUILD_DIR`\n"
+	"               to destroy it and remove its files\n"
+	"      ask      when a step fails, ask on the terminal: retry the step,\n"
+	"               continue as if it had passed (recorded in manifest.json\n"
+	"               \"decisions\" and as IgnoredFailure, \"continued\" in the TOE\n"
+	"               log; no checkpoint is saved after it), or abort as above;\n"
+	"               `amiforge attach` works while the question waits. Any other\n"
+	"               failure aborts. Needs a terminal on stdin and stderr.\n"
+	"  SIGINT/SIGTERM destroy the guest and release everything in every mode.\n";
 
 int cmd_build(int argc, char **argv)
 {
@@ -54,24 +80,25 @@ int cmd_build(int argc, char **argv)
 			o.resume_dir = optarg;
 			break;
 		case 'e':
-			if (strcmp(optarg, "cleanup") == 0) {
-				o.keep_on_error = false;
-			} else if (strcmp(optarg, "abort") == 0) {
-				o.keep_on_error = true;
-			} else {
-				err_set("--on-error '%s': expected cleanup or abort", optarg);
+			if (onerror_parse_mode(optarg, &o.on_error) < 0) {
 				log_err_msg();
 				goto cleanup;
 			}
 			break;
 		case 'h':
-			printf("usage: amiforge %s\n", usage);
+			printf("usage: amiforge %s\n%s", usage, help);
 			ret = EXIT_OK;
 			goto cleanup;
 		default:
 			ret = cmd_usage(usage);
 			goto cleanup;
 		}
+	}
+	if (o.on_error == BUILD_ON_ERROR_ASK && (!isatty(0) || !isatty(2))) {
+		err_set("--on-error=ask needs a terminal on stdin and stderr to ask on "
+			"(use --on-error=abort in scripts)");
+		log_err_msg();
+		goto cleanup;
 	}
 	if (o.resume_dir && optind == argc) {
 		/* The recipe and vars the build was started with. */

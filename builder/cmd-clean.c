@@ -70,8 +70,10 @@ int cmd_clean(int argc, char **argv)
 		case 'h':
 			printf("usage: amiforge %s\n\nRelease, newest first, every resource a "
 			       "build journaled and did not\nrelease (VMs, processes, files, "
-			       "uploads...). Without BUILD_DIR: every\nbuild under ./%s with "
-			       "live resources. Running builds are skipped.\n",
+			       "uploads...), the guest a build failed with\n--on-error=abort|ask "
+			       "kept running for inspection included. Without\nBUILD_DIR: every "
+			       "build under ./%s with live resources. Running builds\nare "
+			       "skipped. --dry-run lists what would be released.\n",
 			       CLEAN_USAGE, BUILD_ROOT_DEFAULT);
 			return EXIT_OK;
 		default:

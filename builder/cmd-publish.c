@@ -254,7 +254,8 @@ static int run_distribution(const struct publish_spec *s, const char *ami, const
 	struct dist_spec d = { .regions = regs, .allow_public = allow_public,
 			       .profile = s->profile, .on_resource = s->on_resource,
 			       .opaque = s->opaque };
-	struct aws_client_opts co = { .profile = s->profile, .region = s->region };
+	struct aws_client_opts co = { .profile = s->profile, .region = s->region,
+				      .need_region = true };
 	struct aws_client *cl = NULL;
 	char *src_region = NULL, *state = NULL;
 	size_t i;
@@ -268,10 +269,6 @@ static int run_distribution(const struct publish_spec *s, const char *ami, const
 		cl = aws_client_new(&co);
 		if (!cl)
 			return -1;
-		if (!aws_client_region(cl)) {
-			err_set("no AWS region: use --region, AWS_REGION or 'region' in the profile");
-			goto cleanup;
-		}
 		region = aws_client_region(cl);
 	}
 	src_region = xstrdup(region);
@@ -302,7 +299,6 @@ static int run_distribution(const struct publish_spec *s, const char *ami, const
 	state = dist_state_path(s->block_dir ? s->block_dir : ".", ami);
 	d.state_file = state;
 	r = distribute(&d, src_region, ami, res);
-cleanup:
 	free(state);
 	free(src_region);
 	aws_client_free(cl);

@@ -17,6 +17,7 @@
 AMIFORGE_CMD(build);
 AMIFORGE_CMD(validate);
 AMIFORGE_CMD(run);
+AMIFORGE_CMD(attach);
 AMIFORGE_CMD(component);
 AMIFORGE_CMD(inspect);
 AMIFORGE_CMD(convert);

@@ -26,6 +26,12 @@ struct convert_opts {
 	bool vhd_fixed;             /* VHD subformat fixed (default dynamic) */
 	bool verify;                /* compare the result with the input */
 	bool progress;              /* qemu-img -p (on a terminal) */
+	/* Told each temporary file ("file") or directory ("dir") the moment
+	 * it exists, before anything is written to it, so that a caller with
+	 * a journal can clean it up after a crash; nonzero fails the
+	 * conversion. NULL: not told. */
+	int (*on_temp)(const char *kind, const char *path, void *opaque);
+	void *opaque;
 };
 
 /* Parse "raw", "qcow2", "vmdk", "vhd", "vhdx", "ova". 0 or -1. */

@@ -1,4 +1,5 @@
 /* guest.c: boot an image with the agent inside, and tear it all down. */
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/random.h>
@@ -7,6 +8,7 @@
 #include "agent-client.h"
 #include "executor.h"
 #include "inject.h"
+#include "journal.h"
 #include "overlay.h"
 #include "seed.h"
 #include "buf.h"
@@ -243,6 +245,23 @@ static int wait_agent(struct guest *g, int64_t deadline)
 	return err_set("no agent within the boot deadline (last: %s)", err_msg());
 }
 
+/* The driver's record of the guest (a libvirt domain), journaled before it
+ * exists: a crash or SIGKILL from here on leaves something clean can find. */
+static int journal_vm(struct guest *g, const struct vm_spec *spec)
+{
+	struct strv rec = STRV_INIT;
+	int r = 0;
+
+	if (!g->journal)
+		return 0;
+	if (hv_journal_record(g->hv, spec, &rec) < 0)
+		r = -1;
+	else if (rec.n)
+		r = journal_addv(g->journal, &g->vm_jid, rec.v[0], (const char *const *)rec.v + 1);
+	strv_release(&rec);
+	return r;
+}
+
 struct guest *guest_boot(const struct guest_opts *o)
 {
 	struct guest *g = xcalloc(1, sizeof(*g));
@@ -266,6 +285,11 @@ struct guest *guest_boot(const struct guest_opts *o)
 		goto fail;
 	log_debug("guest %s: driver %s, accelerator %s", g->name, hv_name(g->hv),
 		  accel_name(g->accel));
+	if (o->persistent && !hv_can_detach(g->hv)) {
+		err_set("the %s driver cannot keep a guest running after amiforge exits",
+			hv_name(g->hv));
+		goto fail;
+	}
 	if (prepare_disk(g, o) < 0)
 		goto fail;
 
@@ -285,9 +309,16 @@ struct guest *guest_boot(const struct guest_opts *o)
 	spec.agent_socket = g->agent_sock;
 	spec.run_dir = g->sock_dir;
 	spec.user_net = o->user_net;
+	spec.persistent = o->persistent;
+	g->journal = o->journal;
+	if (journal_vm(g, &spec) < 0)
+		goto fail;
 	phase(o, "booting");
 	g->vm = hv_start(g->hv, &spec);
 	if (!g->vm)
+		goto fail;
+	if (g->journal && hv_pid(g->vm) > 0 &&
+	    journal_add_pid(g->journal, &g->pid_jid, "qemu-pid", hv_pid(g->vm)) < 0)
 		goto fail;
 	g->t_started = now_ms();
 	if (wait_agent(g, g->t_start + timeout) < 0)
@@ -339,6 +370,17 @@ int guest_snapshot(struct guest *g, const char *new_top, char **frozen)
 	return 0;
 }
 
+char *guest_release_overlay(struct guest *g)
+{
+	char *p;
+
+	pthread_mutex_lock(&active_lock);
+	p = g->overlay;
+	g->overlay = NULL;
+	pthread_mutex_unlock(&active_lock);
+	return p;
+}
+
 int guest_shutdown(struct guest *g)
 {
 	if (!g->vm)
@@ -351,21 +393,58 @@ int guest_shutdown(struct guest *g)
 	return hv_stop(g->vm, GUEST_ACPI_MS);
 }
 
+void guest_disconnect(struct guest *g)
+{
+	if (g->agent)
+		agent_disconnect(g->agent);
+}
+
+int guest_detach(struct guest *g)
+{
+	if (!g->vm || hv_wait(g->vm, 0) != HV_RUNNING)
+		return err_set("guest %s is not running", g->name);
+	if (hv_detach(g->vm) < 0)
+		return -1;
+	g->detached = true;
+	return 0;
+}
+
+/* The journal entries of the guest's domain or process, once it is gone. */
+static void release_vm_entries(struct guest *g)
+{
+	unsigned *ids[] = { &g->pid_jid, &g->vm_jid };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		if (*ids[i] && g->journal && journal_release(g->journal, *ids[i]) < 0)
+			log_warn("journal: %s", err_msg());
+		*ids[i] = 0;
+	}
+}
+
 void guest_free(struct guest *g)
 {
+	bool gone = true;
+
 	if (!g)
 		return;
 	executor_close(g->ex);
 	agent_close(g->agent);
 	g->agent = NULL;
-	hv_vm_free(g->vm);   /* destroys a guest still running */
+	if (g->vm && !g->detached && hv_destroy(g->vm) < 0) {
+		log_warn("%s", err_msg());
+		gone = false;   /* its journal entry stays, for clean */
+	}
+	hv_vm_free(g->vm);   /* a detached guest keeps running */
 	g->vm = NULL;
 	hv_close(g->hv);
 	g->hv = NULL;
+	if (gone && !g->detached)
+		release_vm_entries(g);
 	pthread_mutex_lock(&active_lock);
 	if (active == g)
 		active = NULL;
-	remove_work_files(g);
+	if (!g->detached)
+		remove_work_files(g);
 	pthread_mutex_unlock(&active_lock);
 	free(g->dir);
 	free(g->overlay);
@@ -378,4 +457,70 @@ void guest_free(struct guest *g)
 	free(g->base);
 	free(g->base_format);
 	free(g);
+}
+
+int guest_record_write(const struct guest *g, const char *path)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "name", g->name,
+			      "driver", g->hv ? hv_name(g->hv) : "", "agent_socket", g->agent_sock,
+			      "console_log", g->console_log, "dir", g->dir,
+			      "pid", (json_int_t)(g->vm ? hv_pid(g->vm) : 0));
+	char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	int r;
+
+	if (!text)
+		r = err_set("guest record '%s': cannot encode", path);
+	else
+		r = write_file_atomic(path, text, strlen(text), 0600);
+	free(text);
+	json_decref(j);
+	return r;
+}
+
+int guest_record_load(const char *path, struct guest_record *rec)
+{
+	struct buf b = BUF_INIT(GUEST_RECORD_MAX);
+	const char *name = NULL, *driver = NULL, *sock = NULL, *console = NULL, *dir = NULL;
+	json_int_t pid = 0;
+	json_error_t je;
+	json_t *j = NULL;
+	int r = -1;
+
+	memset(rec, 0, sizeof(*rec));
+	if (buf_read_file(&b, path) < 0)
+		goto cleanup;
+	j = json_loadb(b.data ? b.data : "", b.len, 0, &je);
+	if (!j) {
+		err_set("%s:%d:%d: %s", path, je.line, je.column, je.text);
+		goto cleanup;
+	}
+	if (json_unpack_ex(j, &je, 0, "{s:s, s:s, s:s, s:s, s:s, s?I}", "name", &name,
+			   "driver", &driver, "agent_socket", &sock, "console_log", &console,
+			   "dir", &dir, "pid", &pid) < 0 || pid < 0 || pid > INT_MAX) {
+		err_set("guest record '%s': %s", path, je.text[0] ? je.text : "bad pid");
+		goto cleanup;
+	}
+	rec->name = xstrdup(name);
+	rec->driver = xstrdup(driver);
+	rec->agent_socket = xstrdup(sock);
+	rec->console_log = xstrdup(console);
+	rec->dir = xstrdup(dir);
+	rec->pid = (long)pid;
+	r = 0;
+cleanup:
+	json_decref(j);
+	buf_release(&b);
+	return r;
+}
+
+void guest_record_release(struct guest_record *rec)
+{
+	if (!rec)
+		return;
+	free(rec->name);
+	free(rec->driver);
+	free(rec->agent_socket);
+	free(rec->console_log);
+	free(rec->dir);
+	memset(rec, 0, sizeof(*rec));
 }

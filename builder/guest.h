@@ -10,7 +10,13 @@
  * SIGINT, SIGTERM and SIGHUP are handled while a guest exists: a watcher
  * thread destroys the guest, removes the work files and exits 128+signal,
  * so nothing is left running on any exit path short of SIGKILL (and under
- * libvirt even then: the domain is started with AUTODESTROY). */
+ * libvirt even then: the domain is started with AUTODESTROY).
+ *
+ * A persistent guest (guest_opts.persistent, `build --on-error=abort|ask`)
+ * may instead be left running on purpose (guest_detach): it is journaled
+ * before it starts (guest_opts.journal) so that `amiforge clean` destroys
+ * it, and its record (guest_record_write) tells `amiforge attach` how to
+ * reach its agent. */
 #ifndef AMIFORGE_GUEST_H
 #define AMIFORGE_GUEST_H
 
@@ -19,6 +25,7 @@
 
 struct agent;
 struct executor;
+struct journal;
 
 /* Deadlines of the shutdown ladder, each rung (agent poweroff, ACPI). */
 #define GUEST_POWEROFF_MS 60000
@@ -48,6 +55,12 @@ struct guest_opts {
 				    * journals it first); NULL: <work>/disk.qcow2 */
 	bool image_chain;          /* image is a qcow2 checkpoint with a backing
 				    * chain amiforge wrote (explicit formats) */
+	bool persistent;           /* may be kept running after this process
+				    * exits (guest_detach); refused by drivers
+				    * that cannot (hv_can_detach) */
+	struct journal *journal;   /* NULL, or the domain / QEMU process is
+				    * journaled (before it starts when its name
+				    * is known) and released when destroyed */
 	/* Called at each phase ("booting", "agent ready", "shutting down"). */
 	void (*on_phase)(const char *phase, void *opaque);
 	void *opaque;
@@ -74,6 +87,22 @@ struct guest {
 	int64_t t_started;     /* ... when the hypervisor started the guest */
 	int64_t t_ready;       /* ... when the agent answered */
 	bool keep_dir;         /* keep the work directory (console log) on free */
+	bool detached;         /* left running (guest_detach): free keeps it all */
+	struct journal *journal;
+	unsigned vm_jid, pid_jid;   /* its journal entries (0: none) */
+};
+
+/* What `amiforge attach` needs to reach a guest kept running, as JSON
+ * (GUEST_RECORD_NAME in the build directory). */
+#define GUEST_RECORD_NAME "guest.json"
+#define GUEST_RECORD_MAX (64u * 1024)
+struct guest_record {
+	char *name;            /* domain name */
+	char *driver;
+	char *agent_socket;
+	char *console_log;
+	char *dir;             /* work directory */
+	long pid;              /* the QEMU process (direct driver), or 0 */
 };
 
 /* Boot and wait for the agent. NULL with an error recorded; the work
@@ -92,6 +121,10 @@ int guest_resync(struct guest *g, int64_t timeout_ms);
  * guest now owns new_top (removed by guest_free). 0 or -1. */
 int guest_snapshot(struct guest *g, const char *new_top, char **frozen);
 
+/* Give up the (powered-off) guest's overlay: it is the caller's now and
+ * guest_free leaves it. Caller frees the returned path; NULL if none. */
+char *guest_release_overlay(struct guest *g);
+
 /* Can g's driver snapshot a running guest? */
 bool guest_can_snapshot(const struct guest *g);
 
@@ -104,8 +137,25 @@ void guest_on_signal(void (*fn)(int sig, void *opaque), void *opaque);
  * 0 when the guest stopped by itself, 1 when it had to be destroyed, -1. */
 int guest_shutdown(struct guest *g);
 
+/* Close the agent channel, so that another process (`amiforge attach`)
+ * can talk to the agent meanwhile; the next request reconnects and re-syncs. */
+void guest_disconnect(struct guest *g);
+
+/* Leave the guest running for inspection: it must have been booted
+ * persistent. Its files stay (guest_free only frees memory), its journal
+ * entries stay live. 0 or -1 (nothing changed: the guest is destroyed as
+ * usual by guest_free). */
+int guest_detach(struct guest *g);
+
+/* Write g's record to path (atomically, 0600). 0 or -1. */
+int guest_record_write(const struct guest *g, const char *path);
+/* Read a record; every string is checked present. 0 or -1. */
+int guest_record_load(const char *path, struct guest_record *rec);
+void guest_record_release(struct guest_record *rec);
+
 /* Destroy the guest if still running, remove overlay, seed and sockets (and
- * the work directory unless keep_dir), free; accepts NULL. */
+ * the work directory unless keep_dir), free; accepts NULL. A detached guest
+ * is left as it is. */
 void guest_free(struct guest *g);
 
 #endif

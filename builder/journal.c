@@ -343,12 +343,13 @@ static int parse_line(const char *path, size_t lineno, char *line, struct journa
 	}
 	if (nt < 2 || strlen(tok[0]) != 1 || parse_u64(tok[1], UINT_MAX, &id) < 0 || id == 0)
 		return err_set("%s:%zu: malformed journal line", path, lineno);
-	if (tok[0][0] == '-' || tok[0][0] == '=') {
+	if (tok[0][0] == '-' || tok[0][0] == '=' || tok[0][0] == '~') {
 		en = find_entry(*e, *n, (unsigned)id);
 		if (!en || nt != 2)
 			return err_set("%s:%zu: release of unknown resource %llu", path, lineno,
 				       (unsigned long long)id);
-		en->state = tok[0][0] == '-' ? JOURNAL_RELEASED : JOURNAL_KEPT;
+		en->state = tok[0][0] == '-' ? JOURNAL_RELEASED
+			    : tok[0][0] == '=' ? JOURNAL_KEPT : JOURNAL_HELD;
 		return 0;
 	}
 	if (tok[0][0] != '+' || nt < 3 || find_entry(*e, *n, (unsigned)id))
@@ -417,7 +418,7 @@ int journal_live_count(const char *path)
 	if (journal_load(path, &e, &n) < 0)
 		return -1;
 	for (i = 0; i < n; i++)
-		live += e[i].state == JOURNAL_LIVE;
+		live += e[i].state == JOURNAL_LIVE || e[i].state == JOURNAL_HELD;
 	journal_entries_free(e, n);
 	return live;
 }
@@ -604,6 +605,21 @@ int journal_keep(struct journal *j, unsigned id)
 	return mark(j, id, '=');
 }
 
+int journal_hold_live(struct journal *j)
+{
+	struct journal_entry *e;
+	size_t n, i;
+	int r = 0;
+
+	if (journal_load(j->path, &e, &n) < 0)
+		return -1;
+	for (i = 0; i < n && r == 0; i++)
+		if (e[i].state == JOURNAL_LIVE)
+			r = mark(j, e[i].id, '~');
+	journal_entries_free(e, n);
+	return r;
+}
+
 static void describe(const struct journal_entry *e, struct buf *b)
 {
 	size_t i;
@@ -632,13 +648,14 @@ int journal_cleanup(struct journal *j, bool dry_run, FILE *report, unsigned *rel
 		struct buf what = BUF_INIT(JOURNAL_LINE_MAX * 4);
 		int r;
 
-		if (e[i].state != JOURNAL_LIVE)
+		if (e[i].state != JOURNAL_LIVE && e[i].state != JOURNAL_HELD)
 			continue;
 		describe(&e[i], &what);
 		h = find_handler(e[i].kind);
 		if (dry_run) {
 			if (report)
-				fprintf(report, "would release %s%s\n", what.data ? what.data : "",
+				fprintf(report, "would release %s%s%s\n", what.data ? what.data : "",
+					e[i].state == JOURNAL_HELD ? " (kept for inspection)" : "",
 					h ? "" : " (no handler for this kind)");
 			buf_release(&what);
 			continue;

@@ -10,6 +10,9 @@
  *	+ 3 qemu-pid 4242 123456789               pid and its start time
  *	- 2                                       resource 2 released
  *	= 1                                       resource 1 kept (a product)
+ *	~ 3                                       resource 3 held for inspection
+ *	                                          (--on-error=abort): still to
+ *	                                          release, by `amiforge clean`
  *
  * Fields are percent-encoded (space, control bytes, '%', non-ASCII), so any
  * path fits; lines go through log_redact() — never journal a secret, the
@@ -38,7 +41,7 @@
 #define JOURNAL_SIZE_MAX (16u * 1024 * 1024)   /* largest journal read back */
 #define JOURNAL_KINDS_MAX 64      /* registered handler kinds */
 
-enum journal_state { JOURNAL_LIVE, JOURNAL_RELEASED, JOURNAL_KEPT };
+enum journal_state { JOURNAL_LIVE, JOURNAL_RELEASED, JOURNAL_KEPT, JOURNAL_HELD };
 
 struct journal_entry {
 	unsigned id;
@@ -66,6 +69,10 @@ int journal_add_pid(struct journal *j, unsigned *id, const char *kind, pid_t pid
 /* The resource was destroyed (released) / is a product to keep. 0 or -1. */
 int journal_release(struct journal *j, unsigned id);
 int journal_keep(struct journal *j, unsigned id);
+/* Mark every live resource held for inspection: a failed build leaves them
+ * (a running guest and its files) on purpose. They stay to release: cleanup
+ * and clean treat them as live and say "(kept for inspection)". 0 or -1. */
+int journal_hold_live(struct journal *j);
 
 /* Release, newest first, every live resource through its handler; each
  * success is journaled. Failures do not stop the walk. *released and
@@ -79,7 +86,7 @@ int journal_cleanup(struct journal *j, bool dry_run, FILE *report, unsigned *rel
  * journal_entries_free) in file order. 0 or -1. */
 int journal_load(const char *path, struct journal_entry **entries, size_t *n);
 void journal_entries_free(struct journal_entry *e, size_t n);
-/* Number of live resources in the journal at path, or -1 on error. */
+/* Number of live (or held) resources in the journal at path, or -1 on error. */
 int journal_live_count(const char *path);
 
 /* A release handler: 0 when the resource is gone (including "was already

@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{ "build", cmd_build, "build an image from a recipe (boot, components, tests, outputs)" },
 	{ "validate", cmd_validate, "check a recipe and its documents without booting anything" },
 	{ "run", cmd_run, "boot an image, run one command in it through the agent" },
+	{ "attach", cmd_attach, "run a command in the guest a failed build kept (--on-error)" },
 	{ "component", cmd_component, "validate or run AWSTOE component documents" },
 	{ "inspect", cmd_inspect, "check a disk offline for EC2 readiness (libguestfs)" },
 	{ "convert", cmd_convert, "convert a disk to raw, qcow2, vmdk, vhd, vhdx or ova" },

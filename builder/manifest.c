@@ -227,6 +227,23 @@ void manifest_add_ami(struct manifest *m, const char *region, const char *image_
 	json_array_append_new(m->amis, o);
 }
 
+void manifest_add_decision(struct manifest *m, const char *step, const char *decision,
+			   const char *failure)
+{
+	json_t *a = json_object_get(m->root, "decisions");
+	json_t *o = json_object();
+
+	if (!json_is_array(a)) {
+		a = json_array();
+		json_object_set_new(m->root, "decisions", a);
+	}
+	json_object_set_new(o, "step", jstr(step));
+	json_object_set_new(o, "decision", jstr(decision));
+	json_object_set_new(o, "failure", jstr(failure ? failure : ""));
+	json_object_set_new(o, "time", now_iso());
+	json_array_append_new(a, o);
+}
+
 void manifest_set_status(struct manifest *m, const char *status, const char *error)
 {
 	json_object_set_new(m->build, "status", jstr(status));

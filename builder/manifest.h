@@ -10,7 +10,9 @@
  *	  "variables": { NAME: VALUE },
  *	  "stages":  [ { name, started, finished, seconds, status } ],
  *	  "outputs": [ { format, path, sha256, size } ],
- *	  "amis":    [ { region, image_id, snapshot_id } ] }
+ *	  "amis":    [ { region, image_id, snapshot_id } ],
+ *	  "decisions": [ { step, decision: "retry"|"continue"|"abort", failure,
+ *	                   time } ] }     (--on-error=ask: only when there are some)
  *
  * Times are UTC ISO 8601; "seconds" comes from the monotonic clock. The file
  * is written atomically (temporary file, fsync, rename) and redacted with
@@ -49,6 +51,11 @@ int manifest_add_output(struct manifest *m, const char *format, const char *path
 /* Record an AMI (snapshot_id may be NULL). */
 void manifest_add_ami(struct manifest *m, const char *region, const char *image_id,
 		      const char *snapshot_id);
+
+/* Record what the user answered about a failed step (--on-error=ask):
+ * step is "document/phase/step", decision "retry", "continue" or "abort". */
+void manifest_add_decision(struct manifest *m, const char *step, const char *decision,
+			   const char *failure);
 
 /* Overall status ("running", "succeeded", "failed") and error (or NULL);
  * a final status also stamps "finished". */

@@ -203,10 +203,11 @@ int run_batch(struct guest *g, const char *path, int64_t op_timeout_ms, bool *po
 	*powered_off = false;
 	if (!f)
 		return err_errno("batch '%s'", path);
-	ready = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "event", "ready", "name", g->name,
+	ready = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s?}", "event", "ready", "name", g->name,
 			  "boot_ms", (json_int_t)(g->t_ready - g->t_start),
 			  "started_ms", (json_int_t)(g->t_started - g->t_start),
-			  "console_log", g->console_log, "accel", accel_name(g->accel));
+			  "console_log", g->console_log, "accel", accel_name(g->accel),
+			  "instance_id", g->instance_id);
 	emit(ready);
 	while ((n = getline(&line, &cap, f)) >= 0) {
 		json_error_t je;

@@ -4,7 +4,6 @@
  * when one is given or recorded), complete it with the LINEAR checksum,
  * wait until it is completed, register and tag (drivers/aws/ami.c). */
 #include <dirent.h>
-#include <libxml/tree.h>
 
 #include "target.h"
 #include "blockread.h"
@@ -243,17 +242,14 @@ static int wait_completed(struct aws_client *cl, const struct publish_spec *s, c
 static void discard_snapshot(struct aws_client *cl, const char *snap)
 {
 	const char *p[] = { "SnapshotId", snap, NULL };
-	xmlDoc *doc = NULL;
 	char saved[ERR_MAX];
 
 	snprintf(saved, sizeof(saved), "%s", err_msg());
 	aws_client_set_cleanup(cl, true);
-	if (aws_query(cl, AWS_EC2, NULL, "DeleteSnapshot", p, &doc) < 0)
+	if (ec2_call(cl, "DeleteSnapshot", p, NULL) < 0)
 		log_warn("delete incomplete snapshot %s: %s", snap, err_msg());
 	else
 		log_info("deleted the incomplete snapshot %s", snap);
-	if (doc)
-		xmlFreeDoc(doc);
 	aws_client_set_cleanup(cl, false);
 	err_set("%s", saved);
 }
@@ -289,7 +285,6 @@ static void start_params(const struct publish_spec *s, uint64_t gib, const char 
 static int publish(const struct target_disk *d, const struct publish_spec *s,
 		   struct target_result *res)
 {
-	struct aws_client_opts co = { .profile = s->profile, .region = s->region };
 	struct aws_client *cl = NULL;
 	struct blockread *br = NULL;
 	struct ebs_blockmap parent = { 0 };
@@ -297,7 +292,7 @@ static int publish(const struct target_disk *d, const struct publish_spec *s,
 	struct ebs_upload_opts uo = { 0 };
 	struct ebs_start in;
 	struct strv tags = STRV_INIT;
-	char *block_dir = NULL, *snap = NULL, *existing = NULL, token[65], created[32];
+	char *block_dir = NULL, *snap = NULL, token[65], created[32];
 	bool have_parent = false, completed = false;
 	uint64_t gib;
 	time_t now = time(NULL);
@@ -308,23 +303,11 @@ static int publish(const struct target_disk *d, const struct publish_spec *s,
 	res->via = xstrdup("ebs");
 	if (check(s) < 0)
 		return -1;
-	cl = aws_client_new(&co);
+	cl = ami_client_new(s, res);
 	if (!cl)
 		return -1;
-	if (!aws_client_region(cl)) {
-		err_set("no AWS region: use --region, AWS_REGION or 'region' in the profile");
+	if (!s->no_register && ami_check_name(cl, s->name) < 0)
 		goto cleanup;
-	}
-	res->region = xstrdup(aws_client_region(cl));
-	if (!s->no_register) {
-		if (ec2_find_image_by_name(cl, s->name, &existing) < 0)
-			goto cleanup;
-		if (existing) {
-			err_set("an AMI named '%s' already exists in %s: %s", s->name,
-				res->region, existing);
-			goto cleanup;
-		}
-	}
 	br = blockread_open(d->path, d->format);
 	if (!br)
 		goto cleanup;
@@ -404,7 +387,6 @@ cleanup:
 	strv_release(&tags);
 	free(block_dir);
 	free(snap);
-	free(existing);
 	aws_client_free(cl);
 	return r;
 }

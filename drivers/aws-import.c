@@ -161,14 +161,13 @@ static void import_params(const struct publish_spec *s, const struct target_disk
 static int publish(const struct target_disk *d, const struct publish_spec *s,
 		   struct target_result *res)
 {
-	struct aws_client_opts co = { .profile = s->profile, .region = s->region };
 	struct aws_client *cl = NULL;
 	struct s3_upload_opts uo = { 0 };
 	struct s3_upload_result ur = { 0 };
 	struct ec2_import_status st = { 0 };
 	struct strv p = STRV_INIT;
 	const char *base = strrchr(d->path, '/');
-	char *key = NULL, *token = NULL, *task = NULL, *existing = NULL;
+	char *key = NULL, *token = NULL, *task = NULL;
 	int64_t t0;
 	int r = -1;
 
@@ -178,24 +177,12 @@ static int publish(const struct target_disk *d, const struct publish_spec *s,
 		return err_set("VM Import takes raw, vmdk or vhd, not '%s'", d->format);
 	if (check(s) < 0)
 		return -1;
-	cl = aws_client_new(&co);
+	cl = ami_client_new(s, res);
 	if (!cl)
 		return -1;
-	if (!aws_client_region(cl)) {
-		err_set("no AWS region: use --region, AWS_REGION or 'region' in the profile");
+	/* Fail before uploading gigabytes (ImportImage names the AMI itself). */
+	if (!is_image(s) && ami_check_name(cl, s->name) < 0)
 		goto cleanup;
-	}
-	res->region = xstrdup(aws_client_region(cl));
-	if (!is_image(s)) {
-		/* Fail before uploading gigabytes: names are unique per region. */
-		if (ec2_find_image_by_name(cl, s->name, &existing) < 0)
-			goto cleanup;
-		if (existing) {
-			err_set("an AMI named '%s' already exists in %s: %s", s->name,
-				res->region, existing);
-			goto cleanup;
-		}
-	}
 
 	base = base ? base + 1 : d->path;
 	key = xasprintf("%s%s/%s", s->key_prefix ? s->key_prefix : "amiforge/", s->name, base);
@@ -249,17 +236,11 @@ static int publish(const struct target_disk *d, const struct publish_spec *s,
 		s->on_resource("snapshot", st.snapshot_id, res->region, s->opaque);
 
 	if (is_image(s)) {
-		const char *ids[] = { st.image_id, st.snapshot_id, NULL };
-
 		if (!st.image_id) {
 			err_set("import task %s completed without an image id", task);
 			goto cleanup;
 		}
-		res->ami_id = xstrdup(st.image_id);
-		res->ami_name = xstrdup(s->name);
-		if (s->on_resource)
-			s->on_resource("image", st.image_id, res->region, s->opaque);
-		if (ami_tag(cl, s, ids) < 0 || ami_wait_available(cl, s, st.image_id) < 0)
+		if (ami_finish(cl, s, st.image_id, st.snapshot_id, res) < 0)
 			goto cleanup;
 	} else if (ami_register(cl, s, st.snapshot_id, res) < 0) {
 		goto cleanup;
@@ -277,7 +258,6 @@ cleanup:
 	ec2_import_status_release(&st);
 	s3_upload_result_release(&ur);
 	strv_release(&p);
-	free(existing);
 	free(key);
 	free(token);
 	free(task);

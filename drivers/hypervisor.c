@@ -23,6 +23,8 @@ struct hv_vm {
 	void *priv;
 	bool started;   /* start() succeeded: vm_release() owed */
 	bool gone;      /* seen exited or destroyed */
+	bool persistent;
+	bool detached;  /* left running on purpose (hv_detach) */
 };
 
 static bool name_ok(const char *s)
@@ -183,6 +185,7 @@ struct hv_vm *hv_start(struct hv *hv, const struct vm_spec *spec)
 		return NULL;
 	}
 	vm->started = true;
+	vm->persistent = spec->persistent;
 	return vm;
 }
 
@@ -234,6 +237,42 @@ int hv_snapshot_disk(struct hv_vm *vm, const char *new_top)
 	return vm->hv->drv->snapshot_disk(vm->hv->priv, vm->priv, new_top);
 }
 
+bool hv_can_detach(const struct hv *hv)
+{
+	return hv->drv->detach != NULL;
+}
+
+int hv_detach(struct hv_vm *vm)
+{
+	if (vm->gone)
+		return err_set("detach: the guest is not running");
+	if (!vm->hv->drv->detach)
+		return err_set("driver '%s' cannot leave a guest running after amiforge exits",
+			       vm->hv->drv->name);
+	if (!vm->persistent)
+		return err_set("detach: the guest was not started persistent");
+	if (vm->hv->drv->detach(vm->hv->priv, vm->priv) < 0)
+		return -1;
+	vm->detached = true;
+	return 0;
+}
+
+int hv_journal_record(struct hv *hv, const struct vm_spec *spec, struct strv *out)
+{
+	if (!hv->drv->journal_record)
+		return 0;
+	if (vm_spec_check(spec) < 0)
+		return -1;
+	return hv->drv->journal_record(hv->priv, spec, out);
+}
+
+pid_t hv_pid(struct hv_vm *vm)
+{
+	if (!vm->hv->drv->pid || vm->gone)
+		return 0;
+	return vm->hv->drv->pid(vm->hv->priv, vm->priv);
+}
+
 int hv_stop(struct hv_vm *vm, int64_t acpi_ms)
 {
 	int r;
@@ -259,8 +298,17 @@ void hv_vm_free(struct hv_vm *vm)
 	if (!vm)
 		return;
 	if (vm->started) {
-		if (!vm->gone && hv_destroy(vm) < 0)
+		/* Freeing is cleanup after success or failure: the error that
+		 * led here (if any) is what the caller reports, not ours. */
+		char *saved = err_isset() ? xstrdup(err_msg()) : NULL;
+
+		if (!vm->gone && !vm->detached && hv_destroy(vm) < 0)
 			log_warn("%s", err_msg());
+		if (saved)
+			err_set("%s", saved);
+		else
+			err_clear();
+		free(saved);
 		if (vm->hv->drv->vm_release)
 			vm->hv->drv->vm_release(vm->hv->priv, vm->priv);
 	}

@@ -52,6 +52,9 @@ struct vm_spec {
 	const char *agent_socket;     /* the agent channel: a unix socket, server side */
 	const char *run_dir;          /* 0700 directory for the driver's own sockets */
 	bool user_net;                /* a user-mode (slirp) NIC with outbound access */
+	bool persistent;              /* may outlive this process (hv_detach): libvirt
+				       * starts it without AUTODESTROY; the owner
+				       * journals it so that `clean` can destroy it */
 };
 
 /* Check a spec before it reaches a driver: 0 or -1 with an error recorded. */
@@ -98,7 +101,19 @@ struct hv_driver {
 	 * backing format). Flush the guest's caches first (sync). NULL: the
 	 * driver cannot; checkpoints are then off. 0 or -1. */
 	int (*snapshot_disk)(void *conn, void *vm, const char *new_top);
-	/* Free what start() allocated (the guest is no longer running). */
+	/* Let a guest started with spec->persistent outlive this process: after
+	 * it, vm_release and close must leave it running. NULL: the driver's
+	 * guests cannot outlive amiforge (--on-error=abort is refused). 0 or -1. */
+	int (*detach)(void *conn, void *vm);
+	/* The journal record (journal.h) that lets `amiforge clean` destroy the
+	 * guest spec describes, written before start: kind then fields, pushed
+	 * onto out (libvirt: "domain NAME URI"). NULL: none. 0 or -1. */
+	int (*journal_record)(void *conn, const struct vm_spec *spec, struct strv *out);
+	/* The process running the guest when the driver runs one itself (QEMU),
+	 * journaled right after start; 0: none. NULL: never. */
+	pid_t (*pid)(void *conn, void *vm);
+	/* Free what start() allocated (the guest is no longer running, or was
+	 * detached). */
 	void (*vm_release)(void *conn, void *vm);
 	void (*close)(void *conn);
 };
@@ -125,12 +140,23 @@ int hv_destroy(struct hv_vm *vm);
 int hv_snapshot_disk(struct hv_vm *vm, const char *new_top);
 bool hv_can_snapshot(const struct hv *hv);
 
+/* Leave the guest running when vm is freed and this process exits (it was
+ * started with spec->persistent). 0 or -1 ("cannot" when the driver has no
+ * detach). hv_can_detach: does it have one? */
+int hv_detach(struct hv_vm *vm);
+bool hv_can_detach(const struct hv *hv);
+/* The driver's journal_record and pid (see struct hv_driver): out stays
+ * empty / 0 when there is nothing to journal. */
+int hv_journal_record(struct hv *hv, const struct vm_spec *spec, struct strv *out);
+pid_t hv_pid(struct hv_vm *vm);
+
 /* The shutdown ladder's last two rungs: ACPI, wait up to acpi_ms, then
  * destroy. Returns 0 when the guest is gone (1 if it had to be destroyed),
  * -1 when even destroy failed. */
 int hv_stop(struct hv_vm *vm, int64_t acpi_ms);
 
-/* Destroy the guest if it still runs, then free; accepts NULL. */
+/* Destroy the guest if it still runs (unless detached), then free; accepts
+ * NULL. */
 void hv_vm_free(struct hv_vm *vm);
 void hv_close(struct hv *hv);
 

@@ -300,7 +300,10 @@ static int lv_start(void *priv, void *vpriv, const struct vm_spec *spec)
 	if (!xml)
 		return -1;
 	log_debug("libvirt: domain XML:\n%s", xml);
-	v->dom = virDomainCreateXML(c->conn, xml, VIR_DOMAIN_START_AUTODESTROY);
+	/* AUTODESTROY: the domain dies with our connection, even on SIGKILL.
+	 * A persistent one (kept for inspection) is journaled instead. */
+	v->dom = virDomainCreateXML(c->conn, xml,
+				    spec->persistent ? 0 : VIR_DOMAIN_START_AUTODESTROY);
 	free(xml);
 	if (!v->dom)
 		return lv_err("start libvirt domain", spec->name);
@@ -423,6 +426,24 @@ static int lv_destroy(void *priv UNUSED, void *vpriv)
 	return 0;
 }
 
+/* Nothing to undo: a domain started without AUTODESTROY outlives the
+ * connection; virDomainFree only drops our handle. */
+static int lv_detach(void *priv UNUSED, void *vpriv UNUSED)
+{
+	return 0;
+}
+
+/* "domain NAME URI", journaled before the domain exists. */
+static int lv_journal_record(void *priv, const struct vm_spec *spec, struct strv *out)
+{
+	struct lv_conn *c = priv;
+
+	strv_push(out, "domain");
+	strv_push(out, spec->name);
+	strv_push(out, c->uri);
+	return 0;
+}
+
 static void lv_vm_release(void *priv UNUSED, void *vpriv)
 {
 	struct lv_vm *v = vpriv;
@@ -452,6 +473,8 @@ const struct hv_driver hv_libvirt_driver = {
 	.shutdown = lv_shutdown,
 	.destroy = lv_destroy,
 	.snapshot_disk = lv_snapshot_disk,
+	.detach = lv_detach,
+	.journal_record = lv_journal_record,
 	.vm_release = lv_vm_release,
 	.close = lv_close,
 };

@@ -33,6 +33,7 @@ struct qemu_vm {
 	char *qmp_path;
 	char *err_path;      /* QEMU's stderr */
 	bool dry;            /* run.h dry-run: nothing was started */
+	bool detached;       /* left running on purpose: release must not kill it */
 	bool exited;
 	int status;
 };
@@ -323,7 +324,9 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 	v->run.err = RUN_FD;
 	v->run.err_fd = errfd;
 	v->run.new_pgroup = true;
-	v->run.die_with_parent = true;   /* even if amiforge is SIGKILLed */
+	/* Even if amiforge is SIGKILLed, unless it may be kept for inspection:
+	 * then it is journaled (its pid) and `clean` stops it. */
+	v->run.die_with_parent = !spec->persistent;
 	if (run_start(&v->run) < 0)
 		goto cleanup;
 	if (v->run.pid <= 0) {   /* dry run */
@@ -416,6 +419,25 @@ static int qemu_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_to
 				      "mode", "absolute-paths"), QMP_SNAPSHOT_MS);
 }
 
+static pid_t qemu_pid(void *priv UNUSED, void *vpriv)
+{
+	struct qemu_vm *v = vpriv;
+
+	return v->dry || v->exited || v->run.pid <= 0 ? 0 : v->run.pid;
+}
+
+/* QEMU was started without die-with-parent in its own process group: it
+ * lives on once we stop watching it (init reaps it). */
+static int qemu_detach(void *priv UNUSED, void *vpriv)
+{
+	struct qemu_vm *v = vpriv;
+
+	if (v->exited || v->run.pid <= 0)
+		return err_set("qemu: no running guest to detach");
+	v->detached = true;
+	return 0;
+}
+
 static void qemu_vm_release(void *priv UNUSED, void *vpriv)
 {
 	struct qemu_vm *v = vpriv;
@@ -423,9 +445,15 @@ static void qemu_vm_release(void *priv UNUSED, void *vpriv)
 	if (v->qmp >= 0)
 		close(v->qmp);
 	v->qmp = -1;
+	buf_release(&v->in);
+	if (v->detached) {
+		/* Its sockets and stderr stay with it (the work directory). */
+		free(v->qmp_path);
+		free(v->err_path);
+		return;
+	}
 	if (v->run.pid > 0)
 		run_release(&v->run);
-	buf_release(&v->in);
 	if (v->qmp_path)
 		unlink(v->qmp_path);
 	if (v->err_path)
@@ -444,6 +472,8 @@ const struct hv_driver hv_qemu_driver = {
 	.shutdown = qemu_shutdown,
 	.destroy = qemu_destroy,
 	.snapshot_disk = qemu_snapshot_disk,
+	.detach = qemu_detach,
+	.pid = qemu_pid,
 	.vm_release = qemu_vm_release,
 	.close = NULL,
 };

@@ -57,7 +57,10 @@ struct component_step_info {
 	size_t index;            /* step number in its phase, from 0 */
 	const char *status;      /* on done: Success, Failed, IgnoredFailure, Skipped */
 	const char *failure;     /* on done, failed steps: the message */
-	int attempts;            /* attempts made */
+	int attempts;            /* attempts made (of the last try, see retries) */
+	int retries;             /* times on_step_failed asked to run it again */
+	bool continued;          /* on done: the step failed and on_step_failed said
+				  * COMPONENT_CONTINUE; status is IgnoredFailure */
 	int64_t start_ms, end_ms; /* wall clock, ms since the epoch */
 	size_t doc_index;        /* the top-level document (index in opts->docs) */
 	const void *run;         /* for component_step_outputs() */
@@ -74,6 +77,23 @@ char *component_step_outputs(const struct component_step_info *info);
  * its checkpoints here. */
 typedef void (*component_step_fn)(const struct component_step_info *info, bool changed_disk,
 				  void *opaque);
+
+/* What the caller wants done with a failed step (on_step_failed). */
+enum component_on_fail {
+	COMPONENT_FAIL = 0,     /* what the document says (onFailure) */
+	COMPONENT_RETRY,        /* run the step again, its `if` included */
+	COMPONENT_CONTINUE,     /* treat it as passed: recorded IgnoredFailure with
+				 * "continued": true, the run goes on */
+	COMPONENT_ABORT,        /* stop the whole run now (Failed), whatever the
+				 * step's onFailure says */
+};
+
+/* Called for a step that failed after all its attempts and whose onFailure
+ * is not Ignore (at any depth; not again for the steps that fail because a
+ * run was aborted). info->status is "Failed", info->failure the message.
+ * `amiforge build --on-error=ask` prompts here. */
+typedef enum component_on_fail (*component_fail_fn)(const struct component_step_info *info,
+						    void *opaque);
 
 /* Resume a run part-way (the build's checkpoints): the first `skip`
  * top-level steps, in component_plan() order, are recorded as Skipped
@@ -94,6 +114,7 @@ struct component_run_opts {
 	const struct s3_ops *s3;     /* NULL: S3 actions fail at run time */
 	bool progress;               /* live per-step lines on stderr */
 	component_step_fn on_step_start, on_step_done;
+	component_fail_fn on_step_failed;   /* NULL: always COMPONENT_FAIL */
 	void *opaque;
 	const struct component_resume *resume;   /* NULL: run every step */
 };
@@ -105,6 +126,9 @@ struct component_result {
 	char *log_path;             /* the TOE_... folder, or NULL */
 	char *failure;              /* first failure message, or NULL */
 	int executed, failed, ignored;  /* step counts as in detailedoutput.json */
+	int continued;              /* failures on_step_failed continued past
+				     * (counted in ignored too) */
+	bool aborted;               /* on_step_failed said COMPONENT_ABORT */
 };
 
 /* Validate every document (and the documents they include), then run the

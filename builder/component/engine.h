@@ -33,6 +33,8 @@ struct run_state {
 	char *host_tmp;            /* on the host */
 	struct toelog *log;        /* NULL: no log folder */
 	int executed, failed, ignored;
+	int continued;             /* failures on_step_failed continued past */
+	bool aborted;              /* on_step_failed said COMPONENT_ABORT: stop */
 	char *failure;             /* first failure */
 	json_t *chaining;          /* chaining.json: document → phase → step → {inputs, outputs} */
 	size_t top_steps;          /* top-level steps reached so far (resume) */

@@ -262,6 +262,8 @@ struct step_run {
 	json_t *iterations;   /* loop: [{index, value, status}] */
 	int64_t deadline;
 	int reboots;
+	int retries;          /* on_step_failed said COMPONENT_RETRY */
+	bool continued;       /* on_step_failed said COMPONENT_CONTINUE */
 };
 
 /* Run the action once with the current iteration. 0 success, -1 failure. */
@@ -397,22 +399,47 @@ static void count(struct run_state *rs, enum run_status s, const char *failure)
 		rs->failure = xstrdup(failure);
 }
 
+static void step_info(struct run_state *rs, const struct step_run *sr, size_t index,
+		      const char *status, const char *failure, int attempts, int64_t t0,
+		      int64_t t1, struct component_step_info *info)
+{
+	*info = (struct component_step_info){
+		.document = doc_display_name(sr->dr->doc), .phase = sr->phase,
+		.step = sr->st->name, .action = sr->st->action->name,
+		.depth = sr->dr->doc->depth, .index = index,
+		.status = status, .failure = failure,
+		.attempts = attempts, .retries = sr->retries, .continued = sr->continued,
+		.start_ms = t0, .end_ms = t1,
+		.doc_index = rs->doc_index, .run = sr->dr,
+	};
+}
+
 static void notify(struct run_state *rs, bool done, const struct step_run *sr, size_t index,
 		   enum run_status s, const char *failure, int attempts, int64_t t0, int64_t t1)
 {
 	const struct component_run_opts *o = rs->opts;
-	struct component_step_info info = {
-		.document = doc_display_name(sr->dr->doc), .phase = sr->phase,
-		.step = sr->st->name, .action = sr->st->action->name,
-		.depth = sr->dr->doc->depth, .index = index,
-		.status = done ? status_name(s) : NULL, .failure = failure,
-		.attempts = attempts, .start_ms = t0, .end_ms = t1,
-		.doc_index = rs->doc_index, .run = sr->dr,
-	};
+	struct component_step_info info;
 	component_step_fn fn = done ? o->on_step_done : o->on_step_start;
 
+	step_info(rs, sr, index, done ? status_name(s) : NULL, failure, attempts, t0, t1, &info);
 	if (fn)
 		fn(&info, done && s != ST_SKIPPED && sr->st->action->changes_disk, o->opaque);
+}
+
+/* A failed step whose failure would count: ask the caller what to do. */
+static enum component_on_fail ask_caller(struct run_state *rs, const struct step_run *sr,
+					 size_t index, const char *failure, int attempts,
+					 int64_t t0)
+{
+	const struct component_run_opts *o = rs->opts;
+	struct component_step_info info;
+	enum component_on_fail d;
+
+	if (!o->on_step_failed || rs->aborted || sr->st->onfail == ONFAIL_IGNORE)
+		return COMPONENT_FAIL;
+	step_info(rs, sr, index, status_name(ST_FAILED), failure, attempts, t0, wall_ms(), &info);
+	d = o->on_step_failed(&info, o->opaque);
+	return d >= COMPONENT_FAIL && d <= COMPONENT_ABORT ? d : COMPONENT_FAIL;
 }
 
 char *component_step_outputs(const struct component_step_info *info)
@@ -454,7 +481,7 @@ static enum run_status run_step(struct run_state *rs, struct doc_run *dr, const 
 		? m0 + st->timeout_s * 1000 : 0;
 	notify(rs, false, &sr, index, s, NULL, 0, t0, 0);
 	progress(rs, "%s%s/%s (%s): running", indent, phase, st->name, st->action->name);
-
+again:
 	if (st->cond) {
 		bool v;
 		enum branch b;
@@ -494,8 +521,32 @@ static enum run_status run_step(struct run_state *rs, struct doc_run *dr, const 
 	if (attempt > st->max_attempts)
 		attempt = st->max_attempts;
 done:
+	if (s == ST_FAILED) {
+		switch (ask_caller(rs, &sr, index, failure, attempt, t0)) {
+		case COMPONENT_RETRY:
+			sr.retries++;
+			progress(rs, "%s%s/%s: retrying (%d)", indent, phase, st->name, sr.retries);
+			sr.deadline = st->timeout_s > 0 && strcmp(st->action->name, "Reboot") != 0
+				? now_ms() + st->timeout_s * 1000 : 0;
+			s = ST_SUCCESS;
+			goto again;
+		case COMPONENT_CONTINUE:
+			sr.continued = true;
+			rs->continued++;
+			s = ST_IGNORED;
+			break;
+		case COMPONENT_ABORT:
+			rs->aborted = true;
+			break;
+		case COMPONENT_FAIL:
+			break;
+		}
+	}
 	if (s == ST_FAILED && st->onfail == ONFAIL_IGNORE)
 		s = ST_IGNORED;
+	if (s == ST_FAILED && !rs->failure && failure)   /* say where it failed */
+		rs->failure = xasprintf("%s/%s/%s: %s", doc_display_name(sr.dr->doc), sr.phase,
+					st->name, failure);
 	count(rs, s, failure);
 	{
 		int64_t t1 = wall_ms();
@@ -507,6 +558,10 @@ done:
 				       "outputs", sr.outputs);
 		if (failure)
 			json_object_set_new(js, "failureMessage", json_string(failure));
+		if (sr.retries)
+			json_object_set_new(js, "retries", json_integer(sr.retries));
+		if (sr.continued)
+			json_object_set_new(js, "continued", json_true());
 		if (st->loop) {
 			json_t *jl = json_pack("{s:O}", "iterations", sr.iterations);
 			if (st->loop->name)
@@ -641,7 +696,7 @@ int runner_run_document(struct run_state *rs, const struct comp_doc *doc,
 					*failure = xasprintf("%s/%s: %s", ph->name, st->name,
 							     json_string_value(json_object_get(
 								     last, "failureMessage")));
-				if (st->onfail == ONFAIL_ABORT) {
+				if (st->onfail == ONFAIL_ABORT || rs->aborted) {
 					aborted = true;
 					break;
 				}
@@ -806,6 +861,8 @@ int component_run(const struct component_run_opts *opts, struct executor *ex,
 	res->executed = rs.executed;
 	res->failed = rs.failed;
 	res->ignored = rs.ignored;
+	res->continued = rs.continued;
+	res->aborted = rs.aborted;
 	if (rs.failure)
 		res->failure = xstrdup(rs.failure);
 	detailed = json_pack("{s:s, s:s, s:o, s:o, s:i, s:i, s:i, s:s, s:O}",

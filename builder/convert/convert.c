@@ -170,6 +170,8 @@ int convert_run(const struct convert_opts *o)
 		fchmod(fd, 0666 & ~um);
 	}
 	close(fd);
+	if (o->on_temp && o->on_temp("file", tmp, o->opaque) != 0)
+		goto cleanup;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -191,6 +193,8 @@ int convert_run(const struct convert_opts *o)
 			work = NULL;
 			goto restore;
 		}
+		if (o->on_temp && o->on_temp("dir", work, o->opaque) != 0)
+			goto restore;
 		name = xstrndup(base, bl > 4 && str_endswith(base, ".ova") ? bl - 4 : bl);
 		vmdk = xasprintf("%s/%s-disk1.vmdk", work, name);
 		if (qemu_convert(o->input, di.format, vmdk, o->format, false, o->progress) < 0)

@@ -1,4 +1,5 @@
-/* ami.c: RegisterImage, CreateTags and the wait for "available". */
+/* ami.c: the target client, the name check, RegisterImage, CreateTags and
+ * the wait for "available". */
 #include "ami.h"
 #include "ec2.h"
 #include "error.h"
@@ -108,6 +109,46 @@ cleanup:
 	return r;
 }
 
+struct aws_client *ami_client_new(const struct publish_spec *s, struct target_result *res)
+{
+	struct aws_client_opts co = { .profile = s->profile, .region = s->region,
+				      .need_region = true };
+	struct aws_client *cl = aws_client_new(&co);
+
+	if (cl)
+		res->region = xstrdup(aws_client_region(cl));
+	return cl;
+}
+
+int ami_check_name(struct aws_client *cl, const char *name)
+{
+	char *existing = NULL;
+
+	if (ec2_find_image_by_name(cl, name, &existing) < 0)
+		return -1;
+	if (existing) {
+		err_set("an AMI named '%s' already exists in %s: %s", name, aws_client_region(cl),
+			existing);
+		free(existing);
+		return -1;
+	}
+	return 0;
+}
+
+int ami_finish(struct aws_client *cl, const struct publish_spec *s, const char *image_id,
+	       const char *snapshot_id, struct target_result *res)
+{
+	const char *ids[] = { image_id, snapshot_id, NULL };
+
+	res->ami_id = xstrdup(image_id);
+	res->ami_name = xstrdup(s->name);
+	if (s->on_resource)
+		s->on_resource("image", image_id, aws_client_region(cl), s->opaque);
+	if (ami_tag(cl, s, ids) < 0)
+		return -1;
+	return ami_wait_available(cl, s, image_id);
+}
+
 int ami_register(struct aws_client *cl, const struct publish_spec *s,
 		 const char *snapshot_id, struct target_result *res)
 {
@@ -121,17 +162,8 @@ int ami_register(struct aws_client *cl, const struct publish_spec *s,
 	ami_register_params(s, snapshot_id, size, &p);
 	if (ec2_register_image(cl, &p, &image) < 0)
 		goto cleanup;
-	res->ami_id = xstrdup(image);
-	res->ami_name = xstrdup(s->name);
-	if (s->on_resource)
-		s->on_resource("image", image, aws_client_region(cl), s->opaque);
 	log_info("registered %s '%s' from %s", image, s->name, snapshot_id);
-	{
-		const char *ids[] = { image, snapshot_id, NULL };
-		if (ami_tag(cl, s, ids) < 0)
-			goto cleanup;
-	}
-	if (ami_wait_available(cl, s, image) < 0)
+	if (ami_finish(cl, s, image, snapshot_id, res) < 0)
 		goto cleanup;
 	res->register_ms = now_ms() - t0;
 	r = 0;

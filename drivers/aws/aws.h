@@ -41,6 +41,7 @@ struct aws_creds {
 struct aws_client_opts {
 	const char *profile;            /* --profile: explicit, so env keys are ignored */
 	const char *region;             /* overrides AWS_REGION and the profile */
+	bool need_region;               /* aws_client_new() fails when none resolves */
 	int max_attempts;               /* 0: $AWS_MAX_ATTEMPTS or 3 */
 	int64_t request_timeout_ms;     /* per attempt, small calls; 0: 60 s */
 	int64_t operation_timeout_ms;   /* per call including retries; 0: 15 min */

@@ -148,6 +148,11 @@ struct aws_client *aws_client_new(const struct aws_client_opts *o)
 		aws_client_free(cl);
 		return NULL;
 	}
+	if (o->need_region && !cl->region) {
+		err_set("no AWS region: use --region, AWS_REGION or 'region' in the profile");
+		aws_client_free(cl);
+		return NULL;
+	}
 	log_debug("aws: credentials from %s (%s), region %s", cl->creds.source,
 		  cl->creds.access_key_id, cl->region ? cl->region : "(none)");
 	return cl;

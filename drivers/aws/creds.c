@@ -61,6 +61,15 @@ static void creds_set(struct aws_creds *out, const char *akid, const char *secre
 	out->source = source;
 }
 
+/* creds_set() for a provider that says when the keys expire (exp: a UTC
+ * timestamp, or NULL: never). -1 when exp does not parse (out is filled). */
+static int creds_set_expiring(struct aws_creds *out, const char *akid, const char *secret,
+			      const char *token, const char *exp, const char *source)
+{
+	creds_set(out, akid, secret, token, source);
+	return exp ? aws_parse_time(exp, &out->expiration) : 0;
+}
+
 static bool from_env(struct aws_creds *out)
 {
 	const char *a = getenv("AWS_ACCESS_KEY_ID"), *s = getenv("AWS_SECRET_ACCESS_KEY");
@@ -121,8 +130,7 @@ static int from_process(const char *cmd, struct aws_creds *out)
 		err_set("credential_process: AccessKeyId and SecretAccessKey are required");
 		goto cleanup;
 	}
-	creds_set(out, akid, secret, token, "credential-process");
-	if (exp && aws_parse_time(exp, &out->expiration) < 0) {
+	if (creds_set_expiring(out, akid, secret, token, exp, "credential-process") < 0) {
 		err_prefix("credential_process: Expiration");
 		aws_creds_release(out);
 		goto cleanup;
@@ -201,9 +209,8 @@ static int from_imds(struct aws_creds *out)
 			err_set("IMDS: credentials for role '%s' lack AccessKeyId/SecretAccessKey", role);
 			goto cleanup;
 		}
-		creds_set(out, akid, secret, token, "imds");
-		if (exp)
-			aws_parse_time(exp, &out->expiration);
+		/* An Expiration that does not parse: keys without one. */
+		creds_set_expiring(out, akid, secret, token, exp, "imds");
 	}
 	rc = 0;
 cleanup:
@@ -270,9 +277,7 @@ static int assume_role(struct aws_client *cl, const char *profile,
 		err_set("assume role '%s': no credentials in the STS answer", arn);
 		goto cleanup;
 	}
-	creds_set(out, akid, secret, token, "assume-role");
-	if (exp)
-		aws_parse_time(exp, &out->expiration);
+	creds_set_expiring(out, akid, secret, token, exp, "assume-role");
 	rc = 0;
 cleanup:
 	if (secret)

@@ -28,21 +28,6 @@ static void image_release(struct image *im)
 	memset(im, 0, sizeof(*im));
 }
 
-static int query(struct aws_client *cl, const char *action, const struct strv *p, xmlDoc **doc)
-{
-	return aws_query(cl, AWS_EC2, NULL, action, p->n ? (const char *const *)p->v : NULL, doc);
-}
-
-static int call(struct aws_client *cl, const char *action, const struct strv *p)
-{
-	xmlDoc *doc = NULL;
-	int r = query(cl, action, p, &doc);
-
-	if (doc)
-		xmlFreeDoc(doc);
-	return r;
-}
-
 static void texts(xmlNode *list, const char *field, struct strv *out)
 {
 	xmlNode *it;
@@ -58,16 +43,14 @@ static void texts(xmlNode *list, const char *field, struct strv *out)
 
 static int describe_image(struct aws_client *cl, const char *id, struct image *im)
 {
-	struct strv p = STRV_INIT;
+	const char *p[] = { "ImageId.1", id, NULL };
 	xmlDoc *doc = NULL;
 	xmlNode *item, *t;
 	int r = -1;
 
 	memset(im, 0, sizeof(*im));
-	ec2_param(&p, "ImageId.1", id);
-	if (query(cl, "DescribeImages", &p, &doc) < 0)
+	if (ec2_describe_one(cl, "DescribeImages", p, "imagesSet/item", &doc, &item) < 0)
 		goto cleanup;
-	item = xml_find(xmlDocGetRootElement(doc), "imagesSet/item");
 	if (!item) {
 		err_set("DescribeImages: %s not found in %s", id, aws_client_region(cl));
 		goto cleanup;
@@ -87,9 +70,7 @@ static int describe_image(struct aws_client *cl, const char *id, struct image *i
 	}
 	r = 0;
 cleanup:
-	if (doc)
-		xmlFreeDoc(doc);
-	strv_release(&p);
+	xmlFreeDoc(doc);
 	return r;
 }
 
@@ -222,7 +203,7 @@ static int copy_image(struct aws_client *cl, const struct dist_region *r, const 
 		if (r->kms_key_id)
 			ec2_param(&p, "KmsKeyId", r->kms_key_id);
 	}
-	if (query(cl, "CopyImage", &p, &doc) < 0)
+	if (ec2_call(cl, "CopyImage", (const char *const *)p.v, &doc) < 0)
 		goto cleanup;
 	*ami = xml_text(xmlDocGetRootElement(doc), "imageId");
 	if (!*ami || !str_startswith(*ami, "ami-")) {
@@ -233,8 +214,7 @@ static int copy_image(struct aws_client *cl, const struct dist_region *r, const 
 	}
 	ret = 0;
 cleanup:
-	if (doc)
-		xmlFreeDoc(doc);
+	xmlFreeDoc(doc);
 	strv_release(&p);
 	free(token);
 	return ret;
@@ -293,7 +273,8 @@ static int launch_permissions(struct aws_client *cl, const struct dist_region *r
 		{ "organizationalUnitArn", "OrganizationalUnitArn" },
 	};
 	const char *const *want[] = { r->accounts, r->groups, r->org_arns, r->ou_arns };
-	struct strv p = STRV_INIT, have = STRV_INIT, add = STRV_INIT;
+	const char *p[] = { "ImageId", ami, "Attribute", "launchPermission", NULL };
+	struct strv have = STRV_INIT, add = STRV_INIT;
 	xmlDoc *doc = NULL;
 	xmlNode *lp;
 	size_t k, i;
@@ -301,11 +282,8 @@ static int launch_permissions(struct aws_client *cl, const struct dist_region *r
 
 	if (!r->accounts && !r->groups && !r->org_arns && !r->ou_arns)
 		return 0;
-	ec2_param(&p, "ImageId", ami);
-	ec2_param(&p, "Attribute", "launchPermission");
-	if (query(cl, "DescribeImageAttribute", &p, &doc) < 0)
+	if (ec2_describe_one(cl, "DescribeImageAttribute", p, "launchPermission", &doc, &lp) < 0)
 		goto cleanup;
-	lp = xml_child(xmlDocGetRootElement(doc), "launchPermission");
 	for (k = 0; k < ARRAY_SIZE(kinds); k++) {
 		struct strv cur = STRV_INIT;
 
@@ -328,15 +306,13 @@ static int launch_permissions(struct aws_client *cl, const struct dist_region *r
 	}
 	if (add.n) {
 		ec2_param(&add, "ImageId", ami);
-		if (call(cl, "ModifyImageAttribute", &add) < 0)
+		if (ec2_call(cl, "ModifyImageAttribute", (const char *const *)add.v, NULL) < 0)
 			goto cleanup;
 		log_info("%s (%s): %d launch permission(s) added", ami, r->region, n);
 	}
 	ret = 0;
 cleanup:
-	if (doc)
-		xmlFreeDoc(doc);
-	strv_release(&p);
+	xmlFreeDoc(doc);
 	strv_release(&have);
 	strv_release(&add);
 	return ret;
@@ -350,16 +326,17 @@ static int volume_permissions(struct aws_client *cl, const struct dist_region *r
 	int ret = 0;
 
 	for (s = 0; r->accounts && s < im->snaps.n && ret == 0; s++) {
-		struct strv p = STRV_INIT, have = STRV_INIT, add = STRV_INIT;
+		const char *p[] = { "SnapshotId", im->snaps.v[s], "Attribute",
+				    "createVolumePermission", NULL };
+		struct strv have = STRV_INIT, add = STRV_INIT;
 		xmlDoc *doc = NULL;
+		xmlNode *cvp;
 		int n = 0;
 
-		ec2_param(&p, "SnapshotId", im->snaps.v[s]);
-		ec2_param(&p, "Attribute", "createVolumePermission");
-		ret = query(cl, "DescribeSnapshotAttribute", &p, &doc);
+		ret = ec2_describe_one(cl, "DescribeSnapshotAttribute", p, "createVolumePermission",
+				       &doc, &cvp);
 		if (ret == 0) {
-			texts(xml_child(xmlDocGetRootElement(doc), "createVolumePermission"), "userId",
-			      &have);
+			texts(cvp, "userId", &have);
 			for (i = 0; r->accounts[i]; i++) {
 				if (listed(&have, r->accounts[i]))
 					continue;
@@ -372,12 +349,11 @@ static int volume_permissions(struct aws_client *cl, const struct dist_region *r
 				ec2_param(&add, "SnapshotId", im->snaps.v[s]);
 				ec2_param(&add, "Attribute", "createVolumePermission");
 				ec2_param(&add, "OperationType", "add");
-				ret = call(cl, "ModifySnapshotAttribute", &add);
+				ret = ec2_call(cl, "ModifySnapshotAttribute", (const char *const *)add.v,
+					       NULL);
 			}
 		}
-		if (doc)
-			xmlFreeDoc(doc);
-		strv_release(&p);
+		xmlFreeDoc(doc);
 		strv_release(&have);
 		strv_release(&add);
 	}

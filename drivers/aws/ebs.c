@@ -33,6 +33,16 @@ static json_t *answer(const struct aws_resp *rs, const char *what)
 	return j;
 }
 
+/* Start an EBS direct request (answers: JSON up to EBS_JSON_MAX). */
+static void ebs_req(struct aws_req *rq, const char *method, const char *path, const char *what)
+{
+	rq->service = AWS_EBS;
+	rq->method = method;
+	rq->path = path;
+	rq->resp_max = EBS_JSON_MAX;
+	rq->what = what;
+}
+
 static char *path_of(const char *fmt, const char *snapshot_id, uint64_t index)
 {
 	struct buf b = BUF_INIT(4096);
@@ -78,14 +88,10 @@ int ebs_start_snapshot(struct aws_client *cl, const struct ebs_start *in, char *
 	if (tags)
 		json_object_set_new(req, "Tags", tags);
 	body = json_dumps(req, JSON_COMPACT);
-	rq.service = AWS_EBS;
-	rq.method = "POST";
-	rq.path = "/snapshots";
+	ebs_req(&rq, "POST", "/snapshots", "StartSnapshot");
 	rq.headers = hdrs;
 	rq.body = body;
 	rq.body_len = strlen(body);
-	rq.resp_max = EBS_JSON_MAX;
-	rq.what = "StartSnapshot";
 	if (aws_request(cl, &rq, &rs) < 0 || !(ans = answer(&rs, "StartSnapshot")))
 		goto cleanup;
 	id = json_string_value(json_object_get(ans, "SnapshotId"));
@@ -118,15 +124,11 @@ int ebs_put_block(struct aws_client *cl, const char *snapshot_id, uint64_t index
 	int r = -1;
 
 	snprintf(len, sizeof(len), "%u", EBS_BLOCK_SIZE);
-	rq.service = AWS_EBS;
-	rq.method = "PUT";
-	rq.path = path;
+	ebs_req(&rq, "PUT", path, what);
 	rq.headers = hdrs;
 	rq.body = data;
 	rq.body_len = EBS_BLOCK_SIZE;
 	rq.body_sha256 = sha256_hex;
-	rq.resp_max = EBS_JSON_MAX;
-	rq.what = what;
 	if (aws_request(cl, &rq, &rs) < 0)
 		goto cleanup;
 	if (rs.checksum && strcmp(rs.checksum, sha256_b64) != 0) {
@@ -158,13 +160,9 @@ int ebs_complete_snapshot(struct aws_client *cl, const char *snapshot_id, uint64
 	int r = -1;
 
 	snprintf(count, sizeof(count), "%" PRIu64, changed);
-	rq.service = AWS_EBS;
-	rq.method = "POST";
-	rq.path = path;
+	ebs_req(&rq, "POST", path, "CompleteSnapshot");
 	/* No block written: there is no checksum to aggregate. */
 	rq.headers = changed ? hdrs : plain;
-	rq.resp_max = EBS_JSON_MAX;
-	rq.what = "CompleteSnapshot";
 	if (aws_request(cl, &rq, &rs) < 0 || !(ans = answer(&rs, "CompleteSnapshot")))
 		goto cleanup;
 	st = json_string_value(json_object_get(ans, "Status"));
@@ -200,12 +198,8 @@ int ebs_list_blocks(struct aws_client *cl, const char *snapshot_id, char **next_
 	}
 	free(*next_token);
 	*next_token = NULL;
-	rq.service = AWS_EBS;
-	rq.method = "GET";
-	rq.path = path;
+	ebs_req(&rq, "GET", path, "ListSnapshotBlocks");
 	rq.query = query;
-	rq.resp_max = EBS_JSON_MAX;
-	rq.what = "ListSnapshotBlocks";
 	if (aws_request(cl, &rq, &rs) < 0 || !(ans = answer(&rs, "ListSnapshotBlocks")))
 		goto cleanup;
 	blocks = json_object_get(ans, "Blocks");
@@ -258,12 +252,9 @@ int ebs_get_block(struct aws_client *cl, const char *snapshot_id, uint64_t index
 
 	sigv4_uri_encode(&enc, token, strlen(token), false);
 	query = xasprintf("blockToken=%s", enc.data ? enc.data : "");
-	rq.service = AWS_EBS;
-	rq.method = "GET";
-	rq.path = path;
+	ebs_req(&rq, "GET", path, what);
 	rq.query = query;
 	rq.resp_max = EBS_BLOCK_SIZE;
-	rq.what = what;
 	if (aws_request(cl, &rq, &rs) < 0)
 		goto cleanup;
 	if (rs.body.len != EBS_BLOCK_SIZE) {

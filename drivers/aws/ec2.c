@@ -37,152 +37,145 @@ void ec2_import_status_release(struct ec2_import_status *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int call(struct aws_client *cl, const char *action, const struct strv *p, xmlDoc **doc)
+int ec2_call(struct aws_client *cl, const char *action, const char *const *params, xmlDoc **doc)
 {
-	return aws_query(cl, AWS_EC2, NULL, action, p ? (const char *const *)p->v : NULL, doc);
+	xmlDoc *dropped = NULL;
+	int r = aws_query(cl, AWS_EC2, NULL, action, params, doc ? doc : &dropped);
+
+	xmlFreeDoc(dropped);
+	return r;
 }
 
-static int task_call(struct aws_client *cl, const char *action, const struct strv *p,
-		     char **task_id)
+int ec2_describe_one(struct aws_client *cl, const char *action, const char *const *params,
+		     const char *path, xmlDoc **doc, xmlNode **item)
+{
+	*item = NULL;
+	if (ec2_call(cl, action, params, doc) < 0)
+		return -1;
+	*item = xml_find(xmlDocGetRootElement(*doc), path);
+	return 0;
+}
+
+/* A parameter vector as ec2_call() takes it. */
+static const char *const *pv(const struct strv *p)
+{
+	return p ? (const char *const *)p->v : NULL;
+}
+
+/* Call action and return the text of field in its answer (*id, the
+ * caller's); an answer without it is an error. */
+static int call_for_id(struct aws_client *cl, const char *action, const struct strv *p,
+		       const char *field, char **id)
 {
 	xmlDoc *doc;
 
-	*task_id = NULL;
-	if (call(cl, action, p, &doc) < 0)
+	*id = NULL;
+	if (ec2_call(cl, action, pv(p), &doc) < 0)
 		return -1;
-	*task_id = xml_text(xmlDocGetRootElement(doc), "importTaskId");
+	*id = xml_text(xmlDocGetRootElement(doc), field);
 	xmlFreeDoc(doc);
-	if (!*task_id || !**task_id) {
-		free(*task_id);
-		*task_id = NULL;
-		return err_set("%s: no importTaskId in the answer", action);
+	if (!*id || !**id) {
+		free(*id);
+		*id = NULL;
+		return err_set("%s: no %s in the answer", action, field);
 	}
 	return 0;
 }
 
 int ec2_import_snapshot(struct aws_client *cl, const struct strv *params, char **task_id)
 {
-	return task_call(cl, "ImportSnapshot", params, task_id);
+	return call_for_id(cl, "ImportSnapshot", params, "importTaskId", task_id);
 }
 
 int ec2_import_image(struct aws_client *cl, const struct strv *params, char **task_id)
 {
-	return task_call(cl, "ImportImage", params, task_id);
+	return call_for_id(cl, "ImportImage", params, "importTaskId", task_id);
 }
 
-/* Call a Describe*Tasks action for one task and return the node holding its
- * status (set_path's item, or its detail child). *doc is the caller's to free. */
-static int describe_task(struct aws_client *cl, const char *action, const char *set_path,
-			 const char *detail, const char *task_id, xmlDoc **doc, xmlNode **node)
+/* Where DescribeImport{Snapshot,Image}Tasks put a task's fields. */
+struct task_kind {
+	const char *action;
+	const char *item;          /* the task in the answer */
+	const char *detail;        /* its child holding the status, or NULL: the item */
+	const char *snapshot_id;   /* below the status node */
+	const char *image_id;      /* below the status node, or NULL: none */
+};
+
+static const struct task_kind snapshot_task = {
+	.action = "DescribeImportSnapshotTasks",
+	.item = "importSnapshotTaskSet/item",
+	.detail = "snapshotTaskDetail",
+	.snapshot_id = "snapshotId",
+};
+
+static const struct task_kind image_task = {
+	.action = "DescribeImportImageTasks",
+	.item = "importImageTaskSet/item",
+	.snapshot_id = "snapshotDetailSet/item/snapshotId",
+	.image_id = "imageId",
+};
+
+static int describe_task(struct aws_client *cl, const struct task_kind *k, const char *task_id,
+			 struct ec2_import_status *st)
 {
-	struct strv p = STRV_INIT;
+	const char *p[] = { "ImportTaskId.1", task_id, NULL };
+	xmlDoc *doc = NULL;
+	xmlNode *n;
 	int r = -1;
 
-	*doc = NULL;
-	ec2_param(&p, "ImportTaskId.1", task_id);
-	if (call(cl, action, &p, doc) < 0)
+	memset(st, 0, sizeof(*st));
+	if (ec2_describe_one(cl, k->action, p, k->item, &doc, &n) < 0)
 		goto cleanup;
-	*node = xml_find(xmlDocGetRootElement(*doc), set_path);
-	if (detail)
-		*node = xml_child(*node, detail);
-	if (!*node) {
-		err_set("%s: task '%s' not found", action, task_id);
+	if (k->detail)
+		n = xml_child(n, k->detail);
+	if (!n) {
+		err_set("%s: task '%s' not found", k->action, task_id);
+		goto cleanup;
+	}
+	st->snapshot_id = xml_text(n, k->snapshot_id);
+	st->image_id = k->image_id ? xml_text(n, k->image_id) : NULL;
+	st->status = xml_text(n, "status");
+	st->status_message = xml_text(n, "statusMessage");
+	st->progress = xml_text(n, "progress");
+	if (!st->status) {
+		err_set("%s: task '%s' has no status", k->action, task_id);
 		goto cleanup;
 	}
 	r = 0;
 cleanup:
-	strv_release(&p);
+	if (r < 0)
+		ec2_import_status_release(st);
+	xmlFreeDoc(doc);
 	return r;
-}
-
-/* Common fields of both task kinds; fails when the status is missing. */
-static int task_status(const char *action, const char *task_id, xmlNode *n,
-		       struct ec2_import_status *st)
-{
-	st->status = xml_text(n, "status");
-	st->status_message = xml_text(n, "statusMessage");
-	st->progress = xml_text(n, "progress");
-	if (!st->status)
-		return err_set("%s: task '%s' has no status", action, task_id);
-	return 0;
 }
 
 int ec2_describe_import_snapshot(struct aws_client *cl, const char *task_id,
 				 struct ec2_import_status *st)
 {
-	static const char action[] = "DescribeImportSnapshotTasks";
-	xmlDoc *doc = NULL;
-	xmlNode *d;
-	int r = -1;
-
-	memset(st, 0, sizeof(*st));
-	if (describe_task(cl, action, "importSnapshotTaskSet/item", "snapshotTaskDetail",
-			  task_id, &doc, &d) < 0)
-		goto cleanup;
-	st->snapshot_id = xml_text(d, "snapshotId");
-	r = task_status(action, task_id, d, st);
-cleanup:
-	if (doc)
-		xmlFreeDoc(doc);
-	return r;
+	return describe_task(cl, &snapshot_task, task_id, st);
 }
 
 int ec2_describe_import_image(struct aws_client *cl, const char *task_id,
 			      struct ec2_import_status *st)
 {
-	static const char action[] = "DescribeImportImageTasks";
-	xmlDoc *doc = NULL;
-	xmlNode *item;
-	int r = -1;
-
-	memset(st, 0, sizeof(*st));
-	if (describe_task(cl, action, "importImageTaskSet/item", NULL, task_id, &doc,
-			  &item) < 0)
-		goto cleanup;
-	st->image_id = xml_text(item, "imageId");
-	st->snapshot_id = xml_text(item, "snapshotDetailSet/item/snapshotId");
-	r = task_status(action, task_id, item, st);
-cleanup:
-	if (doc)
-		xmlFreeDoc(doc);
-	return r;
+	return describe_task(cl, &image_task, task_id, st);
 }
 
 int ec2_cancel_import_task(struct aws_client *cl, const char *task_id)
 {
-	struct strv p = STRV_INIT;
-	xmlDoc *doc = NULL;
-	int r;
+	const char *p[] = { "ImportTaskId", task_id, NULL };
 
-	ec2_param(&p, "ImportTaskId", task_id);
-	r = call(cl, "CancelImportTask", &p, &doc);
-	if (doc)
-		xmlFreeDoc(doc);
-	strv_release(&p);
-	return r;
+	return ec2_call(cl, "CancelImportTask", p, NULL);
 }
 
 int ec2_register_image(struct aws_client *cl, const struct strv *params, char **image_id)
 {
-	xmlDoc *doc;
-
-	*image_id = NULL;
-	if (call(cl, "RegisterImage", params, &doc) < 0)
-		return -1;
-	*image_id = xml_text(xmlDocGetRootElement(doc), "imageId");
-	xmlFreeDoc(doc);
-	if (!*image_id || !**image_id) {
-		free(*image_id);
-		*image_id = NULL;
-		return err_set("RegisterImage: no imageId in the answer");
-	}
-	return 0;
+	return call_for_id(cl, "RegisterImage", params, "imageId", image_id);
 }
 
 int ec2_create_tags(struct aws_client *cl, const char *const *ids, const char *const *kv)
 {
 	struct strv p = STRV_INIT;
-	xmlDoc *doc = NULL;
 	size_t i;
 	int r;
 
@@ -198,59 +191,52 @@ int ec2_create_tags(struct aws_client *cl, const char *const *ids, const char *c
 		free(k);
 		free(v);
 	}
-	r = call(cl, "CreateTags", &p, &doc);
-	if (doc)
-		xmlFreeDoc(doc);
+	r = ec2_call(cl, "CreateTags", pv(&p), NULL);
 	strv_release(&p);
 	return r;
+}
+
+/* DescribeImages with params: imageId, imageState and the stateReason
+ * message of the first image listed (each NULL when absent; an out pointer
+ * NULL: not read). */
+static int first_image(struct aws_client *cl, const char *const *p, char **id, char **state,
+		       char **reason)
+{
+	xmlDoc *doc;
+	xmlNode *item;
+
+	if (ec2_describe_one(cl, "DescribeImages", p, "imagesSet/item", &doc, &item) < 0)
+		return -1;
+	if (id)
+		*id = xml_text(item, "imageId");
+	if (state)
+		*state = xml_text(item, "imageState");
+	if (reason)
+		*reason = xml_text(item, "stateReason/message");
+	xmlFreeDoc(doc);
+	return 0;
 }
 
 int ec2_image_state(struct aws_client *cl, const char *image_id, char **state, char **reason)
 {
-	struct strv p = STRV_INIT;
-	xmlDoc *doc = NULL;
-	xmlNode *item;
-	int r = -1;
+	const char *p[] = { "ImageId.1", image_id, NULL };
 
 	*state = *reason = NULL;
-	ec2_param(&p, "ImageId.1", image_id);
-	if (call(cl, "DescribeImages", &p, &doc) < 0)
-		goto cleanup;
-	item = xml_find(xmlDocGetRootElement(doc), "imagesSet/item");
-	*state = xml_text(item, "imageState");
-	*reason = xml_text(item, "stateReason/message");
-	r = 0;
-cleanup:
-	if (doc)
-		xmlFreeDoc(doc);
-	strv_release(&p);
-	return r;
+	return first_image(cl, p, NULL, state, reason);
 }
 
 int ec2_find_image_by_name(struct aws_client *cl, const char *name, char **image_id)
 {
-	struct strv p = STRV_INIT;
-	xmlDoc *doc = NULL;
-	int r = -1;
+	const char *p[] = { "Owner.1", "self", "Filter.1.Name", "name", "Filter.1.Value.1", name,
+			    NULL };
 
 	*image_id = NULL;
-	ec2_param(&p, "Owner.1", "self");
-	ec2_param(&p, "Filter.1.Name", "name");
-	ec2_param(&p, "Filter.1.Value.1", name);
-	if (call(cl, "DescribeImages", &p, &doc) < 0)
-		goto cleanup;
-	*image_id = xml_text(xmlDocGetRootElement(doc), "imagesSet/item/imageId");
-	r = 0;
-cleanup:
-	if (doc)
-		xmlFreeDoc(doc);
-	strv_release(&p);
-	return r;
+	return first_image(cl, p, image_id, NULL, NULL);
 }
 
 int ec2_snapshot_info(struct aws_client *cl, const char *snap_id, int *size_gib, char **state)
 {
-	struct strv p = STRV_INIT;
+	const char *p[] = { "SnapshotId.1", snap_id, NULL };
 	xmlDoc *doc = NULL;
 	xmlNode *item;
 	char *size = NULL;
@@ -259,10 +245,8 @@ int ec2_snapshot_info(struct aws_client *cl, const char *snap_id, int *size_gib,
 
 	*state = NULL;
 	*size_gib = 0;
-	ec2_param(&p, "SnapshotId.1", snap_id);
-	if (call(cl, "DescribeSnapshots", &p, &doc) < 0)
+	if (ec2_describe_one(cl, "DescribeSnapshots", p, "snapshotSet/item", &doc, &item) < 0)
 		goto cleanup;
-	item = xml_find(xmlDocGetRootElement(doc), "snapshotSet/item");
 	if (!item) {
 		err_set("DescribeSnapshots: snapshot '%s' not found", snap_id);
 		goto cleanup;
@@ -277,8 +261,6 @@ int ec2_snapshot_info(struct aws_client *cl, const char *snap_id, int *size_gib,
 	r = 0;
 cleanup:
 	free(size);
-	if (doc)
-		xmlFreeDoc(doc);
-	strv_release(&p);
+	xmlFreeDoc(doc);
 	return r;
 }

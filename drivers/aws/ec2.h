@@ -17,6 +17,21 @@ struct ec2_import_status {
 };
 void ec2_import_status_release(struct ec2_import_status *s);
 
+struct _xmlDoc;
+struct _xmlNode;
+
+/* Call an EC2 action with params ("Name", "value" pairs, NULL-terminated;
+ * NULL: none). doc NULL: the answer is dropped; otherwise *doc is the
+ * caller's to free (xmlFreeDoc), NULL on failure. 0 or -1. */
+int ec2_call(struct aws_client *cl, const char *action, const char *const *params,
+	     struct _xmlDoc **doc);
+/* Describe one resource: call action with params and find the node at path
+ * in the answer ("imagesSet/item": the first image listed). 0 with *item
+ * (NULL when the answer has none) and *doc the caller's to free, or -1 with
+ * *doc NULL. */
+int ec2_describe_one(struct aws_client *cl, const char *action, const char *const *params,
+		     const char *path, struct _xmlDoc **doc, struct _xmlNode **item);
+
 /* Append a pair to a parameter vector. */
 void ec2_param(struct strv *p, const char *name, const char *value);
 void ec2_paramf(struct strv *p, const char *name, const char *fmt, ...) PRINTF_LIKE(3, 4);

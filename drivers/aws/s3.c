@@ -61,6 +61,32 @@ static void s3_loc_release(struct s3_loc *l)
 	free(l->path);
 }
 
+/* Start an S3 request: method on l; what names it in messages. */
+static void s3_req(struct aws_req *rq, const struct s3_loc *l, const char *method,
+		   const char *what)
+{
+	rq->service = AWS_S3;
+	rq->method = method;
+	rq->endpoint = l->endpoint;
+	rq->path = l->path;
+	rq->what = what;
+}
+
+/* Send rq; the error done_code says the work was done already (a retry of
+ * an earlier call, or by someone else): success. 0 or -1. */
+static int send_done_if(struct aws_client *cl, const struct aws_req *rq, const char *done_code)
+{
+	struct aws_resp rs;
+	int r = aws_request(cl, rq, &rs);
+
+	if (r < 0 && rs.error_code && strcmp(rs.error_code, done_code) == 0) {
+		err_clear();
+		r = 0;
+	}
+	aws_resp_release(&rs);
+	return r;
+}
+
 uint64_t s3_part_size(uint64_t size, uint64_t wanted)
 {
 	uint64_t ps = wanted ? wanted : S3_PART_DEFAULT;
@@ -157,17 +183,13 @@ static int upload_part(struct upload *u, struct part *p)
 	sigv4_uri_encode(&enc, u->upload_id, strlen(u->upload_id), false);
 	query = xasprintf("partNumber=%d&uploadId=%s", p->number, enc.data);
 	what = xasprintf("UploadPart %d of s3://%s/%s", p->number, u->o->bucket, u->o->key);
-	rq.service = AWS_S3;
-	rq.method = "PUT";
-	rq.endpoint = u->loc.endpoint;
-	rq.path = u->loc.path;
+	s3_req(&rq, &u->loc, "PUT", what);
 	rq.query = query;
 	rq.headers = hdrs;
 	rq.body_fd = u->fd;
 	rq.body_off = p->off;
 	rq.body_size = p->len;
 	rq.body_sha256 = hex;
-	rq.what = what;
 	rq.progress = part_progress;
 	rq.progress_opaque = p;
 	if (aws_request(u->cl, &rq, &rs) < 0)
@@ -267,13 +289,9 @@ static int create_upload(struct upload *u)
 	xmlDoc *doc = NULL;
 	int r = -1;
 
-	rq.service = AWS_S3;
-	rq.method = "POST";
-	rq.endpoint = u->loc.endpoint;
-	rq.path = u->loc.path;
+	s3_req(&rq, &u->loc, "POST", "CreateMultipartUpload");
 	rq.query = "uploads=";
 	rq.headers = hdrs;
-	rq.what = "CreateMultipartUpload";
 	if (aws_request(u->cl, &rq, &rs) < 0)
 		goto cleanup;
 	doc = xml_parse(rs.body.data ? rs.body.data : "", rs.body.len);
@@ -312,16 +330,12 @@ static int complete_upload(struct upload *u, struct s3_upload_result *res)
 		return -1;
 	sigv4_uri_encode(&enc, u->upload_id, strlen(u->upload_id), false);
 	query = xasprintf("uploadId=%s", enc.data);
-	rq.service = AWS_S3;
-	rq.method = "POST";
-	rq.endpoint = u->loc.endpoint;
-	rq.path = u->loc.path;
+	s3_req(&rq, &u->loc, "POST", "CompleteMultipartUpload");
 	rq.query = query;
 	rq.headers = hdrs;
 	rq.body = body.data;
 	rq.body_len = body.len;
 	rq.error_in_200 = true;
-	rq.what = "CompleteMultipartUpload";
 	if (aws_request(u->cl, &rq, &rs) < 0) {
 		/* A retry after a lost answer finds the upload already completed. */
 		if (rs.attempts > 1 && rs.error_code && strcmp(rs.error_code, "NoSuchUpload") == 0) {
@@ -329,11 +343,7 @@ static int complete_upload(struct upload *u, struct s3_upload_result *res)
 			struct aws_resp hs;
 			int ok;
 
-			hq.service = AWS_S3;
-			hq.method = "HEAD";
-			hq.endpoint = u->loc.endpoint;
-			hq.path = u->loc.path;
-			hq.what = "HeadObject";
+			s3_req(&hq, &u->loc, "HEAD", "HeadObject");
 			ok = aws_request(u->cl, &hq, &hs) == 0 &&
 			     hs.content_length == (int64_t)res->size;
 			if (ok) {
@@ -367,7 +377,6 @@ int s3_abort_upload(struct aws_client *cl, const char *bucket, const char *key,
 {
 	struct buf enc = BUF_INIT(4096);
 	struct aws_req rq = AWS_REQ_INIT;
-	struct aws_resp rs;
 	struct s3_loc l;
 	char *query;
 	int r;
@@ -375,19 +384,10 @@ int s3_abort_upload(struct aws_client *cl, const char *bucket, const char *key,
 	s3_loc(cl, bucket, key, &l);
 	sigv4_uri_encode(&enc, upload_id, strlen(upload_id), false);
 	query = xasprintf("uploadId=%s", enc.data);
-	rq.service = AWS_S3;
-	rq.method = "DELETE";
-	rq.endpoint = l.endpoint;
-	rq.path = l.path;
+	s3_req(&rq, &l, "DELETE", "AbortMultipartUpload");
 	rq.query = query;
-	rq.what = "AbortMultipartUpload";
 	rq.ignore_cancel = true;
-	r = aws_request(cl, &rq, &rs);
-	if (r < 0 && rs.error_code && strcmp(rs.error_code, "NoSuchUpload") == 0) {
-		err_clear();
-		r = 0;
-	}
-	aws_resp_release(&rs);
+	r = send_done_if(cl, &rq, "NoSuchUpload");
 	s3_loc_release(&l);
 	buf_release(&enc);
 	free(query);
@@ -546,11 +546,7 @@ int s3_delete_object(struct aws_client *cl, const char *bucket, const char *key)
 	int r;
 
 	s3_loc(cl, bucket, key, &l);
-	rq.service = AWS_S3;
-	rq.method = "DELETE";
-	rq.endpoint = l.endpoint;
-	rq.path = l.path;
-	rq.what = "DeleteObject";
+	s3_req(&rq, &l, "DELETE", "DeleteObject");
 	r = aws_request(cl, &rq, &rs);
 	aws_resp_release(&rs);
 	s3_loc_release(&l);
@@ -560,18 +556,13 @@ int s3_delete_object(struct aws_client *cl, const char *bucket, const char *key)
 int s3_create_bucket(struct aws_client *cl, const char *bucket)
 {
 	struct aws_req rq = AWS_REQ_INIT;
-	struct aws_resp rs;
 	struct s3_loc l;
 	const char *region = aws_client_region(cl);
 	char *body = NULL;
 	int r;
 
 	s3_loc(cl, bucket, NULL, &l);
-	rq.service = AWS_S3;
-	rq.method = "PUT";
-	rq.endpoint = l.endpoint;
-	rq.path = l.path;
-	rq.what = "CreateBucket";
+	s3_req(&rq, &l, "PUT", "CreateBucket");
 	if (region && strcmp(region, "us-east-1") != 0) {
 		body = xasprintf("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/"
 				 "2006-03-01/\"><LocationConstraint>%s</LocationConstraint>"
@@ -579,12 +570,7 @@ int s3_create_bucket(struct aws_client *cl, const char *bucket)
 		rq.body = body;
 		rq.body_len = strlen(body);
 	}
-	r = aws_request(cl, &rq, &rs);
-	if (r < 0 && rs.error_code && strcmp(rs.error_code, "BucketAlreadyOwnedByYou") == 0) {
-		err_clear();
-		r = 0;
-	}
-	aws_resp_release(&rs);
+	r = send_done_if(cl, &rq, "BucketAlreadyOwnedByYou");
 	s3_loc_release(&l);
 	free(body);
 	return r;
@@ -640,12 +626,8 @@ int s3_get_object(struct aws_client *cl, const char *bucket, const char *key,
 		tmp = NULL;
 		goto cleanup;
 	}
-	rq.service = AWS_S3;
-	rq.method = "GET";
-	rq.endpoint = l.endpoint;
-	rq.path = l.path;
+	s3_req(&rq, &l, "GET", what);
 	rq.headers = hdrs;
-	rq.what = what;
 	rq.on_body = sink_write;
 	rq.body_opaque = &sk;
 	if (aws_request(cl, &rq, &rs) < 0)
@@ -717,13 +699,9 @@ int s3_list_keys(struct aws_client *cl, const char *bucket, const char *prefix,
 		}
 		buf_adds(&q, "list-type=2&prefix=");
 		sigv4_uri_encode(&q, prefix, strlen(prefix), false);
-		rq.service = AWS_S3;
-		rq.method = "GET";
-		rq.endpoint = l.endpoint;
-		rq.path = l.path;
+		s3_req(&rq, &l, "GET", what);
 		rq.query = q.data;
 		rq.headers = hdrs;
-		rq.what = what;
 		if (aws_request(cl, &rq, &rs) < 0) {
 			aws_resp_release(&rs);
 			buf_release(&q);
@@ -810,16 +788,12 @@ int s3_put_object(struct aws_client *cl, const char *path, const char *bucket,
 		err_prefix("%s", what);
 		goto cleanup;
 	}
-	rq.service = AWS_S3;
-	rq.method = "PUT";
-	rq.endpoint = l.endpoint;
-	rq.path = l.path;
+	s3_req(&rq, &l, "PUT", what);
 	rq.headers = hdrs;
 	rq.body_fd = fd;
 	rq.body_off = 0;
 	rq.body_size = p.len;
 	rq.body_sha256 = hex;
-	rq.what = what;
 	if (aws_request(cl, &rq, &rs) < 0)
 		goto cleanup;
 	log_info("uploaded '%s' (%" PRIu64 " bytes) to s3://%s/%s", path, p.len, bucket, key);

@@ -4,12 +4,17 @@
 # agent ready, commands (exit codes, output), 64 MiB put/get with sha256 both
 # ways, a reboot from inside a command, poweroff. Afterwards the base image is
 # unchanged and nothing is left behind: no domain, no qemu process, no socket,
-# no overlay.
+# no overlay. The same boots check the fixture itself: kernel on ttyS0,
+# cloud-init on the NoCloud seed with the seed's instance-id (instance data
+# is there from init-local on: the agent starts later, in bootcmd).
 #
 # BOOT_AGENT_DRIVERS="qemu" limits the drivers (default: "libvirt qemu").
 . "$(dirname "$0")/../lib/common.sh"
 
 img=$(fixture_image) || { fail "boot-agent: fixture image"; exit 1; }
+check "fixture: image built and cached" test -s "$img"
+check "fixture: qcow2 with a few GiB virtual size" \
+	bash -c "qemu-img info -U -f qcow2 --output=json '$img' | grep -q '\"virtual-size\": 4294967296'"
 sum_before=$(sha256sum <"$img")
 scratch >/dev/null	# not $(scratch): its EXIT trap would fire in the subshell
 dir=$_scratch
@@ -52,6 +57,7 @@ write_batch() {	# DRIVER
 ["exec", "cat", "/proc/sys/kernel/random/boot_id"]
 ["exec", "cat", "/root/marker"]
 ["exec", "sh", "-c", "sha256sum /root/up.bin | cut -c1-64"]
+["exec", "sh", "-c", "cloud-init query platform; cloud-init query instance_id; cat /proc/cmdline"]
 ["poweroff"]
 BATCH
 }
@@ -87,7 +93,14 @@ run_driver() {
 	check "$drv: boot_id changed across the reboot" test -n "$b1" -a -n "$b2" -a "$b1" != "$b2"
 	check_eq "$drv: overlay content persists across the reboot" "$(field "$out" 13 stdout)" "survives"
 	check_eq "$drv: uploaded file intact after the reboot" "$(field "$out" 14 stdout)" "$up_sum"
-	check_eq "$drv: poweroff through the agent is clean" "$(field "$out" 15 how)" "clean"
+	local ci iid
+	ci=$(field "$out" 15 stdout)
+	iid=$(field "$out" ready instance_id)
+	check_eq "$drv: fixture: cloud-init used the NoCloud seed" "$(echo "$ci" | sed -n 1p)" nocloud
+	check "$drv: fixture: cloud-init reports the seed's instance-id" \
+		test -n "$iid" -a "$(echo "$ci" | sed -n 2p)" = "$iid"
+	check_contains "$drv: fixture: kernel booted with console=ttyS0" "$(echo "$ci" | sed -n 3p)" "console=ttyS0"
+	check_eq "$drv: poweroff through the agent is clean" "$(field "$out" 16 how)" "clean"
 	# Nothing left behind.
 	check_eq "$drv: no work directory left" "$(ls -A "$TMPDIR")" ""
 	if [ "$drv" = libvirt ]; then

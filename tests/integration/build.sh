@@ -1,7 +1,11 @@
 #!/bin/bash
 # amiforge build, end to end on the Debian fixture: the demo recipe (a web
 # service, a reboot via exit 194, validate phase, generalisation, tests on a
-# fresh boot of the output), then a recipe whose test phase fails.
+# fresh boot of the output), then a recipe whose test phase fails: its
+# components are the demo's, so it reuses the demo's generalised checkpoint
+# and only boots the output for its tests. Then SIGINT at each stage from
+# generalise on (build-checkpoint.sh interrupts boot and components), each
+# time checking that nothing is left behind.
 . "$(dirname "$0")/../lib/common.sh"
 
 if ! need_libvirt; then
@@ -10,14 +14,33 @@ if ! need_libvirt; then
 fi
 base=$(fixture_image) || { fail "build: fixture image"; exit 1; }
 dir=$(scratch)
+# A cache of its own (checkpoints); QEMU runs as libvirt-qemu and must reach
+# the layers in it.
+chmod 711 "$dir"
+export AMIFORGE_CACHE_DIR="$dir/cache"
 sum_before=$(sha256sum <"$base")
-domains_before=$(virsh -c qemu:///system list --name 2>/dev/null | grep -c amiforge)
 
-# --no-cache: every step runs here, whatever checkpoints earlier builds left
-# in the cache (it still records new ones, which the failing build reuses).
-"$AMIFORGE" build "$TOP/recipes/demo.yaml" --var parent="$base" --output "$dir/builds" \
-	--no-cache --json >"$dir/events.json" 2>"$dir/build.err"
+# The checks below look for what THIS build made (other builds may run on the
+# machine): its domains are named amiforge-<pid>-*, its staging area is in
+# its journal.
+build_pid=
+run_build() {	# OUT ERR ARGS...: amiforge build ARGS; sets build_pid
+	local out=$1 err=$2
+	shift 2
+	"$AMIFORGE" build "$@" >"$out" 2>"$err" &
+	build_pid=$!
+	wait "$build_pid"
+}
+domains_of() {	# PID: the number of domains, running or not, that build made
+	virsh -c qemu:///system list --all --name 2>/dev/null | grep -c "^amiforge-$1-"
+}
+journal_dirs_gone() {	# JOURNAL: every directory it records is gone
+	! grep '^+ [0-9]* dir ' "$1" | cut -d' ' -f4- | while read -r d; do test -e "$d" && echo "$d"; done | grep -q .
+}
+run_build "$dir/events.json" "$dir/build.err" "$TOP/recipes/demo.yaml" --var parent="$base" \
+	--output "$dir/builds" --json
 rc=$?
+demo_pid=$build_pid
 check_eq "build: demo recipe builds (exit status)" "$rc" 0
 [ "$rc" = 0 ] || sed 's/^/    | /' "$dir/build.err" | tail -n 30
 bd=$(ls -d "$dir"/builds/demo-1.0.0-* 2>/dev/null | head -n 1)
@@ -66,12 +89,15 @@ check "build: --json events are JSON lines ending with the build event" python3 
 import json,sys
 ev=[json.loads(l) for l in open('$dir/events.json') if l.strip()]
 sys.exit(not (ev and ev[-1]['event']=='build' and ev[-1]['status']=='succeeded'))"
-check "build: staging area removed" bash -c "! ls -d \"\${TMPDIR:-/var/tmp}\"/amiforge-build-demo-* 2>/dev/null"
-check_eq "build: no domain left running" \
-	"$(virsh -c qemu:///system list --name 2>/dev/null | grep -c amiforge)" "$domains_before"
+check "build: staging area removed" journal_dirs_gone "$bd/journal"
+check_eq "build: no domain left" "$(domains_of "$demo_pid")" 0
 check "build: journal keeps the output, nothing else live" bash -c \
 	"! '$AMIFORGE' clean --dry-run '$bd' 2>&1 | grep -q 'would release'"
 check "build: journal records the kept output" grep -q "^= " "$bd/journal"
+check "build: generalised checkpoint saved" python3 -c "
+import json,sys
+ev=[json.loads(l) for l in open('$dir/events.json') if l.strip()]
+sys.exit(not any(e['event']=='checkpoint' and e['name']=='(generalised)' and e['status']=='saved' for e in ev))"
 
 # A failing test phase fails the build (and cleans up after itself).
 mkdir -p "$dir/r/components"
@@ -79,14 +105,90 @@ cp "$TOP/recipes/components/hello-web.yaml" "$TOP/recipes/components/hello-web-t
 sed -e 's|^parent:.*|parent: '"$base"'|' \
     -e '/^tests:/,/^vm:/s|Greeting: "hello from amiforge"|Greeting: "a greeting the page does not have"|' \
     "$TOP/recipes/demo.yaml" >"$dir/r/failing.yaml"
-"$AMIFORGE" build "$dir/r/failing.yaml" --output "$dir/builds2" >"$dir/fail.out" 2>"$dir/fail.err"
+run_build "$dir/fail.out" "$dir/fail.err" "$dir/r/failing.yaml" --output "$dir/builds2" --json
 rc=$?
 check_eq "build: failing test phase fails the build (exit 1)" "$rc" 1
 check "build: the failure names the test step" grep -q "Serves" "$dir/fail.err"
 bd2=$(ls -d "$dir"/builds2/demo-1.0.0-* 2>/dev/null | head -n 1)
+check "build: only the tests changed: the build guest is not booted" python3 -c "
+import json,sys
+m=json.load(open('$bd2/manifest.json'))
+st={s['name']:s['status'] for s in m['stages']}
+sys.exit(not (st.get('boot')=='reused' and st.get('components')=='reused' and
+              st.get('flatten')=='ok' and st.get('boot-test')=='ok' and st.get('tests')=='failed'))"
+check "build: every step reported reused" python3 -c "
+import json,sys
+ev=[json.loads(l) for l in open('$dir/fail.out') if l.strip()]
+st=[e['status'] for e in ev if e['event']=='step' and e['name'].startswith('hello-web/')]
+sys.exit(not (st and all(s=='Reused' for s in st)))"
+check "build: no build-guest console log (no boot)" test ! -e "$bd2/console.log"
 check "build: failed manifest says failed" \
 	python3 -c "import json,sys; sys.exit(json.load(open('$bd2/manifest.json'))['build']['status']!='failed')"
-check "build: failed build left no staging area" bash -c "! ls -d \"\${TMPDIR:-/var/tmp}\"/amiforge-build-demo-* 2>/dev/null"
-check_eq "build: no domain left after the failed build" \
-	"$(virsh -c qemu:///system list --name 2>/dev/null | grep -c amiforge)" "$domains_before"
+check "build: failed build left no staging area" journal_dirs_gone "$bd2/journal"
+check_eq "build: no domain left after the failed build" "$(domains_of "$build_pid")" 0
+
+# ---- SIGINT at each stage ---------------------------------------------------
+# interrupt STAGE DELAY RECIPE: build RECIPE, send SIGINT DELAY seconds after
+# STAGE begins, then check that nothing is left: exit 130, the journal has
+# nothing live, no staging area, no domain, no temporary or partial file, no
+# cache layer that no checkpoint names.
+interrupt() {
+	local stage=$1 delay=$2 recipe=$3 o=$dir/int-$1 pid hit rc ibd
+	mkdir -p "$o"
+	"$AMIFORGE" build "$recipe" --output "$o/builds" --json >"$o/events" 2>"$o/err" &
+	pid=$!
+	python3 - "$o/events" "$stage" "$pid" "$delay" <<'PY'
+import json, os, signal, sys, time
+path, stage, pid, delay = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+def alive():
+    try:
+        return open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+end = time.time() + 1500
+while time.time() < end and alive():
+    for l in open(path).read().splitlines():
+        try:
+            e = json.loads(l)
+        except ValueError:
+            continue
+        if e.get('event') == 'stage' and e.get('name') == stage and e.get('status') == 'begin':
+            time.sleep(delay)
+            os.kill(pid, signal.SIGINT)
+            sys.exit(0)
+    time.sleep(0.05)
+sys.exit(1)
+PY
+	hit=$?
+	wait "$pid"
+	rc=$?
+	check_eq "SIGINT at $stage: the stage was reached" "$hit" 0
+	check_eq "SIGINT at $stage: exit status 130" "$rc" 130
+	[ "$rc" = 130 ] || tail -n 5 "$o/err" | sed 's/^/    | /'
+	ibd=$(ls -d "$o"/builds/*-1.0.0-* 2>/dev/null | head -n 1)
+	check "SIGINT at $stage: the journal holds nothing live" bash -c \
+		"[ -d '$ibd' ] && ! '$AMIFORGE' clean --dry-run '$ibd' 2>&1 | grep -q 'would release'"
+	check "SIGINT at $stage: no staging area" journal_dirs_gone "$ibd/journal"
+	check_eq "SIGINT at $stage: no domain left" "$(domains_of "$pid")" 0
+	check_eq "SIGINT at $stage: no temporary or partial file" \
+		"$(find "$o/builds" \( -name '*.partial' -o -name '.*.amiforge-*' \) | wc -l)" 0
+	check "SIGINT at $stage: every cache layer belongs to a checkpoint" python3 -c "
+import glob, json, os, sys
+named = {json.load(open(f)).get('layer') for f in glob.glob('$AMIFORGE_CACHE_DIR/checkpoints/*.json')}
+stray = [l for l in glob.glob('$AMIFORGE_CACHE_DIR/checkpoints/layers/*') if l not in named]
+print(stray) if stray else None
+sys.exit(bool(stray))"
+}
+demo_variant() {	# NAME SED-SCRIPT: the demo recipe on the fixture, edited
+	sed -e 's|^parent:.*|parent: '"$base"'|' -e "$2" "$TOP/recipes/demo.yaml" >"$dir/r/$1.yaml"
+	echo "$dir/r/$1.yaml"
+}
+# Another cleanup: section, so the generalised checkpoint does not match; the
+# build guest boots from the last step's checkpoint and generalises.
+interrupt generalise 0 "$(demo_variant gen 's|^output:|cleanup: {history: false}\noutput:|')"
+# Generalised checkpoint reused: flatten starts at once.
+interrupt flatten 0 "$(demo_variant outs '/^tests:/,/^vm:/{/^vm:/!d};s|formats: \[qcow2\]|formats: [qcow2, vmdk, ova]|')"
+interrupt boot-test 3 "$(demo_variant btest '')"
+interrupt tests 5 "$dir/r/btest.yaml"
+interrupt outputs 1 "$dir/r/outs.yaml"
 finish

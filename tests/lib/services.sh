@@ -56,11 +56,17 @@ services_stop() {
 		kill "$_moto_pid" 2>/dev/null
 		wait "$_moto_pid" 2>/dev/null
 	fi
-	if [ -n "$_started_libvirtd" ]; then
-		pkill -x libvirtd 2>/dev/null
-	fi
-	if [ -n "$_started_virtlogd" ]; then
-		pkill -x virtlogd 2>/dev/null
-	fi
+	# Wait until they are gone: a libvirtd still shutting down has removed
+	# its socket already but keeps its pidfile, so a libvirtd started
+	# meanwhile (the next test run) cannot start and nothing answers.
+	local d
+	for d in ${_started_libvirtd:+libvirtd} ${_started_virtlogd:+virtlogd}; do
+		pkill -x "$d" 2>/dev/null
+		for _ in $(seq 1 100); do
+			pgrep -x "$d" >/dev/null || break
+			sleep 0.1
+		done
+		pkill -9 -x "$d" 2>/dev/null
+	done
 	return 0
 } >/dev/null 2>&1

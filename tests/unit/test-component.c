@@ -149,6 +149,129 @@ static void test_run_api(void)
 	executor_close(ex);
 }
 
+/* on_step_failed: step a is fixed then retried, b is continued past, c
+ * aborts the run although its onFailure is Continue. */
+struct asked {
+	const char *dir;
+	char order[256];
+	int retries_seen;
+};
+
+static enum component_on_fail on_failed(const struct component_step_info *i, void *o)
+{
+	struct asked *a = o;
+
+	snprintf(a->order + strlen(a->order), sizeof(a->order) - strlen(a->order), "%s:%s ",
+		 i->step, i->status);
+	if (strcmp(i->step, "a") == 0) {
+		char *p = xasprintf("%s/fixed", a->dir);
+
+		if (i->retries == 1) {   /* failed once again: fix it now */
+			FILE *f = fopen(p, "w");
+
+			if (f)
+				fclose(f);
+		}
+		free(p);
+		a->retries_seen = i->retries;
+		return COMPONENT_RETRY;
+	}
+	if (strcmp(i->step, "b") == 0)
+		return COMPONENT_CONTINUE;
+	return COMPONENT_ABORT;
+}
+
+static void on_done_ask(const struct component_step_info *i, bool changed UNUSED, void *o)
+{
+	struct asked *a = o;
+
+	snprintf(a->order + strlen(a->order), sizeof(a->order) - strlen(a->order), "%s=%s%s%s ",
+		 i->step, i->status, i->continued ? "+continued" : "",
+		 i->retries ? "+retried" : "");
+}
+
+static void test_on_step_failed(void)
+{
+	char dir[] = "/tmp/amiforge-unit.XXXXXX", *doc, *param, *logs, *cmd;
+	struct component_doc_spec spec = { 0 };
+	struct component_run_opts o = { 0 };
+	struct component_result res;
+	struct asked a = { 0 };
+	struct executor *ex = executor_local_new();
+	struct run r = RUN_INIT;
+	const char *params[2];
+	FILE *f;
+
+	if (!mkdtemp(dir)) {
+		CHECK(false, "on_step_failed: mkdtemp");
+		return;
+	}
+	a.dir = dir;
+	doc = xasprintf("%s/doc.yaml", dir);
+	logs = xasprintf("%s/logs", dir);
+	mkdir(logs, 0700);
+	f = fopen(doc, "w");
+	fputs("schemaVersion: 1.0\nparameters:\n  - Dir: {type: string}\n"
+	      "phases:\n  - name: build\n    steps:\n"
+	      "      - {name: a, action: ExecuteBash, inputs: {commands: ['test -e {{ Dir }}/fixed']}}\n"
+	      "      - {name: b, action: ExecuteBash, inputs: {commands: ['exit 3']}}\n"
+	      "      - {name: ig, action: ExecuteBash, onFailure: Ignore, inputs: {commands: ['exit 5']}}\n"
+	      "      - {name: c, action: ExecuteBash, onFailure: Continue,"
+	      " inputs: {commands: ['exit 4']}}\n"
+	      "      - {name: d, action: ExecuteBash, inputs: {commands: ['touch {{ Dir }}/d']}}\n", f);
+	fclose(f);
+	param = xasprintf("Dir=%s", dir);
+	params[0] = param;
+	params[1] = NULL;
+	spec.path = doc;
+	spec.params = params;
+	o.docs = &spec;
+	o.ndocs = 1;
+	o.log_dir = logs;
+	o.on_step_failed = on_failed;
+	o.on_step_done = on_done_ask;
+	o.opaque = &a;
+	CHECK(component_run(&o, ex, &res) == 0, "on_step_failed: component_run returns 0 (%s)",
+	      err_msg());
+	CHECK_STR(a.order, "a:Failed a:Failed a=Success+retried b:Failed b=IgnoredFailure+continued "
+		  "ig=IgnoredFailure c:Failed c=Failed ",
+		  "on_step_failed: asked for a twice (retry), b (continue), not for Ignore; c aborts");
+	CHECK(a.retries_seen == 1, "on_step_failed: the second failure says one retry");
+	CHECK(!res.success && res.aborted && strcmp(res.status, "Failed") == 0,
+	      "on_step_failed: abort fails the run (onFailure Continue notwithstanding)");
+	CHECK(res.continued == 1 && res.ignored == 2 && res.failed == 1,
+	      "on_step_failed: counts (continued %d ignored %d failed %d)", res.continued,
+	      res.ignored, res.failed);
+	cmd = xasprintf("%s/d", dir);
+	CHECK(access(cmd, F_OK) < 0, "on_step_failed: no step runs after an abort");
+	free(cmd);
+	/* The TOE log records the retry and the continue. */
+	cmd = xasprintf("import json,glob,sys\n"
+			"d=json.load(open(glob.glob('%s/TOE_*/detailedoutput.json')[0]))\n"
+			"st={s['name']:s for p in d['documents'][0]['phases'] for s in p['steps']}\n"
+			"sys.exit(not (st['a'].get('retries')==2 and st['a']['status']=='Success' and\n"
+			" st['b'].get('continued') is True and st['b']['status']=='IgnoredFailure' and\n"
+			" 'failureMessage' in st['b'] and 'continued' not in st['ig'] and 'd' not in st))\n",
+			logs);
+	{
+		const char *argv[] = { "python3", "-c", cmd, NULL };
+
+		r.argv = argv;
+		r.err = RUN_CAPTURE;
+		CHECK(run_sync(&r) == 0 && r.status == 0,
+		      "on_step_failed: detailedoutput.json has retries and continued (%s)",
+		      r.err_buf.data ? r.err_buf.data : "");
+		run_release(&r);
+	}
+	component_result_release(&res);
+	free(cmd);
+	free(param);
+	free(doc);
+	free(logs);
+	remove_tree(dir);
+	executor_close(ex);
+}
+
 struct argvs {
 	char text[1024];
 };
@@ -207,6 +330,7 @@ int main(void)
 	test_expr();
 	test_parse();
 	test_run_api();
+	test_on_step_failed();
 	test_update_os();
 	return TEST_DONE();
 }

@@ -115,6 +115,52 @@ out:
 	free(jp);
 }
 
+/* --on-error=abort: the live resources are held for inspection; clean
+ * still releases them and its dry run says so. */
+static void test_hold(void)
+{
+	char *jp = xasprintf("%s/jh", tmpdir), *f1 = xasprintf("%s/held-file", tmpdir);
+	char *f2 = xasprintf("%s/product", tmpdir), *rep = NULL, *text;
+	struct journal *j = journal_open(jp);
+	struct journal_entry *e = NULL;
+	unsigned a = 0, b = 0, ok = 0, bad = 0;
+	size_t n = 0, len = 0;
+	FILE *mem;
+	int fd;
+
+	if (!j) {
+		CHECK(false, "hold: open (%s)", err_msg());
+		goto out;
+	}
+	fd = open(f1, O_CREAT | O_WRONLY, 0600);
+	if (fd >= 0)
+		close(fd);
+	CHECK(journal_add(j, &a, "file", f1, NULL) == 0 && journal_add(j, &b, "file", f2, NULL) == 0 &&
+	      journal_keep(j, b) == 0 && journal_hold_live(j) == 0, "hold: hold the live resources");
+	text = file_text(jp);
+	CHECK(strstr(text, "~ 1\n") && !strstr(text, "~ 2\n"), "hold: '~ ID' for the live one only");
+	free(text);
+	CHECK(journal_load(jp, &e, &n) == 0 && n == 2 && e[0].state == JOURNAL_HELD &&
+	      e[1].state == JOURNAL_KEPT, "hold: loads as held");
+	journal_entries_free(e, n);
+	CHECK(journal_live_count(jp) == 1, "hold: a held resource counts as live for clean");
+	mem = open_memstream(&rep, &len);
+	CHECK(journal_cleanup(j, true, mem, &ok, &bad) == 0, "hold: dry run");
+	fclose(mem);
+	CHECK(rep && strstr(rep, "would release file") && strstr(rep, "(kept for inspection)"),
+	      "hold: dry run says kept for inspection");
+	free(rep);
+	CHECK(exists(f1), "hold: dry run removes nothing");
+	CHECK(journal_cleanup(j, false, NULL, &ok, &bad) == 0 && ok == 1 && !exists(f1),
+	      "hold: cleanup releases a held resource");
+	CHECK(journal_live_count(jp) == 0, "hold: nothing live after cleanup");
+	journal_close(j);
+out:
+	free(jp);
+	free(f1);
+	free(f2);
+}
+
 static void test_malformed(void)
 {
 	static const char *const bad[] = {
@@ -321,6 +367,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	test_basics();
+	test_hold();
 	test_malformed();
 	test_redaction();
 	test_handlers();
