@@ -55,7 +55,7 @@ static int sha256_file(const char *path, char hex[65])
 /* --- part 1: the real agent ------------------------------------------------ */
 
 struct outlog {
-	int64_t start, first;
+	int64_t start, first;   /* first: ms to the first chunk, -1 none yet */
 	size_t chunks;
 };
 
@@ -63,7 +63,8 @@ static void on_output(int stream UNUSED, const char *data UNUSED, size_t len UNU
 {
 	struct outlog *l = opaque;
 
-	if (!l->first)
+	/* The first chunk may well arrive within the first millisecond. */
+	if (l->first < 0)
 		l->first = now_ms() - l->start;
 	l->chunks++;
 }
@@ -90,7 +91,7 @@ static void test_exec(struct executor *ex)
 	}
 	{
 		const char *argv[] = { "sh", "-c", "echo a; sleep 1; echo b", NULL };
-		struct outlog l = { .start = now_ms() };
+		struct outlog l = { .start = now_ms(), .first = -1 };
 		struct exec_req req = { .argv = argv, .on_output = on_output, .opaque = &l,
 					.capture_max = 100 };
 		int r = ex->ops->exec(ex, &req, &res);
