@@ -268,34 +268,56 @@ static void link_into_build(const struct ckpt *c, const char *key, const char *l
 }
 
 /* The deepest step whose checkpoint is usable. */
+/* The record of KEY if its layer is there and its backing chain is intact
+ * (NULL otherwise); *layer points into it. The caller json_decref()s it. */
+static json_t *usable_record(struct ckpt *c, const char *key, const char **layer)
+{
+	char *p = record_path(c, key);
+	json_t *j = access(p, F_OK) == 0 ? record_load(p) : NULL;
+
+	free(p);
+	*layer = j ? json_string_value(json_object_get(j, "layer")) : NULL;
+	if (*layer && access(*layer, R_OK) == 0 && chain_ok(c, *layer))
+		return j;
+	json_decref(j);
+	*layer = NULL;
+	return NULL;
+}
+
+/* Take the layer of KEY into this build: refresh the chain's use times, link
+ * it under the build directory; returns our copy of the layer path. */
+static char *adopt(struct ckpt *c, const char *key, const char *layer)
+{
+	char *copy = xstrdup(layer);
+
+	touch_chain(c, key);
+	link_into_build(c, key, copy);
+	return copy;
+}
+
 static void find_reusable(struct ckpt *c)
 {
 	size_t i;
 
 	for (i = c->plan.n; i > 0; i--) {
-		char *p = record_path(c, c->keys[i]);
-		json_t *j = access(p, F_OK) == 0 ? record_load(p) : NULL;
-		const char *layer = j ? json_string_value(json_object_get(j, "layer")) : NULL;
-		const char *out = j ? json_string_value(json_object_get(j, "outputs")) : NULL;
-		json_t *od = j ? json_object_get(j, "outputs_doc") : NULL;
+		const char *layer, *out;
+		json_t *j = usable_record(c, c->keys[i], &layer), *od;
 
-		free(p);
-		if (layer && access(layer, R_OK) == 0 && chain_ok(c, layer)) {
-			c->skip = i;
-			c->image = xstrdup(layer);
-			c->parent = xstrdup(c->keys[i]);
-			c->resume.skip = i;
-			if (out && json_is_integer(od)) {
-				c->resume_outputs = xstrdup(out);
-				c->resume.outputs = c->resume_outputs;
-				c->resume.outputs_doc = (size_t)json_integer_value(od);
-			}
-			json_decref(j);
-			touch_chain(c, c->keys[i]);
-			link_into_build(c, c->keys[i], c->image);
-			return;
+		if (!j)
+			continue;
+		out = json_string_value(json_object_get(j, "outputs"));
+		od = json_object_get(j, "outputs_doc");
+		c->skip = i;
+		c->parent = xstrdup(c->keys[i]);
+		c->resume.skip = i;
+		if (out && json_is_integer(od)) {
+			c->resume_outputs = xstrdup(out);
+			c->resume.outputs = c->resume_outputs;
+			c->resume.outputs_doc = (size_t)json_integer_value(od);
 		}
+		c->image = adopt(c, c->keys[i], layer);
 		json_decref(j);
+		return;
 	}
 }
 
@@ -348,17 +370,12 @@ static void compute_keys(struct ckpt *c)
 /* The generalised checkpoint, when its record names a usable layer. */
 static void find_final(struct ckpt *c)
 {
-	char *p = record_path(c, c->final_key);
-	json_t *j = access(p, F_OK) == 0 ? record_load(p) : NULL;
-	const char *layer = j ? json_string_value(json_object_get(j, "layer")) : NULL;
+	const char *layer;
+	json_t *j = usable_record(c, c->final_key, &layer);
 
-	if (layer && access(layer, R_OK) == 0 && chain_ok(c, layer)) {
-		c->final = xstrdup(layer);
-		touch_chain(c, c->final_key);
-		link_into_build(c, c->final_key, c->final);
-	}
+	if (j)
+		c->final = adopt(c, c->final_key, layer);
 	json_decref(j);
-	free(p);
 }
 
 struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts *co)

@@ -23,7 +23,7 @@
  * guide lists exact versions; a kernel is accepted when its version starts
  * with a listed series ("6.1.0-28-cloud-amd64" matches "6.1."). */
 static const struct {
-	const char *distro;   /* libguestfs inspect_get_distro() */
+	const char *distro;   /* appliance_os.distro (libguestfs's names) */
 	int major;
 	const char *kernels;  /* space-separated series */
 } supported[] = {
@@ -86,7 +86,7 @@ int inspect_import_image(struct inspect_ctx *c)
 	const char *arch = json_string_value(json_object_get(f, "arch"));
 	const char *rootfs = json_string_value(json_object_get(f, "root_fs"));
 	const char *kv = c->kernel_version;
-	int major = guestfs_inspect_get_major_version(c->g, c->root);
+	int major = c->os.major;
 	struct guestfs_statvfs *sv;
 	bool distro_ok = false, kernel_ok = false, gpt;
 	uint64_t limit;
@@ -126,9 +126,9 @@ int inspect_import_image(struct inspect_ctx *c)
 			   "boot loader %s: ImportImage requires GRUB legacy or GRUB 2 "
 			   "(use ImportSnapshot)", c->bootloader ? c->bootloader : "not found");
 
-	if (c->nroots != 1)
+	if (c->os.nroots != 1)
 		report_add(c, CHECK_FAIL, "import-image.root", NULL,
-			   "%d root filesystems: ImportImage takes exactly one (no dual boot)", c->nroots);
+			   "%d root filesystems: ImportImage takes exactly one (no dual boot)", c->os.nroots);
 	else if (!rootfs || (strcmp(rootfs, "ext2") && strcmp(rootfs, "ext3") &&
 			     strcmp(rootfs, "ext4") && strcmp(rootfs, "btrfs") &&
 			     strcmp(rootfs, "jfs") && strcmp(rootfs, "xfs")))

@@ -4,8 +4,8 @@
 #include <jansson.h>
 
 #include "internal.h"
+#include "builder/appliance.h"
 #include "builder/convert-diskinfo.h"
-#include "drivers/accel.h"
 #include "error.h"
 #include "log.h"
 #include "run.h"
@@ -60,38 +60,6 @@ cleanup:
 	return ret;
 }
 
-/* The appliance, with the overlay of the disk attached. */
-static guestfs_h *appliance_open(const char *disk, const char *overlay)
-{
-	guestfs_h *g = guestfs_create();
-	const char *why;
-
-	if (!g) {
-		err_set("libguestfs: cannot create a handle");
-		return NULL;
-	}
-	/* Errors are collected with guestfs_last_error(), not printed. */
-	guestfs_set_error_handler(g, NULL, NULL);
-	if (!accel_kvm_usable(&why)) {
-		log_debug("libguestfs under TCG: %s", why);
-		if (guestfs_set_backend_setting(g, "force_tcg", "1") < 0)
-			goto fail;
-	}
-	if (guestfs_add_drive_opts(g, overlay, GUESTFS_ADD_DRIVE_OPTS_READONLY, 0,
-				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1) < 0)
-		goto fail;
-	log_info("starting the libguestfs appliance for '%s' (%s)", disk,
-		 accel_kvm_usable(NULL) ? "KVM" : "TCG, about 15 s");
-	if (guestfs_launch(g) < 0)
-		goto fail;
-	return g;
-
-fail:
-	err_set("libguestfs '%s': %s", disk, guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
-	guestfs_close(g);
-	return NULL;
-}
-
 int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 {
 	struct inspect_ctx c;
@@ -118,7 +86,7 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 
 	if (make_overlay(opts->disk, di.format, &tmpdir, &overlay) < 0)
 		goto cleanup;
-	c.g = appliance_open(opts->disk, overlay);
+	c.g = appliance_open(overlay, "qcow2", false, opts->disk);
 	if (!c.g)
 		goto cleanup;
 	if (inspect_disk_layout(&c) < 0 || inspect_os(&c) < 0)
@@ -130,10 +98,11 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 		if (opts->target == INSPECT_FOR_IMPORT_IMAGE && inspect_import_image(&c) < 0)
 			goto cleanup;
 	}
-	if (guestfs_umount_all(c.g) < 0 || guestfs_shutdown(c.g) < 0) {
-		err_set("libguestfs: %s", guestfs_last_error(c.g));
+	if (appliance_close(c.g, opts->disk) < 0) {
+		c.g = NULL;
 		goto cleanup;
 	}
+	c.g = NULL;
 	*out = rep;
 	rep = NULL;
 	ret = 0;
@@ -147,7 +116,7 @@ cleanup:
 		rmdir(tmpdir);
 	free(overlay);
 	free(tmpdir);
-	free(c.root);
+	appliance_os_release(&c.os);
 	free(c.parttype);
 	free(c.esp);
 	free(c.bootloader);

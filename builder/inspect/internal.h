@@ -7,6 +7,7 @@
 #include <guestfs.h>
 #include <jansson.h>
 
+#include "builder/appliance.h"
 #include "builder/inspect.h"
 #include "buf.h"
 
@@ -36,14 +37,14 @@ struct inspect_ctx {
 	struct inspect_report *rep;
 	const char *format;       /* the explicit format given to libguestfs */
 	uint64_t virtual_size;
-	char *root;               /* the OS root filesystem (device) */
+	struct appliance_os os;   /* what appliance_find_os() found */
+	const char *root;         /* os.root once it is mounted, else NULL */
 	char *parttype;           /* "msdos", "gpt" or NULL (no partition table) */
 	bool mbr_code;            /* boot code in the first 440 bytes */
 	bool bios_boot_part;      /* GPT BIOS boot partition (GRUB's core.img) */
 	char *esp;                /* EFI system partition, or NULL */
 	bool esp_fallback;        /* it holds EFI/BOOT/BOOTX64.EFI */
 	bool encrypted;           /* a LUKS partition */
-	int nroots;               /* operating systems found */
 	/* From the boot loader configuration (NULL when not found). */
 	char *bootloader;         /* "extlinux", "grub2", "grub-legacy", "bls" */
 	char *bootloader_file;    /* where the default entry was read */

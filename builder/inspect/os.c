@@ -11,31 +11,9 @@
 /* Longest configuration line considered. */
 #define LINE_MAX_LEN 4096
 
-static int mp_cmp(const void *a, const void *b)
+static void mount_warn(void *opaque, const char *mp, const char *dev, const char *error)
 {
-	const char *const *x = a, *const *y = b;
-	size_t lx = strlen(x[0]), ly = strlen(y[0]);
-
-	return lx < ly ? -1 : lx > ly;
-}
-
-/* Mount the OS's filesystems read-only, shortest mountpoint first. */
-static void mount_os(struct inspect_ctx *c)
-{
-	char **mps = guestfs_inspect_get_mountpoints(c->g, c->root);
-	size_t n = 0, i;
-
-	if (!mps)
-		return;
-	while (mps[n] && mps[n + 1])
-		n += 2;
-	qsort(mps, n / 2, 2 * sizeof(char *), mp_cmp);
-	for (i = 0; i < n; i += 2)
-		if (guestfs_mount_ro(c->g, mps[i + 1], mps[i]) < 0)
-			report_add(c, CHECK_WARN, "os.mount", mps[i + 1],
-				   "cannot mount %s read-only: %s", mps[i],
-				   guestfs_last_error(c->g));
-	strv_free(mps);
+	report_add(opaque, CHECK_WARN, "os.mount", dev, "cannot mount %s read-only: %s", mp, error);
 }
 
 /* First word of s (lower-cased copy in w), rest after blanks in *rest. */
@@ -415,64 +393,47 @@ static bool has_serial_console(const char *cmdline)
 
 int inspect_os(struct inspect_ctx *c)
 {
-	char **roots = guestfs_inspect_os(c->g), **kernels = NULL, *s;
+	struct appliance_os *os = &c->os;
 	json_t *facts = c->rep->facts, *jk;
+	char **kernels = NULL, *s;
 	size_t i;
-	int major, minor;
 
-	if (!roots)
-		return err_set("libguestfs inspection: %s", guestfs_last_error(c->g));
-	while (roots[c->nroots])
-		c->nroots++;
-	if (c->nroots == 0) {
-		report_add(c, CHECK_FAIL, "os.detected", NULL,
-			   "no operating system found on the disk");
-		strv_free(roots);
+	if (appliance_find_os(c->g, os) < 0)
+		return -1;
+	json_object_set_new(facts, "type", json_string(os->type));
+	if (os->nroots == 0) {
+		if (strcmp(os->type, "unknown") != 0)
+			report_add(c, CHECK_FAIL, "os.detected", NULL, "%s: only Linux is checked",
+				   os->type);
+		else
+			report_add(c, CHECK_FAIL, "os.detected", NULL,
+				   "no operating system found on the disk");
 		return 0;
 	}
-	c->root = xstrdup(roots[0]);
-	strv_free(roots);
-
-	s = guestfs_inspect_get_type(c->g, c->root);
-	json_object_set_new(facts, "type", json_string(s ? s : "unknown"));
-	if (!s || strcmp(s, "linux") != 0) {
-		report_add(c, CHECK_FAIL, "os.detected", c->root, "%s: only Linux is checked",
-			   s ? s : "unknown OS");
-		free(s);
-		free(c->root);
-		c->root = NULL;
-		return 0;
-	}
-	free(s);
-	s = guestfs_inspect_get_distro(c->g, c->root);
-	json_object_set_new(facts, "distro", json_string(s ? s : "unknown"));
-	free(s);
-	major = guestfs_inspect_get_major_version(c->g, c->root);
-	minor = guestfs_inspect_get_minor_version(c->g, c->root);
-	json_object_set_new(facts, "version", json_sprintf("%d.%d", major, minor));
-	s = guestfs_inspect_get_arch(c->g, c->root);
-	json_object_set_new(facts, "arch", json_string(s ? s : "unknown"));
-	free(s);
-	s = guestfs_inspect_get_product_name(c->g, c->root);
-	json_object_set_new(facts, "product", json_string(s ? s : "unknown"));
-	free(s);
+	if (appliance_mount_os(c->g, os, true, mount_warn, c) < 0)
+		return -1;
+	c->root = os->root;
+	for (i = 0; i < os->nunresolved; i++)
+		report_add(c, CHECK_WARN, "os.mount", "/etc/fstab",
+			   "%s: no filesystem on the disk is %s", os->unresolved[2 * i],
+			   os->unresolved[2 * i + 1]);
+	json_object_set_new(facts, "distro", json_string(os->distro));
+	json_object_set_new(facts, "version", json_sprintf("%d.%d", os->major, os->minor));
+	json_object_set_new(facts, "arch", json_string(os->arch));
+	json_object_set_new(facts, "product", json_string(os->product));
 	json_object_set_new(facts, "root", json_string(c->root));
 
-	if (c->nroots > 1)
+	if (os->nroots > 1)
 		report_add(c, CHECK_FAIL, "os.detected", c->root,
 			   "%d operating systems on one disk (dual boot): the first is checked",
-			   c->nroots);
+			   os->nroots);
 	else
-		report_add(c, CHECK_PASS, "os.detected", c->root, "%s, version %s, %s",
-			   json_string_value(json_object_get(facts, "distro")),
-			   json_string_value(json_object_get(facts, "version")),
-			   json_string_value(json_object_get(facts, "arch")));
-	s = (char *)json_string_value(json_object_get(facts, "arch"));
-	if (strcmp(s, "x86_64") != 0 && strcmp(s, "aarch64") != 0)
+		report_add(c, CHECK_PASS, "os.detected", c->root, "%s, version %d.%d, %s",
+			   os->distro, os->major, os->minor, os->arch);
+	if (strcmp(os->arch, "x86_64") != 0 && strcmp(os->arch, "aarch64") != 0)
 		report_add(c, CHECK_FAIL, "os.arch", NULL,
-			   "%s: EC2 runs x86_64 and arm64 (aarch64) only", s);
+			   "%s: EC2 runs x86_64 and arm64 (aarch64) only", os->arch);
 
-	mount_os(c);
 	s = guestfs_vfs_type(c->g, c->root);
 	json_object_set_new(facts, "root_fs", json_string(s ? s : "unknown"));
 	if (s && (strcmp(s, "ext4") == 0 || strcmp(s, "ext3") == 0 || strcmp(s, "ext2") == 0 ||

@@ -13,17 +13,9 @@
 #   5. SIGKILL during boot, then `amiforge clean`: nothing left
 #   6. cache prune removes every checkpoint and layer
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/build.sh"
 
-if ! need_libvirt; then
-	fail "build-checkpoint: libvirt is not available (qemu:///system does not answer)"
-	exit 1
-fi
-base=$(fixture_image) || { fail "build-checkpoint: fixture image"; exit 1; }
-dir=$(scratch)
-# QEMU runs as libvirt-qemu: it must traverse to the guest files and layers.
-chmod 711 "$dir"
-export AMIFORGE_CACHE_DIR="$dir/cache"
-ck="$dir/cache/checkpoints"
+build_test_setup build-checkpoint
 pids=0   # the builds' pids, "|"-separated: domains are amiforge-<pid>-<random>
 if ! command -v guestfish >/dev/null; then
 	guestfish() { false; }
@@ -31,7 +23,6 @@ elif [ -d /sys/module/kvm_pvm ] || [ ! -w /dev/kvm ]; then
 	guestfish() { LIBGUESTFS_BACKEND_SETTINGS=force_tcg command guestfish "$@"; }
 fi
 
-mkdir -p "$dir/r"
 write_component() {   # $1: the commands of step Three
 	cat >"$dir/r/steps.yaml" <<EOF
 name: ckpt-steps
@@ -71,32 +62,6 @@ components:
 vm: {cpus: 2, memory: 1024}
 EOF
 
-# step_status EVENTS STEP: the status of the step event for ckpt-steps/build/STEP
-step_status() {
-	python3 - "$1" "$2" <<'EOF'
-import json, sys
-st = [e['status'] for e in map(json.loads, filter(str.strip, open(sys.argv[1])))
-      if e['event'] == 'step' and e['name'] == 'ckpt-steps/build/' + sys.argv[2]]
-print(','.join(st) or 'none')
-EOF
-}
-# count_events EVENTS KIND STATUS
-count_events() {
-	python3 -c "
-import json,sys
-print(sum(1 for e in map(json.loads, filter(str.strip, open('$1')))
-          if e['event']=='$2' and e['status']=='$3'))"
-}
-# wait_event EVENTS PID NAME: wait (up to 20 min) for an event named NAME.
-wait_event() {
-	local i
-	for ((i = 0; i < 1200; i++)); do
-		grep -q "\"name\":\"$3\"" "$1" 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 1
-	done
-	return 1
-}
 # nothing_left NAME BUILD_DIR: no domain, no qemu on our files, no work
 # directory, socket or layer without a checkpoint record, journal released.
 nothing_left() {
@@ -139,7 +104,7 @@ rc=$?
 check_eq "checkpoint: full build succeeds" "$rc" 0
 [ "$rc" = 0 ] || tail -n 20 "$dir/err1" | sed 's/^/    | /'
 for s in One Two Three; do
-	check_eq "checkpoint: full build ran step $s" "$(step_status "$dir/ev1" $s)" Success
+	check_eq "checkpoint: full build ran step $s" "$(step_status "$dir/ev1" ckpt-steps/build/$s)" Success
 done
 check_eq "checkpoint: full build saved three step checkpoints and the generalised one" \
 	"$(count_events "$dir/ev1" checkpoint saved)" 4
@@ -157,8 +122,8 @@ fi
 wait $pid
 rc=$?
 check_eq "checkpoint: SIGINT during components exits 130" "$rc" 130
-check_eq "checkpoint: rebuild reused step One" "$(step_status "$dir/ev2" One)" Reused
-check_eq "checkpoint: rebuild reused step Two" "$(step_status "$dir/ev2" Two)" Reused
+check_eq "checkpoint: rebuild reused step One" "$(step_status "$dir/ev2" ckpt-steps/build/One)" Reused
+check_eq "checkpoint: rebuild reused step Two" "$(step_status "$dir/ev2" ckpt-steps/build/Two)" Reused
 check "checkpoint: rebuild booted from the checkpoint of step Two (2/3)" \
 	grep -q '"event":"checkpoint".*"status":"reused".*"detail":"2/3"' "$dir/ev2"
 bd2=$(ls -d "$dir"/b2/ckpt-1.0.0-* | head -n 1)
@@ -170,9 +135,9 @@ write_component 'echo "{{ Word }} changed after {{ build.Two.outputs.stdout }}" 
 rc=$?
 check_eq "checkpoint: --resume succeeds" "$rc" 0
 [ "$rc" = 0 ] || tail -n 20 "$dir/err3" | sed 's/^/    | /'
-check_eq "checkpoint: --resume reused step One" "$(step_status "$dir/ev3" One)" Reused
-check_eq "checkpoint: --resume reused step Two" "$(step_status "$dir/ev3" Two)" Reused
-check_eq "checkpoint: --resume ran step Three" "$(step_status "$dir/ev3" Three)" Success
+check_eq "checkpoint: --resume reused step One" "$(step_status "$dir/ev3" ckpt-steps/build/One)" Reused
+check_eq "checkpoint: --resume reused step Two" "$(step_status "$dir/ev3" ckpt-steps/build/Two)" Reused
+check_eq "checkpoint: --resume ran step Three" "$(step_status "$dir/ev3" ckpt-steps/build/Three)" Success
 check "checkpoint: --resume ran in the same build directory; its TOE log has One and Two skipped as done, Three run" python3 -c "
 import json,glob,sys
 ok=False

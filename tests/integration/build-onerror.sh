@@ -13,20 +13,12 @@
 #      pid journaled), attach works, clean stops it.
 # Plus the refusals that boot nothing.
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/build.sh"
 
-if ! need_libvirt; then
-	fail "build-onerror: libvirt is not available (qemu:///system does not answer)"
-	exit 1
-fi
-base=$(fixture_image) || { fail "build-onerror: fixture image"; exit 1; }
-dir=$(scratch)
-# QEMU runs as libvirt-qemu: it must traverse to the guest files and layers.
-chmod 711 "$dir"
-mkdir -p "$dir/tmp" "$dir/r"
+build_test_setup build-onerror
+mkdir -p "$dir/tmp"
 chmod 711 "$dir/tmp"
 export TMPDIR="$dir/tmp"          # the staging area goes here: checked empty
-export AMIFORGE_CACHE_DIR="$dir/cache"
-ck="$dir/cache/checkpoints"
 
 cat >"$dir/r/steps.yaml" <<'EOF'
 name: onerr-steps
@@ -182,21 +174,13 @@ check_contains "ask: after abort, says how to run a command in the guest" "$tty"
 check_contains "ask: ... where its console log is" "$tty" "console log: "
 check_contains "ask: ... and how to destroy it" "$tty" "amiforge clean $bd"
 
-step_status() {   # EVENTS STEP
-	python3 - "$1" "$2" <<'EOF'
-import json, sys
-st = [e['status'] for e in map(json.loads, filter(str.strip, open(sys.argv[1])))
-      if e['event'] == 'step' and e['name'] == 'onerr-steps/build/' + sys.argv[2]]
-print(','.join(st) or 'none')
-EOF
-}
-check_eq "ask: step One passed" "$(step_status "$dir/ev1" One)" Success
+check_eq "ask: step One passed" "$(step_status "$dir/ev1" onerr-steps/build/One)" Success
 check_eq "ask: step Two passed when retried (fixed through attach)" \
-	"$(step_status "$dir/ev1" Two)" Success
+	"$(step_status "$dir/ev1" onerr-steps/build/Two)" Success
 check_eq "ask: step Three continued past: IgnoredFailure" \
-	"$(step_status "$dir/ev1" Three)" IgnoredFailure
-check_eq "ask: step Four ran after the continued step" "$(step_status "$dir/ev1" Four)" Success
-check_eq "ask: step Five failed" "$(step_status "$dir/ev1" Five)" Failed
+	"$(step_status "$dir/ev1" onerr-steps/build/Three)" IgnoredFailure
+check_eq "ask: step Four ran after the continued step" "$(step_status "$dir/ev1" onerr-steps/build/Four)" Success
+check_eq "ask: step Five failed" "$(step_status "$dir/ev1" onerr-steps/build/Five)" Failed
 check_eq "ask: checkpoints after One and the retried Two only (none after the continued Three)" \
 	"$(grep -c '"event":"checkpoint".*"status":"saved"' "$dir/ev1")" 2
 check "ask: a 'guest kept' event" grep -q '"event":"guest".*"status":"kept"' "$dir/ev1"

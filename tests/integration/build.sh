@@ -7,36 +7,11 @@
 # generalise on (build-checkpoint.sh interrupts boot and components), each
 # time checking that nothing is left behind.
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/build.sh"
 
-if ! need_libvirt; then
-	fail "build: libvirt is not available (qemu:///system does not answer)"
-	exit 1
-fi
-base=$(fixture_image) || { fail "build: fixture image"; exit 1; }
-dir=$(scratch)
-# A cache of its own (checkpoints); QEMU runs as libvirt-qemu and must reach
-# the layers in it.
-chmod 711 "$dir"
-export AMIFORGE_CACHE_DIR="$dir/cache"
+build_test_setup build
 sum_before=$(sha256sum <"$base")
 
-# The checks below look for what THIS build made (other builds may run on the
-# machine): its domains are named amiforge-<pid>-*, its staging area is in
-# its journal.
-build_pid=
-run_build() {	# OUT ERR ARGS...: amiforge build ARGS; sets build_pid
-	local out=$1 err=$2
-	shift 2
-	"$AMIFORGE" build "$@" >"$out" 2>"$err" &
-	build_pid=$!
-	wait "$build_pid"
-}
-domains_of() {	# PID: the number of domains, running or not, that build made
-	virsh -c qemu:///system list --all --name 2>/dev/null | grep -c "^amiforge-$1-"
-}
-journal_dirs_gone() {	# JOURNAL: every directory it records is gone
-	! grep '^+ [0-9]* dir ' "$1" | cut -d' ' -f4- | while read -r d; do test -e "$d" && echo "$d"; done | grep -q .
-}
 run_build "$dir/events.json" "$dir/build.err" "$TOP/recipes/demo.yaml" --var parent="$base" \
 	--output "$dir/builds" --json
 rc=$?

@@ -1,4 +1,5 @@
 #!/bin/bash
+# run-tests: beside-guests (no libvirt, no moto: runs beside the guest tests)
 # amiforge inspect on the Debian fixture and on purpose-broken copies of it.
 # Broken copies are qcow2 overlays of the fixture, all edited in one
 # guestfish session (one appliance launch); each inspect run checks several
@@ -65,6 +66,7 @@ mkdir -p "$S/k"
 echo "CANARY-amiforge-7f3a9c" >"$S/k/canary"
 # b2: an ESP without the fallback loader; b3: an ESP with it, and a canary.
 guestfish --rw -a "$S/b1.qcow2" -a "$S/b2.qcow2" -a "$S/b3.qcow2" >"$S/gf.log" 2>&1 <<EOF
+set-smp 2
 run
 mount /dev/sda1 /
 download $KCONF $S/k/config

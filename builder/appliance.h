@@ -1,0 +1,67 @@
+/* appliance.h: a libguestfs appliance on one disk image, and the Linux
+ * system on it. Shared by `amiforge inspect` (read-only) and agent
+ * injection (read-write).
+ *
+ * The OS is found without libguestfs's own inspection (guestfs_inspect_os),
+ * which starts Augeas and costs ~15 s under TCG: each Linux-type filesystem
+ * is mounted in turn and looked at for /etc/fstab and os-release; the root's
+ * fstab gives the other mountpoints.
+ *
+ *	guestfs_h *g = appliance_open(disk, "qcow2", true, NULL);
+ *	struct appliance_os os;
+ *	if (!g || appliance_find_os(g, &os) < 0) ...      // error recorded
+ *	if (os.nroots) appliance_mount_os(g, &os, true, on_warn, ctx);
+ *	... os.distro, os.major, os.arch ...
+ *	appliance_os_release(&os);
+ *	appliance_close(g);                                // checks shutdown
+ */
+#ifndef AMIFORGE_APPLIANCE_H
+#define AMIFORGE_APPLIANCE_H
+
+#include <guestfs.h>
+
+#include "compat.h"
+
+/* Create, configure (TCG when KVM cannot boot a stock kernel, two vCPUs where
+ * the host has them) and launch an appliance with DISK attached in FORMAT.
+ * NAME is what messages call it (NULL: DISK; an overlay's user names the
+ * disk under it). NULL on failure (error recorded, naming it). */
+guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, const char *name);
+
+/* Unmount everything and shut the appliance down cleanly (so writes reach
+ * the disk), then close it. -1 (error recorded) when shutdown failed; the
+ * handle is closed either way. NULL is accepted. */
+int appliance_close(guestfs_h *g, const char *disk);
+
+struct appliance_os {
+	int nroots;          /* Linux roots found (0: none) */
+	char *root;          /* the first root's device */
+	char *type;          /* "linux", or "windows" when only NTFS was seen, or "unknown" */
+	char *distro;        /* libguestfs's names: debian, ubuntu, rhel, amazonlinux... */
+	char *product;       /* PRETTY_NAME, or the release file's line */
+	int major, minor;
+	char *arch;          /* "x86_64", "aarch64"... once mounted; "unknown" */
+	char **mounts;       /* "mountpoint", "device", "options" triples, "/" first,
+			      * shortest first; options "" or "subvol=NAME" (btrfs) */
+	size_t nmounts;      /* triples */
+	char **unresolved;   /* "mountpoint", "fstab spec" pairs fstab names but no device has */
+	size_t nunresolved;
+};
+
+/* Find the Linux system on the attached disk. Returns 0 with os->nroots 0
+ * when there is none; -1 only when the appliance itself failed. Leaves
+ * nothing mounted. */
+int appliance_find_os(guestfs_h *g, struct appliance_os *os);
+
+/* Mount os->mounts (read-only or not), then read what needs /usr mounted
+ * (os-release through its /usr symlink, the architecture). A mount that
+ * fails is passed to warn (which may be NULL) and skipped, except "/":
+ * -1 (error recorded). */
+int appliance_mount_os(guestfs_h *g, struct appliance_os *os, bool readonly,
+		       void (*warn)(void *opaque, const char *mountpoint, const char *device,
+				    const char *error),
+		       void *opaque);
+
+void appliance_os_release(struct appliance_os *os);
+
+#endif
