@@ -90,33 +90,6 @@ static char *read_small(guestfs_h *g, const char *path)
 	return out;
 }
 
-/* The value of KEY= in os-release TEXT (quotes removed), or NULL. */
-static char *os_release_get(const char *text, const char *key)
-{
-	size_t kl = strlen(key);
-	const char *p = text;
-
-	while (p && *p) {
-		const char *e = strchr(p, '\n');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-
-		if (len > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-			const char *v = p + kl + 1;
-			size_t vl = len - kl - 1;
-
-			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
-				vl--;
-			if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
-				v++;
-				vl -= 2;
-			}
-			return xstrndup(v, vl);
-		}
-		p = e ? e + 1 : NULL;
-	}
-	return NULL;
-}
-
 /* "12", "22.04", "2023", "8.9": major and minor (0 when absent). */
 static void parse_version(const char *s, int *major, int *minor)
 {
@@ -164,9 +137,9 @@ static void read_release(guestfs_h *g, struct appliance_os *os)
 	if (!text)
 		text = read_small(g, "/usr/lib/os-release");
 	if (text) {
-		id = os_release_get(text, "ID");
-		ver = os_release_get(text, "VERSION_ID");
-		os->product = os_release_get(text, "PRETTY_NAME");
+		id = os_release_value(text, "ID");
+		ver = os_release_value(text, "VERSION_ID");
+		os->product = os_release_value(text, "PRETTY_NAME");
 		parse_version(ver, &os->major, &os->minor);
 	} else if ((text = read_small(g, "/etc/redhat-release")) != NULL) {
 		const char *r = strstr(text, "release ");

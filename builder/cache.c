@@ -379,18 +379,74 @@ cleanup:
 	return r;
 }
 
-static int remove_file(const char *path, bool dry_run, FILE *f, size_t *files, uint64_t *bytes)
+int cache_remove_file(const char *path, bool dry_run, FILE *f, size_t *files, uint64_t *bytes)
 {
 	struct stat st;
 
 	if (lstat(path, &st) < 0)
 		return 0;
-	fprintf(f, "%s %s\n", dry_run ? "would remove" : "removed", path);
-	if (!dry_run && unlink(path) < 0)
+	if (f)
+		fprintf(f, "%s %s\n", dry_run ? "would remove" : "removed", path);
+	if (!dry_run && unlink(path) < 0 && errno != ENOENT)
 		return err_errno("remove '%s'", path);
 	(*files)++;
 	*bytes += (uint64_t)st.st_blocks * 512;
 	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **cache_files_in_use(void)
+{
+	struct strv v = STRV_INIT;
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+
+	while (proc && (de = readdir(proc))) {
+		char *fddir;
+		DIR *fds;
+		struct dirent *fe;
+
+		if (strspn(de->d_name, "0123456789") != strlen(de->d_name))
+			continue;
+		fddir = xasprintf("/proc/%s/fd", de->d_name);
+		fds = opendir(fddir);	/* gone, or not ours to read: skipped */
+		while (fds && (fe = readdir(fds))) {
+			char *link = xasprintf("%s/%s", fddir, fe->d_name), target[PATH_MAX];
+			ssize_t n = readlink(link, target, sizeof(target) - 1);
+
+			free(link);
+			if (n <= 0 || target[0] != '/')
+				continue;
+			target[n] = '\0';
+			strv_push(&v, target);
+		}
+		if (fds)
+			closedir(fds);
+		free(fddir);
+	}
+	if (proc)
+		closedir(proc);
+	if (!v.v)
+		v.v = xcalloc(1, sizeof(char *));
+	qsort(v.v, v.n, sizeof(char *), cmp_str);
+	return v.v;
+}
+
+bool cache_in_use(char *const *in_use, const char *path)
+{
+	char real[PATH_MAX];
+	const char *key = real;
+	size_t n = 0;
+
+	if (!realpath(path, real))
+		return false;
+	while (in_use[n])
+		n++;
+	return bsearch(&key, in_use, n, sizeof(char *), cmp_str) != NULL;
 }
 
 /* A partial download nobody holds the lock of (locks are per download key). */
@@ -411,7 +467,7 @@ static bool partial_idle(const char *tmpdir, const char *name)
 
 int cache_prune(unsigned older_than_days, bool dry_run, FILE *f)
 {
-	char *cache = cache_dir(), *dir = NULL;
+	char *cache = cache_dir(), *dir = NULL, **in_use = NULL;
 	struct entries e = { 0 };
 	time_t cutoff = time(NULL) - (time_t)older_than_days * 86400;
 	size_t i, files = 0, k;
@@ -425,10 +481,21 @@ int cache_prune(unsigned older_than_days, bool dry_run, FILE *f)
 		return -1;
 	if (load_entries(cache, "refs", &e) < 0 || load_entries(cache, "local", &e) < 0)
 		goto cleanup;
+	in_use = cache_files_in_use();
 	for (i = 0; i < e.n; i++) {
+		char *obj;
+		bool busy;
+
 		if (older_than_days && e.v[i].used >= cutoff)
 			continue;
-		if (remove_file(e.v[i].path, dry_run, f, &files, &bytes) < 0)
+		obj = cache_object_path(cache, e.v[i].rec.object);
+		busy = cache_in_use(in_use, obj);
+		free(obj);
+		if (busy) {	/* a running guest's base: its object stays, so does its ref */
+			fprintf(f, "kept %s: a running guest uses its image\n", e.v[i].path);
+			continue;
+		}
+		if (cache_remove_file(e.v[i].path, dry_run, f, &files, &bytes) < 0)
 			goto cleanup;
 		free(e.v[i].name);
 		e.v[i].name = NULL;   /* dropped: its object is no longer referenced */
@@ -453,11 +520,11 @@ int cache_prune(unsigned older_than_days, bool dry_run, FILE *f)
 		p = xasprintf("%s/%s", dir, de->d_name);
 		/* An object young enough may belong to a fetch that is about to
 		 * write its ref: keep objects modified in the last minute. */
-		if (stat(p, &st) == 0 && st.st_mtime > time(NULL) - 60) {
+		if ((stat(p, &st) == 0 && st.st_mtime > time(NULL) - 60) || cache_in_use(in_use, p)) {
 			free(p);
 			continue;
 		}
-		if (remove_file(p, dry_run, f, &files, &bytes) < 0) {
+		if (cache_remove_file(p, dry_run, f, &files, &bytes) < 0) {
 			free(p);
 			goto cleanup;
 		}
@@ -480,7 +547,7 @@ int cache_prune(unsigned older_than_days, bool dry_run, FILE *f)
 		p = xasprintf("%s/%s", dir, de->d_name);
 		if (stat(p, &st) == 0 && (!older_than_days || st.st_mtime < cutoff) &&
 		    partial_idle(dir, de->d_name) &&
-		    remove_file(p, dry_run, f, &files, &bytes) < 0) {
+		    cache_remove_file(p, dry_run, f, &files, &bytes) < 0) {
 			free(p);
 			goto cleanup;
 		}
@@ -495,6 +562,7 @@ cleanup:
 		closedir(d);
 	free(dir);
 	entries_release(&e);
+	strv_free(in_use);
 	free(cache);
 	return r;
 }

@@ -62,6 +62,19 @@ char *cache_object_path(const char *cache, const char *sha256_hex);
 /* Mark path as used now (mtime). Errors are ignored: it is a hint. */
 void cache_touch(const char *path);
 
+/* Remove path (not following links) and count it into *files / *bytes
+ * (blocks freed); dry_run only counts. A line per file on f (may be NULL).
+ * A missing file is not an error. 0 or -1. */
+int cache_remove_file(const char *path, bool dry_run, FILE *f, size_t *files, uint64_t *bytes);
+
+/* Every file some process has open now (/proc/PID/fd), resolved, sorted:
+ * a running guest's disk chain — QEMU opens each backing file — so that
+ * prune never pulls a layer or base from under a guest kept running
+ * (--on-error=abort, ask). Free with strv_free(). */
+char **cache_files_in_use(void);
+/* Whether path (resolved) is in that list. */
+bool cache_in_use(char *const *in_use, const char *path);
+
 /* `amiforge cache list`: one line per ref and local record on f. 0 or -1. */
 int cache_list(FILE *f);
 /* `amiforge cache prune`: drop refs and records unused for older_than_days

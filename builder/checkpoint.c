@@ -658,21 +658,6 @@ static void recs_free(struct rec *v, size_t n)
 	free(v);
 }
 
-static int drop_file(const char *p, bool dry, FILE *f, size_t *files, uint64_t *bytes)
-{
-	struct stat st;
-
-	if (lstat(p, &st) < 0)
-		return 0;
-	if (f)
-		fprintf(f, "%s %s\n", dry ? "would remove" : "removed", p);
-	if (!dry && unlink(p) < 0 && errno != ENOENT)
-		return err_errno("remove '%s'", p);
-	(*files)++;
-	*bytes += (uint64_t)st.st_size;
-	return 0;
-}
-
 int ckpt_prune(const char *cache, unsigned older_than_days, bool dry, FILE *f, size_t *files,
 	       uint64_t *bytes)
 {
@@ -684,6 +669,7 @@ int ckpt_prune(const char *cache, unsigned older_than_days, bool dry, FILE *f, s
 	struct dirent *de;
 	DIR *d = opendir(dir);
 	bool changed = true;
+	char **in_use = NULL;
 	int lfd = -1, ret = -1;
 
 	if (!d) {
@@ -718,6 +704,27 @@ int ckpt_prune(const char *cache, unsigned older_than_days, bool dry, FILE *f, s
 		v[n++] = r;
 	}
 	closedir(d);
+	/* A layer a running guest uses (kept by --on-error) stays, and so does
+	 * every checkpoint under it: its layer backs onto theirs. */
+	in_use = cache_files_in_use();
+	for (i = 0; i < n; i++) {
+		const char *key = v[i].key;
+		size_t steps;
+
+		if (!v[i].layer || !cache_in_use(in_use, v[i].layer))
+			continue;
+		/* this record, then its ancestors (at most n: no loops) */
+		for (steps = 0; key && steps < n; steps++) {
+			for (k = 0; k < n && strcmp(v[k].key, key) != 0; k++)
+				;
+			if (k == n)
+				break;
+			if (f && v[k].drop)
+				fprintf(f, "kept %s: a running guest uses its layer\n", v[k].path);
+			v[k].drop = false;
+			key = v[k].parent;
+		}
+	}
 	/* A checkpoint whose parent goes, goes: its layer backs onto the parent's. */
 	while (changed) {
 		changed = false;
@@ -734,7 +741,7 @@ int ckpt_prune(const char *cache, unsigned older_than_days, bool dry, FILE *f, s
 		}
 	}
 	for (i = 0; i < n; i++)
-		if (v[i].drop && drop_file(v[i].path, dry, f, files, bytes) < 0)
+		if (v[i].drop && cache_remove_file(v[i].path, dry, f, files, bytes) < 0)
 			goto cleanup;
 	/* Layers nobody refers to — unless a build is running (its top layer
 	 * has no record yet). */
@@ -755,7 +762,8 @@ int ckpt_prune(const char *cache, unsigned older_than_days, bool dry, FILE *f, s
 		for (k = 0; k < n; k++)
 			if (!v[k].drop && v[k].layer && strcmp(v[k].layer, p) == 0)
 				break;
-		if (k == n && drop_file(p, dry, f, files, bytes) < 0) {
+		if (k == n && !cache_in_use(in_use, p) &&
+		    cache_remove_file(p, dry, f, files, bytes) < 0) {
 			free(p);
 			closedir(d);
 			goto cleanup;
@@ -769,6 +777,7 @@ cleanup:
 	if (lfd >= 0)
 		close(lfd);
 	recs_free(v, n);
+	strv_free(in_use);
 	free(lock);
 	free(layers);
 	free(dir);

@@ -25,6 +25,9 @@ int parse_size(const char *s, uint64_t *out);
 
 bool str_startswith(const char *s, const char *prefix);
 bool str_endswith(const char *s, const char *suffix);
+/* The value of KEY= in os-release(5) TEXT, quotes and trailing blanks
+ * removed; NULL when absent. Caller frees. */
+char *os_release_value(const char *text, const char *key);
 
 /* NULL-terminated string vectors (argv, env). */
 struct strv {

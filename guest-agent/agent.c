@@ -247,31 +247,6 @@ static int op_sync(struct conn *c, const struct proto_frame *f)
 	return 1;
 }
 
-/* Value of KEY= in os-release text (quotes removed), or NULL. */
-static char *os_release_value(const char *text, const char *key)
-{
-	size_t klen = strlen(key);
-	const char *p = text;
-
-	while (p && *p) {
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-
-		if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-			const char *v = p + klen + 1;
-			size_t vlen = len - klen - 1;
-
-			if (vlen >= 2 && (v[0] == '"' || v[0] == '\'') && v[vlen - 1] == v[0]) {
-				v++;
-				vlen -= 2;
-			}
-			return xstrndup(v, vlen);
-		}
-		p = eol ? eol + 1 : NULL;
-	}
-	return NULL;
-}
-
 static int op_info(const struct proto_frame *f UNUSED, struct proto_msg *ok)
 {
 	static const struct { const char *key; uint16_t tag; } keys[] = {

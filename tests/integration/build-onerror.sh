@@ -212,6 +212,19 @@ rc=$?
 check_eq "attach: the command's exit status is passed through" "$rc" 5
 check_eq "attach: earlier steps' files are there (Three ran twice)" "$(echo $out)" "one four 2"
 check_eq "attach: stderr is passed through" "$(cat "$dir/attach.err")" "err"
+# cache prune while the guest runs: the layers under its disk stay (QEMU has
+# them open), with their records; a deleted layer shows as "(deleted)".
+"$AMIFORGE" cache prune >"$dir/prune1" 2>&1
+check_eq "prune beside a kept guest: succeeds" "$?" 0
+check_contains "prune beside a kept guest: says why it kept layers" "$(cat "$dir/prune1")" \
+	"a running guest uses its layer"
+qpid=$(pgrep -f "qemu-system.*guest=$name" | head -n 1)
+held=$(for fd in /proc/$qpid/fd/*; do readlink "$fd"; done 2>/dev/null | grep -F "$ck/layers/")
+check "prune beside a kept guest: the guest's disk backs onto checkpoint layers" test -n "$held"
+check_eq "prune beside a kept guest: none of them deleted" "$(echo "$held" | grep -c '(deleted)')" 0
+missing=
+for l in $held; do grep -qs "\"$l\"" "$ck"/*.json || missing="$missing $l"; done
+check_eq "prune beside a kept guest: their records stay" "$missing" ""
 out=$("$AMIFORGE" clean --dry-run "$bd" 2>&1)
 check_contains "clean --dry-run: lists the domain" "$out" "would release domain $name"
 check_contains "clean --dry-run: ... kept for inspection" "$out" "(kept for inspection)"

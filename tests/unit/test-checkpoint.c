@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "error.h"
 #include "util.h"
+#include "builder/cache.h"
 #include "builder/executor.h"
 #include "builder/component/component.h"
 
@@ -116,6 +117,26 @@ static void test_resume(const char *dir)
 	free(out);
 }
 
+/* prune's "in use" test: a file this very process holds open is in use,
+ * found through a different spelling of its path; once closed it is not. */
+static void test_in_use(const char *dir)
+{
+	char *p = xasprintf("%s/layer.qcow2", dir), *alias = xasprintf("%s/./layer.qcow2", dir);
+	char **v;
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	v = cache_files_in_use();
+	CHECK(fd >= 0 && cache_in_use(v, alias), "in use: an open file is in use");
+	CHECK(!cache_in_use(v, "/nonexistent/layer"), "in use: a missing file is not");
+	strv_free(v);
+	close(fd);
+	v = cache_files_in_use();
+	CHECK(!cache_in_use(v, p), "in use: a closed file is not");
+	strv_free(v);
+	free(p);
+	free(alias);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/amiforge-unit-ckpt.XXXXXX";
@@ -124,6 +145,7 @@ int main(void)
 		return 1;
 	test_plan(dir);
 	test_resume(dir);
+	test_in_use(dir);
 	remove_tree(dir);
 	return TEST_DONE();
 }

@@ -41,6 +41,21 @@ static void test_parse(void)
 	CHECK(parse_size("512MiB", &u) == 0 && u == 512ull << 20, "parse_size: 512MiB");
 	CHECK(parse_size("3Q", &u) < 0, "parse_size: bad unit rejected");
 	CHECK(parse_size("20000000000T", &u) < 0, "parse_size: overflow rejected");
+	{
+		static const char osr[] = "NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\" \r\n"
+					  "ID=debian\nIDX=no\nPRETTY_NAME='Debian 12'";
+		char *id = os_release_value(osr, "ID"), *ver = os_release_value(osr, "VERSION_ID");
+		char *pretty = os_release_value(osr, "PRETTY_NAME"), *none = os_release_value(osr, "ID_LIKE");
+
+		CHECK(id && strcmp(id, "debian") == 0, "os_release_value: plain value, not IDX");
+		CHECK(ver && strcmp(ver, "12") == 0, "os_release_value: quotes and trailing blanks removed");
+		CHECK(pretty && strcmp(pretty, "Debian 12") == 0,
+		      "os_release_value: single quotes, last line without newline");
+		CHECK(!none, "os_release_value: absent key is NULL");
+		free(id);
+		free(ver);
+		free(pretty);
+	}
 }
 
 static void test_redact(void)
