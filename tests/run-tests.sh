@@ -5,11 +5,6 @@
 #   tests/run-tests.sh all     unit + integration (guests, libvirt, moto)
 #   tests/run-tests.sh all PATTERN   only integration scripts whose name matches
 #
-# Integration scripts with a line "# run-tests: beside-guests" (they use
-# neither libvirt nor moto, only their own scratch files) run in the
-# background while the others run one after another: on 2 cores a TCG guest
-# boot leaves room for them. AMIFORGE_TEST_SERIAL=1 runs everything in turn.
-#
 # Every test prints lines "PASS: name", "FAIL: name ..." or "SKIP: name ...".
 # A program or script that exits non-zero without printing a FAIL line counts
 # as one failure, so a crash is never silent.
@@ -73,51 +68,19 @@ if [ "$mode" = all ]; then
 	services_start
 	trap services_stop EXIT
 	# The fixture first: every guest test needs it (built once, cached).
-	if ! "$TOP/tests/fixtures/build-debian-image.sh" >"$LOGDIR/fixture.log" 2>&1; then
+	t0=$SECONDS
+	if "$TOP/tests/fixtures/build-debian-image.sh" >"$LOGDIR/fixture.log" 2>&1; then
+		echo "== fixture image ready ($((SECONDS - t0)) s)"
+	else
 		echo "FAIL: fixture image could not be built (log: $LOGDIR/fixture.log)"
 		tail -n 20 "$LOGDIR/fixture.log" | sed 's/^/    | /'
 		failed=$((failed + 1))
 	fi
-	beside=() inline=()
 	for t in tests/integration/*.sh; do
 		[ -f "$t" ] || continue
 		case "$(basename "$t")" in *"$pattern"*) ;; *) continue ;; esac
-		if [ "${AMIFORGE_TEST_SERIAL:-0}" != 1 ] && grep -q '^# run-tests: beside-guests' "$t"; then
-			beside+=("$t")
-		else
-			inline+=("$t")
-		fi
-	done
-	# The background lane: its results are printed, and counted, at the end.
-	bg_out=$LOGDIR/beside.out
-	: >"$bg_out"
-	bg_pid=
-	if [ ${#beside[@]} -gt 0 ]; then
-		(
-			for t in "${beside[@]}"; do
-				run_one "integration/$(basename "$t" .sh)" bash "$t"
-			done
-		) >"$bg_out" 2>&1 &
-		bg_pid=$!
-	fi
-	for t in "${inline[@]}"; do
 		run_one "integration/$(basename "$t" .sh)" bash "$t"
 	done
-	if [ -n "$bg_pid" ]; then
-		wait "$bg_pid"
-		cat "$bg_out"
-		while read -r np nf ns; do
-			passed=$((passed + np))
-			failed=$((failed + nf))
-			skipped=$((skipped + ns))
-		done < <(sed -n 's/^== [^:]*: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped.*/\1 \2 \3/p' "$bg_out")
-		for t in "${beside[@]}"; do
-			grep -q "^== integration/$(basename "$t" .sh): " "$bg_out" || {
-				echo "FAIL: integration/$(basename "$t" .sh) did not report"
-				failed=$((failed + 1))
-			}
-		done
-	fi
 fi
 
 if [ "$skipped" -gt 0 ]; then

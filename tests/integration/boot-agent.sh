@@ -2,7 +2,7 @@
 # Boot the Debian fixture with EACH hypervisor driver (libvirt, qemu) — once
 # per driver — and drive it through the agent with `amiforge run --batch`:
 # agent ready, commands (exit codes, output), 64 MiB put/get with sha256 both
-# ways, a reboot from inside a command, poweroff. Afterwards the base image is
+# ways, a reboot from inside a command (qemu driver), poweroff. Afterwards the base image is
 # unchanged and nothing is left behind: no domain, no qemu process, no socket,
 # no overlay. The same boots check the fixture itself: kernel on ttyS0,
 # cloud-init on the NoCloud seed with the seed's instance-id (instance data
@@ -40,6 +40,17 @@ for line in open(sys.argv[1]):
 PY
 }
 
+# A reboot from inside a command, with the qemu driver only: libvirt's
+# reboot (and the agent coming back) is exercised by build.sh's demo build
+# (exit 194); each reboot costs a boot.
+reboot_line() {	# DRIVER
+	if [ "$1" = qemu ]; then
+		echo '["reboot-by", "systemctl", "reboot"]'
+	else
+		echo '["exec", "true"]'
+	fi
+}
+
 write_batch() {	# DRIVER
 	local down=$dir/$1-down.bin
 	cat <<BATCH
@@ -53,7 +64,7 @@ write_batch() {	# DRIVER
 ["exec", "sh", "-c", "head -c 67108864 /dev/urandom >/root/down.bin && sha256sum /root/down.bin | cut -c1-64"]
 ["get", "/root/down.bin", "$down"]
 ["exec", "sh", "-c", "echo survives > /root/marker; sync"]
-["reboot-by", "systemctl", "reboot"]
+$(reboot_line "$1")
 ["exec", "cat", "/proc/sys/kernel/random/boot_id"]
 ["exec", "cat", "/root/marker"]
 ["exec", "sh", "-c", "sha256sum /root/up.bin | cut -c1-64"]
@@ -87,12 +98,14 @@ run_driver() {
 	check "$drv: get 64 MiB: guest computed a sha256" test ${#guest_sum} = 64
 	check_eq "$drv: get 64 MiB: sha256 on the host matches" \
 		"$(sha256sum <"$dir/$drv-down.bin" 2>/dev/null | cut -c1-64)" "$guest_sum"
-	check "$drv: reboot from inside a command, agent back" \
-		test -n "$(field "$out" 11 ms)" -a -z "$(field "$out" 11 error)"
 	b1=$(field "$out" 5 stdout) b2=$(field "$out" 12 stdout)
-	check "$drv: boot_id changed across the reboot" test -n "$b1" -a -n "$b2" -a "$b1" != "$b2"
-	check_eq "$drv: overlay content persists across the reboot" "$(field "$out" 13 stdout)" "survives"
-	check_eq "$drv: uploaded file intact after the reboot" "$(field "$out" 14 stdout)" "$up_sum"
+	if [ "$drv" = qemu ]; then
+		check "$drv: reboot from inside a command, agent back" \
+			test -n "$(field "$out" 11 ms)" -a -z "$(field "$out" 11 error)"
+		check "$drv: boot_id changed across the reboot" test -n "$b1" -a -n "$b2" -a "$b1" != "$b2"
+	fi
+	check_eq "$drv: overlay content persists" "$(field "$out" 13 stdout)" "survives"
+	check_eq "$drv: uploaded file intact" "$(field "$out" 14 stdout)" "$up_sum"
 	local ci iid
 	ci=$(field "$out" 15 stdout)
 	iid=$(field "$out" ready instance_id)

@@ -1,5 +1,4 @@
 #!/bin/bash
-# run-tests: beside-guests (no libvirt, no moto: runs beside the guest tests)
 # Bounded libFuzzer run of the host-side agent protocol parser
 # (tests/fuzz/fuzz-proto.c): 20 seconds must pass without a crash, hang or leak.
 . "$(dirname "$0")/../lib/common.sh"
