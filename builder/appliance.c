@@ -128,6 +128,18 @@ static const char *distro_name(const char *id)
 	return id;
 }
 
+/* Control characters (a disk may carry escape sequences) become '?', and
+ * the text stops at 200 bytes. */
+static void printable(char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i < 200; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+	s[i] = '\0';
+}
+
 /* Distribution facts from the mounted root: os-release, else the older
  * release files. */
 static void read_release(guestfs_h *g, struct appliance_os *os)
@@ -167,6 +179,9 @@ static void read_release(guestfs_h *g, struct appliance_os *os)
 	os->distro = xstrdup(id ? distro_name(id) : "unknown");
 	if (!os->product)
 		os->product = xstrdup(os->distro);
+	/* The disk's words reach terminals and reports: printable, bounded. */
+	printable(os->distro);
+	printable(os->product);
 	free(id);
 	free(ver);
 	free(text);
