@@ -222,9 +222,18 @@ qpid=$(pgrep -f "qemu-system.*guest=$name" | head -n 1)
 held=$(for fd in /proc/$qpid/fd/*; do readlink "$fd"; done 2>/dev/null | grep -F "$ck/layers/")
 check "prune beside a kept guest: the guest's disk backs onto checkpoint layers" test -n "$held"
 check_eq "prune beside a kept guest: none of them deleted" "$(echo "$held" | grep -c '(deleted)')" 0
-missing=
-for l in $held; do grep -qs "\"$l\"" "$ck"/*.json || missing="$missing $l"; done
-check_eq "prune beside a kept guest: their records stay" "$missing" ""
+# All but one have a record: the guest's own top layer becomes a checkpoint
+# only when a step completes (none did after the continued step).
+recorded=0 unrecorded=0
+for l in $held; do
+	if grep -qs "\"$l\"" "$ck"/*.json; then
+		recorded=$((recorded + 1))
+	else
+		unrecorded=$((unrecorded + 1))
+	fi
+done
+check "prune beside a kept guest: the records under its disk stay ($recorded)" test "$recorded" -ge 1
+check_eq "prune beside a kept guest: only its own top layer has no record" "$unrecorded" 1
 out=$("$AMIFORGE" clean --dry-run "$bd" 2>&1)
 check_contains "clean --dry-run: lists the domain" "$out" "would release domain $name"
 check_contains "clean --dry-run: ... kept for inspection" "$out" "(kept for inspection)"
