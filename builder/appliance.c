@@ -67,27 +67,51 @@ int appliance_close(guestfs_h *g, const char *disk)
 
 /* --- small reads ---------------------------------------------------------- */
 
-/* A regular file (symlinks followed) of at most SMALL_FILE_MAX, NUL-ended;
- * NULL otherwise. */
-static char *read_small(guestfs_h *g, const char *path)
+char *appliance_read_file(guestfs_h *g, const char *path, size_t max, size_t *len,
+			  const char **why)
 {
 	int64_t size;
 	size_t n = 0;
 	char *data, *out;
 
+	if (why)
+		*why = "missing";
 	if (guestfs_is_file_opts(g, path, GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 1, -1) != 1)
 		return NULL;
 	size = guestfs_filesize(g, path);
-	if (size < 0 || (uint64_t)size > SMALL_FILE_MAX)
+	if (size < 0)
 		return NULL;
-	data = guestfs_read_file(g, path, &n);
-	if (!data || n > SMALL_FILE_MAX) {
-		free(data);
+	if ((uint64_t)size > max) {
+		if (why)
+			*why = "too large";
 		return NULL;
 	}
-	out = xstrndup(data, n);	/* text up to the first NUL */
+	data = guestfs_read_file(g, path, &n);
+	if (!data) {
+		if (why)
+			*why = "unreadable";
+		return NULL;
+	}
+	if (n > max) {	/* grew between the two calls */
+		free(data);
+		if (why)
+			*why = "too large";
+		return NULL;
+	}
+	/* read_file's buffer is NUL-terminated by libguestfs, but the file may
+	 * hold NULs: callers treat it as text up to the first one. */
+	out = xmalloc(n + 1);
+	memcpy(out, data, n);
+	out[n] = '\0';
 	free(data);
+	if (len)
+		*len = n;
 	return out;
+}
+
+static char *read_small(guestfs_h *g, const char *path)
+{
+	return appliance_read_file(g, path, SMALL_FILE_MAX, NULL, NULL);
 }
 
 /* "12", "22.04", "2023", "8.9": major and minor (0 when absent). */
@@ -466,6 +490,8 @@ int appliance_find_os(guestfs_h *g, struct appliance_os *os)
 	os->arch = xstrdup("unknown");
 	ret = 0;
 cleanup:
+	if (ret < 0)
+		appliance_os_release(os);
 	for (i = 0; i < n; i++) {
 		free(v[i].dev);
 		free(v[i].type);

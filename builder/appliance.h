@@ -33,6 +33,13 @@ guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, c
  * handle is closed either way. NULL is accepted. */
 int appliance_close(guestfs_h *g, const char *disk);
 
+/* Read a regular file (symlinks followed) of at most max bytes, copied and
+ * NUL-terminated (*len: its length, may be NULL). NULL when it is missing,
+ * not a file, larger or unreadable; *why (may be NULL) says which. Never
+ * records an error: a missing file is an answer. */
+char *appliance_read_file(guestfs_h *g, const char *path, size_t max, size_t *len,
+			  const char **why);
+
 struct appliance_os {
 	int nroots;          /* Linux roots found (0: none) */
 	char *root;          /* the first root's device */
@@ -50,7 +57,7 @@ struct appliance_os {
 
 /* Find the Linux system on the attached disk. Returns 0 with os->nroots 0
  * when there is none; -1 only when the appliance itself failed. Leaves
- * nothing mounted. */
+ * nothing mounted; os is released on failure. */
 int appliance_find_os(guestfs_h *g, struct appliance_os *os);
 
 /* Mount os->mounts (read-only or not), then read what needs /usr mounted

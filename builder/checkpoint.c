@@ -267,7 +267,6 @@ static void link_into_build(const struct ckpt *c, const char *key, const char *l
 	free(l);
 }
 
-/* The deepest step whose checkpoint is usable. */
 /* The record of KEY if its layer is there and its backing chain is intact
  * (NULL otherwise); *layer points into it. The caller json_decref()s it. */
 static json_t *usable_record(struct ckpt *c, const char *key, const char **layer)
@@ -295,6 +294,7 @@ static char *adopt(struct ckpt *c, const char *key, const char *layer)
 	return copy;
 }
 
+/* The deepest step whose checkpoint is usable. */
 static void find_reusable(struct ckpt *c)
 {
 	size_t i;

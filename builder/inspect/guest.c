@@ -21,43 +21,7 @@ bool guest_is_dir(struct inspect_ctx *c, const char *path)
 
 char *guest_read(struct inspect_ctx *c, const char *path, size_t *len, const char **why)
 {
-	int64_t size;
-	size_t n = 0;
-	char *data, *out;
-
-	if (why)
-		*why = "missing";
-	if (!guest_is_file(c, path))
-		return NULL;
-	size = guestfs_filesize(c->g, path);
-	if (size < 0)
-		return NULL;
-	if ((uint64_t)size > GUEST_FILE_MAX) {
-		if (why)
-			*why = "too large";
-		return NULL;
-	}
-	data = guestfs_read_file(c->g, path, &n);
-	if (!data) {
-		if (why)
-			*why = "unreadable";
-		return NULL;
-	}
-	if (n > GUEST_FILE_MAX) {	/* grew between the two calls */
-		free(data);
-		if (why)
-			*why = "too large";
-		return NULL;
-	}
-	/* read_file's buffer is NUL-terminated by libguestfs, but the file may
-	 * hold NULs: callers treat it as text up to the first one. */
-	out = xmalloc(n + 1);
-	memcpy(out, data, n);
-	out[n] = '\0';
-	free(data);
-	if (len)
-		*len = n;
-	return out;
+	return appliance_read_file(c->g, path, GUEST_FILE_MAX, len, why);
 }
 
 char **guest_glob(struct inspect_ctx *c, const char *pattern)

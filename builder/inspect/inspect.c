@@ -66,7 +66,7 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 	struct inspect_report *rep;
 	struct disk_info di;
 	char *tmpdir = NULL, *overlay = NULL;
-	int ret = -1;
+	int ret = -1, r;
 
 	*out = NULL;
 	memset(&c, 0, sizeof(c));
@@ -98,11 +98,10 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 		if (opts->target == INSPECT_FOR_IMPORT_IMAGE && inspect_import_image(&c) < 0)
 			goto cleanup;
 	}
-	if (appliance_close(c.g, opts->disk) < 0) {
-		c.g = NULL;
+	r = appliance_close(c.g, opts->disk);
+	c.g = NULL;	/* closed either way */
+	if (r < 0)
 		goto cleanup;
-	}
-	c.g = NULL;
 	*out = rep;
 	rep = NULL;
 	ret = 0;
