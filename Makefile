@@ -27,11 +27,11 @@ AGENT_LDFLAGS := -static -Wl,--gc-sections -s
 AGENT_LDLIBS := -lcrypto -lpthread
 
 COMMON_SRC := $(sort $(wildcard common/*.c))
-HOST_SRC   := $(sort $(filter-out builder/main.c,$(wildcard builder/*.c builder/*/*.c drivers/*.c drivers/*/*.c)))
+HOST_SRC   := $(sort $(filter-out builder/cli/main.c,$(wildcard builder/*/*.c drivers/*/*.c)))
 AGENT_SRC  := $(sort $(wildcard guest-agent/*.c))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test-*.c))
 FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz-*.c))
-HEADERS    := $(wildcard common/*.h builder/*.h builder/*/*.h drivers/*.h drivers/*/*.h guest-agent/*.h tests/unit/*.h)
+HEADERS    := $(wildcard common/*.h builder/*/*.h drivers/*/*.h guest-agent/*.h tests/unit/*.h)
 
 HOST_OBJ   := $(patsubst %.c,$(BUILD)/host/%.o,$(COMMON_SRC) $(HOST_SRC))
 AGENT_OBJ  := $(patsubst %.c,$(BUILD)/agent/%.o,$(COMMON_SRC) $(AGENT_SRC))
@@ -86,7 +86,7 @@ amiforge-agent: $(AGENT)
 	rm -f $@ && cp $< $@
 
 # The agent travels inside the host binary (written to the seed ISO at boot).
-$(BUILD)/host/agent-blob.o: builder/agent-blob.S $(AGENT)
+$(BUILD)/host/agent-blob.o: builder/guest/agent-blob.S $(AGENT)
 	@mkdir -p $(dir $@)
 	$(CC) -c -DAGENT_PATH='"$(AGENT)"' -o $@ $<
 
@@ -96,7 +96,7 @@ $(HOSTLIB): $(HOST_OBJ) $(BUILD)/host/agent-blob.o
 
 # Objects, not the archive: commands are weak symbols, which would not pull
 # archive members in.
-$(BUILD)/amiforge: $(BUILD)/host/builder/main.o $(HOST_OBJ) $(BUILD)/host/agent-blob.o
+$(BUILD)/amiforge: $(BUILD)/host/builder/cli/main.o $(HOST_OBJ) $(BUILD)/host/agent-blob.o
 	$(CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
 amiforge: $(BUILD)/amiforge
@@ -111,7 +111,7 @@ unit-tests: $(UNIT_BIN)
 .PHONY: unit-tests
 
 # The host-side protocol code the fuzz targets exercise (libc + OpenSSL only).
-FUZZ_HOST_SRC := $(filter builder/agent-client.c builder/executor-agent.c builder/executor.c,$(HOST_SRC))
+FUZZ_HOST_SRC := $(filter builder/guest/agent-client.c builder/exec/executor-agent.c builder/exec/executor.c,$(HOST_SRC))
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(FUZZ_HOST_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)

@@ -3,7 +3,7 @@
  * and put/get MB/s for a 256 MiB file. Built and run by bench/agent-local.sh. */
 #include <sys/random.h>
 
-#include "builder/agent-client.h"
+#include "builder/guest/agent-client.h"
 #include "error.h"
 #include "log.h"
 #include "run.h"

@@ -151,7 +151,7 @@ EOF
 		--options 'iso9660:volume-id=CIDATA,iso9660:rockridge' user-data meta-data ||
 		have_packer=false
 fi
-# The generalisation amiforge runs after the components (builder/build.c's
+# The generalisation amiforge runs after the components (builder/build/build.c's
 # generalise_script, sections cloudinit ssh logs machine-id history).
 cat >"$S/generalise.sh" <<'EOF'
 if command -v cloud-init >/dev/null; then cloud-init clean --logs --seed >/dev/null 2>&1 || true; fi

@@ -1,4 +1,4 @@
-/* proto.h: the wire format between the host (builder/agent-client.c) and the
+/* proto.h: the wire format between the host (builder/guest/agent-client.c) and the
  * guest agent (guest-agent/). libc only: the static agent links it.
  *
  * A frame is a fixed 16-byte little-endian header and a payload:

@@ -8,7 +8,7 @@
 
 #include "compat.h"
 #include "buf.h"
-#include "builder/executor.h"
+#include "builder/exec/executor.h"
 
 enum in_type {
 	IN_STR,        /* a scalar */

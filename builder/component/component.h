@@ -20,7 +20,7 @@
 
 #include "compat.h"
 #include "util.h"
-#include "builder/executor.h"
+#include "builder/exec/executor.h"
 
 /* S3 access for S3Download/S3Upload, provided by the caller (drivers/aws/).
  * Every function returns 0 or -1 with the error recorded. When

@@ -10,7 +10,7 @@
 #define AMIFORGE_COMPONENT_DOCUMENT_H
 
 #include "compat.h"
-#include "builder/yaml.h"
+#include "builder/recipe/yaml.h"
 
 /* AWSTOE limits. */
 #define DOC_NEST_MAX 3          /* ExecuteDocument nesting levels */

@@ -2,8 +2,8 @@
 #include <libgen.h>
 #include <signal.h>
 
-#include "builder/convert.h"
-#include "builder/convert-diskinfo.h"
+#include "convert.h"
+#include "builder/disk/diskinfo.h"
 #include "error.h"
 #include "log.h"
 #include "run.h"

@@ -9,7 +9,7 @@
 #include <libxml/xmlwriter.h>
 #include <openssl/evp.h>
 
-#include "builder/convert.h"
+#include "convert.h"
 #include "error.h"
 #include "util.h"
 

@@ -7,7 +7,7 @@
 #include "internal.h"
 #include "error.h"
 #include "util.h"
-#include "builder/yaml.h"
+#include "builder/recipe/yaml.h"
 
 #define LINE_MAX_LEN 4096
 

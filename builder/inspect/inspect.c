@@ -4,8 +4,8 @@
 #include <jansson.h>
 
 #include "internal.h"
-#include "builder/appliance.h"
-#include "builder/convert-diskinfo.h"
+#include "builder/disk/appliance.h"
+#include "builder/disk/diskinfo.h"
 #include "error.h"
 #include "log.h"
 #include "run.h"

@@ -7,8 +7,8 @@
 #include <guestfs.h>
 #include <jansson.h>
 
-#include "builder/appliance.h"
-#include "builder/inspect.h"
+#include "builder/disk/appliance.h"
+#include "inspect.h"
 #include "buf.h"
 
 /* Largest guest file read whole into memory (configs, fstab, kernel config,

@@ -6,7 +6,7 @@
 #define AMIFORGE_AWS_AMI_H
 
 #include "aws.h"
-#include "drivers/target.h"
+#include "drivers/target/target.h"
 #include "util.h"
 
 /* Build the RegisterImage parameters for snapshot_id from spec (volume size:

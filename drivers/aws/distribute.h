@@ -16,7 +16,7 @@
 #define AMIFORGE_AWS_DISTRIBUTE_H
 
 #include "aws.h"
-#include "drivers/target.h"
+#include "drivers/target/target.h"
 
 #define DIST_REGIONS_MAX 32
 #define DIST_PRINCIPALS_MAX 100

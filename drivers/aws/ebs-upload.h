@@ -18,7 +18,7 @@
 #define AMIFORGE_AWS_EBS_UPLOAD_H
 
 #include "aws.h"
-#include "drivers/blockread.h"
+#include "builder/disk/blockread.h"
 
 #define EBS_PARALLEL_DEFAULT 32
 #define EBS_PARALLEL_MAX 64

@@ -8,7 +8,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
-#include "builder/agent-client.h"
+#include "builder/guest/agent-client.h"
 #include "error.h"
 #include "proto.h"
 #include "util.h"

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 
 #include "test.h"
-#include "builder/agent-client.h"
+#include "builder/guest/agent-client.h"
 #include "error.h"
 #include "proto.h"
 #include "run.h"

@@ -8,7 +8,7 @@
 #include "drivers/aws/ami.h"
 #include "drivers/aws/client.h"
 #include "drivers/aws/s3.h"
-#include "drivers/target.h"
+#include "drivers/target/target.h"
 
 static void test_split(void)
 {

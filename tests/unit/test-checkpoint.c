@@ -6,8 +6,8 @@
 #include "buf.h"
 #include "error.h"
 #include "util.h"
-#include "builder/cache.h"
-#include "builder/executor.h"
+#include "builder/base/cache.h"
+#include "builder/exec/executor.h"
 #include "builder/component/component.h"
 
 static char order[256];

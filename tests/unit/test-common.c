@@ -1,12 +1,12 @@
 /* Unit tests for common/: errors, buffers, logging redaction, subprocesses,
- * number parsing, and builder/yaml.c positions. */
+ * number parsing, and builder/recipe/yaml.c positions. */
 #include "test.h"
 #include "buf.h"
 #include "error.h"
 #include "log.h"
 #include "run.h"
 #include "util.h"
-#include "builder/yaml.h"
+#include "builder/recipe/yaml.h"
 
 static void test_buf(void)
 {

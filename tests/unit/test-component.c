@@ -5,7 +5,7 @@
 #include "error.h"
 #include "run.h"
 #include "util.h"
-#include "builder/executor.h"
+#include "builder/exec/executor.h"
 #include "builder/component/component.h"
 #include "builder/component/document.h"
 #include "builder/component/expr.h"

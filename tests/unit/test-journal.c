@@ -1,4 +1,4 @@
-/* Unit tests for builder/journal.c and builder/builddir.c: encoding, states,
+/* Unit tests for builder/build/journal.c and builder/build/builddir.c: encoding, states,
  * locking, torn lines, redaction, handlers, and a real crash: a child that
  * journals a file, a directory and a process is SIGKILLed, then cleanup
  * removes all three.
@@ -16,8 +16,8 @@
 #include "log.h"
 #include "run.h"
 #include "util.h"
-#include "builder/builddir.h"
-#include "builder/journal.h"
+#include "builder/build/builddir.h"
+#include "builder/build/journal.h"
 
 static char *tmpdir;
 

@@ -1,4 +1,4 @@
-/* Unit tests for builder/manifest.c: the JSON written for a build of
+/* Unit tests for builder/build/manifest.c: the JSON written for a build of
  * tests/recipes/valid/full.yaml, read back with jansson. */
 #include <dirent.h>
 #include <jansson.h>
@@ -7,9 +7,9 @@
 #include "error.h"
 #include "log.h"
 #include "util.h"
-#include "builder/cache.h"
-#include "builder/manifest.h"
-#include "builder/recipe.h"
+#include "builder/base/cache.h"
+#include "builder/build/manifest.h"
+#include "builder/recipe/recipe.h"
 
 static const char *get_s(json_t *o, const char *path)
 {

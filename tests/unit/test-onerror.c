@@ -1,10 +1,10 @@
-/* Unit tests for builder/onerror.c: --on-error modes, the answers to the
+/* Unit tests for builder/build/onerror.c: --on-error modes, the answers to the
  * ask prompt, and the prompt itself on memory streams (bad answers asked
  * again, end of input aborts). */
 #include "test.h"
 #include "error.h"
 #include "util.h"
-#include "builder/onerror.h"
+#include "builder/build/onerror.h"
 
 static void test_modes(void)
 {

@@ -1,4 +1,4 @@
-/* Unit tests for builder/recipe.c and builder/template.c: the malformed
+/* Unit tests for builder/recipe/recipe.c and builder/recipe/template.c: the malformed
  * corpus in tests/recipes/invalid (each file ends with "# expect:
  * LINE:COL: message"), resolution of a full recipe, --var overrides,
  * templates, semver, the document hook. Run from the top of the tree. */
@@ -8,8 +8,8 @@
 #include "buf.h"
 #include "error.h"
 #include "util.h"
-#include "builder/recipe.h"
-#include "builder/template.h"
+#include "builder/recipe/recipe.h"
+#include "builder/recipe/template.h"
 
 #define CORPUS "tests/recipes/invalid"
 #define BUILD_TIME ((time_t)1700000000)  /* 2023-11-14 22:13:20 UTC */

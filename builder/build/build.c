@@ -1,0 +1,1030 @@
+/* build.c: the pipeline of `amiforge build` (see build.h). */
+#include <jansson.h>
+#include <sys/random.h>
+
+#include "build.h"
+#include "builddir.h"
+#include "checkpoint.h"
+#include "builder/component/component.h"
+#include "builder/convert/convert.h"
+#include "error.h"
+#include "builder/exec/executor.h"
+#include "builder/base/fetch.h"
+#include "builder/guest/guest.h"
+#include "builder/guest/inject.h"
+#include "journal.h"
+#include "log.h"
+#include "manifest.h"
+#include "builder/recipe/recipe.h"
+#include "run.h"
+#include "builder/component/s3ops.h"
+#include "util.h"
+#include "drivers/target/target.h"
+#include "builder/publish/publish-dist.h"
+
+/* Flattening copies the whole disk: allow an hour for a large one. */
+#define FLATTEN_TIMEOUT_MS (3600 * 1000)
+/* The generalisation script is small and local to the guest. */
+#define GENERALISE_TIMEOUT_MS (600 * 1000)
+
+struct build {
+	const struct build_opts *o;
+	struct recipe *r;
+	struct build_dir bd;
+	struct journal *j;
+	struct manifest *m;
+	struct base_image base;
+	int64_t t0;
+	const char *stage;      /* the running stage, for events and the manifest */
+	struct ckpt *ck;        /* checkpoints of the build guest, or NULL */
+	struct guest *g;        /* the guest running components */
+	char *record;           /* the guest record for `amiforge attach` */
+	unsigned record_jid;    /* its journal entry while it exists */
+	bool kept;              /* a guest was left running for inspection */
+};
+
+/* ---- progress: a line per stage on stderr, or JSON events on stdout ------ */
+
+static void event(struct build *b, const char *kind, const char *name, const char *status,
+		  const char *detail)
+{
+	double elapsed = (double)(now_ms() - b->t0) / 1000.0;
+
+	if (b->o->json) {
+		json_t *e = json_pack("{s:s, s:s, s:s, s:f}", "event", kind, "name", name,
+				      "status", status, "elapsed", elapsed);
+		char *s;
+
+		if (detail)
+			json_object_set_new(e, "detail", json_string(detail));
+		s = json_dumps(e, JSON_COMPACT);
+		if (s) {
+			char *red = log_redact_str(s);
+
+			printf("%s\n", red);
+			fflush(stdout);
+			free(red);
+			free(s);
+		}
+		json_decref(e);
+		return;
+	}
+	if (strcmp(kind, "stage") == 0)
+		log_info("[%7.1fs] %s%s%s%s", elapsed, name,
+			 strcmp(status, "begin") == 0 ? "" : ": ",
+			 strcmp(status, "begin") == 0 ? "" : status,
+			 detail ? detail : "");
+}
+
+static void stage_begin(struct build *b, const char *stage)
+{
+	b->stage = stage;
+	manifest_stage_begin(b->m, stage);
+	event(b, "stage", stage, "begin", NULL);
+}
+
+static void stage_end(struct build *b, const char *stage, const char *status)
+{
+	manifest_stage_end(b->m, stage, status);
+	if (strcmp(status, "ok") != 0)
+		event(b, "stage", stage, status, NULL);
+	if (manifest_write(b->m) < 0)
+		log_warn("manifest: %s", err_msg());
+	b->stage = NULL;
+}
+
+static void on_guest_phase(const char *phase, void *opaque)
+{
+	struct build *b = opaque;
+
+	event(b, "guest", phase, "ok", NULL);
+	if (!b->o->json)
+		log_debug("guest: %s", phase);
+}
+
+static void on_step_done(const struct component_step_info *info, bool changed_disk,
+			 void *opaque)
+{
+	struct build *b = opaque;
+	char *name;
+
+	ckpt_step_done(b->ck, b->ck ? b->g : NULL, info, changed_disk);
+	if (!b->o->json)
+		return;
+	name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
+	event(b, "step", name, info->status, info->failure);
+	free(name);
+}
+
+/* ---- --on-error=abort|ask: a failed build's guest stays for inspection ---- */
+
+/* Write the running guest's record for `amiforge attach` (journaled the
+ * first time, removed when the guest is). 0 or -1. */
+static int write_guest_record(struct build *b, struct guest *g)
+{
+	if (!b->record)
+		b->record = xasprintf("%s/" GUEST_RECORD_NAME, b->bd.path);
+	if (!b->record_jid && journal_add(b->j, &b->record_jid, "file", b->record, NULL) < 0)
+		return -1;
+	return guest_record_write(g, b->record);
+}
+
+static void remove_guest_record(struct build *b)
+{
+	if (!b->record_jid)
+		return;
+	if (unlink(b->record) < 0 && errno != ENOENT)
+		log_warn("remove '%s': %s", b->record, strerror(errno));
+	else if (journal_release(b->j, b->record_jid) < 0)
+		log_warn("journal: %s", err_msg());
+	b->record_jid = 0;
+}
+
+/* How to reach the guest, for the prompt and the final message. */
+static char *reach_hint(const struct build *b, const struct guest *g)
+{
+	return xasprintf("amiforge: the guest %s is running; from another terminal:\n"
+			 "    amiforge attach %s -- COMMAND [ARGS...]   run a command in it\n"
+			 "    console log: %s\n", g->name, b->bd.path, g->console_log);
+}
+
+/* The component engine's on_step_failed hook under --on-error=ask. */
+static enum component_on_fail on_step_failed(const struct component_step_info *info,
+					     void *opaque)
+{
+	struct build *b = opaque;
+	enum component_on_fail d;
+	char *name, *hint = NULL;
+
+	if (b->o->on_error != BUILD_ON_ERROR_ASK)
+		return COMPONENT_FAIL;
+	name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
+	if (b->g) {
+		/* Let `amiforge attach` use the agent while we wait. */
+		guest_disconnect(b->g);
+		if (write_guest_record(b, b->g) < 0)
+			log_warn("guest record: %s", err_msg());
+		else
+			hint = reach_hint(b, b->g);
+	}
+	d = onerror_prompt(stdin, stderr, name, info->failure, hint);
+	log_info("step %s: %s (asked)", name, onerror_decision_name(d));
+	manifest_add_decision(b->m, name, onerror_decision_name(d), info->failure);
+	if (manifest_write(b->m) < 0)
+		log_warn("manifest: %s", err_msg());
+	event(b, "decision", name, onerror_decision_name(d), info->failure);
+	free(hint);
+	free(name);
+	return d;
+}
+
+/* The guest_stage failed: leave g running for inspection when asked to.
+ * 0 when it was kept (g is then only freed, not destroyed). */
+static int keep_guest(struct build *b, struct guest *g)
+{
+	char *hint;
+
+	if (b->o->on_error == BUILD_ON_ERROR_CLEANUP || !g->vm)
+		return -1;
+	if (guest_detach(g) < 0) {
+		log_warn("cannot keep the guest for inspection: %s", err_msg());
+		return -1;
+	}
+	if (write_guest_record(b, g) < 0)
+		log_warn("guest record: %s", err_msg());
+	b->kept = true;
+	hint = reach_hint(b, g);
+	event(b, "guest", g->name, "kept", g->console_log);
+	fprintf(stderr, "%s    amiforge clean %s   destroys it and removes its files\n",
+		hint, b->bd.path);
+	free(hint);
+	return 0;
+}
+
+/* ---- stages -------------------------------------------------------------- */
+
+int build_check_doc(const struct recipe *r UNUSED, const struct recipe_doc *d,
+		    bool is_test UNUSED, void *opaque UNUSED)
+{
+	return component_validate_file(d->path);
+}
+
+/* Documents of the recipe as the component engine takes them. params is
+ * filled with "name=value" vectors that must outlive the run. */
+static struct component_doc_spec *doc_specs(const struct recipe *r, const struct recipe_doc *docs,
+					    size_t n, struct strv *params)
+{
+	struct component_doc_spec *specs = xcalloc(n ? n : 1, sizeof(*specs));
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		/* --var parameters first: the recipe's own values, already
+		 * overridden by --var where both name one, come after and win
+		 * for the documents that set them. */
+		for (k = 0; k < r->nvars; k++)
+			strv_pushf(&params[i], "%s=%s", r->vars[k].name, r->vars[k].value);
+		for (k = 0; k < docs[i].nparams; k++)
+			strv_pushf(&params[i], "%s=%s", docs[i].params[k].name,
+				   docs[i].params[k].value);
+		specs[i].path = docs[i].path;
+		specs[i].params = (const char *const *)params[i].v;
+	}
+	return specs;
+}
+
+/* Run phases of docs against ex; 0 when every document succeeded. */
+static void doc_specs_opts(struct build *b, const struct recipe_doc *docs, size_t n,
+			   const char *phases, struct strv *params, struct component_run_opts *co)
+{
+	memset(co, 0, sizeof(*co));
+	co->docs = doc_specs(b->r, docs, n, params);
+	co->ndocs = n;
+	co->phases = phases;
+	co->log_dir = b->bd.toe;
+	co->progress = !b->o->json && log_get_level() >= LOG_INFO;
+	co->on_step_done = on_step_done;
+	co->on_step_failed = on_step_failed;
+	co->opaque = b;
+}
+
+static int run_components(struct build *b, struct executor *ex, const struct recipe_doc *docs,
+			  size_t n, const char *phases)
+{
+	struct strv *params = xcalloc(n ? n : 1, sizeof(*params));
+	struct component_run_opts co;
+	struct component_doc_spec *specs;
+	struct aws_client_opts ao = { .profile = b->r->publish.profile,
+				      .region = b->r->publish.region };
+	struct component_result res;
+	size_t i;
+	int ret = -1;
+
+	doc_specs_opts(b, docs, n, phases, params, &co);
+	specs = (struct component_doc_spec *)co.docs;
+	co.resume = b->ck ? ckpt_resume(b->ck) : NULL;
+	co.s3 = s3ops_new(&ao);	/* AWS client on first S3 step, on the host */
+	if (component_run(&co, ex, &res) < 0)
+		goto cleanup;
+	if (!res.success) {
+		err_set("%s phase failed: %s (logs: %s)", phases,
+			res.failure ? res.failure : res.status,
+			res.log_path ? res.log_path : b->bd.toe);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	component_result_release(&res);
+	s3ops_free((struct s3_ops *)co.s3);
+	for (i = 0; i < n; i++)
+		strv_release(&params[i]);
+	free(params);
+	free(specs);
+	return ret;
+}
+
+/* Image Builder's Linux cleanup, as one POSIX sh script run in the guest;
+ * the sections to run are its arguments. Constant text: nothing from the
+ * recipe is interpolated. The seeded agent lives in a tmpfs and leaves
+ * nothing on the disk; the injected one (inject.h) is removed here. */
+static const char generalise_script[] =
+	"set -u\n"
+	"for s in \"$@\"; do case $s in\n"
+	"cloudinit)\n"
+	"  if command -v cloud-init >/dev/null; then cloud-init clean --logs --seed >/dev/null 2>&1 || true; fi\n"
+	"  rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data /var/lib/cloud/sem\n"
+	"  rm -f /var/log/cloud-init.log /var/log/cloud-init-output.log ;;\n"
+	"ssh)\n"
+	"  rm -f /etc/ssh/ssh_host_*\n"
+	"  for h in /root /home/*; do rm -f \"$h/.ssh/authorized_keys\" \"$h/.ssh/authorized_keys2\"; done ;;\n"
+	"logs)\n"
+	"  find /var/log -type f \\( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \\) -delete 2>/dev/null\n"
+	"  find /var/log -type f -exec truncate -s 0 {} + 2>/dev/null\n"
+	"  rm -rf /var/log/journal/* /var/lib/dhcp/*.leases /var/lib/dhclient/* /var/lib/NetworkManager/*.lease\n"
+	"  rm -rf /tmp/amiforge-toe-* /var/tmp/amiforge-* ;;\n"
+	"machine-id)\n"
+	"  : > /etc/machine-id; rm -f /var/lib/dbus/machine-id ;;\n"
+	"history)\n"
+	"  for h in /root /home/*; do rm -f \"$h/.bash_history\" \"$h/.zsh_history\" \"$h/.python_history\" \"$h/.lesshst\" \"$h/.viminfo\"; done ;;\n"
+	"agent)\n"
+	"  rm -f " INJECT_UNIT_PATH " " INJECT_WANTS_PATH " " INJECT_AGENT_PATH " ;;\n"
+	"esac; done\n"
+	"sync\n";
+
+/* The script's arguments from the recipe's cleanup: section, from argv[n];
+ * returns the new count. */
+static size_t generalise_sections(const struct recipe_cleanup *c, const char **argv, size_t n)
+{
+	if (c->cloudinit)
+		argv[n++] = "cloudinit";
+	if (c->ssh)
+		argv[n++] = "ssh";
+	if (c->logs)
+		argv[n++] = "logs";
+	if (c->machine_id)
+		argv[n++] = "machine-id";
+	if (c->history)
+		argv[n++] = "history";
+	if (c->agent)
+		argv[n++] = "agent";
+	argv[n] = NULL;
+	return n;
+}
+
+/* What generalisation does, for the generalised checkpoint's key. */
+static char *generalise_material(const struct recipe_cleanup *c)
+{
+	const char *argv[8];
+	size_t i, n = generalise_sections(c, argv, 0);
+	char *s = xstrdup(generalise_script), *t;
+
+	for (i = 0; i < n; i++) {
+		t = xasprintf("%s\n%s", s, argv[i]);
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+static int generalise(struct build *b, struct executor *ex)
+{
+	const char *argv[12] = { "/bin/sh", "-c", generalise_script, "amiforge-generalise" };
+	struct exec_req req = { 0 };
+	struct exec_result res;
+	int ret = -1;
+
+	generalise_sections(&b->r->cleanup, argv, 4);
+	req.argv = argv;
+	req.timeout_ms = GENERALISE_TIMEOUT_MS;
+	req.capture_max = 64 * 1024;
+	memset(&res, 0, sizeof(res));
+	if (ex->ops->exec(ex, &req, &res) < 0)
+		goto cleanup;
+	if (res.timed_out || res.status != 0) {
+		err_set("generalisation script failed with status %d: %s", res.status,
+			res.err.data ? res.err.data : "");
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	exec_result_release(&res);
+	return ret;
+}
+
+/* Run argv, which writes tmp, then rename tmp to out: out appears only
+ * complete; on any failure tmp is removed. 0 or -1. */
+static int run_then_rename(const char *const *argv, const char *tmp, const char *out)
+{
+	struct run r = RUN_INIT;
+	int ret = -1;
+
+	r.argv = argv;
+	r.err = RUN_CAPTURE;
+	r.timeout_ms = FLATTEN_TIMEOUT_MS;
+	if (run_sync(&r) < 0 || run_check(&r) < 0)
+		goto cleanup;
+	if (rename(tmp, out) < 0) {
+		err_errno("rename '%s' to '%s'", tmp, out);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	if (ret < 0)
+		unlink(tmp);
+	run_release(&r);
+	return ret;
+}
+
+/* Copy the guest's overlay (with its backing chain) into one standalone
+ * qcow2 at out: the base stays untouched, the output needs nothing else. */
+static int flatten(const char *overlay, const char *out)
+{
+	char *tmp = xasprintf("%s.partial", out);
+	const char *argv[] = { "qemu-img", "convert", "-f", "qcow2", "-O", "qcow2",
+			       overlay, tmp, NULL };
+	int ret = run_then_rename(argv, tmp, out);
+
+	free(tmp);
+	return ret;
+}
+
+/* Move the finished disk from the staging area into the output directory:
+ * rename, or a sparse copy then rename when they are on different
+ * filesystems. 0 or -1. */
+static int move_disk(const char *from, const char *to)
+{
+	char *tmp;
+	int ret;
+
+	if (rename(from, to) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return err_errno("rename '%s' to '%s'", from, to);
+	tmp = xasprintf("%s.partial", to);
+	{
+		const char *argv[] = { "cp", "--sparse=always", "--", from, tmp, NULL };
+
+		ret = run_then_rename(argv, tmp, to);
+	}
+	if (ret == 0)
+		unlink(from);
+	free(tmp);
+	return ret;
+}
+
+/* The staging area: overlays, sockets, the flattened disk before it is
+ * tested. Not in the build directory, which may sit under a 0700 home or
+ * temporary directory that QEMU (another user under qemu:///system) cannot
+ * traverse; $TMPDIR or /var/tmp (disks are large: not /tmp, often tmpfs). */
+static char *staging_dir(const struct build *b)
+{
+	const char *tmp = getenv("TMPDIR");
+	unsigned char rnd[4];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd));
+	return xasprintf("%s/amiforge-build-%s-%ld-%02x%02x%02x%02x",
+			 tmp && tmp[0] == '/' ? tmp : "/var/tmp", b->r->name, (long)getpid(),
+			 rnd[0], rnd[1], rnd[2], rnd[3]);
+}
+
+/* Guest options from the recipe's vm section. */
+static void guest_opts_from(struct build *b, struct guest_opts *go, const char *image,
+			    const char *work_dir)
+{
+	const struct recipe_vm *vm = &b->r->vm;
+
+	memset(go, 0, sizeof(*go));
+	go->image = image;
+	go->driver = vm->driver && strcmp(vm->driver, "auto") != 0 ? vm->driver : NULL;
+	go->uri = vm->connect;
+	if (vm->accel && accel_parse(vm->accel, &go->accel) < 0)
+		go->accel = ACCEL_AUTO;
+	go->cpus = vm->cpus;
+	go->memory_mib = (unsigned)vm->memory_mib;
+	go->work_dir = work_dir;
+	/* abort and ask may leave the guest running; then it must outlive us,
+	 * journaled for `amiforge clean`. */
+	go->persistent = b->o->on_error != BUILD_ON_ERROR_CLEANUP;
+	go->journal = b->j;
+	go->on_phase = on_guest_phase;
+	go->opaque = b;
+}
+
+/* One guest's share of the build: boot image, run phases of docs,
+ * generalise when asked, power off, flatten to out when not NULL. */
+struct guest_stage {
+	const char *image;
+	const char *work;          /* the guest's work directory (journaled) */
+	const char *console;       /* where its console log ends up */
+	const char *boot_stage, *run_stage;
+	const struct recipe_doc *docs;
+	size_t ndocs;
+	const char *phases;
+	bool generalise;
+	uint64_t disk_size;        /* 0: the image's */
+	const char *out;
+	bool checkpoints;          /* checkpoint the component steps (checkpoint.h) */
+};
+
+static void on_ckpt_event(const char *kind, const char *name, const char *status,
+			  const char *detail, void *opaque)
+{
+	event(opaque, kind, name, status, detail);
+}
+
+/* The build guest's checkpoints: plan the run, pick the checkpoint to boot. */
+static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
+			     struct guest_opts *go)
+{
+	struct strv *params = xcalloc(gs->ndocs ? gs->ndocs : 1, sizeof(*params));
+	struct component_run_opts co;
+	char *material = gs->generalise ? generalise_material(&b->r->cleanup) : NULL;
+	struct ckpt_opts o = {
+		.recipe = b->r, .base = &b->base, .disk_size = gs->disk_size, .bd = &b->bd,
+		.journal = b->j, .reuse = !b->o->no_cache, .event = on_ckpt_event, .opaque = b,
+		.final_material = material,
+	};
+	size_t i;
+
+	doc_specs_opts(b, gs->docs, gs->ndocs, gs->phases, params, &co);
+	b->ck = ckpt_new(&o, &co);
+	free(material);
+	for (i = 0; i < gs->ndocs; i++)
+		strv_release(&params[i]);
+	free(params);
+	free((void *)co.docs);
+	if (!b->ck)
+		return -1;
+	if (ckpt_image(b->ck)) {
+		go->image = ckpt_image(b->ck);
+		go->image_chain = true;
+	}
+	go->overlay = ckpt_overlay(b->ck);
+	return 0;
+}
+
+/* The generalised checkpoint matches: the build guest's stages are done
+ * already; flatten its layer to gs->out. */
+static int reuse_final(struct build *b, const struct guest_stage *gs)
+{
+	const char *skipped[] = { gs->run_stage, "generalise", "poweroff" };
+	unsigned oid;
+	size_t i;
+
+	stage_end(b, gs->boot_stage, "reused");
+	for (i = 0; i < ARRAY_SIZE(skipped); i++) {
+		stage_begin(b, skipped[i]);
+		stage_end(b, skipped[i], "reused");
+	}
+	stage_begin(b, "flatten");
+	if (journal_add(b->j, &oid, "file", gs->out, NULL) < 0 ||
+	    flatten(ckpt_final(b->ck), gs->out) < 0 || journal_keep(b->j, oid) < 0) {
+		stage_end(b, "flatten", "failed");
+		return -1;
+	}
+	stage_end(b, "flatten", "ok");
+	return 0;
+}
+
+static int guest_stage(struct build *b, const struct guest_stage *gs)
+{
+	struct guest_opts go;
+	struct guest *g = NULL;
+	unsigned jid = 0;
+	int ret = -1;
+
+	/* Journaled before it exists: clean removes it after a crash. */
+	if (journal_add(b->j, &jid, "dir", gs->work, NULL) < 0)
+		goto cleanup;
+	guest_opts_from(b, &go, gs->image, gs->work);
+	go.disk_size = gs->disk_size;
+	stage_begin(b, gs->boot_stage);
+	if (gs->checkpoints && checkpoints_begin(b, gs, &go) < 0) {
+		stage_end(b, gs->boot_stage, "failed");
+		goto cleanup;
+	}
+	if (b->ck && ckpt_final(b->ck) && gs->out) {
+		ret = reuse_final(b, gs);
+		goto cleanup;
+	}
+	g = guest_boot(&go);
+	if (!g) {
+		stage_end(b, gs->boot_stage, "failed");
+		goto cleanup;
+	}
+	stage_end(b, gs->boot_stage, "ok");
+	if (b->ck && !guest_can_snapshot(g)) {
+		log_warn("checkpoints: the %s driver cannot snapshot a running guest", go.driver ?
+			 go.driver : "hypervisor");
+		b->ck = (ckpt_free(b->ck), NULL);
+	}
+	b->g = g;
+
+	stage_begin(b, gs->run_stage);
+	if (run_components(b, g->ex, gs->docs, gs->ndocs, gs->phases) < 0) {
+		stage_end(b, gs->run_stage, "failed");
+		goto cleanup;
+	}
+	stage_end(b, gs->run_stage, "ok");
+
+	if (gs->generalise) {
+		stage_begin(b, "generalise");
+		if (generalise(b, g->ex) < 0) {
+			stage_end(b, "generalise", "failed");
+			goto cleanup;
+		}
+		stage_end(b, "generalise", "ok");
+	}
+
+	stage_begin(b, "poweroff");
+	if (guest_shutdown(g) < 0) {
+		stage_end(b, "poweroff", "failed");
+		goto cleanup;
+	}
+	stage_end(b, "poweroff", "ok");
+
+	if (gs->out) {
+		unsigned oid;
+
+		stage_begin(b, "flatten");
+		if (journal_add(b->j, &oid, "file", gs->out, NULL) < 0 ||
+		    flatten(g->overlay, gs->out) < 0 || journal_keep(b->j, oid) < 0) {
+			stage_end(b, "flatten", "failed");
+			goto cleanup;
+		}
+		stage_end(b, "flatten", "ok");
+		if (gs->generalise)
+			ckpt_save_final(b->ck, g);
+	}
+	ret = 0;
+cleanup:
+	if (g) {
+		/* The console log belongs to the build directory. */
+		if (g->console_log && rename(g->console_log, gs->console) == 0) {
+			free(g->console_log);
+			g->console_log = xstrdup(gs->console);
+		}
+		/* The failure's message is the build's: keep it over what the
+		 * teardown may record. */
+		char *e = ret < 0 ? xstrdup(err_msg()) : NULL;
+
+		if (ret < 0)
+			keep_guest(b, g);
+		b->g = NULL;
+		guest_free(g);   /* destroys it unless kept */
+		if (!b->kept)
+			remove_guest_record(b);
+		if (e)
+			err_set("%s", e);
+		free(e);
+	}
+	if (b->ck) {
+		ckpt_free(b->ck);
+		b->ck = NULL;
+	}
+	if (jid && access(gs->work, F_OK) < 0)
+		journal_release(b->j, jid);
+	return ret;
+}
+
+/* Resources a publish creates are journaled the moment they are known. */
+static void on_publish_resource(const char *kind, const char *id, const char *region,
+				void *opaque)
+{
+	struct build *b = opaque;
+	unsigned jid;
+
+	if (journal_add(b->j, &jid, kind, id, region ? region : "", NULL) < 0) {
+		log_warn("journal: %s", err_msg());
+		return;
+	}
+	/* Snapshots and images are what the build is for: kept. The staging
+	 * upload and object are the driver's to remove. */
+	if ((strcmp(kind, "snapshot") == 0 || strcmp(kind, "image") == 0) &&
+	    journal_keep(b->j, jid) < 0)
+		log_warn("journal: %s", err_msg());
+	event(b, "resource", kind, "created", id);
+}
+
+/* The recipe's publish: section: upload the VMDK (EBS direct: the qcow2,
+ * incremental from this recipe's previous build) and register an AMI, then
+ * the distribution: section (builder/publish/publish-dist.h). */
+static int publish(struct build *b, const char *vmdk, const char *qcow2)
+{
+	const struct recipe_publish *p = &b->r->publish;
+	struct target_tag *tags = xcalloc(p->ntags ? p->ntags : 1, sizeof(*tags));
+	struct publish_spec spec = { 0 };
+	struct target_disk d = { .path = vmdk, .format = "vmdk" };
+	struct target_result res = { 0 };
+	const struct target_driver *drv;
+	struct dist_result dres = { 0 };
+	struct dist_build db = { 0 };
+	char *dstate = NULL;
+	size_t i;
+	int ret = -1;
+
+	for (i = 0; i < p->ntags; i++) {
+		tags[i].key = p->tags[i].name;
+		tags[i].value = p->tags[i].value;
+	}
+	spec.via = p->via ? p->via : "import-snapshot";
+	spec.region = p->region;
+	spec.profile = p->profile;
+	spec.bucket = p->bucket;
+	spec.key_prefix = p->prefix;
+	spec.role_name = p->role;
+	spec.name = p->name ? p->name : b->r->name;
+	spec.description = p->description ? p->description : b->r->description;
+	spec.arch = p->architecture;
+	spec.boot_mode = p->boot_mode;
+	spec.kms_key_id = p->kms_key_id;
+	spec.encrypted = p->kms_key_id != NULL;
+	spec.ena = spec.sriov = spec.imds_v2 = true;
+	spec.tags = tags;
+	spec.ntags = p->ntags;
+	spec.progress = !b->o->json && isatty(2);
+	spec.on_resource = on_publish_resource;
+	spec.opaque = b;
+	if (strcmp(spec.via, "ebs") == 0) {
+		d.path = qcow2;
+		d.format = "qcow2";
+		spec.block_dir = b->bd.path;
+		spec.parent_snapshot = "auto";
+		spec.lineage = b->r->name;
+	}
+	drv = target_find(&spec);
+	if (!drv || (drv->check && drv->check(&spec) < 0) || drv->publish(&d, &spec, &res) < 0)
+		goto cleanup;
+	manifest_add_ami(b->m, res.region, res.ami_id, res.snapshot_id);
+	if (!b->o->json)
+		log_info("AMI %s (%s) in %s", res.ami_id, res.ami_name ? res.ami_name : "",
+			 res.region);
+	if (b->r->dist.set) {
+		dist_build_from_recipe(&db, &b->r->dist);
+		db.spec.profile = spec.profile;
+		db.spec.on_resource = on_publish_resource;
+		db.spec.opaque = b;
+		dstate = dist_state_path(b->bd.path, res.ami_id);
+		db.spec.state_file = dstate;
+		if (distribute(&db.spec, res.region, res.ami_id, &dres) < 0)
+			goto cleanup;
+		for (i = 0; i < dres.n; i++)
+			if (strcmp(dres.o[i].region, res.region) != 0)
+				manifest_add_ami(b->m, dres.o[i].region, dres.o[i].ami_id,
+						 dres.o[i].snapshot_ids[0]);   /* NULL if none */
+	}
+	ret = 0;
+cleanup:
+	dist_result_release(&dres);
+	dist_build_release(&db);
+	free(dstate);
+	target_result_release(&res);
+	free(tags);
+	return ret;
+}
+
+/* The temporary files a conversion makes, journaled as they appear. */
+struct temps {
+	struct journal *j;
+	unsigned id[4];
+	char *path[4];
+	size_t n;
+};
+
+static int on_convert_temp(const char *kind, const char *path, void *opaque)
+{
+	struct temps *t = opaque;
+
+	if (t->n == ARRAY_SIZE(t->id))
+		return err_set("conversion made more temporary files than expected");
+	if (journal_add(t->j, &t->id[t->n], kind, path, NULL) < 0)
+		return -1;
+	t->path[t->n++] = xstrdup(path);
+	return 0;
+}
+
+/* After the conversion: what is gone is released from the journal. */
+static void temps_release(struct temps *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		if (access(t->path[i], F_OK) < 0 && journal_release(t->j, t->id[i]) < 0)
+			log_warn("journal: %s", err_msg());
+		free(t->path[i]);
+	}
+	t->n = 0;
+}
+
+/* Every extra output format, converted from the flattened qcow2; *vmdk gets
+ * the streamOptimized VMDK's path when one was made (caller frees). */
+static int outputs(struct build *b, const char *disk, char **vmdk)
+{
+	static const struct { unsigned bit; enum convert_format f; const char *ext; } fmts[] = {
+		{ OUTPUT_RAW, CONVERT_RAW, "raw" },
+		{ OUTPUT_VMDK, CONVERT_VMDK, "vmdk" },
+		{ OUTPUT_VHD, CONVERT_VHD, "vhd" },
+		{ OUTPUT_VHDX, CONVERT_VHDX, "vhdx" },
+		{ OUTPUT_OVA, CONVERT_OVA, "ova" },
+	};
+	const char *dir = b->r->output.directory ? b->r->output.directory : b->bd.output;
+	unsigned want = b->r->output.formats;
+	size_t i;
+
+	/* VM Import takes the streamOptimized VMDK. */
+	if (b->r->publish.set)
+		want |= OUTPUT_VMDK;
+	if (b->r->output.formats & OUTPUT_QCOW2 && manifest_add_output(b->m, "qcow2", disk) < 0)
+		return -1;
+	for (i = 0; i < ARRAY_SIZE(fmts); i++) {
+		struct convert_opts co = { 0 };
+		struct temps t = { .j = b->j };
+		char *out;
+		unsigned id;
+		int r;
+
+		if (!(want & fmts[i].bit))
+			continue;
+		out = xasprintf("%s/%s-%s.%s", dir, b->r->name, b->r->version, fmts[i].ext);
+		co.input = disk;
+		co.input_format = "qcow2";
+		co.output = out;
+		co.format = fmts[i].f;
+		co.progress = !b->o->json && isatty(2);
+		co.on_temp = on_convert_temp;
+		co.opaque = &t;
+		r = journal_add(b->j, &id, "file", out, NULL);
+		if (r == 0) {
+			r = convert_run(&co);
+			temps_release(&t);
+		}
+		if (r == 0)
+			r = journal_keep(b->j, id);
+		if (r == 0)
+			r = manifest_add_output(b->m, fmts[i].ext, out);
+		if (r == 0 && fmts[i].bit == OUTPUT_VMDK) {
+			*vmdk = out;
+			out = NULL;
+		}
+		free(out);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int pipeline(struct build *b, struct build_result *res)
+{
+	struct recipe_opts ro = { 0 };
+	time_t now = time(NULL);
+	const char *dir;
+	char *disk = NULL, *work = NULL, *test_work = NULL, *test_console = NULL;
+	char *vmdk = NULL, *stage = NULL, *staged = NULL;
+	unsigned stage_id = 0;
+	char *log_path;
+	int ret = -1;
+
+	ro.vars = b->o->vars;
+	ro.build_time = now;
+	ro.check_doc = build_check_doc;
+	b->r = recipe_parse(b->o->recipe, &ro);
+	if (!b->r)
+		return -1;
+	if (b->o->resume_dir ? build_dir_open(b->o->resume_dir, &b->bd) < 0 :
+	    build_dir_create(b->o->output_root, b->r->name, b->r->version, now, &b->bd) < 0)
+		return -1;
+	if (b->o->resume_dir) {
+		char *rec = xasprintf("%s/" GUEST_RECORD_NAME, b->bd.path);
+		bool kept = access(rec, F_OK) == 0;
+
+		free(rec);
+		if (kept)
+			return err_set("--resume '%s': a guest is still kept there for inspection "
+				       "(amiforge clean %s destroys it)", b->bd.path, b->bd.path);
+	}
+	/* What --resume needs: the recipe, the vars, this build's nonce. */
+	if (ckpt_state_save(b->bd.path, b->r->path, b->o->vars) < 0)
+		return -1;
+	res->build_dir = xstrdup(b->bd.path);
+	b->j = journal_open(b->bd.journal);
+	if (!b->j)
+		return -1;
+	log_path = xasprintf("%s/build.log", b->bd.path);
+	if (log_open_file(log_path) < 0)
+		log_warn("%s", err_msg());
+	free(log_path);
+	b->m = manifest_new(b->bd.manifest);
+	manifest_set_status(b->m, "running", NULL);
+	if (manifest_set_recipe(b->m, b->r) < 0)
+		return -1;
+	if (!b->o->json)
+		log_info("build %s %s → %s", b->r->name, b->r->version, b->bd.path);
+
+	stage_begin(b, "base");
+	if (base_image_get(&b->r->parent, &b->base) < 0) {
+		stage_end(b, "base", "failed");
+		return -1;
+	}
+	manifest_set_base(b->m, &b->base);
+	stage_end(b, "base", "ok");
+
+	dir = b->r->output.directory ? b->r->output.directory : b->bd.output;
+	if (mkdir_p(dir, 0755) < 0)
+		return -1;
+	disk = xasprintf("%s/%s-%s.qcow2", dir, b->r->name, b->r->version);
+	stage = staging_dir(b);
+	/* Journaled before it exists: clean removes it after a crash. */
+	if (journal_add(b->j, &stage_id, "dir", stage, NULL) < 0)
+		goto cleanup;
+	if (mkdir(stage, 0711) < 0 || chmod(stage, 0711) < 0) {
+		err_errno("create staging directory '%s'", stage);
+		goto cleanup;
+	}
+	work = xasprintf("%s/guest-build", stage);
+	test_work = xasprintf("%s/guest-test", stage);
+	staged = xasprintf("%s/%s-%s.qcow2", stage, b->r->name, b->r->version);
+	test_console = xasprintf("%s/console-test.log", b->bd.path);
+	{
+		struct guest_stage gs = {
+			.image = b->base.path, .work = work, .console = b->bd.console_log,
+			.boot_stage = "boot", .run_stage = "components",
+			.docs = b->r->components, .ndocs = b->r->ncomponents,
+			.phases = "build,validate", .generalise = true,
+			.disk_size = b->r->vm.disk_size, .out = staged, .checkpoints = true,
+		};
+		if (guest_stage(b, &gs) < 0)
+			goto cleanup;
+	}
+	/* The output boots on a fresh overlay with a new instance-id. */
+	if (b->r->ntests) {
+		struct guest_stage gs = {
+			.image = staged, .work = test_work, .console = test_console,
+			.boot_stage = "boot-test", .run_stage = "tests",
+			.docs = b->r->tests, .ndocs = b->r->ntests, .phases = "test",
+		};
+		if (guest_stage(b, &gs) < 0)
+			goto cleanup;
+	}
+	/* Tested: the disk becomes the build's output. */
+	{
+		unsigned oid;
+
+		if (journal_add(b->j, &oid, "file", disk, NULL) < 0 || move_disk(staged, disk) < 0 ||
+		    journal_keep(b->j, oid) < 0)
+			goto cleanup;
+	}
+	if (remove_tree(stage) < 0 || journal_release(b->j, stage_id) < 0)
+		log_warn("staging directory: %s", err_msg());
+
+	stage_begin(b, "outputs");
+	if (outputs(b, disk, &vmdk) < 0) {
+		stage_end(b, "outputs", "failed");
+		goto cleanup;
+	}
+	stage_end(b, "outputs", "ok");
+	if (b->r->publish.set) {
+		stage_begin(b, "publish");
+		if (publish(b, vmdk, disk) < 0) {
+			stage_end(b, "publish", "failed");
+			goto cleanup;
+		}
+		stage_end(b, "publish", "ok");
+	}
+	res->disk = disk;
+	disk = NULL;
+	ret = 0;
+cleanup:
+	free(disk);
+	free(vmdk);
+	free(work);
+	free(test_work);
+	free(test_console);
+	free(stage);
+	free(staged);
+	return ret;
+}
+
+/* SIGINT/SIGTERM/SIGHUP (guest.c's watcher, after the guest is destroyed):
+ * release what the journal holds, then the process exits 128+sig. */
+static void on_signal(int sig, void *opaque)
+{
+	struct build *b = opaque;
+	unsigned released = 0, failed = 0;
+
+	if (!b->j)
+		return;
+	journal_cleanup(b->j, false, NULL, &released, &failed);
+	fprintf(stderr, "amiforge: %s: released %u resources%s (journal %s)\n", strsignal(sig),
+		released, failed ? ", some failed: run amiforge clean" : "", b->bd.journal);
+}
+
+int build_run(const struct build_opts *o, struct build_result *res)
+{
+	struct build b = { .o = o, .t0 = now_ms() };
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	guest_on_signal(on_signal, &b);
+	ret = pipeline(&b, res);
+	if (b.m) {
+		manifest_set_status(b.m, ret == 0 ? "succeeded" : "failed",
+				    ret == 0 ? NULL : err_msg());
+		if (manifest_write(b.m) < 0 && ret == 0)
+			ret = -1;
+	}
+	res->success = ret == 0;
+	res->guest_kept = b.kept;
+	if (ret < 0 && b.j) {
+		char *e = xstrdup(err_msg());
+
+		/* What this build created and did not keep goes now; the
+		 * journal stays for `amiforge clean` if anything resists. A
+		 * guest kept for inspection keeps everything it needs: held. */
+		if (b.kept) {
+			if (journal_hold_live(b.j) < 0)
+				log_warn("journal: %s", err_msg());
+		} else if (journal_cleanup(b.j, false, NULL, NULL, NULL) < 0) {
+			log_warn("cleanup: %s", err_msg());
+		}
+		err_set("%s", e);
+		free(e);
+	}
+	event(&b, "build", b.r ? b.r->name : "?", ret == 0 ? "succeeded" : "failed",
+	      ret == 0 ? NULL : err_msg());
+	guest_on_signal(NULL, NULL);
+	log_close_file();
+	journal_close(b.j);
+	manifest_free(b.m);
+	base_image_release(&b.base);
+	build_dir_release(&b.bd);
+	recipe_free(b.r);
+	free(b.record);
+	return ret;
+}
+
+void build_result_release(struct build_result *res)
+{
+	free(res->build_dir);
+	free(res->disk);
+	res->build_dir = res->disk = NULL;
+}

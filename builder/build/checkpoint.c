@@ -1,0 +1,785 @@
+/* checkpoint.c: keyed qcow2 checkpoints of the build guest's disk (see
+ * checkpoint.h). */
+#include <dirent.h>
+#include <jansson.h>
+#include <sys/file.h>
+#include <sys/random.h>
+
+#include "checkpoint.h"
+#include "builddir.h"
+#include "buf.h"
+#include "builder/base/cache.h"
+#include "builder/component/component.h"
+#include "error.h"
+#include "builder/base/fetch.h"
+#include "builder/guest/guest.h"
+#include "journal.h"
+#include "log.h"
+#include "builder/recipe/recipe.h"
+#include "run.h"
+#include "util.h"
+
+/* Bump when the key material or the layout changes: old checkpoints are
+ * then simply never matched (and pruned). */
+#define CKPT_VERSION "amiforge-checkpoint-v1"
+/* A layer chain a build makes has one layer per disk-changing step; qemu-img
+ * info --backing-chain of a long one stays far below this. */
+#define CKPT_CHAIN_JSON_MAX (8u * 1024 * 1024)
+/* state.json is a recipe path and a few vars. */
+#define CKPT_STATE_MAX (1024u * 1024)
+
+struct ckpt {
+	struct ckpt_opts o;
+	char *dir;                 /* <cache>/checkpoints */
+	char *layers;              /* <cache>/checkpoints/layers */
+	int lockfd;
+	char *nonce;
+	struct component_plan plan;
+	char **keys;               /* plan.n + 1: keys[i] is the state before step i */
+	char *final_key;           /* the generalised checkpoint's, or NULL */
+	char *final;               /* its layer when reusable */
+	size_t skip;               /* steps done by the reused checkpoint */
+	char *image;               /* reused layer, or NULL */
+	char *parent;              /* key of the checkpoint the current top backs onto */
+	char *top;                 /* the guest's current top layer */
+	unsigned top_jid;
+	unsigned seq;              /* next layer number */
+	struct component_resume resume;
+	char *resume_outputs;
+	size_t pos;                /* next top-level step expected by ckpt_step_done */
+	bool off;                  /* no more checkpoints in this run */
+	size_t saved;
+};
+
+static void ev(const struct ckpt *c, const char *kind, const char *name, const char *status,
+	       const char *detail)
+{
+	if (c->o.event)
+		c->o.event(kind, name, status, detail, c->o.opaque);
+}
+
+static char *sha256_hex(const char *a, const char *b, const char *d)
+{
+	struct hasher *h = hasher_new(CHECKSUM_NONE);
+	char *hex = NULL, *extra = NULL;
+
+	hasher_update(h, a, strlen(a) + 1);
+	hasher_update(h, b, strlen(b) + 1);
+	if (d)
+		hasher_update(h, d, strlen(d) + 1);
+	hasher_final(h, &hex, &extra);
+	hasher_free(h);
+	free(extra);
+	return hex;
+}
+
+static char *record_path(const struct ckpt *c, const char *key)
+{
+	return xasprintf("%s/%s.json", c->dir, key);
+}
+
+/* ---- build state (--resume) ----------------------------------------------- */
+
+static char *state_path(const char *build_dir)
+{
+	return xasprintf("%s/checkpoints/state.json", build_dir);
+}
+
+static json_t *state_read(const char *build_dir)
+{
+	char *p = state_path(build_dir);
+	struct buf b = BUF_INIT(CKPT_STATE_MAX);
+	json_t *j = NULL;
+	json_error_t je;
+
+	if (buf_read_file(&b, p) < 0)
+		goto cleanup;
+	j = json_loadb(b.data ? b.data : "", b.len, 0, &je);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+		err_set("%s:%d:%d: %s", p, je.line, je.column, je.text);
+	}
+cleanup:
+	buf_release(&b);
+	free(p);
+	return j;
+}
+
+int ckpt_state_load(const char *build_dir, char **recipe, struct strv *vars)
+{
+	json_t *j = state_read(build_dir), *v;
+	const char *r;
+	size_t i;
+
+	*recipe = NULL;
+	if (!j)
+		return err_prefix("--resume '%s'", build_dir);
+	r = json_string_value(json_object_get(j, "recipe"));
+	if (!r) {
+		json_decref(j);
+		return err_set("--resume '%s': state.json names no recipe", build_dir);
+	}
+	*recipe = xstrdup(r);
+	json_array_foreach(json_object_get(j, "vars"), i, v)
+		if (json_is_string(v))
+			strv_push(vars, json_string_value(v));
+	json_decref(j);
+	return 0;
+}
+
+static char *new_nonce(void)
+{
+	unsigned char r[8];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		uint64_t t = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 40);
+		memcpy(r, &t, sizeof(r));
+	}
+	return xasprintf("%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5],
+			 r[6], r[7]);
+}
+
+int ckpt_state_save(const char *build_dir, const char *recipe, const char *const *vars)
+{
+	json_t *old = NULL, *j, *jv = json_array();
+	char *p = state_path(build_dir), *s, *nonce = NULL;
+	size_t i;
+	int ret = -1;
+
+	if (access(p, F_OK) == 0 && (old = state_read(build_dir)))
+		nonce = xstrdup(json_string_value(json_object_get(old, "nonce")) ?
+				json_string_value(json_object_get(old, "nonce")) : "");
+	if (!nonce || !nonce[0]) {
+		free(nonce);
+		nonce = new_nonce();
+	}
+	for (i = 0; vars && vars[i]; i++)
+		json_array_append_new(jv, json_string(vars[i]));
+	j = json_pack("{s:s, s:s, s:o}", "nonce", nonce, "recipe", recipe, "vars", jv);
+	s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	if (!s)
+		err_set("state.json for '%s': cannot encode", build_dir);
+	else
+		ret = write_file_atomic(p, s, strlen(s), 0644);
+	free(s);
+	json_decref(j);
+	json_decref(old);
+	free(nonce);
+	free(p);
+	return ret;
+}
+
+/* ---- the cache side ------------------------------------------------------- */
+
+/* Is layer a qcow2 chain that ends at the base, every layer with an explicit
+ * backing format (so nothing in it is ever probed)? */
+static bool chain_ok(const struct ckpt *c, const char *layer)
+{
+	const char *argv[] = { "qemu-img", "info", "-U", "--backing-chain", "--output=json",
+			       "-f", "qcow2", layer, NULL };
+	struct run r = RUN_INIT;
+	json_t *j = NULL, *e;
+	json_error_t je;
+	size_t i, n;
+	bool ok = false;
+
+	r.argv = argv;
+	r.out = RUN_CAPTURE;
+	r.err = RUN_CAPTURE;
+	r.capture_max = CKPT_CHAIN_JSON_MAX;
+	r.timeout_ms = 60000;
+	if (run_sync(&r) < 0 || run_check(&r) < 0 || r.truncated)
+		goto cleanup;
+	j = json_loads(r.out_buf.data ? r.out_buf.data : "", 0, &je);
+	n = json_array_size(j);
+	if (n < 2)
+		goto cleanup;
+	json_array_foreach(j, i, e) {
+		const char *fn = json_string_value(json_object_get(e, "filename"));
+		const char *fmt = json_string_value(json_object_get(e, "format"));
+
+		if (!fn || !fmt)
+			goto cleanup;
+		if (i + 1 < n) {
+			if (strcmp(fmt, "qcow2") != 0 ||
+			    !json_string_value(json_object_get(e, "backing-filename-format")) ||
+			    !str_startswith(fn, c->layers))
+				goto cleanup;
+		} else if (strcmp(fn, c->o.base->path) != 0 || strcmp(fmt, c->o.base->format) != 0) {
+			goto cleanup;
+		}
+	}
+	ok = true;
+cleanup:
+	if (!ok)
+		log_debug("checkpoint layer %s: backing chain not usable (%s)", layer,
+			  r.err_buf.data ? r.err_buf.data : "unexpected chain");
+	err_clear();
+	json_decref(j);
+	run_release(&r);
+	return ok;
+}
+
+static json_t *record_load(const char *path)
+{
+	struct buf b = BUF_INIT(CKPT_RECORD_MAX);
+	json_t *j = NULL;
+
+	if (buf_read_file(&b, path) == 0)
+		j = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
+	err_clear();
+	buf_release(&b);
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* Mark the checkpoint and its ancestors used (prune goes by mtime). */
+static void touch_chain(const struct ckpt *c, const char *key)
+{
+	char *k = xstrdup(key);
+	int guard = 0;
+
+	while (k && guard++ < 100000) {
+		char *p = record_path(c, k);
+		json_t *j = record_load(p);
+		const char *parent = j ? json_string_value(json_object_get(j, "parent")) : NULL;
+
+		cache_touch(p);
+		free(k);
+		k = parent ? xstrdup(parent) : NULL;
+		json_decref(j);
+		free(p);
+	}
+	free(k);
+}
+
+static void link_into_build(const struct ckpt *c, const char *key, const char *layer)
+{
+	char *l = xasprintf("%s/%s.qcow2", c->o.bd->checkpoints, key);
+
+	unlink(l);
+	if (symlink(layer, l) < 0)
+		log_debug("checkpoint link '%s': %s", l, strerror(errno));
+	free(l);
+}
+
+/* The record of KEY if its layer is there and its backing chain is intact
+ * (NULL otherwise); *layer points into it. The caller json_decref()s it. */
+static json_t *usable_record(struct ckpt *c, const char *key, const char **layer)
+{
+	char *p = record_path(c, key);
+	json_t *j = access(p, F_OK) == 0 ? record_load(p) : NULL;
+
+	free(p);
+	*layer = j ? json_string_value(json_object_get(j, "layer")) : NULL;
+	if (*layer && access(*layer, R_OK) == 0 && chain_ok(c, *layer))
+		return j;
+	json_decref(j);
+	*layer = NULL;
+	return NULL;
+}
+
+/* Take the layer of KEY into this build: refresh the chain's use times, link
+ * it under the build directory; returns our copy of the layer path. */
+static char *adopt(struct ckpt *c, const char *key, const char *layer)
+{
+	char *copy = xstrdup(layer);
+
+	touch_chain(c, key);
+	link_into_build(c, key, copy);
+	return copy;
+}
+
+/* The deepest step whose checkpoint is usable. */
+static void find_reusable(struct ckpt *c)
+{
+	size_t i;
+
+	for (i = c->plan.n; i > 0; i--) {
+		const char *layer, *out;
+		json_t *j = usable_record(c, c->keys[i], &layer), *od;
+
+		if (!j)
+			continue;
+		out = json_string_value(json_object_get(j, "outputs"));
+		od = json_object_get(j, "outputs_doc");
+		c->skip = i;
+		c->parent = xstrdup(c->keys[i]);
+		c->resume.skip = i;
+		if (out && json_is_integer(od)) {
+			c->resume_outputs = xstrdup(out);
+			c->resume.outputs = c->resume_outputs;
+			c->resume.outputs_doc = (size_t)json_integer_value(od);
+		}
+		c->image = adopt(c, c->keys[i], layer);
+		json_decref(j);
+		return;
+	}
+}
+
+/* A fresh layer name, journaled before anything creates it. */
+static int next_layer(struct ckpt *c, char **path, unsigned *jid)
+{
+	char *p;
+
+	for (;;) {
+		p = xasprintf("%s/%s-%u.qcow2", c->layers, c->nonce, c->seq++);
+		if (access(p, F_OK) < 0)
+			break;
+		free(p);
+	}
+	if (journal_add(c->o.journal, jid, "file", p, NULL) < 0) {
+		free(p);
+		return -1;
+	}
+	*path = p;
+	return 0;
+}
+
+static void compute_keys(struct ckpt *c)
+{
+	const struct recipe *r = c->o.recipe;
+	char size[32];
+	bool tainted = false;
+	size_t i;
+
+	snprintf(size, sizeof(size), "%" PRIu64, c->o.disk_size);
+	c->keys = xcalloc(c->plan.n + 1, sizeof(*c->keys));
+	c->keys[0] = sha256_hex(CKPT_VERSION, c->o.base->sha256, size);
+	for (i = 0; i < c->plan.n; i++) {
+		const struct component_plan_step *s = &c->plan.steps[i];
+		bool pinned = s->doc < r->ncomponents && r->components[s->doc].pin;
+
+		if (s->external && !pinned && !tainted) {
+			tainted = true;
+			log_info("checkpoints after %s/%s/%s (%s) are kept for this build only "
+				 "(pin the component to share them)", s->document, s->phase, s->step,
+				 s->action);
+		}
+		c->keys[i + 1] = sha256_hex(c->keys[i], s->material ? s->material : "",
+					    tainted ? c->nonce : NULL);
+	}
+	if (c->o.final_material)
+		c->final_key = sha256_hex(c->keys[c->plan.n], "generalised", c->o.final_material);
+}
+
+/* The generalised checkpoint, when its record names a usable layer. */
+static void find_final(struct ckpt *c)
+{
+	const char *layer;
+	json_t *j = usable_record(c, c->final_key, &layer);
+
+	if (j)
+		c->final = adopt(c, c->final_key, layer);
+	json_decref(j);
+}
+
+struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts *co)
+{
+	struct ckpt *c = xcalloc(1, sizeof(*c));
+	char *cache = NULL, *lock = NULL;
+	json_t *st = NULL;
+
+	c->o = *o;
+	c->lockfd = -1;
+	if (!(cache = cache_dir()))
+		goto fail;
+	c->dir = xasprintf("%s/checkpoints", cache);
+	c->layers = xasprintf("%s/layers", c->dir);
+	/* 0755: QEMU may run as another user and must reach the layers. */
+	if (mkdir_p(c->layers, 0755) < 0)
+		goto fail;
+	lock = xasprintf("%s/lock", c->dir);
+	c->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (c->lockfd < 0 || flock(c->lockfd, LOCK_SH) < 0) {
+		err_errno("lock '%s'", lock);
+		goto fail;
+	}
+	st = state_read(o->bd->path);
+	if (st && json_string_value(json_object_get(st, "nonce")))
+		c->nonce = xstrdup(json_string_value(json_object_get(st, "nonce")));
+	else
+		c->nonce = new_nonce();
+	err_clear();
+	if (component_plan(co, &c->plan) < 0)
+		goto fail;
+	compute_keys(c);
+	c->o.final_material = NULL;	/* the caller's: used for the key only */
+	if (o->reuse && c->final_key)
+		find_final(c);
+	if (o->reuse && !c->final)
+		find_reusable(c);
+	if (next_layer(c, &c->top, &c->top_jid) < 0)
+		goto fail;
+	c->pos = c->skip;
+	if (c->skip || c->final) {
+		size_t i, done = c->final ? c->plan.n : c->skip;
+
+		for (i = 0; i < done; i++) {
+			char *name = xasprintf("%s/%s/%s", c->plan.steps[i].document,
+					       c->plan.steps[i].phase, c->plan.steps[i].step);
+			ev(c, "step", name, "Reused", NULL);
+			free(name);
+		}
+		if (c->final)
+			log_info("reusing generalised checkpoint %.12s: all %zu steps done, "
+				 "the build guest is not booted", c->final_key, c->plan.n);
+		else
+			log_info("reusing checkpoint %.12s: %zu of %zu steps done",
+				 c->keys[c->skip], c->skip, c->plan.n);
+	}
+	if (c->final) {
+		char *d = xasprintf("%zu/%zu", c->plan.n, c->plan.n);
+		ev(c, "checkpoint", c->final_key, "reused-generalised", d);
+		free(d);
+	} else {
+		char *d = xasprintf("%zu/%zu", c->skip, c->plan.n);
+		ev(c, "checkpoint", c->keys[c->skip], c->skip ? "reused" : "none", d);
+		free(d);
+	}
+	json_decref(st);
+	free(lock);
+	free(cache);
+	return c;
+fail:
+	json_decref(st);
+	free(lock);
+	free(cache);
+	ckpt_free(c);
+	return NULL;
+}
+
+const char *ckpt_image(const struct ckpt *c)
+{
+	return c->image;
+}
+
+const char *ckpt_overlay(const struct ckpt *c)
+{
+	return c->top;
+}
+
+const struct component_resume *ckpt_resume(const struct ckpt *c)
+{
+	return c->skip ? &c->resume : NULL;
+}
+
+size_t ckpt_reused(const struct ckpt *c)
+{
+	return c ? (c->final ? c->plan.n : c->skip) : 0;
+}
+
+const char *ckpt_final(const struct ckpt *c)
+{
+	return c ? c->final : NULL;
+}
+
+size_t ckpt_saved(const struct ckpt *c)
+{
+	return c ? c->saved : 0;
+}
+
+/* info NULL: the generalised checkpoint (no step, no outputs). */
+static int write_record(const struct ckpt *c, const char *key, const char *layer,
+			const struct component_step_info *info)
+{
+	char *outputs = info ? component_step_outputs(info) : NULL;
+	char *step = info ? xasprintf("%s/%s/%s", info->document, info->phase, info->step) :
+		     xstrdup("(generalised)");
+	json_t *j = json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:I}", "layer", layer,
+			      "parent", c->parent ? json_string(c->parent) : json_null(),
+			      "base", c->o.base->path, "base_sha256", c->o.base->sha256,
+			      "step", step, "outputs_doc",
+			      (json_int_t)(info ? info->doc_index : 0),
+			      "created", (json_int_t)time(NULL));
+	char *p = record_path(c, key), *s;
+	int ret = -1;
+
+	if (j && outputs)
+		json_object_set_new(j, "outputs", json_string(outputs));
+	s = j ? json_dumps(j, JSON_INDENT(1)) : NULL;
+	if (!s)
+		err_set("checkpoint record '%s': cannot encode", p);
+	else
+		ret = write_file_atomic(p, s, strlen(s), 0644);
+	free(s);
+	free(p);
+	free(step);
+	free(outputs);
+	json_decref(j);
+	return ret;
+}
+
+void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step_info *info,
+		    bool changed_disk)
+{
+	const struct component_plan_step *ps;
+	char *new_top = NULL, *frozen = NULL;
+	unsigned jid = 0;
+	size_t idx;
+	const char *key;
+
+	if (!c)
+		return;
+	/* A step the user continued past (--on-error=ask), at any depth (a
+	 * nested one makes its top-level ExecuteDocument "pass"): its key says
+	 * "this step done", the disk does not. The checkpoints before it stay
+	 * valid; none after it. A step retried until it passed is
+	 * checkpointed as any other, like one that needed a second of its
+	 * maxAttempts. */
+	if (info->continued && !c->off) {
+		log_info("checkpoints: none after %s/%s (continued past its failure)",
+			 info->phase, info->step);
+		c->off = true;
+	}
+	if (!g || info->depth != 0)
+		return;
+	idx = c->pos++;
+	if (c->off)
+		return;
+	ps = idx < c->plan.n ? &c->plan.steps[idx] : NULL;
+	if (!ps || strcmp(ps->phase, info->phase) != 0 || strcmp(ps->step, info->step) != 0) {
+		log_warn("checkpoints: step %s/%s is not the planned one: no more checkpoints",
+			 info->phase, info->step);
+		c->off = true;
+		return;
+	}
+	/* After a failed step (onFailure Continue) the disk is not what the
+	 * keys describe. */
+	if (strcmp(info->status, "Failed") == 0) {
+		c->off = true;
+		return;
+	}
+	if (!changed_disk || (strcmp(info->status, "Success") != 0 &&
+			      strcmp(info->status, "IgnoredFailure") != 0))
+		return;
+	key = c->keys[idx + 1];
+	if (next_layer(c, &new_top, &jid) < 0 || guest_snapshot(g, new_top, &frozen) < 0) {
+		log_warn("checkpoint after %s/%s: %s; no more checkpoints in this build",
+			 info->phase, info->step, err_msg());
+		if (jid && access(new_top, F_OK) < 0)
+			journal_release(c->o.journal, jid);
+		c->off = true;
+		free(new_top);
+		return;
+	}
+	/* The frozen layer is the cache's now; the guest writes to new_top. */
+	if (journal_keep(c->o.journal, c->top_jid) < 0 || write_record(c, key, frozen, info) < 0) {
+		log_warn("checkpoint after %s/%s: %s", info->phase, info->step, err_msg());
+		c->off = true;
+	} else {
+		char *name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
+
+		link_into_build(c, key, frozen);
+		free(c->parent);
+		c->parent = xstrdup(key);
+		c->saved++;
+		ev(c, "checkpoint", name, "saved", key);
+		free(name);
+	}
+	free(c->top);
+	c->top = new_top;
+	c->top_jid = jid;
+	free(frozen);
+}
+
+void ckpt_save_final(struct ckpt *c, struct guest *g)
+{
+	char *layer;
+
+	if (!c || !g || !c->final_key || c->off || c->final || c->pos != c->plan.n ||
+	    !g->overlay || strcmp(g->overlay, c->top) != 0)
+		return;
+	/* The layer is the cache's from here: the guest must not remove it. */
+	layer = guest_release_overlay(g);
+	if (journal_keep(c->o.journal, c->top_jid) < 0 ||
+	    write_record(c, c->final_key, layer, NULL) < 0) {
+		log_warn("generalised checkpoint: %s", err_msg());
+	} else {
+		link_into_build(c, c->final_key, layer);
+		c->saved++;
+		ev(c, "checkpoint", "(generalised)", "saved", c->final_key);
+	}
+	c->top_jid = 0;
+	free(layer);
+}
+
+void ckpt_free(struct ckpt *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	/* The guest removed its top layer (guest_free): journal that. */
+	if (c->top_jid && c->top && access(c->top, F_OK) < 0 &&
+	    journal_release(c->o.journal, c->top_jid) < 0)
+		log_warn("journal: %s", err_msg());
+	if (c->lockfd >= 0)
+		close(c->lockfd);
+	for (i = 0; c->keys && i <= c->plan.n; i++)
+		free(c->keys[i]);
+	free(c->keys);
+	free(c->final_key);
+	free(c->final);
+	component_plan_release(&c->plan);
+	free(c->dir);
+	free(c->layers);
+	free(c->nonce);
+	free(c->image);
+	free(c->parent);
+	free(c->top);
+	free(c->resume_outputs);
+	free(c);
+}
+
+/* ---- prune ---------------------------------------------------------------- */
+
+struct rec {
+	char *key, *path, *layer, *parent, *base;
+	time_t used;
+	bool drop;
+};
+
+static void recs_free(struct rec *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].key);
+		free(v[i].path);
+		free(v[i].layer);
+		free(v[i].parent);
+		free(v[i].base);
+	}
+	free(v);
+}
+
+int ckpt_prune(const char *cache, unsigned older_than_days, bool dry, FILE *f, size_t *files,
+	       uint64_t *bytes)
+{
+	char *dir = xasprintf("%s/checkpoints", cache), *layers = xasprintf("%s/layers", dir);
+	char *lock = xasprintf("%s/lock", dir);
+	time_t cutoff = time(NULL) - (time_t)older_than_days * 86400;
+	struct rec *v = NULL;
+	size_t n = 0, i, k;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	bool changed = true;
+	char **in_use = NULL;
+	int lfd = -1, ret = -1;
+
+	if (!d) {
+		ret = errno == ENOENT ? 0 : err_errno("open '%s'", dir);
+		goto cleanup;
+	}
+	while ((de = readdir(d))) {
+		struct rec r = { 0 };
+		struct stat st;
+		json_t *j;
+
+		if (!str_endswith(de->d_name, ".json"))
+			continue;
+		r.path = xasprintf("%s/%s", dir, de->d_name);
+		r.key = xstrndup(de->d_name, strlen(de->d_name) - 5);
+		j = record_load(r.path);
+		if (j) {
+			const char *s;
+
+			if ((s = json_string_value(json_object_get(j, "layer"))))
+				r.layer = xstrdup(s);
+			if ((s = json_string_value(json_object_get(j, "parent"))))
+				r.parent = xstrdup(s);
+			if ((s = json_string_value(json_object_get(j, "base"))))
+				r.base = xstrdup(s);
+			json_decref(j);
+		}
+		r.used = stat(r.path, &st) == 0 ? st.st_mtime : 0;
+		r.drop = !r.layer || !r.base || (older_than_days == 0 || r.used < cutoff) ||
+			 access(r.layer, F_OK) < 0 || access(r.base, F_OK) < 0;
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n++] = r;
+	}
+	closedir(d);
+	/* A layer a running guest uses (kept by --on-error) stays, and so does
+	 * every checkpoint under it: its layer backs onto theirs. */
+	in_use = cache_files_in_use();
+	for (i = 0; i < n; i++) {
+		const char *key = v[i].key;
+		size_t steps;
+
+		if (!v[i].layer || !cache_in_use(in_use, v[i].layer))
+			continue;
+		/* this record, then its ancestors (at most n: no loops) */
+		for (steps = 0; key && steps < n; steps++) {
+			for (k = 0; k < n && strcmp(v[k].key, key) != 0; k++)
+				;
+			if (k == n)
+				break;
+			if (f && v[k].drop)
+				fprintf(f, "kept %s: a running guest uses its layer\n", v[k].path);
+			v[k].drop = false;
+			key = v[k].parent;
+		}
+	}
+	/* A checkpoint whose parent goes, goes: its layer backs onto the parent's. */
+	while (changed) {
+		changed = false;
+		for (i = 0; i < n; i++) {
+			if (v[i].drop || !v[i].parent)
+				continue;
+			for (k = 0; k < n; k++)
+				if (strcmp(v[k].key, v[i].parent) == 0)
+					break;
+			if (k == n || v[k].drop) {
+				v[i].drop = true;
+				changed = true;
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (v[i].drop && cache_remove_file(v[i].path, dry, f, files, bytes) < 0)
+			goto cleanup;
+	/* Layers nobody refers to — unless a build is running (its top layer
+	 * has no record yet). */
+	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		if (f)
+			fprintf(f, "checkpoint layers kept: a build is running\n");
+		ret = 0;
+		goto cleanup;
+	}
+	d = opendir(layers);
+	while (d && (de = readdir(d))) {
+		char *p;
+
+		if (de->d_name[0] == '.')
+			continue;
+		p = xasprintf("%s/%s", layers, de->d_name);
+		for (k = 0; k < n; k++)
+			if (!v[k].drop && v[k].layer && strcmp(v[k].layer, p) == 0)
+				break;
+		if (k == n && !cache_in_use(in_use, p) &&
+		    cache_remove_file(p, dry, f, files, bytes) < 0) {
+			free(p);
+			closedir(d);
+			goto cleanup;
+		}
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	ret = 0;
+cleanup:
+	if (lfd >= 0)
+		close(lfd);
+	recs_free(v, n);
+	strv_free(in_use);
+	free(lock);
+	free(layers);
+	free(dir);
+	return ret;
+}

@@ -1,0 +1,142 @@
+/* cmd-build.c: `amiforge build RECIPE`. */
+#include <getopt.h>
+
+#include "builder/build/build.h"
+#include "builder/build/checkpoint.h"
+#include "commands.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+static const char usage[] =
+	"build RECIPE [--output DIR] [--var k=v ...] [--json] [--on-error=cleanup|abort|ask] "
+	"[--no-cache]\n"
+	"       build [RECIPE] --resume BUILD_DIR [--var k=v ...] [--json] [--no-cache]";
+
+static const char help[] =
+	"\n"
+	"Build the image a recipe describes: boot its parent with the agent, run the\n"
+	"build and validate phases of its components, generalise, flatten to the\n"
+	"output disk, boot that on a fresh overlay for the test phases, then the\n"
+	"outputs and publish: sections. Prints the finished disk's path.\n"
+	"\n"
+	"  --output DIR         build directories go under DIR (default ./builds)\n"
+	"  --var k=v            override a recipe variable / component parameter\n"
+	"  --json               JSON events on stdout instead of progress lines\n"
+	"  --no-cache           reuse no checkpoint (still record new ones)\n"
+	"  --resume BUILD_DIR   continue a failed build at its failed step\n"
+	"  --on-error=MODE      what a failure does:\n"
+	"      cleanup  (default) release everything the build created\n"
+	"      abort    leave the guest running for inspection and print how to\n"
+	"               reach it: its console log, `amiforge attach BUILD_DIR --\n"
+	"               COMMAND` to run a command in it, `amiforge clean BUILD_DIR`\n"
+	"               to destroy it and remove its files\n"
+	"      ask      when a step fails, ask on the terminal: retry the step,\n"
+	"               continue as if it had passed (recorded in manifest.json\n"
+	"               \"decisions\" and as IgnoredFailure, \"continued\" in the TOE\n"
+	"               log; no checkpoint is saved after it), or abort as above;\n"
+	"               `amiforge attach` works while the question waits. Any other\n"
+	"               failure aborts. Needs a terminal on stdin and stderr.\n"
+	"  SIGINT/SIGTERM destroy the guest and release everything in every mode.\n";
+
+int cmd_build(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "var", required_argument, NULL, 'V' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "on-error", required_argument, NULL, 'e' },
+		{ "no-cache", no_argument, NULL, 'N' },
+		{ "resume", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct build_opts o = { 0 };
+	struct build_result res;
+	struct strv vars = STRV_INIT, saved_vars = STRV_INIT;
+	char *saved_recipe = NULL;
+	int c, ret = EXIT_USAGE;
+
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.output_root = optarg;
+			break;
+		case 'V':
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				err_set("--var '%s': expected name=value", optarg);
+				log_err_msg();
+				goto cleanup;
+			}
+			strv_push(&vars, optarg);
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'N':
+			o.no_cache = true;
+			break;
+		case 'R':
+			o.resume_dir = optarg;
+			break;
+		case 'e':
+			if (onerror_parse_mode(optarg, &o.on_error) < 0) {
+				log_err_msg();
+				goto cleanup;
+			}
+			break;
+		case 'h':
+			printf("usage: amiforge %s\n%s", usage, help);
+			ret = EXIT_OK;
+			goto cleanup;
+		default:
+			ret = cmd_usage(usage);
+			goto cleanup;
+		}
+	}
+	if (o.on_error == BUILD_ON_ERROR_ASK && (!isatty(0) || !isatty(2))) {
+		err_set("--on-error=ask needs a terminal on stdin and stderr to ask on "
+			"(use --on-error=abort in scripts)");
+		log_err_msg();
+		goto cleanup;
+	}
+	if (o.resume_dir && optind == argc) {
+		/* The recipe and vars the build was started with. */
+		if (o.output_root) {
+			err_set("--output and --resume: the build directory is given");
+			log_err_msg();
+			goto cleanup;
+		}
+		if (ckpt_state_load(o.resume_dir, &saved_recipe, &saved_vars) < 0) {
+			log_err_msg();
+			ret = EXIT_FAIL;
+			goto cleanup;
+		}
+		for (c = 0; vars.v && vars.v[c]; c++)
+			strv_push(&saved_vars, vars.v[c]);   /* given ones win */
+		o.recipe = saved_recipe;
+		o.vars = (const char *const *)saved_vars.v;
+	} else if (optind != argc - 1) {
+		ret = cmd_usage(usage);
+		goto cleanup;
+	} else {
+		o.recipe = argv[optind];
+		o.vars = (const char *const *)vars.v;
+	}
+	if (build_run(&o, &res) < 0) {
+		log_err_msg();
+		if (res.build_dir)
+			log_error("build directory: %s", res.build_dir);
+		ret = EXIT_FAIL;
+	} else {
+		if (!o.json)
+			printf("%s\n", res.disk);
+		ret = EXIT_OK;
+	}
+	build_result_release(&res);
+cleanup:
+	strv_release(&vars);
+	strv_release(&saved_vars);
+	free(saved_recipe);
+	return ret;
+}

@@ -1,0 +1,154 @@
+/* amiforge cache list | prune [--older-than DAYS] [--dry-run] | fetch RECIPE | dir */
+#include <getopt.h>
+
+#include "builder/base/cache.h"
+#include "builder/build/checkpoint.h"
+#include "commands.h"
+#include "error.h"
+#include "builder/base/fetch.h"
+#include "log.h"
+#include "builder/recipe/recipe.h"
+#include "util.h"
+
+#define CACHE_USAGE "cache list | prune [--older-than DAYS] [--dry-run] | " \
+		    "fetch RECIPE [--var NAME=VALUE ...] | dir"
+
+static int cache_fetch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "var", required_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct strv vars = STRV_INIT;
+	struct recipe_opts ro = { 0 };
+	struct recipe *r = NULL;
+	struct base_image img;
+	int c, rc = EXIT_USAGE;
+
+	memset(&img, 0, sizeof(img));
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'V')
+			goto cleanup;
+		strv_push(&vars, optarg);
+	}
+	if (optind + 1 != argc) {
+		cmd_usage(CACHE_USAGE);
+		goto cleanup;
+	}
+	ro.vars = (const char *const *)vars.v;
+	r = recipe_parse(argv[optind], &ro);
+	if (!r) {
+		log_err_msg();
+		goto cleanup;
+	}
+	if (base_image_get(&r->parent, &img) < 0) {
+		log_err_msg();
+		rc = EXIT_FAIL;
+		goto cleanup;
+	}
+	printf("path %s\nformat %s\nsha256 %s\nsize %llu\nvirtual_size %llu\n%s\n", img.path,
+	       img.format, img.sha256, (unsigned long long)img.size,
+	       (unsigned long long)img.virtual_size,
+	       img.downloaded ? "downloaded" : img.in_place ? "in place" : "cached");
+	rc = EXIT_OK;
+cleanup:
+	base_image_release(&img);
+	recipe_free(r);
+	strv_release(&vars);
+	return rc;
+}
+
+static int cache_prune_cmd(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "older-than", required_argument, NULL, 'o' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t days = 0;
+	bool dry = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			if (parse_u64(optarg, 100000, &days) < 0 || days == 0) {
+				log_error("--older-than '%s': expected a number of days (1 or more)",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'n':
+			dry = true;
+			break;
+		default:
+			return cmd_usage(CACHE_USAGE);
+		}
+	}
+	if (optind != argc)
+		return cmd_usage(CACHE_USAGE);
+	if (cache_prune((unsigned)days, dry, stdout) < 0) {
+		log_err_msg();
+		return EXIT_FAIL;
+	}
+	{
+		char *cache = cache_dir();
+		size_t files = 0;
+		uint64_t bytes = 0;
+
+		if (!cache || ckpt_prune(cache, (unsigned)days, dry, stdout, &files, &bytes) < 0) {
+			free(cache);
+			log_err_msg();
+			return EXIT_FAIL;
+		}
+		printf("checkpoints: %s %zu files, %" PRIu64 " MiB\n", dry ? "would remove" : "removed",
+		       files, bytes >> 20);
+		free(cache);
+	}
+	return EXIT_OK;
+}
+
+int cmd_cache(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : NULL;
+
+	if (!sub)
+		return cmd_usage(CACHE_USAGE);
+	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+		printf("usage: amiforge %s\n\n"
+		       "The content-addressed base image cache ($AMIFORGE_CACHE_DIR, else\n"
+		       "/var/cache/amiforge as root, else $XDG_CACHE_HOME/amiforge).\n"
+		       "  list    cached images: digest, format, size, last use, source\n"
+		       "  prune   drop images and build checkpoints unused for DAYS (default: all)\n"
+		       "          and stale downloads\n"
+		       "  fetch   download/verify/unpack a recipe's parent into the cache\n"
+		       "  dir     print the cache directory\n", CACHE_USAGE);
+		return EXIT_OK;
+	}
+	if (strcmp(sub, "list") == 0) {
+		if (argc != 2)
+			return cmd_usage(CACHE_USAGE);
+		if (cache_list(stdout) < 0) {
+			log_err_msg();
+			return EXIT_FAIL;
+		}
+		return EXIT_OK;
+	}
+	if (strcmp(sub, "dir") == 0) {
+		char *d = cache_dir();
+
+		if (!d) {
+			log_err_msg();
+			return EXIT_FAIL;
+		}
+		printf("%s\n", d);
+		free(d);
+		return EXIT_OK;
+	}
+	if (strcmp(sub, "prune") == 0)
+		return cache_prune_cmd(argc - 1, argv + 1);
+	if (strcmp(sub, "fetch") == 0)
+		return cache_fetch(argc - 1, argv + 1);
+	log_error("unknown cache command '%s'", sub);
+	return cmd_usage(CACHE_USAGE);
+}

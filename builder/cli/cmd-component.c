@@ -1,0 +1,221 @@
+/* cmd-component.c: `amiforge component validate|run`. */
+#include <getopt.h>
+
+#include "commands.h"
+#include "builder/component/component.h"
+#include "error.h"
+#include "builder/exec/executor.h"
+#include "builder/guest/guest.h"
+#include "log.h"
+#include "builder/component/s3ops.h"
+#include "util.h"
+
+static const char run_usage[] =
+	"component run DOC... [--phases build,validate] [--parameters k=v,...]\n"
+	"       [--log-dir DIR] [--work-dir DIR] (--local | --image IMAGE\n"
+	"       [--driver libvirt|qemu] [--accel auto|kvm|tcg] [--net])";
+
+static int cmd_validate_docs(int argc, char **argv)
+{
+	int i, bad = 0;
+
+	if (argc < 2)
+		return cmd_usage("component validate DOC...");
+	for (i = 1; i < argc; i++) {
+		if (component_validate_file(argv[i]) < 0) {
+			log_err_msg();
+			bad++;
+		} else {
+			printf("%s: valid\n", argv[i]);
+		}
+	}
+	return bad ? EXIT_USAGE : EXIT_OK;
+}
+
+/* "a=b,c=d" → strv of "a=b", "c=d". A value may contain '=' but not ','. */
+static int split_params(const char *s, struct strv *out)
+{
+	const char *p = s;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		char *kv = xstrndup(p, n);
+		if (!strchr(kv, '=') || kv[0] == '=') {
+			err_set("invalid --parameters entry '%s' (expected name=value)", kv);
+			free(kv);
+			return -1;
+		}
+		strv_push(out, kv);
+		free(kv);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static int cmd_run_docs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "phases", required_argument, NULL, 'p' },
+		{ "parameters", required_argument, NULL, 'P' },
+		{ "log-dir", required_argument, NULL, 'l' },
+		{ "work-dir", required_argument, NULL, 'w' },
+		{ "local", no_argument, NULL, 'L' },
+		{ "image", required_argument, NULL, 'i' },
+		{ "driver", required_argument, NULL, 'd' },
+		{ "accel", required_argument, NULL, 'a' },
+		{ "net", no_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct component_run_opts o = { .progress = true };
+	struct component_doc_spec *docs = NULL;
+	struct component_result res = { 0 };
+	struct strv params = STRV_INIT;
+	struct executor *ex = NULL;
+	struct guest_opts go = { 0 };
+	struct guest *g = NULL;
+	struct s3_ops *s3 = NULL;
+	const char *image = NULL;
+	bool local = false;
+	int c, i, ret = EXIT_FAIL;
+
+	optind = 0;   /* full re-initialisation: main() parsed with "+" */
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			o.phases = optarg;
+			break;
+		case 'P':
+			if (split_params(optarg, &params) < 0) {
+				log_err_msg();
+				ret = EXIT_USAGE;
+				goto cleanup;
+			}
+			break;
+		case 'l':
+			o.log_dir = optarg;
+			break;
+		case 'w':
+			o.work_dir = optarg;
+			break;
+		case 'L':
+			local = true;
+			break;
+		case 'i':
+			image = optarg;
+			break;
+		case 'd':
+			go.driver = optarg;
+			break;
+		case 'a':
+			if (accel_parse(optarg, &go.accel) < 0) {
+				log_err_msg();
+				ret = EXIT_USAGE;
+				goto cleanup;
+			}
+			break;
+		case 'N':
+			go.user_net = true;
+			break;
+		case 'h':
+			printf("usage: amiforge %s\n", run_usage);
+			ret = EXIT_OK;
+			goto cleanup;
+		default:
+			ret = cmd_usage(run_usage);
+			goto cleanup;
+		}
+	}
+	if (optind >= argc || local == !!image) {
+		ret = cmd_usage(run_usage);
+		goto cleanup;
+	}
+	if (o.phases) {
+		const char *p = o.phases;
+		while (*p) {
+			size_t n = strcspn(p, ",");
+			if (!((n == 5 && strncmp(p, "build", 5) == 0) ||
+			      (n == 8 && strncmp(p, "validate", 8) == 0) ||
+			      (n == 4 && strncmp(p, "test", 4) == 0))) {
+				err_set("--phases: unknown phase '%.*s' (build, validate, test)",
+					(int)n, p);
+				log_err_msg();
+				ret = EXIT_USAGE;
+				goto cleanup;
+			}
+			p += n + (p[n] == ',');
+		}
+	}
+	o.ndocs = (size_t)(argc - optind);
+	docs = xcalloc(o.ndocs, sizeof(*docs));
+	for (i = optind; i < argc; i++) {
+		docs[i - optind].path = argv[i];
+		docs[i - optind].params = (const char *const *)params.v;
+	}
+	o.docs = docs;
+	/* validate everything before touching the target */
+	for (i = optind; i < argc; i++) {
+		if (component_validate_file(argv[i]) < 0) {
+			log_err_msg();
+			ret = EXIT_USAGE;
+			goto cleanup;
+		}
+	}
+	if (image) {
+		/* The guest is the target; control flow stays here on the host. */
+		go.image = image;
+		g = guest_boot(&go);
+		if (!g) {
+			log_err_msg();
+			goto cleanup;
+		}
+		ex = g->ex;
+	} else {
+		ex = executor_local_new();
+	}
+	o.s3 = s3 = s3ops_new(NULL);	/* AWS client on first S3 step */
+	if (component_run(&o, ex, &res) < 0) {
+		log_err_msg();
+		goto cleanup;
+	}
+	if (res.log_path)
+		fprintf(stderr, "logs: %s\n", res.log_path);
+	if (!res.success) {
+		fprintf(stderr, "amiforge: component run failed: %s\n",
+			res.failure ? res.failure : res.status);
+		goto cleanup;
+	}
+	ret = EXIT_OK;
+cleanup:
+	component_result_release(&res);
+	if (g) {
+		if (guest_shutdown(g) < 0)
+			log_warn("shutdown: %s", err_msg());
+		guest_free(g);	/* owns the executor */
+	} else {
+		executor_close(ex);
+	}
+	s3ops_free(s3);
+	strv_release(&params);
+	free(docs);
+	return ret;
+}
+
+int cmd_component(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fprintf(argc < 2 ? stderr : stdout,
+			"usage: amiforge component validate DOC...\n"
+			"       amiforge %s\n", run_usage);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	if (strcmp(argv[1], "validate") == 0)
+		return cmd_validate_docs(argc - 1, argv + 1);
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run_docs(argc - 1, argv + 1);
+	err_set("unknown subcommand 'component %s' (validate, run)", argv[1]);
+	log_err_msg();
+	return EXIT_USAGE;
+}

@@ -1,0 +1,576 @@
+/* amiforge publish DISK|BUILD_DIR: upload a finished disk and register it
+ * as an AMI through a target driver (drivers/target/target.h). Prints the AMI id,
+ * or with --json the manifest. */
+#include <dirent.h>
+#include <getopt.h>
+#include <jansson.h>
+
+#include "commands.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+#include "drivers/target/target.h"
+#include "drivers/aws/aws.h"
+#include "drivers/aws/s3.h"
+#include "builder/publish/publish-dist.h"
+
+#define MAX_TAGS 50
+
+static const char usage_text[] =
+	"publish DISK|BUILD_DIR [--via import-snapshot|import-image|ebs] [--bucket B]\n"
+	"        [--region R] [--profile P] [--name TEMPLATE] [--description D]\n"
+	"        [--tag KEY=VALUE ...] [--boot-mode legacy-bios|uefi|uefi-preferred]\n"
+	"        [--arch x86_64|arm64] [--root-device DEV] [--volume-size GIB]\n"
+	"        [--volume-type TYPE] [--tpm] [--no-ena] [--no-sriov] [--imds-optional]\n"
+	"        [--role-name R] [--encrypted [--kms-key-id K]] [--platform P]\n"
+	"        [--license-type T] [--format raw|vmdk|vhd] [--keep-object]\n"
+	"        [--create-bucket] [--part-size SIZE] [--parallel N]\n"
+	"        [--parent-snapshot snap-...|auto] [--block-dir DIR]\n"
+	"        [--copy-to REGION[=KMS_KEY] ...] [--share ACCOUNT ...] [--share-org ARN ...]\n"
+	"        [--share-ou ARN ...] [--share-group all --allow-public] [--json]\n"
+	"   or: publish --ami AMI_ID [--region R] [distribution flags] [--json]";
+
+static void help(void)
+{
+	printf("usage: amiforge %s\n\n"
+	       "Uploads the disk to S3 (multipart, parallel), imports it with VM Import\n"
+	       "(ImportSnapshot by default, or ImportImage), registers the snapshot as an\n"
+	       "AMI (ENA, SR-IOV and IMDSv2-only by default), tags AMI and snapshot, waits\n"
+	       "until it is available and deletes the staging object (--keep-object keeps it).\n\n"
+	       "--via ebs writes the disk (raw, qcow2, vmdk, vhd: read in place, only the\n"
+	       "blocks holding data) straight into an EBS snapshot with the EBS direct\n"
+	       "APIs, --parallel blocks in flight (default 32). --parent-snapshot makes it\n"
+	       "incremental: only blocks that differ from the parent are sent, using the\n"
+	       "block-hash manifest (ebs-blocks-SNAP.json) kept in --block-dir (default: the\n"
+	       "build directory or the disk's directory); 'auto' takes the newest one there.\n\n"
+	       "Distribution (after registration; --ami AMI_ID distributes an existing AMI):\n"
+	       "--copy-to copies the AMI to other regions (encrypted with KMS_KEY if given),\n"
+	       "--share/--share-org/--share-ou grant launch permissions (and the snapshots'\n"
+	       "createVolumePermission to the accounts) in every region, --tag tags every\n"
+	       "copy. A re-run skips AMIs that exist by name and adds only what is missing;\n"
+	       "an interrupted run resumes from distribution-AMI.json in --block-dir.\n\n"
+	       "--name TEMPLATE may use {{ name }} (the disk's name), {{ buildDate }}\n"
+	       "(UTC YYYYMMDDHHMMSS) and {{ timestamp }} (Unix seconds); default\n"
+	       "'{{ name }}-{{ buildDate }}'. Credentials, region and endpoints are\n"
+	       "resolved like the AWS CLI (AWS_PROFILE, ~/.aws, AWS_ENDPOINT_URL_*...).\n"
+	       "AMIFORGE_AWS_POLL_MS sets the polling interval (default 15000).\n",
+	       usage_text);
+}
+
+/* Expand the name template. NULL with an error on an unknown placeholder. */
+static char *expand_name(const char *tmpl, const char *name)
+{
+	struct buf b = BUF_INIT(4096);
+	char date[16], ts[24];
+	time_t now = time(NULL);
+	struct tm tm;
+	const char *p = tmpl;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%Y%m%d%H%M%S", &tm);
+	snprintf(ts, sizeof(ts), "%lld", (long long)now);
+	while (*p) {
+		const char *open = strstr(p, "{{"), *close;
+		char *var;
+
+		if (!open) {
+			buf_adds(&b, p);
+			break;
+		}
+		buf_add(&b, p, (size_t)(open - p));
+		close = strstr(open, "}}");
+		if (!close) {
+			buf_release(&b);
+			err_set("--name '%s': '{{' without '}}'", tmpl);
+			return NULL;
+		}
+		var = xstrndup(open + 2, (size_t)(close - open - 2));
+		{
+			char *v = var, *e;
+			while (*v == ' ')
+				v++;
+			e = v + strlen(v);
+			while (e > v && e[-1] == ' ')
+				*--e = '\0';
+			if (strcmp(v, "name") == 0)
+				buf_adds(&b, name);
+			else if (strcmp(v, "buildDate") == 0)
+				buf_adds(&b, date);
+			else if (strcmp(v, "timestamp") == 0)
+				buf_adds(&b, ts);
+			else {
+				err_set("--name '%s': unknown placeholder '{{ %s }}' (name, "
+					"buildDate, timestamp)", tmpl, v);
+				free(var);
+				buf_release(&b);
+				return NULL;
+			}
+		}
+		free(var);
+		p = close + 2;
+	}
+	return buf_detach(&b, NULL);
+}
+
+/* Guess the format from the content (never from the name alone). */
+static int detect_format(const char *path, bool ebs, const char **format)
+{
+	unsigned char head[512], tail[512];
+	char desc[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	ssize_t n;
+	int r = -1;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		err_errno("open '%s'", path);
+		goto cleanup;
+	}
+	n = pread(fd, head, sizeof(head), 0);
+	if (n < (ssize_t)sizeof(head)) {
+		err_set("disk '%s' is too small to be a disk image", path);
+		goto cleanup;
+	}
+	if (memcmp(head, "QFI\xfb", 4) == 0 && ebs) {
+		*format = "qcow2";
+		r = 0;
+		goto cleanup;
+	}
+	if (memcmp(head, "QFI\xfb", 4) == 0) {
+		err_set("disk '%s' is qcow2: VM Import takes raw, streamOptimized VMDK or VHD "
+			"(amiforge convert)", path);
+		goto cleanup;
+	}
+	if (memcmp(head, "KDMV", 4) == 0) {
+		/* The embedded descriptor says which VMDK variant this is. */
+		n = pread(fd, desc, sizeof(desc) - 1, 512);
+		desc[n > 0 ? n : 0] = '\0';
+		for (ssize_t i = 0; i < n; i++)
+			if (!desc[i])
+				desc[i] = ' ';
+		if (!strstr(desc, "streamOptimized")) {
+			err_set("disk '%s' is a VMDK but not streamOptimized, which VM Import "
+				"requires (amiforge convert --format vmdk)", path);
+			goto cleanup;
+		}
+		*format = "vmdk";
+		r = 0;
+		goto cleanup;
+	}
+	if (memcmp(head, "conectix", 8) == 0 ||
+	    (pread(fd, tail, sizeof(tail), st.st_size - 512) == 512 &&
+	     memcmp(tail, "conectix", 8) == 0)) {
+		*format = "vhd";
+		r = 0;
+		goto cleanup;
+	}
+	*format = "raw";
+	r = 0;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* A build directory holds one exported disk; prefer what uploads fastest. */
+static char *find_disk(const char *dir, bool ebs)
+{
+	static const char *const exts[] = { ".vmdk", ".vhd", ".raw", ".img" };
+	static const char *const ebs_exts[] = { ".qcow2", ".raw", ".img", ".vmdk", ".vhd" };
+	char *best = NULL;
+	const char *const *ext = ebs ? ebs_exts : exts;
+	size_t rank = ebs ? ARRAY_SIZE(ebs_exts) : ARRAY_SIZE(exts), i;
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d) {
+		err_errno("open build directory '%s'", dir);
+		return NULL;
+	}
+	while ((e = readdir(d))) {
+		for (i = 0; i < rank; i++) {
+			if (str_endswith(e->d_name, ext[i])) {
+				free(best);
+				best = xasprintf("%s/%s", dir, e->d_name);
+				rank = i;
+				break;
+			}
+		}
+	}
+	closedir(d);
+	if (!best)
+		err_set("build directory '%s' holds no disk (*.%svmdk, *.vhd, *.raw, *.img)", dir,
+			ebs ? "qcow2, *." : "");
+	return best;
+}
+
+static void on_resource(const char *kind, const char *id, const char *region, void *opaque)
+{
+	json_t *list = opaque;
+
+	log_info("created %s %s (%s)", kind, id, region ? region : "");
+	json_array_append_new(list, json_pack("{s:s, s:s, s:s?}", "kind", kind, "id", id,
+					      "region", region));
+}
+
+static json_t *manifest(const struct target_result *r, const struct target_disk *d,
+			const struct publish_spec *s, json_t *resources)
+{
+	json_t *tags = json_object(), *m;
+	size_t i;
+
+	for (i = 0; i < s->ntags; i++)
+		json_object_set_new(tags, s->tags[i].key, json_string(s->tags[i].value));
+	m = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:{s:s?, s:b}, s:I,"
+			 " s:{s:s, s:s}, s:o, s:O, s:{s:I, s:I, s:I}}",
+			 "via", r->via, "region", r->region, "ami_id", r->ami_id,
+			 "ami_name", r->ami_name, "snapshot_id", r->snapshot_id,
+			 "import_task_id", r->import_task_id,
+			 "s3", "url", r->s3_url, "deleted", r->s3_deleted,
+			 "bytes_uploaded", (json_int_t)r->bytes_uploaded,
+			 "disk", "path", d->path, "format", d->format,
+			 "tags", tags, "resources", resources,
+			 "timings_ms", "upload", (json_int_t)r->upload_ms,
+			 "import", (json_int_t)r->import_ms, "register", (json_int_t)r->register_ms);
+	if (r->via && strcmp(r->via, "ebs") == 0)
+		json_object_set_new(m, "ebs", json_pack("{s:s?, s:s?, s:I, s:I, s:I}",
+			"parent_snapshot_id", r->parent_snapshot_id,
+			"block_manifest", r->block_manifest,
+			"blocks_sent", (json_int_t)r->blocks_sent,
+			"blocks_data", (json_int_t)r->blocks_data,
+			"blocks_unchanged", (json_int_t)r->blocks_unchanged));
+	return m;
+}
+
+/* Distribute ami from region (NULL: the client's) to the source region
+ * and every --copy-to region with the same shares and tags. Nothing to do
+ * without distribution flags. 0 or -1. */
+static int run_distribution(const struct publish_spec *s, const char *ami, const char *region,
+			    const struct strv *copies, const struct strv *accounts,
+			    const struct strv *groups, const struct strv *orgs,
+			    const struct strv *ous, bool allow_public, struct dist_result *res)
+{
+	struct dist_region regs[DIST_REGIONS_MAX];
+	struct dist_spec d = { .regions = regs, .allow_public = allow_public,
+			       .profile = s->profile, .on_resource = s->on_resource,
+			       .opaque = s->opaque };
+	struct aws_client_opts co = { .profile = s->profile, .region = s->region,
+				      .need_region = true };
+	struct aws_client *cl = NULL;
+	char *src_region = NULL, *state = NULL;
+	size_t i;
+	int r = -1;
+
+	if (!copies->n && !accounts->n && !groups->n && !orgs->n && !ous->n)
+		return 0;
+	if (copies->n + 1 > DIST_REGIONS_MAX)
+		return err_set("more than %d --copy-to regions", DIST_REGIONS_MAX - 1);
+	if (!region) {
+		cl = aws_client_new(&co);
+		if (!cl)
+			return -1;
+		region = aws_client_region(cl);
+	}
+	src_region = xstrdup(region);
+	memset(regs, 0, sizeof(regs));
+	for (i = 0; i <= copies->n; i++) {
+		struct dist_region *g = &regs[d.nregions++];
+
+		g->region = src_region;
+		if (i > 0) {
+			char *eq = strchr(copies->v[i - 1], '=');
+
+			g->region = copies->v[i - 1];
+			if (eq) {
+				*eq = '\0';
+				g->kms_key_id = eq + 1;
+				g->encrypted = true;
+			} else {
+				g->encrypted = s->encrypted;
+			}
+		}
+		g->tags = s->tags;
+		g->ntags = s->ntags;
+		g->accounts = accounts->n ? (const char *const *)accounts->v : NULL;
+		g->groups = groups->n ? (const char *const *)groups->v : NULL;
+		g->org_arns = orgs->n ? (const char *const *)orgs->v : NULL;
+		g->ou_arns = ous->n ? (const char *const *)ous->v : NULL;
+	}
+	state = dist_state_path(s->block_dir ? s->block_dir : ".", ami);
+	d.state_file = state;
+	r = distribute(&d, src_region, ami, res);
+	free(state);
+	free(src_region);
+	aws_client_free(cl);
+	return r;
+}
+
+static void print_dist(bool json, const char *ami, const struct dist_result *r)
+{
+	size_t i;
+
+	if (json) {
+		json_t *j = json_pack("{s:s, s:o}", "source_ami", ami, "amis", dist_result_json(r));
+		char *out = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+		printf("%s\n", out);
+		free(out);
+		json_decref(j);
+		return;
+	}
+	for (i = 0; i < r->n; i++)
+		printf("%s %s\n", r->o[i].region, r->o[i].ami_id);
+}
+
+enum {
+	O_VIA = 256, O_BUCKET, O_REGION, O_PROFILE, O_NAME, O_DESC, O_TAG, O_BOOT, O_ARCH,
+	O_ROOT, O_VSIZE, O_VTYPE, O_TPM, O_NOENA, O_NOSRIOV, O_IMDSOPT, O_ROLE, O_ENC, O_KMS,
+	O_PLATFORM, O_LICENSE, O_FORMAT, O_KEEP, O_MKBUCKET, O_PARTSIZE, O_PARALLEL, O_JSON,
+	O_HELP, O_PARENT, O_BLOCKDIR, O_COPYTO, O_SHARE, O_SHAREGRP, O_SHAREORG, O_SHAREOU,
+	O_PUBLIC, O_AMI,
+};
+
+int cmd_publish(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "via", required_argument, NULL, O_VIA },
+		{ "bucket", required_argument, NULL, O_BUCKET },
+		{ "region", required_argument, NULL, O_REGION },
+		{ "profile", required_argument, NULL, O_PROFILE },
+		{ "name", required_argument, NULL, O_NAME },
+		{ "description", required_argument, NULL, O_DESC },
+		{ "tag", required_argument, NULL, O_TAG },
+		{ "boot-mode", required_argument, NULL, O_BOOT },
+		{ "arch", required_argument, NULL, O_ARCH },
+		{ "root-device", required_argument, NULL, O_ROOT },
+		{ "volume-size", required_argument, NULL, O_VSIZE },
+		{ "volume-type", required_argument, NULL, O_VTYPE },
+		{ "tpm", no_argument, NULL, O_TPM },
+		{ "no-ena", no_argument, NULL, O_NOENA },
+		{ "no-sriov", no_argument, NULL, O_NOSRIOV },
+		{ "imds-optional", no_argument, NULL, O_IMDSOPT },
+		{ "role-name", required_argument, NULL, O_ROLE },
+		{ "encrypted", no_argument, NULL, O_ENC },
+		{ "kms-key-id", required_argument, NULL, O_KMS },
+		{ "platform", required_argument, NULL, O_PLATFORM },
+		{ "license-type", required_argument, NULL, O_LICENSE },
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "keep-object", no_argument, NULL, O_KEEP },
+		{ "create-bucket", no_argument, NULL, O_MKBUCKET },
+		{ "part-size", required_argument, NULL, O_PARTSIZE },
+		{ "parallel", required_argument, NULL, O_PARALLEL },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "parent-snapshot", required_argument, NULL, O_PARENT },
+		{ "block-dir", required_argument, NULL, O_BLOCKDIR },
+		{ "copy-to", required_argument, NULL, O_COPYTO },
+		{ "share", required_argument, NULL, O_SHARE },
+		{ "share-group", required_argument, NULL, O_SHAREGRP },
+		{ "share-org", required_argument, NULL, O_SHAREORG },
+		{ "share-ou", required_argument, NULL, O_SHAREOU },
+		{ "allow-public", no_argument, NULL, O_PUBLIC },
+		{ "ami", required_argument, NULL, O_AMI },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct publish_spec s = { .ena = true, .sriov = true, .imds_v2 = true, .progress = true };
+	struct target_tag tags[MAX_TAGS];
+	struct target_disk d = { 0 };
+	struct target_result res = { 0 };
+	const struct target_driver *drv;
+	const char *tmpl = "{{ name }}-{{ buildDate }}", *format = NULL;
+	char *path = NULL, *name = NULL, *stem = NULL;
+	json_t *resources = json_array();
+	bool json = false, mkbucket = false, ebs, allow_public = false;
+	struct strv copies = STRV_INIT, accounts = STRV_INIT, groups = STRV_INIT, orgs = STRV_INIT,
+		    ous = STRV_INIT;
+	struct dist_result dres = { 0 };
+	const char *ami_only = NULL;
+	struct stat st;
+	int64_t v;
+	uint64_t u;
+	int c, rc = EXIT_FAIL;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_VIA: s.via = optarg; break;
+		case O_BUCKET: s.bucket = optarg; break;
+		case O_REGION: s.region = optarg; break;
+		case O_PROFILE: s.profile = optarg; break;
+		case O_NAME: tmpl = optarg; break;
+		case O_DESC: s.description = optarg; break;
+		case O_TAG: {
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg) {
+				log_error("--tag '%s': expected KEY=VALUE", optarg);
+				goto usage;
+			}
+			if (s.ntags == MAX_TAGS) {
+				log_error("more than %d tags", MAX_TAGS);
+				goto usage;
+			}
+			*eq = '\0';
+			tags[s.ntags].key = optarg;
+			tags[s.ntags].value = eq + 1;
+			s.ntags++;
+			break;
+		}
+		case O_BOOT: s.boot_mode = optarg; break;
+		case O_ARCH: s.arch = optarg; break;
+		case O_ROOT: s.root_device = optarg; break;
+		case O_VSIZE:
+			if (parse_i64(optarg, 1, 65536, &v) < 0) {
+				log_error("--volume-size: %s", err_msg());
+				goto usage;
+			}
+			s.volume_size_gib = (int)v;
+			break;
+		case O_VTYPE: s.volume_type = optarg; break;
+		case O_TPM: s.tpm = true; break;
+		case O_NOENA: s.ena = false; break;
+		case O_NOSRIOV: s.sriov = false; break;
+		case O_IMDSOPT: s.imds_v2 = false; break;
+		case O_ROLE: s.role_name = optarg; break;
+		case O_ENC: s.encrypted = true; break;
+		case O_KMS: s.kms_key_id = optarg; break;
+		case O_PLATFORM: s.platform = optarg; break;
+		case O_LICENSE: s.license_type = optarg; break;
+		case O_FORMAT: format = optarg; break;
+		case O_KEEP: s.keep_object = true; break;
+		case O_MKBUCKET: mkbucket = true; break;
+		case O_PARTSIZE:
+			if (parse_size(optarg, &u) < 0 || u < S3_PART_MIN || u > S3_PART_MAX) {
+				log_error("--part-size '%s': expected 5M..5G", optarg);
+				goto usage;
+			}
+			s.part_size = u;
+			break;
+		case O_PARALLEL:
+			if (parse_i64(optarg, 1, S3_PARALLEL_MAX, &v) < 0) {
+				log_error("--parallel: %s (1..%d)", err_msg(), S3_PARALLEL_MAX);
+				goto usage;
+			}
+			s.parallel = (int)v;
+			break;
+		case O_JSON: json = true; break;
+		case O_PARENT: s.parent_snapshot = optarg; break;
+		case O_BLOCKDIR: s.block_dir = optarg; break;
+		case O_COPYTO: strv_push(&copies, optarg); break;
+		case O_SHARE: strv_push(&accounts, optarg); break;
+		case O_SHAREGRP: strv_push(&groups, optarg); break;
+		case O_SHAREORG: strv_push(&orgs, optarg); break;
+		case O_SHAREOU: strv_push(&ous, optarg); break;
+		case O_PUBLIC: allow_public = true; break;
+		case O_AMI: ami_only = optarg; break;
+		case O_HELP:
+			help();
+			json_decref(resources);
+			return EXIT_OK;
+		default:
+			goto usage;
+		}
+	}
+	s.tags = tags;
+	if (ami_only) {
+		if (optind != argc)
+			goto usage;
+		aws_cancel_install();
+		if (run_distribution(&s, ami_only, NULL, &copies, &accounts, &groups, &orgs, &ous,
+				     allow_public, &dres) < 0)
+			goto fail;
+		print_dist(json, ami_only, &dres);
+		rc = EXIT_OK;
+		goto cleanup;
+	}
+	if (optind + 1 != argc)
+		goto usage;
+
+	if (stat(argv[optind], &st) < 0) {
+		err_errno("publish '%s'", argv[optind]);
+		goto fail;
+	}
+	ebs = s.via && strcmp(s.via, "ebs") == 0;
+	path = S_ISDIR(st.st_mode) ? find_disk(argv[optind], ebs) : xstrdup(argv[optind]);
+	if (!path)
+		goto fail;
+	/* A build directory keeps the block manifests beside its manifest.json. */
+	if (S_ISDIR(st.st_mode) && !s.block_dir)
+		s.block_dir = argv[optind];
+	if (format && strcmp(format, "raw") != 0 && strcmp(format, "vmdk") != 0 &&
+	    strcmp(format, "vhd") != 0 && !(ebs && strcmp(format, "qcow2") == 0)) {
+		log_error("--format '%s': expected raw, vmdk or vhd%s", format,
+			  ebs ? " or qcow2" : "");
+		goto usage;
+	}
+	if (!format && detect_format(path, ebs, &format) < 0)
+		goto fail;
+	d.path = path;
+	d.format = format;
+	{
+		const char *b = strrchr(path, '/');
+		char *dot;
+		stem = xstrdup(b ? b + 1 : path);
+		dot = strrchr(stem, '.');
+		if (dot && dot != stem)
+			*dot = '\0';
+	}
+	name = expand_name(tmpl, stem);
+	if (!name)
+		goto fail;
+	s.name = name;
+	s.on_resource = on_resource;
+	s.opaque = resources;
+	drv = target_find(&s);
+	if (!drv || (drv->check && drv->check(&s) < 0))
+		goto fail;
+	aws_cancel_install();
+	if (mkbucket) {
+		struct aws_client_opts co = { .profile = s.profile, .region = s.region };
+		struct aws_client *cl = aws_client_new(&co);
+		int r = cl ? s3_create_bucket(cl, s.bucket) : -1;
+
+		aws_client_free(cl);
+		if (r < 0)
+			goto fail;
+	}
+	if (drv->publish(&d, &s, &res) < 0)
+		goto fail;
+	if (run_distribution(&s, res.ami_id, res.region, &copies, &accounts, &groups, &orgs,
+			     &ous, allow_public, &dres) < 0)
+		goto fail;
+	if (json) {
+		json_t *m = manifest(&res, &d, &s, resources);
+
+		if (dres.n)
+			json_object_set_new(m, "amis", dist_result_json(&dres));
+		char *out = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		char *safe = log_redact_str(out);
+
+		printf("%s\n", safe);
+		free(safe);
+		free(out);
+		json_decref(m);
+	} else {
+		printf("%s\n", res.ami_id);
+	}
+	rc = EXIT_OK;
+	goto cleanup;
+usage:
+	rc = cmd_usage(usage_text);
+	goto cleanup;
+fail:
+	log_err_msg();
+	rc = EXIT_FAIL;
+cleanup:
+	dist_result_release(&dres);
+	strv_release(&copies);
+	strv_release(&accounts);
+	strv_release(&groups);
+	strv_release(&orgs);
+	strv_release(&ous);
+	target_result_release(&res);
+	json_decref(resources);
+	free(path);
+	free(name);
+	free(stem);
+	return rc;
+}

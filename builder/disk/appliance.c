@@ -1,0 +1,551 @@
+/* appliance.c: a libguestfs appliance on one disk, and the Linux system on
+ * it (see appliance.h for why not guestfs_inspect_os). */
+#include <strings.h>
+#include <unistd.h>
+
+#include "appliance.h"
+#include "drivers/hypervisor/accel.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+/* Largest os-release, release file or fstab read (they are a few hundred
+ * bytes; a hostile disk may hold anything). */
+#define SMALL_FILE_MAX (64u * 1024)
+/* Filesystems looked at; block devices beyond this are ignored. */
+#define FS_MAX 64
+
+guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, const char *name)
+{
+	guestfs_h *g = guestfs_create();
+	const char *why;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!name)
+		name = disk;
+	if (!g) {
+		err_set("libguestfs: cannot create a handle for '%s'", name);
+		return NULL;
+	}
+	/* Errors are collected with guestfs_last_error(), not printed. */
+	guestfs_set_error_handler(g, NULL, NULL);
+	if (!accel_kvm_usable(&why)) {
+		log_debug("libguestfs under TCG: %s", why);
+		if (guestfs_set_backend_setting(g, "force_tcg", "1") < 0)
+			goto fail;
+	}
+	/* Two vCPUs: the appliance boots ~25% faster under TCG (multi-threaded). */
+	if (cpus >= 2 && guestfs_set_smp(g, 2) < 0)
+		goto fail;
+	if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_READONLY, readonly,
+				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, format, -1) < 0)
+		goto fail;
+	log_info("starting the libguestfs appliance for '%s' (%s)", name,
+		 accel_kvm_usable(NULL) ? "KVM" : "TCG, about 20 s");
+	if (guestfs_launch(g) < 0)
+		goto fail;
+	return g;
+
+fail:
+	err_set("libguestfs '%s': %s", name, guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
+	guestfs_close(g);
+	return NULL;
+}
+
+int appliance_close(guestfs_h *g, const char *disk)
+{
+	int ret = 0;
+
+	if (!g)
+		return 0;
+	if (guestfs_umount_all(g) < 0 || guestfs_shutdown(g) < 0)
+		ret = err_set("libguestfs '%s': %s", disk,
+			      guestfs_last_error(g) ? guestfs_last_error(g) : "shutdown failed");
+	guestfs_close(g);
+	return ret;
+}
+
+/* --- small reads ---------------------------------------------------------- */
+
+char *appliance_read_file(guestfs_h *g, const char *path, size_t max, size_t *len,
+			  const char **why)
+{
+	int64_t size;
+	size_t n = 0;
+	char *data, *out;
+
+	if (why)
+		*why = "missing";
+	if (guestfs_is_file_opts(g, path, GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 1, -1) != 1)
+		return NULL;
+	size = guestfs_filesize(g, path);
+	if (size < 0)
+		return NULL;
+	if ((uint64_t)size > max) {
+		if (why)
+			*why = "too large";
+		return NULL;
+	}
+	data = guestfs_read_file(g, path, &n);
+	if (!data) {
+		if (why)
+			*why = "unreadable";
+		return NULL;
+	}
+	if (n > max) {	/* grew between the two calls */
+		free(data);
+		if (why)
+			*why = "too large";
+		return NULL;
+	}
+	/* read_file's buffer is NUL-terminated by libguestfs, but the file may
+	 * hold NULs: callers treat it as text up to the first one. */
+	out = xmalloc(n + 1);
+	memcpy(out, data, n);
+	out[n] = '\0';
+	free(data);
+	if (len)
+		*len = n;
+	return out;
+}
+
+static char *read_small(guestfs_h *g, const char *path)
+{
+	return appliance_read_file(g, path, SMALL_FILE_MAX, NULL, NULL);
+}
+
+/* "12", "22.04", "2023", "8.9": major and minor (0 when absent). */
+static void parse_version(const char *s, int *major, int *minor)
+{
+	char *end;
+	long v;
+
+	*major = *minor = 0;
+	if (!s)
+		return;
+	v = strtol(s, &end, 10);
+	if (end == s || v < 0 || v > 100000)
+		return;
+	*major = (int)v;
+	if (*end == '.') {
+		const char *m = end + 1;
+
+		v = strtol(m, &end, 10);
+		if (end != m && v >= 0 && v < 100000)
+			*minor = (int)v;
+	}
+}
+
+/* os-release IDs to the distribution names libguestfs uses (and VM
+ * Import's tables are written in). */
+static const char *distro_name(const char *id)
+{
+	static const char *const map[][2] = {
+		{ "amzn", "amazonlinux" }, { "ol", "oraclelinux" }, { "sled", "sles" },
+		{ "opensuse-leap", "opensuse" }, { "opensuse-tumbleweed", "opensuse" },
+		{ "almalinux", "alma" }, { "rocky", "rocky" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if (strcmp(id, map[i][0]) == 0)
+			return map[i][1];
+	return id;
+}
+
+/* Control characters (a disk may carry escape sequences) become '?', and
+ * the text stops at 200 bytes. */
+static void printable(char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i < 200; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+	s[i] = '\0';
+}
+
+/* Distribution facts from the mounted root: os-release, else the older
+ * release files. */
+static void read_release(guestfs_h *g, struct appliance_os *os)
+{
+	char *text = read_small(g, "/etc/os-release"), *id = NULL, *ver = NULL;
+
+	if (!text)
+		text = read_small(g, "/usr/lib/os-release");
+	if (text) {
+		id = os_release_value(text, "ID");
+		ver = os_release_value(text, "VERSION_ID");
+		os->product = os_release_value(text, "PRETTY_NAME");
+		parse_version(ver, &os->major, &os->minor);
+	} else if ((text = read_small(g, "/etc/redhat-release")) != NULL) {
+		const char *r = strstr(text, "release ");
+
+		id = xstrdup(str_startswith(text, "CentOS") ? "centos" :
+			     str_startswith(text, "Fedora") ? "fedora" : "rhel");
+		parse_version(r ? r + 8 : NULL, &os->major, &os->minor);
+		os->product = xstrndup(text, strcspn(text, "\n"));
+	} else if (guestfs_is_file(g, "/etc/debian_version") == 1) {
+		id = xstrdup("debian");
+	}
+	/* Debian's os-release says "12"; debian_version says "12.15". */
+	if (id && strcmp(id, "debian") == 0) {
+		char *dv = read_small(g, "/etc/debian_version");
+		int ma, mi;
+
+		parse_version(dv, &ma, &mi);
+		if (ma && (!os->major || ma == os->major)) {
+			os->major = ma;
+			os->minor = mi;
+		}
+		free(dv);
+	}
+	free(os->distro);
+	os->distro = xstrdup(id ? distro_name(id) : "unknown");
+	if (!os->product)
+		os->product = xstrdup(os->distro);
+	/* The disk's words reach terminals and reports: printable, bounded. */
+	printable(os->distro);
+	printable(os->product);
+	free(id);
+	free(ver);
+	free(text);
+}
+
+/* --- filesystems ------------------------------------------------------------ */
+
+struct fs {
+	char *dev, *type, *uuid, *label, *partuuid;
+};
+
+static char *blkid_get(char **kv, const char *key)
+{
+	for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2)
+		if (strcmp(kv[i], key) == 0 && kv[i + 1][0])
+			return xstrdup(kv[i + 1]);
+	return NULL;
+}
+
+static void fs_add(guestfs_h *g, struct fs *v, size_t *n, const char *dev)
+{
+	char **kv;
+
+	if (*n >= FS_MAX)
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(v[i].dev, dev) == 0)
+			return;
+	kv = guestfs_blkid(g, dev);	/* fails on a device with nothing on it */
+	v[*n].dev = xstrdup(dev);
+	v[*n].type = blkid_get(kv, "TYPE");
+	v[*n].uuid = blkid_get(kv, "UUID");
+	v[*n].label = blkid_get(kv, "LABEL");
+	v[*n].partuuid = blkid_get(kv, "PART_ENTRY_UUID");
+	strv_free(kv);
+	(*n)++;
+}
+
+/* Whole devices, partitions and logical volumes, each with what blkid says. */
+static int list_fs(guestfs_h *g, struct fs *v, size_t *n)
+{
+	char **devs = guestfs_list_devices(g), **parts = guestfs_list_partitions(g), **lvs;
+
+	if (!devs || !parts) {
+		strv_free(devs);
+		strv_free(parts);
+		return err_set("libguestfs: list devices: %s", guestfs_last_error(g));
+	}
+	lvs = guestfs_lvs(g);	/* NULL without LVM tools: no LVs then */
+	for (size_t i = 0; devs[i]; i++)
+		fs_add(g, v, n, devs[i]);
+	for (size_t i = 0; parts[i]; i++)
+		fs_add(g, v, n, parts[i]);
+	for (size_t i = 0; lvs && lvs[i]; i++)
+		fs_add(g, v, n, lvs[i]);
+	strv_free(devs);
+	strv_free(parts);
+	strv_free(lvs);
+	return 0;
+}
+
+static bool linux_fs(const char *type)
+{
+	static const char *const t[] = { "ext2", "ext3", "ext4", "xfs", "btrfs", "jfs", "reiserfs" };
+
+	for (size_t i = 0; type && i < ARRAY_SIZE(t); i++)
+		if (strcmp(type, t[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool mountable_fs(const char *type)
+{
+	return linux_fs(type) || (type && strcmp(type, "vfat") == 0);
+}
+
+/* A root: /etc/fstab, and os-release or an older release file (os-release
+ * may be a symlink into a /usr that is not mounted yet). */
+static bool looks_like_root(guestfs_h *g, const char *prefix)
+{
+	static const char *const rel[] = { "/etc/os-release", "/usr/lib/os-release",
+					   "/etc/redhat-release", "/etc/debian_version",
+					   "/etc/SuSE-release" };
+	char *p = xasprintf("%s/etc/fstab", prefix);
+	bool yes = guestfs_is_file(g, p) == 1;
+
+	for (size_t i = 0; yes && i < ARRAY_SIZE(rel); i++) {
+		free(p);
+		p = xasprintf("%s%s", prefix, rel[i]);
+		if (guestfs_is_file(g, p) == 1 || guestfs_is_symlink(g, p) == 1)
+			break;
+		if (i + 1 == ARRAY_SIZE(rel))
+			yes = false;
+	}
+	free(p);
+	return yes;
+}
+
+/* The device an fstab spec names, among v (NULL when none). The disk's
+ * single drive is /dev/sda in the appliance, whatever the guest calls it. */
+static const char *resolve_spec(guestfs_h *g, const struct fs *v, size_t n, const char *spec)
+{
+	static const struct { const char *prefix; size_t field; } by[] = {
+		{ "UUID=", 1 }, { "LABEL=", 2 }, { "PARTUUID=", 3 },
+		{ "/dev/disk/by-uuid/", 1 }, { "/dev/disk/by-label/", 2 },
+		{ "/dev/disk/by-partuuid/", 3 },
+	};
+	char dev[64];
+
+	for (size_t k = 0; k < ARRAY_SIZE(by); k++) {
+		const char *want;
+
+		if (!str_startswith(spec, by[k].prefix))
+			continue;
+		want = spec + strlen(by[k].prefix);
+		for (size_t i = 0; i < n; i++) {
+			const char *have = by[k].field == 1 ? v[i].uuid :
+					   by[k].field == 2 ? v[i].label : v[i].partuuid;
+
+			if (have && strcasecmp(have, want) == 0)
+				return v[i].dev;
+		}
+		return NULL;
+	}
+	/* /dev/vda2, /dev/xvda2, /dev/hda2, /dev/nvme0n1p2 -> /dev/sda2 */
+	if (str_startswith(spec, "/dev/vd") || str_startswith(spec, "/dev/xvd") ||
+	    str_startswith(spec, "/dev/hd") || str_startswith(spec, "/dev/sd")) {
+		const char *p = spec + (spec[5] == 'x' ? 8 : 7);
+
+		snprintf(dev, sizeof(dev), "/dev/sd%s", p);
+	} else if (str_startswith(spec, "/dev/nvme0n1")) {
+		const char *p = spec + 12;
+
+		snprintf(dev, sizeof(dev), "/dev/sda%s", *p == 'p' ? p + 1 : p);
+	} else if (str_startswith(spec, "/dev/mapper/")) {
+		char *lv = guestfs_lvm_canonical_lv_name(g, spec);
+
+		snprintf(dev, sizeof(dev), "%s", lv ? lv : spec);
+		free(lv);
+	} else {
+		snprintf(dev, sizeof(dev), "%s", spec);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].dev, dev) == 0)
+			return v[i].dev;
+	return NULL;
+}
+
+/* The next blank-separated field of *p into f (cut at cap - 1 bytes);
+ * false when there is none. */
+static bool next_field(const char **p, char *f, size_t cap)
+{
+	const char *s = *p + strspn(*p, " \t\r");
+	size_t n = strcspn(s, " \t\r");
+
+	if (!n)
+		return false;
+	snprintf(f, cap, "%.*s", (int)(n < cap ? n : cap - 1), s);
+	*p = s + n;
+	return true;
+}
+
+static int mp_cmp(const void *a, const void *b)
+{
+	const char *const *x = a, *const *y = b;
+	size_t lx = strlen(x[0]), ly = strlen(y[0]);
+
+	return lx < ly ? -1 : lx > ly;
+}
+
+/* "subvol=NAME" from a mount option list (btrfs), or "". */
+static char *subvol_option(const char *opts)
+{
+	const char *p = strstr(opts, "subvol=");
+
+	if (!p || (p != opts && p[-1] != ','))
+		return xstrdup("");
+	return xstrndup(p, strcspn(p, ","));
+}
+
+/* Mountpoints from the root's fstab (PREFIX: where the root's tree is in
+ * what is mounted now), the root itself first with ROOT_OPTS. */
+static void read_fstab(guestfs_h *g, struct appliance_os *os, const struct fs *v, size_t n,
+		       const char *prefix, const char *root_opts)
+{
+	char *path = xasprintf("%s/etc/fstab", prefix);
+	char *text = read_small(g, path), *save = NULL, *line;
+	struct strv m = STRV_INIT, u = STRV_INIT;
+
+	strv_push(&m, "/");
+	strv_push(&m, os->root);
+	strv_push(&m, root_opts);
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char spec[1024], mp[1024], type[64], opts[1024] = "";
+		const char *dev, *p = line;
+
+		if (!next_field(&p, spec, sizeof(spec)) || !next_field(&p, mp, sizeof(mp)) ||
+		    !next_field(&p, type, sizeof(type)) || spec[0] == '#' ||
+		    mp[0] != '/' || strcmp(mp, "/") == 0 || !mountable_fs(type) ||
+		    m.n / 3 >= FS_MAX)
+			continue;
+		next_field(&p, opts, sizeof(opts));
+		dev = resolve_spec(g, v, n, spec);
+		if (!dev) {
+			strv_push(&u, mp);
+			strv_push(&u, spec);
+			continue;
+		}
+		strv_push(&m, mp);
+		strv_push(&m, dev);
+		m.v[m.n++] = subvol_option(opts);
+		m.v[m.n] = NULL;
+	}
+	free(text);
+	free(path);
+	os->nmounts = m.n / 3;
+	qsort(m.v, os->nmounts, 3 * sizeof(char *), mp_cmp);
+	os->mounts = m.v;
+	os->nunresolved = u.n / 2;
+	os->unresolved = u.v;
+}
+
+/* A btrfs filesystem (mounted on /) whose root is a subvolume (Fedora's
+ * "root", openSUSE's snapshots are not followed): the first subvolume that
+ * looks like a root. */
+static void find_btrfs_root(guestfs_h *g, struct appliance_os *os, const struct fs *v,
+			    size_t n, const char *dev)
+{
+	struct guestfs_btrfssubvolume_list *l = guestfs_btrfs_subvolume_list(g, "/");
+
+	for (size_t i = 0; l && i < l->len && i < FS_MAX; i++) {
+		char *prefix = xasprintf("/%s", l->val[i].btrfssubvolume_path), *opt;
+
+		if (looks_like_root(g, prefix)) {
+			if (!os->nroots++) {
+				os->root = xstrdup(dev);
+				opt = xasprintf("subvol=%s", l->val[i].btrfssubvolume_path);
+				read_fstab(g, os, v, n, prefix, opt);
+				free(opt);
+			}
+			free(prefix);
+			break;
+		}
+		free(prefix);
+	}
+	if (l)
+		guestfs_free_btrfssubvolume_list(l);
+}
+
+int appliance_find_os(guestfs_h *g, struct appliance_os *os)
+{
+	struct fs v[FS_MAX];
+	size_t n = 0, i;
+	bool ntfs = false;
+	int ret = -1;
+
+	memset(os, 0, sizeof(*os));
+	memset(v, 0, sizeof(v));
+	if (list_fs(g, v, &n) < 0)
+		goto cleanup;
+	for (i = 0; i < n; i++) {
+		if (v[i].type && strcmp(v[i].type, "ntfs") == 0)
+			ntfs = true;
+		if (!linux_fs(v[i].type) || guestfs_mount_ro(g, v[i].dev, "/") < 0)
+			continue;
+		if (looks_like_root(g, "")) {
+			if (!os->nroots++) {
+				os->root = xstrdup(v[i].dev);
+				read_fstab(g, os, v, n, "", "");
+			}
+		} else if (strcmp(v[i].type, "btrfs") == 0) {
+			find_btrfs_root(g, os, v, n, v[i].dev);
+		}
+		if (guestfs_umount_all(g) < 0) {
+			err_set("libguestfs: unmount: %s", guestfs_last_error(g));
+			goto cleanup;
+		}
+	}
+	os->type = xstrdup(os->nroots ? "linux" : ntfs ? "windows" : "unknown");
+	os->distro = xstrdup("unknown");
+	os->arch = xstrdup("unknown");
+	ret = 0;
+cleanup:
+	if (ret < 0)
+		appliance_os_release(os);
+	for (i = 0; i < n; i++) {
+		free(v[i].dev);
+		free(v[i].type);
+		free(v[i].uuid);
+		free(v[i].label);
+		free(v[i].partuuid);
+	}
+	return ret;
+}
+
+int appliance_mount_os(guestfs_h *g, struct appliance_os *os, bool readonly,
+		       void (*warn)(void *opaque, const char *mountpoint, const char *device,
+				    const char *error),
+		       void *opaque)
+{
+	static const char *const bins[] = { "/usr/bin/ls", "/bin/ls", "/bin/sh", "/usr/bin/env" };
+
+	for (size_t i = 0; i < os->nmounts; i++) {
+		const char *mp = os->mounts[3 * i], *dev = os->mounts[3 * i + 1];
+		char *opts = xasprintf("%s%s%s", readonly ? "ro" : "",
+				       readonly && os->mounts[3 * i + 2][0] ? "," : "",
+				       os->mounts[3 * i + 2]);
+		int r = guestfs_mount_options(g, opts, dev, mp);
+
+		free(opts);
+		if (r < 0 && i == 0)
+			return err_set("libguestfs: mount %s on /: %s", dev, guestfs_last_error(g));
+		if (r < 0 && warn)
+			warn(opaque, mp, dev, guestfs_last_error(g));
+	}
+	read_release(g, os);
+	for (size_t i = 0; i < ARRAY_SIZE(bins); i++) {
+		char *a;
+
+		if (guestfs_is_file_opts(g, bins[i], GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 1, -1) != 1)
+			continue;
+		a = guestfs_file_architecture(g, bins[i]);
+		if (a) {
+			free(os->arch);
+			os->arch = a;
+			break;
+		}
+	}
+	return 0;
+}
+
+void appliance_os_release(struct appliance_os *os)
+{
+	free(os->root);
+	free(os->type);
+	free(os->distro);
+	free(os->product);
+	free(os->arch);
+	strv_free(os->mounts);
+	strv_free(os->unresolved);
+	memset(os, 0, sizeof(*os));
+}

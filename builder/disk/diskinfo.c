@@ -1,0 +1,136 @@
+/* qemu-img info, parsed with jansson. */
+#include <jansson.h>
+
+#include "diskinfo.h"
+#include "error.h"
+#include "log.h"
+#include "run.h"
+#include "util.h"
+
+/* qemu-img info's JSON for one image (no backing chain) is well under 64 KiB;
+ * snapshots tables can grow it, 1 MiB is generous. */
+#define QEMU_IMG_INFO_MAX (1u * 1024 * 1024)
+/* qemu-img info reads headers only: a minute is plenty even on NFS. */
+#define QEMU_IMG_INFO_TIMEOUT_MS 60000
+
+bool disk_format_known(const char *f)
+{
+	static const char *const known[] = { "raw", "qcow2", "vmdk", "vpc", "vhdx", "vdi", "qed" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(known); i++)
+		if (strcmp(f, known[i]) == 0)
+			return true;
+	return false;
+}
+
+int disk_info_parse(const char *json, size_t len, const char *path, const char *format,
+		    struct disk_info *di)
+{
+	json_t *root, *v;
+	json_error_t je;
+	int ret = -1;
+
+	memset(di, 0, sizeof(*di));
+	root = json_loadb(json, len, 0, &je);
+	if (!root || !json_is_object(root)) {
+		err_set("qemu-img info '%s': invalid JSON: %s", path,
+			root ? "not an object" : je.text);
+		goto cleanup;
+	}
+	v = json_object_get(root, "format");
+	if (!json_is_string(v)) {
+		err_set("qemu-img info '%s': no format", path);
+		goto cleanup;
+	}
+	di->format = xstrdup(json_string_value(v));
+	di->probed = format == NULL;
+	v = json_object_get(root, "virtual-size");
+	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+		err_set("qemu-img info '%s': no virtual size", path);
+		goto cleanup;
+	}
+	di->virtual_size = (uint64_t)json_integer_value(v);
+	v = json_object_get(root, "actual-size");
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		di->actual_size = (uint64_t)json_integer_value(v);
+	v = json_object_get(root, "backing-filename");
+	if (json_is_string(v))
+		di->backing = xstrdup(json_string_value(v));
+	if (!disk_format_known(di->format)) {
+		err_set("'%s' is a %s image, which amiforge does not read", path, di->format);
+		goto cleanup;
+	}
+	if (di->backing && di->probed) {
+		err_set("'%s' (probed as %s) has a backing file '%s': name its format with "
+			"--input-format to follow it", path, di->format, di->backing);
+		goto cleanup;
+	}
+	if (di->backing && !json_is_string(json_object_get(root, "backing-filename-format"))) {
+		err_set("'%s' has a backing file '%s' without a recorded format: refusing to "
+			"let qemu probe it", path, di->backing);
+		goto cleanup;
+	}
+	log_debug("%s: %s, %" PRIu64 " bytes%s%s%s", path, di->format, di->virtual_size,
+		  di->probed ? " (probed)" : "", di->backing ? ", backing " : "",
+		  di->backing ? di->backing : "");
+	ret = 0;
+cleanup:
+	if (ret < 0)
+		disk_info_release(di);
+	json_decref(root);
+	return ret;
+}
+
+int disk_info_get(const char *path, const char *format, struct disk_info *di)
+{
+	struct run r = RUN_INIT;
+	const char *argv[9];
+	size_t n = 0;
+	int ret = -1;
+
+	memset(di, 0, sizeof(*di));
+	if (format && !disk_format_known(format))
+		return err_set("unknown disk format '%s'", format);
+	if (access(path, R_OK) < 0)
+		return err_errno("open '%s'", path);
+	argv[n++] = "qemu-img";
+	argv[n++] = "info";
+	/* -U: reading the header is safe while a guest has the image open. */
+	argv[n++] = "-U";
+	argv[n++] = "--output=json";
+	if (format) {
+		argv[n++] = "-f";
+		argv[n++] = format;
+	}
+	argv[n++] = "--";
+	argv[n++] = path;
+	argv[n] = NULL;
+	r.argv = argv;
+	r.out = RUN_CAPTURE;
+	r.err = RUN_CAPTURE;
+	r.capture_max = QEMU_IMG_INFO_MAX;
+	r.timeout_ms = QEMU_IMG_INFO_TIMEOUT_MS;
+	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+		err_prefix("inspect '%s'", path);
+		goto cleanup;
+	}
+	if (r.truncated) {
+		err_set("qemu-img info '%s': output over %u bytes", path, QEMU_IMG_INFO_MAX);
+		goto cleanup;
+	}
+	ret = disk_info_parse(r.out_buf.data ? r.out_buf.data : "", r.out_buf.len, path, format,
+			      di);
+cleanup:
+	run_release(&r);
+	return ret;
+}
+
+void disk_info_release(struct disk_info *di)
+{
+	if (!di)
+		return;
+	free(di->format);
+	free(di->backing);
+	memset(di, 0, sizeof(*di));
+}

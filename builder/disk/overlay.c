@@ -1,0 +1,104 @@
+/* overlay.c: format detection of the base and the qcow2 overlay on it. */
+
+#include "overlay.h"
+#include "diskinfo.h"
+#include "error.h"
+#include "run.h"
+#include "util.h"
+
+/* What a guest's base may be: qcow2 or raw, standalone (chain: a checkpoint
+ * layer amiforge wrote, whose backing chain is allowed). */
+static int image_info_from(struct disk_info *di, const char *path, bool chain,
+			   struct image_info *out)
+{
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (strcmp(di->format, "qcow2") != 0 && strcmp(di->format, "raw") != 0) {
+		err_set("image '%s': format '%s' is not supported (qcow2 or raw; "
+			"convert it with amiforge convert)", path, di->format);
+		goto cleanup;
+	}
+	/* A base pointing at another host file: the guest would read a file
+	 * the user never named. */
+	if (di->backing && !chain) {
+		err_set("image '%s': has a backing file; flatten it first "
+			"(qemu-img convert -O qcow2)", path);
+		goto cleanup;
+	}
+	snprintf(out->format, sizeof(out->format), "%s", di->format);
+	out->virtual_size = di->virtual_size;
+	ret = 0;
+cleanup:
+	disk_info_release(di);
+	return ret;
+}
+
+int image_info_parse(const char *json, const char *path, struct image_info *out)
+{
+	struct disk_info di;
+
+	if (disk_info_parse(json, strlen(json), path, NULL, &di) < 0)
+		return -1;
+	return image_info_from(&di, path, false, out);
+}
+
+int image_probe(const char *path, const char *format, struct image_info *out)
+{
+	struct disk_info di;
+
+	if (disk_info_get(path, format, &di) < 0)
+		return -1;
+	return image_info_from(&di, path, false, out);
+}
+
+int image_probe_chain(const char *path, struct image_info *out)
+{
+	struct disk_info di;
+
+	if (disk_info_get(path, "qcow2", &di) < 0)
+		return -1;
+	return image_info_from(&di, path, true, out);
+}
+
+int overlay_create(const char *base, const char *base_fmt, const char *overlay,
+		   uint64_t size)
+{
+	const char *argv[12];
+	char sizestr[32];
+	struct run r = RUN_INIT;
+	size_t n = 0;
+	int ret = -1;
+
+	if (base[0] != '/')
+		return err_set("overlay: base '%s' must be an absolute path", base);
+	if (strcmp(base_fmt, "qcow2") != 0 && strcmp(base_fmt, "raw") != 0)
+		return err_set("overlay: base format '%s' is not qcow2 or raw", base_fmt);
+	argv[n++] = "qemu-img";
+	argv[n++] = "create";
+	argv[n++] = "-q";
+	argv[n++] = "-f";
+	argv[n++] = "qcow2";
+	argv[n++] = "-F";
+	argv[n++] = base_fmt;
+	argv[n++] = "-b";
+	argv[n++] = base;
+	argv[n++] = overlay;
+	if (size) {
+		snprintf(sizestr, sizeof(sizestr), "%" PRIu64, size);
+		argv[n++] = sizestr;
+	}
+	argv[n] = NULL;
+	r.argv = argv;
+	r.err = RUN_CAPTURE;
+	r.timeout_ms = 60000;
+	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+		err_prefix("create overlay '%s'", overlay);
+		unlink(overlay);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	run_release(&r);
+	return ret;
+}

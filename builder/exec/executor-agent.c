@@ -1,0 +1,796 @@
+/* executor-agent.c: struct executor_ops on top of the guest agent
+ * (agent-client.h). Each operation is one request; the exchanges are
+ * described in guest-agent/exec.c and guest-agent/files.c. Everything the
+ * agent sends back is checked: sizes against what was announced, digests
+ * against our own, text sanitized before it reaches a message. */
+#include <openssl/evp.h>
+
+#include "builder/guest/agent-client.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+/* Largest content accepted from a file whose size reads as 0 (procfs,
+ * sysfs: /proc/cpuinfo of a 64-CPU guest is ~100 KiB; 1 MiB is ample). */
+#define GET_UNSIZED_MAX (1024 * 1024)
+
+/* The agent enforces an exec's deadline itself (SIGTERM, SIGKILL 2 s later,
+ * then 1 s to drain output): the host waits this much longer before it
+ * cancels and gives up on the agent. */
+#define EXEC_GRACE_MS 10000
+/* While a command runs silently, ping the agent this often; a reply within
+ * the session timeout proves it alive (commands may run for hours). */
+#define EXEC_PING_MS 10000
+/* Entries of one directory listing we accept (a build's largest directories
+ * hold a few thousand; a hostile guest could send millions). */
+#define LIST_ENTRIES_MAX 200000u
+
+struct agent_exec_priv {
+	struct agent *a;
+};
+
+static struct agent *A(struct executor *ex)
+{
+	return ((struct agent_exec_priv *)ex->priv)->a;
+}
+
+/* Send a request built in m (its id set), wait for R_OK. 0 or -1. */
+static int simple_request(struct agent *a, struct proto_msg *m, uint32_t id,
+			  struct proto_frame *reply)
+{
+	struct proto_frame f;
+	int r = agent_send_msg(a, m);
+
+	proto_msg_release(m);
+	if (r < 0)
+		return -1;
+	return agent_expect_ok(a, id, reply ? reply : &f, agent_get_timeout(a)) < 0 ? -1 : 0;
+}
+
+static bool abs_path(const char *p)
+{
+	return p && p[0] == '/' && strlen(p) < PATH_MAX;
+}
+
+/* --- exec ----------------------------------------------------------------- */
+
+static void capture(struct buf *b, size_t max, const uint8_t *p, size_t n)
+{
+	size_t room = b->len < max ? max - b->len : 0;
+
+	if (n > room)
+		n = room;
+	if (n)
+		buf_add(b, p, n);
+}
+
+/* Handle one frame of a running exec: 1 finished (R_EXIT), 0 continue,
+ * -1 error. */
+static int exec_frame(struct agent *a, const struct proto_frame *f,
+		      const struct exec_req *req, struct exec_result *res)
+{
+	uint32_t status = 0, b = 0;
+
+	switch (f->type) {
+	case PROTO_R_OUTPUT: {
+		int stream = (f->flags & PROTO_F_STDERR) ? 2 : 1;
+
+		capture(stream == 1 ? &res->out : &res->err, req->capture_max, f->payload, f->len);
+		if (req->on_output && f->len)
+			req->on_output(stream, (const char *)f->payload, f->len, req->opaque);
+		return 0;
+	}
+	case PROTO_R_PONG:
+		return 0;
+	case PROTO_R_EXIT:
+		if (proto_get_u32(f, PROTO_A_STATUS, &status) != 1 || status > 255 + 128)
+			return agent_protocol_error(a, "exit frame without a valid status");
+		res->status = (int)status;
+		if (proto_get_u32(f, PROTO_A_TIMED_OUT, &b) == 1)
+			res->timed_out = b != 0;
+		return 1;
+	case PROTO_R_ERROR:
+		return agent_error_frame(f);
+	default:
+		return agent_protocol_error(a, "unexpected %s frame during exec",
+					    proto_type_name(f->type));
+	}
+}
+
+/* Wait for a frame until the absolute deadline: 1 frame, 0 nothing by then
+ * (no error), -1 error. */
+static int recv_until(struct agent *a, uint32_t id, struct proto_frame *f, int64_t deadline)
+{
+	int r;
+
+	for (;;) {
+		int64_t left = deadline - now_ms();
+
+		r = agent_recv_now(a, id, f);
+		if (r != 0 || left <= 0)
+			return r;
+		if (agent_wait_readable(a, left) < 0)
+			return -1;
+	}
+}
+
+static int exec_build(struct proto_msg *m, const struct exec_req *req)
+{
+	size_t bytes = 0, items = 0;
+
+	if (!req->argv || !req->argv[0] || !req->argv[0][0])
+		return err_set("exec: empty argv");
+	for (size_t i = 0; req->argv[i]; i++, items++) {
+		bytes += strlen(req->argv[i]) + 1;
+		proto_msg_str(m, PROTO_A_ARG, req->argv[i], PROTO_EXEC_STRINGS_MAX);
+	}
+	for (size_t i = 0; req->env && req->env[i]; i++, items++) {
+		if (!strchr(req->env[i], '='))
+			return err_set("exec: environment entry '%s' has no '='", req->env[i]);
+		bytes += strlen(req->env[i]) + 1;
+		proto_msg_str(m, PROTO_A_ENV, req->env[i], PROTO_EXEC_STRINGS_MAX);
+	}
+	if (bytes > PROTO_EXEC_STRINGS_MAX || items > PROTO_EXEC_ITEMS_MAX)
+		return err_set("exec '%s': argv and environment exceed %u bytes or %u entries",
+			       req->argv[0], PROTO_EXEC_STRINGS_MAX, PROTO_EXEC_ITEMS_MAX);
+	if (req->cwd)
+		proto_msg_str(m, PROTO_A_CWD, req->cwd, PATH_MAX);
+	if (req->user)
+		proto_msg_str(m, PROTO_A_USER, req->user, PROTO_STR_MAX);
+	if (req->timeout_ms > 0)
+		proto_msg_u64(m, PROTO_A_TIMEOUT, (uint64_t)req->timeout_ms);
+	proto_msg_u32(m, PROTO_A_STDIN, req->stdin_len > 0);
+	return proto_msg_finish(m);
+}
+
+static int ex_exec(struct executor *ex, const struct exec_req *req, struct exec_result *res)
+{
+	struct agent *a = A(ex);
+	struct proto_msg m;
+	struct proto_frame f;
+	int64_t timeout = agent_get_timeout(a);
+	int64_t host_deadline = 0, last_frame, pinged_at;
+	bool cancelled = false;
+	uint32_t id;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	buf_init(&res->out, req->capture_max ? req->capture_max : 1);
+	buf_init(&res->err, req->capture_max ? req->capture_max : 1);
+	res->status = -1;
+	id = agent_begin(a);
+	if (!id)
+		return -1;
+	proto_msg_init(&m, PROTO_T_EXEC, 0, id);
+	if (exec_build(&m, req) < 0) {
+		proto_msg_release(&m);
+		return -1;
+	}
+	if (simple_request(a, &m, id, NULL) < 0)
+		return -1;
+	/* Stdin, chunk by chunk, handling output that arrives meanwhile. */
+	for (size_t off = 0; off < req->stdin_len; ) {
+		size_t n = req->stdin_len - off < PROTO_CHUNK ? req->stdin_len - off : PROTO_CHUNK;
+
+		if (agent_send_data(a, PROTO_T_STDIN, off + n == req->stdin_len ? PROTO_F_EOF : 0,
+				    id, (const char *)req->stdin_data + off, n) < 0)
+			return err_prefix("exec '%s': stdin", req->argv[0]);
+		off += n;
+		while ((r = agent_recv_now(a, id, &f)) == 1) {
+			r = exec_frame(a, &f, req, res);
+			if (r < 0)
+				return err_prefix("exec '%s'", req->argv[0]);
+			if (r == 1)
+				return 0;
+		}
+		if (r < 0)
+			return err_prefix("exec '%s'", req->argv[0]);
+	}
+	if (req->timeout_ms > 0)
+		host_deadline = now_ms() + req->timeout_ms + EXEC_GRACE_MS;
+	last_frame = now_ms();
+	pinged_at = 0;
+	for (;;) {
+		int64_t now = now_ms(), next;
+
+		if (host_deadline && now >= host_deadline) {
+			if (cancelled) {
+				agent_desync(a);
+				return err_set("exec '%s': the agent did not stop the command after "
+					       "its %" PRId64 " ms timeout", req->argv[0], req->timeout_ms);
+			}
+			/* The agent missed the deadline: cancel, wait a little more. */
+			if (agent_send_data(a, PROTO_T_CANCEL, 0, id, NULL, 0) < 0)
+				return err_prefix("exec '%s'", req->argv[0]);
+			cancelled = true;
+			host_deadline = now + EXEC_GRACE_MS;
+		}
+		if (pinged_at && now >= pinged_at + timeout) {
+			agent_desync(a);
+			return err_set("exec '%s': the agent stopped responding (no answer to a "
+				       "ping within %" PRId64 " ms)", req->argv[0], timeout);
+		}
+		if (!pinged_at && now >= last_frame + EXEC_PING_MS) {
+			if (agent_send_data(a, PROTO_T_PING, 0, id, NULL, 0) < 0)
+				return err_prefix("exec '%s'", req->argv[0]);
+			pinged_at = now;
+		}
+		next = pinged_at ? pinged_at + timeout : last_frame + EXEC_PING_MS;
+		if (host_deadline && host_deadline < next)
+			next = host_deadline;
+		r = recv_until(a, id, &f, next);
+		if (r < 0)
+			return err_prefix("exec '%s'", req->argv[0]);
+		if (r == 0)
+			continue;
+		last_frame = now_ms();
+		pinged_at = 0;
+		r = exec_frame(a, &f, req, res);
+		if (r < 0)
+			return err_prefix("exec '%s'", req->argv[0]);
+		if (r == 1)
+			return 0;
+	}
+}
+
+/* --- put ------------------------------------------------------------------ */
+
+struct put_src {
+	int fd;                 /* read from fd, or */
+	const uint8_t *data;    /* from memory */
+	size_t len;
+};
+
+static int put_stream(struct agent *a, const char *path, const struct put_src *src,
+		      mode_t mode, bool append, bool have_mtime, int64_t mtime)
+{
+	struct proto_msg m;
+	struct proto_frame f;
+	uint8_t digest[EVP_MAX_MD_SIZE], *chunk = NULL;
+	unsigned dlen = 0;
+	const uint8_t *their;
+	size_t their_len, off = 0;
+	uint64_t size = 0, their_size = 0;
+	EVP_MD_CTX *md = NULL;
+	uint32_t id;
+	int ret = -1;
+
+	if (!abs_path(path))
+		return err_set("put: path '%s' is not absolute", path ? path : "");
+	id = agent_begin(a);
+	if (!id)
+		return -1;
+	proto_msg_init(&m, PROTO_T_PUT, 0, id);
+	proto_msg_str(&m, PROTO_A_PATH, path, PATH_MAX);
+	proto_msg_u32(&m, PROTO_A_MODE, mode & 07777);
+	if (append)
+		proto_msg_u32(&m, PROTO_A_APPEND, 1);
+	if (have_mtime)
+		proto_msg_u64(&m, PROTO_A_MTIME, (uint64_t)mtime);
+	if (simple_request(a, &m, id, NULL) < 0)
+		return -1;
+	md = EVP_MD_CTX_new();
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		err_set("put '%s': sha256 init failed", path);
+		agent_desync(a);
+		goto cleanup;
+	}
+	if (src->fd >= 0)
+		chunk = xmalloc(PROTO_CHUNK);
+	for (;;) {
+		const uint8_t *p;
+		size_t n;
+		int r;
+
+		if (src->fd >= 0) {
+			ssize_t got = read_all(src->fd, chunk, PROTO_CHUNK);
+
+			if (got < 0) {
+				err_errno("read");
+				agent_desync(a);
+				goto cleanup;
+			}
+			p = chunk;
+			n = (size_t)got;
+		} else {
+			p = src->data + off;
+			n = src->len - off < PROTO_CHUNK ? src->len - off : PROTO_CHUNK;
+			off += n;
+		}
+		if (n == 0)
+			break;
+		EVP_DigestUpdate(md, p, n);
+		size += n;
+		if (agent_send_data(a, PROTO_T_DATA, 0, id, p, n) < 0)
+			goto cleanup;
+		/* The agent says nothing until the end; anything now is wrong. */
+		r = agent_recv_now(a, id, &f);
+		if (r < 0)
+			goto cleanup;
+		if (r == 1) {
+			if (f.type == PROTO_R_ERROR)
+				agent_error_frame(&f);
+			else
+				agent_protocol_error(a, "unexpected %s frame during put",
+						     proto_type_name(f.type));
+			agent_desync(a);
+			goto cleanup;
+		}
+		if (src->fd >= 0 && n < PROTO_CHUNK)
+			break;
+	}
+	EVP_DigestFinal_ex(md, digest, &dlen);
+	proto_msg_init(&m, PROTO_T_DATA_END, 0, id);
+	proto_msg_u64(&m, PROTO_A_SIZE, size);
+	proto_msg_bytes(&m, PROTO_A_DIGEST, digest, dlen);
+	if (simple_request(a, &m, id, &f) < 0)
+		goto cleanup;
+	/* Verified the other way too: the agent's digest of what it wrote. */
+	if (proto_get_u64(&f, PROTO_A_SIZE, &their_size) != 1 || their_size != size ||
+	    proto_get_bytes(&f, PROTO_A_DIGEST, &their, &their_len) != 1 ||
+	    their_len != dlen || memcmp(their, digest, dlen) != 0) {
+		err_set("agent: wrote a different size or sha256 than sent");
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	EVP_MD_CTX_free(md);
+	free(chunk);
+	if (ret < 0)
+		err_prefix("put '%s'", path);
+	return ret;
+}
+
+static int ex_put_file(struct executor *ex, const char *host_path, const char *path, mode_t mode)
+{
+	struct put_src src = { .fd = open(host_path, O_RDONLY | O_CLOEXEC) };
+	struct stat st;
+	int r;
+
+	if (src.fd < 0)
+		return err_errno("open '%s'", host_path);
+	if (fstat(src.fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(src.fd);
+		return err_set("put '%s': not a regular file", host_path);
+	}
+	r = put_stream(A(ex), path, &src, mode, false, true, st.st_mtim.tv_sec);
+	close(src.fd);
+	return r;
+}
+
+static int ex_write_file(struct executor *ex, const char *path, const void *data, size_t len,
+			 mode_t mode, bool append)
+{
+	struct put_src src = { .fd = -1, .data = data, .len = len };
+
+	return put_stream(A(ex), path, &src, mode, append, false, 0);
+}
+
+/* --- get ------------------------------------------------------------------ */
+
+/* Receive a get stream into fd or (fd < 0) into out, at most max bytes. */
+static int get_stream(struct agent *a, const char *path, int fd, struct buf *out, uint64_t max,
+		      uint32_t *mode)
+{
+	struct proto_msg m;
+	struct proto_frame f;
+	uint8_t digest[EVP_MAX_MD_SIZE];
+	unsigned dlen = 0;
+	const uint8_t *their;
+	size_t their_len;
+	uint64_t announced = 0, size = 0, their_size = 0, limit;
+	EVP_MD_CTX *md = NULL;
+	uint32_t id;
+	int ret = -1;
+
+	if (!abs_path(path))
+		return err_set("get: path '%s' is not absolute", path ? path : "");
+	id = agent_begin(a);
+	if (!id)
+		return -1;
+	proto_msg_init(&m, PROTO_T_GET, 0, id);
+	proto_msg_str(&m, PROTO_A_PATH, path, PATH_MAX);
+	if (simple_request(a, &m, id, &f) < 0)
+		goto cleanup;
+	if (proto_get_u64(&f, PROTO_A_SIZE, &announced) != 1) {
+		agent_protocol_error(a, "get reply without a size");
+		goto cleanup;
+	}
+	if (mode && proto_get_u32(&f, PROTO_A_MODE, mode) != 1)
+		*mode = 0644;
+	if (announced > max) {
+		/* Abandon the stream; the next request re-syncs. */
+		agent_desync(a);
+		err_set("file is %" PRIu64 " bytes, more than the limit of %" PRIu64,
+			announced, max);
+		goto cleanup;
+	}
+	/* procfs and sysfs files report size 0 and still have content. */
+	limit = announced ? announced : (max < GET_UNSIZED_MAX ? max : GET_UNSIZED_MAX);
+	/* procfs and sysfs files report size 0 and still have content. */
+	limit = announced ? announced : (max < GET_UNSIZED_MAX ? max : GET_UNSIZED_MAX);
+	md = EVP_MD_CTX_new();
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		agent_desync(a);
+		err_set("sha256 init failed");
+		goto cleanup;
+	}
+	for (;;) {
+		if (agent_recv(a, id, &f, agent_get_timeout(a)) < 0)
+			goto cleanup;
+		if (f.type == PROTO_T_DATA_END)
+			break;
+		if (f.type == PROTO_R_ERROR) {
+			agent_error_frame(&f);
+			goto cleanup;
+		}
+		if (f.type != PROTO_T_DATA) {
+			agent_protocol_error(a, "unexpected %s frame during get",
+					     proto_type_name(f.type));
+			goto cleanup;
+		}
+		/* A file that grows while read is cut at what was announced:
+		 * a guest cannot make us write without bound. */
+		if (f.len > limit - size) {
+			agent_protocol_error(a, "sent more than the %" PRIu64 " bytes %s", limit,
+					     announced ? "announced" : "allowed for a file of size 0");
+			goto cleanup;
+		}
+		EVP_DigestUpdate(md, f.payload, f.len);
+		size += f.len;
+		if (fd >= 0 ? write_all(fd, f.payload, f.len) < 0 : buf_add(out, f.payload, f.len) < 0) {
+			if (fd >= 0)
+				err_errno("write");
+			agent_desync(a);
+			goto cleanup;
+		}
+	}
+	EVP_DigestFinal_ex(md, digest, &dlen);
+	if (proto_get_u64(&f, PROTO_A_SIZE, &their_size) != 1 || their_size != size ||
+	    proto_get_bytes(&f, PROTO_A_DIGEST, &their, &their_len) != 1 ||
+	    their_len != dlen || memcmp(their, digest, dlen) != 0) {
+		err_set("agent: sha256 or size of the received data does not match");
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	EVP_MD_CTX_free(md);
+	if (ret < 0)
+		err_prefix("get '%s'", path);
+	return ret;
+}
+
+static int ex_get_file(struct executor *ex, const char *path, const char *host_path)
+{
+	char *tmp = xasprintf("%s.amiforge-XXXXXX", host_path);
+	uint32_t mode = 0644;
+	int fd = mkostemp(tmp, O_CLOEXEC), ret = -1;
+
+	if (fd < 0) {
+		err_errno("create '%s'", tmp);
+		goto cleanup;
+	}
+	if (get_stream(A(ex), path, fd, NULL, UINT64_MAX, &mode) < 0)
+		goto cleanup;
+	/* Never setuid/setgid/sticky on the host, whatever the guest says. */
+	if (fchmod(fd, mode & 0777) < 0 || close(fd) < 0) {
+		fd = -1;
+		err_errno("write '%s'", tmp);
+		goto cleanup;
+	}
+	fd = -1;
+	if (rename(tmp, host_path) < 0) {
+		err_errno("rename '%s' to '%s'", tmp, host_path);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0)
+		unlink(tmp);
+	free(tmp);
+	return ret;
+}
+
+static int ex_read_file(struct executor *ex, const char *path, size_t max, struct buf *out)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, max);
+	r = get_stream(A(ex), path, -1, &b, max, NULL);
+	if (r < 0) {
+		buf_release(&b);
+		return -1;
+	}
+	buf_release(out);
+	*out = b;
+	return 0;
+}
+
+/* --- metadata and tree operations ------------------------------------------ */
+
+static int ex_stat(struct executor *ex, const char *path, struct file_stat *st)
+{
+	struct agent *a = A(ex);
+	struct proto_msg m;
+	struct proto_frame f;
+	uint32_t exists = 0, mode = 0, uid = 0, gid = 0, id;
+	uint64_t size = 0, mtime = 0;
+	const char *link;
+
+	memset(st, 0, sizeof(*st));
+	if (!abs_path(path))
+		return err_set("stat: path '%s' is not absolute", path ? path : "");
+	if (!(id = agent_begin(a)))
+		return -1;
+	proto_msg_init(&m, PROTO_T_STAT, 0, id);
+	proto_msg_str(&m, PROTO_A_PATH, path, PATH_MAX);
+	if (simple_request(a, &m, id, &f) < 0)
+		return err_prefix("stat '%s'", path);
+	if (proto_get_u32(&f, PROTO_A_EXISTS, &exists) != 1)
+		return agent_protocol_error(a, "stat reply without exists");
+	if (!exists)
+		return 0;
+	if (proto_get_u32(&f, PROTO_A_MODE, &mode) != 1 || proto_get_u32(&f, PROTO_A_UID, &uid) != 1 ||
+	    proto_get_u32(&f, PROTO_A_GID, &gid) != 1 || proto_get_u64(&f, PROTO_A_SIZE, &size) != 1 ||
+	    proto_get_u64(&f, PROTO_A_MTIME, &mtime) != 1)
+		return agent_protocol_error(a, "stat reply for '%s' incomplete", path);
+	st->exists = true;
+	st->mode = mode;
+	st->uid = uid;
+	st->gid = gid;
+	st->size = size;
+	st->mtime = (int64_t)mtime;
+	if (S_ISLNK(mode) && proto_get_str(&f, PROTO_A_LINK, &link) == 1)
+		st->link_target = xstrdup(link);
+	return 0;
+}
+
+/* A request with a path, maybe a second path, flags; expects R_OK. */
+static int path_op(struct executor *ex, uint16_t type, const char *path, const char *path2,
+		   int mode, int recursive)
+{
+	struct agent *a = A(ex);
+	struct proto_msg m;
+	uint32_t id;
+
+	if (!abs_path(path) || (path2 && !abs_path(path2)))
+		return err_set("%s: path '%s' is not absolute", proto_type_name(type),
+			       abs_path(path) ? path2 : path ? path : "");
+	if (!(id = agent_begin(a)))
+		return -1;
+	proto_msg_init(&m, type, 0, id);
+	proto_msg_str(&m, PROTO_A_PATH, path, PATH_MAX);
+	if (path2)
+		proto_msg_str(&m, PROTO_A_PATH2, path2, PATH_MAX);
+	if (mode >= 0)
+		proto_msg_u32(&m, PROTO_A_MODE, (uint32_t)mode);
+	if (recursive >= 0)
+		proto_msg_u32(&m, PROTO_A_RECURSIVE, (uint32_t)recursive);
+	return simple_request(a, &m, id, NULL);
+}
+
+static int ex_mkdir_p(struct executor *ex, const char *path, mode_t mode)
+{
+	return path_op(ex, PROTO_T_MKDIR, path, NULL, (int)(mode & 07777), -1);
+}
+
+static int ex_remove(struct executor *ex, const char *path, bool recursive)
+{
+	return path_op(ex, PROTO_T_REMOVE, path, NULL, -1, recursive);
+}
+
+static int ex_rename(struct executor *ex, const char *from, const char *to)
+{
+	return path_op(ex, PROTO_T_RENAME, from, to, -1, -1);
+}
+
+static int ex_copy(struct executor *ex, const char *from, const char *to, bool recursive)
+{
+	return path_op(ex, PROTO_T_COPY, from, to, -1, recursive);
+}
+
+static int ex_chmod(struct executor *ex, const char *path, mode_t mode, bool recursive)
+{
+	return path_op(ex, PROTO_T_CHMOD, path, NULL, (int)(mode & 07777), recursive);
+}
+
+static int ex_chown(struct executor *ex, const char *path, const char *owner,
+		    const char *group, bool recursive)
+{
+	struct agent *a = A(ex);
+	struct proto_msg m;
+	uint32_t id;
+
+	if (!abs_path(path))
+		return err_set("chown: path '%s' is not absolute", path ? path : "");
+	if (!owner && !group)
+		return 0;
+	if (!(id = agent_begin(a)))
+		return -1;
+	proto_msg_init(&m, PROTO_T_CHOWN, 0, id);
+	proto_msg_str(&m, PROTO_A_PATH, path, PATH_MAX);
+	if (owner)
+		proto_msg_str(&m, PROTO_A_OWNER, owner, PROTO_STR_MAX);
+	if (group)
+		proto_msg_str(&m, PROTO_A_GROUP, group, PROTO_STR_MAX);
+	proto_msg_u32(&m, PROTO_A_RECURSIVE, recursive);
+	return simple_request(a, &m, id, NULL);
+}
+
+static int ex_symlink(struct executor *ex, const char *target, const char *path)
+{
+	struct agent *a = A(ex);
+	struct proto_msg m;
+	uint32_t id;
+
+	if (!abs_path(path) || !target || !*target)
+		return err_set("symlink: path '%s' is not absolute or target empty",
+			       path ? path : "");
+	if (!(id = agent_begin(a)))
+		return -1;
+	proto_msg_init(&m, PROTO_T_SYMLINK, 0, id);
+	proto_msg_str(&m, PROTO_A_PATH, path, PATH_MAX);
+	proto_msg_str(&m, PROTO_A_TARGET, target, PATH_MAX);
+	return simple_request(a, &m, id, NULL);
+}
+
+static int ex_list_dir(struct executor *ex, const char *path, struct dir_entry **entries,
+		       size_t *n)
+{
+	struct agent *a = A(ex);
+	struct proto_msg m;
+	struct proto_frame f;
+	struct dir_entry *v = NULL;
+	size_t cnt = 0, cap = 0;
+	uint32_t id;
+
+	*entries = NULL;
+	*n = 0;
+	if (!abs_path(path))
+		return err_set("list: path '%s' is not absolute", path ? path : "");
+	if (!(id = agent_begin(a)))
+		return -1;
+	proto_msg_init(&m, PROTO_T_LIST, 0, id);
+	proto_msg_str(&m, PROTO_A_PATH, path, PATH_MAX);
+	if (agent_send_msg(a, &m) < 0) {
+		proto_msg_release(&m);
+		return -1;
+	}
+	proto_msg_release(&m);
+	for (;;) {
+		struct proto_tlv t;
+		size_t off = 0;
+		const char *name = NULL;
+
+		if (agent_recv(a, id, &f, agent_get_timeout(a)) < 0)
+			goto fail;
+		if (f.type == PROTO_R_OK)
+			break;
+		if (f.type == PROTO_R_ERROR) {
+			agent_error_frame(&f);
+			goto fail;
+		}
+		if (f.type != PROTO_R_ENTRIES) {
+			agent_protocol_error(a, "unexpected %s frame during list",
+					     proto_type_name(f.type));
+			goto fail;
+		}
+		/* Pairs: A_NAME then A_MODE. */
+		while (proto_tlv_next(&f, &off, &t) > 0) {
+			uint32_t mode;
+
+			if (t.tag == PROTO_A_NAME) {
+				if (proto_tlv_str(&t, &name) < 0 || !*name || strchr(name, '/') ||
+				    strlen(name) > NAME_MAX) {
+					agent_protocol_error(a, "bad entry name in listing of '%s'", path);
+					goto fail;
+				}
+				continue;
+			}
+			if (t.tag != PROTO_A_MODE || !name || proto_tlv_u32(&t, &mode) < 0) {
+				agent_protocol_error(a, "malformed listing of '%s'", path);
+				goto fail;
+			}
+			if (cnt == LIST_ENTRIES_MAX) {
+				agent_protocol_error(a, "listing of '%s' exceeds %u entries", path,
+						     LIST_ENTRIES_MAX);
+				goto fail;
+			}
+			if (cnt == cap) {
+				cap = cap ? cap * 2 : 64;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[cnt].name = xstrdup(name);
+			v[cnt].mode = mode;
+			cnt++;
+			name = NULL;
+		}
+	}
+	*entries = v;
+	*n = cnt;
+	return 0;
+fail:
+	dir_entries_free(v, cnt);
+	return err_prefix("list '%s'", path);
+}
+
+static int ex_hash_file(struct executor *ex, const char *path, const char *algo, char **hex)
+{
+	static const struct { const char *name; size_t len; } algos[] = {
+		{ "md5", 32 }, { "sha1", 40 }, { "sha256", 64 }, { "sha512", 128 },
+	};
+	struct agent *a = A(ex);
+	struct proto_msg m;
+	struct proto_frame f;
+	const char *h;
+	size_t want = 0;
+	uint32_t id;
+
+	*hex = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(algos); i++)
+		if (algo && strcmp(algo, algos[i].name) == 0)
+			want = algos[i].len;
+	if (!want)
+		return err_set("hash: unknown algorithm '%s' (md5, sha1, sha256, sha512)",
+			       algo ? algo : "");
+	if (!abs_path(path))
+		return err_set("hash: path '%s' is not absolute", path ? path : "");
+	if (!(id = agent_begin(a)))
+		return -1;
+	proto_msg_init(&m, PROTO_T_HASH, 0, id);
+	proto_msg_str(&m, PROTO_A_PATH, path, PATH_MAX);
+	proto_msg_str(&m, PROTO_A_ALGO, algo, 16);
+	if (simple_request(a, &m, id, &f) < 0)
+		return err_prefix("hash '%s'", path);
+	if (proto_get_str(&f, PROTO_A_HEX, &h) != 1 || strlen(h) != want ||
+	    strspn(h, "0123456789abcdef") != want)
+		return agent_protocol_error(a, "hash of '%s': malformed digest", path);
+	*hex = xstrdup(h);
+	return 0;
+}
+
+static int ex_reboot(struct executor *ex, int64_t timeout_ms)
+{
+	return agent_reboot(A(ex), timeout_ms);
+}
+
+static void ex_close(struct executor *ex)
+{
+	free(ex->priv);
+	free(ex);
+}
+
+static const struct executor_ops agent_ops = {
+	.name = "agent",
+	.exec = ex_exec,
+	.put_file = ex_put_file,
+	.get_file = ex_get_file,
+	.write_file = ex_write_file,
+	.read_file = ex_read_file,
+	.stat = ex_stat,
+	.mkdir_p = ex_mkdir_p,
+	.remove = ex_remove,
+	.rename = ex_rename,
+	.copy = ex_copy,
+	.chmod = ex_chmod,
+	.chown = ex_chown,
+	.symlink = ex_symlink,
+	.list_dir = ex_list_dir,
+	.hash_file = ex_hash_file,
+	.reboot = ex_reboot,
+	.close = ex_close,
+};
+
+struct executor *executor_agent_new(struct agent *a)
+{
+	struct executor *ex = xcalloc(1, sizeof(*ex));
+	struct agent_exec_priv *p = xcalloc(1, sizeof(*p));
+
+	p->a = a;
+	ex->ops = &agent_ops;
+	ex->priv = p;
+	return ex;
+}

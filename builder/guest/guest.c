@@ -1,0 +1,526 @@
+/* guest.c: boot an image with the agent inside, and tear it all down. */
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/random.h>
+
+#include "guest.h"
+#include "agent-client.h"
+#include "builder/exec/executor.h"
+#include "inject.h"
+#include "builder/build/journal.h"
+#include "builder/disk/overlay.h"
+#include "seed.h"
+#include "buf.h"
+#include "drivers/hypervisor/hypervisor.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+extern const char amiforge_agent_blob[], amiforge_agent_blob_end[];
+
+/* One attempt of the agent handshake; the boot deadline bounds the total. */
+#define GUEST_SYNC_SLICE_MS 3000
+/* agent_poweroff acknowledgement. */
+#define GUEST_POWEROFF_ACK_MS 10000
+/* Console log read for diagnostics (the tail matters). */
+#define GUEST_CONSOLE_SCAN_MAX (8u * 1024 * 1024)
+
+/* The guest the signal watcher tears down. */
+static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct guest *active;
+/* The owner's last words (a build's journal cleanup), run by the watcher. */
+static void (*signal_hook)(int sig, void *opaque);
+static void *signal_hook_opaque;
+
+/* `sync` in the guest before a snapshot: writes back the page cache. */
+#define GUEST_SYNC_MS (300 * 1000)
+
+static void remove_work_files(struct guest *g)
+{
+	if (g->overlay)
+		unlink(g->overlay);
+	if (g->seed)
+		unlink(g->seed);
+	if (g->sock_dir)
+		remove_tree(g->sock_dir);
+	if (g->dir && !g->keep_dir)
+		remove_tree(g->dir);
+}
+
+static void *signal_watcher(void *arg)
+{
+	sigset_t *set = arg;
+	int sig = 0;
+
+	if (sigwait(set, &sig) != 0)
+		return NULL;
+	pthread_mutex_lock(&active_lock);
+	if (active) {
+		fprintf(stderr, "\namiforge: %s: destroying the guest\n", strsignal(sig));
+		if (active->vm && hv_destroy(active->vm) < 0)
+			fprintf(stderr, "amiforge: %s\n", err_msg());
+		active->keep_dir = active->console_log != NULL;
+		remove_work_files(active);
+		if (active->keep_dir)
+			fprintf(stderr, "amiforge: console log kept in %s\n", active->console_log);
+	}
+	if (signal_hook)
+		signal_hook(sig, signal_hook_opaque);
+	_exit(128 + sig);
+}
+
+/* Block the termination signals in this (and every later) thread and let
+ * one watcher thread handle them. Must run before other threads exist. */
+static int install_watcher(void)
+{
+	static sigset_t set;
+	static bool done;
+	pthread_t t;
+
+	if (done)
+		return 0;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
+	    pthread_create(&t, NULL, signal_watcher, &set) != 0)
+		return err_set("cannot install the signal watcher");
+	pthread_detach(t);
+	done = true;
+	return 0;
+}
+
+void guest_on_signal(void (*fn)(int sig, void *opaque), void *opaque)
+{
+	if (install_watcher() < 0)
+		log_warn("%s", err_msg());
+	pthread_mutex_lock(&active_lock);
+	signal_hook = fn;
+	signal_hook_opaque = opaque;
+	pthread_mutex_unlock(&active_lock);
+}
+
+static void set_active(struct guest *g)
+{
+	pthread_mutex_lock(&active_lock);
+	active = g;
+	pthread_mutex_unlock(&active_lock);
+}
+
+static void phase(const struct guest_opts *o, const char *name)
+{
+	if (o->on_phase)
+		o->on_phase(name, o->opaque);
+}
+
+static bool console_has(const struct guest *g, const char *needle)
+{
+	struct buf b = BUF_INIT(GUEST_CONSOLE_SCAN_MAX);
+	bool found;
+
+	if (!g->console_log || buf_read_file(&b, g->console_log) < 0) {
+		buf_release(&b);
+		err_clear();
+		return false;
+	}
+	found = b.data && memmem(b.data, b.len, needle, strlen(needle)) != NULL;
+	buf_release(&b);
+	return found;
+}
+
+static int make_dirs(struct guest *g, const char *work_dir, const char *overlay)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl;
+
+	if (work_dir) {
+		if (mkdir(work_dir, 0700) < 0)
+			return err_errno("create work directory '%s'", work_dir);
+		tmpl = xstrdup(work_dir);
+	} else {
+		tmpl = xasprintf("%s/amiforge-run-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
+	}
+	if (!work_dir && !mkdtemp(tmpl)) {
+		err_errno("create work directory '%s'", tmpl);
+		free(tmpl);
+		return -1;
+	}
+	g->dir = tmpl;
+	/* 0711: a QEMU running as another user (qemu:///system) reaches the
+	 * disks it was given, nothing else; sockets are in the 0700 sock/. */
+	if (chmod(g->dir, 0711) < 0)
+		return err_errno("chmod '%s'", g->dir);
+	g->sock_dir = xasprintf("%s/sock", g->dir);
+	if (mkdir(g->sock_dir, 0700) < 0)
+		return err_errno("create '%s'", g->sock_dir);
+	g->overlay = overlay ? xstrdup(overlay) : xasprintf("%s/disk.qcow2", g->dir);
+	g->console_log = xasprintf("%s/console.log", g->dir);
+	g->agent_sock = xasprintf("%s/agent.sock", g->sock_dir);
+	return 0;
+}
+
+static int prepare_disk(struct guest *g, const struct guest_opts *o)
+{
+	size_t agent_len = (size_t)(amiforge_agent_blob_end - amiforge_agent_blob);
+	struct image_info info;
+	struct stat st;
+	char *base = realpath(o->image, NULL);
+	int ret = -1;
+
+	if (!base)
+		return err_errno("image '%s'", o->image);
+	if ((o->image_chain ? image_probe_chain(base, &info) : image_probe(base, NULL, &info)) < 0)
+		goto cleanup;
+	if (o->disk_size && o->disk_size < info.virtual_size) {
+		err_set("disk size %" PRIu64 " is smaller than the image's %" PRIu64,
+			o->disk_size, info.virtual_size);
+		goto cleanup;
+	}
+	if (overlay_create(base, info.format, g->overlay, o->disk_size) < 0)
+		goto cleanup;
+	g->base = xstrdup(base);
+	g->base_format = xstrdup(info.format);
+	g->base_shared = stat(base, &st) == 0 && (st.st_mode & S_IROTH);
+	log_debug("overlay %s on %s (%s)", g->overlay, base, info.format);
+	if (o->via == GUEST_AGENT_INJECT) {
+		if (inject_agent(g->overlay, "qcow2", amiforge_agent_blob, agent_len) < 0)
+			goto cleanup;
+	} else {
+		struct seed_opts so = { .agent = amiforge_agent_blob, .agent_len = agent_len };
+
+		g->seed = xasprintf("%s/seed.iso", g->dir);
+		if (seed_write(g->seed, &so, &g->instance_id) < 0)
+			goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	free(base);
+	return ret;
+}
+
+/* Sync, then sync once more: while the guest was not listening, syncs
+ * queued up in QEMU, and the agent answers every one of them once it reads
+ * its port. The client accepts the first answer and would trip over the
+ * others at the next request; the second sync discards them as stale. */
+int guest_resync(struct guest *g, int64_t timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	if (agent_sync(g->agent, timeout_ms) < 0)
+		return -1;
+	return agent_sync(g->agent, deadline - now_ms() > GUEST_SYNC_SLICE_MS ?
+				    deadline - now_ms() : GUEST_SYNC_SLICE_MS);
+}
+
+/* Wait until the agent answers, or the guest dies, or the deadline. */
+static int wait_agent(struct guest *g, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		int st;
+
+		if (left <= 0)
+			break;
+		if (!g->agent)
+			g->agent = agent_open_unix(g->agent_sock,
+						   left < GUEST_SYNC_SLICE_MS ? left : GUEST_SYNC_SLICE_MS);
+		if (g->agent) {
+			left = deadline - now_ms();
+			if (guest_resync(g, left < GUEST_SYNC_SLICE_MS ? left :
+					 GUEST_SYNC_SLICE_MS) == 0)
+				return 0;
+		}
+		st = hv_wait(g->vm, 0);
+		if (st < 0)
+			return -1;
+		if (st == HV_EXITED)
+			return err_set("the guest stopped before its agent answered");
+	}
+	if (g->seed && !console_has(g, SEED_CONSOLE_MARK))
+		return err_set("no agent within the boot deadline: cloud-init did not run "
+			       "the seed's bootcmd (does the image have cloud-init? "
+			       "try --agent-via inject)");
+	return err_set("no agent within the boot deadline (last: %s)", err_msg());
+}
+
+/* The driver's record of the guest (a libvirt domain), journaled before it
+ * exists: a crash or SIGKILL from here on leaves something clean can find. */
+static int journal_vm(struct guest *g, const struct vm_spec *spec)
+{
+	struct strv rec = STRV_INIT;
+	int r = 0;
+
+	if (!g->journal)
+		return 0;
+	if (hv_journal_record(g->hv, spec, &rec) < 0)
+		r = -1;
+	else if (rec.n)
+		r = journal_addv(g->journal, &g->vm_jid, rec.v[0], (const char *const *)rec.v + 1);
+	strv_release(&rec);
+	return r;
+}
+
+struct guest *guest_boot(const struct guest_opts *o)
+{
+	struct guest *g = xcalloc(1, sizeof(*g));
+	int64_t timeout = o->boot_timeout_ms ? o->boot_timeout_ms : 600000;
+	struct vm_spec spec = { 0 };
+	unsigned char r[2];
+
+	g->t_start = now_ms();
+	if (install_watcher() < 0)
+		goto fail;
+	set_active(g);
+	if (make_dirs(g, o->work_dir, o->overlay) < 0)
+		goto fail;
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r[0] = r[1] = 0;
+	g->name = o->name ? xstrdup(o->name)
+			  : xasprintf("amiforge-%ld-%02x%02x", (long)getpid(), r[0], r[1]);
+
+	g->hv = hv_open(o->driver, o->uri);
+	if (!g->hv || hv_resolve_accel(g->hv, o->accel, &g->accel) < 0)
+		goto fail;
+	log_debug("guest %s: driver %s, accelerator %s", g->name, hv_name(g->hv),
+		  accel_name(g->accel));
+	if (o->persistent && !hv_can_detach(g->hv)) {
+		err_set("the %s driver cannot keep a guest running after amiforge exits",
+			hv_name(g->hv));
+		goto fail;
+	}
+	if (prepare_disk(g, o) < 0)
+		goto fail;
+
+	spec.name = g->name;
+	spec.disks[0] = (struct vm_disk){
+		.path = g->overlay, .format = "qcow2",
+		.backing = g->base, .backing_format = g->base_format,
+		.backing_shared = g->base_shared,
+		.backing_chain = o->image_chain,
+	};
+	spec.n_disks = 1;
+	spec.seed_iso = g->seed;
+	spec.cpus = o->cpus ? o->cpus : 2;
+	spec.memory_mib = o->memory_mib ? o->memory_mib : 2048;
+	spec.accel = g->accel;
+	spec.console_log = g->console_log;
+	spec.agent_socket = g->agent_sock;
+	spec.run_dir = g->sock_dir;
+	spec.user_net = o->user_net;
+	spec.persistent = o->persistent;
+	g->journal = o->journal;
+	if (journal_vm(g, &spec) < 0)
+		goto fail;
+	phase(o, "booting");
+	g->vm = hv_start(g->hv, &spec);
+	if (!g->vm)
+		goto fail;
+	if (g->journal && hv_pid(g->vm) > 0 &&
+	    journal_add_pid(g->journal, &g->pid_jid, "qemu-pid", hv_pid(g->vm)) < 0)
+		goto fail;
+	g->t_started = now_ms();
+	if (wait_agent(g, g->t_start + timeout) < 0)
+		goto fail;
+	g->t_ready = now_ms();
+	g->ex = executor_agent_new(g->agent);
+	phase(o, "agent ready");
+	return g;
+fail:
+	g->keep_dir = g->vm != NULL;
+	if (g->keep_dir)
+		err_prefix("console log %s", g->console_log);
+	guest_free(g);
+	return NULL;
+}
+
+bool guest_can_snapshot(const struct guest *g)
+{
+	return g->hv && hv_can_snapshot(g->hv);
+}
+
+int guest_snapshot(struct guest *g, const char *new_top, char **frozen)
+{
+	static const char *const argv[] = { "sync", NULL };
+	struct exec_req req = { .argv = argv, .timeout_ms = GUEST_SYNC_MS, .capture_max = 4096 };
+	struct exec_result res;
+	char *old;
+	int r;
+
+	*frozen = NULL;
+	if (!g->vm || !g->ex)
+		return err_set("snapshot: the guest is not running");
+	memset(&res, 0, sizeof(res));
+	r = g->ex->ops->exec(g->ex, &req, &res);
+	if (r == 0 && (res.timed_out || res.status != 0))
+		r = err_set("snapshot: sync in the guest failed (status %d)", res.status);
+	exec_result_release(&res);
+	if (r < 0)
+		return -1;
+	if (hv_snapshot_disk(g->vm, new_top) < 0)
+		return -1;
+	/* From here the guest writes to new_top: it is the work file to
+	 * remove on any exit; the frozen layer is the caller's. */
+	pthread_mutex_lock(&active_lock);
+	old = g->overlay;
+	g->overlay = xstrdup(new_top);
+	pthread_mutex_unlock(&active_lock);
+	*frozen = old;
+	return 0;
+}
+
+char *guest_release_overlay(struct guest *g)
+{
+	char *p;
+
+	pthread_mutex_lock(&active_lock);
+	p = g->overlay;
+	g->overlay = NULL;
+	pthread_mutex_unlock(&active_lock);
+	return p;
+}
+
+int guest_shutdown(struct guest *g)
+{
+	if (!g->vm)
+		return 0;
+	if (g->agent && agent_poweroff(g->agent, GUEST_POWEROFF_ACK_MS) == 0 &&
+	    hv_wait(g->vm, GUEST_POWEROFF_MS) == HV_EXITED)
+		return 0;
+	log_debug("shutdown: agent poweroff did not stop the guest (%s); trying ACPI",
+		  err_msg());
+	return hv_stop(g->vm, GUEST_ACPI_MS);
+}
+
+void guest_disconnect(struct guest *g)
+{
+	if (g->agent)
+		agent_disconnect(g->agent);
+}
+
+int guest_detach(struct guest *g)
+{
+	if (!g->vm || hv_wait(g->vm, 0) != HV_RUNNING)
+		return err_set("guest %s is not running", g->name);
+	if (hv_detach(g->vm) < 0)
+		return -1;
+	g->detached = true;
+	return 0;
+}
+
+/* The journal entries of the guest's domain or process, once it is gone. */
+static void release_vm_entries(struct guest *g)
+{
+	unsigned *ids[] = { &g->pid_jid, &g->vm_jid };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		if (*ids[i] && g->journal && journal_release(g->journal, *ids[i]) < 0)
+			log_warn("journal: %s", err_msg());
+		*ids[i] = 0;
+	}
+}
+
+void guest_free(struct guest *g)
+{
+	bool gone = true;
+
+	if (!g)
+		return;
+	executor_close(g->ex);
+	agent_close(g->agent);
+	g->agent = NULL;
+	if (g->vm && !g->detached && hv_destroy(g->vm) < 0) {
+		log_warn("%s", err_msg());
+		gone = false;   /* its journal entry stays, for clean */
+	}
+	hv_vm_free(g->vm);   /* a detached guest keeps running */
+	g->vm = NULL;
+	hv_close(g->hv);
+	g->hv = NULL;
+	if (gone && !g->detached)
+		release_vm_entries(g);
+	pthread_mutex_lock(&active_lock);
+	if (active == g)
+		active = NULL;
+	if (!g->detached)
+		remove_work_files(g);
+	pthread_mutex_unlock(&active_lock);
+	free(g->dir);
+	free(g->overlay);
+	free(g->seed);
+	free(g->console_log);
+	free(g->sock_dir);
+	free(g->agent_sock);
+	free(g->instance_id);
+	free(g->name);
+	free(g->base);
+	free(g->base_format);
+	free(g);
+}
+
+int guest_record_write(const struct guest *g, const char *path)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "name", g->name,
+			      "driver", g->hv ? hv_name(g->hv) : "", "agent_socket", g->agent_sock,
+			      "console_log", g->console_log, "dir", g->dir,
+			      "pid", (json_int_t)(g->vm ? hv_pid(g->vm) : 0));
+	char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	int r;
+
+	if (!text)
+		r = err_set("guest record '%s': cannot encode", path);
+	else
+		r = write_file_atomic(path, text, strlen(text), 0600);
+	free(text);
+	json_decref(j);
+	return r;
+}
+
+int guest_record_load(const char *path, struct guest_record *rec)
+{
+	struct buf b = BUF_INIT(GUEST_RECORD_MAX);
+	const char *name = NULL, *driver = NULL, *sock = NULL, *console = NULL, *dir = NULL;
+	json_int_t pid = 0;
+	json_error_t je;
+	json_t *j = NULL;
+	int r = -1;
+
+	memset(rec, 0, sizeof(*rec));
+	if (buf_read_file(&b, path) < 0)
+		goto cleanup;
+	j = json_loadb(b.data ? b.data : "", b.len, 0, &je);
+	if (!j) {
+		err_set("%s:%d:%d: %s", path, je.line, je.column, je.text);
+		goto cleanup;
+	}
+	if (json_unpack_ex(j, &je, 0, "{s:s, s:s, s:s, s:s, s:s, s?I}", "name", &name,
+			   "driver", &driver, "agent_socket", &sock, "console_log", &console,
+			   "dir", &dir, "pid", &pid) < 0 || pid < 0 || pid > INT_MAX) {
+		err_set("guest record '%s': %s", path, je.text[0] ? je.text : "bad pid");
+		goto cleanup;
+	}
+	rec->name = xstrdup(name);
+	rec->driver = xstrdup(driver);
+	rec->agent_socket = xstrdup(sock);
+	rec->console_log = xstrdup(console);
+	rec->dir = xstrdup(dir);
+	rec->pid = (long)pid;
+	r = 0;
+cleanup:
+	json_decref(j);
+	buf_release(&b);
+	return r;
+}
+
+void guest_record_release(struct guest_record *rec)
+{
+	if (!rec)
+		return;
+	free(rec->name);
+	free(rec->driver);
+	free(rec->agent_socket);
+	free(rec->console_log);
+	free(rec->dir);
+	memset(rec, 0, sizeof(*rec));
+}

@@ -1,0 +1,161 @@
+/* guest.h: one booted guest with its agent — the "boot" stage shared by
+ * `amiforge run` and `amiforge build`.
+ *
+ * guest_boot() creates a work directory (0711: QEMU may run as another user
+ * and must reach the disks; every socket is in its 0700 sock/ subdirectory),
+ * a qcow2 overlay on the image (the image is never written), the NoCloud
+ * seed (or injects the agent with libguestfs), starts the guest with the
+ * chosen hypervisor driver and waits until the agent answers a sync.
+ *
+ * SIGINT, SIGTERM and SIGHUP are handled while a guest exists: a watcher
+ * thread destroys the guest, removes the work files and exits 128+signal,
+ * so nothing is left running on any exit path short of SIGKILL (and under
+ * libvirt even then: the domain is started with AUTODESTROY).
+ *
+ * A persistent guest (guest_opts.persistent, `build --on-error=abort|ask`)
+ * may instead be left running on purpose (guest_detach): it is journaled
+ * before it starts (guest_opts.journal) so that `amiforge clean` destroys
+ * it, and its record (guest_record_write) tells `amiforge attach` how to
+ * reach its agent. */
+#ifndef AMIFORGE_GUEST_H
+#define AMIFORGE_GUEST_H
+
+#include "compat.h"
+#include "drivers/hypervisor/accel.h"
+
+struct agent;
+struct executor;
+struct journal;
+
+/* Deadlines of the shutdown ladder, each rung (agent poweroff, ACPI). */
+#define GUEST_POWEROFF_MS 60000
+#define GUEST_ACPI_MS 30000
+
+enum guest_agent_via {
+	GUEST_AGENT_SEED = 0,   /* NoCloud seed ISO + cloud-init bootcmd (default) */
+	GUEST_AGENT_INJECT,     /* libguestfs writes agent + systemd unit into the overlay */
+};
+
+struct guest_opts {
+	const char *image;         /* base image (path) */
+	const char *driver;        /* "libvirt", "qemu" or NULL (libvirt, else qemu) */
+	const char *uri;           /* libvirt URI or NULL */
+	enum accel accel;
+	unsigned cpus;             /* 0: 2 */
+	unsigned memory_mib;       /* 0: 2048 */
+	uint64_t disk_size;        /* 0: the image's size */
+	bool user_net;
+	enum guest_agent_via via;
+	int64_t boot_timeout_ms;   /* 0: 600 s */
+	const char *work_dir;      /* create exactly this directory for the work
+				    * files (a build journals it first); NULL: a
+				    * fresh one under $TMPDIR */
+	const char *name;          /* domain name; NULL: amiforge-<pid>-<random> */
+	const char *overlay;       /* create the overlay exactly here (a build
+				    * journals it first); NULL: <work>/disk.qcow2 */
+	bool image_chain;          /* image is a qcow2 checkpoint with a backing
+				    * chain amiforge wrote (explicit formats) */
+	bool persistent;           /* may be kept running after this process
+				    * exits (guest_detach); refused by drivers
+				    * that cannot (hv_can_detach) */
+	struct journal *journal;   /* NULL, or the domain / QEMU process is
+				    * journaled (before it starts when its name
+				    * is known) and released when destroyed */
+	/* Called at each phase ("booting", "agent ready", "shutting down"). */
+	void (*on_phase)(const char *phase, void *opaque);
+	void *opaque;
+};
+
+struct guest {
+	char *dir;             /* work directory */
+	char *overlay;
+	char *seed;
+	char *console_log;
+	char *sock_dir;
+	char *agent_sock;
+	char *instance_id;
+	char *name;
+	char *base;            /* the image, absolute */
+	char *base_format;     /* detected once, passed explicitly */
+	bool base_shared;      /* world-readable: libvirt need not chown it */
+	struct hv *hv;
+	struct hv_vm *vm;
+	struct agent *agent;
+	struct executor *ex;   /* runs through the agent */
+	enum accel accel;      /* resolved */
+	int64_t t_start;       /* now_ms() when guest_boot began */
+	int64_t t_started;     /* ... when the hypervisor started the guest */
+	int64_t t_ready;       /* ... when the agent answered */
+	bool keep_dir;         /* keep the work directory (console log) on free */
+	bool detached;         /* left running (guest_detach): free keeps it all */
+	struct journal *journal;
+	unsigned vm_jid, pid_jid;   /* its journal entries (0: none) */
+};
+
+/* What `amiforge attach` needs to reach a guest kept running, as JSON
+ * (GUEST_RECORD_NAME in the build directory). */
+#define GUEST_RECORD_NAME "guest.json"
+#define GUEST_RECORD_MAX (64u * 1024)
+struct guest_record {
+	char *name;            /* domain name */
+	char *driver;
+	char *agent_socket;
+	char *console_log;
+	char *dir;             /* work directory */
+	long pid;              /* the QEMU process (direct driver), or 0 */
+};
+
+/* Boot and wait for the agent. NULL with an error recorded; the work
+ * directory is kept on failure when it holds a console log (its path is
+ * part of the error). */
+struct guest *guest_boot(const struct guest_opts *o);
+
+/* Re-sync the agent within timeout_ms, discarding every stale answer (after
+ * a reboot or a timeout). 0 or -1. */
+int guest_resync(struct guest *g, int64_t timeout_ms);
+
+/* Freeze the guest's disk as it is now: sync through the agent, then a live
+ * external snapshot (hv_snapshot_disk) so that the current top layer stops
+ * changing and the guest writes to new_top (absolute path; must not exist)
+ * from now on. *frozen gets the frozen layer's path (caller frees); the
+ * guest now owns new_top (removed by guest_free). 0 or -1. */
+int guest_snapshot(struct guest *g, const char *new_top, char **frozen);
+
+/* Give up the (powered-off) guest's overlay: it is the caller's now and
+ * guest_free leaves it. Caller frees the returned path; NULL if none. */
+char *guest_release_overlay(struct guest *g);
+
+/* Can g's driver snapshot a running guest? */
+bool guest_can_snapshot(const struct guest *g);
+
+/* Run fn(sig, opaque) on SIGINT/SIGTERM/SIGHUP after the active guest (if
+ * any) is torn down, before exiting 128+sig; installs the signal watcher
+ * now (call it before starting threads). fn NULL removes the hook. */
+void guest_on_signal(void (*fn)(int sig, void *opaque), void *opaque);
+
+/* The ladder: agent poweroff → ACPI → destroy, each with its deadline.
+ * 0 when the guest stopped by itself, 1 when it had to be destroyed, -1. */
+int guest_shutdown(struct guest *g);
+
+/* Close the agent channel, so that another process (`amiforge attach`)
+ * can talk to the agent meanwhile; the next request reconnects and re-syncs. */
+void guest_disconnect(struct guest *g);
+
+/* Leave the guest running for inspection: it must have been booted
+ * persistent. Its files stay (guest_free only frees memory), its journal
+ * entries stay live. 0 or -1 (nothing changed: the guest is destroyed as
+ * usual by guest_free). */
+int guest_detach(struct guest *g);
+
+/* Write g's record to path (atomically, 0600). 0 or -1. */
+int guest_record_write(const struct guest *g, const char *path);
+/* Read a record; every string is checked present. 0 or -1. */
+int guest_record_load(const char *path, struct guest_record *rec);
+void guest_record_release(struct guest_record *rec);
+
+/* Destroy the guest if still running, remove overlay, seed and sockets (and
+ * the work directory unless keep_dir), free; accepts NULL. A detached guest
+ * is left as it is. */
+void guest_free(struct guest *g);
+
+#endif

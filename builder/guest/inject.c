@@ -1,0 +1,76 @@
+/* inject.c: agent injection into the overlay with libguestfs. */
+#include <guestfs.h>
+
+#include "inject.h"
+#include "builder/disk/appliance.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+static const char unit_text[] =
+	"[Unit]\n"
+	"Description=amiforge guest agent\n"
+	"DefaultDependencies=no\n"
+	"After=systemd-udevd.service\n"
+	"\n"
+	"[Service]\n"
+	"ExecStart=" INJECT_AGENT_PATH "\n"
+	"Restart=always\n"
+	"RestartSec=1\n"
+	"\n"
+	"[Install]\n"
+	"WantedBy=multi-user.target\n";
+
+const char *inject_unit_text(void)
+{
+	return unit_text;
+}
+
+/* Mount the disk's OS read-write, as its fstab says. */
+static int mount_os(guestfs_h *g, const char *disk)
+{
+	struct appliance_os os;
+	int ret = -1;
+
+	if (appliance_find_os(g, &os) < 0)
+		return err_prefix("inject into '%s'", disk);
+	if (os.nroots == 0) {
+		err_set("inject into '%s': no Linux system found", disk);
+		goto cleanup;
+	}
+	if (os.nroots > 1)
+		log_warn("inject: '%s' has several operating systems; using %s", disk, os.root);
+	if (appliance_mount_os(g, &os, false, NULL, NULL) < 0) {
+		err_prefix("inject into '%s'", disk);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	appliance_os_release(&os);
+	return ret;
+}
+
+int inject_agent(const char *disk, const char *format, const void *agent, size_t len)
+{
+	guestfs_h *g = appliance_open(disk, format, false, NULL);
+
+	if (!g)
+		return err_prefix("inject");
+	if (mount_os(g, disk) < 0)
+		goto fail;
+	if (guestfs_mkdir_p(g, "/usr/local/sbin") < 0 ||
+	    guestfs_write(g, INJECT_AGENT_PATH, agent, len) < 0 ||
+	    guestfs_chmod(g, 0755, INJECT_AGENT_PATH) < 0 ||
+	    guestfs_mkdir_p(g, "/etc/systemd/system/multi-user.target.wants") < 0 ||
+	    guestfs_write(g, INJECT_UNIT_PATH, unit_text, strlen(unit_text)) < 0 ||
+	    guestfs_chmod(g, 0644, INJECT_UNIT_PATH) < 0 ||
+	    guestfs_ln_sf(g, INJECT_UNIT_PATH, INJECT_WANTS_PATH) < 0) {
+		err_set("inject into '%s': write agent: %s", disk,
+			guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
+		goto fail;
+	}
+	return appliance_close(g, disk);
+fail:
+	guestfs_close(g);
+	return -1;
+}

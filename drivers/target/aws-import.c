@@ -1,0 +1,273 @@
+/* aws-import.c: the VM Import target: S3 multipart upload, ImportSnapshot
+ * (or ImportImage), wait for the task, register and tag (drivers/aws/ami.c),
+ * delete the staging object unless asked to keep it. */
+#include "target.h"
+#include "drivers/aws/ami.h"
+#include "drivers/aws/aws.h"
+#include "drivers/aws/ec2.h"
+#include "drivers/aws/s3.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+#define IMPORT_TIMEOUT_DEFAULT_MS (4ll * 60 * 60 * 1000)
+
+static int probe(const struct publish_spec *s)
+{
+	return !s->via || strcmp(s->via, "import-snapshot") == 0 ||
+	       strcmp(s->via, "import-image") == 0;
+}
+
+static bool is_image(const struct publish_spec *s)
+{
+	return s->via && strcmp(s->via, "import-image") == 0;
+}
+
+static int check(const struct publish_spec *s)
+{
+	if (target_check_common(s) < 0)
+		return -1;
+	if (!s->bucket || !*s->bucket)
+		return err_set("VM Import needs an S3 bucket (--bucket)");
+	if (s->kms_key_id && !s->encrypted)
+		return err_set("a KMS key needs --encrypted");
+	if (!is_image(s) && (s->platform || s->license_type))
+		return err_set("--platform and --license-type apply to --via import-image");
+	if (s->platform && strcmp(s->platform, "Linux") != 0 && strcmp(s->platform, "Windows") != 0)
+		return err_set("platform '%s': expected Linux or Windows", s->platform);
+	if (s->license_type && strcmp(s->license_type, "AWS") != 0 &&
+	    strcmp(s->license_type, "BYOL") != 0)
+		return err_set("license type '%s': expected AWS or BYOL", s->license_type);
+	return 0;
+}
+
+static const char *format_param(const char *f)
+{
+	if (strcmp(f, "raw") == 0)
+		return "RAW";
+	if (strcmp(f, "vmdk") == 0)
+		return "VMDK";
+	if (strcmp(f, "vhd") == 0)
+		return "VHD";
+	return NULL;
+}
+
+/* ClientToken: the same staging object and name give the same token, so a
+ * retried ImportSnapshot after a lost answer does not start a second task. */
+static char *client_token(const char *url, const char *etag, const char *name)
+{
+	char *in = xasprintf("%s\n%s\n%s", url, etag ? etag : "", name), hex[65];
+
+	sigv4_sha256_hex(in, strlen(in), hex);
+	free(in);
+	hex[48] = '\0';
+	return xstrdup(hex);
+}
+
+/* Poll a task until completed; fail fast on deleting/deleted. */
+static int wait_task(struct aws_client *cl, const struct publish_spec *s, const char *task,
+		     struct ec2_import_status *out)
+{
+	int64_t deadline = now_ms() + (s->import_timeout_ms ? s->import_timeout_ms
+							  : IMPORT_TIMEOUT_DEFAULT_MS);
+	char *last = NULL;
+	int r = -1;
+
+	for (;;) {
+		struct ec2_import_status st;
+		char *line;
+		int q = is_image(s) ? ec2_describe_import_image(cl, task, &st)
+				    : ec2_describe_import_snapshot(cl, task, &st);
+
+		if (q < 0)
+			goto cleanup;
+		line = xasprintf("%s: %s%s%s%s%s%s", task, st.status,
+				 st.status_message ? ", " : "",
+				 st.status_message ? st.status_message : "",
+				 st.progress ? " (" : "", st.progress ? st.progress : "",
+				 st.progress ? "%)" : "");
+		if (!last || strcmp(line, last) != 0)
+			log_info("%s", line);
+		free(last);
+		last = line;
+		if (strcmp(st.status, "completed") == 0) {
+			*out = st;
+			r = 0;
+			goto cleanup;
+		}
+		if (strcmp(st.status, "deleting") == 0 || strcmp(st.status, "deleted") == 0 ||
+		    strcmp(st.status, "cancelled") == 0) {
+			err_set("import task %s failed: %s", task,
+				st.status_message ? st.status_message : st.status);
+			ec2_import_status_release(&st);
+			goto cleanup;
+		}
+		ec2_import_status_release(&st);
+		if (now_ms() > deadline) {
+			err_set("import task %s not done after %" PRId64 " min; it keeps running on "
+				"AWS's side (cancel with: aws ec2 cancel-import-task "
+				"--import-task-id %s)", task,
+				(int64_t)((s->import_timeout_ms ? s->import_timeout_ms
+						       : IMPORT_TIMEOUT_DEFAULT_MS) / 60000), task);
+			goto cleanup;
+		}
+		if (aws_sleep_ms(ami_poll_ms(s)) < 0) {
+			log_warn("interrupted: cancelling import task %s", task);
+			aws_cancel_request();
+			err_set("import task %s: interrupted", task);
+			goto cleanup;
+		}
+	}
+cleanup:
+	free(last);
+	return r;
+}
+
+static void import_params(const struct publish_spec *s, const struct target_disk *d,
+			  const char *key, const char *token, struct strv *p)
+{
+	const char *pre = is_image(s) ? "DiskContainer.1." : "DiskContainer.";
+
+	{
+		char *k;
+		k = xasprintf("%sFormat", pre);
+		ec2_param(p, k, format_param(d->format));
+		free(k);
+		k = xasprintf("%sUserBucket.S3Bucket", pre);
+		ec2_param(p, k, s->bucket);
+		free(k);
+		k = xasprintf("%sUserBucket.S3Key", pre);
+		ec2_param(p, k, key);
+		free(k);
+	}
+	ec2_paramf(p, "Description", "amiforge: %s", s->name);
+	ec2_param(p, "RoleName", s->role_name ? s->role_name : "vmimport");
+	ec2_param(p, "ClientToken", token);
+	if (s->encrypted) {
+		ec2_param(p, "Encrypted", "true");
+		if (s->kms_key_id)
+			ec2_param(p, "KmsKeyId", s->kms_key_id);
+	}
+	if (is_image(s)) {
+		ec2_param(p, "Architecture", s->arch ? s->arch : "x86_64");
+		if (s->boot_mode)
+			ec2_param(p, "BootMode", s->boot_mode);
+		ec2_param(p, "Platform", s->platform ? s->platform : "Linux");
+		if (s->license_type)
+			ec2_param(p, "LicenseType", s->license_type);
+	}
+}
+
+static int publish(const struct target_disk *d, const struct publish_spec *s,
+		   struct target_result *res)
+{
+	struct aws_client *cl = NULL;
+	struct s3_upload_opts uo = { 0 };
+	struct s3_upload_result ur = { 0 };
+	struct ec2_import_status st = { 0 };
+	struct strv p = STRV_INIT;
+	const char *base = strrchr(d->path, '/');
+	char *key = NULL, *token = NULL, *task = NULL;
+	int64_t t0;
+	int r = -1;
+
+	memset(res, 0, sizeof(*res));
+	res->via = xstrdup(is_image(s) ? "import-image" : "import-snapshot");
+	if (!format_param(d->format))
+		return err_set("VM Import takes raw, vmdk or vhd, not '%s'", d->format);
+	if (check(s) < 0)
+		return -1;
+	cl = ami_client_new(s, res);
+	if (!cl)
+		return -1;
+	/* Fail before uploading gigabytes (ImportImage names the AMI itself). */
+	if (!is_image(s) && ami_check_name(cl, s->name) < 0)
+		goto cleanup;
+
+	base = base ? base + 1 : d->path;
+	key = xasprintf("%s%s/%s", s->key_prefix ? s->key_prefix : "amiforge/", s->name, base);
+	for (char *c = key; *c; c++)
+		if (*c == ' ')
+			*c = '_';
+	res->s3_url = xasprintf("s3://%s/%s", s->bucket, key);
+	uo.bucket = s->bucket;
+	uo.key = key;
+	uo.part_size = s->part_size;
+	uo.parallel = s->parallel;
+	uo.progress = s->progress;
+	uo.on_resource = s->on_resource;
+	uo.opaque = s->opaque;
+	if (s3_upload_file(cl, d->path, &uo, &ur) < 0)
+		goto cleanup;
+	res->bytes_uploaded = ur.size;
+	res->upload_ms = ur.elapsed_ms;
+
+	t0 = now_ms();
+	token = client_token(res->s3_url, ur.etag, s->name);
+	import_params(s, d, key, token, &p);
+	if ((is_image(s) ? ec2_import_image(cl, &p, &task)
+			 : ec2_import_snapshot(cl, &p, &task)) < 0)
+		goto cleanup;
+	res->import_task_id = xstrdup(task);
+	if (s->on_resource)
+		s->on_resource(is_image(s) ? "import-image-task" : "import-snapshot-task", task,
+			       res->region, s->opaque);
+	log_info("%s started: %s", is_image(s) ? "ImportImage" : "ImportSnapshot", task);
+	if (wait_task(cl, s, task, &st) < 0) {
+		if (aws_cancelled()) {
+			char saved[ERR_MAX];
+			snprintf(saved, sizeof(saved), "%s", err_msg());
+			/* The flag is set: run the cancel call as a clean-up call. */
+			aws_client_set_cleanup(cl, true);
+			if (ec2_cancel_import_task(cl, task) < 0)
+				log_warn("cancel import task %s: %s", task, err_msg());
+			aws_client_set_cleanup(cl, false);
+			err_set("%s", saved);
+		}
+		goto cleanup;
+	}
+	res->import_ms = now_ms() - t0;
+	if (!st.snapshot_id) {
+		err_set("import task %s completed without a snapshot id", task);
+		goto cleanup;
+	}
+	res->snapshot_id = xstrdup(st.snapshot_id);
+	if (s->on_resource)
+		s->on_resource("snapshot", st.snapshot_id, res->region, s->opaque);
+
+	if (is_image(s)) {
+		if (!st.image_id) {
+			err_set("import task %s completed without an image id", task);
+			goto cleanup;
+		}
+		if (ami_finish(cl, s, st.image_id, st.snapshot_id, res) < 0)
+			goto cleanup;
+	} else if (ami_register(cl, s, st.snapshot_id, res) < 0) {
+		goto cleanup;
+	}
+	if (!s->keep_object) {
+		if (s3_delete_object(cl, s->bucket, key) < 0) {
+			log_warn("delete staging object %s: %s", res->s3_url, err_msg());
+			err_clear();
+		} else {
+			res->s3_deleted = true;
+		}
+	}
+	r = 0;
+cleanup:
+	ec2_import_status_release(&st);
+	s3_upload_result_release(&ur);
+	strv_release(&p);
+	free(key);
+	free(token);
+	free(task);
+	aws_client_free(cl);
+	return r;
+}
+
+const struct target_driver target_aws_import = {
+	.name = "aws-import",
+	.probe = probe,
+	.check = check,
+	.publish = publish,
+};
