@@ -69,15 +69,15 @@ Q := @
 say = @echo '  $(1) $(2)'
 endif
 
-$(BUILD)/host/%.o: %.c $(HEADERS) Makefile
+$(BUILD)/host/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(HOST_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(HOST_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/agent/%.o: %.c $(HEADERS) Makefile
+$(BUILD)/agent/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(call say,CC [agent],$<)
-	$(Q)$(CC) $(AGENT_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(AGENT_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(AGENT): $(AGENT_OBJ)
 	$(CC) $(AGENT_CFLAGS) $(AGENT_LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
@@ -94,8 +94,7 @@ $(HOSTLIB): $(HOST_OBJ) $(BUILD)/host/agent-blob.o
 	@rm -f $@
 	ar rcs $@ $^
 
-# Objects, not the archive: commands are weak symbols, which would not pull
-# archive members in.
+# Objects, not the archive: every command is linked in.
 $(BUILD)/amiforge: $(BUILD)/host/builder/cli/main.o $(HOST_OBJ) $(BUILD)/host/agent-blob.o
 	$(CC) $(HOST_CFLAGS) -o $@ $^ $(HOST_LDLIBS)
 
@@ -149,6 +148,9 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/amiforge $(DESTDIR)$(LIBEXECDIR)/amiforge-agent
+
+# Header dependencies, written by -MMD -MP beside each object.
+-include $(HOST_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(BUILD)/host/builder/cli/main.d
 
 clean:
 	rm -rf build build-asan amiforge amiforge-agent

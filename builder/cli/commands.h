@@ -11,8 +11,7 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
-/* Weak: a command whose file is not linked in is reported as unavailable. */
-#define AMIFORGE_CMD(name) int cmd_##name(int argc, char **argv) __attribute__((weak))
+#define AMIFORGE_CMD(name) int cmd_##name(int argc, char **argv)
 
 AMIFORGE_CMD(build);
 AMIFORGE_CMD(validate);

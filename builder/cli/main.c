@@ -43,8 +43,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: amiforge [--verbose|--quiet] <command> [options]\n\n"
 		   "Build AWS machine images on your own machine.\n\ncommands:\n");
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
-		if (commands[i].fn)
-			fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'amiforge <command> --help' describes a command.\n");
 }
 
@@ -88,11 +87,6 @@ int main(int argc, char **argv)
 	for (i = 0; i < ARRAY_SIZE(commands); i++) {
 		if (strcmp(argv[optind], commands[i].name) != 0)
 			continue;
-		if (!commands[i].fn) {
-			log_error("command '%s' is not available in this build",
-				  commands[i].name);
-			return EXIT_FAIL;
-		}
 		argc -= optind;
 		argv += optind;
 		optind = 0;	/* glibc: re-initialise getopt for the command */
