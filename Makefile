@@ -6,7 +6,8 @@ BUILD    ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 BINDIR   ?= $(PREFIX)/bin
-LIBEXECDIR ?= $(PREFIX)/libexec/amiforge
+MANDIR   ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 PKGS := libvirt libguestfs libcurl openssl libarchive yaml-0.1 jansson libxml-2.0
 
@@ -55,7 +56,8 @@ help:
 	@echo 'make check-asan   the tests under ASan+UBSan (build in build-asan/)'
 	@echo 'make fuzz         build the libFuzzer targets (clang)'
 	@echo 'make bench        benchmarks against the peers; prints a table'
-	@echo 'make install      PREFIX=/usr/local DESTDIR='
+	@echo 'make man          the manual page, build/amiforge.1 (from the help texts)'
+	@echo 'make install      PREFIX=/usr/local DESTDIR= (amiforge, its man page, bash completion)'
 
 deps:
 	tests/lib/install-deps.sh
@@ -141,13 +143,23 @@ demo: all
 bench: all
 	bench/run
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)
+# The manual page is written from the program's own help texts.
+$(BUILD)/amiforge.1: $(BUILD)/amiforge doc/mkman.py
+	doc/mkman.py $(BUILD)/amiforge > $@
+
+man: $(BUILD)/amiforge.1
+.PHONY: man
+
+# The agent travels inside amiforge: one binary to install.
+install: all $(BUILD)/amiforge.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 amiforge $(DESTDIR)$(BINDIR)/amiforge
-	install -m 0755 amiforge-agent $(DESTDIR)$(LIBEXECDIR)/amiforge-agent
+	install -m 0644 $(BUILD)/amiforge.1 $(DESTDIR)$(MANDIR)/man1/amiforge.1
+	install -m 0644 doc/amiforge.bash $(DESTDIR)$(BASHCOMPDIR)/amiforge
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/amiforge $(DESTDIR)$(LIBEXECDIR)/amiforge-agent
+	rm -f $(DESTDIR)$(BINDIR)/amiforge $(DESTDIR)$(MANDIR)/man1/amiforge.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/amiforge
 
 # Header dependencies, written by -MMD -MP beside each object.
 -include $(HOST_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(BUILD)/host/builder/cli/main.d

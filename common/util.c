@@ -339,3 +339,47 @@ char *os_release_value(const char *text, const char *key)
 	}
 	return NULL;
 }
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, *row, prev, r;
+
+	if (la > 64 || lb > 64)
+		return SIZE_MAX;
+	row = xcalloc(lb + 1, sizeof(*row));
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t cur = row[j];
+			size_t sub = prev + (a[i - 1] != b[j - 1]);
+			size_t best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
+
+			row[j] = sub < best ? sub : best;
+			prev = cur;
+		}
+	}
+	r = row[lb];
+	free(row);
+	return r;
+}
+
+const char *closest_word(const char *s, const char *const *words, size_t n)
+{
+	const char *best = NULL;
+	size_t i, bd = SIZE_MAX, limit = strlen(s) <= 4 ? 1 : strlen(s) <= 8 ? 2 : 3;
+
+	for (i = 0; i < n; i++) {
+		size_t d = edit_distance(s, words[i]);
+
+		if (strcasecmp(s, words[i]) == 0)
+			d = 0;
+		if (d < bd) {
+			bd = d;
+			best = words[i];
+		}
+	}
+	return bd <= limit ? best : NULL;
+}

@@ -57,6 +57,10 @@ int mkdir_p(const char *path, mode_t mode);
 /* Remove a file or a whole tree (no symlink following). 0 or -1. */
 int remove_tree(const char *path);
 
+/* The closest of words[0..n) to s by edit distance, when close enough to be
+ * a likely typo; otherwise NULL. For "did you mean" hints. */
+const char *closest_word(const char *s, const char *const *words, size_t n);
+
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
 

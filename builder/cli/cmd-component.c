@@ -22,6 +22,16 @@ static int cmd_validate_docs(int argc, char **argv)
 	if (argc < 2)
 		return cmd_usage("component validate DOC...");
 	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: amiforge component validate DOC...\n\n"
+			       "Check AWSTOE component documents: schema, phases, steps, actions and\n"
+			       "their inputs, parameters, loops and conditions. Errors are printed as\n"
+			       "file:line:col: phase, step: message. Exit status 0 when every document\n"
+			       "is valid, 2 otherwise.\n");
+			return EXIT_OK;
+		}
+	}
+	for (i = 1; i < argc; i++) {
 		if (component_validate_file(argv[i]) < 0) {
 			log_err_msg();
 			bad++;
@@ -215,7 +225,15 @@ int cmd_component(int argc, char **argv)
 		return cmd_validate_docs(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run_docs(argc - 1, argv + 1);
-	err_set("unknown subcommand 'component %s' (validate, run)", argv[1]);
+	{
+		static const char *const subs[] = { "validate", "run" };
+		const char *hint = closest_word(argv[1], subs, ARRAY_SIZE(subs));
+
+		if (hint)
+			err_set("unknown subcommand 'component %s'; did you mean '%s'?", argv[1], hint);
+		else
+			err_set("unknown subcommand 'component %s' (validate, run)", argv[1]);
+	}
 	log_err_msg();
 	return EXIT_USAGE;
 }

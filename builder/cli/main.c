@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "error.h"
 #include "log.h"
+#include "util.h"
 
 #ifndef AMIFORGE_VERSION
 #define AMIFORGE_VERSION "0.1.0"
@@ -15,6 +16,9 @@ struct command {
 	int (*fn)(int argc, char **argv);
 	const char *summary;
 };
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "build", cmd_build, "build an image from a recipe (boot, components, tests, outputs)" },
@@ -28,6 +32,8 @@ static const struct command commands[] = {
 	{ "cache", cmd_cache, "list or prune the base image cache" },
 	{ "clean", cmd_clean, "clean up what a crashed build left, from its journal" },
 	{ "aws", cmd_aws, "AWS helpers (sigv4 debugging)" },
+	{ "help", cmd_help, "describe amiforge or one of its commands" },
+	{ "version", cmd_version, "print amiforge's version" },
 };
 
 int cmd_usage(const char *usage)
@@ -44,11 +50,83 @@ static void usage(FILE *f)
 		   "Build AWS machine images on your own machine.\n\ncommands:\n");
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n'amiforge <command> --help' describes a command.\n");
+	fprintf(f, "\n'amiforge help <command>' (or 'amiforge <command> --help') describes a command;\n"
+		   "'man amiforge' describes them all. Exit status: 0 success, 1 failure,\n"
+		   "2 usage or input error (a bad recipe, document or flag).\n");
+}
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* One line for an unknown command, with the likeliest one it was meant to be. */
+static int unknown_command(const char *name)
+{
+	const char *words[ARRAY_SIZE(commands)];
+	const char *hint;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		words[i] = commands[i].name;
+	hint = closest_word(name, words, ARRAY_SIZE(words));
+	if (hint)
+		log_error("unknown command '%s'; did you mean '%s'? (see 'amiforge help')", name, hint);
+	else
+		log_error("unknown command '%s' (see 'amiforge help')", name);
+	return EXIT_USAGE;
+}
+
+/* amiforge help [COMMAND [SUBCOMMAND]]: the same text as COMMAND --help. */
+static int cmd_help(int argc, char **argv)
+{
+	const struct command *cmd;
+	char *av[4];
+	int i, n = 0;
+
+	if (argc < 2) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		printf("usage: amiforge help [COMMAND [SUBCOMMAND]]\n\n"
+		       "Without COMMAND: the commands. With one: what it does and its options,\n"
+		       "the same text as 'amiforge COMMAND --help'.\n");
+		return EXIT_OK;
+	}
+	if (argc > 3)
+		return cmd_usage("help [COMMAND [SUBCOMMAND]]");
+	cmd = find_command(argv[1]);
+	if (!cmd)
+		return unknown_command(argv[1]);
+	for (i = 1; i < argc; i++)
+		av[n++] = argv[i];
+	av[n++] = (char *)"--help";
+	av[n] = NULL;
+	optind = 0;
+	return cmd->fn(n, av);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: amiforge version\n\nPrint amiforge's version (the same as 'amiforge --version').\n");
+		return EXIT_OK;
+	}
+	if (argc > 1)
+		return cmd_usage("version");
+	printf("amiforge %s\n", AMIFORGE_VERSION);
+	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
 {
+	const struct command *cmd;
 	static const struct option opts[] = {
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -56,7 +134,6 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	size_t i;
 	int c;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -84,14 +161,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	for (i = 0; i < ARRAY_SIZE(commands); i++) {
-		if (strcmp(argv[optind], commands[i].name) != 0)
-			continue;
-		argc -= optind;
-		argv += optind;
-		optind = 0;	/* glibc: re-initialise getopt for the command */
-		return commands[i].fn(argc, argv);
-	}
-	log_error("unknown command '%s' (see 'amiforge --help')", argv[optind]);
-	return EXIT_USAGE;
+	cmd = find_command(argv[optind]);
+	if (!cmd)
+		return unknown_command(argv[optind]);
+	argc -= optind;
+	argv += optind;
+	optind = 0;	/* glibc: re-initialise getopt for the command */
+	return cmd->fn(argc, argv);
 }

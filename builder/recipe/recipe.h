@@ -194,8 +194,4 @@ const char *recipe_doc_param(const struct recipe_doc *d, const char *name);
 /* True when s is a SemVer 2.0.0 version. */
 bool semver_valid(const char *s);
 
-/* The closest of words[0..n) to s by edit distance, when close enough to be
- * a likely typo; otherwise NULL. For "did you mean" hints. */
-const char *closest_word(const char *s, const char *const *words, size_t n);
-
 #endif
