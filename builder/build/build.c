@@ -15,6 +15,7 @@
 #include "journal.h"
 #include "log.h"
 #include "manifest.h"
+#include "builder/report/report.h"
 #include "builder/recipe/recipe.h"
 #include "run.h"
 #include "builder/component/s3ops.h"
@@ -991,6 +992,18 @@ int build_run(const struct build_opts *o, struct build_result *res)
 				    ret == 0 ? NULL : err_msg());
 		if (manifest_write(b.m) < 0 && ret == 0)
 			ret = -1;
+	}
+	if (b.m && b.bd.path) {
+		/* The report page: a failure to write it is said, not fatal,
+		 * and never replaces the build's own error. */
+		char *e = ret < 0 ? xstrdup(err_msg()) : NULL;
+
+		if (report_write_for_build(b.bd.path) < 0)
+			log_warn("report: %s", err_msg());
+		if (e) {
+			err_set("%s", e);
+			free(e);
+		}
 	}
 	res->success = ret == 0;
 	res->guest_kept = b.kept;

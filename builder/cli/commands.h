@@ -24,6 +24,7 @@ AMIFORGE_CMD(publish);
 AMIFORGE_CMD(cache);
 AMIFORGE_CMD(clean);
 AMIFORGE_CMD(aws);
+AMIFORGE_CMD(report);
 
 /* Print "usage: amiforge <usage>" to stderr and return EXIT_USAGE. */
 int cmd_usage(const char *usage);

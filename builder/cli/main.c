@@ -31,6 +31,7 @@ static const struct command commands[] = {
 	{ "publish", cmd_publish, "upload a disk and register it as an AMI" },
 	{ "cache", cmd_cache, "list or prune the base image cache" },
 	{ "clean", cmd_clean, "clean up what a crashed build left, from its journal" },
+	{ "report", cmd_report, "write a build's report page (HTML) again, or as JSON" },
 	{ "aws", cmd_aws, "AWS helpers (sigv4 debugging)" },
 	{ "help", cmd_help, "describe amiforge or one of its commands" },
 	{ "version", cmd_version, "print amiforge's version" },

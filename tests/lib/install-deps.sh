@@ -9,7 +9,8 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
  libguestfs-dev libguestfs0 guestfish linux-image-amd64
  libcurl4-openssl-dev libssl-dev libarchive-dev libyaml-dev libjansson-dev libxml2-dev
  debootstrap extlinux syslinux-common e2fsprogs dosfstools fdisk xz-utils zstd
- python3 xxd libarchive-tools"
+ python3 xxd libarchive-tools
+ tidy chromium groff-base man-db"
 
 missing=""
 for p in $PKGS; do
