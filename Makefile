@@ -9,7 +9,7 @@ BINDIR   ?= $(PREFIX)/bin
 MANDIR   ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
-PKGS := libvirt libguestfs libcurl openssl libarchive yaml-0.1 jansson libxml-2.0
+PKGS := libvirt libguestfs libcurl openssl libarchive yaml-0.1 jansson libxml-2.0 libdeflate
 
 CFLAGS   ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 \

@@ -55,8 +55,10 @@ int cmd_convert(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: amiforge %s\n\nConvert a disk; the output appears only when "
-			       "complete. VMDK is streamOptimized;\nOVA holds an OVF 1.0 descriptor, "
-			       "the VMDK and a SHA256 manifest.\n", CONVERT_USAGE);
+			       "complete. VMDK is streamOptimized,\nwritten by amiforge itself (only "
+			       "the data is read; grains are deflated on\nevery CPU); OVA holds an OVF "
+			       "1.0 descriptor, that VMDK and a SHA256 manifest.\nThe other formats "
+			       "come from qemu-img convert.\n", CONVERT_USAGE);
 			return EXIT_OK;
 		default:
 			return cmd_usage(CONVERT_USAGE);

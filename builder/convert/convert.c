@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include "convert.h"
+#include "vmdk.h"
 #include "builder/disk/diskinfo.h"
 #include "error.h"
 #include "log.h"
@@ -99,11 +100,6 @@ static int qemu_convert(const char *in, const char *in_fmt, const char *out,
 	argv[n++] = "-O";
 	argv[n++] = convert_qemu_format(f);
 	switch (f) {
-	case CONVERT_VMDK:
-	case CONVERT_OVA:
-		argv[n++] = "-o";
-		argv[n++] = "subformat=streamOptimized";
-		break;
 	case CONVERT_VHD:
 		/* force_size: the VHD's size is exactly the input's, not
 		 * rounded to a CHS geometry (AWS and Azure need this). */
@@ -124,6 +120,49 @@ static int qemu_convert(const char *in, const char *in_fmt, const char *out,
 	argv[n++] = out;
 	argv[n] = NULL;
 	return qemu_img(argv, progress);
+}
+
+struct progress {
+	const char *what;
+	int64_t t0, last;
+	bool tty;
+};
+
+/* Bytes done, rate and time left: rewritten in place on a terminal, a plain
+ * line every 10 s otherwise. */
+static void show_progress(uint64_t done, uint64_t total, void *opaque)
+{
+	struct progress *p = opaque;
+	int64_t now = now_ms(), el = now - p->t0;
+	double rate = el > 0 ? (double)done / 1048576.0 / ((double)el / 1000) : 0;
+	double left = rate > 0 ? (double)(total - done) / 1048576.0 / rate : 0;
+
+	if (!p->tty && now - p->last < 10000 && done < total)
+		return;
+	p->last = now;
+	fprintf(stderr, "%s%s: %" PRIu64 " of %" PRIu64 " MiB (%.0f%%), %.1f MiB/s, %.0f s left%s",
+		p->tty ? "\r" : "", p->what, done >> 20, total >> 20,
+		total ? 100.0 * (double)done / (double)total : 100.0, rate, left,
+		p->tty ? (done >= total ? "\n" : "") : "\n");
+}
+
+/* A streamOptimized VMDK by amiforge's own writer (vmdk.h). */
+static int write_vmdk(const char *in, const char *in_fmt, const char *out, const char *name,
+		      bool progress)
+{
+	struct progress p = { "vmdk", now_ms(), 0, isatty(STDERR_FILENO) == 1 };
+	struct vmdk_opts vo = {
+		.input = in, .input_format = in_fmt, .name = name, .stop = &got_signal,
+		.progress = progress ? show_progress : NULL, .opaque = &p,
+	};
+	struct vmdk_stats st;
+
+	if (vmdk_write_file(&vo, out, &st) < 0)
+		return got_signal ? err_set("interrupted by signal %d", (int)got_signal)
+				  : err_prefix("write '%s'", out);
+	log_info("vmdk: %" PRIu64 " grains, %" PRIu64 " bytes (%.1f s)", st.grains_written,
+		 st.bytes_out, (double)(now_ms() - p.t0) / 1000);
+	return 0;
 }
 
 /* Content comparison: qemu-img compare, both formats explicit. */
@@ -197,11 +236,22 @@ int convert_run(const struct convert_opts *o)
 			goto restore;
 		name = xstrndup(base, bl > 4 && str_endswith(base, ".ova") ? bl - 4 : bl);
 		vmdk = xasprintf("%s/%s-disk1.vmdk", work, name);
-		if (qemu_convert(o->input, di.format, vmdk, o->format, false, o->progress) < 0)
-			goto restore;
+		{
+			char *vname = xasprintf("%s-disk1.vmdk", name);
+			int r = write_vmdk(o->input, di.format, vmdk, vname, o->progress);
+
+			free(vname);
+			if (r < 0)
+				goto restore;
+		}
 		if (o->verify && verify(o->input, di.format, vmdk, "vmdk") < 0)
 			goto restore;
 		if (ova_write(tmp, vmdk, name, di.virtual_size) < 0)
+			goto restore;
+	} else if (o->format == CONVERT_VMDK) {
+		if (write_vmdk(o->input, di.format, tmp, base, o->progress) < 0)
+			goto restore;
+		if (o->verify && verify(o->input, di.format, tmp, "vmdk") < 0)
 			goto restore;
 	} else {
 		if (qemu_convert(o->input, di.format, tmp, o->format, o->vhd_fixed, o->progress) < 0)

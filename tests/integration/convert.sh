@@ -22,6 +22,8 @@ for fmt in raw qcow2 vmdk vhd vhdx; do
 	ls -a "$S" | grep -q 'amiforge-' && fail "convert: $fmt left a temporary file" || pass "convert: $fmt no temporary left"
 	[ "$fmt" = vmdk ] && check_contains "convert: vmdk is streamOptimized" \
 		"$(qemu-img info -f vmdk "$S/out.vmdk" 2>&1)" "streamOptimized"
+	[ "$fmt" = vmdk ] && check "convert: vmdk stream layout walks (tests/lib/vmdk_check.py)" \
+		python3 "$TOP/tests/lib/vmdk_check.py" "$S/out.vmdk"
 	[ "$fmt" = raw ] || rm -f "$S/out.$fmt"
 done
 # raw is sparse: far fewer blocks than its size.

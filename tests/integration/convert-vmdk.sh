@@ -1,0 +1,99 @@
+#!/bin/bash
+# amiforge's own streamOptimized VMDK writer (builder/convert/vmdk.c) on the
+# disks that catch writers out: holes across grain-table boundaries, a disk
+# ending in the middle of a grain, a disk with no data at all, a grain that
+# does not compress, and an interrupted conversion (the fixture, a qcow2
+# with compressed clusters, is converted and walked in convert.sh). Each
+# output is read back three ways: qemu-img compare (content), qemu-img
+# check, and tests/lib/vmdk_check.py (the stream layout, independently of
+# qemu).
+. "$(dirname "$0")/../lib/common.sh"
+S=$(scratch)
+
+vmdk_ok() {	# NAME INPUT FORMAT WANT_GRAINS
+	local name=$1 in=$2 fmt=$3 want=$4 out=$S/$1.vmdk summary
+	if ! "$AMIFORGE" -q convert "$in" --input-format "$fmt" --format vmdk -o "$out" \
+		>/dev/null 2>"$S/$name.err"; then
+		fail "vmdk $name: convert failed: $(tail -n 1 "$S/$name.err")"
+		return
+	fi
+	check "vmdk $name: identical content (qemu-img compare)" \
+		qemu-img compare -q -f "$fmt" -F vmdk "$in" "$out"
+	check "vmdk $name: qemu-img check" qemu-img check -q -f vmdk "$out"
+	summary=$(python3 "$TOP/tests/lib/vmdk_check.py" "$out")
+	check_eq "vmdk $name: stream layout, grains written" \
+		"$(echo "$summary" | sed -n 's/.* grains=\([0-9]*\) .*/\1/p')" "$want"
+	check_contains "vmdk $name: capacity is the input's size" "$summary" \
+		"capacity=$(( ($(qemu-img info --output=json -f "$fmt" "$in" |
+			python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])') + 511) / 512 * 512 ))"
+	check_eq "vmdk $name: what VM Import looks for in the first 64 KiB" \
+		"$(head -c 65536 "$out" | python3 -c 'import sys; d=sys.stdin.buffer.read(); print(d[:4] == b"KDMV" and b"streamOptimized" in d)')" True
+}
+
+# Holes: data in grain 0, at 40 MiB (the second grain table: 32 MiB each),
+# at 100 MiB + 4 KiB (a grain partly written), and in the last grain; a
+# grain of zeros written explicitly is a hole too.
+d=$S/holes.raw
+truncate -s 200M "$d"
+head -c 65536 /dev/urandom | dd of="$d" bs=64K seek=0 conv=notrunc status=none
+head -c 131072 /dev/urandom | dd of="$d" bs=1M seek=40 conv=notrunc status=none
+head -c 4096 /dev/urandom | dd of="$d" bs=4096 seek=$((100 * 256 + 1)) conv=notrunc status=none
+dd if=/dev/zero of="$d" bs=64K seek=1000 count=1 conv=notrunc status=none
+printf 'the end' | dd of="$d" bs=1 seek=$((200 * 1048576 - 7)) conv=notrunc status=none
+vmdk_ok holes "$d" raw 5
+check "vmdk holes: far smaller than the disk" test "$(stat -c %s "$S/holes.vmdk")" -lt $((1024 * 1024))
+
+# A disk whose size is not a whole number of grains (1 MiB + 3 sectors),
+# with data in its last sector.
+d=$S/odd.raw
+truncate -s $((1048576 + 1536)) "$d"
+printf 'last sector' | dd of="$d" bs=512 seek=$((2048 + 2)) conv=notrunc status=none
+vmdk_ok odd-size "$d" raw 1
+
+# No data at all: header, descriptor, an empty grain directory, the footer.
+d=$S/empty.qcow2
+qemu-img create -q -f qcow2 "$d" 3G
+vmdk_ok empty "$d" qcow2 0
+check "vmdk empty: a few sectors only" test "$(stat -c %s "$S/empty.vmdk")" -lt $((80 * 1024))
+
+# A grain that does not compress (random bytes) still inflates whole.
+d=$S/random.raw
+head -c 262144 /dev/urandom >"$d"
+vmdk_ok incompressible "$d" raw 4
+
+# The checker itself fails on a broken stream (a corrupt grain, a missing
+# footer), so the layout checks above can fail.
+cp "$S/holes.vmdk" "$S/broken.vmdk"
+printf 'XXXX' | dd of="$S/broken.vmdk" bs=1 seek=$((128 * 512 + 12)) conv=notrunc status=none
+if python3 "$TOP/tests/lib/vmdk_check.py" "$S/broken.vmdk" >/dev/null; then
+	fail "vmdk_check: a corrupt grain went unnoticed"
+else
+	pass "vmdk_check: a corrupt grain is caught"
+fi
+head -c -512 "$S/holes.vmdk" >"$S/broken.vmdk"
+if python3 "$TOP/tests/lib/vmdk_check.py" "$S/broken.vmdk" >/dev/null; then
+	fail "vmdk_check: a missing end-of-stream marker went unnoticed"
+else
+	pass "vmdk_check: a missing end-of-stream marker is caught"
+fi
+
+# Interrupted: SIGTERM while it is still writing leaves neither the output
+# nor a temporary file.
+d=$S/big.raw
+truncate -s 2G "$d"
+head -c $((256 * 1048576)) /dev/urandom | dd of="$d" bs=1M conv=notrunc status=none
+"$AMIFORGE" -q convert "$d" --input-format raw --format vmdk -o "$S/int.vmdk" >/dev/null 2>&1 &
+pid=$!
+sleep 1
+if kill -0 "$pid" 2>/dev/null && [ ! -e "$S/int.vmdk" ]; then
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	check "vmdk interrupted: exits non-zero ($rc)" test "$rc" -ne 0
+	check "vmdk interrupted: no output" test ! -e "$S/int.vmdk"
+	check_eq "vmdk interrupted: no temporary file" "$(ls -a "$S" | grep -c amiforge-)" 0
+else
+	wait "$pid"
+	fail "vmdk interrupted: the conversion was over before it could be signalled"
+fi
+finish
