@@ -60,6 +60,57 @@ def ratio(a, p):
     return f"{p / a:.2f}"
 
 
+# The goal for a row's peer/amiforge ratio, where an issue sets one
+# (#16: 1a start ≤ ½ of Packer's, 2a a step ≤ 1/10, 3 bulk data ≥ 8×;
+# #17: 6a VMDK ≥ 1.8× qemu-img, 6b raw ≥ 1.0×).
+GOALS = {"1a": 2.0, "2a": 10.0, "3": 8.0, "6a": 1.8, "6b": 1.0}
+
+
+def esc(s):
+    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def svg(rows, title):
+    """The ratios as horizontal bars on a log scale, the goal marked."""
+    import math
+    bars = []
+    for r in rows:
+        rid, what, a, p = (r + [""] * 4)[:4]
+        x, y = num(a), num(p)
+        if x is None or y is None or x <= 0 or y <= 0:
+            continue
+        bars.append((rid, what.strip(), y / x, GOALS.get(rid)))
+    lo, hi = 0.1, 200.0
+    w, left, row = 900, 330, 22
+
+    def px(v):
+        v = min(max(v, lo), hi)
+        return left + (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * (w - left - 20)
+    h = 40 + row * len(bars) + 30
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<text x="10" y="18" font-weight="bold">{esc(title)}</text>']
+    for v in (0.1, 0.5, 1, 2, 5, 10, 50, 100):
+        out.append(f'<line x1="{px(v):.1f}" y1="28" x2="{px(v):.1f}" y2="{h - 24}" '
+                   f'stroke="{"#000" if v == 1 else "#ddd"}"/>'
+                   f'<text x="{px(v):.1f}" y="{h - 10}" text-anchor="middle">{v:g}×</text>')
+    for i, (rid, what, ratio_v, goal) in enumerate(bars):
+        y = 32 + i * row
+        ok = goal is None or ratio_v >= goal
+        colour = "#3a3" if ratio_v >= 1 and ok else "#e90" if ratio_v >= 1 else "#c33"
+        x0, x1 = px(1), px(ratio_v)
+        out.append(f'<text x="10" y="{y + 13}">{esc(rid)} {esc(what[:44])}</text>')
+        out.append(f'<rect x="{min(x0, x1):.1f}" y="{y + 2}" width="{max(abs(x1 - x0), 1):.1f}" '
+                   f'height="{row - 6}" fill="{colour}"><title>{ratio_v:.2f}×</title></rect>')
+        out.append(f'<text x="{max(x0, x1) + 4:.1f}" y="{y + 13}">{ratio_v:.2f}</text>')
+        if goal:
+            out.append(f'<line x1="{px(goal):.1f}" y1="{y}" x2="{px(goal):.1f}" y2="{y + row - 2}" '
+                       f'stroke="#000" stroke-width="3"><title>goal {goal:g}×</title></line>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def key(r):
     m = re.match(r"(\d+)(.*)", r[0])
     return (int(m.group(1)), m.group(2)) if m else (99, r[0])
@@ -88,6 +139,13 @@ def main():
               f"{fmt(p, unit)}{nruns(np, p)} | {ratio(a, p)} |")
     print()
     print(NOTES)
+    chart = os.environ.get("BENCH_SVG")
+    if chart:
+        with open(chart, "w") as f:
+            f.write(svg(rows, f"amiforge benchmarks, {started}: peer/amiforge "
+                              "(> 1: amiforge faster or smaller; black marks: goals)"))
+        print()
+        print(f"Chart: {chart}")
 
 
 if __name__ == "__main__":
