@@ -110,6 +110,16 @@ const struct action_def *action_find(const char *name)
 	return NULL;
 }
 
+const char *action_closest(const char *name)
+{
+	const char *words[ARRAY_SIZE(actions)];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(actions); i++)
+		words[i] = actions[i].name;
+	return closest_word(name, words, ARRAY_SIZE(words));
+}
+
 bool action_windows_only(const char *name)
 {
 	size_t i;

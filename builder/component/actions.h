@@ -69,6 +69,8 @@ struct action_ctx {
 
 /* NULL when name is not a Linux action. */
 const struct action_def *action_find(const char *name);
+/* The action name closest to a mistyped one, or NULL (did-you-mean). */
+const char *action_closest(const char *name);
 /* True for actions AWSTOE only has on Windows. */
 bool action_windows_only(const char *name);
 

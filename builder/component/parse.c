@@ -94,12 +94,17 @@ static int check_keys(struct parser *p, const struct ynode *map, const char *wha
 	size_t i, j;
 
 	for (i = 0; i < map->npairs; i++) {
-		const char *k = map->pairs[i].key->str;
+		const char *k = map->pairs[i].key->str, *hint;
 		for (j = 0; allowed[j]; j++)
 			if (strcmp(allowed[j], k) == 0)
 				break;
-		if (!allowed[j])
-			return perr(p, map->pairs[i].key, "unknown key '%s' in %s", k, what);
+		if (allowed[j])
+			continue;
+		hint = closest_word(k, allowed, j);
+		if (hint)
+			return perr(p, map->pairs[i].key, "unknown key '%s' in %s; did you mean '%s'?",
+				    k, what, hint);
+		return perr(p, map->pairs[i].key, "unknown key '%s' in %s", k, what);
 	}
 	return 0;
 }
@@ -619,9 +624,19 @@ static int check_input_map(struct parser *p, const struct action_def *a, const s
 		for (d = a->inputs; d->key; d++)
 			if (strcmp(d->key, m->pairs[i].key->str) == 0)
 				break;
-		if (!d->key)
+		if (!d->key) {
+			const char *words[64], *hint;
+			size_t n = 0;
+
+			for (d = a->inputs; d->key && n < ARRAY_SIZE(words); d++)
+				words[n++] = d->key;
+			hint = closest_word(m->pairs[i].key->str, words, n);
+			if (hint)
+				return perr(p, m->pairs[i].key, "unknown input '%s' for %s; did you mean '%s'?",
+					    m->pairs[i].key->str, a->name, hint);
 			return perr(p, m->pairs[i].key, "unknown input '%s' for %s",
 				    m->pairs[i].key->str, a->name);
+		}
 		if (check_input_value(p, d, m->pairs[i].value) < 0)
 			return -1;
 	}
@@ -770,8 +785,13 @@ static int parse_step(struct parser *p, struct comp_phase *ph, size_t si, const 
 		return -1;
 	if (action_windows_only(s))
 		return perr(p, v, "action '%s' is not supported on Linux", s);
-	if (!(st->action = action_find(s)))
+	if (!(st->action = action_find(s))) {
+		const char *hint = action_closest(s);
+
+		if (hint)
+			return perr(p, v, "unknown action '%s'; did you mean '%s'?", s, hint);
 		return perr(p, v, "unknown action '%s'", s);
+	}
 	if ((v = ymap_get(n, "timeoutSeconds"))) {
 		if (want_int(p, v, "timeoutSeconds", INT32_MIN, INT32_MAX, &st->timeout_s) < 0)
 			return -1;
@@ -934,6 +954,9 @@ static int parse_doc(struct parser *p)
 		return perr(p, r, "empty document");
 	if (r->type != YNODE_MAP)
 		return perr(p, r, "a component document must be a mapping, not %s", ynode_kind(r));
+	if (!ymap_get(r, "phases") && (v = ymap_get(r, "components")) && ymap_get(r, "parent"))
+		return perr(p, v, "this is an amiforge recipe, not a component document: check it "
+			    "with 'amiforge validate'");
 	if (check_keys(p, r, "the document", keys) < 0)
 		return -1;
 	if ((v = ymap_get(r, "name")) && (want_scalar(p, v, "name", &d->name) < 0 ||

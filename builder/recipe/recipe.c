@@ -1127,6 +1127,9 @@ static int parse_root(struct rctx *c)
 			    "parent)");
 	if (root->type != YNODE_MAP)
 		return rerr(c, root, "a recipe must be a mapping, not %s", ynode_kind(root));
+	if (ymap_get(root, "schemaVersion") && ymap_get(root, "phases"))
+		return rerr(c, ymap_get(root, "schemaVersion"), "this is an AWSTOE component "
+			    "document, not a recipe: check it with 'amiforge component validate'");
 	if (check_keys(c, root, "the recipe", top_keys, ARRAY_SIZE(top_keys)) < 0)
 		return -1;
 
