@@ -6,6 +6,7 @@ BUILD    ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 BINDIR   ?= $(PREFIX)/bin
+DATADIR  ?= $(PREFIX)/share
 MANDIR   ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
@@ -21,7 +22,7 @@ SAN      ?=
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-HOST_CFLAGS  := $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SAN)
+HOST_CFLAGS  := $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SAN) -DAMIFORGE_DATADIR='"$(DATADIR)"'
 HOST_LDLIBS  := $(PKG_LIBS) -lpthread -lm
 AGENT_CFLAGS := $(BASE_CFLAGS) -DAMIFORGE_AGENT -Os -g0 -ffunction-sections -fdata-sections
 AGENT_LDFLAGS := -static -Wl,--gc-sections -s
@@ -156,10 +157,14 @@ install: all $(BUILD)/amiforge.1
 	install -m 0755 amiforge $(DESTDIR)$(BINDIR)/amiforge
 	install -m 0644 $(BUILD)/amiforge.1 $(DESTDIR)$(MANDIR)/man1/amiforge.1
 	install -m 0644 doc/amiforge.bash $(DESTDIR)$(BASHCOMPDIR)/amiforge
+	for f in $$(cd catalog && find . -name '*.yaml'); do \
+		install -D -m 0644 "catalog/$$f" "$(DESTDIR)$(DATADIR)/amiforge/components/$$f" || exit 1; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/amiforge $(DESTDIR)$(MANDIR)/man1/amiforge.1 \
 		$(DESTDIR)$(BASHCOMPDIR)/amiforge
+	rm -rf $(DESTDIR)$(DATADIR)/amiforge/components
 
 # Header dependencies, written by -MMD -MP beside each object.
 -include $(HOST_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(BUILD)/host/builder/cli/main.d

@@ -110,6 +110,11 @@ static int add_doc(json_t *inputs, const char *kind, const struct recipe_doc *d)
 	}
 	json_object_set_new(o, "kind", json_string(kind));
 	json_object_set_new(o, "path", jstr(d->path));
+	if (d->name) {	/* a catalog component: what was asked and what it resolved to */
+		json_object_set_new(o, "name", jstr(d->name));
+		json_object_set_new(o, "version", jstr(d->version));
+		json_object_set_new(o, "requested", jstr(d->given));
+	}
 	json_object_set_new(o, "sha256", json_string(sha));
 	for (i = 0; i < d->nparams; i++)
 		json_object_set_new(params, d->params[i].name, jstr(d->params[i].value));

@@ -1,8 +1,12 @@
 /* cmd-component.c: `amiforge component validate|run`. */
 #include <getopt.h>
+#include <jansson.h>
+#include <libgen.h>
 
 #include "commands.h"
+#include "builder/component/catalog.h"
 #include "builder/component/component.h"
+#include "buf.h"
 #include "error.h"
 #include "builder/exec/executor.h"
 #include "builder/guest/guest.h"
@@ -213,26 +217,134 @@ cleanup:
 	return ret;
 }
 
+/* amiforge component list [--json] [--recipe RECIPE]: the catalog. */
+static int cmd_list(int argc, char **argv)
+{
+	struct catalog_entry *v = NULL;
+	const char *recipe = NULL;
+	char *rdir = NULL;
+	bool json = false;
+	size_t n = 0, i;
+	int a;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--json") == 0) {
+			json = true;
+		} else if (strcmp(argv[a], "--recipe") == 0 && a + 1 < argc) {
+			recipe = argv[++a];
+		} else if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+			printf("usage: amiforge component list [--json] [--recipe RECIPE]\n\n"
+			       "The components a recipe can name ({name: N, version: 1.0.x}) and\n"
+			       "ExecuteDocument can run (NAME/VERSION or an Image Builder ARN):\n"
+			       "NAME/VERSION/document.yaml in each directory of the search path\n"
+			       "($AMIFORGE_COMPONENT_PATH, the recipe's components/ folder,\n"
+			       "~/.local/share/amiforge/components, catalog/ beside the binary,\n"
+			       "the system's share/amiforge/components), highest versions last.\n");
+			return EXIT_OK;
+		} else {
+			return cmd_usage("component list [--json] [--recipe RECIPE]");
+		}
+	}
+	if (recipe) {
+		char *copy = xstrdup(recipe), *real;
+
+		real = realpath(dirname(copy), NULL);
+		free(copy);
+		if (!real) {
+			log_error("recipe '%s': %s", recipe, strerror(errno));
+			return EXIT_USAGE;
+		}
+		rdir = real;
+	}
+	catalog_list(rdir, &v, &n);
+	if (json) {
+		json_t *arr = json_array();
+
+		for (i = 0; i < n; i++)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?, s:s}",
+				"name", v[i].name, "version", v[i].version, "path", v[i].path,
+				"test", v[i].test_path, "catalog", v[i].dir));
+		json_dumpf(arr, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(arr);
+	} else {
+		for (i = 0; i < n; i++)
+			printf("%-28s %-10s %s\n", v[i].name, v[i].version, v[i].path);
+	}
+	catalog_entries_free(v, n);
+	free(rdir);
+	return EXIT_OK;
+}
+
+/* amiforge component show NAME[@VERSION]: where it resolves, its document. */
+static int cmd_show(int argc, char **argv)
+{
+	struct catalog_entry e;
+	struct buf b = BUF_INIT(1u << 20);
+	char *name, *at;
+	int rc = EXIT_FAIL;
+
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: amiforge component show NAME[@VERSION]\n\n"
+		       "Resolve NAME at VERSION (1.2.3, 1.2.x, 1.x.x, x.x.x; default x.x.x)\n"
+		       "in the catalog as a build would, and print where it is and its\n"
+		       "document.\n");
+		return EXIT_OK;
+	}
+	if (argc != 2)
+		return cmd_usage("component show NAME[@VERSION]");
+	name = xstrdup(argv[1]);
+	at = strchr(name, '@');
+	if (at)
+		*at++ = '\0';
+	if (catalog_resolve(NULL, name, at ? at : "x.x.x", &e) < 0) {
+		log_err_msg();
+		free(name);
+		return EXIT_USAGE;
+	}
+	printf("# %s %s: %s\n", e.name, e.version, e.path);
+	if (e.test_path)
+		printf("# test document: %s\n", e.test_path);
+	if (buf_read_file(&b, e.path) < 0) {
+		log_err_msg();
+		goto cleanup;
+	}
+	fwrite(b.data, 1, b.len, stdout);
+	rc = EXIT_OK;
+cleanup:
+	buf_release(&b);
+	catalog_entry_release(&e);
+	free(name);
+	return rc;
+}
+
 int cmd_component(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fprintf(argc < 2 ? stderr : stdout,
 			"usage: amiforge component validate DOC...\n"
-			"       amiforge %s\n", run_usage);
+			"       amiforge %s\n"
+			"       amiforge component list [--json] [--recipe RECIPE]\n"
+			"       amiforge component show NAME[@VERSION]\n", run_usage);
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	if (strcmp(argv[1], "validate") == 0)
 		return cmd_validate_docs(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run_docs(argc - 1, argv + 1);
+	if (strcmp(argv[1], "list") == 0)
+		return cmd_list(argc - 1, argv + 1);
+	if (strcmp(argv[1], "show") == 0)
+		return cmd_show(argc - 1, argv + 1);
 	{
-		static const char *const subs[] = { "validate", "run" };
+		static const char *const subs[] = { "validate", "run", "list", "show" };
 		const char *hint = closest_word(argv[1], subs, ARRAY_SIZE(subs));
 
 		if (hint)
 			err_set("unknown subcommand 'component %s'; did you mean '%s'?", argv[1], hint);
 		else
-			err_set("unknown subcommand 'component %s' (validate, run)", argv[1]);
+			err_set("unknown subcommand 'component %s' (validate, run, list, show)",
+				argv[1]);
 	}
 	log_err_msg();
 	return EXIT_USAGE;

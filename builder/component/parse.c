@@ -8,6 +8,7 @@
 #include "expr.h"
 #include "error.h"
 #include "util.h"
+#include "catalog.h"
 
 /* What a reference may name where it appears. */
 enum ref_where {
@@ -1027,6 +1028,28 @@ struct comp_doc *doc_load_child(const char *path, const struct comp_doc *parent,
 	if (parent->depth + 1 > DOC_NEST_MAX) {
 		err_set("documents nested deeper than %d levels", DOC_NEST_MAX);
 		return NULL;
+	}
+	{	/* an Image Builder ARN or NAME/VERSION: from the catalog */
+		char *name = NULL, *version = NULL;
+		struct catalog_entry e;
+
+		if (str_startswith(path, "arn:")) {
+			if (catalog_parse_arn(path, &name, &version) < 0)
+				return NULL;
+		} else if (!catalog_parse_ref(path, &name, &version)) {
+			name = NULL;
+		}
+		if (name) {
+			int r = catalog_resolve(NULL, name, version, &e);
+
+			free(name);
+			free(version);
+			if (r < 0)
+				return NULL;
+			d = load_path(e.path, parent->depth + 1, chain);
+			catalog_entry_release(&e);
+			return d;
+		}
 	}
 	full = path[0] == '/' ? xstrdup(path) : xasprintf("%s/%s", parent->dir, path);
 	d = load_path(full, parent->depth + 1, chain);

@@ -1,6 +1,7 @@
 #include <curl/curl.h>
 
 #include "recipe.h"
+#include "builder/component/catalog.h"
 #include "buf.h"
 #include "error.h"
 #include "template.h"
@@ -16,7 +17,7 @@ static const char *const top_keys[] = {
 static const char *const parent_keys[] = {
 	"url", "path", "sha256", "sha512", "checksum_url", "format", "member",
 };
-static const char *const doc_keys[] = { "path", "parameters", "pin" };
+static const char *const doc_keys[] = { "path", "name", "version", "parameters", "pin" };
 static const char *const vm_keys[] = {
 	"cpus", "memory", "disk_size", "accel", "driver", "connect",
 };
@@ -738,6 +739,29 @@ static int parse_params(struct rctx *c, const struct ynode *n, struct recipe_doc
 	return 0;
 }
 
+/* A component named by name and version: resolved in the catalog
+ * (builder/component/catalog.h) to its highest matching version. */
+static int catalog_doc(const struct rctx *c, const struct ynode *nn, const struct ynode *vn,
+		       const char *name, const char *version, struct recipe_doc *d)
+{
+	struct catalog_entry e;
+
+	if (!version)
+		return rerr(c, nn, "component '%s' needs a 'version' (1.2.3, 1.2.x, 1.x.x or "
+			    "x.x.x)", name);
+	if (catalog_pattern_check(version) < 0)
+		return rerr(c, vn, "%s", err_msg());
+	if (catalog_resolve(c->r->dir, name, version, &e) < 0)
+		return rerr(c, nn, "%s", err_msg());
+	d->path = e.path;
+	d->name = e.name;
+	d->version = e.version;
+	d->given = xasprintf("%s@%s", name, version);
+	e.path = e.name = e.version = NULL;
+	catalog_entry_release(&e);
+	return 0;
+}
+
 static int parse_docs(struct rctx *c, const struct ynode *root, const char *key,
 		      struct recipe_doc **out, size_t *nout)
 {
@@ -763,16 +787,28 @@ static int parse_docs(struct rctx *c, const struct ynode *root, const char *key,
 		d->line = it->line;
 		d->col = it->col;
 		if (it->type == YNODE_MAP) {
+			const struct ynode *nn = NULL, *vn = NULL;
+			const char *name = NULL, *version = NULL;
+
 			if (check_keys(c, it, what, doc_keys, ARRAY_SIZE(doc_keys)) < 0 ||
-			    get_str(c, it, "path", "'path'", &pn, &path) < 0)
+			    get_str(c, it, "path", "'path'", &pn, &path) < 0 ||
+			    get_str(c, it, "name", "'name'", &nn, &name) < 0 ||
+			    get_str(c, it, "version", "'version'", &vn, &version) < 0)
 				return -1;
-			if (!path)
-				return rerr(c, it, "%s needs a 'path'", what);
+			if (path && (name || version))
+				return rerr(c, nn ? nn : vn, "%s: give a 'path' or a 'name' and "
+					    "'version', not both", what);
+			if (!path && !name)
+				return rerr(c, it, "%s needs a 'path', or a 'name' and 'version'", what);
+			if (name && catalog_doc(c, nn, vn, name, version, d) < 0)
+				return -1;
 			if (parse_params(c, ymap_get(it, "parameters"), d) < 0)
 				return -1;
 			if (ymap_get(it, "pin") &&
 			    get_bool(c, ymap_get(it, "pin"), "'pin'", &d->pin) < 0)
 				return -1;
+			if (name)
+				continue;
 		} else if (it->type == YNODE_SCALAR && !ynode_is_null(it)) {
 			path = it->str;
 		} else {
@@ -1243,6 +1279,8 @@ static void docs_free(struct recipe_doc *d, size_t n)
 	for (i = 0; i < n; i++) {
 		free(d[i].path);
 		free(d[i].given);
+		free(d[i].name);
+		free(d[i].version);
 		params_free(d[i].params, d[i].nparams);
 	}
 	free(d);

@@ -85,7 +85,11 @@ struct recipe_param {
 /* A component or test document. */
 struct recipe_doc {
 	char *path;                /* absolute */
-	char *given;               /* as written in the recipe */
+	char *given;               /* as written in the recipe ("name@pattern" for
+				    * a catalog component) */
+	char *name, *version;      /* a catalog component: its name and the version
+				    * resolved (builder/component/catalog.h); NULL
+				    * for a document given by path */
 	struct recipe_param *params;
 	size_t nparams;
 	bool pin;                  /* pin: true — its steps with external effects

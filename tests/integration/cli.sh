@@ -8,7 +8,7 @@ dir=$(scratch)
 
 cmds=$("$AMIFORGE" help | sed -n 's/^  \([a-z][a-z-]*\)  .*/\1/p')
 check_eq "help: lists every command" "$(echo $cmds)" \
-	"build validate run attach component inspect convert publish cache clean aws help version"
+	"build validate run attach component inspect convert publish cache clean report aws help version"
 
 for c in $cmds; do
 	out=$("$AMIFORGE" help "$c" 2>&1)
@@ -75,9 +75,12 @@ check_eq "completion: files otherwise" "$(comp "$AMIFORGE" build "$dir/recipe-")
 
 # make install: one binary (the agent is inside it), the page, the completion.
 if make -s -C "$TOP" install DESTDIR="$dir/root" PREFIX=/usr >"$dir/install.log" 2>&1; then
-	got=$(cd "$dir/root" && find . -type f | sort | tr '\n' ' ')
+	got=$(cd "$dir/root" && find . -type f -not -path './usr/share/amiforge/*' | sort | tr '\n' ' ')
 	check_eq "make install: the files" "$got" \
 		"./usr/bin/amiforge ./usr/share/bash-completion/completions/amiforge ./usr/share/man/man1/amiforge.1 "
+	check_eq "make install: the component catalog" \
+		"$(cd "$dir/root/usr/share/amiforge/components" && find . -name '*.yaml' | sort | tr '\n' ' ')" \
+		"$(cd "$TOP/catalog" && find . -name '*.yaml' | sort | tr '\n' ' ')"
 	check "make install: the installed binary runs" sh -c '"$1" version >/dev/null' _ "$dir/root/usr/bin/amiforge"
 else
 	fail "make install: $(tail -n 3 "$dir/install.log")"
