@@ -25,6 +25,8 @@ AMIFORGE_CMD(cache);
 AMIFORGE_CMD(clean);
 AMIFORGE_CMD(aws);
 AMIFORGE_CMD(report);
+AMIFORGE_CMD(sbom);
+AMIFORGE_CMD(diff);
 
 /* Print "usage: amiforge <usage>" to stderr and return EXIT_USAGE. */
 int cmd_usage(const char *usage);

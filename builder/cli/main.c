@@ -31,6 +31,8 @@ static const struct command commands[] = {
 	{ "publish", cmd_publish, "upload a disk and register it as an AMI" },
 	{ "cache", cmd_cache, "list or prune the base image cache" },
 	{ "clean", cmd_clean, "clean up what a crashed build left, from its journal" },
+	{ "sbom", cmd_sbom, "list what an image contains (CycloneDX), read offline" },
+	{ "diff", cmd_diff, "packages added, removed, changed between two images" },
 	{ "report", cmd_report, "write a build's report page (HTML) again, or as JSON" },
 	{ "aws", cmd_aws, "AWS helpers (sigv4 debugging)" },
 	{ "help", cmd_help, "describe amiforge or one of its commands" },

@@ -1,0 +1,225 @@
+/* amiforge sbom DISK [...] and amiforge diff A B [...]: what an image
+ * contains, read offline (builder/inspect/sbom.h). */
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+
+#include "builder/disk/diskinfo.h"
+#include "builder/inspect/sbom.h"
+#include "buf.h"
+#include "commands.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+#define SBOM_USAGE "sbom DISK [--input-format raw|qcow2|vmdk|vpc|vhdx] [-o FILE]"
+#define DIFF_USAGE "diff A B [--input-format FORMAT] [--json]"
+
+/* A CycloneDX file, or NULL (no error) when path is not one. */
+static json_t *load_bom(const char *path)
+{
+	struct buf b = BUF_INIT(SBOM_DB_MAX);
+	json_t *j = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 2)
+		goto cleanup;
+	{
+		char c = 0;
+
+		if (pread(fd, &c, 1, 0) != 1 || (c != '{' && c != ' ' && c != '\n'))
+			goto cleanup;
+	}
+	if (buf_read_fd(&b, fd) < 0)
+		goto cleanup;
+	j = json_loadb(b.data, b.len, 0, NULL);
+	if (j && !json_is_string(json_object_get(j, "bomFormat"))) {
+		json_decref(j);
+		j = NULL;
+	}
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	buf_release(&b);
+	return j;
+}
+
+/* A's SBOM: an SBOM file, a build directory (its output disk), or a disk. */
+static int bom_of(const char *what, const char *fmt, json_t **bom)
+{
+	struct disk_info di = { 0 };
+	struct stat st;
+	char *disk = NULL;
+	int ret = -1;
+
+	*bom = load_bom(what);
+	if (*bom)
+		return 0;
+	if (stat(what, &st) == 0 && S_ISDIR(st.st_mode)) {
+		char *m = xasprintf("%s/manifest.json", what);
+		json_t *man = json_load_file(m, JSON_REJECT_DUPLICATES, NULL), *o;
+		size_t i;
+
+		free(m);
+		json_array_foreach(json_object_get(man, "outputs"), i, o) {
+			const char *f = json_string_value(json_object_get(o, "format"));
+			const char *p = json_string_value(json_object_get(o, "path"));
+
+			if (f && p && strcmp(f, "sbom") == 0 && (*bom = load_bom(p))) {
+				json_decref(man);
+				return 0;
+			}
+			if (f && p && strcmp(f, "qcow2") == 0 && !disk)
+				disk = xstrdup(p);
+		}
+		json_decref(man);
+		if (!disk)
+			return err_set("'%s': no manifest.json with a qcow2 output or an SBOM", what);
+		fmt = "qcow2";
+	} else {
+		disk = xstrdup(what);
+	}
+	if (disk_info_get(disk, fmt, &di) < 0)
+		goto cleanup;
+	ret = sbom_of_disk(disk, di.format, what, bom);
+cleanup:
+	disk_info_release(&di);
+	free(disk);
+	return ret;
+}
+
+int cmd_sbom(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "input-format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *fmt = NULL, *out = NULL;
+	json_t *bom = NULL;
+	char *text = NULL;
+	int c, rc = EXIT_FAIL;
+
+	while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			fmt = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			printf("usage: amiforge %s\n\n"
+			       "Write the image's SBOM (CycloneDX 1.5 JSON): the OS, its kernels and\n"
+			       "every installed package, read offline and read-only from the disk's\n"
+			       "own package database (dpkg; RPM databases are not read yet), with\n"
+			       "package URLs. To stdout, or FILE with -o.\n"
+			       "Exit status: 0 written, 1 failure, 2 usage.\n", SBOM_USAGE);
+			return EXIT_OK;
+		default:
+			return cmd_usage(SBOM_USAGE);
+		}
+	}
+	if (optind != argc - 1)
+		return cmd_usage(SBOM_USAGE);
+	if (bom_of(argv[optind], fmt, &bom) < 0) {
+		log_err_msg();
+		return EXIT_FAIL;
+	}
+	text = json_dumps(bom, JSON_INDENT(2));
+	if (!text) {
+		log_error("encode the SBOM");
+		goto cleanup;
+	}
+	if (out) {
+		if (write_file_atomic(out, text, strlen(text), 0644) < 0) {
+			log_err_msg();
+			goto cleanup;
+		}
+	} else {
+		printf("%s\n", text);
+	}
+	rc = EXIT_OK;
+cleanup:
+	free(text);
+	json_decref(bom);
+	return rc;
+}
+
+static void print_list(const json_t *arr, const char *sign, bool changed)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(arr, i, e) {
+		if (changed)
+			printf("%s %s %s -> %s\n", sign,
+			       json_string_value(json_object_get(e, "name")),
+			       json_string_value(json_object_get(e, "from")),
+			       json_string_value(json_object_get(e, "to")));
+		else
+			printf("%s %s %s\n", sign, json_string_value(json_object_get(e, "name")),
+			       json_string_value(json_object_get(e, "version")));
+	}
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "input-format", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *fmt = NULL;
+	json_t *a = NULL, *b = NULL, *d = NULL;
+	bool json = false;
+	int c, rc = EXIT_FAIL;
+
+	while ((c = getopt_long(argc, argv, "f:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			fmt = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			printf("usage: amiforge %s\n\n"
+			       "What changed between two images, offline: packages added, removed\n"
+			       "and changed in version. A and B are each an SBOM (amiforge sbom), a\n"
+			       "build directory (its SBOM, or its output disk) or a disk (read-only,\n"
+			       "format from --input-format). Lines '+ name version', '- name version',\n"
+			       "'~ name old -> new'; --json for the same as data. Not yet: files\n"
+			       "changed under chosen paths.\n"
+			       "Exit status: 0 compared (whatever the difference), 1 failure, 2 usage.\n",
+			       DIFF_USAGE);
+			return EXIT_OK;
+		default:
+			return cmd_usage(DIFF_USAGE);
+		}
+	}
+	if (optind != argc - 2)
+		return cmd_usage(DIFF_USAGE);
+	if (bom_of(argv[optind], fmt, &a) < 0 || bom_of(argv[optind + 1], fmt, &b) < 0) {
+		log_err_msg();
+		goto cleanup;
+	}
+	d = sbom_diff(a, b);
+	if (json) {
+		json_dumpf(d, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else {
+		print_list(json_object_get(d, "added"), "+", false);
+		print_list(json_object_get(d, "removed"), "-", false);
+		print_list(json_object_get(d, "changed"), "~", true);
+	}
+	rc = EXIT_OK;
+cleanup:
+	json_decref(a);
+	json_decref(b);
+	json_decref(d);
+	return rc;
+}

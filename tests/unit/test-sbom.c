@@ -1,0 +1,136 @@
+/* Unit tests for builder/inspect/sbom.c: the dpkg status parser (hostile
+ * input included), the CycloneDX document, and differences. */
+#include <jansson.h>
+
+#include "test.h"
+#include "builder/inspect/sbom.h"
+#include "error.h"
+#include "util.h"
+
+static const char status[] =
+	"Package: bash\n"
+	"Status: install ok installed\n"
+	"Priority: required\n"
+	"Architecture: amd64\n"
+	"Version: 5.2.15-2+b2\n"
+	"Description: GNU Bourne Again SHell\n"
+	" Bash is an sh-compatible command language interpreter\n"
+	" .\n"
+	" Version: 99 (a continuation line, not a field)\n"
+	"\n"
+	"Package: removed-one\n"
+	"Status: deinstall ok config-files\n"
+	"Architecture: amd64\n"
+	"Version: 1.0\n"
+	"\n"
+	"Package: adduser\n"
+	"Status: install ok installed\n"
+	"Architecture: all\n"
+	"Source: adduser (3.134)\n"
+	"Version: 3.134\n"
+	"\n"
+	"Package: half-installed\n"
+	"Status: install reinstreq half-installed\n"
+	"Version: 2\n"
+	"\n"
+	"Package: libc6\n"
+	"Status: install ok installed\n"
+	"Architecture: i386\n"
+	"Version: 2.36-9\n"
+	"\n"
+	"Package: libc6\n"
+	"Status: install ok installed\n"
+	"Architecture: amd64\n"
+	"Version: 2.36-9\n";
+
+static void test_dpkg(void)
+{
+	json_t *p = sbom_parse_dpkg_status(status, strlen(status));
+	const char *names[5] = { NULL };
+	size_t i;
+
+	CHECK(p && json_array_size(p) == 4, "dpkg: 4 installed packages (got %zu)",
+	      p ? json_array_size(p) : 0);
+	for (i = 0; p && i < json_array_size(p) && i < 5; i++)
+		names[i] = json_string_value(json_object_get(json_array_get(p, i), "name"));
+	CHECK(p && json_array_size(p) == 4 && strcmp(names[0], "adduser") == 0 &&
+	      strcmp(names[1], "bash") == 0 && strcmp(names[2], "libc6") == 0 &&
+	      strcmp(names[3], "libc6") == 0, "dpkg: sorted by name, both libc6 architectures");
+	CHECK(p && strcmp(json_string_value(json_object_get(json_array_get(p, 1), "version")),
+			  "5.2.15-2+b2") == 0, "dpkg: a continuation line is not a field");
+	CHECK(p && strcmp(json_string_value(json_object_get(json_array_get(p, 0), "source")),
+			  "adduser (3.134)") == 0, "dpkg: Source kept");
+	CHECK(p && strcmp(json_string_value(json_object_get(json_array_get(p, 2), "arch")),
+			  "amd64") == 0, "dpkg: architectures sort within a name");
+	json_decref(p);
+
+	p = sbom_parse_dpkg_status("no colon here\n", 14);
+	CHECK(!p && strstr(err_msg(), "line without a field name"), "dpkg: garbage refused");
+	p = sbom_parse_dpkg_status("\n\n\n", 3);
+	CHECK(!p && strstr(err_msg(), "no fields"), "dpkg: an empty file is not a database");
+	{
+		static const char bad[] = "Package: caf\xe9\nStatus: install ok installed\n"
+					  "Version: 1\n";
+		p = sbom_parse_dpkg_status(bad, sizeof(bad) - 1);
+		CHECK(!p && strstr(err_msg(), "not UTF-8"), "dpkg: a name that is not UTF-8 refused");
+	}
+	{	/* no trailing newline, CRLF line ends */
+		static const char crlf[] = "Package: a\r\nStatus: install ok installed\r\n"
+					   "Version: 1\r\nArchitecture: all";
+		p = sbom_parse_dpkg_status(crlf, sizeof(crlf) - 1);
+		CHECK(p && json_array_size(p) == 1 &&
+		      strcmp(json_string_value(json_object_get(json_array_get(p, 0), "version")),
+			     "1") == 0, "dpkg: CR stripped, last paragraph without newline");
+		json_decref(p);
+	}
+}
+
+static void test_bom_and_diff(void)
+{
+	json_t *p = sbom_parse_dpkg_status(status, strlen(status));
+	json_t *k = json_pack("[s]", "6.1.0-50-cloud-amd64");
+	json_t *a = sbom_cyclonedx(p, "debian", "12", "x86_64", k, "img", false), *b, *d, *c;
+	const char *purl;
+
+	CHECK(a && strcmp(json_string_value(json_object_get(a, "specVersion")), "1.5") == 0 &&
+	      json_array_size(json_object_get(a, "components")) == 4, "bom: CycloneDX 1.5, 4 components");
+	c = json_array_get(json_object_get(a, "components"), 1);
+	purl = json_string_value(json_object_get(c, "purl"));
+	CHECK(purl && strcmp(purl, "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12") == 0,
+	      "bom: package URL, '+' encoded (%s)", purl ? purl : "null");
+	CHECK(str_startswith(json_string_value(json_object_get(a, "serialNumber")), "urn:uuid:"),
+	      "bom: serial number is a UUID URN");
+	/* b: bash upgraded, adduser removed, a new package */
+	json_object_set_new(json_array_get(p, 1), "version", json_string("5.2.21-1"));
+	json_array_remove(p, 0);
+	json_array_append_new(p, json_pack("{s:s, s:s, s:s}", "name", "hello", "version", "2.10-3",
+					   "arch", "amd64"));
+	b = sbom_cyclonedx(p, "debian", "12", "x86_64", k, "img2", false);
+	d = sbom_diff(a, b);
+	CHECK(json_array_size(json_object_get(d, "added")) == 1 &&
+	      strcmp(json_string_value(json_object_get(json_array_get(json_object_get(d, "added"), 0),
+						       "name")), "hello") == 0, "diff: added");
+	CHECK(json_array_size(json_object_get(d, "removed")) == 1 &&
+	      strcmp(json_string_value(json_object_get(json_array_get(json_object_get(d, "removed"), 0),
+						       "name")), "adduser") == 0, "diff: removed");
+	CHECK(json_array_size(json_object_get(d, "changed")) == 1 &&
+	      strcmp(json_string_value(json_object_get(json_array_get(json_object_get(d, "changed"), 0),
+						       "to")), "5.2.21-1") == 0, "diff: changed version");
+	json_decref(d);
+	d = sbom_diff(a, a);
+	CHECK(!json_array_size(json_object_get(d, "added")) &&
+	      !json_array_size(json_object_get(d, "removed")) &&
+	      !json_array_size(json_object_get(d, "changed")), "diff: an image against itself: nothing");
+	json_decref(d);
+	json_decref(a);
+	json_decref(b);
+	json_decref(k);
+	json_decref(p);
+}
+
+int main(void)
+{
+	test_dpkg();
+	test_bom_and_diff();
+	return TEST_DONE();
+}
