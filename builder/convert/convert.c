@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include "convert.h"
+#include "builder/disk/admit.h"
 #include "builder/disk/diskinfo.h"
 #include "error.h"
 #include "log.h"
@@ -143,10 +144,14 @@ int convert_run(const struct convert_opts *o)
 	struct disk_info di;
 	struct sigaction sa, old_int, old_term, old_hup;
 	char *dir = NULL, *base = NULL, *tmp = NULL, *work = NULL, *vmdk = NULL, *name = NULL;
+	const char *in;
 	int fd, ret = -1;
 
-	if (disk_info_get(o->input, o->input_format, &di) < 0)
+	/* A disk from outside comes in through the one door (admit.h). */
+	if ((o->input_own ? disk_info_get(o->input, o->input_format, &di) :
+	     disk_admit(o->input, o->input_format, &di)) < 0)
 		return -1;
+	in = di.path ? di.path : o->input;
 	{
 		char *d1 = xstrdup(o->output), *d2 = xstrdup(o->output);
 
@@ -197,16 +202,16 @@ int convert_run(const struct convert_opts *o)
 			goto restore;
 		name = xstrndup(base, bl > 4 && str_endswith(base, ".ova") ? bl - 4 : bl);
 		vmdk = xasprintf("%s/%s-disk1.vmdk", work, name);
-		if (qemu_convert(o->input, di.format, vmdk, o->format, false, o->progress) < 0)
+		if (qemu_convert(in, di.format, vmdk, o->format, false, o->progress) < 0)
 			goto restore;
-		if (o->verify && verify(o->input, di.format, vmdk, "vmdk") < 0)
+		if (o->verify && verify(in, di.format, vmdk, "vmdk") < 0)
 			goto restore;
 		if (ova_write(tmp, vmdk, name, di.virtual_size) < 0)
 			goto restore;
 	} else {
-		if (qemu_convert(o->input, di.format, tmp, o->format, o->vhd_fixed, o->progress) < 0)
+		if (qemu_convert(in, di.format, tmp, o->format, o->vhd_fixed, o->progress) < 0)
 			goto restore;
-		if (o->verify && verify(o->input, di.format, tmp, convert_qemu_format(o->format)) < 0)
+		if (o->verify && verify(in, di.format, tmp, convert_qemu_format(o->format)) < 0)
 			goto restore;
 	}
 	if (got_signal) {
