@@ -279,6 +279,9 @@ static void test_admit_files(void)
 	      "admit: a missing disk fails (%s)", err_msg());
 	CHECK(disk_admit(fifo, "vdi", &di) < 0 && strstr(err_msg(), "unknown format 'vdi'"),
 	      "admit: an unknown stated format fails first (%s)", err_msg());
+	/* amiforge's own files are read as their known format, never probed. */
+	CHECK(disk_info_get(fifo, NULL, &di) < 0 && strstr(err_msg(), "no format stated"),
+	      "info: a disk of known format must have it stated (%s)", err_msg());
 	rmdir(dir);
 	free(fifo);
 }
