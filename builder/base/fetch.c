@@ -452,14 +452,15 @@ cleanup:
 
 /* ---- qemu-img --------------------------------------------------------------- */
 
-/* The format and size of a base image (overlay.h's probe: one mechanism). */
+/* A base image comes in: admitted (overlay.h, admit.h) with the stated
+ * format, or detected; its format and size are recorded. */
 static int probe_base(const char *path, const char *format, char **format_out,
 		      uint64_t *virtual_size)
 {
 	struct image_info info;
 
 	*format_out = NULL;
-	if (image_probe(path, format, &info) < 0)
+	if (image_admit(path, format, &info) < 0)
 		return -1;
 	*format_out = xstrdup(info.format);
 	*virtual_size = info.virtual_size;
@@ -493,8 +494,25 @@ static void fill(struct base_image *out, const char *path, const struct cache_re
 	out->virtual_size = rec->virtual_size;
 }
 
-/* A ref whose object is present with its recorded size: use it. 1 hit, 0 miss. */
-static int try_ref(const char *cache, const char *ref, struct base_image *out)
+/* A recorded image is admitted again before each use, as the recipe states
+ * it now or else as recorded (never detected again): a record written before
+ * a check existed, or a format stated differently this time, is checked.
+ * It costs one header read and one qemu-img info. 0 or -1. */
+static int readmit(const char *path, const char *stated, struct cache_record *rec)
+{
+	char *format = NULL;
+
+	if (probe_base(path, stated ? stated : rec->format, &format, &rec->virtual_size) < 0)
+		return -1;
+	free(rec->format);
+	rec->format = format;
+	return 0;
+}
+
+/* A ref whose object is present with its recorded size: use it. 1 hit, 0
+ * miss, -1 refused (the error recorded). */
+static int try_ref(const char *cache, const char *ref, const char *stated,
+		   struct base_image *out)
 {
 	struct cache_record rec;
 	struct stat st;
@@ -509,7 +527,9 @@ static int try_ref(const char *cache, const char *ref, struct base_image *out)
 	}
 	obj = cache_object_path(cache, rec.object);
 	r = stat(obj, &st) == 0 && (uint64_t)st.st_size == rec.size;
-	if (r) {
+	if (r && readmit(obj, stated, &rec) < 0)
+		r = -1;
+	else if (r) {
 		fill(out, obj, &rec);
 		cache_touch(ref);
 		log_info("base image: %s (cached, %s)", rec.source ? rec.source : obj, rec.format);
@@ -581,8 +601,8 @@ static int get_url(const char *cache, const struct recipe_parent *p, struct base
 		goto cleanup;
 	key = xasprintf("%s-%s", checksum_algo_name(algo), want);
 	ref = xasprintf("%s/refs/%s.json", cache, key);
-	if (try_ref(cache, ref, out) || lock_key(cache, key, &lock) < 0 ||
-	    try_ref(cache, ref, out)) {
+	if (try_ref(cache, ref, p->format, out) || lock_key(cache, key, &lock) < 0 ||
+	    try_ref(cache, ref, p->format, out)) {
 		r = out->path ? 0 : -1;
 		goto cleanup;
 	}
@@ -623,8 +643,12 @@ static int get_url(const char *cache, const struct recipe_parent *p, struct base
 	} else {
 		rec.object = s256;
 		s256 = NULL;
-		if (store(cache, partial, ref, &rec, p->format, out) < 0)
+		if (store(cache, partial, ref, &rec, p->format, out) < 0) {
+			/* Verified but refused (admit.h): fetching it again
+			 * would give the same file. */
+			unlink(partial);
 			goto cleanup;
+		}
 	}
 	out->downloaded = true;
 	log_info("base image: %s (%s, sha256 %.12s)", p->url, out->format, out->sha256);
@@ -693,10 +717,8 @@ static int get_local(const char *cache, const struct recipe_parent *p, struct ba
 			if (probe_base(p->path, p->format, &rec.format, &rec.virtual_size) < 0 ||
 			    cache_record_save(recpath, &rec) < 0)
 				goto cleanup;
-		} else if (p->format && strcmp(p->format, rec.format) != 0) {
-			free(rec.format);
-			if (probe_base(p->path, p->format, &rec.format, &rec.virtual_size) < 0)
-				goto cleanup;
+		} else if (readmit(p->path, p->format, &rec) < 0) {
+			goto cleanup;
 		}
 		cache_touch(recpath);
 		fill(out, p->path, &rec);
@@ -709,6 +731,8 @@ static int get_local(const char *cache, const struct recipe_parent *p, struct ba
 	if (have) {
 		obj = cache_object_path(cache, rec.object);
 		if (access(obj, R_OK) == 0) {
+			if (readmit(obj, p->format, &rec) < 0)
+				goto cleanup;
 			cache_touch(recpath);
 			fill(out, obj, &rec);
 			r = 0;

@@ -450,12 +450,13 @@ static char *staging_dir(const struct build *b)
 
 /* Guest options from the recipe's vm section. */
 static void guest_opts_from(struct build *b, struct guest_opts *go, const char *image,
-			    const char *work_dir)
+			    const char *image_format, const char *work_dir)
 {
 	const struct recipe_vm *vm = &b->r->vm;
 
 	memset(go, 0, sizeof(*go));
 	go->image = image;
+	go->image_format = image_format;
 	go->driver = vm->driver && strcmp(vm->driver, "auto") != 0 ? vm->driver : NULL;
 	go->uri = vm->connect;
 	if (vm->accel && accel_parse(vm->accel, &go->accel) < 0)
@@ -475,6 +476,7 @@ static void guest_opts_from(struct build *b, struct guest_opts *go, const char *
  * generalise when asked, power off, flatten to out when not NULL. */
 struct guest_stage {
 	const char *image;
+	const char *image_format;  /* the base's recorded format, or qcow2 */
 	const char *work;          /* the guest's work directory (journaled) */
 	const char *console;       /* where its console log ends up */
 	const char *boot_stage, *run_stage;
@@ -557,7 +559,7 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 	/* Journaled before it exists: clean removes it after a crash. */
 	if (journal_add(b->j, &jid, "dir", gs->work, NULL) < 0)
 		goto cleanup;
-	guest_opts_from(b, &go, gs->image, gs->work);
+	guest_opts_from(b, &go, gs->image, gs->image_format, gs->work);
 	go.disk_size = gs->disk_size;
 	stage_begin(b, gs->boot_stage);
 	if (gs->checkpoints && checkpoints_begin(b, gs, &go) < 0) {
@@ -809,6 +811,7 @@ static int outputs(struct build *b, const char *disk, char **vmdk)
 		out = xasprintf("%s/%s-%s.%s", dir, b->r->name, b->r->version, fmts[i].ext);
 		co.input = disk;
 		co.input_format = "qcow2";
+		co.input_own = true;
 		co.output = out;
 		co.format = fmts[i].f;
 		co.progress = !b->o->json && isatty(2);
@@ -907,7 +910,8 @@ static int pipeline(struct build *b, struct build_result *res)
 	test_console = xasprintf("%s/console-test.log", b->bd.path);
 	{
 		struct guest_stage gs = {
-			.image = b->base.path, .work = work, .console = b->bd.console_log,
+			.image = b->base.path, .image_format = b->base.format,
+			.work = work, .console = b->bd.console_log,
 			.boot_stage = "boot", .run_stage = "components",
 			.docs = b->r->components, .ndocs = b->r->ncomponents,
 			.phases = "build,validate", .generalise = true,
@@ -919,7 +923,8 @@ static int pipeline(struct build *b, struct build_result *res)
 	/* The output boots on a fresh overlay with a new instance-id. */
 	if (b->r->ntests) {
 		struct guest_stage gs = {
-			.image = staged, .work = test_work, .console = test_console,
+			.image = staged, .image_format = "qcow2",
+			.work = test_work, .console = test_console,
 			.boot_stage = "boot-test", .run_stage = "tests",
 			.docs = b->r->tests, .ndocs = b->r->ntests, .phases = "test",
 		};

@@ -11,14 +11,16 @@
 #include "util.h"
 
 #define CACHE_USAGE "cache list | prune [--older-than DAYS] [--dry-run] | " \
-		    "fetch RECIPE [--var NAME=VALUE ...] | dir"
+		    "fetch RECIPE [--var NAME=VALUE ...] [--format qcow2|raw] | dir"
 
 static int cache_fetch(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "var", required_argument, NULL, 'V' },
+		{ "format", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *format = NULL;
 	struct strv vars = STRV_INIT;
 	struct recipe_opts ro = { 0 };
 	struct recipe *r = NULL;
@@ -27,9 +29,12 @@ static int cache_fetch(int argc, char **argv)
 
 	memset(&img, 0, sizeof(img));
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'V')
+		if (c == 'F')
+			format = optarg;
+		else if (c == 'V')
+			strv_push(&vars, optarg);
+		else
 			goto cleanup;
-		strv_push(&vars, optarg);
 	}
 	if (optind + 1 != argc) {
 		cmd_usage(CACHE_USAGE);
@@ -40,6 +45,11 @@ static int cache_fetch(int argc, char **argv)
 	if (!r) {
 		log_err_msg();
 		goto cleanup;
+	}
+	/* The format the image is admitted as (admit.h): over parent.format. */
+	if (format) {
+		free(r->parent.format);
+		r->parent.format = xstrdup(format);
 	}
 	if (base_image_get(&r->parent, &img) < 0) {
 		log_err_msg();

@@ -13,6 +13,7 @@
 #include "drivers/aws/aws.h"
 #include "drivers/aws/s3.h"
 #include "builder/publish/publish-dist.h"
+#include "builder/disk/admit.h"
 
 #define MAX_TAGS 50
 
@@ -112,64 +113,28 @@ static char *expand_name(const char *tmpl, const char *name)
 	return buf_detach(&b, NULL);
 }
 
-/* Guess the format from the content (never from the name alone). */
-static int detect_format(const char *path, bool ebs, const char **format)
+/* The disk comes in (admit.h): its format as stated, or detected from its
+ * content (never from its name), refused when it would read other host
+ * files; then it must be a format the route takes. di->path and *format
+ * ("raw", "vmdk", "vhd", "qcow2") are what the upload uses. */
+static int admit_disk(const char *path, const char *stated, bool ebs, struct disk_info *di,
+		      const char **format)
 {
-	unsigned char head[512], tail[512];
-	char desc[4096];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	ssize_t n;
-	int r = -1;
-
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		err_errno("open '%s'", path);
-		goto cleanup;
-	}
-	n = pread(fd, head, sizeof(head), 0);
-	if (n < (ssize_t)sizeof(head)) {
-		err_set("disk '%s' is too small to be a disk image", path);
-		goto cleanup;
-	}
-	if (memcmp(head, "QFI\xfb", 4) == 0 && ebs) {
-		*format = "qcow2";
-		r = 0;
-		goto cleanup;
-	}
-	if (memcmp(head, "QFI\xfb", 4) == 0) {
-		err_set("disk '%s' is qcow2: VM Import takes raw, streamOptimized VMDK or VHD "
-			"(amiforge convert)", path);
-		goto cleanup;
-	}
-	if (memcmp(head, "KDMV", 4) == 0) {
-		/* The embedded descriptor says which VMDK variant this is. */
-		n = pread(fd, desc, sizeof(desc) - 1, 512);
-		desc[n > 0 ? n : 0] = '\0';
-		for (ssize_t i = 0; i < n; i++)
-			if (!desc[i])
-				desc[i] = ' ';
-		if (!strstr(desc, "streamOptimized")) {
-			err_set("disk '%s' is a VMDK but not streamOptimized, which VM Import "
-				"requires (amiforge convert --format vmdk)", path);
-			goto cleanup;
-		}
-		*format = "vmdk";
-		r = 0;
-		goto cleanup;
-	}
-	if (memcmp(head, "conectix", 8) == 0 ||
-	    (pread(fd, tail, sizeof(tail), st.st_size - 512) == 512 &&
-	     memcmp(tail, "conectix", 8) == 0)) {
-		*format = "vhd";
-		r = 0;
-		goto cleanup;
-	}
-	*format = "raw";
-	r = 0;
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	return r;
+	if (disk_admit(path, stated, di) < 0)
+		return -1;
+	*format = strcmp(di->format, "vpc") == 0 ? "vhd" : di->format;
+	if (strcmp(*format, "qcow2") == 0 && !ebs)
+		return err_set("disk '%s' is qcow2: VM Import takes raw, streamOptimized VMDK or "
+			       "VHD (amiforge convert)", path);
+	if (strcmp(*format, "vmdk") == 0 && !ebs &&
+	    (!di->create_type || strcmp(di->create_type, "streamOptimized") != 0))
+		return err_set("disk '%s' is a VMDK but not streamOptimized, which VM Import "
+			       "requires (amiforge convert --format vmdk)", path);
+	if (strcmp(*format, "raw") != 0 && strcmp(*format, "vmdk") != 0 &&
+	    strcmp(*format, "vhd") != 0 && strcmp(*format, "qcow2") != 0)
+		return err_set("disk '%s' is %s: publish takes raw, vmdk, vhd%s (amiforge "
+			       "convert)", path, di->format, ebs ? " or qcow2" : "");
+	return 0;
 }
 
 /* A build directory holds one exported disk; prefer what uploads fastest. */
@@ -375,6 +340,7 @@ int cmd_publish(int argc, char **argv)
 	struct publish_spec s = { .ena = true, .sriov = true, .imds_v2 = true, .progress = true };
 	struct target_tag tags[MAX_TAGS];
 	struct target_disk d = { 0 };
+	struct disk_info di = { 0 };
 	struct target_result res = { 0 };
 	const struct target_driver *drv;
 	const char *tmpl = "{{ name }}-{{ buildDate }}", *format = NULL;
@@ -501,9 +467,9 @@ int cmd_publish(int argc, char **argv)
 			  ebs ? " or qcow2" : "");
 		goto usage;
 	}
-	if (!format && detect_format(path, ebs, &format) < 0)
+	if (admit_disk(path, format, ebs, &di, &format) < 0)
 		goto fail;
-	d.path = path;
+	d.path = di.path;
 	d.format = format;
 	{
 		const char *b = strrchr(path, '/');
@@ -568,6 +534,7 @@ cleanup:
 	strv_release(&orgs);
 	strv_release(&ous);
 	target_result_release(&res);
+	disk_info_release(&di);
 	json_decref(resources);
 	free(path);
 	free(name);

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <jansson.h>
 
+#include "builder/disk/admit.h"
 #include "builder/disk/diskinfo.h"
 #include "builder/inspect/sbom.h"
 #include "buf.h"
@@ -51,6 +52,7 @@ static int bom_of(const char *what, const char *fmt, json_t **bom)
 	struct disk_info di = { 0 };
 	struct stat st;
 	char *disk = NULL;
+	bool own = false;
 	int ret = -1;
 
 	*bom = load_bom(what);
@@ -77,12 +79,14 @@ static int bom_of(const char *what, const char *fmt, json_t **bom)
 		if (!disk)
 			return err_set("'%s': no manifest.json with a qcow2 output or an SBOM", what);
 		fmt = "qcow2";
+		own = true;	/* a build's own output: its format is known */
 	} else {
 		disk = xstrdup(what);
 	}
-	if (disk_info_get(disk, fmt, &di) < 0)
+	/* A disk from outside comes in through the one door (builder/disk/admit.h). */
+	if ((own ? disk_info_get(disk, fmt, &di) : disk_admit(disk, fmt, &di)) < 0)
 		goto cleanup;
-	ret = sbom_of_disk(disk, di.format, what, bom);
+	ret = sbom_of_disk(di.path ? di.path : disk, di.format, what, bom);
 cleanup:
 	disk_info_release(&di);
 	free(disk);

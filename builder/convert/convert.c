@@ -4,6 +4,7 @@
 
 #include "convert.h"
 #include "vmdk.h"
+#include "builder/disk/admit.h"
 #include "builder/disk/diskinfo.h"
 #include "error.h"
 #include "log.h"
@@ -182,10 +183,14 @@ int convert_run(const struct convert_opts *o)
 	struct disk_info di;
 	struct sigaction sa, old_int, old_term, old_hup;
 	char *dir = NULL, *base = NULL, *tmp = NULL, *work = NULL, *vmdk = NULL, *name = NULL;
+	const char *in;
 	int fd, ret = -1;
 
-	if (disk_info_get(o->input, o->input_format, &di) < 0)
+	/* A disk from outside comes in through the one door (admit.h). */
+	if ((o->input_own ? disk_info_get(o->input, o->input_format, &di) :
+	     disk_admit(o->input, o->input_format, &di)) < 0)
 		return -1;
+	in = di.path ? di.path : o->input;
 	{
 		char *d1 = xstrdup(o->output), *d2 = xstrdup(o->output);
 
@@ -238,25 +243,25 @@ int convert_run(const struct convert_opts *o)
 		vmdk = xasprintf("%s/%s-disk1.vmdk", work, name);
 		{
 			char *vname = xasprintf("%s-disk1.vmdk", name);
-			int r = write_vmdk(o->input, di.format, vmdk, vname, o->progress);
+			int r = write_vmdk(in, di.format, vmdk, vname, o->progress);
 
 			free(vname);
 			if (r < 0)
 				goto restore;
 		}
-		if (o->verify && verify(o->input, di.format, vmdk, "vmdk") < 0)
+		if (o->verify && verify(in, di.format, vmdk, "vmdk") < 0)
 			goto restore;
 		if (ova_write(tmp, vmdk, name, di.virtual_size) < 0)
 			goto restore;
 	} else if (o->format == CONVERT_VMDK) {
-		if (write_vmdk(o->input, di.format, tmp, base, o->progress) < 0)
+		if (write_vmdk(in, di.format, tmp, base, o->progress) < 0)
 			goto restore;
-		if (o->verify && verify(o->input, di.format, tmp, "vmdk") < 0)
+		if (o->verify && verify(in, di.format, tmp, "vmdk") < 0)
 			goto restore;
 	} else {
-		if (qemu_convert(o->input, di.format, tmp, o->format, o->vhd_fixed, o->progress) < 0)
+		if (qemu_convert(in, di.format, tmp, o->format, o->vhd_fixed, o->progress) < 0)
 			goto restore;
-		if (o->verify && verify(o->input, di.format, tmp, convert_qemu_format(o->format)) < 0)
+		if (o->verify && verify(in, di.format, tmp, convert_qemu_format(o->format)) < 0)
 			goto restore;
 	}
 	if (got_signal) {

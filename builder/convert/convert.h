@@ -20,7 +20,9 @@ enum convert_format {
 
 struct convert_opts {
 	const char *input;
-	const char *input_format;   /* NULL: probed once (see convert-diskinfo.h) */
+	const char *input_format;   /* as stated, or NULL: detected (admit.h) */
+	bool input_own;             /* input is amiforge's own output of
+				     * input_format: not admitted again */
 	const char *output;
 	enum convert_format format;
 	bool vhd_fixed;             /* VHD subformat fixed (default dynamic) */

@@ -89,7 +89,7 @@ cleanup:
 }
 
 /* A layer is read directly when qemu's offsets address its own file: raw or
- * qcow2 without encryption or an external data file, in a plain file. */
+ * qcow2 without encryption, in a plain file. */
 static int open_layer(struct blockread *br, json_t *img)
 {
 	struct layer *l = &br->layers[br->nlayers];
@@ -104,9 +104,22 @@ static int open_layer(struct blockread *br, json_t *img)
 	l->path = xstrdup(fn);
 	l->fd = -1;
 	br->nlayers++;
+	/* The disk was admitted (admit.h) or is amiforge's own: a layer whose
+	 * data lives in another file is refused here too, not read. */
+	if (json_object_get(fs, "data-file"))
+		return err_set("disk '%s' refused: a qcow2 layer with an external data file",
+			       br->path);
+	if (strcmp(fmt, "vmdk") == 0) {
+		json_t *ext = json_object_get(fs, "extents");
+		const char *efn = json_string_value(json_object_get(json_array_get(ext, 0),
+								    "filename"));
+
+		if (json_array_size(ext) != 1 || !efn || strcmp(efn, fn) != 0)
+			return err_set("disk '%s' refused: a VMDK whose data is in other files",
+				       br->path);
+	}
 	if ((strcmp(fmt, "raw") != 0 && strcmp(fmt, "qcow2") != 0) ||
-	    json_is_true(json_object_get(img, "encrypted")) ||
-	    json_object_get(fs, "data-file"))
+	    json_is_true(json_object_get(img, "encrypted")))
 		return 0;
 	l->fd = open(fn, O_RDONLY | O_CLOEXEC);
 	if (l->fd < 0 || fstat(l->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {

@@ -57,6 +57,10 @@ int disk_info_parse(const char *json, size_t len, const char *path, const char *
 	v = json_object_get(root, "backing-filename");
 	if (json_is_string(v))
 		di->backing = xstrdup(json_string_value(v));
+	v = json_object_get(json_object_get(json_object_get(root, "format-specific"), "data"),
+			    "create-type");
+	if (json_is_string(v))
+		di->create_type = xstrdup(json_string_value(v));
 	if (!disk_format_known(di->format)) {
 		err_set("'%s' is a %s image, which amiforge does not read", path, di->format);
 		goto cleanup;
@@ -82,30 +86,17 @@ cleanup:
 	return ret;
 }
 
-int disk_info_get(const char *path, const char *format, struct disk_info *di)
+int disk_info_json(const char *path, const char *format, char **json, size_t *len)
 {
 	struct run r = RUN_INIT;
-	const char *argv[9];
-	size_t n = 0;
+	const char *argv[] = { "qemu-img", "info", "-U", "--output=json", "-f", format, "--",
+			       path, NULL };
 	int ret = -1;
 
-	memset(di, 0, sizeof(*di));
-	if (format && !disk_format_known(format))
-		return err_set("unknown disk format '%s'", format);
-	if (access(path, R_OK) < 0)
-		return err_errno("open '%s'", path);
-	argv[n++] = "qemu-img";
-	argv[n++] = "info";
-	/* -U: reading the header is safe while a guest has the image open. */
-	argv[n++] = "-U";
-	argv[n++] = "--output=json";
-	if (format) {
-		argv[n++] = "-f";
-		argv[n++] = format;
-	}
-	argv[n++] = "--";
-	argv[n++] = path;
-	argv[n] = NULL;
+	*json = NULL;
+	*len = 0;
+	/* -U: reading the header is safe while a guest has the image open.
+	 * Never --backing-chain: no backing file is opened. */
 	r.argv = argv;
 	r.out = RUN_CAPTURE;
 	r.err = RUN_CAPTURE;
@@ -119,10 +110,32 @@ int disk_info_get(const char *path, const char *format, struct disk_info *di)
 		err_set("qemu-img info '%s': output over %u bytes", path, QEMU_IMG_INFO_MAX);
 		goto cleanup;
 	}
-	ret = disk_info_parse(r.out_buf.data ? r.out_buf.data : "", r.out_buf.len, path, format,
-			      di);
+	*json = xstrndup(r.out_buf.data ? r.out_buf.data : "", r.out_buf.len);
+	*len = strlen(*json);
+	ret = 0;
 cleanup:
 	run_release(&r);
+	return ret;
+}
+
+int disk_info_get(const char *path, const char *format, struct disk_info *di)
+{
+	char *json;
+	size_t len;
+	int ret;
+
+	memset(di, 0, sizeof(*di));
+	/* Never probed: a disk from outside comes in through disk_admit(). */
+	if (!format)
+		return err_set("disk '%s': no format stated", path);
+	if (!disk_format_known(format))
+		return err_set("unknown disk format '%s'", format);
+	if (access(path, R_OK) < 0)
+		return err_errno("open '%s'", path);
+	if (disk_info_json(path, format, &json, &len) < 0)
+		return -1;
+	ret = disk_info_parse(json, len, path, format, di);
+	free(json);
 	return ret;
 }
 
@@ -130,7 +143,9 @@ void disk_info_release(struct disk_info *di)
 {
 	if (!di)
 		return;
+	free(di->path);
 	free(di->format);
 	free(di->backing);
+	free(di->create_type);
 	memset(di, 0, sizeof(*di));
 }

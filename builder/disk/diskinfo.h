@@ -1,11 +1,10 @@
-/* convert-diskinfo.h: what a disk image is, asked once of qemu-img.
+/* diskinfo.h: what a disk image of a known format is, asked of qemu-img.
  *
- * A disk's format is never probed behind the user's back (CVE-2010-3851: a
- * raw disk can carry a qcow2 header pointing at a host file). With an
- * explicit format, `qemu-img info -f FORMAT` reads the image as that format
- * and nothing else. Without one, the format is probed once with
- * `qemu-img info` (which does not open backing files) and an image with a
- * backing file is refused: the user must name the format to follow it. */
+ * A disk's format is never probed by qemu (CVE-2010-3851: a raw disk can
+ * carry a qcow2 header pointing at a host file): `qemu-img info -f FORMAT`
+ * reads the image as that format and nothing else. A disk from outside is
+ * admitted first (admit.h), which decides its format once; this is for
+ * disks whose format is known (admitted, or amiforge's own). */
 #ifndef AMIFORGE_CONVERT_DISKINFO_H
 #define AMIFORGE_CONVERT_DISKINFO_H
 
@@ -15,17 +14,23 @@
 bool disk_format_known(const char *qemu_format);
 
 struct disk_info {
+	char *path;            /* disk_admit(): the absolute path to use */
 	char *format;          /* qemu-img's name: raw, qcow2, vmdk, vpc, vhdx */
 	uint64_t virtual_size; /* bytes the guest sees */
 	uint64_t actual_size;  /* bytes the file takes on the host (0: unknown) */
 	char *backing;         /* backing file, or NULL */
+	char *create_type;     /* VMDK: "streamOptimized", "monolithicSparse"...; or NULL */
 	bool probed;           /* format came from probing */
 };
 
-/* Fill di for path. format NULL: probe (see above). 0, or -1 with the error
- * recorded. Release with disk_info_release(). */
+/* Fill di for path, read as format (required: NULL is refused). 0, or -1
+ * with the error recorded. Release with disk_info_release(). */
 int disk_info_get(const char *path, const char *format, struct disk_info *di);
 void disk_info_release(struct disk_info *di);
+
+/* Run `qemu-img info -U --output=json -f format -- path` (no backing chain:
+ * no backing file is opened). 0 with *json (caller frees) and *len, or -1. */
+int disk_info_json(const char *path, const char *format, char **json, size_t *len);
 
 /* The parsing half of disk_info_get(): json is qemu-img info's output for
  * path (used in messages), format as given to qemu-img (NULL: probed). */

@@ -1,6 +1,7 @@
-/* overlay.c: format detection of the base and the qcow2 overlay on it. */
+/* overlay.c: what a guest's base is, and the qcow2 overlay on it. */
 
 #include "overlay.h"
+#include "admit.h"
 #include "diskinfo.h"
 #include "error.h"
 #include "run.h"
@@ -43,7 +44,16 @@ int image_info_parse(const char *json, const char *path, struct image_info *out)
 	return image_info_from(&di, path, false, out);
 }
 
-int image_probe(const char *path, const char *format, struct image_info *out)
+int image_admit(const char *path, const char *format, struct image_info *out)
+{
+	struct disk_info di;
+
+	if (disk_admit(path, format, &di) < 0)
+		return -1;
+	return image_info_from(&di, path, false, out);
+}
+
+int image_known(const char *path, const char *format, struct image_info *out)
 {
 	struct disk_info di;
 

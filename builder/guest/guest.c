@@ -171,7 +171,9 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 
 	if (!base)
 		return err_errno("image '%s'", o->image);
-	if ((o->image_chain ? image_probe_chain(base, &info) : image_probe(base, NULL, &info)) < 0)
+	if ((o->image_chain ? image_probe_chain(base, &info) :
+	     o->image_format ? image_known(base, o->image_format, &info) :
+	     image_admit(base, NULL, &info)) < 0)
 		goto cleanup;
 	if (o->disk_size && o->disk_size < info.virtual_size) {
 		err_set("disk size %" PRIu64 " is smaller than the image's %" PRIu64,

@@ -38,6 +38,10 @@ enum guest_agent_via {
 
 struct guest_opts {
 	const char *image;         /* base image (path) */
+	const char *image_format;  /* its format, known (admitted when it came
+				    * in, or amiforge's own output): never
+				    * detected again. NULL: image comes from
+				    * outside; admitted here (admit.h) */
 	const char *driver;        /* "libvirt", "qemu" or NULL (libvirt, else qemu) */
 	const char *uri;           /* libvirt URI or NULL */
 	enum accel accel;
@@ -76,7 +80,7 @@ struct guest {
 	char *instance_id;
 	char *name;
 	char *base;            /* the image, absolute */
-	char *base_format;     /* detected once, passed explicitly */
+	char *base_format;     /* decided once, passed explicitly */
 	bool base_shared;      /* world-readable: libvirt need not chown it */
 	struct hv *hv;
 	struct hv_vm *vm;

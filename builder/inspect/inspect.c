@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include "internal.h"
+#include "builder/disk/admit.h"
 #include "builder/disk/appliance.h"
 #include "builder/disk/diskinfo.h"
 #include "error.h"
@@ -70,7 +71,8 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 
 	*out = NULL;
 	memset(&c, 0, sizeof(c));
-	if (disk_info_get(opts->disk, opts->format, &di) < 0)
+	/* The disk comes from outside: its format is decided once (admit.h). */
+	if (disk_admit(opts->disk, opts->format, &di) < 0)
 		return -1;
 	rep = xcalloc(1, sizeof(*rep));
 	rep->facts = json_object();
@@ -84,7 +86,7 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 	c.virtual_size = di.virtual_size;
 	json_object_set_new(rep->facts, "virtual_size", json_integer((json_int_t)di.virtual_size));
 
-	if (make_overlay(opts->disk, di.format, &tmpdir, &overlay) < 0)
+	if (make_overlay(di.path, di.format, &tmpdir, &overlay) < 0)
 		goto cleanup;
 	c.g = appliance_open(overlay, "qcow2", false, opts->disk);
 	if (!c.g)

@@ -33,7 +33,7 @@ enum check_status { CHECK_PASS, CHECK_WARN, CHECK_FAIL };
 
 struct inspect_opts {
 	const char *disk;          /* path of the disk image */
-	const char *format;        /* NULL: probed once with qemu-img info */
+	const char *format;        /* as stated, or NULL: detected once (admit.h) */
 	enum inspect_target target;
 	enum inspect_boot boot;
 	const char *canary;        /* NULL: no canary search */

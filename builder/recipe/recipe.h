@@ -7,7 +7,14 @@
  *	  # or {url: https://..., sha256: HEX} | {url, sha512: HEX}
  *	  # or {url, checksum_url: https://.../SHA256SUMS}
  *	  # or {path: local.qcow2, sha256: HEX}; plus format: qcow2|raw|vmdk and,
- *	  # for archives (.tar .tar.gz .tgz .tar.xz .tar.zst .zip), member: PATH
+ *	  # for archives (.tar .tar.gz .tgz .tar.xz .tar.zst .zip), member: PATH.
+ *	  # format: what the image is, stated (builder/disk/admit.h): content
+ *	  # that is not that format is refused (raw: read as raw, warned); without
+ *	  # it, the content decides once and anything unclear is refused. Either
+ *	  # way a base that would read other host files (backing file, qcow2
+ *	  # data file, VMDK extents) is refused; the format is recorded in the
+ *	  # cache and passed explicitly from then on. A guest boots qcow2 or raw
+ *	  # only: a vmdk base is refused when fetched (amiforge convert it).
  *	components:
  *	  - path: components/nginx.yaml  # relative to the recipe (or "- file.yaml")
  *	    parameters: {Port: "8080"}
@@ -70,7 +77,9 @@ struct recipe_parent {
 	enum checksum_algo algo;   /* with checksum: expected digest of the file */
 	char *checksum;            /* lowercase hex, or NULL */
 	char *checksum_url;        /* SHA256SUMS-style file to look the digest up in */
-	char *format;              /* "qcow2" | "raw" | "vmdk", or NULL: detect */
+	char *format;              /* as stated: "qcow2" | "raw" | "vmdk" (a vmdk
+				    * base is refused when fetched), or NULL:
+				    * detected once, when it is admitted */
 	enum archive_kind archive; /* from the path/URL suffix */
 	char *member;              /* the disk's path inside the archive, or NULL */
 	int line, col;             /* of the parent value, for later messages */

@@ -5,7 +5,8 @@
 #     zero blocks are absent, blocks sent (counted by the proxy) match the
 #     blocks holding data and stay within the allocated extents;
 #   - incremental after changing the disk (a qcow2 overlay written with
-#     qemu-io: one changed block, one zeroed range, one new block): only a
+#     qemu-io: one changed block, one zeroed range, one new block; refused
+#     as it is, having a backing file, then published flattened): only a
 #     handful of blocks sent, the chain reads back as the changed disk;
 #   - distribution to 3 regions with launch permissions checked through
 #     DescribeImageAttribute, createVolumePermission on the snapshots; public
@@ -68,15 +69,22 @@ check_eq "ebs: snapshot tagged at StartSnapshot" \
 
 # 2. Incremental: an overlay with one changed block, one zeroed MiB where the
 #    base has data, one new block far away.
-qemu-img create -q -f qcow2 -b "$dir/deb.qcow2" -F qcow2 "$dir/deb2.qcow2"
+qemu-img create -q -f qcow2 -b "$dir/deb.qcow2" -F qcow2 "$dir/deb2-overlay.qcow2"
 zoff=$(qemu-img map --output=json -f qcow2 "$img" | python3 -c '
 import json, sys
 for e in json.load(sys.stdin):
     if e["data"] and e["start"] >= (32 << 20) and e["length"] >= (2 << 20):
         print((e["start"] + (1 << 20) - 1) // (1 << 20) * (1 << 20)); break')
 qemu-io -f qcow2 -c "write -P 0x55 1M 64k" -c "write -z $zoff 1M" -c "write -P 0xaa 3G 4k" \
-	"$dir/deb2.qcow2" >/dev/null
-qemu-img convert -f qcow2 -O raw "$dir/deb2.qcow2" "$dir/deb2.raw"
+	"$dir/deb2-overlay.qcow2" >/dev/null
+qemu-img convert -f qcow2 -O raw "$dir/deb2-overlay.qcow2" "$dir/deb2.raw"
+# A disk with a backing file is refused (builder/disk/admit.h): the
+# overlay is published flattened.
+out=$("$AMIFORGE" publish "$dir/deb2-overlay.qcow2" --via ebs --name "ebs-ovl-$id" 2>&1)
+check_contains "ebs: an overlay (backing file) is refused" "$out" \
+	"refused: a qcow2 with a backing file"
+qemu-img convert -f qcow2 -O qcow2 "$dir/deb2-overlay.qcow2" "$dir/deb2.qcow2"
+rm -f "$dir/deb2-overlay.qcow2"
 "$AMIFORGE" publish "$dir/deb2.qcow2" --via ebs --name "ebs-incr-$id" \
 	--parent-snapshot "$snap1" --json >"$dir/out2" 2>"$dir/err2"
 rc=$?

@@ -109,16 +109,22 @@ check "duplicate AMI name: fails" test "$rc" -ne 0
 check_contains "duplicate AMI name: says which AMI" "$out" "already exists in eu-west-1: $ami"
 check "duplicate AMI name: nothing uploaded" test -z "$(grep 'created s3-upload' <<<"$out")"
 
-# A raw disk announced as VMDK: the import task is deleted with AWS's message.
+# A qcow2 announced as raw (amiforge warns, reads it as raw: safe): the
+# import task is deleted with AWS's message.
 head -c 6M /dev/urandom >"$dir/small.raw"
-out=$("$AMIFORGE" publish "$dir/small.raw" --format vmdk --bucket amiforge-pub --name "bad-format-$id" 2>&1)
+qemu-img create -q -f qcow2 "$dir/q.qcow2" 6M
+out=$("$AMIFORGE" publish "$dir/q.qcow2" --format raw --bucket amiforge-pub --name "bad-format-$id" 2>&1)
 rc=$?
 check "bad format: fails" test "$rc" -ne 0
+check_contains "bad format: amiforge warned" "$out" "stated raw, but its content is a qcow2 image"
 check_contains "bad format: AWS's message" "$out" \
-	"failed: ClientError: Disk validation failed [Unsupported VMDK File Format]"
+	"failed: ClientError: Disk validation failed [Unsupported RAW File Format]"
 check "bad format: shows deleting" grep -q ": deleting, ClientError" <<<"$out"
+# A raw disk announced as VMDK is refused locally (disk admission).
+out=$("$AMIFORGE" publish "$dir/small.raw" --format vmdk --bucket amiforge-pub --name "bad-vmdk-$id" 2>&1)
+check_contains "raw stated vmdk: refused before upload" "$out" \
+	"refused: stated vmdk, but its content is raw"
 # qcow2 is refused locally.
-printf 'QFI\xfb' >"$dir/q.qcow2"; head -c 1M /dev/zero >>"$dir/q.qcow2"
 out=$("$AMIFORGE" publish "$dir/q.qcow2" --bucket amiforge-pub 2>&1)
 check_contains "qcow2: refused with a hint" "$out" "is qcow2: VM Import takes raw"
 out=$("$AMIFORGE" publish "$dir/small.raw" --bucket amiforge-pub --name 'a*b' 2>&1)

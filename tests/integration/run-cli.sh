@@ -29,7 +29,7 @@ expect_fail "run: missing image" 125 "image '$dir/nope.qcow2'" "$dir/nope.qcow2"
 # qcow2 header pointing at a host file, CVE-2010-3851) is refused.
 qemu-img create -q -f raw "$dir/secret.raw" 1M
 qemu-img create -q -f qcow2 -F raw -b "$dir/secret.raw" "$dir/evil.img"
-expect_fail "run: image with a backing file refused" 125 "has a backing file" \
+expect_fail "run: image with a backing file refused" 125 "a qcow2 with a backing file" \
 	"$dir/evil.img" --driver qemu -- true
 printf 'not an image at all' >"$dir/junk.bin"
 truncate -s 1M "$dir/junk.bin"
