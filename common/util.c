@@ -136,6 +136,12 @@ bool str_startswith(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool name_is_safe(const char *name)
+{
+	return name && *name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+	       !strchr(name, '/') && strlen(name) <= NAME_MAX;
+}
+
 bool str_endswith(const char *s, const char *suffix)
 {
 	size_t ls = strlen(s), lx = strlen(suffix);

@@ -25,6 +25,10 @@ int parse_size(const char *s, uint64_t *out);
 
 bool str_startswith(const char *s, const char *prefix);
 bool str_endswith(const char *s, const char *suffix);
+/* True for a single file name that is safe to join to a directory: not
+ * empty, not "." or "..", no '/', at most NAME_MAX bytes. For names that
+ * come from a guest or an archive. */
+bool name_is_safe(const char *name);
 /* The value of KEY= in os-release(5) TEXT, quotes and trailing blanks
  * removed; NULL when absent. Caller frees. */
 char *os_release_value(const char *text, const char *key);

@@ -683,8 +683,9 @@ static int ex_list_dir(struct executor *ex, const char *path, struct dir_entry *
 			uint32_t mode;
 
 			if (t.tag == PROTO_A_NAME) {
-				if (proto_tlv_str(&t, &name) < 0 || !*name || strchr(name, '/') ||
-				    strlen(name) > NAME_MAX) {
+				/* ".", ".." and "a/b" would lead the caller outside
+				 * the directory it lists. */
+				if (proto_tlv_str(&t, &name) < 0 || !name_is_safe(name)) {
 					agent_protocol_error(a, "bad entry name in listing of '%s'", path);
 					goto fail;
 				}

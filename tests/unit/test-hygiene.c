@@ -71,8 +71,24 @@ static void test_yaml_large_mapping(void)
 	}
 }
 
+static void test_names(void)
+{
+	char longname[NAME_MAX + 2];
+
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK(name_is_safe("file.txt") && name_is_safe("..hidden") && name_is_safe("a..b") &&
+	      name_is_safe(".x"), "names: ordinary names accepted");
+	CHECK(!name_is_safe(".") && !name_is_safe("..") && !name_is_safe("") &&
+	      !name_is_safe(NULL), "names: '.', '..' and empty refused");
+	CHECK(!name_is_safe("a/b") && !name_is_safe("/") && !name_is_safe("../x"),
+	      "names: names containing '/' refused");
+	CHECK(!name_is_safe(longname), "names: longer than NAME_MAX refused");
+}
+
 int main(void)
 {
 	test_yaml_large_mapping();
+	test_names();
 	return TEST_DONE();
 }
