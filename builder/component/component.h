@@ -110,7 +110,9 @@ struct component_run_opts {
 	size_t ndocs;
 	const char *phases;          /* "build,validate"; NULL: every phase, in document order */
 	const char *log_dir;         /* TOE_<date>_UTC-0_<id>/ is created in it; NULL: no logs */
-	const char *work_dir;        /* scratch dir on the target; NULL: /tmp/amiforge-toe-<id> */
+	const char *work_dir;        /* scratch dir on the target; NULL: a new
+					 * $TMPDIR/amiforge-toe-<id>-XXXXXX (local,
+					 * mkdtemp) or /tmp/amiforge-toe-<id> (guest) */
 	const struct s3_ops *s3;     /* NULL: S3 actions fail at run time */
 	bool progress;               /* live per-step lines on stderr */
 	component_step_fn on_step_start, on_step_done;

@@ -70,6 +70,10 @@ struct executor_ops {
 	/* lstat; a missing path is not an error: st->exists = false. */
 	int (*stat)(struct executor *ex, const char *path, struct file_stat *st);
 	int (*mkdir_p)(struct executor *ex, const char *path, mode_t mode);
+	/* Create a new private (0700) directory whose name starts with prefix
+	 * (mkdtemp(3): never an existing one); *path set (caller frees).
+	 * NULL for executors whose target is ours alone (agent: a fresh guest). */
+	int (*make_temp_dir)(struct executor *ex, const char *prefix, char **path);
 	/* Remove a file, or a tree when recursive. Missing is not an error. */
 	int (*remove)(struct executor *ex, const char *path, bool recursive);
 	int (*rename)(struct executor *ex, const char *from, const char *to);

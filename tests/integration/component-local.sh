@@ -120,6 +120,35 @@ out=$("$AMIFORGE" component run "$CORPUS/run/01-bash-output.yaml" --image /nonex
 check_eq "component-cli: --image with a missing image fails" "$?" 1
 check_contains "component-cli: --image names the missing image" "$out" "/nonexistent.qcow2"
 
+# ---- the scratch directory on this host is made with mkdtemp ----
+d=$S/workdir
+mkdir -p "$d/tmp"
+cat >"$d/doc.yaml" <<'EOF'
+name: where
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Where
+        action: ExecuteBash
+        inputs:
+          commands:
+            - pwd
+            - stat -c '%a %U' .
+EOF
+TMPDIR=$d/tmp "$AMIFORGE" component run "$d/doc.yaml" --local --log-dir "$d/logs" >"$d/out" 2>"$d/err"
+check_eq "component-workdir: run exits 0" "$?" 0
+wd=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["where"]["build"]["Where"]["outputs"]["stdout"])' \
+	"$(ls "$d"/logs/TOE_*/chaining.json | head -n 1)" 2>&1)
+dir=${wd%%$'\n'*}
+case "$dir" in
+"$d"/tmp/amiforge-toe-*-[A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-9])
+	pass "component-workdir: work directory made by mkdtemp under \$TMPDIR ($dir)" ;;
+*) fail "component-workdir: work directory '$dir' is not a mkdtemp name under $d/tmp" ;;
+esac
+check_eq "component-workdir: work directory is private" "${wd#*$'\n'}" "700 $(id -un)"
+check "component-workdir: work directory removed afterwards" test ! -e "$dir"
+
 # ---- the example components validate ----
 for f in recipes/components/*.yaml; do
 	[ -f "$f" ] || continue
