@@ -12,7 +12,8 @@
 
 static const char run_usage[] =
 	"component run DOC... [--phases build,validate] [--parameters k=v,...]\n"
-	"       [--log-dir DIR] [--work-dir DIR] (--local | --image IMAGE\n"
+	"       [--log-dir DIR] [--work-dir DIR] [--allow-local-sources]\n"
+	"       (--local | --image IMAGE\n"
 	"       [--driver libvirt|qemu] [--accel auto|kvm|tcg] [--net])";
 
 static int cmd_validate_docs(int argc, char **argv)
@@ -66,6 +67,7 @@ static int cmd_run_docs(int argc, char **argv)
 		{ "driver", required_argument, NULL, 'd' },
 		{ "accel", required_argument, NULL, 'a' },
 		{ "net", no_argument, NULL, 'N' },
+		{ "allow-local-sources", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -118,6 +120,9 @@ static int cmd_run_docs(int argc, char **argv)
 			break;
 		case 'N':
 			go.user_net = true;
+			break;
+		case 'S':
+			o.allow_local_sources = true;
 			break;
 		case 'h':
 			printf("usage: amiforge %s\n", run_usage);

@@ -63,6 +63,8 @@ for doc in "$CORPUS"/run/[0-9]*.yaml; do
 	extra=$(sed -n 's/^# param //p' "$doc" | paste -sd, -)
 	[ -n "$extra" ] && params="$params,$extra"
 	args=(--local --log-dir "$d/logs" --parameters "$params")
+	# the test server is on 127.0.0.1: WebDownload needs the flag for it
+	grep -q '^  - BaseUrl:' "$doc" && args+=(--allow-local-sources)
 	ph=$(sed -n 's/^# phases = //p' "$doc")
 	[ -n "$ph" ] && args+=(--phases "$ph")
 	while IFS= read -r line; do
@@ -119,6 +121,73 @@ check_eq "component-cli: bad --parameters rejected" "$?" 2
 out=$("$AMIFORGE" component run "$CORPUS/run/01-bash-output.yaml" --image /nonexistent.qcow2 --parameters "Scratch=$d" 2>&1)
 check_eq "component-cli: --image with a missing image fails" "$?" 1
 check_contains "component-cli: --image names the missing image" "$out" "/nonexistent.qcow2"
+
+# ---- WebDownload runs on this host: no local sources unless allowed ----
+d=$S/local-sources
+mkdir -p "$d"
+echo "canary-$$-local-file" >"$d/secret.txt"
+printf 'served' >"$S/www/served.txt"
+cat >"$d/fetch.yaml" <<'EOF'
+name: fetch
+schemaVersion: 1.0
+parameters:
+  - Src: {type: string}
+  - Dst: {type: string}
+phases:
+  - name: build
+    steps:
+      - name: Get
+        action: WebDownload
+        inputs:
+          - source: "{{ Src }}"
+            destination: "{{ Dst }}"
+EOF
+fetch_doc() {   # SRC DST [flags...]
+	local src=$1 dst=$2
+	shift 2
+	"$AMIFORGE" component run "$d/fetch.yaml" --local --parameters "Src=$src,Dst=$dst" "$@" 2>&1
+}
+out=$(fetch_doc "$BASE_URL/served.txt" "$d/a.txt")
+check_eq "local-sources: loopback http refused by default (exit 1)" "$?" 1
+check_contains "local-sources: the refusal names the address and the flag" "$out" \
+	"127.0.0.1 is an address of this host or its link (--allow-local-sources allows it)"
+check "local-sources: nothing downloaded from loopback" test ! -e "$d/a.txt"
+out=$(fetch_doc "$BASE_URL/served.txt" "$d/b.txt" --allow-local-sources)
+check_eq "local-sources: loopback http allowed with --allow-local-sources" "$?" 0
+check_eq "local-sources: loopback download content" "$(cat "$d/b.txt" 2>/dev/null)" "served"
+out=$(fetch_doc "file://$d/secret.txt" "$d/c.txt")
+check_eq "local-sources: file:// refused by default (exit 1)" "$?" 1
+check_contains "local-sources: file:// refusal names the flag" "$out" "file:// needs --allow-local-sources"
+check "local-sources: file:// not copied" test ! -e "$d/c.txt"
+out=$(fetch_doc "file://$d/secret.txt" "$d/e.txt" --allow-local-sources)
+check_eq "local-sources: file:// allowed with --allow-local-sources" "$?" 0
+check_eq "local-sources: file:// content" "$(cat "$d/e.txt" 2>/dev/null)" "canary-$$-local-file"
+# A redirect to file:// fails even when local sources are allowed.
+rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 - "$rport" "file://$d/secret.txt" >"$d/redir.log" 2>&1 <<'EOF' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(302)
+        self.send_header("Location", sys.argv[2])
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+redir_pid=$!
+trap 'kill $http_pid $redir_pid 2>/dev/null; rm -rf "$S"' EXIT
+for i in $(seq 50); do
+	python3 -c "import socket; socket.create_connection(('127.0.0.1', $rport))" 2>/dev/null && break
+	sleep 0.1
+done
+out=$(fetch_doc "http://127.0.0.1:$rport/x" "$d/f.txt" --allow-local-sources)
+check_eq "local-sources: redirect to file:// fails (exit 1)" "$?" 1
+check "local-sources: redirect to file:// copied nothing" test ! -e "$d/f.txt"
+case "$out" in
+*"canary-$$-local-file"*) fail "local-sources: redirect to file:// leaked the file: $out" ;;
+*) pass "local-sources: redirect to file:// leaks no content" ;;
+esac
+kill "$redir_pid" 2>/dev/null
 
 # ---- the scratch directory on this host is made with mkdtemp ----
 d=$S/workdir

@@ -6,6 +6,7 @@
 #include "error.h"
 #include "util.h"
 #include "builder/recipe/yaml.h"
+#include "builder/component/actions.h"
 
 /* A mapping of nkeys distinct keys "keyN: N", each line prefixed with indent. */
 static void big_mapping(struct buf *b, size_t nkeys, const char *indent)
@@ -86,9 +87,38 @@ static void test_names(void)
 	CHECK(!name_is_safe(longname), "names: longer than NAME_MAX refused");
 }
 
+static void test_local_addresses(void)
+{
+	static const char *const local[] = {
+		"127.0.0.1", "127.1.2.3", "0.0.0.0", "169.254.169.254", "169.254.0.1", "::1", "::",
+		"fe80::1", "fd00:ec2::254", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "bogus",
+	};
+	static const char *const remote[] = {
+		"93.184.216.34", "10.0.0.1", "192.168.1.1", "172.16.0.1", "2606:4700::1111",
+		"::ffff:8.8.8.8", "fd00:ec2::253", "169.253.255.255", "128.0.0.1",
+	};
+	size_t i;
+	bool ok = true;
+
+	for (i = 0; i < sizeof(local) / sizeof(*local); i++)
+		if (!net_addr_is_local(local[i])) {
+			printf("  not seen as local: %s\n", local[i]);
+			ok = false;
+		}
+	CHECK(ok, "local sources: loopback, link-local, IMDS and mapped forms are local");
+	ok = true;
+	for (i = 0; i < sizeof(remote) / sizeof(*remote); i++)
+		if (net_addr_is_local(remote[i])) {
+			printf("  seen as local: %s\n", remote[i]);
+			ok = false;
+		}
+	CHECK(ok, "local sources: public and private-network addresses are not local");
+}
+
 int main(void)
 {
 	test_yaml_large_mapping();
 	test_names();
+	test_local_addresses();
 	return TEST_DONE();
 }
