@@ -13,6 +13,12 @@
 
 struct executor;
 
+/* Largest file get_file copies from a guest to this host (S3Upload stages
+ * it in the host's temp directory; a hostile guest could announce any
+ * size). The agent executor refuses a larger announced size before
+ * receiving anything, and never accepts more bytes than announced. */
+#define EXEC_GET_FILE_MAX (16ull * 1024 * 1024 * 1024)
+
 /* Called with output chunks as they arrive (stream 1 = stdout, 2 = stderr). */
 typedef void (*exec_output_fn)(int stream, const char *data, size_t len, void *opaque);
 
@@ -61,7 +67,7 @@ struct executor_ops {
 	int (*exec)(struct executor *ex, const struct exec_req *req, struct exec_result *res);
 	/* Copy a host file to the target (mode applied; parents must exist). */
 	int (*put_file)(struct executor *ex, const char *host_path, const char *path, mode_t mode);
-	/* Copy a target file to the host. */
+	/* Copy a target file to the host (at most EXEC_GET_FILE_MAX bytes). */
 	int (*get_file)(struct executor *ex, const char *path, const char *host_path);
 	/* Write / read small contents directly (read fails past max bytes). */
 	int (*write_file)(struct executor *ex, const char *path, const void *data, size_t len,
