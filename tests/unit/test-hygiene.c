@@ -1,12 +1,20 @@
 /* test-hygiene.c: bounds and hygiene against hostile inputs (issue #13):
  * YAML duplicate-key check cost, named limits, names from the guest,
  * control characters on the terminal, local sources in host-side actions. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
 #include "test.h"
 #include "buf.h"
 #include "error.h"
 #include "util.h"
 #include "builder/recipe/yaml.h"
 #include "builder/component/actions.h"
+#include "drivers/aws/aws.h"
+#include "drivers/aws/ebs.h"
+#include "drivers/aws/s3.h"
 
 /* A mapping of nkeys distinct keys "keyN: N", each line prefixed with indent. */
 static void big_mapping(struct buf *b, size_t nkeys, const char *indent)
@@ -115,10 +123,246 @@ static void test_local_addresses(void)
 	CHECK(ok, "local sources: public and private-network addresses are not local");
 }
 
+/* ---- a fake AWS endpoint: one thread, canned answers ---- */
+
+/* Answers request number n (from 0) whose request line is line; fills a
+ * complete HTTP response into out. */
+typedef void (*fake_answer_fn)(int n, const char *line, struct buf *out);
+
+struct fake_http {
+	int lfd, port;
+	pthread_t th;
+	fake_answer_fn answer;
+	int requests;
+};
+
+static void *fake_http_main(void *opaque)
+{
+	struct fake_http *fh = opaque;
+
+	for (;;) {
+		char req[16384];
+		size_t got = 0;
+		struct buf out;
+		int fd = accept(fh->lfd, NULL, NULL);
+
+		if (fd < 0)
+			return NULL;
+		/* Keep-alive: answer every request on this connection. */
+		for (;;) {
+			char *end, *eol;
+			ssize_t k;
+
+			while (!(end = memmem(req, got, "\r\n\r\n", 4)) && got < sizeof(req) - 1 &&
+			       (k = read(fd, req + got, sizeof(req) - 1 - got)) > 0)
+				got += (size_t)k;
+			if (!end)
+				break;
+			req[got] = '\0';
+			eol = strstr(req, "\r\n");
+			*eol = '\0';
+			buf_init(&out, 64u << 20);
+			fh->answer(fh->requests++, req, &out);
+			if (write_all(fd, out.data, out.len) < 0) {
+				buf_release(&out);
+				break;
+			}
+			buf_release(&out);
+			end += 4;
+			memmove(req, end, got - (size_t)(end - req));
+			got -= (size_t)(end - req);
+		}
+		close(fd);
+	}
+}
+
+static int fake_http_start(struct fake_http *fh, fake_answer_fn answer)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+
+	memset(fh, 0, sizeof(*fh));
+	fh->answer = answer;
+	fh->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fh->lfd < 0 || bind(fh->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fh->lfd, 16) < 0 || getsockname(fh->lfd, (struct sockaddr *)&sa, &sl) < 0)
+		return -1;
+	fh->port = ntohs(sa.sin_port);
+	return pthread_create(&fh->th, NULL, fake_http_main, fh) == 0 ? 0 : -1;
+}
+
+static void fake_http_stop(struct fake_http *fh)
+{
+	shutdown(fh->lfd, SHUT_RDWR);
+	close(fh->lfd);
+	pthread_join(fh->th, NULL);
+}
+
+static struct aws_client *fake_client(const struct fake_http *fh)
+{
+	struct aws_client_opts o = { .region = "eu-west-1", .max_attempts = 1 };
+	char url[64];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", fh->port);
+	setenv("AWS_ENDPOINT_URL", url, 1);
+	setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "secret-for-the-fake-endpoint", 1);
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+	setenv("AWS_CONFIG_FILE", "/nonexistent", 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent", 1);
+	return aws_client_new(&o);
+}
+
+static void json_answer(struct buf *out, const char *body)
+{
+	buf_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		   "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+}
+
+/* ListSnapshotBlocks that never ends: the same NextToken every time. */
+static void ans_same_token(int n UNUSED, const char *line UNUSED, struct buf *out)
+{
+	json_answer(out, "{\"Blocks\":[{\"BlockIndex\":1,\"BlockToken\":\"b\"}],"
+			 "\"NextToken\":\"again\",\"VolumeSize\":1,\"BlockSize\":524288}");
+}
+
+/* A new token every page, one block each (the same index). */
+static void ans_new_tokens(int n, const char *line UNUSED, struct buf *out)
+{
+	char body[256];
+
+	snprintf(body, sizeof(body), "{\"Blocks\":[{\"BlockIndex\":%d,\"BlockToken\":\"b\"}],"
+		 "\"NextToken\":\"t%d\"}", n % 3, n);
+	json_answer(out, body);
+}
+
+/* Empty pages with new tokens. */
+static void ans_empty_pages(int n, const char *line UNUSED, struct buf *out)
+{
+	char body[128];
+
+	snprintf(body, sizeof(body), "{\"Blocks\":[],\"NextToken\":\"e%d\"}", n);
+	json_answer(out, body);
+}
+
+/* An index past the volume. */
+static void ans_far_index(int n UNUSED, const char *line UNUSED, struct buf *out)
+{
+	json_answer(out, "{\"Blocks\":[{\"BlockIndex\":999999,\"BlockToken\":\"b\"}]}");
+}
+
+/* A proper two-page listing. */
+static void ans_two_pages(int n, const char *line UNUSED, struct buf *out)
+{
+	json_answer(out, n == 0 ? "{\"Blocks\":[{\"BlockIndex\":0,\"BlockToken\":\"a\"},"
+				  "{\"BlockIndex\":2,\"BlockToken\":\"b\"}],\"NextToken\":\"p2\"}"
+				: "{\"Blocks\":[{\"BlockIndex\":5,\"BlockToken\":\"c\"}]}");
+}
+
+static int count_block(uint64_t index UNUSED, const char *token UNUSED, void *opaque)
+{
+	(*(int *)opaque)++;
+	return 0;
+}
+
+static void test_ebs_list_bounds(void)
+{
+	static const struct {
+		const char *name;
+		fake_answer_fn fn;
+		const char *want;
+		int max_requests;
+	} cases[] = {
+		{ "the same NextToken again", ans_same_token, "NextToken repeats", 2 },
+		{ "new tokens, more blocks than the volume has", ans_new_tokens,
+		  "more than the snapshot's 8 blocks", 9 },
+		{ "empty pages with tokens", ans_empty_pages, "pages in a row without a block",
+		  EBS_LIST_EMPTY_PAGES_MAX },
+		{ "a block index past the volume", ans_far_index, "past the snapshot's 8 blocks", 1 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct fake_http fh;
+		struct aws_client *cl;
+		int blocks = 0, r = 0;
+
+		if (fake_http_start(&fh, cases[i].fn) < 0 || !(cl = fake_client(&fh))) {
+			CHECK(false, "ebs list: %s: fake endpoint (%s)", cases[i].name, err_msg());
+			continue;
+		}
+		r = ebs_list_all_blocks(cl, "snap-0123", 8, count_block, &blocks);
+		CHECK(r < 0 && strstr(err_msg(), cases[i].want) &&
+		      fh.requests <= cases[i].max_requests,
+		      "ebs list: %s: stops after %d requests (%s)", cases[i].name, fh.requests,
+		      r < 0 ? err_msg() : "succeeded");
+		aws_client_free(cl);
+		fake_http_stop(&fh);
+	}
+	{
+		struct fake_http fh;
+		struct aws_client *cl;
+		int blocks = 0;
+
+		if (fake_http_start(&fh, ans_two_pages) < 0 || !(cl = fake_client(&fh))) {
+			CHECK(false, "ebs list: fake endpoint (%s)", err_msg());
+			return;
+		}
+		CHECK(ebs_list_all_blocks(cl, "snap-0123", 8, count_block, &blocks) == 0 &&
+		      blocks == 3 && fh.requests == 2,
+		      "ebs list: a proper two-page listing gives its 3 blocks (%d)", blocks);
+		aws_client_free(cl);
+		fake_http_stop(&fh);
+	}
+}
+
+/* GetObject whose body is chunked (no Content-Length) and 1 MiB long. */
+static void ans_chunked_mib(int n UNUSED, const char *line UNUSED, struct buf *out)
+{
+	static char chunk[65536];
+	int i;
+
+	memset(chunk, 'x', sizeof(chunk));
+	buf_adds(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (i = 0; i < 16; i++) {
+		buf_printf(out, "%zx\r\n", sizeof(chunk));
+		buf_add(out, chunk, sizeof(chunk));
+		buf_adds(out, "\r\n");
+	}
+	buf_adds(out, "0\r\n\r\n");
+}
+
+static void test_s3_get_bound(void)
+{
+	struct fake_http fh;
+	struct aws_client *cl;
+	char dir[] = "/tmp/amiforge-hygiene-XXXXXX", *path;
+	struct stat st;
+
+	if (!mkdtemp(dir) || fake_http_start(&fh, ans_chunked_mib) < 0 || !(cl = fake_client(&fh))) {
+		CHECK(false, "s3 get: fake endpoint (%s)", err_msg());
+		return;
+	}
+	path = xasprintf("%s/obj", dir);
+	CHECK(s3_get_object(cl, "bucket", "key", NULL, 100 * 1024, path) < 0 &&
+	      strstr(err_msg(), "larger than the limit of 102400 bytes"),
+	      "s3 get: a 1 MiB chunked body over a 100 KiB limit fails (%s)", err_msg());
+	CHECK(stat(path, &st) < 0, "s3 get: nothing left at the destination");
+	CHECK(s3_get_object(cl, "bucket", "key", NULL, 1024 * 1024, path) == 0 &&
+	      stat(path, &st) == 0 && st.st_size == 1024 * 1024,
+	      "s3 get: the same body within the limit is written whole");
+	aws_client_free(cl);
+	fake_http_stop(&fh);
+	remove_tree(dir);
+	free(path);
+}
+
 int main(void)
 {
 	test_yaml_large_mapping();
 	test_names();
 	test_local_addresses();
+	test_ebs_list_bounds();
+	test_s3_get_bound();
 	return TEST_DONE();
 }
