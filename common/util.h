@@ -33,6 +33,15 @@ bool name_is_safe(const char *name);
  * removed; NULL when absent. Caller frees. */
 char *os_release_value(const char *text, const char *key);
 
+/* A copy of s[0..len) safe to print on a terminal: control characters
+ * (C0 other than '\t' and, when keep_newlines, '\n'; DEL; the C1 controls
+ * U+0080..U+009F in UTF-8) become "\xNN" (C1: "\xc2\xNN"), so text from a
+ * guest, a YAML file or an HTTP answer cannot move the cursor, retitle the
+ * window or hide what came before. Files keep the original text. Caller frees. */
+char *str_escape_ctl(const char *s, size_t len, bool keep_newlines);
+/* True when s[0..len) has something str_escape_ctl() would change. */
+bool str_has_ctl(const char *s, size_t len, bool keep_newlines);
+
 /* NULL-terminated string vectors (argv, env). */
 struct strv {
 	char **v;   /* always NULL-terminated once anything was pushed */

@@ -188,8 +188,11 @@ static int cmd_run_docs(int argc, char **argv)
 	if (res.log_path)
 		fprintf(stderr, "logs: %s\n", res.log_path);
 	if (!res.success) {
-		fprintf(stderr, "amiforge: component run failed: %s\n",
-			res.failure ? res.failure : res.status);
+		const char *why = res.failure ? res.failure : res.status;
+		char *safe = str_escape_ctl(why, strlen(why), true);
+
+		fprintf(stderr, "amiforge: component run failed: %s\n", safe);
+		free(safe);
 		goto cleanup;
 	}
 	ret = EXIT_OK;

@@ -228,8 +228,13 @@ static void progress(struct run_state *rs, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (rs->opts->progress) {
-		fprintf(stderr, "%s\n", line);
+		/* step names, failures and outputs come from the document and the
+		 * target: escaped for the terminal, kept as they are in the log */
+		char *safe = str_escape_ctl(line, strlen(line), true);
+
+		fprintf(stderr, "%s\n", safe);
 		fflush(stderr);
+		free(safe);
 	}
 	if (rs->log)
 		toelog_app(rs->log, "%s", line);

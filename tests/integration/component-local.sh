@@ -189,6 +189,38 @@ case "$out" in
 esac
 kill "$redir_pid" 2>/dev/null
 
+# ---- control characters reach the terminal escaped, the logs as they are ----
+d=$S/ctl
+mkdir -p "$d"
+cat >"$d/esc.yaml" <<'EOF'
+name: esc
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Noisy
+        action: ExecuteBash
+        inputs:
+          commands:
+            - printf 'out\033]0;owned\007 text\n'
+            - printf 'err\033[2J\033[31mred\n' >&2
+            - exit 3
+EOF
+"$AMIFORGE" component run "$d/esc.yaml" --local --log-dir "$d/logs" >"$d/out" 2>"$d/err"
+check_eq "ctl-escape: failing step exits 1" "$?" 1
+check "ctl-escape: no raw ESC or BEL on the terminal (stderr)" \
+	bash -c '! grep -q "[[:cntrl:]]" <(tr -d "\n\t" <"$1")' _ "$d/err"
+check_contains "ctl-escape: the failure shows the escape as \\x1b" "$(cat "$d/err")" 'err\x1b[2J\x1b[31mred'
+check "ctl-escape: console.log keeps the raw output" \
+	grep -q $'out\033]0;owned\007 text' "$d"/logs/TOE_*/console.log
+# A YAML key holding ESC (double-quoted "\e") in an error message.
+printf 'name: x\nschemaVersion: 1.0\n"k\\e[2Jz": 1\n"k\\e[2Jz": 2\nphases: []\n' >"$d/dup.yaml"
+"$AMIFORGE" component validate "$d/dup.yaml" >"$d/vout" 2>"$d/verr"
+check_eq "ctl-escape: duplicate YAML key refused" "$?" 2
+check_contains "ctl-escape: the YAML key is shown escaped" "$(cat "$d/verr")" "duplicate key 'k\\x1b[2Jz'"
+check "ctl-escape: no raw ESC in the validate message" \
+	bash -c '! grep -q "[[:cntrl:]]" <(tr -d "\n\t" <"$1")' _ "$d/verr"
+
 # ---- the scratch directory on this host is made with mkdtemp ----
 d=$S/workdir
 mkdir -p "$d/tmp"

@@ -357,11 +357,46 @@ static void test_s3_get_bound(void)
 	free(path);
 }
 
+static void test_escape(void)
+{
+	static const struct {
+		const char *in, *want;
+		bool keep_nl;
+	} cases[] = {
+		{ "plain text", "plain text", true },
+		{ "a\033[2Jb", "a\\x1b[2Jb", true },
+		{ "title\033]0;x\007", "title\\x1b]0;x\\x07", true },
+		{ "cr\rover", "cr\\x0dover", true },
+		{ "del\177", "del\\x7f", true },
+		{ "csi\302\233m", "csi\\xc2\\x9bm", true },
+		{ "utf-8 \303\251t\303\251 \342\202\254", "utf-8 \303\251t\303\251 \342\202\254", true },
+		{ "line1\nline2\ttab", "line1\nline2\ttab", true },
+		{ "line1\nline2", "line1\\x0aline2", false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		char *got = str_escape_ctl(cases[i].in, strlen(cases[i].in), cases[i].keep_nl);
+
+		CHECK_STR(got, cases[i].want, "escape: case %zu", i);
+		CHECK(str_has_ctl(cases[i].in, strlen(cases[i].in), cases[i].keep_nl) ==
+		      (strcmp(cases[i].in, cases[i].want) != 0), "escape: str_has_ctl agrees, case %zu", i);
+		free(got);
+	}
+	{
+		/* NUL bytes inside the length are escaped too */
+		char *got = str_escape_ctl("a\0b", 3, true);
+		CHECK_STR(got, "a\\x00b", "escape: NUL inside the text");
+		free(got);
+	}
+}
+
 int main(void)
 {
 	test_yaml_large_mapping();
 	test_names();
 	test_local_addresses();
+	test_escape();
 	test_ebs_list_bounds();
 	test_s3_get_bound();
 	return TEST_DONE();
