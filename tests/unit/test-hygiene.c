@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "test.h"
 #include "buf.h"
@@ -15,6 +17,7 @@
 #include "drivers/aws/aws.h"
 #include "drivers/aws/ebs.h"
 #include "drivers/aws/s3.h"
+#include "drivers/hypervisor/hypervisor.h"
 
 /* A mapping of nkeys distinct keys "keyN: N", each line prefixed with indent. */
 static void big_mapping(struct buf *b, size_t nkeys, const char *indent)
@@ -391,6 +394,97 @@ static void test_escape(void)
 	}
 }
 
+/* ---- the direct QEMU driver's console log ceiling ---- */
+
+static void test_console_copy(void)
+{
+	char dir[] = "/tmp/amiforge-console-XXXXXX", *log = NULL, *fifo = NULL;
+	char note[160];
+	struct buf b = BUF_INIT(64u << 20);
+	int p[2], out, i, rfd, wfd, st;
+	pid_t pid, w;
+	char chunk[1000];
+
+	if (!mkdtemp(dir) || pipe(p) < 0) {
+		CHECK(false, "console: setup");
+		return;
+	}
+	log = xasprintf("%s/console.log", dir);
+	fifo = xasprintf("%s/console.fifo", dir);
+	snprintf(note, sizeof(note), "\n[amiforge: console log truncated at %u bytes; the rest "
+		 "of the console output is discarded]\n", 1000u);
+
+	/* hv_console_copy: 3000 bytes into a ceiling of 1000 */
+	memset(chunk, 'a', sizeof(chunk));
+	for (i = 0; i < 3; i++)
+		write_all(p[1], chunk, sizeof(chunk));
+	close(p[1]);
+	out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	CHECK(hv_console_copy(p[0], out, 1000) == 0, "console: copy to EOF");
+	close(out);
+	close(p[0]);
+	CHECK(buf_read_file(&b, log) == 0 && b.len == 1000 + strlen(note) &&
+	      memcmp(b.data, chunk, 1000) == 0 && strcmp(b.data + 1000, note) == 0,
+	      "console: first 1000 bytes kept, then one truncation note (%zu bytes)", b.len);
+	buf_release(&b);
+
+	/* a second run appends to a file already at the ceiling: nothing but
+	 * the note (the ceiling is on the file) */
+	if (pipe(p) == 0) {
+		write_all(p[1], "more", 4);
+		close(p[1]);
+		out = open(log, O_WRONLY | O_APPEND);
+		hv_console_copy(p[0], out, 1000);
+		close(out);
+		close(p[0]);
+		CHECK(buf_read_file(&b, log) == 0 && b.len == 1000 + 2 * strlen(note) &&
+		      !memmem(b.data, b.len, "more", 4),
+		      "console: a restarted guest cannot grow a full log");
+		buf_release(&b);
+	}
+	unlink(log);
+
+	/* The logger process on a FIFO, as qemu.c runs it: it waits for a
+	 * writer, keeps HV_CONSOLE_LOG_MAX bytes, drains the rest, ends on EOF. */
+	if (mkfifo(fifo, 0600) < 0 || (rfd = open(fifo, O_RDONLY | O_NONBLOCK)) < 0) {
+		CHECK(false, "console: fifo");
+		goto cleanup;
+	}
+	pid = hv_console_logger_start(rfd, log, HV_CONSOLE_LOG_MAX);
+	close(rfd);
+	usleep(300 * 1000);
+	w = waitpid(pid, &st, WNOHANG);
+	CHECK(pid > 0 && w == 0, "console logger: waits for its writer");
+	wfd = open(fifo, O_WRONLY);
+	{
+		static char big[1 << 20];
+
+		for (i = 0; i < (int)sizeof(big); i++)
+			big[i] = (char)('a' + i % 26);
+		for (i = 0; i < 10; i++)       /* 10 MiB through a 4 MiB ceiling */
+			write_all(wfd, big, sizeof(big));
+	}
+	close(wfd);
+	CHECK(hv_console_logger_stop(pid, 10000) == 0, "console logger: ends by itself at EOF");
+	snprintf(note, sizeof(note), "\n[amiforge: console log truncated at %u bytes; the rest "
+		 "of the console output is discarded]\n", HV_CONSOLE_LOG_MAX);
+	CHECK(buf_read_file(&b, log) == 0 && b.len == HV_CONSOLE_LOG_MAX + strlen(note) &&
+	      strcmp(b.data + HV_CONSOLE_LOG_MAX, note) == 0 && b.data[0] == 'a' &&
+	      b.data[HV_CONSOLE_LOG_MAX - 1] ==
+	      (char)('a' + ((HV_CONSOLE_LOG_MAX - 1) % (1u << 20)) % 26),
+	      "console logger: 10 MiB of output leave HV_CONSOLE_LOG_MAX bytes and the note (%zu)",
+	      b.len);
+	buf_release(&b);
+	{
+		struct stat sb;
+		CHECK(stat(log, &sb) == 0 && (sb.st_mode & 0777) == 0600, "console logger: log is 0600");
+	}
+cleanup:
+	remove_tree(dir);
+	free(log);
+	free(fifo);
+}
+
 int main(void)
 {
 	test_yaml_large_mapping();
@@ -399,5 +493,6 @@ int main(void)
 	test_escape();
 	test_ebs_list_bounds();
 	test_s3_get_bound();
+	test_console_copy();
 	return TEST_DONE();
 }
