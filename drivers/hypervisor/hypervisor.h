@@ -49,6 +49,8 @@ struct vm_spec {
 	unsigned memory_mib;          /* 128..1048576 */
 	enum accel accel;             /* ACCEL_KVM or ACCEL_TCG (resolved, not AUTO) */
 	const char *console_log;      /* serial console appended to this file */
+	uint64_t console_log_max;     /* direct QEMU driver: the file's ceiling;
+				       * 0: HV_CONSOLE_LOG_MAX */
 	const char *agent_socket;     /* the agent channel: a unix socket, server side */
 	const char *run_dir;          /* 0700 directory for the driver's own sockets */
 	bool user_net;                /* a user-mode (slirp) NIC with outbound access */

@@ -342,7 +342,8 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 			goto cleanup;
 		}
 		v->logger = hv_console_logger_start(fifo_fd, spec->console_log,
-						    HV_CONSOLE_LOG_MAX);
+						    spec->console_log_max ? spec->console_log_max
+									  : HV_CONSOLE_LOG_MAX);
 		if (v->logger < 0) {
 			v->logger = 0;
 			goto cleanup;

@@ -485,6 +485,101 @@ cleanup:
 	free(fifo);
 }
 
+/* The direct QEMU driver end to end, without a guest OS: a 512-byte boot
+ * sector writes 128 KiB of 'x' to COM1 and halts; with a 64 KiB ceiling the
+ * console log must hold 64 KiB and the note, and the logger must be gone
+ * with QEMU. */
+static void test_qemu_console_cap(void)
+{
+	static const unsigned char code[] = {
+		0xFA,                   /* cli */
+		0xBA, 0xF8, 0x03,       /* mov dx, 0x3f8 */
+		0xBB, 0x02, 0x00,       /* mov bx, 2 (x 65536 bytes) */
+		0x31, 0xC9,             /* outer: xor cx, cx */
+		0xB0, 0x78,             /* inner: mov al, 'x' */
+		0xEE,                   /* out dx, al */
+		0xE2, 0xFB,             /* loop inner */
+		0x4B,                   /* dec bx */
+		0x75, 0xF6,             /* jnz outer */
+		0xF4,                   /* halt: hlt */
+		0xEB, 0xFD,             /* jmp halt */
+	};
+	char dir[] = "/tmp/amiforge-qemucon-XXXXXX", note[160];
+	unsigned char sector[512] = { 0 };
+	char *disk = NULL, *log = NULL, *fifo = NULL;
+	struct vm_spec s = { .name = "amiforge-hygiene-console", .n_disks = 1, .cpus = 1,
+			     .memory_mib = 128, .accel = ACCEL_TCG,
+			     .console_log_max = 64 * 1024 };
+	struct buf b = BUF_INIT(1u << 20);
+	struct hv *hv = NULL;
+	struct hv_vm *vm = NULL;
+	int64_t deadline;
+	int fd;
+
+	if (access("/usr/bin/qemu-system-x86_64", X_OK) != 0) {
+		printf("SKIP: qemu console: qemu-system-x86_64 not installed\n");
+		return;
+	}
+	if (!mkdtemp(dir)) {
+		CHECK(false, "qemu console: temp dir");
+		return;
+	}
+	disk = xasprintf("%s/boot.raw", dir);
+	log = xasprintf("%s/console.log", dir);
+	fifo = xasprintf("%s/console.fifo", dir);
+	memcpy(sector, code, sizeof(code));
+	sector[510] = 0x55;
+	sector[511] = 0xaa;
+	fd = open(disk, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write_all(fd, sector, sizeof(sector)) < 0 || ftruncate(fd, 1 << 20) < 0) {
+		CHECK(false, "qemu console: boot disk");
+		goto cleanup;
+	}
+	close(fd);
+	s.disks[0].path = disk;
+	s.disks[0].format = "raw";
+	s.console_log = log;
+	s.run_dir = dir;
+	hv = hv_open("qemu", NULL);
+	vm = hv ? hv_start(hv, &s) : NULL;
+	CHECK(vm != NULL, "qemu console: QEMU starts with its console on a FIFO (%s)",
+	      vm ? "" : err_msg());
+	if (!vm)
+		goto cleanup;
+	snprintf(note, sizeof(note), "\n[amiforge: console log truncated at %u bytes; the rest "
+		 "of the console output is discarded]\n", 64 * 1024);
+	/* 128 KiB at TCG's serial speed (~150 KiB/s here): well within 60 s */
+	deadline = now_ms() + 60000;
+	do {
+		usleep(200 * 1000);
+		buf_release(&b);
+		if (buf_read_file(&b, log) < 0)
+			err_clear();
+	} while (b.len < 64 * 1024 + strlen(note) && now_ms() < deadline);
+	CHECK(b.len == 64 * 1024 + strlen(note) && b.data[0] == 'x' &&
+	      b.data[64 * 1024 - 1] == 'x' && strcmp(b.data + 64 * 1024, note) == 0,
+	      "qemu console: 128 KiB of serial output leave the 64 KiB ceiling and the note (%zu)",
+	      b.len);
+	CHECK(hv_destroy(vm) == 0, "qemu console: destroyed");
+	hv_vm_free(vm);
+	vm = NULL;
+	CHECK(access(fifo, F_OK) != 0, "qemu console: FIFO removed with the guest");
+	buf_release(&b);
+	CHECK(buf_read_file(&b, log) == 0 && b.len == 64 * 1024 + strlen(note),
+	      "qemu console: nothing more written after the note (%zu)", b.len);
+cleanup:
+	if (vm) {
+		hv_destroy(vm);
+		hv_vm_free(vm);
+	}
+	hv_close(hv);
+	buf_release(&b);
+	remove_tree(dir);
+	free(disk);
+	free(log);
+	free(fifo);
+}
+
 int main(void)
 {
 	test_yaml_large_mapping();
@@ -494,5 +589,6 @@ int main(void)
 	test_ebs_list_bounds();
 	test_s3_get_bound();
 	test_console_copy();
+	test_qemu_console_cap();
 	return TEST_DONE();
 }
