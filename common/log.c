@@ -144,10 +144,15 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	pthread_mutex_lock(&log_lock);
 	redact_locked(&b);
 	if (level <= log_level) {
+		/* Messages carry text from YAML, guests and HTTP answers: the
+		 * terminal gets control characters escaped, the file the text. */
+		char *safe = str_escape_ctl(b.data, b.len, true);
+
 		if (level <= LOG_WARN)
-			fprintf(stderr, "amiforge: %s: %s\n", level_name[level], b.data);
+			fprintf(stderr, "amiforge: %s: %s\n", level_name[level], safe);
 		else
-			fprintf(stderr, "%s\n", b.data);
+			fprintf(stderr, "%s\n", safe);
+		free(safe);
 	}
 	if (log_file) {
 		struct timespec ts;

@@ -136,6 +136,59 @@ bool str_startswith(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* Length of the control sequence at s (0: none): 1 for C0/DEL, 2 for a
+ * UTF-8 encoded C1 control. */
+static size_t ctl_len(const unsigned char *s, size_t left, bool keep_newlines)
+{
+	if (s[0] == 0x7f || (s[0] < 0x20 && s[0] != '\t' && !(keep_newlines && s[0] == '\n')))
+		return 1;
+	if (s[0] == 0xc2 && left > 1 && s[1] >= 0x80 && s[1] <= 0x9f)
+		return 2;
+	return 0;
+}
+
+bool str_has_ctl(const char *s, size_t len, bool keep_newlines)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (ctl_len((const unsigned char *)s + i, len - i, keep_newlines))
+			return true;
+	return false;
+}
+
+char *str_escape_ctl(const char *s, size_t len, bool keep_newlines)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	char *out, *o;
+	size_t i;
+
+	if (len > (SIZE_MAX - 1) / 4)
+		abort();
+	out = o = xmalloc(4 * len + 1);   /* each byte becomes at most 4 */
+	for (i = 0; i < len; i++) {
+		size_t n = ctl_len(u + i, len - i, keep_newlines), k;
+
+		for (k = 0; k < n; k++) {
+			snprintf(o, 5, "\\x%02x", u[i + k]);
+			o += 4;
+		}
+		if (n) {
+			i += n - 1;
+			continue;
+		}
+		*o++ = (char)u[i];
+	}
+	*o = '\0';
+	return out;
+}
+
+bool name_is_safe(const char *name)
+{
+	return name && *name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+	       !strchr(name, '/') && strlen(name) <= NAME_MAX;
+}
+
 bool str_endswith(const char *s, const char *suffix)
 {
 	size_t ls = strlen(s), lx = strlen(suffix);

@@ -25,9 +25,22 @@ int parse_size(const char *s, uint64_t *out);
 
 bool str_startswith(const char *s, const char *prefix);
 bool str_endswith(const char *s, const char *suffix);
+/* True for a single file name that is safe to join to a directory: not
+ * empty, not "." or "..", no '/', at most NAME_MAX bytes. For names that
+ * come from a guest or an archive. */
+bool name_is_safe(const char *name);
 /* The value of KEY= in os-release(5) TEXT, quotes and trailing blanks
  * removed; NULL when absent. Caller frees. */
 char *os_release_value(const char *text, const char *key);
+
+/* A copy of s[0..len) safe to print on a terminal: control characters
+ * (C0 other than '\t' and, when keep_newlines, '\n'; DEL; the C1 controls
+ * U+0080..U+009F in UTF-8) become "\xNN" (C1: "\xc2\xNN"), so text from a
+ * guest, a YAML file or an HTTP answer cannot move the cursor, retitle the
+ * window or hide what came before. Files keep the original text. Caller frees. */
+char *str_escape_ctl(const char *s, size_t len, bool keep_newlines);
+/* True when s[0..len) has something str_escape_ctl() would change. */
+bool str_has_ctl(const char *s, size_t len, bool keep_newlines);
 
 /* NULL-terminated string vectors (argv, env). */
 struct strv {

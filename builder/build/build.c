@@ -242,6 +242,7 @@ static void doc_specs_opts(struct build *b, const struct recipe_doc *docs, size_
 	co->ndocs = n;
 	co->phases = phases;
 	co->log_dir = b->bd.toe;
+	co->allow_local_sources = b->o->allow_local_sources;
 	co->progress = !b->o->json && log_get_level() >= LOG_INFO;
 	co->on_step_done = on_step_done;
 	co->on_step_failed = on_step_failed;

@@ -23,6 +23,7 @@ struct build_opts {
 					 * keep a failed build's guest running */
 	bool no_cache;               /* --no-cache: reuse no checkpoint (still record them) */
 	const char *resume_dir;      /* --resume: continue in this build directory */
+	bool allow_local_sources;    /* component_run_opts.allow_local_sources */
 };
 
 struct build_result {

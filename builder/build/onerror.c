@@ -77,8 +77,11 @@ enum component_on_fail onerror_prompt(FILE *in, FILE *out, const char *step,
 	enum component_on_fail d;
 	int tries;
 
+	char *safe = failure ? str_escape_ctl(failure, strlen(failure), true) : NULL;
+
 	fprintf(out, "\namiforge: step %s failed%s%s\n", step, failure ? ": " : "",
-		failure ? failure : "");
+		safe ? safe : "");
+	free(safe);
 	if (hint)
 		fprintf(out, "%s", hint);
 	for (tries = 0; tries < ONERROR_TRIES_MAX; tries++) {

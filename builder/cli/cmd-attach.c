@@ -34,10 +34,17 @@ static const char attach_help[] =
 	"--on-error=ask build waits at its question. `amiforge clean BUILD_DIR`\n"
 	"destroys the guest.\n";
 
+/* The guest's output as it comes; on a terminal with control characters
+ * escaped (str_escape_ctl), so a guest cannot drive the user's terminal. */
 static void relay_output(int stream, const char *data, size_t len, void *opaque UNUSED)
 {
-	if (write_all(stream == 2 ? 2 : 1, data, len) < 0)
+	int fd = stream == 2 ? 2 : 1;
+	char *safe = isatty(fd) && str_has_ctl(data, len, true)
+		? str_escape_ctl(data, len, true) : NULL;
+
+	if (write_all(fd, safe ? safe : data, safe ? strlen(safe) : len) < 0)
 		log_debug("relay output: %s", strerror(errno));
+	free(safe);
 }
 
 /* Connect to the kept guest's agent. NULL with an error recorded. */

@@ -11,6 +11,7 @@
 static const char usage[] =
 	"build RECIPE [--output DIR] [--var k=v ...] [--json] [--on-error=cleanup|abort|ask] "
 	"[--no-cache]\n"
+	"       [--allow-local-sources]\n"
 	"       build [RECIPE] --resume BUILD_DIR [--var k=v ...] [--json] [--no-cache]";
 
 static const char help[] =
@@ -25,6 +26,8 @@ static const char help[] =
 	"  --var k=v            override a recipe variable / component parameter\n"
 	"  --json               JSON events on stdout instead of progress lines\n"
 	"  --no-cache           reuse no checkpoint (still record new ones)\n"
+	"  --allow-local-sources  WebDownload (run on this host) may read file:// URLs\n"
+	"                       and connect to loopback and link-local addresses\n"
 	"  --resume BUILD_DIR   continue a failed build at its failed step\n"
 	"  --on-error=MODE      what a failure does:\n"
 	"      cleanup  (default) release everything the build created\n"
@@ -48,6 +51,7 @@ int cmd_build(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "on-error", required_argument, NULL, 'e' },
 		{ "no-cache", no_argument, NULL, 'N' },
+		{ "allow-local-sources", no_argument, NULL, 'S' },
 		{ "resume", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -76,6 +80,9 @@ int cmd_build(int argc, char **argv)
 			break;
 		case 'N':
 			o.no_cache = true;
+			break;
+		case 'S':
+			o.allow_local_sources = true;
 			break;
 		case 'R':
 			o.resume_dir = optarg;

@@ -16,7 +16,8 @@
 
 static const char run_usage[] =
 	"component run DOC... [--phases build,validate] [--parameters k=v,...]\n"
-	"       [--log-dir DIR] [--work-dir DIR] (--local | --image IMAGE\n"
+	"       [--log-dir DIR] [--work-dir DIR] [--allow-local-sources]\n"
+	"       (--local | --image IMAGE\n"
 	"       [--driver libvirt|qemu] [--accel auto|kvm|tcg] [--net])";
 
 static int cmd_validate_docs(int argc, char **argv)
@@ -80,6 +81,7 @@ static int cmd_run_docs(int argc, char **argv)
 		{ "driver", required_argument, NULL, 'd' },
 		{ "accel", required_argument, NULL, 'a' },
 		{ "net", no_argument, NULL, 'N' },
+		{ "allow-local-sources", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -132,6 +134,9 @@ static int cmd_run_docs(int argc, char **argv)
 			break;
 		case 'N':
 			go.user_net = true;
+			break;
+		case 'S':
+			o.allow_local_sources = true;
 			break;
 		case 'h':
 			printf("usage: amiforge %s\n", run_usage);
@@ -197,8 +202,11 @@ static int cmd_run_docs(int argc, char **argv)
 	if (res.log_path)
 		fprintf(stderr, "logs: %s\n", res.log_path);
 	if (!res.success) {
-		fprintf(stderr, "amiforge: component run failed: %s\n",
-			res.failure ? res.failure : res.status);
+		const char *why = res.failure ? res.failure : res.status;
+		char *safe = str_escape_ctl(why, strlen(why), true);
+
+		fprintf(stderr, "amiforge: component run failed: %s\n", safe);
+		free(safe);
 		goto cleanup;
 	}
 	ret = EXIT_OK;

@@ -1,6 +1,7 @@
 /* actions-net.c: WebDownload, S3Download, S3Upload. They run on the host (the
  * guest needs neither network nor credentials) and move files to and from
  * the target with the executor's put_file/get_file. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -42,11 +43,50 @@ static const char *algo_name(const char *a)
 	return NULL;
 }
 
+/* True for an address of this host or its link: loopback, unspecified,
+ * link-local (169.254.0.0/16 holds the instance metadata service; IPv6's
+ * is fd00:ec2::254), IPv4-mapped forms included. */
+bool net_addr_is_local(const char *ip)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	uint32_t v;
+
+	if (inet_pton(AF_INET6, ip, &a6) == 1) {
+		static const uint8_t imds6[16] = { 0xfd, 0, 0x0e, 0xc2, [14] = 0x02, [15] = 0x54 };
+
+		if (IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6) ||
+		    IN6_IS_ADDR_LINKLOCAL(&a6) || memcmp(a6.s6_addr, imds6, 16) == 0)
+			return true;
+		if (!IN6_IS_ADDR_V4MAPPED(&a6) && !IN6_IS_ADDR_V4COMPAT(&a6))
+			return false;
+		memcpy(&a4, a6.s6_addr + 12, 4);
+	} else if (inet_pton(AF_INET, ip, &a4) != 1) {
+		return true;   /* not an address we understand: refuse */
+	}
+	v = ntohl(a4.s_addr);
+	return (v >> 24) == 127 || (v >> 24) == 0 || (v >> 16) == 0xa9fe;
+}
+
+/* Called by curl once connected, before each request (every redirect too). */
+static int check_peer(void *opaque, char *conn_primary_ip, char *conn_local_ip UNUSED,
+		      int conn_primary_port UNUSED, int conn_local_port UNUSED)
+{
+	char *bad = opaque;
+
+	if (!net_addr_is_local(conn_primary_ip))
+		return CURL_PREREQFUNC_OK;
+	snprintf(bad, INET6_ADDRSTRLEN + 1, "%s", conn_primary_ip);
+	return CURL_PREREQFUNC_ABORT;
+}
+
 /* One try: 0, -1 (retry), or -2 (give up). */
 static int fetch(struct action_ctx *c, const char *url, const char *host_path, const char *algo,
 		 bool insecure, char *hex, size_t hexlen)
 {
 	struct dl d = { 0 };
+	char bad_peer[INET6_ADDRSTRLEN + 1] = "";
+	bool local_ok = c->opts->allow_local_sources;
 	CURL *h = curl_easy_init();
 	CURLcode cc;
 	long code = 0;
@@ -66,8 +106,12 @@ static int fetch(struct action_ctx *c, const char *url, const char *host_path, c
 		EVP_DigestInit_ex(d.md, EVP_get_digestbyname(algo), NULL);
 	}
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, local_ok ? "http,https,file" : "http,https");
 	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	if (!local_ok) {
+		curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, check_peer);
+		curl_easy_setopt(h, CURLOPT_PREREQDATA, (void *)bad_peer);
+	}
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, dl_write);
@@ -88,6 +132,12 @@ static int fetch(struct action_ctx *c, const char *url, const char *host_path, c
 		err_errno("write '%s'", host_path);
 		goto cleanup;
 	}
+	if (cc != CURLE_OK && bad_peer[0]) {
+		err_set("download '%s': %s is an address of this host or its link "
+			"(--allow-local-sources allows it)", url, bad_peer);
+		r = -2;
+		goto cleanup;
+	}
 	if (cc != CURLE_OK) {
 		err_set("download '%s': %s", url, curl_easy_strerror(cc));
 		if (cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT ||
@@ -95,7 +145,7 @@ static int fetch(struct action_ctx *c, const char *url, const char *host_path, c
 			r = -2;
 		goto cleanup;
 	}
-	if (code != 200) {
+	if (code != 200 && !(local_ok && str_startswith(url, "file://"))) {
 		err_set("download '%s': HTTP status %ld", url, code);
 		if (code >= 400 && code < 500 && code != 408 && code != 429)
 			r = -2;
@@ -125,8 +175,11 @@ static int web_download(struct action_ctx *c, json_t *e, json_t *dests)
 	struct file_stat st = { 0 };
 	int tries, r = -1;
 
-	if (!str_startswith(src, "http://") && !str_startswith(src, "https://"))
-		return err_set("WebDownload: source '%s' is not an http(s) URL", src);
+	if (!str_startswith(src, "http://") && !str_startswith(src, "https://") &&
+	    !(c->opts->allow_local_sources && str_startswith(src, "file://")))
+		return err_set("WebDownload: source '%s' is not an http(s) URL%s", src,
+			       str_startswith(src, "file:") ? " (file:// needs --allow-local-sources)"
+							    : "");
 	if (dst[0] != '/')
 		return err_set("WebDownload: destination '%s' is not an absolute path", dst);
 	if (checksum && checksum[0]) {

@@ -77,6 +77,9 @@ bool action_windows_only(const char *name);
 /* Input helpers for implementations: the string member key of obj, or def. */
 const char *in_str(json_t *obj, const char *key, const char *def);
 bool in_bool(json_t *obj, const char *key, bool def);
+/* True for an IP address (text) of this host or its link, which WebDownload
+ * refuses without --allow-local-sources (actions-net.c). */
+bool net_addr_is_local(const char *ip);
 
 /* The actions, by module (actions-*.c). */
 int act_execute_bash(struct action_ctx *c);

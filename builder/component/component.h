@@ -110,9 +110,17 @@ struct component_run_opts {
 	size_t ndocs;
 	const char *phases;          /* "build,validate"; NULL: every phase, in document order */
 	const char *log_dir;         /* TOE_<date>_UTC-0_<id>/ is created in it; NULL: no logs */
-	const char *work_dir;        /* scratch dir on the target; NULL: /tmp/amiforge-toe-<id> */
+	const char *work_dir;        /* scratch dir on the target; NULL: a new
+					 * $TMPDIR/amiforge-toe-<id>-XXXXXX (local,
+					 * mkdtemp) or /tmp/amiforge-toe-<id> (guest) */
 	const struct s3_ops *s3;     /* NULL: S3 actions fail at run time */
 	bool progress;               /* live per-step lines on stderr */
+	/* WebDownload runs on the host: by default it takes only http(s) URLs
+	 * and refuses to connect to this host's own addresses (loopback,
+	 * link-local such as the instance metadata service 169.254.169.254).
+	 * true also allows file:// sources and those addresses. Redirects
+	 * only ever go to http(s). */
+	bool allow_local_sources;
 	component_step_fn on_step_start, on_step_done;
 	component_fail_fn on_step_failed;   /* NULL: always COMPONENT_FAIL */
 	void *opaque;

@@ -228,8 +228,13 @@ static void progress(struct run_state *rs, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (rs->opts->progress) {
-		fprintf(stderr, "%s\n", line);
+		/* step names, failures and outputs come from the document and the
+		 * target: escaped for the terminal, kept as they are in the log */
+		char *safe = str_escape_ctl(line, strlen(line), true);
+
+		fprintf(stderr, "%s\n", safe);
 		fflush(stderr);
+		free(safe);
 	}
 	if (rs->log)
 		toelog_app(rs->log, "%s", line);
@@ -828,11 +833,22 @@ int component_run(const struct component_run_opts *opts, struct executor *ex,
 		goto cleanup;
 	}
 	rs.host_tmp = xstrdup(tmpl);
-	rs.work_dir = opts->work_dir ? xstrdup(opts->work_dir)
-				     : xasprintf("/tmp/amiforge-toe-%s", rs.exec_id);
-	if (ex->ops->mkdir_p(ex, rs.work_dir, 0700) < 0) {
-		err_prefix("work directory on the target");
-		goto cleanup;
+	if (!opts->work_dir && ex->ops->make_temp_dir) {
+		char *prefix = xasprintf("amiforge-toe-%s", rs.exec_id);
+		int q = ex->ops->make_temp_dir(ex, prefix, &rs.work_dir);
+
+		free(prefix);
+		if (q < 0) {
+			err_prefix("work directory on the target");
+			goto cleanup;
+		}
+	} else {
+		rs.work_dir = opts->work_dir ? xstrdup(opts->work_dir)
+					     : xasprintf("/tmp/amiforge-toe-%s", rs.exec_id);
+		if (ex->ops->mkdir_p(ex, rs.work_dir, 0700) < 0) {
+			err_prefix("work directory on the target");
+			goto cleanup;
+		}
 	}
 	progress(&rs, "execution %s on %s", rs.exec_id, ex->ops->name);
 	for (i = 0; i < opts->ndocs; i++) {

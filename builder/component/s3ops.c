@@ -33,7 +33,7 @@ static int ops_get(void *opaque, const char *bucket, const char *key,
 {
 	struct aws_client *cl = client(opaque);
 
-	return cl ? s3_get_object(cl, bucket, key, expected_owner, host_path) : -1;
+	return cl ? s3_get_object(cl, bucket, key, expected_owner, S3_GET_MAX, host_path) : -1;
 }
 
 static int ops_list(void *opaque, const char *bucket, const char *prefix,

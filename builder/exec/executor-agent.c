@@ -407,8 +407,6 @@ static int get_stream(struct agent *a, const char *path, int fd, struct buf *out
 	}
 	/* procfs and sysfs files report size 0 and still have content. */
 	limit = announced ? announced : (max < GET_UNSIZED_MAX ? max : GET_UNSIZED_MAX);
-	/* procfs and sysfs files report size 0 and still have content. */
-	limit = announced ? announced : (max < GET_UNSIZED_MAX ? max : GET_UNSIZED_MAX);
 	md = EVP_MD_CTX_new();
 	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
 		agent_desync(a);
@@ -470,7 +468,7 @@ static int ex_get_file(struct executor *ex, const char *path, const char *host_p
 		err_errno("create '%s'", tmp);
 		goto cleanup;
 	}
-	if (get_stream(A(ex), path, fd, NULL, UINT64_MAX, &mode) < 0)
+	if (get_stream(A(ex), path, fd, NULL, EXEC_GET_FILE_MAX, &mode) < 0)
 		goto cleanup;
 	/* Never setuid/setgid/sticky on the host, whatever the guest says. */
 	if (fchmod(fd, mode & 0777) < 0 || close(fd) < 0) {
@@ -683,8 +681,9 @@ static int ex_list_dir(struct executor *ex, const char *path, struct dir_entry *
 			uint32_t mode;
 
 			if (t.tag == PROTO_A_NAME) {
-				if (proto_tlv_str(&t, &name) < 0 || !*name || strchr(name, '/') ||
-				    strlen(name) > NAME_MAX) {
+				/* ".", ".." and "a/b" would lead the caller outside
+				 * the directory it lists. */
+				if (proto_tlv_str(&t, &name) < 0 || !name_is_safe(name)) {
 					agent_protocol_error(a, "bad entry name in listing of '%s'", path);
 					goto fail;
 				}

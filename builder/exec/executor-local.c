@@ -191,6 +191,25 @@ static int local_mkdir_p(struct executor *ex UNUSED, const char *path, mode_t mo
 	return mkdir_p(path, mode);
 }
 
+/* On this host other users share /tmp: a predictable name could be planted
+ * (a symlink, a directory of theirs) before we create it. */
+static int local_make_temp_dir(struct executor *ex UNUSED, const char *prefix, char **path)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl;
+
+	if (!tmp || tmp[0] != '/')
+		tmp = "/tmp";
+	tmpl = xasprintf("%s/%s-XXXXXX", tmp, prefix);
+	if (!mkdtemp(tmpl)) {
+		err_errno("create a directory '%s' in '%s'", tmpl + strlen(tmp) + 1, tmp);
+		free(tmpl);
+		return -1;
+	}
+	*path = tmpl;
+	return 0;
+}
+
 static int local_remove(struct executor *ex UNUSED, const char *path, bool recursive)
 {
 	struct stat st;
@@ -470,6 +489,7 @@ static const struct executor_ops local_ops = {
 	.read_file = local_read_file,
 	.stat = local_stat,
 	.mkdir_p = local_mkdir_p,
+	.make_temp_dir = local_make_temp_dir,
 	.remove = local_remove,
 	.rename = local_rename,
 	.copy = local_copy,

@@ -13,6 +13,12 @@
 
 struct executor;
 
+/* Largest file get_file copies from a guest to this host (S3Upload stages
+ * it in the host's temp directory; a hostile guest could announce any
+ * size). The agent executor refuses a larger announced size before
+ * receiving anything, and never accepts more bytes than announced. */
+#define EXEC_GET_FILE_MAX (16ull * 1024 * 1024 * 1024)
+
 /* Called with output chunks as they arrive (stream 1 = stdout, 2 = stderr). */
 typedef void (*exec_output_fn)(int stream, const char *data, size_t len, void *opaque);
 
@@ -61,7 +67,7 @@ struct executor_ops {
 	int (*exec)(struct executor *ex, const struct exec_req *req, struct exec_result *res);
 	/* Copy a host file to the target (mode applied; parents must exist). */
 	int (*put_file)(struct executor *ex, const char *host_path, const char *path, mode_t mode);
-	/* Copy a target file to the host. */
+	/* Copy a target file to the host (at most EXEC_GET_FILE_MAX bytes). */
 	int (*get_file)(struct executor *ex, const char *path, const char *host_path);
 	/* Write / read small contents directly (read fails past max bytes). */
 	int (*write_file)(struct executor *ex, const char *path, const void *data, size_t len,
@@ -70,6 +76,10 @@ struct executor_ops {
 	/* lstat; a missing path is not an error: st->exists = false. */
 	int (*stat)(struct executor *ex, const char *path, struct file_stat *st);
 	int (*mkdir_p)(struct executor *ex, const char *path, mode_t mode);
+	/* Create a new private (0700) directory whose name starts with prefix
+	 * (mkdtemp(3): never an existing one); *path set (caller frees).
+	 * NULL for executors whose target is ours alone (agent: a fresh guest). */
+	int (*make_temp_dir)(struct executor *ex, const char *prefix, char **path);
 	/* Remove a file, or a tree when recursive. Missing is not an error. */
 	int (*remove)(struct executor *ex, const char *path, bool recursive);
 	int (*rename)(struct executor *ex, const char *from, const char *to);

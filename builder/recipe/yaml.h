@@ -55,6 +55,10 @@ void ydoc_release(struct ydoc *doc);
 int yerr(const struct ydoc *doc, const struct ynode *n, const char *fmt, ...)
 	PRINTF_LIKE(3, 4);
 
+/* Key comparisons made while checking mappings for duplicate keys, since
+ * the program started (tests use it to see that the check is not quadratic). */
+extern unsigned long ymap_key_compares;
+
 /* Value for key in a mapping, or NULL (also when map is not a mapping). */
 struct ynode *ymap_get(const struct ynode *map, const char *key);
 /* The pair for key (to report the key's own position), or NULL. */

@@ -238,6 +238,66 @@ cleanup:
 	return r;
 }
 
+struct list_bound {
+	uint64_t max_blocks, seen, page_blocks;
+	ebs_block_fn fn;
+	void *opaque;
+	const char *snapshot_id;
+};
+
+static int bounded_block(uint64_t index, const char *token, void *opaque)
+{
+	struct list_bound *lb = opaque;
+
+	if (index >= lb->max_blocks)
+		return err_set("ListSnapshotBlocks %s: block index %" PRIu64 " is past the "
+			       "snapshot's %" PRIu64 " blocks", lb->snapshot_id, index,
+			       lb->max_blocks);
+	if (++lb->seen > lb->max_blocks)
+		return err_set("ListSnapshotBlocks %s: more than the snapshot's %" PRIu64
+			       " blocks listed", lb->snapshot_id, lb->max_blocks);
+	lb->page_blocks++;
+	return lb->fn(index, token, lb->opaque);
+}
+
+int ebs_list_all_blocks(struct aws_client *cl, const char *snapshot_id, uint64_t max_blocks,
+			ebs_block_fn fn, void *opaque)
+{
+	struct list_bound lb = { .max_blocks = max_blocks, .fn = fn, .opaque = opaque,
+				 .snapshot_id = snapshot_id };
+	char *tok = NULL, *prev = NULL;
+	int pages = 0, empty = 0, r = -1;
+
+	do {
+		if (++pages > EBS_LIST_PAGES_MAX) {
+			err_set("ListSnapshotBlocks %s: more than %d pages", snapshot_id,
+				EBS_LIST_PAGES_MAX);
+			goto cleanup;
+		}
+		free(prev);
+		prev = tok ? xstrdup(tok) : NULL;
+		lb.page_blocks = 0;
+		if (ebs_list_blocks(cl, snapshot_id, &tok, bounded_block, &lb) < 0)
+			goto cleanup;
+		if (tok && prev && strcmp(tok, prev) == 0) {
+			err_set("ListSnapshotBlocks %s: NextToken repeats the previous one",
+				snapshot_id);
+			goto cleanup;
+		}
+		empty = lb.page_blocks ? 0 : empty + 1;
+		if (tok && empty >= EBS_LIST_EMPTY_PAGES_MAX) {
+			err_set("ListSnapshotBlocks %s: %d pages in a row without a block",
+				snapshot_id, empty);
+			goto cleanup;
+		}
+	} while (tok);
+	r = 0;
+cleanup:
+	free(tok);
+	free(prev);
+	return r;
+}
+
 int ebs_get_block(struct aws_client *cl, const char *snapshot_id, uint64_t index,
 		  const char *token, void *buf)
 {

@@ -46,6 +46,20 @@ typedef int (*ebs_block_fn)(uint64_t index, const char *token, void *opaque);
 int ebs_list_blocks(struct aws_client *cl, const char *snapshot_id, char **next_token,
 		    ebs_block_fn fn, void *opaque);
 
+/* Most pages ebs_list_all_blocks() asks for: a 64 TiB snapshot (EBS's
+ * largest) has 134,217,728 blocks, 13,422 full pages of 10,000. */
+#define EBS_LIST_PAGES_MAX 16384
+/* Pages in a row that bring no block but a NextToken before giving up. */
+#define EBS_LIST_EMPTY_PAGES_MAX 8
+
+/* Every block of the snapshot, page after page, for a volume of max_blocks
+ * blocks: an index at or past max_blocks, more than max_blocks blocks, more
+ * than EBS_LIST_PAGES_MAX pages, EBS_LIST_EMPTY_PAGES_MAX empty pages in a
+ * row or a NextToken equal to the previous one is an error: the loop always
+ * ends. */
+int ebs_list_all_blocks(struct aws_client *cl, const char *snapshot_id, uint64_t max_blocks,
+			ebs_block_fn fn, void *opaque);
+
 /* GetSnapshotBlock into buf (EBS_BLOCK_SIZE bytes); the answer's checksum
  * is verified. */
 int ebs_get_block(struct aws_client *cl, const char *snapshot_id, uint64_t index,

@@ -581,12 +581,17 @@ int s3_create_bucket(struct aws_client *cl, const char *bucket)
 struct sink {
 	int fd;
 	uint64_t size;     /* bytes of the current attempt */
+	uint64_t max;      /* the caller's limit */
 };
 
 static int sink_write(void *opaque, uint64_t off, const void *data, size_t len)
 {
 	struct sink *s = opaque;
 	const char *p = data;
+
+	if (off > s->max || len > s->max - off)
+		return err_set("the object is larger than the limit of %" PRIu64 " bytes",
+			       s->max);
 
 	while (len) {
 		ssize_t w = pwrite(s->fd, p, len, (off_t)off);
@@ -605,14 +610,14 @@ static int sink_write(void *opaque, uint64_t off, const void *data, size_t len)
 }
 
 int s3_get_object(struct aws_client *cl, const char *bucket, const char *key,
-		  const char *expected_owner, const char *path)
+		  const char *expected_owner, uint64_t max, const char *path)
 {
 	const char *hdrs[] = { expected_owner ? "x-amz-expected-bucket-owner" : NULL,
 			       expected_owner, NULL };
 	struct aws_req rq = AWS_REQ_INIT;
 	struct aws_resp rs;
 	struct s3_loc l;
-	struct sink sk = { .fd = -1 };
+	struct sink sk = { .fd = -1, .max = max };
 	char *tmp = xasprintf("%s.XXXXXX", path), *what;
 	int r = -1;
 

@@ -59,11 +59,16 @@ int s3_create_bucket(struct aws_client *cl, const char *bucket);
 /* Most keys s3_list_keys() collects: a wildcard matching more is refused. */
 #define S3_LIST_MAX 100000
 
+/* Largest object S3Download fetches (staged in the host's temp directory,
+ * as WebDownload's 16 GiB). */
+#define S3_GET_MAX (16ull * 1024 * 1024 * 1024)
+
 /* GetObject s3://bucket/key into path: streamed to a temporary file beside
- * path (bounded memory), then renamed over it. expected_owner (an account
- * id) is sent as x-amz-expected-bucket-owner when not NULL. 0 or -1. */
+ * path (bounded memory), then renamed over it; a body longer than max bytes
+ * (or than its Content-Length) fails and leaves nothing. expected_owner (an
+ * account id) is sent as x-amz-expected-bucket-owner when not NULL. 0 or -1. */
 int s3_get_object(struct aws_client *cl, const char *bucket, const char *key,
-		  const char *expected_owner, const char *path);
+		  const char *expected_owner, uint64_t max, const char *path);
 /* ListObjectsV2: append to keys every key of bucket starting with prefix,
  * following continuation tokens; more than S3_LIST_MAX keys is an error. */
 int s3_list_keys(struct aws_client *cl, const char *bucket, const char *prefix,

@@ -49,6 +49,8 @@ struct vm_spec {
 	unsigned memory_mib;          /* 128..1048576 */
 	enum accel accel;             /* ACCEL_KVM or ACCEL_TCG (resolved, not AUTO) */
 	const char *console_log;      /* serial console appended to this file */
+	uint64_t console_log_max;     /* direct QEMU driver: the file's ceiling;
+				       * 0: HV_CONSOLE_LOG_MAX */
 	const char *agent_socket;     /* the agent channel: a unix socket, server side */
 	const char *run_dir;          /* 0700 directory for the driver's own sockets */
 	bool user_net;                /* a user-mode (slirp) NIC with outbound access */
@@ -159,6 +161,23 @@ int hv_stop(struct hv_vm *vm, int64_t acpi_ms);
  * NULL. */
 void hv_vm_free(struct hv_vm *vm);
 void hv_close(struct hv *hv);
+
+/* The direct QEMU driver's console log keeps this much of a guest's serial
+ * output (the boot checks scan it whole: keep it below their 8 MiB), then
+ * one line saying it was truncated (drivers/hypervisor/console.c). */
+#define HV_CONSOLE_LOG_MAX (4u * 1024 * 1024)
+
+/* Copy in to out (opened for appending) until EOF, keeping the file within
+ * max bytes plus one truncation note. 0 or -1. */
+int hv_console_copy(int in, int out, uint64_t max);
+/* Fork a logger reading fifo_fd (a FIFO opened O_RDONLY|O_NONBLOCK, so that
+ * its writer never waits for a reader): it opens log_path (appending, 0600)
+ * and runs hv_console_copy() until the writer closes. Its pid, or -1. The
+ * caller closes its own fifo_fd. */
+pid_t hv_console_logger_start(int fifo_fd, const char *log_path, uint64_t max);
+/* Reap the logger, waiting up to wait_ms for it to drain, then SIGKILL.
+ * 0 when it ended by itself with success. */
+int hv_console_logger_stop(pid_t pid, int64_t wait_ms);
 
 /* Generated configuration, for golden tests and --dry-run. Caller frees.
  * NULL with an error recorded on a bad spec. */

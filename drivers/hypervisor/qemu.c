@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -32,6 +33,8 @@ struct qemu_vm {
 	struct buf in;       /* QMP bytes read but not yet consumed */
 	char *qmp_path;
 	char *err_path;      /* QEMU's stderr */
+	char *fifo_path;     /* the serial console's FIFO (console.c) */
+	pid_t logger;        /* its logger process, 0 none */
 	bool dry;            /* run.h dry-run: nothing was started */
 	bool detached;       /* left running on purpose: release must not kill it */
 	bool exited;
@@ -299,7 +302,8 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 	struct qemu_conn *c = priv;
 	struct qemu_vm *v = vpriv;
 	struct strv argv = STRV_INIT;
-	int errfd = -1, ret = -1;
+	struct vm_spec sp = *spec;
+	int errfd = -1, fifo_fd = -1, ret = -1;
 	char *cmdline;
 
 	v->qmp = -1;
@@ -308,7 +312,18 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 		return err_set("qemu driver: vm '%s' has no run directory", spec->name);
 	v->qmp_path = xasprintf("%s/qmp.sock", spec->run_dir);
 	v->err_path = xasprintf("%s/qemu.stderr", spec->run_dir);
-	if (hv_qemu_argv(spec, v->qmp_path, have_sandbox(c), &argv) < 0)
+	if (spec->console_log) {
+		/* The console goes through a FIFO to a logger that keeps at
+		 * most HV_CONSOLE_LOG_MAX bytes (a guest can print forever). */
+		v->fifo_path = xasprintf("%s/console.fifo", spec->run_dir);
+		unlink(v->fifo_path);
+		if (mkfifo(v->fifo_path, 0600) < 0) {
+			err_errno("create '%s'", v->fifo_path);
+			goto cleanup;
+		}
+		sp.console_log = v->fifo_path;
+	}
+	if (hv_qemu_argv(&sp, v->qmp_path, have_sandbox(c), &argv) < 0)
 		goto cleanup;
 	cmdline = run_argv_str((const char *const *)argv.v);
 	log_debug("qemu: %s", cmdline);
@@ -319,6 +334,21 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 		goto cleanup;
 	}
 	unlink(v->qmp_path);
+	if (v->fifo_path) {
+		/* A reader before QEMU starts: its open for writing never waits. */
+		fifo_fd = open(v->fifo_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fifo_fd < 0) {
+			err_errno("open '%s'", v->fifo_path);
+			goto cleanup;
+		}
+		v->logger = hv_console_logger_start(fifo_fd, spec->console_log,
+						    spec->console_log_max ? spec->console_log_max
+									  : HV_CONSOLE_LOG_MAX);
+		if (v->logger < 0) {
+			v->logger = 0;
+			goto cleanup;
+		}
+	}
 	v->run = (struct run)RUN_INIT;
 	v->run.argv = (const char *const *)argv.v;
 	v->run.err = RUN_FD;
@@ -330,6 +360,8 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 	if (run_start(&v->run) < 0)
 		goto cleanup;
 	if (v->run.pid <= 0) {   /* dry run */
+		hv_console_logger_stop(v->logger, 0);
+		v->logger = 0;
 		v->dry = true;
 		v->exited = true;
 		ret = 0;
@@ -343,6 +375,12 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 cleanup:
 	if (ret < 0 && v->run.pid > 0)
 		run_release(&v->run);   /* kills and reaps */
+	if (ret < 0 && v->logger > 0) {
+		hv_console_logger_stop(v->logger, 1000);
+		v->logger = 0;
+	}
+	if (fifo_fd >= 0)
+		close(fifo_fd);
 	v->run.argv = NULL;          /* argv is freed below */
 	if (errfd >= 0)
 		close(errfd);
@@ -447,13 +485,22 @@ static void qemu_vm_release(void *priv UNUSED, void *vpriv)
 	v->qmp = -1;
 	buf_release(&v->in);
 	if (v->detached) {
-		/* Its sockets and stderr stay with it (the work directory). */
+		/* Its sockets and stderr stay with it (the work directory); so
+		 * does the console logger, which ends when QEMU does. */
 		free(v->qmp_path);
 		free(v->err_path);
+		free(v->fifo_path);
 		return;
 	}
 	if (v->run.pid > 0)
 		run_release(&v->run);
+	/* QEMU is gone: the logger drains the FIFO and ends. */
+	if (v->logger > 0 && hv_console_logger_stop(v->logger, 5000) < 0)
+		log_debug("qemu: the console logger did not end cleanly");
+	v->logger = 0;
+	if (v->fifo_path)
+		unlink(v->fifo_path);
+	free(v->fifo_path);
 	if (v->qmp_path)
 		unlink(v->qmp_path);
 	if (v->err_path)

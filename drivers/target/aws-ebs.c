@@ -119,10 +119,9 @@ static int cmp_index(const void *a, const void *b)
  * of them is overwritten. 0 with pm filled, or -1. */
 static int load_parent(struct aws_client *cl, const struct publish_spec *s,
 		       const char *block_dir, const char *snap, const char *dir_hint,
-		       struct ebs_blockmap *pm)
+		       int size_gib, struct ebs_blockmap *pm)
 {
 	struct strv dirs = STRV_INIT;
-	char *tok = NULL;
 	size_t i;
 	int r = -1, q = 1;
 
@@ -144,15 +143,14 @@ static int load_parent(struct aws_client *cl, const struct publish_spec *s,
 		 "sent", snap, block_dir);
 	memset(pm, 0, sizeof(*pm));
 	pm->snapshot_id = xstrdup(snap);
-	do {
-		if (ebs_list_blocks(cl, snap, &tok, add_listed, pm) < 0)
-			goto cleanup;
-	} while (tok);
+	/* size unknown: EBS's largest volume, 64 TiB */
+	if (ebs_list_all_blocks(cl, snap, (uint64_t)(size_gib > 0 ? size_gib : 64 * 1024) *
+				(1024 * 1024 * 1024 / EBS_BLOCK_SIZE), add_listed, pm) < 0)
+		goto cleanup;
 	qsort(pm->b, pm->n, sizeof(*pm->b), cmp_index);
 	r = 0;
 cleanup:
 	(void)s;
-	free(tok);
 	strv_release(&dirs);
 	return r;
 }
@@ -197,7 +195,7 @@ static int resolve_parent(struct aws_client *cl, const struct publish_spec *s,
 		r = 0;
 		goto cleanup;
 	}
-	if (load_parent(cl, s, block_dir, snap, dir, parent) < 0)
+	if (load_parent(cl, s, block_dir, snap, dir, size, parent) < 0)
 		goto cleanup;
 	if (!parent->volume_size_gib)
 		parent->volume_size_gib = (uint64_t)size;

@@ -63,6 +63,8 @@ for doc in "$CORPUS"/run/[0-9]*.yaml; do
 	extra=$(sed -n 's/^# param //p' "$doc" | paste -sd, -)
 	[ -n "$extra" ] && params="$params,$extra"
 	args=(--local --log-dir "$d/logs" --parameters "$params")
+	# the test server is on 127.0.0.1: WebDownload needs the flag for it
+	grep -q '^  - BaseUrl:' "$doc" && args+=(--allow-local-sources)
 	ph=$(sed -n 's/^# phases = //p' "$doc")
 	[ -n "$ph" ] && args+=(--phases "$ph")
 	while IFS= read -r line; do
@@ -119,6 +121,134 @@ check_eq "component-cli: bad --parameters rejected" "$?" 2
 out=$("$AMIFORGE" component run "$CORPUS/run/01-bash-output.yaml" --image /nonexistent.qcow2 --parameters "Scratch=$d" 2>&1)
 check_eq "component-cli: --image with a missing image fails" "$?" 1
 check_contains "component-cli: --image names the missing image" "$out" "/nonexistent.qcow2"
+
+# ---- WebDownload runs on this host: no local sources unless allowed ----
+d=$S/local-sources
+mkdir -p "$d"
+echo "canary-$$-local-file" >"$d/secret.txt"
+printf 'served' >"$S/www/served.txt"
+cat >"$d/fetch.yaml" <<'EOF'
+name: fetch
+schemaVersion: 1.0
+parameters:
+  - Src: {type: string}
+  - Dst: {type: string}
+phases:
+  - name: build
+    steps:
+      - name: Get
+        action: WebDownload
+        inputs:
+          - source: "{{ Src }}"
+            destination: "{{ Dst }}"
+EOF
+fetch_doc() {   # SRC DST [flags...]
+	local src=$1 dst=$2
+	shift 2
+	"$AMIFORGE" component run "$d/fetch.yaml" --local --parameters "Src=$src,Dst=$dst" "$@" 2>&1
+}
+out=$(fetch_doc "$BASE_URL/served.txt" "$d/a.txt")
+check_eq "local-sources: loopback http refused by default (exit 1)" "$?" 1
+check_contains "local-sources: the refusal names the address and the flag" "$out" \
+	"127.0.0.1 is an address of this host or its link (--allow-local-sources allows it)"
+check "local-sources: nothing downloaded from loopback" test ! -e "$d/a.txt"
+out=$(fetch_doc "$BASE_URL/served.txt" "$d/b.txt" --allow-local-sources)
+check_eq "local-sources: loopback http allowed with --allow-local-sources" "$?" 0
+check_eq "local-sources: loopback download content" "$(cat "$d/b.txt" 2>/dev/null)" "served"
+out=$(fetch_doc "file://$d/secret.txt" "$d/c.txt")
+check_eq "local-sources: file:// refused by default (exit 1)" "$?" 1
+check_contains "local-sources: file:// refusal names the flag" "$out" "file:// needs --allow-local-sources"
+check "local-sources: file:// not copied" test ! -e "$d/c.txt"
+out=$(fetch_doc "file://$d/secret.txt" "$d/e.txt" --allow-local-sources)
+check_eq "local-sources: file:// allowed with --allow-local-sources" "$?" 0
+check_eq "local-sources: file:// content" "$(cat "$d/e.txt" 2>/dev/null)" "canary-$$-local-file"
+# A redirect to file:// fails even when local sources are allowed.
+rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 - "$rport" "file://$d/secret.txt" >"$d/redir.log" 2>&1 <<'EOF' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(302)
+        self.send_header("Location", sys.argv[2])
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+redir_pid=$!
+trap 'kill $http_pid $redir_pid 2>/dev/null; rm -rf "$S"' EXIT
+for i in $(seq 50); do
+	python3 -c "import socket; socket.create_connection(('127.0.0.1', $rport))" 2>/dev/null && break
+	sleep 0.1
+done
+out=$(fetch_doc "http://127.0.0.1:$rport/x" "$d/f.txt" --allow-local-sources)
+check_eq "local-sources: redirect to file:// fails (exit 1)" "$?" 1
+check "local-sources: redirect to file:// copied nothing" test ! -e "$d/f.txt"
+case "$out" in
+*"canary-$$-local-file"*) fail "local-sources: redirect to file:// leaked the file: $out" ;;
+*) pass "local-sources: redirect to file:// leaks no content" ;;
+esac
+kill "$redir_pid" 2>/dev/null
+
+# ---- control characters reach the terminal escaped, the logs as they are ----
+d=$S/ctl
+mkdir -p "$d"
+cat >"$d/esc.yaml" <<'EOF'
+name: esc
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Noisy
+        action: ExecuteBash
+        inputs:
+          commands:
+            - printf 'out\033]0;owned\007 text\n'
+            - printf 'err\033[2J\033[31mred\n' >&2
+            - exit 3
+EOF
+"$AMIFORGE" component run "$d/esc.yaml" --local --log-dir "$d/logs" >"$d/out" 2>"$d/err"
+check_eq "ctl-escape: failing step exits 1" "$?" 1
+check "ctl-escape: no raw ESC or BEL on the terminal (stderr)" \
+	bash -c '! grep -q "[[:cntrl:]]" <(tr -d "\n\t" <"$1")' _ "$d/err"
+check_contains "ctl-escape: the failure shows the escape as \\x1b" "$(cat "$d/err")" 'err\x1b[2J\x1b[31mred'
+check "ctl-escape: console.log keeps the raw output" \
+	grep -q $'out\033]0;owned\007 text' "$d"/logs/TOE_*/console.log
+# A YAML key holding ESC (double-quoted "\e") in an error message.
+printf 'name: x\nschemaVersion: 1.0\n"k\\e[2Jz": 1\n"k\\e[2Jz": 2\nphases: []\n' >"$d/dup.yaml"
+"$AMIFORGE" component validate "$d/dup.yaml" >"$d/vout" 2>"$d/verr"
+check_eq "ctl-escape: duplicate YAML key refused" "$?" 2
+check_contains "ctl-escape: the YAML key is shown escaped" "$(cat "$d/verr")" "duplicate key 'k\\x1b[2Jz'"
+check "ctl-escape: no raw ESC in the validate message" \
+	bash -c '! grep -q "[[:cntrl:]]" <(tr -d "\n\t" <"$1")' _ "$d/verr"
+
+# ---- the scratch directory on this host is made with mkdtemp ----
+d=$S/workdir
+mkdir -p "$d/tmp"
+cat >"$d/doc.yaml" <<'EOF'
+name: where
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Where
+        action: ExecuteBash
+        inputs:
+          commands:
+            - pwd
+            - stat -c '%a %U' .
+EOF
+TMPDIR=$d/tmp "$AMIFORGE" component run "$d/doc.yaml" --local --log-dir "$d/logs" >"$d/out" 2>"$d/err"
+check_eq "component-workdir: run exits 0" "$?" 0
+wd=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["where"]["build"]["Where"]["outputs"]["stdout"])' \
+	"$(ls "$d"/logs/TOE_*/chaining.json | head -n 1)" 2>&1)
+dir=${wd%%$'\n'*}
+case "$dir" in
+"$d"/tmp/amiforge-toe-*-[A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-9][A-Za-z0-9])
+	pass "component-workdir: work directory made by mkdtemp under \$TMPDIR ($dir)" ;;
+*) fail "component-workdir: work directory '$dir' is not a mkdtemp name under $d/tmp" ;;
+esac
+check_eq "component-workdir: work directory is private" "${wd#*$'\n'}" "700 $(id -un)"
+check "component-workdir: work directory removed afterwards" test ! -e "$dir"
 
 # ---- the example components validate ----
 for f in recipes/components/*.yaml; do

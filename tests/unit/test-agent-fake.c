@@ -439,7 +439,7 @@ static void g_sync(struct guest *g, const struct proto_frame *f, bool stale, uin
 enum scenario {
 	S_GARBAGE_ONLY, S_STALL, S_STALE_THEN_GOOD, S_STALE_ONLY, S_BAD_VERSION,
 	S_OVERSIZED, S_DISCONNECT, S_WRONG_ID, S_BAD_TLV, S_GET_TOO_MUCH, S_GET_BAD_DIGEST,
-	S_EXIT_BAD, S_LIST_SLASH, S_SILENT, S_GARBAGE_AFTER_SYNC, S_FLOOD_OUTPUT_NO_EXIT,
+	S_EXIT_BAD, S_LIST_SLASH, S_LIST_DOT, S_LIST_DOTDOT, S_GET_HUGE, S_SILENT, S_GARBAGE_AFTER_SYNC, S_FLOOD_OUTPUT_NO_EXIT,
 };
 
 /* Sync normally, then misbehave on the first request. */
@@ -522,6 +522,17 @@ static void guest_main(int fd, enum scenario s)
 		}
 		break;
 	}
+	case S_GET_HUGE:
+		/* announces one byte more than the host takes, then streams */
+		proto_msg_init(&m, PROTO_R_OK, 0, f.id);
+		proto_msg_u64(&m, PROTO_A_SIZE, EXEC_GET_FILE_MAX + 1);
+		g_send_msg(&g, &m);
+		for (int i = 0; i < 64; i++) {
+			uint8_t junk[4096] = { 0 };
+
+			g_send(&g, PROTO_T_DATA, 0, f.id, junk, sizeof(junk));
+		}
+		break;
 	case S_EXIT_BAD:
 		g_send(&g, PROTO_R_OK, 0, f.id, NULL, 0);
 		proto_msg_init(&m, PROTO_R_EXIT, 0, f.id);
@@ -534,8 +545,13 @@ static void guest_main(int fd, enum scenario s)
 			g_send(&g, PROTO_R_OUTPUT, 0, f.id, "spam spam spam\n", 15);
 		break;
 	case S_LIST_SLASH:
+	case S_LIST_DOT:
+	case S_LIST_DOTDOT:
 		proto_msg_init(&m, PROTO_R_ENTRIES, 0, f.id);
-		proto_msg_str(&m, PROTO_A_NAME, "../../etc", 100);
+		proto_msg_str(&m, PROTO_A_NAME, "ok-name", 100);
+		proto_msg_u32(&m, PROTO_A_MODE, 0100644);
+		proto_msg_str(&m, PROTO_A_NAME, s == S_LIST_SLASH ? "../../etc" :
+				  s == S_LIST_DOT ? "." : "..", 100);
 		proto_msg_u32(&m, PROTO_A_MODE, 0);
 		g_send_msg(&g, &m);
 		g_send(&g, PROTO_R_OK, 0, f.id, NULL, 0);
@@ -663,11 +679,14 @@ static void test_fake_guest(void)
 	scenario("silent after sync", S_SILENT, op_sync_then_stat, "no answer within", 3000);
 	scenario("get: more data than announced", S_GET_TOO_MUCH, op_get, "more than the", 3000);
 	scenario("get: digest mismatch", S_GET_BAD_DIGEST, op_get, "does not match", 3000);
+	scenario("get: size over EXEC_GET_FILE_MAX", S_GET_HUGE, op_get, "more than the limit", 3000);
 	scenario("exec: impossible exit status", S_EXIT_BAD, op_exec_true, "valid status", 3000);
 	scenario("exec: output then silence", S_FLOOD_OUTPUT_NO_EXIT, op_exec_true,
 		 "stopped responding", 15000);
 	scenario("exec: never starts", S_SILENT, op_exec_true, "no answer within", 3000);
 	scenario("list: entry name with slash", S_LIST_SLASH, op_list, "bad entry name", 3000);
+	scenario("list: entry named '.'", S_LIST_DOT, op_list, "bad entry name", 3000);
+	scenario("list: entry named '..'", S_LIST_DOTDOT, op_list, "bad entry name", 3000);
 }
 
 int main(void)
