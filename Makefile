@@ -41,7 +41,7 @@ FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 AGENT    := $(BUILD)/amiforge-agent
 HOSTLIB  := $(BUILD)/libamiforge.a
 
-.PHONY: all deps check check-unit check-asan fuzz install uninstall clean bench help demo
+.PHONY: all deps check check-unit check-asan check-valgrind fuzz install uninstall clean bench help demo
 .DELETE_ON_ERROR:
 
 all: amiforge amiforge-agent
@@ -53,7 +53,8 @@ help:
 	@echo 'make check        all tests (unit, sigv4, protocol, guests, moto)'
 	@echo 'make check-unit   the quick tests only (no guest, no services)'
 	@echo 'make check-asan   the tests under ASan+UBSan (build in build-asan/)'
-	@echo 'make fuzz         build the libFuzzer targets (clang)'
+	@echo 'make fuzz         run every libFuzzer target FUZZ_SECONDS (60) each (clang)'
+	@echo 'make fuzz-replay  replay every fuzz corpus once (part of make check)'
 	@echo 'make bench        benchmarks against the peers; prints a table'
 	@echo 'make install      PREFIX=/usr/local DESTDIR='
 
@@ -110,16 +111,53 @@ $(BUILD)/tests/%: tests/unit/%.c $(HOSTLIB) $(HEADERS)
 unit-tests: $(UNIT_BIN)
 .PHONY: unit-tests
 
-# The host-side protocol code the fuzz targets exercise (libc + OpenSSL only).
-FUZZ_HOST_SRC := $(filter builder/guest/agent-client.c builder/exec/executor-agent.c builder/exec/executor.c,$(HOST_SRC))
+# Fuzz targets (libFuzzer + ASan + UBSan, clang). tests/fuzz/fuzz-agent-*.c
+# exercise the guest agent and link its objects (main renamed); every other
+# fuzz-*.c links the host library, built again with clang and coverage.
+# `make fuzz` runs each target for FUZZ_SECONDS (one line per target);
+# `make fuzz-replay` replays every seed corpus once (tests/fuzz/corpus/<target>/).
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := $(BASE_CFLAGS) -Wno-unknown-warning-option $(PKG_CFLAGS) -g -O1 \
+	-fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_HOST_OBJ  := $(patsubst %.c,$(BUILD)/fuzzobj/host/%.o,$(COMMON_SRC) $(HOST_SRC))
+FUZZ_AGENT_OBJ := $(patsubst %.c,$(BUILD)/fuzzobj/agent/%.o,$(COMMON_SRC) $(AGENT_SRC))
+FUZZ_HOSTLIB   := $(BUILD)/fuzzobj/libamiforge.a
+FUZZ_AGENT_BIN := $(filter $(BUILD)/fuzz/fuzz-agent-%,$(FUZZ_BIN))
+FUZZ_HOST_BIN  := $(filter-out $(FUZZ_AGENT_BIN),$(FUZZ_BIN))
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(FUZZ_HOST_SRC) $(HEADERS)
+$(BUILD)/fuzzobj/host/%.o: %.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
-	$(CLANG) $(BASE_CFLAGS) -Wno-unknown-warning-option $(PKG_CFLAGS) -g -O1 \
-		-fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(COMMON_SRC) $(FUZZ_HOST_SRC) $(HOST_LDLIBS)
+	$(call say,CC [fuzz],$<)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
 
-fuzz: $(FUZZ_BIN)
+$(BUILD)/fuzzobj/agent/%.o: %.c $(HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	$(call say,CC [fuzz agent],$<)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -DAMIFORGE_AGENT -Dmain=amiforge_agent_main -Wno-missing-prototypes -c -o $@ $<
+
+$(FUZZ_HOSTLIB): $(FUZZ_HOST_OBJ) $(BUILD)/host/agent-blob.o
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_HOST_BIN): $(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_HOSTLIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_HOSTLIB) $(HOST_LDLIBS)
+
+$(FUZZ_AGENT_BIN): $(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_AGENT_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -DAMIFORGE_AGENT -fsanitize=fuzzer -o $@ $< $(FUZZ_AGENT_OBJ) \
+		-lcrypto -lpthread
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(BUILD)
+
+fuzz-replay: fuzz-build
+	tests/fuzz/run.sh replay 0 $(BUILD)
+.PHONY: fuzz-build fuzz-replay
 
 check-unit: all unit-tests
 	BUILD=$(BUILD) tests/run-tests.sh unit
