@@ -39,7 +39,7 @@ for bin in "$BUILD"/fuzz/fuzz-*; do
 			xargs -0 "$bin" "${opts[@]}" >"$log" 2>&1; then
 			echo "PASS: fuzz replay $name: $n inputs ($((SECONDS - t0)) s)"
 		else
-			echo "FAIL: fuzz replay $name: $(grep -m1 -E 'ERROR|SUMMARY|Running:' "$log" | tr -d '\r') (log: $log)"
+			echo "FAIL: fuzz replay $name: $(grep 'Running:' "$log" | tail -n 1 | sed 's/^Running: //'): $(grep -m1 -E '^SUMMARY|ERROR' "$log") (log: $log)"
 			grep -E '^(Running|==[0-9]+==ERROR|SUMMARY|    #[0-5] )' "$log" | tail -n 12 | sed 's/^/    | /'
 			failed=$((failed + 1))
 		fi
