@@ -52,7 +52,8 @@ help:
 	@echo 'make demo         build the Debian base image, then amiforge build recipes/demo.yaml'
 	@echo 'make check        all tests (unit, sigv4, protocol, guests, moto)'
 	@echo 'make check-unit   the quick tests only (no guest, no services)'
-	@echo 'make check-asan   the tests under ASan+UBSan (build in build-asan/)'
+	@echo 'make check-asan   unit tests + ASAN_SCRIPTS under ASan+UBSan (build in build-asan/)'
+	@echo 'make check-valgrind  the unit tests under valgrind memcheck'
 	@echo 'make fuzz         run every libFuzzer target FUZZ_SECONDS (60) each (clang)'
 	@echo 'make fuzz-replay  replay every fuzz corpus once (part of make check)'
 	@echo 'make bench        benchmarks against the peers; prints a table'
@@ -165,12 +166,26 @@ check-unit: all unit-tests
 check: all unit-tests
 	BUILD=$(BUILD) tests/run-tests.sh all
 
+# check-asan: the unit tests (test-agent-fake: the fake-agent tests) and these
+# integration scripts, under ASan + UBSan: one of each kind — a guest
+# (boot-agent), libguestfs (inspect), moto (aws-creds, component-s3) — and the
+# CLI scripts that need neither. Not every script: each guest boot costs
+# minutes under ASan. `make check-asan ASAN_SCRIPTS=build` runs others.
+ASAN_SCRIPTS ?= run-cli aws-sigv4-cli aws-creds component-s3 boot-agent inspect
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
 check-asan:
-	$(MAKE) BUILD=build-asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
-		build-asan/amiforge unit-tests
+	$(MAKE) BUILD=build-asan SAN='$(ASAN_FLAGS)' build-asan/amiforge unit-tests
 	BUILD=build-asan AMIFORGE=build-asan/amiforge \
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		tests/run-tests.sh all
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:suppressions=$(CURDIR)/tests/lib/asan.supp \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lib/lsan.supp:print_suppressions=0 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		tests/run-tests.sh all "$(ASAN_SCRIPTS)"
+
+# The unit tests under valgrind memcheck (not part of check): any error or
+# definite/possible leak fails. Logs in $(BUILD)/valgrind/.
+check-valgrind: all unit-tests
+	BUILD=$(BUILD) tests/lib/valgrind-unit.sh $(UNIT_BIN)
 
 # The README's first command: a real build of the demo recipe on the Debian
 # base image built from Debian's packages (cached after the first time).
