@@ -2,9 +2,11 @@
  * read from a disk image (untrusted: the base image is anyone's). The first
  * byte selects the file: os-release (os_release_value), /etc/fstab (the
  * fstab.device-names check), extlinux.conf, grub.cfg, GRUB legacy menu.lst,
- * a BLS entry, or a cloud-init YAML file (ydoc_load_string). Nothing may
- * crash, hang or leak. */
+ * a BLS entry, a cloud-init YAML file (ydoc_load_string), or /etc/fstab as
+ * the OS probe reads it to mount the guest (appliance_fstab_line). Nothing
+ * may crash, hang or leak. */
 #include "fuzz.h"
+#include "builder/disk/appliance.h"
 #include "builder/inspect/internal.h"
 #include "builder/recipe/yaml.h"
 
@@ -31,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	sel = data[0] % 7;
+	sel = data[0] % 8;
 	text = fuzz_str(data + 1, size - 1);
 	memset(&c, 0, sizeof(c));
 	rep = xcalloc(1, sizeof(*rep));
@@ -47,6 +49,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sel == 5)
 			c.bootloader = xstrdup("grub2");
 		inspect_bootcfg_text(&c, kinds[sel - 2], "/boot/x.cfg", text);
+	} else if (sel == 7) {
+		char *save = NULL, *line;
+
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			struct appliance_fstab_entry e;
+
+			if (appliance_fstab_line(line, &e))
+				free(appliance_subvol_option(e.opts));
+		}
 	} else {
 		struct ydoc d;
 
