@@ -168,10 +168,10 @@ check: all unit-tests
 
 # check-asan: the unit tests (test-agent-fake: the fake-agent tests) and these
 # integration scripts, under ASan + UBSan: one of each kind — a guest
-# (boot-agent), libguestfs (inspect), moto (aws-creds, component-s3) — and the
+# (boot-agent: both drivers), libguestfs (inspect), moto (aws-creds) — and the
 # CLI scripts that need neither. Not every script: each guest boot costs
-# minutes under ASan. `make check-asan ASAN_SCRIPTS=build` runs others.
-ASAN_SCRIPTS ?= run-cli aws-sigv4-cli aws-creds component-s3 boot-agent inspect
+# minutes under ASan. `make check-asan ASAN_SCRIPTS="build convert"` runs others.
+ASAN_SCRIPTS ?= run-cli aws-sigv4-cli aws-creds boot-agent inspect
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 check-asan:
