@@ -43,7 +43,7 @@ FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 AGENT    := $(BUILD)/amiforge-agent
 HOSTLIB  := $(BUILD)/libamiforge.a
 
-.PHONY: all deps check check-unit check-asan fuzz install uninstall clean bench help demo
+.PHONY: all deps check check-unit check-asan check-valgrind fuzz install uninstall clean bench help demo
 .DELETE_ON_ERROR:
 
 all: amiforge amiforge-agent
@@ -54,8 +54,10 @@ help:
 	@echo 'make demo         build the Debian base image, then amiforge build recipes/demo.yaml'
 	@echo 'make check        all tests (unit, sigv4, protocol, guests, moto)'
 	@echo 'make check-unit   the quick tests only (no guest, no services)'
-	@echo 'make check-asan   the tests under ASan+UBSan (build in build-asan/)'
-	@echo 'make fuzz         build the libFuzzer targets (clang)'
+	@echo 'make check-asan   unit tests + ASAN_SCRIPTS under ASan+UBSan (build in build-asan/)'
+	@echo 'make check-valgrind  the unit tests under valgrind memcheck'
+	@echo 'make fuzz         run every libFuzzer target FUZZ_SECONDS (60) each (clang)'
+	@echo 'make fuzz-replay  replay every fuzz corpus once (part of make check)'
 	@echo 'make bench        benchmarks against the peers; prints a table'
 	@echo 'make man          the manual page, build/amiforge.1 (from the help texts)'
 	@echo 'make install      PREFIX=/usr/local DESTDIR= (amiforge, its man page, bash completion)'
@@ -112,16 +114,53 @@ $(BUILD)/tests/%: tests/unit/%.c $(HOSTLIB) $(HEADERS)
 unit-tests: $(UNIT_BIN)
 .PHONY: unit-tests
 
-# The host-side protocol code the fuzz targets exercise (libc + OpenSSL only).
-FUZZ_HOST_SRC := $(filter builder/guest/agent-client.c builder/exec/executor-agent.c builder/exec/executor.c,$(HOST_SRC))
+# Fuzz targets (libFuzzer + ASan + UBSan, clang). tests/fuzz/fuzz-agent-*.c
+# exercise the guest agent and link its objects (main renamed); every other
+# fuzz-*.c links the host library, built again with clang and coverage.
+# `make fuzz` runs each target for FUZZ_SECONDS (one line per target);
+# `make fuzz-replay` replays every seed corpus once (tests/fuzz/corpus/<target>/).
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := $(BASE_CFLAGS) -Wno-unknown-warning-option $(PKG_CFLAGS) -g -O1 \
+	-fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_HOST_OBJ  := $(patsubst %.c,$(BUILD)/fuzzobj/host/%.o,$(COMMON_SRC) $(HOST_SRC))
+FUZZ_AGENT_OBJ := $(patsubst %.c,$(BUILD)/fuzzobj/agent/%.o,$(COMMON_SRC) $(AGENT_SRC))
+FUZZ_HOSTLIB   := $(BUILD)/fuzzobj/libamiforge.a
+FUZZ_AGENT_BIN := $(filter $(BUILD)/fuzz/fuzz-agent-%,$(FUZZ_BIN))
+FUZZ_HOST_BIN  := $(filter-out $(FUZZ_AGENT_BIN),$(FUZZ_BIN))
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(FUZZ_HOST_SRC) $(HEADERS)
+$(BUILD)/fuzzobj/host/%.o: %.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
-	$(CLANG) $(BASE_CFLAGS) -Wno-unknown-warning-option $(PKG_CFLAGS) -g -O1 \
-		-fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(COMMON_SRC) $(FUZZ_HOST_SRC) $(HOST_LDLIBS)
+	$(call say,CC [fuzz],$<)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
 
-fuzz: $(FUZZ_BIN)
+$(BUILD)/fuzzobj/agent/%.o: %.c $(HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	$(call say,CC [fuzz agent],$<)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -DAMIFORGE_AGENT -Dmain=amiforge_agent_main -Wno-missing-prototypes -c -o $@ $<
+
+$(FUZZ_HOSTLIB): $(FUZZ_HOST_OBJ) $(BUILD)/host/agent-blob.o
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_HOST_BIN): $(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_HOSTLIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_HOSTLIB) $(HOST_LDLIBS)
+
+$(FUZZ_AGENT_BIN): $(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_AGENT_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -DAMIFORGE_AGENT -fsanitize=fuzzer -o $@ $< $(FUZZ_AGENT_OBJ) \
+		-lcrypto -lpthread
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(BUILD)
+
+fuzz-replay: fuzz-build
+	tests/fuzz/run.sh replay 0 $(BUILD)
+.PHONY: fuzz-build fuzz-replay
 
 check-unit: all unit-tests
 	BUILD=$(BUILD) tests/run-tests.sh unit
@@ -129,12 +168,26 @@ check-unit: all unit-tests
 check: all unit-tests
 	BUILD=$(BUILD) tests/run-tests.sh all
 
+# check-asan: the unit tests (test-agent-fake: the fake-agent tests) and these
+# integration scripts, under ASan + UBSan: one of each kind — a guest
+# (boot-agent: both drivers), libguestfs (inspect), moto (aws-creds) — and the
+# CLI scripts that need neither. Not every script: each guest boot costs
+# minutes under ASan. `make check-asan ASAN_SCRIPTS="build convert"` runs others.
+ASAN_SCRIPTS ?= run-cli aws-sigv4-cli aws-creds boot-agent inspect
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
 check-asan:
-	$(MAKE) BUILD=build-asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
-		build-asan/amiforge unit-tests
+	$(MAKE) BUILD=build-asan SAN='$(ASAN_FLAGS)' build-asan/amiforge unit-tests
 	BUILD=build-asan AMIFORGE=build-asan/amiforge \
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		tests/run-tests.sh all
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:suppressions=$(CURDIR)/tests/lib/asan.supp \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lib/lsan.supp:print_suppressions=0 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		tests/run-tests.sh all "$(ASAN_SCRIPTS)"
+
+# The unit tests under valgrind memcheck (not part of check): any error or
+# definite/possible leak fails. Logs in $(BUILD)/valgrind/.
+check-valgrind: all unit-tests
+	BUILD=$(BUILD) tests/lib/valgrind-unit.sh $(UNIT_BIN)
 
 # The README's first command: a real build of the demo recipe on the Debian
 # base image built from Debian's packages (cached after the first time).

@@ -54,6 +54,9 @@ int need_path(const struct proto_frame *f, uint16_t tag, const char **path);
  * send), -1 (error recorded; the caller sends R_ERROR), or 1 (the operation
  * replied itself, or the host went away). */
 int op_exec(struct conn *c, const struct proto_frame *f);
+/* What op_exec does with a request before it spawns anything: parse it,
+ * look the user up, build the environment (fuzzing). 0 or -1 (recorded). */
+int exec_check_request(const struct proto_frame *f);
 int op_put(struct conn *c, const struct proto_frame *f, struct proto_msg *ok);
 int op_get(struct conn *c, const struct proto_frame *f);
 int op_stat(struct conn *c, const struct proto_frame *f, struct proto_msg *ok);

@@ -253,6 +253,31 @@ static void forward(struct conn *c, uint32_t id, int *fd, uint8_t flags)
 	conn_send(c, PROTO_R_OUTPUT, flags, id, data, (size_t)n);
 }
 
+int exec_check_request(const struct proto_frame *f)
+{
+	struct exec_args a = { .argv = STRV_INIT, .env = STRV_INIT };
+	struct agent_user user, *u = NULL;
+	struct strv env = STRV_INIT;
+	int ret = -1;
+
+	if (parse_exec(f, &a) < 0)
+		goto cleanup;
+	if (a.user) {
+		if (user_lookup(a.user, &user) < 0)
+			goto cleanup;
+		u = &user;
+	}
+	build_env(&env, &a, u);
+	ret = 0;
+cleanup:
+	if (u)
+		user_release(u);
+	strv_release(&env);
+	strv_release(&a.argv);
+	strv_release(&a.env);
+	return ret;
+}
+
 int op_exec(struct conn *c, const struct proto_frame *f)
 {
 	struct exec_args a = { .argv = STRV_INIT, .env = STRV_INIT };

@@ -4,6 +4,7 @@
 #   tests/run-tests.sh unit    unit tests only (C programs in $BUILD/tests)
 #   tests/run-tests.sh all     unit + integration (guests, libvirt, moto)
 #   tests/run-tests.sh all PATTERN   only integration scripts whose name matches
+#                                    (several patterns: "boot-agent inspect")
 #
 # Every test prints lines "PASS: name", "FAIL: name ..." or "SKIP: name ...".
 # A program or script that exits non-zero without printing a FAIL line counts
@@ -78,11 +79,16 @@ if [ "$mode" = all ]; then
 	fi
 	for t in tests/integration/*.sh; do
 		[ -f "$t" ] || continue
-		case "$(basename "$t")" in *"$pattern"*) ;; *) continue ;; esac
+		match=
+		for p in ${pattern:-.sh}; do
+			case "$(basename "$t")" in *"$p"*) match=1 ;; esac
+		done
+		[ -n "$match" ] || continue
 		run_one "integration/$(basename "$t" .sh)" bash "$t"
 	done
 fi
 
+echo "== total: $SECONDS s"
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else

@@ -368,7 +368,8 @@ int checksum_file_lookup(const char *text, size_t len, const char *name,
 			/* BSD: "SHA256 (name) = hex" */
 			const char *close = NULL, *q;
 
-			for (q = p + ll - 1; q > p + 8; q--)
+			/* q[1] and q[2] stay inside the line */
+			for (q = p + ll - 3; q > p + 8; q--)
 				if (q[0] == ')' && q[1] == ' ' && q[2] == '=') {
 					close = q;
 					break;

@@ -386,6 +386,24 @@ static char *subvol_option(const char *opts)
 	return xstrndup(p, strcspn(p, ","));
 }
 
+bool appliance_fstab_line(const char *line, struct appliance_fstab_entry *e)
+{
+	const char *p = line;
+
+	e->opts[0] = '\0';
+	if (!next_field(&p, e->spec, sizeof(e->spec)) || !next_field(&p, e->mp, sizeof(e->mp)) ||
+	    !next_field(&p, e->type, sizeof(e->type)) || e->spec[0] == '#' ||
+	    e->mp[0] != '/' || strcmp(e->mp, "/") == 0 || !mountable_fs(e->type))
+		return false;
+	next_field(&p, e->opts, sizeof(e->opts));
+	return true;
+}
+
+char *appliance_subvol_option(const char *opts)
+{
+	return subvol_option(opts);
+}
+
 /* Mountpoints from the root's fstab (PREFIX: where the root's tree is in
  * what is mounted now), the root itself first with ROOT_OPTS. */
 static void read_fstab(guestfs_h *g, struct appliance_os *os, const struct fs *v, size_t n,
@@ -400,24 +418,20 @@ static void read_fstab(guestfs_h *g, struct appliance_os *os, const struct fs *v
 	strv_push(&m, root_opts);
 	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char spec[1024], mp[1024], type[64], opts[1024] = "";
-		const char *dev, *p = line;
+		struct appliance_fstab_entry e;
+		const char *dev;
 
-		if (!next_field(&p, spec, sizeof(spec)) || !next_field(&p, mp, sizeof(mp)) ||
-		    !next_field(&p, type, sizeof(type)) || spec[0] == '#' ||
-		    mp[0] != '/' || strcmp(mp, "/") == 0 || !mountable_fs(type) ||
-		    m.n / 3 >= FS_MAX)
+		if (!appliance_fstab_line(line, &e) || m.n / 3 >= FS_MAX)
 			continue;
-		next_field(&p, opts, sizeof(opts));
-		dev = resolve_spec(g, v, n, spec);
+		dev = resolve_spec(g, v, n, e.spec);
 		if (!dev) {
-			strv_push(&u, mp);
-			strv_push(&u, spec);
+			strv_push(&u, e.mp);
+			strv_push(&u, e.spec);
 			continue;
 		}
-		strv_push(&m, mp);
+		strv_push(&m, e.mp);
 		strv_push(&m, dev);
-		m.v[m.n++] = subvol_option(opts);
+		m.v[m.n++] = subvol_option(e.opts);
 		m.v[m.n] = NULL;
 	}
 	free(text);

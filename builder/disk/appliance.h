@@ -40,6 +40,16 @@ int appliance_close(guestfs_h *g, const char *disk);
 char *appliance_read_file(guestfs_h *g, const char *path, size_t max, size_t *len,
 			  const char **why);
 
+/* One line of a guest's /etc/fstab, as the OS probe mounts it: false for
+ * comments, short lines, "/" itself, relative mount points and file systems
+ * it does not mount. Fields are cut to the buffers' sizes. */
+struct appliance_fstab_entry {
+	char spec[1024], mp[1024], type[64], opts[1024];
+};
+bool appliance_fstab_line(const char *line, struct appliance_fstab_entry *e);
+/* "subvol=NAME" from a mount option list (btrfs), or "" (caller frees). */
+char *appliance_subvol_option(const char *opts);
+
 struct appliance_os {
 	int nroots;          /* Linux roots found (0: none) */
 	char *root;          /* the first root's device */

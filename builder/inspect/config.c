@@ -24,9 +24,9 @@ static bool unstable_device(const char *dev)
 	return false;
 }
 
-static void check_fstab(struct inspect_ctx *c)
+void inspect_fstab_text(struct inspect_ctx *c, const char *text)
 {
-	char *text = guest_read(c, "/etc/fstab", NULL, NULL), line[LINE_MAX_LEN];
+	char line[LINE_MAX_LEN];
 	char bad[1024] = "", ev[64] = "";
 	const char *p;
 	int ln = 0, nbad = 0, nent = 0;
@@ -64,6 +64,13 @@ static void check_fstab(struct inspect_ctx *c)
 		report_add(c, CHECK_PASS, "fstab.device-names", "/etc/fstab",
 			   "%d entr%s, none by /dev/sdX, /dev/xvdX or /dev/nvmeX name", nent,
 			   nent == 1 ? "y" : "ies");
+}
+
+static void check_fstab(struct inspect_ctx *c)
+{
+	char *text = guest_read(c, "/etc/fstab", NULL, NULL);
+
+	inspect_fstab_text(c, text);
 	free(text);
 }
 

@@ -74,6 +74,14 @@ bool next_line(const char **p, char *line, size_t cap);
 /* Copy of s with leading and trailing blanks removed (in place). */
 char *str_trim(char *s);
 
+/* The parsers of guest files on their text (the readers above call them;
+ * fuzzing calls them directly). kind: "extlinux", "grub2", "grub-legacy" or
+ * "bls"; the default entry found goes to c (bootloader, kernel_path, ...).
+ * inspect_fstab_text adds the fstab.device-names check (text NULL: no fstab). */
+bool inspect_bootcfg_text(struct inspect_ctx *c, const char *kind, const char *file,
+			  const char *text);
+void inspect_fstab_text(struct inspect_ctx *c, const char *text);
+
 /* The check groups, in the order inspect_run() calls them. Each returns 0,
  * or -1 only when the appliance itself failed (error recorded). */
 int inspect_disk_layout(struct inspect_ctx *c);   /* before mounting the OS */

@@ -50,17 +50,15 @@ static void set_entry(struct inspect_ctx *c, const char *loader, const char *fil
 }
 
 /* extlinux/syslinux: DEFAULT names a LABEL; LINUX/KERNEL, INITRD, APPEND. */
-static bool parse_extlinux(struct inspect_ctx *c, const char *file)
+static bool extlinux_text(struct inspect_ctx *c, const char *file, const char *text)
 {
-	char *text = guest_read(c, file, NULL, NULL), line[LINE_MAX_LEN], w[32], *rest;
+	char line[LINE_MAX_LEN], w[32], *rest;
 	char def[256] = "", label[256] = "", kernel[1024] = "", initrd[1024] = "", append[LINE_MAX_LEN] = "";
 	char fk[1024] = "", fi[1024] = "", fa[LINE_MAX_LEN] = "";
 	const char *p;
 	int ln = 0, append_ln = 0, f_ln = 0;
 	bool found = false, have_first = false;
 
-	if (!text)
-		return false;
 	/* Two passes would be simpler to read; one pass keeps the label whose
 	 * name matches DEFAULT, else the first label. */
 	p = text;
@@ -115,6 +113,14 @@ static bool parse_extlinux(struct inspect_ctx *c, const char *file)
 		set_entry(c, "extlinux", file, kernel[0] ? kernel : NULL,
 			  initrd[0] ? initrd : NULL, append, append_ln);
 	}
+	return found;
+}
+
+static bool parse_extlinux(struct inspect_ctx *c, const char *file)
+{
+	char *text = guest_read(c, file, NULL, NULL);
+	bool found = text && extlinux_text(c, file, text);
+
 	free(text);
 	return found;
 }
@@ -122,17 +128,15 @@ static bool parse_extlinux(struct inspect_ctx *c, const char *file)
 /* GRUB 2 grub.cfg (generated): the entry numbered by `set default=N`
  * (0 when it is a title or saved), its linux/initrd lines. GRUB legacy
  * menu.lst: default N, title, kernel, initrd. */
-static bool parse_grub(struct inspect_ctx *c, const char *file, bool legacy)
+static bool grub_text(struct inspect_ctx *c, const char *file, const char *text, bool legacy)
 {
-	char *text = guest_read(c, file, NULL, NULL), line[LINE_MAX_LEN], w[32], *rest;
+	char line[LINE_MAX_LEN], w[32], *rest;
 	const char *p;
 	int ln = 0, want = 0, entry = -1;
 	bool found = false, blscfg = false;
 	char kernel[1024] = "", initrd[1024] = "", args[LINE_MAX_LEN] = "";
 	int kln = 0;
 
-	if (!text)
-		return false;
 	p = text;
 	while (next_line(&p, line, sizeof(line))) {
 		char *t = str_trim(line);
@@ -188,34 +192,26 @@ static bool parse_grub(struct inspect_ctx *c, const char *file, bool legacy)
 			  initrd[0] ? initrd : NULL, args, kln);
 	else if (blscfg)	/* the entries live in /boot/loader/entries */
 		set_entry(c, "grub2", file, NULL, NULL, NULL, 0);
+	return found;
+}
+
+static bool parse_grub(struct inspect_ctx *c, const char *file, bool legacy)
+{
+	char *text = guest_read(c, file, NULL, NULL);
+	bool found = text && grub_text(c, file, text, legacy);
+
 	free(text);
 	return found;
 }
 
-/* Boot Loader Specification entries: the highest-sorting entry is the
- * newest kernel (what grub2's blscfg and systemd-boot default to). */
-static bool parse_bls(struct inspect_ctx *c)
+static bool bls_text(struct inspect_ctx *c, const char *file, const char *text)
 {
-	char **v = guest_glob(c, "/boot/loader/entries/*.conf");
-	char *text, line[LINE_MAX_LEN], w[32], *rest;
+	char line[LINE_MAX_LEN], w[32], *rest;
 	char kernel[1024] = "", initrd[1024] = "", opts[LINE_MAX_LEN] = "";
-	const char *p, *file;
-	size_t n = 0;
+	const char *p;
 	int ln = 0, oln = 0;
 	bool grub = c->bootloader && strcmp(c->bootloader, "grub2") == 0;
 
-	while (v[n])
-		n++;
-	if (n == 0) {
-		strv_free(v);
-		return false;
-	}
-	file = v[n - 1];	/* glob_expand sorts */
-	text = guest_read(c, file, NULL, NULL);
-	if (!text) {
-		strv_free(v);
-		return false;
-	}
 	p = text;
 	while (next_line(&p, line, sizeof(line))) {
 		ln++;
@@ -231,9 +227,40 @@ static bool parse_bls(struct inspect_ctx *c)
 	}
 	set_entry(c, grub ? "grub2" : "bls", file, kernel[0] ? kernel : NULL,
 		  initrd[0] ? initrd : NULL, opts, oln ? oln : 1);
+	return kernel[0] != '\0';
+}
+
+/* Boot Loader Specification entries: the highest-sorting entry is the
+ * newest kernel (what grub2's blscfg and systemd-boot default to). */
+static bool parse_bls(struct inspect_ctx *c)
+{
+	char **v = guest_glob(c, "/boot/loader/entries/*.conf");
+	char *text;
+	size_t n = 0;
+	bool found;
+
+	while (v[n])
+		n++;
+	if (n == 0) {
+		strv_free(v);
+		return false;
+	}
+	/* glob_expand sorts: the last is the newest */
+	text = guest_read(c, v[n - 1], NULL, NULL);
+	found = text && bls_text(c, v[n - 1], text);
 	free(text);
 	strv_free(v);
-	return kernel[0] != '\0';
+	return found;
+}
+
+bool inspect_bootcfg_text(struct inspect_ctx *c, const char *kind, const char *file,
+			  const char *text)
+{
+	if (strcmp(kind, "extlinux") == 0)
+		return extlinux_text(c, file, text);
+	if (strcmp(kind, "grub2") == 0 || strcmp(kind, "grub-legacy") == 0)
+		return grub_text(c, file, text, strcmp(kind, "grub-legacy") == 0);
+	return bls_text(c, file, text);
 }
 
 /* A kernel path as the boot loader sees it may be relative to a separate

@@ -8,12 +8,13 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include "fuzz.h"
 #include "builder/guest/agent-client.h"
 #include "error.h"
 #include "proto.h"
 #include "util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 
 static void parse_frames(const uint8_t *data, size_t size)
 {

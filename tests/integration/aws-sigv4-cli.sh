@@ -3,9 +3,9 @@
 # and signed request for suite cases (generic rules) and S3 examples.
 . "$(dirname "$0")/../lib/common.sh"
 
-suite=${AMIFORGE_SIGV4_SUITE:-$TOP/../shared/sigv4}/v4
+suite=$TOP/tests/data/sigv4/v4
 if [ ! -d "$suite" ]; then
-	fail "aws-sigv4-cli: SigV4 suite missing at $suite (copy shared/ beside the clone)"
+	fail "aws-sigv4-cli: SigV4 suite missing at $suite"
 	exit 1
 fi
 

@@ -1,10 +1,11 @@
-/* SigV4: the 76 checks of the AWS suite in ../shared/sigv4 (each case
+/* SigV4: the 76 checks of the AWS suite in tests/data/sigv4 (each case
  * signed in headers and as a presigned query; canonical request, string to
  * sign, signature and signed request must all match), plus the S3 examples
  * of the S3 documentation in tests/fixtures/aws/sigv4-s3 (signature only).
  *
- * The suite is found at $AMIFORGE_SIGV4_SUITE or ../shared/sigv4 relative to
- * the repository (CI copies shared/ beside the clone). Missing suite: FAIL. */
+ * The suite is test data of this repository (tests/data/sigv4/v4, Apache-2.0,
+ * see its LICENSE and NOTICE); the tests run from the top of the clone.
+ * Missing or incomplete suite: FAIL. */
 #include <dirent.h>
 
 #include "test.h"
@@ -164,16 +165,14 @@ static void test_helpers(void)
 
 int main(void)
 {
-	const char *env = getenv("AMIFORGE_SIGV4_SUITE");
-	char *root = xasprintf("%s/v4", env && *env ? env : "../shared/sigv4");
+	const char *root = "tests/data/sigv4/v4";
 	size_t n;
 
 	test_helpers();
 	n = run_suite(root, true);
-	CHECK(n == 38, "sigv4 suite: 38 cases found in %s (found %zu; copy shared/ beside "
-	      "the clone or set AMIFORGE_SIGV4_SUITE)", root, n);
+	CHECK(n == 38, "sigv4 suite: 38 cases found in %s (found %zu; run from the top "
+	      "of the clone)", root, n);
 	n = run_suite("tests/fixtures/aws/sigv4-s3", false);
 	CHECK(n >= 3, "sigv4 s3 examples found (%zu)", n);
-	free(root);
 	return TEST_DONE();
 }
