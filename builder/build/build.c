@@ -889,7 +889,7 @@ static int pipeline(struct build *b, struct build_result *res)
 	stage_end(b, "base", "ok");
 
 	dir = b->r->output.directory ? b->r->output.directory : b->bd.output;
-	if (mkdir_p(dir, 0755) < 0)
+	if (mkdir_p(dir, 0700) < 0 || journal_allow_root(b->j, dir) < 0)
 		return -1;
 	disk = xasprintf("%s/%s-%s.qcow2", dir, b->r->name, b->r->version);
 	stage = staging_dir(b);

@@ -278,7 +278,7 @@ struct guest *guest_boot(const struct guest_opts *o)
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r[0] = r[1] = 0;
 	g->name = o->name ? xstrdup(o->name)
-			  : xasprintf("amiforge-%ld-%02x%02x", (long)getpid(), r[0], r[1]);
+			  : xasprintf(HV_DOMAIN_PREFIX "%ld-%02x%02x", (long)getpid(), r[0], r[1]);
 
 	g->hv = hv_open(o->driver, o->uri);
 	if (!g->hv || hv_resolve_accel(g->hv, o->accel, &g->accel) < 0)
