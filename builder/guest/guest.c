@@ -180,6 +180,12 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 	}
 	if (overlay_create(base, info.format, g->overlay, o->disk_size) < 0)
 		goto cleanup;
+	/* The guest's disk is this user's; a QEMU running as another user gets
+	 * it by ownership (libvirt's dynamic_ownership), not by world bits. */
+	if (chmod(g->overlay, 0600) < 0) {
+		err_errno("chmod '%s'", g->overlay);
+		goto cleanup;
+	}
 	g->base = xstrdup(base);
 	g->base_format = xstrdup(info.format);
 	g->base_shared = stat(base, &st) == 0 && (st.st_mode & S_IROTH);
