@@ -7,6 +7,7 @@
 #include "journal.h"
 #include "builder/base/cache.h"
 #include "drivers/hypervisor/hypervisor.h"
+#include "drivers/target/target.h"
 #include "buf.h"
 #include "error.h"
 #include "log.h"
@@ -462,6 +463,16 @@ cleanup:
 	return r;
 }
 
+/* A resource a target driver created (target.h's table): its handler. */
+static int release_target(const struct journal_entry *e, void *opaque)
+{
+	const struct target_release *t = opaque;
+
+	if (need_fields(e, 1) < 0)
+		return -1;
+	return t->release(e->kind, e->fields[0], e->nfields > 1 ? e->fields[1] : "");
+}
+
 static void register_builtins(void)
 {
 	static const struct { const char *kind; journal_release_fn fn; } b[] = {
@@ -475,6 +486,9 @@ static void register_builtins(void)
 	builtins_done = true;
 	for (i = 0; i < ARRAY_SIZE(b); i++)
 		journal_register(b[i].kind, b[i].fn, NULL);
+	for (i = 0; target_releases[i].kind; i++)
+		journal_register(target_releases[i].kind, release_target,
+				 (void *)&target_releases[i]);
 }
 
 /* ---- encoding ------------------------------------------------------------- */
@@ -900,6 +914,32 @@ int journal_hold_live(struct journal *j)
 		if (e[i].state == JOURNAL_LIVE)
 			r = mark(j, e[i].id, '~');
 	journal_entries_free(e, n);
+	return r;
+}
+
+int journal_resource(struct journal *j, enum journal_event ev, const char *kind,
+		     const char *id, const char *region)
+{
+	struct journal_entry *e;
+	size_t n, i;
+	unsigned found = 0;
+	int r;
+
+	if (ev == JOURNAL_EV_CREATED)
+		return journal_add(j, NULL, kind, id, region ? region : "", NULL);
+	if (journal_load(j->path, &e, &n) < 0)
+		return -1;
+	for (i = n; i-- > 0 && !found;)
+		if ((e[i].state == JOURNAL_LIVE || e[i].state == JOURNAL_HELD) &&
+		    strcmp(e[i].kind, kind) == 0 && e[i].nfields > 0 &&
+		    strcmp(e[i].fields[0], id) == 0)
+			found = e[i].id;
+	journal_entries_free(e, n);
+	if (ev == JOURNAL_EV_RELEASED)
+		return found ? journal_release(j, found) : 0;
+	if (!found && journal_add(j, &found, kind, id, region ? region : "", NULL) < 0)
+		return -1;
+	r = journal_keep(j, found);
 	return r;
 }
 

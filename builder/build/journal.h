@@ -87,6 +87,14 @@ int journal_keep(struct journal *j, unsigned id);
  * and clean treat them as live and say "(kept for inspection)". 0 or -1. */
 int journal_hold_live(struct journal *j);
 
+/* A resource someone else created and reports (a target driver's
+ * on_resource): CREATED journals "KIND ID REGION"; RELEASED marks the
+ * newest live one with that kind and id released (none: nothing to do);
+ * KEPT marks it kept, journaling it first when it was not. 0 or -1. */
+enum journal_event { JOURNAL_EV_CREATED, JOURNAL_EV_RELEASED, JOURNAL_EV_KEPT };
+int journal_resource(struct journal *j, enum journal_event ev, const char *kind,
+		     const char *id, const char *region);
+
 /* Release, newest first, every live resource through its handler; each
  * success is journaled. Failures do not stop the walk. *released and
  * *failed (may be NULL) count them. dry_run only prints what would be done.
