@@ -657,9 +657,12 @@ static void on_publish_resource(enum aws_res_event ev, const char *kind, const c
 	enum journal_event je = ev == AWS_RES_CREATED ? JOURNAL_EV_CREATED
 				: ev == AWS_RES_RELEASED ? JOURNAL_EV_RELEASED : JOURNAL_EV_KEPT;
 
-	if (journal_resource(b->j, je, kind, id, region) < 0)
+	int r = journal_resource(b->j, je, kind, id, region);
+
+	if (r < 0)
 		log_warn("journal: %s", err_msg());
-	if (ev != AWS_RES_RELEASED)
+	/* Once per resource: when created, or when first reported as kept. */
+	if (ev == AWS_RES_CREATED || (ev == AWS_RES_KEPT && r == 1))
 		event(b, "resource", kind, "created", id);
 }
 

@@ -937,10 +937,12 @@ int journal_resource(struct journal *j, enum journal_event ev, const char *kind,
 	journal_entries_free(e, n);
 	if (ev == JOURNAL_EV_RELEASED)
 		return found ? journal_release(j, found) : 0;
-	if (!found && journal_add(j, &found, kind, id, region ? region : "", NULL) < 0)
+	if (found)
+		return journal_keep(j, found);
+	if (journal_add(j, &found, kind, id, region ? region : "", NULL) < 0)
 		return -1;
 	r = journal_keep(j, found);
-	return r;
+	return r < 0 ? -1 : 1;
 }
 
 static void describe(const struct journal_entry *e, struct buf *b)

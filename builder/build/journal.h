@@ -90,7 +90,8 @@ int journal_hold_live(struct journal *j);
 /* A resource someone else created and reports (a target driver's
  * on_resource): CREATED journals "KIND ID REGION"; RELEASED marks the
  * newest live one with that kind and id released (none: nothing to do);
- * KEPT marks it kept, journaling it first when it was not. 0 or -1. */
+ * KEPT marks it kept, journaling it first when it was not (then 1). 0, 1
+ * or -1. */
 enum journal_event { JOURNAL_EV_CREATED, JOURNAL_EV_RELEASED, JOURNAL_EV_KEPT };
 int journal_resource(struct journal *j, enum journal_event ev, const char *kind,
 		     const char *id, const char *region);

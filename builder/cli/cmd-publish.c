@@ -224,6 +224,15 @@ static void on_resource(enum aws_res_event ev, const char *kind, const char *id,
 		log_warn("journal: %s", err_msg());
 	if (ev == AWS_RES_RELEASED)
 		return;
+	if (ev == AWS_RES_KEPT) {   /* listed already when it was created */
+		size_t i;
+		json_t *r;
+
+		json_array_foreach(pr->list, i, r)
+			if (strcmp(json_string_value(json_object_get(r, "kind")), kind) == 0 &&
+			    strcmp(json_string_value(json_object_get(r, "id")), id) == 0)
+				return;
+	}
 	log_info("created %s %s (%s)", kind, id, region ? region : "");
 	json_array_append_new(pr->list, json_pack("{s:s, s:s, s:s?}", "kind", kind, "id", id,
 						  "region", region));
