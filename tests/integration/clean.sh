@@ -70,6 +70,19 @@ check_contains "clean hostile: path outside refused" "$out" "outside the build d
 check_contains "clean hostile: path through a symlink refused" "$out" "symbolic link"
 check "clean hostile: no command ran" test ! -e "$S/pwned"
 check "clean hostile: nothing deleted outside" test -f "$S/outside/canary"
+# A pid whose start time matches but whose program is not the one journaled
+# (a recycled pid, or a journal naming someone's process): left alone.
+sleep 300 &
+vp=$!
+vst=$(awk '{sub(/.*\) /, ""); print $20}' "/proc/$vp/stat")
+printf '# amiforge journal v1\n+ 1 qemu-pid %s %s /usr/bin/qemu-system-x86_64\n+ 2 pid %s %s\n' \
+	"$vp" "$vst" "$vp" "$vst" >hostile/journal
+out=$("$AMIFORGE" clean hostile 2>&1)
+check_contains "clean hostile: a pid running another program is left alone" "$out" \
+	"is not the journaled '/usr/bin/qemu-system-x86_64'"
+check_contains "clean hostile: a pid entry without its executable refused" "$out" "needs 3 fields"
+check "clean hostile: the process still runs" kill -0 "$vp"
+kill "$vp"; wait "$vp" 2>/dev/null
 chmod 0770 hostile
 out=$("$AMIFORGE" clean hostile 2>&1)
 check_contains "clean hostile: group-writable build directory refused" "$out" "writable by group"
