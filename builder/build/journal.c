@@ -106,20 +106,24 @@ static bool path_plain(const char *p)
 	return true;
 }
 
-/* The staging parents: $TMPDIR and /var/tmp, as real paths (caller frees). */
+/* The staging parents: $TMPDIR, /var/tmp (the build's default) and /tmp,
+ * as real paths: a build run with another TMPDIR than clean's is found. */
 static void staging_parents(struct strv *out)
 {
 	const char *tmp = getenv("TMPDIR");
+	const char *const fixed[] = { "/var/tmp", "/tmp" };
 	char *r;
+	size_t i;
 
 	if (tmp && tmp[0] == '/' && (r = realpath(tmp, NULL))) {
 		strv_push(out, r);
 		free(r);
 	}
-	if ((r = realpath("/var/tmp", NULL))) {
-		strv_push(out, r);
-		free(r);
-	}
+	for (i = 0; i < ARRAY_SIZE(fixed); i++)
+		if ((r = realpath(fixed[i], NULL))) {
+			strv_push(out, r);
+			free(r);
+		}
 }
 
 /* Is p (plain) directly or below root? *rest gets what follows "root/"

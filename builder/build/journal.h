@@ -35,7 +35,7 @@
  * symlink, not owned by this user or writable by group or others. file and
  * dir paths must lie, without a symlink on the way, inside the journal's
  * directory, the cache, a staging directory of this user
- * (<$TMPDIR|/var/tmp>/amiforge-build-*) or a directory the running build
+ * (<$TMPDIR|/var/tmp|/tmp>/amiforge-build-*) or a directory the running build
  * allowed (journal_allow_root); domains must be amiforge's (HV_DOMAIN_PREFIX)
  * behind an allowed URI (hv_uri_check). Anything else fails to release.
  *

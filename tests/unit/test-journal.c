@@ -342,6 +342,44 @@ static void test_hostile(void)
 	CHECK(!exists(inside), "hostile: the file inside the build directory released");
 	kill(p, SIGKILL);
 	waitpid(p, NULL, 0);
+
+	/* Staging directories: ours are released, another user's are not. */
+	journal_close(j);
+	{
+		char *sdir = xasprintf("%s/staging-test", tmpdir), *sj = xasprintf("%s/journal", sdir);
+
+		mkdir(sdir, 0700);
+		j = journal_open(sj);
+		free(sdir);
+		free(sj);
+	}
+	if (j) {
+		char ours[] = "/tmp/amiforge-build-unit-XXXXXX";
+		char theirs[] = "/tmp/amiforge-build-unit-XXXXXX";
+		char *inner;
+
+		if (mkdtemp(ours) && mkdtemp(theirs)) {
+			inner = xasprintf("%s/disk.qcow2", ours);
+			write_file_atomic(inner, "d", 1, 0600);
+			journal_add(j, NULL, "dir", ours, NULL);
+			if (geteuid() == 0 && chown(theirs, 65534, 65534) == 0) {
+				char *tf = xasprintf("%s/f", theirs);
+
+				journal_add(j, NULL, "file", tf, NULL);
+				journal_add(j, NULL, "dir", theirs, NULL);
+				CHECK(journal_cleanup(j, false, NULL, &ok, &bad) < 0 && bad == 2 &&
+				      exists(theirs), "hostile: another user's staging directory refused "
+				      "(ok %u bad %u)", ok, bad);
+				free(tf);
+			} else {
+				journal_cleanup(j, false, NULL, &ok, &bad);
+			}
+			CHECK(!exists(ours) && !exists(inner), "hostile: our staging directory in /tmp "
+			      "released");
+			remove_tree(theirs);
+			free(inner);
+		}
+	}
 	journal_close(j);
 	free(bdir);
 	free(jp);
