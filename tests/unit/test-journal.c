@@ -258,6 +258,7 @@ static void test_hostile(void)
 	char *canary = xasprintf("%s/canary", tmpdir), *outdir = xasprintf("%s/outside", tmpdir);
 	char *link = xasprintf("%s/link", bdir), *via = xasprintf("%s/link/canary", bdir);
 	char *dotdot = xasprintf("%s/../canary", bdir), *inside = xasprintf("%s/inside", bdir);
+	char *oc = xasprintf("%s/outside/canary", tmpdir);
 	char spid[32], sst[32];
 	struct journal *j;
 	struct build_dir bd;
@@ -268,12 +269,7 @@ static void test_hostile(void)
 	mkdir(bdir, 0700);
 	mkdir(outdir, 0700);
 	write_file_atomic(canary, "c", 1, 0600);
-	{
-		char *oc = xasprintf("%s/canary", outdir);
-
-		write_file_atomic(oc, "c", 1, 0600);
-		free(oc);
-	}
+	write_file_atomic(oc, "c", 1, 0600);
 	CHECK(symlink(outdir, link) == 0, "hostile: symlink to a directory outside");
 	j = journal_open(jp);
 	CHECK(j != NULL, "hostile: own journal opens");
@@ -331,12 +327,7 @@ static void test_hostile(void)
 	CHECK(exists(canary), "hostile: file outside the build directory kept");
 	CHECK(exists(outdir) && !exists(link), "hostile: a symlink entry removes the link, not "
 	      "its target");
-	{
-		char *oc = xasprintf("%s/canary", outdir);
-
-		CHECK(exists(oc), "hostile: nothing removed through the symlink");
-		free(oc);
-	}
+	CHECK(exists(oc), "hostile: nothing removed through the symlink");
 	CHECK(exists("/etc/passwd"), "hostile: /etc untouched");
 	CHECK(alive(p), "hostile: process running another program not killed");
 	CHECK(!exists(inside), "hostile: the file inside the build directory released");
@@ -389,6 +380,7 @@ static void test_hostile(void)
 	free(via);
 	free(dotdot);
 	free(inside);
+	free(oc);
 }
 
 /* Create resources in bd and journal them; returns the sleep pid. */
