@@ -1,4 +1,6 @@
+#include <ctype.h>
 #include <pthread.h>
+#include <strings.h>
 
 #include "log.h"
 #include "error.h"
@@ -9,8 +11,8 @@
 
 static enum log_level log_level = LOG_INFO;
 static FILE *log_file;
-static char *secrets[LOG_SECRETS_MAX];
-static size_t nsecrets;
+static char **secrets;          /* grows: no limit on registered secrets */
+static size_t nsecrets, secrets_cap;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void log_set_level(enum log_level level)
@@ -25,10 +27,14 @@ enum log_level log_get_level(void)
 
 int log_open_file(const char *path)
 {
-	FILE *f = fopen(path, "ae");
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "a");
 
-	if (!f)
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return err_errno("open log '%s'", path);
+	}
 	pthread_mutex_lock(&log_lock);
 	if (log_file)
 		fclose(log_file);
@@ -57,10 +63,11 @@ int log_add_secret(const char *secret)
 	for (i = 0; i < nsecrets; i++)
 		if (strcmp(secrets[i], secret) == 0)
 			goto out;
-	if (nsecrets == LOG_SECRETS_MAX)
-		r = err_set("too many secrets registered (limit %d)", LOG_SECRETS_MAX);
-	else
-		secrets[nsecrets++] = xstrdup(secret);
+	if (nsecrets == secrets_cap) {
+		secrets_cap = secrets_cap ? secrets_cap * 2 : 16;
+		secrets = xrealloc(secrets, secrets_cap * sizeof(*secrets));
+	}
+	secrets[nsecrets++] = xstrdup(secret);
 out:
 	pthread_mutex_unlock(&log_lock);
 	return r;
@@ -81,9 +88,192 @@ void log_clear_secrets(void)
 
 static const char redacted[] = "[REDACTED]";
 
+/* ---- credentials by shape ------------------------------------------------ */
+
+/* Query parameters (and key=value pairs anywhere) whose value is a
+ * credential: presigned AWS (v4 and v2), GCS, Azure SAS, generic tokens. */
+static const char *const secret_params[] = {
+	"X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential", "Signature",
+	"AWSAccessKeyId", "Credential", "X-Goog-Signature", "X-Goog-Credential", "sig",
+	"token", "access_token", "password",
+};
+/* Headers whose value is a credential: the rest of the line goes. */
+static const char *const secret_headers[] = { "authorization:", "x-amz-security-token:" };
+
+static bool is_secret_param(const char *name, size_t n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(secret_params); i++)
+		if (strlen(secret_params[i]) == n && strncasecmp(name, secret_params[i], n) == 0)
+			return true;
+	return false;
+}
+
+static bool scheme_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '+' || c == '-' || c == '.';
+}
+
+static bool url_end(char c)
+{
+	return !c || isspace((unsigned char)c) || strchr("'\"<>`()", c);
+}
+
+/* Append url[0..n) to out without its userinfo (when it holds a password,
+ * or the scheme is http(s)/ftp(s)) and without secret query parameters. */
+static void url_redact_to(struct buf *out, const char *url, size_t n)
+{
+	const char *end = url + n, *sep = memmem(url, n, "://", 3), *auth, *q, *p, *at, *stop;
+	bool web, first = true;
+
+	if (!sep) {
+		buf_add(out, url, n);
+		return;
+	}
+	web = (sep - url == 4 && strncasecmp(url, "http", 4) == 0) ||
+	      (sep - url == 5 && strncasecmp(url, "https", 5) == 0) ||
+	      (sep - url == 3 && strncasecmp(url, "ftp", 3) == 0) ||
+	      (sep - url == 4 && strncasecmp(url, "ftps", 4) == 0);
+	auth = sep + 3;
+	for (stop = auth; stop < end && !strchr("/?#", *stop); stop++)
+		;
+	at = NULL;
+	for (p = auth; p < stop; p++)
+		if (*p == '@')
+			at = p;
+	buf_add(out, url, (size_t)(auth - url));
+	if (at && (web || memchr(auth, ':', (size_t)(at - auth))))
+		auth = at + 1;
+	for (q = auth; q < end && *q != '?' && *q != '#'; q++)
+		;
+	buf_add(out, auth, (size_t)(q - auth));
+	if (q == end || *q == '#') {
+		buf_add(out, q, (size_t)(end - q));
+		return;
+	}
+	for (p = q + 1; p <= end;) {
+		const char *amp = p, *eq;
+
+		while (amp < end && *amp != '&' && *amp != '#')
+			amp++;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (amp > p && !is_secret_param(p, (size_t)((eq ? eq : amp) - p))) {
+			buf_addc(out, first ? '?' : '&');
+			buf_add(out, p, (size_t)(amp - p));
+			first = false;
+		}
+		if (amp >= end || *amp == '#') {
+			buf_add(out, amp, (size_t)(end - amp));
+			break;
+		}
+		p = amp + 1;
+	}
+}
+
+char *url_redact(const char *url)
+{
+	struct buf b;
+
+	if (!url)
+		return NULL;
+	buf_init(&b, SIZE_MAX / 2);
+	url_redact_to(&b, url, strlen(url));
+	buf_adds(&b, "");
+	return buf_detach(&b, NULL);
+}
+
+/* Credentials recognised by their shape: URLs (url_redact_to), NAME=value
+ * for secret_params, and the rest of a line after a secret header. */
+static void scrub_shapes(struct buf *b)
+{
+	struct buf out;
+	const char *s, *e;
+	bool hit = false;
+
+	if (!b->data)
+		return;
+	s = b->data;
+	e = b->data + b->len;
+	/* Cheap test first: most lines have none of these. */
+	for (const char *p = s; p < e && !hit; p++) {
+		if (*p == ':' || *p == '=')
+			hit = true;
+	}
+	if (!hit)
+		return;
+	buf_init(&out, b->max > b->len + 4096 ? b->max : b->len + 4096);
+	while (s < e) {
+		const char *t = s, *sep;
+		size_t i, hl;
+		bool done = false;
+
+		/* A secret header: keep the name, drop the line. */
+		for (i = 0; i < ARRAY_SIZE(secret_headers) && !done; i++) {
+			hl = strlen(secret_headers[i]);
+			if ((size_t)(e - s) >= hl && strncasecmp(s, secret_headers[i], hl) == 0 &&
+			    (s == b->data || !isalnum((unsigned char)s[-1]) ||
+			     s[-1] == '"')) {
+				const char *nl = memchr(s, '\n', (size_t)(e - s));
+
+				buf_add(&out, s, hl);
+				buf_adds(&out, " ");
+				buf_add(&out, redacted, sizeof(redacted) - 1);
+				s = nl ? nl : e;
+				done = true;
+			}
+		}
+		if (done)
+			continue;
+		if (url_end(*s) || *s == '\n') {
+			buf_addc(&out, *s++);
+			continue;
+		}
+		/* A token: up to a blank, quote or bracket. */
+		while (t < e && !url_end(*t))
+			t++;
+		sep = memmem(s, (size_t)(t - s), "://", 3);
+		if (sep) {
+			const char *u = sep;
+
+			while (u > s && scheme_char(u[-1]))
+				u--;
+			buf_add(&out, s, (size_t)(u - s));
+			url_redact_to(&out, u, (size_t)(t - u));
+		} else {
+			/* NAME=value pairs: a secret's value goes. */
+			const char *p = s;
+
+			while (p < t) {
+				const char *eq = memchr(p, '=', (size_t)(t - p)), *n, *v;
+
+				if (!eq) {
+					buf_add(&out, p, (size_t)(t - p));
+					break;
+				}
+				for (n = eq; n > p && (isalnum((unsigned char)n[-1]) || n[-1] == '-' ||
+						      n[-1] == '_'); n--)
+					;
+				buf_add(&out, p, (size_t)(eq + 1 - p));
+				for (v = eq + 1; v < t && *v != '&' && *v != ',' && *v != ';'; v++)
+					;
+				if (is_secret_param(n, (size_t)(eq - n)) && v > eq + 1)
+					buf_add(&out, redacted, sizeof(redacted) - 1);
+				else
+					buf_add(&out, eq + 1, (size_t)(v - eq - 1));
+				p = v;
+			}
+		}
+		s = t;
+	}
+	free(b->data);
+	*b = out;
+	if (!b->data)
+		buf_adds(b, "");
+}
+
 /* Caller holds log_lock. */
 static void redact_locked(struct buf *b)
 {
+	scrub_shapes(b);
 	size_t i;
 
 	for (i = 0; i < nsecrets && b->data; i++) {

@@ -20,8 +20,6 @@ enum log_level {
 
 /* Shortest secret that is redacted; shorter strings would mangle logs. */
 #define LOG_SECRET_MIN 4
-/* Most secrets that can be registered (credentials of a few profiles). */
-#define LOG_SECRETS_MAX 64
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
@@ -31,14 +29,24 @@ int log_open_file(const char *path);
 void log_close_file(void);
 
 /* Register a secret (copied). Strings shorter than LOG_SECRET_MIN are
- * ignored. Returns 0, or -1 if the table is full. */
+ * ignored. There is no limit on how many. Returns 0. */
 int log_add_secret(const char *secret);
 void log_clear_secrets(void);
 
-/* Replace every registered secret in b in place. */
+/* Replace every registered secret in b in place, and credentials known by
+ * their shape: a URL's userinfo and secret query parameters (url_redact),
+ * X-Amz-Signature=/X-Amz-Security-Token=/X-Amz-Credential=/Signature=/
+ * token=... values anywhere, and the rest of the line after an
+ * Authorization: or X-Amz-Security-Token: header. Every log line, journal
+ * line and recorded source goes through it. */
 void log_redact(struct buf *b);
 /* Return a redacted copy of s (caller frees). */
 char *log_redact_str(const char *s);
+/* The URL as it may be printed or stored: userinfo (user:password@, any
+ * userinfo for http/https/ftp) and secret query parameters removed. The one
+ * function for every URL amiforge prints or records. Caller frees; NULL
+ * for NULL. */
+char *url_redact(const char *url);
 
 void log_msg(enum log_level level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void log_vmsg(enum log_level level, const char *fmt, va_list ap);

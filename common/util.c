@@ -359,6 +359,37 @@ int remove_tree(const char *path)
 	return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
+static int st_check_private(const struct stat *st, const char *path, const char *what)
+{
+	if (S_ISLNK(st->st_mode))
+		return err_set("%s '%s': a symbolic link: refused", what, path);
+	if (st->st_uid != geteuid())
+		return err_set("%s '%s': owned by uid %lu, not by this user (uid %lu): refused",
+			       what, path, (unsigned long)st->st_uid, (unsigned long)geteuid());
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return err_set("%s '%s': writable by group or others (mode %04o): refused", what,
+			       path, (unsigned)(st->st_mode & 07777));
+	return 0;
+}
+
+int path_check_private(const char *path, const char *what)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return err_errno("%s '%s'", what, path);
+	return st_check_private(&st, path, what);
+}
+
+int fd_check_private(int fd, const char *path, const char *what)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return err_errno("%s '%s'", what, path);
+	return st_check_private(&st, path, what);
+}
+
 int64_t now_ms(void)
 {
 	struct timespec ts;

@@ -67,6 +67,13 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 /* mkdir -p with mode for created directories. 0 or -1. */
 int mkdir_p(const char *path, mode_t mode);
 
+/* A file or directory amiforge may act on as written by this user: not a
+ * symlink, owned by the effective uid, not writable by group or others.
+ * what names it in the error ("build directory", "journal"). 0 or -1. */
+int path_check_private(const char *path, const char *what);
+/* The same on an open descriptor. */
+int fd_check_private(int fd, const char *path, const char *what);
+
 /* Remove a file or a whole tree (no symlink following). 0 or -1. */
 int remove_tree(const char *path);
 

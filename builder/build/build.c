@@ -651,23 +651,23 @@ cleanup:
 	return ret;
 }
 
-/* Resources a publish creates are journaled the moment they are known. */
-static void on_publish_resource(const char *kind, const char *id, const char *region,
-				void *opaque)
+/* Resources a publish creates are journaled the moment they are known,
+ * released when the driver is done with them (the staging upload, object,
+ * import task) and kept when they are products (snapshots, images). */
+static void on_publish_resource(enum aws_res_event ev, const char *kind, const char *id,
+				const char *region, void *opaque)
 {
 	struct build *b = opaque;
-	unsigned jid;
+	enum journal_event je = ev == AWS_RES_CREATED ? JOURNAL_EV_CREATED
+				: ev == AWS_RES_RELEASED ? JOURNAL_EV_RELEASED : JOURNAL_EV_KEPT;
 
-	if (journal_add(b->j, &jid, kind, id, region ? region : "", NULL) < 0) {
+	int r = journal_resource(b->j, je, kind, id, region);
+
+	if (r < 0)
 		log_warn("journal: %s", err_msg());
-		return;
-	}
-	/* Snapshots and images are what the build is for: kept. The staging
-	 * upload and object are the driver's to remove. */
-	if ((strcmp(kind, "snapshot") == 0 || strcmp(kind, "image") == 0) &&
-	    journal_keep(b->j, jid) < 0)
-		log_warn("journal: %s", err_msg());
-	event(b, "resource", kind, "created", id);
+	/* Once per resource: when created, or when first reported as kept. */
+	if (ev == AWS_RES_CREATED || (ev == AWS_RES_KEPT && r == 1))
+		event(b, "resource", kind, "created", id);
 }
 
 /* The recipe's publish: section: upload the VMDK (EBS direct: the qcow2,
@@ -894,7 +894,7 @@ static int pipeline(struct build *b, struct build_result *res)
 	stage_end(b, "base", "ok");
 
 	dir = b->r->output.directory ? b->r->output.directory : b->bd.output;
-	if (mkdir_p(dir, 0755) < 0)
+	if (mkdir_p(dir, 0700) < 0 || journal_allow_root(b->j, dir) < 0)
 		return -1;
 	disk = xasprintf("%s/%s-%s.qcow2", dir, b->r->name, b->r->version);
 	stage = staging_dir(b);

@@ -51,7 +51,7 @@ int build_dir_create(const char *root, const char *name, const char *version, ti
 	for (i = 1; i <= BUILD_DIR_TRIES; i++) {
 		path = i == 1 ? xasprintf("%s/%s-%s-%s", aroot, name, version, stamp)
 			      : xasprintf("%s/%s-%s-%s-%d", aroot, name, version, stamp, i);
-		if (mkdir(path, 0755) == 0)
+		if (mkdir(path, 0700) == 0)
 			break;
 		if (errno != EEXIST) {
 			err_errno("create build directory '%s'", path);
@@ -66,8 +66,8 @@ int build_dir_create(const char *root, const char *name, const char *version, ti
 	if (!path)
 		return err_set("too many builds of %s-%s in one second", name, version);
 	fill(bd, path);
-	if (mkdir(bd->toe, 0755) < 0 || mkdir(bd->checkpoints, 0755) < 0 ||
-	    mkdir(bd->output, 0755) < 0) {
+	if (mkdir(bd->toe, 0700) < 0 || mkdir(bd->checkpoints, 0700) < 0 ||
+	    mkdir(bd->output, 0700) < 0) {
 		err_errno("create build directory '%s'", bd->path);
 		build_dir_release(bd);
 		return -1;
@@ -88,6 +88,12 @@ int build_dir_open(const char *path, struct build_dir *bd)
 	p = realpath(path, NULL);
 	if (!p)
 		return err_errno("build directory '%s'", path);
+	/* clean, --resume and attach act on what it holds: only a directory
+	 * this user owns and nobody else can write (journal.h). */
+	if (path_check_private(p, "build directory") < 0) {
+		free(p);
+		return -1;
+	}
 	fill(bd, p);
 	return 0;
 }

@@ -30,12 +30,14 @@ struct build_dir {
  * name and version at time t (UTC; 0: now), with its subdirectories. A
  * second build in the same second gets a "-2" suffix, and so on: an
  * existing directory is never reused. The journal file is not created (open
- * it with journal_open(bd->journal)). 0, or -1 with an error recorded. */
+ * it with journal_open(bd->journal)). Directories are created 0700.
+ * 0, or -1 with an error recorded. */
 int build_dir_create(const char *root, const char *name, const char *version, time_t t,
 		     struct build_dir *bd);
 
-/* Fill bd for an existing build directory (for clean and --resume).
- * 0, or -1 when path is not a directory. */
+/* Fill bd for an existing build directory (for clean, --resume, attach).
+ * 0, or -1 when path is not a directory, or is not owned by this user, or
+ * is writable by group or others (someone else could have written it). */
 int build_dir_open(const char *path, struct build_dir *bd);
 
 void build_dir_release(struct build_dir *bd);

@@ -161,7 +161,7 @@ int ckpt_state_save(const char *build_dir, const char *recipe, const char *const
 	if (!s)
 		err_set("state.json for '%s': cannot encode", build_dir);
 	else
-		ret = write_file_atomic(p, s, strlen(s), 0644);
+		ret = write_file_atomic(p, s, strlen(s), 0600);
 	free(s);
 	json_decref(j);
 	json_decref(old);
@@ -390,11 +390,12 @@ struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts
 		goto fail;
 	c->dir = xasprintf("%s/checkpoints", cache);
 	c->layers = xasprintf("%s/layers", c->dir);
-	/* 0755: QEMU may run as another user and must reach the layers. */
-	if (mkdir_p(c->layers, 0755) < 0)
+	/* 0711: QEMU may run as another user and must reach the layers by
+	 * name (libvirt gives it each layer by ownership); nobody lists them. */
+	if (mkdir_p(c->layers, 0711) < 0 || chmod(c->layers, 0711) < 0)
 		goto fail;
 	lock = xasprintf("%s/lock", c->dir);
-	c->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	c->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (c->lockfd < 0 || flock(c->lockfd, LOCK_SH) < 0) {
 		err_errno("lock '%s'", lock);
 		goto fail;
@@ -505,7 +506,7 @@ static int write_record(const struct ckpt *c, const char *key, const char *layer
 	if (!s)
 		err_set("checkpoint record '%s': cannot encode", p);
 	else
-		ret = write_file_atomic(p, s, strlen(s), 0644);
+		ret = write_file_atomic(p, s, strlen(s), 0600);
 	free(s);
 	free(p);
 	free(step);
@@ -567,6 +568,10 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		free(new_top);
 		return;
 	}
+	/* Layers are this user's and QEMU's (libvirt's dynamic ownership), not
+	 * the world's. */
+	chmod(new_top, 0600);
+	chmod(frozen, 0600);
 	/* The frozen layer is the cache's now; the guest writes to new_top. */
 	if (journal_keep(c->o.journal, c->top_jid) < 0 || write_record(c, key, frozen, info) < 0) {
 		log_warn("checkpoint after %s/%s: %s", info->phase, info->step, err_msg());
@@ -745,7 +750,7 @@ int ckpt_prune(const char *cache, unsigned older_than_days, bool dry, FILE *f, s
 			goto cleanup;
 	/* Layers nobody refers to — unless a build is running (its top layer
 	 * has no record yet). */
-	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
 		if (f)
 			fprintf(f, "checkpoint layers kept: a build is running\n");

@@ -5,6 +5,9 @@
 #include <libvirt/virterror.h>
 
 #include "journal.h"
+#include "builder/base/cache.h"
+#include "drivers/hypervisor/hypervisor.h"
+#include "drivers/target/target.h"
 #include "buf.h"
 #include "error.h"
 #include "log.h"
@@ -19,7 +22,12 @@ struct journal {
 	char *path;
 	int fd;
 	unsigned next_id;
+	struct strv roots;   /* real paths file and dir entries may lie under */
 };
+
+/* The journal whose entries are being released (journal_cleanup): the
+ * file and dir handlers check their paths against its roots. */
+static const struct journal *releasing;
 
 /* ---- handlers ------------------------------------------------------------ */
 
@@ -75,24 +83,218 @@ static int need_fields(const struct journal_entry *e, size_t n)
 	return 0;
 }
 
+/* ---- where file and dir entries may point ---------------------------------- */
+
+/* A path as amiforge writes it: absolute, no empty, "." or ".." component,
+ * no trailing slash. */
+static bool path_plain(const char *p)
+{
+	const char *c = p;
+
+	if (p[0] != '/' || !p[1])
+		return false;
+	while (*c == '/') {
+		const char *e = strchr(c + 1, '/');
+		size_t n = e ? (size_t)(e - c - 1) : strlen(c + 1);
+
+		if (n == 0 || (n == 1 && c[1] == '.') || (n == 2 && c[1] == '.' && c[2] == '.'))
+			return false;
+		if (!e)
+			break;
+		c = e;
+	}
+	return true;
+}
+
+/* The staging parents: $TMPDIR, /var/tmp (the build's default) and /tmp,
+ * as real paths: a build run with another TMPDIR than clean's is found. */
+static void staging_parents(struct strv *out)
+{
+	const char *tmp = getenv("TMPDIR");
+	const char *const fixed[] = { "/var/tmp", "/tmp" };
+	char *r;
+	size_t i;
+
+	if (tmp && tmp[0] == '/' && (r = realpath(tmp, NULL))) {
+		strv_push(out, r);
+		free(r);
+	}
+	for (i = 0; i < ARRAY_SIZE(fixed); i++)
+		if ((r = realpath(fixed[i], NULL))) {
+			strv_push(out, r);
+			free(r);
+		}
+}
+
+/* Is p (plain) directly or below root? *rest gets what follows "root/"
+ * ("" when p is root itself). */
+static bool under(const char *p, const char *root, const char **rest)
+{
+	size_t n = strlen(root);
+
+	if (strcmp(root, "/") == 0)
+		n = 0;
+	if (strncmp(p, root, n) != 0 || (p[n] != '/' && p[n] != '\0'))
+		return false;
+	*rest = p[n] ? p + n + 1 : p + n;
+	return true;
+}
+
+/* Walk rel below the directory open at fd without following a symlink:
+ * on 1, *parent is the directory holding the last component and *leaf that
+ * component; 0: a component is already gone; -1: refused. fd is consumed. */
+static int walk(int fd, const char *path, const char *rel, int *parent, const char **leaf)
+{
+	char comp[NAME_MAX + 1];
+	const char *c = rel, *e;
+
+	while ((e = strchr(c, '/'))) {
+		int nfd;
+
+		if ((size_t)(e - c) > NAME_MAX) {
+			close(fd);
+			return err_set("journal path '%s': component too long", path);
+		}
+		memcpy(comp, c, (size_t)(e - c));
+		comp[e - c] = '\0';
+		nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		if (nfd < 0) {
+			if (errno == ENOENT)
+				return 0;
+			if (errno == ELOOP || errno == ENOTDIR)
+				return err_set("journal path '%s': '%s' is a symbolic link or not a "
+					       "directory: refused", path, comp);
+			return err_errno("journal path '%s'", path);
+		}
+		fd = nfd;
+		c = e + 1;
+	}
+	*parent = fd;
+	*leaf = c;
+	return 1;
+}
+
+/* Resolve a file/dir entry's path inside the build directory, the cache or
+ * a staging directory (<$TMPDIR or /var/tmp>/amiforge-build-*, owned by this
+ * user), following no symlink. 1 with *parent and *leaf (see walk), 0 when
+ * it is already gone, -1 refused. */
+static int resolve_entry(const char *path, int *parent, const char **leaf)
+{
+	struct strv tmp = STRV_INIT;
+	const char *rest = NULL;
+	size_t i;
+	int fd = -1, r = -1;
+
+	if (!releasing)
+		return err_set("journal path '%s': no journal being released", path);
+	if (!path_plain(path))
+		return err_set("journal path '%s': not an absolute path without '.', '..' or "
+			       "'//': refused", path);
+	for (i = 0; i < releasing->roots.n; i++) {
+		if (under(path, releasing->roots.v[i], &rest) && *rest) {
+			fd = open(releasing->roots.v[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (fd < 0)
+				return err_errno("journal root '%s'", releasing->roots.v[i]);
+			return walk(fd, path, rest, parent, leaf);
+		}
+	}
+	staging_parents(&tmp);
+	for (i = 0; i < tmp.n; i++) {
+		struct stat st;
+		const char *slash;
+		int dfd;
+
+		if (!under(path, tmp.v[i], &rest) || !str_startswith(rest, "amiforge-build-"))
+			continue;
+		/* The staging directory itself: a directory of ours, in a
+		 * sticky world-writable parent nobody else can rename it in. */
+		fd = open(tmp.v[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			err_errno("staging parent '%s'", tmp.v[i]);
+			goto done;
+		}
+		slash = strchr(rest, '/');
+		if (!slash) {
+			*parent = fd;
+			*leaf = rest;
+			fd = -1;
+			r = 1;
+			goto done;
+		}
+		{
+			char *sd = xstrndup(rest, (size_t)(slash - rest));
+
+			dfd = openat(fd, sd, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			free(sd);
+		}
+		if (dfd < 0) {
+			r = errno == ENOENT ? 0 : err_set("journal path '%s': staging directory "
+							  "is not a directory: refused", path);
+			goto done;
+		}
+		if (fstat(dfd, &st) < 0 || st.st_uid != geteuid()) {
+			close(dfd);
+			err_set("journal path '%s': staging directory not owned by this user: "
+				"refused", path);
+			goto done;
+		}
+		r = walk(dfd, path, slash + 1, parent, leaf);
+		goto done;
+	}
+	err_set("journal path '%s': outside the build directory, its staging directory and "
+		"the cache: refused", path);
+done:
+	if (fd >= 0)
+		close(fd);
+	strv_release(&tmp);
+	return r;
+}
+
 static int release_file(const struct journal_entry *e, void *opaque UNUSED)
 {
+	const char *leaf;
+	int pfd, r;
+
 	if (need_fields(e, 1) < 0)
 		return -1;
-	if (unlink(e->fields[0]) < 0 && errno != ENOENT)
-		return err_errno("remove '%s'", e->fields[0]);
-	return 0;
+	r = resolve_entry(e->fields[0], &pfd, &leaf);
+	if (r <= 0)
+		return r;
+	r = 0;
+	if (unlinkat(pfd, leaf, 0) < 0 && errno != ENOENT)
+		r = err_errno("remove '%s'", e->fields[0]);
+	close(pfd);
+	return r;
 }
 
 static int release_dir(const struct journal_entry *e, void *opaque UNUSED)
 {
+	const char *leaf;
 	struct stat st;
+	int pfd, r;
 
 	if (need_fields(e, 1) < 0)
 		return -1;
-	if (lstat(e->fields[0], &st) < 0 && errno == ENOENT)
-		return 0;
-	return remove_tree(e->fields[0]);
+	r = resolve_entry(e->fields[0], &pfd, &leaf);
+	if (r <= 0)
+		return r;
+	r = 0;
+	if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			r = err_errno("stat '%s'", e->fields[0]);
+	} else if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(pfd, leaf, 0) < 0 && errno != ENOENT)
+			r = err_errno("remove '%s'", e->fields[0]);
+	} else if (st.st_uid != geteuid()) {
+		r = err_set("remove '%s': not owned by this user: refused", e->fields[0]);
+	} else {
+		/* Its parents were walked without symlinks; nftw does not
+		 * follow the ones inside. */
+		r = remove_tree(e->fields[0]);
+	}
+	close(pfd);
+	return r;
 }
 
 int proc_starttime(pid_t pid, uint64_t *out)
@@ -152,17 +354,40 @@ static bool pid_gone(pid_t pid, uint64_t st, int64_t ms)
 	}
 }
 
+int proc_exe(pid_t pid, char *out, size_t n)
+{
+	char path[64];
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+	len = readlink(path, out, n - 1);
+	if (len < 0)
+		return -1;
+	if ((size_t)len >= n - 1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	out[len] = '\0';
+	return 0;
+}
+
 static int release_pid(const struct journal_entry *e, void *opaque UNUSED)
 {
 	uint64_t pid, st, cur;
+	char exe[PATH_MAX];
 
-	if (need_fields(e, 2) < 0)
+	if (need_fields(e, 3) < 0)
 		return -1;
 	if (parse_u64(e->fields[0], INT_MAX, &pid) < 0 || pid < 2 ||
-	    parse_u64(e->fields[1], UINT64_MAX, &st) < 0)
+	    parse_u64(e->fields[1], UINT64_MAX, &st) < 0 || e->fields[2][0] != '/')
 		return err_set("journal: bad pid entry %u", e->id);
 	if (proc_starttime((pid_t)pid, &cur) < 0 || cur != st)
 		return 0;   /* gone, or the pid now belongs to someone else */
+	if (proc_exe((pid_t)pid, exe, sizeof(exe)) < 0 || strcmp(exe, e->fields[2]) != 0) {
+		log_warn("process %llu is not the journaled '%s' any more: left alone",
+			 (unsigned long long)pid, e->fields[2]);
+		return 0;
+	}
 	if (kill((pid_t)pid, SIGTERM) < 0 && errno != ESRCH)
 		return err_errno("kill %llu", (unsigned long long)pid);
 	if (pid_gone((pid_t)pid, st, PID_TERM_MS))
@@ -185,6 +410,11 @@ static int release_domain(const struct journal_entry *e, void *opaque UNUSED)
 
 	if (need_fields(e, 2) < 0)
 		return -1;
+	if (!hv_domain_name_ours(e->fields[0]))
+		return err_set("journal: domain '%s' is not one of amiforge's (%s*): refused",
+			       e->fields[0], HV_DOMAIN_PREFIX);
+	if (hv_uri_check(e->fields[1]) < 0)
+		return err_prefix("journal: domain '%s'", e->fields[0]);
 	virSetErrorFunc(NULL, virt_quiet);
 	conn = virConnectOpen(e->fields[1]);
 	if (!conn) {
@@ -203,6 +433,11 @@ static int release_domain(const struct journal_entry *e, void *opaque UNUSED)
 		else
 			err_set("look up domain '%s': %s", e->fields[0],
 				ve && ve->message ? ve->message : "failed");
+		goto cleanup;
+	}
+	if (!virDomainGetName(dom) || strcmp(virDomainGetName(dom), e->fields[0]) != 0) {
+		err_set("journal: domain with UUID %s is not named '%s': refused",
+			e->nfields > 2 ? e->fields[2] : "", e->fields[0]);
 		goto cleanup;
 	}
 	if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
@@ -232,6 +467,16 @@ cleanup:
 	return r;
 }
 
+/* A resource a target driver created (target.h's table): its handler. */
+static int release_target(const struct journal_entry *e, void *opaque)
+{
+	const struct target_release *t = opaque;
+
+	if (need_fields(e, 1) < 0)
+		return -1;
+	return t->release(e->kind, e->fields[0], e->nfields > 1 ? e->fields[1] : "");
+}
+
 static void register_builtins(void)
 {
 	static const struct { const char *kind; journal_release_fn fn; } b[] = {
@@ -245,6 +490,9 @@ static void register_builtins(void)
 	builtins_done = true;
 	for (i = 0; i < ARRAY_SIZE(b); i++)
 		journal_register(b[i].kind, b[i].fn, NULL);
+	for (i = 0; target_releases[i].kind; i++)
+		journal_register(target_releases[i].kind, release_target,
+				 (void *)&target_releases[i]);
 }
 
 /* ---- encoding ------------------------------------------------------------- */
@@ -444,6 +692,52 @@ static int drop_torn_tail(int fd, off_t size)
 	return ftruncate(fd, pos) < 0 || fsync(fd) < 0 ? -1 : 0;
 }
 
+/* The build directory (the journal's, which must be private too) and the
+ * cache, as real paths. */
+static int journal_roots(struct journal *j)
+{
+	char *dir = xstrdup(j->path), *slash = strrchr(dir, '/'), *real, *cache;
+	int r = -1;
+
+	if (slash)
+		*slash = '\0';
+	real = realpath(slash ? (dir[0] ? dir : "/") : ".", NULL);
+	if (!real) {
+		err_errno("journal '%s': its directory", j->path);
+		goto cleanup;
+	}
+	if (path_check_private(real, "build directory") < 0)
+		goto cleanup;
+	strv_push(&j->roots, real);
+	cache = cache_dir();
+	if (cache) {
+		char *rc = realpath(cache, NULL);
+
+		if (rc)
+			strv_push(&j->roots, rc);
+		free(rc);
+		free(cache);
+	} else {
+		err_clear();
+	}
+	r = 0;
+cleanup:
+	free(real);
+	free(dir);
+	return r;
+}
+
+int journal_allow_root(struct journal *j, const char *dir)
+{
+	char *real = realpath(dir, NULL);
+
+	if (!real)
+		return err_errno("journal: directory '%s'", dir);
+	strv_push(&j->roots, real);
+	free(real);
+	return 0;
+}
+
 struct journal *journal_open(const char *path)
 {
 	struct journal *j = xcalloc(1, sizeof(*j));
@@ -453,11 +747,15 @@ struct journal *journal_open(const char *path)
 	char last;
 
 	j->path = xstrdup(path);
-	j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (j->fd < 0) {
 		err_errno("open journal '%s'", path);
 		goto fail;
 	}
+	/* Its lines name what clean removes, kills and destroys: only a
+	 * journal this user wrote, in a directory only this user writes. */
+	if (fd_check_private(j->fd, path, "journal") < 0 || journal_roots(j) < 0)
+		goto fail;
 	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
 			err_set("journal '%s' is in use by a running build", path);
@@ -500,6 +798,7 @@ void journal_close(struct journal *j)
 		return;
 	if (j->fd >= 0)
 		close(j->fd);   /* releases the flock */
+	strv_release(&j->roots);
 	free(j->path);
 	free(j);
 }
@@ -572,14 +871,16 @@ int journal_add(struct journal *j, unsigned *id, const char *kind, ...)
 
 int journal_add_pid(struct journal *j, unsigned *id, const char *kind, pid_t pid)
 {
-	char spid[32], sst[32];
+	char spid[32], sst[32], exe[PATH_MAX];
 	uint64_t st;
 
 	if (proc_starttime(pid, &st) < 0)
 		return err_errno("start time of process %ld", (long)pid);
+	if (proc_exe(pid, exe, sizeof(exe)) < 0)
+		return err_errno("executable of process %ld", (long)pid);
 	snprintf(spid, sizeof(spid), "%ld", (long)pid);
 	snprintf(sst, sizeof(sst), "%llu", (unsigned long long)st);
-	return journal_add(j, id, kind, spid, sst, NULL);
+	return journal_add(j, id, kind, spid, sst, exe, NULL);
 }
 
 static int mark(struct journal *j, unsigned id, char c)
@@ -620,6 +921,34 @@ int journal_hold_live(struct journal *j)
 	return r;
 }
 
+int journal_resource(struct journal *j, enum journal_event ev, const char *kind,
+		     const char *id, const char *region)
+{
+	struct journal_entry *e;
+	size_t n, i;
+	unsigned found = 0;
+	int r;
+
+	if (ev == JOURNAL_EV_CREATED)
+		return journal_add(j, NULL, kind, id, region ? region : "", NULL);
+	if (journal_load(j->path, &e, &n) < 0)
+		return -1;
+	for (i = n; i-- > 0 && !found;)
+		if ((e[i].state == JOURNAL_LIVE || e[i].state == JOURNAL_HELD) &&
+		    strcmp(e[i].kind, kind) == 0 && e[i].nfields > 0 &&
+		    strcmp(e[i].fields[0], id) == 0)
+			found = e[i].id;
+	journal_entries_free(e, n);
+	if (ev == JOURNAL_EV_RELEASED)
+		return found ? journal_release(j, found) : 0;
+	if (found)
+		return journal_keep(j, found);
+	if (journal_add(j, &found, kind, id, region ? region : "", NULL) < 0)
+		return -1;
+	r = journal_keep(j, found);
+	return r < 0 ? -1 : 1;
+}
+
 static void describe(const struct journal_entry *e, struct buf *b)
 {
 	size_t i;
@@ -643,6 +972,7 @@ int journal_cleanup(struct journal *j, bool dry_run, FILE *report, unsigned *rel
 		*failed = 0;
 	if (journal_load(j->path, &e, &n) < 0)
 		return -1;
+	releasing = j;
 	for (i = n; i-- > 0;) {
 		const struct handler *h;
 		struct buf what = BUF_INIT(JOURNAL_LINE_MAX * 4);
@@ -681,6 +1011,7 @@ int journal_cleanup(struct journal *j, bool dry_run, FILE *report, unsigned *rel
 		}
 		buf_release(&what);
 	}
+	releasing = NULL;
 	journal_entries_free(e, n);
 	if (released)
 		*released = ok;

@@ -25,9 +25,19 @@
  * driver tables: AWS and hypervisor code register theirs). Built in:
  *	file PATH            unlink
  *	dir PATH             remove the tree
- *	pid PID STARTTIME    SIGTERM, then SIGKILL; only if /proc/PID still has
- *	qemu-pid PID START   that start time (no killing a recycled pid)
+ *	pid PID START EXE    SIGTERM, then SIGKILL; only if /proc/PID still has
+ *	qemu-pid PID START EXE  that start time and executable (no killing a
+ *	                     recycled pid)
  *	domain NAME URI [UUID]  libvirt: destroy and undefine
+ *
+ * The journal is not a script: a build directory may come from someone
+ * else. journal_open refuses a journal (and its directory) that is a
+ * symlink, not owned by this user or writable by group or others. file and
+ * dir paths must lie, without a symlink on the way, inside the journal's
+ * directory, the cache, a staging directory of this user
+ * (<$TMPDIR|/var/tmp|/tmp>/amiforge-build-*) or a directory the running build
+ * allowed (journal_allow_root); domains must be amiforge's (HV_DOMAIN_PREFIX)
+ * behind an allowed URI (hv_uri_check). Anything else fails to release.
  *
  * The process owning a journal holds an exclusive flock on it: `clean`
  * refuses a journal whose build is still running. */
@@ -56,6 +66,9 @@ struct journal;
 /* Open (creating) the journal at path for appending, and lock it.
  * NULL with an error recorded ("... in use by a running build" when locked). */
 struct journal *journal_open(const char *path);
+/* Let file and dir entries under dir (an output directory the recipe
+ * names) be released by this process's cleanup. 0 or -1. */
+int journal_allow_root(struct journal *j, const char *dir);
 /* Unlock and close; accepts NULL. Does not clean anything up. */
 void journal_close(struct journal *j);
 
@@ -73,6 +86,15 @@ int journal_keep(struct journal *j, unsigned id);
  * (a running guest and its files) on purpose. They stay to release: cleanup
  * and clean treat them as live and say "(kept for inspection)". 0 or -1. */
 int journal_hold_live(struct journal *j);
+
+/* A resource someone else created and reports (a target driver's
+ * on_resource): CREATED journals "KIND ID REGION"; RELEASED marks the
+ * newest live one with that kind and id released (none: nothing to do);
+ * KEPT marks it kept, journaling it first when it was not (then 1). 0, 1
+ * or -1. */
+enum journal_event { JOURNAL_EV_CREATED, JOURNAL_EV_RELEASED, JOURNAL_EV_KEPT };
+int journal_resource(struct journal *j, enum journal_event ev, const char *kind,
+		     const char *id, const char *region);
 
 /* Release, newest first, every live resource through its handler; each
  * success is journaled. Failures do not stop the walk. *released and
@@ -98,5 +120,7 @@ int journal_register(const char *kind, journal_release_fn fn, void *opaque);
 /* Start time of pid (field 22 of /proc/PID/stat, clock ticks since boot).
  * 0, or -1 (errno ESRCH when the process does not exist). */
 int proc_starttime(pid_t pid, uint64_t *out);
+/* The executable of pid (readlink /proc/PID/exe) into out[n]. 0 or -1. */
+int proc_exe(pid_t pid, char *out, size_t n);
 
 #endif

@@ -160,7 +160,12 @@ void manifest_set_base(struct manifest *m, const struct base_image *img)
 	json_t *o = json_object();
 
 	json_object_set_new(o, "kind", json_string("base"));
-	json_object_set_new(o, "source", jstr(img->source));
+	{
+		char *src = url_redact(img->source);   /* no userinfo, no signature */
+
+		json_object_set_new(o, "source", jstr(src));
+		free(src);
+	}
 	json_object_set_new(o, "path", jstr(img->path));
 	json_object_set_new(o, "sha256", jstr(img->sha256));
 	json_object_set_new(o, "format", jstr(img->format));
@@ -274,7 +279,7 @@ int manifest_write(struct manifest *m)
 	}
 	/* Secrets are never put in a manifest; this is the safety net. */
 	log_redact(&b);
-	r = write_file_atomic(m->path, b.data, b.len, 0644);
+	r = write_file_atomic(m->path, b.data, b.len, 0600);
 cleanup:
 	free(text);
 	buf_release(&b);

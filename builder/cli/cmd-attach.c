@@ -62,7 +62,7 @@ static struct agent *reach(const char *build_dir, struct guest_record *rec)
 			"--on-error=abort|ask, or `amiforge clean` destroyed it)", bd.path);
 		goto cleanup;
 	}
-	if (guest_record_load(path, rec) < 0)
+	if (path_check_private(path, "guest record") < 0 || guest_record_load(path, rec) < 0)
 		goto cleanup;
 	if (access(rec->agent_socket, F_OK) < 0) {
 		err_errno("guest %s: agent socket '%s'", rec->name, rec->agent_socket);

@@ -3,6 +3,7 @@
 
 #include "builder/build/build.h"
 #include "builder/build/checkpoint.h"
+#include "builder/build/builddir.h"
 #include "commands.h"
 #include "error.h"
 #include "log.h"
@@ -107,6 +108,17 @@ int cmd_build(int argc, char **argv)
 			"(use --on-error=abort in scripts)");
 		log_err_msg();
 		goto cleanup;
+	}
+	if (o.resume_dir) {
+		/* Its state names the recipe to run: only a directory of ours. */
+		struct build_dir rbd;
+
+		if (build_dir_open(o.resume_dir, &rbd) < 0) {
+			log_err_msg();
+			ret = EXIT_FAIL;
+			goto cleanup;
+		}
+		build_dir_release(&rbd);
 	}
 	if (o.resume_dir && optind == argc) {
 		/* The recipe and vars the build was started with. */

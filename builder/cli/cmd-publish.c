@@ -14,6 +14,8 @@
 #include "drivers/aws/s3.h"
 #include "builder/publish/publish-dist.h"
 #include "builder/disk/admit.h"
+#include "builder/build/builddir.h"
+#include "builder/build/journal.h"
 
 #define MAX_TAGS 50
 
@@ -169,13 +171,59 @@ static char *find_disk(const char *dir, bool ebs)
 	return best;
 }
 
-static void on_resource(const char *kind, const char *id, const char *region, void *opaque)
-{
-	json_t *list = opaque;
+/* What a publish reports: the manifest's resources list, and the journal
+ * `amiforge clean` releases from when the publish is killed. */
+struct pub_resources {
+	json_t *list;
+	struct journal *j;
+};
 
+static void on_resource(enum aws_res_event ev, const char *kind, const char *id,
+			const char *region, void *opaque)
+{
+	struct pub_resources *pr = opaque;
+
+	if (pr->j && journal_resource(pr->j, ev == AWS_RES_CREATED ? JOURNAL_EV_CREATED
+					     : ev == AWS_RES_RELEASED ? JOURNAL_EV_RELEASED
+					     : JOURNAL_EV_KEPT, kind, id, region) < 0)
+		log_warn("journal: %s", err_msg());
+	if (ev == AWS_RES_RELEASED)
+		return;
+	if (ev == AWS_RES_KEPT) {   /* listed already when it was created */
+		size_t i;
+		json_t *r;
+
+		json_array_foreach(pr->list, i, r)
+			if (strcmp(json_string_value(json_object_get(r, "kind")), kind) == 0 &&
+			    strcmp(json_string_value(json_object_get(r, "id")), id) == 0)
+				return;
+	}
 	log_info("created %s %s (%s)", kind, id, region ? region : "");
-	json_array_append_new(list, json_pack("{s:s, s:s, s:s?}", "kind", kind, "id", id,
-					      "region", region));
+	json_array_append_new(pr->list, json_pack("{s:s, s:s, s:s?}", "kind", kind, "id", id,
+						  "region", region));
+}
+
+/* The journal of this publish: the build directory's when one is given,
+ * else a directory of its own under ./builds (removed again when nothing
+ * is left in it). *own is set when it is ours. NULL with an error. */
+static struct journal *publish_journal(const char *arg, bool is_dir, const char *stem,
+				       struct build_dir *bd, bool *own)
+{
+	struct journal *j;
+
+	*own = false;
+	if (is_dir) {
+		if (build_dir_open(arg, bd) < 0)
+			return NULL;
+	} else {
+		if (build_dir_create(NULL, stem, "publish", 0, bd) < 0)
+			return NULL;
+		*own = true;
+	}
+	j = journal_open(bd->journal);
+	if (j)
+		log_debug("journal: %s", bd->journal);
+	return j;
 }
 
 static json_t *manifest(const struct target_result *r, const struct target_disk *d,
@@ -346,6 +394,9 @@ int cmd_publish(int argc, char **argv)
 	const char *tmpl = "{{ name }}-{{ buildDate }}", *format = NULL;
 	char *path = NULL, *name = NULL, *stem = NULL;
 	json_t *resources = json_array();
+	struct pub_resources pr = { .list = resources };
+	struct build_dir jbd = { 0 };
+	bool own_dir = false;
 	bool json = false, mkbucket = false, ebs, allow_public = false;
 	struct strv copies = STRV_INIT, accounts = STRV_INIT, groups = STRV_INIT, orgs = STRV_INIT,
 		    ous = STRV_INIT;
@@ -483,8 +534,16 @@ int cmd_publish(int argc, char **argv)
 	if (!name)
 		goto fail;
 	s.name = name;
+	pr.j = publish_journal(argv[optind], S_ISDIR(st.st_mode), stem, &jbd, &own_dir);
+	if (!pr.j) {
+		if (S_ISDIR(st.st_mode))
+			goto fail;   /* a build directory someone else wrote, or in use */
+		log_warn("no journal for this publish (%s): if it is killed, `amiforge clean` "
+			 "cannot release its uploads", err_msg());
+		err_clear();
+	}
 	s.on_resource = on_resource;
-	s.opaque = resources;
+	s.opaque = &pr;
 	drv = target_find(&s);
 	if (!drv || (drv->check && drv->check(&s) < 0))
 		goto fail;
@@ -535,6 +594,17 @@ cleanup:
 	strv_release(&ous);
 	target_result_release(&res);
 	disk_info_release(&di);
+	if (pr.j) {
+		int live = journal_live_count(jbd.journal);
+
+		journal_close(pr.j);
+		if (own_dir && live == 0)
+			remove_tree(jbd.path);
+		else if (live > 0 && rc != EXIT_OK)
+			log_warn("what this publish left in AWS is journaled: amiforge clean %s",
+				 jbd.path);
+	}
+	build_dir_release(&jbd);
 	json_decref(resources);
 	free(path);
 	free(name);

@@ -52,10 +52,14 @@ int cmd_validate(int argc, char **argv)
 		log_err_msg();
 		goto cleanup;
 	}
-	printf("%s: valid recipe %s %s: parent %s, %zu component%s, %zu test%s\n",
-	       argv[optind], r->name, r->version, r->parent.url ? r->parent.url : r->parent.path,
-	       r->ncomponents, r->ncomponents == 1 ? "" : "s", r->ntests,
-	       r->ntests == 1 ? "" : "s");
+	{
+		char *parent = url_redact(r->parent.url ? r->parent.url : r->parent.path);
+
+		printf("%s: valid recipe %s %s: parent %s, %zu component%s, %zu test%s\n",
+		       argv[optind], r->name, r->version, parent, r->ncomponents,
+		       r->ncomponents == 1 ? "" : "s", r->ntests, r->ntests == 1 ? "" : "s");
+		free(parent);
+	}
 	for (i = 0; i < r->nvars; i++) {
 		size_t k, used = 0;
 

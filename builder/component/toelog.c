@@ -18,10 +18,14 @@ struct toelog {
 static FILE *open_in(const char *dir, const char *name)
 {
 	char *p = xasprintf("%s/%s", dir, name);
-	FILE *f = fopen(p, "we");
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 
-	if (!f)
+	if (!f) {
 		err_errno("create '%s'", p);
+		if (fd >= 0)
+			close(fd);
+	}
 	free(p);
 	return f;
 }
@@ -36,7 +40,8 @@ struct toelog *toelog_open(const char *parent, const char *exec_id, char **path)
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d_%H-%M-%S", &tm);
 	l->dir = xasprintf("%s/TOE_%s_UTC-0_%s", parent, stamp, exec_id);
-	if (mkdir_p(l->dir, 0755) < 0 || !(l->app = open_in(l->dir, "application.log")) ||
+	/* Component output is the user's own: 0700/0600, like the build dir. */
+	if (mkdir_p(l->dir, 0700) < 0 || !(l->app = open_in(l->dir, "application.log")) ||
 	    !(l->console = open_in(l->dir, "console.log"))) {
 		toelog_close(l);
 		return NULL;
@@ -82,7 +87,7 @@ int toelog_add_document(struct toelog *l, const struct comp_doc *doc, size_t ind
 {
 	char *name = index ? xasprintf("%s/document-%zu.yaml", l->dir, index + 1)
 			   : xasprintf("%s/document.yaml", l->dir);
-	int r = write_file_atomic(name, doc->y.text, doc->y.text_len, 0644);
+	int r = write_file_atomic(name, doc->y.text, doc->y.text_len, 0600);
 
 	free(name);
 	return r;
@@ -98,7 +103,7 @@ int toelog_write_json(struct toelog *l, const char *name, json_t *j)
 	red = log_redact_str(text);
 	free(text);
 	p = xasprintf("%s/%s", l->dir, name);
-	r = write_file_atomic(p, red, strlen(red), 0644);
+	r = write_file_atomic(p, red, strlen(red), 0600);
 	free(p);
 	free(red);
 	return r;

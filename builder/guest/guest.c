@@ -182,6 +182,12 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 	}
 	if (overlay_create(base, info.format, g->overlay, o->disk_size) < 0)
 		goto cleanup;
+	/* The guest's disk is this user's; a QEMU running as another user gets
+	 * it by ownership (libvirt's dynamic_ownership), not by world bits. */
+	if (chmod(g->overlay, 0600) < 0) {
+		err_errno("chmod '%s'", g->overlay);
+		goto cleanup;
+	}
 	g->base = xstrdup(base);
 	g->base_format = xstrdup(info.format);
 	g->base_shared = stat(base, &st) == 0 && (st.st_mode & S_IROTH);
@@ -280,7 +286,7 @@ struct guest *guest_boot(const struct guest_opts *o)
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r[0] = r[1] = 0;
 	g->name = o->name ? xstrdup(o->name)
-			  : xasprintf("amiforge-%ld-%02x%02x", (long)getpid(), r[0], r[1]);
+			  : xasprintf(HV_DOMAIN_PREFIX "%ld-%02x%02x", (long)getpid(), r[0], r[1]);
 
 	g->hv = hv_open(o->driver, o->uri);
 	if (!g->hv || hv_resolve_accel(g->hv, o->accel, &g->accel) < 0)

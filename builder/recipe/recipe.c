@@ -3,6 +3,7 @@
 #include "recipe.h"
 #include "builder/component/catalog.h"
 #include "buf.h"
+#include "drivers/hypervisor/hypervisor.h"
 #include "error.h"
 #include "template.h"
 #include "util.h"
@@ -890,9 +891,8 @@ static int parse_vm(struct rctx *c, const struct ynode *root)
 		if (vm->driver && strcmp(vm->driver, "qemu") == 0)
 			return rerr(c, v, "vm.connect is a libvirt URI; it does not apply to "
 				    "driver 'qemu'");
-		if (!strstr(s, ":///") && !strstr(s, "://"))
-			return rerr(c, v, "vm.connect '%s' is not a libvirt URI "
-				    "(e.g. qemu:///system)", s);
+		if (hv_uri_check(s) < 0)
+			return rerr(c, v, "vm.connect: %s", err_msg());
 		vm->connect = xstrdup(s);
 	}
 defaults:

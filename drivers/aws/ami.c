@@ -143,7 +143,7 @@ int ami_finish(struct aws_client *cl, const struct publish_spec *s, const char *
 	res->ami_id = xstrdup(image_id);
 	res->ami_name = xstrdup(s->name);
 	if (s->on_resource)
-		s->on_resource("image", image_id, aws_client_region(cl), s->opaque);
+		s->on_resource(AWS_RES_KEPT, "image", image_id, aws_client_region(cl), s->opaque);
 	if (ami_tag(cl, s, ids) < 0)
 		return -1;
 	return ami_wait_available(cl, s, image_id);

@@ -419,7 +419,7 @@ static int region_ami(struct aws_client *cl, const struct dist_spec *d, json_t *
 	*how = "copied";
 	log_info("CopyImage %s → %s: %s '%s'", src, r->region, *ami, name);
 	if (d->on_resource)
-		d->on_resource("image", *ami, r->region, d->opaque);
+		d->on_resource(AWS_RES_KEPT, "image", *ami, r->region, d->opaque);
 	state_set(d, st, r->region, *ami, "copying");
 	return 0;
 }
@@ -445,7 +445,8 @@ static int one_region(const struct dist_spec *d, json_t *st, const struct dist_r
 	if (d->on_resource)
 		for (size_t i = 0; i < im.snaps.n; i++)
 			if (strcmp(how, "copied") == 0)
-				d->on_resource("snapshot", im.snaps.v[i], r->region, d->opaque);
+				d->on_resource(AWS_RES_KEPT, "snapshot", im.snaps.v[i], r->region,
+					       d->opaque);
 	if (tag(cl, r, ami, &im) < 0 || launch_permissions(cl, r, ami) < 0 ||
 	    volume_permissions(cl, r, &im) < 0)
 		goto cleanup;

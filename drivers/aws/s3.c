@@ -441,7 +441,7 @@ int s3_upload_file(struct aws_client *cl, const char *path, const struct s3_uplo
 		goto cleanup;
 	rid = xasprintf("s3://%s/%s?uploadId=%s", o->bucket, o->key, u.upload_id);
 	if (o->on_resource)
-		o->on_resource("s3-upload", rid, aws_client_region(cl), o->opaque);
+		o->on_resource(AWS_RES_CREATED, "s3-upload", rid, aws_client_region(cl), o->opaque);
 	log_info("uploading '%s' (%.1f MiB, %d parts of %.0f MiB) to s3://%s/%s", path,
 		 (double)res->size / MIB, u.nparts, (double)res->part_size / MIB,
 		 o->bucket, o->key);
@@ -497,7 +497,11 @@ int s3_upload_file(struct aws_client *cl, const char *path, const struct s3_uplo
 	res->elapsed_ms = now_ms() - t0;
 	if (o->on_resource) {
 		char *oid = xasprintf("s3://%s/%s", o->bucket, o->key);
-		o->on_resource("s3-object", oid, aws_client_region(cl), o->opaque);
+
+		/* The object first: there is never a moment with neither. */
+		o->on_resource(AWS_RES_CREATED, "s3-object", oid, aws_client_region(cl), o->opaque);
+		o->on_resource(AWS_RES_RELEASED, "s3-upload", rid, aws_client_region(cl),
+			       o->opaque);
 		free(oid);
 	}
 	log_info("uploaded %.1f MiB in %.1f s (%.1f MiB/s)", (double)res->size / MIB,
@@ -509,10 +513,14 @@ cleanup:
 		char saved[ERR_MAX];
 
 		snprintf(saved, sizeof(saved), "%s", err_msg());
-		if (s3_abort_upload(cl, o->bucket, o->key, u.upload_id) < 0)
+		if (s3_abort_upload(cl, o->bucket, o->key, u.upload_id) < 0) {
 			log_warn("abort upload %s: %s (run `amiforge clean` later)", rid, err_msg());
-		else
+		} else {
 			log_info("aborted the multipart upload of s3://%s/%s", o->bucket, o->key);
+			if (o->on_resource)
+				o->on_resource(AWS_RES_RELEASED, "s3-upload", rid, aws_client_region(cl),
+					       o->opaque);
+		}
 		err_set("%s", saved);
 	}
 	for (i = 0; i < u.nparts; i++)
@@ -809,5 +817,76 @@ cleanup:
 	aws_resp_release(&rs);
 	s3_loc_release(&l);
 	free(what);
+	return r;
+}
+
+/* ---- `amiforge clean` ------------------------------------------------------ */
+
+/* "s3://bucket/key[?uploadId=ID]" into its parts (caller frees). 0 or -1. */
+static int parse_s3_id(const char *id, char **bucket, char **key, char **upload)
+{
+	const char *b, *slash, *q;
+
+	*bucket = *key = *upload = NULL;
+	if (!str_startswith(id, "s3://"))
+		return err_set("'%s' is not an s3:// URL", id);
+	b = id + 5;
+	slash = strchr(b, '/');
+	if (!slash || slash == b || !slash[1])
+		return err_set("'%s' names no bucket and key", id);
+	q = strstr(slash, "?uploadId=");
+	*bucket = xstrndup(b, (size_t)(slash - b));
+	*key = q ? xstrndup(slash + 1, (size_t)(q - slash - 1)) : xstrdup(slash + 1);
+	if (q)
+		*upload = xstrdup(q + strlen("?uploadId="));
+	return 0;
+}
+
+static struct aws_client *release_client(const char *region)
+{
+	struct aws_client_opts co = { .region = region && *region ? region : NULL };
+
+	return aws_client_new(&co);
+}
+
+int s3_release_upload(const char *kind UNUSED, const char *id, const char *region)
+{
+	struct aws_client *cl = NULL;
+	char *bucket, *key, *upload;
+	int r = -1;
+
+	if (parse_s3_id(id, &bucket, &key, &upload) < 0)
+		return -1;
+	if (!upload) {
+		err_set("'%s' names no uploadId", id);
+		goto cleanup;
+	}
+	cl = release_client(region);
+	if (cl && s3_abort_upload(cl, bucket, key, upload) == 0)
+		r = 0;   /* NoSuchUpload (completed or aborted already) included */
+cleanup:
+	aws_client_free(cl);
+	free(bucket);
+	free(key);
+	free(upload);
+	return r;
+}
+
+int s3_release_object(const char *kind UNUSED, const char *id, const char *region)
+{
+	struct aws_client *cl = NULL;
+	char *bucket, *key, *upload;
+	int r = -1;
+
+	if (parse_s3_id(id, &bucket, &key, &upload) < 0)
+		return -1;
+	cl = release_client(region);
+	/* DeleteObject of a missing key succeeds: already gone is gone. */
+	if (cl && s3_delete_object(cl, bucket, key) == 0)
+		r = 0;
+	aws_client_free(cl);
+	free(bucket);
+	free(key);
+	free(upload);
 	return r;
 }

@@ -16,11 +16,24 @@
 #define S3_PARALLEL_MAX 64
 
 /* Reports a resource the moment it exists (the build journal records it so
- * that `amiforge clean` can undo it after a crash). kind: "s3-upload"
- * (id "s3://bucket/key?uploadId=ID"), "s3-object" (id "s3://bucket/key"),
- * "import-snapshot-task", "import-image-task", "snapshot", "image". */
-typedef void (*aws_resource_fn)(const char *kind, const char *id, const char *region,
-				void *opaque);
+ * that `amiforge clean` can undo it after a crash), and again when it is
+ * gone or became a product to keep. kind: "s3-upload" (id
+ * "s3://bucket/key?uploadId=ID"), "s3-object" (id "s3://bucket/key"),
+ * "import-snapshot-task", "import-image-task", "snapshot" (created by EBS
+ * direct's StartSnapshot: live until completed), "image". */
+enum aws_res_event {
+	AWS_RES_CREATED,    /* exists; to release if the run dies */
+	AWS_RES_RELEASED,   /* gone (completed, aborted, cancelled, deleted) */
+	AWS_RES_KEPT,       /* a product (completed snapshot, AMI, kept object) */
+};
+typedef void (*aws_resource_fn)(enum aws_res_event ev, const char *kind, const char *id,
+				const char *region, void *opaque);
+
+/* `amiforge clean` handlers (drivers/target/target.c's table): abort the
+ * multipart upload "s3://bucket/key?uploadId=ID" / delete the staging
+ * object "s3://bucket/key" in region. Already gone: 0. 0 or -1. */
+int s3_release_upload(const char *kind, const char *id, const char *region);
+int s3_release_object(const char *kind, const char *id, const char *region);
 
 struct s3_upload_opts {
 	const char *bucket;

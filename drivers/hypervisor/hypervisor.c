@@ -1,4 +1,6 @@
 /* hypervisor.c: the driver table and the checks every driver relies on. */
+#include <ctype.h>
+
 #include "hypervisor.h"
 #include "error.h"
 #include "log.h"
@@ -129,6 +131,8 @@ struct hv *hv_open(const char *name, const char *uri)
 	enum hv_open_result res;
 	struct hv *hv;
 
+	if (uri && hv_uri_check(uri) < 0)
+		return NULL;
 	if (name) {
 		const struct hv_driver *drv = hv_driver_find(name);
 
@@ -324,4 +328,92 @@ void hv_close(struct hv *hv)
 		hv->drv->close(hv->priv);
 	free(hv->priv);
 	free(hv);
+}
+
+/* ---- libvirt URIs ---------------------------------------------------------- */
+
+/* Query parameters that choose how to reach a daemon and never name a
+ * program to run or a socket to talk to (libvirt's remote driver also takes
+ * command=, netcat=, socket= and name=: refused). */
+static const char *const uri_params_ok[] = {
+	"mode", "proxy", "no_verify", "no_tty", "pkipath", "keyfile", "known_hosts",
+	"known_hosts_verify", "sshauth", "tls_priority",
+};
+
+static bool uri_host_ok(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!isalnum(c) && !strchr(".-_:@[]", c))
+			return false;
+	}
+	return true;
+}
+
+int hv_uri_check(const char *uri)
+{
+	static const char *const schemes[] = { "qemu", "qemu+unix", "qemu+ssh", "qemu+tls" };
+	const char *sep = strstr(uri, "://"), *auth, *path, *q;
+	size_t slen, alen, plen, i;
+	bool ok = false, remote;
+
+	for (i = 0; uri[i]; i++)
+		if ((unsigned char)uri[i] <= ' ' || uri[i] == 0x7f || uri[i] == '#')
+			return err_set("libvirt URI: control character, space or '#' refused");
+	if (!sep)
+		return err_set("libvirt URI '%s': not DRIVER[+TRANSPORT]://[HOST]/PATH "
+			       "(e.g. qemu:///system)", uri);
+	slen = (size_t)(sep - uri);
+	for (i = 0; i < ARRAY_SIZE(schemes); i++)
+		ok = ok || (strlen(schemes[i]) == slen && strncmp(uri, schemes[i], slen) == 0);
+	if (!ok)
+		return err_set("libvirt URI '%s': only the qemu driver over the local, unix, "
+			       "ssh and tls transports (qemu, qemu+unix, qemu+ssh, qemu+tls) "
+			       "is allowed", uri);
+	remote = slen > 4 && (strncmp(uri + 5, "ssh", 3) == 0 || strncmp(uri + 5, "tls", 3) == 0);
+	auth = sep + 3;
+	path = strchr(auth, '/');
+	if (!path)
+		return err_set("libvirt URI '%s': no path (/system or /session)", uri);
+	alen = (size_t)(path - auth);
+	if (alen && !remote)
+		return err_set("libvirt URI '%s': a host needs the ssh or tls transport", uri);
+	if (remote && (!alen || !uri_host_ok(auth, alen)))
+		return err_set("libvirt URI '%s': bad or missing host", uri);
+	q = strchr(path, '?');
+	plen = q ? (size_t)(q - path) : strlen(path);
+	if (!((plen == 7 && strncmp(path, "/system", 7) == 0) ||
+	      (plen == 8 && strncmp(path, "/session", 8) == 0)))
+		return err_set("libvirt URI '%s': path must be /system or /session", uri);
+	while (q && *q) {
+		const char *p = q + 1, *end = strchr(p, '&'), *eq;
+		size_t klen;
+
+		if (!end)
+			end = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(end - p));
+		klen = eq ? (size_t)(eq - p) : (size_t)(end - p);
+		for (i = 0, ok = false; i < ARRAY_SIZE(uri_params_ok); i++)
+			ok = ok || (strlen(uri_params_ok[i]) == klen &&
+				    strncmp(p, uri_params_ok[i], klen) == 0);
+		if (klen && !ok)
+			return err_set("libvirt URI '%s': parameter '%.*s' is not allowed "
+				       "(it can run a command or redirect the connection)",
+				       uri, (int)klen, p);
+		q = *end ? end : NULL;
+	}
+	return 0;
+}
+
+bool hv_domain_name_ours(const char *name)
+{
+	size_t n = strlen(HV_DOMAIN_PREFIX);
+
+	if (strncmp(name, HV_DOMAIN_PREFIX, n) != 0 || !name[n])
+		return false;
+	for (name += n; *name; name++)
+		if (!isalnum((unsigned char)*name) && *name != '-' && *name != '_')
+			return false;
+	return true;
 }

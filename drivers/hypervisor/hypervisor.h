@@ -125,6 +125,18 @@ extern const struct hv_driver *const hv_drivers[];
 
 const struct hv_driver *hv_driver_find(const char *name);
 
+/* Every domain amiforge defines is named HV_DOMAIN_PREFIX + [A-Za-z0-9_-]+;
+ * `clean` touches no other (hv_domain_name_ours). */
+#define HV_DOMAIN_PREFIX "amiforge-"
+bool hv_domain_name_ours(const char *name);
+
+/* The libvirt URIs amiforge connects to (recipe vm.connect, --connect, the
+ * journal): the qemu driver, locally or over the unix, ssh or tls transport,
+ * path /system or /session, and only query parameters that cannot run a
+ * program or redirect the connection (no ext transport, command=, netcat=,
+ * socket=, name=). 0, or -1 with the reason recorded. */
+int hv_uri_check(const char *uri);
+
 /* Open a connection with the named driver, or (name NULL) with the first
  * driver that does not decline. NULL with an error recorded. */
 struct hv *hv_open(const char *name, const char *uri);

@@ -4,12 +4,14 @@
  * when one is given or recorded), complete it with the LINEAR checksum,
  * wait until it is completed, register and tag (drivers/aws/ami.c). */
 #include <dirent.h>
+#include <libxml/tree.h>
 
 #include "target.h"
 #include "builder/disk/blockread.h"
 #include "drivers/aws/ami.h"
 #include "drivers/aws/aws.h"
 #include "drivers/aws/ebs.h"
+#include "drivers/aws/xml.h"
 #include "drivers/aws/ebs-upload.h"
 #include "drivers/aws/ec2.h"
 #include "error.h"
@@ -237,17 +239,22 @@ static int wait_completed(struct aws_client *cl, const struct publish_spec *s, c
 }
 
 /* A snapshot that was never completed is useless: delete it. */
-static void discard_snapshot(struct aws_client *cl, const char *snap)
+static void discard_snapshot(struct aws_client *cl, const struct publish_spec *s,
+			     const char *snap)
 {
 	const char *p[] = { "SnapshotId", snap, NULL };
 	char saved[ERR_MAX];
 
 	snprintf(saved, sizeof(saved), "%s", err_msg());
 	aws_client_set_cleanup(cl, true);
-	if (ec2_call(cl, "DeleteSnapshot", p, NULL) < 0)
+	if (ec2_call(cl, "DeleteSnapshot", p, NULL) < 0) {
 		log_warn("delete incomplete snapshot %s: %s", snap, err_msg());
-	else
+	} else {
 		log_info("deleted the incomplete snapshot %s", snap);
+		if (s->on_resource)
+			s->on_resource(AWS_RES_RELEASED, "snapshot", snap, aws_client_region(cl),
+				       s->opaque);
+	}
 	aws_client_set_cleanup(cl, false);
 	err_set("%s", saved);
 }
@@ -329,7 +336,7 @@ static int publish(const struct target_disk *d, const struct publish_spec *s,
 		goto cleanup;
 	res->snapshot_id = xstrdup(snap);
 	if (s->on_resource)
-		s->on_resource("snapshot", snap, res->region, s->opaque);
+		s->on_resource(AWS_RES_CREATED, "snapshot", snap, res->region, s->opaque);
 	log_info("StartSnapshot: %s (%" PRIu64 " GiB%s%s)", snap, gib,
 		 have_parent ? ", parent " : "", have_parent ? parent.snapshot_id : "");
 
@@ -354,6 +361,8 @@ static int publish(const struct target_disk *d, const struct publish_spec *s,
 	completed = true;
 	if (wait_completed(cl, s, snap) < 0)
 		goto cleanup;
+	if (s->on_resource)
+		s->on_resource(AWS_RES_KEPT, "snapshot", snap, res->region, s->opaque);
 	res->upload_ms = ur.elapsed_ms;
 	res->blocks_sent = ur.sent;
 	res->blocks_data = ur.data;
@@ -378,7 +387,7 @@ static int publish(const struct target_disk *d, const struct publish_spec *s,
 	r = 0;
 cleanup:
 	if (r < 0 && snap && !completed)
-		discard_snapshot(cl, snap);
+		discard_snapshot(cl, s, snap);
 	ebs_upload_result_release(&ur);
 	ebs_blockmap_release(&parent);
 	blockread_close(br);
@@ -395,3 +404,70 @@ const struct target_driver target_aws_ebs = {
 	.check = check,
 	.publish = publish,
 };
+
+/* Does one of this account's AMIs map snap? 1, 0, or -1. (Scanned: moto
+ * has no block-device-mapping.snapshot-id filter.) */
+static int snapshot_in_use(struct aws_client *cl, const char *snap)
+{
+	const char *q[] = { "Owner.1", "self", NULL };
+	xmlDoc *doc = NULL;
+	xmlNode *item = NULL, *m;
+	int used = 0;
+
+	if (ec2_describe_one(cl, "DescribeImages", q, "imagesSet/item", &doc, &item) < 0)
+		return -1;
+	for (; item && !used; item = xml_next(item))
+		for (m = xml_find(item, "blockDeviceMapping/item"); m && !used; m = xml_next(m)) {
+			char *id = xml_text(m, "ebs/snapshotId");
+
+			used = id && strcmp(id, snap) == 0;
+			free(id);
+		}
+	if (doc)
+		xmlFreeDoc(doc);
+	return used;
+}
+
+/* `amiforge clean`: a snapshot StartSnapshot made and the killed publish
+ * never completed is deleted; a completed one is a product and kept. */
+int aws_ebs_release_snapshot(const char *kind UNUSED, const char *id, const char *region)
+{
+	struct aws_client_opts co = { .region = region && *region ? region : NULL };
+	struct aws_client *cl = aws_client_new(&co);
+	const char *p[] = { "SnapshotId", id, NULL };
+	char *state = NULL;
+	int gib, r = -1;
+
+	if (!cl)
+		return -1;
+	if (!str_startswith(id, "snap-")) {
+		err_set("'%s' is not a snapshot id", id);
+		goto cleanup;
+	}
+	if (ec2_snapshot_info(cl, id, &gib, &state) < 0) {
+		if (strstr(err_msg(), "not found") || strstr(err_msg(), "NotFound"))
+			r = 0;
+		goto cleanup;
+	}
+	/* The publish never saw it completed (else it would be journaled
+	 * kept): an orphan, whatever its state, unless an AMI uses it. */
+	if (state && strcmp(state, "completed") == 0) {
+		int used = snapshot_in_use(cl, id);
+
+		if (used < 0)
+			goto cleanup;
+		if (used) {
+			log_info("snapshot %s is completed and an AMI uses it: kept", id);
+			r = 0;
+			goto cleanup;
+		}
+	}
+	if (ec2_call(cl, "DeleteSnapshot", p, NULL) < 0)
+		goto cleanup;
+	log_info("deleted the incomplete snapshot %s", id);
+	r = 0;
+cleanup:
+	free(state);
+	aws_client_free(cl);
+	return r;
+}

@@ -1,6 +1,8 @@
 /* aws-import.c: the VM Import target: S3 multipart upload, ImportSnapshot
  * (or ImportImage), wait for the task, register and tag (drivers/aws/ami.c),
  * delete the staging object unless asked to keep it. */
+#include <sys/random.h>
+
 #include "target.h"
 #include "drivers/aws/ami.h"
 #include "drivers/aws/aws.h"
@@ -21,6 +23,11 @@ static int probe(const struct publish_spec *s)
 static bool is_image(const struct publish_spec *s)
 {
 	return s->via && strcmp(s->via, "import-image") == 0;
+}
+
+static const char *task_kind(const struct publish_spec *s)
+{
+	return is_image(s) ? "import-image-task" : "import-snapshot-task";
 }
 
 static int check(const struct publish_spec *s)
@@ -56,7 +63,17 @@ static const char *format_param(const char *f)
  * retried ImportSnapshot after a lost answer does not start a second task. */
 static char *client_token(const char *url, const char *etag, const char *name)
 {
-	char *in = xasprintf("%s\n%s\n%s", url, etag ? etag : "", name), hex[65];
+	unsigned char rnd[16] = { 0 };
+	char *in, hex[65], nonce[33];
+	size_t i;
+
+	/* Idempotent for the retries of this run's call only: after `clean`
+	 * cancelled a killed run's task, a re-run must start a new one. */
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd));
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
+	in = xasprintf("%s\n%s\n%s\n%s", url, etag ? etag : "", name, nonce);
 
 	sigv4_sha256_hex(in, strlen(in), hex);
 	free(in);
@@ -210,8 +227,7 @@ static int publish(const struct target_disk *d, const struct publish_spec *s,
 		goto cleanup;
 	res->import_task_id = xstrdup(task);
 	if (s->on_resource)
-		s->on_resource(is_image(s) ? "import-image-task" : "import-snapshot-task", task,
-			       res->region, s->opaque);
+		s->on_resource(AWS_RES_CREATED, task_kind(s), task, res->region, s->opaque);
 	log_info("%s started: %s", is_image(s) ? "ImportImage" : "ImportSnapshot", task);
 	if (wait_task(cl, s, task, &st) < 0) {
 		if (aws_cancelled()) {
@@ -221,19 +237,24 @@ static int publish(const struct target_disk *d, const struct publish_spec *s,
 			aws_client_set_cleanup(cl, true);
 			if (ec2_cancel_import_task(cl, task) < 0)
 				log_warn("cancel import task %s: %s", task, err_msg());
+			else if (s->on_resource)
+				s->on_resource(AWS_RES_RELEASED, task_kind(s), task, res->region,
+					       s->opaque);
 			aws_client_set_cleanup(cl, false);
 			err_set("%s", saved);
 		}
 		goto cleanup;
 	}
 	res->import_ms = now_ms() - t0;
+	if (s->on_resource)
+		s->on_resource(AWS_RES_RELEASED, task_kind(s), task, res->region, s->opaque);
 	if (!st.snapshot_id) {
 		err_set("import task %s completed without a snapshot id", task);
 		goto cleanup;
 	}
 	res->snapshot_id = xstrdup(st.snapshot_id);
 	if (s->on_resource)
-		s->on_resource("snapshot", st.snapshot_id, res->region, s->opaque);
+		s->on_resource(AWS_RES_KEPT, "snapshot", st.snapshot_id, res->region, s->opaque);
 
 	if (is_image(s)) {
 		if (!st.image_id) {
@@ -251,7 +272,12 @@ static int publish(const struct target_disk *d, const struct publish_spec *s,
 			err_clear();
 		} else {
 			res->s3_deleted = true;
+			if (s->on_resource)
+				s->on_resource(AWS_RES_RELEASED, "s3-object", res->s3_url, res->region,
+					       s->opaque);
 		}
+	} else if (s->on_resource) {
+		s->on_resource(AWS_RES_KEPT, "s3-object", res->s3_url, res->region, s->opaque);
 	}
 	r = 0;
 cleanup:
@@ -271,3 +297,37 @@ const struct target_driver target_aws_import = {
 	.check = check,
 	.publish = publish,
 };
+
+/* `amiforge clean`: cancel an import task a killed publish left running. A
+ * task already completed, deleting or deleted is gone (its snapshot, if it
+ * completed, is a product and not touched). */
+int aws_import_release_task(const char *kind, const char *id, const char *region)
+{
+	struct aws_client_opts co = { .region = region && *region ? region : NULL };
+	struct aws_client *cl = aws_client_new(&co);
+	struct ec2_import_status st = { 0 };
+	bool image = strcmp(kind, "import-image-task") == 0;
+	int r = -1;
+
+	if (!cl)
+		return -1;
+	if ((image ? ec2_describe_import_image(cl, id, &st)
+		   : ec2_describe_import_snapshot(cl, id, &st)) < 0) {
+		if (strstr(err_msg(), "does not exist") || strstr(err_msg(), "NotFound"))
+			r = 0;
+		goto cleanup;
+	}
+	if (st.status && (strcmp(st.status, "completed") == 0 ||
+			  strcmp(st.status, "deleting") == 0 || strcmp(st.status, "deleted") == 0)) {
+		r = 0;
+		goto cleanup;
+	}
+	if (ec2_cancel_import_task(cl, id) < 0)
+		goto cleanup;
+	log_info("cancelled import task %s", id);
+	r = 0;
+cleanup:
+	ec2_import_status_release(&st);
+	aws_client_free(cl);
+	return r;
+}

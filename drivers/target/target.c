@@ -23,6 +23,15 @@ const struct target_driver *target_find(const struct publish_spec *spec)
 	return NULL;
 }
 
+const struct target_release target_releases[] = {
+	{ "s3-upload", s3_release_upload },
+	{ "s3-object", s3_release_object },
+	{ "import-snapshot-task", aws_import_release_task },
+	{ "import-image-task", aws_import_release_task },
+	{ "snapshot", aws_ebs_release_snapshot },
+	{ NULL, NULL },
+};
+
 void target_result_release(struct target_result *r)
 {
 	if (!r)

@@ -12,6 +12,7 @@
 #define AMIFORGE_TARGET_H
 
 #include "compat.h"
+#include "drivers/aws/s3.h"
 
 struct target_tag {
 	const char *key;
@@ -19,9 +20,23 @@ struct target_tag {
 };
 
 /* kind: "s3-upload", "s3-object", "import-snapshot-task", "import-image-task",
- * "snapshot", "image"; id: the AWS id (or s3:// URL); region: where it is. */
-typedef void (*target_resource_fn)(const char *kind, const char *id, const char *region,
-				   void *opaque);
+ * "snapshot", "image"; id: the AWS id (or s3:// URL); region: where it is;
+ * ev: created, released or kept (drivers/aws/s3.h). */
+typedef aws_resource_fn target_resource_fn;
+
+/* What `amiforge clean` calls to release a journaled resource of kind
+ * (fields: id, region), each in the driver it belongs to; one table,
+ * NULL-terminated, looked up by kind (the journal registers them all).
+ * Already gone: 0. A completed snapshot is never deleted. 0 or -1. */
+struct target_release {
+	const char *kind;
+	int (*release)(const char *kind, const char *id, const char *region);
+};
+extern const struct target_release target_releases[];
+
+/* The handlers of aws-import.c and aws-ebs.c. */
+int aws_import_release_task(const char *kind, const char *id, const char *region);
+int aws_ebs_release_snapshot(const char *kind, const char *id, const char *region);
 
 struct publish_spec {
 	const char *via;              /* "import-snapshot" (default), "import-image" */

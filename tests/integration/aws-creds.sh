@@ -125,6 +125,21 @@ clean_env
 AWS_REGION=eu-west-1 whoami
 check "no credentials: clear error" grep -q "no AWS credentials found" "$dir/err"
 
+# 8b. 40 profiles in ~/.aws/credentials, each with a secret and a token: the
+# redactor has no fixed table (it used to stop after 64 secrets).
+clean_env
+for i in $(seq -w 1 40); do
+	printf '[p%s]\naws_access_key_id = AKIDPROF000000%s\naws_secret_access_key = p%s-%s-secret\naws_session_token = p%s-%s-token\n' \
+		"$i" "$i" "$i" "$CANARY" "$i" "$CANARY" >>"$dir/credentials"
+done
+for p in p01 p33 p40; do
+	AWS_PROFILE=$p AWS_REGION=eu-west-1 whoami
+	check_eq "40 profiles: $p used" "$(field AccessKeyId)" "AKIDPROF000000${p#p}"
+	check "40 profiles: $p token header logged redacted" \
+		grep -q 'X-Amz-Security-Token: \[REDACTED\]' "$dir/err"
+	check "40 profiles: $p no canary with --verbose" test "$(grep -c "$CANARY" "$dir/out" "$dir/err" | grep -vc ':0$')" = 0
+done
+
 # 9. The canary is nowhere: outputs above, and a publish's manifest and log.
 clean_env
 fx=$(start_import_fixture) || { fail "aws-creds: import fixture did not start"; exit 1; }

@@ -52,6 +52,57 @@ check_contains "clean BUILD_DIR: explicit dir, nothing left" "$out" "0 resources
 "$AMIFORGE" clean "$S/nope" 2>/dev/null
 check_eq "clean: missing build dir fails" "$?" 1
 
+# A hostile journal (the build directory may come from someone else): an
+# ext URI whose command would run as root, a file outside, a path through a
+# symlink, another user's directory. Nothing is obeyed, clean fails.
+mkdir -p "$S/outside" hostile && chmod 0700 hostile
+echo canary >"$S/outside/canary"
+printf '#!/bin/sh\ntouch %s/pwned\n' "$S" >"$S/pwn" && chmod +x "$S/pwn"
+ln -s "$S/outside" hostile/link
+printf '# amiforge journal v1\n+ 1 file %s\n+ 2 file %s/hostile/link/canary\n+ 3 domain amiforge-evil qemu+ext:///system?command=%s\n+ 4 domain web qemu:///system\n' \
+	"$S/outside/canary" "$S" "$S/pwn" >hostile/journal
+chmod 0600 hostile/journal
+out=$("$AMIFORGE" clean hostile 2>&1)
+check_eq "clean hostile: fails" "$?" 1
+check_contains "clean hostile: ext URI refused" "$out" "only the qemu driver"
+check_contains "clean hostile: foreign domain name refused" "$out" "not one of amiforge's"
+check_contains "clean hostile: path outside refused" "$out" "outside the build directory"
+check_contains "clean hostile: path through a symlink refused" "$out" "symbolic link"
+check "clean hostile: no command ran" test ! -e "$S/pwned"
+check "clean hostile: nothing deleted outside" test -f "$S/outside/canary"
+# A pid whose start time matches but whose program is not the one journaled
+# (a recycled pid, or a journal naming someone's process): left alone.
+sleep 300 &
+vp=$!
+vst=$(awk '{sub(/.*\) /, ""); print $20}' "/proc/$vp/stat")
+printf '# amiforge journal v1\n+ 1 qemu-pid %s %s /usr/bin/qemu-system-x86_64\n+ 2 pid %s %s\n' \
+	"$vp" "$vst" "$vp" "$vst" >hostile/journal
+out=$("$AMIFORGE" clean hostile 2>&1)
+check_contains "clean hostile: a pid running another program is left alone" "$out" \
+	"is not the journaled '/usr/bin/qemu-system-x86_64'"
+check_contains "clean hostile: a pid entry without its executable refused" "$out" "needs 3 fields"
+check "clean hostile: the process still runs" kill -0 "$vp"
+kill "$vp"; wait "$vp" 2>/dev/null
+chmod 0770 hostile
+out=$("$AMIFORGE" clean hostile 2>&1)
+check_contains "clean hostile: group-writable build directory refused" "$out" "writable by group"
+chmod 0700 hostile && chmod 0660 hostile/journal
+out=$("$AMIFORGE" clean hostile 2>&1)
+check_contains "clean hostile: group-writable journal refused" "$out" "writable by group"
+chmod 0600 hostile/journal
+if [ "$(id -u)" = 0 ]; then
+	chown -R 65534:65534 hostile
+	out=$("$AMIFORGE" clean hostile 2>&1)
+	check_contains "clean hostile: another user's build directory refused" "$out" "owned by uid 65534"
+	out=$("$AMIFORGE" build --resume hostile 2>&1)
+	check_contains "build --resume: another user's build directory refused" "$out" "owned by uid 65534"
+	out=$("$AMIFORGE" attach hostile -- true 2>&1)
+	check_contains "attach: another user's build directory refused" "$out" "owned by uid 65534"
+else
+	skip "clean hostile: foreign owner: needs root"
+fi
+rm -rf hostile
+
 # A libvirt domain (defined, never started: no guest boots here).
 if need_libvirt; then
 	name=amiforge-clean-test-$$

@@ -73,6 +73,58 @@ static void test_redact(void)
 	free(s);
 }
 
+/* No limit on secrets; credentials known by their shape never get through. */
+static void test_redact_shapes(void)
+{
+	static const struct { const char *in, *want; } urls[] = {
+		{ "https://user:pass@host.example/a.qcow2", "https://host.example/a.qcow2" },
+		{ "https://tok@host/x", "https://host/x" },
+		{ "https://h/x.img?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F2026"
+		  "&X-Amz-Signature=abc123&X-Amz-Security-Token=FwoG&X-Amz-Expires=60",
+		  "https://h/x.img?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=60" },
+		{ "https://h/x?x-amz-signature=1", "https://h/x" },
+		{ "https://h/x?AWSAccessKeyId=A&Signature=S&Expires=1#frag", "https://h/x?Expires=1#frag" },
+		{ "qemu+ssh://root@host/system", "qemu+ssh://root@host/system" },
+		{ "s3://bucket/key?uploadId=U1", "s3://bucket/key?uploadId=U1" },
+	};
+	char *s;
+	size_t i;
+	int all = 1;
+
+	for (i = 0; i < ARRAY_SIZE(urls); i++) {
+		s = url_redact(urls[i].in);
+		CHECK_STR(s, urls[i].want, "url_redact: case %zu", i);
+		free(s);
+	}
+	for (i = 0; i < 200; i++) {
+		char sec[64];
+
+		snprintf(sec, sizeof(sec), "profile-secret-%03zu-xyzzy", i);
+		if (log_add_secret(sec) < 0)
+			all = 0;
+	}
+	CHECK(all, "log: 200 secrets registered (no fixed limit)");
+	s = log_redact_str("first profile-secret-000-xyzzy last profile-secret-199-xyzzy");
+	CHECK_STR(s, "first [REDACTED] last [REDACTED]", "log: 200 secrets, all redacted");
+	free(s);
+	log_clear_secrets();
+	s = log_redact_str("aws: > Authorization: AWS4-HMAC-SHA256 Credential=AKIDX/2026, "
+			   "Signature=deadbeef");
+	CHECK_STR(s, "aws: > Authorization: [REDACTED]", "log: Authorization header dropped");
+	free(s);
+	s = log_redact_str("aws: > X-Amz-Security-Token: FwoGZXIvYXdzEJr\nnext line");
+	CHECK_STR(s, "aws: > X-Amz-Security-Token: [REDACTED]\nnext line",
+		  "log: security token header dropped, next line kept");
+	free(s);
+	s = log_redact_str("GET /b/k?X-Amz-Credential=AKID&X-Amz-Signature=abc&partNumber=1 -> 200");
+	CHECK_STR(s, "GET /b/k?X-Amz-Credential=[REDACTED]&X-Amz-Signature=[REDACTED]&partNumber=1 -> 200",
+		  "log: presigned query values dropped outside a URL");
+	free(s);
+	s = log_redact_str("download 'https://u:p@h/f?X-Amz-Signature=zz': HTTP 403");
+	CHECK_STR(s, "download 'https://h/f': HTTP 403", "log: URL in a message redacted");
+	free(s);
+}
+
 static void test_run(void)
 {
 	struct run r = RUN_INIT;
@@ -179,6 +231,7 @@ int main(void)
 	test_buf();
 	test_parse();
 	test_redact();
+	test_redact_shapes();
 	test_run();
 	test_dry_run();
 	test_yaml();

@@ -342,8 +342,42 @@ static void test_seed(void)
 	      "seed: instance-id with YAML-breaking characters refused, no file left");
 }
 
+/* hv_uri_check: the one gate for vm.connect, --connect and journaled domains. */
+static void test_uri_check(void)
+{
+	static const char *const good[] = {
+		"qemu:///system", "qemu:///session", "qemu+unix:///system",
+		"qemu+ssh://root@host.example/system", "qemu+tls://host:16514/system",
+		"qemu+ssh://u@h/system?keyfile=/root/.ssh/id&no_verify=1&sshauth=privkey",
+		"qemu+ssh://h/system?proxy=native&mode=direct",
+	};
+	static const char *const bad[] = {
+		"qemu+ext:///system?command=/tmp/x", "qemu+ssh://h/system?command=/tmp/ssh",
+		"qemu+ssh://h/system?netcat=/tmp/nc", "qemu:///system?socket=/tmp/sock",
+		"qemu+unix:///system?name=qemu+ext:///system", "qemu+ssh://h/system?comm%61nd=x",
+		"qemu+tcp://h/system", "qemu+libssh2://h/system", "xen:///system", "test:///default",
+		"qemu:///embed?root=/tmp/r", "qemu://host/system", "qemu+ssh:///system",
+		"qemu+ssh://h;x/system", "qemu:///system#frag", "qemu:///system\n", "qemu:/system",
+		"qemu:///system/../embed", "",
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(good); i++)
+		CHECK(hv_uri_check(good[i]) == 0, "uri: '%s' allowed (%s)", good[i],
+		      err_isset() ? err_msg() : "");
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		CHECK(hv_uri_check(bad[i]) < 0, "uri: bad %zu refused (%s)", i, err_isset() ? err_msg() : "accepted");
+	CHECK(hv_open("libvirt", "qemu+ext:///system?command=/bin/true") == NULL &&
+	      strstr(err_msg(), "only the qemu driver") != NULL, "uri: hv_open refuses an ext URI (%s)",
+	      err_msg());
+	CHECK(hv_domain_name_ours("amiforge-123-ab12") && !hv_domain_name_ours("amiforge-") &&
+	      !hv_domain_name_ours("web-server") && !hv_domain_name_ours("amiforge-a/b"),
+	      "uri: only amiforge-* domain names are amiforge's");
+}
+
 int main(void)
 {
+	test_uri_check();
 	test_domain_xml();
 	test_qemu_argv();
 	test_spec_check();

@@ -210,6 +210,7 @@ static int fake_release(const struct journal_entry *e, void *opaque)
 static void test_handlers(void)
 {
 	char *jp = xasprintf("%s/h", tmpdir), *f = xasprintf("%s/h-file", tmpdir);
+	char *gone = xasprintf("%s/already-gone", tmpdir);
 	struct journal *j = journal_open(jp);
 	unsigned ok, bad;
 	pid_t p;
@@ -218,11 +219,11 @@ static void test_handlers(void)
 	write_file_atomic(f, "x", 1, 0600);
 	journal_add(j, NULL, "file", f, NULL);
 	journal_add(j, NULL, "widget", "w-1", NULL);
-	journal_add(j, NULL, "file", "/nonexistent/already-gone", NULL);
+	journal_add(j, NULL, "file", gone, NULL);
 	p = spawn_sleep();
 	snprintf(spid, sizeof(spid), "%ld", (long)p);
 	/* A pid whose start time does not match is someone else's process. */
-	journal_add(j, NULL, "pid", spid, "1", NULL);
+	journal_add(j, NULL, "pid", spid, "1", "/usr/bin/sleep", NULL);
 	CHECK(journal_cleanup(j, true, NULL, &ok, &bad) == 0 && exists(f),
 	      "cleanup: dry run touches nothing");
 	CHECK(journal_cleanup(j, false, NULL, &ok, &bad) < 0 && ok == 3 && bad == 1 &&
@@ -245,6 +246,141 @@ static void test_handlers(void)
 	CHECK(journal_live_count(jp) == 0, "cleanup: journal has no live resources");
 	free(jp);
 	free(f);
+	free(gone);
+}
+
+/* A journal someone else could have written is not obeyed: foreign owner,
+ * group-writable, paths outside or through a symlink, dot-dot, a foreign
+ * domain name, an ext URI, a pid now running another program. */
+static void test_hostile(void)
+{
+	char *bdir = xasprintf("%s/hostile", tmpdir), *jp = xasprintf("%s/journal", bdir);
+	char *canary = xasprintf("%s/canary", tmpdir), *outdir = xasprintf("%s/outside", tmpdir);
+	char *link = xasprintf("%s/link", bdir), *via = xasprintf("%s/link/canary", bdir);
+	char *dotdot = xasprintf("%s/../canary", bdir), *inside = xasprintf("%s/inside", bdir);
+	char *oc = xasprintf("%s/outside/canary", tmpdir);
+	char spid[32], sst[32];
+	struct journal *j;
+	struct build_dir bd;
+	unsigned ok, bad;
+	uint64_t st;
+	pid_t p;
+
+	mkdir(bdir, 0700);
+	mkdir(outdir, 0700);
+	write_file_atomic(canary, "c", 1, 0600);
+	write_file_atomic(oc, "c", 1, 0600);
+	CHECK(symlink(outdir, link) == 0, "hostile: symlink to a directory outside");
+	j = journal_open(jp);
+	CHECK(j != NULL, "hostile: own journal opens");
+	journal_close(j);
+
+	/* Ownership and modes. */
+	CHECK(chmod(jp, 0660) == 0 && !journal_open(jp) &&
+	      strstr(err_msg(), "writable by group or others"),
+	      "hostile: group-writable journal refused (%s)", err_msg());
+	chmod(jp, 0600);
+	CHECK(chmod(bdir, 0777) == 0 && !journal_open(jp) && build_dir_open(bdir, &bd) < 0 &&
+	      strstr(err_msg(), "writable by group or others"),
+	      "hostile: world-writable build directory refused (%s)", err_msg());
+	chmod(bdir, 0700);
+	if (geteuid() == 0) {
+		CHECK(chown(jp, 65534, 65534) == 0 && !journal_open(jp) &&
+		      strstr(err_msg(), "owned by uid 65534"),
+		      "hostile: journal owned by another user refused (%s)", err_msg());
+		chown(jp, 0, 0);
+		CHECK(chown(bdir, 65534, 65534) == 0 && build_dir_open(bdir, &bd) < 0 &&
+		      !journal_open(jp) && strstr(err_msg(), "owned by uid 65534"),
+		      "hostile: build directory owned by another user refused (%s)", err_msg());
+		chown(bdir, 0, 0);
+	} else {
+		printf("SKIP: hostile: foreign owner: needs root to chown\n");
+	}
+	{
+		char *lj = xasprintf("%s/ljournal", bdir);
+
+		CHECK(symlink(jp, lj) == 0 && !journal_open(lj), "hostile: symlinked journal refused");
+		free(lj);
+	}
+
+	/* Entries. */
+	j = journal_open(jp);
+	p = spawn_sleep();
+	proc_starttime(p, &st);
+	snprintf(spid, sizeof(spid), "%ld", (long)p);
+	snprintf(sst, sizeof(sst), "%llu", (unsigned long long)st);
+	/* Released last (newest first): a symlink entry removes the link only. */
+	journal_add(j, NULL, "dir", link, NULL);
+	journal_add(j, NULL, "file", canary, NULL);
+	journal_add(j, NULL, "file", via, NULL);
+	journal_add(j, NULL, "file", dotdot, NULL);
+	journal_add(j, NULL, "dir", "/etc", NULL);
+	journal_add(j, NULL, "domain", "amiforge-x", "qemu+ext:///system?command=/bin/true", NULL);
+	journal_add(j, NULL, "domain", "webserver", "qemu:///system", NULL);
+	/* The pid's start time is right, its program is not what was journaled. */
+	journal_add(j, NULL, "qemu-pid", spid, sst, "/usr/bin/qemu-system-x86_64", NULL);
+	write_file_atomic(inside, "i", 1, 0600);
+	journal_add(j, NULL, "file", inside, NULL);
+	CHECK(journal_cleanup(j, false, NULL, &ok, &bad) < 0 && bad == 6 && ok == 3,
+	      "hostile: 6 entries refused, the pid left alone, the inside file released "
+	      "(ok %u bad %u)", ok, bad);
+	CHECK(exists(canary), "hostile: file outside the build directory kept");
+	CHECK(exists(outdir) && !exists(link), "hostile: a symlink entry removes the link, not "
+	      "its target");
+	CHECK(exists(oc), "hostile: nothing removed through the symlink");
+	CHECK(exists("/etc/passwd"), "hostile: /etc untouched");
+	CHECK(alive(p), "hostile: process running another program not killed");
+	CHECK(!exists(inside), "hostile: the file inside the build directory released");
+	kill(p, SIGKILL);
+	waitpid(p, NULL, 0);
+
+	/* Staging directories: ours are released, another user's are not. */
+	journal_close(j);
+	{
+		char *sdir = xasprintf("%s/staging-test", tmpdir), *sj = xasprintf("%s/journal", sdir);
+
+		mkdir(sdir, 0700);
+		j = journal_open(sj);
+		free(sdir);
+		free(sj);
+	}
+	if (j) {
+		char ours[] = "/tmp/amiforge-build-unit-XXXXXX";
+		char theirs[] = "/tmp/amiforge-build-unit-XXXXXX";
+		char *inner;
+
+		if (mkdtemp(ours) && mkdtemp(theirs)) {
+			inner = xasprintf("%s/disk.qcow2", ours);
+			write_file_atomic(inner, "d", 1, 0600);
+			journal_add(j, NULL, "dir", ours, NULL);
+			if (geteuid() == 0 && chown(theirs, 65534, 65534) == 0) {
+				char *tf = xasprintf("%s/f", theirs);
+
+				journal_add(j, NULL, "file", tf, NULL);
+				journal_add(j, NULL, "dir", theirs, NULL);
+				CHECK(journal_cleanup(j, false, NULL, &ok, &bad) < 0 && bad == 2 &&
+				      exists(theirs), "hostile: another user's staging directory refused "
+				      "(ok %u bad %u)", ok, bad);
+				free(tf);
+			} else {
+				journal_cleanup(j, false, NULL, &ok, &bad);
+			}
+			CHECK(!exists(ours) && !exists(inner), "hostile: our staging directory in /tmp "
+			      "released");
+			remove_tree(theirs);
+			free(inner);
+		}
+	}
+	journal_close(j);
+	free(bdir);
+	free(jp);
+	free(canary);
+	free(outdir);
+	free(link);
+	free(via);
+	free(dotdot);
+	free(inside);
+	free(oc);
 }
 
 /* Create resources in bd and journal them; returns the sleep pid. */
@@ -371,6 +507,7 @@ int main(int argc, char **argv)
 	test_malformed();
 	test_redaction();
 	test_handlers();
+	test_hostile();
 	test_crash();
 	test_build_dir();
 	remove_tree(tmpdir);
