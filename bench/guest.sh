@@ -322,7 +322,7 @@ af_build() {   # NAME LASTVALUE [--no-cache]
 		rm -rf "$S/af-out"
 		AMIFORGE_CACHE_DIR="$S/cache" TMPDIR="$S/tmp" $TSRUN "$S/$name.tsv" --rss \
 			--console "$S/tmp/amiforge-build-*/guest-build/console.log" -- \
-			"$AMIFORGE" build "$S/recipe.yaml" --output "$S/af-out" --json "$@" \
+			"$AMIFORGE" build "$S/recipe.yaml" --output "$S/af-out" --json --allow-local-sources "$@" \
 			>>"$S/$name.out" 2>&1 && break
 		failed "$name"
 	done

@@ -10,7 +10,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
  libcurl4-openssl-dev libssl-dev libarchive-dev libyaml-dev libjansson-dev libxml2-dev libdeflate-dev
  debootstrap extlinux syslinux-common e2fsprogs dosfstools fdisk xz-utils zstd
  python3 xxd libarchive-tools
- tidy chromium groff-base man-db python3-jsonschema"
+ tidy chromium groff-base man-db python3-jsonschema valgrind"
 
 missing=""
 for p in $PKGS; do
