@@ -54,7 +54,7 @@ static void s3_calls(struct aws_client *cl)
 
 	s3_list_keys(cl, "bucket", "pre/", NULL, &keys);
 	strv_release(&keys);
-	s3_get_object(cl, "bucket", "key", "123456789012", out);
+	s3_get_object(cl, "bucket", "key", "123456789012", S3_GET_MAX, out);
 	s3_put_object(cl, copy, "bucket", "key", NULL);
 	s3_create_bucket(cl, "bucket");
 	s3_delete_object(cl, "bucket", "key");
