@@ -5,6 +5,12 @@
 #   tests/run-tests.sh all     unit + integration (guests, libvirt, moto)
 #   tests/run-tests.sh all PATTERN   only integration scripts whose name matches
 #                                    (several patterns: "boot-agent inspect")
+#   tests/run-tests.sh suite NAME    only the integration scripts of suite NAME
+#
+# A script belongs to a named suite with a line "# suite: NAME" among its
+# first ten lines; `all` runs the scripts of no suite (make check), `suite
+# guests` the slower guest scripts (make check-guests). A PATTERN given to
+# `all` picks among every script, whatever its suite.
 #
 # Every test prints lines "PASS: name", "FAIL: name ..." or "SKIP: name ...".
 # A program or script that exits non-zero without printing a FAIL line counts
@@ -58,12 +64,26 @@ run_one() {	# name command...
 	echo "== $name: $np passed, $nf failed, $ns skipped ($((SECONDS - t0)) s)"
 }
 
-for t in "$BUILD"/tests/test-*; do
-	[ -x "$t" ] || continue
-	run_one "unit/$(basename "$t")" "$t"
-done
+suite=
+if [ "$mode" = suite ]; then
+	suite=$pattern
+	pattern=
+	[ -n "$suite" ] || { echo "usage: tests/run-tests.sh suite NAME" >&2; exit 2; }
+fi
 
-if [ "$mode" = all ]; then
+# suite_of SCRIPT: the "# suite: NAME" of its first ten lines, or nothing.
+suite_of() {
+	head -n 10 "$1" | sed -n 's/^# suite: *\([a-z0-9-]*\).*/\1/p' | head -n 1
+}
+
+if [ "$mode" != suite ]; then
+	for t in "$BUILD"/tests/test-*; do
+		[ -x "$t" ] || continue
+		run_one "unit/$(basename "$t")" "$t"
+	done
+fi
+
+if [ "$mode" = all ] || [ "$mode" = suite ]; then
 	# shellcheck source=tests/lib/services.sh
 	. tests/lib/services.sh
 	services_start
@@ -84,6 +104,11 @@ if [ "$mode" = all ]; then
 			case "$(basename "$t")" in *"$p"*) match=1 ;; esac
 		done
 		[ -n "$match" ] || continue
+		# Without a pattern, `all` runs the scripts of no suite and
+		# `suite NAME` those of NAME.
+		if [ -z "$pattern" ] && [ "$(suite_of "$t")" != "$suite" ]; then
+			continue
+		fi
 		run_one "integration/$(basename "$t" .sh)" bash "$t"
 	done
 fi
