@@ -17,9 +17,7 @@
 
 build_test_setup build-checkpoint
 pids=0   # the builds' pids, "|"-separated: domains are amiforge-<pid>-<random>
-if ! command -v guestfish >/dev/null; then
-	guestfish() { false; }
-elif [ -d /sys/module/kvm_pvm ] || [ ! -w /dev/kvm ]; then
+if [ -d /sys/module/kvm_pvm ] || [ ! -w /dev/kvm ]; then
 	guestfish() { LIBGUESTFS_BACKEND_SETTINGS=force_tcg command guestfish "$@"; }
 fi
 
@@ -150,6 +148,7 @@ for f in glob.glob('$bd2/toe/TOE_*/detailedoutput.json'):
 sys.exit(not ok)"
 disk="$bd2/output/ckpt-1.0.0.qcow2"
 check "checkpoint: output is standalone" qcow2_standalone "$disk"
+if have guestfs "checkpoint: output has every step's result"; then
 got=$(guestfish --ro --format=qcow2 -a "$disk" -i <<'EOF' 2>&1
 cat /var/lib/ckpt-one
 cat /var/lib/ckpt-two
@@ -158,6 +157,7 @@ EOF
 )
 check_eq "checkpoint: output has every step's result (chaining restored)" \
 	"$(echo "$got" | tr -s '\n' '|')" "one|two after first-output|three changed after second-output|"
+fi
 nothing_left "checkpoint: --resume" "$bd2"
 check_eq "checkpoint: cache records: four steps (Three twice), two generalised" "$(records)" "4 2"
 

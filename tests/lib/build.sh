@@ -6,10 +6,7 @@
 # libvirt-qemu) and ck (the checkpoint store); the cache is private to the
 # test, so other builds on the machine neither feed nor see it.
 build_test_setup() {
-	if ! need_libvirt; then
-		fail "$1: libvirt is not available (qemu:///system does not answer)"
-		exit 1
-	fi
+	require libvirt "$1"
 	base=$(fixture_image) || { fail "$1: fixture image"; exit 1; }
 	dir=$(scratch)
 	chmod 711 "$dir"
