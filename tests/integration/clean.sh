@@ -53,7 +53,7 @@ check_contains "clean BUILD_DIR: explicit dir, nothing left" "$out" "0 resources
 check_eq "clean: missing build dir fails" "$?" 1
 
 # A libvirt domain (defined, never started: no guest boots here).
-if need_libvirt; then
+if have libvirt "clean: libvirt domain"; then
 	name=amiforge-clean-test-$$
 	cat >"$S/dom.xml" <<XML
 <domain type='qemu'><name>$name</name><memory unit='MiB'>64</memory>
@@ -75,8 +75,6 @@ XML
 	else
 		fail "clean: could not define a test domain"
 	fi
-else
-	skip "clean: libvirt domain: libvirt not available"
 fi
 
 finish
