@@ -7,10 +7,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/fixtures/aws/lib.sh"
 
-if ! need_moto; then
-	skip "aws-creds: moto_server not available"
-	exit 0
-fi
+require aws aws-creds
 dir=$AWSFX_DIR
 moto=$AMIFORGE_TEST_MOTO_URL
 CANARY=CANARY7f3e9a

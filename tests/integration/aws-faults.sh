@@ -8,10 +8,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/fixtures/aws/lib.sh"
 
-if ! need_moto; then
-	skip "aws-faults: moto_server not available"
-	exit 0
-fi
+require aws aws-faults
 dir=$AWSFX_DIR
 id=$$
 fx=$(start_import_fixture) || { fail "aws-faults: import fixture did not start"; exit 1; }
@@ -30,7 +27,7 @@ rc=$?
 check "failing part: publish fails" test "$rc" -ne 0
 check "failing part: error names the part and AWS's code" \
 	grep -q "UploadPart 2 of s3://$bucket/.*InternalError" "$dir/out1"
-check "failing part: retried 3 times" grep -q '"faults": 3' "$dir/stats1"
+check_eq "failing part: retried 3 times" "$(jq -r .faults "$dir/stats1")" 3
 check "failing part: upload aborted" grep -q "aborted the multipart upload" "$dir/out1"
 
 # 2. Ctrl-C while parts are in flight (the proxy slows parts down).

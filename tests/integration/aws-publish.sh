@@ -6,10 +6,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/fixtures/aws/lib.sh"
 
-if ! need_moto; then
-	skip "aws-publish: moto_server not available"
-	exit 0
-fi
+require aws aws-publish
 dir=$AWSFX_DIR
 fx=$(start_import_fixture) || { fail "aws-publish: import fixture did not start"; exit 1; }
 aws_env "$fx"
@@ -69,21 +66,7 @@ check_eq "s3 multipart: 7 parts of 16 MiB, each with x-amz-checksum-sha256" \
 
 # The exact parameters sent, as moto recorded them.
 params() {	# ACTION: print the form parameters of the recorded call, k=v per line
-	python3 - "$dir/recording" "$1" <<'PY'
-import base64, json, sys, urllib.parse
-for l in open(sys.argv[1]):
-    try:
-        r = json.loads(l)
-    except ValueError:   # moto's recorder may interleave concurrent writes
-        continue
-    body = r.get("body") or ""
-    if r.get("body_encoded"):
-        body = base64.b64decode(body).decode(errors="replace")
-    p = dict(urllib.parse.parse_qsl(body))
-    if p.get("Action") == sys.argv[2]:
-        for k in sorted(p):
-            print("%s=%s" % (k, p[k]))
-PY
+	python3 "$AWSFX/recording.py" "$dir/recording" params "$1"
 }
 reg=$(params RegisterImage)
 for kv in "Name=pub-disk-$id" "Description=amiforge test image" "Architecture=x86_64" \

@@ -130,8 +130,7 @@ run_driver() {
 }
 
 for drv in ${BOOT_AGENT_DRIVERS:-libvirt qemu}; do
-	if [ "$drv" = libvirt ] && ! need_libvirt; then
-		skip "libvirt: no libvirtd answering qemu:///system"
+	if [ "$drv" = libvirt ] && ! have libvirt "boot-agent: libvirt driver"; then
 		continue
 	fi
 	run_driver "$drv"

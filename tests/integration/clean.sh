@@ -104,7 +104,7 @@ fi
 rm -rf hostile
 
 # A libvirt domain (defined, never started: no guest boots here).
-if need_libvirt; then
+if have libvirt "clean: libvirt domain"; then
 	name=amiforge-clean-test-$$
 	cat >"$S/dom.xml" <<XML
 <domain type='qemu'><name>$name</name><memory unit='MiB'>64</memory>
@@ -126,8 +126,6 @@ XML
 	else
 		fail "clean: could not define a test domain"
 	fi
-else
-	skip "clean: libvirt domain: libvirt not available"
 fi
 
 finish

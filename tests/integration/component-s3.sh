@@ -9,10 +9,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/fixtures/aws/lib.sh"
 
-if ! need_moto; then
-	skip "component-s3: moto_server not available"
-	exit 0
-fi
+require aws component-s3
 S=$AWSFX_DIR
 moto=$AMIFORGE_TEST_MOTO_URL
 aws_env "$moto"
@@ -272,9 +269,7 @@ grep -q "amiforge-test-secret" "$S"/logs/TOE_*/*.* "$S/err" 2>/dev/null &&
 	fail "component-s3: the secret key reached the logs" ||
 	pass "component-s3: secret key not in the logs"
 # ---- in a guest (--image): the host moves the files, the guest gets no credentials ----
-if ! need_libvirt; then
-	skip "component-s3: in a guest: libvirt not available"
-else
+if have libvirt "component-s3: in a guest"; then
 	img=$(fixture_image) || fail "component-s3: fixture image"
 	cat >"$S/guest.yaml" <<YAML
 schemaVersion: 1.0

@@ -84,12 +84,26 @@ check "convert: refused conversion leaves no file" test ! -e "$S/evil2.out"
 # Failure and interruption leave nothing.
 "$AMIFORGE" convert "$F" --format raw -o "$S/nodir/x.raw" >/dev/null 2>&1
 check_eq "convert: unwritable output fails" "$?" 1
-"$AMIFORGE" convert "$F" --format vmdk -o "$S/int.vmdk" >/dev/null 2>&1 &
+# SIGTERM while the conversion runs: sent only once amiforge is alive with its
+# qemu-img child running and its temporary output present (not after a fixed
+# delay: a process that already exited, for any reason, would pass).
+"$AMIFORGE" convert "$F" --format vmdk -o "$S/int.vmdk" >/dev/null 2>"$S/int.err" &
 pid=$!
-sleep 2
+running=
+for ((i = 0; i < 600; i++)); do
+	kill -0 "$pid" 2>/dev/null || break
+	if pgrep -P "$pid" -x qemu-img >/dev/null && ls -a "$S" | grep -q '^\.int\.vmdk\.amiforge-'; then
+		running=1
+		break
+	fi
+	sleep 0.05
+done
+check "convert: signalled while converting (qemu-img child and temporary present)" test -n "$running"
 kill -TERM "$pid"
+check_eq "convert: SIGTERM delivered to the running amiforge" "$?" 0
 wait "$pid"; rc=$?
-check "convert: SIGTERM exits non-zero ($rc)" test "$rc" -ne 0
+check_eq "convert: SIGTERM exits 1" "$rc" 1
+check_contains "convert: SIGTERM: says so" "$(cat "$S/int.err")" "interrupted by signal 15"
 check "convert: SIGTERM leaves no output" test ! -e "$S/int.vmdk"
 check_eq "convert: SIGTERM leaves no temporary" "$(ls -a "$S" | grep -c amiforge-)" 0
 

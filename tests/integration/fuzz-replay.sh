@@ -7,10 +7,7 @@ cd "$TOP" || exit 1
 scratch >/dev/null   # not in $(...): its cleanup trap belongs to this shell
 dir=$_scratch
 
-if ! command -v "${CLANG:-clang}" >/dev/null 2>&1; then
-	skip "fuzz-replay: clang not installed (make deps)"
-	exit 0
-fi
+require clang fuzz-replay
 if ! make fuzz-build BUILD="$BUILD" >"$dir/build.log" 2>&1; then
 	fail "fuzz-replay: make fuzz-build failed: $(tail -n 3 "$dir/build.log" | tr '\n' ' ')"
 	finish

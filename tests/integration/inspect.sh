@@ -5,10 +5,7 @@
 # aspects at once, since an appliance costs ~15-60 s under TCG.
 . "$(dirname "$0")/../lib/common.sh"
 
-if ! command -v guestfish >/dev/null; then
-	skip "inspect: guestfish missing (make deps)"
-	exit 0
-fi
+require guestfs inspect
 F=$(fixture_image) || { fail "inspect: fixture image"; exit 1; }
 scratch >/dev/null
 S=$_scratch

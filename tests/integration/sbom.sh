@@ -5,6 +5,7 @@
 # database; diff finds a package added, one removed and one changed in a
 # copy of the fixture.
 . "$(dirname "$0")/../lib/common.sh"
+require guestfs sbom
 S=$(scratch)
 F=$(fixture_image) || { fail "sbom: fixture image"; exit 1; }
 

@@ -6,10 +6,7 @@
 # libvirt-qemu) and ck (the checkpoint store); the cache is private to the
 # test, so other builds on the machine neither feed nor see it.
 build_test_setup() {
-	if ! need_libvirt; then
-		fail "$1: libvirt is not available (qemu:///system does not answer)"
-		exit 1
-	fi
+	require libvirt "$1"
 	base=$(fixture_image) || { fail "$1: fixture image"; exit 1; }
 	dir=$(scratch)
 	chmod 711 "$dir"
@@ -29,13 +26,84 @@ run_build() {
 	wait "$build_pid"
 }
 
-# domains_of PID: the number of domains, running or not, that build made.
+# domains_of PID: the number of domains, running or not, that build made. A
+# virsh that fails or an empty PID prints an error instead of a count (so that
+# check_eq ... 0 fails rather than counting nothing).
 domains_of() {
-	virsh -c qemu:///system list --all --name 2>/dev/null | grep -c "^amiforge-$1-"
+	[ -n "$1" ] || { echo "domains_of: no build pid"; return 1; }
+	domains_matching "amiforge-$1-"
 }
 
-# journal_dirs_gone JOURNAL: every directory it records is gone.
+# domains_matching REGEX: how many domains (running or not) have a name
+# matching ^REGEX (grep basic regex); "virsh failed: ..." if virsh fails.
+domains_matching() {
+	local names
+	if ! names=$(virsh -c qemu:///system list --all --name 2>&1); then
+		echo "virsh failed: $(head -n 1 <<<"$names")"
+		return 1
+	fi
+	grep -c "^$1" <<<"$names"
+}
+
+# qcow2_standalone DISK: DISK is a qcow2 image with no backing file: qemu-img
+# info succeeds, says qcow2, and its JSON has no backing-filename key at all.
+# Prints why not.
+qcow2_standalone() {
+	local info
+	if [ -z "$1" ] || [ ! -f "$1" ]; then
+		echo "qcow2_standalone: no disk file '$1'"
+		return 1
+	fi
+	info=$(qemu-img info -f qcow2 --output=json "$1") ||
+		{ echo "qcow2_standalone: qemu-img info '$1' failed"; return 1; }
+	python3 -c '
+import json, sys
+i = json.loads(sys.argv[1])
+keys = sorted(k for k in i if "backing" in k)
+if i.get("format") != "qcow2" or keys:
+    print("qcow2_standalone: format %s, backing keys %s" % (i.get("format"), keys))
+    sys.exit(1)' "$info"
+}
+
+# journal_nothing_live BUILD_DIR: `amiforge clean --dry-run BUILD_DIR` exits 0
+# and prints nothing at all: no "would release" line, no "skipped: the build
+# is still running" (a journal still locked), no error. A missing or empty
+# BUILD_DIR, or one without a journal, fails. Prints why not.
+journal_nothing_live() {
+	local out rc
+	if [ -z "$1" ] || [ ! -f "$1/journal" ]; then
+		echo "journal_nothing_live: no journal in build directory '$1'"
+		return 1
+	fi
+	out=$("$AMIFORGE" clean --dry-run "$1" 2>&1)
+	rc=$?
+	if [ "$rc" -ne 0 ] || [ -n "$out" ]; then
+		echo "journal_nothing_live: clean --dry-run exit $rc, output:"
+		head -n 5 <<<"$out" | sed 's/^/    | /'
+		return 1
+	fi
+}
+
+# journal_has_live BUILD_DIR: `amiforge clean --dry-run BUILD_DIR` exits 0,
+# and every line it prints (at least one) is a "would release ..." line.
+journal_has_live() {
+	local out rc
+	if [ -z "$1" ] || [ ! -f "$1/journal" ]; then
+		echo "journal_has_live: no journal in build directory '$1'"
+		return 1
+	fi
+	out=$("$AMIFORGE" clean --dry-run "$1" 2>&1)
+	rc=$?
+	if [ "$rc" -ne 0 ] || [ -z "$out" ] || grep -qv '^would release ' <<<"$out"; then
+		echo "journal_has_live: clean --dry-run exit $rc, output:"
+		head -n 5 <<<"$out" | sed 's/^/    | /'
+		return 1
+	fi
+}
+
+# journal_dirs_gone JOURNAL: JOURNAL exists and every directory it records is gone.
 journal_dirs_gone() {
+	[ -f "$1" ] || { echo "journal_dirs_gone: no journal '$1'"; return 1; }
 	! grep '^+ [0-9]* dir ' "$1" | cut -d' ' -f4- |
 		while read -r d; do test -e "$d" && echo "$d"; done | grep -q .
 }

@@ -58,6 +58,73 @@ need_moto() {
 	[ -n "${AMIFORGE_TEST_MOTO_URL:-}" ]
 }
 
+# ---- Prerequisites ----------------------------------------------------------
+# A test whose prerequisite is missing FAILS (`make deps` installs them all),
+# unless the user opted out of that kind of test explicitly:
+#   AMIFORGE_TEST_SKIP=aws,libvirt   (comma or space separated)
+# Kinds: aws (moto_server, boto3, the AWS CLI), libvirt (qemu:///system
+# answering), guestfs (guestfish), clang (the fuzz build). An opted-out kind is
+# skipped whether or not it is installed, with one SKIP line, which
+# tests/run-tests.sh counts in its summary.
+
+# opted_out KIND: the user listed KIND in AMIFORGE_TEST_SKIP.
+opted_out() {
+	local l=${AMIFORGE_TEST_SKIP:-}
+	case ",${l// /,}," in
+	*",$1,"*) return 0 ;;
+	esac
+	return 1
+}
+
+# prereq_why KIND: print what is missing for KIND and return 1, or return 0.
+prereq_why() {
+	case $1 in
+	aws)
+		need_moto || { echo "moto_server not running (none found, or it did not start)"; return 1; }
+		python3 -c 'import boto3' 2>/dev/null || { echo "python3 cannot import boto3"; return 1; }
+		command -v aws >/dev/null || { echo "the AWS CLI (aws) is not installed"; return 1; }
+		;;
+	libvirt)
+		need_libvirt || { echo "libvirt: qemu:///system does not answer"; return 1; }
+		;;
+	guestfs)
+		command -v guestfish >/dev/null || { echo "guestfish (libguestfs) is not installed"; return 1; }
+		;;
+	clang)
+		command -v "${CLANG:-clang}" >/dev/null || { echo "${CLANG:-clang} is not installed"; return 1; }
+		;;
+	*)
+		echo "unknown prerequisite kind '$1'"
+		return 1
+		;;
+	esac
+	return 0
+}
+
+# have KIND NAME: true when the tests of KIND can run. Otherwise prints one
+# line, SKIP (the user opted out of KIND) or FAIL (KIND is missing), and
+# returns 1: `have libvirt "clean: libvirt domain" && { ... }`.
+have() {
+	local why
+	if opted_out "$1"; then
+		skip "$2: AMIFORGE_TEST_SKIP=${AMIFORGE_TEST_SKIP} opts out of $1 tests"
+		return 1
+	fi
+	if ! why=$(prereq_why "$1"); then
+		fail "$2: missing prerequisite: $why (make deps installs it; AMIFORGE_TEST_SKIP=$1 skips these tests)"
+		return 1
+	fi
+	return 0
+}
+
+# require KIND NAME: at the top of a script whose every check needs KIND:
+# exits 0 after a SKIP (opted out) or 1 after a FAIL (missing).
+require() {
+	have "$1" "$2" && return 0
+	opted_out "$1" && exit 0
+	exit 1
+}
+
 # Exit status for the script: non-zero when any check failed.
 finish() {
 	[ "$_fails" -eq 0 ]

@@ -1,8 +1,13 @@
 # Services the integration tests need; sourced by tests/run-tests.sh.
 # Starts libvirt (virtlogd + libvirtd) when no daemon answers and moto_server
-# on a free loopback port; stops what it started. Exports:
-#   AMIFORGE_TEST_MOTO_URL  http://127.0.0.1:PORT (empty if moto is missing)
+# (tests/lib/moto.sh says which) on a free loopback port, unless
+# AMIFORGE_TEST_SKIP lists aws; stops what it started. Exports:
+#   AMIFORGE_TEST_MOTO_URL  http://127.0.0.1:PORT (empty if moto is missing:
+#                           the AWS tests then fail, see tests/lib/common.sh)
 #   AMIFORGE_TEST_LIBVIRT   1 when qemu:///system answers
+# and prints (stderr) one line per service saying what it uses.
+# shellcheck source=tests/lib/moto.sh
+. "$TOP/tests/lib/moto.sh"
 
 _started_libvirtd=
 _started_virtlogd=
@@ -31,12 +36,22 @@ services_start() {
 	fi
 	export AMIFORGE_TEST_LIBVIRT
 
+	echo "== services: libvirt: $([ "$AMIFORGE_TEST_LIBVIRT" = 1 ] && echo "qemu:///system answers" ||
+		echo "NOT available")" >&2
 	AMIFORGE_TEST_MOTO_URL=
-	if command -v moto_server >/dev/null 2>&1; then
+	local moto= l=${AMIFORGE_TEST_SKIP:-}
+	case ",${l// /,}," in
+	*,aws,*) echo "== services: moto: not started (AMIFORGE_TEST_SKIP=$AMIFORGE_TEST_SKIP)" >&2 ;;
+	*)
+		moto=$(moto_server_path "$TOP") ||
+			echo "== services: moto: NO moto_server found (make deps installs one)" >&2
+		;;
+	esac
+	if [ -n "$moto" ]; then
 		local port
 		port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 		MOTO_RECORDER_FILEPATH="$LOGDIR/moto_recording" \
-		MOTO_EC2_LOAD_DEFAULT_AMIS=false moto_server -H 127.0.0.1 -p "$port" \
+		MOTO_EC2_LOAD_DEFAULT_AMIS=false "$moto" -H 127.0.0.1 -p "$port" \
 			>"$LOGDIR/moto.log" 2>&1 &
 		_moto_pid=$!
 		for _ in $(seq 1 100); do
@@ -47,6 +62,11 @@ services_start() {
 			fi
 			sleep 0.2
 		done
+		if [ -n "$AMIFORGE_TEST_MOTO_URL" ]; then
+			echo "== services: moto: $moto (moto $(moto_version "$TOP" "$moto")) at $AMIFORGE_TEST_MOTO_URL" >&2
+		else
+			echo "== services: moto: $moto did NOT start (log: $LOGDIR/moto.log)" >&2
+		fi
 	fi
 	export AMIFORGE_TEST_MOTO_URL
 }

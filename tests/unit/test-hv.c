@@ -3,7 +3,12 @@
  * KVM probe on fake sysfs trees, qemu-img info parsing, the overlay's
  * qemu-img argv (run.h dry-run) and the seed's contents.
  *
- * AMIFORGE_UPDATE_GOLDEN=1 rewrites the golden files from the output. */
+ * AMIFORGE_UPDATE_GOLDEN=1 rewrites the golden files from the output: a tool,
+ * not a test. In that mode no golden check passes: each prints a SKIP line
+ * saying whether its file changed, and every changed file must be reviewed by
+ * hand (git diff tests/unit/golden/) before it is committed: a regenerated
+ * golden file agrees with the code by construction, so only the reading
+ * catches a wrong domain XML or QEMU command line. */
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -26,8 +31,22 @@ static void check_golden(const char *name, const char *got)
 	struct buf want = BUF_INIT(1 << 20);
 	const char *upd = getenv("AMIFORGE_UPDATE_GOLDEN");
 
-	if (upd && strcmp(upd, "1") == 0)
-		write_file_atomic(path, got, strlen(got), 0644);
+	if (upd && strcmp(upd, "1") == 0) {
+		bool same = buf_read_file(&want, path) == 0 && want.data && strcmp(want.data, got) == 0;
+
+		err_clear();
+		if (same)
+			printf("SKIP: golden %s: AMIFORGE_UPDATE_GOLDEN=1: unchanged\n", name);
+		else if (write_file_atomic(path, got, strlen(got), 0644) < 0)
+			CHECK(0, "golden %s: rewrite: %s", name, err_msg());
+		else
+			printf("SKIP: golden %s: AMIFORGE_UPDATE_GOLDEN=1: CHANGED, review "
+			       "'git diff " GOLDEN_DIR "%s' by hand before committing\n", name, name);
+		fflush(stdout);
+		buf_release(&want);
+		free(path);
+		return;
+	}
 	if (buf_read_file(&want, path) < 0)
 		CHECK(0, "golden %s: %s", name, err_msg());
 	else
