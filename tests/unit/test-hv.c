@@ -65,7 +65,7 @@ static void test_domain_xml(void)
 	free(xml);
 
 	s.accel = ACCEL_KVM;
-	s.user_net = true;
+	s.net = VM_NET_USER;
 	s.seed_iso = NULL;
 	s.cpus = 4;
 	s.memory_mib = 4096;
@@ -121,7 +121,7 @@ static void test_qemu_argv(void)
 	hv = hv_open("qemu", NULL);
 	CHECK(hv != NULL, "qemu driver: opens without a URI");
 	s.accel = ACCEL_KVM;
-	s.user_net = true;
+	s.net = VM_NET_USER;
 	vm = hv ? hv_start(hv, &s) : NULL;
 	CHECK(vm != NULL, "qemu driver: dry-run start");
 	CHECK(vm && hv_wait(vm, 0) == HV_EXITED, "qemu driver: dry-run guest counts as exited");
