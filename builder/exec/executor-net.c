@@ -149,8 +149,9 @@ static void offline_note(struct net_ex *x, struct exec_result *res)
 	char *note;
 
 	last_line(&res->err, &l, &n);
-	note = xasprintf("\n%.*s%s[the guest is offline: %s]\n", (int)n, l, n ? " " : "",
-			 x->reason);
+	note = xasprintf("%s%.*s%s[the guest is offline: %s]\n",
+			 res->err.len && res->err.data[res->err.len - 1] != '\n' ? "\n" : "",
+			 (int)n, l, n ? " " : "", x->reason);
 	/* The note must land even in a full capture: make room at the end. */
 	if (res->err.max && res->err.len + strlen(note) > res->err.max) {
 		size_t keep = res->err.max > strlen(note) ? res->err.max - strlen(note) : 0;
@@ -163,6 +164,17 @@ static void offline_note(struct net_ex *x, struct exec_result *res)
 	if (buf_adds(&res->err, note) < 0)
 		log_debug("offline note: %s", err_msg());
 	free(note);
+}
+
+/* Does env (NULL-terminated, may be NULL) set the variable kv names? */
+static bool env_named(const char *const *env, const char *kv)
+{
+	size_t n = strcspn(kv, "=");
+
+	for (size_t i = 0; env && env[i]; i++)
+		if (strncmp(env[i], kv, n) == 0 && env[i][n] == '=')
+			return true;
+	return false;
 }
 
 static int nx_exec(struct executor *ex, const struct exec_req *req, struct exec_result *res)
@@ -181,8 +193,10 @@ static int nx_exec(struct executor *ex, const struct exec_req *req, struct exec_
 		x->checked = true;
 	}
 	if (x->env.n) {
+		/* The request's own entries win: ours of the same name go. */
 		for (i = 0; i < x->env.n; i++)
-			strv_push(&env, x->env.v[i]);
+			if (!env_named(req->env, x->env.v[i]))
+				strv_push(&env, x->env.v[i]);
 		for (i = 0; req->env && req->env[i]; i++)
 			strv_push(&env, req->env[i]);
 		r.env = (const char *const *)env.v;
