@@ -134,6 +134,10 @@ for s in Hello NoUpgrades ForwardedPort; do
 	check_eq "network user: test step $s (fresh boot of the output)" \
 		"$(step_status "$dir/on.json" "net-test/test/$s")" Success
 done
+# The offline build saved a checkpoint after ProxyEnv; the network is part
+# of the key, so this build must not boot from it.
+check_eq "checkpoints: the offline build's layers are not reused online" \
+	"$(count_events "$dir/on.json" checkpoint reused)" 0
 check "network user: the forward is on the host's 127.0.0.1" \
 	grep -Eq 'port forward: 127\.0\.0\.1:[0-9]+ → guest port 8000' "$dir/on.err"
 bd=$(ls -d "$dir"/builds/nettest-1.0.0-* 2>/dev/null | head -n 1)
