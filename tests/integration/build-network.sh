@@ -136,12 +136,16 @@ for s in Hello NoUpgrades ForwardedPort; do
 done
 # The offline build saved a checkpoint after ProxyEnv; the network is part
 # of the key, so this build must not boot from it.
-check_eq "checkpoints: the offline build's layers are not reused online" \
-	"$(count_events "$dir/on.json" checkpoint reused)" 0
-check "network user: the forward is on the host's 127.0.0.1" \
+if [ "$(count_events "$dir/off.json" checkpoint saved)" -gt 0 ]; then
+	check_eq "checkpoints: the offline build's layers are not reused online" \
+		"$(count_events "$dir/on.json" checkpoint reused)" 0
+else
+	fail "checkpoints: the offline build saved no checkpoint to compare with"
+fi
+[ "$rc" = 0 ] && check "network user: the forward is on the host's 127.0.0.1" \
 	grep -Eq 'port forward: 127\.0\.0\.1:[0-9]+ → guest port 8000' "$dir/on.err"
 bd=$(ls -d "$dir"/builds/nettest-1.0.0-* 2>/dev/null | head -n 1)
-check "proxy: the password is in no log, event, manifest or TOE file" \
+[ -d "$bd/toe" ] && check "proxy: the password is in no log, event, manifest or TOE file" \
 	bash -c "! grep -rqF -- '$SECRET' '$dir/on.json' '$dir/on.err' '$dir/off.json' '$dir/off.err' '$bd' '$dir'/builds-off"
 check_eq "network user: no domain left" "$(domains_of "$build_pid")" 0
 
