@@ -211,7 +211,9 @@ static int write_user_net_forwards(xmlTextWriterPtr w, const struct vm_spec *s)
 	strv_push(&a, "-netdev");
 	strv_push(&a, netdev);
 	strv_push(&a, "-device");
-	strv_push(&a, "virtio-net-pci,netdev=amiforge-net0");
+	/* An explicit slot: QEMU realises this device before libvirt's own,
+	 * which take slots from 0x2 up (a handful here); 0x1e is never theirs. */
+	strv_push(&a, "virtio-net-pci,netdev=amiforge-net0,bus=pci.0,addr=0x1e");
 	W(xmlTextWriterStartElementNS(w, BAD_CAST "qemu", BAD_CAST "commandline", NULL));
 	for (i = 0; i < a.n; i++) {
 		W(xmlTextWriterStartElementNS(w, BAD_CAST "qemu", BAD_CAST "arg", NULL));
