@@ -42,6 +42,8 @@ struct build {
 	char *record;           /* the guest record for `amiforge attach` */
 	unsigned record_jid;    /* its journal entry while it exists */
 	bool kept;              /* a guest was left running for inspection */
+	struct strv net_env;    /* the proxy for every step (vm.proxy) */
+	char *net_key;          /* the network in checkpoint keys, or NULL */
 };
 
 /* ---- progress: a line per stage on stderr, or JSON events on stdout ------ */
@@ -309,6 +311,19 @@ static const char generalise_script[] =
 	"  for h in /root /home/*; do rm -f \"$h/.bash_history\" \"$h/.zsh_history\" \"$h/.python_history\" \"$h/.lesshst\" \"$h/.viminfo\"; done ;;\n"
 	"agent)\n"
 	"  rm -f " INJECT_UNIT_PATH " " INJECT_WANTS_PATH " " INJECT_AGENT_PATH " ;;\n"
+	/* What the build's network left: leases of every DHCP client, rules
+	 * pinning an interface name to this guest's MAC, the per-instance
+	 * files cloud-init rendered (only when they carry its header: it
+	 * renders them again at first boot), and /etc/resolv.conf when it is a
+	 * file written since the base image was made ($AMIFORGE_SINCE, epoch
+	 * seconds); a symlink (systemd-resolved's stub) stays. */
+	"network)\n"
+	"  rm -f /var/lib/dhcp/*.leases /var/lib/dhcp/*.lease /var/lib/dhclient/* /var/lib/NetworkManager/*.lease /var/lib/NetworkManager/*.leases /var/lib/dhcpcd/*.lease* /var/lib/dhcpcd5/*.lease* /var/lib/wicked/lease-* /var/lib/systemd/network/*.lease 2>/dev/null\n"
+	"  rm -f /etc/udev/rules.d/70-persistent-net.rules\n"
+	"  for f in /etc/netplan/50-cloud-init.yaml /etc/systemd/network/10-cloud-init-*.network /etc/systemd/network/10-cloud-init-*.link /etc/network/interfaces.d/50-cloud-init /etc/network/interfaces.d/50-cloud-init.cfg /etc/NetworkManager/system-connections/cloud-init-*.nmconnection /etc/sysconfig/network-scripts/ifcfg-*; do\n"
+	"    [ -f \"$f\" ] && grep -qE 'generated from information provided by the datasource|Created by cloud-init' \"$f\" && rm -f \"$f\"\n"
+	"  done\n"
+	"  if [ -f /etc/resolv.conf ] && [ ! -L /etc/resolv.conf ] && [ \"$(stat -c %Y /etc/resolv.conf)\" -gt \"${AMIFORGE_SINCE:-0}\" ]; then rm -f /etc/resolv.conf; fi ;;\n"
 	"esac; done\n"
 	"sync\n";
 
@@ -328,6 +343,8 @@ static size_t generalise_sections(const struct recipe_cleanup *c, const char **a
 		argv[n++] = "history";
 	if (c->agent)
 		argv[n++] = "agent";
+	if (c->network)
+		argv[n++] = "network";
 	argv[n] = NULL;
 	return n;
 }
@@ -335,7 +352,7 @@ static size_t generalise_sections(const struct recipe_cleanup *c, const char **a
 /* What generalisation does, for the generalised checkpoint's key. */
 static char *generalise_material(const struct recipe_cleanup *c)
 {
-	const char *argv[8];
+	const char *argv[12];
 	size_t i, n = generalise_sections(c, argv, 0);
 	char *s = xstrdup(generalise_script), *t;
 
@@ -349,13 +366,18 @@ static char *generalise_material(const struct recipe_cleanup *c)
 
 static int generalise(struct build *b, struct executor *ex)
 {
-	const char *argv[12] = { "/bin/sh", "-c", generalise_script, "amiforge-generalise" };
+	const char *argv[16] = { "/bin/sh", "-c", generalise_script, "amiforge-generalise" };
 	struct exec_req req = { 0 };
 	struct exec_result res;
+	struct stat st;
+	char *since = xasprintf("AMIFORGE_SINCE=%lld", stat(b->base.path, &st) == 0
+				? (long long)st.st_mtime : 0LL);
+	const char *env[] = { since, NULL };
 	int ret = -1;
 
 	generalise_sections(&b->r->cleanup, argv, 4);
 	req.argv = argv;
+	req.env = env;
 	req.timeout_ms = GENERALISE_TIMEOUT_MS;
 	req.capture_max = 64 * 1024;
 	memset(&res, 0, sizeof(res));
@@ -369,6 +391,7 @@ static int generalise(struct build *b, struct executor *ex)
 	ret = 0;
 cleanup:
 	exec_result_release(&res);
+	free(since);
 	return ret;
 }
 
@@ -464,6 +487,12 @@ static void guest_opts_from(struct build *b, struct guest_opts *go, const char *
 		go->accel = ACCEL_AUTO;
 	go->cpus = vm->cpus;
 	go->memory_mib = (unsigned)vm->memory_mib;
+	go->net = vm->network;
+	go->net_source = vm->network_source;
+	go->forwards = vm->forwards;
+	go->n_forwards = vm->nforwards;
+	go->net_env = (const char *const *)b->net_env.v;
+	go->offline_reason = "the recipe sets vm.network: none";
 	go->work_dir = work_dir;
 	/* abort and ask may leave the guest running; then it must outlive us,
 	 * journaled for `amiforge clean`. */
@@ -506,7 +535,7 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 	struct ckpt_opts o = {
 		.recipe = b->r, .base = &b->base, .disk_size = gs->disk_size, .bd = &b->bd,
 		.journal = b->j, .reuse = !b->o->no_cache, .event = on_ckpt_event, .opaque = b,
-		.final_material = material,
+		.final_material = material, .network = b->net_key,
 	};
 	size_t i;
 
@@ -585,7 +614,7 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 	b->g = g;
 
 	stage_begin(b, gs->run_stage);
-	if (run_components(b, g->ex, gs->docs, gs->ndocs, gs->phases) < 0) {
+	if (run_components(b, g->step_ex, gs->docs, gs->ndocs, gs->phases) < 0) {
 		stage_end(b, gs->run_stage, "failed");
 		goto cleanup;
 	}
@@ -838,6 +867,32 @@ static int outputs(struct build *b, const char *disk, char **vmdk)
 	return 0;
 }
 
+/* The proxy environment and the network's part of checkpoint keys. */
+static void net_setup(struct build *b)
+{
+	const struct recipe_vm *vm = &b->r->vm;
+	const char *vals[] = { vm->proxy.http, vm->proxy.https, vm->proxy.no_proxy };
+	static const char *const lower[] = { "http_proxy", "https_proxy", "no_proxy" };
+	static const char *const upper[] = { "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(vals); i++) {
+		if (!vals[i])
+			continue;
+		strv_pushf(&b->net_env, "%s=%s", lower[i], vals[i]);
+		strv_pushf(&b->net_env, "%s=%s", upper[i], vals[i]);
+	}
+	/* A step that reaches out may do something else offline or on another
+	 * network: the mode is part of every checkpoint key. The default (user)
+	 * adds nothing, so keys made before networks existed stay valid. The
+	 * proxy and the forwards are not: they change the path, not what a
+	 * step fetches (Docker leaves its proxy build arguments out of its
+	 * cache keys too), and a proxy URL may hold a password. */
+	if (vm->network != VM_NET_USER)
+		b->net_key = xasprintf("network=%s %s", vm_net_name(vm->network),
+				       vm->network_source ? vm->network_source : "");
+}
+
 static int pipeline(struct build *b, struct build_result *res)
 {
 	struct recipe_opts ro = { 0 };
@@ -882,6 +937,7 @@ static int pipeline(struct build *b, struct build_result *res)
 	manifest_set_status(b->m, "running", NULL);
 	if (manifest_set_recipe(b->m, b->r) < 0)
 		return -1;
+	net_setup(b);
 	if (!b->o->json)
 		log_info("build %s %s → %s", b->r->name, b->r->version, b->bd.path);
 
@@ -1038,6 +1094,8 @@ int build_run(const struct build_opts *o, struct build_result *res)
 	build_dir_release(&b.bd);
 	recipe_free(b.r);
 	free(b.record);
+	strv_release(&b.net_env);
+	free(b.net_key);
 	return ret;
 }
 

@@ -350,6 +350,12 @@ static void compute_keys(struct ckpt *c)
 	snprintf(size, sizeof(size), "%" PRIu64, c->o.disk_size);
 	c->keys = xcalloc(c->plan.n + 1, sizeof(*c->keys));
 	c->keys[0] = sha256_hex(CKPT_VERSION, c->o.base->sha256, size);
+	if (c->o.network) {
+		char *k = sha256_hex(c->keys[0], "network", c->o.network);
+
+		free(c->keys[0]);
+		c->keys[0] = k;
+	}
 	for (i = 0; i < c->plan.n; i++) {
 		const struct component_plan_step *s = &c->plan.steps[i];
 		bool pinned = s->doc < r->ncomponents && r->components[s->doc].pin;

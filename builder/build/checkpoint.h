@@ -68,6 +68,8 @@ struct ckpt_opts {
 	const char *final_material;      /* what generalisation does (its script
 					  * and sections); NULL: no generalised
 					  * checkpoint */
+	const char *network;             /* the guest's network when it is not the
+					  * default (build.c): part of every key */
 	/* Progress: kind "checkpoint" or "step", a name, a status, a detail. */
 	void (*event)(const char *kind, const char *name, const char *status,
 		      const char *detail, void *opaque);

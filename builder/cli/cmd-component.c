@@ -18,7 +18,7 @@ static const char run_usage[] =
 	"component run DOC... [--phases build,validate] [--parameters k=v,...]\n"
 	"       [--log-dir DIR] [--work-dir DIR] [--allow-local-sources]\n"
 	"       (--local | --image IMAGE\n"
-	"       [--driver libvirt|qemu] [--accel auto|kvm|tcg] [--net])";
+	"       [--driver libvirt|qemu] [--accel auto|kvm|tcg] [--no-net])";
 
 static int cmd_validate_docs(int argc, char **argv)
 {
@@ -80,7 +80,8 @@ static int cmd_run_docs(int argc, char **argv)
 		{ "image", required_argument, NULL, 'i' },
 		{ "driver", required_argument, NULL, 'd' },
 		{ "accel", required_argument, NULL, 'a' },
-		{ "net", no_argument, NULL, 'N' },
+		{ "net", no_argument, NULL, 'N' },         /* the default; kept for old scripts */
+		{ "no-net", no_argument, NULL, 'O' },
 		{ "allow-local-sources", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -90,7 +91,8 @@ static int cmd_run_docs(int argc, char **argv)
 	struct component_result res = { 0 };
 	struct strv params = STRV_INIT;
 	struct executor *ex = NULL;
-	struct guest_opts go = { 0 };
+	struct guest_opts go = { .net = VM_NET_USER,
+				 .offline_reason = "amiforge component run was given --no-net" };
 	struct guest *g = NULL;
 	struct s3_ops *s3 = NULL;
 	const char *image = NULL;
@@ -133,7 +135,9 @@ static int cmd_run_docs(int argc, char **argv)
 			}
 			break;
 		case 'N':
-			go.user_net = true;
+			break;
+		case 'O':
+			go.net = VM_NET_NONE;
 			break;
 		case 'S':
 			o.allow_local_sources = true;
@@ -190,7 +194,7 @@ static int cmd_run_docs(int argc, char **argv)
 			log_err_msg();
 			goto cleanup;
 		}
-		ex = g->ex;
+		ex = g->step_ex;
 	} else {
 		ex = executor_local_new();
 	}

@@ -21,7 +21,8 @@
 
 static const char run_usage[] =
 	"run IMAGE [--driver libvirt|qemu] [--connect URI] [--accel auto|kvm|tcg]\n"
-	"       [--cpus N] [--memory MiB] [--disk-size SIZE] [--net] [--agent-via seed|inject]\n"
+	"       [--cpus N] [--memory MiB] [--disk-size SIZE] [--no-net] [--forward [HOST:]GUEST ...]\n"
+	"       [--agent-via seed|inject]\n"
 	"       [--put LOCAL:REMOTE ...] [--timeout S] [--boot-timeout S] [--keep]\n"
 	"       (-- COMMAND ARGS... | --batch FILE)\n"
 	"   or: amiforge run --write-seed PATH   (write the NoCloud seed ISO, print its instance-id)";
@@ -125,7 +126,9 @@ int cmd_run(int argc, char **argv)
 		{ "cpus", required_argument, NULL, 'n' },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "disk-size", required_argument, NULL, 's' },
-		{ "net", no_argument, NULL, 'N' },
+		{ "net", no_argument, NULL, 'N' },         /* the default; kept for old scripts */
+		{ "no-net", no_argument, NULL, 'O' },
+		{ "forward", required_argument, NULL, 'F' },
 		{ "agent-via", required_argument, NULL, 'A' },
 		{ "put", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -136,7 +139,10 @@ int cmd_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct guest_opts go = { 0 };
+	struct guest_opts go = { .net = VM_NET_USER,
+				 .offline_reason = "amiforge run was given --no-net" };
+	struct vm_forward fwd[VM_FORWARDS_MAX];
+	size_t n_fwd = 0;
 	struct progress prog = { .t0 = now_ms(), .tty = isatty(2) };
 	const char *puts_[RUN_PUT_MAX];
 	size_t n_puts = 0, i;
@@ -178,7 +184,18 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case 'N':
-			go.user_net = true;
+			break;
+		case 'O':
+			go.net = VM_NET_NONE;
+			break;
+		case 'F':
+			if (n_fwd == VM_FORWARDS_MAX) {
+				err_set("--forward: at most %d", VM_FORWARDS_MAX);
+				goto usage_err;
+			}
+			if (vm_forward_parse(optarg, &fwd[n_fwd]) < 0)
+				goto usage_err;
+			n_fwd++;
 			break;
 		case 'A':
 			if (strcmp(optarg, "seed") == 0) {
@@ -238,6 +255,12 @@ int cmd_run(int argc, char **argv)
 		err_set("--driver '%s': expected libvirt or qemu", go.driver);
 		goto usage_err;
 	}
+	if (n_fwd && go.net == VM_NET_NONE) {
+		err_set("--forward needs the network (--no-net was given)");
+		goto usage_err;
+	}
+	go.forwards = fwd;
+	go.n_forwards = n_fwd;
 	go.on_phase = show_phase;
 	go.opaque = &prog;
 
@@ -258,7 +281,7 @@ int cmd_run(int argc, char **argv)
 	req.argv = (const char *const *)argv + optind;
 	req.timeout_ms = timeout_s * 1000;
 	req.on_output = relay_output;
-	if (g->ex->ops->exec(g->ex, &req, &res) < 0)
+	if (g->step_ex->ops->exec(g->step_ex, &req, &res) < 0)
 		goto fail;
 	status = res.timed_out ? RUN_EXIT_TIMEOUT : res.status;
 	if (res.timed_out)

@@ -2,11 +2,15 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include "guest.h"
 #include "agent-client.h"
 #include "builder/exec/executor.h"
+#include "builder/exec/executor-net.h"
 #include "inject.h"
 #include "builder/build/journal.h"
 #include "builder/disk/overlay.h"
@@ -270,6 +274,70 @@ static int journal_vm(struct guest *g, const struct vm_spec *spec)
 	return r;
 }
 
+/* A free TCP port on 127.0.0.1, for a forward whose host port is left to
+ * us. The socket is closed before QEMU binds the port: another process may
+ * take it in between, and QEMU then fails to start, saying so. */
+static int free_local_port(unsigned *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		err_errno("choose a free port on 127.0.0.1");
+	else {
+		*port = ntohs(a.sin_port);
+		r = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int resolve_forwards(struct guest *g, const struct guest_opts *o)
+{
+	size_t i;
+
+	if (o->n_forwards > VM_FORWARDS_MAX)
+		return err_set("at most %d port forwards", VM_FORWARDS_MAX);
+	g->net = o->net;
+	for (i = 0; i < o->n_forwards; i++) {
+		g->forwards[i] = o->forwards[i];
+		if (!g->forwards[i].host_port && free_local_port(&g->forwards[i].host_port) < 0)
+			return -1;
+		log_info("port forward: 127.0.0.1:%u → guest port %u", g->forwards[i].host_port,
+			 g->forwards[i].guest_port);
+	}
+	g->n_forwards = o->n_forwards;
+	return 0;
+}
+
+/* The executor for user commands: the proxy first, then the forwards:
+ * AMIFORGE_HOST_ADDR (the host as the user network's guest sees it: its
+ * 127.0.0.1) and AMIFORGE_HOST_PORT_<guest port>=<host port>. */
+static struct executor *step_executor(struct guest *g, const struct guest_opts *o)
+{
+	struct exec_net_opts no = { .online = g->net != VM_NET_NONE,
+				    .offline_reason = o->offline_reason };
+	struct strv env = STRV_INIT;
+	struct executor *ex;
+	size_t i;
+
+	for (i = 0; o->net_env && o->net_env[i]; i++)
+		strv_push(&env, o->net_env[i]);
+	if (g->n_forwards)
+		strv_push(&env, "AMIFORGE_HOST_ADDR=" GUEST_USER_NET_HOST);
+	for (i = 0; i < g->n_forwards; i++)
+		strv_pushf(&env, "AMIFORGE_HOST_PORT_%u=%u", g->forwards[i].guest_port,
+			   g->forwards[i].host_port);
+	no.env = (const char *const *)env.v;
+	ex = executor_net_new(g->ex, &no);
+	strv_release(&env);
+	return ex;
+}
+
 struct guest *guest_boot(const struct guest_opts *o)
 {
 	struct guest *g = xcalloc(1, sizeof(*g));
@@ -316,7 +384,12 @@ struct guest *guest_boot(const struct guest_opts *o)
 	spec.console_log = g->console_log;
 	spec.agent_socket = g->agent_sock;
 	spec.run_dir = g->sock_dir;
-	spec.user_net = o->user_net;
+	spec.net = o->net;
+	spec.net_source = o->net_source;
+	if (resolve_forwards(g, o) < 0)
+		goto fail;
+	memcpy(spec.forwards, g->forwards, sizeof(spec.forwards));
+	spec.n_forwards = g->n_forwards;
 	spec.persistent = o->persistent;
 	g->journal = o->journal;
 	if (journal_vm(g, &spec) < 0)
@@ -333,6 +406,7 @@ struct guest *guest_boot(const struct guest_opts *o)
 		goto fail;
 	g->t_ready = now_ms();
 	g->ex = executor_agent_new(g->agent);
+	g->step_ex = step_executor(g, o);
 	phase(o, "agent ready");
 	return g;
 fail:
@@ -435,6 +509,7 @@ void guest_free(struct guest *g)
 
 	if (!g)
 		return;
+	executor_close(g->step_ex);
 	executor_close(g->ex);
 	agent_close(g->agent);
 	g->agent = NULL;

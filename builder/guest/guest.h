@@ -21,11 +21,15 @@
 #define AMIFORGE_GUEST_H
 
 #include "compat.h"
-#include "drivers/hypervisor/accel.h"
+#include "drivers/hypervisor/hypervisor.h"
 
 struct agent;
 struct executor;
 struct journal;
+
+/* The host's 127.0.0.1 as a guest on QEMU's user network reaches it (slirp's
+ * gateway): where a command in the guest finds the host end of a forward. */
+#define GUEST_USER_NET_HOST "10.0.2.2"
 
 /* Deadlines of the shutdown ladder, each rung (agent poweroff, ACPI). */
 #define GUEST_POWEROFF_MS 60000
@@ -48,7 +52,17 @@ struct guest_opts {
 	unsigned cpus;             /* 0: 2 */
 	unsigned memory_mib;       /* 0: 2048 */
 	uint64_t disk_size;        /* 0: the image's size */
-	bool user_net;
+	enum vm_net net;           /* VM_NET_NONE: no NIC; callers default to USER */
+	const char *net_source;    /* NETWORK, BRIDGE: its name */
+	/* Port forwards (user network); host_port 0: a free port of this
+	 * machine's 127.0.0.1, chosen at boot (guest.forwards says which). */
+	const struct vm_forward *forwards;
+	size_t n_forwards;
+	/* For step_ex (builder/exec/executor-net.h): "K=V" entries every
+	 * command gets (the proxy; may be NULL), and why an offline guest is
+	 * offline (NULL: "it has no network"). */
+	const char *const *net_env;
+	const char *offline_reason;
 	enum guest_agent_via via;
 	int64_t boot_timeout_ms;   /* 0: 600 s */
 	const char *work_dir;      /* create exactly this directory for the work
@@ -86,7 +100,15 @@ struct guest {
 	struct hv_vm *vm;
 	struct agent *agent;
 	struct executor *ex;   /* runs through the agent */
+	struct executor *step_ex;  /* ex for the commands the user asked for
+				    * (component steps, run's COMMAND): network
+				    * readiness before the first, proxy and
+				    * forward environment, the offline note
+				    * (builder/exec/executor-net.h) */
 	enum accel accel;      /* resolved */
+	enum vm_net net;
+	struct vm_forward forwards[VM_FORWARDS_MAX];   /* host ports resolved */
+	size_t n_forwards;
 	int64_t t_start;       /* now_ms() when guest_boot began */
 	int64_t t_started;     /* ... when the hypervisor started the guest */
 	int64_t t_ready;       /* ... when the agent answered */

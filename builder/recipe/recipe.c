@@ -1,10 +1,12 @@
 #include <curl/curl.h>
+#include <ctype.h>
 
 #include "recipe.h"
 #include "builder/component/catalog.h"
 #include "buf.h"
 #include "drivers/hypervisor/hypervisor.h"
 #include "error.h"
+#include "log.h"
 #include "template.h"
 #include "util.h"
 
@@ -20,11 +22,14 @@ static const char *const parent_keys[] = {
 };
 static const char *const doc_keys[] = { "path", "name", "version", "parameters", "pin" };
 static const char *const vm_keys[] = {
-	"cpus", "memory", "disk_size", "accel", "driver", "connect",
+	"cpus", "memory", "disk_size", "accel", "driver", "connect", "network", "proxy", "forward",
 };
 static const char *const cleanup_keys[] = {
-	"cloudinit", "ssh", "logs", "machine-id", "agent", "history",
+	"cloudinit", "ssh", "logs", "machine-id", "agent", "history", "network",
 };
+static const char *const net_modes[] = { "user", "none" };
+static const char *const net_source_keys[] = { "network", "bridge" };
+static const char *const proxy_keys[] = { "http", "https", "no_proxy" };
 static const char *const output_keys[] = { "formats", "directory" };
 static const char *const publish_keys[] = {
 	"via", "bucket", "prefix", "region", "profile", "role", "name", "description",
@@ -825,6 +830,154 @@ static int parse_docs(struct rctx *c, const struct ynode *root, const char *key,
 	return 0;
 }
 
+/* vm.network: user | none | {network: NAME} | {bridge: NAME}. */
+static int parse_network(struct rctx *c, const struct ynode *n)
+{
+	struct recipe_vm *vm = &c->r->vm;
+	const struct ynode *v;
+	const char *s;
+	size_t i, len, max;
+
+	if (n->type == YNODE_SCALAR) {
+		if (one_of(c, n, "vm.network", n->str, net_modes, ARRAY_SIZE(net_modes)) < 0)
+			return -1;
+		vm->network = strcmp(n->str, "none") == 0 ? VM_NET_NONE : VM_NET_USER;
+		return 0;
+	}
+	if (n->type != YNODE_MAP || n->npairs != 1)
+		return rerr(c, n, "vm.network must be user, none, {network: NAME} or "
+			    "{bridge: NAME}");
+	if (check_keys(c, n, "vm.network", net_source_keys, ARRAY_SIZE(net_source_keys)) < 0)
+		return -1;
+	v = n->pairs[0].value;
+	vm->network = strcmp(n->pairs[0].key->str, "bridge") == 0 ? VM_NET_BRIDGE : VM_NET_NETWORK;
+	s = yscalar(v);
+	max = vm->network == VM_NET_BRIDGE ? 15 : VM_NET_SOURCE_MAX;
+	len = s ? strlen(s) : 0;
+	if (!s || ynode_is_null(v) || len > max)
+		return rerr(c, v, "vm.network.%s must be a name of 1 to %zu characters",
+			    n->pairs[0].key->str, max);
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.:-", s[i]))
+			return rerr(c, v, "vm.network.%s '%s' may only hold letters, digits "
+				    "and _ . : -", n->pairs[0].key->str, s);
+	vm->network_source = xstrdup(s);
+	return 0;
+}
+
+/* One proxy value: an http(s) URL without spaces or control characters
+ * (never quoted back: it may hold a password), registered as a secret. */
+static int proxy_url(struct rctx *c, const struct ynode *n, const char *what, const char *s,
+		     bool is_url, char **out)
+{
+	size_t i, len = strlen(s);
+	const char *at, *user;
+
+	if (len == 0 || len > RECIPE_PROXY_MAX)
+		return rerr(c, n, "%s must be 1 to %d characters", what, RECIPE_PROXY_MAX);
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+			return rerr(c, n, "%s holds a space or a control character", what);
+	if (is_url) {
+		if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+			return rerr(c, n, "%s must be an http:// or https:// URL", what);
+		user = strstr(s, "://") + 3;
+		at = strchr(user, '@');
+		if (at && (!strchr(user, '/') || at < strchr(user, '/'))) {
+			char *cred = xstrndup(user, (size_t)(at - user));
+
+			log_add_secret(cred);
+			free(cred);
+		}
+		log_add_secret(s);
+	}
+	free(*out);
+	*out = xstrdup(s);
+	return 0;
+}
+
+/* vm.proxy: {http, https, no_proxy} or inherit. */
+static int parse_proxy(struct rctx *c, const struct ynode *n)
+{
+	struct recipe_proxy *p = &c->r->vm.proxy;
+	char **slots[] = { &p->http, &p->https, &p->no_proxy };
+	static const char *const env_lower[] = { "http_proxy", "https_proxy", "no_proxy" };
+	static const char *const env_upper[] = { "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY" };
+	size_t i;
+
+	if (n->type == YNODE_SCALAR) {
+		if (strcmp(n->str, "inherit") != 0)
+			return rerr(c, n, "vm.proxy must be 'inherit' or {http: URL, https: URL, "
+				    "no_proxy: LIST}");
+		p->inherit = true;
+		for (i = 0; i < ARRAY_SIZE(slots); i++) {
+			const char *e = getenv(env_lower[i]);
+			char what[64];
+
+			if (!e || !*e)
+				e = getenv(env_upper[i]);
+			if (!e || !*e)
+				continue;
+			snprintf(what, sizeof(what), "vm.proxy: inherit: $%s", env_lower[i]);
+			if (proxy_url(c, n, what, e, i < 2, slots[i]) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (want_map(c, n, "vm.proxy") < 0 ||
+	    check_keys(c, n, "vm.proxy", proxy_keys, ARRAY_SIZE(proxy_keys)) < 0)
+		return -1;
+	for (i = 0; i < ARRAY_SIZE(slots); i++) {
+		const struct ynode *v;
+		const char *s;
+		char what[64];
+
+		snprintf(what, sizeof(what), "vm.proxy.%s", proxy_keys[i]);
+		if (get_str(c, n, proxy_keys[i], what, &v, &s) < 0)
+			return -1;
+		if (s && proxy_url(c, v, what, s, i < 2, slots[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* vm.forward: a list of GUEST or "HOST:GUEST" ports; user network only. */
+static int parse_forward(struct rctx *c, const struct ynode *n)
+{
+	struct recipe_vm *vm = &c->r->vm;
+	size_t i, k;
+
+	if (n->type != YNODE_SEQ)
+		return rerr(c, n, "vm.forward must be a list of ports (8080 or \"2222:22\"), "
+			    "not %s", ynode_kind(n));
+	if (n->nitems > VM_FORWARDS_MAX)
+		return rerr(c, n, "vm.forward: at most %d ports", VM_FORWARDS_MAX);
+	for (i = 0; i < n->nitems; i++) {
+		const struct ynode *it = n->items[i];
+		struct vm_forward *f = &vm->forwards[i];
+
+		if (it->type != YNODE_SCALAR || ynode_is_null(it))
+			return rerr(c, it, "vm.forward entries must be ports, not %s",
+				    ynode_kind(it));
+		if (vm_forward_parse(it->str, f) < 0)
+			return rerr(c, it, "vm.forward '%s': expected GUEST_PORT or "
+				    "HOST_PORT:GUEST_PORT, ports 1-65535", it->str);
+		for (k = 0; k < i; k++) {
+			if (vm->forwards[k].guest_port == f->guest_port)
+				return rerr(c, it, "vm.forward: guest port %u is listed twice",
+					    f->guest_port);
+			if (f->host_port && vm->forwards[k].host_port == f->host_port)
+				return rerr(c, it, "vm.forward: host port %u is listed twice",
+					    f->host_port);
+		}
+	}
+	vm->nforwards = n->nitems;
+	if (vm->nforwards && vm->network != VM_NET_USER)
+		return rerr(c, n, "vm.forward needs vm.network: user (QEMU's user network), "
+			    "not %s", vm_net_name(vm->network));
+	return 0;
+}
+
 static int parse_vm(struct rctx *c, const struct ynode *root)
 {
 	struct recipe_vm *vm = &c->r->vm;
@@ -834,6 +987,7 @@ static int parse_vm(struct rctx *c, const struct ynode *root)
 
 	vm->cpus = 2;
 	vm->memory_mib = 1024;
+	vm->network = VM_NET_USER;
 	if (!n || ynode_is_null(n))
 		goto defaults;
 	if (want_map(c, n, "'vm'") < 0 ||
@@ -895,6 +1049,18 @@ static int parse_vm(struct rctx *c, const struct ynode *root)
 			return rerr(c, v, "vm.connect: %s", err_msg());
 		vm->connect = xstrdup(s);
 	}
+	v = ymap_get(n, "network");
+	if (v && !ynode_is_null(v) && parse_network(c, v) < 0)
+		return -1;
+	if (vm->network == VM_NET_NETWORK && vm->driver && strcmp(vm->driver, "qemu") == 0)
+		return rerr(c, v, "vm.network {network: ...} is a libvirt network; the qemu "
+			    "driver cannot use it (use {bridge: NAME} or user)");
+	v = ymap_get(n, "proxy");
+	if (v && !ynode_is_null(v) && parse_proxy(c, v) < 0)
+		return -1;
+	v = ymap_get(n, "forward");
+	if (v && !ynode_is_null(v) && parse_forward(c, v) < 0)
+		return -1;
 defaults:
 	if (!vm->accel)
 		vm->accel = xstrdup("auto");
@@ -907,7 +1073,7 @@ static int parse_cleanup(struct rctx *c, const struct ynode *root)
 {
 	struct recipe_cleanup *cl = &c->r->cleanup;
 	bool *flags[] = { &cl->cloudinit, &cl->ssh, &cl->logs, &cl->machine_id, &cl->agent,
-			  &cl->history };
+			  &cl->history, &cl->network };
 	const struct ynode *n = ymap_get(root, "cleanup");
 	bool all = true;
 	size_t i;
@@ -1307,6 +1473,10 @@ void recipe_release(struct recipe *r)
 	free(r->vm.accel);
 	free(r->vm.driver);
 	free(r->vm.connect);
+	free(r->vm.network_source);
+	free(r->vm.proxy.http);
+	free(r->vm.proxy.https);
+	free(r->vm.proxy.no_proxy);
 	free(r->output.directory);
 	free(r->publish.via);
 	free(r->publish.bucket);

@@ -22,9 +22,30 @@
  *	tests:
  *	  - path: components/nginx-test.yaml
  *	vm: {cpus: 2, memory: 1024, disk_size: 8G, accel: auto, driver: auto,
- *	     connect: qemu:///system}
+ *	     connect: qemu:///system,
+ *	     network: user,              # default: QEMU's user-mode network (NAT,
+ *	                                 # DHCP, DNS; no privileges, both drivers);
+ *	                                 # none: no NIC (hermetic: a failing step
+ *	                                 # says the guest is offline and why);
+ *	                                 # {network: NAME}: a libvirt network;
+ *	                                 # {bridge: br0}: a host bridge
+ *	     proxy: {http: http://p:3128, https: http://p:3128, no_proxy: "a,b"},
+ *	                                 # or "proxy: inherit" (this shell's
+ *	                                 # http_proxy/https_proxy/no_proxy); every
+ *	                                 # step's environment, never the image;
+ *	                                 # redacted from logs; not in checkpoint keys
+ *	     forward: [8080, "2222:22"]} # user network only: [HOST:]GUEST TCP ports,
+ *	                                 # host side on 127.0.0.1; a bare GUEST port
+ *	                                 # gets a free host port. Commands see
+ *	                                 # AMIFORGE_HOST_PORT_<GUEST>=<HOST> and
+ *	                                 # AMIFORGE_HOST_ADDR (the host, as the
+ *	                                 # guest reaches it)
  *	cleanup: {cloudinit: true, ssh: true, logs: true, machine-id: true,
- *	          agent: true, history: true}        # or "cleanup: false"
+ *	          agent: true, history: true,
+ *	          network: true}   # or "cleanup: false". network: DHCP leases,
+ *	                           # a build-written resolv.conf, MAC-pinned
+ *	                           # rules, cloud-init's per-instance
+ *	                           # netplan/networkd/ENI files
  *	output: {formats: [qcow2, raw, vmdk], directory: out}
  *	publish: {via: import-snapshot, bucket: b, region: eu-west-1, name: ...}
  *	distribution: {allow_public, regions: [...]}   # recipe-dist.h
@@ -47,6 +68,7 @@
 #include "compat.h"
 #include "yaml.h"
 #include "recipe-dist.h"
+#include "drivers/hypervisor/hypervisor.h"
 
 /* Limits: far above real recipes, small enough to refuse nonsense. */
 #define RECIPE_NAME_MAX 64
@@ -108,6 +130,17 @@ struct recipe_doc {
 	int line, col;
 };
 
+/* vm.proxy: every step's environment (http_proxy, https_proxy, no_proxy and
+ * upper-case twins), never the image's. The URLs may hold credentials: they
+ * are registered with the log redactor (log_add_secret) when parsed and are
+ * never part of a message. */
+#define RECIPE_PROXY_MAX 2048
+struct recipe_proxy {
+	char *http, *https, *no_proxy;   /* NULL: not set */
+	bool inherit;                    /* vm.proxy: inherit (values from this
+					  * process's environment at parse time) */
+};
+
 struct recipe_vm {
 	unsigned cpus;             /* default 2 */
 	uint64_t memory_mib;       /* default 1024; integer = MiB, or a size ("2G") */
@@ -115,11 +148,16 @@ struct recipe_vm {
 	char *accel;               /* "auto" | "kvm" | "tcg" */
 	char *driver;              /* "auto" | "libvirt" | "qemu" */
 	char *connect;             /* libvirt URI, or NULL for the driver's default */
+	enum vm_net network;       /* default VM_NET_USER */
+	char *network_source;      /* {network: NAME} / {bridge: NAME}, else NULL */
+	struct recipe_proxy proxy;
+	struct vm_forward forwards[VM_FORWARDS_MAX];   /* host_port 0: chosen at boot */
+	size_t nforwards;
 };
 
 /* Generalisation steps, all on by default (Image Builder's skip flags). */
 struct recipe_cleanup {
-	bool cloudinit, ssh, logs, machine_id, agent, history;
+	bool cloudinit, ssh, logs, machine_id, agent, history, network;
 };
 
 enum output_format {

@@ -57,6 +57,105 @@ static int path_ok(const char *what, const char *p)
 	return 0;
 }
 
+const char *vm_net_name(enum vm_net n)
+{
+	switch (n) {
+	case VM_NET_NONE:
+		return "none";
+	case VM_NET_USER:
+		return "user";
+	case VM_NET_NETWORK:
+		return "network";
+	case VM_NET_BRIDGE:
+		return "bridge";
+	}
+	return "?";
+}
+
+static int port_parse(const char *s, size_t n, unsigned *out)
+{
+	unsigned v = 0;
+	size_t i;
+
+	if (n < 1 || n > 5)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (v < 1 || v > 65535)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int vm_forward_parse(const char *s, struct vm_forward *f)
+{
+	const char *colon = strchr(s, ':');
+
+	memset(f, 0, sizeof(*f));
+	if (colon ? port_parse(s, (size_t)(colon - s), &f->host_port) < 0 ||
+		    port_parse(colon + 1, strlen(colon + 1), &f->guest_port) < 0
+		  : port_parse(s, strlen(s), &f->guest_port) < 0)
+		return err_set("port forward '%s': expected GUEST_PORT or HOST_PORT:GUEST_PORT "
+			       "(1-65535)", s);
+	return 0;
+}
+
+/* A libvirt network or bridge name: no ',' or '=' (QEMU options), no '/'. */
+static bool net_source_ok(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n < 1 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.:-", s[i]))
+			return false;
+	return true;
+}
+
+static int net_check(const struct vm_spec *s)
+{
+	size_t i, k;
+
+	switch (s->net) {
+	case VM_NET_NONE:
+	case VM_NET_USER:
+		break;
+	case VM_NET_NETWORK:
+	case VM_NET_BRIDGE:
+		if (!net_source_ok(s->net_source, s->net == VM_NET_BRIDGE ? 15 : VM_NET_SOURCE_MAX))
+			return err_set("vm '%s': %s name '%s' must be 1-%d of [A-Za-z0-9_.:-]",
+				       s->name, vm_net_name(s->net),
+				       s->net_source ? s->net_source : "",
+				       s->net == VM_NET_BRIDGE ? 15 : VM_NET_SOURCE_MAX);
+		break;
+	default:
+		return err_set("vm '%s': unknown network mode", s->name);
+	}
+	if (s->n_forwards > VM_FORWARDS_MAX)
+		return err_set("vm '%s': %zu port forwards, at most %d", s->name, s->n_forwards,
+			       VM_FORWARDS_MAX);
+	if (s->n_forwards && s->net != VM_NET_USER)
+		return err_set("vm '%s': port forwards need the user network, not '%s'", s->name,
+			       vm_net_name(s->net));
+	for (i = 0; i < s->n_forwards; i++) {
+		const struct vm_forward *f = &s->forwards[i];
+
+		if (f->host_port < 1 || f->host_port > 65535 || f->guest_port < 1 ||
+		    f->guest_port > 65535)
+			return err_set("vm '%s': port forward %u:%u out of range 1-65535", s->name,
+				       f->host_port, f->guest_port);
+		for (k = 0; k < i; k++)
+			if (s->forwards[k].host_port == f->host_port)
+				return err_set("vm '%s': host port %u forwarded twice", s->name,
+					       f->host_port);
+	}
+	return 0;
+}
+
 int vm_spec_check(const struct vm_spec *s)
 {
 	size_t i;
@@ -100,7 +199,7 @@ int vm_spec_check(const struct vm_spec *s)
 			       s->agent_socket);
 	if (s->run_dir && path_ok("run dir", s->run_dir) < 0)
 		return -1;
-	return 0;
+	return net_check(s);
 }
 
 const struct hv_driver *hv_driver_find(const char *name)

@@ -40,6 +40,28 @@ struct vm_disk {
 	bool backing_chain;
 };
 
+/* The guest's network (issue 25). NONE: no interface at all. USER: QEMU's
+ * user-mode network (slirp: outbound NAT, DHCP and DNS from QEMU itself, no
+ * privileges), the default for every amiforge guest. NETWORK: a libvirt
+ * network by name (libvirt only). BRIDGE: a host bridge (libvirt, or QEMU's
+ * bridge helper under the direct driver). */
+enum vm_net { VM_NET_NONE = 0, VM_NET_USER, VM_NET_NETWORK, VM_NET_BRIDGE };
+/* "none", "user", "network", "bridge". */
+const char *vm_net_name(enum vm_net n);
+
+/* Host → guest TCP port forwards (user network only), host side bound to
+ * 127.0.0.1 and nothing else. */
+#define VM_FORWARDS_MAX 16
+#define VM_NET_SOURCE_MAX 64   /* a libvirt network's name; a bridge: 15 (IFNAMSIZ) */
+struct vm_forward {
+	unsigned host_port;    /* 1..65535 */
+	unsigned guest_port;   /* 1..65535 */
+};
+
+/* "GUEST" (host port 0: chosen free at boot) or "HOST:GUEST", decimal
+ * ports 1-65535. 0, or -1 with an error recorded. */
+int vm_forward_parse(const char *s, struct vm_forward *f);
+
 struct vm_spec {
 	const char *name;             /* [A-Za-z0-9_.-]{1,64}; the libvirt domain name */
 	struct vm_disk disks[VM_DISKS_MAX];
@@ -53,7 +75,11 @@ struct vm_spec {
 				       * 0: HV_CONSOLE_LOG_MAX */
 	const char *agent_socket;     /* the agent channel: a unix socket, server side */
 	const char *run_dir;          /* 0700 directory for the driver's own sockets */
-	bool user_net;                /* a user-mode (slirp) NIC with outbound access */
+	enum vm_net net;              /* VM_NET_NONE: no NIC */
+	const char *net_source;       /* the network's or bridge's name (NETWORK, BRIDGE):
+				       * [A-Za-z0-9_.:-]{1,64}, a bridge at most 15 */
+	struct vm_forward forwards[VM_FORWARDS_MAX];
+	size_t n_forwards;            /* only with VM_NET_USER */
 	bool persistent;              /* may outlive this process (hv_detach): libvirt
 				       * starts it without AUTODESTROY; the owner
 				       * journals it so that `clean` can destroy it */

@@ -171,6 +171,63 @@ fail:
 	return -1;
 }
 
+#define QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
+
+/* <interface> for the user network (no forwards), a libvirt network or a
+ * host bridge; virtio either way. */
+static int write_interface(xmlTextWriterPtr w, const struct vm_spec *s)
+{
+	W(start(w, "interface"));
+	W(attr(w, "type", s->net == VM_NET_USER ? "user" : vm_net_name(s->net)));
+	if (s->net != VM_NET_USER) {
+		W(start(w, "source"));
+		W(attr(w, s->net == VM_NET_BRIDGE ? "bridge" : "network", s->net_source));
+		W(end(w));
+	}
+	W(start(w, "model"));
+	W(attr(w, "type", "virtio"));
+	W(end(w));
+	W(end(w));
+	return 0;
+fail:
+	return -1;
+}
+
+/* The user network with hostfwd rules, each bound to 127.0.0.1, as QEMU
+ * arguments (libvirt's qemu:commandline; the ports are checked numbers). */
+static int write_user_net_forwards(xmlTextWriterPtr w, const struct vm_spec *s)
+{
+	struct strv a = STRV_INIT;
+	char *netdev = xstrdup("user,id=amiforge-net0"), *t;
+	size_t i;
+	int ret = -1;
+
+	for (i = 0; i < s->n_forwards; i++) {
+		t = xasprintf("%s,hostfwd=tcp:127.0.0.1:%u-:%u", netdev, s->forwards[i].host_port,
+			      s->forwards[i].guest_port);
+		free(netdev);
+		netdev = t;
+	}
+	strv_push(&a, "-netdev");
+	strv_push(&a, netdev);
+	strv_push(&a, "-device");
+	/* An explicit slot: QEMU realises this device before libvirt's own,
+	 * which take slots from 0x2 up (a handful here); 0x1e is never theirs. */
+	strv_push(&a, "virtio-net-pci,netdev=amiforge-net0,bus=pci.0,addr=0x1e");
+	W(xmlTextWriterStartElementNS(w, BAD_CAST "qemu", BAD_CAST "commandline", NULL));
+	for (i = 0; i < a.n; i++) {
+		W(xmlTextWriterStartElementNS(w, BAD_CAST "qemu", BAD_CAST "arg", NULL));
+		W(attr(w, "value", a.v[i]));
+		W(end(w));
+	}
+	W(end(w));
+	ret = 0;
+fail:
+	strv_release(&a);
+	free(netdev);
+	return ret;
+}
+
 char *hv_libvirt_domain_xml(const struct vm_spec *s)
 {
 	xmlBufferPtr xb = NULL;
@@ -188,6 +245,8 @@ char *hv_libvirt_domain_xml(const struct vm_spec *s)
 	W(xmlTextWriterSetIndentString(w, BAD_CAST "  "));
 	W(start(w, "domain"));
 	W(attr(w, "type", s->accel == ACCEL_KVM ? "kvm" : "qemu"));
+	if (s->net == VM_NET_USER && s->n_forwards)
+		W(attr(w, "xmlns:qemu", QEMU_NS));
 	W(elem_text(w, "name", s->name));
 	W(start(w, "memory"));
 	W(attr(w, "unit", "MiB"));
@@ -256,14 +315,10 @@ char *hv_libvirt_domain_xml(const struct vm_spec *s)
 		W(end(w));
 		W(end(w));
 	}
-	if (s->user_net) {
-		W(start(w, "interface"));
-		W(attr(w, "type", "user"));
-		W(start(w, "model"));
-		W(attr(w, "type", "virtio"));
-		W(end(w));
-		W(end(w));
-	}
+	/* The user network with port forwards goes on QEMU's command line
+	 * (below): libvirt 9's <portForward> needs the passt backend. */
+	if (s->net != VM_NET_NONE && !(s->net == VM_NET_USER && s->n_forwards))
+		W(write_interface(w, s));
 	W(start(w, "rng"));
 	W(attr(w, "model", "virtio"));
 	W(start(w, "backend"));
@@ -275,6 +330,8 @@ char *hv_libvirt_domain_xml(const struct vm_spec *s)
 	W(attr(w, "model", "none"));
 	W(end(w));
 	W(end(w)); /* devices */
+	if (s->net == VM_NET_USER && s->n_forwards)
+		W(write_user_net_forwards(w, s));
 	W(end(w)); /* domain */
 	W(xmlTextWriterEndDocument(w));
 	xmlFreeTextWriter(w);

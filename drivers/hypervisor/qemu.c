@@ -126,9 +126,35 @@ int hv_qemu_argv(const struct vm_spec *s, const char *qmp_path, bool sandbox, st
 		strv_push(a, "-device");
 		strv_push(a, "virtserialport,bus=vser0.0,chardev=agent0,name=" HV_AGENT_PORT_NAME);
 	}
-	if (s->user_net) {
+	switch (s->net) {
+	case VM_NET_NONE:
+		break;
+	case VM_NET_USER: {
+		char *netdev = xstrdup("user,id=net0"), *t;
+
+		/* hostfwd: the host side on 127.0.0.1 only. */
+		for (i = 0; i < s->n_forwards; i++) {
+			t = xasprintf("%s,hostfwd=tcp:127.0.0.1:%u-:%u", netdev,
+				      s->forwards[i].host_port, s->forwards[i].guest_port);
+			free(netdev);
+			netdev = t;
+		}
 		strv_push(a, "-netdev");
-		strv_push(a, "user,id=net0");
+		strv_push(a, netdev);
+		free(netdev);
+		break;
+	}
+	case VM_NET_BRIDGE:
+		/* QEMU's setuid bridge helper decides who may use which bridge
+		 * (/etc/qemu/bridge.conf). */
+		strv_push(a, "-netdev");
+		strv_pushf(a, "bridge,id=net0,br=%s", s->net_source);
+		break;
+	case VM_NET_NETWORK:
+		return err_set("vm '%s': a libvirt network ('%s') needs the libvirt driver",
+			       s->name, s->net_source);
+	}
+	if (s->net != VM_NET_NONE) {
 		strv_push(a, "-device");
 		strv_push(a, "virtio-net-pci,netdev=net0");
 	}
@@ -142,7 +168,10 @@ int hv_qemu_argv(const struct vm_spec *s, const char *qmp_path, bool sandbox, st
 	strv_push(a, "chardev=qmp0,mode=control");
 	if (sandbox) {
 		strv_push(a, "-sandbox");
-		strv_push(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+		/* The bridge helper is spawned and setuid: only then allowed. */
+		strv_push(a, s->net == VM_NET_BRIDGE
+			  ? "on,obsolete=deny,resourcecontrol=deny"
+			  : "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 	}
 	return 0;
 }

@@ -84,7 +84,7 @@ static void test_domain_xml(void)
 	free(xml);
 
 	s.accel = ACCEL_KVM;
-	s.user_net = true;
+	s.net = VM_NET_USER;
 	s.seed_iso = NULL;
 	s.cpus = 4;
 	s.memory_mib = 4096;
@@ -140,7 +140,7 @@ static void test_qemu_argv(void)
 	hv = hv_open("qemu", NULL);
 	CHECK(hv != NULL, "qemu driver: opens without a URI");
 	s.accel = ACCEL_KVM;
-	s.user_net = true;
+	s.net = VM_NET_USER;
 	vm = hv ? hv_start(hv, &s) : NULL;
 	CHECK(vm != NULL, "qemu driver: dry-run start");
 	CHECK(vm && hv_wait(vm, 0) == HV_EXITED, "qemu driver: dry-run guest counts as exited");
@@ -156,6 +156,100 @@ static void test_qemu_argv(void)
 
 	hv = hv_open("qemu", "qemu+ssh://host/system");
 	CHECK(hv == NULL && strstr(err_msg(), "is for libvirt"), "qemu driver: declines libvirt URIs");
+}
+
+/* The network modes (issue 25): golden files for the user network with
+ * port forwards, substrings for a libvirt network and a bridge. */
+static void test_network(void)
+{
+	struct vm_spec s = base_spec();
+	struct strv a = STRV_INIT;
+	struct vm_forward f;
+	char *out;
+
+	s.net = VM_NET_USER;
+	s.forwards[0] = (struct vm_forward){ 34567, 8000 };
+	s.forwards[1] = (struct vm_forward){ 2222, 22 };
+	s.n_forwards = 2;
+	out = hv_libvirt_domain_xml(&s);
+	check_golden("hv-user-forwards.xml", out ? out : "(null)");
+	CHECK(out && !strstr(out, "<interface"), "network xml: forwards: no <interface> (qemu:commandline)");
+	free(out);
+	CHECK(hv_qemu_argv(&s, "/var/tmp/amiforge-run-X/sock/qmp.sock", true, &a) == 0,
+	      "network argv: forwards built");
+	out = run_argv_str((const char *const *)a.v);
+	check_golden("hv-qemu-user-forwards.argv", out);
+	free(out);
+	strv_release(&a);
+
+	s = base_spec();
+	s.net = VM_NET_NETWORK;
+	s.net_source = "default";
+	out = hv_libvirt_domain_xml(&s);
+	CHECK(out && strstr(out, "<interface type=\"network\">\n      <source network=\"default\"/>\n"
+			    "      <model type=\"virtio\"/>"),
+	      "network xml: a libvirt network by name");
+	free(out);
+	CHECK(hv_qemu_argv(&s, "/q.sock", true, &a) < 0 && strstr(err_msg(), "needs the libvirt driver"),
+	      "network argv: the qemu driver refuses a libvirt network");
+	strv_release(&a);
+
+	s.net = VM_NET_BRIDGE;
+	s.net_source = "br0";
+	out = hv_libvirt_domain_xml(&s);
+	CHECK(out && strstr(out, "<interface type=\"bridge\">\n      <source bridge=\"br0\"/>"),
+	      "network xml: a host bridge");
+	free(out);
+	CHECK(hv_qemu_argv(&s, "/q.sock", true, &a) == 0, "network argv: bridge built");
+	out = run_argv_str((const char *const *)a.v);
+	CHECK(strstr(out, "-netdev bridge,id=net0,br=br0 -device virtio-net-pci,netdev=net0") &&
+	      strstr(out, "on,obsolete=deny,resourcecontrol=deny") && !strstr(out, "spawn=deny"),
+	      "network argv: bridge helper allowed to spawn (%s)", out);
+	free(out);
+	strv_release(&a);
+
+	s = base_spec();
+	out = hv_libvirt_domain_xml(&s);
+	CHECK(out && !strstr(out, "<interface"), "network xml: none means no NIC");
+	free(out);
+	CHECK(hv_qemu_argv(&s, "/q.sock", true, &a) == 0, "network argv: none built");
+	out = run_argv_str((const char *const *)a.v);
+	CHECK(!strstr(out, "-netdev"), "network argv: none means no -netdev");
+	free(out);
+	strv_release(&a);
+
+	/* Checks before any driver sees a spec. */
+	s = base_spec();
+	s.forwards[0] = (struct vm_forward){ 8080, 80 };
+	s.n_forwards = 1;
+	CHECK(vm_spec_check(&s) < 0 && strstr(err_msg(), "need the user network"),
+	      "spec: forwards without the user network rejected");
+	s.net = VM_NET_USER;
+	s.forwards[1] = (struct vm_forward){ 8080, 81 };
+	s.n_forwards = 2;
+	CHECK(vm_spec_check(&s) < 0 && strstr(err_msg(), "forwarded twice"),
+	      "spec: a host port forwarded twice rejected");
+	s.forwards[1] = (struct vm_forward){ 0, 81 };
+	CHECK(vm_spec_check(&s) < 0 && strstr(err_msg(), "out of range"),
+	      "spec: unresolved host port 0 rejected");
+	s = base_spec();
+	s.net = VM_NET_BRIDGE;
+	s.net_source = "br0,helper=/bin/sh";
+	CHECK(vm_spec_check(&s) < 0, "spec: ',' in a bridge name rejected (QEMU option injection)");
+	s.net_source = "a-bridge-too-long";
+	CHECK(vm_spec_check(&s) < 0, "spec: bridge name over 15 characters rejected");
+	s.net = VM_NET_NETWORK;
+	CHECK(vm_spec_check(&s) == 0, "spec: the same name is fine for a libvirt network");
+
+	CHECK(vm_forward_parse("8080", &f) == 0 && f.host_port == 0 && f.guest_port == 8080,
+	      "forward: a bare port is the guest's");
+	CHECK(vm_forward_parse("2222:22", &f) == 0 && f.host_port == 2222 && f.guest_port == 22,
+	      "forward: HOST:GUEST");
+	CHECK(vm_forward_parse("0", &f) < 0 && vm_forward_parse("65536", &f) < 0 &&
+	      vm_forward_parse("1:", &f) < 0 && vm_forward_parse(":1", &f) < 0 &&
+	      vm_forward_parse("1:2:3", &f) < 0 && vm_forward_parse("-1", &f) < 0 &&
+	      vm_forward_parse("12345678", &f) < 0 && vm_forward_parse("", &f) < 0,
+	      "forward: bad ports rejected");
 }
 
 static void test_spec_check(void)
@@ -400,6 +494,7 @@ int main(void)
 	test_domain_xml();
 	test_qemu_argv();
 	test_spec_check();
+	test_network();
 	test_accel();
 	test_image_info();
 	test_seed();

@@ -7,6 +7,7 @@
 #include "test.h"
 #include "buf.h"
 #include "error.h"
+#include "log.h"
 #include "util.h"
 #include "builder/recipe/recipe.h"
 #include "builder/recipe/template.h"
@@ -257,6 +258,71 @@ static void test_template(void)
 	      "did-you-mean: unrelated word gives no hint");
 }
 
+static void test_network(void)
+{
+	static const char *const off[] = { "vm.network=none", "vm.forward.0=9999", NULL };
+	struct recipe_opts o = { .build_time = BUILD_TIME };
+	struct recipe *r = recipe_parse("tests/recipes/valid/network.yaml", &o);
+	char *red;
+
+	CHECK(r != NULL, "network: parses (%s)", r ? "ok" : err_msg());
+	if (r) {
+		CHECK(r->vm.network == VM_NET_USER && !r->vm.network_source, "network: user");
+		CHECK_STR(r->vm.proxy.http, "http://builder:pr0xy-passw0rd@proxy.example:3128",
+			  "network: proxy http");
+		CHECK_STR(r->vm.proxy.https, "https://proxy.example:3129", "network: proxy https");
+		CHECK_STR(r->vm.proxy.no_proxy, "localhost,169.254.169.254", "network: no_proxy");
+		CHECK(r->vm.nforwards == 2 && r->vm.forwards[0].host_port == 0 &&
+		      r->vm.forwards[0].guest_port == 8080 && r->vm.forwards[1].host_port == 2222 &&
+		      r->vm.forwards[1].guest_port == 22,
+		      "network: forwards (a bare port gets its host port at boot)");
+		red = log_redact_str("proxy http://builder:pr0xy-passw0rd@proxy.example:3128 "
+				     "and builder:pr0xy-passw0rd");
+		CHECK(red && !strstr(red, "pr0xy-passw0rd"),
+		      "network: proxy URL and credentials registered with the redactor (%s)", red);
+		free(red);
+	}
+	recipe_free(r);
+
+	r = recipe_parse("tests/recipes/valid/minimal.yaml", &o);
+	CHECK(r && r->vm.network == VM_NET_USER && r->vm.nforwards == 0 && !r->vm.proxy.http &&
+	      r->cleanup.network, "network: default is the user network, no proxy, cleanup on");
+	recipe_free(r);
+
+	/* network none with a forward: refused (--var replaces the nodes). */
+	o.vars = off;
+	r = recipe_parse("tests/recipes/valid/network.yaml", &o);
+	CHECK(!r && strstr(err_msg(), "vm.forward needs vm.network: user"),
+	      "network: none refuses forwards (%s)", err_msg());
+	recipe_free(r);
+
+
+	setenv("http_proxy", "http://env-user:env-passw0rd@envproxy:8080", 1);
+	unsetenv("HTTPS_PROXY");
+	unsetenv("https_proxy");
+	setenv("NO_PROXY", "internal.example", 1);
+	unsetenv("no_proxy");
+	{
+		static const char *const inherit[] = { "vm.proxy=inherit", NULL };
+
+		o.vars = inherit;
+		r = recipe_parse("tests/recipes/valid/network.yaml", &o);
+		CHECK(r && r->vm.proxy.inherit &&
+		      strcmp(r->vm.proxy.http ? r->vm.proxy.http : "",
+			     "http://env-user:env-passw0rd@envproxy:8080") == 0 &&
+		      !r->vm.proxy.https &&
+		      strcmp(r->vm.proxy.no_proxy ? r->vm.proxy.no_proxy : "",
+			     "internal.example") == 0,
+		      "network: proxy inherit takes http_proxy / NO_PROXY from the environment");
+		red = log_redact_str("env-user:env-passw0rd");
+		CHECK(red && !strstr(red, "env-passw0rd"), "network: inherited proxy redacted");
+		free(red);
+		recipe_free(r);
+	}
+	unsetenv("http_proxy");
+	unsetenv("NO_PROXY");
+}
+
 int main(void)
 {
 	test_invalid_corpus();
@@ -264,6 +330,7 @@ int main(void)
 	test_defaults_and_url();
 	test_vars();
 	test_hook();
+	test_network();
 	test_semver();
 	test_template();
 	return TEST_DONE();

@@ -1,0 +1,324 @@
+/* executor-net.c: proxy and forward environment, network readiness and the
+ * offline note around a guest's executor (see executor-net.h). */
+#include "executor-net.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+/* /proc/net/route and ipv6_route of a guest: a few lines per interface. */
+#define ROUTE_FILE_MAX (256u * 1024)
+#define READY_POLL_MS 500
+/* The part of the failing command's last stderr line repeated in the note. */
+#define NOTE_LINE_MAX 160
+
+struct net_ex {
+	struct executor ex;
+	struct executor *inner;
+	struct executor_ops ops;
+	bool online, checked;
+	char *reason;
+	struct strv env;
+	int64_t ready_ms;
+};
+
+#define N(e) ((struct net_ex *)(e)->priv)
+#define IN(e) (N(e)->inner)
+
+/* The next line of s (NUL-terminated), its bounds in *b / *n. */
+static const char *next_line(const char *s, const char **b, size_t *n)
+{
+	const char *e;
+
+	if (!s || !*s)
+		return NULL;
+	e = strchr(s, '\n');
+	*b = s;
+	*n = e ? (size_t)(e - s) : strlen(s);
+	return e ? e + 1 : s + *n;
+}
+
+/* Whitespace-separated field k (from 0) of the line [b, b+n): 0 or -1. */
+static int field(const char *b, size_t n, unsigned k, const char **f, size_t *fn)
+{
+	size_t i = 0;
+
+	for (unsigned cur = 0;; cur++) {
+		while (i < n && (b[i] == ' ' || b[i] == '\t'))
+			i++;
+		if (i == n)
+			return -1;
+		*f = b + i;
+		while (i < n && b[i] != ' ' && b[i] != '\t')
+			i++;
+		*fn = (size_t)(b + i - *f);
+		if (cur == k)
+			return 0;
+	}
+}
+
+static bool field_is(const char *f, size_t fn, const char *want)
+{
+	return fn == strlen(want) && memcmp(f, want, fn) == 0;
+}
+
+bool exec_net_has_default_route(const char *route, const char *ipv6_route)
+{
+	static const char zero32[] = "00000000000000000000000000000000";
+	const char *p = route, *b, *f, *ifc;
+	size_t n, fn, ifn;
+	bool first = true;
+
+	/* Iface Destination Gateway Flags RefCnt Use Metric Mask ... (header first) */
+	while ((p = next_line(p, &b, &n))) {
+		if (first) {
+			first = false;
+			continue;
+		}
+		if (field(b, n, 0, &ifc, &ifn) == 0 && !field_is(ifc, ifn, "lo") &&
+		    field(b, n, 1, &f, &fn) == 0 && field_is(f, fn, "00000000"))
+			return true;
+	}
+	/* dest prefixlen src srcprefixlen nexthop metric refcnt use flags iface */
+	p = ipv6_route;
+	while ((p = next_line(p, &b, &n))) {
+		if (field(b, n, 0, &f, &fn) == 0 && field_is(f, fn, zero32) &&
+		    field(b, n, 1, &f, &fn) == 0 && field_is(f, fn, "00") &&
+		    field(b, n, 9, &ifc, &ifn) == 0 && !field_is(ifc, ifn, "lo"))
+			return true;
+	}
+	return false;
+}
+
+/* Before the first command: a default route within the deadline. */
+static int wait_ready(struct net_ex *x)
+{
+	int64_t t0 = now_ms(), deadline = t0 + x->ready_ms;
+	struct buf r4 = BUF_INIT(ROUTE_FILE_MAX), r6 = BUF_INIT(ROUTE_FILE_MAX);
+	int ret = -1;
+
+	for (;;) {
+		bool ok4 = x->inner->ops->read_file(x->inner, "/proc/net/route", ROUTE_FILE_MAX,
+						    &r4) == 0;
+		bool ok6 = x->inner->ops->read_file(x->inner, "/proc/net/ipv6_route",
+						    ROUTE_FILE_MAX, &r6) == 0;
+
+		if (!ok4 && !ok6) {
+			err_prefix("network readiness: read the guest's routes");
+			break;
+		}
+		if (exec_net_has_default_route(ok4 ? r4.data : NULL, ok6 ? r6.data : NULL)) {
+			log_debug("network: default route after %" PRId64 " ms", now_ms() - t0);
+			ret = 0;
+			break;
+		}
+		if (now_ms() >= deadline) {
+			err_set("the guest's network is not up: no default route after %" PRId64
+				" s (did DHCP answer? see the console log)", x->ready_ms / 1000);
+			break;
+		}
+		usleep(READY_POLL_MS * 1000);
+	}
+	buf_release(&r4);
+	buf_release(&r6);
+	return ret;
+}
+
+/* The last non-empty line of a buffer, at most NOTE_LINE_MAX bytes. */
+static void last_line(const struct buf *b, const char **s, size_t *n)
+{
+	const char *e = b->data ? b->data + b->len : NULL, *p;
+
+	*s = "";
+	*n = 0;
+	if (!e)
+		return;
+	while (e > b->data && (e[-1] == '\n' || e[-1] == '\r'))
+		e--;
+	p = e;
+	while (p > b->data && p[-1] != '\n')
+		p--;
+	*s = p;
+	*n = (size_t)(e - p) > NOTE_LINE_MAX ? NOTE_LINE_MAX : (size_t)(e - p);
+}
+
+/* An offline guest's failed command: its last stderr line names why. */
+static void offline_note(struct net_ex *x, struct exec_result *res)
+{
+	const char *l;
+	size_t n;
+	char *note;
+
+	last_line(&res->err, &l, &n);
+	note = xasprintf("%s%.*s%s[the guest is offline: %s]\n",
+			 res->err.len && res->err.data[res->err.len - 1] != '\n' ? "\n" : "",
+			 (int)n, l, n ? " " : "", x->reason);
+	/* The note must land even in a full capture: make room at the end. */
+	if (res->err.max && res->err.len + strlen(note) > res->err.max) {
+		size_t keep = res->err.max > strlen(note) ? res->err.max - strlen(note) : 0;
+
+		if (res->err.len > keep) {
+			res->err.len = keep;
+			res->err.data[keep] = '\0';
+		}
+	}
+	if (buf_adds(&res->err, note) < 0)
+		log_debug("offline note: %s", err_msg());
+	free(note);
+}
+
+/* Does env (NULL-terminated, may be NULL) set the variable kv names? */
+static bool env_named(const char *const *env, const char *kv)
+{
+	size_t n = strcspn(kv, "=");
+
+	for (size_t i = 0; env && env[i]; i++)
+		if (strncmp(env[i], kv, n) == 0 && env[i][n] == '=')
+			return true;
+	return false;
+}
+
+static int nx_exec(struct executor *ex, const struct exec_req *req, struct exec_result *res)
+{
+	struct net_ex *x = N(ex);
+	struct exec_req r = *req;
+	struct strv env = STRV_INIT;
+	size_t i;
+	int ret;
+
+	if (x->online && !x->checked) {
+		if (wait_ready(x) < 0) {
+			memset(res, 0, sizeof(*res));
+			return -1;
+		}
+		x->checked = true;
+	}
+	if (x->env.n) {
+		/* The request's own entries win: ours of the same name go. */
+		for (i = 0; i < x->env.n; i++)
+			if (!env_named(req->env, x->env.v[i]))
+				strv_push(&env, x->env.v[i]);
+		for (i = 0; req->env && req->env[i]; i++)
+			strv_push(&env, req->env[i]);
+		r.env = (const char *const *)env.v;
+	}
+	ret = x->inner->ops->exec(x->inner, &r, res);
+	strv_release(&env);
+	if (ret == 0 && !x->online && !res->timed_out && res->status != 0)
+		offline_note(x, res);
+	return ret;
+}
+
+static int nx_put_file(struct executor *ex, const char *h, const char *p, mode_t m)
+{
+	return IN(ex)->ops->put_file(IN(ex), h, p, m);
+}
+static int nx_get_file(struct executor *ex, const char *p, const char *h)
+{
+	return IN(ex)->ops->get_file(IN(ex), p, h);
+}
+static int nx_write_file(struct executor *ex, const char *p, const void *d, size_t n, mode_t m,
+			 bool append)
+{
+	return IN(ex)->ops->write_file(IN(ex), p, d, n, m, append);
+}
+static int nx_read_file(struct executor *ex, const char *p, size_t max, struct buf *out)
+{
+	return IN(ex)->ops->read_file(IN(ex), p, max, out);
+}
+static int nx_stat(struct executor *ex, const char *p, struct file_stat *st)
+{
+	return IN(ex)->ops->stat(IN(ex), p, st);
+}
+static int nx_mkdir_p(struct executor *ex, const char *p, mode_t m)
+{
+	return IN(ex)->ops->mkdir_p(IN(ex), p, m);
+}
+static int nx_remove(struct executor *ex, const char *p, bool rec)
+{
+	return IN(ex)->ops->remove(IN(ex), p, rec);
+}
+static int nx_rename(struct executor *ex, const char *a, const char *b)
+{
+	return IN(ex)->ops->rename(IN(ex), a, b);
+}
+static int nx_copy(struct executor *ex, const char *a, const char *b, bool rec)
+{
+	return IN(ex)->ops->copy(IN(ex), a, b, rec);
+}
+static int nx_chmod(struct executor *ex, const char *p, mode_t m, bool rec)
+{
+	return IN(ex)->ops->chmod(IN(ex), p, m, rec);
+}
+static int nx_chown(struct executor *ex, const char *p, const char *o, const char *g, bool rec)
+{
+	return IN(ex)->ops->chown(IN(ex), p, o, g, rec);
+}
+static int nx_symlink(struct executor *ex, const char *t, const char *p)
+{
+	return IN(ex)->ops->symlink(IN(ex), t, p);
+}
+static int nx_list_dir(struct executor *ex, const char *p, struct dir_entry **e, size_t *n)
+{
+	return IN(ex)->ops->list_dir(IN(ex), p, e, n);
+}
+static int nx_hash_file(struct executor *ex, const char *p, const char *algo, char **hex)
+{
+	return IN(ex)->ops->hash_file(IN(ex), p, algo, hex);
+}
+static int nx_reboot(struct executor *ex, int64_t timeout_ms)
+{
+	/* After a reboot DHCP starts over: check again before the next command. */
+	N(ex)->checked = false;
+	return IN(ex)->ops->reboot(IN(ex), timeout_ms);
+}
+
+static void nx_close(struct executor *ex)
+{
+	struct net_ex *x = N(ex);
+
+	strv_release(&x->env);
+	free(x->reason);
+	free(x);
+}
+
+static const struct executor_ops net_ops = {
+	.exec = nx_exec,
+	.put_file = nx_put_file,
+	.get_file = nx_get_file,
+	.write_file = nx_write_file,
+	.read_file = nx_read_file,
+	.stat = nx_stat,
+	.mkdir_p = nx_mkdir_p,
+	.remove = nx_remove,
+	.rename = nx_rename,
+	.copy = nx_copy,
+	.chmod = nx_chmod,
+	.chown = nx_chown,
+	.symlink = nx_symlink,
+	.list_dir = nx_list_dir,
+	.hash_file = nx_hash_file,
+	.reboot = nx_reboot,
+	.close = nx_close,
+};
+
+struct executor *executor_net_new(struct executor *inner, const struct exec_net_opts *o)
+{
+	struct net_ex *x = xcalloc(1, sizeof(*x));
+	size_t i;
+
+	x->inner = inner;
+	x->online = o->online;
+	x->reason = xstrdup(o->offline_reason ? o->offline_reason : "it has no network");
+	x->ready_ms = o->ready_timeout_ms > 0 ? o->ready_timeout_ms : EXEC_NET_READY_MS;
+	for (i = 0; o->env && o->env[i] && i < EXEC_NET_ENV_MAX; i++)
+		strv_push(&x->env, o->env[i]);
+	/* Same name and reboot ability as the executor it wraps: the engine
+	 * looks at both. */
+	x->ops = net_ops;
+	x->ops.name = inner->ops->name;
+	if (!inner->ops->reboot)
+		x->ops.reboot = NULL;
+	x->ex.ops = &x->ops;
+	x->ex.priv = x;
+	return &x->ex;
+}

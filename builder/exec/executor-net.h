@@ -1,0 +1,43 @@
+/* executor-net.h: the network's side of a guest's executor (issue 25).
+ *
+ * A build, validate or test guest gets a network by default; this executor
+ * wraps the guest's (it does not own it) and, for every command it runs:
+ *   - adds the network environment: the recipe's proxy (http_proxy,
+ *     https_proxy, no_proxy, and their upper-case forms) and the port
+ *     forwards (AMIFORGE_HOST_ADDR, AMIFORGE_HOST_PORT_<guest port>), before
+ *     the request's own entries (which win);
+ *   - before the first command, when the guest has a network, waits (bounded)
+ *     until it has a default route: the agent answers as soon as it runs,
+ *     DHCP may still be under way; later commands do not wait. A guest whose
+ *     DHCP never answers fails that command with a message saying so;
+ *   - on an offline guest (vm.network: none, --no-net), a command that fails
+ *     gets a last stderr line saying the guest is offline and why: the
+ *     failing step's message ends with it.
+ * File operations pass through untouched. */
+#ifndef AMIFORGE_EXECUTOR_NET_H
+#define AMIFORGE_EXECUTOR_NET_H
+
+#include "compat.h"
+#include "executor.h"
+
+/* Default wait for a default route before the first command. */
+#define EXEC_NET_READY_MS 60000
+/* Most environment entries added. */
+#define EXEC_NET_ENV_MAX 64
+
+struct exec_net_opts {
+	bool online;                 /* the guest has a network interface */
+	const char *offline_reason;  /* !online: e.g. "the recipe sets vm.network: none" */
+	const char *const *env;      /* "K=V" entries for every command (copied); may be NULL */
+	int64_t ready_timeout_ms;    /* 0: EXEC_NET_READY_MS */
+};
+
+/* Wrap inner (which must outlive the result; closing the result does not
+ * close inner). Free with executor_close(). */
+struct executor *executor_net_new(struct executor *inner, const struct exec_net_opts *o);
+
+/* Does /proc/net/route (or ipv6_route) text name a default route on an
+ * interface other than lo? For the readiness check and its unit test. */
+bool exec_net_has_default_route(const char *route, const char *ipv6_route);
+
+#endif
