@@ -10,20 +10,23 @@
 
 static const char usage[] =
 	"build RECIPE [--output DIR] [--var k=v ...] [--json] [--on-error=cleanup|abort|ask] "
-	"[--no-cache]\n"
-	"       build [RECIPE] --resume BUILD_DIR [--var k=v ...] [--json] [--no-cache]";
+	"[--no-cache] [--no-inspect]\n"
+	"       build [RECIPE] --resume BUILD_DIR [--var k=v ...] [--json] [--no-cache] [--no-inspect]";
 
 static const char help[] =
 	"\n"
 	"Build the image a recipe describes: boot its parent with the agent, run the\n"
 	"build and validate phases of its components, generalise, flatten to the\n"
 	"output disk, boot that on a fresh overlay for the test phases, then the\n"
-	"outputs and publish: sections. Prints the finished disk's path.\n"
+	"outputs, inspects the output offline (libguestfs, read-only: a failed\n"
+	"check stops the build before anything is published) and runs the publish:\n"
+	"section. Prints the finished disk's path.\n"
 	"\n"
 	"  --output DIR         build directories go under DIR (default ./builds)\n"
 	"  --var k=v            override a recipe variable / component parameter\n"
 	"  --json               JSON events on stdout instead of progress lines\n"
 	"  --no-cache           reuse no checkpoint (still record new ones)\n"
+	"  --no-inspect         do not inspect the output (recorded in manifest.json)\n"
 	"  --resume BUILD_DIR   continue a failed build at its failed step\n"
 	"  --on-error=MODE      what a failure does:\n"
 	"      cleanup  (default) release everything the build created\n"
@@ -47,6 +50,7 @@ int cmd_build(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "on-error", required_argument, NULL, 'e' },
 		{ "no-cache", no_argument, NULL, 'N' },
+		{ "no-inspect", no_argument, NULL, 'I' },
 		{ "resume", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -75,6 +79,9 @@ int cmd_build(int argc, char **argv)
 			break;
 		case 'N':
 			o.no_cache = true;
+			break;
+		case 'I':
+			o.no_inspect = true;
 			break;
 		case 'R':
 			o.resume_dir = optarg;
