@@ -95,9 +95,9 @@ mkdir-p /EFI/debian
 write /EFI/debian/grubx64.efi "stub"
 umount-all
 mount /dev/sdb1 /
-ln-s /boot/vmlinuz /vmlinuz
-ln-s ../boot/vmlinuz-$KV /boot/vmlinuz
-ln-s boot/initrd.img-$KV /initrd.img
+ln-sf /boot/vmlinuz /vmlinuz
+ln-sf ../boot/vmlinuz-$KV /boot/vmlinuz
+ln-sf boot/initrd.img-$KV /initrd.img
 upload $S/k/ext-b23.conf /boot/extlinux/extlinux.conf
 umount-all
 part-add /dev/sdc p $start $end
@@ -109,8 +109,8 @@ write /EFI/BOOT/BOOTX64.EFI "stub"
 umount-all
 mount /dev/sdc1 /
 upload $S/k/canary /var/lib/amiforge-canary
-ln-s /boot/vmlinuz-0.0.0-gone /vmlinuz
-ln-s ../../../../../boot/initrd.img-$KV /initrd.img
+ln-sf /boot/vmlinuz-0.0.0-gone /vmlinuz
+ln-sf ../../../../../boot/initrd.img-$KV /initrd.img
 upload $S/k/ext-b23.conf /boot/extlinux/extlinux.conf
 umount-all
 EOF
