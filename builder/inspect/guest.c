@@ -11,6 +11,16 @@ bool guest_exists(struct inspect_ctx *c, const char *path)
 	return guestfs_exists(c->g, path) == 1;
 }
 
+bool guest_lexists(struct inspect_ctx *c, const char *path)
+{
+	struct guestfs_statns *st = guestfs_lstatns(c->g, path);
+
+	if (!st)
+		return false;
+	guestfs_free_statns(st);
+	return true;
+}
+
 bool guest_is_file(struct inspect_ctx *c, const char *path)
 {
 	return guestfs_is_file_opts(c->g, path, GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 1, -1) == 1;

@@ -75,6 +75,7 @@ void report_add(struct inspect_ctx *c, enum check_status st, const char *id,
 bool guest_is_file(struct inspect_ctx *c, const char *path);
 bool guest_is_dir(struct inspect_ctx *c, const char *path);
 bool guest_exists(struct inspect_ctx *c, const char *path);
+bool guest_lexists(struct inspect_ctx *c, const char *path);  /* a dangling link too */
 /* Read a regular file up to GUEST_FILE_MAX. NULL when missing, not a file or
  * too large (then *why says which, when why is not NULL). Caller frees. */
 char *guest_read(struct inspect_ctx *c, const char *path, size_t *len, const char **why);

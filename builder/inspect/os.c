@@ -248,7 +248,8 @@ static char *resolve_boot_path(struct inspect_ctx *c, const char *path, char **n
 
 	p = path[0] == '/' ? xstrdup(path) : xasprintf("/boot/%s", path);
 	file = guest_resolve(c, p, why, cap);
-	if (!file && path[0] == '/' && !str_startswith(path, "/boot/")) {
+	/* Only when the path is not there at all (a dangling link is an answer). */
+	if (!file && path[0] == '/' && !str_startswith(path, "/boot/") && !guest_lexists(c, p)) {
 		alt = xasprintf("/boot%s", path);
 		file = guest_resolve(c, alt, altwhy, sizeof(altwhy));
 		if (file) {
