@@ -274,6 +274,11 @@ int inspect_kernel_drivers(struct inspect_ctx *c)
 		else
 			have_initrd = true;
 		err_clear();
+		if (have_initrd)
+			report_add(c, CHECK_PASS, "kernel.initramfs", c->initrd_path,
+				   "%s%s%s lists %zu files", c->initrd_named,
+				   strcmp(c->initrd_named, c->initrd_path) ? " -> " : "",
+				   strcmp(c->initrd_named, c->initrd_path) ? c->initrd_path : "", initrd.n);
 	} else {
 		report_add(c, CHECK_FAIL, "kernel.initramfs", c->initrd_named,
 			   "the default entry has no initramfs%s%s", c->initrd_named ? ": " : "",
