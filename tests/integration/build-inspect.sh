@@ -65,8 +65,9 @@ stage_of() {	# MANIFEST STAGE: its status, or "none"
 	python3 -c "import json,sys; m=json.load(open(sys.argv[1]))
 print(next((s['status'] for s in m['stages'] if s['name']==sys.argv[2]), 'none'))" "$1" "$2"
 }
-mj() {	# MANIFEST PY-EXPR (m is the manifest)
-	python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print($2)" "$1"
+mj() {	# MANIFEST PY-EXPR (m is the manifest): a tuple prints space-separated
+	python3 -c "import json,sys; m=json.load(open(sys.argv[1])); r=($2)
+print(*r) if isinstance(r, tuple) else print(r)" "$1"
 }
 before=$(counts)
 
@@ -125,5 +126,5 @@ check_eq "build-inspect: --no-inspect builds the leaky recipe (exit 0)" "$rc" 0
 bd=$(ls -d "$dir"/b3/leaky-1.0.0-* 2>/dev/null | head -n 1)
 check_eq "build-inspect: --no-inspect recorded" \
 	"$(mj "$bd/manifest.json" "m['inspect']['status'], m['inspect']['reason']") $(stage_of "$bd/manifest.json" inspect)" \
-	"('disabled', '--no-inspect') skipped"
+	"disabled --no-inspect skipped"
 finish
