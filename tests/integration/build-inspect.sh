@@ -91,6 +91,7 @@ done
 check_eq "build-inspect: manifest inspect summary" \
 	"$(mj "$m" "m['inspect']['status'], m['inspect']['for'], m['inspect']['fail'], sorted(c['id'] for c in m['inspect']['failed'])")" \
 	"failed ebs 3 ['clean.canary', 'clean.credentials', 'clean.host-credentials']"
+echo "# inspect stage (failing build): $(mj "$m" "m['inspect']['seconds']") s"
 check "build-inspect: inspect.json written in the build directory" python3 -c "
 import json,sys; r=json.load(open('$bd/inspect.json')); sys.exit(r['for']!='ebs' or r['summary']['fail']!=3)"
 check_eq "build-inspect: --json events for the failed checks" \
@@ -114,6 +115,7 @@ check_eq "build-inspect: skipped checks let the build pass (exit 0)" "$rc" 0
 bd=$(ls -d "$dir"/b2/leaky-1.0.0-* 2>/dev/null | head -n 1)
 m=$bd/manifest.json
 check_eq "build-inspect: reused the generalised checkpoint (no build guest)" "$(stage_of "$m" boot)" reused
+echo "# inspect stage: $(mj "$m" "m['inspect']['seconds']") s with the whole-tree search; build $(mj "$m" "round(sum(s.get('seconds', 0) for s in m['stages']))") s"
 check_eq "build-inspect: inspect then publish ok" "$(stage_of "$m" inspect) $(stage_of "$m" publish)" "ok ok"
 check_eq "build-inspect: skips recorded with where the recipe asked" \
 	"$(mj "$m" "m['inspect']['fail'], m['inspect']['skip'], [(c['id'], c['at'].rsplit('/',1)[-1]) for c in m['inspect']['skipped']]")" \
