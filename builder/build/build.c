@@ -5,6 +5,7 @@
 #include "build.h"
 #include "builddir.h"
 #include "checkpoint.h"
+#include "inspect-stage.h"
 #include "builder/component/component.h"
 #include "builder/convert/convert.h"
 #include "error.h"
@@ -294,7 +295,10 @@ static const char generalise_script[] =
 	"set -u\n"
 	"for s in \"$@\"; do case $s in\n"
 	"cloudinit)\n"
-	"  if command -v cloud-init >/dev/null; then cloud-init clean --logs --seed >/dev/null 2>&1 || true; fi\n"
+	"  # cloud-init's last stage writes the instance's state (boot-finished, sem/):\n"
+	"  # wait for it, or it recreates what is removed here\n"
+	"  if command -v cloud-init >/dev/null; then timeout 300 cloud-init status --wait >/dev/null 2>&1;\n"
+	"    cloud-init clean --logs --seed >/dev/null 2>&1 || true; fi\n"
 	"  rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data /var/lib/cloud/sem\n"
 	"  rm -f /var/log/cloud-init.log /var/log/cloud-init-output.log ;;\n"
 	"ssh)\n"
@@ -893,6 +897,40 @@ static void net_setup(struct build *b)
 				       vm->network_source ? vm->network_source : "");
 }
 
+static void on_inspect_check(void *opaque, const struct inspect_check *k)
+{
+	struct build *b = opaque;
+	char *d = xasprintf("%s%s%s%s", k->reason, *k->evidence ? " [" : "", k->evidence,
+			    *k->evidence ? "]" : "");
+
+	if (b->o->json)
+		event(b, "check", k->id, check_status_name(k->status), d);
+	free(d);
+}
+
+/* The output, inspected offline before anything is published
+ * (inspect-stage.h); --no-inspect is recorded. */
+static int inspect_output(struct build *b, const char *disk)
+{
+	struct inspect_stage s = { .r = b->r, .disk = disk, .build_dir = b->bd.path,
+				   .on_check = on_inspect_check, .opaque = b };
+	char *summary = NULL;
+	int r;
+
+	stage_begin(b, "inspect");
+	if (b->o->no_inspect) {
+		manifest_set_inspect(b->m, "{\"status\": \"disabled\", \"reason\": \"--no-inspect\"}");
+		stage_end(b, "inspect", "skipped");
+		return 0;
+	}
+	r = inspect_stage_run(&s, &summary);
+	if (summary && manifest_set_inspect(b->m, summary) < 0 && r == 0)
+		r = -1;
+	free(summary);
+	stage_end(b, "inspect", r < 0 ? "failed" : "ok");
+	return r;
+}
+
 static int pipeline(struct build *b, struct build_result *res)
 {
 	struct recipe_opts ro = { 0 };
@@ -1005,6 +1043,8 @@ static int pipeline(struct build *b, struct build_result *res)
 		goto cleanup;
 	}
 	stage_end(b, "outputs", "ok");
+	if (inspect_output(b, disk) < 0)
+		goto cleanup;
 	if (b->r->publish.set) {
 		stage_begin(b, "publish");
 		if (publish(b, vmdk, disk) < 0) {

@@ -3,7 +3,7 @@
  *	recipe → base image (cache) → boot overlay + agent → build and validate
  *	phases of every component → generalise → poweroff → flatten to the
  *	output disk → boot the output on a throw-away overlay → test phases →
- *	outputs → manifest.json
+ *	outputs → inspect (inspect-stage.h) → publish → manifest.json
  *
  * Every stage is a call into its own module (recipe.h, fetch.h, guest.h,
  * component/component.h, ...) with plain structs in between; this file only
@@ -24,6 +24,7 @@ struct build_opts {
 	bool no_cache;               /* --no-cache: reuse no checkpoint (still record them) */
 	const char *resume_dir;      /* --resume: continue in this build directory */
 	bool allow_local_sources;    /* component_run_opts.allow_local_sources */
+	bool no_inspect;             /* --no-inspect: publish without inspecting the output */
 };
 
 struct build_result {

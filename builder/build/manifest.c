@@ -254,6 +254,19 @@ void manifest_add_decision(struct manifest *m, const char *step, const char *dec
 	json_array_append_new(a, o);
 }
 
+int manifest_set_inspect(struct manifest *m, const char *json_text)
+{
+	json_error_t je;
+	json_t *v = json_loads(json_text, 0, &je);
+
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return err_set("manifest: inspect summary is not a JSON object");
+	}
+	json_object_set_new(m->root, "inspect", v);
+	return 0;
+}
+
 void manifest_set_status(struct manifest *m, const char *status, const char *error)
 {
 	json_object_set_new(m->build, "status", jstr(status));

@@ -13,7 +13,12 @@
  *	  "outputs": [ { format, path, sha256, size } ],
  *	  "amis":    [ { region, image_id, snapshot_id } ],
  *	  "decisions": [ { step, decision: "retry"|"continue"|"abort", failure,
- *	                   time } ] }     (--on-error=ask: only when there are some)
+ *	                   time } ],     (--on-error=ask: only when there are some)
+ *	  "inspect": { status: "passed"|"warnings"|"failed"|"disabled", for,
+ *	               boot_mode, seconds, report, pass, warn, fail, skip,
+ *	               failed: [ {id, reason, evidence} ], warnings: [...],
+ *	               skipped: [ {id, reason, evidence, at} ], canaries,
+ *	               credential_fragments } }   (builder/build/inspect-stage.h)
  *
  * Times are UTC ISO 8601; "seconds" comes from the monotonic clock. The file
  * is written atomically (temporary file, fsync, rename) and redacted with
@@ -57,6 +62,10 @@ void manifest_add_ami(struct manifest *m, const char *region, const char *image_
  * step is "document/phase/step", decision "retry", "continue" or "abort". */
 void manifest_add_decision(struct manifest *m, const char *step, const char *decision,
 			   const char *failure);
+
+/* The build's inspect stage: its summary as JSON text (an object), kept
+ * under "inspect". 0, or -1 (error recorded) when it is not a JSON object. */
+int manifest_set_inspect(struct manifest *m, const char *json_text);
 
 /* Overall status ("running", "succeeded", "failed") and error (or NULL);
  * a final status also stamps "finished". */

@@ -11,17 +11,19 @@
 
 static const char usage[] =
 	"build RECIPE [--output DIR] [--var k=v ...] [--json] [--on-error=cleanup|abort|ask] "
-	"[--no-cache]\n"
+	"[--no-cache] [--no-inspect]\n"
 	"       [--allow-local-sources]\n"
-	"       build [RECIPE] --resume BUILD_DIR [--var k=v ...] [--json] [--no-cache]";
+	"       build [RECIPE] --resume BUILD_DIR [--var k=v ...] [--json] [--no-cache] [--no-inspect]";
 
 static const char help[] =
 	"\n"
 	"Build the image a recipe describes: boot its parent with the agent, run the\n"
 	"build and validate phases of its components, generalise, flatten to the\n"
 	"output disk, boot that on a fresh overlay for the test phases, then the\n"
-	"outputs and publish: sections. Prints the finished disk's path. Every\n"
-	"build, failed or not, writes BUILD_DIR/report.html (see amiforge report).\n"
+	"outputs, inspects the output offline (libguestfs, read-only: a failed\n"
+	"check stops the build before anything is published) and runs the publish:\n"
+	"section. Prints the finished disk's path. Every build, failed or not,\n"
+	"writes BUILD_DIR/report.html (see amiforge report).\n"
 	"\n"
 	"  --output DIR         build directories go under DIR (default ./builds)\n"
 	"  --var k=v            override a recipe variable / component parameter\n"
@@ -29,6 +31,7 @@ static const char help[] =
 	"  --no-cache           reuse no checkpoint (still record new ones)\n"
 	"  --allow-local-sources  WebDownload (run on this host) may read file:// URLs\n"
 	"                       and connect to loopback and link-local addresses\n"
+	"  --no-inspect         do not inspect the output (recorded in manifest.json)\n"
 	"  --resume BUILD_DIR   continue a failed build at its failed step\n"
 	"  --on-error=MODE      what a failure does:\n"
 	"      cleanup  (default) release everything the build created\n"
@@ -53,6 +56,7 @@ int cmd_build(int argc, char **argv)
 		{ "on-error", required_argument, NULL, 'e' },
 		{ "no-cache", no_argument, NULL, 'N' },
 		{ "allow-local-sources", no_argument, NULL, 'S' },
+		{ "no-inspect", no_argument, NULL, 'I' },
 		{ "resume", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -84,6 +88,9 @@ int cmd_build(int argc, char **argv)
 			break;
 		case 'S':
 			o.allow_local_sources = true;
+			break;
+		case 'I':
+			o.no_inspect = true;
 			break;
 		case 'R':
 			o.resume_dir = optarg;

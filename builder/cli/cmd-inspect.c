@@ -8,7 +8,7 @@
 #include "util.h"
 
 #define INSPECT_USAGE "inspect DISK [--json] [--format raw|qcow2|vmdk|vhd|vhdx]\n" \
-	"         [--for import-snapshot|import-image|ebs] [--boot-mode bios|uefi] [--canary STRING]"
+	"         [--for import-snapshot|import-image|ebs|generic] [--boot-mode bios|uefi] [--canary STRING]"
 
 int cmd_inspect(int argc, char **argv)
 {
@@ -42,6 +42,8 @@ int cmd_inspect(int argc, char **argv)
 				o.target = INSPECT_FOR_IMPORT_IMAGE;
 			else if (strcmp(optarg, "ebs") == 0)
 				o.target = INSPECT_FOR_EBS;
+			else if (strcmp(optarg, "generic") == 0)
+				o.target = INSPECT_FOR_GENERIC;
 			else {
 				log_error("inspect: unknown --for '%s'", optarg);
 				return cmd_usage(INSPECT_USAGE);

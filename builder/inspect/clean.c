@@ -9,6 +9,8 @@
 #include <pthread.h>
 
 #include "internal.h"
+#include "builder/guest/inject.h"
+#include "builder/guest/seed.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
@@ -72,6 +74,67 @@ static void check_machine_id(struct inspect_ctx *c)
 		   "machine-id empty or absent: generated at first boot");
 }
 
+/* What amiforge itself puts in a guest must not ship: the injected agent
+ * and its unit (inject.h), the seeded agent's directory (seed.h: a tmpfs,
+ * so on the disk only when something went wrong), the AWSTOE working
+ * directories, and cloud-init's record of the build instance, recognised
+ * by the seed's user-data. */
+static void check_amiforge(struct inspect_ctx *c)
+{
+	static const char *const paths[] = {
+		INJECT_AGENT_PATH, INJECT_UNIT_PATH, INJECT_WANTS_PATH, SEED_AGENT_DIR,
+		"/etc/systemd/system/" SEED_AGENT_NAME "*", "/usr/local/sbin/" SEED_AGENT_NAME "*",
+		"/tmp/amiforge-*", "/var/tmp/amiforge-*", NULL,
+	};
+	static const char *const userdata[] = {
+		"/var/lib/cloud/instances/*/user-data.txt", "/var/lib/cloud/instances/*/user-data.txt.i",
+		"/var/lib/cloud/seed/nocloud*/user-data", NULL,
+	};
+	char list[1024] = "", first[512] = "";
+	int hits = 0;
+	size_t i, j;
+
+	for (i = 0; paths[i]; i++) {
+		char **v = guest_glob(c, paths[i]);
+
+		for (j = 0; v[j]; j++) {
+			size_t used = strlen(list);
+
+			if (!hits++)
+				snprintf(first, sizeof(first), "%s", v[j]);
+			if (hits <= EVIDENCE_MAX)
+				snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", v[j]);
+		}
+		strv_free(v);
+	}
+	for (i = 0; userdata[i]; i++) {
+		char **v = guest_glob(c, userdata[i]);
+
+		for (j = 0; v[j]; j++) {
+			char *text = guest_read(c, v[j], NULL, NULL);
+			size_t used = strlen(list);
+
+			if (text && strstr(text, SEED_CONSOLE_MARK)) {
+				if (!hits++)
+					snprintf(first, sizeof(first), "%s", v[j]);
+				if (hits <= EVIDENCE_MAX)
+					snprintf(list + used, sizeof(list) - used, "%s%s (the build's "
+						 "seed)", used ? ", " : "", v[j]);
+			}
+			free(text);
+		}
+		strv_free(v);
+	}
+	if (hits)
+		report_add(c, CHECK_FAIL, "clean.amiforge", first,
+			   "amiforge's own files left in the image: %s%s", list,
+			   hits > EVIDENCE_MAX ? ", ..." : "");
+	else
+		report_add(c, CHECK_PASS, "clean.amiforge", NULL,
+			   "nothing of amiforge's (agent, unit, seed, working files, the build "
+			   "instance's cloud-init state)");
+}
+
 int inspect_generalised(struct inspect_ctx *c)
 {
 	static const char *const hostkeys[] = { "/etc/ssh/ssh_host_*", NULL };
@@ -102,46 +165,71 @@ int inspect_generalised(struct inspect_ctx *c)
 	check_files(c, CHECK_FAIL, "clean.cloud-init-state", state,
 		    "cloud-init state of the build instance (first boot on EC2 would skip "
 		    "per-instance setup)", "no cloud-init instance state");
+	check_amiforge(c);
 	return 0;
 }
 
-struct canary_scan {
-	int fd;                   /* read end of the tar stream */
-	const char *needle;
-	size_t nlen;
-	unsigned long files, hits;
+/* Needles of the whole-tree search: group 0 are canaries (clean.canary),
+ * group 1 secrets (clean.host-credentials), never printed. */
+#define NEEDLES_MAX 64
+
+struct needle {
+	const char *s;
+	size_t n;
+	int group;
+};
+
+struct hits {
+	unsigned long n;
 	char first[1024];
 	char list[1024];
+};
+
+struct canary_scan {
+	int fd;                   /* read end of the tar stream */
+	struct needle nd[NEEDLES_MAX];
+	size_t nn, maxlen;
+	unsigned long files;
+	struct hits hit[2];
 	char err[512];
 };
 
-static void scan_hit(struct canary_scan *s, const char *path)
+static void scan_hit(struct hits *h, const char *path)
 {
-	size_t used = strlen(s->list);
+	size_t used = strlen(h->list);
 
-	if (!s->hits++)
-		snprintf(s->first, sizeof(s->first), "%s", path);
-	if (s->hits <= EVIDENCE_MAX)
-		snprintf(s->list + used, sizeof(s->list) - used, "%s%s", used ? ", " : "", path);
+	if (!h->n++)
+		snprintf(h->first, sizeof(h->first), "%s", path);
+	if (h->n <= EVIDENCE_MAX)
+		snprintf(h->list + used, sizeof(h->list) - used, "%s%s", used ? ", " : "", path);
 }
 
-/* Search one entry's data, keeping nlen-1 bytes of overlap between blocks
- * so that a canary split across two reads is still found. */
-static bool scan_data(struct archive *a, struct canary_scan *s, unsigned char *buf)
+/* The groups (bit 0, bit 1) whose needles occur in the n bytes at p. */
+static unsigned match(const struct canary_scan *s, const void *p, size_t n, unsigned have)
+{
+	for (size_t i = 0; i < s->nn; i++)
+		if (!(have & (1u << s->nd[i].group)) && memmem(p, n, s->nd[i].s, s->nd[i].n))
+			have |= 1u << s->nd[i].group;
+	return have;
+}
+
+/* Search one entry's data, keeping maxlen-1 bytes of overlap between blocks
+ * so that a needle split across two reads is still found. */
+static unsigned scan_data(struct archive *a, struct canary_scan *s, unsigned char *buf,
+			  unsigned have)
 {
 	size_t keep = 0;
 
 	for (;;) {
 		la_ssize_t n = archive_read_data(a, buf + keep, CANARY_BLOCK);
-		size_t have;
+		size_t sz;
 
 		if (n <= 0)
-			return false;
-		have = keep + (size_t)n;
-		if (memmem(buf, have, s->needle, s->nlen))
-			return true;
-		keep = have < s->nlen - 1 ? have : s->nlen - 1;
-		memmove(buf, buf + have - keep, keep);
+			return have;
+		sz = keep + (size_t)n;
+		have = match(s, buf, sz, have);
+		keep = sz < s->maxlen - 1 ? sz : s->maxlen - 1;
+		memmove(buf, buf + sz - keep, keep);
 	}
 }
 
@@ -163,13 +251,20 @@ static void *scan_thread(void *opaque)
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
 		const char *p = archive_entry_pathname(e), *l = archive_entry_symlink(e);
 		const char *path = p ? p : "?";
+		unsigned have = 0;
 
 		if (str_startswith(path, "./"))
 			path++;
 		s->files++;
-		if ((p && strstr(p, s->needle)) || (l && strstr(l, s->needle)) ||
-		    (archive_entry_filetype(e) == AE_IFREG && scan_data(a, s, buf)))
-			scan_hit(s, path);
+		if (p)
+			have = match(s, p, strlen(p), have);
+		if (l)
+			have = match(s, l, strlen(l), have);
+		if (archive_entry_filetype(e) == AE_IFREG)
+			have = scan_data(a, s, buf, have);
+		for (int g = 0; g < 2; g++)
+			if (have & (1u << g))
+				scan_hit(&s->hit[g], path);
 	}
 	if (r != ARCHIVE_EOF)
 		snprintf(s->err, sizeof(s->err), "%s", archive_error_string(a));
@@ -182,50 +277,88 @@ out:
 	return NULL;
 }
 
+static const char *const group_id[] = { "clean.canary", "clean.host-credentials" };
+
+static bool add_needle(struct inspect_ctx *c, struct canary_scan *s, const char *text, int group)
+{
+	size_t n = strlen(text);
+
+	if (n == 0 || n > CANARY_MAX || s->nn == NEEDLES_MAX) {
+		report_add(c, CHECK_FAIL, group_id[group], NULL,
+			   "%s must be 1 to %d bytes, at most %d in all",
+			   group ? "a secret" : "a canary", CANARY_MAX, NEEDLES_MAX);
+		return false;
+	}
+	s->nd[s->nn++] = (struct needle){ text, n, group };
+	if (n > s->maxlen)
+		s->maxlen = n;
+	return true;
+}
+
 int inspect_canary(struct inspect_ctx *c)
 {
-	struct canary_scan s;
+	const struct inspect_opts *o = c->opts;
+	struct canary_scan *s;
 	pthread_t th;
-	int pfd[2];
+	int pfd[2], ret = -1;
 	char out[64];
-	int rc;
+	bool used[2] = { false, false };
+	int rc, g;
+	size_t i;
 
-	if (!c->opts->canary)
-		return 0;
-	memset(&s, 0, sizeof(s));
-	s.needle = c->opts->canary;
-	s.nlen = strlen(s.needle);
-	if (s.nlen == 0 || s.nlen > CANARY_MAX) {
-		report_add(c, CHECK_FAIL, "clean.canary", NULL, "canary must be 1 to %d bytes",
-			   CANARY_MAX);
-		return 0;
+	s = xcalloc(1, sizeof(*s));
+	if (o->canary && !(used[0] = add_needle(c, s, o->canary, 0)))
+		goto done;
+	for (i = 0; i < o->ncanaries; i++)
+		if (!(used[0] = add_needle(c, s, o->canaries[i], 0)))
+			goto done;
+	for (i = 0; i < o->nsecrets; i++)
+		if (!(used[1] = add_needle(c, s, o->secrets[i], 1)))
+			goto done;
+	if (!s->nn) {
+		ret = 0;
+		goto done;
 	}
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return err_errno("pipe");
-	s.fd = pfd[0];
-	if (pthread_create(&th, NULL, scan_thread, &s) != 0) {
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		err_errno("pipe");
+		goto done;
+	}
+	s->fd = pfd[0];
+	if (pthread_create(&th, NULL, scan_thread, s) != 0) {
 		close(pfd[0]);
 		close(pfd[1]);
-		return err_set("canary: cannot start a thread");
+		err_set("canary: cannot start a thread");
+		goto done;
 	}
-	log_info("searching the filesystem for the canary");
+	log_info("searching every file for %zu canar%s", s->nn, s->nn == 1 ? "y" : "ies");
 	snprintf(out, sizeof(out), "/dev/fd/%d", pfd[1]);
 	rc = guestfs_tar_out_opts(c->g, "/", out, GUESTFS_TAR_OUT_OPTS_NUMERICOWNER, 1, -1);
 	close(pfd[1]);
 	pthread_join(th, NULL);
 	close(pfd[0]);
-	if (rc < 0 || s.err[0]) {
-		report_add(c, CHECK_FAIL, "clean.canary", NULL, "the filesystem could not be "
-			   "searched: %s", rc < 0 ? guestfs_last_error(c->g) : s.err);
-		return 0;
+	ret = 0;
+	for (g = 0; g < 2; g++) {
+		struct hits *h = &s->hit[g];
+
+		if (!used[g])
+			continue;
+		if (rc < 0 || s->err[0])
+			report_add(c, CHECK_FAIL, group_id[g], NULL, "the filesystem could not be "
+				   "searched: %s", rc < 0 ? guestfs_last_error(c->g) : s->err);
+		else if (h->n)
+			report_add(c, CHECK_FAIL, group_id[g], h->first, "%s in %lu file%s: %s%s",
+				   g ? "fragments of the AWS credentials this build used appear" :
+				   "a canary appears", h->n, h->n == 1 ? "" : "s", h->list,
+				   h->n > EVIDENCE_MAX ? ", ..." : "");
+		else
+			report_add(c, CHECK_PASS, group_id[g], NULL, "%s in none of %lu files",
+				   g ? "no fragment of the AWS credentials this build used" :
+				   "no canary", s->files);
 	}
-	json_object_set_new(c->rep->facts, "files_searched", json_integer((json_int_t)s.files));
-	if (s.hits)
-		report_add(c, CHECK_FAIL, "clean.canary", s.first,
-			   "the canary appears in %lu file%s: %s%s", s.hits, s.hits == 1 ? "" : "s",
-			   s.list, s.hits > EVIDENCE_MAX ? ", ..." : "");
-	else
-		report_add(c, CHECK_PASS, "clean.canary", NULL,
-			   "the canary appears in none of %lu files", s.files);
-	return 0;
+	if (rc >= 0 && !s->err[0])
+		json_object_set_new(c->rep->facts, "files_searched", json_integer((json_int_t)s->files));
+
+done:	/* s holds pointers to the needles, never copies */
+	free(s);
+	return ret;
 }

@@ -9,7 +9,6 @@
 #include <archive_entry.h>
 #include <guestfs.h>
 #include <jansson.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 #include "error.h"
@@ -147,51 +146,17 @@ static int list_initrd(const unsigned char *base, size_t size, struct names *out
 	return 0;
 }
 
-/* Copy the initramfs out of the appliance into a private directory and list
+/* Copy the initramfs out of the appliance (bounded by INITRD_MAX) and list
  * it. 0 (names in out) or -1 (error recorded). */
 static int read_initrd(struct inspect_ctx *c, const char *path, struct names *out)
 {
-	char dir[] = "/tmp/amiforge-initrd.XXXXXX", *local = NULL;
-	int64_t size = guestfs_filesize(c->g, path);
-	void *map = MAP_FAILED;
-	struct stat st;
-	int fd = -1, ret = -1;
+	struct guest_map m;
+	int ret;
 
-	if (size < 0)
-		return err_set("initramfs '%s': %s", path, guestfs_last_error(c->g));
-	if ((uint64_t)size > INITRD_MAX)
-		return err_set("initramfs '%s' is larger than %u MiB", path, INITRD_MAX >> 20);
-	if (!mkdtemp(dir))
-		return err_errno("mkdtemp");
-	local = xasprintf("%s/initrd", dir);
-	if (guestfs_download(c->g, path, local) < 0) {
-		err_set("initramfs '%s': %s", path, guestfs_last_error(c->g));
-		goto cleanup;
-	}
-	fd = open(local, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		err_errno("open '%s'", local);
-		goto cleanup;
-	}
-	if ((uint64_t)st.st_size > INITRD_MAX || st.st_size == 0) {
-		err_set("initramfs '%s': %s", path, st.st_size ? "too large" : "empty");
-		goto cleanup;
-	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED) {
-		err_errno("mmap '%s'", local);
-		goto cleanup;
-	}
-	ret = list_initrd(map, (size_t)st.st_size, out);
-
-cleanup:
-	if (map != MAP_FAILED)
-		munmap(map, (size_t)st.st_size);
-	if (fd >= 0)
-		close(fd);
-	unlink(local);
-	rmdir(dir);
-	free(local);
+	if (guest_map(c, path, INITRD_MAX, &m) < 0)
+		return err_prefix("initramfs");
+	ret = list_initrd(m.data, m.len, out);
+	guest_unmap(&m);
 	return ret;
 }
 
@@ -287,9 +252,10 @@ int inspect_kernel_drivers(struct inspect_ctx *c)
 	const char *kv = c->kernel_version, *why;
 	size_t i;
 
-	if (!kv) {
-		report_add(c, CHECK_FAIL, "kernel.drivers", NULL,
-			   "no default kernel version known: cannot check NVMe/ENA drivers");
+	if (!kv) {	/* an unknown is not a defect of the image */
+		report_add(c, CHECK_WARN, "kernel.drivers", c->kernel_file ? c->kernel_file : c->kernel_path,
+			   "the default kernel's version is unknown (%s): NVMe/ENA drivers not checked",
+			   c->kernel_version_why ? c->kernel_version_why : "no default kernel");
 		return 0;
 	}
 	cfg_path = xasprintf("/boot/config-%s", kv);
@@ -302,15 +268,21 @@ int inspect_kernel_drivers(struct inspect_ctx *c)
 		report_add(c, CHECK_WARN, "kernel.config", cfg_path,
 			   "kernel config %s and modules.builtin both unavailable: built-in drivers "
 			   "cannot be seen", why);
-	if (c->initrd_path && guest_is_file(c, c->initrd_path)) {
+	if (c->initrd_path && guest_is_file(c, c->initrd_path)) {	/* resolved */
 		if (read_initrd(c, c->initrd_path, &initrd) < 0)
 			report_add(c, CHECK_WARN, "kernel.initramfs", c->initrd_path, "%s", err_msg());
 		else
 			have_initrd = true;
 		err_clear();
+		if (have_initrd)
+			report_add(c, CHECK_PASS, "kernel.initramfs", c->initrd_path,
+				   "%s%s%s lists %zu files", c->initrd_named,
+				   strcmp(c->initrd_named, c->initrd_path) ? " -> " : "",
+				   strcmp(c->initrd_named, c->initrd_path) ? c->initrd_path : "", initrd.n);
 	} else {
-		report_add(c, CHECK_FAIL, "kernel.initramfs", c->initrd_path,
-			   "the default entry has no initramfs");
+		report_add(c, CHECK_FAIL, "kernel.initramfs", c->initrd_named,
+			   "the default entry has no initramfs%s%s", c->initrd_named ? ": " : "",
+			   c->initrd_named ? c->initrd_why : "");
 	}
 	json_object_set_new(c->rep->facts, "initramfs_files",
 			    have_initrd ? json_integer((json_int_t)initrd.n) : json_null());

@@ -123,7 +123,11 @@ cleanup:
 	free(c.bootloader);
 	free(c.bootloader_file);
 	free(c.kernel_path);
+	free(c.kernel_file);
 	free(c.kernel_version);
+	free(c.kernel_version_why);
+	free(c.initrd_named);
+	free(c.initrd_why);
 	free(c.initrd_path);
 	free(c.cmdline);
 	free(c.cmdline_evidence);

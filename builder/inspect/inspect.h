@@ -21,6 +21,7 @@ enum inspect_target {
 	INSPECT_FOR_IMPORT_SNAPSHOT,
 	INSPECT_FOR_IMPORT_IMAGE,
 	INSPECT_FOR_EBS,
+	INSPECT_FOR_GENERIC,        /* not published: the checks every target shares */
 };
 
 enum inspect_boot {
@@ -29,7 +30,9 @@ enum inspect_boot {
 	INSPECT_BOOT_UEFI,
 };
 
-enum check_status { CHECK_PASS, CHECK_WARN, CHECK_FAIL };
+/* CHECK_SKIP: the caller asked for the check to be skipped (a build's
+ * inspect.skip); its reason says what it would have been. */
+enum check_status { CHECK_PASS, CHECK_WARN, CHECK_FAIL, CHECK_SKIP };
 
 struct inspect_opts {
 	const char *disk;          /* path of the disk image */
@@ -37,9 +40,20 @@ struct inspect_opts {
 	enum inspect_target target;
 	enum inspect_boot boot;
 	const char *canary;        /* NULL: no canary search */
+	/* More canaries (clean.canary), and secrets (clean.host-credentials:
+	 * fragments of credentials, never printed, never written): one pass
+	 * over every file finds them all. */
+	const char *const *canaries;
+	size_t ncanaries;
+	const char *const *secrets;
+	size_t nsecrets;
+	/* Check ids reported as CHECK_SKIP, with why ("the recipe's inspect.skip"). */
+	const char *const *skip;
+	size_t nskip;
+	const char *skip_why;
 };
 
-#define INSPECT_OPTS_INIT { NULL, NULL, INSPECT_FOR_IMPORT_SNAPSHOT, INSPECT_BOOT_ANY, NULL }
+#define INSPECT_OPTS_INIT { .target = INSPECT_FOR_IMPORT_SNAPSHOT, .boot = INSPECT_BOOT_ANY }
 
 struct inspect_check {
 	char *id;                  /* stable dotted name: "fstab.device-names" */
@@ -57,6 +71,14 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out);
 
 /* The checks in the order they ran; n receives the count. */
 const struct inspect_check *inspect_report_checks(const struct inspect_report *rep, size_t *n);
+
+/* Every check id inspect_run() may report, NULL-terminated (recipes name
+ * them in inspect.skip). */
+extern const char *const inspect_check_ids[];
+bool inspect_check_known(const char *id);
+
+/* Counts by status (pass, warn, fail, skip). */
+void inspect_report_counts(const struct inspect_report *rep, size_t counts[4]);
 
 /* True when any check failed. */
 bool inspect_report_failed(const struct inspect_report *rep);

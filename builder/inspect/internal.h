@@ -19,6 +19,13 @@
  * firmware reach ~150 MiB). It is copied out of the appliance to a private
  * temporary file and listed with libarchive. */
 #define INITRD_MAX (512u * 1024 * 1024)
+/* Largest kernel image read to find its version (x86 bzImages are ~8 MiB,
+ * arm64 Images ~40 MiB, UKIs with their initramfs ~100 MiB). */
+#define KERNEL_MAX (256u * 1024 * 1024)
+/* Symlinks followed in one guest path, and the longest path (Linux's
+ * MAXSYMLINKS and PATH_MAX). */
+#define GUEST_SYMLINKS_MAX 40
+#define GUEST_PATH_MAX 4096
 /* Most matches listed as evidence for one check. */
 #define EVIDENCE_MAX 5
 
@@ -48,9 +55,14 @@ struct inspect_ctx {
 	/* From the boot loader configuration (NULL when not found). */
 	char *bootloader;         /* "extlinux", "grub2", "grub-legacy", "bls" */
 	char *bootloader_file;    /* where the default entry was read */
-	char *kernel_path;        /* default kernel, as a path in the guest */
+	char *kernel_path;        /* default kernel, as the loader names it */
+	char *kernel_file;        /* the file that reaches (symlinks resolved), or NULL */
 	char *kernel_version;     /* e.g. "6.1.0-28-cloud-amd64" */
-	char *initrd_path;
+	const char *kernel_version_source; /* "file name", "bzImage header", ... */
+	char *kernel_version_why; /* why kernel_version is NULL */
+	char *initrd_named;       /* the initramfs as the loader names it */
+	char *initrd_path;        /* the file that reaches, or NULL when unresolved */
+	char *initrd_why;         /* why initrd_path is NULL */
 	char *cmdline;            /* the default entry's kernel command line */
 	char *cmdline_evidence;   /* "file:line" */
 };
@@ -63,9 +75,24 @@ void report_add(struct inspect_ctx *c, enum check_status st, const char *id,
 bool guest_is_file(struct inspect_ctx *c, const char *path);
 bool guest_is_dir(struct inspect_ctx *c, const char *path);
 bool guest_exists(struct inspect_ctx *c, const char *path);
+bool guest_lexists(struct inspect_ctx *c, const char *path);  /* a dangling link too */
 /* Read a regular file up to GUEST_FILE_MAX. NULL when missing, not a file or
  * too large (then *why says which, when why is not NULL). Caller frees. */
 char *guest_read(struct inspect_ctx *c, const char *path, size_t *len, const char **why);
+/* The file a guest path reaches through symlinks (relative and absolute,
+ * at most GUEST_SYMLINKS_MAX, never leaving the guest's root), resolved
+ * component by component with lstat and readlink. NULL when it is missing,
+ * dangling, a loop or too long: why (cap bytes) says which. Caller frees. */
+char *guest_resolve(struct inspect_ctx *c, const char *path, char *why, size_t cap);
+/* A guest file copied to a private temporary file and mapped read-only (the
+ * copy is unlinked at once): for files larger than one libguestfs reply.
+ * 0, or -1 (error recorded: missing, larger than max, empty). */
+struct guest_map {
+	void *data;
+	size_t len;
+};
+int guest_map(struct inspect_ctx *c, const char *path, uint64_t max, struct guest_map *m);
+void guest_unmap(struct guest_map *m);
 /* Expand a glob in the guest; NULL-terminated, caller frees with strv_free. */
 char **guest_glob(struct inspect_ctx *c, const char *pattern);
 /* The next line of text starting at *p (advanced; NUL-terminated copy in

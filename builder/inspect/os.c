@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "internal.h"
+#include "kver.h"
 #include "error.h"
 #include "util.h"
 
@@ -263,33 +264,138 @@ bool inspect_bootcfg_text(struct inspect_ctx *c, const char *kind, const char *f
 	return bls_text(c, file, text);
 }
 
-/* A kernel path as the boot loader sees it may be relative to a separate
- * /boot filesystem: find it in the mounted tree. */
-static char *resolve_boot_path(struct inspect_ctx *c, const char *path)
+/* A path the boot loader names, resolved in the mounted tree: relative
+ * paths are under /boot; an absolute one may be relative to a separate /boot
+ * filesystem. *named gets the path as found, the return value the file it
+ * reaches through symlinks (NULL: why says why). */
+static char *resolve_boot_path(struct inspect_ctx *c, const char *path, char **named,
+			       char *why, size_t cap)
 {
-	char *alt;
+	char *p, *alt, *file, altwhy[512];
 
-	if (!path || path[0] != '/')
-		return path ? xasprintf("/boot/%s", path) : NULL;
-	if (guest_exists(c, path))
-		return xstrdup(path);
-	alt = xasprintf("/boot%s", path);
-	if (guest_exists(c, alt))
-		return alt;
-	free(alt);
-	return xstrdup(path);
+	p = path[0] == '/' ? xstrdup(path) : xasprintf("/boot/%s", path);
+	file = guest_resolve(c, p, why, cap);
+	/* Only when the path is not there at all (a dangling link is an answer). */
+	if (!file && path[0] == '/' && !str_startswith(path, "/boot/") && !guest_lexists(c, p)) {
+		alt = xasprintf("/boot%s", path);
+		file = guest_resolve(c, alt, altwhy, sizeof(altwhy));
+		if (file) {
+			free(p);
+			p = alt;
+		} else {
+			free(alt);
+		}
+	}
+	*named = p;
+	return file;
 }
 
-static char *version_from_kernel(const char *path)
+/* "vmlinuz-VERSION" (or vmlinux-): the version, else NULL. */
+static char *version_from_name(const char *path)
 {
 	const char *b = strrchr(path, '/');
 
 	b = b ? b + 1 : path;
-	if (str_startswith(b, "vmlinuz-"))
-		return xstrdup(b + 8);
-	if (str_startswith(b, "vmlinux-"))
+	if ((str_startswith(b, "vmlinuz-") || str_startswith(b, "vmlinux-")) && b[8])
 		return xstrdup(b + 8);
 	return NULL;
+}
+
+static bool modules_dir_exists(void *opaque, const char *release)
+{
+	struct inspect_ctx *c = opaque;
+	char *d = xasprintf("/lib/modules/%s", release);
+	bool yes = guest_is_dir(c, d);
+
+	free(d);
+	return yes;
+}
+
+/* The default kernel's version: from the name of the file reached, else of
+ * the path the loader names, else from the kernel image itself (x86 setup
+ * header; the "Linux version" banner, compressed or not), read through a
+ * bounded private copy. Sets kernel_version and its source, or the reason
+ * it stays unknown. */
+static void find_kernel_version(struct inspect_ctx *c)
+{
+	struct guest_map m;
+	char v[KVER_MAX];
+	const char *src;
+
+	if (!c->kernel_file) {
+		c->kernel_version_why = xstrdup("the default kernel cannot be reached");
+		return;
+	}
+	c->kernel_version = version_from_name(c->kernel_file);
+	if (!c->kernel_version)
+		c->kernel_version = version_from_name(c->kernel_path);
+	if (c->kernel_version) {
+		c->kernel_version_source = "file name";
+		return;
+	}
+	if (guest_map(c, c->kernel_file, KERNEL_MAX, &m) < 0) {
+		c->kernel_version_why = xasprintf("no version in its name; %s", err_msg());
+		err_clear();
+		return;
+	}
+	if (kver_from_image(m.data, m.len, modules_dir_exists, c, v, sizeof(v), &src) == 0) {
+		c->kernel_version = xstrdup(v);
+		c->kernel_version_source = src;
+	} else {
+		c->kernel_version_why = xasprintf("no version in its name, and %s has no x86 setup "
+						  "header version or 'Linux version' banner",
+						  c->kernel_file);
+	}
+	guest_unmap(&m);
+}
+
+/* Resolve the entry's kernel and initramfs, find the version, report. */
+static void check_default_kernel(struct inspect_ctx *c)
+{
+	char why[512], *named = NULL, *mods;
+	bool have_mods;
+
+	c->kernel_file = resolve_boot_path(c, c->kernel_path, &named, why, sizeof(why));
+	free(c->kernel_path);
+	c->kernel_path = named;
+	if (c->initrd_path) {
+		char iwhy[512], *inamed = NULL, *ifile;
+
+		ifile = resolve_boot_path(c, c->initrd_path, &inamed, iwhy, sizeof(iwhy));
+		free(c->initrd_path);
+		c->initrd_path = ifile;
+		c->initrd_named = inamed;
+		if (!ifile)
+			c->initrd_why = xstrdup(iwhy);
+	}
+	if (!c->kernel_file) {
+		report_add(c, CHECK_FAIL, "boot.default-kernel", c->cmdline_evidence,
+			   "the default entry's kernel %s cannot be reached: %s", c->kernel_path, why);
+		c->kernel_version_why = xasprintf("%s cannot be reached", c->kernel_path);
+		return;
+	}
+	if (!guest_is_file(c, c->kernel_file)) {	/* resolved: no link left */
+		report_add(c, CHECK_FAIL, "boot.default-kernel", c->cmdline_evidence,
+			   "the default entry's kernel %s%s%s is not a regular file", c->kernel_path,
+			   strcmp(c->kernel_path, c->kernel_file) ? " -> " : "",
+			   strcmp(c->kernel_path, c->kernel_file) ? c->kernel_file : "");
+		c->kernel_version_why = xasprintf("%s is not a regular file", c->kernel_file);
+		return;
+	}
+	find_kernel_version(c);
+	mods = c->kernel_version ? xasprintf("/lib/modules/%s", c->kernel_version) : NULL;
+	have_mods = mods && guest_is_dir(c, mods);
+	json_object_set_new(c->rep->facts, "kernel_modules_dir",
+			    mods ? json_boolean(have_mods) : json_null());
+	report_add(c, CHECK_PASS, "boot.default-kernel", c->cmdline_evidence,
+		   "%s boots %s%s%s, version %s%s%s%s", c->bootloader, c->kernel_path,
+		   strcmp(c->kernel_path, c->kernel_file) ? " -> " : "",
+		   strcmp(c->kernel_path, c->kernel_file) ? c->kernel_file : "",
+		   c->kernel_version ? c->kernel_version : "unknown",
+		   c->kernel_version ? " (from its " : "",
+		   c->kernel_version ? c->kernel_version_source : "",
+		   !c->kernel_version ? "" : have_mods ? ")" : "; no /lib/modules for it)");
+	free(mods);
 }
 
 static void find_boot_entry(struct inspect_ctx *c, char **kernels)
@@ -313,36 +419,36 @@ static void find_boot_entry(struct inspect_ctx *c, char **kernels)
 		ok = parse_bls(c);	/* systemd-boot */
 
 	if (ok && c->kernel_path) {
-		char *k = resolve_boot_path(c, c->kernel_path), *ir;
-
-		free(c->kernel_path);
-		c->kernel_path = k;
-		ir = resolve_boot_path(c, c->initrd_path);
-		free(c->initrd_path);
-		c->initrd_path = ir;
-		c->kernel_version = version_from_kernel(c->kernel_path);
-		if (!guest_is_file(c, c->kernel_path))
-			report_add(c, CHECK_FAIL, "boot.default-kernel", c->cmdline_evidence,
-				   "the default entry's kernel %s does not exist", c->kernel_path);
-		else
-			report_add(c, CHECK_PASS, "boot.default-kernel", c->cmdline_evidence,
-				   "%s boots %s", c->bootloader, c->kernel_path);
+		check_default_kernel(c);
 		return;
 	}
 	if (kernels[0]) {	/* no loader config: assume the newest kernel */
 		size_t n = 0;
+		char why[512];
 
 		while (kernels[n])
 			n++;
 		c->kernel_path = xstrdup(kernels[n - 1]);
-		c->kernel_version = version_from_kernel(c->kernel_path);
+		c->kernel_file = guest_resolve(c, c->kernel_path, why, sizeof(why));
+		c->kernel_version = version_from_name(c->kernel_path);
+		c->kernel_version_source = "file name";
 		c->initrd_path = c->kernel_version ?
 			xasprintf("/boot/initrd.img-%s", c->kernel_version) : NULL;
 		if (c->initrd_path && !guest_exists(c, c->initrd_path)) {
 			free(c->initrd_path);
 			c->initrd_path = xasprintf("/boot/initramfs-%s.img", c->kernel_version);
 		}
+		if (c->initrd_path) {
+			char *f = guest_resolve(c, c->initrd_path, why, sizeof(why));
+
+			c->initrd_named = c->initrd_path;
+			c->initrd_path = f;
+			if (!f)
+				c->initrd_why = xstrdup(why);
+		}
 	}
+	if (!c->kernel_version)
+		c->kernel_version_why = xstrdup("no boot loader configuration names a kernel");
 	report_add(c, CHECK_FAIL, "boot.default-kernel", NULL,
 		   "no boot loader configuration found (extlinux, GRUB, BLS)%s%s",
 		   c->kernel_path ? "; assuming the newest kernel " : "",
@@ -476,18 +582,25 @@ int inspect_os(struct inspect_ctx *c)
 	for (i = 0; kernels[i]; i++)
 		json_array_append_new(jk, json_string(kernels[i]));
 	json_object_set_new(facts, "kernels", jk);
-	if (!kernels[0])
-		report_add(c, CHECK_FAIL, "os.kernels", "/boot", "no kernel (/boot/vmlinuz-*) installed");
-	else
+	find_boot_entry(c, kernels);
+	if (kernels[0])
 		report_add(c, CHECK_PASS, "os.kernels", "/boot", "%zu kernel%s installed", i,
 			   i == 1 ? "" : "s");
-
-	find_boot_entry(c, kernels);
+	else if (c->kernel_file && guest_is_file(c, c->kernel_file))
+		report_add(c, CHECK_PASS, "os.kernels", c->kernel_file,
+			   "no /boot/vmlinuz-*, but the default entry's kernel %s is installed",
+			   c->kernel_file);
+	else
+		report_add(c, CHECK_FAIL, "os.kernels", "/boot", "no kernel (/boot/vmlinuz-*) installed");
 	strv_free(kernels);
 	json_object_set_new(facts, "bootloader", c->bootloader ? json_string(c->bootloader) : json_null());
 	json_object_set_new(facts, "default_kernel", c->kernel_path ? json_string(c->kernel_path) : json_null());
+	json_object_set_new(facts, "default_kernel_file", c->kernel_file ? json_string(c->kernel_file) : json_null());
 	json_object_set_new(facts, "kernel_version", c->kernel_version ? json_string(c->kernel_version) : json_null());
-	json_object_set_new(facts, "initrd", c->initrd_path ? json_string(c->initrd_path) : json_null());
+	json_object_set_new(facts, "kernel_version_source", c->kernel_version ?
+			    json_string(c->kernel_version_source) : json_null());
+	json_object_set_new(facts, "initrd", c->initrd_named ? json_string(c->initrd_named) : json_null());
+	json_object_set_new(facts, "initrd_file", c->initrd_path ? json_string(c->initrd_path) : json_null());
 	json_object_set_new(facts, "cmdline", c->cmdline ? json_string(c->cmdline) : json_null());
 	check_boot_modes(c);
 

@@ -11,6 +11,8 @@ const char *inspect_target_name(enum inspect_target t)
 		return "import-image";
 	case INSPECT_FOR_EBS:
 		return "ebs";
+	case INSPECT_FOR_GENERIC:
+		return "generic";
 	case INSPECT_FOR_IMPORT_SNAPSHOT:
 	default:
 		return "import-snapshot";
@@ -30,6 +32,27 @@ const char *inspect_boot_name(enum inspect_boot b)
 	}
 }
 
+const char *const inspect_check_ids[] = {
+	"os.detected", "os.arch", "os.mount", "os.kernels", "disk.partition-table",
+	"disk.root-fs", "disk.encryption", "boot.default-kernel", "boot.mode",
+	"boot.serial-console", "kernel.drivers", "kernel.config", "kernel.initramfs",
+	"kernel.nvme", "kernel.xen-blkfront", "kernel.ena", "kernel.xen-netfront",
+	"fstab.device-names", "network.mac", "cloud-init.config", "cloud-init.ec2",
+	"clean.ssh-host-keys", "clean.authorized-keys", "clean.machine-id", "clean.history",
+	"clean.credentials", "clean.cloud-init-state", "clean.amiforge", "clean.canary",
+	"clean.host-credentials", "import-image.arch", "import-image.os", "import-image.kernel",
+	"import-image.bootloader", "import-image.root", "import-image.encryption",
+	"import-image.size", "import-image.free-space", NULL,
+};
+
+bool inspect_check_known(const char *id)
+{
+	for (size_t i = 0; inspect_check_ids[i]; i++)
+		if (strcmp(inspect_check_ids[i], id) == 0)
+			return true;
+	return false;
+}
+
 const char *check_status_name(enum check_status s)
 {
 	switch (s) {
@@ -37,6 +60,8 @@ const char *check_status_name(enum check_status s)
 		return "pass";
 	case CHECK_WARN:
 		return "warn";
+	case CHECK_SKIP:
+		return "skip";
 	case CHECK_FAIL:
 	default:
 		return "fail";
@@ -62,6 +87,7 @@ void report_add(struct inspect_ctx *c, enum check_status st, const char *id,
 	struct inspect_check *k;
 	va_list ap;
 	struct buf b = BUF_INIT(4096);
+	size_t i;
 
 	if (rep->n == rep->cap) {
 		rep->cap = rep->cap ? rep->cap * 2 : 32;
@@ -75,9 +101,28 @@ void report_add(struct inspect_ctx *c, enum check_status st, const char *id,
 		buf_adds(&b, "(reason too long)");
 	va_end(ap);
 	k->reason = buf_detach(&b, NULL);
+	for (i = 0; i < c->opts->nskip; i++) {
+		if (strcmp(c->opts->skip[i], id) == 0) {
+			char *r = xasprintf("skipped by %s (would be %s): %s",
+					    c->opts->skip_why ? c->opts->skip_why : "request",
+					    check_status_name(st), k->reason);
+
+			free(k->reason);
+			k->reason = r;
+			k->status = CHECK_SKIP;
+			break;
+		}
+	}
 	sanitise(k->reason);
 	k->evidence = xstrdup(evidence ? evidence : "");
 	sanitise(k->evidence);
+}
+
+void inspect_report_counts(const struct inspect_report *rep, size_t counts[4])
+{
+	counts[0] = counts[1] = counts[2] = counts[3] = 0;
+	for (size_t i = 0; i < rep->n; i++)
+		counts[rep->v[i].status]++;
 }
 
 const struct inspect_check *inspect_report_checks(const struct inspect_report *rep, size_t *n)
@@ -98,8 +143,8 @@ bool inspect_report_failed(const struct inspect_report *rep)
 
 void inspect_report_print(const struct inspect_report *rep, FILE *f, bool colour)
 {
-	static const char *const col[] = { "\033[32m", "\033[33m", "\033[31m" };
-	size_t i, idw = 5, np = 0, nw = 0, nf = 0;
+	static const char *const col[] = { "\033[32m", "\033[33m", "\033[31m", "\033[36m" };
+	size_t i, idw = 5, np = 0, nw = 0, nf = 0, ns = 0;
 
 	for (i = 0; i < rep->n; i++)
 		if (strlen(rep->v[i].id) > idw)
@@ -113,18 +158,22 @@ void inspect_report_print(const struct inspect_report *rep, FILE *f, bool colour
 		np += k->status == CHECK_PASS;
 		nw += k->status == CHECK_WARN;
 		nf += k->status == CHECK_FAIL;
+		ns += k->status == CHECK_SKIP;
 		fprintf(f, "%s%-6s%s %-*s %s%s%s%s\n", colour ? col[k->status] : "",
 			check_status_name(k->status), colour ? "\033[0m" : "", (int)idw,
 			k->id, k->reason, *k->evidence ? " [" : "", k->evidence,
 			*k->evidence ? "]" : "");
 	}
-	fprintf(f, "\n%zu passed, %zu warnings, %zu failed\n", np, nw, nf);
+	fprintf(f, "\n%zu passed, %zu warnings, %zu failed", np, nw, nf);
+	if (ns)
+		fprintf(f, ", %zu skipped", ns);
+	fputc('\n', f);
 }
 
 char *inspect_report_json(const struct inspect_report *rep)
 {
 	json_t *root = json_object(), *checks = json_array(), *sum = json_object();
-	size_t i, cnt[3] = { 0, 0, 0 };
+	size_t i, cnt[4] = { 0, 0, 0, 0 };
 	char *out;
 
 	for (i = 0; i < rep->n; i++) {
@@ -138,6 +187,7 @@ char *inspect_report_json(const struct inspect_report *rep)
 	json_object_set_new(sum, "pass", json_integer((json_int_t)cnt[CHECK_PASS]));
 	json_object_set_new(sum, "warn", json_integer((json_int_t)cnt[CHECK_WARN]));
 	json_object_set_new(sum, "fail", json_integer((json_int_t)cnt[CHECK_FAIL]));
+	json_object_set_new(sum, "skip", json_integer((json_int_t)cnt[CHECK_SKIP]));
 	json_object_set_new(root, "disk", json_string(rep->disk));
 	json_object_set_new(root, "format", json_string(rep->format));
 	json_object_set_new(root, "for", json_string(inspect_target_name(rep->target)));

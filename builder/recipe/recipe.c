@@ -15,7 +15,7 @@
 
 static const char *const top_keys[] = {
 	"name", "version", "description", "parent", "components", "tests", "vm",
-	"cleanup", "output", "publish", "distribution",
+	"cleanup", "output", "publish", "distribution", "inspect",
 };
 static const char *const parent_keys[] = {
 	"url", "path", "sha256", "sha512", "checksum_url", "format", "member",
@@ -1374,6 +1374,8 @@ static int parse_root(struct rctx *c)
 	    parse_vm(c, root) < 0 || parse_cleanup(c, root) < 0 || parse_output(c, root) < 0 ||
 	    parse_publish(c, root) < 0)
 		return -1;
+	if (recipe_inspect_parse(&r->doc, ymap_get(root, "inspect"), &r->inspect) < 0)
+		return -1;
 	n = ymap_get(root, "distribution");
 	if (n && !ynode_is_null(n)) {
 		if (n->type == YNODE_SCALAR)
@@ -1492,6 +1494,7 @@ void recipe_release(struct recipe *r)
 	params_free(r->publish.tags, r->publish.ntags);
 	params_free(r->vars, r->nvars);
 	recipe_dist_release(&r->dist);
+	recipe_inspect_release(&r->inspect);
 	ydoc_release(&r->doc);
 	memset(r, 0, sizeof(*r));
 }

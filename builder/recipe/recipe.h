@@ -69,6 +69,7 @@
 #include "yaml.h"
 #include "recipe-dist.h"
 #include "drivers/hypervisor/hypervisor.h"
+#include "recipe-inspect.h"
 
 /* Limits: far above real recipes, small enough to refuse nonsense. */
 #define RECIPE_NAME_MAX 64
@@ -212,6 +213,7 @@ struct recipe {
 	struct recipe_publish publish;
 	const struct ynode *distribution;  /* the raw node; NULL when absent */
 	struct recipe_distribution dist;   /* parsed (recipe-dist.h) */
+	struct recipe_inspect inspect;     /* the inspect: section (recipe-inspect.h) */
 	struct recipe_param *vars; /* the --var values that are parameters */
 	size_t nvars;
 	struct ydoc doc;           /* the parsed YAML (nodes above point into it) */

@@ -28,12 +28,25 @@ check_eq "build: base image unchanged" "$(sha256sum <"$base")" "$sum_before"
 m="$bd/manifest.json"
 check "build: manifest says succeeded" \
 	python3 -c "import json,sys; m=json.load(open('$m')); sys.exit(m['build']['status']!='succeeded')"
-for st in base boot components generalise poweroff flatten boot-test tests outputs; do
+for st in base boot components generalise poweroff flatten boot-test tests outputs inspect; do
 	check "build: manifest has stage $st ok" python3 -c "
 import json,sys
 m=json.load(open('$m'))
 sys.exit(not any(s['name']=='$st' and s['status']=='ok' for s in m['stages']))"
 done
+check_eq "build: manifest has the inspect summary (generic checks, nothing failed)" "$(python3 -c "
+import json,os
+i=json.load(open('$m'))['inspect']
+print(i['status'] in ('passed','warnings'), i['for'], i['fail'], i['pass'] > 20, os.path.exists(i['report']))")" \
+	"True generic 0 True True"
+check "build: inspect stage after outputs and the test guest" python3 -c "
+import json,sys
+n=[s['name'] for s in json.load(open('$m'))['stages']]
+sys.exit(not n.index('boot-test') < n.index('tests') < n.index('outputs') < n.index('inspect'))"
+check "build: --json check events from the inspection" python3 -c "
+import json,sys
+ev=[json.loads(l) for l in open('$dir/events.json') if l.strip()]
+sys.exit(not any(e['event']=='check' and e['name']=='clean.amiforge' and e['status']=='pass' for e in ev))"
 check "build: manifest lists the output with its sha256" python3 -c "
 import json,sys,hashlib
 m=json.load(open('$m'))

@@ -57,6 +57,13 @@ mkdir -p "$S/k"
 # "module"), fstab by device name, a leftover host key.
 echo "CANARY-amiforge-7f3a9c" >"$S/k/canary"
 # b2: an ESP without the fallback loader; b3: an ESP with it, and a canary.
+# The default entry's kernel, one way per copy (each copy's inspect run
+# checks it beside the rest): b1 boots the kernel renamed /boot/bzImage (no
+# version in the name: read from its x86 setup header); b2 names /vmlinuz,
+# an absolute symlink to /boot/vmlinuz, a relative one (through "..") to
+# the kernel, and /initrd.img, a relative symlink; b3 names /vmlinuz,
+# dangling, and an /initrd.img whose ".."s climb past the root (they stay
+# in the guest).
 guestfish --rw -a "$S/b1.qcow2" -a "$S/b2.qcow2" -a "$S/b3.qcow2" >"$S/gf.log" 2>&1 <<EOF
 set-smp 2
 run
@@ -68,6 +75,11 @@ download /lib/modules/$KV/modules.dep $S/k/modules.dep
 ! grep -v '/nvme/host/nvme.ko\$' $S/k/modules.builtin >$S/k/modules.builtin.new
 ! echo "kernel/drivers/nvme/host/nvme.ko: kernel/drivers/nvme/host/nvme-core.ko" >>$S/k/modules.dep
 write /etc/fstab "/dev/sda1 / ext4 defaults 0 1\n"
+download /boot/extlinux/extlinux.conf $S/k/ext.conf
+! sed 's#^ *LINUX .*#  LINUX /boot/bzImage#' $S/k/ext.conf >$S/k/ext-b1.conf
+! sed -e 's#^ *LINUX .*#  LINUX /vmlinuz#' -e 's#^ *INITRD .*#  INITRD /initrd.img#' $S/k/ext.conf >$S/k/ext-b23.conf
+mv /boot/vmlinuz-$KV /boot/bzImage
+upload $S/k/ext-b1.conf /boot/extlinux/extlinux.conf
 upload $S/k/config $KCONF
 upload $S/k/modules.builtin.new /lib/modules/$KV/modules.builtin
 upload $S/k/modules.dep /lib/modules/$KV/modules.dep
@@ -80,6 +92,12 @@ mount /dev/sdb2 /
 mkdir-p /EFI/debian
 write /EFI/debian/grubx64.efi "stub"
 umount-all
+mount /dev/sdb1 /
+ln-sf /boot/vmlinuz /vmlinuz
+ln-sf ../boot/vmlinuz-$KV /boot/vmlinuz
+ln-sf boot/initrd.img-$KV /initrd.img
+upload $S/k/ext-b23.conf /boot/extlinux/extlinux.conf
+umount-all
 part-add /dev/sdc p $start $end
 part-set-mbr-id /dev/sdc 2 0xef
 mkfs vfat /dev/sdc2
@@ -89,6 +107,9 @@ write /EFI/BOOT/BOOTX64.EFI "stub"
 umount-all
 mount /dev/sdc1 /
 upload $S/k/canary /var/lib/amiforge-canary
+ln-sf /boot/vmlinuz-0.0.0-gone /vmlinuz
+ln-sf ../../../../../boot/initrd.img-$KV /initrd.img
+upload $S/k/ext-b23.conf /boot/extlinux/extlinux.conf
 umount-all
 EOF
 check "inspect: broken copies made with guestfish" test $? -eq 0
@@ -107,12 +128,31 @@ check_contains "inspect: nvme failure names the initramfs" "$st" "/boot/initrd.i
 st=$(echo "$out" | status clean.ssh-host-keys)
 check_eq "inspect: leftover host key fails" "$st" "fail /etc/ssh/ssh_host_ed25519_key"
 check_eq "inspect: b1 ena still passes" "$(echo "$out" | status kernel.ena | cut -d' ' -f1)" pass
+# fact NAME... < json: the named facts, space-separated.
+fact() {
+	python3 -c 'import json,sys
+f=json.load(sys.stdin)["facts"]
+print(" ".join(str(f.get(k)) for k in sys.argv[1:]))' "$@"
+}
+check_eq "inspect: renamed kernel's version from its bzImage header" \
+	"$(echo "$out" | fact default_kernel default_kernel_file kernel_version kernel_version_source)" \
+	"/boot/bzImage /boot/bzImage $KV bzImage header"
+check_eq "inspect: renamed kernel passes boot.default-kernel" "$(echo "$out" | status boot.default-kernel | cut -d' ' -f1)" pass
+check_eq "inspect: renamed kernel counts as installed" "$(echo "$out" | status os.kernels)" "pass /boot/bzImage"
 
 out=$("$AMIFORGE" inspect --json --boot-mode uefi --input-format qcow2 "$S/b2.qcow2" 2>/dev/null); rc=$?
 check_eq "inspect: ESP without fallback loader exits 1" "$rc" 1
 st=$(echo "$out" | status boot.mode)
 check_eq "inspect: ESP without BOOTX64.EFI fails uefi" "$st" "fail /dev/sda2"
 check_eq "inspect: b2 is otherwise clean" "$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["fail"])')" 1
+check_eq "inspect: /vmlinuz through absolute and relative symlinks" \
+	"$(echo "$out" | fact default_kernel default_kernel_file kernel_version kernel_version_source)" \
+	"/vmlinuz /boot/vmlinuz-$KV $KV file name"
+check_eq "inspect: /initrd.img through a relative symlink" "$(echo "$out" | fact initrd initrd_file)" \
+	"/initrd.img /boot/initrd.img-$KV"
+for id in boot.default-kernel kernel.nvme kernel.ena kernel.initramfs os.kernels; do
+	check_eq "inspect: b2 (symlinked kernel) $id" "$(echo "$out" | status $id | cut -d' ' -f1)" pass
+done
 
 # The table form of b3; the canary search reads every file.
 "$AMIFORGE" inspect --boot-mode uefi --canary CANARY-amiforge-7f3a9c \
@@ -120,6 +160,11 @@ check_eq "inspect: b2 is otherwise clean" "$(echo "$out" | python3 -c 'import js
 check_eq "inspect: canary run exits 1" "$rc" 1
 check_contains "inspect: ESP with BOOTX64.EFI passes uefi" "$(grep -E '^pass +boot.mode' "$S/b3.txt")" "UEFI: yes"
 check_contains "inspect: canary found" "$(grep -E '^fail +clean.canary' "$S/b3.txt")" "var/lib/amiforge-canary"
+check_contains "inspect: dangling /vmlinuz fails boot.default-kernel" \
+	"$(grep -E '^fail +boot.default-kernel' "$S/b3.txt")" \
+	"/vmlinuz cannot be reached: dangling symlink: /vmlinuz -> /boot/vmlinuz-0.0.0-gone"
+check_contains "inspect: unknown kernel version warns kernel.drivers" \
+	"$(grep -E '^warn +kernel.drivers' "$S/b3.txt")" "version is unknown"
 
 # 3. A raw disk whose bytes are a qcow2 header pointing at the fixture:
 # named raw, it is read as raw (no OS on it), never followed.

@@ -120,6 +120,13 @@ static void test_full(void)
 		CHECK_STR(r->publish.tags[0].value, "web 1.2.3-rc.1", "full: tag templated");
 	CHECK(r->distribution && r->distribution->type == YNODE_SEQ,
 	      "full: distribution kept as a node");
+	CHECK(r->inspect.nskip == 2 && r->inspect.ncanaries == 1, "full: inspect skip and canaries");
+	if (r->inspect.nskip == 2 && r->inspect.ncanaries == 1) {
+		CHECK_STR(r->inspect.skip[1], "kernel.xen-netfront", "full: inspect.skip id");
+		CHECK(str_endswith(r->inspect.skip_at[0], "tests/recipes/valid/full.yaml:26:10"),
+		      "full: inspect.skip position kept (%s)", r->inspect.skip_at[0]);
+		CHECK_STR(r->inspect.canaries[0], "do-not-ship-4f2a", "full: inspect canary");
+	}
 	recipe_free(r);
 }
 

@@ -1,0 +1,210 @@
+/* The build's inspect stage (inspect-stage.h). */
+#include <jansson.h>
+
+#include "inspect-stage.h"
+#include "drivers/aws/aws.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+/* Credential strings searched: access key id, secret key, session token. */
+#define CRED_NEEDLES_MAX (3 * CRED_FRAGMENTS_MAX)
+
+size_t cred_fragments(const char *s, bool skip_start, char (*out)[CRED_FRAGMENT_BUF], size_t max)
+{
+	size_t len = s ? strlen(s) : 0, n = 0, offs[3], i;
+
+	if (len < CRED_SEARCH_MIN || max == 0)
+		return 0;
+	if (len <= 2 * CRED_FRAGMENT_LEN) {
+		memcpy(out[0], s, len);
+		out[0][len] = '\0';
+		return 1;
+	}
+	offs[0] = 0;
+	offs[1] = len / 2 - CRED_FRAGMENT_LEN / 2;
+	offs[2] = len - CRED_FRAGMENT_LEN;
+	for (i = skip_start ? 1 : 0; i < 3 && n < max; i++) {
+		memcpy(out[n], s + offs[i], CRED_FRAGMENT_LEN);
+		out[n][CRED_FRAGMENT_LEN] = '\0';
+		n++;
+	}
+	return n;
+}
+
+static enum inspect_target target_of(const struct recipe *r)
+{
+	const char *via = r->publish.via ? r->publish.via : "import-snapshot";
+
+	if (!r->publish.set)
+		return INSPECT_FOR_GENERIC;
+	if (strcmp(via, "ebs") == 0)
+		return INSPECT_FOR_EBS;
+	if (strcmp(via, "import-image") == 0)
+		return INSPECT_FOR_IMPORT_IMAGE;
+	return INSPECT_FOR_IMPORT_SNAPSHOT;
+}
+
+static enum inspect_boot boot_of(const struct recipe *r)
+{
+	const char *m = r->publish.set ? r->publish.boot_mode : NULL;
+
+	if (m && strcmp(m, "legacy-bios") == 0)
+		return INSPECT_BOOT_BIOS;
+	if (m && strcmp(m, "uefi") == 0)
+		return INSPECT_BOOT_UEFI;
+	return INSPECT_BOOT_ANY;
+}
+
+/* Fragments of the credentials the build publishes with (the same profile
+ * and region resolution as the publish stage). Nothing when the recipe does
+ * not publish or no credentials resolve (then publishing fails later). */
+static size_t cred_needles(const struct recipe *r, char (*frag)[CRED_FRAGMENT_BUF],
+			   const char **needles)
+{
+	struct aws_client_opts ao = { .profile = r->publish.profile, .region = r->publish.region };
+	struct aws_client *cl;
+	const struct aws_creds *cr;
+	size_t n = 0, i;
+
+	if (!r->publish.set)
+		return 0;
+	cl = aws_client_new(&ao);
+	if (!cl) {
+		log_warn("inspect: no AWS credentials to search the output for: %s", err_msg());
+		err_clear();
+		return 0;
+	}
+	cr = aws_client_creds(cl);
+	n += cred_fragments(cr->access_key_id, false, frag + n, CRED_NEEDLES_MAX - n);
+	n += cred_fragments(cr->secret_access_key, false, frag + n, CRED_NEEDLES_MAX - n);
+	n += cred_fragments(cr->session_token, true, frag + n, CRED_NEEDLES_MAX - n);
+	aws_client_free(cl);
+	for (i = 0; i < n; i++) {
+		log_add_secret(frag[i]);
+		needles[i] = frag[i];
+	}
+	return n;
+}
+
+static json_t *check_json(const struct inspect_check *k)
+{
+	return json_pack("{s:s, s:s, s:s}", "id", k->id, "reason", k->reason, "evidence",
+			 k->evidence);
+}
+
+int inspect_stage_run(const struct inspect_stage *s, char **summary)
+{
+	const struct recipe *r = s->r;
+	const struct recipe_inspect *ri = &r->inspect;
+	struct inspect_opts o = INSPECT_OPTS_INIT;
+	struct inspect_report *rep = NULL;
+	char frag[CRED_NEEDLES_MAX][CRED_FRAGMENT_BUF];
+	const char *secrets[CRED_NEEDLES_MAX];
+	const struct inspect_check *v;
+	json_t *sum = NULL, *failed, *warned, *skipped;
+	char msg[ERR_MAX] = "";
+	char *path = NULL, *text = NULL;
+	size_t n, i, cnt[4], nsecrets;
+	int64_t t0 = now_ms();
+	int ret = -1;
+
+	*summary = NULL;
+	o.disk = s->disk;
+	o.format = "qcow2";
+	o.target = target_of(r);
+	o.boot = boot_of(r);
+	o.canaries = (const char *const *)ri->canaries;
+	o.ncanaries = ri->ncanaries;
+	nsecrets = cred_needles(r, frag, secrets);
+	o.secrets = secrets;
+	o.nsecrets = nsecrets;
+	o.skip = (const char *const *)ri->skip;
+	o.nskip = ri->nskip;
+	o.skip_why = "the recipe's inspect.skip";
+	log_info("inspecting the output for %s (one libguestfs appliance)",
+		 inspect_target_name(o.target));
+	if (inspect_run(&o, &rep) < 0) {
+		err_prefix("inspect '%s'", s->disk);
+		goto cleanup;
+	}
+	v = inspect_report_checks(rep, &n);
+	inspect_report_counts(rep, cnt);
+	text = inspect_report_json(rep);
+	path = xasprintf("%s/inspect.json", s->build_dir);
+	if (write_file_atomic(path, text, strlen(text), 0644) < 0)
+		goto cleanup;
+
+	failed = json_array();
+	warned = json_array();
+	skipped = json_array();
+	for (i = 0; i < n; i++) {
+		const struct inspect_check *k = &v[i];
+
+		if (s->on_check)
+			s->on_check(s->opaque, k);
+		if (k->status == CHECK_FAIL) {
+			json_array_append_new(failed, check_json(k));
+			log_error("inspect: fail %s: %s%s%s%s", k->id, k->reason,
+				  *k->evidence ? " [" : "", k->evidence, *k->evidence ? "]" : "");
+			{	/* cut at ERR_MAX: the report has everything */
+				size_t used = strlen(msg);
+
+				snprintf(msg + used, sizeof(msg) - used, "%s%s%s%s%s: %s",
+					 used ? "; " : "", k->id, *k->evidence ? " [" : "",
+					 k->evidence, *k->evidence ? "]" : "", k->reason);
+			}
+		} else if (k->status == CHECK_WARN) {
+			json_array_append_new(warned, check_json(k));
+			log_warn("inspect: warn %s: %s%s%s%s", k->id, k->reason,
+				 *k->evidence ? " [" : "", k->evidence, *k->evidence ? "]" : "");
+		} else if (k->status == CHECK_SKIP) {
+			json_t *j = check_json(k);
+
+			for (size_t q = 0; q < ri->nskip; q++)
+				if (strcmp(ri->skip[q], k->id) == 0)
+					json_object_set_new(j, "at", json_string(ri->skip_at[q]));
+			json_array_append_new(skipped, j);
+		}
+	}
+	/* A skipped check that never ran is recorded too: the skip stands. */
+	for (i = 0; i < ri->nskip; i++) {
+		bool seen = false;
+
+		for (size_t q = 0; q < n && !seen; q++)
+			seen = strcmp(v[q].id, ri->skip[i]) == 0;
+		if (!seen)
+			json_array_append_new(skipped, json_pack("{s:s, s:s, s:s}", "id", ri->skip[i],
+				"reason", "skipped by the recipe's inspect.skip (did not run on this "
+				"disk)", "at", ri->skip_at[i]));
+	}
+	sum = json_pack("{s:s, s:s, s:s, s:f, s:s, s:i, s:i, s:i, s:i, s:i, s:i}",
+			"status", cnt[CHECK_FAIL] ? "failed" : cnt[CHECK_WARN] ? "warnings" : "passed",
+			"for", inspect_target_name(o.target), "boot_mode", inspect_boot_name(o.boot),
+			"seconds", (double)(now_ms() - t0) / 1000.0, "report", path,
+			"pass", (int)cnt[CHECK_PASS], "warn", (int)cnt[CHECK_WARN],
+			"fail", (int)cnt[CHECK_FAIL], "skip", (int)cnt[CHECK_SKIP],
+			"canaries", (int)ri->ncanaries, "credential_fragments", (int)nsecrets);
+	json_object_set_new(sum, "failed", failed);
+	json_object_set_new(sum, "warnings", warned);
+	json_object_set_new(sum, "skipped", skipped);
+	*summary = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	log_info("inspect: %zu passed, %zu warnings, %zu failed, %zu skipped in %.0f s (%s)",
+		 cnt[CHECK_PASS], cnt[CHECK_WARN], cnt[CHECK_FAIL], cnt[CHECK_SKIP],
+		 (double)(now_ms() - t0) / 1000.0, path);
+	if (cnt[CHECK_FAIL]) {
+		err_set("inspect: %zu check%s failed, nothing published: %s (report %s; a recipe "
+			"skips a check with inspect: {skip: [ID]})", cnt[CHECK_FAIL],
+			cnt[CHECK_FAIL] == 1 ? "" : "s", msg, path);
+		goto cleanup;
+	}
+	ret = 0;
+
+cleanup:
+	explicit_bzero(frag, sizeof(frag));
+	json_decref(sum);
+	inspect_report_free(rep);
+	free(text);
+	free(path);
+	return ret;
+}
