@@ -8,7 +8,7 @@
  *	               end_ms, seconds, failure, reused, continued, skipped_reason}],
  *	  "slowest": the ten slowest steps (same objects),
  *	  "failure": {message, step, output, console, attach, resume}  (failed builds),
- *	  "inspection": {status, checks: [{id, status, message}]}        (when run),
+ *	  "inspection": inspect.json as the build wrote it                 (when run),
  *	  "inputs", "outputs", "decisions": as in the manifest,
  *	  "amis":    [{region, image_id, snapshot_id, console}] }
  *
@@ -579,14 +579,30 @@ static void failure_section(struct buf *b, const json_t *f)
 	tag_text(b, "<pre>", jstr(f, "attach"), "</pre>\n</section>\n");
 }
 
+/* inspect.json (builder/inspect/report.c): ok, summary counts, and each
+ * check's id, status, reason and evidence. */
 static void inspection_section(struct buf *b, const json_t *in)
 {
-	const json_t *checks = json_object_get(in, "checks"), *c;
+	const json_t *checks = json_object_get(in, "checks"), *c, *sum;
 	size_t i;
 
 	buf_adds(b, "<section id=\"inspection\"><h2>Inspection</h2>\n");
-	if (jstr(in, "status"))
-		tag_text(b, "<p>Result: <strong>", jstr(in, "status"), "</strong></p>\n");
+	if (json_is_boolean(json_object_get(in, "ok")))
+		buf_printf(b, "<p>Result: <strong>%s</strong>",
+			   json_is_true(json_object_get(in, "ok")) ? "no check failed" : "failed");
+	else
+		tag_text(b, "<p>Result: <strong>", jstr(in, "status"), "</strong>");
+	sum = json_object_get(in, "summary");
+	if (json_is_object(sum))
+		buf_printf(b, " (%" JSON_INTEGER_FORMAT " passed, %" JSON_INTEGER_FORMAT
+			   " warnings, %" JSON_INTEGER_FORMAT " failed, %" JSON_INTEGER_FORMAT
+			   " skipped)", json_integer_value(json_object_get(sum, "pass")),
+			   json_integer_value(json_object_get(sum, "warn")),
+			   json_integer_value(json_object_get(sum, "fail")),
+			   json_integer_value(json_object_get(sum, "skip")));
+	if (jstr(in, "for"))
+		tag_text(b, ", checks for <code>", jstr(in, "for"), "</code>");
+	buf_adds(b, "</p>\n");
 	if (!json_is_array(checks)) {
 		buf_adds(b, "<p>No checks recorded.</p></section>\n");
 		return;
@@ -596,11 +612,14 @@ static void inspection_section(struct buf *b, const json_t *in)
 		const char *s = jstr(c, "status");
 
 		buf_printf(b, "<tr class=\"%s\">", s && strcmp(s, "fail") == 0 ? "failed"
-						 : s && strcmp(s, "warn") == 0 ? "ignored" : "ok");
-		tag_text(b, "<td>", jstr(c, "id") ? jstr(c, "id") : jstr(c, "name"), "</td>");
-		tag_text(b, "<td>", s, "</td>");
-		tag_text(b, "<td>", jstr(c, "message") ? jstr(c, "message") : jstr(c, "detail"),
-			 "</td></tr>\n");
+						 : s && strcmp(s, "warn") == 0 ? "ignored"
+						 : s && strcmp(s, "skip") == 0 ? "skipped" : "ok");
+		tag_text(b, "<td>", jstr(c, "id"), "</td>");
+		tag_text(b, "<td>", s, "</td><td>");
+		esc(b, jstr(c, "reason") ? jstr(c, "reason") : jstr(c, "message"));
+		if (jstr(c, "evidence") && *jstr(c, "evidence"))
+			tag_text(b, " [", jstr(c, "evidence"), "]");
+		buf_adds(b, "</td></tr>\n");
 	}
 	buf_adds(b, "</table></section>\n");
 }

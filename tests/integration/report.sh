@@ -41,9 +41,10 @@ cat >"$b/toe/TOE_2026-12-03_10-00-10_UTC-0_e1/detailedoutput.json" <<'J'
 J
 printf 'Debian GNU/Linux 12 ttyS0\n\033[31mred\033[0m\nlast console line\n' >"$b/console.log"
 cat >"$b/inspect.json" <<'J'
-{ "status": "fail", "checks": [ { "id": "clean.private-keys", "status": "fail",
-  "message": "/root/.ssh/id_rsa holds a private key" },
-  { "id": "boot.default-kernel", "status": "pass", "message": "vmlinuz-6.1.0" } ] }
+{ "ok": false, "for": "ebs", "summary": { "pass": 1, "warn": 0, "fail": 1, "skip": 0 },
+  "checks": [ { "id": "clean.private-keys", "status": "fail",
+  "reason": "a private key is left in the image", "evidence": "/root/.ssh/id_rsa" },
+  { "id": "boot.default-kernel", "status": "pass", "reason": "vmlinuz-6.1.0", "evidence": "" } ] }
 J
 
 out=$("$AMIFORGE" report "$b" 2>&1)
@@ -61,7 +62,9 @@ check_contains "report: guest console tail, control characters neutralised" "$pa
 	$'\xef\xbf\xbd[31mred'
 check_contains "report: resume command" "$page" "amiforge build --resume $b"
 check_contains "report: reused step marked" "$page" "Skipped (reused from a checkpoint)"
-check_contains "report: inspection" "$page" "/root/.ssh/id_rsa holds a private key"
+check_contains "report: inspection, a failed check with its evidence" "$page" \
+	'<tr class="failed"><td>clean.private-keys</td><td>fail</td><td>a private key is left in the image [/root/.ssh/id_rsa]</td></tr>'
+check_contains "report: inspection summary" "$page" "(1 passed, 0 warnings, 1 failed, 0 skipped), checks for <code>ebs</code>"
 for s in base boot components; do
 	check_contains "report: stage $s in the timeline" "$page" "<title>$s: "
 done
@@ -74,8 +77,8 @@ check_eq "report --json: the same facts" "$(echo "$json" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 print(len(d["steps"]), d["failure"]["step"]["name"], d["steps"][0].get("reused"),
-      d["slowest"][0]["name"], d["inspection"]["status"])')" \
-	"3 Install<script>alert(1)</script> True Install<script>alert(1)</script> fail"
+      d["slowest"][0]["name"], d["inspection"]["ok"])')" \
+	"3 Install<script>alert(1)</script> True Install<script>alert(1)</script> False"
 
 report_render "report: failed build" "$html" "hello/build/Install" "Failure" "Timeline"
 
