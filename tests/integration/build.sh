@@ -8,6 +8,7 @@
 # time checking that nothing is left behind.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/build.sh"
+. "$(dirname "$0")/../lib/report.sh"
 
 build_test_setup build
 sum_before=$(sha256sum <"$base")
@@ -110,6 +111,10 @@ sys.exit(not (st and all(s=='Reused' for s in st)))"
 check "build: no build-guest console log (no boot)" test ! -e "$bd2/console.log"
 check "build: failed manifest says failed" \
 	python3 -c "import json,sys; sys.exit(json.load(open('$bd2/manifest.json'))['build']['status']!='failed')"
+# The report pages of both builds: the demo's (stages, steps, inspection,
+# outputs), and the failed one's (its failing test step, stages reused).
+report_check "build: demo report.html" "$bd" "hello-web/build/Enable" "Timeline" "Inspection" "Outputs"
+report_check "build: failed build's report.html" "$bd2" "Failure" "hello-web-test/test/Serves" "reused"
 check "build: failed build left no staging area" journal_dirs_gone "$bd2/journal"
 check_eq "build: no domain left after the failed build" "$(domains_of "$build_pid")" 0
 
