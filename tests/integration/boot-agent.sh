@@ -1,4 +1,5 @@
 #!/bin/bash
+# suite: guests  (make check-guests: slower guest tests, run by CI after make check)
 # Boot the Debian fixture with EACH hypervisor driver (libvirt, qemu) — once
 # per driver — and drive it through the agent with `amiforge run --batch`:
 # agent ready, commands (exit codes, output), 64 MiB put/get with sha256 both

@@ -1,4 +1,5 @@
 #!/bin/bash
+# suite: guests  (make check-guests: slower guest tests, run by CI after make check)
 # Build checkpoints on the Debian fixture, with as few guest boots as
 # possible (three full boots): a small recipe of three chained steps.
 #   1. full build: three steps run, three checkpoints saved, plus the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# suite: guests  (make check-guests: slower guest tests, run by CI after make check)
 # The build's inspect stage against moto (EBS direct publishing): a recipe
 # whose component leaves a fake private key in /root/.ssh/id_rsa, the
 # recipe's canary in /etc and a fragment of the AWS secret key the build

@@ -1,4 +1,5 @@
 #!/bin/bash
+# suite: guests  (make check-guests: slower guest tests, run by CI after make check)
 # `amiforge build --on-error=ask|abort` and `amiforge attach`, on the Debian
 # fixture with two guest boots:
 #   1. libvirt, --on-error=ask under a pseudo-terminal (python3 pty): step Two

@@ -1,4 +1,5 @@
 #!/bin/bash
+# suite: guests  (make check-guests: slower guest tests, run by CI after make check)
 # S3Download / S3Upload of the component engine against moto, with
 # `amiforge component run DOC --local`: a single object, a prefix wildcard
 # into a folder, a streamed 6 MiB object, missing objects, the
