@@ -110,8 +110,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(HOSTLIB) $(HEADERS)
 unit-tests: $(UNIT_BIN)
 .PHONY: unit-tests
 
-# The host-side protocol code the fuzz targets exercise (libc + OpenSSL only).
-FUZZ_HOST_SRC := $(filter builder/guest/agent-client.c builder/exec/executor-agent.c builder/exec/executor.c,$(HOST_SRC))
+# The host-side code the fuzz targets exercise: the agent protocol, UpdateOS's output readers.
+FUZZ_HOST_SRC := $(filter builder/guest/agent-client.c builder/exec/executor-agent.c builder/exec/executor.c builder/component/pkgparse.c,$(HOST_SRC))
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(FUZZ_HOST_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
