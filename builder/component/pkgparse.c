@@ -365,6 +365,7 @@ int pkg_parse_dnf(const char *check, size_t clen, bool has_updates, const char *
 	struct lines l;
 	const char *s, *tok[4], *pend = NULL;
 	size_t n, tl[4], pendl = 0, start = json_array_size(list), dot;
+	bool obsoletes = false;
 	int r = -1;
 
 	if (check_text(DNF_WHAT, check, clen) < 0 || rpm_installed(rpmqa, qlen, inst) < 0)
@@ -377,8 +378,10 @@ int pkg_parse_dnf(const char *check, size_t clen, bool has_updates, const char *
 		char *key;
 		json_t *old;
 
-		if (line_is(s, n, "Obsoleting"))
+		if (line_is(s, n, "Obsoleting")) {
+			obsoletes = true;
 			break;
+		}
 		if (k == 1 && s[0] != ' ' && name_arch(tok[0], tl[0], &dot)) {
 			pend = tok[0];       /* a long name: the rest is on the next line */
 			pendl = tl[0];
@@ -412,7 +415,7 @@ int pkg_parse_dnf(const char *check, size_t clen, bool has_updates, const char *
 			    old ? strlen(json_string_value(old)) : 0, ver, verl) < 0)
 			goto cleanup;
 	}
-	if (has_updates && json_array_size(list) == start) {
+	if (has_updates && json_array_size(list) == start && !obsoletes) {
 		err_set("%s: the exit status says there are updates, but no package line was "
 			"found", DNF_WHAT);
 		goto cleanup;

@@ -36,7 +36,8 @@ int pkg_parse_apt(const char *text, size_t len, json_t *list);
 /* `dnf -q check-update` / `yum -q check-update` (exit status 100: updates;
  * 0: none) and `rpm -qa --qf '%{NAME}.%{ARCH}\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\n'`
  * for the installed versions. has_updates: the exit status was 100, so at
- * least one package line must be found. Obsoletes are not listed. */
+ * least one package line (or an "Obsoleting Packages" section) must be
+ * found. Obsoletes are not listed. */
 int pkg_parse_dnf(const char *check, size_t clen, bool has_updates, const char *rpmqa,
 		  size_t qlen, json_t *list);
 

@@ -261,6 +261,10 @@ static void test_dnf(void)
 	CHECK(pkg_parse_dnf("curl.x86_64  8$6.0-10  updates\n", 31, true, q, ql, l) < 0 &&
 	      strstr(err_msg(), "line 1: not 'name.arch"),
 	      "dnf: an invalid version refused (%s)", err_msg());
+	CHECK(pkg_parse_dnf("Obsoleting Packages\ngrub2-tools-efi.x86_64  1:2.12-4.fc40  updates\n"
+			    "    grub2-tools-efi.x86_64  1:2.06-121.fc40  @anaconda\n", 122, true, q,
+			    ql, l) == 0 && json_array_size(l) == 0,
+	      "dnf: only obsoletes (exit status 100): an empty list (%s)", err_msg());
 	free(q);
 	CHECK(pkg_parse_dnf("", 0, false, "curl.x86_64 8.6.0 extra\n", 24, l) < 0 &&
 	      strstr(err_msg(), "'rpm -qa' output: line 1"),
