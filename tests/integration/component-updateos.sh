@@ -10,7 +10,6 @@
 #    strictly (Debian's and the local one), upgrades it, and its outputs list
 #    exactly that upgrade; a later step reads them through chaining
 #    ({{ build.Update.outputs.upgraded }}) and checks the installed version.
-# Boots go through the shared guest lock when the caller does not hold it.
 . "$(dirname "$0")/../lib/common.sh"
 
 if ! need_libvirt; then
@@ -32,13 +31,8 @@ if printf '%s\n' "$help" | grep -qE -- '(^|[^-])--net([^-]|$)'; then online_flag
 run_guest() {	# name doc flags... -> rc in $rc; stdout/stderr in $S/name.out/.err
 	local name=$1 doc=$2
 	shift 2
-	local cmd=("$AMIFORGE" component run "$doc" --image "$img" --log-dir "$S/$name.logs" "$@")
-	if [ -n "${AMIFORGE_GUEST_LOCKED:-}" ]; then
-		"${cmd[@]}" >"$S/$name.out" 2>"$S/$name.err"
-	else
-		AMIFORGE_GUEST_LOCKED=1 flock /tmp/amiforge-guest.lock "${cmd[@]}" \
-			>"$S/$name.out" 2>"$S/$name.err"
-	fi
+	"$AMIFORGE" component run "$doc" --image "$img" --log-dir "$S/$name.logs" "$@" \
+		>"$S/$name.out" 2>"$S/$name.err"
 	rc=$?
 }
 
