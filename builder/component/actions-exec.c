@@ -1,5 +1,5 @@
 /* actions-exec.c: the general execution modules: ExecuteBash, ExecuteBinary,
- * ExecuteDocument, Assert, Reboot, UpdateOS. */
+ * ExecuteDocument, Assert, Reboot (UpdateOS: actions-update.c). */
 #include <jansson.h>
 
 #include "engine.h"
@@ -40,6 +40,12 @@ static const char *last_line(const char *s, size_t len, size_t *n)
 int action_exec(struct action_ctx *c, const char *const *argv, const char *const *env,
 		struct buf *out)
 {
+	return action_exec_full(c, argv, env, out, NULL);
+}
+
+int action_exec_full(struct action_ctx *c, const char *const *argv, const char *const *env,
+		     struct buf *out, struct buf *err)
+{
 	struct exec_req req = { 0 };
 	struct exec_result res;
 	int64_t left = action_time_left(c);
@@ -72,6 +78,11 @@ int action_exec(struct action_ctx *c, const char *const *argv, const char *const
 		buf_release(out);
 		*out = res.out;
 		memset(&res.out, 0, sizeof(res.out));
+	}
+	if (err) {
+		buf_release(err);
+		*err = res.err;
+		memset(&res.err, 0, sizeof(res.err));
 	}
 	exec_result_release(&res);
 	return st;
@@ -219,121 +230,4 @@ int act_reboot(struct action_ctx *c)
 	c->reboot = true;
 	c->reboot_delay_s = v;
 	return 0;
-}
-
-/* UpdateOS: the target's package manager, found by its binary. */
-struct pkgmgr {
-	const char *bin;
-	const char *name;
-};
-
-static const struct pkgmgr pkgmgrs[] = {
-	{ "/usr/bin/apt-get", "apt" }, { "/usr/bin/dnf", "dnf" }, { "/usr/bin/yum", "yum" },
-	{ "/usr/bin/zypper", "zypper" },
-};
-
-static int list_into(json_t *arr, struct strv *sv, const char *prefix)
-{
-	json_t *v;
-	size_t i;
-
-	json_array_foreach(arr, i, v) {
-		const char *s = json_string_value(v);
-		if (!s[0] || s[0] == '-')
-			return err_set("UpdateOS: invalid package name '%s'", s);
-		if (prefix)
-			strv_pushf(sv, "%s%s", prefix, s);
-		else
-			strv_push(sv, s);
-	}
-	return 0;
-}
-
-static int run_argv(struct action_ctx *c, struct strv *sv, const char *const *env)
-{
-	int st = action_exec(c, (const char *const *)sv->v, env, NULL);
-
-	strv_release(sv);
-	return st == 0 ? 0 : -1;
-}
-
-int act_update_os(struct action_ctx *c)
-{
-	static const char *const apt_env[] = { "DEBIAN_FRONTEND=noninteractive", NULL };
-	json_t *inc = json_object_get(c->inputs, "include");
-	json_t *exc = json_object_get(c->inputs, "exclude");
-	const struct pkgmgr *pm = NULL;
-	struct strv sv = STRV_INIT;
-	size_t i;
-	int r = -1;
-
-	for (i = 0; i < ARRAY_SIZE(pkgmgrs) && !pm; i++) {
-		struct file_stat st;
-		if (c->ex->ops->stat(c->ex, pkgmgrs[i].bin, &st) < 0)
-			return -1;
-		if (st.exists)
-			pm = &pkgmgrs[i];
-		file_stat_release(&st);
-	}
-	if (!pm)
-		return err_set("UpdateOS: no supported package manager (apt-get, dnf, yum, "
-			       "zypper) on the target");
-	if (strcmp(pm->name, "apt") == 0) {
-		strv_push(&sv, "apt-get");
-		strv_push(&sv, "update");
-		if (run_argv(c, &sv, apt_env) < 0)
-			return -1;
-		if (json_array_size(exc)) {
-			strv_push(&sv, "apt-mark");
-			strv_push(&sv, "hold");
-			if (list_into(exc, &sv, NULL) < 0 || run_argv(c, &sv, apt_env) < 0)
-				goto apt_unhold;
-		}
-		strv_push(&sv, "apt-get");
-		strv_push(&sv, "-y");
-		strv_push(&sv, "-o");
-		strv_push(&sv, "Dpkg::Options::=--force-confold");
-		if (json_array_size(inc)) {
-			strv_push(&sv, "install");
-			strv_push(&sv, "--only-upgrade");
-			if (list_into(inc, &sv, NULL) < 0)
-				goto apt_unhold;
-		} else {
-			strv_push(&sv, "upgrade");
-		}
-		r = run_argv(c, &sv, apt_env);
-apt_unhold:
-		strv_release(&sv);
-		if (json_array_size(exc)) {
-			strv_push(&sv, "apt-mark");
-			strv_push(&sv, "unhold");
-			if (list_into(exc, &sv, NULL) == 0)
-				run_argv(c, &sv, apt_env);
-			strv_release(&sv);
-		}
-		return r;
-	}
-	if (strcmp(pm->name, "zypper") == 0) {
-		strv_push(&sv, "zypper");
-		strv_push(&sv, "--non-interactive");
-		strv_push(&sv, "update");
-		if (list_into(inc, &sv, NULL) < 0) {
-			strv_release(&sv);
-			return -1;
-		}
-		if (json_array_size(exc)) {
-			strv_release(&sv);
-			return err_set("UpdateOS: 'exclude' is not supported with zypper");
-		}
-		return run_argv(c, &sv, NULL);
-	}
-	/* dnf, yum */
-	strv_push(&sv, pm->name);
-	strv_push(&sv, "-y");
-	strv_push(&sv, "update");
-	if (list_into(exc, &sv, "--exclude=") < 0 || list_into(inc, &sv, NULL) < 0) {
-		strv_release(&sv);
-		return -1;
-	}
-	return run_argv(c, &sv, NULL);
 }

@@ -114,6 +114,10 @@ int act_s3_upload(struct action_ctx *c);
 int action_exec(struct action_ctx *c, const char *const *argv, const char *const *env,
 		struct buf *out);
 
+/* The same, stderr moved to err too (when not NULL). */
+int action_exec_full(struct action_ctx *c, const char *const *argv, const char *const *env,
+		     struct buf *out, struct buf *err);
+
 /* Milliseconds left before the step's deadline (0: no deadline), or -1 with
  * "timed out" recorded when it has passed. */
 int64_t action_time_left(struct action_ctx *c);

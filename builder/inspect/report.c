@@ -101,7 +101,7 @@ void report_add(struct inspect_ctx *c, enum check_status st, const char *id,
 		buf_adds(&b, "(reason too long)");
 	va_end(ap);
 	k->reason = buf_detach(&b, NULL);
-	for (i = 0; i < c->opts->nskip; i++) {
+	for (i = 0; c->opts && i < c->opts->nskip; i++) {
 		if (strcmp(c->opts->skip[i], id) == 0) {
 			char *r = xasprintf("skipped by %s (would be %s): %s",
 					    c->opts->skip_why ? c->opts->skip_why : "request",
