@@ -1,4 +1,5 @@
 #!/bin/bash
+# suite: guests  (make check-guests: slower guest tests, run by CI after make check)
 # UpdateOS in a real Debian 12 guest (`amiforge component run --image`), two
 # boots:
 #  - offline (no network attached): the strict index refresh fails the step
