@@ -668,9 +668,14 @@ static void inputs_section(struct buf *b, const json_t *data)
 	buf_adds(b, "<section id=\"inputs\"><h2>What went in</h2>\n<table><tr><th>kind</th>"
 		    "<th>source</th><th>sha256</th></tr>\n");
 	json_array_foreach(json_object_get(data, "inputs"), i, in) {
-		tag_text(b, "<tr><td>", jstr(in, "kind"), "</td>");
-		tag_text(b, "<td>", jstr(in, "source") ? jstr(in, "source") : jstr(in, "path"),
-			 "</td>");
+		tag_text(b, "<tr><td>", jstr(in, "kind"), "</td><td>");
+		if (jstr(in, "name")) {	/* a catalog component: name, version, pattern */
+			esc(b, jstr(in, "name"));
+			tag_text(b, " ", jstr(in, "version"), "");
+			tag_text(b, " (asked: ", jstr(in, "requested"), ")<br>");
+		}
+		esc(b, jstr(in, "source") ? jstr(in, "source") : jstr(in, "path"));
+		buf_adds(b, "</td>");
 		tag_text(b, "<td><code>", jstr(in, "sha256"), "</code></td></tr>\n");
 	}
 	buf_adds(b, "</table></section>\n");

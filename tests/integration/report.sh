@@ -18,7 +18,10 @@ cat >"$b/manifest.json" <<'J'
              "error": "hello/build/Install: exit status 100 <b>bold</b>" },
   "inputs": [ { "kind": "base", "source": "https://user:pw@example.invalid/x.qcow2",
                 "sha256": "aa" },
-              { "kind": "component", "path": "components/hello.yaml", "sha256": "bb" } ],
+              { "kind": "component", "path": "components/hello.yaml", "sha256": "bb" },
+              { "kind": "component", "path": "/cat/update-linux/1.0.2/document.yaml",
+                "name": "update-linux", "version": "1.0.2", "requested": "update-linux@1.0.x",
+                "sha256": "cc" } ],
   "stages": [ { "name": "base", "started": "2026-12-03T10:00:00Z", "seconds": 2, "status": "ok" },
               { "name": "boot", "started": "2026-12-03T10:00:02Z", "seconds": 8, "status": "ok" },
               { "name": "components", "started": "2026-12-03T10:00:10Z", "seconds": 170,
@@ -71,6 +74,8 @@ done
 check_contains "report: a failed step bar" "$page" '<g class="step failed">'
 check_contains "report: a reused step mark" "$page" '<g class="step reused">'
 check_contains "report: slowest steps" "$page" "The slowest ten"
+check_contains "report: a catalog component's version" "$page" \
+	"update-linux 1.0.2 (asked: update-linux@1.0.x)<br>/cat/update-linux/1.0.2/document.yaml"
 
 json=$("$AMIFORGE" report --json "$b")
 check_eq "report --json: the same facts" "$(echo "$json" | python3 -c '
