@@ -82,13 +82,31 @@ static bool target_offline(struct action_ctx *c)
 	return off;
 }
 
+/* Why the target is offline, for the failure message: the note the guest's
+ * network executor left on the failed command's stderr (executor-net.h: it
+ * knows the reason, e.g. the recipe's vm.network: none), else the route
+ * check; "" when it is online or cannot be told. */
+static char *offline_hint(struct action_ctx *c, const struct buf *err)
+{
+	static const char mark[] = "[the guest is offline: ";
+	const char *n = err->data ? strstr(err->data, mark) : NULL;
+
+	if (n) {
+		const char *e = strchr(n, ']');
+
+		if (e)
+			return xasprintf(" %.*s", (int)(e + 1 - n), n);
+	}
+	return xstrdup(target_offline(c) ? OFFLINE_HINT : "");
+}
+
 static int refresh(struct action_ctx *c, const struct pkgmgr *pm)
 {
 	struct buf out = BUF_INIT(STEP_OUTPUT_MAX), err = BUF_INIT(STEP_OUTPUT_MAX);
 	const char *const *env = c_env;
 	struct strv sv = STRV_INIT;
 	bool apt = strcmp(pm->name, "apt") == 0;
-	char *cmd = NULL, *line = NULL;
+	char *cmd = NULL, *line = NULL, *hint = NULL;
 	int st, r = -1;
 
 	if (apt) {
@@ -118,16 +136,17 @@ static int refresh(struct action_ctx *c, const struct pkgmgr *pm)
 	}
 	cmd = run_argv_str((const char *const *)sv.v);
 	line = pkg_failure_line(out.data, out.len, err.data, err.len);
+	hint = offline_hint(c, &err);
 	if (st)
 		err_set("UpdateOS: the package index could not be refreshed: '%s' exited with "
-			"status %d%s%s%s", cmd, st, line[0] ? ": " : "", line,
-			target_offline(c) ? OFFLINE_HINT : "");
+			"status %d%s%s%s", cmd, st, line[0] ? ": " : "", line, hint);
 	else
 		err_set("UpdateOS: the package index could not be refreshed: '%s' reported: %s%s",
-			cmd, line, target_offline(c) ? OFFLINE_HINT : "");
+			cmd, line, hint);
 cleanup:
 	free(cmd);
 	free(line);
+	free(hint);
 	strv_release(&sv);
 	buf_release(&out);
 	buf_release(&err);
