@@ -1,4 +1,5 @@
 #!/bin/bash
+# suite: guests  (make check-guests: the slower scripts, run by CI after make check)
 # amiforge inspect on the Debian fixture and on purpose-broken copies of it.
 # Broken copies are qcow2 copies of the fixture, all edited in one
 # guestfish session (one appliance launch); each inspect run checks several
