@@ -18,9 +18,6 @@
 
 build_test_setup build-checkpoint
 pids=0   # the builds' pids, "|"-separated: domains are amiforge-<pid>-<random>
-if [ -d /sys/module/kvm_pvm ] || [ ! -w /dev/kvm ]; then
-	guestfish() { LIBGUESTFS_BACKEND_SETTINGS=force_tcg command guestfish "$@"; }
-fi
 
 write_component() {   # $1: the commands of step Three
 	cat >"$dir/r/steps.yaml" <<EOF

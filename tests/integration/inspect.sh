@@ -11,11 +11,6 @@ F=$(fixture_image) || { fail "inspect: fixture image"; exit 1; }
 scratch >/dev/null
 S=$_scratch
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
-# guestfish (the test's own tool) needs TCG where KVM cannot boot stock
-# kernels; amiforge decides this itself from its KVM probe.
-if [ ! -w /dev/kvm ] || [ -e /sys/module/kvm_pvm ]; then
-	guestfish() { LIBGUESTFS_BACKEND_SETTINGS=force_tcg command guestfish "$@"; }
-fi
 
 # status ID < json: the status of one check in an inspect --json report.
 status() {
