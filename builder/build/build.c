@@ -735,8 +735,10 @@ static int publish(struct build *b, const char *vmdk, const char *qcow2)
 	spec.role_name = p->role;
 	spec.name = p->name ? p->name : b->r->name;
 	spec.description = p->description ? p->description : b->r->description;
-	spec.arch = p->architecture;
-	spec.boot_mode = p->boot_mode;
+	/* An AMI parent's architecture and boot mode carry over unless the
+	 * recipe says otherwise. */
+	spec.arch = p->architecture ? p->architecture : b->base.arch;
+	spec.boot_mode = p->boot_mode ? p->boot_mode : b->base.boot_mode;
 	spec.kms_key_id = p->kms_key_id;
 	spec.encrypted = p->kms_key_id != NULL;
 	spec.ena = spec.sriov = spec.imds_v2 = true;
