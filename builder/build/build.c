@@ -919,19 +919,29 @@ static int inspect_output(struct build *b, const char *disk)
 {
 	struct inspect_stage s = { .r = b->r, .disk = disk, .build_dir = b->bd.path,
 				   .on_check = on_inspect_check, .opaque = b };
-	char *summary = NULL;
+	char *summary = NULL, *sbom;
+	size_t n = strlen(disk);
 	int r;
+
+	/* The SBOM beside the image: output/NAME-VERSION.cdx.json. */
+	if (n > 6 && strcmp(disk + n - 6, ".qcow2") == 0)
+		sbom = xasprintf("%.*s.cdx.json", (int)(n - 6), disk);
+	else
+		sbom = xasprintf("%s.cdx.json", disk);
+	s.sbom_path = sbom;
 
 	stage_begin(b, "inspect");
 	if (b->o->no_inspect) {
 		manifest_set_inspect(b->m, "{\"status\": \"disabled\", \"reason\": \"--no-inspect\"}");
 		stage_end(b, "inspect", "skipped");
+		free(sbom);
 		return 0;
 	}
 	r = inspect_stage_run(&s, &summary);
 	if (summary && manifest_set_inspect(b->m, summary) < 0 && r == 0)
 		r = -1;
 	free(summary);
+	free(sbom);
 	stage_end(b, "inspect", r < 0 ? "failed" : "ok");
 	return r;
 }
