@@ -940,6 +940,9 @@ static int inspect_output(struct build *b, const char *disk)
 	r = inspect_stage_run(&s, &summary);
 	if (summary && manifest_set_inspect(b->m, summary) < 0 && r == 0)
 		r = -1;
+	/* `amiforge diff` and `sbom` find it there. */
+	if (access(sbom, F_OK) == 0 && manifest_add_output(b->m, "sbom", sbom) < 0 && r == 0)
+		r = -1;
 	free(summary);
 	free(sbom);
 	stage_end(b, "inspect", r < 0 ? "failed" : "ok");

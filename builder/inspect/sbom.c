@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "sbom.h"
+#include "files.h"
 #include "builder/disk/appliance.h"
 #include "buf.h"
 #include "error.h"
@@ -314,13 +315,17 @@ cleanup:
 	return ret;
 }
 
-int sbom_of_disk(const char *disk, const char *format, const char *image_name, json_t **bom)
+int sbom_of_disk(const char *disk, const char *format, const char *image_name, json_t **bom,
+		 const char *const *paths, size_t npaths, json_t **files)
 {
 	struct appliance_os os = { 0 };
 	guestfs_h *g;
 	int ret = -1;
 
-	*bom = NULL;
+	if (bom)
+		*bom = NULL;
+	if (files)
+		*files = NULL;
 	g = appliance_open(disk, format, true, NULL);
 	if (!g)
 		return -1;
@@ -331,7 +336,8 @@ int sbom_of_disk(const char *disk, const char *format, const char *image_name, j
 		goto cleanup;
 	}
 	if (appliance_mount_os(g, &os, true, NULL, NULL) < 0 ||
-	    sbom_of_mounted(g, &os, disk, image_name, bom) < 0)
+	    (bom && sbom_of_mounted(g, &os, disk, image_name, bom) < 0) ||
+	    (files && files_of_mounted(g, disk, paths, npaths, files) < 0))
 		goto cleanup;
 	ret = 0;
 cleanup:
