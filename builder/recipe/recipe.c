@@ -787,9 +787,12 @@ static int parse_params(struct rctx *c, const struct ynode *n, struct recipe_doc
 }
 
 /* A component named by name and version: resolved in the catalog
- * (builder/component/catalog.h) to its highest matching version. */
+ * (builder/component/catalog.h) to its highest matching version. Under
+ * tests:, a component with a test document (NAME/VERSION/test.yaml) means
+ * that document: `tests: [{name: update-linux, version: 1.x.x}]` checks what
+ * update-linux did. */
 static int catalog_doc(const struct rctx *c, const struct ynode *nn, const struct ynode *vn,
-		       const char *name, const char *version, struct recipe_doc *d)
+		       const char *name, const char *version, bool is_test, struct recipe_doc *d)
 {
 	struct catalog_entry e;
 
@@ -800,11 +803,17 @@ static int catalog_doc(const struct rctx *c, const struct ynode *nn, const struc
 		return rerr(c, vn, "%s", err_msg());
 	if (catalog_resolve(c->r->dir, name, version, &e) < 0)
 		return rerr(c, nn, "%s", err_msg());
-	d->path = e.path;
+	if (is_test && e.test_path) {
+		d->path = e.test_path;
+		e.test_path = NULL;
+	} else {
+		d->path = e.path;
+		e.path = NULL;
+	}
 	d->name = e.name;
 	d->version = e.version;
 	d->given = xasprintf("%s@%s", name, version);
-	e.path = e.name = e.version = NULL;
+	e.name = e.version = NULL;
 	catalog_entry_release(&e);
 	return 0;
 }
@@ -847,7 +856,8 @@ static int parse_docs(struct rctx *c, const struct ynode *root, const char *key,
 					    "'version', not both", what);
 			if (!path && !name)
 				return rerr(c, it, "%s needs a 'path', or a 'name' and 'version'", what);
-			if (name && catalog_doc(c, nn, vn, name, version, d) < 0)
+			if (name && catalog_doc(c, nn, vn, name, version,
+						strcmp(key, "tests") == 0, d) < 0)
 				return -1;
 			if (parse_params(c, ymap_get(it, "parameters"), d) < 0)
 				return -1;
