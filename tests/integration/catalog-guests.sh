@@ -59,7 +59,7 @@ out=$(ls "$bd"/output/*.qcow2 2>/dev/null | head -n 1)
 got=$(guestfish --ro -a "$out" -i <<'GF' 2>&1
 cat /etc/sysctl.d/60-stig-dmesg-restrict.conf
 cat /etc/stig-hardening/report-low.txt
-head -n 1 /etc/security/limits.conf
+head-n 1 /etc/security/limits.conf
 GF
 )
 check_contains "catalog-guests: the image restricts dmesg" "$got" "kernel.dmesg_restrict = 1"
