@@ -9,7 +9,18 @@
 #include "log.h"
 #include "util.h"
 
-static const char *const cache_subdirs[] = { "objects", "refs", "local", "tmp" };
+/* The cache is this user's: files 0600, directories 0700, but for the ones
+ * QEMU (another user under qemu:///system) must traverse to reach a base
+ * image libvirt gives it by ownership: the cache itself and objects/, 0711. */
+static const struct {
+	const char *name;
+	mode_t mode;
+} cache_subdirs[] = {
+	{ "objects", 0711 },
+	{ "refs", 0700 },
+	{ "local", 0700 },
+	{ "tmp", 0700 },
+};
 
 char *cache_dir(void)
 {
@@ -17,6 +28,7 @@ char *cache_dir(void)
 	const char *home = getenv("HOME");
 	char *dir, *sub;
 	size_t i;
+	int r;
 
 	if (env && *env)
 		dir = xstrdup(env);
@@ -30,17 +42,23 @@ char *cache_dir(void)
 		err_set("no cache directory: set AMIFORGE_CACHE_DIR or HOME");
 		return NULL;
 	}
+	/* Objects, refs and layers in a cache someone else can write are not
+	 * ours to trust: refused, as a build directory would be. */
+	if (mkdir_p(dir, 0711) < 0 || path_check_private(dir, "cache directory") < 0)
+		goto fail;
 	for (i = 0; i < ARRAY_SIZE(cache_subdirs); i++) {
-		sub = xasprintf("%s/%s", dir, cache_subdirs[i]);
-		if (mkdir_p(sub, 0755) < 0) {
-			err_prefix("cache directory '%s'", dir);
-			free(sub);
-			free(dir);
-			return NULL;
-		}
+		sub = xasprintf("%s/%s", dir, cache_subdirs[i].name);
+		r = mkdir(sub, cache_subdirs[i].mode) < 0 && errno != EEXIST
+			    ? err_errno("mkdir '%s'", sub)
+			    : path_check_private(sub, "cache directory");
 		free(sub);
+		if (r < 0)
+			goto fail;
 	}
 	return dir;
+fail:
+	free(dir);
+	return NULL;
 }
 
 /* ---- hashing ----------------------------------------------------------- */
@@ -261,7 +279,7 @@ int cache_record_save(const char *path, const struct cache_record *rec)
 	json_decref(o);
 	if (!text)
 		return err_set("encode cache record '%s'", path);
-	r = write_file_atomic(path, text, strlen(text), 0644);
+	r = write_file_atomic(path, text, strlen(text), 0600);
 	free(text);
 	return r;
 }
