@@ -64,6 +64,11 @@ ssize_t read_all(int fd, void *p, size_t n);
  * 0 or -1 with an error recorded. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* Open path read-only if it is a regular file and not a symlink
+ * (O_NOFOLLOW, O_NONBLOCK: a FIFO does not block). The descriptor, or -1
+ * with "open 'path': ..." recorded (errno kept: ENOENT when missing). */
+int open_regular(const char *path);
+
 /* mkdir -p with mode for created directories. 0 or -1. */
 int mkdir_p(const char *path, mode_t mode);
 

@@ -22,10 +22,10 @@ static json_t *load_bom(const char *path)
 {
 	struct buf b = BUF_INIT(SBOM_DB_MAX);
 	json_t *j = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int fd = open_regular(path);
 	struct stat st;
 
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 2)
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 2)
 		goto cleanup;
 	{
 		char c = 0;

@@ -28,37 +28,18 @@
 /* ---- reading the build directory ---- */
 
 /* Read dir/name without following a symlink, up to REPORT_FILE_MAX. NULL
- * (no error recorded) when the file is absent; NULL with an error when it is
- * unreadable or too big. */
+ * when the file is absent; NULL and *bad when it is unreadable, not a
+ * regular file or too big (the error recorded). */
 static char *read_in(const char *dir, const char *name, size_t *len, bool *bad)
 {
 	char *path = xasprintf("%s/%s", dir, name), *data = NULL;
 	struct buf b = BUF_INIT(REPORT_FILE_MAX);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	struct stat st;
 
 	*bad = false;
-	if (fd < 0) {
-		if (errno != ENOENT) {
-			err_errno("open '%s'", path);
-			*bad = true;
-		}
-		goto cleanup;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err_set("read '%s': not a regular file", path);
-		*bad = true;
-		goto cleanup;
-	}
-	if (buf_read_fd(&b, fd) < 0) {
-		err_prefix("read '%s'", path);
-		*bad = true;
-		goto cleanup;
-	}
-	data = buf_detach(&b, len);
-cleanup:
-	if (fd >= 0)
-		close(fd);
+	if (buf_read_regular(&b, path) < 0)
+		*bad = errno != ENOENT;
+	else
+		data = buf_detach(&b, len);
 	buf_release(&b);
 	free(path);
 	return data;
