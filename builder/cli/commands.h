@@ -31,4 +31,9 @@ AMIFORGE_CMD(diff);
 /* Print "usage: amiforge <usage>" to stderr and return EXIT_USAGE. */
 int cmd_usage(const char *usage);
 
+struct json_t;
+/* Print a JSON value to stdout (jansson's dump flags), a newline after it.
+ * EXIT_OK, or EXIT_FAIL with the write error logged. */
+int cmd_print_json(const struct json_t *j, size_t flags);
+
 #endif

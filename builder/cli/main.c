@@ -1,6 +1,7 @@
 /* amiforge: build AWS machine images on your own machine. */
 #include <getopt.h>
 #include <signal.h>
+#include <jansson.h>
 
 #include "commands.h"
 #include "error.h"
@@ -43,6 +44,15 @@ int cmd_usage(const char *usage)
 {
 	fprintf(stderr, "usage: amiforge %s\n", usage);
 	return EXIT_USAGE;
+}
+
+int cmd_print_json(const json_t *j, size_t flags)
+{
+	if (json_dumpf(j, stdout, flags) < 0 || putchar('\n') == EOF || fflush(stdout) != 0) {
+		log_error("write to standard output: %s", strerror(errno ? errno : EIO));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
 }
 
 static void usage(FILE *f)
