@@ -717,7 +717,7 @@ static int check_inputs(struct parser *p, struct comp_step *st, const struct yno
 	case SHAPE_MAP:
 		if (check_input_map(p, a, in) < 0)
 			return -1;
-		if (strcmp(a->name, "ExecuteDocument") == 0)
+		if (a->flags & ACT_RUNS_DOCUMENT)
 			return check_execute_document(p, st);
 		return 0;
 	case SHAPE_LIST:
