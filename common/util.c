@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <ftw.h>
+#include <sys/uio.h>
 
 #include "util.h"
 #include "error.h"
@@ -240,6 +241,34 @@ void strv_free(char **v)
 	for (p = v; *p; p++)
 		free(*p);
 	free(v);
+}
+
+int writev_all(int fd, struct iovec *iov, int cnt, int (*wait)(void *opaque), void *opaque)
+{
+	int idx = 0, r;
+
+	while (idx < cnt) {
+		ssize_t w = writev(fd, iov + idx, cnt - idx);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			if ((r = wait(opaque)) != 0)
+				return r;
+			continue;
+		}
+		if (w < 0)
+			return -1;
+		while (idx < cnt && (size_t)w >= iov[idx].iov_len) {
+			w -= (ssize_t)iov[idx].iov_len;
+			idx++;
+		}
+		if (idx < cnt) {
+			iov[idx].iov_base = (char *)iov[idx].iov_base + w;
+			iov[idx].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
 }
 
 int write_all(int fd, const void *p, size_t n)

@@ -58,6 +58,13 @@ void strv_free(char **v);
 /* write(2)/read(2) the whole length, retrying on EINTR and short counts.
  * write_all: 0 or -1 (errno set). read_all: bytes read (< n only at EOF) or -1. */
 int write_all(int fd, const void *p, size_t n);
+
+/* writev(2) all of iov[0..cnt) to a non-blocking fd (iov is advanced in
+ * place). When the fd is full, wait(opaque) is called: 0 to try again,
+ * anything else to stop (its value is returned). 0, or -1 with errno set
+ * when writev fails (nothing recorded: the caller knows what the fd is). */
+struct iovec;
+int writev_all(int fd, struct iovec *iov, int cnt, int (*wait)(void *opaque), void *opaque);
 ssize_t read_all(int fd, void *p, size_t n);
 
 /* Write data to path atomically: a temporary file beside it, fsync, rename.
