@@ -48,6 +48,10 @@ int cmd_usage(const char *usage)
 
 int cmd_print_json(const json_t *j, size_t flags)
 {
+	if (!j) {
+		log_error("the result cannot be written as JSON (text that is not UTF-8?)");
+		return EXIT_FAIL;
+	}
 	if (json_dumpf(j, stdout, flags) < 0 || putchar('\n') == EOF || fflush(stdout) != 0) {
 		log_error("write to standard output: %s", strerror(errno ? errno : EIO));
 		return EXIT_FAIL;

@@ -59,6 +59,25 @@ done
 text=$(MANWIDTH=80 man -l "$man1" 2>/dev/null)
 check_contains "man page: renders the build options" "$text" "--on-error=MODE"
 
+# validate --json: one object on stdout, the same exit codes as without.
+out=$("$AMIFORGE" validate --json --var unused=1 "$TOP/tests/recipes/valid/minimal.yaml" 2>/dev/null)
+check_eq "validate --json: a valid recipe exits 0" "$?" 0
+check_eq "validate --json: valid, name, version, counts" \
+	"$(jq -r '[.valid, .name, .version, .components, .tests, (.notes | length)] | @tsv' <<<"$out")" \
+	"$(printf 'true\tmin\t0.0.1\t0\t0\t1')"
+check_eq "validate --json: the parent" "$(jq -r .parent <<<"$out")" \
+	"$TOP/tests/recipes/images/empty.raw"
+bad=$TOP/tests/recipes/invalid/publish-region-100.yaml
+out=$("$AMIFORGE" validate --json "$bad" 2>/dev/null)
+check_eq "validate --json: an invalid recipe exits 2" "$?" 2
+check_eq "validate --json: invalid, with the line and column" \
+	"$(jq -r '[.valid, .line, .col] | @tsv' <<<"$out")" "$(printf 'false\t6\t11')"
+check_eq "validate --json: the message" "$(jq -r .error <<<"$out")" \
+	"$bad:6:11: publish.region 'eu-west-100' is not an AWS region name (e.g. eu-west-1)"
+out=$("$AMIFORGE" validate --json "$dir/missing.yaml" 2>/dev/null)
+check_eq "validate --json: a missing file: exit 2, no position" "$?:$(jq -c '[.valid, .line]' <<<"$out")" \
+	"2:[false,null]"
+
 # Completion: commands, subcommands and options come from the binary.
 comp() {	# WORDS... : the completions for the last word
 	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _amiforge;
