@@ -15,6 +15,7 @@
 
 AMIFORGE_CMD(build);
 AMIFORGE_CMD(validate);
+AMIFORGE_CMD(init);
 AMIFORGE_CMD(run);
 AMIFORGE_CMD(attach);
 AMIFORGE_CMD(component);

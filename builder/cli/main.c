@@ -24,6 +24,7 @@ static int cmd_version(int argc, char **argv);
 static const struct command commands[] = {
 	{ "build", cmd_build, "build an image from a recipe (boot, components, tests, outputs)" },
 	{ "validate", cmd_validate, "check a recipe and its documents without booting anything" },
+	{ "init", cmd_init, "start a project: a commented recipe, a component and its test" },
 	{ "run", cmd_run, "boot an image, run one command in it through the agent" },
 	{ "attach", cmd_attach, "run a command in the guest a failed build kept (--on-error)" },
 	{ "component", cmd_component, "validate or run AWSTOE component documents" },

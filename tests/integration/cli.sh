@@ -8,7 +8,7 @@ dir=$(scratch)
 
 cmds=$("$AMIFORGE" help | sed -n 's/^  \([a-z][a-z-]*\)  .*/\1/p')
 check_eq "help: lists every command" "$(echo $cmds)" \
-	"build validate run attach component inspect convert publish cache clean sbom diff report aws help version"
+	"build validate init run attach component inspect convert publish cache clean sbom diff report aws help version"
 
 for c in $cmds; do
 	out=$("$AMIFORGE" help "$c" 2>&1)
