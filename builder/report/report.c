@@ -45,6 +45,14 @@ static char *read_in(const char *dir, const char *name, size_t *len, bool *bad)
 	return data;
 }
 
+/* A new reference to o's member key, or a new empty array. */
+static json_t *member_or_empty(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return v ? json_incref(v) : json_array();
+}
+
 static json_t *load_json(const char *dir, const char *name, bool *bad)
 {
 	size_t len = 0;
@@ -301,14 +309,16 @@ json_t *report_data(const char *dir)
 	build = json_object_get(manifest, "build");
 	steps = json_array();
 	add_toe(steps, dir);
-	data = json_pack("{s:s, s:O, s:O, s:o, s:O, s:O, s:O, s:o}",
+	/* "o" takes each reference: the manifest's members are increfed, an
+	 * empty stand-in is new. */
+	data = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "dir", dir,
-			 "build", json_is_object(build) ? build : json_object(),
-			 "stages", json_object_get(manifest, "stages") ?: json_array(),
+			 "build", json_is_object(build) ? json_incref(build) : json_object(),
+			 "stages", member_or_empty(manifest, "stages"),
 			 "steps", steps,
-			 "inputs", json_object_get(manifest, "inputs") ?: json_array(),
-			 "outputs", json_object_get(manifest, "outputs") ?: json_array(),
-			 "decisions", json_object_get(manifest, "decisions") ?: json_array(),
+			 "inputs", member_or_empty(manifest, "inputs"),
+			 "outputs", member_or_empty(manifest, "outputs"),
+			 "decisions", member_or_empty(manifest, "decisions"),
 			 "amis", amis_of(manifest));
 	if (!data) {
 		err_set("%s/manifest.json: unexpected shape", dir);
