@@ -469,29 +469,35 @@ char *os_release_value(const char *text, const char *key)
 	return NULL;
 }
 
+/* Edit distance counting an adjacent transposition as one edit ("Prot" is
+ * one from "Port"): the optimal string alignment distance. */
 static size_t edit_distance(const char *a, const char *b)
 {
-	size_t la = strlen(a), lb = strlen(b), i, j, *row, prev, r;
+	size_t la = strlen(a), lb = strlen(b), i, j, r;
+	size_t (*d)[65];
 
 	if (la > 64 || lb > 64)
 		return SIZE_MAX;
-	row = xcalloc(lb + 1, sizeof(*row));
+	d = xcalloc(la + 1, sizeof(*d));
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
 	for (j = 0; j <= lb; j++)
-		row[j] = j;
+		d[0][j] = j;
 	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
 		for (j = 1; j <= lb; j++) {
-			size_t cur = row[j];
-			size_t sub = prev + (a[i - 1] != b[j - 1]);
-			size_t best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
+			size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
 
-			row[j] = sub < best ? sub : best;
-			prev = cur;
+			r = sub < del ? sub : del;
+			r = r < ins ? r : ins;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < r)
+				r = d[i - 2][j - 2] + 1;
+			d[i][j] = r;
 		}
 	}
-	r = row[lb];
-	free(row);
+	r = d[la][lb];
+	free(d);
 	return r;
 }
 
