@@ -804,6 +804,24 @@ int component_validate_file(const char *path)
 	return 0;
 }
 
+int component_doc_params(const char *path, struct strv *names, struct strv *required)
+{
+	struct comp_doc *d = doc_load(path);
+	size_t i;
+
+	if (!d)
+		return -1;
+	for (i = 0; i < d->nparams; i++) {
+		if (d->params[i].constant)
+			continue;
+		strv_push(names, d->params[i].name);
+		if (!d->params[i].value)
+			strv_push(required, d->params[i].name);
+	}
+	doc_free(d);
+	return 0;
+}
+
 int component_run(const struct component_run_opts *opts, struct executor *ex,
 		  struct component_result *res)
 {

@@ -774,6 +774,8 @@ static int parse_params(struct rctx *c, const struct ynode *n, struct recipe_doc
 				return rerr(c, v, "parameter '%s' must be a string, not %s",
 					    k->str, ynode_kind(v));
 			p->name = xstrdup(k->str);
+			p->line = k->line;
+			p->col = k->col;
 			d->nparams++;
 			p->from_var = over != NULL;
 			if (expand(c, v, over ? over : v->str, &p->value) < 0)

@@ -114,6 +114,7 @@ struct recipe_param {
 	char *name;
 	char *value;               /* templates expanded, --var applied */
 	bool from_var;             /* set (or overridden) by --var */
+	int line, col;             /* of its name in the recipe (0: --var) */
 };
 
 /* A component or test document. */

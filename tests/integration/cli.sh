@@ -78,6 +78,43 @@ out=$("$AMIFORGE" validate --json "$dir/missing.yaml" 2>/dev/null)
 check_eq "validate --json: a missing file: exit 2, no position" "$?:$(jq -c '[.valid, .line]' <<<"$out")" \
 	"2:[false,null]"
 
+# validate checks the recipe's parameters against each document's.
+mkdir -p "$dir/params"
+cat >"$dir/params/doc.yaml" <<'EOF'
+name: needs
+schemaVersion: 1.0
+parameters:
+  - Port:
+      type: string
+      default: "8080"
+  - Site:
+      type: string
+phases:
+  - name: build
+    steps:
+      - name: Echo
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo "{{ Port }} {{ Site }}"
+EOF
+params_recipe() {	# NAME PARAMETERS-FLOW-MAP
+	printf 'name: p\nversion: 1.0.0\nparent: %s\ncomponents:\n  - path: doc.yaml\n    parameters: %s\n' \
+		"$TOP/tests/recipes/images/empty.raw" "$2" >"$dir/params/$1.yaml"
+	echo "$dir/params/$1.yaml"
+}
+f=$(params_recipe ok '{Port: "80", Site: "t"}')
+check "validate parameters: declared ones, the required one set" "$AMIFORGE" validate "$f"
+f=$(params_recipe typo '{Prot: "80", Site: "t"}')
+out=$("$AMIFORGE" validate "$f" 2>&1)
+check_eq "validate parameters: a misspelled one: exit 2, file:line:col, did you mean" "$?:$out" \
+	"2:amiforge: error: $f:6:18: component 'doc.yaml' has no parameter 'Prot' (did you mean 'Port'?)"
+f=$(params_recipe missing '{Port: "80"}')
+out=$("$AMIFORGE" validate "$f" 2>&1)
+check_eq "validate parameters: one without a default not set: exit 2, at the document" "$?:$out" \
+	"2:amiforge: error: $f:5:5: component 'doc.yaml' needs parameter 'Site' (it has no default): set it under parameters: or with --var Site=VALUE"
+check "validate parameters: --var sets the required one" "$AMIFORGE" validate --var Site=t "$f"
+
 # Completion: commands, subcommands and options come from the binary.
 comp() {	# WORDS... : the completions for the last word
 	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _amiforge;
