@@ -239,7 +239,7 @@ int build_check_doc(const struct recipe *r, const struct recipe_doc *d, bool is_
 		hint = closest_word(d->params[i].name, (const char *const *)names.v, names.n);
 		err_set("%s:%d:%d: %s '%s' has no parameter '%s'%s%s%s", r->doc.path,
 			d->params[i].line, d->params[i].col, what, doc, d->params[i].name,
-			hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+			hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
 		goto cleanup;
 	}
 	for (i = 0; i < required.n; i++) {

@@ -23,22 +23,7 @@ struct pctx {
 static int keys(const struct pctx *c, const struct ynode *map, const char *where,
 		const char *const *words, size_t n)
 {
-	size_t i, k;
-
-	for (i = 0; i < map->npairs; i++) {
-		const struct ynode *key = map->pairs[i].key;
-		const char *hint;
-
-		for (k = 0; k < n; k++)
-			if (strcmp(key->str, words[k]) == 0)
-				break;
-		if (k < n)
-			continue;
-		hint = closest_word(key->str, words, n);
-		return yerr(c->doc, key, "unknown key '%s' in %s%s%s%s", key->str, where,
-			    hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
-	}
-	return 0;
+	return ymap_check_keys(c->doc, map, where, words, n);
 }
 
 static int scalar(const struct pctx *c, const struct ynode *n, const char *what, const char **s)

@@ -207,24 +207,7 @@ static int rerr(const struct rctx *c, const struct ynode *n, const char *fmt, ..
 static int check_keys(const struct rctx *c, const struct ynode *map, const char *where,
 		      const char *const *keys, size_t nkeys)
 {
-	size_t i, k;
-
-	for (i = 0; i < map->npairs; i++) {
-		const struct ynode *key = map->pairs[i].key;
-		const char *hint;
-
-		for (k = 0; k < nkeys; k++)
-			if (strcmp(key->str, keys[k]) == 0)
-				break;
-		if (k < nkeys)
-			continue;
-		hint = closest_word(key->str, keys, nkeys);
-		if (hint)
-			return rerr(c, key, "unknown key '%s' in %s; did you mean '%s'?",
-				    key->str, where, hint);
-		return rerr(c, key, "unknown key '%s' in %s", key->str, where);
-	}
-	return 0;
+	return ymap_check_keys(&c->r->doc, map, where, keys, nkeys);
 }
 
 static int want_map(const struct rctx *c, const struct ynode *n, const char *what)

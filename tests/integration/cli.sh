@@ -108,7 +108,7 @@ check "validate parameters: declared ones, the required one set" "$AMIFORGE" val
 f=$(params_recipe typo '{Prot: "80", Site: "t"}')
 out=$("$AMIFORGE" validate "$f" 2>&1)
 check_eq "validate parameters: a misspelled one: exit 2, file:line:col, did you mean" "$?:$out" \
-	"2:amiforge: error: $f:6:18: component 'doc.yaml' has no parameter 'Prot' (did you mean 'Port'?)"
+	"2:amiforge: error: $f:6:18: component 'doc.yaml' has no parameter 'Prot'; did you mean 'Port'?"
 f=$(params_recipe missing '{Port: "80"}')
 out=$("$AMIFORGE" validate "$f" 2>&1)
 check_eq "validate parameters: one without a default not set: exit 2, at the document" "$?:$out" \
