@@ -129,11 +129,32 @@ check_eq "completion: options of another command" "$(comp "$AMIFORGE" inspect --
 touch "$dir/recipe-a.yaml"
 check_eq "completion: files otherwise" "$(comp "$AMIFORGE" build "$dir/recipe-")" "$dir/recipe-a.yaml"
 
+# zsh: the same answers from doc/_amiforge, its compadd and _files stood in
+# for (they print what they are given) so that no terminal is needed.
+zcomp() {	# WORDS... : what the zsh completion offers for the last word
+	zsh -f -c 'compadd() { local w; [[ $1 == -- ]] && shift
+			for w; do [[ $w == "$PREFIX"* ]] && print -r -- "$w"; done; }
+		_files() { print -r -- "(files)"; }
+		words=("$@"); CURRENT=$#; PREFIX=${words[CURRENT]}
+		source "$0"' "$TOP/doc/_amiforge" "$@" | sort | tr '\n' ' '
+}
+if have zsh "zsh completion"; then
+	check_eq "zsh completion: every command" "$(zcomp "$AMIFORGE" '')" \
+		"$(tr ' ' '\n' <<<"$cmds" | grep . | sort | tr '\n' ' ')"
+	check_eq "zsh completion: commands starting with c" "$(zcomp "$AMIFORGE" c)" \
+		"cache clean component convert "
+	check_eq "zsh completion: a subcommand" "$(zcomp "$AMIFORGE" component v)" "validate "
+	check_eq "zsh completion: an option of the command" "$(zcomp "$AMIFORGE" build --no-c)" \
+		"--no-cache "
+	check_eq "zsh completion: init's options" "$(zcomp "$AMIFORGE" init --y)" "--yes "
+	check_eq "zsh completion: files otherwise" "$(zcomp "$AMIFORGE" build rec)" "(files) "
+fi
+
 # make install: one binary (the agent is inside it), the page, the completion.
 if make -s -C "$TOP" install DESTDIR="$dir/root" PREFIX=/usr >"$dir/install.log" 2>&1; then
 	got=$(cd "$dir/root" && find . -type f -not -path './usr/share/amiforge/*' | sort | tr '\n' ' ')
 	check_eq "make install: the files" "$got" \
-		"./usr/bin/amiforge ./usr/share/bash-completion/completions/amiforge ./usr/share/man/man1/amiforge.1 "
+		"./usr/bin/amiforge ./usr/share/bash-completion/completions/amiforge ./usr/share/man/man1/amiforge.1 ./usr/share/zsh/vendor-completions/_amiforge "
 	check_eq "make install: the component catalog" \
 		"$(cd "$dir/root/usr/share/amiforge/components" && find . -name '*.yaml' | sort | tr '\n' ' ')" \
 		"$(cd "$TOP/catalog" && find . -name '*.yaml' | sort | tr '\n' ' ')"
