@@ -223,6 +223,16 @@ check_eq "local archive: unpacked into the cache" "$(field path "$out")" \
 list=$("$AMIFORGE" cache list)
 check_contains "cache list: shows a downloaded image" "$list" "$U/files/img.zip"
 check_contains "cache list: shows the local file" "$list" "(local, in place)"
+json=$("$AMIFORGE" cache list --json)
+check_eq "cache list --json: exit 0" "$?" 0
+check_eq "cache list --json: one object per line of the list" "$(jq length <<<"$json")" \
+	"$(($(wc -l <<<"$list") - 1))"
+check_eq "cache list --json: the downloaded zip, cached, with its object's path" \
+	"$(jq -r --arg u "$U/files/img.zip" '.[] | select(.source == $u) | [.state, .format, .path] | @tsv' <<<"$json")" \
+	"$(printf 'cached\tqcow2\t%s' "$AMIFORGE_CACHE_DIR/objects/$QCOW_SHA")"
+check_eq "cache list --json: the local file in place, no object path" \
+	"$(jq -r '[.[] | select(.state == "local, in place")] | length, (.[0].path // "none")' <<<"$json" | tr '\n' ' ')" \
+	"$(grep -c '(local, in place)' <<<"$list") none "
 "$AMIFORGE" cache prune --older-than 1 >/dev/null
 check_eq "cache prune --older-than 1: recent images kept" "$("$AMIFORGE" cache list)" "$list"
 "$AMIFORGE" cache prune --older-than 0 >/dev/null 2>&1
