@@ -220,6 +220,16 @@ void strv_pushf(struct strv *sv, const char *fmt, ...)
 	free(p);
 }
 
+bool strv_has(const struct strv *sv, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sv->n; i++)
+		if (strcmp(sv->v[i], s) == 0)
+			return true;
+	return false;
+}
+
 void strv_release(struct strv *sv)
 {
 	size_t i;

@@ -52,6 +52,7 @@ struct strv {
 void strv_push(struct strv *sv, const char *s);              /* copies s */
 void strv_pushf(struct strv *sv, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void strv_release(struct strv *sv);
+bool strv_has(const struct strv *sv, const char *s);             /* s is one of them */
 /* Free a NULL-terminated vector and its strings; accepts NULL. */
 void strv_free(char **v);
 

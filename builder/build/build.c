@@ -207,16 +207,6 @@ static int keep_guest(struct build *b, struct guest *g)
 
 /* ---- stages -------------------------------------------------------------- */
 
-static bool in_strv(const struct strv *sv, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < sv->n; i++)
-		if (strcmp(sv->v[i], s) == 0)
-			return true;
-	return false;
-}
-
 /* The document is valid, the recipe sets only parameters it declares, and
  * every parameter without a default gets a value (from the recipe's entry
  * or a --var), so that no build finds out after the guest booted. */
@@ -234,7 +224,7 @@ int build_check_doc(const struct recipe *r, const struct recipe_doc *d, bool is_
 	for (i = 0; i < d->nparams; i++) {
 		const char *hint;
 
-		if (in_strv(&names, d->params[i].name))
+		if (strv_has(&names, d->params[i].name))
 			continue;
 		hint = closest_word(d->params[i].name, (const char *const *)names.v, names.n);
 		err_set("%s:%d:%d: %s '%s' has no parameter '%s'%s%s%s", r->doc.path,
