@@ -308,18 +308,27 @@ static int expand(const struct rctx *c, const struct ynode *n, const char *in, c
 
 /* ---- paths ------------------------------------------------------------ */
 
-static char *resolve(const struct rctx *c, const char *given)
+/* A relative path in the recipe is relative to the recipe's folder; one
+ * given with --var, like every path on the command line, to the current
+ * directory. */
+static char *resolve(const struct rctx *c, const struct ynode *n, const char *given)
 {
+	char *cwd, *out;
+
 	if (given[0] == '/')
 		return xstrdup(given);
-	return xasprintf("%s/%s", c->r->dir, given);
+	if (!override_var(c, n) || !(cwd = getcwd(NULL, 0)))
+		return xasprintf("%s/%s", c->r->dir, given);
+	out = xasprintf("%s/%s", cwd, given);
+	free(cwd);
+	return out;
 }
 
 /* An existing, readable regular file; *abs gets its canonical path. */
 static int readable_file(const struct rctx *c, const struct ynode *n, const char *what,
 			 const char *given, char **abs)
 {
-	char *joined = resolve(c, given), *real;
+	char *joined = resolve(c, n, given), *real;
 	struct stat st;
 	int r = -1;
 
@@ -1182,7 +1191,7 @@ static int parse_output(struct rctx *c, const struct ynode *root)
 
 		if (expand(c, dn, dir, &exp) < 0)
 			return -1;
-		o->directory = resolve(c, exp);
+		o->directory = resolve(c, dn, exp);
 		free(exp);
 		if (stat(o->directory, &st) == 0 && !S_ISDIR(st.st_mode))
 			return rerr(c, dn, "output.directory '%s' exists and is not a directory",

@@ -115,6 +115,17 @@ check_eq "validate parameters: one without a default not set: exit 2, at the doc
 	"2:amiforge: error: $f:5:5: component 'doc.yaml' needs parameter 'Site' (it has no default): set it under parameters: or with --var Site=VALUE"
 check "validate parameters: --var sets the required one" "$AMIFORGE" validate --var Site=t "$f"
 
+# A path given with --var is relative to the current directory, as every
+# command-line path is; the same path written in the recipe, to the recipe.
+out=$(cd "$TOP/tests" && "$AMIFORGE" validate --json recipes/valid/minimal.yaml \
+	--var parent=recipes/images/empty.raw 2>&1)
+check_eq "validate --var parent=REL: relative to the current directory" \
+	"$(jq -r .parent <<<"$out" 2>&1)" "$TOP/tests/recipes/images/empty.raw"
+out=$(cd "$TOP/tests" && "$AMIFORGE" validate recipes/valid/minimal.yaml \
+	--var parent=../images/empty.raw 2>&1)
+check_eq "validate --var parent=REL: not relative to the recipe" "$?:$out" \
+	"2:amiforge: error: recipes/valid/minimal.yaml:3:9: parent '../images/empty.raw': No such file or directory (value set by --var parent)"
+
 # Completion: commands, subcommands and options come from the binary.
 comp() {	# WORDS... : the completions for the last word
 	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _amiforge;
