@@ -47,6 +47,19 @@ int cmd_usage(const char *usage)
 	return EXIT_USAGE;
 }
 
+/* The guest's output as it comes; on a terminal with control characters
+ * escaped (str_escape_ctl), so a guest cannot drive the user's terminal. */
+void cmd_relay_output(int stream, const char *data, size_t len, void *opaque UNUSED)
+{
+	int fd = stream == 2 ? 2 : 1;
+	char *safe = isatty(fd) && str_has_ctl(data, len, true)
+		? str_escape_ctl(data, len, true) : NULL;
+
+	if (write_all(fd, safe ? safe : data, safe ? strlen(safe) : len) < 0)
+		log_debug("relay output: %s", strerror(errno));
+	free(safe);
+}
+
 int cmd_print_json(const json_t *j, size_t flags)
 {
 	if (!j) {
