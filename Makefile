@@ -9,6 +9,7 @@ BINDIR   ?= $(PREFIX)/bin
 DATADIR  ?= $(PREFIX)/share
 MANDIR   ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 
 PKGS := libvirt libguestfs libcurl openssl libarchive yaml-0.1 jansson libxml-2.0 libdeflate
 
@@ -217,17 +218,19 @@ man: $(BUILD)/amiforge.1
 
 # The agent travels inside amiforge: one binary to install.
 install: all $(BUILD)/amiforge.1
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0755 amiforge $(DESTDIR)$(BINDIR)/amiforge
 	install -m 0644 $(BUILD)/amiforge.1 $(DESTDIR)$(MANDIR)/man1/amiforge.1
 	install -m 0644 doc/amiforge.bash $(DESTDIR)$(BASHCOMPDIR)/amiforge
+	install -m 0644 doc/_amiforge $(DESTDIR)$(ZSHCOMPDIR)/_amiforge
 	for f in $$(cd catalog && find . -name '*.yaml'); do \
 		install -D -m 0644 "catalog/$$f" "$(DESTDIR)$(DATADIR)/amiforge/components/$$f" || exit 1; \
 	done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/amiforge $(DESTDIR)$(MANDIR)/man1/amiforge.1 \
-		$(DESTDIR)$(BASHCOMPDIR)/amiforge
+		$(DESTDIR)$(BASHCOMPDIR)/amiforge $(DESTDIR)$(ZSHCOMPDIR)/_amiforge
 	rm -rf $(DESTDIR)$(DATADIR)/amiforge/components
 
 # Header dependencies, written by -MMD -MP beside each object.

@@ -52,17 +52,30 @@ struct strv {
 void strv_push(struct strv *sv, const char *s);              /* copies s */
 void strv_pushf(struct strv *sv, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void strv_release(struct strv *sv);
+bool strv_has(const struct strv *sv, const char *s);             /* s is one of them */
 /* Free a NULL-terminated vector and its strings; accepts NULL. */
 void strv_free(char **v);
 
 /* write(2)/read(2) the whole length, retrying on EINTR and short counts.
  * write_all: 0 or -1 (errno set). read_all: bytes read (< n only at EOF) or -1. */
 int write_all(int fd, const void *p, size_t n);
+
+/* writev(2) all of iov[0..cnt) to a non-blocking fd (iov is advanced in
+ * place). When the fd is full, wait(opaque) is called: 0 to try again,
+ * anything else to stop (its value is returned). 0, or -1 with errno set
+ * when writev fails (nothing recorded: the caller knows what the fd is). */
+struct iovec;
+int writev_all(int fd, struct iovec *iov, int cnt, int (*wait)(void *opaque), void *opaque);
 ssize_t read_all(int fd, void *p, size_t n);
 
 /* Write data to path atomically: a temporary file beside it, fsync, rename.
  * 0 or -1 with an error recorded. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Open path read-only if it is a regular file and not a symlink
+ * (O_NOFOLLOW, O_NONBLOCK: a FIFO does not block). The descriptor, or -1
+ * with "open 'path': ..." recorded (errno kept: ENOENT when missing). */
+int open_regular(const char *path);
 
 /* mkdir -p with mode for created directories. 0 or -1. */
 int mkdir_p(const char *path, mode_t mode);

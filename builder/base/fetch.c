@@ -296,7 +296,7 @@ int fetch_to_file(const char *url, const char *path, enum checksum_algo extra,
 	*extra_hex = NULL;
 	x.label = slash && slash[1] ? slash + 1 : url;
 	x.h = hasher_new(extra);
-	x.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	x.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (x.fd < 0) {
 		err_errno("open '%s'", path);
 		goto cleanup;
@@ -555,7 +555,7 @@ static int lock_key(const char *cache, const char *key, int *fd)
 {
 	char *path = xasprintf("%s/tmp/%s.lock", cache, key);
 
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0) {
 		err_errno("open '%s'", path);
 		free(path);
@@ -588,7 +588,7 @@ static int store(const char *cache, const char *file, const char *ref,
 		goto cleanup;
 	}
 	rec->size = (uint64_t)st.st_size;
-	if (chmod(file, 0444) < 0 || rename(file, obj) < 0) {
+	if (chmod(file, 0400) < 0 || rename(file, obj) < 0) {
 		err_errno("store '%s' in the cache", file);
 		goto cleanup;
 	}

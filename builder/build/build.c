@@ -207,10 +207,48 @@ static int keep_guest(struct build *b, struct guest *g)
 
 /* ---- stages -------------------------------------------------------------- */
 
-int build_check_doc(const struct recipe *r UNUSED, const struct recipe_doc *d,
-		    bool is_test UNUSED, void *opaque UNUSED)
+/* The document is valid, the recipe sets only parameters it declares, and
+ * every parameter without a default gets a value (from the recipe's entry
+ * or a --var), so that no build finds out after the guest booted. */
+int build_check_doc(const struct recipe *r, const struct recipe_doc *d, bool is_test,
+		    void *opaque UNUSED)
 {
-	return component_validate_file(d->path);
+	struct strv names = STRV_INIT, required = STRV_INIT;
+	const char *what = is_test ? "test" : "component";
+	const char *doc = d->given ? d->given : d->path;
+	int ret = -1;
+	size_t i, k;
+
+	if (component_doc_params(d->path, &names, &required) < 0)
+		goto cleanup;
+	for (i = 0; i < d->nparams; i++) {
+		const char *hint;
+
+		if (strv_has(&names, d->params[i].name))
+			continue;
+		hint = closest_word(d->params[i].name, (const char *const *)names.v, names.n);
+		err_set("%s:%d:%d: %s '%s' has no parameter '%s'%s%s%s", r->doc.path,
+			d->params[i].line, d->params[i].col, what, doc, d->params[i].name,
+			hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+		goto cleanup;
+	}
+	for (i = 0; i < required.n; i++) {
+		bool set = recipe_doc_param(d, required.v[i]) != NULL;
+
+		for (k = 0; !set && k < r->nvars; k++)
+			set = strcmp(r->vars[k].name, required.v[i]) == 0;
+		if (set)
+			continue;
+		err_set("%s:%d:%d: %s '%s' needs parameter '%s' (it has no default): set it "
+			"under parameters: or with --var %s=VALUE", r->doc.path, d->line, d->col, what,
+			doc, required.v[i], required.v[i]);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	strv_release(&names);
+	strv_release(&required);
+	return ret;
 }
 
 /* Documents of the recipe as the component engine takes them. params is

@@ -11,7 +11,7 @@
 #include "builder/recipe/recipe.h"
 #include "util.h"
 
-#define CACHE_USAGE "cache list | prune [--older-than DAYS] [--dry-run] | " \
+#define CACHE_USAGE "cache list [--json] | prune [--older-than DAYS] [--dry-run] | " \
 		    "fetch RECIPE [--var NAME=VALUE ...] [--format qcow2|raw] | " \
 		    "fetch ami-ID [--region R] [--profile P] | dir"
 
@@ -162,6 +162,7 @@ int cmd_cache(int argc, char **argv)
 		       "The content-addressed base image cache ($AMIFORGE_CACHE_DIR, else\n"
 		       "/var/cache/amiforge as root, else $XDG_CACHE_HOME/amiforge).\n"
 		       "  list    cached images: digest, format, size, last use, source\n"
+		       "          (--json: an array of objects with the same and the state)\n"
 		       "  prune   drop images and build checkpoints unused for DAYS (default: all)\n"
 		       "          and stale downloads\n"
 		       "  fetch   download/verify/unpack a recipe's parent into the cache\n"
@@ -169,9 +170,11 @@ int cmd_cache(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(sub, "list") == 0) {
-		if (argc != 2)
+		bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+
+		if (argc != 2 && !json)
 			return cmd_usage(CACHE_USAGE);
-		if (cache_list(stdout) < 0) {
+		if (cache_list(stdout, json) < 0) {
 			log_err_msg();
 			return EXIT_FAIL;
 		}

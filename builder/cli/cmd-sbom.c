@@ -22,10 +22,10 @@ static json_t *load_bom(const char *path)
 {
 	struct buf b = BUF_INIT(SBOM_DB_MAX);
 	json_t *j = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int fd = open_regular(path);
 	struct stat st;
 
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 2)
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 2)
 		goto cleanup;
 	{
 		char c = 0;
@@ -269,25 +269,23 @@ int cmd_diff(int argc, char **argv)
 		json_object_set(d, "files", fd);
 	}
 	if (json) {
-		json_dumpf(d, stdout, JSON_INDENT(2));
-		putchar('\n');
-	} else {
+		rc = cmd_print_json(d, JSON_INDENT(2));
+		goto cleanup;
+	}
+	print_list(json_object_get(d, "added"), "+", false);
+	print_list(json_object_get(d, "removed"), "-", false);
+	print_list(json_object_get(d, "changed"), "~", true);
+	for (c = 0; fd && c < 3; c++) {
 		static const char *const kinds[] = { "added", "removed", "changed" };
 		static const char marks[] = "ADM";
+		json_t *p;
 
-		print_list(json_object_get(d, "added"), "+", false);
-		print_list(json_object_get(d, "removed"), "-", false);
-		print_list(json_object_get(d, "changed"), "~", true);
-		for (c = 0; fd && c < 3; c++) {
-			json_t *p;
+		json_array_foreach(json_object_get(fd, kinds[c]), i, p) {
+			const char *sv = json_string_value(p);
+			char *e = str_escape_ctl(sv, strlen(sv), false);
 
-			json_array_foreach(json_object_get(fd, kinds[c]), i, p) {
-				const char *sv = json_string_value(p);
-				char *e = str_escape_ctl(sv, strlen(sv), false);
-
-				printf("%c %s\n", marks[c], e);
-				free(e);
-			}
+			printf("%c %s\n", marks[c], e);
+			free(e);
 		}
 	}
 	rc = EXIT_OK;

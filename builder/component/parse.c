@@ -92,22 +92,19 @@ static int want_int(struct parser *p, const struct ynode *n, const char *key, in
 static int check_keys(struct parser *p, const struct ynode *map, const char *what,
 		      const char *const *allowed)
 {
-	size_t i, j;
+	size_t n = 0;
+	char *msg;
+	const struct ynode *key;
+	int r;
 
-	for (i = 0; i < map->npairs; i++) {
-		const char *k = map->pairs[i].key->str, *hint;
-		for (j = 0; allowed[j]; j++)
-			if (strcmp(allowed[j], k) == 0)
-				break;
-		if (allowed[j])
-			continue;
-		hint = closest_word(k, allowed, j);
-		if (hint)
-			return perr(p, map->pairs[i].key, "unknown key '%s' in %s; did you mean '%s'?",
-				    k, what, hint);
-		return perr(p, map->pairs[i].key, "unknown key '%s' in %s", k, what);
-	}
-	return 0;
+	while (allowed[n])
+		n++;
+	key = ymap_unknown_key(map, what, allowed, n, &msg);
+	if (!key)
+		return 0;
+	r = perr(p, key, "%s", msg);
+	free(msg);
+	return r;
 }
 
 static bool valid_var_name(const char *s)
@@ -717,7 +714,7 @@ static int check_inputs(struct parser *p, struct comp_step *st, const struct yno
 	case SHAPE_MAP:
 		if (check_input_map(p, a, in) < 0)
 			return -1;
-		if (strcmp(a->name, "ExecuteDocument") == 0)
+		if (a->flags & ACT_RUNS_DOCUMENT)
 			return check_execute_document(p, st);
 		return 0;
 	case SHAPE_LIST:

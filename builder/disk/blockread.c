@@ -3,6 +3,7 @@
 #include <jansson.h>
 
 #include "blockread.h"
+#include "diskinfo.h"
 #include "buf.h"
 #include "error.h"
 #include "log.h"
@@ -49,19 +50,6 @@ struct blockread {
 	uint64_t cstart, cend;
 	struct blockread_stats st;
 };
-
-static const char *qemu_format(const char *f)
-{
-	static const char *const ok[] = { "raw", "qcow2", "vmdk", "vpc", "vhdx", "qed", "vdi" };
-	size_t i;
-
-	if (strcmp(f, "vhd") == 0)
-		return "vpc";
-	for (i = 0; i < ARRAY_SIZE(ok); i++)
-		if (strcmp(f, ok[i]) == 0)
-			return ok[i];
-	return NULL;
-}
 
 static json_t *run_json(const char *const *argv, const char *what, size_t max)
 {
@@ -134,7 +122,7 @@ static int open_layer(struct blockread *br, json_t *img)
 struct blockread *blockread_open(const char *path, const char *format)
 {
 	struct blockread *br = xcalloc(1, sizeof(*br));
-	const char *fmt = qemu_format(format);
+	const char *fmt = disk_format_name(format, false);
 	const char *argv[] = { "qemu-img", "info", "--backing-chain", "--output=json", "-f",
 			       fmt, path, NULL };
 	json_t *info = NULL, *vs;

@@ -5,6 +5,7 @@
 #include "builder/base/ami.h"
 #include "builder/component/catalog.h"
 #include "buf.h"
+#include "drivers/aws/names.h"
 #include "drivers/hypervisor/hypervisor.h"
 #include "error.h"
 #include "log.h"
@@ -206,24 +207,7 @@ static int rerr(const struct rctx *c, const struct ynode *n, const char *fmt, ..
 static int check_keys(const struct rctx *c, const struct ynode *map, const char *where,
 		      const char *const *keys, size_t nkeys)
 {
-	size_t i, k;
-
-	for (i = 0; i < map->npairs; i++) {
-		const struct ynode *key = map->pairs[i].key;
-		const char *hint;
-
-		for (k = 0; k < nkeys; k++)
-			if (strcmp(key->str, keys[k]) == 0)
-				break;
-		if (k < nkeys)
-			continue;
-		hint = closest_word(key->str, keys, nkeys);
-		if (hint)
-			return rerr(c, key, "unknown key '%s' in %s; did you mean '%s'?",
-				    key->str, where, hint);
-		return rerr(c, key, "unknown key '%s' in %s", key->str, where);
-	}
-	return 0;
+	return ymap_check_keys(&c->r->doc, map, where, keys, nkeys);
 }
 
 static int want_map(const struct rctx *c, const struct ynode *n, const char *what)
@@ -324,18 +308,27 @@ static int expand(const struct rctx *c, const struct ynode *n, const char *in, c
 
 /* ---- paths ------------------------------------------------------------ */
 
-static char *resolve(const struct rctx *c, const char *given)
+/* A relative path in the recipe is relative to the recipe's folder; one
+ * given with --var, like every path on the command line, to the current
+ * directory. */
+static char *resolve(const struct rctx *c, const struct ynode *n, const char *given)
 {
+	char *cwd, *out;
+
 	if (given[0] == '/')
 		return xstrdup(given);
-	return xasprintf("%s/%s", c->r->dir, given);
+	if (!override_var(c, n) || !(cwd = getcwd(NULL, 0)))
+		return xasprintf("%s/%s", c->r->dir, given);
+	out = xasprintf("%s/%s", cwd, given);
+	free(cwd);
+	return out;
 }
 
 /* An existing, readable regular file; *abs gets its canonical path. */
 static int readable_file(const struct rctx *c, const struct ynode *n, const char *what,
 			 const char *given, char **abs)
 {
-	char *joined = resolve(c, given), *real;
+	char *joined = resolve(c, n, given), *real;
 	struct stat st;
 	int r = -1;
 
@@ -623,8 +616,6 @@ static int check_hex(const struct rctx *c, const struct ynode *n, enum checksum_
 	return 0;
 }
 
-static bool region_ok(const char *r);
-
 /* parent: {ami: ami-..., region: ..., profile: ...}: nothing else of a disk
  * file's keys applies. */
 static int parse_parent_ami(struct rctx *c, const struct ynode *n, const struct ynode *an,
@@ -646,9 +637,9 @@ static int parse_parent_ami(struct rctx *c, const struct ynode *n, const struct 
 	if (!ami_id_ok(ami))
 		return rerr(c, an, "parent.ami '%s' is not an AMI id (ami- and 8 or 17 hex "
 			    "digits)", ami);
-	if (region && !region_ok(region))
+	if (region && !aws_region_ok(region))
 		return rerr(c, rn, "parent.region '%s' is not an AWS region name (e.g. "
-			    "eu-west-1)", region);
+			    AWS_REGION_EXAMPLE ")", region);
 	p->ami = xstrdup(ami);
 	p->region = region ? xstrdup(region) : NULL;
 	p->profile = profile ? xstrdup(profile) : NULL;
@@ -775,6 +766,8 @@ static int parse_params(struct rctx *c, const struct ynode *n, struct recipe_doc
 				return rerr(c, v, "parameter '%s' must be a string, not %s",
 					    k->str, ynode_kind(v));
 			p->name = xstrdup(k->str);
+			p->line = k->line;
+			p->col = k->col;
 			d->nparams++;
 			p->from_var = over != NULL;
 			if (expand(c, v, over ? over : v->str, &p->value) < 0)
@@ -1198,7 +1191,7 @@ static int parse_output(struct rctx *c, const struct ynode *root)
 
 		if (expand(c, dn, dir, &exp) < 0)
 			return -1;
-		o->directory = resolve(c, exp);
+		o->directory = resolve(c, dn, exp);
 		free(exp);
 		if (stat(o->directory, &st) == 0 && !S_ISDIR(st.st_mode))
 			return rerr(c, dn, "output.directory '%s' exists and is not a directory",
@@ -1222,41 +1215,6 @@ static bool s3_bucket_ok(const char *b)
 	}
 	return b[0] != '.' && b[0] != '-' && b[n - 1] != '.' && b[n - 1] != '-' &&
 	       !strstr(b, "..");
-}
-
-static bool region_ok(const char *r)
-{
-	/* e.g. us-east-1, eu-west-3, ap-southeast-2, us-gov-west-1, cn-north-1 */
-	size_t i = 0, dashes = 0;
-
-	while (r[i] >= 'a' && r[i] <= 'z')
-		i++;
-	if (i < 2)
-		return false;
-	for (; r[i] && !(r[i] >= '0' && r[i] <= '9'); i++) {
-		if (r[i] == '-')
-			dashes++;
-		else if (!(r[i] >= 'a' && r[i] <= 'z'))
-			return false;
-	}
-	return dashes >= 2 && r[i - 1] == '-' && is_digits(r + i, strlen(r + i)) &&
-	       strlen(r + i) <= 2;
-}
-
-static bool ami_name_ok(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n < 3 || n > 128)
-		return false;
-	for (i = 0; i < n; i++) {
-		char ch = s[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || strchr("()[] ./-'@_", ch)))
-			return false;
-	}
-	return true;
 }
 
 static int parse_publish(struct rctx *c, const struct ynode *root)
@@ -1301,14 +1259,15 @@ static int parse_publish(struct rctx *c, const struct ynode *root)
 		if (f[i].dst == &p->bucket && !s3_bucket_ok(*f[i].dst))
 			return rerr(c, v, "publish.bucket '%s' is not a valid S3 bucket name "
 				    "(3-63 of a-z 0-9 . -)", *f[i].dst);
-		if (f[i].dst == &p->region && !region_ok(*f[i].dst))
+		if (f[i].dst == &p->region && !aws_region_ok(*f[i].dst))
 			return rerr(c, v, "publish.region '%s' is not an AWS region name "
-				    "(e.g. eu-west-1)", *f[i].dst);
-		if (f[i].dst == &p->name && !ami_name_ok(*f[i].dst))
+				    "(e.g. " AWS_REGION_EXAMPLE ")", *f[i].dst);
+		if (f[i].dst == &p->name && !aws_ami_name_ok(*f[i].dst))
 			return rerr(c, v, "publish.name '%s' is not a valid AMI name (3-128 "
-				    "of letters, digits, ( ) [ ] space . / - ' @ _)", *f[i].dst);
-		if (f[i].dst == &p->description && strlen(*f[i].dst) > 255)
-			return rerr(c, v, "publish.description is longer than 255 characters");
+				    "of " AWS_AMI_NAME_CHARS ")", *f[i].dst);
+		if (f[i].dst == &p->description && strlen(*f[i].dst) > AWS_DESCRIPTION_MAX)
+			return rerr(c, v, "publish.description is longer than %d characters",
+				    AWS_DESCRIPTION_MAX);
 	}
 	if (!p->via)
 		return rerr(c, n, "publish needs 'via' (import-snapshot or ebs)");
@@ -1318,17 +1277,16 @@ static int parse_publish(struct rctx *c, const struct ynode *root)
 	if (tags && !ynode_is_null(tags)) {
 		if (want_map(c, tags, "publish.tags") < 0)
 			return -1;
-		if (tags->npairs > RECIPE_TAGS_MAX)
-			return rerr(c, tags, "publish.tags has more than %d tags",
-				    RECIPE_TAGS_MAX);
+		if (tags->npairs > AWS_TAGS_MAX)
+			return rerr(c, tags, "publish.tags has more than %d tags", AWS_TAGS_MAX);
 		p->tags = xcalloc(tags->npairs ? tags->npairs : 1, sizeof(*p->tags));
 		for (i = 0; i < tags->npairs; i++) {
 			const struct ynode *k = tags->pairs[i].key, *tv = tags->pairs[i].value;
 			struct recipe_param *t = &p->tags[p->ntags];
 
-			if (k->len == 0 || k->len > 128 || str_startswith(k->str, "aws:"))
-				return rerr(c, k, "tag key '%s' must be 1-128 characters and not "
-					    "start with 'aws:'", k->str);
+			if (!aws_tag_key_ok(k->str))
+				return rerr(c, k, "tag key '%s' must be 1-%d characters and not "
+					    "start with 'aws:'", k->str, AWS_TAG_KEY_MAX);
 			if (tv->type != YNODE_SCALAR)
 				return rerr(c, tv, "tag '%s' must be a string, not %s", k->str,
 					    ynode_kind(tv));
@@ -1336,9 +1294,9 @@ static int parse_publish(struct rctx *c, const struct ynode *root)
 			p->ntags++;
 			if (expand(c, tv, tv->str, &t->value) < 0)
 				return -1;
-			if (strlen(t->value) > 256)
-				return rerr(c, tv, "tag '%s' value is longer than 256 characters",
-					    k->str);
+			if (strlen(t->value) > AWS_TAG_VALUE_MAX)
+				return rerr(c, tv, "tag '%s' value is longer than %d characters",
+					    k->str, AWS_TAG_VALUE_MAX);
 		}
 	}
 	return 0;

@@ -79,7 +79,6 @@
 #define RECIPE_MEMORY_MIN_MIB 128
 #define RECIPE_MEMORY_MAX_MIB (1024u * 1024)  /* 1 TiB */
 #define RECIPE_DISK_MAX (64ull << 40)         /* 64 TiB: EBS's largest volume */
-#define RECIPE_TAGS_MAX 50                    /* EC2's limit per resource */
 
 enum checksum_algo { CHECKSUM_NONE = 0, CHECKSUM_SHA256, CHECKSUM_SHA512 };
 
@@ -115,6 +114,7 @@ struct recipe_param {
 	char *name;
 	char *value;               /* templates expanded, --var applied */
 	bool from_var;             /* set (or overridden) by --var */
+	int line, col;             /* of its name in the recipe (0: --var) */
 };
 
 /* A component or test document. */

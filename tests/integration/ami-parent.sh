@@ -49,7 +49,7 @@ check "ami-parent: cached base equals the published disk" \
 	qemu-img compare -q -f raw -F qcow2 "$dir/disk.raw" "$path"
 check_eq "ami-parent: blocks read = blocks stored (GetSnapshotBlock calls)" \
 	"$(jf .ebs_gets "$dir/stats1")" "$sent"
-check "ami-parent: the cache object is read-only" test ! -w "$path" -o "$(stat -c %a "$path")" = 444
+check_eq "ami-parent: the cache object is owner-read-only" "$(stat -c %a "$path")" 400
 check_eq "ami-parent: nothing left in the cache's tmp/" \
 	"$(find "$AMIFORGE_CACHE_DIR/tmp" -type f ! -name '*.lock' | wc -l)" 0
 
