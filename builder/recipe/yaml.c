@@ -410,3 +410,26 @@ const char *yscalar(const struct ynode *n)
 {
 	return n && n->type == YNODE_SCALAR ? n->str : NULL;
 }
+
+int ymap_check_keys(const struct ydoc *doc, const struct ynode *map, const char *where,
+		    const char *const *keys, size_t nkeys)
+{
+	size_t i, k;
+
+	for (i = 0; map && map->type == YNODE_MAP && i < map->npairs; i++) {
+		const struct ynode *key = map->pairs[i].key;
+		const char *hint;
+
+		for (k = 0; k < nkeys; k++)
+			if (strcmp(key->str, keys[k]) == 0)
+				break;
+		if (k < nkeys)
+			continue;
+		hint = closest_word(key->str, keys, nkeys);
+		if (hint)
+			return yerr(doc, key, "unknown key '%s' in %s; did you mean '%s'?",
+				    key->str, where, hint);
+		return yerr(doc, key, "unknown key '%s' in %s", key->str, where);
+	}
+	return 0;
+}

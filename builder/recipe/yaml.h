@@ -70,6 +70,12 @@ bool ynode_is_null(const struct ynode *n);
 /* Type name for messages: "a string", "a list", "a mapping". */
 const char *ynode_kind(const struct ynode *n);
 
+/* Every key of mapping map must be one of keys[0..nkeys): otherwise
+ * "doc:line:col: unknown key 'K' in WHERE; did you mean 'X'?" (the hint
+ * when one is close) is recorded and -1 returned. */
+int ymap_check_keys(const struct ydoc *doc, const struct ynode *map, const char *where,
+		    const char *const *keys, size_t nkeys);
+
 /* The scalar's string, or NULL when n is not a scalar. */
 const char *yscalar(const struct ynode *n);
 
