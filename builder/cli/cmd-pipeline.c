@@ -97,7 +97,9 @@ int cmd_pipeline(int argc, char **argv)
 	if (argc < 2)
 		return cmd_usage(PIPELINE_USAGE);
 	sub = argv[1];
-	optind = 2;
+	argc--;
+	argv++;
+	optind = 0;     /* glibc: start over (argv[0] is now the subcommand) */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':

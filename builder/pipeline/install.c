@@ -63,7 +63,9 @@ char *install_service_text(const struct pipeline *p, const char *self)
 	buf_printf(&b, "Description=amiforge image pipeline %s\n", p->name);
 	buf_adds(&b, "Wants=network-online.target\nAfter=network-online.target\n\n[Service]\n"
 		 "Type=oneshot\nWorkingDirectory=");
-	sd_word(&b, p->dir);
+	/* A path setting, not a command line: no quotes; specifiers escaped. */
+	for (const char *s = p->dir; *s; s++)
+		buf_adds(&b, *s == '%' ? "%%" : (char[]){ *s, 0 });
 	buf_adds(&b, "\nExecStart=");
 	sd_word(&b, self);
 	buf_adds(&b, " pipeline run ");

@@ -84,6 +84,18 @@ static int state_open(const struct pipeline *p, struct state *s)
 			s->root ? "" : ": ", s->root ? "" : je.text);
 		goto cleanup;
 	}
+	/* We hold the lock: a run still "running" was killed. */
+	{
+		json_t *run;
+		size_t i;
+
+		json_array_foreach(json_object_get(s->root, "runs"), i, run) {
+			json_t *rs = json_object_get(run, "status");
+
+			if (!json_is_string(rs) || strcmp(json_string_value(rs), "running") == 0)
+				json_object_set_new(run, "status", json_string("interrupted"));
+		}
+	}
 	r = 0;
 cleanup:
 	if (r < 0 && s->lock_fd >= 0) {
