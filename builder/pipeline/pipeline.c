@@ -5,6 +5,7 @@
 #include "pipeline.h"
 #include "builder/build/build.h"
 #include "builder/recipe/recipe.h"
+#include "buf.h"
 #include "error.h"
 #include "util.h"
 
@@ -117,10 +118,18 @@ static int word(const struct pctx *c, const struct ynode *n, const char *what,
 			*idx = i;
 			return 0;
 		}
-	hint = closest_word(s, words, nwords);
-	return yerr(c->doc, n, "%s '%s' is not one of %s%s%s%s%s", what, s, words[0],
-		    nwords > 1 ? ", " : "", nwords > 1 ? words[1] : "",
-		    hint ? "; did you mean " : "", hint ? hint : "");
+	{
+		struct buf list = BUF_INIT(1024);
+		int r;
+
+		for (i = 0; i < nwords; i++)
+			buf_printf(&list, "%s%s", i ? ", " : "", words[i]);
+		hint = closest_word(s, words, nwords);
+		r = yerr(c->doc, n, "%s '%s' is not one of %s%s%s%s", what, s, list.data,
+			 hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+		buf_release(&list);
+		return r;
+	}
 }
 
 static bool region_ok(const char *s)
