@@ -38,7 +38,11 @@ static char *iso(int64_t t)
 	return xstrdup(s);
 }
 
-static int state_open(const struct pipeline *p, struct state *s)
+/* Open the state. With readonly (status): nothing is created, no lock is
+ * taken, and *busy says whether an evaluation holds the lock. Otherwise the
+ * lock is taken; a lock held elsewhere is an error, or *busy when busy is
+ * not NULL. 0 or -1. */
+static int state_open(const struct pipeline *p, struct state *s, bool readonly, bool *busy)
 {
 	struct stat st;
 	struct buf b = BUF_INIT(PIPELINE_STATE_MAX);
@@ -48,24 +52,43 @@ static int state_open(const struct pipeline *p, struct state *s)
 
 	memset(s, 0, sizeof(*s));
 	s->lock_fd = -1;
-	if (mkdir_p(p->state_dir, 0700) < 0 || path_check_private(p->state_dir,
-								   "pipeline state directory") < 0)
-		goto cleanup;
-	lock = xasprintf("%s/lock", p->state_dir);
-	s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (s->lock_fd < 0) {
-		err_errno("pipeline lock '%s'", lock);
-		goto cleanup;
-	}
-	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			err_set("pipeline '%s' is being evaluated by another process (%s)", p->name,
-				lock);
-		else
-			err_errno("lock '%s'", lock);
-		goto cleanup;
-	}
+	if (busy)
+		*busy = false;
 	s->path = xasprintf("%s/state.json", p->state_dir);
+	lock = xasprintf("%s/lock", p->state_dir);
+	if (readonly) {
+		int fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+		if (fd >= 0) {
+			*busy = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+			close(fd);
+		}
+		if (access(p->state_dir, F_OK) == 0 &&
+		    path_check_private(p->state_dir, "pipeline state directory") < 0)
+			goto cleanup;
+	} else {
+		if (mkdir_p(p->state_dir, 0700) < 0 ||
+		    path_check_private(p->state_dir, "pipeline state directory") < 0)
+			goto cleanup;
+		s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (s->lock_fd < 0) {
+			err_errno("pipeline lock '%s'", lock);
+			goto cleanup;
+		}
+		if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno == EWOULDBLOCK && busy) {
+				*busy = true;
+				r = 0;
+				goto cleanup;
+			}
+			if (errno == EWOULDBLOCK)
+				err_set("pipeline '%s' is being evaluated by another process (%s)",
+					p->name, lock);
+			else
+				err_errno("lock '%s'", lock);
+			goto cleanup;
+		}
+	}
 	if (lstat(s->path, &st) < 0) {
 		if (errno != ENOENT) {
 			err_errno("pipeline state '%s'", s->path);
@@ -84,8 +107,8 @@ static int state_open(const struct pipeline *p, struct state *s)
 			s->root ? "" : ": ", s->root ? "" : je.text);
 		goto cleanup;
 	}
-	/* We hold the lock: a run still "running" was killed. */
-	{
+	/* Nobody holds the lock: a run still "running" was killed. */
+	if (!busy || !*busy) {
 		json_t *run;
 		size_t i;
 
@@ -98,7 +121,7 @@ static int state_open(const struct pipeline *p, struct state *s)
 	}
 	r = 0;
 cleanup:
-	if (r < 0 && s->lock_fd >= 0) {
+	if ((r < 0 || (busy && *busy)) && s->lock_fd >= 0) {
 		close(s->lock_fd);
 		s->lock_fd = -1;
 	}
@@ -607,9 +630,16 @@ int pipeline_run(const struct pipeline *p, const struct pipeline_run_opts *o)
 	int64_t now = time(NULL), fired = -1;
 	char *why = NULL;
 	int r = -1, br_rc;
+	bool busy;
 
-	if (state_open(p, &s) < 0)
+	if (state_open(p, &s, false, &busy) < 0)
 		return -1;
+	if (busy) {
+		/* The scheduler fires while a build runs (cron: every minute). */
+		printf("pipeline %s: an evaluation is running already; nothing to do\n", p->name);
+		state_close(&s);
+		return 0;
+	}
 	if (p->scheduled && !o->now) {
 		json_t *le = json_object_get(s.root, "last_evaluated");
 
@@ -722,7 +752,7 @@ int pipeline_deliver(const struct pipeline *p, const char *build_dir)
 	abs = realpath(build_dir, NULL);
 	if (!abs)
 		return err_errno("build directory '%s'", build_dir);
-	if (state_open(p, &s) < 0) {
+	if (state_open(p, &s, false, NULL) < 0) {
 		free(abs);
 		return -1;
 	}
@@ -760,9 +790,11 @@ int pipeline_status(const struct pipeline *p, bool json)
 	struct state s;
 	json_t *runs, *run, *a;
 	size_t i, k;
+	bool busy;
 
-	if (state_open(p, &s) < 0)
+	if (state_open(p, &s, true, &busy) < 0)
 		return -1;
+	json_object_set_new(s.root, "evaluating", json_boolean(busy));
 	if (p->scheduled) {
 		int64_t next = cron_next(&p->cron, time(NULL));
 		char *t = next >= 0 ? iso(next) : xstrdup("never");
@@ -780,9 +812,10 @@ int pipeline_status(const struct pipeline *p, bool json)
 		state_close(&s);
 		return 0;
 	}
-	printf("pipeline %s: %s%s%s\n", p->name, p->scheduled ? p->expression : "no schedule",
+	printf("pipeline %s: %s%s%s%s\n", p->name, p->scheduled ? p->expression : "no schedule",
 	       p->scheduled ? ", next run " : "",
-	       p->scheduled ? json_string_value(json_object_get(s.root, "next_run")) : "");
+	       p->scheduled ? json_string_value(json_object_get(s.root, "next_run")) : "",
+	       busy ? " (an evaluation is running now)" : "");
 	runs = json_object_get(s.root, "runs");
 	if (!json_array_size(runs))
 		printf("no runs yet\n");

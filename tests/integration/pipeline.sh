@@ -216,6 +216,19 @@ check_eq "status --json: one run, failed at the base stage, notifications record
 check_eq "status --json: the unreachable webhook was tried 1 + 1 times" \
 	"$(jq -r '.runs[0].notifications[2].attempts' "$dir/status.json" 2>&1)" 2
 bid=$(jq -r '.runs[0].build_id' "$dir/status.json" 2>/dev/null)
+# While an evaluation holds the lock (a long build), the scheduler's next
+# call does nothing, and status still answers.
+lockf=$dir/p/.amiforge-pipeline/$name/lock
+if [ -f "$lockf" ]; then
+	out=$(flock "$lockf" "$AMIFORGE" pipeline run "$dir/p/fail.yaml" --now 2>&1)
+	check_eq "run while another evaluation runs: exit 0, nothing done" "$?:$out" \
+		"0:pipeline $name: an evaluation is running already; nothing to do"
+	check_eq "status while an evaluation runs: answers, says so, one run" \
+		"$(flock "$lockf" "$AMIFORGE" pipeline status "$dir/p/fail.yaml" --json 2>&1 | jq -r '[.evaluating, (.runs|length)] | join(" ")' 2>&1)" \
+		"true 1"
+else
+	fail "run: no lock file in the state directory ($lockf)"
+fi
 pyfx 'sqs = c("sqs")
 m = sqs.receive_message(QueueUrl=sys.argv[1], WaitTimeSeconds=2, MaxNumberOfMessages=10).get("Messages", [])
 print(len(m))
