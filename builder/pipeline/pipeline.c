@@ -151,9 +151,12 @@ static int region(const struct pctx *c, const struct ynode *n, const char *what,
 {
 	if (str(c, n, what, out) < 0)
 		return -1;
-	if (!region_ok(*out))
-		return yerr(c->doc, n, "%s '%s' is not an AWS region name (like eu-west-1)",
-			    what, *out);
+	if (!region_ok(*out)) {
+		yerr(c->doc, n, "%s '%s' is not an AWS region name (like eu-west-1)", what, *out);
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
 	return 0;
 }
 
