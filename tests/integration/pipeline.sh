@@ -245,6 +245,17 @@ check_eq "webhook: same message" "$(jq -cS . "$dir/hook/req2" 2>&1)" "$(jq -cS .
 check_eq "webhook: Content-Type" "$(cat "$dir/hook/ctype2" 2>&1)" "application/json"
 check_eq "command: the same JSON on stdin" "$(jq -cS . "$dir/cmd.json" 2>&1)" "$(jq -cS . "$dir/sns-msg.json" 2>&1)"
 
+# A state file that is not one: one line with its position, exit 1.
+mkdir -p "$dir/p/.amiforge-pipeline/${name}x"
+chmod 700 "$dir/p/.amiforge-pipeline" "$dir/p/.amiforge-pipeline/${name}x"
+printf '{"runs": [1,\n  2,,]}' >"$dir/p/.amiforge-pipeline/${name}x/state.json"
+chmod 600 "$dir/p/.amiforge-pipeline/${name}x/state.json"
+sed "s/^pipeline: .*/pipeline: ${name}x/" "$dir/p/ok.yaml" >"$dir/p/x.yaml"
+out=$("$AMIFORGE" pipeline status "$dir/p/x.yaml" 2>&1)
+check_eq "status of a corrupt state file: exit 1, one line with file:line:col" "$?:$(wc -l <<<"$out")" "1:1"
+check "status of a corrupt state file: names the position" \
+	grep -q "^amiforge: error: $dir/p/.amiforge-pipeline/${name}x/state.json:2:5: not a pipeline state file" <<<"$out"
+
 # ---- deliver a build with AMIs: tags, launch template, SSM, licenses ----------------
 pyfx 'out = {}
 for region in ("eu-west-1", "us-east-1"):
