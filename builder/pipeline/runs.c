@@ -785,6 +785,15 @@ cleanup:
 	return r;
 }
 
+/* A state value for the terminal: a short string without control
+ * characters, else "?" (state.json could have been edited). */
+static const char *shown(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	return s && strlen(s) <= 64 && !str_has_ctl(s, strlen(s), false) ? s : "?";
+}
+
 int pipeline_status(const struct pipeline *p, bool json)
 {
 	struct state s;
@@ -820,19 +829,17 @@ int pipeline_status(const struct pipeline *p, bool json)
 	if (!json_array_size(runs))
 		printf("no runs yet\n");
 	json_array_foreach(runs, i, run) {
-		const char *st = json_string_value(json_object_get(run, "status"));
 		const char *reason = json_string_value(json_object_get(run, "reason"));
-		const char *when = json_string_value(json_object_get(run, "started"));
 		char *esc = str_escape_ctl(reason ? reason : "", strlen(reason ? reason : ""), false);
 
 		printf("%4" PRId64 "  %s  %-9s  %s", (int64_t)json_integer_value(json_object_get(run, "id")),
-		       when ? when : "?", st ? st : "?", esc);
+		       shown(json_object_get(run, "started")), shown(json_object_get(run, "status")), esc);
 		free(esc);
 		json_array_foreach(json_object_get(run, "amis"), k, a)
-			printf("  %s:%s", json_string_value(json_object_get(a, "region")),
-			       json_string_value(json_object_get(a, "image_id")));
+			printf("  %s:%s", shown(json_object_get(a, "region")),
+			       shown(json_object_get(a, "image_id")));
 		if (json_is_string(json_object_get(run, "failed_step")))
-			printf("  failed at %s", json_string_value(json_object_get(run, "failed_step")));
+			printf("  failed at %s", shown(json_object_get(run, "failed_step")));
 		printf("\n");
 	}
 	state_close(&s);
