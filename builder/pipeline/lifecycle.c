@@ -155,46 +155,66 @@ static int describe(struct aws_client *cl, const struct pipeline *p, struct regi
 	return 0;
 }
 
-static void decide(const struct pipeline *p, struct region_plan *rp, int64_t now)
+void lifecycle_decide(const struct pipeline *p, struct lc_decision *d, size_t n, int64_t now)
 {
 	size_t r, i;
 
+	for (i = 0; i < n; i++) {
+		d[i].action = LC_NONE;
+		d[i].rule = 0;
+	}
 	for (r = 0; r < p->nlc_rules; r++) {
 		const struct pipeline_lc_rule *rl = &p->lc_rules[r];
 		size_t rank = 0;
 
-		for (i = 0; i < rp->n; i++) {
-			struct image *m = &rp->img[i];
+		for (i = 0; i < n; i++) {
 			bool hit;
 
-			if (m->excluded)
+			if (d[i].excluded)
 				continue;
 			if (rl->keep_last)
 				hit = rank >= (size_t)rl->keep_last;
 			else
-				hit = m->created_s >= 0 && m->created_s < now - rl->older_than_s &&
+				hit = d[i].created >= 0 && d[i].created < now - rl->older_than_s &&
 				      rank >= (size_t)rl->retain_at_least;
 			rank++;
-			if (!hit || rl->action <= m->action)
-				continue;
-			m->action = rl->action;
-			free(m->why);
-			if (rl->keep_last)
-				m->why = xasprintf("rule %zu: beyond the newest %d", r + 1,
-						   rl->keep_last);
-			else
-				m->why = xasprintf("rule %zu: older than %" PRId64 " days", r + 1,
-						   rl->older_than_s / 86400);
+			if (hit && rl->action > d[i].action) {
+				d[i].action = rl->action;
+				d[i].rule = r + 1;
+			}
 		}
 	}
+}
+
+static void decide(const struct pipeline *p, struct region_plan *rp, int64_t now)
+{
+	struct lc_decision *d = xcalloc(rp->n + 1, sizeof(*d));
+	size_t i;
+
+	for (i = 0; i < rp->n; i++) {
+		d[i].created = rp->img[i].created_s;
+		d[i].excluded = rp->img[i].excluded;
+	}
+	lifecycle_decide(p, d, rp->n, now);
 	for (i = 0; i < rp->n; i++) {
 		struct image *m = &rp->img[i];
+		const struct pipeline_lc_rule *rl = d[i].rule ? &p->lc_rules[d[i].rule - 1] : NULL;
 
+		m->action = d[i].action;
+		if (rl && rl->keep_last)
+			m->why = xasprintf("rule %zu: beyond the newest %d", d[i].rule, rl->keep_last);
+		else if (rl && rl->older_than_s % 86400 == 0)
+			m->why = xasprintf("rule %zu: older than %" PRId64 " days", d[i].rule,
+					   rl->older_than_s / 86400);
+		else if (rl)
+			m->why = xasprintf("rule %zu: older than %" PRId64 " hours", d[i].rule,
+					   rl->older_than_s / 3600);
 		if (m->action == LC_DEPRECATE && m->deprecation && *m->deprecation)
 			m->in_effect = true;
 		if (m->action == LC_DISABLE && m->state && strcmp(m->state, "disabled") == 0)
 			m->in_effect = true;
 	}
+	free(d);
 }
 
 /* ---- journal ----------------------------------------------------------------- */

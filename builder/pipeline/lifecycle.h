@@ -27,6 +27,17 @@
 #define LC_SNAPSHOTS_MAX 64
 #define LC_JOURNAL_MAX (16u * 1024 * 1024)
 
+/* One AMI as the rules see it. */
+struct lc_decision {
+	int64_t created;        /* UTC seconds; < 0 unknown (no age rule applies) */
+	bool excluded;          /* carries an exclusion tag: not counted, not acted on */
+	enum lc_action action;  /* out: the most severe action of any rule (LC_NONE: keep) */
+	size_t rule;            /* out: the 1-based rule that gave it, 0 for none */
+};
+
+/* Apply p's rules to d[0..n), sorted newest first, at time now. */
+void lifecycle_decide(const struct pipeline *p, struct lc_decision *d, size_t n, int64_t now);
+
 /* Plan (apply false: change nothing) or apply the policy, printing the plan
  * (or JSON). 0, or -1 with an error recorded (apply: any action failed). */
 int lifecycle_run(const struct pipeline *p, bool apply, bool json);

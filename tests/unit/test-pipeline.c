@@ -3,6 +3,7 @@
  * texts. Expected times computed with Python's zoneinfo. */
 #include "builder/pipeline/cron.h"
 #include "builder/pipeline/install.h"
+#include "builder/pipeline/lifecycle.h"
 #include "error.h"
 #include "test.h"
 #include "util.h"
@@ -122,6 +123,40 @@ int main(void)
 		      "service: specifiers escaped (%%%%), ExecStart words quoted");
 		free(line);
 		free(svc);
+	}
+	/* Lifecycle rules: age with retain_at_least, count, the most severe wins,
+	 * excluded AMIs neither counted nor acted on. */
+	{
+		struct pipeline p = { 0 };
+		const int64_t now = 1750000000, day = 86400;
+		static const int64_t age[] = { 1, 10, 40, 50, 100, 120, 200, -1 };
+		struct lc_decision d[8];
+		char got[128] = "";
+		size_t i;
+
+		p.lc_rules[0] = (struct pipeline_lc_rule){ .action = LC_DEPRECATE,
+			.older_than_s = 30 * day, .retain_at_least = 2 };
+		p.lc_rules[1] = (struct pipeline_lc_rule){ .action = LC_DELETE, .keep_last = 4 };
+		p.lc_rules[2] = (struct pipeline_lc_rule){ .action = LC_DISABLE,
+			.older_than_s = 90 * day };
+		p.nlc_rules = 3;
+		for (i = 0; i < 8; i++) {
+			d[i] = (struct lc_decision){ .created = age[i] < 0 ? -1 : now - age[i] * day };
+			d[i].excluded = i == 4;
+		}
+		/* sorted newest first, the unknown date last */
+		lifecycle_decide(&p, d, 8, now);
+		for (i = 0; i < 8; i++)
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s/%zu",
+				 i ? " " : "", d[i].action ? lc_action_name(d[i].action) : "keep",
+				 d[i].rule);
+		CHECK_STR(got, "keep/0 keep/0 deprecate/1 deprecate/1 keep/0 delete/2 delete/2 "
+			  "delete/2", "lifecycle: age + retain_at_least, count, most severe wins, "
+			  "excluded skipped");
+		p.nlc_rules = 1;
+		lifecycle_decide(&p, d, 8, now);
+		CHECK(d[7].action == LC_NONE && d[6].action == LC_DEPRECATE,
+		      "lifecycle: an AMI of unknown age is not matched by an age rule");
 	}
 	return TEST_DONE();
 }
