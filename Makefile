@@ -43,7 +43,7 @@ FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 AGENT    := $(BUILD)/amiforge-agent
 HOSTLIB  := $(BUILD)/libamiforge.a
 
-.PHONY: all deps check check-guests check-unit check-asan check-valgrind fuzz install uninstall clean bench help demo
+.PHONY: all deps check check-guests check-catalog check-unit check-asan check-valgrind fuzz install uninstall clean bench help demo
 .DELETE_ON_ERROR:
 
 all: amiforge amiforge-agent
@@ -54,6 +54,7 @@ help:
 	@echo 'make demo         build the Debian base image, then amiforge build recipes/demo.yaml'
 	@echo 'make check        all tests (unit, sigv4, protocol, guests, moto)'
 	@echo 'make check-guests the slower guest tests (CI runs them after make check)'
+	@echo 'make check-catalog the catalog components in real guests (CI runs it too)'
 	@echo 'make check-unit   the quick tests only (no guest, no services)'
 	@echo 'make check-asan   unit tests + ASAN_SCRIPTS under ASan+UBSan (build in build-asan/)'
 	@echo 'make check-valgrind  the unit tests under valgrind memcheck'
@@ -173,6 +174,10 @@ check: all unit-tests
 # it stays under 30 minutes here; CI runs both (.ci/run).
 check-guests: all unit-tests
 	BUILD=$(BUILD) tests/run-tests.sh suite guests
+
+# The catalog's components in real guests (update-linux, STIG, reboot tests).
+check-catalog: all unit-tests
+	BUILD=$(BUILD) tests/run-tests.sh suite catalog
 
 # check-asan: the unit tests (test-agent-fake: the fake-agent tests) and these
 # integration scripts, under ASan + UBSan: one of each kind — a guest

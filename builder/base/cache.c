@@ -166,6 +166,8 @@ void cache_record_release(struct cache_record *rec)
 	free(rec->member);
 	free(rec->sha512);
 	free(rec->file_sha256);
+	free(rec->arch);
+	free(rec->boot_mode);
 	memset(rec, 0, sizeof(*rec));
 }
 
@@ -212,6 +214,8 @@ int cache_record_load(const char *path, struct cache_record *rec)
 	rec->member = jstr(o, "member");
 	rec->sha512 = jstr(o, "sha512");
 	rec->file_sha256 = jstr(o, "file_sha256");
+	rec->arch = jstr(o, "arch");
+	rec->boot_mode = jstr(o, "boot_mode");
 	rec->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
 	rec->virtual_size = (uint64_t)json_integer_value(json_object_get(o, "virtual_size"));
 	/* The object name becomes a path: only 64 hex digits may get there. */
@@ -249,6 +253,10 @@ int cache_record_save(const char *path, const struct cache_record *rec)
 		json_object_set_new(o, "sha512", json_string(rec->sha512));
 	if (rec->file_sha256)
 		json_object_set_new(o, "file_sha256", json_string(rec->file_sha256));
+	if (rec->arch)
+		json_object_set_new(o, "arch", json_string(rec->arch));
+	if (rec->boot_mode)
+		json_object_set_new(o, "boot_mode", json_string(rec->boot_mode));
 	text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(o);
 	if (!text)

@@ -49,6 +49,8 @@ struct cache_record {
 	char *member;          /* the archive member, or NULL */
 	char *sha512;          /* local records: sha512 of the file when known */
 	char *file_sha256;     /* local records: sha256 of the file itself */
+	char *arch;            /* AMI refs: the AMI's architecture */
+	char *boot_mode;       /* AMI refs: its boot mode, when it has one */
 };
 void cache_record_release(struct cache_record *rec);
 

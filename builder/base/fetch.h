@@ -22,6 +22,8 @@ struct base_image {
 	char *member;          /* archive member it came from, or NULL */
 	uint64_t size;         /* bytes */
 	uint64_t virtual_size; /* guest-visible bytes */
+	char *arch;            /* from an AMI parent: x86_64 | arm64 | i386; else NULL */
+	char *boot_mode;       /* from an AMI parent, when it says; else NULL */
 	bool downloaded;       /* fetched over the network by this call */
 	bool in_place;         /* a local file used where it is */
 };

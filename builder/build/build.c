@@ -296,7 +296,10 @@ static const char generalise_script[] =
 	"for s in \"$@\"; do case $s in\n"
 	"cloudinit)\n"
 	"  # cloud-init's last stage writes the instance's state (boot-finished, sem/):\n"
-	"  # wait for it, or it recreates what is removed here\n"
+	"  # wait for it, or it recreates what is removed here. Between two of its\n"
+	"  # stages `status --wait` may answer at once: first wait for the boot's\n"
+	"  # own jobs (cloud-final among them) to be done.\n"
+	"  if command -v systemctl >/dev/null; then timeout 300 systemctl is-system-running --wait >/dev/null 2>&1; fi\n"
 	"  if command -v cloud-init >/dev/null; then timeout 300 cloud-init status --wait >/dev/null 2>&1;\n"
 	"    cloud-init clean --logs --seed >/dev/null 2>&1 || true; fi\n"
 	"  rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data /var/lib/cloud/sem\n"
@@ -732,8 +735,10 @@ static int publish(struct build *b, const char *vmdk, const char *qcow2)
 	spec.role_name = p->role;
 	spec.name = p->name ? p->name : b->r->name;
 	spec.description = p->description ? p->description : b->r->description;
-	spec.arch = p->architecture;
-	spec.boot_mode = p->boot_mode;
+	/* An AMI parent's architecture and boot mode carry over unless the
+	 * recipe says otherwise. */
+	spec.arch = p->architecture ? p->architecture : b->base.arch;
+	spec.boot_mode = p->boot_mode ? p->boot_mode : b->base.boot_mode;
 	spec.kms_key_id = p->kms_key_id;
 	spec.encrypted = p->kms_key_id != NULL;
 	spec.ena = spec.sriov = spec.imds_v2 = true;
@@ -914,19 +919,32 @@ static int inspect_output(struct build *b, const char *disk)
 {
 	struct inspect_stage s = { .r = b->r, .disk = disk, .build_dir = b->bd.path,
 				   .on_check = on_inspect_check, .opaque = b };
-	char *summary = NULL;
+	char *summary = NULL, *sbom;
+	size_t n = strlen(disk);
 	int r;
+
+	/* The SBOM beside the image: output/NAME-VERSION.cdx.json. */
+	if (n > 6 && strcmp(disk + n - 6, ".qcow2") == 0)
+		sbom = xasprintf("%.*s.cdx.json", (int)(n - 6), disk);
+	else
+		sbom = xasprintf("%s.cdx.json", disk);
+	s.sbom_path = sbom;
 
 	stage_begin(b, "inspect");
 	if (b->o->no_inspect) {
 		manifest_set_inspect(b->m, "{\"status\": \"disabled\", \"reason\": \"--no-inspect\"}");
 		stage_end(b, "inspect", "skipped");
+		free(sbom);
 		return 0;
 	}
 	r = inspect_stage_run(&s, &summary);
 	if (summary && manifest_set_inspect(b->m, summary) < 0 && r == 0)
 		r = -1;
+	/* `amiforge diff` and `sbom` find it there. */
+	if (access(sbom, F_OK) == 0 && manifest_add_output(b->m, "sbom", sbom) < 0 && r == 0)
+		r = -1;
 	free(summary);
+	free(sbom);
 	stage_end(b, "inspect", r < 0 ? "failed" : "ok");
 	return r;
 }

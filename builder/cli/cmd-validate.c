@@ -108,7 +108,8 @@ int cmd_validate(int argc, char **argv)
 		goto cleanup;
 	}
 	{
-		char *parent = url_redact(r->parent.url ? r->parent.url : r->parent.path);
+		char *parent = url_redact(r->parent.ami ? r->parent.ami
+					  : r->parent.url ? r->parent.url : r->parent.path);
 
 		printf("%s: valid recipe %s %s: parent %s, %zu component%s, %zu test%s\n",
 		       argv[optind], r->name, r->version, parent, r->ncomponents,

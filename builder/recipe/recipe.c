@@ -2,6 +2,7 @@
 #include <ctype.h>
 
 #include "recipe.h"
+#include "builder/base/ami.h"
 #include "builder/component/catalog.h"
 #include "buf.h"
 #include "drivers/hypervisor/hypervisor.h"
@@ -18,7 +19,8 @@ static const char *const top_keys[] = {
 	"cleanup", "output", "publish", "distribution", "inspect",
 };
 static const char *const parent_keys[] = {
-	"url", "path", "sha256", "sha512", "checksum_url", "format", "member",
+	"url", "path", "sha256", "sha512", "checksum_url", "format", "member", "ami", "region",
+	"profile",
 };
 static const char *const doc_keys[] = { "path", "name", "version", "parameters", "pin" };
 static const char *const vm_keys[] = {
@@ -621,6 +623,39 @@ static int check_hex(const struct rctx *c, const struct ynode *n, enum checksum_
 	return 0;
 }
 
+static bool region_ok(const char *r);
+
+/* parent: {ami: ami-..., region: ..., profile: ...}: nothing else of a disk
+ * file's keys applies. */
+static int parse_parent_ami(struct rctx *c, const struct ynode *n, const struct ynode *an,
+			    const char *ami, const struct ynode *rn, const char *region,
+			    const char *profile)
+{
+	static const char *const file_keys[] = { "url", "path", "sha256", "sha512",
+						  "checksum_url", "format", "member" };
+	struct recipe_parent *p = &c->r->parent;
+	const struct ypair *kp;
+	size_t i;
+
+	if (!ami)
+		return rerr(c, n, "parent.region and parent.profile go with parent.ami");
+	for (i = 0; i < ARRAY_SIZE(file_keys); i++)
+		if ((kp = ymap_pair(n, file_keys[i])))
+			return rerr(c, kp->key, "parent.%s does not go with parent.ami (the "
+				    "AMI's root snapshot is the disk)", file_keys[i]);
+	if (!ami_id_ok(ami))
+		return rerr(c, an, "parent.ami '%s' is not an AMI id (ami- and 8 or 17 hex "
+			    "digits)", ami);
+	if (region && !region_ok(region))
+		return rerr(c, rn, "parent.region '%s' is not an AWS region name (e.g. "
+			    "eu-west-1)", region);
+	p->ami = xstrdup(ami);
+	p->region = region ? xstrdup(region) : NULL;
+	p->profile = profile ? xstrdup(profile) : NULL;
+	p->format = xstrdup("qcow2");   /* what the cache makes of it */
+	return 0;
+}
+
 static int parse_parent(struct rctx *c, const struct ynode *root)
 {
 	struct recipe_parent *p = &c->r->parent;
@@ -628,7 +663,8 @@ static int parse_parent(struct rctx *c, const struct ynode *root)
 	const struct ynode *n = pair ? pair->value : NULL, *un = NULL, *pn = NULL, *sn = NULL;
 	const struct ynode *s5 = NULL, *cn = NULL, *fn = NULL, *mn = NULL;
 	const char *url = NULL, *path = NULL, *s256 = NULL, *s512 = NULL, *curl = NULL;
-	const char *fmt = NULL, *member = NULL;
+	const char *fmt = NULL, *member = NULL, *ami = NULL, *region = NULL, *profile = NULL;
+	const struct ynode *an = NULL, *rn = NULL, *prn = NULL;
 	char *upath;
 
 	if (!n || ynode_is_null(n))
@@ -652,10 +688,15 @@ static int parse_parent(struct rctx *c, const struct ynode *root)
 		    get_str(c, n, "sha512", "parent.sha512", &s5, &s512) < 0 ||
 		    get_str(c, n, "checksum_url", "parent.checksum_url", &cn, &curl) < 0 ||
 		    get_str(c, n, "format", "parent.format", &fn, &fmt) < 0 ||
-		    get_str(c, n, "member", "parent.member", &mn, &member) < 0)
+		    get_str(c, n, "member", "parent.member", &mn, &member) < 0 ||
+		    get_str(c, n, "ami", "parent.ami", &an, &ami) < 0 ||
+		    get_str(c, n, "region", "parent.region", &rn, &region) < 0 ||
+		    get_str(c, n, "profile", "parent.profile", &prn, &profile) < 0)
 			return -1;
+		if (ami || region || profile)
+			return parse_parent_ami(c, n, an, ami, rn, region, profile);
 		if (!url && !path)
-			return rerr(c, n, "parent needs 'url' or 'path'");
+			return rerr(c, n, "parent needs 'url', 'path' or 'ami'");
 		if (url && path)
 			return rerr(c, pn, "parent has both 'url' and 'path'; keep one");
 		if (!!s256 + !!s512 + !!curl > 1)
@@ -746,9 +787,12 @@ static int parse_params(struct rctx *c, const struct ynode *n, struct recipe_doc
 }
 
 /* A component named by name and version: resolved in the catalog
- * (builder/component/catalog.h) to its highest matching version. */
+ * (builder/component/catalog.h) to its highest matching version. Under
+ * tests:, a component with a test document (NAME/VERSION/test.yaml) means
+ * that document: `tests: [{name: update-linux, version: 1.x.x}]` checks what
+ * update-linux did. */
 static int catalog_doc(const struct rctx *c, const struct ynode *nn, const struct ynode *vn,
-		       const char *name, const char *version, struct recipe_doc *d)
+		       const char *name, const char *version, bool is_test, struct recipe_doc *d)
 {
 	struct catalog_entry e;
 
@@ -759,11 +803,17 @@ static int catalog_doc(const struct rctx *c, const struct ynode *nn, const struc
 		return rerr(c, vn, "%s", err_msg());
 	if (catalog_resolve(c->r->dir, name, version, &e) < 0)
 		return rerr(c, nn, "%s", err_msg());
-	d->path = e.path;
+	if (is_test && e.test_path) {
+		d->path = e.test_path;
+		e.test_path = NULL;
+	} else {
+		d->path = e.path;
+		e.path = NULL;
+	}
 	d->name = e.name;
 	d->version = e.version;
 	d->given = xasprintf("%s@%s", name, version);
-	e.path = e.name = e.version = NULL;
+	e.name = e.version = NULL;
 	catalog_entry_release(&e);
 	return 0;
 }
@@ -806,7 +856,8 @@ static int parse_docs(struct rctx *c, const struct ynode *root, const char *key,
 					    "'version', not both", what);
 			if (!path && !name)
 				return rerr(c, it, "%s needs a 'path', or a 'name' and 'version'", what);
-			if (name && catalog_doc(c, nn, vn, name, version, d) < 0)
+			if (name && catalog_doc(c, nn, vn, name, version,
+						strcmp(key, "tests") == 0, d) < 0)
 				return -1;
 			if (parse_params(c, ymap_get(it, "parameters"), d) < 0)
 				return -1;
@@ -1470,6 +1521,9 @@ void recipe_release(struct recipe *r)
 	free(r->parent.checksum_url);
 	free(r->parent.format);
 	free(r->parent.member);
+	free(r->parent.ami);
+	free(r->parent.region);
+	free(r->parent.profile);
 	docs_free(r->components, r->ncomponents);
 	docs_free(r->tests, r->ntests);
 	free(r->vm.accel);

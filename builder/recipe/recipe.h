@@ -105,6 +105,9 @@ struct recipe_parent {
 				    * detected once, when it is admitted */
 	enum archive_kind archive; /* from the path/URL suffix */
 	char *member;              /* the disk's path inside the archive, or NULL */
+	char *ami;                 /* {ami: ami-...}: an AMI's root snapshot, or NULL */
+	char *region;              /* the AMI's region (NULL: the usual resolution) */
+	char *profile;             /* AWS profile to read it with, or NULL */
 	int line, col;             /* of the parent value, for later messages */
 };
 
