@@ -125,6 +125,12 @@ cleanup:
 		close(s->lock_fd);
 		s->lock_fd = -1;
 	}
+	if (r < 0) {
+		json_decref(s->root);
+		s->root = NULL;
+		free(s->path);
+		s->path = NULL;
+	}
 	free(lock);
 	buf_release(&b);
 	return r;
