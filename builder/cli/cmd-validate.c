@@ -4,13 +4,14 @@
 #include <jansson.h>
 
 #include "builder/build/build.h"
+#include "builder/pipeline/pipeline.h"
 #include "commands.h"
 #include "error.h"
 #include "log.h"
 #include "builder/recipe/recipe.h"
 #include "util.h"
 
-#define VALIDATE_USAGE "validate RECIPE [--var NAME=VALUE ...] [--json]"
+#define VALIDATE_USAGE "validate RECIPE|PIPELINE [--var NAME=VALUE ...] [--json]"
 
 /* validate --json when the recipe is refused: the message, and its line
  * and column when it starts with "path:LINE:COL: ". */
@@ -35,6 +36,56 @@ static json_t *invalid_json(const char *path, const char *msg)
 		free(cc);
 	}
 	return j;
+}
+
+/* A pipeline file names itself with a top-level "pipeline" key. A file that
+ * does not parse goes to the recipe parser, which reports the error. */
+static bool is_pipeline_file(const char *path)
+{
+	struct ydoc d = { 0 };
+	bool yes = false;
+
+	if (ydoc_load_file(&d, path) == 0)
+		yes = pipeline_doc_is_pipeline(&d);
+	err_clear();
+	ydoc_release(&d);
+	return yes;
+}
+
+static int validate_pipeline(const char *path, size_t nvars)
+{
+	struct pipeline *p;
+	int rc = EXIT_USAGE;
+
+	if (nvars) {
+		log_error("--var goes with recipes; a pipeline file sets vars: itself");
+		return EXIT_USAGE;
+	}
+	p = pipeline_load(path);
+	if (!p || pipeline_check_recipe(p) < 0) {
+		log_err_msg();
+		goto cleanup;
+	}
+	{
+		size_t nsns = 0;
+
+		while (p->sns && p->sns[nsns])
+			nsns++;
+		printf("%s: valid pipeline %s: recipe %s, %s%s, condition %s, %zu "
+		       "notification%s, %zu distribution extra%s, lifecycle %s\n", path, p->name,
+		       p->recipe, p->scheduled ? "schedule " : "no schedule",
+		       p->scheduled ? p->expression : "",
+		       p->condition == PIPELINE_ONLY_IF_UPDATED ? "onlyIfUpdated" : "always",
+		       nsns + p->nwebhooks + p->ncommands,
+		       nsns + p->nwebhooks + p->ncommands == 1 ? "" : "s",
+		       p->nlts + p->nssms + p->nlicenses,
+		       p->nlts + p->nssms + p->nlicenses == 1 ? "" : "s",
+		       p->lc_regions ? "yes" : "none");
+	}
+	rc = EXIT_OK;
+cleanup:
+	pipeline_free(p);
+	return rc;
 }
 
 int cmd_validate(int argc, char **argv)
@@ -80,6 +131,10 @@ int cmd_validate(int argc, char **argv)
 	}
 	if (optind + 1 != argc) {
 		cmd_usage(VALIDATE_USAGE);
+		goto cleanup;
+	}
+	if (is_pipeline_file(argv[optind])) {
+		rc = validate_pipeline(argv[optind], vars.n);
 		goto cleanup;
 	}
 	ro.vars = (const char *const *)vars.v;

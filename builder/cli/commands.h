@@ -28,6 +28,8 @@ AMIFORGE_CMD(aws);
 AMIFORGE_CMD(report);
 AMIFORGE_CMD(sbom);
 AMIFORGE_CMD(diff);
+AMIFORGE_CMD(pipeline);
+AMIFORGE_CMD(lifecycle);
 
 /* Print "usage: amiforge <usage>" to stderr and return EXIT_USAGE. */
 int cmd_usage(const char *usage);

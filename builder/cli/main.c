@@ -36,6 +36,8 @@ static const struct command commands[] = {
 	{ "sbom", cmd_sbom, "list what an image contains (CycloneDX), read offline" },
 	{ "diff", cmd_diff, "packages added, removed, changed between two images" },
 	{ "report", cmd_report, "write a build's report page (HTML) again, or as JSON" },
+	{ "pipeline", cmd_pipeline, "image pipelines: run on schedule when inputs change, notify" },
+	{ "lifecycle", cmd_lifecycle, "deprecate, disable or delete a pipeline's old AMIs" },
 	{ "aws", cmd_aws, "AWS helpers (sigv4 debugging)" },
 	{ "help", cmd_help, "describe amiforge or one of its commands" },
 	{ "version", cmd_version, "print amiforge's version" },

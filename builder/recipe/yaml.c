@@ -417,7 +417,7 @@ const struct ynode *ymap_unknown_key(const struct ynode *map, const char *where,
 	size_t i, k;
 
 	*msg = NULL;
-	for (i = 0; i < map->npairs; i++) {
+	for (i = 0; map && map->type == YNODE_MAP && i < map->npairs; i++) {
 		const struct ynode *key = map->pairs[i].key;
 		const char *hint;
 

@@ -24,6 +24,9 @@ enum aws_service {
 	AWS_EC2,
 	AWS_EBS,
 	AWS_STS,
+	AWS_SNS,              /* Query protocol (pipeline notifications) */
+	AWS_SSM,              /* JSON 1.1 (pipeline distribution) */
+	AWS_LICENSE_MANAGER,  /* JSON 1.1 (pipeline distribution) */
 	AWS_SERVICE_COUNT
 };
 

@@ -293,6 +293,7 @@ static const char *svc_name(enum aws_service s)
 {
 	static const char *const n[AWS_SERVICE_COUNT] = {
 		[AWS_S3] = "s3", [AWS_EC2] = "ec2", [AWS_EBS] = "ebs", [AWS_STS] = "sts",
+		[AWS_SNS] = "sns", [AWS_SSM] = "ssm", [AWS_LICENSE_MANAGER] = "license-manager",
 	};
 	return n[s];
 }

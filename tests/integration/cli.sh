@@ -8,7 +8,7 @@ dir=$(scratch)
 
 cmds=$("$AMIFORGE" help | sed -n 's/^  \([a-z][a-z-]*\)  .*/\1/p')
 check_eq "help: lists every command" "$(echo $cmds)" \
-	"build validate init run attach component inspect convert publish cache clean sbom diff report aws help version"
+	"build validate init run attach component inspect convert publish cache clean sbom diff report pipeline lifecycle aws help version"
 
 for c in $cmds; do
 	out=$("$AMIFORGE" help "$c" 2>&1)
@@ -136,6 +136,10 @@ check_eq "completion: commands starting with c" "$(comp "$AMIFORGE" c | sort | t
 	"cache clean component convert "
 check_eq "completion: a subcommand" "$(comp "$AMIFORGE" component v)" "validate"
 check_eq "completion: an option of the command" "$(comp "$AMIFORGE" build --no-c)" "--no-cache"
+check_eq "completion: pipeline subcommands" "$(comp "$AMIFORGE" pipeline "" | sort | tr '\n' ' ')" \
+	"deliver install run status uninstall "
+check_eq "completion: a pipeline option" "$(comp "$AMIFORGE" pipeline install f --sch)" "--scheduler"
+check_eq "completion: lifecycle subcommands" "$(comp "$AMIFORGE" lifecycle "" | sort | tr '\n' ' ')" "apply plan "
 check_eq "completion: options of another command" "$(comp "$AMIFORGE" inspect --ca)" "--canary"
 touch "$dir/recipe-a.yaml"
 check_eq "completion: files otherwise" "$(comp "$AMIFORGE" build "$dir/recipe-")" "$dir/recipe-a.yaml"
