@@ -8,6 +8,7 @@
 #include "builder/disk/diskinfo.h"
 #include "error.h"
 #include "log.h"
+#include "progress.h"
 #include "run.h"
 #include "util.h"
 
@@ -123,41 +124,23 @@ static int qemu_convert(const char *in, const char *in_fmt, const char *out,
 	return qemu_img(argv, progress);
 }
 
-struct progress {
-	const char *what;
-	int64_t t0, last;
-	bool tty;
-};
-
-/* Bytes done, rate and time left: rewritten in place on a terminal, a plain
- * line every 10 s otherwise. */
 static void show_progress(uint64_t done, uint64_t total, void *opaque)
 {
-	struct progress *p = opaque;
-	int64_t now = now_ms(), el = now - p->t0;
-	double rate = el > 0 ? (double)done / 1048576.0 / ((double)el / 1000) : 0;
-	double left = rate > 0 ? (double)(total - done) / 1048576.0 / rate : 0;
-
-	if (!p->tty && now - p->last < 10000 && done < total)
-		return;
-	p->last = now;
-	fprintf(stderr, "%s%s: %" PRIu64 " of %" PRIu64 " MiB (%.0f%%), %.1f MiB/s, %.0f s left%s",
-		p->tty ? "\r" : "", p->what, done >> 20, total >> 20,
-		total ? 100.0 * (double)done / (double)total : 100.0, rate, left,
-		p->tty ? (done >= total ? "\n" : "") : "\n");
+	progress_show(opaque, done, total, NULL);
 }
 
 /* A streamOptimized VMDK by amiforge's own writer (vmdk.h). */
 static int write_vmdk(const char *in, const char *in_fmt, const char *out, const char *name,
 		      bool progress)
 {
-	struct progress p = { "vmdk", now_ms(), 0, isatty(STDERR_FILENO) == 1 };
+	struct progress p;
 	struct vmdk_opts vo = {
 		.input = in, .input_format = in_fmt, .name = name, .stop = &got_signal,
 		.progress = progress ? show_progress : NULL, .opaque = &p,
 	};
 	struct vmdk_stats st;
 
+	progress_init(&p, "vmdk");
 	if (vmdk_write_file(&vo, out, &st) < 0)
 		return got_signal ? err_set("interrupted by signal %d", (int)got_signal)
 				  : err_prefix("write '%s'", out);
