@@ -81,7 +81,7 @@ check_eq "stream: every part carries its SHA-256" "$(stat_of "$dir/s1.json" part
 check_eq "stream: no multipart upload left" "$(uploads)" 0
 
 # 2. UploadPart fails now and then: retried, the same content arrives.
-proxy2=$(start_fault_proxy "$fx" --rate 0.3 --seed 5 --faults 500,reset --match 'partNumber=' \
+proxy2=$(start_fault_proxy "$fx" --rate 0.5 --seed 1 --faults 500,reset --match 'partNumber=' \
 	--stats "$dir/s2.json") || { fail "aws-stream: proxy did not start"; exit 1; }
 AWS_ENDPOINT_URL=$proxy2 "$AMIFORGE" publish "$dir/disk.qcow2" --bucket "$B" --name "flt-$id" \
 	--part-size 5M --keep-object --json >"$dir/out2.json" 2>"$dir/err2"
