@@ -112,7 +112,6 @@ static int qemu_convert(const char *in, const char *in_fmt, const char *out,
 		argv[n++] = "-o";
 		argv[n++] = "subformat=dynamic";
 		break;
-	case CONVERT_RAW:	/* sparse: qemu-img skips zero runs (-S 4k default) */
 	case CONVERT_QCOW2:
 	default:
 		break;
@@ -235,6 +234,18 @@ int convert_run(const struct convert_opts *o)
 		if (o->verify && verify(in, di.format, vmdk, "vmdk") < 0)
 			goto restore;
 		if (ova_write(tmp, vmdk, name, di.virtual_size) < 0)
+			goto restore;
+	} else if (o->format == CONVERT_RAW) {
+		struct progress p;
+
+		progress_init(&p, "raw");
+		if (raw_write_file(in, di.format, tmp, di.virtual_size, &got_signal,
+				   o->progress ? show_progress : NULL, &p) < 0) {
+			if (got_signal)
+				err_set("interrupted by signal %d", (int)got_signal);
+			goto restore;
+		}
+		if (o->verify && verify(in, di.format, tmp, "raw") < 0)
 			goto restore;
 	} else if (o->format == CONVERT_VMDK) {
 		if (write_vmdk(in, di.format, tmp, base, o->progress) < 0)

@@ -6,7 +6,9 @@
 # with compressed clusters, is converted and walked in convert.sh). Each
 # output is read back three ways: qemu-img compare (content), qemu-img
 # check, and tests/lib/vmdk_check.py (the stream layout, independently of
-# qemu).
+# qemu). The same disks converted to raw: identical content, the exact
+# size, and sparse (a hole wherever the source holds no data: at most the
+# data's blocks allocated).
 . "$(dirname "$0")/../lib/common.sh"
 S=$(scratch)
 
@@ -30,6 +32,22 @@ vmdk_ok() {	# NAME INPUT FORMAT WANT_GRAINS
 		"$(head -c 65536 "$out" | python3 -c 'import sys; d=sys.stdin.buffer.read(); print(d[:4] == b"KDMV" and b"streamOptimized" in d)')" True
 }
 
+raw_ok() {	# NAME INPUT FORMAT MAX_ALLOCATED_BYTES
+	local name=$1 in=$2 fmt=$3 max=$4 out=$S/$1.out.raw alloc
+	if ! "$AMIFORGE" -q convert "$in" --input-format "$fmt" --format raw -o "$out" \
+		>/dev/null 2>"$S/$name.raw.err"; then
+		fail "raw $name: convert failed: $(tail -n 1 "$S/$name.raw.err")"
+		return
+	fi
+	check "raw $name: identical content (qemu-img compare)" \
+		qemu-img compare -q -f "$fmt" -F raw "$in" "$out"
+	check_eq "raw $name: size is the input's virtual size" "$(stat -c %s "$out")" \
+		"$(qemu-img info --output=json -f "$fmt" "$in" | jq '.["virtual-size"]')"
+	alloc=$(( $(stat -c %b "$out") * 512 ))
+	check "raw $name: sparse ($alloc bytes allocated, at most $max)" test "$alloc" -le "$max"
+	rm -f "$out"
+}
+
 # Holes: data in grain 0, at 40 MiB (the second grain table: 32 MiB each),
 # at 100 MiB + 4 KiB (a grain partly written), and in the last grain; a
 # grain of zeros written explicitly is a hole too.
@@ -41,6 +59,7 @@ head -c 4096 /dev/urandom | dd of="$d" bs=4096 seek=$((100 * 256 + 1)) conv=notr
 dd if=/dev/zero of="$d" bs=64K seek=1000 count=1 conv=notrunc status=none
 printf 'the end' | dd of="$d" bs=1 seek=$((200 * 1048576 - 7)) conv=notrunc status=none
 vmdk_ok holes "$d" raw 5
+raw_ok holes "$d" raw $((512 * 1024))
 check "vmdk holes: far smaller than the disk" test "$(stat -c %s "$S/holes.vmdk")" -lt $((1024 * 1024))
 
 # A disk whose size is not a whole number of grains (1 MiB + 3 sectors),
@@ -49,11 +68,13 @@ d=$S/odd.raw
 truncate -s $((1048576 + 1536)) "$d"
 printf 'last sector' | dd of="$d" bs=512 seek=$((2048 + 2)) conv=notrunc status=none
 vmdk_ok odd-size "$d" raw 1
+raw_ok odd-size "$d" raw $((64 * 1024))
 
 # No data at all: header, descriptor, an empty grain directory, the footer.
 d=$S/empty.qcow2
 qemu-img create -q -f qcow2 "$d" 3G
 vmdk_ok empty "$d" qcow2 0
+raw_ok empty "$d" qcow2 0
 check "vmdk empty: a few sectors only" test "$(stat -c %s "$S/empty.vmdk")" -lt $((80 * 1024))
 
 # A grain that does not compress (random bytes) still inflates whole.
