@@ -300,7 +300,7 @@ static void batch_init(struct batch *b, size_t zcap)
 	unsigned i;
 
 	memset(b, 0, sizeof(*b));
-	b->raw = xmalloc((size_t)VMDK_BATCH_GRAINS * VMDK_GRAIN);
+	b->raw = xmalloc_nofork((size_t)VMDK_BATCH_GRAINS * VMDK_GRAIN);
 	b->zcap = zcap;
 	for (i = 0; i < VMDK_BATCH_GRAINS; i++)
 		b->z[i] = xmalloc(zcap);
@@ -310,7 +310,7 @@ static void batch_release(struct batch *b)
 {
 	unsigned i;
 
-	free(b->raw);
+	xfree_nofork(b->raw, (size_t)VMDK_BATCH_GRAINS * VMDK_GRAIN);
 	for (i = 0; i < VMDK_BATCH_GRAINS; i++)
 		free(b->z[i]);
 }
@@ -363,7 +363,7 @@ int vmdk_write_stream(const struct vmdk_opts *o, const struct vmdk_sink *sink,
 	zcap = libdeflate_zlib_compress_bound(w[0].c, VMDK_GRAIN);
 	batch_init(&bt[0], zcap);
 	batch_init(&bt[1], zcap);
-	out.buf = xmalloc(OUTBUF);
+	out.buf = xmalloc_nofork(OUTBUF);
 	if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
 		cid = (uint32_t)now_ms();
 
@@ -464,7 +464,7 @@ cleanup:
 	}
 	batch_release(&bt[0]);
 	batch_release(&bt[1]);
-	free(out.buf);
+	xfree_nofork(out.buf, OUTBUF);
 	free(gs.gd);
 	free(desc);
 	blockread_close(br);

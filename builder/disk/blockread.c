@@ -419,9 +419,13 @@ int blockread_read(struct blockread *br, uint64_t off, void *buf, size_t len)
 {
 	uint64_t end = off + len, pos = off;
 
-	memset(buf, 0, len);
-	if (end > br->size)
-		end = br->size;
+	/* Only what is not read is zeroed: the holes and past the end. */
+	if (end > br->size) {
+		uint64_t from = off < br->size ? br->size : off;
+
+		memset((char *)buf + (from - off), 0, (size_t)(end - from));
+		end = from;
+	}
 	while (pos < end) {
 		const struct extent *x = extent_at(br, pos);
 		uint64_t n, in;
@@ -433,7 +437,9 @@ int blockread_read(struct blockread *br, uint64_t off, void *buf, size_t len)
 		if (n > end - pos)
 			n = end - pos;
 		in = pos - x->start;
-		if (x->kind == EXT_DIRECT) {
+		if (x->kind == EXT_ZERO) {
+			memset(dst, 0, (size_t)n);
+		} else if (x->kind == EXT_DIRECT) {
 			if (pread_full(br->layers[x->depth].fd, dst, (size_t)n, x->offset + in,
 				       br->layers[x->depth].path) < 0)
 				return -1;

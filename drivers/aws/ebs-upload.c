@@ -475,7 +475,7 @@ int ebs_upload(struct aws_client *cl, struct blockread *br, const struct ebs_upl
 	pthread_mutex_init(&u.lock, NULL);
 	pthread_cond_init(&u.cond, NULL);
 	for (i = 0; i < nslots; i++) {
-		slots[i].buf = xmalloc(EBS_BLOCK_SIZE);
+		slots[i].buf = xmalloc_nofork(EBS_BLOCK_SIZE);
 		slots[i].next = u.free_list;
 		u.free_list = &slots[i];
 	}
@@ -524,7 +524,7 @@ int ebs_upload(struct aws_client *cl, struct blockread *br, const struct ebs_upl
 cleanup:
 	res->elapsed_ms = now_ms() - t0;
 	for (i = 0; i < nslots; i++)
-		free(slots[i].buf);
+		xfree_nofork(slots[i].buf, EBS_BLOCK_SIZE);
 	free(slots);
 	free(th);
 	free(u.error);

@@ -539,7 +539,7 @@ static int upload_run(struct upload *u, const char *what, s3_produce_fn produce,
 		nbufs = nth + 1;
 		u->free_bufs = xcalloc((size_t)nbufs, sizeof(*u->free_bufs));
 		for (i = 0; i < nbufs; i++)
-			u->free_bufs[u->nfree++] = xmalloc((size_t)u->part_size);
+			u->free_bufs[u->nfree++] = xmalloc_nofork((size_t)u->part_size);
 	}
 	th = xcalloc((size_t)nth, sizeof(*th));
 	u->running = nth;
@@ -626,10 +626,10 @@ cleanup:
 	}
 	/* Every worker has ended: the buffers are on the stack, in a part or cur. */
 	for (i = 0; i < u->nparts; i++)
-		free(u->parts[i].data);
+		xfree_nofork(u->parts[i].data, (size_t)u->part_size);
 	for (i = 0; i < u->nfree; i++)
-		free(u->free_bufs[i]);
-	free(u->cur);
+		xfree_nofork(u->free_bufs[i], (size_t)u->part_size);
+	xfree_nofork(u->cur, (size_t)u->part_size);
 	free(u->free_bufs);
 	free(th);
 	free(rid);

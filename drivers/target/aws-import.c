@@ -69,6 +69,12 @@ static bool streamed(const struct target_disk *d)
 	return strcmp(d->format, "qcow2") == 0;
 }
 
+/* Deflate level of a streamed VMDK: libdeflate's level 1 deflates 1.4x
+ * (random data) to 2.2x (the Debian fixture's) faster than level 6 for
+ * 7% more bytes on the fixture: the upload, not the deflate, should be
+ * what a streamed publish waits for. */
+#define VMDK_STREAM_LEVEL 1
+
 struct vmdk_job {
 	const struct target_disk *d;
 	const char *name;           /* the extent's name in the descriptor */
@@ -90,6 +96,7 @@ static int produce_vmdk(s3_write_fn write, void *wctx, void *opaque)
 	struct vmdk_sink sink = { write, wctx };
 	struct vmdk_opts vo = {
 		.input = j->d->path, .input_format = j->d->format, .name = j->name,
+		.level = VMDK_STREAM_LEVEL,
 		.progress = j->progress ? vmdk_progress : NULL, .opaque = j,
 	};
 
