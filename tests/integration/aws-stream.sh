@@ -61,6 +61,8 @@ key=amiforge/st-$id/disk.vmdk
 py 's3.download_file(sys.argv[1], sys.argv[2], sys.argv[3])' "$B" "$key" "$dir/got.vmdk" 2>&1 | tail -n 1
 check "stream: the object is disk.vmdk, read back" test -s "$dir/got.vmdk"
 check "stream: qemu-img check passes on the object" qemu-img check -q -f vmdk "$dir/got.vmdk"
+check "stream: its stream layout walks (grains, tables, GD, footer, EOS: tests/lib/vmdk_check.py)" \
+	python3 "$TOP/tests/lib/vmdk_check.py" "$dir/got.vmdk"
 check_eq "stream: the object is streamOptimized" \
 	"$(qemu-img info --output=json -f vmdk "$dir/got.vmdk" 2>&1 | jq -r '.["format-specific"].data["create-type"]' 2>&1)" \
 	streamOptimized
