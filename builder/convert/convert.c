@@ -253,7 +253,9 @@ int convert_run(const struct convert_opts *o)
 		if (o->verify && verify(in, di.format, tmp, "vmdk") < 0)
 			goto restore;
 	} else {
-		if (qemu_convert(in, di.format, tmp, o->format, o->vhd_fixed, o->progress) < 0)
+		/* qemu-img -p draws on stdout, for a terminal only. */
+		if (qemu_convert(in, di.format, tmp, o->format, o->vhd_fixed,
+				 o->progress && isatty(STDOUT_FILENO)) < 0)
 			goto restore;
 		if (o->verify && verify(in, di.format, tmp, convert_qemu_format(o->format)) < 0)
 			goto restore;

@@ -29,7 +29,7 @@ struct convert_opts {
 	enum convert_format format;
 	bool vhd_fixed;             /* VHD subformat fixed (default dynamic) */
 	bool verify;                /* compare the result with the input */
-	bool progress;              /* qemu-img -p (on a terminal) */
+	bool progress;              /* show progress (common/progress.h; qemu-img -p on a terminal) */
 	/* Told each temporary file ("file") or directory ("dir") the moment
 	 * it exists, before anything is written to it, so that a caller with
 	 * a journal can clean it up after a crash; nonzero fails the

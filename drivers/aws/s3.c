@@ -10,6 +10,7 @@
 #include "xml.h"
 #include "error.h"
 #include "log.h"
+#include "progress.h"
 #include "util.h"
 
 /* Hashing reads the part in slices of this size: memory per worker. */
@@ -290,41 +291,16 @@ static void *worker(void *arg)
 	}
 }
 
-static void fmt_eta(char *out, size_t n, double s)
-{
-	if (s < 0 || s > 359999)
-		snprintf(out, n, "--:--");
-	else if (s >= 3600)
-		snprintf(out, n, "%d:%02d:%02d", (int)s / 3600, ((int)s / 60) % 60, (int)s % 60);
-	else
-		snprintf(out, n, "%d:%02d", (int)s / 60, (int)s % 60);
-}
-
 /* Caller holds u->lock. */
-static void draw(struct upload *u, uint64_t total, int64_t t0, bool final)
+static void draw(struct upload *u, struct progress *pg, uint64_t total)
 {
 	uint64_t now = u->done_bytes;
-	double el = (double)(now_ms() - t0) / 1000.0, rate, pct;
-	char eta[16], bar[31];
-	int i, fill;
+	int i;
 
 	for (i = 0; i < u->nparts; i++)
 		if (!u->parts[i].done)
 			now += __atomic_load_n(&u->parts[i].sent, __ATOMIC_RELAXED);
-	if (now > total)
-		now = total;
-	rate = el > 0 ? (double)now / el : 0;
-	pct = total ? 100.0 * (double)now / (double)total : 100;
-	fmt_eta(eta, sizeof(eta), rate > 0 ? (double)(total - now) / rate : -1);
-	fill = (int)(pct * 30 / 100);
-	for (i = 0; i < 30; i++)
-		bar[i] = i < fill ? '#' : '-';
-	bar[30] = '\0';
-	fprintf(stderr, "\rupload [%s] %3.0f%% %7.1f/%.1f MiB %6.1f MiB/s ETA %s ",
-		bar, pct, (double)now / MIB, (double)total / MIB, rate / MIB, eta);
-	if (final)
-		fputc('\n', stderr);
-	fflush(stderr);
+	progress_show(pg, now > total ? total : now, total, NULL);
 }
 
 static int create_upload(struct upload *u)
@@ -514,8 +490,11 @@ static int upload_run(struct upload *u, const char *what, s3_produce_fn produce,
 	pthread_t *th = NULL;
 	int i, nth = 0, nbufs = 0, r = -1;
 	int64_t t0 = now_ms();
-	bool bar = !produce && o->progress && isatty(STDERR_FILENO) && log_get_level() >= LOG_INFO;
+	bool bar = !produce && o->progress && log_get_level() >= LOG_INFO;
+	struct progress pg;
 	char *rid = NULL;
+
+	progress_init(&pg, "upload");
 
 	if (create_upload(u) < 0)
 		goto cleanup;
@@ -573,10 +552,10 @@ static int upload_run(struct upload *u, const char *what, s3_produce_fn produce,
 	while (u->running > 0) {
 		wait_a_while(u);
 		if (bar)
-			draw(u, res->size, t0, false);
+			draw(u, &pg, res->size);
 	}
-	if (bar)
-		draw(u, res->size, t0, true);
+	if (bar && !u->failed && !aws_cancelled())
+		draw(u, &pg, res->size);
 	pthread_mutex_unlock(&u->lock);
 	for (i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);

@@ -81,6 +81,10 @@ check "stream: bytes sent ($sent) <= 1.02 x the VMDK ($size)" \
 	test "$sent" -gt 0 -a "$((sent * 100))" -le "$((size * 102))"
 check_eq "stream: every part carries its SHA-256" "$(stat_of "$dir/s1.json" parts_with_checksum)" "$parts"
 check_eq "stream: no multipart upload left" "$(uploads)" 0
+# Not a terminal: progress as plain lines (no carriage return), the last at 100%.
+check "stream: progress as plain lines, the last at 100% with rate and ETA" \
+	grep -Eq '^vmdk to s3: 48 of 48 MiB \(100%\), [0-9.]+ MiB/s, ETA 0:00$' "$dir/err1"
+check_eq "stream: no carriage return on a non-terminal" "$(tr -cd '\r' <"$dir/err1" | wc -c)" 0
 
 # 2. UploadPart fails now and then: retried, the same content arrives.
 proxy2=$(start_fault_proxy "$fx" --rate 0.5 --seed 1 --faults 500,reset --match 'partNumber=' \

@@ -77,6 +77,31 @@ vmdk_ok empty "$d" qcow2 0
 raw_ok empty "$d" qcow2 0
 check "vmdk empty: a few sectors only" test "$(stat -c %s "$S/empty.vmdk")" -lt $((80 * 1024))
 
+# On a terminal, progress is redrawn in place (carriage returns: bytes, rate,
+# ETA), ending with a newline at 100%.
+python3 - "$AMIFORGE" "$S/holes.raw" "$S/tty.raw" >"$S/tty.out" <<'PY'
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "convert", sys.argv[2], "--input-format", "raw",
+                           "--format", "raw", "-o", sys.argv[3]])
+out = b""
+while True:
+    try:
+        b = os.read(fd, 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+_, st = os.waitpid(pid, 0)
+sys.stdout.write(repr(out.decode("utf-8", "replace")) + "\n" + str(os.waitstatus_to_exitcode(st)) + "\n")
+PY
+check_eq "raw on a terminal: exit status" "$(tail -n 1 "$S/tty.out")" 0
+check "raw on a terminal: progress redrawn in place, bytes, rate and ETA" \
+	grep -Eq '\\rraw: 200 of 200 MiB \(100%\), [0-9.]+ MiB/s, ETA 0:00\\r?\\n' "$S/tty.out"
+rm -f "$S/tty.raw"
+
 # A grain that does not compress (random bytes) still inflates whole.
 d=$S/random.raw
 head -c 262144 /dev/urandom >"$d"
