@@ -16,6 +16,10 @@
 #define INFO_JSON_MAX (4u * 1024 * 1024)
 /* Time allowed to one qemu-img map / convert call. */
 #define MAP_TIMEOUT_MS (5 * 60 * 1000)
+/* A window with at most this many extents is sparse: the next is longer. */
+#define MAP_SPARSE_EXTENTS 256
+/* ... with more than this many, dense: back to BLOCKREAD_MAP_WINDOW. */
+#define MAP_DENSE_EXTENTS 16384
 #define DECODE_TIMEOUT_MS (10 * 60 * 1000)
 
 enum ext_kind { EXT_ZERO, EXT_DIRECT, EXT_DECODE };
@@ -42,6 +46,7 @@ struct blockread {
 	struct extent *ext;
 	size_t next, next_cap;
 	uint64_t wstart, wend;
+	uint64_t win;             /* length of the next window */
 	size_t cursor;            /* extent index of the last lookup */
 	/* the decoded chunk [cstart, cend) in tmpdir/chunk.raw */
 	char *tmpdir, *chunk;
@@ -63,7 +68,8 @@ static const char *qemu_format(const char *f)
 	return NULL;
 }
 
-static json_t *run_json(const char *const *argv, const char *what, size_t max)
+static json_t *run_json(const char *const *argv, const char *what, size_t max,
+			bool *too_big)
 {
 	struct run r = RUN_INIT;
 	json_error_t je;
@@ -77,6 +83,8 @@ static json_t *run_json(const char *const *argv, const char *what, size_t max)
 	if (run_sync(&r) < 0 || run_check(&r) < 0)
 		goto cleanup;
 	if (r.truncated) {
+		if (too_big)
+			*too_big = true;
 		err_set("%s: output larger than %zu bytes", what, max);
 		goto cleanup;
 	}
@@ -148,7 +156,7 @@ struct blockread *blockread_open(const char *path, const char *format)
 		goto fail;
 	}
 	br->format = xstrdup(fmt);
-	info = run_json(argv, "qemu-img info", INFO_JSON_MAX);
+	info = run_json(argv, "qemu-img info", INFO_JSON_MAX, NULL);
 	if (!info) {
 		err_prefix("disk '%s'", path);
 		goto fail;
@@ -221,12 +229,15 @@ static int get_u64(json_t *o, const char *k, uint64_t *v)
 	return 0;
 }
 
-/* Load the map of the window starting at start. */
+/* Load the map of the window starting at start (a multiple of
+ * BLOCKREAD_MAP_WINDOW), br->win bytes long. A sparse window makes the next
+ * one longer (x4, up to BLOCKREAD_MAP_WINDOW_MAX), so a large sparse disk
+ * costs a few qemu-img runs, not one per 256 MiB; a dense one, or an answer
+ * over the capture limit, brings it back to BLOCKREAD_MAP_WINDOW. */
 static int load_window(struct blockread *br, uint64_t start)
 {
 	char s[32], l[32];
-	uint64_t len = br->size - start < BLOCKREAD_MAP_WINDOW ? br->size - start
-							       : BLOCKREAD_MAP_WINDOW;
+	uint64_t len;
 	const char *argv[] = { "qemu-img", "map", "--output=json", "-f", br->format,
 			       "--start-offset", s, "--max-length", l, br->path, NULL };
 	json_t *map, *e;
@@ -234,13 +245,24 @@ static int load_window(struct blockread *br, uint64_t start)
 	size_t i;
 	int r = -1;
 
-	snprintf(s, sizeof(s), "%" PRIu64, start);
-	snprintf(l, sizeof(l), "%" PRIu64, len);
-	br->st.map_runs++;
-	map = run_json(argv, "qemu-img map", RUN_CAPTURE_MAX_DEFAULT);
-	if (!map) {
-		err_prefix("disk '%s'", br->path);
-		return -1;
+	for (;;) {
+		bool too_big = false;
+
+		if (br->win < BLOCKREAD_MAP_WINDOW)
+			br->win = BLOCKREAD_MAP_WINDOW;
+		len = br->size - start < br->win ? br->size - start : br->win;
+		snprintf(s, sizeof(s), "%" PRIu64, start);
+		snprintf(l, sizeof(l), "%" PRIu64, len);
+		br->st.map_runs++;
+		map = run_json(argv, "qemu-img map", RUN_CAPTURE_MAX_DEFAULT, &too_big);
+		if (map)
+			break;
+		if (!too_big || br->win == BLOCKREAD_MAP_WINDOW) {
+			err_prefix("disk '%s'", br->path);
+			return -1;
+		}
+		br->win = BLOCKREAD_MAP_WINDOW;
+		err_clear();
 	}
 	br->next = 0;
 	br->cursor = 0;
@@ -274,6 +296,11 @@ static int load_window(struct blockread *br, uint64_t start)
 	}
 	if (pos != start + len)
 		goto bad;
+	if (br->next <= MAP_SPARSE_EXTENTS)
+		br->win = br->win * 4 > BLOCKREAD_MAP_WINDOW_MAX ? BLOCKREAD_MAP_WINDOW_MAX
+								: br->win * 4;
+	else if (br->next > MAP_DENSE_EXTENTS)
+		br->win = BLOCKREAD_MAP_WINDOW;
 	br->wstart = start;
 	br->wend = start + len;
 	r = 0;

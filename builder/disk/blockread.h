@@ -10,7 +10,8 @@
  *	blockread_close(br);
  *
  * Allocation comes from `qemu-img map --output=json -f FMT` in windows of
- * BLOCKREAD_MAP_WINDOW bytes, so memory is bounded whatever the disk size.
+ * BLOCKREAD_MAP_WINDOW bytes (longer over sparse stretches), each answer
+ * under the capture limit, so memory is bounded whatever the disk size.
  * Data extents for which qemu reports a host offset in a plain file (raw
  * files, uncompressed unencrypted qcow2 clusters, at any depth of a backing
  * chain) are read with pread(2) straight from that file. Everything else
@@ -45,6 +46,9 @@
 /* Guest range of one `qemu-img map` call: at 4 KiB granularity a window
  * has at most 65,536 extents, ~6.5 MiB of JSON (under RUN_CAPTURE_MAX). */
 #define BLOCKREAD_MAP_WINDOW (256ull << 20)
+/* Sparse stretches are mapped in longer windows, up to this (blockread.c
+ * load_window); an answer over the capture limit falls back to the above. */
+#define BLOCKREAD_MAP_WINDOW_MAX (64ull << 30)
 /* Largest guest range decoded by one qemu-img convert (temporary space). */
 #define BLOCKREAD_DECODE_CHUNK (32ull << 20)
 
