@@ -104,10 +104,10 @@ static int copy_slice(struct raw_job *j, struct blockread *br, uint8_t *buf, uin
 
 		if (__atomic_load_n(&j->failed, __ATOMIC_RELAXED) || (j->stop && *j->stop))
 			return err_set("interrupted");
-		r = blockread_next_data(br, pos, &data);
+		r = blockread_next_data_below(br, pos, end, &data);
 		if (r < 0)
 			return -1;
-		if (r == 0 || data >= end)
+		if (r == 0)
 			break;
 		start = data - data % RAW_BLOCK;
 		len = end - start < RAW_BUF ? (size_t)(end - start) : RAW_BUF;

@@ -334,15 +334,18 @@ static const struct extent *extent_at(struct blockread *br, uint64_t off)
 	return &br->ext[br->cursor];
 }
 
-int blockread_next_data(struct blockread *br, uint64_t from, uint64_t *data)
+int blockread_next_data_below(struct blockread *br, uint64_t from, uint64_t end,
+			      uint64_t *data)
 {
-	while (from < br->size) {
+	if (end > br->size)
+		end = br->size;
+	while (from < end) {
 		const struct extent *x = extent_at(br, from);
 		size_t i;
 
 		if (!x)
 			return -1;
-		for (i = br->cursor; i < br->next; i++) {
+		for (i = br->cursor; i < br->next && br->ext[i].start < end; i++) {
 			if (br->ext[i].kind != EXT_ZERO) {
 				*data = br->ext[i].start > from ? br->ext[i].start : from;
 				return 1;
@@ -351,6 +354,11 @@ int blockread_next_data(struct blockread *br, uint64_t from, uint64_t *data)
 		from = br->wend;
 	}
 	return 0;
+}
+
+int blockread_next_data(struct blockread *br, uint64_t from, uint64_t *data)
+{
+	return blockread_next_data_below(br, from, br->size, data);
 }
 
 static char *image_opts(const struct blockread *br, uint64_t off, uint64_t len)

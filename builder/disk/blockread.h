@@ -74,6 +74,10 @@ uint64_t blockread_size(const struct blockread *br);
 /* First offset >= from that may hold non-zero data: 1 with *data set, 0 when
  * the rest of the disk reads as zeros, -1 on error. */
 int blockread_next_data(struct blockread *br, uint64_t from, uint64_t *data);
+/* The same, looking no further than end: 0 when [from, end) reads as zeros
+ * (the map is not read past the window holding end - 1). */
+int blockread_next_data_below(struct blockread *br, uint64_t from, uint64_t end,
+			      uint64_t *data);
 
 /* Read len bytes of the guest view at off into buf; what lies past the end
  * of the disk reads as zeros. 0 or -1. */

@@ -77,6 +77,24 @@ vmdk_ok empty "$d" qcow2 0
 raw_ok empty "$d" qcow2 0
 check "vmdk empty: a few sectors only" test "$(stat -c %s "$S/empty.vmdk")" -lt $((80 * 1024))
 
+# A long sparse stretch, then a dense one: the block reader maps sparse
+# stretches in ever longer windows (builder/disk/blockread.c); the first
+# long window over the dense 640 MiB (4 KiB of data every 8 KiB: ~19 MiB of
+# qemu-img map JSON) is over the capture limit and falls back to short
+# ones. (Raw only: the VMDK writer reads through the same reader.)
+d=$S/sparse-dense.raw
+truncate -s 18G "$d"
+python3 - "$d" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+for i in range(0, 640 << 20, 8192):
+    os.pwrite(fd, i.to_bytes(8, "little") * 512, (16 << 30) + i)
+os.pwrite(fd, b"end", (18 << 30) - 3)
+PY
+# (81,921 extents: the file system's extent tree takes a few blocks more.)
+raw_ok sparse-dense "$d" raw $(((320 << 20) + (4 << 20)))
+rm -f "$d"
+
 # On a terminal, progress is redrawn in place (carriage returns: bytes, rate,
 # ETA), ending with a newline at 100%.
 python3 - "$AMIFORGE" "$S/holes.raw" "$S/tty.raw" >"$S/tty.out" <<'PY'
@@ -125,12 +143,19 @@ fi
 
 # Interrupted: SIGTERM while it is still writing leaves neither the output
 # nor a temporary file.
+# Text (base64) deflates slowly enough to be caught: random bytes would be
+# stored at memcpy speed (vmdk.c) and be over in a moment. Signalled once
+# the process is alive and its temporary file exists.
 d=$S/big.raw
 truncate -s 2G "$d"
-head -c $((256 * 1048576)) /dev/urandom | dd of="$d" bs=1M conv=notrunc status=none
+head -c $((384 * 1048576)) /dev/urandom | base64 -w 0 | dd of="$d" bs=1M conv=notrunc status=none
 "$AMIFORGE" -q convert "$d" --input-format raw --format vmdk -o "$S/int.vmdk" >/dev/null 2>&1 &
 pid=$!
-sleep 1
+for _ in $(seq 200); do
+	kill -0 "$pid" 2>/dev/null || break
+	ls -a "$S" | grep -q '^\.int\.vmdk\.amiforge-' && break
+	sleep 0.02
+done
 if kill -0 "$pid" 2>/dev/null && [ ! -e "$S/int.vmdk" ]; then
 	kill -TERM "$pid"
 	wait "$pid"
