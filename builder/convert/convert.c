@@ -1,4 +1,5 @@
 /* qemu-img convert with explicit formats, a temporary name, signals. */
+#include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
 
@@ -148,6 +149,30 @@ static int write_vmdk(const char *in, const char *in_fmt, const char *out, const
 	return 0;
 }
 
+/* qemu-img writes a raw output's first block whatever it holds (to probe
+ * alignment): a hole there too when it reads as zeros, so that a raw output
+ * holds no block the source does not. Best effort: a file system without
+ * hole punching keeps it (the content is the same). */
+static void punch_zero_head(const char *path)
+{
+	uint8_t b[4096];
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	n = pread(fd, b, sizeof(b), 0);
+	if (n > 0) {
+		ssize_t i = 0;
+
+		while (i < n && !b[i])
+			i++;
+		if (i == n)
+			fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, n);
+	}
+	close(fd);
+}
+
 /* Content comparison: qemu-img compare, both formats explicit. */
 static int verify(const char *in, const char *in_fmt, const char *out, const char *out_fmt)
 {
@@ -235,18 +260,6 @@ int convert_run(const struct convert_opts *o)
 			goto restore;
 		if (ova_write(tmp, vmdk, name, di.virtual_size) < 0)
 			goto restore;
-	} else if (o->format == CONVERT_RAW) {
-		struct progress p;
-
-		progress_init(&p, "raw");
-		if (raw_write_file(in, di.format, tmp, di.virtual_size, &got_signal,
-				   o->progress ? show_progress : NULL, &p) < 0) {
-			if (got_signal)
-				err_set("interrupted by signal %d", (int)got_signal);
-			goto restore;
-		}
-		if (o->verify && verify(in, di.format, tmp, "raw") < 0)
-			goto restore;
 	} else if (o->format == CONVERT_VMDK) {
 		if (write_vmdk(in, di.format, tmp, base, o->progress) < 0)
 			goto restore;
@@ -257,6 +270,8 @@ int convert_run(const struct convert_opts *o)
 		if (qemu_convert(in, di.format, tmp, o->format, o->vhd_fixed,
 				 o->progress && isatty(STDOUT_FILENO)) < 0)
 			goto restore;
+		if (o->format == CONVERT_RAW)
+			punch_zero_head(tmp);
 		if (o->verify && verify(in, di.format, tmp, convert_qemu_format(o->format)) < 0)
 			goto restore;
 	}

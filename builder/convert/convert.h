@@ -12,7 +12,7 @@
 #include "compat.h"
 
 enum convert_format {
-	CONVERT_RAW,     /* sparse raw (amiforge's own writer, raw.c) */
+	CONVERT_RAW,     /* sparse raw (qemu-img, the first block a hole too) */
 	CONVERT_QCOW2,
 	CONVERT_VMDK,    /* streamOptimized (what VM Import takes) */
 	CONVERT_VHD,     /* qemu's 'vpc', fixed or dynamic */
@@ -52,12 +52,5 @@ const char *convert_qemu_format(enum convert_format f);
 int ova_write(const char *tmp_path, const char *vmdk_path, const char *name,
 	      uint64_t virtual_size);
 
-/* Internal to convert/: write the sparse raw image of in (in_fmt, size
- * bytes) at path (raw.c): only blocks holding non-zero bytes are written,
- * by one worker per CPU. stop nonzero: interrupted. progress may be NULL.
- * 0, or -1 with an error recorded. */
-int raw_write_file(const char *in, const char *in_fmt, const char *path, uint64_t size,
-		   const volatile sig_atomic_t *stop,
-		   void (*progress)(uint64_t done, uint64_t total, void *opaque), void *opaque);
 
 #endif

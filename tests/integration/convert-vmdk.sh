@@ -97,12 +97,12 @@ rm -f "$d"
 
 # On a terminal, progress is redrawn in place (carriage returns: bytes, rate,
 # ETA), ending with a newline at 100%.
-python3 - "$AMIFORGE" "$S/holes.raw" "$S/tty.raw" >"$S/tty.out" <<'PY'
+python3 - "$AMIFORGE" "$S/holes.raw" "$S/tty.vmdk" >"$S/tty.out" <<'PY'
 import os, pty, sys
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], [sys.argv[1], "convert", sys.argv[2], "--input-format", "raw",
-                           "--format", "raw", "-o", sys.argv[3]])
+                           "--format", "vmdk", "-o", sys.argv[3]])
 out = b""
 while True:
     try:
@@ -115,10 +115,10 @@ while True:
 _, st = os.waitpid(pid, 0)
 sys.stdout.write(repr(out.decode("utf-8", "replace")) + "\n" + str(os.waitstatus_to_exitcode(st)) + "\n")
 PY
-check_eq "raw on a terminal: exit status" "$(tail -n 1 "$S/tty.out")" 0
-check "raw on a terminal: progress redrawn in place, bytes, rate and ETA" \
-	grep -Eq '\\rraw: 200 of 200 MiB \(100%\), [0-9.]+ MiB/s, ETA 0:00\\r?\\n' "$S/tty.out"
-rm -f "$S/tty.raw"
+check_eq "vmdk on a terminal: exit status" "$(tail -n 1 "$S/tty.out")" 0
+check "vmdk on a terminal: progress redrawn in place, bytes, rate and ETA" \
+	grep -Eq '\\rvmdk: 200 of 200 MiB \(100%\), [0-9.]+ MiB/s, ETA 0:00\\r?\\n' "$S/tty.out"
+rm -f "$S/tty.vmdk"
 
 # A grain that does not compress (random bytes) still inflates whole.
 d=$S/random.raw
