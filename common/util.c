@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <ftw.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 
 #include "util.h"
@@ -18,6 +19,22 @@ void *xmalloc(size_t n)
 	if (!p)
 		oom(n);
 	return p;
+}
+
+void *xmalloc_nofork(size_t n)
+{
+	void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		oom(n);
+	madvise(p, n ? n : 1, MADV_DONTFORK);	/* advice: still correct without */
+	return p;
+}
+
+void xfree_nofork(void *p, size_t n)
+{
+	if (p)
+		munmap(p, n ? n : 1);
 }
 
 void *xcalloc(size_t nmemb, size_t size)

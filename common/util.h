@@ -13,6 +13,12 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* A large transfer buffer (a whole number of pages, zeroed) that a child
+ * made by fork() does not share (MADV_DONTFORK): the helpers started while
+ * a transfer runs (qemu-img) then cost no copy-on-write fault on it. The
+ * child execs at once and never touches it. Freed with xfree_nofork(). */
+void *xmalloc_nofork(size_t n);
+void xfree_nofork(void *p, size_t n);
 
 /* Parse the whole of s as a base-10 integer within [min, max].
  * 0 or -1 with "invalid number 'x'" / "number 'x' out of range". */

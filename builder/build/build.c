@@ -744,7 +744,7 @@ static void on_publish_resource(enum aws_res_event ev, const char *kind, const c
 		event(b, "resource", kind, "created", id);
 }
 
-/* The recipe's publish: section: upload the VMDK (EBS direct: the qcow2,
+/* The recipe's publish: section: upload the disk (EBS direct: the qcow2,
  * incremental from this recipe's previous build) and register an AMI, then
  * the distribution: section (builder/publish/publish-dist.h). */
 static int publish(struct build *b, const char *vmdk, const char *qcow2)
@@ -752,7 +752,9 @@ static int publish(struct build *b, const char *vmdk, const char *qcow2)
 	const struct recipe_publish *p = &b->r->publish;
 	struct target_tag *tags = xcalloc(p->ntags ? p->ntags : 1, sizeof(*tags));
 	struct publish_spec spec = { 0 };
-	struct target_disk d = { .path = vmdk, .format = "vmdk" };
+	/* A VMDK the recipe asked for is uploaded as it is; else the qcow2 is
+	 * sent as a VMDK made while it uploads (VM Import), or as it is (EBS). */
+	struct target_disk d = { .path = vmdk ? vmdk : qcow2, .format = vmdk ? "vmdk" : "qcow2" };
 	struct target_result res = { 0 };
 	const struct target_driver *drv;
 	struct dist_result dres = { 0 };
@@ -871,9 +873,7 @@ static int outputs(struct build *b, const char *disk, char **vmdk)
 	unsigned want = b->r->output.formats;
 	size_t i;
 
-	/* VM Import takes the streamOptimized VMDK. */
-	if (b->r->publish.set)
-		want |= OUTPUT_VMDK;
+	/* VM Import needs no VMDK file: publish streams one (aws-import.c). */
 	if (b->r->output.formats & OUTPUT_QCOW2 && manifest_add_output(b->m, "qcow2", disk) < 0)
 		return -1;
 	for (i = 0; i < ARRAY_SIZE(fmts); i++) {
