@@ -1,4 +1,5 @@
 /* ami.c: a base image from an AMI's root snapshot through EBS direct (ami.h). */
+#include <ctype.h>
 #include <fcntl.h>
 #include <libxml/tree.h>
 #include <pthread.h>
@@ -32,6 +33,18 @@ bool ami_id_ok(const char *s)
 bool snapshot_id_ok(const char *s)
 {
 	return id_ok(s, "snap-");
+}
+
+bool ssm_name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0, i;
+
+	if (!n || n > 2048)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.-/", s[i]))
+			return false;
+	return true;
 }
 
 void ami_info_release(struct ami_info *a)

@@ -31,6 +31,8 @@ void ami_info_release(struct ami_info *a);
 /* Syntax checks (recipes, the command line). */
 bool ami_id_ok(const char *s);
 bool snapshot_id_ok(const char *s);
+/* An SSM parameter name (AWS's characters, at most 2048 bytes). */
+bool ssm_name_ok(const char *s);
 
 /* DescribeImages of one AMI; it must be available and have an EBS root
  * volume with a snapshot. 0, or -1 with an error recorded. */

@@ -4,6 +4,7 @@
 
 #include "fetch.h"
 #include "ami.h"
+#include "drivers/aws/extras.h"
 #include "builder/disk/overlay.h"
 #include "cache.h"
 #include "error.h"
@@ -699,24 +700,38 @@ static int get_ami(const char *cache, const struct recipe_parent *p, struct base
 	struct run run = RUN_INIT;
 	uint64_t fetched = 0;
 	int lock = -1, r = -1, hit, rc;
+	char *named = NULL, *dtype = NULL;
+	const char *ami = NULL;
 	size_t n = 0;
 
 	cl = aws_client_new(&co);
 	if (!cl)
 		goto cleanup;
-	key = xasprintf("ami-%s-%s", aws_client_region(cl), p->ami + 4);
+	/* An SSM parameter names the AMI (asked each time: it moves on). */
+	if (p->ssm) {
+		if (ssm_get_parameter(cl, p->ssm, &named, &dtype) < 0)
+			goto cleanup;
+		if (!ami_id_ok(named)) {
+			err_set("SSM parameter %s (%s) holds '%.64s', not an AMI id", p->ssm,
+				dtype ? dtype : "no data type", named);
+			goto cleanup;
+		}
+		log_info("base image: SSM parameter %s names %s", p->ssm, named);
+	}
+	ami = p->ssm ? named : p->ami;
+	key = xasprintf("ami-%s-%s", aws_client_region(cl), ami + 4);
 	ref = xasprintf("%s/refs/%s.json", cache, key);
 	if ((hit = try_ref(cache, ref, "qcow2", out)) != 0 || lock_key(cache, key, &lock) < 0 ||
 	    (hit = try_ref(cache, ref, "qcow2", out)) != 0) {
 		if (hit > 0)
-			log_info("base image: %s in %s (cached: nothing fetched)", p->ami,
+			log_info("base image: %s in %s (cached: nothing fetched)", ami,
 				 aws_client_region(cl));
 		r = out->path ? 0 : -1;
 		goto cleanup;
 	}
-	if (ami_describe(cl, p->ami, &ai) < 0)
+	if (ami_describe(cl, ami, &ai) < 0)
 		goto cleanup;
-	log_info("base image: %s (%s, %s%s%s) in %s: snapshot %s, %d GiB", p->ami,
+	log_info("base image: %s (%s, %s%s%s) in %s: snapshot %s, %d GiB", ami,
 		 ai.name ? ai.name : "no name", ai.arch, ai.boot_mode ? ", " : "",
 		 ai.boot_mode ? ai.boot_mode : "", aws_client_region(cl), ai.snapshot_id,
 		 ai.size_gib);
@@ -747,7 +762,7 @@ static int get_ami(const char *cache, const struct recipe_parent *p, struct base
 		if (rc < 0 || hash_file(qcow, CHECKSUM_NONE, &rec.object, NULL) < 0)
 			goto cleanup;
 		unlink(raw);
-		rec.source = xasprintf("%s (%s, snapshot %s)", p->ami, aws_client_region(cl),
+		rec.source = xasprintf("%s (%s, snapshot %s)", ami, aws_client_region(cl),
 				       ai.snapshot_id);
 		rec.arch = xstrdup(ai.arch);
 		rec.boot_mode = ai.boot_mode ? xstrdup(ai.boot_mode) : NULL;
@@ -763,7 +778,7 @@ static int get_ami(const char *cache, const struct recipe_parent *p, struct base
 		free(rec.source);
 		rec.arch = xstrdup(ai.arch);
 		rec.boot_mode = ai.boot_mode ? xstrdup(ai.boot_mode) : NULL;
-		rec.source = xasprintf("%s (%s, snapshot %s)", p->ami, aws_client_region(cl),
+		rec.source = xasprintf("%s (%s, snapshot %s)", ami, aws_client_region(cl),
 				       ai.snapshot_id);
 		free(out->arch);
 		free(out->boot_mode);
@@ -772,10 +787,16 @@ static int get_ami(const char *cache, const struct recipe_parent *p, struct base
 	}
 	if (!rec.object || cache_record_save(ref, &rec) < 0)
 		goto cleanup;
-	log_info("base image: %s (%" PRIu64 " blocks fetched, sha256 %.12s)", p->ami, fetched,
+	log_info("base image: %s (%" PRIu64 " blocks fetched, sha256 %.12s)", ami, fetched,
 		 out->sha256);
+	if (p->ssm) {
+		free(out->source);
+		out->source = xasprintf("ssm:%s = %s (%s)", p->ssm, ami, aws_client_region(cl));
+	}
 	r = 0;
 cleanup:
+	free(named);
+	free(dtype);
 	if (qcow)
 		unlink(qcow);
 	if (lock >= 0)
@@ -902,7 +923,7 @@ int base_image_get(const struct recipe_parent *parent, struct base_image *out)
 	cache = cache_dir();
 	if (!cache)
 		return -1;
-	r = parent->ami ? get_ami(cache, parent, out)
+	r = parent->ami || parent->ssm ? get_ami(cache, parent, out)
 	    : parent->url ? get_url(cache, parent, out) : get_local(cache, parent, out);
 	free(cache);
 	if (r < 0)

@@ -13,7 +13,7 @@
 
 #define CACHE_USAGE "cache list [--json] | prune [--older-than DAYS] [--dry-run] | " \
 		    "fetch RECIPE [--var NAME=VALUE ...] [--format qcow2|raw] | " \
-		    "fetch ami-ID [--region R] [--profile P] | dir"
+		    "fetch ami-ID|ssm:NAME [--region R] [--profile P] | dir"
 
 static int cache_fetch(int argc, char **argv)
 {
@@ -49,6 +49,19 @@ static int cache_fetch(int argc, char **argv)
 	if (optind + 1 != argc) {
 		cmd_usage(CACHE_USAGE);
 		goto cleanup;
+	}
+	/* An AMI named by an SSM parameter: as a recipe's parent: {ssm: ...}. */
+	if (str_startswith(argv[optind], "ssm:")) {
+		if (!ssm_name_ok(argv[optind] + 4) || vars.n || format) {
+			log_error("cache fetch: '%s' is not an SSM parameter name, or --var/--format "
+				  "given with one", argv[optind]);
+			goto cleanup;
+		}
+		amip.ssm = argv[optind] + 4;
+		amip.region = (char *)region;
+		amip.profile = (char *)profile;
+		parent = &amip;
+		goto fetch;
 	}
 	/* An AMI id: its root snapshot, as a recipe's parent: {ami: ...}. */
 	if (str_startswith(argv[optind], "ami-")) {

@@ -149,7 +149,7 @@ int cmd_validate(int argc, char **argv)
 		}
 		goto cleanup;
 	}
-	parent = url_redact(r->parent.ami ? r->parent.ami
+	parent = url_redact(r->parent.ssm ? r->parent.ssm : r->parent.ami ? r->parent.ami
 				  : r->parent.url ? r->parent.url : r->parent.path);
 	if (!json)
 		printf("%s: valid recipe %s %s: parent %s, %zu component%s, %zu test%s\n",

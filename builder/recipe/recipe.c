@@ -20,8 +20,8 @@ static const char *const top_keys[] = {
 	"cleanup", "output", "publish", "distribution", "inspect",
 };
 static const char *const parent_keys[] = {
-	"url", "path", "sha256", "sha512", "checksum_url", "format", "member", "ami", "region",
-	"profile",
+	"url", "path", "sha256", "sha512", "checksum_url", "format", "member", "ami", "ssm",
+	"region", "profile",
 };
 static const char *const doc_keys[] = { "path", "name", "version", "parameters", "pin" };
 static const char *const vm_keys[] = {
@@ -619,8 +619,8 @@ static int check_hex(const struct rctx *c, const struct ynode *n, enum checksum_
 /* parent: {ami: ami-..., region: ..., profile: ...}: nothing else of a disk
  * file's keys applies. */
 static int parse_parent_ami(struct rctx *c, const struct ynode *n, const struct ynode *an,
-			    const char *ami, const struct ynode *rn, const char *region,
-			    const char *profile)
+			    const char *ami, const struct ynode *sn, const char *ssm,
+			    const struct ynode *rn, const char *region, const char *profile)
 {
 	static const char *const file_keys[] = { "url", "path", "sha256", "sha512",
 						  "checksum_url", "format", "member" };
@@ -628,19 +628,25 @@ static int parse_parent_ami(struct rctx *c, const struct ynode *n, const struct 
 	const struct ypair *kp;
 	size_t i;
 
-	if (!ami)
-		return rerr(c, n, "parent.region and parent.profile go with parent.ami");
+	if (!ami && !ssm)
+		return rerr(c, n, "parent.region and parent.profile go with parent.ami or parent.ssm");
+	if (ami && ssm)
+		return rerr(c, sn, "parent takes 'ami' or 'ssm' (a parameter naming an AMI), not both");
+	if (ssm && !ssm_name_ok(ssm))
+		return rerr(c, sn, "parent.ssm '%s' is not an SSM parameter name (letters, digits, "
+			    "'_', '.', '-', '/'; at most 2048 characters)", ssm);
 	for (i = 0; i < ARRAY_SIZE(file_keys); i++)
 		if ((kp = ymap_pair(n, file_keys[i])))
-			return rerr(c, kp->key, "parent.%s does not go with parent.ami (the "
-				    "AMI's root snapshot is the disk)", file_keys[i]);
-	if (!ami_id_ok(ami))
+			return rerr(c, kp->key, "parent.%s does not go with parent.%s (the "
+				    "AMI's root snapshot is the disk)", file_keys[i], ami ? "ami" : "ssm");
+	if (ami && !ami_id_ok(ami))
 		return rerr(c, an, "parent.ami '%s' is not an AMI id (ami- and 8 or 17 hex "
 			    "digits)", ami);
 	if (region && !aws_region_ok(region))
 		return rerr(c, rn, "parent.region '%s' is not an AWS region name (e.g. "
 			    AWS_REGION_EXAMPLE ")", region);
-	p->ami = xstrdup(ami);
+	p->ami = ami ? xstrdup(ami) : NULL;
+	p->ssm = ssm ? xstrdup(ssm) : NULL;
 	p->region = region ? xstrdup(region) : NULL;
 	p->profile = profile ? xstrdup(profile) : NULL;
 	p->format = xstrdup("qcow2");   /* what the cache makes of it */
@@ -655,7 +661,8 @@ static int parse_parent(struct rctx *c, const struct ynode *root)
 	const struct ynode *s5 = NULL, *cn = NULL, *fn = NULL, *mn = NULL;
 	const char *url = NULL, *path = NULL, *s256 = NULL, *s512 = NULL, *curl = NULL;
 	const char *fmt = NULL, *member = NULL, *ami = NULL, *region = NULL, *profile = NULL;
-	const struct ynode *an = NULL, *rn = NULL, *prn = NULL;
+	const char *ssm = NULL;
+	const struct ynode *an = NULL, *rn = NULL, *prn = NULL, *sn2 = NULL;
 	char *upath;
 
 	if (!n || ynode_is_null(n))
@@ -681,11 +688,12 @@ static int parse_parent(struct rctx *c, const struct ynode *root)
 		    get_str(c, n, "format", "parent.format", &fn, &fmt) < 0 ||
 		    get_str(c, n, "member", "parent.member", &mn, &member) < 0 ||
 		    get_str(c, n, "ami", "parent.ami", &an, &ami) < 0 ||
+		    get_str(c, n, "ssm", "parent.ssm", &sn2, &ssm) < 0 ||
 		    get_str(c, n, "region", "parent.region", &rn, &region) < 0 ||
 		    get_str(c, n, "profile", "parent.profile", &prn, &profile) < 0)
 			return -1;
-		if (ami || region || profile)
-			return parse_parent_ami(c, n, an, ami, rn, region, profile);
+		if (ami || ssm || region || profile)
+			return parse_parent_ami(c, n, an, ami, sn2, ssm, rn, region, profile);
 		if (!url && !path)
 			return rerr(c, n, "parent needs 'url', 'path' or 'ami'");
 		if (url && path)
@@ -1480,6 +1488,7 @@ void recipe_release(struct recipe *r)
 	free(r->parent.format);
 	free(r->parent.member);
 	free(r->parent.ami);
+	free(r->parent.ssm);
 	free(r->parent.region);
 	free(r->parent.profile);
 	docs_free(r->components, r->ncomponents);

@@ -105,6 +105,7 @@ struct recipe_parent {
 	enum archive_kind archive; /* from the path/URL suffix */
 	char *member;              /* the disk's path inside the archive, or NULL */
 	char *ami;                 /* {ami: ami-...}: an AMI's root snapshot, or NULL */
+	char *ssm;                 /* {ssm: /param}: the AMI an SSM parameter names, or NULL */
 	char *region;              /* the AMI's region (NULL: the usual resolution) */
 	char *profile;             /* AWS profile to read it with, or NULL */
 	int line, col;             /* of the parent value, for later messages */

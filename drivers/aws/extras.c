@@ -99,6 +99,35 @@ int ssm_put_parameter(struct aws_client *cl, const char *name, const char *value
 	return r;
 }
 
+int ssm_get_parameter(struct aws_client *cl, const char *name, char **value,
+		      char **data_type)
+{
+	json_t *in = json_pack("{s:s}", "Name", name), *out = NULL, *p;
+	const char *v, *t;
+	int r;
+
+	*value = NULL;
+	if (data_type)
+		*data_type = NULL;
+	r = aws_json_call(cl, AWS_SSM, "AmazonSSM", "GetParameter", in, &out);
+	json_decref(in);
+	if (r < 0)
+		goto cleanup;
+	p = json_object_get(out, "Parameter");
+	v = json_string_value(json_object_get(p, "Value"));
+	t = json_string_value(json_object_get(p, "DataType"));
+	if (!v) {
+		r = err_set("GetParameter %s: no Parameter.Value in the answer", name);
+		goto cleanup;
+	}
+	*value = xstrdup(v);
+	if (data_type && t)
+		*data_type = xstrdup(t);
+cleanup:
+	json_decref(out);
+	return r;
+}
+
 int ec2_launch_template_new_version(struct aws_client *cl, const char *lt_id,
 				    const char *lt_name, const char *image_id,
 				    const char *description, bool set_default, int64_t *version)

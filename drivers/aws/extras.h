@@ -30,6 +30,11 @@ int sns_publish(struct aws_client *cl, const char *topic_arn, const char *subjec
 int ssm_put_parameter(struct aws_client *cl, const char *name, const char *value,
 		      const char *data_type, int64_t *version);
 
+/* SSM GetParameter name: *value (caller frees) and *data_type ("text",
+ * "aws:ec2:image"; caller frees; NULL when the answer has none). */
+int ssm_get_parameter(struct aws_client *cl, const char *name, char **value,
+		      char **data_type);
+
 /* CreateLaunchTemplateVersion of the template (by id or name) from its
  * $Latest version with ImageId = image_id; with set_default, ModifyLaunchTemplate
  * makes it the default. *version set (the new version number). */

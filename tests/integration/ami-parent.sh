@@ -1,6 +1,7 @@
 #!/bin/bash
-# A base image from an AMI (parent: {ami: ...}, `cache fetch ami-...`),
-# against moto (no guest; the guest build from an AMI is ami-parent-build.sh):
+# A base image from an AMI (parent: {ami: ...} or {ssm: ...}, `cache fetch ami-...|ssm:NAME`),
+# against moto (no guest: a build from such a parent boots it like any base image;
+#   no guest build from an AMI parent runs in the tests yet):
 #   - a disk with holes, published --via ebs and registered (arm64 + UEFI),
 #     fetched back: the cached qcow2 equals the disk, the architecture and
 #     boot mode come from the AMI, only blocks holding data were read
@@ -74,6 +75,30 @@ check_eq "ami-parent: recipe with parent.ami validates" "$?" 0
 check "ami-parent: validate names the AMI" grep -q "parent $ami" "$dir/v"
 AWS_ENDPOINT_URL=http://127.0.0.1:9 "$AMIFORGE" cache fetch "$dir/recipe.yaml" >"$dir/f3" 2>&1
 check_eq "ami-parent: recipe's parent fetched from the cache" "$(field path "$dir/f3")" "$path"
+
+# 4b. An SSM parameter naming the AMI (asked each time; the AMI then cached).
+ssm_put() {	# NAME VALUE DATATYPE
+	python3 -c "
+import boto3, os, sys
+c = boto3.client('ssm', endpoint_url=os.environ['AMIFORGE_TEST_MOTO_URL'],
+                 region_name=os.environ['AWS_REGION'], aws_access_key_id='x', aws_secret_access_key='x')
+c.put_parameter(Name=sys.argv[1], Value=sys.argv[2], Type='String', DataType=sys.argv[3], Overwrite=True)" "$@"
+}
+ssm_put /amiforge/test/base "$ami" aws:ec2:image || fail "ami-parent: put the SSM parameter"
+AWS_ENDPOINT_URL=$proxy "$AMIFORGE" cache fetch ssm:/amiforge/test/base >"$dir/s1" 2>"$dir/s1.err"
+check_eq "ami-parent: cache fetch ssm:NAME succeeds" "$?" 0
+check_eq "ami-parent: the parameter's AMI, from the cache" "$(field path "$dir/s1")" "$path"
+check "ami-parent: says which AMI the parameter names" grep -q "SSM parameter /amiforge/test/base names $ami" "$dir/s1.err"
+printf 'name: from-ssm\nversion: 1.0.0\nparent: {ssm: /amiforge/test/base}\ncomponents: []\n' >"$dir/recipe-ssm.yaml"
+AWS_ENDPOINT_URL=$proxy "$AMIFORGE" cache fetch "$dir/recipe-ssm.yaml" >"$dir/s2" 2>&1
+check_eq "ami-parent: a recipe's parent.ssm resolves to the same base" "$(field path "$dir/s2")" "$path"
+ssm_put /amiforge/test/bad "not-an-ami; rm -rf /" text
+AWS_ENDPOINT_URL=$proxy "$AMIFORGE" cache fetch ssm:/amiforge/test/bad >/dev/null 2>"$dir/s3"
+check_eq "ami-parent: a parameter that names no AMI fails" "$?" 1
+check_contains "ami-parent: ... saying so" "$(cat "$dir/s3")" "not an AMI id"
+AWS_ENDPOINT_URL=$proxy "$AMIFORGE" cache fetch ssm:/amiforge/test/none >/dev/null 2>"$dir/s4"
+check_eq "ami-parent: a missing parameter fails" "$?" 1
+check_contains "ami-parent: ... with SSM's reason" "$(cat "$dir/s4")" "ParameterNotFound"
 
 # 5. Broken by faults, then resumed.
 export AMIFORGE_CACHE_DIR=$dir/cache2
