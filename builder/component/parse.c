@@ -7,6 +7,7 @@
 #include "actions.h"
 #include "expr.h"
 #include "error.h"
+#include "log.h"
 #include "util.h"
 #include "catalog.h"
 
@@ -628,12 +629,19 @@ static int check_input_map(struct parser *p, const struct action_def *a, const s
 
 			for (d = a->inputs; d->key && n < ARRAY_SIZE(words); d++)
 				words[n++] = d->key;
+			/* A near miss of a known input is a typo: refused. An input
+			 * unlike any this action takes (documents written for other
+			 * AWSTOE versions, e.g. DeleteFile's 'force' in AWS's own
+			 * samples) is ignored, with a warning at its position. */
 			hint = closest_word(m->pairs[i].key->str, words, n);
 			if (hint)
 				return perr(p, m->pairs[i].key, "unknown input '%s' for %s; did you mean '%s'?",
 					    m->pairs[i].key->str, a->name, hint);
-			return perr(p, m->pairs[i].key, "unknown input '%s' for %s",
-				    m->pairs[i].key->str, a->name);
+			log_warn("%s:%d:%d: %s%sunknown input '%s' for %s: ignored",
+				 p->doc->y.path ? p->doc->y.path : "<input>", m->pairs[i].key->line,
+				 m->pairs[i].key->col, p->ctx ? p->ctx : "", p->ctx ? ": " : "",
+				 m->pairs[i].key->str, a->name);
+			continue;
 		}
 		if (check_input_value(p, d, m->pairs[i].value) < 0)
 			return -1;
