@@ -5,6 +5,7 @@
 #include "fetch.h"
 #include "ami.h"
 #include "drivers/aws/extras.h"
+#include "drivers/aws/names.h"
 #include "builder/disk/overlay.h"
 #include "cache.h"
 #include "error.h"
@@ -707,6 +708,11 @@ static int get_ami(const char *cache, const struct recipe_parent *p, struct base
 	cl = aws_client_new(&co);
 	if (!cl)
 		goto cleanup;
+	/* The region names cache files: only a region's characters get there. */
+	if (!aws_region_ok(aws_client_region(cl))) {
+		err_set("AWS region '%.64s' is not a region name", aws_client_region(cl));
+		goto cleanup;
+	}
 	/* An SSM parameter names the AMI (asked each time: it moves on). */
 	if (p->ssm) {
 		if (ssm_get_parameter(cl, p->ssm, &named, &dtype) < 0)
