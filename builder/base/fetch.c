@@ -412,8 +412,7 @@ int checksum_file_lookup(const char *text, size_t len, const char *name,
 	return err_set("no checksum for '%s' in the checksum file", name);
 }
 
-/* The last path component of url's path, unescaped. Caller frees. */
-static char *url_file_name(const char *url)
+char *url_file_name(const char *url)
 {
 	CURLU *u = curl_url();
 	char *path = NULL, *name = NULL;

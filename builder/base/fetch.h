@@ -34,6 +34,10 @@ struct base_image {
 int base_image_get(const struct recipe_parent *parent, struct base_image *out);
 void base_image_release(struct base_image *img);
 
+/* The last path component of url's path, unescaped (the name a checksum
+ * file lists it by). Caller frees; NULL when url does not parse. */
+char *url_file_name(const char *url);
+
 /* Look name up in a SHA256SUMS / SHA512SUMS style text (GNU "HEX  name",
  * "HEX *name", or BSD "SHA256 (name) = HEX"); the algorithm follows from the
  * digest's length. 0 with *algo and *hex (caller frees, lowercase), or -1. */

@@ -1,6 +1,5 @@
 /* runs.c: evaluate a pipeline once; its state and history (runs.h). */
 #include <jansson.h>
-#include <curl/curl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -187,22 +186,6 @@ static int64_t next_id(const struct state *s)
 }
 
 /* ---- fingerprints ----------------------------------------------------------- */
-
-static char *url_file_name(const char *url)
-{
-	CURLU *u = curl_url();
-	char *path = NULL, *name = NULL;
-	const char *slash;
-
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) == CURLUE_OK) {
-		slash = strrchr(path, '/');
-		name = xstrdup(slash ? slash + 1 : path);
-	}
-	curl_free(path);
-	curl_url_cleanup(u);
-	return name;
-}
 
 /* The base image's fingerprint ("sha256:HEX", "etag:...", ...). prev: the
  * last run's inputs (a local file is hashed again only when its size or
