@@ -545,3 +545,14 @@ const char *closest_word(const char *s, const char *const *words, size_t n)
 	}
 	return bd <= limit ? best : NULL;
 }
+
+char *utc_iso8601(int64_t t)
+{
+	char s[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return xstrdup(s);
+}

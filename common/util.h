@@ -103,4 +103,7 @@ const char *closest_word(const char *s, const char *const *words, size_t n);
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
 
+/* UTC seconds t as "YYYY-MM-DDTHH:MM:SSZ" (caller frees). */
+char *utc_iso8601(int64_t t);
+
 #endif

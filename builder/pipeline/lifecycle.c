@@ -62,17 +62,6 @@ static int64_t parse_time(const char *s)
 	return (int64_t)timegm(&tm);
 }
 
-static char *iso(int64_t t)
-{
-	char s[32];
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return xstrdup(s);
-}
-
 static int newest_first(const void *a, const void *b)
 {
 	const struct image *x = a, *y = b;
@@ -245,7 +234,7 @@ static int journal_add(struct journal *j, const char *region, const struct image
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "region", region, "image", m->id,
 			      "action", action, "phase", phase, "time", "");
-	char *now = iso(time(NULL)), *text;
+	char *now = utc_iso8601(time(NULL)), *text;
 	int r;
 
 	json_object_set_new(o, "time", json_string(now));
@@ -342,7 +331,7 @@ static int act(struct aws_client *cl, const struct image *m)
 	switch (m->action) {
 	case LC_DEPRECATE:
 		/* DeprecateAt cannot be in the past; seconds are rounded to the minute. */
-		at = iso((time(NULL) / 60 + 2) * 60);
+		at = utc_iso8601((time(NULL) / 60 + 2) * 60);
 		p1[2] = "DeprecateAt";
 		p1[3] = at;
 		r = ec2_call(cl, "EnableImageDeprecation", p1, NULL);

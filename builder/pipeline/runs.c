@@ -26,17 +26,6 @@ struct state {
 	json_t *root;     /* {schema, pipeline, last_evaluated, runs: [...]} */
 };
 
-static char *iso(int64_t t)
-{
-	char s[32];
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return xstrdup(s);
-}
-
 /* Open the state. With readonly (status): nothing is created, no lock is
  * taken, and *busy says whether an evaluation holds the lock. Otherwise the
  * lock is taken; a lock held elsewhere is an error, or *busy when busy is
@@ -148,6 +137,20 @@ static int state_save(struct state *s)
 		return err_set("pipeline state: cannot serialise");
 	r = write_file_atomic(s->path, text, strlen(text), 0600);
 	free(text);
+	return r;
+}
+
+/* Save the state after a delivery that returned r, keeping the delivery's
+ * error over what saving may record. r, or -1 when saving fails. */
+static int save_after(struct state *s, int r)
+{
+	char *e = r < 0 ? xstrdup(err_msg()) : NULL;
+
+	if (state_save(s) < 0)
+		r = -1;
+	else if (e)
+		err_set("%s", e);
+	free(e);
 	return r;
 }
 
@@ -571,7 +574,7 @@ static int deliver(const struct pipeline *p, json_t *run)
 		json_object_set_new(run, "error", json_sprintf("%d distribution step%s failed",
 							       failed, failed == 1 ? "" : "s"));
 	}
-	now = iso(time(NULL));
+	now = utc_iso8601(time(NULL));
 	json_object_set_new(run, "finished", json_string(now));
 	free(now);
 	msg = message(p, run);
@@ -594,7 +597,7 @@ static int deliver(const struct pipeline *p, json_t *run)
 
 static json_t *new_run(struct state *s, const char *reason)
 {
-	char *now = iso(time(NULL));
+	char *now = utc_iso8601(time(NULL));
 	json_t *run = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)next_id(s), "started", now,
 				"reason", reason);
 
@@ -635,7 +638,7 @@ int pipeline_run(const struct pipeline *p, const struct pipeline_run_opts *o)
 		fired = cron_prev(&p->cron, now);
 		if (fired < 0 || (json_is_integer(le) && json_integer_value(le) >= fired)) {
 			int64_t next = cron_next(&p->cron, now);
-			char *t = next >= 0 ? iso(next) : xstrdup("never");
+			char *t = next >= 0 ? utc_iso8601(next) : xstrdup("never");
 
 			printf("pipeline %s: not due; next run %s\n", p->name, t);
 			free(t);
@@ -665,7 +668,7 @@ int pipeline_run(const struct pipeline *p, const struct pipeline_run_opts *o)
 	}
 	why = changes(json_object_get(prev_ok, "inputs"), inputs);
 	if (!why && p->condition == PIPELINE_ONLY_IF_UPDATED && !o->force) {
-		char *t = iso(time(NULL));
+		char *t = utc_iso8601(time(NULL));
 
 		run = new_run(&s, "inputs unchanged since the last successful build");
 		json_object_set_new(run, "status", json_string("skipped"));
@@ -710,16 +713,7 @@ int pipeline_run(const struct pipeline *p, const struct pipeline_run_opts *o)
 	}
 	if (br_rc < 0)
 		json_object_set_new(run, "status", json_string("failed"));
-	r = deliver(p, run);
-	{
-		char *e = r < 0 ? xstrdup(err_msg()) : NULL;
-
-		if (state_save(&s) < 0)
-			r = -1;
-		else if (e)
-			err_set("%s", e);
-		free(e);
-	}
+	r = save_after(&s, deliver(p, run));
 	if (r == 0)
 		printf("pipeline %s: run %" PRId64 " succeeded: %s\n", p->name,
 		       (int64_t)json_integer_value(json_object_get(run, "id")), br.build_dir);
@@ -754,16 +748,7 @@ int pipeline_deliver(const struct pipeline *p, const char *build_dir)
 				  json_array_size(json_object_get(s.root, "runs")) - 1);
 		goto cleanup;
 	}
-	r = deliver(p, run);
-	{
-		char *e = r < 0 ? xstrdup(err_msg()) : NULL;
-
-		if (state_save(&s) < 0)
-			r = -1;
-		else if (e)
-			err_set("%s", e);
-		free(e);
-	}
+	r = save_after(&s, deliver(p, run));
 	if (r == 0)
 		printf("pipeline %s: run %" PRId64 ": delivered %s\n", p->name,
 		       (int64_t)json_integer_value(json_object_get(run, "id")), id);
@@ -795,7 +780,7 @@ int pipeline_status(const struct pipeline *p, bool json)
 	json_object_set_new(s.root, "evaluating", json_boolean(busy));
 	if (p->scheduled) {
 		int64_t next = cron_next(&p->cron, time(NULL));
-		char *t = next >= 0 ? iso(next) : xstrdup("never");
+		char *t = next >= 0 ? utc_iso8601(next) : xstrdup("never");
 
 		json_object_set_new(s.root, "next_run", json_string(t));
 		json_object_set_new(s.root, "schedule", json_sprintf("%s %s", p->expression,
