@@ -4,7 +4,8 @@
  * it; a later build with the same prefix of steps boots from the deepest
  * matching checkpoint and skips the steps already done.
  *
- *	key(0)   = H(version, base image sha256, disk size)
+ *	agent    = H(version, base image sha256, inject_agent_digest())
+ *	key(0)   = H(version, base image sha256, disk size [, network] [, agent])
  *	key(i+1) = H(key(i), material of top-level step i [, build nonce])
  *
  * The material (component_plan()) is the step's own definition, the values
@@ -23,10 +24,20 @@
  * A build whose steps and generalisation all match it need not boot the
  * build guest at all: it flattens that layer (only its tests run again).
  *
+ * The agent layer: an overlay on the base holding the agent and a systemd
+ * unit that starts it as soon as the local file systems are mounted
+ * (inject.h), made once per base image and agent with libguestfs, is the
+ * bottom of every chain: the agent answers seconds after the kernel, not
+ * after cloud-init's stages (the seed is still given, for cloud-init; it
+ * brings no agent then). Where it cannot be made (no systemd, no
+ * libguestfs...) a warning says why and the seed brings the agent.
+ *
  * In the cache (cache_dir()):
+ *	checkpoints/layers/agent-<agent>.qcow2 the agent layer, on the base
  *	checkpoints/layers/<nonce>-<n>.qcow2   qcow2 layers; each backs onto the
  *	                                       previous (absolute path, explicit
- *	                                       format), the first onto the base
+ *	                                       format), the first onto the agent
+ *	                                       layer (or the base)
  *	checkpoints/<key>.json                 {layer, parent, base, step,
  *	                                       outputs...}: written last,
  *	                                       atomically: a checkpoint exists
@@ -70,6 +81,10 @@ struct ckpt_opts {
 					  * checkpoint */
 	const char *network;             /* the guest's network when it is not the
 					  * default (build.c): part of every key */
+	const void *agent;               /* the agent binary: boot from the agent
+					  * layer (made once, see above); NULL:
+					  * the seed brings the agent */
+	size_t agent_len;
 	/* Progress: kind "checkpoint" or "step", a name, a status, a detail. */
 	void (*event)(const char *kind, const char *name, const char *status,
 		      const char *detail, void *opaque);
@@ -84,9 +99,13 @@ struct ckpt;
  * build), otherwise a new one is written. NULL with an error recorded. */
 struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts *co);
 
-/* The image the guest boots: the reused checkpoint's layer (a qcow2 with a
- * backing chain: guest_opts.image_chain) or NULL for the base image. */
+/* The image the guest boots: the reused checkpoint's layer or the agent
+ * layer (a qcow2 with a backing chain: guest_opts.image_chain), or NULL for
+ * the base image. */
 const char *ckpt_image(const struct ckpt *c);
+/* Does the guest's disk start the agent itself (the agent layer is in its
+ * chain)? Then generalisation must remove it. */
+bool ckpt_agent_in_layer(const struct ckpt *c);
 /* Where the guest's first overlay goes (in the cache; journaled). */
 const char *ckpt_overlay(const struct ckpt *c);
 /* For component_run_opts.resume: NULL when nothing is reused. */
