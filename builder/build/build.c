@@ -28,6 +28,11 @@
 #define FLATTEN_TIMEOUT_MS (3600 * 1000)
 /* The generalisation script is small and local to the guest. */
 #define GENERALISE_TIMEOUT_MS (600 * 1000)
+/* Shell: wait (bounded) until systemd has finished the boot's jobs, where
+ * systemd runs: cloud-init's stages are among them (`cloud-init status
+ * --wait` alone may answer at once between two of them). */
+#define BOOT_DONE_SH \
+	"if command -v systemctl >/dev/null; then timeout 300 systemctl is-system-running --wait >/dev/null 2>&1; fi"
 /* vm.wait_for_cloud_init: cloud-init's stages after the agent is up. */
 #define CLOUD_INIT_WAIT_MS (600 * 1000)
 
@@ -602,7 +607,7 @@ static int wait_cloud_init(struct build *b, struct guest *g)
 {
 	static const char *const argv[] = {
 		"/bin/sh", "-c", "command -v cloud-init >/dev/null || exit 3\n"
-		"exec cloud-init status --wait >/dev/null", NULL };
+		BOOT_DONE_SH "\nexec cloud-init status --wait >/dev/null", NULL };
 	struct exec_req req = { .argv = argv, .timeout_ms = CLOUD_INIT_WAIT_MS,
 				.capture_max = 4096 };
 	struct exec_result res;

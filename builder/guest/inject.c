@@ -11,7 +11,10 @@
 /* Started as soon as the local file systems are mounted (read-write: the
  * first step may write), long before cloud-init's stages: the agent finds
  * its virtio-serial port through sysfs and waits for it, so neither udev nor
- * the network is needed. Stopped at shutdown like any service. */
+ * the network is needed; the port's driver is loaded here rather than when
+ * udev gets to it (a module on most distributions; "-": built in, or no
+ * modprobe, is fine). Its log reaches the console too (when it serves the
+ * port, with the guest's uptime). Stopped at shutdown like any service. */
 static const char unit_text[] =
 	"[Unit]\n"
 	"Description=amiforge guest agent\n"
@@ -21,7 +24,10 @@ static const char unit_text[] =
 	"Before=shutdown.target\n"
 	"\n"
 	"[Service]\n"
+	"ExecStartPre=-/sbin/modprobe -q virtio_console\n"
 	"ExecStart=" INJECT_AGENT_PATH "\n"
+	"StandardOutput=journal+console\n"
+	"StandardError=journal+console\n"
 	"Restart=always\n"
 	"RestartSec=1\n"
 	"\n"

@@ -64,8 +64,7 @@ char *seed_user_data(const struct seed_opts *o)
 	const char *p = bootcmd_script;
 
 	if (o->agent_in_disk)
-		return xstrdup("#cloud-config\n"
-			       "# amiforge: the agent starts from the disk, not from here\n");
+		return xstrdup("");   /* an empty cloud-config is warned about */
 	buf_adds(&b, "#cloud-config\n"
 		     "# amiforge: start the guest agent early, on every boot (bootcmd)\n"
 		     "bootcmd:\n"
