@@ -554,6 +554,7 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 		.recipe = b->r, .base = &b->base, .disk_size = gs->disk_size, .bd = &b->bd,
 		.journal = b->j, .reuse = !b->o->no_cache, .event = on_ckpt_event, .opaque = b,
 		.final_material = material, .network = b->net_key,
+		.every_step = b->o->checkpoint_every_step,
 	};
 	size_t i;
 

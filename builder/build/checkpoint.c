@@ -53,6 +53,8 @@ struct ckpt {
 	size_t pos;                /* next top-level step expected by ckpt_step_done */
 	bool off;                  /* no more checkpoints in this run */
 	size_t saved;
+	int64_t since_ms;          /* end of the last checkpoint (0: none yet) */
+	int64_t cost_ms;           /* what the last checkpoint took (-1: none yet) */
 };
 
 static void ev(const struct ckpt *c, const char *kind, const char *name, const char *status,
@@ -498,6 +500,7 @@ struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts
 
 	c->o = *o;
 	c->lockfd = -1;
+	c->cost_ms = -1;
 	if (!(cache = cache_dir()))
 		goto fail;
 	c->dir = xasprintf("%s/checkpoints", cache);
@@ -637,6 +640,30 @@ static int write_record(const struct ckpt *c, const char *key, const char *layer
 	return ret;
 }
 
+bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_ms,
+		   int64_t cost_ms)
+{
+	const struct component_plan_step *ps = &plan->steps[idx];
+	const struct component_plan_step *next = idx + 1 < plan->n ? ps + 1 : NULL;
+
+	return cost_ms < 0 || work_ms >= cost_ms || !next || next->doc != ps->doc ||
+	       strcmp(next->phase, ps->phase) != 0 || next->external ||
+	       strcmp(next->action, "Reboot") == 0;
+}
+
+/* The checkpoint policy for top-level step idx, done now. */
+static bool worth_it(const struct ckpt *c, size_t idx)
+{
+	int64_t work = now_ms() - c->since_ms;
+
+	if (c->o.every_step || ckpt_worth_it(&c->plan, idx, work, c->cost_ms))
+		return true;
+	log_debug("no checkpoint after %s/%s: %" PRId64 " ms of work since the last one, "
+		  "which took %" PRId64 " ms", c->plan.steps[idx].phase, c->plan.steps[idx].step,
+		  work, c->cost_ms);
+	return false;
+}
+
 void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step_info *info,
 		    bool changed_disk)
 {
@@ -644,6 +671,7 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	char *new_top = NULL, *frozen = NULL;
 	unsigned jid = 0;
 	size_t idx;
+	int64_t t0;
 	const char *key;
 
 	if (!c)
@@ -677,9 +705,14 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		c->off = true;
 		return;
 	}
+	if (!c->since_ms)
+		c->since_ms = info->start_ms;
 	if (!changed_disk || (strcmp(info->status, "Success") != 0 &&
 			      strcmp(info->status, "IgnoredFailure") != 0))
 		return;
+	if (!worth_it(c, idx))
+		return;
+	t0 = now_ms();
 	key = c->keys[idx + 1];
 	if (next_layer(c, &new_top, &jid) < 0 || guest_snapshot(g, new_top, &frozen) < 0) {
 		log_warn("checkpoint after %s/%s: %s; no more checkpoints in this build",
@@ -705,6 +738,10 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		free(c->parent);
 		c->parent = xstrdup(key);
 		c->saved++;
+		c->since_ms = now_ms();
+		c->cost_ms = c->since_ms - t0;
+		log_debug("checkpoint after %s/%s took %" PRId64 " ms", info->phase, info->step,
+			  c->cost_ms);
 		ev(c, "checkpoint", name, "saved", key);
 		free(name);
 	}

@@ -81,6 +81,9 @@ struct ckpt_opts {
 					  * checkpoint */
 	const char *network;             /* the guest's network when it is not the
 					  * default (build.c): part of every key */
+	bool every_step;                 /* a checkpoint after every step that may
+					  * change the disk (default: the policy
+					  * of ckpt_step_done) */
 	const void *agent;               /* the agent binary: boot from the agent
 					  * layer (made once, see above); NULL:
 					  * the seed brings the agent */
@@ -112,7 +115,13 @@ const char *ckpt_overlay(const struct ckpt *c);
 const struct component_resume *ckpt_resume(const struct ckpt *c);
 
 /* The on_step_done hook: after a top-level step that changed the disk and
- * succeeded, freeze the disk into a checkpoint. None from a failed step on,
+ * succeeded, freeze the disk into a checkpoint — when it pays for itself:
+ * the time since the last checkpoint (what a rebuild would redo without
+ * this one) is at least what the last checkpoint took, or the step ends
+ * its component, or the next step reboots or depends on the outside world
+ * (where a rebuild most likely restarts), or no checkpoint was measured
+ * yet; every time with ckpt_opts.every_step. A rebuild then reuses the
+ * deepest checkpoint at or before its first changed step. None from a failed step on,
  * nor from one continued past its failure (--on-error=ask): a chain never
  * covers a step that did not pass. A retried step that passed counts as
  * passed. A failure to checkpoint is
@@ -120,6 +129,12 @@ const struct component_resume *ckpt_resume(const struct ckpt *c);
  * build goes on. g may be NULL (nothing happens). */
 void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step_info *info,
 		    bool changed_disk);
+
+/* The policy itself: is a checkpoint after top-level step idx of plan worth
+ * taking, work_ms after the last one, which took cost_ms (-1: none yet)? */
+struct component_plan;
+bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_ms,
+		   int64_t cost_ms);
 
 /* The generalised checkpoint's layer when it is usable (the whole build
  * guest can be skipped: flatten this), else NULL. */

@@ -3,7 +3,11 @@
 # Build checkpoints on the Debian fixture, with as few guest boots as
 # possible (three full boots): a small recipe of three chained steps.
 #   1. full build: three steps run, three checkpoints saved, plus the
-#      generalised one (the powered-off disk after generalisation)
+#      generalised one (the powered-off disk after generalisation); the
+#      default policy takes them all: the first (its cost is not known yet),
+#      after Two (15 s of work, more than a checkpoint costs), after Three
+#      (the component's end). The unit tests (test-checkpoint) cover the
+#      policy's "not worth it".
 #   2. only the last step changed, to one that hangs: steps 1-2 reused;
 #      SIGINT while step 3 runs leaves nothing behind, the journal shows
 #      everything released
@@ -41,6 +45,7 @@ phases:
         action: ExecuteBash
         inputs:
           commands:
+            - sleep 15
             - echo "two after {{ build.One.outputs.stdout }}" > /var/lib/ckpt-two
             - echo second-output
       - name: Three
