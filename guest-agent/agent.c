@@ -422,7 +422,16 @@ static void serve_port(struct conn *c, const char *path)
 			usleep(IDLE_RETRY_MS * 1000);
 			continue;
 		}
-		log_info("serving %s", dev);
+		{
+			/* The guest's uptime: how long after the kernel the
+			 * agent could answer (bench/boot.sh reads it). */
+			char *up = read_small("/proc/uptime");
+
+			if (up)
+				strip_nl(up);
+			log_info("serving %s (uptime %s)", dev, up ? up : "?");
+			free(up);
+		}
 		free(dev);
 		said = false;
 		/* The fd stays open across host disconnects: while no host is

@@ -28,6 +28,13 @@
 #define FLATTEN_TIMEOUT_MS (3600 * 1000)
 /* The generalisation script is small and local to the guest. */
 #define GENERALISE_TIMEOUT_MS (600 * 1000)
+/* Shell: wait (bounded) until systemd has finished the boot's jobs, where
+ * systemd runs: cloud-init's stages are among them (`cloud-init status
+ * --wait` alone may answer at once between two of them). */
+#define BOOT_DONE_SH \
+	"if command -v systemctl >/dev/null; then timeout 300 systemctl is-system-running --wait >/dev/null 2>&1; fi"
+/* vm.wait_for_cloud_init: cloud-init's stages after the agent is up. */
+#define CLOUD_INIT_WAIT_MS (600 * 1000)
 
 struct build {
 	const struct build_opts *o;
@@ -43,6 +50,9 @@ struct build {
 	char *record;           /* the guest record for `amiforge attach` */
 	unsigned record_jid;    /* its journal entry while it exists */
 	bool kept;              /* a guest was left running for inspection */
+	bool agent_in_disk;     /* the build guest's disk starts the agent (the agent
+				 * layer): generalisation removes it, whatever
+				 * cleanup: says */
 	struct strv net_env;    /* the proxy for every step (vm.proxy) */
 	char *net_key;          /* the network in checkpoint keys, or NULL */
 };
@@ -374,7 +384,8 @@ static const char generalise_script[] =
 
 /* The script's arguments from the recipe's cleanup: section, from argv[n];
  * returns the new count. */
-static size_t generalise_sections(const struct recipe_cleanup *c, const char **argv, size_t n)
+static size_t generalise_sections(const struct recipe_cleanup *c, bool agent_in_disk,
+				  const char **argv, size_t n)
 {
 	if (c->cloudinit)
 		argv[n++] = "cloudinit";
@@ -386,7 +397,7 @@ static size_t generalise_sections(const struct recipe_cleanup *c, const char **a
 		argv[n++] = "machine-id";
 	if (c->history)
 		argv[n++] = "history";
-	if (c->agent)
+	if (c->agent || agent_in_disk)
 		argv[n++] = "agent";
 	if (c->network)
 		argv[n++] = "network";
@@ -398,7 +409,7 @@ static size_t generalise_sections(const struct recipe_cleanup *c, const char **a
 static char *generalise_material(const struct recipe_cleanup *c)
 {
 	const char *argv[12];
-	size_t i, n = generalise_sections(c, argv, 0);
+	size_t i, n = generalise_sections(c, false, argv, 0);
 	char *s = xstrdup(generalise_script), *t;
 
 	for (i = 0; i < n; i++) {
@@ -420,7 +431,7 @@ static int generalise(struct build *b, struct executor *ex)
 	const char *env[] = { since, NULL };
 	int ret = -1;
 
-	generalise_sections(&b->r->cleanup, argv, 4);
+	generalise_sections(&b->r->cleanup, b->agent_in_disk, argv, 4);
 	req.argv = argv;
 	req.env = env;
 	req.timeout_ms = GENERALISE_TIMEOUT_MS;
@@ -581,9 +592,11 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 		.recipe = b->r, .base = &b->base, .disk_size = gs->disk_size, .bd = &b->bd,
 		.journal = b->j, .reuse = !b->o->no_cache, .event = on_ckpt_event, .opaque = b,
 		.final_material = material, .network = b->net_key,
+		.every_step = b->o->checkpoint_every_step,
 	};
 	size_t i;
 
+	o.agent = guest_agent_blob(&o.agent_len);
 	doc_specs_opts(b, gs->docs, gs->ndocs, gs->phases, params, &co);
 	b->ck = ckpt_new(&o, &co);
 	free(material);
@@ -597,6 +610,8 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 		go->image = ckpt_image(b->ck);
 		go->image_chain = true;
 	}
+	if (ckpt_agent_in_layer(b->ck))
+		go->via = GUEST_AGENT_DISK;
 	go->overlay = ckpt_overlay(b->ck);
 	return 0;
 }
@@ -622,6 +637,42 @@ static int reuse_final(struct build *b, const struct guest_stage *gs)
 	}
 	stage_end(b, "flatten", "ok");
 	return 0;
+}
+
+/* vm.wait_for_cloud_init: the agent is up before cloud-init's stages; a
+ * recipe whose first step needs them done waits here. Errors cloud-init
+ * reports are the image's business: said, not fatal. */
+static int wait_cloud_init(struct build *b, struct guest *g)
+{
+	static const char *const argv[] = {
+		"/bin/sh", "-c", "command -v cloud-init >/dev/null || exit 3\n"
+		BOOT_DONE_SH "\nexec cloud-init status --wait >/dev/null", NULL };
+	struct exec_req req = { .argv = argv, .timeout_ms = CLOUD_INIT_WAIT_MS,
+				.capture_max = 4096 };
+	struct exec_result res;
+	int64_t t0 = now_ms();
+	int ret = -1;
+
+	memset(&res, 0, sizeof(res));
+	if (g->ex->ops->exec(g->ex, &req, &res) < 0)
+		goto cleanup;
+	if (res.timed_out) {
+		err_set("vm.wait_for_cloud_init: cloud-init did not finish within %d s",
+			CLOUD_INIT_WAIT_MS / 1000);
+		goto cleanup;
+	}
+	if (res.status == 3)
+		log_warn("vm.wait_for_cloud_init: the image has no cloud-init");
+	else if (res.status != 0)
+		log_warn("vm.wait_for_cloud_init: cloud-init finished with errors (status %d)",
+			 res.status);
+	else if (!b->o->json)
+		log_info("cloud-init finished %.1f s after the agent was ready",
+			 (double)(now_ms() - t0) / 1000.0);
+	ret = 0;
+cleanup:
+	exec_result_release(&res);
+	return ret;
 }
 
 static int guest_stage(struct build *b, const struct guest_stage *gs)
@@ -657,9 +708,12 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 		b->ck = (ckpt_free(b->ck), NULL);
 	}
 	b->g = g;
+	if (gs->generalise)
+		b->agent_in_disk = go.via == GUEST_AGENT_DISK;
 
 	stage_begin(b, gs->run_stage);
-	if (run_components(b, g->step_ex, gs->docs, gs->ndocs, gs->phases) < 0) {
+	if ((b->r->vm.wait_for_cloud_init && wait_cloud_init(b, g) < 0) ||
+	    run_components(b, g->step_ex, gs->docs, gs->ndocs, gs->phases) < 0) {
 		stage_end(b, gs->run_stage, "failed");
 		goto cleanup;
 	}

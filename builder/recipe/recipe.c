@@ -26,6 +26,7 @@ static const char *const parent_keys[] = {
 static const char *const doc_keys[] = { "path", "name", "version", "parameters", "pin" };
 static const char *const vm_keys[] = {
 	"cpus", "memory", "disk_size", "accel", "driver", "connect", "network", "proxy", "forward",
+	"wait_for_cloud_init",
 };
 static const char *const cleanup_keys[] = {
 	"cloudinit", "ssh", "logs", "machine-id", "agent", "history", "network",
@@ -1112,6 +1113,9 @@ static int parse_vm(struct rctx *c, const struct ynode *root)
 		return -1;
 	v = ymap_get(n, "forward");
 	if (v && !ynode_is_null(v) && parse_forward(c, v) < 0)
+		return -1;
+	v = ymap_get(n, "wait_for_cloud_init");
+	if (v && get_bool(c, v, "vm.wait_for_cloud_init", &vm->wait_for_cloud_init) < 0)
 		return -1;
 defaults:
 	if (!vm->accel)

@@ -34,12 +34,16 @@
  *	                                 # http_proxy/https_proxy/no_proxy); every
  *	                                 # step's environment, never the image;
  *	                                 # redacted from logs; not in checkpoint keys
- *	     forward: [8080, "2222:22"]} # user network only: [HOST:]GUEST TCP ports,
+ *	     forward: [8080, "2222:22"], # user network only: [HOST:]GUEST TCP ports,
  *	                                 # host side on 127.0.0.1; a bare GUEST port
  *	                                 # gets a free host port. Commands see
  *	                                 # AMIFORGE_HOST_PORT_<GUEST>=<HOST> and
  *	                                 # AMIFORGE_HOST_ADDR (the host, as the
  *	                                 # guest reaches it)
+ *	     wait_for_cloud_init: false} # true: the first step waits until
+ *	                                 # cloud-init has run all its stages (the
+ *	                                 # agent starts before them; the network
+ *	                                 # is waited for either way)
  *	cleanup: {cloudinit: true, ssh: true, logs: true, machine-id: true,
  *	          agent: true, history: true,
  *	          network: true}   # or "cleanup: false". network: DHCP leases,
@@ -158,6 +162,8 @@ struct recipe_vm {
 	struct recipe_proxy proxy;
 	struct vm_forward forwards[VM_FORWARDS_MAX];   /* host_port 0: chosen at boot */
 	size_t nforwards;
+	bool wait_for_cloud_init;  /* the first step waits until cloud-init has
+				    * finished (the agent starts before it) */
 };
 
 /* Generalisation steps, all on by default (Image Builder's skip flags). */
