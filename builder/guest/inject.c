@@ -9,17 +9,20 @@
 #include "util.h"
 
 /* Started as soon as the local file systems are mounted (read-write: the
- * first step may write), long before cloud-init's stages: the agent finds
- * its virtio-serial port through sysfs and waits for it, so neither udev nor
- * the network is needed; the port's driver is loaded here rather than when
- * udev gets to it (a module on most distributions; "-": built in, or no
- * modprobe, is fine). Its log reaches the console too (when it serves the
- * port, with the guest's uptime). Stopped at shutdown like any service. */
+ * first step may write) and systemd-tmpfiles has emptied /tmp at boot (the
+ * components' work directories live there: a file put there before that
+ * cleanup vanished under it after a reboot), long before cloud-init's
+ * stages: the agent finds its virtio-serial port through sysfs and waits for
+ * it, so neither udev nor the network is needed; the port's driver is loaded
+ * here rather than when udev gets to it (a module on most distributions;
+ * "-": built in, or no modprobe, is fine). Its log reaches the console too
+ * (when it serves the port, with the guest's uptime). Stopped at shutdown
+ * like any service. */
 static const char unit_text[] =
 	"[Unit]\n"
 	"Description=amiforge guest agent\n"
 	"DefaultDependencies=no\n"
-	"After=local-fs.target\n"
+	"After=local-fs.target systemd-tmpfiles-setup.service\n"
 	"Conflicts=shutdown.target\n"
 	"Before=shutdown.target\n"
 	"\n"

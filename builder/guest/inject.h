@@ -13,7 +13,8 @@
 #define INJECT_WANTS_PATH "/etc/systemd/system/multi-user.target.wants/amiforge-agent.service"
 
 /* The unit file text (static storage). The unit starts the agent early
- * (DefaultDependencies=no, after local-fs.target). */
+ * (DefaultDependencies=no, after local-fs.target and the boot's tmpfiles
+ * cleanup of /tmp). */
 const char *inject_unit_text(void);
 
 /* What injection writes, as a sha256 hex (the agent, the unit and their
