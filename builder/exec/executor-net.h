@@ -20,8 +20,12 @@
 #include "compat.h"
 #include "executor.h"
 
-/* Default wait for a default route before the first command. */
-#define EXEC_NET_READY_MS 60000
+/* Default wait for a default route before the first command (and after a
+ * reboot). The agent layer's agent answers as soon as the file systems are
+ * mounted, before the guest's own DHCP: under TCG on a busy host that took
+ * more than 60 s after a reboot, so the bound is generous; it is there for a
+ * clear message when DHCP never answers, not as a tuning knob. */
+#define EXEC_NET_READY_MS 300000
 /* Most environment entries added. */
 #define EXEC_NET_ENV_MAX 64
 
