@@ -1,5 +1,7 @@
-# bash completion for amiforge. Commands, subcommands and options come from
-# amiforge's own help texts, so they stay true to the installed binary.
+# bash completion for amiforge. Commands and subcommands come from the
+# binary's command table ('amiforge help --commands [CMD]'), options from its
+# help texts (tests/integration/cli.sh checks every option the parser takes is
+# in them), so they stay true to the installed binary.
 # Installed as $(PREFIX)/share/bash-completion/completions/amiforge.
 
 _amiforge_words() {	# the --options and subcommands one help text names
@@ -20,19 +22,15 @@ _amiforge() {
 	if [ -z "$cmd" ]; then
 		case $cur in
 		-*) words="--verbose --quiet --help --version" ;;
-		*) words=$("$prog" help 2>/dev/null | sed -n 's/^  \([a-z][a-z-]*\)  .*/\1/p') ;;
+		*) words=$("$prog" help --commands 2>/dev/null) ;;
 		esac
 		COMPREPLY=($(compgen -W "$words" -- "$cur"))
 		return
 	fi
 	if [ "$i" -eq $((COMP_CWORD - 1)) ]; then
 		case $cmd in
-		component) words="validate run" ;;
-		cache) words="list prune fetch dir" ;;
-		aws) words="sigv4 whoami" ;;
-		pipeline) words="run status install uninstall deliver" ;;
-		lifecycle) words="plan apply" ;;
-		help) words=$("$prog" help 2>/dev/null | sed -n 's/^  \([a-z][a-z-]*\)  .*/\1/p') ;;
+		help) words=$("$prog" help --commands 2>/dev/null) ;;
+		*) words=$("$prog" help --commands "$cmd" 2>/dev/null) ;;
 		esac
 		if [ -n "${words:-}" ] && [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -W "$words" -- "$cur"))

@@ -25,7 +25,7 @@ int cmd_convert(int argc, char **argv)
 	int ch;
 
 	memset(&o, 0, sizeof(o));
-	while ((ch = getopt_long(argc, argv, "O:o:f:h", opts, NULL)) != -1) {
+	while ((ch = cmd_getopt(argc, argv, "O:o:f:h", opts)) != -1) {
 		switch (ch) {
 		case 'O':
 			if (convert_format_parse(optarg, &o.format) < 0) {

@@ -237,7 +237,7 @@ int cmd_init(int argc, char **argv)
 	bool yes = false, made_recipe = false, made_comp = false, made_test = false;
 	int c, i, rc = EXIT_USAGE;
 
-	while ((c = getopt_long(argc, argv, "yh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "yh", opts)) != -1) {
 		if (c >= 0 && c < A_N) {
 			free(a[c].value);
 			a[c].value = xstrdup(optarg);
@@ -258,9 +258,7 @@ int cmd_init(int argc, char **argv)
 			       "  --sha256 HEX, --checksum-url URL   a URL parent's checksum\n"
 			       "  --cpus N, --memory MiB   the build guest\n"
 			       "  --formats LIST           output formats, e.g. qcow2,vmdk\n"
-			       "  --yes                    ask nothing\n\n"
-			       "Exit status: 0 written, 1 failure (a file exists...), 2 usage or\n"
-			       "answers the recipe does not accept (file:line:col: message).\n",
+			       "  --yes                    ask nothing\n",
 			       INIT_USAGE);
 			rc = EXIT_OK;
 			goto cleanup;

@@ -27,7 +27,7 @@ int cmd_inspect(int argc, char **argv)
 	bool json = false;
 	int ch, ret;
 
-	while ((ch = getopt_long(argc, argv, "jf:t:b:c:h", opts, NULL)) != -1) {
+	while ((ch = cmd_getopt(argc, argv, "jf:t:b:c:h", opts)) != -1) {
 		switch (ch) {
 		case 'j':
 			json = true;

@@ -53,9 +53,7 @@ static void help(void)
 	       "'amiforge build' publishes with them):\n",
 	       usage_text);
 	publish_opt_help(stdout);
-	printf("  %-30s (command only)\n      %s\n  %-30s (command only)\n      %s\n\n"
-	       "Exit status: 0 published, 1 failed (an upload, an import, AWS refused),\n"
-	       "2 bad usage or input (an option, a disk amiforge will not read).\n",
+	printf("  %-30s (command only)\n      %s\n  %-30s (command only)\n      %s\n",
 	       "--ami AMI_ID", "distribute an existing AMI (no disk)",
 	       "--json", "print the manifest as JSON");
 }
@@ -364,7 +362,7 @@ int cmd_publish(int argc, char **argv)
 	opts[n++] = (struct option){ "json", no_argument, NULL, O_JSON };
 	opts[n++] = (struct option){ "ami", required_argument, NULL, O_AMI };
 	opts[n++] = (struct option){ "help", no_argument, NULL, O_HELP };
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "", opts)) != -1) {
 		switch (c) {
 		case O_JSON: json = true; break;
 		case O_AMI: ami_only = optarg; break;

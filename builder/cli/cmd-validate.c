@@ -105,7 +105,7 @@ int cmd_validate(int argc, char **argv)
 	int c, rc = EXIT_USAGE;
 	size_t i;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'V':
 			strv_push(&vars, optarg);
@@ -120,9 +120,7 @@ int cmd_validate(int argc, char **argv)
 			       "publish settings. Nothing is booted or downloaded.\n"
 			       "  --json   print the result as one JSON object: valid, name,\n"
 			       "           version, parent, components, tests, notes; or valid\n"
-			       "           false, error, line, col\n"
-			       "Exit status: 0 valid, 2 invalid (file:line:col: message).\n",
-			       VALIDATE_USAGE);
+			       "           false, error, line, col\n", VALIDATE_USAGE);
 			strv_release(&vars);
 			return EXIT_OK;
 		default:
