@@ -141,7 +141,5 @@ int cmd_aws(int argc, char **argv)
 		       "           the secret)\n", usage);
 		return EXIT_OK;
 	}
-	if (argv[1][0] == '-')
-		return cmd_usage(usage);
 	return cmd_unknown_sub(argv[1]);
 }

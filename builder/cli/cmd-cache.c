@@ -206,7 +206,13 @@ int cmd_cache(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(sub, "dir") == 0) {
-		char *d = cache_dir();
+		static const struct option none[] = { { NULL, 0, NULL, 0 } };
+		char *d;
+
+		optind = 0;     /* glibc: start over (argv[0] is now the subcommand) */
+		if (cmd_getopt(argc - 1, argv + 1, "", none) != -1 || optind != argc - 1)
+			return cmd_usage(CACHE_USAGE);
+		d = cache_dir();
 
 		if (!d) {
 			log_err_msg();

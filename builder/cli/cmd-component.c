@@ -153,6 +153,7 @@ static int cmd_run_docs(int argc, char **argv)
 			       "directory (--local; --work-dir DIR instead), or in a guest booted from\n"
 			       "IMAGE on a throwaway overlay (--image). --phases picks the phases\n"
 			       "(default build,validate), --parameters sets document parameters.\n"
+			       "--no-net: the guest has no network (--net, the old opt-in, is accepted).\n"
 			       "--allow-local-sources lets WebDownload and S3Download read file:// and\n"
 			       "this host's addresses.\n", run_usage);
 			ret = EXIT_OK;

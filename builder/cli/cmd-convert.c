@@ -6,7 +6,7 @@
 #include "error.h"
 #include "log.h"
 
-#define CONVERT_USAGE "convert DISK --format raw|qcow2|vmdk|vhd|vhdx|ova -o OUT [--verify]\n" \
+#define CONVERT_USAGE "convert DISK --format raw|qcow2|vmdk|vhd|vhdx|ova -o|--output OUT [--verify]\n" \
 	"         [--vhd-type fixed|dynamic] [--input-format raw|qcow2|vmdk|vhd|vhdx]"
 
 int cmd_convert(int argc, char **argv)

@@ -7,7 +7,7 @@
 #include "log.h"
 #include "util.h"
 
-#define INSPECT_USAGE "inspect DISK [--json] [--format raw|qcow2|vmdk|vhd|vhdx]\n" \
+#define INSPECT_USAGE "inspect DISK [--json] [--format|--input-format raw|qcow2|vmdk|vhd|vhdx]\n" \
 	"         [--for import-snapshot|import-image|ebs|generic] [--boot-mode bios|uefi] [--canary STRING]"
 
 int cmd_inspect(int argc, char **argv)

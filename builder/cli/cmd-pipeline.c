@@ -85,6 +85,9 @@ int cmd_pipeline(int argc, char **argv)
 	if (argc < 2)
 		return cmd_usage(PIPELINE_USAGE);
 	sub = argv[1];
+	if (strcmp(sub, "run") && strcmp(sub, "status") && strcmp(sub, "install") &&
+	    strcmp(sub, "uninstall") && strcmp(sub, "deliver"))
+		return cmd_unknown_sub(sub);
 	argc--;
 	argv++;
 	optind = 0;     /* glibc: start over (argv[0] is now the subcommand) */
@@ -135,9 +138,6 @@ int cmd_pipeline(int argc, char **argv)
 		log_error("--scheduler, --unit-dir and --print go with install and uninstall");
 		return EXIT_USAGE;
 	}
-	if (strcmp(sub, "run") && strcmp(sub, "status") && strcmp(sub, "install") &&
-	    strcmp(sub, "uninstall") && strcmp(sub, "deliver"))
-		return cmd_unknown_sub(sub);
 	p = load(argv[optind]);
 	if (!p)
 		goto cleanup;
@@ -182,7 +182,7 @@ int cmd_lifecycle(int argc, char **argv)
 		fputs(lifecycle_help, stdout);
 		return EXIT_OK;
 	}
-	if (argc < 2 || argv[1][0] == '-')
+	if (argc < 2)
 		return cmd_usage(LIFECYCLE_USAGE);
 	if (strcmp(argv[1], "plan") && strcmp(argv[1], "apply"))
 		return cmd_unknown_sub(argv[1]);

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "util.h"
 
-#define SBOM_USAGE "sbom DISK [--input-format raw|qcow2|vmdk|vpc|vhdx] [-o FILE]"
+#define SBOM_USAGE "sbom DISK [--input-format raw|qcow2|vmdk|vpc|vhdx] [-o|--output FILE]"
 #define DIFF_USAGE "diff A B [--input-format FORMAT] [--paths DIR,...] [--json]"
 
 /* A CycloneDX file, or NULL (no error) when path is not one. */

@@ -1,11 +1,22 @@
 /* amiforge: build AWS machine images on your own machine. */
+#include <archive.h>
+#include <curl/curl.h>
 #include <getopt.h>
-#include <signal.h>
+#include <guestfs.h>
 #include <jansson.h>
+#include <libdeflate.h>
+#include <libvirt/libvirt.h>
+#include <libxml/xmlversion.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <yaml.h>
 
 #include "commands.h"
+#include "builder/guest/guest.h"
+#include "builder/guest/inject.h"
 #include "error.h"
 #include "log.h"
+#include "proto.h"
 #include "util.h"
 
 #ifndef AMIFORGE_VERSION
@@ -92,7 +103,7 @@ static const struct command commands[] = {
 	{ "lifecycle", cmd_lifecycle, "deprecate, disable or delete a pipeline's old AMIs",
 	  lifecycle_subs, "amiforge lifecycle plan nightly.yaml --json", NULL },
 	{ "aws", cmd_aws, "AWS helpers (sigv4 debugging, whoami)", aws_subs,
-	  "AWS_PROFILE=build amiforge aws whoami --region eu-west-1", NULL },
+	  "amiforge aws whoami --profile build --region eu-west-1", NULL },
 	{ "help", cmd_help, "describe amiforge or one of its commands", NULL,
 	  "amiforge help publish\n"
 	  "amiforge help component run", NULL },
@@ -205,9 +216,11 @@ int cmd_unknown_sub(const char *sub)
 
 	for (; cmd && cmd->subs && cmd->subs[n]; n++)
 		buf_printf(&list, "%s%s", n ? ", " : "", cmd->subs[n]);
-	if (n)
-		hint = closest_word(sub, cmd->subs, n);
-	if (hint)
+	if (sub[0] == '-')
+		log_error("%s: unknown option '%s' (a subcommand comes first: %s; see "
+			  "'amiforge help %s')", current_command, sub, list.data ? list.data : "",
+			  current_command);
+	else if (n && (hint = closest_word(sub, cmd->subs, n)))
 		log_error("unknown subcommand '%s %s'; did you mean '%s'? (see 'amiforge help %s')",
 			  current_command, sub, hint, current_command);
 	else
@@ -344,6 +357,37 @@ static int cmd_help(int argc, char **argv)
 	return run_command(cmd, n, av);
 }
 
+/* amiforge's version; then the agent it carries and the libraries it runs
+ * with (their versions at run time, where the library says). */
+static void print_versions(void)
+{
+	unsigned long lv = 0;
+	size_t alen = 0;
+	const void *agent = guest_agent_blob(&alen);
+	char *digest = inject_agent_digest(agent, alen);
+	guestfs_h *g = guestfs_create_flags(GUESTFS_CREATE_NO_ENVIRONMENT |
+					    GUESTFS_CREATE_NO_CLOSE_ON_EXIT);
+	struct guestfs_version *gv = g ? guestfs_version(g) : NULL;
+
+	printf("amiforge %s\n", AMIFORGE_VERSION);
+	printf("agent: built in, %zu bytes, protocol %d..%d, digest %.16s\n", alen,
+	       PROTO_VERSION_MIN, PROTO_VERSION_MAX, digest ? digest : "?");
+	virGetVersion(&lv, NULL, NULL);
+	printf("libvirt %lu.%lu.%lu, ", lv / 1000000, lv / 1000 % 1000, lv % 1000);
+	if (gv)
+		printf("libguestfs %" PRId64 ".%" PRId64 ".%" PRId64 ", ", gv->major, gv->minor,
+		       gv->release);
+	printf("libcurl %s, %s,\nlibyaml %s, jansson %s, libxml2 %s, %s, libdeflate %s\n",
+	       curl_version_info(CURLVERSION_NOW)->version, OpenSSL_version(OPENSSL_VERSION),
+	       yaml_get_version_string(),
+	       JANSSON_VERSION, LIBXML_DOTTED_VERSION, archive_version_string(),
+	       LIBDEFLATE_VERSION_STRING);
+	guestfs_free_version(gv);
+	if (g)
+		guestfs_close(g);
+	free(digest);
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -355,13 +399,15 @@ static int cmd_version(int argc, char **argv)
 	while ((c = cmd_getopt(argc, argv, "h", opts)) != -1) {
 		if (c != 'h')
 			return EXIT_USAGE;
-		printf("usage: amiforge version\n\nPrint amiforge's version (the same as "
-		       "'amiforge --version').\n");
+		printf("usage: amiforge version\n\nPrint amiforge's version (the first line, the\n"
+		       "same as 'amiforge --version'), the agent it carries (its size, protocol\n"
+		       "versions and digest: the agent layer's key) and the versions of the\n"
+		       "libraries it runs with.\n");
 		return EXIT_OK;
 	}
 	if (optind != argc)
 		return cmd_usage("version");
-	printf("amiforge %s\n", AMIFORGE_VERSION);
+	print_versions();
 	return EXIT_OK;
 }
 
