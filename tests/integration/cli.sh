@@ -196,6 +196,11 @@ for c in $cmds; do
 done
 text=$(MANWIDTH=80 man -l "$man1" 2>/dev/null)
 check_contains "man page: renders the build options" "$text" "--on-error=MODE"
+check_contains "man page: a subcommand's own help (component run)" "$text" \
+	"Run AWSTOE documents as Image Builder would"
+check_contains "man page: the publish options with their recipe keys" "$text" "--volume-size GIB"
+check "man page: the exit status table, run's and attach's own" \
+	grep -q "exit with the command's own status, 124 when" "$man1"
 
 # validate --json: one object on stdout, the same exit codes as without.
 out=$("$AMIFORGE" validate --json --var unused=1 "$TOP/tests/recipes/valid/minimal.yaml" 2>/dev/null)

@@ -8,6 +8,8 @@
 . "$(dirname "$0")/../lib/common.sh"
 dir=$(scratch)
 img=$TOP/tests/recipes/images/empty.raw
+# The catalog of this tree, wherever the binary under test is (build-asan/...).
+export AMIFORGE_COMPONENT_PATH=$TOP/catalog
 
 # --yes with the defaults: Debian 12's cloud image, with its sums file.
 out=$(cd "$dir" && "$AMIFORGE" init def --yes 2>&1)
