@@ -228,6 +228,8 @@ struct recipe_opts {
 	const char *const *vars;   /* "k=v" strings, NULL-terminated, or NULL */
 	time_t build_time;         /* for {{ buildDate }}; 0: now */
 	recipe_doc_check check_doc;/* or NULL: only check the files are readable */
+	bool parent_unchecked;     /* a parent path's form only: it need not exist
+				      yet (validate without --check-parent) */
 	void *opaque;
 };
 
