@@ -98,6 +98,7 @@ static int cmd_run_docs(int argc, char **argv)
 	struct guest_opts go = { .net = VM_NET_USER,
 				 .offline_reason = "amiforge component run was given --no-net" };
 	struct guest *g = NULL;
+	char *work_dir = NULL;
 	struct s3_ops *s3 = NULL;
 	const char *image = NULL;
 	bool local = false;
@@ -119,9 +120,17 @@ static int cmd_run_docs(int argc, char **argv)
 		case 'l':
 			o.log_dir = optarg;
 			break;
-		case 'w':
-			o.work_dir = optarg;
+		case 'w': {
+			/* Steps run with their own working directories: a relative
+			 * path is made absolute here, as the user meant it. */
+			char *cwd = optarg[0] == '/' ? NULL : getcwd(NULL, 0);
+
+			free(work_dir);
+			work_dir = cwd ? xasprintf("%s/%s", cwd, optarg) : xstrdup(optarg);
+			free(cwd);
+			o.work_dir = work_dir;
 			break;
+		}
 		case 'L':
 			local = true;
 			break;
@@ -238,6 +247,7 @@ cleanup:
 	s3ops_free(s3);
 	strv_release(&params);
 	free(docs);
+	free(work_dir);
 	return ret;
 }
 
