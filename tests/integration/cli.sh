@@ -305,13 +305,29 @@ check_eq "completion: lifecycle subcommands" "$(comp "$AMIFORGE" lifecycle "" | 
 check_eq "completion: options of another command" "$(comp "$AMIFORGE" inspect --ca)" "--canary"
 touch "$dir/recipe-a.yaml"
 check_eq "completion: files otherwise" "$(comp "$AMIFORGE" build "$dir/recipe-")" "$dir/recipe-a.yaml"
+check_eq "completion: the subcommands of another command (the table)" \
+	"$(comp "$AMIFORGE" aws "" | tr '\n' ' ')" "sigv4 whoami "
+check_eq "completion: an option's values (--format)" \
+	"$(comp "$AMIFORGE" convert d.qcow2 --format v | tr '\n' ' ')" "vmdk vhd vhdx "
+check_eq "completion: an option's values after = (--on-error=)" \
+	"$(comp "$AMIFORGE" build r.yaml --on-error = a | tr '\n' ' ')" "abort ask "
+check_eq "completion: a publish option's values (the table)" \
+	"$(comp "$AMIFORGE" publish d.raw --volume-type io | tr '\n' ' ')" "io1 io2 "
+mkdir -p "$dir/kinds/sub"
+touch "$dir/kinds/r.yaml" "$dir/kinds/d.qcow2" "$dir/kinds/notes.txt"
+check_eq "completion: file kinds: recipes for build" \
+	"$(comp "$AMIFORGE" build "$dir/kinds/" | sort | tr '\n' ' ')" "$dir/kinds/r.yaml $dir/kinds/sub "
+check_eq "completion: file kinds: disks for inspect" \
+	"$(comp "$AMIFORGE" inspect "$dir/kinds/" | sort | tr '\n' ' ')" "$dir/kinds/d.qcow2 $dir/kinds/sub "
+check_eq "completion: file kinds: directories for clean" \
+	"$(comp "$AMIFORGE" clean "$dir/kinds/" | tr '\n' ' ')" "$dir/kinds/sub "
 
 # zsh: the same answers from doc/_amiforge, its compadd and _files stood in
 # for (they print what they are given) so that no terminal is needed.
 zcomp() {	# WORDS... : what the zsh completion offers for the last word
 	zsh -f -c 'compadd() { local w; [[ $1 == -- ]] && shift
 			for w; do [[ $w == "$PREFIX"* ]] && print -r -- "$w"; done; }
-		_files() { print -r -- "(files)"; }
+		_files() { print -r -- "(files $*)"; }
 		words=("$@"); CURRENT=$#; PREFIX=${words[CURRENT]}
 		source "$0"' "$TOP/doc/_amiforge" "$@" | sort | tr '\n' ' '
 }
@@ -324,7 +340,14 @@ if have zsh "zsh completion"; then
 	check_eq "zsh completion: an option of the command" "$(zcomp "$AMIFORGE" build --no-c)" \
 		"--no-cache "
 	check_eq "zsh completion: init's options" "$(zcomp "$AMIFORGE" init --y)" "--yes "
-	check_eq "zsh completion: files otherwise" "$(zcomp "$AMIFORGE" build rec)" "(files) "
+	check_eq "zsh completion: recipes for build" "$(zcomp "$AMIFORGE" build rec)" \
+		"(files -g *.(yaml|yml)) "
+	check_eq "zsh completion: disks for inspect" "$(zcomp "$AMIFORGE" inspect d)" \
+		"(files -g *.(qcow2|raw|img|vmdk|vhd|vhdx|ova)) "
+	check_eq "zsh completion: an option's values" "$(zcomp "$AMIFORGE" convert d.qcow2 --format v)" \
+		"vhd vhdx vmdk "
+	check_eq "zsh completion: subcommands from the table" "$(zcomp "$AMIFORGE" cache '')" \
+		"dir fetch list prune "
 fi
 
 # make install: one binary (the agent is inside it), the page, the completion.
