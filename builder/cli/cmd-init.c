@@ -16,7 +16,7 @@
 #include "log.h"
 #include "util.h"
 
-#define INIT_USAGE "init [DIR] [--name NAME] [--version V] [--parent PATH|URL]\n" \
+#define INIT_USAGE "init [DIR] [--name NAME] [--version V] [--parent PATH|URL|ami-ID|ssm:NAME]\n" \
 		   "       [--sha256 HEX | --checksum-url URL] [--components LIST] [--cpus N]\n" \
 		   "       [--memory MiB] [--formats LIST] [--publish no|ebs|import-snapshot|import-image]\n" \
 		   "       [--region R] [--bucket B] [--ami-name TEMPLATE] [--tags K=V,...]\n" \
@@ -252,8 +252,12 @@ cleanup:
 static char *recipe_text(struct answer *a)
 {
 	char *name = yq(a[A_NAME].value), *ver = yq(a[A_VERSION].value);
-	char *parent = yq(a[A_PARENT].value), *sum = NULL, *formats, *text;
+	/* A path, a URL, an AMI (ami-...) or the AMI an SSM parameter names
+	 * (ssm:NAME), read through EBS direct. */
 	bool url = strstr(a[A_PARENT].value, "://") != NULL;
+	bool ami = str_startswith(a[A_PARENT].value, "ami-");
+	bool ssm = str_startswith(a[A_PARENT].value, "ssm:");
+	char *parent = yq(a[A_PARENT].value + (ssm ? 4 : 0)), *sum = NULL, *formats, *text;
 	struct strv f = STRV_INIT;
 	struct buf fl = BUF_INIT(INIT_ANSWER_MAX * 2), cat = BUF_INIT(1u << 16),
 		   pub = BUF_INIT(1u << 16);
@@ -295,8 +299,9 @@ static char *recipe_text(struct answer *a)
 		"version: %s\n"
 		"description: \"{{ name }} {{ version }}, built {{ buildDate }}\"\n"
 		"\n"
-		"# The base image: a path (relative to this file), or a URL with its\n"
-		"# checksum (sha256:, sha512: or checksum_url:). Downloads are cached.\n"
+		"# The base image: a path (relative to this file), a URL with its\n"
+		"# checksum (sha256:, sha512: or checksum_url:), an AMI (ami: ami-...) or the\n"
+		"# AMI an SSM parameter names (ssm: /param). Downloads are cached.\n"
 		"%s%s%s%s"
 		"\n"
 		"# AWSTOE component documents run in the guest, in order; tests run on a\n"
@@ -319,7 +324,8 @@ static char *recipe_text(struct answer *a)
 		"  formats: [%s]\n"
 		"\n"
 		"%s",
-		name, ver, url ? "parent:\n  url: " : "parent: ", parent, url ? "\n" : "\n",
+		name, ver, url ? "parent:\n  url: " : ami ? "parent:\n  ami: " : ssm ? "parent:\n  ssm: "
+		: "parent: ", parent, "\n",
 		url && sum ? sum : "", cat.data ? cat.data : "", a[A_CPUS].value,
 		a[A_MEMORY].value, formats, pub.data ? pub.data : "");
 	buf_release(&cat);
@@ -374,7 +380,8 @@ int cmd_init(int argc, char **argv)
 	struct answer a[A_N] = {
 		[A_NAME] = { "name", "Recipe name (letters, digits, . _ -)", "my-image", NULL },
 		[A_VERSION] = { "version", "Version", "1.0.0", NULL },
-		[A_PARENT] = { "parent", "Base image (a path, or a URL)", INIT_PARENT_URL, NULL },
+		[A_PARENT] = { "parent", "Base image (a path, a URL, an AMI id or ssm:PARAMETER)",
+			       INIT_PARENT_URL, NULL },
 		[A_SHA256] = { "sha256", NULL, NULL, NULL },
 		[A_SUMS] = { "checksum-url", "URL of the file of checksums for it", NULL, NULL },
 		[A_CPUS] = { "cpus", "Build guest vCPUs", "2", NULL },
@@ -420,7 +427,7 @@ int cmd_init(int argc, char **argv)
 			       "against Debian's SHA512SUMS. Nothing is overwritten: an existing\n"
 			       "file is an error. DIR (default .) is created if missing.\n\n"
 			       "  --name, --version        the recipe's name and version\n"
-			       "  --parent PATH|URL        the base image\n"
+			       "  --parent PATH|URL|ami-ID|ssm:NAME   the base image\n"
 			       "  --sha256 HEX, --checksum-url URL   a URL parent's checksum\n"
 			       "  --components LIST        catalog components, e.g. update-linux,\n"
 			       "                           python-3-linux ('amiforge component list')\n"

@@ -38,6 +38,16 @@ check_eq "init flags: vm and formats as given" \
 	"$(grep -E '^  (cpus|memory|formats):' "$dir/flags/recipe.yaml" | tr '\n' ' ' | tr -s ' ')" \
 	' cpus: 4 memory: 1536 # MiB formats: ["qcow2", "vmdk"] '
 
+# An AMI, or the AMI an SSM parameter names, as the parent.
+"$AMIFORGE" init "$dir/ami" --yes --parent ami-0123456789abcdef0 >/dev/null 2>&1
+check_eq "init --parent ami-ID: validate accepts it, the AMI as parent" \
+	"$?:$("$AMIFORGE" validate --json "$dir/ami/recipe.yaml" | jq -r '[.valid, .parent] | @tsv')" \
+	"$(printf '0:true\tami-0123456789abcdef0')"
+"$AMIFORGE" init "$dir/ssm" --yes --parent ssm:/images/debian/latest >/dev/null 2>&1
+check_eq "init --parent ssm:NAME: validate accepts it, the parameter as parent" \
+	"$?:$("$AMIFORGE" validate --json "$dir/ssm/recipe.yaml" | jq -r '[.valid, .parent] | @tsv')" \
+	"$(printf '0:true\t/images/debian/latest')"
+
 # The catalog and distribution answers as flags.
 "$AMIFORGE" init "$dir/dist" --yes --parent "$img" --components update-linux,python-3-linux \
 	--publish import-snapshot --bucket my-images --region eu-west-1 --ami-name 'web-{{ buildDate }}' \
