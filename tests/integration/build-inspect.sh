@@ -48,7 +48,8 @@ phases:
 EOF
 recipe() {	# NAME EXTRA-INSPECT-LINES [LAST-LINE]: the leaky recipe, published
 	local last=${3:-}
-	[ -n "$last" ] || last="publish: {via: ebs, region: $AWS_REGION, name: leaky-$1-$$}"
+	# volume_type and tags: options of the publish command's table, in a recipe.
+	[ -n "$last" ] || last="publish: {via: ebs, region: $AWS_REGION, name: leaky-$1-$$, volume_type: gp2, tags: {team: cli-$$}}"
 	cat >"$dir/r/$1.yaml" <<EOF
 name: leaky
 version: 1.0.0
@@ -126,6 +127,11 @@ check_contains "build-inspect: a skip keeps what the check found" \
 	"would be fail): credentials or private keys left in the image: /root/.ssh/id_rsa"
 check "build-inspect: the AMI is in the manifest" python3 -c "
 import json,sys; m=json.load(open('$m')); sys.exit(not (m['amis'] and m['amis'][0]['image_id'].startswith('ami-')))"
+ami=$(mj "$m" "m['amis'][0]['image_id']")
+check_eq "build-inspect: the recipe's publish options reached RegisterImage (volume type, tag)" \
+	"$(py 'i = ec2.describe_images(ImageIds=[sys.argv[1]])["Images"][0]
+print(i["BlockDeviceMappings"][0]["Ebs"].get("VolumeType"), {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("team"))' "$ami" 2>&1)" \
+	"gp2 cli-$$"
 sb=$(mj "$m" "m['inspect']['sbom'].get('path', '')")
 check "build-inspect: the build wrote its SBOM beside the image ($sb)" test -s "$sb" -a "$(dirname "$sb")" = "$bd/output"
 check "build-inspect: the SBOM validates against CycloneDX 1.5" python3 "$TOP/tests/lib/cdx_validate.py" "$sb"
