@@ -62,14 +62,30 @@ for name, _ in commands:
     if name in ("help", "version"):
         continue
     print(f'.SH "AMIFORGE {name.upper()}"')
-    print(block(helptext(name, "--help")))
-    if name == "component":
-        print(".PP")
-        print(block(helptext("component", "validate", "--help")))
+    text = helptext(name, "--help")
+    print(block(text))
+    # Subcommands (the command table, 'amiforge help --commands NAME') whose
+    # help says more than the command's own.
+    for sub in helptext("help", "--commands", name).split():
+        subtext = helptext(name, sub, "--help")
+        if subtext != text:
+            print(".PP")
+            print(block(subtext))
 print(".SH EXIT STATUS")
-print("0 on success; 1 when the work failed (a step, a check, an upload);")
-print("2 for a usage or input error (a bad flag, recipe or document, reported as")
-print(".IR file : line : col ).")
+print("Every command:")
+print(".TP\n.B 0\nsuccess")
+print(".TP\n.B 1\nthe work failed (a step, a check, an upload, AWS refused)")
+print(".TP\n.B 2\nbad usage or input: an unknown option (one line, with the likeliest")
+print("option meant), a bad recipe, pipeline or document (reported as")
+print(".IR file : line : col ),")
+print("a missing file")
+print(".PP")
+print(".B run")
+print("and")
+print(".B attach")
+print("exit with the command's own status, 124 when its")
+print(".B \\-\\-timeout")
+print("expired and 125 when amiforge itself failed.")
 print(".SH ENVIRONMENT")
 print(".TP\n.B AMIFORGE_CACHE_DIR\nthe base image and checkpoint cache")
 print(".TP\n.BR AWS_PROFILE ", " AWS_REGION ", " AWS_ENDPOINT_URL_* \nAWS credentials, region and endpoints, resolved as the AWS CLI does")

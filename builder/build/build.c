@@ -306,8 +306,8 @@ static int run_components(struct build *b, struct executor *ex, const struct rec
 	struct strv *params = xcalloc(n ? n : 1, sizeof(*params));
 	struct component_run_opts co;
 	struct component_doc_spec *specs;
-	struct aws_client_opts ao = { .profile = b->r->publish.profile,
-				      .region = b->r->publish.region };
+	struct aws_client_opts ao = { .profile = b->r->publish.o.spec.profile,
+				      .region = b->r->publish.o.spec.region };
 	struct component_result res;
 	size_t i;
 	int ret = -1;
@@ -803,9 +803,8 @@ static void on_publish_resource(enum aws_res_event ev, const char *kind, const c
  * the distribution: section (builder/publish/publish-dist.h). */
 static int publish(struct build *b, const char *vmdk, const char *qcow2)
 {
-	const struct recipe_publish *p = &b->r->publish;
-	struct target_tag *tags = xcalloc(p->ntags ? p->ntags : 1, sizeof(*tags));
-	struct publish_spec spec = { 0 };
+	const struct publish_opts *p = &b->r->publish.o;
+	struct publish_spec spec = p->spec;   /* every option of the publish: section */
 	/* A VMDK the recipe asked for is uploaded as it is; else the qcow2 is
 	 * sent as a VMDK made while it uploads (VM Import), or as it is (EBS). */
 	struct target_disk d = { .path = vmdk ? vmdk : qcow2, .format = vmdk ? "vmdk" : "qcow2" };
@@ -817,27 +816,19 @@ static int publish(struct build *b, const char *vmdk, const char *qcow2)
 	size_t i;
 	int ret = -1;
 
-	for (i = 0; i < p->ntags; i++) {
-		tags[i].key = p->tags[i].name;
-		tags[i].value = p->tags[i].value;
-	}
-	spec.via = p->via ? p->via : "import-snapshot";
-	spec.region = p->region;
-	spec.profile = p->profile;
-	spec.bucket = p->bucket;
-	spec.key_prefix = p->prefix;
-	spec.role_name = p->role;
-	spec.name = p->name ? p->name : b->r->name;
-	spec.description = p->description ? p->description : b->r->description;
+	if (!spec.via)
+		spec.via = "import-snapshot";
+	if (!spec.name)
+		spec.name = b->r->name;
+	if (!spec.description)
+		spec.description = b->r->description;
 	/* An AMI parent's architecture and boot mode carry over unless the
 	 * recipe says otherwise. */
-	spec.arch = p->architecture ? p->architecture : b->base.arch;
-	spec.boot_mode = p->boot_mode ? p->boot_mode : b->base.boot_mode;
-	spec.kms_key_id = p->kms_key_id;
-	spec.encrypted = p->kms_key_id != NULL;
-	spec.ena = spec.sriov = spec.imds_v2 = true;
-	spec.tags = tags;
-	spec.ntags = p->ntags;
+	if (!spec.arch)
+		spec.arch = b->base.arch;
+	if (!spec.boot_mode)
+		spec.boot_mode = b->base.boot_mode;
+	spec.encrypted = spec.encrypted || spec.kms_key_id;
 	spec.progress = !b->o->json && isatty(2);
 	spec.on_resource = on_publish_resource;
 	spec.opaque = b;
@@ -845,8 +836,18 @@ static int publish(struct build *b, const char *vmdk, const char *qcow2)
 		d.path = qcow2;
 		d.format = "qcow2";
 		spec.block_dir = b->bd.path;
-		spec.parent_snapshot = "auto";
+		if (!spec.parent_snapshot)
+			spec.parent_snapshot = "auto";
 		spec.lineage = b->r->name;
+	}
+	if (p->create_bucket) {
+		struct aws_client_opts co = { .profile = spec.profile, .region = spec.region };
+		struct aws_client *cl = aws_client_new(&co);
+		int r = cl ? s3_create_bucket(cl, spec.bucket) : -1;
+
+		aws_client_free(cl);
+		if (r < 0)
+			goto cleanup;
 	}
 	drv = target_find(&spec);
 	if (!drv || (drv->check && drv->check(&spec) < 0) || drv->publish(&d, &spec, &res) < 0)
@@ -875,7 +876,6 @@ cleanup:
 	dist_build_release(&db);
 	free(dstate);
 	target_result_release(&res);
-	free(tags);
 	return ret;
 }
 

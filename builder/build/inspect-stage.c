@@ -34,7 +34,7 @@ size_t cred_fragments(const char *s, bool skip_start, char (*out)[CRED_FRAGMENT_
 
 static enum inspect_target target_of(const struct recipe *r)
 {
-	const char *via = r->publish.via ? r->publish.via : "import-snapshot";
+	const char *via = r->publish.o.spec.via ? r->publish.o.spec.via : "import-snapshot";
 
 	if (!r->publish.set)
 		return INSPECT_FOR_GENERIC;
@@ -47,7 +47,7 @@ static enum inspect_target target_of(const struct recipe *r)
 
 static enum inspect_boot boot_of(const struct recipe *r)
 {
-	const char *m = r->publish.set ? r->publish.boot_mode : NULL;
+	const char *m = r->publish.set ? r->publish.o.spec.boot_mode : NULL;
 
 	if (m && strcmp(m, "legacy-bios") == 0)
 		return INSPECT_BOOT_BIOS;
@@ -62,7 +62,8 @@ static enum inspect_boot boot_of(const struct recipe *r)
 static size_t cred_needles(const struct recipe *r, char (*frag)[CRED_FRAGMENT_BUF],
 			   const char **needles)
 {
-	struct aws_client_opts ao = { .profile = r->publish.profile, .region = r->publish.region };
+	struct aws_client_opts ao = { .profile = r->publish.o.spec.profile,
+				      .region = r->publish.o.spec.region };
 	struct aws_client *cl;
 	const struct aws_creds *cr;
 	size_t n = 0, i;

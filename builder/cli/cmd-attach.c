@@ -89,7 +89,7 @@ int cmd_attach(int argc, char **argv)
 
 	memset(&res, 0, sizeof(res));
 	/* '+': options stop at BUILD_DIR; the command's own follow "--". */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "+h", opts)) != -1) {
 		switch (c) {
 		case 't':
 			if (parse_i64(optarg, 1, 7 * 86400, &timeout_s) < 0) {

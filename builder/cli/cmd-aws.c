@@ -33,7 +33,7 @@ static int aws_sigv4(int argc, char **argv)
 	char *out;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "r:c:qh", opts, NULL)) != -1) {
+	while ((ch = cmd_getopt(argc, argv, "r:c:qh", opts)) != -1) {
 		switch (ch) {
 		case 'r': req = optarg; break;
 		case 'c': ctx = optarg; break;
@@ -92,7 +92,7 @@ static int aws_whoami(int argc, char **argv)
 	struct aws_client_opts o = { 0 };
 	int ch, rc = EXIT_FAIL;
 
-	while ((ch = getopt_long(argc, argv, "p:r:h", opts, NULL)) != -1) {
+	while ((ch = cmd_getopt(argc, argv, "p:r:h", opts)) != -1) {
 		switch (ch) {
 		case 'p': o.profile = optarg; break;
 		case 'r': o.region = optarg; break;
@@ -122,7 +122,8 @@ cleanup:
 
 int cmd_aws(int argc, char **argv)
 {
-	static const char usage[] = "aws sigv4|whoami [options]";
+	static const char usage[] = "aws sigv4 --request FILE --context FILE [--query]\n"
+				    "       amiforge aws whoami [--profile P] [--region R]";
 
 	if (argc < 2)
 		return cmd_usage(usage);
@@ -131,8 +132,14 @@ int cmd_aws(int argc, char **argv)
 	if (strcmp(argv[1], "whoami") == 0)
 		return aws_whoami(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		printf("usage: amiforge %s\n", usage);
+		printf("usage: amiforge %s\n\n"
+		       "Helpers for debugging AWS access ('amiforge aws SUBCOMMAND --help').\n"
+		       "  sigv4    sign a request in the SigV4 test-suite format; print the canonical\n"
+		       "           request, the string to sign, the signature, the signed request\n"
+		       "  whoami   resolve credentials as the AWS CLI does, call STS\n"
+		       "           GetCallerIdentity, say where the credentials came from (never\n"
+		       "           the secret)\n", usage);
 		return EXIT_OK;
 	}
-	return cmd_usage(usage);
+	return cmd_unknown_sub(argv[1]);
 }

@@ -4,6 +4,7 @@
 #include "builder/build/build.h"
 #include "builder/build/checkpoint.h"
 #include "builder/build/builddir.h"
+#include "builder/recipe/recipe.h"
 #include "commands.h"
 #include "error.h"
 #include "log.h"
@@ -72,7 +73,7 @@ int cmd_build(int argc, char **argv)
 	char *saved_recipe = NULL;
 	int c, ret = EXIT_USAGE;
 
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "o:", opts)) != -1) {
 		switch (c) {
 		case 'o':
 			o.output_root = optarg;
@@ -157,6 +158,19 @@ int cmd_build(int argc, char **argv)
 	} else {
 		o.recipe = argv[optind];
 		o.vars = (const char *const *)vars.v;
+	}
+	/* A recipe that does not load is bad input (2), as for validate; the
+	 * build reads it again itself. */
+	{
+		struct recipe_opts ro = { .vars = o.vars, .check_doc = build_check_doc };
+		struct recipe *r = recipe_parse(o.recipe, &ro);
+
+		if (!r) {
+			log_err_msg();
+			ret = EXIT_USAGE;
+			goto cleanup;
+		}
+		recipe_free(r);
 	}
 	if (build_run(&o, &res) < 0) {
 		log_err_msg();

@@ -34,7 +34,7 @@ static int cache_fetch(int argc, char **argv)
 	int c, rc = EXIT_USAGE;
 
 	memset(&img, 0, sizeof(img));
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "", opts)) != -1) {
 		if (c == 'F')
 			format = optarg;
 		else if (c == 'V')
@@ -125,7 +125,7 @@ static int cache_prune_cmd(int argc, char **argv)
 	bool dry = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "", opts)) != -1) {
 		switch (c) {
 		case 'o':
 			if (parse_u64(optarg, 100000, &days) < 0 || days == 0) {
@@ -170,7 +170,7 @@ int cmd_cache(int argc, char **argv)
 
 	if (!sub)
 		return cmd_usage(CACHE_USAGE);
-	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+	if (cmd_wants_help(argc, argv)) {
 		printf("usage: amiforge %s\n\n"
 		       "The content-addressed base image cache ($AMIFORGE_CACHE_DIR, else\n"
 		       "/var/cache/amiforge as root, else $XDG_CACHE_HOME/amiforge).\n"
@@ -179,13 +179,25 @@ int cmd_cache(int argc, char **argv)
 		       "  prune   drop images and build checkpoints unused for DAYS (default: all)\n"
 		       "          and stale downloads\n"
 		       "  fetch   download/verify/unpack a recipe's parent into the cache\n"
+		       "          (or an AMI's root snapshot, by id or SSM parameter)\n"
 		       "  dir     print the cache directory\n", CACHE_USAGE);
 		return EXIT_OK;
 	}
 	if (strcmp(sub, "list") == 0) {
-		bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+		static const struct option opts[] = {
+			{ "json", no_argument, NULL, 'j' },
+			{ NULL, 0, NULL, 0 },
+		};
+		bool json = false;
+		int c;
 
-		if (argc != 2 && !json)
+		optind = 0;     /* glibc: start over (argv[0] is now the subcommand) */
+		while ((c = cmd_getopt(argc - 1, argv + 1, "", opts)) != -1) {
+			if (c != 'j')
+				return cmd_usage(CACHE_USAGE);
+			json = true;
+		}
+		if (optind != argc - 1)
 			return cmd_usage(CACHE_USAGE);
 		if (cache_list(stdout, json) < 0) {
 			log_err_msg();
@@ -194,7 +206,13 @@ int cmd_cache(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(sub, "dir") == 0) {
-		char *d = cache_dir();
+		static const struct option none[] = { { NULL, 0, NULL, 0 } };
+		char *d;
+
+		optind = 0;     /* glibc: start over (argv[0] is now the subcommand) */
+		if (cmd_getopt(argc - 1, argv + 1, "", none) != -1 || optind != argc - 1)
+			return cmd_usage(CACHE_USAGE);
+		d = cache_dir();
 
 		if (!d) {
 			log_err_msg();
@@ -208,6 +226,5 @@ int cmd_cache(int argc, char **argv)
 		return cache_prune_cmd(argc - 1, argv + 1);
 	if (strcmp(sub, "fetch") == 0)
 		return cache_fetch(argc - 1, argv + 1);
-	log_error("unknown cache command '%s'", sub);
-	return cmd_usage(CACHE_USAGE);
+	return cmd_unknown_sub(sub);
 }

@@ -62,7 +62,7 @@ int cmd_clean(int argc, char **argv)
 	bool dry = false;
 	int c, worst = 0, n = 0;
 
-	while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "nh", opts)) != -1) {
 		switch (c) {
 		case 'n':
 			dry = true;

@@ -22,21 +22,25 @@ static const char run_usage[] =
 
 static int cmd_validate_docs(int argc, char **argv)
 {
-	int i, bad = 0;
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int i, c, bad = 0;
 
-	if (argc < 2)
-		return cmd_usage("component validate DOC...");
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			printf("usage: amiforge component validate DOC...\n\n"
-			       "Check AWSTOE component documents: schema, phases, steps, actions and\n"
-			       "their inputs, parameters, loops and conditions. Errors are printed as\n"
-			       "file:line:col: phase, step: message. Exit status 0 when every document\n"
-			       "is valid, 2 otherwise.\n");
-			return EXIT_OK;
-		}
+	optind = 0;     /* glibc: start over (argv[0] is the subcommand) */
+	while ((c = cmd_getopt(argc, argv, "h", opts)) != -1) {
+		if (c != 'h')
+			return cmd_usage("component validate DOC...");
+		printf("usage: amiforge component validate DOC...\n\n"
+		       "Check AWSTOE component documents: schema, phases, steps, actions and\n"
+		       "their inputs, parameters, loops and conditions. Errors are printed as\n"
+		       "file:line:col: phase, step: message.\n");
+		return EXIT_OK;
 	}
-	for (i = 1; i < argc; i++) {
+	if (optind == argc)
+		return cmd_usage("component validate DOC...");
+	for (i = optind; i < argc; i++) {
 		if (component_validate_file(argv[i]) < 0) {
 			log_err_msg();
 			bad++;
@@ -94,13 +98,14 @@ static int cmd_run_docs(int argc, char **argv)
 	struct guest_opts go = { .net = VM_NET_USER,
 				 .offline_reason = "amiforge component run was given --no-net" };
 	struct guest *g = NULL;
+	char *work_dir = NULL;
 	struct s3_ops *s3 = NULL;
 	const char *image = NULL;
 	bool local = false;
 	int c, i, ret = EXIT_FAIL;
 
 	optind = 0;   /* full re-initialisation: main() parsed with "+" */
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "", opts)) != -1) {
 		switch (c) {
 		case 'p':
 			o.phases = optarg;
@@ -115,9 +120,17 @@ static int cmd_run_docs(int argc, char **argv)
 		case 'l':
 			o.log_dir = optarg;
 			break;
-		case 'w':
-			o.work_dir = optarg;
+		case 'w': {
+			/* Steps run with their own working directories: a relative
+			 * path is made absolute here, as the user meant it. */
+			char *cwd = optarg[0] == '/' ? NULL : getcwd(NULL, 0);
+
+			free(work_dir);
+			work_dir = cwd ? xasprintf("%s/%s", cwd, optarg) : xstrdup(optarg);
+			free(cwd);
+			o.work_dir = work_dir;
 			break;
+		}
 		case 'L':
 			local = true;
 			break;
@@ -143,7 +156,15 @@ static int cmd_run_docs(int argc, char **argv)
 			o.allow_local_sources = true;
 			break;
 		case 'h':
-			printf("usage: amiforge %s\n", run_usage);
+			printf("usage: amiforge %s\n\n"
+			       "Run AWSTOE documents as Image Builder would, with TOE-style logs\n"
+			       "(--log-dir, default ./toe-logs): on this machine in a fresh working\n"
+			       "directory (--local; --work-dir DIR instead), or in a guest booted from\n"
+			       "IMAGE on a throwaway overlay (--image). --phases picks the phases\n"
+			       "(default build,validate), --parameters sets document parameters.\n"
+			       "--no-net: the guest has no network (--net, the old opt-in, is accepted).\n"
+			       "--allow-local-sources lets WebDownload and S3Download read file:// and\n"
+			       "this host's addresses.\n", run_usage);
 			ret = EXIT_OK;
 			goto cleanup;
 		default:
@@ -226,12 +247,19 @@ cleanup:
 	s3ops_free(s3);
 	strv_release(&params);
 	free(docs);
+	free(work_dir);
 	return ret;
 }
 
 /* amiforge component list [--json] [--recipe RECIPE]: the catalog. */
 static int cmd_list(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "recipe", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct catalog_entry *v = NULL;
 	const char *recipe = NULL;
 	char *rdir = NULL;
@@ -239,12 +267,16 @@ static int cmd_list(int argc, char **argv)
 	size_t n = 0, i;
 	int a, rc = EXIT_OK;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--json") == 0) {
+	optind = 0;     /* glibc: start over (argv[0] is the subcommand) */
+	while ((a = cmd_getopt(argc, argv, "h", opts)) != -1) {
+		switch (a) {
+		case 'j':
 			json = true;
-		} else if (strcmp(argv[a], "--recipe") == 0 && a + 1 < argc) {
-			recipe = argv[++a];
-		} else if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+			break;
+		case 'r':
+			recipe = optarg;
+			break;
+		case 'h':
 			printf("usage: amiforge component list [--json] [--recipe RECIPE]\n\n"
 			       "The components a recipe can name ({name: N, version: 1.0.x}) and\n"
 			       "ExecuteDocument can run (NAME/VERSION or an Image Builder ARN):\n"
@@ -253,10 +285,12 @@ static int cmd_list(int argc, char **argv)
 			       "~/.local/share/amiforge/components, catalog/ beside the binary,\n"
 			       "the system's share/amiforge/components), highest versions last.\n");
 			return EXIT_OK;
-		} else {
+		default:
 			return cmd_usage("component list [--json] [--recipe RECIPE]");
 		}
 	}
+	if (optind != argc)
+		return cmd_usage("component list [--json] [--recipe RECIPE]");
 	if (recipe) {
 		char *copy = xstrdup(recipe), *real;
 
@@ -295,16 +329,25 @@ static int cmd_show(int argc, char **argv)
 	char *name, *at;
 	int rc = EXIT_FAIL;
 
-	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0;     /* glibc: start over (argv[0] is the subcommand) */
+	while ((c = cmd_getopt(argc, argv, "h", opts)) != -1) {
+		if (c != 'h')
+			return cmd_usage("component show NAME[@VERSION]");
 		printf("usage: amiforge component show NAME[@VERSION]\n\n"
 		       "Resolve NAME at VERSION (1.2.3, 1.2.x, 1.x.x, x.x.x; default x.x.x)\n"
 		       "in the catalog as a build would, and print where it is and its\n"
 		       "document.\n");
 		return EXIT_OK;
 	}
-	if (argc != 2)
+	if (optind + 1 != argc)
 		return cmd_usage("component show NAME[@VERSION]");
-	name = xstrdup(argv[1]);
+	name = xstrdup(argv[optind]);
 	at = strchr(name, '@');
 	if (at)
 		*at++ = '\0';
@@ -347,16 +390,5 @@ int cmd_component(int argc, char **argv)
 		return cmd_list(argc - 1, argv + 1);
 	if (strcmp(argv[1], "show") == 0)
 		return cmd_show(argc - 1, argv + 1);
-	{
-		static const char *const subs[] = { "validate", "run", "list", "show" };
-		const char *hint = closest_word(argv[1], subs, ARRAY_SIZE(subs));
-
-		if (hint)
-			err_set("unknown subcommand 'component %s'; did you mean '%s'?", argv[1], hint);
-		else
-			err_set("unknown subcommand 'component %s' (validate, run, list, show)",
-				argv[1]);
-	}
-	log_err_msg();
-	return EXIT_USAGE;
+	return cmd_unknown_sub(argv[1]);
 }

@@ -6,7 +6,7 @@
 #include "error.h"
 #include "log.h"
 
-#define CONVERT_USAGE "convert DISK --format raw|qcow2|vmdk|vhd|vhdx|ova -o OUT [--verify]\n" \
+#define CONVERT_USAGE "convert DISK --format raw|qcow2|vmdk|vhd|vhdx|ova -o|--output OUT [--verify]\n" \
 	"         [--vhd-type fixed|dynamic] [--input-format raw|qcow2|vmdk|vhd|vhdx]"
 
 int cmd_convert(int argc, char **argv)
@@ -25,7 +25,7 @@ int cmd_convert(int argc, char **argv)
 	int ch;
 
 	memset(&o, 0, sizeof(o));
-	while ((ch = getopt_long(argc, argv, "O:o:f:h", opts, NULL)) != -1) {
+	while ((ch = cmd_getopt(argc, argv, "O:o:f:h", opts)) != -1) {
 		switch (ch) {
 		case 'O':
 			if (convert_format_parse(optarg, &o.format) < 0) {

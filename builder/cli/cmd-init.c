@@ -1,21 +1,26 @@
 /* amiforge init [DIR] [answers as flags] [--yes]: write a starter recipe,
  * a component and its test into DIR, asking for each answer on a terminal
- * (recipe, infrastructure, review). What it writes is checked by the same
+ * (recipe: name, version, parent, catalog components; infrastructure;
+ * distribution: publish route, region, bucket, AMI name, tags, copies,
+ * shares; review). What it writes is checked by the same
  * parser `validate` uses before init says it is done. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 
 #include "builder/build/build.h"
+#include "builder/component/catalog.h"
 #include "builder/recipe/recipe.h"
 #include "commands.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
 
-#define INIT_USAGE "init [DIR] [--name NAME] [--version V] [--parent PATH|URL]\n" \
-		   "       [--sha256 HEX | --checksum-url URL] [--cpus N] [--memory MiB]\n" \
-		   "       [--formats LIST] [--yes]"
+#define INIT_USAGE "init [DIR] [--name NAME] [--version V] [--parent PATH|URL|ami-ID|ssm:NAME]\n" \
+		   "       [--sha256 HEX | --checksum-url URL] [--components LIST] [--cpus N]\n" \
+		   "       [--memory MiB] [--formats LIST] [--publish no|ebs|import-snapshot|import-image]\n" \
+		   "       [--region R] [--bucket B] [--ami-name TEMPLATE] [--tags K=V,...]\n" \
+		   "       [--copy-to REGIONS] [--share ACCOUNTS] [--yes]"
 
 /* Debian 12's generic cloud image, checked against Debian's published sums. */
 #define INIT_PARENT_URL "https://cloud.debian.org/images/cloud/bookworm/latest/" \
@@ -24,7 +29,12 @@
 /* One answer typed at the prompt. */
 #define INIT_ANSWER_MAX 1024
 
-enum { A_NAME, A_VERSION, A_PARENT, A_SHA256, A_SUMS, A_CPUS, A_MEMORY, A_FORMATS, A_N };
+enum {
+	A_NAME, A_VERSION, A_PARENT, A_SHA256, A_SUMS, A_CATALOG,      /* the recipe */
+	A_CPUS, A_MEMORY, A_FORMATS,                                     /* infrastructure */
+	A_PUBLISH, A_REGION, A_BUCKET, A_AMI_NAME, A_TAGS, A_COPY, A_SHARE,   /* distribution */
+	A_N
+};
 
 struct answer {
 	const char *flag;
@@ -122,25 +132,147 @@ static const char test_text[] =
 	"          commands:\n"
 	"            - test -s /etc/amiforge-note\n";
 
-static char *recipe_text(struct answer *a)
+/* A comma- or space-separated answer, split. */
+static void split(const char *p, struct strv *out)
 {
-	char *name = yq(a[A_NAME].value), *ver = yq(a[A_VERSION].value);
-	char *parent = yq(a[A_PARENT].value), *sum = NULL, *formats, *text;
-	bool url = strstr(a[A_PARENT].value, "://") != NULL;
-	struct strv f = STRV_INIT;
-	struct buf fl = BUF_INIT(INIT_ANSWER_MAX * 2);
-	const char *p = a[A_FORMATS].value;
-	size_t i;
-
-	/* formats: a comma- or space-separated list, each quoted */
-	while (*p) {
+	while (p && *p) {
 		size_t n = strcspn(p, ", ");
 
 		if (n)
-			strv_pushf(&f, "%.*s", (int)n, p);
+			strv_pushf(out, "%.*s", (int)n, p);
 		p += n;
 		p += strspn(p, ", ");
 	}
+}
+
+static bool publishes(const struct answer *a)
+{
+	return strcmp(a[A_PUBLISH].value, "no") != 0;
+}
+
+/* The catalog components asked for, each resolved now (an unknown name is
+ * refused with the versions there are), written with the major version
+ * found: "    - {name: N, version: 1.x.x}\n" each. 0 or -1. */
+static int catalog_text(const struct answer *a, struct buf *out)
+{
+	struct strv names = STRV_INIT;
+	size_t i;
+	int r = 0;
+
+	split(a[A_CATALOG].value, &names);
+	for (i = 0; i < names.n && r == 0; i++) {
+		struct catalog_entry e = { 0 };
+		char *q;
+
+		if (catalog_resolve(NULL, names.v[i], "x.x.x", &e) < 0) {
+			r = err_prefix("init: --components");
+			break;
+		}
+		q = yq(e.name);
+		buf_printf(out, "  - {name: %s, version: \"%.*s.x.x\"}   # the catalog's\n", q,
+			   (int)strcspn(e.version, "."), e.version);
+		free(q);
+		catalog_entry_release(&e);
+	}
+	strv_release(&names);
+	return r;
+}
+
+/* publish: and distribution: from the distribution answers. */
+static void publish_text(const struct answer *a, struct buf *out)
+{
+	struct strv tags = STRV_INIT, copies = STRV_INIT, shares = STRV_INIT;
+	char *region = yq(a[A_REGION].value), *ami = yq(a[A_AMI_NAME].value);
+	size_t i, j;
+
+	if (!publishes(a)) {
+		buf_adds(out, "# To make an AMI of it ('amiforge help publish': every key):\n"
+			      "# publish:\n"
+			      "#   via: ebs\n"
+			      "#   region: eu-west-1\n");
+		goto cleanup;
+	}
+	buf_printf(out, "# Where the image goes ('amiforge help publish': every key).\n"
+			"publish:\n"
+			"  via: %s\n"
+			"  region: %s\n", a[A_PUBLISH].value, region);
+	if (a[A_BUCKET].value && *a[A_BUCKET].value) {
+		char *q = yq(a[A_BUCKET].value);
+
+		buf_printf(out, "  bucket: %s   # VM Import's staging bucket\n", q);
+		free(q);
+	}
+	buf_printf(out, "  name: %s\n", ami);
+	split(a[A_TAGS].value, &tags);
+	if (tags.n) {
+		buf_adds(out, "  tags:\n");
+		for (i = 0; i < tags.n; i++) {
+			char *eq = strchr(tags.v[i], '='), *k, *v;
+
+			if (eq)
+				*eq = '\0';
+			k = yq(tags.v[i]);
+			v = yq(eq ? eq + 1 : "");
+			buf_printf(out, "    %s: %s\n", k, v);
+			free(k);
+			free(v);
+		}
+	}
+	split(a[A_COPY].value, &copies);
+	split(a[A_SHARE].value, &shares);
+	if (!copies.n && !shares.n)
+		goto cleanup;
+	buf_adds(out, "\n# Copies in other regions and who may launch the AMI (the first\n"
+		      "# region is the one it is published in).\n"
+		      "distribution:\n"
+		      "  regions:\n");
+	for (i = 0; i <= copies.n; i++) {
+		char *q = i ? yq(copies.v[i - 1]) : xstrdup(region);
+
+		buf_printf(out, "    - region: %s\n", q);
+		free(q);
+		if (shares.n) {
+			buf_adds(out, "      launch_permission:\n        accounts: [");
+			for (j = 0; j < shares.n; j++) {
+				q = yq(shares.v[j]);
+				buf_printf(out, "%s%s", j ? ", " : "", q);
+				free(q);
+			}
+			buf_adds(out, "]\n");
+		}
+	}
+cleanup:
+	strv_release(&tags);
+	strv_release(&copies);
+	strv_release(&shares);
+	free(region);
+	free(ami);
+}
+
+static char *recipe_text(struct answer *a)
+{
+	char *name = yq(a[A_NAME].value), *ver = yq(a[A_VERSION].value);
+	/* A path, a URL, an AMI (ami-...) or the AMI an SSM parameter names
+	 * (ssm:NAME), read through EBS direct. */
+	bool url = strstr(a[A_PARENT].value, "://") != NULL;
+	bool ami = str_startswith(a[A_PARENT].value, "ami-");
+	bool ssm = str_startswith(a[A_PARENT].value, "ssm:");
+	char *parent = yq(a[A_PARENT].value + (ssm ? 4 : 0)), *sum = NULL, *formats, *text;
+	struct strv f = STRV_INIT;
+	struct buf fl = BUF_INIT(INIT_ANSWER_MAX * 2), cat = BUF_INIT(1u << 16),
+		   pub = BUF_INIT(1u << 16);
+	size_t i;
+
+	if (catalog_text(a, &cat) < 0) {
+		buf_release(&cat);
+		free(name);
+		free(ver);
+		free(parent);
+		return NULL;
+	}
+	publish_text(a, &pub);
+	/* formats: a comma- or space-separated list, each quoted */
+	split(a[A_FORMATS].value, &f);
 	for (i = 0; i < f.n; i++) {
 		char *q = yq(f.v[i]);
 
@@ -167,13 +299,15 @@ static char *recipe_text(struct answer *a)
 		"version: %s\n"
 		"description: \"{{ name }} {{ version }}, built {{ buildDate }}\"\n"
 		"\n"
-		"# The base image: a path (relative to this file), or a URL with its\n"
-		"# checksum (sha256:, sha512: or checksum_url:). Downloads are cached.\n"
+		"# The base image: a path (relative to this file), a URL with its\n"
+		"# checksum (sha256:, sha512: or checksum_url:), an AMI (ami: ami-...) or the\n"
+		"# AMI an SSM parameter names (ssm: /param). Downloads are cached.\n"
 		"%s%s%s%s"
 		"\n"
 		"# AWSTOE component documents run in the guest, in order; tests run on a\n"
 		"# fresh boot of the finished image.\n"
 		"components:\n"
+		"%s"
 		"  - path: components/hello.yaml\n"
 		"    parameters:\n"
 		"      Note: \"built by amiforge init\"\n"
@@ -189,12 +323,13 @@ static char *recipe_text(struct answer *a)
 		"output:\n"
 		"  formats: [%s]\n"
 		"\n"
-		"# To make an AMI of it, add for example:\n"
-		"# publish:\n"
-		"#   via: ebs\n"
-		"#   region: eu-west-1\n",
-		name, ver, url ? "parent:\n  url: " : "parent: ", parent, url ? "\n" : "\n",
-		url && sum ? sum : "", a[A_CPUS].value, a[A_MEMORY].value, formats);
+		"%s",
+		name, ver, url ? "parent:\n  url: " : ami ? "parent:\n  ami: " : ssm ? "parent:\n  ssm: "
+		: "parent: ", parent, "\n",
+		url && sum ? sum : "", cat.data ? cat.data : "", a[A_CPUS].value,
+		a[A_MEMORY].value, formats, pub.data ? pub.data : "");
+	buf_release(&cat);
+	buf_release(&pub);
 	free(name);
 	free(ver);
 	free(parent);
@@ -202,6 +337,21 @@ static char *recipe_text(struct answer *a)
 	free(formats);
 	strv_release(&f);
 	return text;
+}
+
+/* The catalog's component names, one line, before the question. */
+static void catalog_names(void)
+{
+	struct catalog_entry *v = NULL;
+	size_t n = 0, i;
+
+	catalog_list(NULL, &v, &n);
+	printf("The catalog has:");
+	for (i = 0; i < n; i++)
+		if (i == 0 || strcmp(v[i].name, v[i - 1].name) != 0)
+			printf(" %s", v[i].name);
+	printf("%s\n", n ? "" : " nothing");
+	catalog_entries_free(v, n);
 }
 
 int cmd_init(int argc, char **argv)
@@ -215,6 +365,14 @@ int cmd_init(int argc, char **argv)
 		{ "cpus", required_argument, NULL, A_CPUS },
 		{ "memory", required_argument, NULL, A_MEMORY },
 		{ "formats", required_argument, NULL, A_FORMATS },
+		{ "components", required_argument, NULL, A_CATALOG },
+		{ "publish", required_argument, NULL, A_PUBLISH },
+		{ "region", required_argument, NULL, A_REGION },
+		{ "bucket", required_argument, NULL, A_BUCKET },
+		{ "ami-name", required_argument, NULL, A_AMI_NAME },
+		{ "tags", required_argument, NULL, A_TAGS },
+		{ "copy-to", required_argument, NULL, A_COPY },
+		{ "share", required_argument, NULL, A_SHARE },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -222,14 +380,29 @@ int cmd_init(int argc, char **argv)
 	struct answer a[A_N] = {
 		[A_NAME] = { "name", "Recipe name (letters, digits, . _ -)", "my-image", NULL },
 		[A_VERSION] = { "version", "Version", "1.0.0", NULL },
-		[A_PARENT] = { "parent", "Base image (a path, or a URL)", INIT_PARENT_URL, NULL },
+		[A_PARENT] = { "parent", "Base image (a path, a URL, an AMI id or ssm:PARAMETER)",
+			       INIT_PARENT_URL, NULL },
 		[A_SHA256] = { "sha256", NULL, NULL, NULL },
 		[A_SUMS] = { "checksum-url", "URL of the file of checksums for it", NULL, NULL },
 		[A_CPUS] = { "cpus", "Build guest vCPUs", "2", NULL },
 		[A_MEMORY] = { "memory", "Build guest memory (MiB)", "2048", NULL },
+		[A_CATALOG] = { "components", "Catalog components to run before hello.yaml "
+				"(comma-separated names; empty: none)", "", NULL },
 		[A_FORMATS] = { "formats", "Output formats (qcow2, raw, vmdk, vhd, vhdx, ova)",
 				"qcow2", NULL },
+		[A_PUBLISH] = { "publish", "Publish an AMI? (no, ebs, import-snapshot, import-image)",
+				"no", NULL },
+		[A_REGION] = { "region", "Region to publish in", NULL, NULL },
+		[A_BUCKET] = { "bucket", "S3 bucket for VM Import's upload", "", NULL },
+		[A_AMI_NAME] = { "ami-name", "AMI name", "{{ name }}-{{ version }}-{{ buildDate }}",
+				 NULL },
+		[A_TAGS] = { "tags", "Tags on the AMI (KEY=VALUE, comma-separated)", "", NULL },
+		[A_COPY] = { "copy-to", "Copy the AMI to regions (comma-separated; empty: none)", "",
+			     NULL },
+		[A_SHARE] = { "share", "Accounts that may launch it (12-digit ids, comma-separated)",
+			      "", NULL },
 	};
+	const char *env_region = getenv("AWS_REGION");
 	struct recipe_opts ro = { .check_doc = build_check_doc };
 	struct recipe *r = NULL;
 	const char *dir = ".";
@@ -237,7 +410,7 @@ int cmd_init(int argc, char **argv)
 	bool yes = false, made_recipe = false, made_comp = false, made_test = false;
 	int c, i, rc = EXIT_USAGE;
 
-	while ((c = getopt_long(argc, argv, "yh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "yh", opts)) != -1) {
 		if (c >= 0 && c < A_N) {
 			free(a[c].value);
 			a[c].value = xstrdup(optarg);
@@ -254,13 +427,21 @@ int cmd_init(int argc, char **argv)
 			       "against Debian's SHA512SUMS. Nothing is overwritten: an existing\n"
 			       "file is an error. DIR (default .) is created if missing.\n\n"
 			       "  --name, --version        the recipe's name and version\n"
-			       "  --parent PATH|URL        the base image\n"
+			       "  --parent PATH|URL|ami-ID|ssm:NAME   the base image\n"
 			       "  --sha256 HEX, --checksum-url URL   a URL parent's checksum\n"
+			       "  --components LIST        catalog components, e.g. update-linux,\n"
+			       "                           python-3-linux ('amiforge component list')\n"
 			       "  --cpus N, --memory MiB   the build guest\n"
 			       "  --formats LIST           output formats, e.g. qcow2,vmdk\n"
-			       "  --yes                    ask nothing\n\n"
-			       "Exit status: 0 written, 1 failure (a file exists...), 2 usage or\n"
-			       "answers the recipe does not accept (file:line:col: message).\n",
+			       "  --publish ROUTE          no (default), ebs, import-snapshot or\n"
+			       "                           import-image; then:\n"
+			       "  --region R               where (default: $AWS_REGION, else us-east-1)\n"
+			       "  --bucket B               VM Import's S3 bucket (import-*)\n"
+			       "  --ami-name TEMPLATE      default '{{ name }}-{{ version }}-{{ buildDate }}'\n"
+			       "  --tags K=V,...           tags on the AMI\n"
+			       "  --copy-to REGIONS        copies in other regions (comma-separated)\n"
+			       "  --share ACCOUNTS         accounts that may launch it (comma-separated)\n"
+			       "  --yes                    ask nothing\n",
 			       INIT_USAGE);
 			rc = EXIT_OK;
 			goto cleanup;
@@ -279,6 +460,7 @@ int cmd_init(int argc, char **argv)
 			  "and --yes");
 		goto cleanup;
 	}
+	a[A_REGION].def = env_region && *env_region ? env_region : "us-east-1";
 	for (i = 0; i < A_N; i++)
 		if (!a[i].value && a[i].def)
 			a[i].value = xstrdup(a[i].def);
@@ -294,8 +476,16 @@ int cmd_init(int argc, char **argv)
 			if (!strstr(a[A_PARENT].value, "://") || a[A_SHA256].value)
 				continue;
 		}
+		/* Distribution questions only when publishing; the bucket only
+		 * for VM Import. */
+		if (i > A_PUBLISH && !publishes(a))
+			continue;
+		if (i == A_BUCKET && strcmp(a[A_PUBLISH].value, "ebs") == 0)
+			continue;
 		if (yes || !a[i].question)
 			continue;
+		if (i == A_CATALOG)
+			catalog_names();
 		if (ask(&a[i], stdin) < 0) {
 			log_err_msg();
 			rc = EXIT_FAIL;
@@ -310,7 +500,32 @@ int cmd_init(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	{
+		static const char *const routes[] = { "no", "ebs", "import-snapshot", "import-image" };
+		size_t k;
+
+		for (k = 0; k < ARRAY_SIZE(routes); k++)
+			if (strcmp(a[A_PUBLISH].value, routes[k]) == 0)
+				break;
+		if (k == ARRAY_SIZE(routes)) {
+			const char *hint = closest_word(a[A_PUBLISH].value, routes, ARRAY_SIZE(routes));
+
+			log_error("init: --publish '%s': expected no, ebs, import-snapshot or "
+				  "import-image%s%s%s", a[A_PUBLISH].value,
+				  hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+			goto cleanup;
+		}
+	}
+	if (str_startswith(a[A_PUBLISH].value, "import-") && !*a[A_BUCKET].value) {
+		log_error("init: --publish %s needs --bucket B (VM Import's staging bucket)",
+			  a[A_PUBLISH].value);
+		goto cleanup;
+	}
 	text = recipe_text(a);
+	if (!text) {
+		log_err_msg();
+		goto cleanup;
+	}
 	if (!yes) {
 		printf("\n--- %s/recipe.yaml\n%s---\nWrite it? [Y/n]: ", dir, text);
 		fflush(stdout);

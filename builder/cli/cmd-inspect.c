@@ -7,7 +7,7 @@
 #include "log.h"
 #include "util.h"
 
-#define INSPECT_USAGE "inspect DISK [--json] [--format raw|qcow2|vmdk|vhd|vhdx]\n" \
+#define INSPECT_USAGE "inspect DISK [--json] [--format|--input-format raw|qcow2|vmdk|vhd|vhdx]\n" \
 	"         [--for import-snapshot|import-image|ebs|generic] [--boot-mode bios|uefi] [--canary STRING]"
 
 int cmd_inspect(int argc, char **argv)
@@ -27,7 +27,7 @@ int cmd_inspect(int argc, char **argv)
 	bool json = false;
 	int ch, ret;
 
-	while ((ch = getopt_long(argc, argv, "jf:t:b:c:h", opts, NULL)) != -1) {
+	while ((ch = cmd_getopt(argc, argv, "jf:t:b:c:h", opts)) != -1) {
 		switch (ch) {
 		case 'j':
 			json = true;

@@ -37,9 +37,7 @@ static const char pipeline_help[] =
 	"  uninstall FILE [--scheduler systemd|cron] [--unit-dir DIR] [--print]\n"
 	"        remove what install added\n"
 	"  deliver FILE BUILD_DIR\n"
-	"        tag, distribute and notify for a finished build again (recorded as a run)\n\n"
-	"Exit status: 0 done (built, skipped or not due), 1 a build, distribution\n"
-	"step or notification failed, 2 a usage error or an invalid pipeline file.\n";
+	"        tag, distribute and notify for a finished build again (recorded as a run)\n";
 
 static const char lifecycle_help[] =
 	"usage: amiforge " LIFECYCLE_USAGE "\n\n"
@@ -52,16 +50,6 @@ static const char lifecycle_help[] =
 	"  apply FILE [--json]    do it: journaled in the state directory, idempotent\n"
 	"                         (an action in effect is not repeated; a deletion\n"
 	"                         interrupted is finished by the next apply)\n";
-
-static bool wants_help(int argc, char **argv)
-{
-	int i;
-
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return true;
-	return false;
-}
 
 static struct pipeline *load(const char *path)
 {
@@ -90,17 +78,20 @@ int cmd_pipeline(int argc, char **argv)
 	bool json = false;
 	int c, rc = EXIT_USAGE, nargs;
 
-	if (wants_help(argc, argv)) {
+	if (cmd_wants_help(argc, argv)) {
 		fputs(pipeline_help, stdout);
 		return EXIT_OK;
 	}
 	if (argc < 2)
 		return cmd_usage(PIPELINE_USAGE);
 	sub = argv[1];
+	if (strcmp(sub, "run") && strcmp(sub, "status") && strcmp(sub, "install") &&
+	    strcmp(sub, "uninstall") && strcmp(sub, "deliver"))
+		return cmd_unknown_sub(sub);
 	argc--;
 	argv++;
 	optind = 0;     /* glibc: start over (argv[0] is now the subcommand) */
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "", opts)) != -1) {
 		switch (c) {
 		case 'n':
 			ro.now = true;
@@ -147,12 +138,6 @@ int cmd_pipeline(int argc, char **argv)
 		log_error("--scheduler, --unit-dir and --print go with install and uninstall");
 		return EXIT_USAGE;
 	}
-	if (strcmp(sub, "run") && strcmp(sub, "status") && strcmp(sub, "install") &&
-	    strcmp(sub, "uninstall") && strcmp(sub, "deliver")) {
-		log_error("unknown pipeline subcommand '%s' (run, status, install, uninstall, "
-			  "deliver)", sub);
-		return EXIT_USAGE;
-	}
 	p = load(argv[optind]);
 	if (!p)
 		goto cleanup;
@@ -184,28 +169,35 @@ cleanup:
 
 int cmd_lifecycle(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct pipeline *p = NULL;
 	bool json = false, apply;
-	int i, rc = EXIT_USAGE;
+	int c, rc = EXIT_USAGE;
 	const char *file = NULL;
 
-	if (wants_help(argc, argv)) {
+	if (cmd_wants_help(argc, argv)) {
 		fputs(lifecycle_help, stdout);
 		return EXIT_OK;
 	}
-	if (argc < 3 || (strcmp(argv[1], "plan") && strcmp(argv[1], "apply")))
+	if (argc < 2)
 		return cmd_usage(LIFECYCLE_USAGE);
+	if (strcmp(argv[1], "plan") && strcmp(argv[1], "apply"))
+		return cmd_unknown_sub(argv[1]);
 	apply = strcmp(argv[1], "apply") == 0;
-	for (i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = true;
-		else if (argv[i][0] == '-' || file)
+	argc--;
+	argv++;
+	optind = 0;     /* glibc: start over (argv[0] is now the subcommand) */
+	while ((c = cmd_getopt(argc, argv, "", opts)) != -1) {
+		if (c != 'j')
 			return cmd_usage(LIFECYCLE_USAGE);
-		else
-			file = argv[i];
+		json = true;
 	}
-	if (!file)
+	if (optind + 1 != argc)
 		return cmd_usage(LIFECYCLE_USAGE);
+	file = argv[optind];
 	p = load(file);
 	if (!p)
 		goto cleanup;

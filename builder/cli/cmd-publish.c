@@ -13,25 +13,15 @@
 #include "drivers/aws/aws.h"
 #include "drivers/aws/s3.h"
 #include "builder/publish/publish-dist.h"
+#include "builder/publish/publish-opts.h"
 #include "builder/disk/admit.h"
 #include "builder/build/builddir.h"
 #include "builder/build/journal.h"
 
-#define MAX_TAGS 50
-
 static const char usage_text[] =
-	"publish DISK|BUILD_DIR [--via import-snapshot|import-image|ebs] [--bucket B]\n"
-	"        [--region R] [--profile P] [--name TEMPLATE] [--description D]\n"
-	"        [--tag KEY=VALUE ...] [--boot-mode legacy-bios|uefi|uefi-preferred]\n"
-	"        [--arch x86_64|arm64] [--root-device DEV] [--volume-size GIB]\n"
-	"        [--volume-type TYPE] [--tpm] [--no-ena] [--no-sriov] [--imds-optional]\n"
-	"        [--role-name R] [--encrypted [--kms-key-id K]] [--platform P]\n"
-	"        [--license-type T] [--format raw|vmdk|vhd|qcow2] [--keep-object]\n"
-	"        [--create-bucket] [--part-size SIZE] [--parallel N]\n"
-	"        [--parent-snapshot snap-...|auto] [--block-dir DIR]\n"
-	"        [--copy-to REGION[=KMS_KEY] ...] [--share ACCOUNT ...] [--share-org ARN ...]\n"
-	"        [--share-ou ARN ...] [--share-group all --allow-public] [--json]\n"
-	"   or: publish --ami AMI_ID [--region R] [distribution flags] [--json]";
+	"publish DISK|BUILD_DIR [--via import-snapshot|import-image|ebs] [OPTIONS] [--json]\n"
+	"   or: publish --ami AMI_ID [--region R] [distribution options] [--json]\n"
+	"(options: amiforge help publish)";
 
 static void help(void)
 {
@@ -58,8 +48,14 @@ static void help(void)
 	       "(UTC YYYYMMDDHHMMSS) and {{ timestamp }} (Unix seconds); default\n"
 	       "'{{ name }}-{{ buildDate }}'. Credentials, region and endpoints are\n"
 	       "resolved like the AWS CLI (AWS_PROFILE, ~/.aws, AWS_ENDPOINT_URL_*...).\n"
-	       "AMIFORGE_AWS_POLL_MS sets the polling interval (default 15000).\n",
+	       "AMIFORGE_AWS_POLL_MS sets the polling interval (default 15000).\n\n"
+	       "Options, each with its key in a recipe's publish: section (the same values;\n"
+	       "'amiforge build' publishes with them):\n",
 	       usage_text);
+	publish_opt_help(stdout);
+	printf("  %-30s (command only)\n      %s\n  %-30s (command only)\n      %s\n",
+	       "--ami AMI_ID", "distribute an existing AMI (no disk)",
+	       "--json", "print the manifest as JSON");
 }
 
 /* Expand the name template. NULL with an error on an unknown placeholder. */
@@ -336,164 +332,69 @@ static void print_dist(bool json, const char *ami, const struct dist_result *r)
 		printf("%s %s\n", r->o[i].region, r->o[i].ami_id);
 }
 
-enum {
-	O_VIA = 256, O_BUCKET, O_REGION, O_PROFILE, O_NAME, O_DESC, O_TAG, O_BOOT, O_ARCH,
-	O_ROOT, O_VSIZE, O_VTYPE, O_TPM, O_NOENA, O_NOSRIOV, O_IMDSOPT, O_ROLE, O_ENC, O_KMS,
-	O_PLATFORM, O_LICENSE, O_FORMAT, O_KEEP, O_MKBUCKET, O_PARTSIZE, O_PARALLEL, O_JSON,
-	O_HELP, O_PARENT, O_BLOCKDIR, O_COPYTO, O_SHARE, O_SHAREGRP, O_SHAREORG, O_SHAREOU,
-	O_PUBLIC, O_AMI,
-};
+enum { O_JSON = 256, O_AMI, O_HELP, O_TABLE };
 
 int cmd_publish(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "via", required_argument, NULL, O_VIA },
-		{ "bucket", required_argument, NULL, O_BUCKET },
-		{ "region", required_argument, NULL, O_REGION },
-		{ "profile", required_argument, NULL, O_PROFILE },
-		{ "name", required_argument, NULL, O_NAME },
-		{ "description", required_argument, NULL, O_DESC },
-		{ "tag", required_argument, NULL, O_TAG },
-		{ "boot-mode", required_argument, NULL, O_BOOT },
-		{ "arch", required_argument, NULL, O_ARCH },
-		{ "root-device", required_argument, NULL, O_ROOT },
-		{ "volume-size", required_argument, NULL, O_VSIZE },
-		{ "volume-type", required_argument, NULL, O_VTYPE },
-		{ "tpm", no_argument, NULL, O_TPM },
-		{ "no-ena", no_argument, NULL, O_NOENA },
-		{ "no-sriov", no_argument, NULL, O_NOSRIOV },
-		{ "imds-optional", no_argument, NULL, O_IMDSOPT },
-		{ "role-name", required_argument, NULL, O_ROLE },
-		{ "encrypted", no_argument, NULL, O_ENC },
-		{ "kms-key-id", required_argument, NULL, O_KMS },
-		{ "platform", required_argument, NULL, O_PLATFORM },
-		{ "license-type", required_argument, NULL, O_LICENSE },
-		{ "format", required_argument, NULL, O_FORMAT },
-		{ "keep-object", no_argument, NULL, O_KEEP },
-		{ "create-bucket", no_argument, NULL, O_MKBUCKET },
-		{ "part-size", required_argument, NULL, O_PARTSIZE },
-		{ "parallel", required_argument, NULL, O_PARALLEL },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "parent-snapshot", required_argument, NULL, O_PARENT },
-		{ "block-dir", required_argument, NULL, O_BLOCKDIR },
-		{ "copy-to", required_argument, NULL, O_COPYTO },
-		{ "share", required_argument, NULL, O_SHARE },
-		{ "share-group", required_argument, NULL, O_SHAREGRP },
-		{ "share-org", required_argument, NULL, O_SHAREORG },
-		{ "share-ou", required_argument, NULL, O_SHAREOU },
-		{ "allow-public", no_argument, NULL, O_PUBLIC },
-		{ "ami", required_argument, NULL, O_AMI },
-		{ "help", no_argument, NULL, O_HELP },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct publish_spec s = { .ena = true, .sriov = true, .imds_v2 = true, .progress = true };
-	struct target_tag tags[MAX_TAGS];
+	/* The table's options (builder/publish/publish-opts.h), then the command's own. */
+	struct option opts[PUBLISH_OPT_ROWS_MAX + 4] = { { 0 } };
+	struct publish_opts po;
+	struct publish_spec s;
 	struct target_disk d = { 0 };
 	struct disk_info di = { 0 };
 	struct target_result res = { 0 };
 	const struct target_driver *drv;
-	const char *tmpl = "{{ name }}-{{ buildDate }}", *format = NULL;
+	const char *tmpl, *format;
 	char *path = NULL, *name = NULL, *stem = NULL;
 	json_t *resources = json_array();
 	struct pub_resources pr = { .list = resources };
 	struct build_dir jbd = { 0 };
 	bool own_dir = false;
-	bool json = false, mkbucket = false, ebs, allow_public = false;
-	struct strv copies = STRV_INIT, accounts = STRV_INIT, groups = STRV_INIT, orgs = STRV_INIT,
-		    ous = STRV_INIT;
+	bool json = false, ebs;
 	struct dist_result dres = { 0 };
 	const char *ami_only = NULL;
 	struct stat st;
-	int64_t v;
-	uint64_t u;
+	size_t n = publish_opt_count;
 	int c, rc = EXIT_FAIL;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	publish_opts_init(&po);
+	publish_opt_getopt(opts, O_TABLE);
+	opts[n++] = (struct option){ "json", no_argument, NULL, O_JSON };
+	opts[n++] = (struct option){ "ami", required_argument, NULL, O_AMI };
+	opts[n++] = (struct option){ "help", no_argument, NULL, O_HELP };
+	while ((c = cmd_getopt(argc, argv, "", opts)) != -1) {
 		switch (c) {
-		case O_VIA: s.via = optarg; break;
-		case O_BUCKET: s.bucket = optarg; break;
-		case O_REGION: s.region = optarg; break;
-		case O_PROFILE: s.profile = optarg; break;
-		case O_NAME: tmpl = optarg; break;
-		case O_DESC: s.description = optarg; break;
-		case O_TAG: {
-			char *eq = strchr(optarg, '=');
-			if (!eq || eq == optarg) {
-				log_error("--tag '%s': expected KEY=VALUE", optarg);
-				goto usage;
-			}
-			if (s.ntags == MAX_TAGS) {
-				log_error("more than %d tags", MAX_TAGS);
-				goto usage;
-			}
-			*eq = '\0';
-			tags[s.ntags].key = optarg;
-			tags[s.ntags].value = eq + 1;
-			s.ntags++;
-			break;
-		}
-		case O_BOOT: s.boot_mode = optarg; break;
-		case O_ARCH: s.arch = optarg; break;
-		case O_ROOT: s.root_device = optarg; break;
-		case O_VSIZE:
-			if (parse_i64(optarg, 1, 65536, &v) < 0) {
-				log_error("--volume-size: %s", err_msg());
-				goto usage;
-			}
-			s.volume_size_gib = (int)v;
-			break;
-		case O_VTYPE: s.volume_type = optarg; break;
-		case O_TPM: s.tpm = true; break;
-		case O_NOENA: s.ena = false; break;
-		case O_NOSRIOV: s.sriov = false; break;
-		case O_IMDSOPT: s.imds_v2 = false; break;
-		case O_ROLE: s.role_name = optarg; break;
-		case O_ENC: s.encrypted = true; break;
-		case O_KMS: s.kms_key_id = optarg; break;
-		case O_PLATFORM: s.platform = optarg; break;
-		case O_LICENSE: s.license_type = optarg; break;
-		case O_FORMAT: format = optarg; break;
-		case O_KEEP: s.keep_object = true; break;
-		case O_MKBUCKET: mkbucket = true; break;
-		case O_PARTSIZE:
-			if (parse_size(optarg, &u) < 0 || u < S3_PART_MIN || u > S3_PART_MAX) {
-				log_error("--part-size '%s': expected 5M..5G", optarg);
-				goto usage;
-			}
-			s.part_size = u;
-			break;
-		case O_PARALLEL:
-			if (parse_i64(optarg, 1, S3_PARALLEL_MAX, &v) < 0) {
-				log_error("--parallel: %s (1..%d)", err_msg(), S3_PARALLEL_MAX);
-				goto usage;
-			}
-			s.parallel = (int)v;
-			break;
 		case O_JSON: json = true; break;
-		case O_PARENT: s.parent_snapshot = optarg; break;
-		case O_BLOCKDIR: s.block_dir = optarg; break;
-		case O_COPYTO: strv_push(&copies, optarg); break;
-		case O_SHARE: strv_push(&accounts, optarg); break;
-		case O_SHAREGRP: strv_push(&groups, optarg); break;
-		case O_SHAREORG: strv_push(&orgs, optarg); break;
-		case O_SHAREOU: strv_push(&ous, optarg); break;
-		case O_PUBLIC: allow_public = true; break;
 		case O_AMI: ami_only = optarg; break;
 		case O_HELP:
 			help();
-			json_decref(resources);
-			return EXIT_OK;
+			rc = EXIT_OK;
+			goto cleanup;
 		default:
+			if (c >= O_TABLE && (size_t)(c - O_TABLE) < publish_opt_count) {
+				const struct publish_opt *o = &publish_opt_table[c - O_TABLE];
+
+				if (publish_opt_set(&po, o, o->kind == POPT_BOOL ? NULL : optarg) < 0) {
+					log_error("--%s %s (see 'amiforge help publish')", o->flag,
+						  err_msg());
+					err_clear();
+					rc = EXIT_USAGE;
+					goto cleanup;
+				}
+				break;
+			}
 			goto usage;
 		}
 	}
-	s.tags = tags;
+	s = po.spec;
+	tmpl = s.name ? s.name : "{{ name }}-{{ buildDate }}";
+	format = po.format;
 	if (ami_only) {
 		if (optind != argc)
 			goto usage;
 		aws_cancel_install();
-		if (run_distribution(&s, ami_only, NULL, &copies, &accounts, &groups, &orgs, &ous,
-				     allow_public, &dres) < 0)
+		if (run_distribution(&s, ami_only, NULL, &po.copy_to, &po.share, &po.share_group,
+				     &po.share_org, &po.share_ou, po.allow_public, &dres) < 0)
 			goto fail;
 		print_dist(json, ami_only, &dres);
 		rc = EXIT_OK;
@@ -513,11 +414,6 @@ int cmd_publish(int argc, char **argv)
 	/* A build directory keeps the block manifests beside its manifest.json. */
 	if (S_ISDIR(st.st_mode) && !s.block_dir)
 		s.block_dir = argv[optind];
-	if (format && strcmp(format, "raw") != 0 && strcmp(format, "vmdk") != 0 &&
-	    strcmp(format, "vhd") != 0 && strcmp(format, "qcow2") != 0) {
-		log_error("--format '%s': expected raw, vmdk, vhd or qcow2", format);
-		goto usage;
-	}
 	if (admit_disk(path, format, ebs, &di, &format) < 0)
 		goto fail;
 	d.path = di.path;
@@ -548,7 +444,7 @@ int cmd_publish(int argc, char **argv)
 	if (!drv || (drv->check && drv->check(&s) < 0))
 		goto fail;
 	aws_cancel_install();
-	if (mkbucket) {
+	if (po.create_bucket) {
 		struct aws_client_opts co = { .profile = s.profile, .region = s.region };
 		struct aws_client *cl = aws_client_new(&co);
 		int r = cl ? s3_create_bucket(cl, s.bucket) : -1;
@@ -559,8 +455,8 @@ int cmd_publish(int argc, char **argv)
 	}
 	if (drv->publish(&d, &s, &res) < 0)
 		goto fail;
-	if (run_distribution(&s, res.ami_id, res.region, &copies, &accounts, &groups, &orgs,
-			     &ous, allow_public, &dres) < 0)
+	if (run_distribution(&s, res.ami_id, res.region, &po.copy_to, &po.share, &po.share_group,
+			     &po.share_org, &po.share_ou, po.allow_public, &dres) < 0)
 		goto fail;
 	if (json) {
 		json_t *m = manifest(&res, &d, &s, resources);
@@ -587,11 +483,7 @@ fail:
 	rc = EXIT_FAIL;
 cleanup:
 	dist_result_release(&dres);
-	strv_release(&copies);
-	strv_release(&accounts);
-	strv_release(&groups);
-	strv_release(&orgs);
-	strv_release(&ous);
+	publish_opts_release(&po);
 	target_result_release(&res);
 	disk_info_release(&di);
 	if (pr.j) {

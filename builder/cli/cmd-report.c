@@ -25,7 +25,7 @@ int cmd_report(int argc, char **argv)
 	char *path = NULL;
 	int c, rc = EXIT_FAIL;
 
-	while ((c = getopt_long(argc, argv, "o:jh", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "o:jh", opts)) != -1) {
 		switch (c) {
 		case 'o':
 			out = optarg;
@@ -43,9 +43,7 @@ int cmd_report(int argc, char **argv)
 			       "Every build writes BUILD_DIR/report.html itself; this writes it again\n"
 			       "(also for a failed or interrupted build).\n\n"
 			       "  -o, --output FILE   write the page to FILE (default BUILD_DIR/report.html)\n"
-			       "  --json              print the report's content as JSON instead\n\n"
-			       "Exit status: 0 written, 1 failure (not a build directory...), 2 usage.\n",
-			       REPORT_USAGE);
+			       "  --json              print the report's content as JSON instead\n", REPORT_USAGE);
 			return EXIT_OK;
 		default:
 			return cmd_usage(REPORT_USAGE);

@@ -142,7 +142,7 @@ int cmd_run(int argc, char **argv)
 	int c, status = RUN_EXIT_FAIL;
 
 	memset(&res, 0, sizeof(res));
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'd':
 			go.driver = optarg;
@@ -219,7 +219,20 @@ int cmd_run(int argc, char **argv)
 			keep = true;
 			break;
 		case 'h':
-			printf("usage: amiforge %s\n", run_usage);
+			printf("usage: amiforge %s\n\n"
+			       "Boot IMAGE on a throwaway overlay (the image is never written), run\n"
+			       "COMMAND in it through the agent with its output streamed, shut down.\n"
+			       "  --put LOCAL:REMOTE    copy a file into the guest first (repeat)\n"
+			       "  --batch FILE          run the commands and copies FILE lists, in order\n"
+			       "  --no-net              no network interface (default: user-mode NAT;\n"
+			       "                        --net, the old opt-in, is accepted)\n"
+			       "  --forward [HOST:]GUEST  a TCP port of the guest on 127.0.0.1\n"
+			       "  --agent-via seed|inject  the agent from the NoCloud seed (default) or\n"
+			       "                        written into the overlay\n"
+			       "  --timeout S           the command's deadline; --boot-timeout S the boot's\n"
+			       "  --keep                leave the guest running (amiforge clean removes it)\n"
+			       "  --driver, --connect, --accel, --cpus, --memory, --disk-size: the VM\n",
+			       run_usage);
 			return EXIT_OK;
 		default:
 			return cmd_usage(run_usage);

@@ -11,7 +11,7 @@
 #include "builder/recipe/recipe.h"
 #include "util.h"
 
-#define VALIDATE_USAGE "validate RECIPE|PIPELINE [--var NAME=VALUE ...] [--json]"
+#define VALIDATE_USAGE "validate RECIPE|PIPELINE [--var NAME=VALUE ...] [--check-parent] [--json]"
 
 /* validate --json when the recipe is refused: the message, and its line
  * and column when it starts with "path:LINE:COL: ". */
@@ -93,11 +93,12 @@ int cmd_validate(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "var", required_argument, NULL, 'V' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "check-parent", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct strv vars = STRV_INIT;
-	struct recipe_opts ro = { 0 };
+	struct recipe_opts ro = { .parent_unchecked = true };
 	struct recipe *r = NULL;
 	json_t *out = NULL, *notes = NULL;
 	char *parent = NULL;
@@ -105,7 +106,7 @@ int cmd_validate(int argc, char **argv)
 	int c, rc = EXIT_USAGE;
 	size_t i;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'V':
 			strv_push(&vars, optarg);
@@ -113,16 +114,20 @@ int cmd_validate(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'P':
+			ro.parent_unchecked = false;
+			break;
 		case 'h':
 			printf("usage: amiforge %s\n\n"
 			       "Check a recipe: keys, parent (path or URL and checksum syntax),\n"
 			       "component and test documents, parameters, vm, cleanup, output and\n"
-			       "publish settings. Nothing is booted or downloaded.\n"
+			       "publish settings. Nothing is booted or downloaded. A parent path\n"
+			       "need not exist yet (a note says so; the build looks it up): its form\n"
+			       "is checked, and the file when it is there.\n"
+			       "  --check-parent   a parent path that does not exist is an error\n"
 			       "  --json   print the result as one JSON object: valid, name,\n"
 			       "           version, parent, components, tests, notes; or valid\n"
-			       "           false, error, line, col\n"
-			       "Exit status: 0 valid, 2 invalid (file:line:col: message).\n",
-			       VALIDATE_USAGE);
+			       "           false, error, line, col\n", VALIDATE_USAGE);
 			strv_release(&vars);
 			return EXIT_OK;
 		default:
@@ -156,6 +161,14 @@ int cmd_validate(int argc, char **argv)
 		       argv[optind], r->name, r->version, parent, r->ncomponents,
 		       r->ncomponents == 1 ? "" : "s", r->ntests, r->ntests == 1 ? "" : "s");
 	notes = json_array();
+	if (r->parent.path && access(r->parent.path, F_OK) < 0) {
+		char *note = xasprintf("parent '%s' does not exist yet: the build needs it "
+				       "(--check-parent makes this an error)", r->parent.path);
+
+		log_info("%s", note);
+		json_array_append_new(notes, json_string(note));
+		free(note);
+	}
 	for (i = 0; i < r->nvars; i++) {
 		size_t k, used = 0;
 		char *note;

@@ -6,10 +6,14 @@
 
 #include "compat.h"
 
-/* Exit statuses shared by every command. */
+/* Exit statuses shared by every command (the README's and the man page's
+ * table; every --help ends with EXIT_STATUS_HELP or its own wording of it). */
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+#define EXIT_STATUS_HELP \
+	"Exit status: 0 success; 1 the work failed (a step, a check, an upload);\n" \
+	"2 bad usage or input (an option, a recipe, a document, a missing file).\n"
 
 #define AMIFORGE_CMD(name) int cmd_##name(int argc, char **argv)
 
@@ -31,8 +35,22 @@ AMIFORGE_CMD(diff);
 AMIFORGE_CMD(pipeline);
 AMIFORGE_CMD(lifecycle);
 
-/* Print "usage: amiforge <usage>" to stderr and return EXIT_USAGE. */
+/* Print "usage: amiforge <usage>" to stderr and return EXIT_USAGE; after an
+ * option error cmd_getopt reported, print nothing more (one line per error). */
 int cmd_usage(const char *usage);
+
+struct option;
+/* getopt_long for a command: an unknown option, a missing or unwanted value
+ * is one line ("build: unknown option '--jsn'; did you mean '--json'? (see
+ * 'amiforge help build')") and '?' is returned. Every command parses with it. */
+int cmd_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+
+/* --help or -h among argv[1..] before any "--": a command with subcommands
+ * prints its help for every subcommand. */
+bool cmd_wants_help(int argc, char **argv);
+/* One line for an unknown subcommand of the running command, with the
+ * likeliest one (main.c's table); EXIT_USAGE. */
+int cmd_unknown_sub(const char *sub);
 
 /* A guest command's output (an agent request's on_output) to stdout or
  * stderr, control characters escaped on a terminal. */

@@ -35,16 +35,9 @@ static const char *const net_modes[] = { "user", "none" };
 static const char *const net_source_keys[] = { "network", "bridge" };
 static const char *const proxy_keys[] = { "http", "https", "no_proxy" };
 static const char *const output_keys[] = { "formats", "directory" };
-static const char *const publish_keys[] = {
-	"via", "bucket", "prefix", "region", "profile", "role", "name", "description",
-	"boot_mode", "architecture", "kms_key_id", "tags",
-};
 static const char *const image_formats[] = { "qcow2", "raw", "vmdk" };
 static const char *const accels[] = { "auto", "kvm", "tcg" };
 static const char *const drivers[] = { "auto", "libvirt", "qemu" };
-static const char *const vias[] = { "import-snapshot", "ebs" };
-static const char *const boot_modes[] = { "legacy-bios", "uefi", "uefi-preferred" };
-static const char *const architectures[] = { "x86_64", "arm64" };
 static const char *const output_formats[] = { "qcow2", "raw", "vmdk", "vhd", "vhdx", "ova" };
 
 struct override {
@@ -738,7 +731,16 @@ static int parse_parent(struct rctx *c, const struct ynode *root)
 		}
 		free(upath);
 	} else {
-		if (readable_file(c, pn, "parent", path, &p->path) < 0)
+		/* validate: a parent that is not there yet (make demo writes the
+		 * demo's) is the build's to look up; one that is there is checked. */
+		char *joined = resolve(c, pn, path);
+		bool look = !(c->o && c->o->parent_unchecked) || access(joined, F_OK) == 0;
+
+		if (!look)
+			p->path = joined;
+		else
+			free(joined);
+		if (look && readable_file(c, pn, "parent", path, &p->path) < 0)
 			return -1;
 		p->archive = archive_kind_of(p->path);
 	}
@@ -1212,105 +1214,89 @@ static int parse_output(struct rctx *c, const struct ynode *root)
 	return 0;
 }
 
-static bool s3_bucket_ok(const char *b)
-{
-	size_t n = strlen(b), i;
-
-	if (n < 3 || n > 63)
-		return false;
-	for (i = 0; i < n; i++) {
-		char ch = b[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-		      ch == '-'))
-			return false;
-	}
-	return b[0] != '.' && b[0] != '-' && b[n - 1] != '.' && b[n - 1] != '-' &&
-	       !strstr(b, "..");
-}
-
+/* publish: takes every option of `amiforge publish` that has a recipe key
+ * (builder/publish/publish-opts.h, one table for both); a key naming an
+ * option only the command has gets that option's note: where a recipe says it. */
 static int parse_publish(struct rctx *c, const struct ynode *root)
 {
 	struct recipe_publish *p = &c->r->publish;
-	const struct ynode *n = ymap_get(root, "publish"), *v, *tags;
-	struct { const char *key; char **dst; const char *const *words; size_t nwords; } f[] = {
-		{ "via", &p->via, vias, ARRAY_SIZE(vias) },
-		{ "bucket", &p->bucket, NULL, 0 },
-		{ "prefix", &p->prefix, NULL, 0 },
-		{ "region", &p->region, NULL, 0 },
-		{ "profile", &p->profile, NULL, 0 },
-		{ "role", &p->role, NULL, 0 },
-		{ "name", &p->name, NULL, 0 },
-		{ "description", &p->description, NULL, 0 },
-		{ "boot_mode", &p->boot_mode, boot_modes, ARRAY_SIZE(boot_modes) },
-		{ "architecture", &p->architecture, architectures, ARRAY_SIZE(architectures) },
-		{ "kms_key_id", &p->kms_key_id, NULL, 0 },
-	};
-	size_t i;
+	const struct ynode *n = ymap_get(root, "publish");
+	const char *keys[PUBLISH_OPT_ROWS_MAX];
+	size_t nkeys = 0, i, j;
 
+	publish_opts_init(&p->o);
 	if (!n || ynode_is_null(n))
 		return 0;
-	if (want_map(c, n, "'publish'") < 0 ||
-	    check_keys(c, n, "publish", publish_keys, ARRAY_SIZE(publish_keys)) < 0)
+	if (want_map(c, n, "'publish'") < 0)
+		return -1;
+	for (i = 0; i < publish_opt_count; i++)
+		if (publish_opt_table[i].recipe_key)
+			keys[nkeys++] = publish_opt_table[i].recipe_key;
+	for (i = 0; i < n->npairs; i++) {
+		const struct publish_opt *o = publish_opt_find(n->pairs[i].key->str);
+
+		if (o && !o->recipe_key)
+			return rerr(c, n->pairs[i].key, "publish.%s: %s", n->pairs[i].key->str,
+				    o->recipe_note);
+	}
+	if (check_keys(c, n, "publish", keys, nkeys) < 0)
 		return -1;
 	p->set = true;
 	p->node = n;
-	for (i = 0; i < ARRAY_SIZE(f); i++) {
-		char what[64];
-		const char *s;
+	for (i = 0; i < n->npairs; i++) {
+		const struct ynode *k = n->pairs[i].key, *v = n->pairs[i].value;
+		const struct publish_opt *o = NULL;
+		char *val = NULL;
+		bool b;
+		int r;
 
-		snprintf(what, sizeof(what), "publish.%s", f[i].key);
-		if (get_str(c, n, f[i].key, what, &v, &s) < 0)
-			return -1;
-		if (!s)
+		for (j = 0; j < publish_opt_count && !o; j++)
+			if (publish_opt_table[j].recipe_key &&
+			    strcmp(publish_opt_table[j].recipe_key, k->str) == 0)
+				o = &publish_opt_table[j];
+		if (!o || ynode_is_null(v))
 			continue;
-		if (f[i].words && one_of(c, v, what, s, f[i].words, f[i].nwords) < 0)
-			return -1;
-		if (expand(c, v, s, f[i].dst) < 0)
-			return -1;
-		if (f[i].dst == &p->bucket && !s3_bucket_ok(*f[i].dst))
-			return rerr(c, v, "publish.bucket '%s' is not a valid S3 bucket name "
-				    "(3-63 of a-z 0-9 . -)", *f[i].dst);
-		if (f[i].dst == &p->region && !aws_region_ok(*f[i].dst))
-			return rerr(c, v, "publish.region '%s' is not an AWS region name "
-				    "(e.g. " AWS_REGION_EXAMPLE ")", *f[i].dst);
-		if (f[i].dst == &p->name && !aws_ami_name_ok(*f[i].dst))
-			return rerr(c, v, "publish.name '%s' is not a valid AMI name (3-128 "
-				    "of " AWS_AMI_NAME_CHARS ")", *f[i].dst);
-		if (f[i].dst == &p->description && strlen(*f[i].dst) > AWS_DESCRIPTION_MAX)
-			return rerr(c, v, "publish.description is longer than %d characters",
-				    AWS_DESCRIPTION_MAX);
-	}
-	if (!p->via)
-		return rerr(c, n, "publish needs 'via' (import-snapshot or ebs)");
-	if (strcmp(p->via, "import-snapshot") == 0 && !p->bucket)
-		return rerr(c, n, "publish via import-snapshot needs a 'bucket'");
-	tags = ymap_get(n, "tags");
-	if (tags && !ynode_is_null(tags)) {
-		if (want_map(c, tags, "publish.tags") < 0)
-			return -1;
-		if (tags->npairs > AWS_TAGS_MAX)
-			return rerr(c, tags, "publish.tags has more than %d tags", AWS_TAGS_MAX);
-		p->tags = xcalloc(tags->npairs ? tags->npairs : 1, sizeof(*p->tags));
-		for (i = 0; i < tags->npairs; i++) {
-			const struct ynode *k = tags->pairs[i].key, *tv = tags->pairs[i].value;
-			struct recipe_param *t = &p->tags[p->ntags];
-
-			if (!aws_tag_key_ok(k->str))
-				return rerr(c, k, "tag key '%s' must be 1-%d characters and not "
-					    "start with 'aws:'", k->str, AWS_TAG_KEY_MAX);
-			if (tv->type != YNODE_SCALAR)
-				return rerr(c, tv, "tag '%s' must be a string, not %s", k->str,
-					    ynode_kind(tv));
-			t->name = xstrdup(k->str);
-			p->ntags++;
-			if (expand(c, tv, tv->str, &t->value) < 0)
+		if (o->kind == POPT_TAG) {
+			if (want_map(c, v, "publish.tags") < 0)
 				return -1;
-			if (strlen(t->value) > AWS_TAG_VALUE_MAX)
-				return rerr(c, tv, "tag '%s' value is longer than %d characters",
-					    k->str, AWS_TAG_VALUE_MAX);
+			if (v->npairs > AWS_TAGS_MAX)
+				return rerr(c, v, "publish.tags has more than %d tags", AWS_TAGS_MAX);
+			for (j = 0; j < v->npairs; j++) {
+				const struct ynode *tk = v->pairs[j].key, *tv = v->pairs[j].value;
+
+				if (tv->type != YNODE_SCALAR)
+					return rerr(c, tv, "tag '%s' must be a string, not %s", tk->str,
+						    ynode_kind(tv));
+				if (expand(c, tv, tv->str, &val) < 0)
+					return -1;
+				r = publish_opt_add_tag(&p->o, tk->str, val);
+				free(val);
+				if (r < 0)
+					return rerr(c, str_startswith(err_msg(), "key") ? tk : tv,
+						    "tag %s", err_msg());
+			}
+			continue;
 		}
+		if (o->kind == POPT_BOOL) {
+			if (get_bool(c, v, k->str, &b) < 0)
+				return -1;
+			r = publish_opt_set(&p->o, o, b ? "true" : "false");
+		} else {
+			if (v->type != YNODE_SCALAR)
+				return rerr(c, v, "publish.%s must be a string, not %s", k->str,
+					    ynode_kind(v));
+			if (expand(c, v, v->str, &val) < 0)
+				return -1;
+			r = publish_opt_set(&p->o, o, val);
+			free(val);
+		}
+		if (r < 0)
+			return rerr(c, v, "publish.%s %s", k->str, err_msg());
 	}
+	if (!p->o.spec.via)
+		return rerr(c, n, "publish needs 'via' (import-snapshot, import-image or ebs)");
+	if (strcmp(p->o.spec.via, "ebs") != 0 && !p->o.spec.bucket)
+		return rerr(c, n, "publish via %s needs a 'bucket'", p->o.spec.via);
 	return 0;
 }
 
@@ -1505,18 +1491,7 @@ void recipe_release(struct recipe *r)
 	free(r->vm.proxy.https);
 	free(r->vm.proxy.no_proxy);
 	free(r->output.directory);
-	free(r->publish.via);
-	free(r->publish.bucket);
-	free(r->publish.prefix);
-	free(r->publish.region);
-	free(r->publish.profile);
-	free(r->publish.role);
-	free(r->publish.name);
-	free(r->publish.description);
-	free(r->publish.boot_mode);
-	free(r->publish.architecture);
-	free(r->publish.kms_key_id);
-	params_free(r->publish.tags, r->publish.ntags);
+	publish_opts_release(&r->publish.o);
 	params_free(r->vars, r->nvars);
 	recipe_dist_release(&r->dist);
 	recipe_inspect_release(&r->inspect);

@@ -52,6 +52,7 @@
  *	                           # netplan/networkd/ENI files
  *	output: {formats: [qcow2, raw, vmdk], directory: out}
  *	publish: {via: import-snapshot, bucket: b, region: eu-west-1, name: ...}
+ *	                 # every key: `amiforge help publish` (publish-opts.h)
  *	distribution: {allow_public, regions: [...]}   # recipe-dist.h
  *
  * Unknown keys are errors (with a "did you mean" hint). Every relative path
@@ -64,8 +65,7 @@
  * test that sets it, and stays in recipe.vars so the component engine can
  * apply it to document defaults too. Templates {{ buildDate }},
  * {{ version }}, {{ name }} (and parameter vars) expand in description,
- * output.directory, component and test parameters, publish name,
- * description and tags. */
+ * output.directory, component and test parameters, every publish value. */
 #ifndef AMIFORGE_RECIPE_H
 #define AMIFORGE_RECIPE_H
 
@@ -74,6 +74,7 @@
 #include "recipe-dist.h"
 #include "drivers/hypervisor/hypervisor.h"
 #include "recipe-inspect.h"
+#include "builder/publish/publish-opts.h"
 
 /* Limits: far above real recipes, small enough to refuse nonsense. */
 #define RECIPE_NAME_MAX 64
@@ -183,25 +184,13 @@ struct recipe_output {
 	char *directory;           /* absolute, or NULL: the build directory's output/ */
 };
 
-/* Where the finished disk goes in AWS (issue 6/7). Validated loosely here
- * (known keys, shapes, obvious syntax); the target driver checks the rest.
- * `node` keeps the whole mapping so new keys can be read without changing
- * this struct first — add them to publish_keys[] in recipe.c. */
+/* Where the finished disk goes in AWS (issue 6/7): every option of
+ * `amiforge publish` that has a recipe key (builder/publish/publish-opts.h,
+ * one table for both), checked as the command checks its flags; templates
+ * are expanded in every value. */
 struct recipe_publish {
 	bool set;                  /* a publish: mapping was given */
-	char *via;                 /* "import-snapshot" | "ebs" */
-	char *bucket;              /* S3 bucket (import-snapshot) */
-	char *prefix;              /* S3 key prefix */
-	char *region;
-	char *profile;             /* AWS profile */
-	char *role;                /* VM Import service role */
-	char *name;                /* AMI name (templates expanded) */
-	char *description;
-	char *boot_mode;           /* "legacy-bios" | "uefi" | "uefi-preferred" */
-	char *architecture;        /* "x86_64" | "arm64" */
-	char *kms_key_id;
-	struct recipe_param *tags; /* key → value, templates expanded */
-	size_t ntags;
+	struct publish_opts o;     /* o.spec.name: expanded, or NULL (the recipe's name) */
 	const struct ynode *node;  /* the raw mapping (owned by recipe.doc) */
 };
 
@@ -239,6 +228,8 @@ struct recipe_opts {
 	const char *const *vars;   /* "k=v" strings, NULL-terminated, or NULL */
 	time_t build_time;         /* for {{ buildDate }}; 0: now */
 	recipe_doc_check check_doc;/* or NULL: only check the files are readable */
+	bool parent_unchecked;     /* a parent path's form only: it need not exist
+				      yet (validate without --check-parent) */
 	void *opaque;
 };
 

@@ -118,7 +118,8 @@ check "qcow2 with no data: ... and reads as the (all-zero) source" \
 	qemu-img compare -q -f qcow2 -F vmdk "$dir/q.qcow2" "$dir/empty.vmdk"
 py 's3.delete_object(Bucket="amiforge-pub", Key="amiforge/empty-%s/q.vmdk" % sys.argv[1])' "$id"
 out=$("$AMIFORGE" publish "$dir/small.raw" --bucket amiforge-pub --name 'a*b' 2>&1)
-check_contains "invalid AMI name: refused" "$out" "character '*' is not allowed"
+check_eq "invalid AMI name: refused as bad input, before any upload" "$?" 2
+check_contains "invalid AMI name: refused" "$out" "--name 'a*b' is not a valid AMI name"
 out=$("$AMIFORGE" publish "$dir/small.raw" --bucket amiforge-pub --arch arm64 --boot-mode legacy-bios 2>&1)
 check_contains "arm64 + legacy-bios: refused" "$out" "arm64 images boot with UEFI only"
 

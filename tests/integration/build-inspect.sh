@@ -48,7 +48,9 @@ phases:
 EOF
 recipe() {	# NAME EXTRA-INSPECT-LINES [LAST-LINE]: the leaky recipe, published
 	local last=${3:-}
-	[ -n "$last" ] || last="publish: {via: ebs, region: $AWS_REGION, name: leaky-$1-$$}"
+	# boot_mode and tags: options of the publish command's table, in a recipe
+	# (uefi-preferred: the BIOS fixture boots either way; moto answers "uefi").
+	[ -n "$last" ] || last="publish: {via: ebs, region: $AWS_REGION, name: leaky-$1-$$, boot_mode: uefi-preferred, tags: {team: cli-$$}}"
 	cat >"$dir/r/$1.yaml" <<EOF
 name: leaky
 version: 1.0.0
@@ -126,6 +128,11 @@ check_contains "build-inspect: a skip keeps what the check found" \
 	"would be fail): credentials or private keys left in the image: /root/.ssh/id_rsa"
 check "build-inspect: the AMI is in the manifest" python3 -c "
 import json,sys; m=json.load(open('$m')); sys.exit(not (m['amis'] and m['amis'][0]['image_id'].startswith('ami-')))"
+ami=$(mj "$m" "m['amis'][0]['image_id']")
+check_eq "build-inspect: the recipe's publish options reached RegisterImage (boot mode, tag)" \
+	"$(py 'i = ec2.describe_images(ImageIds=[sys.argv[1]])["Images"][0]
+print(i.get("BootMode"), {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get("team"))' "$ami" 2>&1)" \
+	"uefi cli-$$"
 sb=$(mj "$m" "m['inspect']['sbom'].get('path', '')")
 check "build-inspect: the build wrote its SBOM beside the image ($sb)" test -s "$sb" -a "$(dirname "$sb")" = "$bd/output"
 check "build-inspect: the SBOM validates against CycloneDX 1.5" python3 "$TOP/tests/lib/cdx_validate.py" "$sb"

@@ -268,4 +268,24 @@ check_eq "component: an unrelated extra input validates" "$?" 0
 check_contains "component: ... with a warning at its position" "$out" \
 	"$S/extra-input.yaml:10:13: phase 'build', step 'Cleanup': unknown input 'force' for DeleteFile: ignored"
 
+
+# --work-dir relative to the current directory: the steps (which run in
+# directories of their own) still find their scripts there.
+wdt=$(scratch)
+cat >"$wdt/doc.yaml" <<'EOF'
+name: wd
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Hello
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo hello-from-wd
+EOF
+out=$(cd "$wdt" && "$AMIFORGE" component run doc.yaml --local --work-dir wd --log-dir logs 2>&1)
+check_eq "component-cli: --work-dir relative: exit 0" "$?" 0
+check_contains "component-cli: --work-dir relative: the step ran" "$out" "build/Hello: Success"
+check "component-cli: --work-dir relative: made under the current directory" test -d "$wdt/wd"
 finish

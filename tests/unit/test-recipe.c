@@ -114,17 +114,24 @@ static void test_full(void)
 	CHECK_STR(r->output.directory, want, "full: output directory templated and absolute");
 	free(want);
 	CHECK(r->publish.set, "full: publish set");
-	CHECK_STR(r->publish.via, "import-snapshot", "full: publish via");
-	CHECK_STR(r->publish.name, "web-1.2.3-rc.1-20231114221320", "full: AMI name templated");
-	CHECK(r->publish.ntags == 2, "full: two tags");
-	if (r->publish.ntags == 2)
-		CHECK_STR(r->publish.tags[0].value, "web 1.2.3-rc.1", "full: tag templated");
+	CHECK_STR(r->publish.o.spec.via, "import-snapshot", "full: publish via");
+	CHECK_STR(r->publish.o.spec.name, "web-1.2.3-rc.1-20231114221320", "full: AMI name templated");
+	CHECK(r->publish.o.spec.ntags == 2, "full: two tags");
+	if (r->publish.o.spec.ntags == 2)
+		CHECK_STR(r->publish.o.spec.tags[0].value, "web 1.2.3-rc.1", "full: tag templated");
+	/* Every option of `amiforge publish` with a recipe key (publish-opts.h). */
+	CHECK(r->publish.o.spec.volume_size_gib == 16 && r->publish.o.spec.tpm &&
+	      !r->publish.o.spec.ena && r->publish.o.spec.sriov && !r->publish.o.spec.imds_v2 &&
+	      r->publish.o.spec.part_size == 64ull << 20 && r->publish.o.spec.parallel == 4 &&
+	      r->publish.o.spec.keep_object, "full: publish options of the command's table");
+	CHECK_STR(r->publish.o.spec.volume_type, "io2", "full: publish volume type");
+	CHECK_STR(r->publish.o.spec.kms_key_id, "alias/images", "full: publish KMS key");
 	CHECK(r->distribution && r->distribution->type == YNODE_SEQ,
 	      "full: distribution kept as a node");
 	CHECK(r->inspect.nskip == 2 && r->inspect.ncanaries == 1, "full: inspect skip and canaries");
 	if (r->inspect.nskip == 2 && r->inspect.ncanaries == 1) {
 		CHECK_STR(r->inspect.skip[1], "kernel.xen-netfront", "full: inspect.skip id");
-		CHECK(str_endswith(r->inspect.skip_at[0], "tests/recipes/valid/full.yaml:27:10"),
+		CHECK(str_endswith(r->inspect.skip_at[0], "tests/recipes/valid/full.yaml:36:10"),
 		      "full: inspect.skip position kept (%s)", r->inspect.skip_at[0]);
 		CHECK_STR(r->inspect.canaries[0], "do-not-ship-4f2a", "full: inspect canary");
 	}
