@@ -48,17 +48,26 @@ phases:
         action: ExecuteBash
         inputs:
           commands:
-            - mkdir -p /tmp/hw/DEBIAN /tmp/hw/usr/share/doc/hello-web
-            - printf 'amiforge demo\n' >/tmp/hw/usr/share/doc/hello-web/README
-            - printf 'Package: hello-web\nVersion: 1.0.0-1\nArchitecture: all\nMaintainer: amiforge tests <tests@example.invalid>\nDescription: amiforge demo web service\n' >/tmp/hw/DEBIAN/control
-            - dpkg-deb --build /tmp/hw /tmp/hello-web.deb
-            - dpkg -i /tmp/hello-web.deb
-            - rm -rf /tmp/hw /tmp/hello-web.deb
+            - |
+              set -e
+              mkdir -p /tmp/hw/DEBIAN /tmp/hw/usr/share/doc/hello-web
+              echo "amiforge demo" >/tmp/hw/usr/share/doc/hello-web/README
+              cat >/tmp/hw/DEBIAN/control <<CONTROL
+              Package: hello-web
+              Version: 1.0.0-1
+              Architecture: all
+              Maintainer: amiforge tests <tests@example.invalid>
+              Description: amiforge demo web service
+              CONTROL
+              dpkg-deb --build /tmp/hw /tmp/hello-web.deb
+              dpkg -i /tmp/hello-web.deb
+              rm -rf /tmp/hw /tmp/hello-web.deb
       - name: Packages
         action: ExecuteBash
         inputs:
           commands:
-            - dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\n' | sed -n 's/^ii  */PKG /p'
+            - |
+              dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\n' | sed -n 's/^ii  */PKG /p'
 EOF
 cat >"$dir/r/from-ami.yaml" <<EOF
 name: from-ami
