@@ -726,7 +726,7 @@ static void delta_bases(const char *cache, const char *region, uint64_t size,
 				strlen(e->d_name) - strlen(prefix) - strlen(".json"));
 		ref = xasprintf("%s/%s", dir, e->d_name);
 		if (snapshot_id_ok(snap) && lstat(ref, &st) == 0 && S_ISREG(st.st_mode) &&
-		    cache_record_load(ref, &rec) == 1 && rec.format &&
+		    cache_record_load(ref, &rec) == 1 && rec.object && rec.format &&
 		    strcmp(rec.format, "qcow2") == 0 && rec.virtual_size <= size &&
 		    (obj = cache_object_path(cache, rec.object)) && stat(obj, &ost) == 0 &&
 		    (uint64_t)ost.st_size == rec.size) {
