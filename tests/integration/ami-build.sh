@@ -28,7 +28,8 @@ export AWS_ENDPOINT_URL=$fx
 
 # 1. The fixture as an AMI.
 t0=$(date +%s)
-"$AMIFORGE" publish "$base" --via ebs --name "ami-build-$id" --json >"$dir/pub" 2>"$dir/pub.err"
+"$AMIFORGE" publish "$base" --via ebs --name "ami-build-$id" --block-dir "$dir" --json \
+	>"$dir/pub" 2>"$dir/pub.err"
 rc=$?
 check_eq "ami-build: the fixture published --via ebs" "$rc" 0
 [ "$rc" = 0 ] || { tail -n 5 "$dir/pub.err" | sed 's/^/    | /'; finish; exit; }
