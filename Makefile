@@ -11,7 +11,7 @@ MANDIR   ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 
-PKGS := libvirt libguestfs libcurl openssl libarchive yaml-0.1 jansson libxml-2.0 libdeflate
+PKGS := libvirt libguestfs libcurl openssl libarchive yaml-0.1 jansson libxml-2.0 libdeflate sqlite3
 
 CFLAGS   ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 \

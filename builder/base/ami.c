@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 
 #include "ami.h"
+#include "cache.h"
+#include "builder/disk/blockread.h"
 #include "drivers/aws/ebs.h"
 #include "drivers/aws/ec2.h"
 #include "drivers/aws/xml.h"
@@ -170,6 +172,9 @@ struct fetch {
 	size_t n, cap, next;       /* next: the next block to hand out */
 	uint64_t max_blocks;
 	unsigned char *bits;       /* blocks on disk (synced once persisted) */
+	unsigned char *changed;    /* incremental: the blocks ListChangedBlocks named */
+	uint64_t *gone, ngone, gone_cap; /* ... of which these left the snapshot */
+	uint64_t nchanged;
 	size_t nbits_bytes;
 	uint64_t fetched, skipped, since_sync;
 	int64_t t0, last_report;
@@ -197,6 +202,42 @@ static int add_block(uint64_t index, const char *token, void *opaque)
 static bool bit(const struct fetch *f, uint64_t i)
 {
 	return f->bits[i / 8] & (1u << (i % 8));
+}
+
+static void set_bit(unsigned char *bits, uint64_t i)
+{
+	bits[i / 8] |= (unsigned char)(1u << (i % 8));
+}
+
+static int add_changed(uint64_t index, const char *first, const char *second, void *opaque)
+{
+	struct fetch *f = opaque;
+
+	(void)first;
+	set_bit(f->changed, index);
+	f->nchanged++;
+	if (second)
+		return add_block(index, second, f);
+	/* Not in the newer snapshot: it reads as zeros, a hole here (the
+	 * listing is bounded by the volume's blocks: so is this array). */
+	if (f->ngone == f->gone_cap) {
+		f->gone_cap = f->gone_cap ? f->gone_cap * 2 : 1024;
+		f->gone = xrealloc(f->gone, f->gone_cap * sizeof(*f->gone));
+	}
+	f->gone[f->ngone++] = index;
+	return 0;
+}
+
+/* Forget a listing (another one is tried). */
+static void reset_listing(struct fetch *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		free(f->v[i].token);
+	f->n = 0;
+	f->ngone = f->nchanged = 0;
+	memset(f->changed, 0, f->nbits_bytes);
 }
 
 /* Sync the data, then record the bitmap: a bit on disk means its block's
@@ -261,7 +302,7 @@ static void *worker(void *opaque)
 			break;
 		}
 		pthread_mutex_lock(&f->mu);
-		f->bits[b->index / 8] |= (unsigned char)(1u << (b->index % 8));
+		set_bit(f->bits, b->index);
 		f->fetched++;
 		if (++f->since_sync >= 256 && persist(f) < 0 && !f->failed) {
 			f->failed = true;
@@ -282,8 +323,84 @@ static void *worker(void *opaque)
 	return NULL;
 }
 
+/* Incremental: every block ListChangedBlocks did not name is the base's;
+ * copy those (a base's hole or zeros stay a hole), mark them and the
+ * blocks gone from the snapshot as here, and persist before any block is
+ * fetched. Blocks already here (a resume) are not copied again: whatever
+ * route put a block in the file, it holds the snapshot's data. */
+static int copy_base(struct fetch *f, const char *path, uint64_t *copied)
+{
+	struct blockread *br = blockread_open(path, "qcow2");
+	uint64_t size = f->max_blocks * EBS_BLOCK_SIZE, off = 0, data, k;
+	unsigned char *buf = xmalloc(EBS_BLOCK_SIZE);
+	int r = -1, more;
+
+	*copied = 0;
+	if (!br)
+		goto cleanup;
+	while (off < size && (more = blockread_next_data_below(br, off, size, &data)) != 0) {
+		if (more < 0)
+			goto cleanup;
+		k = data / EBS_BLOCK_SIZE;
+		off = (k + 1) * EBS_BLOCK_SIZE;
+		if (k >= f->max_blocks || bit(f, k) || (f->changed[k / 8] & (1u << (k % 8))))
+			continue;
+		if (blockread_read(br, k * EBS_BLOCK_SIZE, buf, EBS_BLOCK_SIZE) < 0)
+			goto cleanup;
+		if (!all_zero(buf, EBS_BLOCK_SIZE) &&
+		    pwrite(f->fd, buf, EBS_BLOCK_SIZE, (off_t)(k * EBS_BLOCK_SIZE)) !=
+			    (ssize_t)EBS_BLOCK_SIZE) {
+			err_errno("write block %" PRIu64 " of the base image", k);
+			goto cleanup;
+		}
+		(*copied)++;
+	}
+	for (k = 0; k < f->max_blocks; k++)
+		if (!(f->changed[k / 8] & (1u << (k % 8))))
+			set_bit(f->bits, k);
+	for (k = 0; k < f->ngone; k++)
+		set_bit(f->bits, f->gone[k]);
+	r = persist(f);
+cleanup:
+	blockread_close(br);
+	free(buf);
+	return r;
+}
+
+/* The first base EBS compares with snap whose object is intact: its index
+ * with the listing in f, or -1 with the whole snapshot's. */
+static int list_blocks(struct fetch *f, const char *snap, const struct ami_base *bases,
+		       size_t nbases)
+{
+	size_t i;
+
+	for (i = 0; i < nbases && i < AMI_DELTA_BASES_MAX; i++) {
+		char *got = NULL;
+		bool ok;
+
+		if (ebs_list_changed_blocks(f->cl, bases[i].snapshot_id, snap, f->max_blocks,
+					    add_changed, f) < 0) {
+			log_info("base image: %s: not read against %s: %s", snap,
+				 bases[i].snapshot_id, err_msg());
+			reset_listing(f);
+			continue;
+		}
+		ok = hash_file(bases[i].path, CHECKSUM_NONE, &got, NULL) == 0 &&
+		     strcmp(got, bases[i].sha256) == 0;
+		if (!ok)
+			log_warn("base image: cached %s ('%s') does not match its digest; not "
+				 "used", bases[i].snapshot_id, bases[i].path);
+		free(got);
+		if (ok)
+			return (int)i;
+		reset_listing(f);
+	}
+	return ebs_list_all_blocks(f->cl, snap, f->max_blocks, add_block, f) < 0 ? -2 : -1;
+}
+
 int ami_fetch_snapshot(struct aws_client *cl, const char *snap, int size_gib, const char *raw,
-		       const char *done, uint64_t *fetched)
+		       const char *done, const struct ami_base *bases, size_t nbases,
+		       struct ami_fetch_stats *stats)
 {
 	struct fetch f = { .cl = cl, .snap = snap, .fd = -1, .done_fd = -1 };
 	pthread_t th[AMI_FETCH_THREADS];
@@ -292,11 +409,13 @@ int ami_fetch_snapshot(struct aws_client *cl, const char *snap, int size_gib, co
 	struct stat st;
 	int r = -1;
 
-	*fetched = 0;
+	memset(stats, 0, sizeof(*stats));
+	stats->base = -1;
 	pthread_mutex_init(&f.mu, NULL);
 	f.max_blocks = size / EBS_BLOCK_SIZE;
 	f.nbits_bytes = (size_t)((f.max_blocks + 7) / 8);
 	f.bits = xcalloc(1, f.nbits_bytes);
+	f.changed = xcalloc(1, f.nbits_bytes);
 	f.fd = open(raw, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (f.fd < 0 || fstat(f.fd, &st) < 0) {
 		err_errno("open '%s'", raw);
@@ -326,12 +445,26 @@ int ami_fetch_snapshot(struct aws_client *cl, const char *snap, int size_gib, co
 			goto cleanup;
 		}
 	}
-	if (ebs_list_all_blocks(cl, snap, f.max_blocks, add_block, &f) < 0)
+	stats->base = list_blocks(&f, snap, bases, nbases);
+	if (stats->base == -2) {
+		stats->base = -1;
 		goto cleanup;
+	}
+	if (stats->base >= 0) {
+		if (copy_base(&f, bases[stats->base].path, &stats->copied) < 0)
+			goto cleanup;
+		stats->changed = f.nchanged;
+	}
 	for (i = 0; i < f.n; i++)
 		f.skipped += bit(&f, f.v[i].index);
-	log_info("base image: %s: %zu blocks of data in %d GiB, %" PRIu64 " to fetch", snap, f.n,
-		 size_gib, (uint64_t)f.n - f.skipped);
+	if (stats->base >= 0)
+		log_info("base image: %s: incremental from %s: %" PRIu64 " blocks changed, %"
+			 PRIu64 " copied from the cache, %" PRIu64 " to fetch", snap,
+			 bases[stats->base].snapshot_id, f.nchanged, stats->copied,
+			 (uint64_t)f.n - f.skipped);
+	else
+		log_info("base image: %s: %zu blocks of data in %d GiB, %" PRIu64 " to fetch",
+			 snap, f.n, size_gib, (uint64_t)f.n - f.skipped);
 	f.t0 = f.last_report = now_ms();
 	for (nth = 0; nth < AMI_FETCH_THREADS && nth < f.n; nth++)
 		if (pthread_create(&th[nth], NULL, worker, &f) != 0) {
@@ -340,7 +473,7 @@ int ami_fetch_snapshot(struct aws_client *cl, const char *snap, int size_gib, co
 		}
 	for (i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
-	*fetched = f.fetched;
+	stats->fetched = f.fetched;
 	pthread_mutex_lock(&f.mu);
 	if (persist(&f) < 0 && !f.failed) {
 		f.failed = true;
@@ -359,6 +492,8 @@ cleanup:
 		free(f.v[i].token);
 	free(f.v);
 	free(f.bits);
+	free(f.changed);
+	free(f.gone);
 	if (f.fd >= 0)
 		close(f.fd);
 	if (f.done_fd >= 0)

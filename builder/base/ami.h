@@ -4,7 +4,9 @@
  * a sparse raw file: a block the snapshot does not hold stays a hole. A
  * download that stops (error, Ctrl-C) resumes: a bitmap of the blocks
  * already on disk sits beside the file, written only after the data it
- * marks is synced. fetch.c turns the result into a cached qcow2. */
+ * marks is synced. A newer snapshot of a cached one's lineage reads only the
+ * blocks that changed (ListChangedBlocks). fetch.c turns the result into a
+ * cached qcow2. */
 #ifndef AMIFORGE_BASE_AMI_H
 #define AMIFORGE_BASE_AMI_H
 
@@ -38,12 +40,36 @@ bool ssm_name_ok(const char *s);
  * volume with a snapshot. 0, or -1 with an error recorded. */
 int ami_describe(struct aws_client *cl, const char *ami, struct ami_info *out);
 
+/* Cached snapshots a newer one may be read against: at most this many are
+ * tried (ListChangedBlocks; another lineage is refused at once). */
+#define AMI_DELTA_BASES_MAX 3
+
+/* A snapshot already in the cache, as a qcow2 object. */
+struct ami_base {
+	const char *snapshot_id;
+	const char *path;       /* the object (read-only) */
+	const char *sha256;     /* its name: the object is hashed before use */
+};
+
+struct ami_fetch_stats {
+	uint64_t fetched;       /* blocks read from EBS this time */
+	uint64_t copied;        /* blocks copied from a cached base */
+	uint64_t changed;       /* blocks ListChangedBlocks named */
+	int base;               /* the base used (index into bases), or -1 */
+};
+
 /* Read snapshot snap (size_gib GiB) into the raw file raw (created, or
  * resumed with the bitmap at done). On success the file holds the whole
- * volume; the bitmap is removed. *fetched: blocks read from EBS this time.
- * 0, or -1 with an error recorded (the file and the bitmap stay for a
- * resume). */
+ * volume; the bitmap is removed. Incremental: the first of bases (nbases
+ * at most AMI_DELTA_BASES_MAX) of snap's lineage that EBS compares with it
+ * (ListChangedBlocks: first = the base, second = snap) gives the blocks
+ * that did not change, copied from its cached object once that object's
+ * digest is verified; only the changed blocks are read from EBS. A base of
+ * another lineage, or one that fails its digest, is passed over; without
+ * one the whole snapshot is read. 0, or -1 with an error recorded (the file
+ * and the bitmap stay for a resume). */
 int ami_fetch_snapshot(struct aws_client *cl, const char *snap, int size_gib, const char *raw,
-		       const char *done, uint64_t *fetched);
+		       const char *done, const struct ami_base *bases, size_t nbases,
+		       struct ami_fetch_stats *st);
 
 #endif

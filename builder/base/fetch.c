@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <sys/file.h>
 #include <curl/curl.h>
 #include <jansson.h>
@@ -683,6 +684,86 @@ cleanup:
 	return r;
 }
 
+/* Cached snapshots of region a newer snapshot of size bytes may be read
+ * against (ami.h): refs/ebs-REGION-snap-*.json whose qcow2 object is there
+ * at its recorded size and no larger than the new volume, the most recently
+ * used first, AMI_DELTA_BASES_MAX at most. */
+struct delta_bases {
+	struct ami_base v[AMI_DELTA_BASES_MAX];
+	int64_t used[AMI_DELTA_BASES_MAX];
+	size_t n;
+};
+
+static void delta_bases_release(struct delta_bases *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		free((char *)d->v[i].snapshot_id);
+		free((char *)d->v[i].path);
+		free((char *)d->v[i].sha256);
+	}
+	d->n = 0;
+}
+
+static void delta_bases(const char *cache, const char *region, uint64_t size,
+			struct delta_bases *d)
+{
+	char *dir = xasprintf("%s/refs", cache), *prefix = xasprintf("ebs-%s-", region);
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+
+	memset(d, 0, sizeof(*d));
+	while (dp && (e = readdir(dp))) {
+		struct cache_record rec = { 0 };
+		char *ref, *obj = NULL, *snap;
+		struct stat st, ost;
+		size_t i, k;
+
+		if (!str_startswith(e->d_name, prefix) || !str_endswith(e->d_name, ".json"))
+			continue;
+		snap = xstrndup(e->d_name + strlen(prefix),
+				strlen(e->d_name) - strlen(prefix) - strlen(".json"));
+		ref = xasprintf("%s/%s", dir, e->d_name);
+		if (snapshot_id_ok(snap) && lstat(ref, &st) == 0 && S_ISREG(st.st_mode) &&
+		    cache_record_load(ref, &rec) == 1 && rec.object && rec.format &&
+		    strcmp(rec.format, "qcow2") == 0 && rec.virtual_size <= size &&
+		    (obj = cache_object_path(cache, rec.object)) && stat(obj, &ost) == 0 &&
+		    (uint64_t)ost.st_size == rec.size) {
+			int64_t used = (int64_t)st.st_mtime;
+
+			for (i = 0; i < d->n && d->used[i] >= used; i++)
+				;
+			if (i < AMI_DELTA_BASES_MAX) {
+				if (d->n == AMI_DELTA_BASES_MAX) {
+					d->n--;
+					free((char *)d->v[d->n].snapshot_id);
+					free((char *)d->v[d->n].path);
+					free((char *)d->v[d->n].sha256);
+				}
+				for (k = d->n; k > i; k--) {
+					d->v[k] = d->v[k - 1];
+					d->used[k] = d->used[k - 1];
+				}
+				d->v[i].snapshot_id = snap;
+				d->v[i].path = obj;
+				d->v[i].sha256 = xstrdup(rec.object);
+				d->used[i] = used;
+				d->n++;
+				snap = obj = NULL;
+			}
+		}
+		cache_record_release(&rec);
+		free(snap);
+		free(obj);
+		free(ref);
+	}
+	if (dp)
+		closedir(dp);
+	free(dir);
+	free(prefix);
+}
+
 /* An AMI's root snapshot (ami.h), kept as a qcow2 object. Refs: the AMI in
  * its region (an AMI's snapshot never changes: a second build asks AWS
  * nothing) and the snapshot itself (another AMI of the same snapshot reuses
@@ -695,6 +776,8 @@ static int get_ami(const char *cache, const struct recipe_parent *p, struct base
 	struct aws_client *cl = NULL;
 	struct ami_info ai = { 0 };
 	struct cache_record rec = { 0 };
+	struct delta_bases bases = { 0 };
+	struct ami_fetch_stats fst;
 	char *key = NULL, *ref = NULL, *sref = NULL, *raw = NULL, *done = NULL, *qcow = NULL;
 	const char *argv[12];
 	struct run run = RUN_INIT;
@@ -747,8 +830,11 @@ static int get_ami(const char *cache, const struct recipe_parent *p, struct base
 		raw = xasprintf("%s/tmp/%s.raw.partial", cache, key);
 		done = xasprintf("%s/tmp/%s.blocks", cache, key);
 		qcow = xasprintf("%s/tmp/%s.qcow2", cache, key);
-		if (ami_fetch_snapshot(cl, ai.snapshot_id, ai.size_gib, raw, done, &fetched) < 0)
+		delta_bases(cache, aws_client_region(cl), (uint64_t)ai.size_gib << 30, &bases);
+		if (ami_fetch_snapshot(cl, ai.snapshot_id, ai.size_gib, raw, done, bases.v,
+				       bases.n, &fst) < 0)
 			goto cleanup;
+		fetched = fst.fetched;
 		/* Our own raw file, of our own size: qemu-img reads it as raw. */
 		argv[n++] = "qemu-img";
 		argv[n++] = "convert";
@@ -807,6 +893,7 @@ cleanup:
 	if (lock >= 0)
 		close(lock);
 	cache_record_release(&rec);
+	delta_bases_release(&bases);
 	ami_info_release(&ai);
 	aws_client_free(cl);
 	free(key);

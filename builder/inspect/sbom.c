@@ -5,6 +5,7 @@
 
 #include "sbom.h"
 #include "files.h"
+#include "rpmdb.h"
 #include "builder/disk/appliance.h"
 #include "buf.h"
 #include "error.h"
@@ -29,6 +30,20 @@ static int cmp_pkg(const void *a, const void *b)
 		      json_string_value(json_object_get(y, "arch")));
 }
 
+void sbom_sort_packages(json_t *packages)
+{
+	size_t n = json_array_size(packages), i;
+	json_t **v = xcalloc(n ? n : 1, sizeof(*v));
+
+	for (i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(packages, i));
+	qsort(v, n, sizeof(*v), cmp_pkg);
+	json_array_clear(packages);
+	for (i = 0; i < n; i++)
+		json_array_append_new(packages, v[i]);
+	free(v);
+}
+
 /* One field's value (the rest of the line, first line only). */
 static char *field_value(const char *line, const char *end)
 {
@@ -44,8 +59,7 @@ json_t *sbom_parse_dpkg_status(const char *text, size_t len)
 	const char *p = text, *end = text + len;
 	char *name = NULL, *version = NULL, *arch = NULL, *source = NULL, *status = NULL;
 	json_t *out = json_array();
-	size_t fields = 0, n, i;
-	json_t **v;
+	size_t fields = 0;
 
 	for (;;) {
 		const char *eol = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
@@ -111,15 +125,7 @@ json_t *sbom_parse_dpkg_status(const char *text, size_t len)
 		err_set("dpkg status: no fields");
 		goto bad;
 	}
-	n = json_array_size(out);
-	v = xcalloc(n ? n : 1, sizeof(*v));
-	for (i = 0; i < n; i++)
-		v[i] = json_incref(json_array_get(out, i));
-	qsort(v, n, sizeof(*v), cmp_pkg);
-	json_array_clear(out);
-	for (i = 0; i < n; i++)
-		json_array_append_new(out, v[i]);
-	free(v);
+	sbom_sort_packages(out);
 	return out;
 bad:
 	free(name);
@@ -152,17 +158,26 @@ static void purl_part(struct buf *b, const char *s)
 	}
 }
 
-static char *purl(const char *distro, const char *os_version, const json_t *pkg)
+/* pkg:TYPE/DISTRO/NAME@VERSION?arch=A&distro=DISTRO-VER[&epoch=E]: an rpm's
+ * version is VERSION-RELEASE, its epoch a qualifier (the purl spec's rpm
+ * type; a dpkg version keeps its epoch). */
+static char *purl(const char *type, const char *distro, const char *os_version,
+		  const json_t *pkg)
 {
 	struct buf b = BUF_INIT(4096);
 	const char *arch = json_string_value(json_object_get(pkg, "arch"));
+	const char *version = json_string_value(json_object_get(pkg, "version"));
+	const char *colon = strcmp(type, "rpm") == 0 ? strchr(version, ':') : NULL;
+	char *epoch = colon ? xstrndup(version, (size_t)(colon - version)) : NULL;
 
-	buf_adds(&b, "pkg:deb/");
+	buf_adds(&b, "pkg:");
+	buf_adds(&b, type);
+	buf_adds(&b, "/");
 	purl_part(&b, distro);
 	buf_adds(&b, "/");
 	purl_part(&b, json_string_value(json_object_get(pkg, "name")));
 	buf_adds(&b, "@");
-	purl_part(&b, json_string_value(json_object_get(pkg, "version")));
+	purl_part(&b, colon ? colon + 1 : version);
 	if (arch && *arch) {
 		buf_adds(&b, "?arch=");
 		purl_part(&b, arch);
@@ -173,6 +188,11 @@ static char *purl(const char *distro, const char *os_version, const json_t *pkg)
 	purl_part(&b, distro);
 	buf_adds(&b, "-");
 	purl_part(&b, os_version);
+	if (epoch) {
+		buf_adds(&b, "&epoch=");
+		purl_part(&b, epoch);
+	}
+	free(epoch);
 	return buf_detach(&b, NULL);
 }
 
@@ -189,9 +209,9 @@ static char *uuid4(void)
 			 r[12], r[13], r[14], r[15]);
 }
 
-json_t *sbom_cyclonedx(const json_t *packages, const char *distro, const char *os_version,
-		       const char *arch, const json_t *kernels, const char *image_name,
-		       bool incomplete)
+json_t *sbom_cyclonedx(const json_t *packages, const char *pkg_type, const char *distro,
+		       const char *os_version, const char *arch, const json_t *kernels,
+		       const char *image_name, const char *incomplete)
 {
 	json_t *bom, *comps = json_array(), *props = json_array(), *pkg, *k;
 	char *uuid = uuid4(), *serial = xasprintf("urn:uuid:%s", uuid), stamp[32], count[32];
@@ -202,7 +222,7 @@ json_t *sbom_cyclonedx(const json_t *packages, const char *distro, const char *o
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	json_array_foreach(packages, i, pkg) {
-		char *p = purl(distro, os_version, pkg);
+		char *p = purl(pkg_type, distro, os_version, pkg);
 		json_t *c = json_pack("{s:s, s:s, s:O, s:O, s:s}", "type", "library", "bom-ref", p,
 				      "name", json_object_get(pkg, "name"),
 				      "version", json_object_get(pkg, "version"), "purl", p);
@@ -231,8 +251,7 @@ json_t *sbom_cyclonedx(const json_t *packages, const char *distro, const char *o
 					       "value", count));
 	if (incomplete)
 		json_array_append_new(props, json_pack("{s:s, s:s}", "name",
-			"amiforge:packages:incomplete", "value",
-			"no dpkg database on the image (RPM databases are not read yet)"));
+			"amiforge:packages:incomplete", "value", incomplete));
 	bom = json_pack("{s:s, s:s, s:s, s:i, s:{s:s, s:{s:[{s:s, s:s, s:s}]}, s:{s:s, s:s, "
 			"s:s, s:s}, s:o}, s:o}",
 			"bomFormat", "CycloneDX", "specVersion", "1.5",
@@ -273,26 +292,74 @@ static json_t *kernels_of(guestfs_h *g)
 	return out;
 }
 
+/* The image's packages: dpkg's database, else rpm's sqlite one. *type is
+ * the purl type; *incomplete (caller frees) says why none could be read,
+ * or why some may be missing. NULL (error recorded) for a database that
+ * does not parse. */
+static json_t *packages_of(guestfs_h *g, const char *disk, const char **type,
+			   char **incomplete)
+{
+	const char *const *p, *why = NULL;
+	json_t *pkgs;
+	char *db, *wal;
+	size_t len = 0;
+
+	*type = "deb";
+	*incomplete = NULL;
+	db = appliance_read_file(g, "/var/lib/dpkg/status", SBOM_DB_MAX, &len, &why);
+	if (db) {
+		pkgs = sbom_parse_dpkg_status(db, len);
+		if (!pkgs)
+			err_prefix("'%s': /var/lib/dpkg/status", disk);
+		free(db);
+		return pkgs;
+	}
+	for (p = rpmdb_sqlite_paths; *p; p++) {
+		db = appliance_read_file(g, *p, RPMDB_SQLITE_MAX, &len, &why);
+		if (!db && strcmp(why, "missing") != 0) {
+			err_set("'%s': %s: %s", disk, *p, why);
+			return NULL;
+		}
+		if (!db)
+			continue;
+		*type = "rpm";
+		pkgs = rpmdb_parse_sqlite(db, len);
+		free(db);
+		if (!pkgs) {
+			err_prefix("'%s': %s", disk, *p);
+			return NULL;
+		}
+		/* A transaction rpm did not checkpoint lives in the -wal file. */
+		wal = xasprintf("%s-wal", *p);
+		if (guestfs_is_file(g, wal) == 1 && guestfs_filesize(g, wal) > 0)
+			*incomplete = xasprintf("%s is not empty: the last rpm transaction may "
+						"be missing", wal);
+		free(wal);
+		return pkgs;
+	}
+	for (p = rpmdb_other_paths; *p; p++)
+		if (guestfs_is_file(g, *p) == 1) {
+			*type = "rpm";
+			*incomplete = xasprintf("%s: a Berkeley DB or ndb rpm database (not read)",
+						*p);
+			return json_array();
+		}
+	*incomplete = xstrdup("no dpkg or rpm database on the image");
+	return json_array();
+}
+
 int sbom_of_mounted(guestfs_h *g, const struct appliance_os *os, const char *disk,
 		    const char *image_name, json_t **bom)
 {
 	json_t *pkgs = NULL, *kernels = NULL;
-	const char *why = NULL;
-	char *db = NULL, ver[32];
-	size_t len = 0;
+	const char *type;
+	char *incomplete = NULL, ver[32];
 	int ret = -1;
 
 	*bom = NULL;
-	db = appliance_read_file(g, "/var/lib/dpkg/status", SBOM_DB_MAX, &len, &why);
-	if (db) {
-		pkgs = sbom_parse_dpkg_status(db, len);
-		if (!pkgs) {
-			err_prefix("'%s': /var/lib/dpkg/status", disk);
-			goto cleanup;
-		}
-	} else {
-		pkgs = json_array();
-	}
+	pkgs = packages_of(g, disk, &type, &incomplete);
+	if (!pkgs)
+		goto cleanup;
 	kernels = kernels_of(g);
 	/* As distributions name their releases: debian-12, ubuntu-22.04, rhel-9.3. */
 	if (os->distro && strcmp(os->distro, "ubuntu") == 0)
@@ -301,15 +368,15 @@ int sbom_of_mounted(guestfs_h *g, const struct appliance_os *os, const char *dis
 		snprintf(ver, sizeof(ver), "%d.%d", os->major, os->minor);
 	else
 		snprintf(ver, sizeof(ver), "%d", os->major);
-	*bom = sbom_cyclonedx(pkgs, os->distro ? os->distro : "unknown", ver, os->arch, kernels,
-			      image_name, db == NULL);
+	*bom = sbom_cyclonedx(pkgs, type, os->distro ? os->distro : "unknown", ver, os->arch,
+			      kernels, image_name, incomplete);
 	if (!*bom) {
 		err_set("'%s': cannot make its SBOM (text that is not UTF-8?)", disk);
 		goto cleanup;
 	}
 	ret = 0;
 cleanup:
-	free(db);
+	free(incomplete);
 	json_decref(pkgs);
 	json_decref(kernels);
 	return ret;

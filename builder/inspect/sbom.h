@@ -6,9 +6,10 @@
  *	sbom_of_disk("out.qcow2", "qcow2", &bom);      // one appliance, read-only
  *	json_t *d = sbom_diff(old_bom, bom);           // added, removed, changed
  *
- * Databases read: dpkg (/var/lib/dpkg/status). RPM databases are not read
- * yet: an RPM-based image gets an SBOM with the OS and kernels and no
- * packages, and a "amiforge:packages:incomplete" property says why.
+ * Databases read: dpkg (/var/lib/dpkg/status), else rpm's sqlite database
+ * (rpmdb.h). An image with neither (or only a Berkeley DB / ndb rpm
+ * database) gets an SBOM with the OS and kernels and no packages, and an
+ * "amiforge:packages:incomplete" property says why.
  * Everything read from the disk is bounded (SBOM_DB_MAX, SBOM_PACKAGES_MAX)
  * and kept as data: names and versions go into JSON strings only. */
 #ifndef AMIFORGE_SBOM_H
@@ -28,10 +29,15 @@
  * it is not a dpkg status file. */
 json_t *sbom_parse_dpkg_status(const char *text, size_t len);
 
-/* The CycloneDX 1.5 document for packages (as above) of an OS. */
-json_t *sbom_cyclonedx(const json_t *packages, const char *distro, const char *os_version,
-		       const char *arch, const json_t *kernels, const char *image_name,
-		       bool incomplete);
+/* Sort packages (as above) by name, then arch. */
+void sbom_sort_packages(json_t *packages);
+
+/* The CycloneDX 1.5 document for packages (as above) of an OS; pkg_type is
+ * the package URL type ("deb", "rpm": an rpm's "EPOCH:" goes into an epoch
+ * qualifier); incomplete (or NULL) says why packages may be missing. */
+json_t *sbom_cyclonedx(const json_t *packages, const char *pkg_type, const char *distro,
+		       const char *os_version, const char *arch, const json_t *kernels,
+		       const char *image_name, const char *incomplete);
 
 /* The SBOM of an OS already mounted in appliance g (the inspector's: one
  * appliance does both). 0 or -1. */

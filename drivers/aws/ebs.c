@@ -178,51 +178,82 @@ cleanup:
 	return r;
 }
 
-int ebs_list_blocks(struct aws_client *cl, const char *snapshot_id, char **next_token,
-		    ebs_block_fn fn, void *opaque)
+/* The two listings, one mechanism: ListSnapshotBlocks (one token per block)
+ * and ListChangedBlocks (the first and the second snapshot's tokens, either
+ * absent where that snapshot lacks the block). */
+struct listing {
+	const char *what, *path_fmt, *array, *tok1, *tok2;
+};
+static const struct listing LIST_BLOCKS = {
+	"ListSnapshotBlocks", "/snapshots/%s/blocks", "Blocks", "BlockToken", NULL
+};
+static const struct listing LIST_CHANGED = {
+	"ListChangedBlocks", "/snapshots/%s/changedblocks", "ChangedBlocks", "FirstBlockToken",
+	"SecondBlockToken"
+};
+
+static const char *opt_token(const json_t *b, const char *key, bool *bad)
 {
-	char *path = path_of("/snapshots/%s/blocks", snapshot_id, 0), *query = NULL;
+	const json_t *t = key ? json_object_get(b, key) : NULL;
+
+	if (t && (!json_is_string(t) || !json_string_length(t)))
+		*bad = true;
+	return json_string_value(t);
+}
+
+/* One page of a listing of snapshot_id (first: ListChangedBlocks' first
+ * snapshot, else NULL). */
+static int list_page(struct aws_client *cl, const struct listing *k, const char *snapshot_id,
+		     const char *first, char **next_token, ebs_change_fn fn, void *opaque)
+{
+	char *path = path_of(k->path_fmt, snapshot_id, 0), *what = NULL;
 	struct aws_req rq = AWS_REQ_INIT;
 	struct aws_resp rs = { 0 };
-	struct buf enc = BUF_INIT(64 * 1024);
+	struct buf q = BUF_INIT(64 * 1024);
 	json_t *ans = NULL, *blocks, *b;
 	const char *nt;
 	size_t i;
 	int r = -1;
 
+	/* Parameters in canonical (sorted) order. */
+	if (first) {
+		buf_adds(&q, "firstSnapshotId=");
+		sigv4_uri_encode(&q, first, strlen(first), false);
+		buf_adds(&q, "&");
+	}
+	buf_adds(&q, "maxResults=10000");
 	if (*next_token) {
-		sigv4_uri_encode(&enc, *next_token, strlen(*next_token), false);
-		query = xasprintf("maxResults=10000&pageToken=%s", enc.data);
-	} else {
-		query = xstrdup("maxResults=10000");
+		buf_adds(&q, "&pageToken=");
+		sigv4_uri_encode(&q, *next_token, strlen(*next_token), false);
 	}
 	free(*next_token);
 	*next_token = NULL;
-	ebs_req(&rq, "GET", path, "ListSnapshotBlocks");
-	rq.query = query;
-	if (aws_request(cl, &rq, &rs) < 0 || !(ans = answer(&rs, "ListSnapshotBlocks")))
+	what = xasprintf("%s %s", k->what, snapshot_id);
+	ebs_req(&rq, "GET", path, what);
+	rq.query = q.data;
+	if (aws_request(cl, &rq, &rs) < 0 || !(ans = answer(&rs, what)))
 		goto cleanup;
-	blocks = json_object_get(ans, "Blocks");
+	blocks = json_object_get(ans, k->array);
 	if (blocks && !json_is_array(blocks)) {
-		err_set("ListSnapshotBlocks %s: Blocks is not a list", snapshot_id);
+		err_set("%s: %s is not a list", what, k->array);
 		goto cleanup;
 	}
 	json_array_foreach(blocks, i, b) {
 		json_t *ix = json_object_get(b, "BlockIndex");
-		const char *tok = json_string_value(json_object_get(b, "BlockToken"));
+		bool bad = false;
+		const char *t1 = opt_token(b, k->tok1, &bad), *t2 = opt_token(b, k->tok2, &bad);
+		int64_t v = -1;
 
 		/* moto sends the index as a string */
-		int64_t v = -1;
 		if (json_is_integer(ix))
 			v = json_integer_value(ix);
 		else if (json_is_string(ix) && parse_i64(json_string_value(ix), 0, INT64_MAX, &v) < 0)
 			v = -1;
-		if (v < 0 || !tok) {
-			err_set("ListSnapshotBlocks %s: block %zu lacks BlockIndex/BlockToken",
-				snapshot_id, i);
+		if (v < 0 || bad || (!t1 && !t2) || (!k->tok2 && !t1)) {
+			err_set("%s: block %zu lacks a valid BlockIndex or block token", what, i);
 			goto cleanup;
 		}
-		if (fn((uint64_t)v, tok, opaque) < 0)
+		if (fn((uint64_t)v, t1, t2, opaque) < 0)
 			goto cleanup;
 	}
 	nt = json_string_value(json_object_get(ans, "NextToken"));
@@ -232,62 +263,81 @@ int ebs_list_blocks(struct aws_client *cl, const char *snapshot_id, char **next_
 cleanup:
 	json_decref(ans);
 	aws_resp_release(&rs);
-	buf_release(&enc);
+	buf_release(&q);
 	free(path);
-	free(query);
+	free(what);
 	return r;
+}
+
+struct one_token {
+	ebs_block_fn fn;
+	void *opaque;
+};
+
+static int one_token(uint64_t index, const char *token, const char *unused, void *opaque)
+{
+	struct one_token *o = opaque;
+
+	(void)unused;
+	return o->fn(index, token, o->opaque);
+}
+
+int ebs_list_blocks(struct aws_client *cl, const char *snapshot_id, char **next_token,
+		    ebs_block_fn fn, void *opaque)
+{
+	struct one_token o = { fn, opaque };
+
+	return list_page(cl, &LIST_BLOCKS, snapshot_id, NULL, next_token, one_token, &o);
 }
 
 struct list_bound {
 	uint64_t max_blocks, seen, page_blocks;
-	ebs_block_fn fn;
+	ebs_change_fn fn;
 	void *opaque;
-	const char *snapshot_id;
+	const char *what, *snapshot_id;
 };
 
-static int bounded_block(uint64_t index, const char *token, void *opaque)
+static int bounded_block(uint64_t index, const char *t1, const char *t2, void *opaque)
 {
 	struct list_bound *lb = opaque;
 
 	if (index >= lb->max_blocks)
-		return err_set("ListSnapshotBlocks %s: block index %" PRIu64 " is past the "
-			       "snapshot's %" PRIu64 " blocks", lb->snapshot_id, index,
-			       lb->max_blocks);
+		return err_set("%s %s: block index %" PRIu64 " is past the snapshot's %" PRIu64
+			       " blocks", lb->what, lb->snapshot_id, index, lb->max_blocks);
 	if (++lb->seen > lb->max_blocks)
-		return err_set("ListSnapshotBlocks %s: more than the snapshot's %" PRIu64
-			       " blocks listed", lb->snapshot_id, lb->max_blocks);
+		return err_set("%s %s: more than the snapshot's %" PRIu64 " blocks listed",
+			       lb->what, lb->snapshot_id, lb->max_blocks);
 	lb->page_blocks++;
-	return lb->fn(index, token, lb->opaque);
+	return lb->fn(index, t1, t2, lb->opaque);
 }
 
-int ebs_list_all_blocks(struct aws_client *cl, const char *snapshot_id, uint64_t max_blocks,
-			ebs_block_fn fn, void *opaque)
+static int list_all(struct aws_client *cl, const struct listing *k, const char *snapshot_id,
+		    const char *first, uint64_t max_blocks, ebs_change_fn fn, void *opaque)
 {
 	struct list_bound lb = { .max_blocks = max_blocks, .fn = fn, .opaque = opaque,
-				 .snapshot_id = snapshot_id };
+				 .what = k->what, .snapshot_id = snapshot_id };
 	char *tok = NULL, *prev = NULL;
 	int pages = 0, empty = 0, r = -1;
 
 	do {
 		if (++pages > EBS_LIST_PAGES_MAX) {
-			err_set("ListSnapshotBlocks %s: more than %d pages", snapshot_id,
+			err_set("%s %s: more than %d pages", k->what, snapshot_id,
 				EBS_LIST_PAGES_MAX);
 			goto cleanup;
 		}
 		free(prev);
 		prev = tok ? xstrdup(tok) : NULL;
 		lb.page_blocks = 0;
-		if (ebs_list_blocks(cl, snapshot_id, &tok, bounded_block, &lb) < 0)
+		if (list_page(cl, k, snapshot_id, first, &tok, bounded_block, &lb) < 0)
 			goto cleanup;
 		if (tok && prev && strcmp(tok, prev) == 0) {
-			err_set("ListSnapshotBlocks %s: NextToken repeats the previous one",
-				snapshot_id);
+			err_set("%s %s: NextToken repeats the previous one", k->what, snapshot_id);
 			goto cleanup;
 		}
 		empty = lb.page_blocks ? 0 : empty + 1;
 		if (tok && empty >= EBS_LIST_EMPTY_PAGES_MAX) {
-			err_set("ListSnapshotBlocks %s: %d pages in a row without a block",
-				snapshot_id, empty);
+			err_set("%s %s: %d pages in a row without a block", k->what, snapshot_id,
+				empty);
 			goto cleanup;
 		}
 	} while (tok);
@@ -296,6 +346,20 @@ cleanup:
 	free(tok);
 	free(prev);
 	return r;
+}
+
+int ebs_list_all_blocks(struct aws_client *cl, const char *snapshot_id, uint64_t max_blocks,
+			ebs_block_fn fn, void *opaque)
+{
+	struct one_token o = { fn, opaque };
+
+	return list_all(cl, &LIST_BLOCKS, snapshot_id, NULL, max_blocks, one_token, &o);
+}
+
+int ebs_list_changed_blocks(struct aws_client *cl, const char *first, const char *second,
+			    uint64_t max_blocks, ebs_change_fn fn, void *opaque)
+{
+	return list_all(cl, &LIST_CHANGED, second, first, max_blocks, fn, opaque);
 }
 
 int ebs_get_block(struct aws_client *cl, const char *snapshot_id, uint64_t index,

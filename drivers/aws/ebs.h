@@ -1,6 +1,7 @@
 /* ebs.h: the EBS direct APIs (REST/JSON, service "ebs"): StartSnapshot,
  * PutSnapshotBlock, CompleteSnapshot, and ListSnapshotBlocks /
- * GetSnapshotBlock to read a snapshot back. Errors carry x-amzn-ErrorType
+ * GetSnapshotBlock to read a snapshot back, ListChangedBlocks for what
+ * changed between two of one lineage. Errors carry x-amzn-ErrorType
  * (throttling, RequestThrottledException, comes as HTTP 400); the client's
  * retry logic (http.c) decides by that type, not by the status. */
 #ifndef AMIFORGE_AWS_EBS_H
@@ -59,6 +60,18 @@ int ebs_list_blocks(struct aws_client *cl, const char *snapshot_id, char **next_
  * ends. */
 int ebs_list_all_blocks(struct aws_client *cl, const char *snapshot_id, uint64_t max_blocks,
 			ebs_block_fn fn, void *opaque);
+
+/* ListChangedBlocks, every page, with the same bounds: the blocks that differ
+ * between first and second, two snapshots of one lineage (second made from
+ * first through ParentSnapshotId, directly or not). fn gets each block's
+ * index and its token in first and in second; a token is NULL where that
+ * snapshot lacks the block (in second: it reads as zeros). EBS refuses
+ * snapshots of different lineages (ValidationException,
+ * UNRELATED_SNAPSHOTS): an error like any other. */
+typedef int (*ebs_change_fn)(uint64_t index, const char *first_token,
+			     const char *second_token, void *opaque);
+int ebs_list_changed_blocks(struct aws_client *cl, const char *first, const char *second,
+			    uint64_t max_blocks, ebs_change_fn fn, void *opaque);
 
 /* GetSnapshotBlock into buf (EBS_BLOCK_SIZE bytes); the answer's checksum
  * is verified. */

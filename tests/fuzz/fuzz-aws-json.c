@@ -1,6 +1,6 @@
 /* libFuzzer target: AWS JSON the client reads: EBS direct answers
  * (StartSnapshot, ListSnapshotBlocks, CompleteSnapshot, GetSnapshotBlock,
- * and their errors), the instance metadata service (token, role, credentials)
+ * ListChangedBlocks, and their errors), the instance metadata service (token, role, credentials)
  * and the output of a profile's credential_process. A local server
  * (fuzz-http.h) answers every request with the next part of the input; for
  * credential_process the input is what the process prints (`cat` of a
@@ -13,6 +13,14 @@ static int on_block(uint64_t index, const char *token, void *opaque)
 {
 	(void)index;
 	(void)token;
+	return ++*(int *)opaque > 100000 ? err_set("too many blocks") : 0;
+}
+
+static int on_change(uint64_t index, const char *first, const char *second, void *opaque)
+{
+	(void)index;
+	if (!first && !second)
+		__builtin_trap();	/* ebs.h: at least one token */
 	return ++*(int *)opaque > 100000 ? err_set("too many blocks") : 0;
 }
 
@@ -31,6 +39,7 @@ static void ebs_calls(struct aws_client *cl)
 	free(next);
 	ebs_complete_snapshot(cl, "snap-1", 1, "AAAA");
 	ebs_get_block(cl, "snap-1", 0, "tok", blk);
+	ebs_list_changed_blocks(cl, "snap-1", "snap-2", 16, on_change, &n);
 	free(blk);
 }
 

@@ -1,12 +1,13 @@
 #!/bin/bash
 # A base image from an AMI (parent: {ami: ...} or {ssm: ...}, `cache fetch ami-...|ssm:NAME`),
-# against moto (no guest: a build from such a parent boots it like any base image;
-#   no guest build from an AMI parent runs in the tests yet):
+# against moto (no guest: ami-build.sh, in the guests suite, builds from one):
 #   - a disk with holes, published --via ebs and registered (arm64 + UEFI),
 #     fetched back: the cached qcow2 equals the disk, the architecture and
 #     boot mode come from the AMI, only blocks holding data were read
 #     (counted by the fault proxy), each checked against EBS's checksum;
 #   - a second fetch asks AWS nothing (the endpoint then points nowhere);
+#   - a newer snapshot of the same lineage reads only its changed blocks
+#     (ListChangedBlocks), another lineage or a tampered cached base all;
 #   - a fetch broken by faults (no retries) fails with one line, keeps what
 #     it has, and the next fetch resumes: fewer blocks read, same content;
 #   - an unknown AMI, a malformed id: one clear line, non-zero exit.
@@ -60,6 +61,81 @@ check_eq "ami-parent: second fetch succeeds with AWS unreachable" "$?" 0
 check_eq "ami-parent: second fetch is cached" "$(grep -c '^cached$' "$dir/f2")" 1
 check_eq "ami-parent: same object" "$(field path "$dir/f2")" "$path"
 check_eq "ami-parent: arch kept in the cache" "$(field arch "$dir/f2")" arm64
+
+# 3b. Incremental: a child snapshot (ParentSnapshotId) of the same disk with
+# a few blocks changed, registered as a second AMI: only the changed blocks
+# are read (ListChangedBlocks against the cached snapshot), the rest is
+# copied from the cache; the result equals the changed disk block for block.
+# A disk of another lineage is read whole (EBS refuses the comparison), and
+# a cached base whose object no longer matches its digest is not used.
+# TEST FIXTURE: moto 5.2.1 has no snapshot lineage (ParentSnapshotId is
+# ignored, its ListChangedBlocks sees only the first snapshot's blocks);
+# ebs-lineage-fixture.py serves them as AWS documents.
+snap1=$(jf .snapshot_id "$dir/pub")
+lf=$(_start_py ebs-lineage-fixture.py "$AMIFORGE_TEST_MOTO_URL" --stats "$dir/lstats") ||
+	fail "ami-parent: lineage fixture did not start"
+fx2=$(_start_py image-fixture.py "$lf") || fail "ami-parent: image fixture 2 did not start"
+cp "$dir/disk.raw" "$dir/disk2.raw"
+python3 - "$dir/disk2.raw" <<'PY'
+import os, sys
+B = 524288
+with open(sys.argv[1], "r+b") as f:
+    data = [i for i in range(os.path.getsize(sys.argv[1]) // B)
+            if f.seek(i * B) is not None and f.read(B).strip(b"\0")]
+    for i in data[1:4]:                 # three blocks rewritten
+        f.seek(i * B + 1000); f.write(os.urandom(3000))
+    f.seek(data[-1] * B); f.write(bytes(B))   # one zeroed
+    hole = next(i for i in range(len(data) + 200) if i not in data)
+    f.seek(hole * B + 7); f.write(b"new block in a hole")   # one new
+PY
+AWS_ENDPOINT_URL=$fx2 "$AMIFORGE" publish "$dir/disk2.raw" --via ebs --name "ami-parent-child-$id" \
+	--parent-snapshot "$snap1" --json >"$dir/pub2" 2>"$dir/pub2.err"
+check_eq "ami-parent: child snapshot published (--parent-snapshot)" "$?" 0
+ami2=$(jf .ami_id "$dir/pub2")
+sent2=$(jf .ebs.blocks_sent "$dir/pub2")
+check "ami-parent: the child holds the 5 changed blocks only ($sent2)" test "$sent2" = 5
+dproxy=$(start_fault_proxy "$fx2" --rate 0 --stats "$dir/stats-d") || fail "ami-parent: proxy d"
+AWS_ENDPOINT_URL=$dproxy "$AMIFORGE" cache fetch "$ami2" >"$dir/d1" 2>"$dir/d1.err"
+rc=$?
+check_eq "ami-parent: incremental fetch succeeds" "$rc" 0
+[ "$rc" = 0 ] || tail -n 3 "$dir/d1.err" | sed 's/^/    | /'
+check "ami-parent: read against the cached snapshot" \
+	grep -q "incremental from $snap1: 5 blocks changed" "$dir/d1.err"
+check_eq "ami-parent: only the changed blocks fetched (GetSnapshotBlock calls)" \
+	"$(jf .ebs_gets "$dir/stats-d")" 5
+check_eq "ami-parent: ListChangedBlocks asked once" "$(jf .list_changed "$dir/lstats")" 1
+check "ami-parent: incremental base equals the changed disk block for block" \
+	qemu-img compare -q -f raw -F qcow2 "$dir/disk2.raw" "$(field path "$dir/d1")"
+check "ami-parent: ... and differs from the first" \
+	bash -c "! qemu-img compare -q -f raw -F qcow2 '$dir/disk.raw' '$(field path "$dir/d1")'"
+make_disk "$dir/other.raw" 96
+AWS_ENDPOINT_URL=$fx2 "$AMIFORGE" publish "$dir/other.raw" --via ebs --name "ami-parent-other-$id" \
+	--json >"$dir/pub3" 2>"$dir/pub3.err"
+ami3=$(jf .ami_id "$dir/pub3")
+oproxy=$(start_fault_proxy "$fx2" --rate 0 --stats "$dir/stats-o") || fail "ami-parent: proxy o"
+AWS_ENDPOINT_URL=$oproxy "$AMIFORGE" cache fetch "$ami3" >"$dir/o1" 2>"$dir/o1.err"
+check_eq "ami-parent: another lineage: fetch succeeds" "$?" 0
+check_eq "ami-parent: ... EBS refused each cached base as unrelated" "$(jf .unrelated "$dir/lstats")" 2
+check_eq "ami-parent: ... so every block was read" "$(jf .ebs_gets "$dir/stats-o")" "$(jf .ebs.blocks_sent "$dir/pub3")"
+check "ami-parent: ... equal to its disk" \
+	qemu-img compare -q -f raw -F qcow2 "$dir/other.raw" "$(field path "$dir/o1")"
+# A tampered cached base: the child fetched again into a copy of the cache
+# whose snap1 object has one byte changed (its refs for ami2 removed).
+cp -a "$AMIFORGE_CACHE_DIR" "$dir/cache-bad"
+rm -f "$dir"/cache-bad/refs/ami-*"${ami2#ami-}".json "$dir"/cache-bad/refs/ebs-*-"$(jf .snapshot_id "$dir/pub2")".json
+obj=$(jq -r .object "$dir"/cache-bad/refs/ebs-*-"$snap1".json)
+chmod 600 "$dir/cache-bad/objects/$obj"
+printf 'X' | dd of="$dir/cache-bad/objects/$obj" bs=1 seek=1000000 conv=notrunc status=none
+tproxy=$(start_fault_proxy "$fx2" --rate 0 --stats "$dir/stats-t") || fail "ami-parent: proxy t"
+AMIFORGE_CACHE_DIR=$dir/cache-bad AWS_ENDPOINT_URL=$tproxy "$AMIFORGE" cache fetch "$ami2" \
+	>"$dir/t1" 2>"$dir/t1.err"
+check_eq "ami-parent: a tampered cached base: fetch succeeds" "$?" 0
+check "ami-parent: ... saying the base does not match its digest" \
+	grep -q "cached $snap1 .* does not match its digest" "$dir/t1.err"
+check_eq "ami-parent: ... and reading the whole snapshot (the parent's blocks and the new one)" \
+	"$(jf .ebs_gets "$dir/stats-t")" "$((sent + 1))"
+check "ami-parent: ... equal to the changed disk" \
+	qemu-img compare -q -f raw -F qcow2 "$dir/disk2.raw" "$(field path "$dir/t1")"
 
 # 4. A recipe with parent: {ami: ...} resolves to the same cached object.
 cat >"$dir/recipe.yaml" <<EOF

@@ -11,7 +11,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
  libvirt-dev libvirt-daemon-system libvirt-clients
  qemu-system-x86 qemu-utils ovmf
  libguestfs-dev libguestfs0 guestfish linux-image-amd64
- libcurl4-openssl-dev libssl-dev libarchive-dev libyaml-dev libjansson-dev libxml2-dev libdeflate-dev
+ libcurl4-openssl-dev libssl-dev libarchive-dev libyaml-dev libjansson-dev libxml2-dev libdeflate-dev libsqlite3-dev rpm
  debootstrap extlinux syslinux-common e2fsprogs dosfstools fdisk xz-utils zstd
  python3 xxd libarchive-tools
  tidy chromium groff-base man-db python3-jsonschema valgrind

@@ -319,6 +319,92 @@ static void test_ebs_list_bounds(void)
 	}
 }
 
+/* ListChangedBlocks in two pages; each request line must name the first
+ * snapshot (and, on page 2, the page token), or the answer is a 400. */
+static void ans_changed(int n, const char *line, struct buf *out)
+{
+	const char *want = n == 0 ? "GET /snapshots/snap-0bbb/changedblocks?firstSnapshotId=snap-0aaa"
+				    "&maxResults=10000 "
+				  : "GET /snapshots/snap-0bbb/changedblocks?firstSnapshotId=snap-0aaa"
+				    "&maxResults=10000&pageToken=p%2B2 ";
+
+	if (!str_startswith(line, want)) {
+		buf_adds(out, "HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\n{}");
+		return;
+	}
+	json_answer(out, n == 0 ? "{\"ChangedBlocks\":[{\"BlockIndex\":0,\"FirstBlockToken\":\"a\","
+				  "\"SecondBlockToken\":\"b\"},{\"BlockIndex\":3,"
+				  "\"FirstBlockToken\":\"c\"}],\"NextToken\":\"p+2\","
+				  "\"BlockSize\":524288,\"ExpiryTime\":1.7e9}"
+				: "{\"ChangedBlocks\":[{\"BlockIndex\":7,\"SecondBlockToken\":\"d\"}]}");
+}
+
+/* A changed block with neither token. */
+static void ans_changed_tokenless(int n UNUSED, const char *line UNUSED, struct buf *out)
+{
+	json_answer(out, "{\"ChangedBlocks\":[{\"BlockIndex\":1}]}");
+}
+
+/* A changed block past the volume. */
+static void ans_changed_far(int n UNUSED, const char *line UNUSED, struct buf *out)
+{
+	json_answer(out, "{\"ChangedBlocks\":[{\"BlockIndex\":8,\"SecondBlockToken\":\"x\"}]}");
+}
+
+struct changes {
+	int n, first_only, second_only, both;
+};
+
+static int count_change(uint64_t index UNUSED, const char *first, const char *second,
+			void *opaque)
+{
+	struct changes *c = opaque;
+
+	c->n++;
+	c->first_only += first && !second;
+	c->second_only += !first && second;
+	c->both += first && second;
+	return 0;
+}
+
+static void test_ebs_changed(void)
+{
+	static const struct {
+		const char *name;
+		fake_answer_fn fn;
+		int ok;
+	} cases[] = {
+		{ "two pages", ans_changed, 1 },
+		{ "a block with neither token", ans_changed_tokenless, 0 },
+		{ "an index past the volume", ans_changed_far, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct fake_http fh;
+		struct aws_client *cl;
+		struct changes c = { 0 };
+		int r;
+
+		if (fake_http_start(&fh, cases[i].fn) < 0 || !(cl = fake_client(&fh))) {
+			CHECK(false, "ebs changed: fake endpoint (%s)", err_msg());
+			continue;
+		}
+		r = ebs_list_changed_blocks(cl, "snap-0aaa", "snap-0bbb", 8, count_change, &c);
+		if (cases[i].ok)
+			CHECK(r == 0 && c.n == 3 && c.both == 1 && c.first_only == 1 &&
+			      c.second_only == 1 && fh.requests == 2,
+			      "ebs changed: %s: 3 blocks, tokens as sent (%s)", cases[i].name,
+			      r < 0 ? err_msg() : "ok");
+		else
+			CHECK(r < 0 && strstr(err_msg(), "ListChangedBlocks snap-0bbb"),
+			      "ebs changed: %s refused (%s)", cases[i].name,
+			      r < 0 ? err_msg() : "accepted");
+		aws_client_free(cl);
+		fake_http_stop(&fh);
+	}
+}
+
 /* GetObject whose body is chunked (no Content-Length) and 1 MiB long. */
 static void ans_chunked_mib(int n UNUSED, const char *line UNUSED, struct buf *out)
 {
@@ -587,6 +673,7 @@ int main(void)
 	test_local_addresses();
 	test_escape();
 	test_ebs_list_bounds();
+	test_ebs_changed();
 	test_s3_get_bound();
 	test_console_copy();
 	test_qemu_console_cap();

@@ -90,7 +90,7 @@ static void test_bom_and_diff(void)
 {
 	json_t *p = sbom_parse_dpkg_status(status, strlen(status));
 	json_t *k = json_pack("[s]", "6.1.0-50-cloud-amd64");
-	json_t *a = sbom_cyclonedx(p, "debian", "12", "x86_64", k, "img", false), *b, *d, *c;
+	json_t *a = sbom_cyclonedx(p, "deb", "debian", "12", "x86_64", k, "img", NULL), *b, *d, *c;
 	const char *purl;
 
 	CHECK(a && strcmp(json_string_value(json_object_get(a, "specVersion")), "1.5") == 0 &&
@@ -106,7 +106,7 @@ static void test_bom_and_diff(void)
 	json_array_remove(p, 0);
 	json_array_append_new(p, json_pack("{s:s, s:s, s:s}", "name", "hello", "version", "2.10-3",
 					   "arch", "amd64"));
-	b = sbom_cyclonedx(p, "debian", "12", "x86_64", k, "img2", false);
+	b = sbom_cyclonedx(p, "deb", "debian", "12", "x86_64", k, "img2", NULL);
 	d = sbom_diff(a, b);
 	CHECK(json_array_size(json_object_get(d, "added")) == 1 &&
 	      strcmp(json_string_value(json_object_get(json_array_get(json_object_get(d, "added"), 0),
