@@ -6,23 +6,20 @@
  * any other frame (a sync after a host timeout) kills the group and is
  * handled as a new request. The command leads its own session, so its whole
  * process group is killed on deadline, cancel or host disconnect. */
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 
 #include "agent.h"
 #include "buf.h"
 #include "error.h"
 #include "log.h"
+#include "run.h"
 #include "util.h"
-
-extern char **environ;
 
 /* Stdin the host sent that the command has not read yet. Beyond this the
  * agent stops reading the channel until the command catches up. */
 #define STDIN_PENDING_MAX (16u * 1024 * 1024)
-/* Between SIGTERM on deadline and SIGKILL (as common/run.c). */
+/* Between SIGTERM on deadline and SIGKILL (as run_finish()). */
 #define KILL_GRACE_MS 2000
 /* After the command exits, output still in flight is read for this long;
  * past it, a daemon the command started (and that kept our pipes) is not
@@ -145,97 +142,27 @@ static void build_env(struct strv *out, const struct exec_args *a, const struct 
 	}
 }
 
-struct child {
-	pid_t pid;
-	int out, err, in, report;
-};
-
-/* Fork and exec; only async-signal-safe calls in the child. */
-static int spawn(struct child *ch, const struct exec_args *a, const struct agent_user *u,
-		 char **env)
+/* Start the command through common/run.c: its own session, the user's ids
+ * and umask 022, pipes served by op_exec's loop. */
+static int spawn(struct run *r, struct run_user *ru, const struct exec_args *a,
+		 const struct agent_user *u, char **env)
 {
-	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 }, rep[2] = { -1, -1 };
-	int child_errno = 0;
-	ssize_t n;
-
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
-	    pipe2(rep, O_CLOEXEC) < 0 || (a->has_stdin && pipe2(in, O_CLOEXEC) < 0)) {
-		err_errno("pipe");
-		goto fail;
+	r->argv = (const char *const *)a->argv.v;
+	r->env = (const char *const *)env;
+	r->cwd = a->cwd ? a->cwd : u ? u->home : "/";
+	r->cwd_else = a->cwd ? NULL : "/";
+	if (u) {
+		*ru = (struct run_user){ .name = u->name, .uid = u->uid, .gid = u->gid,
+					 .groups = u->groups, .ngroups = u->ngroups };
+		r->user = ru;
 	}
-	ch->pid = fork();
-	if (ch->pid < 0) {
-		err_errno("fork");
-		goto fail;
-	}
-	if (ch->pid == 0) {
-		sigset_t none;
-		int devnull;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		setsid();
-		umask(022);
-		if (a->has_stdin) {
-			if (dup2(in[0], 0) < 0)
-				goto child_fail;
-		} else {
-			devnull = open("/dev/null", O_RDONLY);
-			if (devnull < 0 || dup2(devnull, 0) < 0)
-				goto child_fail;
-		}
-		if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
-			goto child_fail;
-		if (u && (setgroups(u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 ||
-			  setuid(u->uid) < 0))
-			goto child_fail;
-		if (a->cwd ? chdir(a->cwd) < 0 :
-		    (chdir(u ? u->home : "/") < 0 && chdir("/") < 0))
-			goto child_fail;
-		environ = env;
-		execvp(a->argv.v[0], a->argv.v);
-child_fail:
-		child_errno = errno;
-		if (write(rep[1], &child_errno, sizeof(child_errno)) < 0)
-			_exit(127);
-		_exit(127);
-	}
-	close_fd(&out[1]);
-	close_fd(&err[1]);
-	close_fd(&in[0]);
-	close_fd(&rep[1]);
-	do {
-		n = read(rep[0], &child_errno, sizeof(child_errno));
-	} while (n < 0 && errno == EINTR);
-	close_fd(&rep[0]);
-	if (n == sizeof(child_errno)) {
-		while (waitpid(ch->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		errno = child_errno;
-		err_errno("exec '%s'%s%s", a->argv.v[0], a->user ? " as " : "",
-			  a->user ? a->user : "");
-		goto fail;
-	}
-	ch->out = out[0];
-	ch->err = err[0];
-	ch->in = in[1];
-	if (ch->in >= 0)
-		fcntl(ch->in, F_SETFL, O_NONBLOCK);
-	fcntl(ch->out, F_SETFL, O_NONBLOCK);
-	fcntl(ch->err, F_SETFL, O_NONBLOCK);
-	return 0;
-fail:
-	close_fd(&out[0]);
-	close_fd(&out[1]);
-	close_fd(&err[0]);
-	close_fd(&err[1]);
-	close_fd(&in[0]);
-	close_fd(&in[1]);
-	close_fd(&rep[0]);
-	close_fd(&rep[1]);
-	return -1;
+	r->set_umask = true;
+	r->umask = 022;
+	r->new_session = true;
+	r->in = a->has_stdin ? RUN_PIPE : RUN_NULL;
+	r->out = RUN_PIPE;
+	r->err = RUN_PIPE;
+	return run_start(r);
 }
 
 /* Forward what the command wrote; closes the fd at EOF. */
@@ -283,12 +210,13 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 	struct exec_args a = { .argv = STRV_INIT, .env = STRV_INIT };
 	struct agent_user user, *u = NULL;
 	struct strv env = STRV_INIT;
-	struct child ch = { -1, -1, -1, -1, -1 };
+	struct run r = RUN_INIT;
+	struct run_user ru;
 	struct buf pending = BUF_INIT(STDIN_PENDING_MAX);
 	size_t fed = 0;
 	bool stdin_eof = false, exited = false, timed_out = false, interrupted = false;
 	int64_t deadline = 0, kill_at = 0, drain_until = 0;
-	int status = 0, wst = 0, ret = -1;
+	int ret = -1;
 	uint32_t id = f->id;
 	struct proto_msg m;
 
@@ -300,7 +228,7 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 		u = &user;
 	}
 	build_env(&env, &a, u);
-	if (spawn(&ch, &a, u, env.v) < 0)
+	if (spawn(&r, &ru, &a, u, env.v) < 0)
 		goto cleanup;
 	ret = 1;
 	if (conn_send(c, PROTO_R_OK, 0, id, NULL, 0) < 0)
@@ -308,7 +236,7 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 	if (a.timeout_ms)
 		deadline = now_ms() + (int64_t)a.timeout_ms;
 
-	while (!exited || ((ch.out >= 0 || ch.err >= 0) && now_ms() < drain_until)) {
+	while (!exited || ((r.pipe_out >= 0 || r.pipe_err >= 0) && now_ms() < drain_until)) {
 		struct pollfd p[5];
 		int np = 0, timeout = -1, i_out = -1, i_err = -1, i_in = -1, i_c = -1, i_s;
 		int64_t now = now_ms(), next = 0;
@@ -323,28 +251,28 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 			timeout = next > now ? (int)(next - now) : 0;
 		if (!exited && deadline && !timed_out && now >= deadline) {
 			timed_out = true;
-			kill(-ch.pid, SIGTERM);
+			run_kill(&r, SIGTERM);
 			kill_at = now + KILL_GRACE_MS;
 			continue;
 		}
 		if (!exited && kill_at && now >= kill_at) {
-			kill(-ch.pid, SIGKILL);
+			run_kill(&r, SIGKILL);
 			kill_at = 0;
 			continue;
 		}
 		i_s = np;
 		p[np++] = (struct pollfd){ .fd = sigchld_pipe[0], .events = POLLIN };
-		if (ch.out >= 0) {
+		if (r.pipe_out >= 0) {
 			i_out = np;
-			p[np++] = (struct pollfd){ .fd = ch.out, .events = POLLIN };
+			p[np++] = (struct pollfd){ .fd = r.pipe_out, .events = POLLIN };
 		}
-		if (ch.err >= 0) {
+		if (r.pipe_err >= 0) {
 			i_err = np;
-			p[np++] = (struct pollfd){ .fd = ch.err, .events = POLLIN };
+			p[np++] = (struct pollfd){ .fd = r.pipe_err, .events = POLLIN };
 		}
-		if (ch.in >= 0 && fed < pending.len) {
+		if (r.pipe_in >= 0 && fed < pending.len) {
 			i_in = np;
-			p[np++] = (struct pollfd){ .fd = ch.in, .events = POLLOUT };
+			p[np++] = (struct pollfd){ .fd = r.pipe_in, .events = POLLOUT };
 		}
 		if (!exited && pending.len - fed < STDIN_PENDING_MAX / 2) {
 			i_c = np;
@@ -361,51 +289,50 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 
 			while (read(sigchld_pipe[0], drain, sizeof(drain)) > 0)
 				;
-			if (!exited && waitpid(ch.pid, &wst, WNOHANG) == ch.pid) {
+			if (!exited && run_reap(&r, false) == 1) {
 				exited = true;
-				status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
 				drain_until = now_ms() + EXIT_DRAIN_MS;
-				close_fd(&ch.in);
+				close_fd(&r.pipe_in);
 			}
 		}
 		if (i_out >= 0 && p[i_out].revents)
-			forward(c, id, &ch.out, 0);
+			forward(c, id, &r.pipe_out, 0);
 		if (i_err >= 0 && p[i_err].revents)
-			forward(c, id, &ch.err, PROTO_F_STDERR);
+			forward(c, id, &r.pipe_err, PROTO_F_STDERR);
 		if (i_in >= 0 && p[i_in].revents) {
-			ssize_t w = write(ch.in, pending.data + fed, pending.len - fed);
+			ssize_t w = write(r.pipe_in, pending.data + fed, pending.len - fed);
 
 			if (w > 0)
 				fed += (size_t)w;
 			else if (w < 0 && errno != EAGAIN && errno != EINTR)
-				close_fd(&ch.in);   /* the command closed its stdin */
+				close_fd(&r.pipe_in);   /* the command closed its stdin */
 			if (fed == pending.len) {
 				buf_reset(&pending);
 				fed = 0;
 			}
 		}
-		if (ch.in >= 0 && stdin_eof && fed == pending.len)
-			close_fd(&ch.in);
+		if (r.pipe_in >= 0 && stdin_eof && fed == pending.len)
+			close_fd(&r.pipe_in);
 		if (c->dead)
 			goto kill;
 		if (i_c >= 0 && (p[i_c].revents || proto_in_ready(&c->in))) {
 			struct proto_frame g;
-			int r = conn_recv(c, &g, 0);
+			int got = conn_recv(c, &g, 0);
 
-			if (r < 0)
+			if (got < 0)
 				goto kill;
-			if (r == 0)
+			if (got == 0)
 				continue;
 			if (g.type == PROTO_T_STDIN && g.id == id) {
-				if (ch.in >= 0 && buf_add(&pending, g.payload, g.len) < 0) {
+				if (r.pipe_in >= 0 && buf_add(&pending, g.payload, g.len) < 0) {
 					buf_init(&pending, STDIN_PENDING_MAX);
 					fed = 0;
-					close_fd(&ch.in);
+					close_fd(&r.pipe_in);
 				}
 				if (g.flags & PROTO_F_EOF)
 					stdin_eof = true;
 			} else if (g.type == PROTO_T_CANCEL && g.id == id) {
-				kill(-ch.pid, SIGKILL);
+				run_kill(&r, SIGKILL);
 			} else if (g.type == PROTO_T_PING) {
 				conn_send(c, PROTO_R_PONG, 0, g.id, NULL, 0);
 			} else if (g.type == PROTO_T_STDIN || g.type == PROTO_T_CANCEL) {
@@ -418,8 +345,8 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 		}
 	}
 	proto_msg_init(&m, PROTO_R_EXIT, 0, id);
-	proto_msg_u32(&m, PROTO_A_STATUS, (uint32_t)status);
-	proto_msg_u32(&m, PROTO_A_SIGNALED, !WIFEXITED(wst));
+	proto_msg_u32(&m, PROTO_A_STATUS, (uint32_t)r.status);
+	proto_msg_u32(&m, PROTO_A_SIGNALED, r.signaled);
 	proto_msg_u32(&m, PROTO_A_TIMED_OUT, timed_out);
 	conn_send_msg(c, &m);
 	proto_msg_release(&m);
@@ -428,16 +355,13 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 kill:
 	/* The host went away or moved on: nothing of this command survives. */
 	if (!exited) {
-		kill(-ch.pid, SIGKILL);
-		while (waitpid(ch.pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		run_kill(&r, SIGKILL);
+		run_reap(&r, true);
 	}
 	log_info("exec '%s' %s", a.argv.v[0],
 		 interrupted ? "interrupted by a new request" : "abandoned: host gone");
 cleanup:
-	close_fd(&ch.out);
-	close_fd(&ch.err);
-	close_fd(&ch.in);
+	run_release(&r);
 	buf_release(&pending);
 	strv_release(&env);
 	strv_release(&a.argv);
