@@ -205,20 +205,191 @@ cleanup:
 	return ret;
 }
 
+/* A running command and what op_exec's loop knows of it. */
+struct exec_run {
+	struct conn *c;
+	uint32_t id;
+	struct run r;
+	struct buf pending;         /* stdin from the host not yet written */
+	size_t fed;                 /* of pending, written */
+	bool stdin_eof, exited, timed_out;
+	int64_t deadline, kill_at, drain_until;
+};
+
+/* How the loop ended. */
+enum exec_end { EXEC_EXITED, EXEC_HOST_GONE, EXEC_INTERRUPTED };
+
+/* Deadline: SIGTERM, then SIGKILL after the grace. True when it signalled
+ * (the loop looks again); else *timeout is the wait until the next event. */
+static bool exec_timers(struct exec_run *x, int *timeout)
+{
+	int64_t now = now_ms(), next = 0;
+
+	if (x->exited)
+		next = x->drain_until;
+	else if (x->kill_at)
+		next = x->kill_at;
+	else if (x->deadline)
+		next = x->deadline;
+	*timeout = next ? (next > now ? (int)(next - now) : 0) : -1;
+	if (!x->exited && x->deadline && !x->timed_out && now >= x->deadline) {
+		x->timed_out = true;
+		run_kill(&x->r, SIGTERM);
+		x->kill_at = now + KILL_GRACE_MS;
+		return true;
+	}
+	if (!x->exited && x->kill_at && now >= x->kill_at) {
+		run_kill(&x->r, SIGKILL);
+		x->kill_at = 0;
+		return true;
+	}
+	return false;
+}
+
+/* SIGCHLD woke us: has the command exited? Its output is read a little
+ * longer (EXIT_DRAIN_MS), its stdin closed. */
+static void exec_reap(struct exec_run *x)
+{
+	char drain[64];
+
+	while (read(sigchld_pipe[0], drain, sizeof(drain)) > 0)
+		;
+	if (!x->exited && run_reap(&x->r, false) == 1) {
+		x->exited = true;
+		x->drain_until = now_ms() + EXIT_DRAIN_MS;
+		close_fd(&x->r.pipe_in);
+	}
+}
+
+/* Write pending stdin; EOF from the host closes it once all is written. */
+static void exec_feed(struct exec_run *x, bool writable)
+{
+	if (writable) {
+		ssize_t w = write(x->r.pipe_in, x->pending.data + x->fed,
+				  x->pending.len - x->fed);
+
+		if (w > 0)
+			x->fed += (size_t)w;
+		else if (w < 0 && errno != EAGAIN && errno != EINTR)
+			close_fd(&x->r.pipe_in);   /* the command closed its stdin */
+		if (x->fed == x->pending.len) {
+			buf_reset(&x->pending);
+			x->fed = 0;
+		}
+	}
+	if (x->r.pipe_in >= 0 && x->stdin_eof && x->fed == x->pending.len)
+		close_fd(&x->r.pipe_in);
+}
+
+/* One frame from the host while the command runs: stdin, cancel, ping;
+ * anything else is a new request (kept for the main loop). 0 to go on,
+ * else how the loop ends. */
+static int exec_host_frame(struct exec_run *x)
+{
+	struct proto_frame g;
+	int got = conn_recv(x->c, &g, 0);
+
+	if (got <= 0)
+		return got < 0 ? EXEC_HOST_GONE : 0;
+	if (g.type == PROTO_T_STDIN && g.id == x->id) {
+		if (x->r.pipe_in >= 0 && buf_add(&x->pending, g.payload, g.len) < 0) {
+			buf_init(&x->pending, STDIN_PENDING_MAX);
+			x->fed = 0;
+			close_fd(&x->r.pipe_in);
+		}
+		if (g.flags & PROTO_F_EOF)
+			x->stdin_eof = true;
+	} else if (g.type == PROTO_T_CANCEL && g.id == x->id) {
+		run_kill(&x->r, SIGKILL);
+	} else if (g.type == PROTO_T_PING) {
+		conn_send(x->c, PROTO_R_PONG, 0, g.id, NULL, 0);
+	} else if (g.type == PROTO_T_STDIN || g.type == PROTO_T_CANCEL) {
+		/* for an earlier request: ignore */
+	} else {
+		conn_push_back(x->c, &g);
+		return EXEC_INTERRUPTED;
+	}
+	return 0;
+}
+
+/* Serve the command until it has exited and its output is forwarded, or
+ * the host goes away or moves on. */
+static enum exec_end exec_serve(struct exec_run *x)
+{
+	struct conn *c = x->c;
+
+	while (!x->exited ||
+	       ((x->r.pipe_out >= 0 || x->r.pipe_err >= 0) && now_ms() < x->drain_until)) {
+		struct pollfd p[5];
+		int np = 0, timeout, i_out = -1, i_err = -1, i_in = -1, i_c = -1, i_s, end;
+
+		if (exec_timers(x, &timeout))
+			continue;
+		i_s = np;
+		p[np++] = (struct pollfd){ .fd = sigchld_pipe[0], .events = POLLIN };
+		if (x->r.pipe_out >= 0) {
+			i_out = np;
+			p[np++] = (struct pollfd){ .fd = x->r.pipe_out, .events = POLLIN };
+		}
+		if (x->r.pipe_err >= 0) {
+			i_err = np;
+			p[np++] = (struct pollfd){ .fd = x->r.pipe_err, .events = POLLIN };
+		}
+		if (x->r.pipe_in >= 0 && x->fed < x->pending.len) {
+			i_in = np;
+			p[np++] = (struct pollfd){ .fd = x->r.pipe_in, .events = POLLOUT };
+		}
+		if (!x->exited && x->pending.len - x->fed < STDIN_PENDING_MAX / 2) {
+			i_c = np;
+			p[np++] = (struct pollfd){ .fd = c->rfd, .events = POLLIN };
+		}
+		if (proto_in_ready(&c->in) && i_c >= 0)
+			timeout = 0;
+		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR) {
+			err_errno("poll");
+			return EXEC_HOST_GONE;
+		}
+		if (p[i_s].revents)
+			exec_reap(x);
+		if (i_out >= 0 && p[i_out].revents)
+			forward(c, x->id, &x->r.pipe_out, 0);
+		if (i_err >= 0 && p[i_err].revents)
+			forward(c, x->id, &x->r.pipe_err, PROTO_F_STDERR);
+		if (x->r.pipe_in >= 0)
+			exec_feed(x, i_in >= 0 && p[i_in].revents);
+		if (c->dead)
+			return EXEC_HOST_GONE;
+		if (i_c >= 0 && (p[i_c].revents || proto_in_ready(&c->in)) &&
+		    (end = exec_host_frame(x)) != 0)
+			return (enum exec_end)end;
+	}
+	return EXEC_EXITED;
+}
+
+static void exec_send_exit(struct exec_run *x)
+{
+	struct proto_msg m;
+
+	proto_msg_init(&m, PROTO_R_EXIT, 0, x->id);
+	proto_msg_u32(&m, PROTO_A_STATUS, (uint32_t)x->r.status);
+	proto_msg_u32(&m, PROTO_A_SIGNALED, x->r.signaled);
+	proto_msg_u32(&m, PROTO_A_TIMED_OUT, x->timed_out);
+	conn_send_msg(x->c, &m);
+	proto_msg_release(&m);
+}
+
+/* parse → user → environment → spawn → R_OK → serve → R_EXIT, or kill the
+ * whole group when the host went away or moved on. */
 int op_exec(struct conn *c, const struct proto_frame *f)
 {
 	struct exec_args a = { .argv = STRV_INIT, .env = STRV_INIT };
 	struct agent_user user, *u = NULL;
 	struct strv env = STRV_INIT;
-	struct run r = RUN_INIT;
 	struct run_user ru;
-	struct buf pending = BUF_INIT(STDIN_PENDING_MAX);
-	size_t fed = 0;
-	bool stdin_eof = false, exited = false, timed_out = false, interrupted = false;
-	int64_t deadline = 0, kill_at = 0, drain_until = 0;
+	struct exec_run x = { .c = c, .id = f->id, .r = RUN_INIT,
+			      .pending = BUF_INIT(STDIN_PENDING_MAX) };
+	enum exec_end end = EXEC_HOST_GONE;
 	int ret = -1;
-	uint32_t id = f->id;
-	struct proto_msg m;
 
 	if (setup_sigchld() < 0 || parse_exec(f, &a) < 0)
 		goto cleanup;
@@ -228,141 +399,28 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 		u = &user;
 	}
 	build_env(&env, &a, u);
-	if (spawn(&r, &ru, &a, u, env.v) < 0)
+	if (spawn(&x.r, &ru, &a, u, env.v) < 0)
 		goto cleanup;
 	ret = 1;
-	if (conn_send(c, PROTO_R_OK, 0, id, NULL, 0) < 0)
-		goto kill;
-	if (a.timeout_ms)
-		deadline = now_ms() + (int64_t)a.timeout_ms;
-
-	while (!exited || ((r.pipe_out >= 0 || r.pipe_err >= 0) && now_ms() < drain_until)) {
-		struct pollfd p[5];
-		int np = 0, timeout = -1, i_out = -1, i_err = -1, i_in = -1, i_c = -1, i_s;
-		int64_t now = now_ms(), next = 0;
-
-		if (exited)
-			next = drain_until;
-		else if (kill_at)
-			next = kill_at;
-		else if (deadline)
-			next = deadline;
-		if (next)
-			timeout = next > now ? (int)(next - now) : 0;
-		if (!exited && deadline && !timed_out && now >= deadline) {
-			timed_out = true;
-			run_kill(&r, SIGTERM);
-			kill_at = now + KILL_GRACE_MS;
-			continue;
-		}
-		if (!exited && kill_at && now >= kill_at) {
-			run_kill(&r, SIGKILL);
-			kill_at = 0;
-			continue;
-		}
-		i_s = np;
-		p[np++] = (struct pollfd){ .fd = sigchld_pipe[0], .events = POLLIN };
-		if (r.pipe_out >= 0) {
-			i_out = np;
-			p[np++] = (struct pollfd){ .fd = r.pipe_out, .events = POLLIN };
-		}
-		if (r.pipe_err >= 0) {
-			i_err = np;
-			p[np++] = (struct pollfd){ .fd = r.pipe_err, .events = POLLIN };
-		}
-		if (r.pipe_in >= 0 && fed < pending.len) {
-			i_in = np;
-			p[np++] = (struct pollfd){ .fd = r.pipe_in, .events = POLLOUT };
-		}
-		if (!exited && pending.len - fed < STDIN_PENDING_MAX / 2) {
-			i_c = np;
-			p[np++] = (struct pollfd){ .fd = c->rfd, .events = POLLIN };
-		}
-		if (proto_in_ready(&c->in) && i_c >= 0)
-			timeout = 0;
-		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR) {
-			err_errno("poll");
-			goto kill;
-		}
-		if (p[i_s].revents) {
-			char drain[64];
-
-			while (read(sigchld_pipe[0], drain, sizeof(drain)) > 0)
-				;
-			if (!exited && run_reap(&r, false) == 1) {
-				exited = true;
-				drain_until = now_ms() + EXIT_DRAIN_MS;
-				close_fd(&r.pipe_in);
-			}
-		}
-		if (i_out >= 0 && p[i_out].revents)
-			forward(c, id, &r.pipe_out, 0);
-		if (i_err >= 0 && p[i_err].revents)
-			forward(c, id, &r.pipe_err, PROTO_F_STDERR);
-		if (i_in >= 0 && p[i_in].revents) {
-			ssize_t w = write(r.pipe_in, pending.data + fed, pending.len - fed);
-
-			if (w > 0)
-				fed += (size_t)w;
-			else if (w < 0 && errno != EAGAIN && errno != EINTR)
-				close_fd(&r.pipe_in);   /* the command closed its stdin */
-			if (fed == pending.len) {
-				buf_reset(&pending);
-				fed = 0;
-			}
-		}
-		if (r.pipe_in >= 0 && stdin_eof && fed == pending.len)
-			close_fd(&r.pipe_in);
-		if (c->dead)
-			goto kill;
-		if (i_c >= 0 && (p[i_c].revents || proto_in_ready(&c->in))) {
-			struct proto_frame g;
-			int got = conn_recv(c, &g, 0);
-
-			if (got < 0)
-				goto kill;
-			if (got == 0)
-				continue;
-			if (g.type == PROTO_T_STDIN && g.id == id) {
-				if (r.pipe_in >= 0 && buf_add(&pending, g.payload, g.len) < 0) {
-					buf_init(&pending, STDIN_PENDING_MAX);
-					fed = 0;
-					close_fd(&r.pipe_in);
-				}
-				if (g.flags & PROTO_F_EOF)
-					stdin_eof = true;
-			} else if (g.type == PROTO_T_CANCEL && g.id == id) {
-				run_kill(&r, SIGKILL);
-			} else if (g.type == PROTO_T_PING) {
-				conn_send(c, PROTO_R_PONG, 0, g.id, NULL, 0);
-			} else if (g.type == PROTO_T_STDIN || g.type == PROTO_T_CANCEL) {
-				/* for an earlier request: ignore */
-			} else {
-				conn_push_back(c, &g);
-				interrupted = true;
-				goto kill;
-			}
-		}
+	if (conn_send(c, PROTO_R_OK, 0, x.id, NULL, 0) == 0) {
+		if (a.timeout_ms)
+			x.deadline = now_ms() + (int64_t)a.timeout_ms;
+		end = exec_serve(&x);
 	}
-	proto_msg_init(&m, PROTO_R_EXIT, 0, id);
-	proto_msg_u32(&m, PROTO_A_STATUS, (uint32_t)r.status);
-	proto_msg_u32(&m, PROTO_A_SIGNALED, r.signaled);
-	proto_msg_u32(&m, PROTO_A_TIMED_OUT, timed_out);
-	conn_send_msg(c, &m);
-	proto_msg_release(&m);
-	goto cleanup;
-
-kill:
+	if (end == EXEC_EXITED) {
+		exec_send_exit(&x);
+		goto cleanup;
+	}
 	/* The host went away or moved on: nothing of this command survives. */
-	if (!exited) {
-		run_kill(&r, SIGKILL);
-		run_reap(&r, true);
+	if (!x.exited) {
+		run_kill(&x.r, SIGKILL);
+		run_reap(&x.r, true);
 	}
 	log_info("exec '%s' %s", a.argv.v[0],
-		 interrupted ? "interrupted by a new request" : "abandoned: host gone");
+		 end == EXEC_INTERRUPTED ? "interrupted by a new request" : "abandoned: host gone");
 cleanup:
-	run_release(&r);
-	buf_release(&pending);
+	run_release(&x.r);
+	buf_release(&x.pending);
 	strv_release(&env);
 	strv_release(&a.argv);
 	strv_release(&a.env);
