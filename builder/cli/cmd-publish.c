@@ -256,16 +256,22 @@ static json_t *manifest(const struct target_result *r, const struct target_disk 
 	return m;
 }
 
+/* The distribution flags (--copy-to, --share...). */
+struct dist_flags {
+	struct strv copies, accounts, groups, orgs, ous;
+	bool allow_public;
+};
+
 /* Distribute ami from region (NULL: the client's) to the source region
  * and every --copy-to region with the same shares and tags. Nothing to do
  * without distribution flags. 0 or -1. */
-static int run_distribution(const struct publish_spec *s, const char *ami, const char *region,
-			    const struct strv *copies, const struct strv *accounts,
-			    const struct strv *groups, const struct strv *orgs,
-			    const struct strv *ous, bool allow_public, struct dist_result *res)
+static int run_distribution(const struct publish_spec *s, const struct dist_flags *f,
+			    const char *ami, const char *region, struct dist_result *res)
 {
+	const struct strv *copies = &f->copies, *accounts = &f->accounts, *groups = &f->groups,
+			  *orgs = &f->orgs, *ous = &f->ous;
 	struct dist_region regs[DIST_REGIONS_MAX];
-	struct dist_spec d = { .regions = regs, .allow_public = allow_public,
+	struct dist_spec d = { .regions = regs, .allow_public = f->allow_public,
 			       .profile = s->profile, .on_resource = s->on_resource,
 			       .opaque = s->opaque };
 	struct aws_client_opts co = { .profile = s->profile, .region = s->region,
@@ -344,7 +350,17 @@ enum {
 	O_PUBLIC, O_AMI,
 };
 
-int cmd_publish(int argc, char **argv)
+/* Everything the command line says: the publish spec and the rest. */
+struct publish_args {
+	struct publish_spec s;
+	struct target_tag tags[MAX_TAGS];
+	const char *tmpl, *format, *ami_only;
+	bool json, mkbucket;
+	struct dist_flags dist;
+};
+
+/* Flags → args: 0, 1 after --help, -1 on a usage error (said). */
+static int parse_flags(int argc, char **argv, struct publish_args *a)
 {
 	static const struct option opts[] = {
 		{ "via", required_argument, NULL, O_VIA },
@@ -386,197 +402,258 @@ int cmd_publish(int argc, char **argv)
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct publish_spec s = { .ena = true, .sriov = true, .imds_v2 = true, .progress = true };
-	struct target_tag tags[MAX_TAGS];
-	struct target_disk d = { 0 };
-	struct disk_info di = { 0 };
-	struct target_result res = { 0 };
-	const struct target_driver *drv;
-	const char *tmpl = "{{ name }}-{{ buildDate }}", *format = NULL;
-	char *path = NULL, *name = NULL, *stem = NULL;
-	json_t *resources = json_array();
-	struct pub_resources pr = { .list = resources };
-	struct build_dir jbd = { 0 };
-	bool own_dir = false;
-	bool json = false, mkbucket = false, ebs, allow_public = false;
-	struct strv copies = STRV_INIT, accounts = STRV_INIT, groups = STRV_INIT, orgs = STRV_INIT,
-		    ous = STRV_INIT;
-	struct dist_result dres = { 0 };
-	const char *ami_only = NULL;
-	struct stat st;
+	struct publish_spec *s = &a->s;
 	int64_t v;
 	uint64_t u;
-	int c, rc = EXIT_FAIL;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case O_VIA: s.via = optarg; break;
-		case O_BUCKET: s.bucket = optarg; break;
-		case O_REGION: s.region = optarg; break;
-		case O_PROFILE: s.profile = optarg; break;
-		case O_NAME: tmpl = optarg; break;
-		case O_DESC: s.description = optarg; break;
+		case O_VIA: s->via = optarg; break;
+		case O_BUCKET: s->bucket = optarg; break;
+		case O_REGION: s->region = optarg; break;
+		case O_PROFILE: s->profile = optarg; break;
+		case O_NAME: a->tmpl = optarg; break;
+		case O_DESC: s->description = optarg; break;
 		case O_TAG: {
 			char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg) {
 				log_error("--tag '%s': expected KEY=VALUE", optarg);
-				goto usage;
+				return -1;
 			}
-			if (s.ntags == MAX_TAGS) {
+			if (s->ntags == MAX_TAGS) {
 				log_error("more than %d tags", MAX_TAGS);
-				goto usage;
+				return -1;
 			}
 			*eq = '\0';
-			tags[s.ntags].key = optarg;
-			tags[s.ntags].value = eq + 1;
-			s.ntags++;
+			a->tags[s->ntags].key = optarg;
+			a->tags[s->ntags].value = eq + 1;
+			s->ntags++;
 			break;
 		}
-		case O_BOOT: s.boot_mode = optarg; break;
-		case O_ARCH: s.arch = optarg; break;
-		case O_ROOT: s.root_device = optarg; break;
+		case O_BOOT: s->boot_mode = optarg; break;
+		case O_ARCH: s->arch = optarg; break;
+		case O_ROOT: s->root_device = optarg; break;
 		case O_VSIZE:
 			if (parse_i64(optarg, 1, 65536, &v) < 0) {
 				log_error("--volume-size: %s", err_msg());
-				goto usage;
+				return -1;
 			}
-			s.volume_size_gib = (int)v;
+			s->volume_size_gib = (int)v;
 			break;
-		case O_VTYPE: s.volume_type = optarg; break;
-		case O_TPM: s.tpm = true; break;
-		case O_NOENA: s.ena = false; break;
-		case O_NOSRIOV: s.sriov = false; break;
-		case O_IMDSOPT: s.imds_v2 = false; break;
-		case O_ROLE: s.role_name = optarg; break;
-		case O_ENC: s.encrypted = true; break;
-		case O_KMS: s.kms_key_id = optarg; break;
-		case O_PLATFORM: s.platform = optarg; break;
-		case O_LICENSE: s.license_type = optarg; break;
-		case O_FORMAT: format = optarg; break;
-		case O_KEEP: s.keep_object = true; break;
-		case O_MKBUCKET: mkbucket = true; break;
+		case O_VTYPE: s->volume_type = optarg; break;
+		case O_TPM: s->tpm = true; break;
+		case O_NOENA: s->ena = false; break;
+		case O_NOSRIOV: s->sriov = false; break;
+		case O_IMDSOPT: s->imds_v2 = false; break;
+		case O_ROLE: s->role_name = optarg; break;
+		case O_ENC: s->encrypted = true; break;
+		case O_KMS: s->kms_key_id = optarg; break;
+		case O_PLATFORM: s->platform = optarg; break;
+		case O_LICENSE: s->license_type = optarg; break;
+		case O_FORMAT: a->format = optarg; break;
+		case O_KEEP: s->keep_object = true; break;
+		case O_MKBUCKET: a->mkbucket = true; break;
 		case O_PARTSIZE:
 			if (parse_size(optarg, &u) < 0 || u < S3_PART_MIN || u > S3_PART_MAX) {
 				log_error("--part-size '%s': expected 5M..5G", optarg);
-				goto usage;
+				return -1;
 			}
-			s.part_size = u;
+			s->part_size = u;
 			break;
 		case O_PARALLEL:
 			if (parse_i64(optarg, 1, S3_PARALLEL_MAX, &v) < 0) {
 				log_error("--parallel: %s (1..%d)", err_msg(), S3_PARALLEL_MAX);
-				goto usage;
+				return -1;
 			}
-			s.parallel = (int)v;
+			s->parallel = (int)v;
 			break;
-		case O_JSON: json = true; break;
-		case O_PARENT: s.parent_snapshot = optarg; break;
-		case O_BLOCKDIR: s.block_dir = optarg; break;
-		case O_COPYTO: strv_push(&copies, optarg); break;
-		case O_SHARE: strv_push(&accounts, optarg); break;
-		case O_SHAREGRP: strv_push(&groups, optarg); break;
-		case O_SHAREORG: strv_push(&orgs, optarg); break;
-		case O_SHAREOU: strv_push(&ous, optarg); break;
-		case O_PUBLIC: allow_public = true; break;
-		case O_AMI: ami_only = optarg; break;
+		case O_JSON: a->json = true; break;
+		case O_PARENT: s->parent_snapshot = optarg; break;
+		case O_BLOCKDIR: s->block_dir = optarg; break;
+		case O_COPYTO: strv_push(&a->dist.copies, optarg); break;
+		case O_SHARE: strv_push(&a->dist.accounts, optarg); break;
+		case O_SHAREGRP: strv_push(&a->dist.groups, optarg); break;
+		case O_SHAREORG: strv_push(&a->dist.orgs, optarg); break;
+		case O_SHAREOU: strv_push(&a->dist.ous, optarg); break;
+		case O_PUBLIC: a->dist.allow_public = true; break;
+		case O_AMI: a->ami_only = optarg; break;
 		case O_HELP:
 			help();
-			json_decref(resources);
-			return EXIT_OK;
+			return 1;
 		default:
-			goto usage;
+			return -1;
 		}
 	}
-	s.tags = tags;
-	if (ami_only) {
-		if (optind != argc)
-			goto usage;
-		aws_cancel_install();
-		if (run_distribution(&s, ami_only, NULL, &copies, &accounts, &groups, &orgs, &ous,
-				     allow_public, &dres) < 0)
-			goto fail;
-		print_dist(json, ami_only, &dres);
-		rc = EXIT_OK;
-		goto cleanup;
+	s->tags = a->tags;
+	if (a->format && strcmp(a->format, "raw") != 0 && strcmp(a->format, "vmdk") != 0 &&
+	    strcmp(a->format, "vhd") != 0 && strcmp(a->format, "qcow2") != 0) {
+		log_error("--format '%s': expected raw, vmdk, vhd or qcow2", a->format);
+		return -1;
 	}
-	if (optind + 1 != argc)
-		goto usage;
+	return 0;
+}
 
-	if (stat(argv[optind], &st) < 0) {
-		err_errno("publish '%s'", argv[optind]);
-		goto fail;
-	}
-	ebs = s.via && strcmp(s.via, "ebs") == 0;
-	path = S_ISDIR(st.st_mode) ? find_disk(argv[optind], ebs) : xstrdup(argv[optind]);
-	if (!path)
-		goto fail;
+/* The disk's name without directory and extension: {{ name }}, the
+ * journal's directory. */
+static char *disk_stem(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	char *stem = xstrdup(b ? b + 1 : path), *dot = strrchr(stem, '.');
+
+	if (dot && dot != stem)
+		*dot = '\0';
+	return stem;
+}
+
+/* One publish of a disk: what it made, its journal. */
+struct publish_run {
+	struct target_disk d;
+	struct disk_info di;
+	struct target_result res;
+	struct dist_result dres;
+	struct pub_resources pr;
+	struct build_dir jbd;
+	bool own_dir;
+	char *path, *name, *stem;
+};
+
+/* Args + the disk (or build directory) → the spec: the disk found and
+ * admitted, the AMI name, the journal. 0 or -1. */
+static int publish_prepare(struct publish_args *a, const char *arg, struct publish_run *p)
+{
+	struct publish_spec *s = &a->s;
+	const char *format = a->format;
+	struct stat st;
+	bool ebs;
+
+	if (stat(arg, &st) < 0)
+		return err_errno("publish '%s'", arg);
+	ebs = s->via && strcmp(s->via, "ebs") == 0;
+	p->path = S_ISDIR(st.st_mode) ? find_disk(arg, ebs) : xstrdup(arg);
+	if (!p->path)
+		return -1;
 	/* A build directory keeps the block manifests beside its manifest.json. */
-	if (S_ISDIR(st.st_mode) && !s.block_dir)
-		s.block_dir = argv[optind];
-	if (format && strcmp(format, "raw") != 0 && strcmp(format, "vmdk") != 0 &&
-	    strcmp(format, "vhd") != 0 && strcmp(format, "qcow2") != 0) {
-		log_error("--format '%s': expected raw, vmdk, vhd or qcow2", format);
-		goto usage;
-	}
-	if (admit_disk(path, format, ebs, &di, &format) < 0)
-		goto fail;
-	d.path = di.path;
-	d.format = format;
-	{
-		const char *b = strrchr(path, '/');
-		char *dot;
-		stem = xstrdup(b ? b + 1 : path);
-		dot = strrchr(stem, '.');
-		if (dot && dot != stem)
-			*dot = '\0';
-	}
-	name = expand_name(tmpl, stem);
-	if (!name)
-		goto fail;
-	s.name = name;
-	pr.j = publish_journal(argv[optind], S_ISDIR(st.st_mode), stem, &jbd, &own_dir);
-	if (!pr.j) {
+	if (S_ISDIR(st.st_mode) && !s->block_dir)
+		s->block_dir = arg;
+	if (admit_disk(p->path, format, ebs, &p->di, &format) < 0)
+		return -1;
+	p->d.path = p->di.path;
+	p->d.format = format;
+	p->stem = disk_stem(p->path);
+	p->name = expand_name(a->tmpl, p->stem);
+	if (!p->name)
+		return -1;
+	s->name = p->name;
+	p->pr.j = publish_journal(arg, S_ISDIR(st.st_mode), p->stem, &p->jbd, &p->own_dir);
+	if (!p->pr.j) {
 		if (S_ISDIR(st.st_mode))
-			goto fail;   /* a build directory someone else wrote, or in use */
+			return -1;   /* a build directory someone else wrote, or in use */
 		log_warn("no journal for this publish (%s): if it is killed, `amiforge clean` "
 			 "cannot release its uploads", err_msg());
 		err_clear();
 	}
-	s.on_resource = on_resource;
-	s.opaque = &pr;
-	drv = target_find(&s);
-	if (!drv || (drv->check && drv->check(&s) < 0))
-		goto fail;
+	s->on_resource = on_resource;
+	s->opaque = &p->pr;
+	return 0;
+}
+
+/* Spec → the target driver's publish (the bucket first with
+ * --create-bucket), then distribution. 0 or -1. */
+static int publish_execute(struct publish_args *a, struct publish_run *p)
+{
+	struct publish_spec *s = &a->s;
+	const struct target_driver *drv = target_find(s);
+
+	if (!drv || (drv->check && drv->check(s) < 0))
+		return -1;
 	aws_cancel_install();
-	if (mkbucket) {
-		struct aws_client_opts co = { .profile = s.profile, .region = s.region };
+	if (a->mkbucket) {
+		struct aws_client_opts co = { .profile = s->profile, .region = s->region };
 		struct aws_client *cl = aws_client_new(&co);
-		int r = cl ? s3_create_bucket(cl, s.bucket) : -1;
+		int r = cl ? s3_create_bucket(cl, s->bucket) : -1;
 
 		aws_client_free(cl);
 		if (r < 0)
+			return -1;
+	}
+	if (drv->publish(&p->d, s, &p->res) < 0)
+		return -1;
+	return run_distribution(s, &a->dist, p->res.ami_id, p->res.region, &p->dres);
+}
+
+static void publish_print(const struct publish_args *a, const struct publish_run *p)
+{
+	json_t *m;
+	char *out, *safe;
+
+	if (!a->json) {
+		printf("%s\n", p->res.ami_id);
+		return;
+	}
+	m = manifest(&p->res, &p->d, &a->s, p->pr.list);
+	if (p->dres.n)
+		json_object_set_new(m, "amis", dist_result_json(&p->dres));
+	out = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	safe = log_redact_str(out);
+	printf("%s\n", safe);
+	free(safe);
+	free(out);
+	json_decref(m);
+}
+
+/* The journal closed; our own directory removed when nothing is live. */
+static void publish_run_release(struct publish_run *p, bool ok)
+{
+	dist_result_release(&p->dres);
+	target_result_release(&p->res);
+	disk_info_release(&p->di);
+	if (p->pr.j) {
+		int live = journal_live_count(p->jbd.journal);
+
+		journal_close(p->pr.j);
+		if (p->own_dir && live == 0)
+			remove_tree(p->jbd.path);
+		else if (live > 0 && !ok)
+			log_warn("what this publish left in AWS is journaled: amiforge clean %s",
+				 p->jbd.path);
+	}
+	build_dir_release(&p->jbd);
+	json_decref(p->pr.list);
+	free(p->path);
+	free(p->name);
+	free(p->stem);
+}
+
+/* flags → (--ami: distribution only) | spec → publish → distribute → print */
+int cmd_publish(int argc, char **argv)
+{
+	struct publish_args a = {
+		.s = { .ena = true, .sriov = true, .imds_v2 = true, .progress = true },
+		.tmpl = "{{ name }}-{{ buildDate }}",
+		.dist = { STRV_INIT, STRV_INIT, STRV_INIT, STRV_INIT, STRV_INIT, false },
+	};
+	struct publish_run p = { .pr = { .list = json_array() } };
+	int f, rc = EXIT_FAIL;
+
+	f = parse_flags(argc, argv, &a);
+	if (f > 0) {
+		rc = EXIT_OK;
+		goto cleanup;
+	}
+	if (f < 0 || (a.ami_only ? optind != argc : optind + 1 != argc))
+		goto usage;
+	if (a.ami_only) {
+		aws_cancel_install();
+		if (run_distribution(&a.s, &a.dist, a.ami_only, NULL, &p.dres) < 0)
 			goto fail;
+		print_dist(a.json, a.ami_only, &p.dres);
+		rc = EXIT_OK;
+		goto cleanup;
 	}
-	if (drv->publish(&d, &s, &res) < 0)
+	if (publish_prepare(&a, argv[optind], &p) < 0 || publish_execute(&a, &p) < 0)
 		goto fail;
-	if (run_distribution(&s, res.ami_id, res.region, &copies, &accounts, &groups, &orgs,
-			     &ous, allow_public, &dres) < 0)
-		goto fail;
-	if (json) {
-		json_t *m = manifest(&res, &d, &s, resources);
-
-		if (dres.n)
-			json_object_set_new(m, "amis", dist_result_json(&dres));
-		char *out = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		char *safe = log_redact_str(out);
-
-		printf("%s\n", safe);
-		free(safe);
-		free(out);
-		json_decref(m);
-	} else {
-		printf("%s\n", res.ami_id);
-	}
+	publish_print(&a, &p);
 	rc = EXIT_OK;
 	goto cleanup;
 usage:
@@ -586,28 +663,11 @@ fail:
 	log_err_msg();
 	rc = EXIT_FAIL;
 cleanup:
-	dist_result_release(&dres);
-	strv_release(&copies);
-	strv_release(&accounts);
-	strv_release(&groups);
-	strv_release(&orgs);
-	strv_release(&ous);
-	target_result_release(&res);
-	disk_info_release(&di);
-	if (pr.j) {
-		int live = journal_live_count(jbd.journal);
-
-		journal_close(pr.j);
-		if (own_dir && live == 0)
-			remove_tree(jbd.path);
-		else if (live > 0 && rc != EXIT_OK)
-			log_warn("what this publish left in AWS is journaled: amiforge clean %s",
-				 jbd.path);
-	}
-	build_dir_release(&jbd);
-	json_decref(resources);
-	free(path);
-	free(name);
-	free(stem);
+	publish_run_release(&p, rc == EXIT_OK);
+	strv_release(&a.dist.copies);
+	strv_release(&a.dist.accounts);
+	strv_release(&a.dist.groups);
+	strv_release(&a.dist.orgs);
+	strv_release(&a.dist.ous);
 	return rc;
 }
