@@ -180,28 +180,44 @@ static void forward(struct conn *c, uint32_t id, int *fd, uint8_t flags)
 	conn_send(c, PROTO_R_OUTPUT, flags, id, data, (size_t)n);
 }
 
+/* A request made ready to spawn: parsed, its user looked up, its
+ * environment built. */
+struct exec_request {
+	struct exec_args a;
+	struct agent_user user, *u;   /* u: &user, or NULL (as the agent) */
+	struct strv env;
+};
+
+#define EXEC_REQUEST_INIT { .a = { .argv = STRV_INIT, .env = STRV_INIT }, .env = STRV_INIT }
+
+static int exec_prepare(const struct proto_frame *f, struct exec_request *q)
+{
+	if (parse_exec(f, &q->a) < 0)
+		return -1;
+	if (q->a.user) {
+		if (user_lookup(q->a.user, &q->user) < 0)
+			return -1;
+		q->u = &q->user;
+	}
+	build_env(&q->env, &q->a, q->u);
+	return 0;
+}
+
+static void exec_request_release(struct exec_request *q)
+{
+	if (q->u)
+		user_release(q->u);
+	strv_release(&q->env);
+	strv_release(&q->a.argv);
+	strv_release(&q->a.env);
+}
+
 int exec_check_request(const struct proto_frame *f)
 {
-	struct exec_args a = { .argv = STRV_INIT, .env = STRV_INIT };
-	struct agent_user user, *u = NULL;
-	struct strv env = STRV_INIT;
-	int ret = -1;
+	struct exec_request q = EXEC_REQUEST_INIT;
+	int ret = exec_prepare(f, &q);
 
-	if (parse_exec(f, &a) < 0)
-		goto cleanup;
-	if (a.user) {
-		if (user_lookup(a.user, &user) < 0)
-			goto cleanup;
-		u = &user;
-	}
-	build_env(&env, &a, u);
-	ret = 0;
-cleanup:
-	if (u)
-		user_release(u);
-	strv_release(&env);
-	strv_release(&a.argv);
-	strv_release(&a.env);
+	exec_request_release(&q);
 	return ret;
 }
 
@@ -378,33 +394,24 @@ static void exec_send_exit(struct exec_run *x)
 	proto_msg_release(&m);
 }
 
-/* parse → user → environment → spawn → R_OK → serve → R_EXIT, or kill the
+/* prepare (parse, user, environment) → spawn → R_OK → serve → R_EXIT, or kill the
  * whole group when the host went away or moved on. */
 int op_exec(struct conn *c, const struct proto_frame *f)
 {
-	struct exec_args a = { .argv = STRV_INIT, .env = STRV_INIT };
-	struct agent_user user, *u = NULL;
-	struct strv env = STRV_INIT;
+	struct exec_request q = EXEC_REQUEST_INIT;
 	struct run_user ru;
 	struct exec_run x = { .c = c, .id = f->id, .r = RUN_INIT,
 			      .pending = BUF_INIT(STDIN_PENDING_MAX) };
 	enum exec_end end = EXEC_HOST_GONE;
 	int ret = -1;
 
-	if (setup_sigchld() < 0 || parse_exec(f, &a) < 0)
-		goto cleanup;
-	if (a.user) {
-		if (user_lookup(a.user, &user) < 0)
-			goto cleanup;
-		u = &user;
-	}
-	build_env(&env, &a, u);
-	if (spawn(&x.r, &ru, &a, u, env.v) < 0)
+	if (setup_sigchld() < 0 || exec_prepare(f, &q) < 0 ||
+	    spawn(&x.r, &ru, &q.a, q.u, q.env.v) < 0)
 		goto cleanup;
 	ret = 1;
 	if (conn_send(c, PROTO_R_OK, 0, x.id, NULL, 0) == 0) {
-		if (a.timeout_ms)
-			x.deadline = now_ms() + (int64_t)a.timeout_ms;
+		if (q.a.timeout_ms)
+			x.deadline = now_ms() + (int64_t)q.a.timeout_ms;
 		end = exec_serve(&x);
 	}
 	if (end == EXEC_EXITED) {
@@ -416,15 +423,11 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 		run_kill(&x.r, SIGKILL);
 		run_reap(&x.r, true);
 	}
-	log_info("exec '%s' %s", a.argv.v[0],
+	log_info("exec '%s' %s", q.a.argv.v[0],
 		 end == EXEC_INTERRUPTED ? "interrupted by a new request" : "abandoned: host gone");
 cleanup:
 	run_release(&x.r);
 	buf_release(&x.pending);
-	strv_release(&env);
-	strv_release(&a.argv);
-	strv_release(&a.env);
-	if (u)
-		user_release(u);
+	exec_request_release(&q);
 	return ret;
 }

@@ -181,6 +181,20 @@ static void test_run(void)
 	run_release(&r);
 }
 
+/* Read what a non-blocking pipe has into b (size bytes, NUL-terminated);
+ * close it at EOF or on an error. */
+static void read_some(int *fd, char *b, size_t size, size_t *len)
+{
+	ssize_t n = read(*fd, b + *len, size - 1 - *len);
+
+	if (n > 0) {
+		*len += (size_t)n;
+	} else if (n == 0 || errno != EAGAIN) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
 /* The spec the guest agent uses: its own session, a user, a umask, a
  * directory with a fallback, the environment's PATH, pipes served by the
  * caller (RUN_PIPE) with run_reap() and run_kill(). */
@@ -213,24 +227,13 @@ static void test_run_agent_spec(void)
 	while ((r.pipe_out >= 0 || r.pipe_err >= 0) && now_ms() < until) {
 		struct pollfd p[2] = { { .fd = r.pipe_out, .events = POLLIN },
 				       { .fd = r.pipe_err, .events = POLLIN } };
-		ssize_t n;
 
 		if (poll(p, 2, 1000) < 0)
 			break;
-		if (p[0].revents) {
-			n = read(r.pipe_out, out + no, sizeof(out) - 1 - no);
-			if (n > 0)
-				no += (size_t)n;
-			else if (n == 0 || errno != EAGAIN)
-				close(r.pipe_out), r.pipe_out = -1;
-		}
-		if (p[1].revents) {
-			n = read(r.pipe_err, err + ne, sizeof(err) - 1 - ne);
-			if (n > 0)
-				ne += (size_t)n;
-			else if (n == 0 || errno != EAGAIN)
-				close(r.pipe_err), r.pipe_err = -1;
-		}
+		if (p[0].revents)
+			read_some(&r.pipe_out, out, sizeof(out), &no);
+		if (p[1].revents)
+			read_some(&r.pipe_err, err, sizeof(err), &ne);
 	}
 	while ((reaped = run_reap(&r, false)) == 0 && now_ms() < until)
 		usleep(10000);
