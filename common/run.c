@@ -1,3 +1,4 @@
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -6,6 +7,8 @@
 #include "run.h"
 #include "error.h"
 #include "util.h"
+
+extern char **environ;
 
 static run_dry_hook dry_hook;
 static void *dry_opaque;
@@ -33,6 +36,7 @@ static int child_fd(enum run_fd_mode mode, int given, int pipe_end, int target,
 	case RUN_INHERIT:
 		return 0;
 	case RUN_CAPTURE:
+	case RUN_PIPE:
 		fd = pipe_end;
 		break;
 	case RUN_FD:
@@ -52,13 +56,80 @@ static int child_fd(enum run_fd_mode mode, int given, int pipe_end, int target,
 	return dup2(fd, target) < 0 ? -1 : 0;
 }
 
+/* What the child could not do, sent back before it exits 127. */
+enum child_step { STEP_SETUP, STEP_USER, STEP_CWD, STEP_EXEC };
+struct child_report {
+	int step;
+	int err;
+};
+
+static bool piped(enum run_fd_mode m)
+{
+	return m == RUN_CAPTURE || m == RUN_PIPE;
+}
+
+/* In the child, after fork: only async-signal-safe calls. Returns only on
+ * failure, with the step that failed. */
+static enum child_step child_exec(const struct run *r, pid_t parent, const int in[2],
+				  const int out[2], const int err[2])
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	if (r->new_session)
+		setsid();
+	else if (r->new_pgroup)
+		setpgid(0, 0);
+	if (r->die_with_parent &&
+	    (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+		return STEP_SETUP;
+	if (r->set_umask)
+		umask(r->umask);
+	if (child_fd(r->in, r->in_fd, in[0], 0, O_RDONLY) < 0 ||
+	    child_fd(r->out, r->out_fd, out[1], 1, O_WRONLY) < 0 ||
+	    child_fd(r->err, r->err_fd, err[1], 2, O_WRONLY) < 0)
+		return STEP_SETUP;
+	if (r->user && (setgroups(r->user->ngroups, r->user->groups) < 0 ||
+			setgid(r->user->gid) < 0 || setuid(r->user->uid) < 0))
+		return STEP_USER;
+	if (r->cwd && chdir(r->cwd) < 0 && (!r->cwd_else || chdir(r->cwd_else) < 0))
+		return STEP_CWD;
+	/* environ, not execvpe: argv[0] is found in the command's own PATH */
+	if (r->env)
+		environ = (char **)r->env;
+	execvp(r->argv[0], (char *const *)r->argv);
+	return STEP_EXEC;
+}
+
+static int child_error(const struct run *r, const struct child_report *rep)
+{
+	const char *as = r->user ? " as '" : "", *name = r->user ? r->user->name : "";
+	const char *q = r->user ? "'" : "";
+
+	errno = rep->err;
+	switch (rep->step) {
+	case STEP_USER:
+		return err_errno("run '%s'%s%s%s: switch user", r->argv[0], as, name, q);
+	case STEP_CWD:
+		return err_errno("run '%s'%s%s%s: enter directory '%s'", r->argv[0], as,
+				 name, q, r->cwd);
+	case STEP_SETUP:
+		return err_errno("run '%s': set up the child", r->argv[0]);
+	default:
+		return err_errno("run '%s'%s%s%s", r->argv[0], as, name, q);
+	}
+}
+
 int run_start(struct run *r)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	int report[2] = { -1, -1 };
 	size_t max = r->capture_max ? r->capture_max : RUN_CAPTURE_MAX_DEFAULT;
 	pid_t pid, parent = getpid();
-	int child_errno = 0;
+	struct child_report rep = { 0, 0 };
 	ssize_t n;
 
 	if (!r->argv || !r->argv[0])
@@ -77,9 +148,9 @@ int run_start(struct run *r)
 		return 0;
 	}
 
-	if ((r->in == RUN_CAPTURE && pipe2(in, O_CLOEXEC) < 0) ||
-	    (r->out == RUN_CAPTURE && pipe2(out, O_CLOEXEC) < 0) ||
-	    (r->err == RUN_CAPTURE && pipe2(err, O_CLOEXEC) < 0) ||
+	if ((piped(r->in) && pipe2(in, O_CLOEXEC) < 0) ||
+	    (piped(r->out) && pipe2(out, O_CLOEXEC) < 0) ||
+	    (piped(r->err) && pipe2(err, O_CLOEXEC) < 0) ||
 	    pipe2(report, O_CLOEXEC) < 0) {
 		err_errno("pipe");
 		goto fail;
@@ -91,30 +162,9 @@ int run_start(struct run *r)
 		goto fail;
 	}
 	if (pid == 0) {
-		sigset_t all;
-
-		/* Child: only async-signal-safe calls from here on. */
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		if (r->new_pgroup)
-			setpgid(0, 0);
-		if (r->die_with_parent &&
-		    (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
-			goto child_fail;
-		if (child_fd(r->in, r->in_fd, in[0], 0, O_RDONLY) < 0 ||
-		    child_fd(r->out, r->out_fd, out[1], 1, O_WRONLY) < 0 ||
-		    child_fd(r->err, r->err_fd, err[1], 2, O_WRONLY) < 0)
-			goto child_fail;
-		if (r->cwd && chdir(r->cwd) < 0)
-			goto child_fail;
-		if (r->env)
-			execvpe(r->argv[0], (char *const *)r->argv, (char *const *)r->env);
-		else
-			execvp(r->argv[0], (char *const *)r->argv);
-child_fail:
-		child_errno = errno;
-		if (write(report[1], &child_errno, sizeof(child_errno)) < 0)
+		rep.step = child_exec(r, parent, in, out, err);
+		rep.err = errno;
+		if (write(report[1], &rep, sizeof(rep)) < 0)
 			_exit(127);
 		_exit(127);
 	}
@@ -125,17 +175,16 @@ child_fail:
 	close_fd(&out[1]);
 	close_fd(&err[1]);
 	do {
-		n = read(report[0], &child_errno, sizeof(child_errno));
+		n = read(report[0], &rep, sizeof(rep));
 	} while (n < 0 && errno == EINTR);
 	close_fd(&report[0]);
-	if (n == sizeof(child_errno)) {
+	if (n == sizeof(rep)) {
 		int st;
 
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
 		r->pid = -1;
-		errno = child_errno;
-		err_errno("run '%s'", r->argv[0]);
+		child_error(r, &rep);
 		goto fail;
 	}
 	r->pipe_in = in[1];
@@ -143,6 +192,10 @@ child_fail:
 	r->pipe_err = err[0];
 	if (r->pipe_in >= 0)
 		fcntl(r->pipe_in, F_SETFL, O_NONBLOCK);
+	if (r->out == RUN_PIPE)
+		fcntl(r->pipe_out, F_SETFL, O_NONBLOCK);
+	if (r->err == RUN_PIPE)
+		fcntl(r->pipe_err, F_SETFL, O_NONBLOCK);
 	return 0;
 
 fail:
@@ -157,13 +210,43 @@ fail:
 	return -1;
 }
 
-static void kill_child(struct run *r, int sig)
+void run_kill(struct run *r, int sig)
 {
 	if (r->pid <= 0)
 		return;
-	if (r->new_pgroup)
+	if (r->new_pgroup || r->new_session)
 		kill(-r->pid, sig);
 	kill(r->pid, sig);
+}
+
+/* Record how the child ended. */
+static void set_status(struct run *r, int st)
+{
+	if (WIFEXITED(st)) {
+		r->status = WEXITSTATUS(st);
+	} else {
+		r->signaled = true;
+		r->status = 128 + WTERMSIG(st);
+	}
+	r->pid = -1;
+}
+
+int run_reap(struct run *r, bool wait)
+{
+	pid_t w;
+	int st;
+
+	if (r->pid <= 0)
+		return 1;
+	do {
+		w = waitpid(r->pid, &st, wait ? 0 : WNOHANG);
+	} while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return err_errno("wait for '%s'", r->argv[0]);
+	if (w == 0)
+		return 0;
+	set_status(r, st);
+	return 1;
 }
 
 /* Read what is available into b; on overflow keep draining but drop. */
@@ -212,11 +295,11 @@ int run_finish(struct run *r)
 		if (r->deadline) {
 			if (now >= r->deadline && !r->timed_out) {
 				r->timed_out = true;
-				kill_child(r, SIGTERM);
+				run_kill(r, SIGTERM);
 				kill_at = now + 2000;
 			}
 			if (r->timed_out && kill_at && now >= kill_at) {
-				kill_child(r, SIGKILL);
+				run_kill(r, SIGKILL);
 				kill_at = 0;
 				/* Grandchildren may hold the pipes: stop reading. */
 				break;
@@ -236,7 +319,7 @@ int run_finish(struct run *r)
 			continue;
 		if (pr < 0) {
 			ret = err_errno("poll");
-			kill_child(r, SIGKILL);
+			run_kill(r, SIGKILL);
 			break;
 		}
 		for (int i = 0; i < nfd; i++) {
@@ -273,21 +356,16 @@ int run_finish(struct run *r)
 			break;
 		}
 		if (w == r->pid) {
-			if (WIFEXITED(st)) {
-				r->status = WEXITSTATUS(st);
-			} else {
-				r->signaled = true;
-				r->status = 128 + WTERMSIG(st);
-			}
+			set_status(r, st);
 			break;
 		}
 		/* still running with a deadline */
 		if (!r->timed_out && now_ms() >= r->deadline) {
 			r->timed_out = true;
-			kill_child(r, SIGTERM);
+			run_kill(r, SIGTERM);
 			kill_at = now_ms() + 2000;
 		} else if (r->timed_out && (!kill_at || now_ms() >= kill_at)) {
-			kill_child(r, SIGKILL);
+			run_kill(r, SIGKILL);
 			kill_at = 0;
 		}
 		usleep(10000);
@@ -338,7 +416,7 @@ void run_release(struct run *r)
 	if (r->pid > 0) {
 		int st;
 
-		kill_child(r, SIGKILL);
+		run_kill(r, SIGKILL);
 		while (waitpid(r->pid, &st, 0) < 0 && errno == EINTR)
 			;
 		r->pid = -1;

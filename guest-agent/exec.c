@@ -6,23 +6,20 @@
  * any other frame (a sync after a host timeout) kills the group and is
  * handled as a new request. The command leads its own session, so its whole
  * process group is killed on deadline, cancel or host disconnect. */
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 
 #include "agent.h"
 #include "buf.h"
 #include "error.h"
 #include "log.h"
+#include "run.h"
 #include "util.h"
-
-extern char **environ;
 
 /* Stdin the host sent that the command has not read yet. Beyond this the
  * agent stops reading the channel until the command catches up. */
 #define STDIN_PENDING_MAX (16u * 1024 * 1024)
-/* Between SIGTERM on deadline and SIGKILL (as common/run.c). */
+/* Between SIGTERM on deadline and SIGKILL (as run_finish()). */
 #define KILL_GRACE_MS 2000
 /* After the command exits, output still in flight is read for this long;
  * past it, a daemon the command started (and that kept our pipes) is not
@@ -145,97 +142,27 @@ static void build_env(struct strv *out, const struct exec_args *a, const struct 
 	}
 }
 
-struct child {
-	pid_t pid;
-	int out, err, in, report;
-};
-
-/* Fork and exec; only async-signal-safe calls in the child. */
-static int spawn(struct child *ch, const struct exec_args *a, const struct agent_user *u,
-		 char **env)
+/* Start the command through common/run.c: its own session, the user's ids
+ * and umask 022, pipes served by op_exec's loop. */
+static int spawn(struct run *r, struct run_user *ru, const struct exec_args *a,
+		 const struct agent_user *u, char **env)
 {
-	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 }, rep[2] = { -1, -1 };
-	int child_errno = 0;
-	ssize_t n;
-
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
-	    pipe2(rep, O_CLOEXEC) < 0 || (a->has_stdin && pipe2(in, O_CLOEXEC) < 0)) {
-		err_errno("pipe");
-		goto fail;
+	r->argv = (const char *const *)a->argv.v;
+	r->env = (const char *const *)env;
+	r->cwd = a->cwd ? a->cwd : u ? u->home : "/";
+	r->cwd_else = a->cwd ? NULL : "/";
+	if (u) {
+		*ru = (struct run_user){ .name = u->name, .uid = u->uid, .gid = u->gid,
+					 .groups = u->groups, .ngroups = u->ngroups };
+		r->user = ru;
 	}
-	ch->pid = fork();
-	if (ch->pid < 0) {
-		err_errno("fork");
-		goto fail;
-	}
-	if (ch->pid == 0) {
-		sigset_t none;
-		int devnull;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		setsid();
-		umask(022);
-		if (a->has_stdin) {
-			if (dup2(in[0], 0) < 0)
-				goto child_fail;
-		} else {
-			devnull = open("/dev/null", O_RDONLY);
-			if (devnull < 0 || dup2(devnull, 0) < 0)
-				goto child_fail;
-		}
-		if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
-			goto child_fail;
-		if (u && (setgroups(u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 ||
-			  setuid(u->uid) < 0))
-			goto child_fail;
-		if (a->cwd ? chdir(a->cwd) < 0 :
-		    (chdir(u ? u->home : "/") < 0 && chdir("/") < 0))
-			goto child_fail;
-		environ = env;
-		execvp(a->argv.v[0], a->argv.v);
-child_fail:
-		child_errno = errno;
-		if (write(rep[1], &child_errno, sizeof(child_errno)) < 0)
-			_exit(127);
-		_exit(127);
-	}
-	close_fd(&out[1]);
-	close_fd(&err[1]);
-	close_fd(&in[0]);
-	close_fd(&rep[1]);
-	do {
-		n = read(rep[0], &child_errno, sizeof(child_errno));
-	} while (n < 0 && errno == EINTR);
-	close_fd(&rep[0]);
-	if (n == sizeof(child_errno)) {
-		while (waitpid(ch->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		errno = child_errno;
-		err_errno("exec '%s'%s%s", a->argv.v[0], a->user ? " as " : "",
-			  a->user ? a->user : "");
-		goto fail;
-	}
-	ch->out = out[0];
-	ch->err = err[0];
-	ch->in = in[1];
-	if (ch->in >= 0)
-		fcntl(ch->in, F_SETFL, O_NONBLOCK);
-	fcntl(ch->out, F_SETFL, O_NONBLOCK);
-	fcntl(ch->err, F_SETFL, O_NONBLOCK);
-	return 0;
-fail:
-	close_fd(&out[0]);
-	close_fd(&out[1]);
-	close_fd(&err[0]);
-	close_fd(&err[1]);
-	close_fd(&in[0]);
-	close_fd(&in[1]);
-	close_fd(&rep[0]);
-	close_fd(&rep[1]);
-	return -1;
+	r->set_umask = true;
+	r->umask = 022;
+	r->new_session = true;
+	r->in = a->has_stdin ? RUN_PIPE : RUN_NULL;
+	r->out = RUN_PIPE;
+	r->err = RUN_PIPE;
+	return run_start(r);
 }
 
 /* Forward what the command wrote; closes the fd at EOF. */
@@ -253,100 +180,182 @@ static void forward(struct conn *c, uint32_t id, int *fd, uint8_t flags)
 	conn_send(c, PROTO_R_OUTPUT, flags, id, data, (size_t)n);
 }
 
+/* A request made ready to spawn: parsed, its user looked up, its
+ * environment built. */
+struct exec_request {
+	struct exec_args a;
+	struct agent_user user, *u;   /* u: &user, or NULL (as the agent) */
+	struct strv env;
+};
+
+#define EXEC_REQUEST_INIT { .a = { .argv = STRV_INIT, .env = STRV_INIT }, .env = STRV_INIT }
+
+static int exec_prepare(const struct proto_frame *f, struct exec_request *q)
+{
+	if (parse_exec(f, &q->a) < 0)
+		return -1;
+	if (q->a.user) {
+		if (user_lookup(q->a.user, &q->user) < 0)
+			return -1;
+		q->u = &q->user;
+	}
+	build_env(&q->env, &q->a, q->u);
+	return 0;
+}
+
+static void exec_request_release(struct exec_request *q)
+{
+	if (q->u)
+		user_release(q->u);
+	strv_release(&q->env);
+	strv_release(&q->a.argv);
+	strv_release(&q->a.env);
+}
+
 int exec_check_request(const struct proto_frame *f)
 {
-	struct exec_args a = { .argv = STRV_INIT, .env = STRV_INIT };
-	struct agent_user user, *u = NULL;
-	struct strv env = STRV_INIT;
-	int ret = -1;
+	struct exec_request q = EXEC_REQUEST_INIT;
+	int ret = exec_prepare(f, &q);
 
-	if (parse_exec(f, &a) < 0)
-		goto cleanup;
-	if (a.user) {
-		if (user_lookup(a.user, &user) < 0)
-			goto cleanup;
-		u = &user;
-	}
-	build_env(&env, &a, u);
-	ret = 0;
-cleanup:
-	if (u)
-		user_release(u);
-	strv_release(&env);
-	strv_release(&a.argv);
-	strv_release(&a.env);
+	exec_request_release(&q);
 	return ret;
 }
 
-int op_exec(struct conn *c, const struct proto_frame *f)
+/* A running command and what op_exec's loop knows of it. */
+struct exec_run {
+	struct conn *c;
+	uint32_t id;
+	struct run r;
+	struct buf pending;         /* stdin from the host not yet written */
+	size_t fed;                 /* of pending, written */
+	bool stdin_eof, exited, timed_out;
+	int64_t deadline, kill_at, drain_until;
+};
+
+/* How the loop ended. */
+enum exec_end { EXEC_EXITED, EXEC_HOST_GONE, EXEC_INTERRUPTED };
+
+/* Deadline: SIGTERM, then SIGKILL after the grace. True when it signalled
+ * (the loop looks again); else *timeout is the wait until the next event. */
+static bool exec_timers(struct exec_run *x, int *timeout)
 {
-	struct exec_args a = { .argv = STRV_INIT, .env = STRV_INIT };
-	struct agent_user user, *u = NULL;
-	struct strv env = STRV_INIT;
-	struct child ch = { -1, -1, -1, -1, -1 };
-	struct buf pending = BUF_INIT(STDIN_PENDING_MAX);
-	size_t fed = 0;
-	bool stdin_eof = false, exited = false, timed_out = false, interrupted = false;
-	int64_t deadline = 0, kill_at = 0, drain_until = 0;
-	int status = 0, wst = 0, ret = -1;
-	uint32_t id = f->id;
-	struct proto_msg m;
+	int64_t now = now_ms(), next = 0;
 
-	if (setup_sigchld() < 0 || parse_exec(f, &a) < 0)
-		goto cleanup;
-	if (a.user) {
-		if (user_lookup(a.user, &user) < 0)
-			goto cleanup;
-		u = &user;
+	if (x->exited)
+		next = x->drain_until;
+	else if (x->kill_at)
+		next = x->kill_at;
+	else if (x->deadline)
+		next = x->deadline;
+	*timeout = next ? (next > now ? (int)(next - now) : 0) : -1;
+	if (!x->exited && x->deadline && !x->timed_out && now >= x->deadline) {
+		x->timed_out = true;
+		run_kill(&x->r, SIGTERM);
+		x->kill_at = now + KILL_GRACE_MS;
+		return true;
 	}
-	build_env(&env, &a, u);
-	if (spawn(&ch, &a, u, env.v) < 0)
-		goto cleanup;
-	ret = 1;
-	if (conn_send(c, PROTO_R_OK, 0, id, NULL, 0) < 0)
-		goto kill;
-	if (a.timeout_ms)
-		deadline = now_ms() + (int64_t)a.timeout_ms;
+	if (!x->exited && x->kill_at && now >= x->kill_at) {
+		run_kill(&x->r, SIGKILL);
+		x->kill_at = 0;
+		return true;
+	}
+	return false;
+}
 
-	while (!exited || ((ch.out >= 0 || ch.err >= 0) && now_ms() < drain_until)) {
+/* SIGCHLD woke us: has the command exited? Its output is read a little
+ * longer (EXIT_DRAIN_MS), its stdin closed. */
+static void exec_reap(struct exec_run *x)
+{
+	char drain[64];
+
+	while (read(sigchld_pipe[0], drain, sizeof(drain)) > 0)
+		;
+	if (!x->exited && run_reap(&x->r, false) == 1) {
+		x->exited = true;
+		x->drain_until = now_ms() + EXIT_DRAIN_MS;
+		close_fd(&x->r.pipe_in);
+	}
+}
+
+/* Write pending stdin; EOF from the host closes it once all is written. */
+static void exec_feed(struct exec_run *x, bool writable)
+{
+	if (writable) {
+		ssize_t w = write(x->r.pipe_in, x->pending.data + x->fed,
+				  x->pending.len - x->fed);
+
+		if (w > 0)
+			x->fed += (size_t)w;
+		else if (w < 0 && errno != EAGAIN && errno != EINTR)
+			close_fd(&x->r.pipe_in);   /* the command closed its stdin */
+		if (x->fed == x->pending.len) {
+			buf_reset(&x->pending);
+			x->fed = 0;
+		}
+	}
+	if (x->r.pipe_in >= 0 && x->stdin_eof && x->fed == x->pending.len)
+		close_fd(&x->r.pipe_in);
+}
+
+/* One frame from the host while the command runs: stdin, cancel, ping;
+ * anything else is a new request (kept for the main loop). 0 to go on,
+ * else how the loop ends. */
+static int exec_host_frame(struct exec_run *x)
+{
+	struct proto_frame g;
+	int got = conn_recv(x->c, &g, 0);
+
+	if (got <= 0)
+		return got < 0 ? EXEC_HOST_GONE : 0;
+	if (g.type == PROTO_T_STDIN && g.id == x->id) {
+		if (x->r.pipe_in >= 0 && buf_add(&x->pending, g.payload, g.len) < 0) {
+			buf_init(&x->pending, STDIN_PENDING_MAX);
+			x->fed = 0;
+			close_fd(&x->r.pipe_in);
+		}
+		if (g.flags & PROTO_F_EOF)
+			x->stdin_eof = true;
+	} else if (g.type == PROTO_T_CANCEL && g.id == x->id) {
+		run_kill(&x->r, SIGKILL);
+	} else if (g.type == PROTO_T_PING) {
+		conn_send(x->c, PROTO_R_PONG, 0, g.id, NULL, 0);
+	} else if (g.type == PROTO_T_STDIN || g.type == PROTO_T_CANCEL) {
+		/* for an earlier request: ignore */
+	} else {
+		conn_push_back(x->c, &g);
+		return EXEC_INTERRUPTED;
+	}
+	return 0;
+}
+
+/* Serve the command until it has exited and its output is forwarded, or
+ * the host goes away or moves on. */
+static enum exec_end exec_serve(struct exec_run *x)
+{
+	struct conn *c = x->c;
+
+	while (!x->exited ||
+	       ((x->r.pipe_out >= 0 || x->r.pipe_err >= 0) && now_ms() < x->drain_until)) {
 		struct pollfd p[5];
-		int np = 0, timeout = -1, i_out = -1, i_err = -1, i_in = -1, i_c = -1, i_s;
-		int64_t now = now_ms(), next = 0;
+		int np = 0, timeout, i_out = -1, i_err = -1, i_in = -1, i_c = -1, i_s, end;
 
-		if (exited)
-			next = drain_until;
-		else if (kill_at)
-			next = kill_at;
-		else if (deadline)
-			next = deadline;
-		if (next)
-			timeout = next > now ? (int)(next - now) : 0;
-		if (!exited && deadline && !timed_out && now >= deadline) {
-			timed_out = true;
-			kill(-ch.pid, SIGTERM);
-			kill_at = now + KILL_GRACE_MS;
+		if (exec_timers(x, &timeout))
 			continue;
-		}
-		if (!exited && kill_at && now >= kill_at) {
-			kill(-ch.pid, SIGKILL);
-			kill_at = 0;
-			continue;
-		}
 		i_s = np;
 		p[np++] = (struct pollfd){ .fd = sigchld_pipe[0], .events = POLLIN };
-		if (ch.out >= 0) {
+		if (x->r.pipe_out >= 0) {
 			i_out = np;
-			p[np++] = (struct pollfd){ .fd = ch.out, .events = POLLIN };
+			p[np++] = (struct pollfd){ .fd = x->r.pipe_out, .events = POLLIN };
 		}
-		if (ch.err >= 0) {
+		if (x->r.pipe_err >= 0) {
 			i_err = np;
-			p[np++] = (struct pollfd){ .fd = ch.err, .events = POLLIN };
+			p[np++] = (struct pollfd){ .fd = x->r.pipe_err, .events = POLLIN };
 		}
-		if (ch.in >= 0 && fed < pending.len) {
+		if (x->r.pipe_in >= 0 && x->fed < x->pending.len) {
 			i_in = np;
-			p[np++] = (struct pollfd){ .fd = ch.in, .events = POLLOUT };
+			p[np++] = (struct pollfd){ .fd = x->r.pipe_in, .events = POLLOUT };
 		}
-		if (!exited && pending.len - fed < STDIN_PENDING_MAX / 2) {
+		if (!x->exited && x->pending.len - x->fed < STDIN_PENDING_MAX / 2) {
 			i_c = np;
 			p[np++] = (struct pollfd){ .fd = c->rfd, .events = POLLIN };
 		}
@@ -354,95 +363,71 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 			timeout = 0;
 		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR) {
 			err_errno("poll");
-			goto kill;
+			return EXEC_HOST_GONE;
 		}
-		if (p[i_s].revents) {
-			char drain[64];
-
-			while (read(sigchld_pipe[0], drain, sizeof(drain)) > 0)
-				;
-			if (!exited && waitpid(ch.pid, &wst, WNOHANG) == ch.pid) {
-				exited = true;
-				status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
-				drain_until = now_ms() + EXIT_DRAIN_MS;
-				close_fd(&ch.in);
-			}
-		}
+		if (p[i_s].revents)
+			exec_reap(x);
 		if (i_out >= 0 && p[i_out].revents)
-			forward(c, id, &ch.out, 0);
+			forward(c, x->id, &x->r.pipe_out, 0);
 		if (i_err >= 0 && p[i_err].revents)
-			forward(c, id, &ch.err, PROTO_F_STDERR);
-		if (i_in >= 0 && p[i_in].revents) {
-			ssize_t w = write(ch.in, pending.data + fed, pending.len - fed);
-
-			if (w > 0)
-				fed += (size_t)w;
-			else if (w < 0 && errno != EAGAIN && errno != EINTR)
-				close_fd(&ch.in);   /* the command closed its stdin */
-			if (fed == pending.len) {
-				buf_reset(&pending);
-				fed = 0;
-			}
-		}
-		if (ch.in >= 0 && stdin_eof && fed == pending.len)
-			close_fd(&ch.in);
+			forward(c, x->id, &x->r.pipe_err, PROTO_F_STDERR);
+		if (x->r.pipe_in >= 0)
+			exec_feed(x, i_in >= 0 && p[i_in].revents);
 		if (c->dead)
-			goto kill;
-		if (i_c >= 0 && (p[i_c].revents || proto_in_ready(&c->in))) {
-			struct proto_frame g;
-			int r = conn_recv(c, &g, 0);
-
-			if (r < 0)
-				goto kill;
-			if (r == 0)
-				continue;
-			if (g.type == PROTO_T_STDIN && g.id == id) {
-				if (ch.in >= 0 && buf_add(&pending, g.payload, g.len) < 0) {
-					buf_init(&pending, STDIN_PENDING_MAX);
-					fed = 0;
-					close_fd(&ch.in);
-				}
-				if (g.flags & PROTO_F_EOF)
-					stdin_eof = true;
-			} else if (g.type == PROTO_T_CANCEL && g.id == id) {
-				kill(-ch.pid, SIGKILL);
-			} else if (g.type == PROTO_T_PING) {
-				conn_send(c, PROTO_R_PONG, 0, g.id, NULL, 0);
-			} else if (g.type == PROTO_T_STDIN || g.type == PROTO_T_CANCEL) {
-				/* for an earlier request: ignore */
-			} else {
-				conn_push_back(c, &g);
-				interrupted = true;
-				goto kill;
-			}
-		}
+			return EXEC_HOST_GONE;
+		if (i_c >= 0 && (p[i_c].revents || proto_in_ready(&c->in)) &&
+		    (end = exec_host_frame(x)) != 0)
+			return (enum exec_end)end;
 	}
-	proto_msg_init(&m, PROTO_R_EXIT, 0, id);
-	proto_msg_u32(&m, PROTO_A_STATUS, (uint32_t)status);
-	proto_msg_u32(&m, PROTO_A_SIGNALED, !WIFEXITED(wst));
-	proto_msg_u32(&m, PROTO_A_TIMED_OUT, timed_out);
-	conn_send_msg(c, &m);
+	return EXEC_EXITED;
+}
+
+static void exec_send_exit(struct exec_run *x)
+{
+	struct proto_msg m;
+
+	proto_msg_init(&m, PROTO_R_EXIT, 0, x->id);
+	proto_msg_u32(&m, PROTO_A_STATUS, (uint32_t)x->r.status);
+	proto_msg_u32(&m, PROTO_A_SIGNALED, x->r.signaled);
+	proto_msg_u32(&m, PROTO_A_TIMED_OUT, x->timed_out);
+	conn_send_msg(x->c, &m);
 	proto_msg_release(&m);
-	goto cleanup;
+}
 
-kill:
-	/* The host went away or moved on: nothing of this command survives. */
-	if (!exited) {
-		kill(-ch.pid, SIGKILL);
-		while (waitpid(ch.pid, NULL, 0) < 0 && errno == EINTR)
-			;
+/* prepare (parse, user, environment) → spawn → R_OK → serve → R_EXIT, or kill the
+ * whole group when the host went away or moved on. */
+int op_exec(struct conn *c, const struct proto_frame *f)
+{
+	struct exec_request q = EXEC_REQUEST_INIT;
+	struct run_user ru;
+	struct exec_run x = { .c = c, .id = f->id, .r = RUN_INIT,
+			      .pending = BUF_INIT(STDIN_PENDING_MAX) };
+	enum exec_end end = EXEC_HOST_GONE;
+	int ret = -1;
+
+	if (setup_sigchld() < 0 || exec_prepare(f, &q) < 0 ||
+	    spawn(&x.r, &ru, &q.a, q.u, q.env.v) < 0)
+		goto cleanup;
+	ret = 1;
+	if (conn_send(c, PROTO_R_OK, 0, x.id, NULL, 0) == 0) {
+		if (q.a.timeout_ms)
+			x.deadline = now_ms() + (int64_t)q.a.timeout_ms;
+		end = exec_serve(&x);
 	}
-	log_info("exec '%s' %s", a.argv.v[0],
-		 interrupted ? "interrupted by a new request" : "abandoned: host gone");
+	if (end == EXEC_EXITED) {
+		exec_send_exit(&x);
+		goto cleanup;
+	}
+	/* The host went away or moved on: nothing of this command survives. */
+	if (!x.exited) {
+		run_kill(&x.r, SIGKILL);
+		run_reap(&x.r, true);
+	}
+	log_info("exec '%s' %s", q.a.argv.v[0],
+		 end == EXEC_INTERRUPTED ? "interrupted by a new request" : "abandoned: host gone");
 cleanup:
-	close_fd(&ch.out);
-	close_fd(&ch.err);
-	close_fd(&ch.in);
-	buf_release(&pending);
-	strv_release(&env);
-	strv_release(&a.argv);
-	strv_release(&a.env);
-	if (u)
-		user_release(u);
+	run_release(&x.r);
+	buf_release(&x.pending);
+	exec_request_release(&q);
 	return ret;
 }

@@ -8,10 +8,10 @@
 #include "drivers/aws/extras.h"
 #include "drivers/aws/names.h"
 #include "builder/disk/overlay.h"
+#include "builder/disk/qemu-img.h"
 #include "cache.h"
 #include "error.h"
 #include "log.h"
-#include "run.h"
 #include "unpack.h"
 #include "util.h"
 
@@ -779,13 +779,10 @@ static int get_ami(const char *cache, const struct recipe_parent *p, struct base
 	struct delta_bases bases = { 0 };
 	struct ami_fetch_stats fst;
 	char *key = NULL, *ref = NULL, *sref = NULL, *raw = NULL, *done = NULL, *qcow = NULL;
-	const char *argv[12];
-	struct run run = RUN_INIT;
 	uint64_t fetched = 0;
-	int lock = -1, r = -1, hit, rc;
+	int lock = -1, r = -1, hit;
 	char *named = NULL, *dtype = NULL;
 	const char *ami = NULL;
-	size_t n = 0;
 
 	cl = aws_client_new(&co);
 	if (!cl)
@@ -836,21 +833,8 @@ static int get_ami(const char *cache, const struct recipe_parent *p, struct base
 			goto cleanup;
 		fetched = fst.fetched;
 		/* Our own raw file, of our own size: qemu-img reads it as raw. */
-		argv[n++] = "qemu-img";
-		argv[n++] = "convert";
-		argv[n++] = "-q";
-		argv[n++] = "-f";
-		argv[n++] = "raw";
-		argv[n++] = "-O";
-		argv[n++] = "qcow2";
-		argv[n++] = raw;
-		argv[n++] = qcow;
-		argv[n] = NULL;
-		run.argv = argv;
-		run.err = RUN_CAPTURE;
-		rc = run_sync(&run) < 0 || run_check(&run) < 0 ? -1 : 0;
-		run_release(&run);
-		if (rc < 0 || hash_file(qcow, CHECKSUM_NONE, &rec.object, NULL) < 0)
+		if (qemu_img_convert(raw, "raw", qcow, "qcow2", NULL, NULL) < 0 ||
+		    hash_file(qcow, CHECKSUM_NONE, &rec.object, NULL) < 0)
 			goto cleanup;
 		unlink(raw);
 		rec.source = xasprintf("%s (%s, snapshot %s)", ami, aws_client_region(cl),

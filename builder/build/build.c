@@ -8,6 +8,7 @@
 #include "inspect-stage.h"
 #include "builder/component/component.h"
 #include "builder/convert/convert.h"
+#include "builder/disk/qemu-img.h"
 #include "error.h"
 #include "builder/exec/executor.h"
 #include "builder/base/fetch.h"
@@ -451,38 +452,25 @@ cleanup:
 	return ret;
 }
 
-/* Run argv, which writes tmp, then rename tmp to out: out appears only
+/* tmp was written (rc 0) or not: rename it to out, so that out appears only
  * complete; on any failure tmp is removed. 0 or -1. */
-static int run_then_rename(const char *const *argv, const char *tmp, const char *out)
+static int rename_written(int rc, const char *tmp, const char *out)
 {
-	struct run r = RUN_INIT;
-	int ret = -1;
-
-	r.argv = argv;
-	r.err = RUN_CAPTURE;
-	r.timeout_ms = FLATTEN_TIMEOUT_MS;
-	if (run_sync(&r) < 0 || run_check(&r) < 0)
-		goto cleanup;
-	if (rename(tmp, out) < 0) {
-		err_errno("rename '%s' to '%s'", tmp, out);
-		goto cleanup;
-	}
-	ret = 0;
-cleanup:
-	if (ret < 0)
+	if (rc == 0 && rename(tmp, out) < 0)
+		rc = err_errno("rename '%s' to '%s'", tmp, out);
+	if (rc < 0)
 		unlink(tmp);
-	run_release(&r);
-	return ret;
+	return rc;
 }
 
 /* Copy the guest's overlay (with its backing chain) into one standalone
  * qcow2 at out: the base stays untouched, the output needs nothing else. */
 static int flatten(const char *overlay, const char *out)
 {
+	struct qemu_img_how how = { .timeout_ms = FLATTEN_TIMEOUT_MS };
 	char *tmp = xasprintf("%s.partial", out);
-	const char *argv[] = { "qemu-img", "convert", "-f", "qcow2", "-O", "qcow2",
-			       overlay, tmp, NULL };
-	int ret = run_then_rename(argv, tmp, out);
+	int ret = rename_written(qemu_img_convert(overlay, "qcow2", tmp, "qcow2", NULL, &how),
+				 tmp, out);
 
 	free(tmp);
 	return ret;
@@ -503,8 +491,13 @@ static int move_disk(const char *from, const char *to)
 	tmp = xasprintf("%s.partial", to);
 	{
 		const char *argv[] = { "cp", "--sparse=always", "--", from, tmp, NULL };
+		struct run r = RUN_INIT;
 
-		ret = run_then_rename(argv, tmp, to);
+		r.argv = argv;
+		r.err = RUN_CAPTURE;
+		r.timeout_ms = FLATTEN_TIMEOUT_MS;
+		ret = rename_written(run_sync(&r) < 0 || run_check(&r) < 0 ? -1 : 0, tmp, to);
+		run_release(&r);
 	}
 	if (ret == 0)
 		unlink(from);

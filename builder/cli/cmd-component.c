@@ -73,6 +73,37 @@ static int split_params(const char *s, struct strv *out)
 	return 0;
 }
 
+/* --phases: a comma list of build, validate, test. 0 or -1 (recorded). */
+static int check_phases(const char *phases)
+{
+	const char *p = phases;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+
+		if (!((n == 5 && strncmp(p, "build", 5) == 0) ||
+		      (n == 8 && strncmp(p, "validate", 8) == 0) ||
+		      (n == 4 && strncmp(p, "test", 4) == 0)))
+			return err_set("--phases: unknown phase '%.*s' (build, validate, test)",
+				       (int)n, p);
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+/* Every document valid before anything runs. 0 or -1 (recorded). */
+static int validate_docs(const struct component_run_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->ndocs; i++)
+		if (component_validate_file(o->docs[i].path) < 0)
+			return -1;
+	return 0;
+}
+
+/* flags → phases and documents checked → target (a guest or this host) →
+ * component_run → result */
 static int cmd_run_docs(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -176,22 +207,6 @@ static int cmd_run_docs(int argc, char **argv)
 		ret = cmd_usage(run_usage);
 		goto cleanup;
 	}
-	if (o.phases) {
-		const char *p = o.phases;
-		while (*p) {
-			size_t n = strcspn(p, ",");
-			if (!((n == 5 && strncmp(p, "build", 5) == 0) ||
-			      (n == 8 && strncmp(p, "validate", 8) == 0) ||
-			      (n == 4 && strncmp(p, "test", 4) == 0))) {
-				err_set("--phases: unknown phase '%.*s' (build, validate, test)",
-					(int)n, p);
-				log_err_msg();
-				ret = EXIT_USAGE;
-				goto cleanup;
-			}
-			p += n + (p[n] == ',');
-		}
-	}
 	o.ndocs = (size_t)(argc - optind);
 	docs = xcalloc(o.ndocs, sizeof(*docs));
 	for (i = optind; i < argc; i++) {
@@ -200,12 +215,10 @@ static int cmd_run_docs(int argc, char **argv)
 	}
 	o.docs = docs;
 	/* validate everything before touching the target */
-	for (i = optind; i < argc; i++) {
-		if (component_validate_file(argv[i]) < 0) {
-			log_err_msg();
-			ret = EXIT_USAGE;
-			goto cleanup;
-		}
+	if (check_phases(o.phases) < 0 || validate_docs(&o) < 0) {
+		log_err_msg();
+		ret = EXIT_USAGE;
+		goto cleanup;
 	}
 	if (image) {
 		/* The guest is the target; control flow stays here on the host. */

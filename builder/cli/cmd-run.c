@@ -104,7 +104,23 @@ static int parse_uint(const char *opt, const char *s, int64_t min, int64_t max, 
 	return 0;
 }
 
-int cmd_run(int argc, char **argv)
+/* What the command line says. */
+struct run_args {
+	struct guest_opts go;
+	struct vm_forward fwd[VM_FORWARDS_MAX];
+	size_t n_fwd;
+	const char *puts[RUN_PUT_MAX];
+	size_t n_puts;
+	int64_t timeout_s;
+	const char *batch;
+	bool keep;
+	char **command;             /* argv after IMAGE [--], NULL-terminated */
+};
+
+/* Flags and IMAGE [--] COMMAND → args. 0 to go on (unless *exit_now is set
+ * to the command's exit status: --help, --write-seed, a usage text), -1 on
+ * a usage error (recorded). */
+static int run_flags(int argc, char **argv, struct run_args *a, int *exit_now)
 {
 	static const struct option opts[] = {
 		{ "driver", required_argument, NULL, 'd' },
@@ -126,97 +142,86 @@ int cmd_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct guest_opts go = { .net = VM_NET_USER,
-				 .offline_reason = "amiforge run was given --no-net" };
-	struct vm_forward fwd[VM_FORWARDS_MAX];
-	size_t n_fwd = 0;
-	struct progress prog = { .t0 = now_ms(), .tty = isatty(2) };
-	const char *puts_[RUN_PUT_MAX];
-	size_t n_puts = 0, i;
-	int64_t timeout_s = 0, v;
-	struct guest *g = NULL;
-	struct exec_result res;
-	struct exec_req req = { 0 };
-	const char *batch = NULL;
-	bool keep = false, powered_off = false;
-	int c, status = RUN_EXIT_FAIL;
+	int64_t v;
+	int c;
 
-	memset(&res, 0, sizeof(res));
+	*exit_now = -1;
 	while ((c = cmd_getopt(argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'd':
-			go.driver = optarg;
+			a->go.driver = optarg;
 			break;
 		case 'c':
-			go.uri = optarg;
+			a->go.uri = optarg;
 			break;
 		case 'a':
-			if (accel_parse(optarg, &go.accel) < 0)
-				goto usage_err;
+			if (accel_parse(optarg, &a->go.accel) < 0)
+				return -1;
 			break;
 		case 'n':
 			if (parse_uint("--cpus", optarg, 1, 64, &v) < 0)
-				goto usage_err;
-			go.cpus = (unsigned)v;
+				return -1;
+			a->go.cpus = (unsigned)v;
 			break;
 		case 'm':
 			if (parse_uint("--memory", optarg, 128, 1048576, &v) < 0)
-				goto usage_err;
-			go.memory_mib = (unsigned)v;
+				return -1;
+			a->go.memory_mib = (unsigned)v;
 			break;
 		case 's':
-			if (parse_size(optarg, &go.disk_size) < 0) {
+			if (parse_size(optarg, &a->go.disk_size) < 0) {
 				err_prefix("--disk-size");
-				goto usage_err;
+				return -1;
 			}
 			break;
 		case 'N':
 			break;
 		case 'O':
-			go.net = VM_NET_NONE;
+			a->go.net = VM_NET_NONE;
 			break;
 		case 'F':
-			if (n_fwd == VM_FORWARDS_MAX) {
+			if (a->n_fwd == VM_FORWARDS_MAX) {
 				err_set("--forward: at most %d", VM_FORWARDS_MAX);
-				goto usage_err;
+				return -1;
 			}
-			if (vm_forward_parse(optarg, &fwd[n_fwd]) < 0)
-				goto usage_err;
-			n_fwd++;
+			if (vm_forward_parse(optarg, &a->fwd[a->n_fwd]) < 0)
+				return -1;
+			a->n_fwd++;
 			break;
 		case 'A':
 			if (strcmp(optarg, "seed") == 0) {
-				go.via = GUEST_AGENT_SEED;
+				a->go.via = GUEST_AGENT_SEED;
 			} else if (strcmp(optarg, "inject") == 0) {
-				go.via = GUEST_AGENT_INJECT;
+				a->go.via = GUEST_AGENT_INJECT;
 			} else {
 				err_set("--agent-via '%s': expected seed or inject", optarg);
-				goto usage_err;
+				return -1;
 			}
 			break;
 		case 'p':
-			if (n_puts == RUN_PUT_MAX) {
+			if (a->n_puts == RUN_PUT_MAX) {
 				err_set("--put: at most %d files", RUN_PUT_MAX);
-				goto usage_err;
+				return -1;
 			}
-			puts_[n_puts++] = optarg;
+			a->puts[a->n_puts++] = optarg;
 			break;
 		case 't':
-			if (parse_uint("--timeout", optarg, 1, 7 * 86400, &timeout_s) < 0)
-				goto usage_err;
+			if (parse_uint("--timeout", optarg, 1, 7 * 86400, &a->timeout_s) < 0)
+				return -1;
 			break;
 		case 'b':
 			if (parse_uint("--boot-timeout", optarg, 1, 86400, &v) < 0)
-				goto usage_err;
-			go.boot_timeout_ms = v * 1000;
+				return -1;
+			a->go.boot_timeout_ms = v * 1000;
 			break;
 		case 'W':
-			return write_seed_only(optarg);
+			*exit_now = write_seed_only(optarg);
+			return 0;
 		case 'B':
-			batch = optarg;
+			a->batch = optarg;
 			break;
 		case 'K':
-			keep = true;
+			a->keep = true;
 			break;
 		case 'h':
 			printf("usage: amiforge %s\n\n"
@@ -233,72 +238,99 @@ int cmd_run(int argc, char **argv)
 			       "  --keep                leave the guest running (amiforge clean removes it)\n"
 			       "  --driver, --connect, --accel, --cpus, --memory, --disk-size: the VM\n",
 			       run_usage);
-			return EXIT_OK;
+			*exit_now = EXIT_OK;
+			return 0;
 		default:
-			return cmd_usage(run_usage);
+			*exit_now = cmd_usage(run_usage);
+			return 0;
 		}
 	}
-	if (optind >= argc)
-		return cmd_usage(run_usage);
-	go.image = argv[optind++];
+	if (optind >= argc) {
+		*exit_now = cmd_usage(run_usage);
+		return 0;
+	}
+	a->go.image = argv[optind++];
 	if (optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
-	if (optind >= argc && !batch) {
-		err_set("no COMMAND given (amiforge run IMAGE -- COMMAND ARGS...)");
-		goto usage_err;
-	}
-	if (optind < argc && batch) {
-		err_set("--batch and a COMMAND exclude each other");
-		goto usage_err;
-	}
-	if (go.driver && strcmp(go.driver, "libvirt") != 0 && strcmp(go.driver, "qemu") != 0) {
-		err_set("--driver '%s': expected libvirt or qemu", go.driver);
-		goto usage_err;
-	}
-	if (n_fwd && go.net == VM_NET_NONE) {
-		err_set("--forward needs the network (--no-net was given)");
-		goto usage_err;
-	}
-	go.forwards = fwd;
-	go.n_forwards = n_fwd;
-	go.on_phase = show_phase;
-	go.opaque = &prog;
+	a->command = argv + optind;
+	if (optind >= argc && !a->batch)
+		return err_set("no COMMAND given (amiforge run IMAGE -- COMMAND ARGS...)");
+	if (optind < argc && a->batch)
+		return err_set("--batch and a COMMAND exclude each other");
+	if (a->go.driver && strcmp(a->go.driver, "libvirt") != 0 &&
+	    strcmp(a->go.driver, "qemu") != 0)
+		return err_set("--driver '%s': expected libvirt or qemu", a->go.driver);
+	if (a->n_fwd && a->go.net == VM_NET_NONE)
+		return err_set("--forward needs the network (--no-net was given)");
+	a->go.forwards = a->fwd;
+	a->go.n_forwards = a->n_fwd;
+	return 0;
+}
 
-	g = guest_boot(&go);
-	if (!g)
-		goto fail;
-	for (i = 0; i < n_puts; i++)
-		if (put_one(g->ex, puts_[i]) < 0)
-			goto fail;
-	g->keep_dir = keep;
-	show_phase("running", &prog);
-	if (batch) {
-		if (run_batch(g, batch, timeout_s * 1000, &powered_off) < 0)
-			goto fail;
-		status = EXIT_OK;
-		goto shutdown;
+/* The guest's work: --put files, then the batch or the one command (its
+ * output relayed). The exit status, or -1 (recorded). */
+static int run_work(struct guest *g, const struct run_args *a, struct progress *prog,
+		    bool *powered_off)
+{
+	struct exec_req req = { .argv = (const char *const *)a->command,
+				.timeout_ms = a->timeout_s * 1000,
+				.on_output = cmd_relay_output };
+	struct exec_result res;
+	int status;
+	size_t i;
+
+	for (i = 0; i < a->n_puts; i++)
+		if (put_one(g->ex, a->puts[i]) < 0)
+			return -1;
+	show_phase("running", prog);
+	if (a->batch)
+		return run_batch(g, a->batch, a->timeout_s * 1000, powered_off) < 0 ? -1 : EXIT_OK;
+	memset(&res, 0, sizeof(res));
+	if (g->step_ex->ops->exec(g->step_ex, &req, &res) < 0) {
+		exec_result_release(&res);
+		return -1;
 	}
-	req.argv = (const char *const *)argv + optind;
-	req.timeout_ms = timeout_s * 1000;
-	req.on_output = cmd_relay_output;
-	if (g->step_ex->ops->exec(g->step_ex, &req, &res) < 0)
-		goto fail;
 	status = res.timed_out ? RUN_EXIT_TIMEOUT : res.status;
 	if (res.timed_out)
-		log_error("command timed out after %" PRId64 " s", timeout_s);
-shutdown:
+		log_error("command timed out after %" PRId64 " s", a->timeout_s);
+	exec_result_release(&res);
+	return status;
+}
+
+/* flags → boot → work → shutdown (the guest kept for a look on failure) */
+int cmd_run(int argc, char **argv)
+{
+	struct run_args a = { .go = { .net = VM_NET_USER,
+				      .offline_reason = "amiforge run was given --no-net" } };
+	struct progress prog = { .t0 = now_ms(), .tty = isatty(2) };
+	struct guest *g = NULL;
+	bool powered_off = false;
+	int exit_now, status;
+
+	if (run_flags(argc, argv, &a, &exit_now) < 0) {
+		log_err_msg();
+		return cmd_usage(run_usage);
+	}
+	if (exit_now >= 0)
+		return exit_now;
+	a.go.on_phase = show_phase;
+	a.go.opaque = &prog;
+
+	g = guest_boot(&a.go);
+	if (!g)
+		goto fail;
+	g->keep_dir = a.keep;
+	status = run_work(g, &a, &prog, &powered_off);
+	if (status < 0)
+		goto fail;
 	show_phase("shutting down", &prog);
 	if (!powered_off && guest_shutdown(g) < 0)
 		log_warn("shutdown: %s", err_msg());
-	if (keep)
+	if (a.keep)
 		log_info("work directory kept: %s", g->dir);
 	guest_free(g);
-	exec_result_release(&res);
 	return status;
 
-usage_err:
-	log_err_msg();
-	return cmd_usage(run_usage);
 fail:
 	log_err_msg();
 	if (g) {
@@ -309,6 +341,5 @@ fail:
 		log_error("console log: %s", g->console_log);
 	}
 	guest_free(g);
-	exec_result_release(&res);
 	return RUN_EXIT_FAIL;
 }

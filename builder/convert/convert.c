@@ -7,10 +7,10 @@
 #include "vmdk.h"
 #include "builder/disk/admit.h"
 #include "builder/disk/diskinfo.h"
+#include "builder/disk/qemu-img.h"
 #include "error.h"
 #include "log.h"
 #include "progress.h"
-#include "run.h"
 #include "util.h"
 
 /* The qemu-img child, for the signal handler to stop it. */
@@ -55,73 +55,27 @@ const char *convert_qemu_format(enum convert_format f)
 	}
 }
 
-/* Run qemu-img with argv; progress on the terminal when inherit_out. */
-static int qemu_img(const char *const *argv, bool inherit_out)
-{
-	struct run r = RUN_INIT;
-	int ret = -1;
-	char *line = run_argv_str(argv);
-
-	log_debug("run: %s", line);
-	free(line);
-	r.argv = argv;
-	r.out = inherit_out ? RUN_INHERIT : RUN_CAPTURE;
-	r.err = RUN_CAPTURE;
-	if (run_start(&r) < 0)
-		goto cleanup;
-	child_pid = r.pid;
-	if (run_finish(&r) < 0) {
-		child_pid = 0;
-		goto cleanup;
-	}
-	child_pid = 0;
-	if (got_signal) {
-		err_set("interrupted by signal %d", (int)got_signal);
-		goto cleanup;
-	}
-	if (run_check(&r) < 0)
-		goto cleanup;
-	ret = 0;
-
-cleanup:
-	run_release(&r);
-	return ret;
-}
-
 static int qemu_convert(const char *in, const char *in_fmt, const char *out,
 			enum convert_format f, bool vhd_fixed, bool progress)
 {
-	const char *argv[16];
-	size_t n = 0;
+	struct qemu_img_how how = { .progress = progress, .pid = &child_pid,
+				    .stop = &got_signal };
+	const char *options = NULL;
 
-	argv[n++] = "qemu-img";
-	argv[n++] = "convert";
-	if (progress)
-		argv[n++] = "-p";
-	argv[n++] = "-f";
-	argv[n++] = in_fmt;
-	argv[n++] = "-O";
-	argv[n++] = convert_qemu_format(f);
 	switch (f) {
 	case CONVERT_VHD:
 		/* force_size: the VHD's size is exactly the input's, not
 		 * rounded to a CHS geometry (AWS and Azure need this). */
-		argv[n++] = "-o";
-		argv[n++] = vhd_fixed ? "subformat=fixed,force_size=on" : "subformat=dynamic,force_size=on";
+		options = vhd_fixed ? "subformat=fixed,force_size=on" : "subformat=dynamic,force_size=on";
 		break;
 	case CONVERT_VHDX:
-		argv[n++] = "-o";
-		argv[n++] = "subformat=dynamic";
+		options = "subformat=dynamic";
 		break;
 	case CONVERT_QCOW2:
 	default:
 		break;
 	}
-	argv[n++] = "--";
-	argv[n++] = in;
-	argv[n++] = out;
-	argv[n] = NULL;
-	return qemu_img(argv, progress);
+	return qemu_img_convert(in, in_fmt, out, convert_qemu_format(f), options, &how);
 }
 
 static void show_progress(uint64_t done, uint64_t total, void *opaque)
@@ -176,11 +130,10 @@ static void punch_zero_head(const char *path)
 /* Content comparison: qemu-img compare, both formats explicit. */
 static int verify(const char *in, const char *in_fmt, const char *out, const char *out_fmt)
 {
-	const char *argv[] = { "qemu-img", "compare", "-f", in_fmt, "-F", out_fmt, "--",
-			       in, out, NULL };
+	struct qemu_img_how how = { .pid = &child_pid, .stop = &got_signal };
 
 	log_info("verifying '%s' against '%s'", out, in);
-	if (qemu_img(argv, false) < 0)
+	if (qemu_img_compare(in, in_fmt, out, out_fmt, &how) < 0)
 		return err_prefix("verify '%s'", out);
 	return 0;
 }

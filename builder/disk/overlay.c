@@ -2,9 +2,9 @@
 
 #include "overlay.h"
 #include "admit.h"
+#include "qemu-img.h"
 #include "diskinfo.h"
 #include "error.h"
-#include "run.h"
 #include "util.h"
 
 /* What a guest's base may be: qcow2 or raw, standalone (chain: a checkpoint
@@ -74,41 +74,16 @@ int image_probe_chain(const char *path, struct image_info *out)
 int overlay_create(const char *base, const char *base_fmt, const char *overlay,
 		   uint64_t size)
 {
-	const char *argv[12];
-	char sizestr[32];
-	struct run r = RUN_INIT;
-	size_t n = 0;
-	int ret = -1;
+	struct qemu_img_how how = { .timeout_ms = 60000 };
 
 	if (base[0] != '/')
 		return err_set("overlay: base '%s' must be an absolute path", base);
 	if (strcmp(base_fmt, "qcow2") != 0 && strcmp(base_fmt, "raw") != 0)
 		return err_set("overlay: base format '%s' is not qcow2 or raw", base_fmt);
-	argv[n++] = "qemu-img";
-	argv[n++] = "create";
-	argv[n++] = "-q";
-	argv[n++] = "-f";
-	argv[n++] = "qcow2";
-	argv[n++] = "-F";
-	argv[n++] = base_fmt;
-	argv[n++] = "-b";
-	argv[n++] = base;
-	argv[n++] = overlay;
-	if (size) {
-		snprintf(sizestr, sizeof(sizestr), "%" PRIu64, size);
-		argv[n++] = sizestr;
-	}
-	argv[n] = NULL;
-	r.argv = argv;
-	r.err = RUN_CAPTURE;
-	r.timeout_ms = 60000;
-	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+	if (qemu_img_create_overlay(base, base_fmt, overlay, size, &how) < 0) {
 		err_prefix("create overlay '%s'", overlay);
 		unlink(overlay);
-		goto cleanup;
+		return -1;
 	}
-	ret = 0;
-cleanup:
-	run_release(&r);
-	return ret;
+	return 0;
 }

@@ -10,7 +10,7 @@
 #include "builder/disk/diskinfo.h"
 #include "error.h"
 #include "log.h"
-#include "run.h"
+#include "builder/disk/qemu-img.h"
 #include "util.h"
 
 /* libguestfs 1.48 attaches a readonly=1 drive through its own overlay as
@@ -22,15 +22,13 @@
  * opened for writing, and nothing is probed. */
 static int make_overlay(const char *disk, const char *format, char **dir_out, char **ovl_out)
 {
-	char dir[] = "/tmp/amiforge-inspect.XXXXXX", *abs = NULL, *ovl = NULL, *bf = NULL;
-	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", NULL, "--", NULL, NULL };
-	struct run r = RUN_INIT;
+	char dir[] = "/tmp/amiforge-inspect.XXXXXX", *abs = NULL, *ovl = NULL;
 	int ret = -1;
 
 	abs = realpath(disk, NULL);
 	if (!abs)
 		return err_errno("open '%s'", disk);
-	if (strchr(abs, ',')) {	/* qemu's option syntax would split it */
+	if (strchr(abs, ',')) {	/* qemu's option strings (-drive, -o) would split it */
 		free(abs);
 		return err_set("disk path '%s' contains a comma", disk);
 	}
@@ -39,12 +37,7 @@ static int make_overlay(const char *disk, const char *format, char **dir_out, ch
 		return err_errno("mkdtemp");
 	}
 	ovl = xasprintf("%s/overlay.qcow2", dir);
-	bf = xasprintf("backing_file=%s,backing_fmt=%s", abs, format);
-	argv[6] = bf;
-	argv[8] = ovl;
-	r.argv = argv;
-	r.err = RUN_CAPTURE;
-	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+	if (qemu_img_create_overlay(abs, format, ovl, 0, NULL) < 0) {
 		err_prefix("overlay for '%s'", disk);
 		rmdir(dir);
 		goto cleanup;
@@ -55,10 +48,8 @@ static int make_overlay(const char *disk, const char *format, char **dir_out, ch
 	ret = 0;
 
 cleanup:
-	run_release(&r);
 	free(abs);
 	free(ovl);
-	free(bf);
 	return ret;
 }
 

@@ -5,6 +5,7 @@
 #include "pipeline.h"
 #include "builder/build/build.h"
 #include "builder/recipe/recipe.h"
+#include "drivers/aws/names.h"
 #include "buf.h"
 #include "error.h"
 #include "util.h"
@@ -85,13 +86,11 @@ static int boolean(const struct pctx *c, const struct ynode *n, const char *what
 {
 	const char *s = yscalar(n);
 
-	if (s && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0))
-		*b = true;
-	else if (s && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0))
-		*b = false;
-	else
-		return yerr(c->doc, n, "%s must be true or false", what);
-	return 0;
+	if (ybool_parse(s, b))
+		return 0;
+	if (s)
+		return yerr(c->doc, n, "%s must be true or false, not '%s'", what, s);
+	return yerr(c->doc, n, "%s must be true or false, not %s", what, ynode_kind(n));
 }
 
 static int integer(const struct pctx *c, const struct ynode *n, const char *what, int64_t lo,
@@ -108,8 +107,10 @@ static int integer(const struct pctx *c, const struct ynode *n, const char *what
 static int word(const struct pctx *c, const struct ynode *n, const char *what,
 		const char *const *words, size_t nwords, size_t *idx)
 {
-	const char *s = yscalar(n), *hint;
+	const char *s = yscalar(n);
+	char *msg;
 	size_t i;
+	int r;
 
 	if (!s)
 		return yerr(c->doc, n, "%s must be a string, not %s", what, ynode_kind(n));
@@ -118,41 +119,19 @@ static int word(const struct pctx *c, const struct ynode *n, const char *what,
 			*idx = i;
 			return 0;
 		}
-	{
-		struct buf list = BUF_INIT(1024);
-		int r;
-
-		for (i = 0; i < nwords; i++)
-			buf_printf(&list, "%s%s", i ? ", " : "", words[i]);
-		hint = closest_word(s, words, nwords);
-		r = yerr(c->doc, n, "%s '%s' is not one of %s%s%s%s", what, s, list.data,
-			 hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
-		buf_release(&list);
-		return r;
-	}
-}
-
-static bool region_ok(const char *s)
-{
-	size_t i, dashes = 0;
-
-	if (strlen(s) < 6 || strlen(s) > 32 || !islower((unsigned char)s[0]))
-		return false;
-	for (i = 0; s[i]; i++) {
-		if (s[i] == '-')
-			dashes++;
-		else if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]))
-			return false;
-	}
-	return dashes >= 2 && isdigit((unsigned char)s[i - 1]) && s[i - 2] == '-';
+	msg = yword_mismatch(what, s, words, nwords);
+	r = yerr(c->doc, n, "%s", msg);
+	free(msg);
+	return r;
 }
 
 static int region(const struct pctx *c, const struct ynode *n, const char *what, char **out)
 {
 	if (str(c, n, what, out) < 0)
 		return -1;
-	if (!region_ok(*out)) {
-		yerr(c->doc, n, "%s '%s' is not an AWS region name (like eu-west-1)", what, *out);
+	if (!aws_region_ok(*out)) {
+		yerr(c->doc, n, "%s '%s' is not an AWS region name (like " AWS_REGION_EXAMPLE ")",
+		     what, *out);
 		free(*out);
 		*out = NULL;
 		return -1;
@@ -295,7 +274,7 @@ static int parse_notifications(struct pctx *c, const struct ynode *n)
 		strv_push(&v, arn);
 		reg = arn_region(arn);
 		if (!str_startswith(arn, "arn:aws") || !strstr(arn, ":sns:") || !reg ||
-		    !region_ok(reg)) {
+		    !aws_region_ok(reg)) {
 			free(reg);
 			free(arn);
 			yerr(c->doc, sns->items[i], "'%s' is not an SNS topic ARN "

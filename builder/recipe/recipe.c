@@ -231,43 +231,21 @@ static int get_str(const struct rctx *c, const struct ynode *map, const char *ke
 static int one_of(const struct rctx *c, const struct ynode *n, const char *what,
 		  const char *v, const char *const *words, size_t nwords)
 {
-	struct buf list = BUF_INIT(1024);
-	const char *hint;
-	size_t i;
+	char *msg = yword_mismatch(what, v, words, nwords);
 	int r;
 
-	for (i = 0; i < nwords; i++)
-		if (strcmp(v, words[i]) == 0)
-			return 0;
-	for (i = 0; i < nwords; i++)
-		buf_printf(&list, "%s%s", i ? ", " : "", words[i]);
-	hint = closest_word(v, words, nwords);
-	if (hint)
-		r = rerr(c, n, "%s '%s' is not one of %s; did you mean '%s'?", what, v,
-			 list.data, hint);
-	else
-		r = rerr(c, n, "%s '%s' is not one of %s", what, v, list.data);
-	buf_release(&list);
+	if (!msg)
+		return 0;
+	r = rerr(c, n, "%s", msg);
+	free(msg);
 	return r;
 }
 
 static int get_bool(const struct rctx *c, const struct ynode *n, const char *what, bool *out)
 {
-	static const char *const yes[] = { "true", "True", "TRUE", "yes", "Yes", "on" };
-	static const char *const no[] = { "false", "False", "FALSE", "no", "No", "off" };
-	size_t i;
-
 	if (n->type == YNODE_SCALAR) {
-		for (i = 0; i < ARRAY_SIZE(yes); i++) {
-			if (strcmp(n->str, yes[i]) == 0) {
-				*out = true;
-				return 0;
-			}
-			if (strcmp(n->str, no[i]) == 0) {
-				*out = false;
-				return 0;
-			}
-		}
+		if (ybool_parse(n->str, out))
+			return 0;
 		return rerr(c, n, "%s must be true or false, not '%s'", what, n->str);
 	}
 	return rerr(c, n, "%s must be true or false, not %s", what, ynode_kind(n));

@@ -447,3 +447,41 @@ int ymap_check_keys(const struct ydoc *doc, const struct ynode *map, const char 
 	free(msg);
 	return r;
 }
+
+bool ybool_parse(const char *s, bool *out)
+{
+	static const char *const yes[] = { "true", "True", "TRUE", "yes", "Yes", "on" };
+	static const char *const no[] = { "false", "False", "FALSE", "no", "No", "off" };
+	size_t i;
+
+	for (i = 0; s && i < ARRAY_SIZE(yes); i++) {
+		if (strcmp(s, yes[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcmp(s, no[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+char *yword_mismatch(const char *what, const char *v, const char *const *words, size_t n)
+{
+	struct buf list = BUF_INIT(1024);
+	const char *hint;
+	char *msg;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v, words[i]) == 0)
+			return NULL;
+	for (i = 0; i < n; i++)
+		buf_printf(&list, "%s%s", i ? ", " : "", words[i]);
+	hint = closest_word(v, words, n);
+	msg = xasprintf("%s '%s' is not one of %s%s%s%s", what, v, list.data,
+			hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+	buf_release(&list);
+	return msg;
+}

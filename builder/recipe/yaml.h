@@ -71,6 +71,14 @@ const struct ynode *ymap_unknown_key(const struct ynode *map, const char *where,
 /* The same as an error at the key: 0, or -1 with "file:line:col: ...". */
 int ymap_check_keys(const struct ydoc *doc, const struct ynode *map, const char *where,
 		    const char *const *keys, size_t n);
+/* Value shapes every parser (recipe, pipeline) takes alike:
+ * a boolean as YAML 1.1 spells it (true/True/TRUE/yes/Yes/on and the false
+ * ones): false when s is not one of them; */
+bool ybool_parse(const char *s, bool *out);
+/* a value that must be one of words: NULL when v is, else the one message
+ * "WHAT 'V' is not one of A, B[; did you mean 'B'?]" (the caller frees it). */
+char *yword_mismatch(const char *what, const char *v, const char *const *words, size_t n);
+
 /* The pair for key (to report the key's own position), or NULL. */
 const struct ypair *ymap_pair(const struct ynode *map, const char *key);
 

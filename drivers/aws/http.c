@@ -313,13 +313,160 @@ static char *url_host(const char *url)
 
 enum outcome { OK, FAIL, RETRY, RETRY_TIMEOUT };
 
-/* One attempt. Sets *why for failures (a message without the "what:" prefix). */
+/* Sign: the request as SigV4 sees it (host, headers, the body or its
+ * hash), signed with the client's credentials. 0 or -1 with *why. */
+static int sign(struct aws_client *cl, const struct aws_req *rq, const char *host,
+		struct sigv4_msg *m, char **why)
+{
+	struct sigv4_params sp = { 0 };
+	bool streamed = rq->body_fd >= 0;
+	size_t i;
+
+	sigv4_msg_init(m, rq->method, rq->path ? rq->path : "/", rq->query);
+	sigv4_msg_add(m, "Host", host);
+	for (i = 0; rq->headers && rq->headers[i] && rq->headers[i + 1]; i += 2)
+		sigv4_msg_add(m, rq->headers[i], rq->headers[i + 1]);
+	if (!streamed) {
+		m->body = rq->body;
+		m->body_len = rq->body_len;
+		/* A caller that hashed the body already (EBS blocks) saves a pass. */
+		if (rq->body_sha256)
+			snprintf(m->payload_hash, sizeof(m->payload_hash), "%s", rq->body_sha256);
+	} else if (rq->body_sha256) {
+		snprintf(m->payload_hash, sizeof(m->payload_hash), "%s", rq->body_sha256);
+	} else {
+		m->unsigned_payload = true;
+	}
+	sp.region = cl->region ? cl->region : "us-east-1";
+	sp.service = svc_name(rq->service);
+	sp.time = time(NULL);
+	sp.normalize = rq->service != AWS_S3;
+	sp.sign_body = rq->service == AWS_S3;
+	if (aws_client_sign(cl, &sp, m) < 0) {
+		*why = xstrdup(err_msg());
+		return -1;
+	}
+	return 0;
+}
+
+/* Send: a curl handle for the signed message (callbacks on x, limits,
+ * the method and its body), performed. The handle is the caller's. */
+static CURLcode send_signed(struct aws_client *cl, const struct aws_req *rq,
+			    const char *url, struct curl_slist *hl, int64_t timeout_ms,
+			    struct xfer *x, CURL *h)
+{
+	uint64_t body_len = rq->body_fd >= 0 ? rq->body_size : rq->body_len;
+
+	x->h = h;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_SHARE, cl->share);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "amiforge/0.1");
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)STALL_SECONDS);
+	if (timeout_ms > 0)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	if (strcmp(rq->method, "PUT") == 0 || strcmp(rq->method, "POST") == 0) {
+		/* The body comes from on_read; on_seek rewinds it for a retry. */
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, x);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
+	}
+	if (strcmp(rq->method, "PUT") == 0) {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_len);
+	} else if (strcmp(rq->method, "POST") == 0) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+	} else if (strcmp(rq->method, "HEAD") == 0) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(rq->method, "GET") != 0) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+	}
+	return curl_easy_perform(h);
+}
+
+/* Classify a transfer that did not complete: cancelled, over a limit, a
+ * body that could not be read or written, a malformed URL (final), or a
+ * network error (retried). */
+static enum outcome classify_transport(CURLcode cc, const struct xfer *x,
+				       const struct aws_resp *resp, char **why)
+{
+	if (cc == CURLE_ABORTED_BY_CALLBACK && cancelled && !x->ignore_cancel) {
+		*why = xstrdup("interrupted");
+		return FAIL;
+	}
+	if (x->too_big) {
+		*why = xasprintf("answer larger than %zu bytes", resp->body.max);
+		return FAIL;
+	}
+	if (x->sink_error) {
+		*why = xstrdup(x->sink_error);
+		return FAIL;
+	}
+	if (x->read_error) {
+		*why = xasprintf("read the request body: %s", strerror(errno));
+		return FAIL;
+	}
+	*why = xasprintf("%s", curl_easy_strerror(cc));
+	if (cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL)
+		return FAIL;
+	return cc == CURLE_OPERATION_TIMEDOUT ? RETRY_TIMEOUT : RETRY;
+}
+
+/* Classify an answer: 2xx is OK (unless S3 hid an <Error> in a 200, which
+ * botocore retries as a 500); else AWS's error, retried when it is a
+ * throttle, a server error or a retryable code. */
+static enum outcome classify_answer(const struct aws_req *rq, struct aws_resp *resp,
+				    const struct xfer *x, char **why)
+{
+	if (resp->status >= 200 && resp->status < 300) {
+		if (rq->error_in_200 && resp->body.data &&
+		    strstr(resp->body.data, "<Error>")) {
+			xmlDoc *doc = xml_parse(resp->body.data, resp->body.len);
+			bool is_err = doc && strcmp(xml_root_name(doc), "Error") == 0;
+
+			if (doc)
+				xmlFreeDoc(doc);
+			err_clear();
+			if (is_err) {
+				parse_error(resp, NULL);
+				*why = xasprintf("%s: %s (HTTP 200 with an error body)",
+						 resp->error_code, resp->error_message ?
+						 resp->error_message : "");
+				return RETRY;
+			}
+		}
+		return OK;
+	}
+	parse_error(resp, x->error_type);
+	*why = xasprintf("%s: %s (HTTP %ld%s%s)", resp->error_code,
+			 resp->error_message ? resp->error_message : "", resp->status,
+			 resp->request_id ? ", request id " : "",
+			 resp->request_id ? resp->request_id : "");
+	if (resp->status == 500 || resp->status == 502 || resp->status == 503 ||
+	    resp->status == 504 || resp->status == 429 || aws_retryable_code(resp->error_code))
+		return RETRY;
+	return FAIL;
+}
+
+/* One attempt: sign → send → classify. Sets *why for failures (a message
+ * without the "what:" prefix). */
 static enum outcome attempt(struct aws_client *cl, const struct aws_req *rq,
 			    struct aws_resp *resp, int64_t timeout_ms, char **why)
 {
 	const char *endpoint = rq->endpoint ? rq->endpoint : cl->endpoint[rq->service];
-	const char *region = cl->region ? cl->region : "us-east-1";
-	struct sigv4_params sp = { 0 };
 	struct sigv4_msg m;
 	struct curl_slist *hl = NULL;
 	struct xfer x = { .req = rq, .resp = resp,
@@ -330,34 +477,9 @@ static enum outcome attempt(struct aws_client *cl, const struct aws_req *rq,
 	enum outcome out = FAIL;
 	size_t i;
 	int64_t t0 = now_ms();
-	bool streamed = rq->body_fd >= 0;
-	uint64_t body_len = streamed ? rq->body_size : rq->body_len;
 
-	sigv4_msg_init(&m, rq->method, rq->path ? rq->path : "/", rq->query);
-	sigv4_msg_add(&m, "Host", host);
-	for (i = 0; rq->headers && rq->headers[i] && rq->headers[i + 1]; i += 2)
-		sigv4_msg_add(&m, rq->headers[i], rq->headers[i + 1]);
-	if (!streamed) {
-		m.body = rq->body;
-		m.body_len = rq->body_len;
-		/* A caller that hashed the body already (EBS blocks) saves a pass. */
-		if (rq->body_sha256)
-			snprintf(m.payload_hash, sizeof(m.payload_hash), "%s", rq->body_sha256);
-	} else if (rq->body_sha256) {
-		snprintf(m.payload_hash, sizeof(m.payload_hash), "%s", rq->body_sha256);
-	} else {
-		m.unsigned_payload = true;
-	}
-	sp.region = region;
-	sp.service = svc_name(rq->service);
-	sp.time = time(NULL);
-	sp.normalize = rq->service != AWS_S3;
-	sp.sign_body = rq->service == AWS_S3;
-	if (aws_client_sign(cl, &sp, &m) < 0) {
-		*why = xstrdup(err_msg());
+	if (sign(cl, rq, host, &m, why) < 0)
 		goto cleanup;
-	}
-
 	url = xasprintf("%s%s%s%s", endpoint, m.path, m.query[0] ? "?" : "", m.query);
 	for (i = 0; i < m.nhdrs; i++) {
 		hline = xasprintf("%s: %s", m.hdrs[i].name, m.hdrs[i].value);
@@ -373,45 +495,7 @@ static enum outcome attempt(struct aws_client *cl, const struct aws_req *rq,
 		*why = xstrdup("cannot create a curl handle");
 		goto cleanup;
 	}
-	x.h = h;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_SHARE, cl->share);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "amiforge/0.1");
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)STALL_SECONDS);
-	if (timeout_ms > 0)
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	if (strcmp(rq->method, "PUT") == 0 || strcmp(rq->method, "POST") == 0) {
-		/* The body comes from on_read; on_seek rewinds it for a retry. */
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(h, CURLOPT_READDATA, &x);
-		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-		curl_easy_setopt(h, CURLOPT_SEEKDATA, &x);
-	}
-	if (strcmp(rq->method, "PUT") == 0) {
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_len);
-	} else if (strcmp(rq->method, "POST") == 0) {
-		curl_easy_setopt(h, CURLOPT_POST, 1L);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-	} else if (strcmp(rq->method, "HEAD") == 0) {
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	} else if (strcmp(rq->method, "GET") != 0) {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
-	}
-
-	cc = curl_easy_perform(h);
+	cc = send_signed(cl, rq, url, hl, timeout_ms, &x, h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 	{
 		curl_off_t cl_len = -1;
@@ -421,59 +505,8 @@ static enum outcome attempt(struct aws_client *cl, const struct aws_req *rq,
 	log_debug("aws: %s %s %s%s%s -> %ld%s%s (%" PRId64 " ms)", svc_name(rq->service),
 		  rq->method, m.path, m.query[0] ? "?" : "", m.query, resp->status,
 		  cc ? ", " : "", cc ? curl_easy_strerror(cc) : "", now_ms() - t0);
-	if (cc != CURLE_OK) {
-		if (cc == CURLE_ABORTED_BY_CALLBACK && cancelled && !x.ignore_cancel) {
-			*why = xstrdup("interrupted");
-			goto cleanup;
-		}
-		if (x.too_big) {
-			*why = xasprintf("answer larger than %zu bytes", resp->body.max);
-			goto cleanup;
-		}
-		if (x.sink_error) {
-			*why = xstrdup(x.sink_error);
-			goto cleanup;
-		}
-		if (x.read_error) {
-			*why = xasprintf("read the request body: %s", strerror(errno));
-			goto cleanup;
-		}
-		*why = xasprintf("%s", curl_easy_strerror(cc));
-		if (cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL)
-			goto cleanup;
-		out = cc == CURLE_OPERATION_TIMEDOUT ? RETRY_TIMEOUT : RETRY;
-		goto cleanup;
-	}
-	if (resp->status >= 200 && resp->status < 300) {
-		if (rq->error_in_200 && resp->body.data &&
-		    strstr(resp->body.data, "<Error>")) {
-			xmlDoc *doc = xml_parse(resp->body.data, resp->body.len);
-			bool is_err = doc && strcmp(xml_root_name(doc), "Error") == 0;
-
-			if (doc)
-				xmlFreeDoc(doc);
-			err_clear();
-			if (is_err) {
-				parse_error(resp, NULL);
-				*why = xasprintf("%s: %s (HTTP 200 with an error body)",
-						 resp->error_code, resp->error_message ?
-						 resp->error_message : "");
-				/* botocore treats it as a 500: retry */
-				out = RETRY;
-				goto cleanup;
-			}
-		}
-		out = OK;
-		goto cleanup;
-	}
-	parse_error(resp, x.error_type);
-	*why = xasprintf("%s: %s (HTTP %ld%s%s)", resp->error_code,
-			 resp->error_message ? resp->error_message : "", resp->status,
-			 resp->request_id ? ", request id " : "",
-			 resp->request_id ? resp->request_id : "");
-	if (resp->status == 500 || resp->status == 502 || resp->status == 503 ||
-	    resp->status == 504 || resp->status == 429 || aws_retryable_code(resp->error_code))
-		out = RETRY;
+	out = cc != CURLE_OK ? classify_transport(cc, &x, resp, why)
+			     : classify_answer(rq, resp, &x, why);
 cleanup:
 	if (h)
 		curl_easy_cleanup(h);

@@ -111,6 +111,25 @@ lifecycle:
 EOF
 bad "unknown action" "6:16: action 'destroy' is not one of deprecate, disable, delete"
 valid bad.yaml <<'EOF'
+lifecycle:
+  regions: [eu-west-100]
+  rules: [{action: delete, keep_last: 2}]
+EOF
+bad "region by AWS's rule (drivers/aws/names.h, as recipes)" "4:13: a lifecycle region 'eu-west-100' is not an AWS region name (like eu-west-1)"
+valid bad.yaml <<'EOF'
+distribution:
+  launch_templates:
+    - {region: eu-west-1, name: web, default: maybe}
+EOF
+bad "boolean as recipes word it" "5:47: default must be true or false, not 'maybe'"
+valid ok2.yaml <<'EOF'
+distribution:
+  launch_templates:
+    - {region: eu-west-1, name: web, default: True}
+EOF
+out=$("$AMIFORGE" validate "$dir/p/ok2.yaml" 2>&1)
+check_eq "validate: a boolean spelt True, as recipes take it (exit 0; $out)" "$?" 0
+valid bad.yaml <<'EOF'
 distribution:
   ssm_parameters:
     - {region: eu-west-1, name: "aws/x"}

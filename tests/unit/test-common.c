@@ -1,5 +1,8 @@
 /* Unit tests for common/: errors, buffers, logging redaction, subprocesses,
  * number parsing, and builder/recipe/yaml.c positions. */
+#include <poll.h>
+#include <signal.h>
+
 #include "test.h"
 #include "buf.h"
 #include "error.h"
@@ -178,6 +181,105 @@ static void test_run(void)
 	run_release(&r);
 }
 
+/* Read what a non-blocking pipe has into b (size bytes, NUL-terminated);
+ * close it at EOF or on an error. */
+static void read_some(int *fd, char *b, size_t size, size_t *len)
+{
+	ssize_t n = read(*fd, b + *len, size - 1 - *len);
+
+	if (n > 0) {
+		*len += (size_t)n;
+	} else if (n == 0 || errno != EAGAIN) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* The spec the guest agent uses: its own session, a user, a umask, a
+ * directory with a fallback, the environment's PATH, pipes served by the
+ * caller (RUN_PIPE) with run_reap() and run_kill(). */
+static void test_run_agent_spec(void)
+{
+	struct run r = RUN_INIT;
+	struct run_user nobody = { .name = "nobody", .uid = 65534, .gid = 65534 };
+	const char *env[] = { "PATH=/nonexistent:/usr/bin:/bin", "X=1", NULL };
+	const char *argv[] = { "sh", "-c", "umask; pwd; id -u; echo $X; "
+			       "cut -d' ' -f6 /proc/$$/stat; echo $$; echo e >&2", NULL };
+	char out[512] = "", err[64] = "";
+	size_t no = 0, ne = 0;
+	int reaped = 0;
+	int64_t until = now_ms() + 10000;
+	char want[256];
+
+	r.argv = argv;
+	r.env = env;
+	r.cwd = "/nonexistent-amiforge-dir";
+	r.cwd_else = "/tmp";
+	r.set_umask = true;
+	r.umask = 027;
+	r.new_session = true;
+	if (geteuid() == 0)
+		r.user = &nobody;
+	r.out = RUN_PIPE;
+	r.err = RUN_PIPE;
+	CHECK(run_start(&r) == 0 && (fcntl(r.pipe_out, F_GETFL) & O_NONBLOCK),
+	      "run: RUN_PIPE gives the caller non-blocking pipes");
+	while ((r.pipe_out >= 0 || r.pipe_err >= 0) && now_ms() < until) {
+		struct pollfd p[2] = { { .fd = r.pipe_out, .events = POLLIN },
+				       { .fd = r.pipe_err, .events = POLLIN } };
+
+		if (poll(p, 2, 1000) < 0)
+			break;
+		if (p[0].revents)
+			read_some(&r.pipe_out, out, sizeof(out), &no);
+		if (p[1].revents)
+			read_some(&r.pipe_err, err, sizeof(err), &ne);
+	}
+	while ((reaped = run_reap(&r, false)) == 0 && now_ms() < until)
+		usleep(10000);
+	CHECK(reaped == 1 && r.status == 0 && !r.signaled && r.pid == -1,
+	      "run: run_reap reports the exit (%d, status %d)", reaped, r.status);
+	snprintf(want, sizeof(want), "0027\n/tmp\n%u\n1\n", geteuid() == 0 ? 65534u : (unsigned)geteuid());
+	CHECK(strncmp(out, want, strlen(want)) == 0,
+	      "run: umask, cwd_else, user and environment applied");
+	{
+		const char *sid = out + strlen(want), *pid = strchr(sid, '\n');
+
+		CHECK(pid && strncmp(sid, pid + 1, (size_t)(pid - sid)) == 0 &&
+		      pid[1 + (pid - sid)] == '\n', "run: new_session makes the child lead a session");
+	}
+	CHECK_STR(err, "e\n", "run: RUN_PIPE stderr");
+	run_release(&r);
+
+	/* argv[0] is found in the child's own PATH */
+	r = (struct run)RUN_INIT;
+	r.argv = (const char *[]){ "true", NULL };
+	r.env = (const char *[]){ "PATH=/nonexistent-amiforge-dir", NULL };
+	CHECK(run_sync(&r) < 0 && strstr(err_msg(), "run 'true': No such file"),
+	      "run: PATH comes from env (%s)", err_msg());
+	run_release(&r);
+
+	/* a directory that cannot be entered, with no fallback: one message */
+	r = (struct run)RUN_INIT;
+	r.argv = (const char *[]){ "true", NULL };
+	r.cwd = "/nonexistent-amiforge-dir";
+	CHECK(run_sync(&r) < 0 &&
+	      strcmp(err_msg(), "run 'true': enter directory '/nonexistent-amiforge-dir': "
+		     "No such file or directory") == 0, "run: cwd failure named (%s)", err_msg());
+	run_release(&r);
+
+	/* run_kill reaches the session's process group */
+	r = (struct run)RUN_INIT;
+	r.argv = (const char *[]){ "sh", "-c", "sleep 30 & wait", NULL };
+	r.new_session = true;
+	CHECK(run_start(&r) == 0, "run: start a session");
+	usleep(100000);
+	run_kill(&r, SIGKILL);
+	CHECK(run_reap(&r, true) == 1 && r.signaled && r.status == 128 + SIGKILL,
+	      "run: run_kill then run_reap (status %d)", r.status);
+	run_release(&r);
+}
+
 static const char *dry_seen;
 static void dry(const char *const *argv, void *opaque)
 {
@@ -233,6 +335,7 @@ int main(void)
 	test_redact();
 	test_redact_shapes();
 	test_run();
+	test_run_agent_spec();
 	test_dry_run();
 	test_yaml();
 	return TEST_DONE();

@@ -385,7 +385,7 @@ static void test_image_info(void)
 	      "overlay: unsupported base format refused");
 	run_set_dry_run(NULL, NULL);
 	CHECK(rec.seen.n == 1 && strcmp(rec.seen.v[0],
-		"qemu-img create -q -f qcow2 -F raw -b /img/base.raw /w/disk.qcow2 8589934592") == 0,
+		"qemu-img create -q -f qcow2 -F raw -b /img/base.raw -- /w/disk.qcow2 8589934592") == 0,
 	      "overlay: qemu-img argv names both formats explicitly (%s)",
 	      rec.seen.n ? rec.seen.v[0] : "");
 	strv_release(&rec.seen);
