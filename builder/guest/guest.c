@@ -465,14 +465,21 @@ char *guest_release_overlay(struct guest *g)
 
 int guest_shutdown(struct guest *g)
 {
+	int r = 0;
+
 	if (!g->vm)
 		return 0;
-	if (g->agent && agent_poweroff(g->agent, GUEST_POWEROFF_ACK_MS) == 0 &&
-	    hv_wait(g->vm, GUEST_POWEROFF_MS) == HV_EXITED)
-		return 0;
-	log_debug("shutdown: agent poweroff did not stop the guest (%s); trying ACPI",
-		  err_msg());
-	return hv_stop(g->vm, GUEST_ACPI_MS);
+	if (!(g->agent && agent_poweroff(g->agent, GUEST_POWEROFF_ACK_MS) == 0 &&
+	      hv_wait(g->vm, GUEST_POWEROFF_MS) == HV_EXITED)) {
+		log_debug("shutdown: agent poweroff did not stop the guest (%s); trying ACPI",
+			  err_msg());
+		r = hv_stop(g->vm, GUEST_ACPI_MS);
+	}
+	/* The disks' contents back where the caller expects them (a remote
+	 * host's volumes). */
+	if (r >= 0 && hv_collect(g->vm) < 0)
+		return -1;
+	return r;
 }
 
 void guest_disconnect(struct guest *g)

@@ -27,6 +27,7 @@ struct hv_vm {
 	bool gone;      /* seen exited or destroyed */
 	bool persistent;
 	bool detached;  /* left running on purpose (hv_detach) */
+	bool collected; /* hv_collect done */
 };
 
 static bool name_ok(const char *s)
@@ -340,6 +341,18 @@ int hv_snapshot_disk(struct hv_vm *vm, const char *new_top)
 	return vm->hv->drv->snapshot_disk(vm->hv->priv, vm->priv, new_top);
 }
 
+int hv_collect(struct hv_vm *vm)
+{
+	if (vm->collected || !vm->hv->drv->collect)
+		return 0;
+	if (!vm->gone)
+		return err_set("collect the disks: the guest is still running");
+	if (vm->hv->drv->collect(vm->hv->priv, vm->priv) < 0)
+		return -1;
+	vm->collected = true;
+	return 0;
+}
+
 bool hv_can_detach(const struct hv *hv)
 {
 	return hv->drv->detach != NULL;
@@ -503,6 +516,13 @@ int hv_uri_check(const char *uri)
 		q = *end ? end : NULL;
 	}
 	return 0;
+}
+
+bool hv_uri_remote(const char *uri)
+{
+	const char *sep = uri ? strstr(uri, "://") : NULL;
+
+	return sep && sep[3] && sep[3] != '/';
 }
 
 bool hv_domain_name_ours(const char *name)

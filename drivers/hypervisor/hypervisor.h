@@ -129,6 +129,11 @@ struct hv_driver {
 	 * backing format). Flush the guest's caches first (sync). NULL: the
 	 * driver cannot; checkpoints are then off. 0 or -1. */
 	int (*snapshot_disk)(void *conn, void *vm, const char *new_top);
+	/* The guest has stopped (shut down or destroyed): bring its writable
+	 * disks' contents back to the spec's paths (a remote libvirt host's
+	 * volumes are downloaded). NULL: the disks are the spec's files
+	 * already. 0 or -1. */
+	int (*collect)(void *conn, void *vm);
 	/* Let a guest started with spec->persistent outlive this process: after
 	 * it, vm_release and close must leave it running. NULL: the driver's
 	 * guests cannot outlive amiforge (--on-error=abort is refused). 0 or -1. */
@@ -179,6 +184,14 @@ int hv_destroy(struct hv_vm *vm);
  * it has none. hv_can_snapshot: does it have one? */
 int hv_snapshot_disk(struct hv_vm *vm, const char *new_top);
 bool hv_can_snapshot(const struct hv *hv);
+
+/* After the guest stopped: the driver's collect, once (see struct
+ * hv_driver). 0 or -1. */
+int hv_collect(struct hv_vm *vm);
+
+/* Does the URI name another host (a server part)? Its guests' files are
+ * then placed there by the driver, and checkpoints are not kept. */
+bool hv_uri_remote(const char *uri);
 
 /* Leave the guest running when vm is freed and this process exits (it was
  * started with spec->persistent). 0 or -1 ("cannot" when the driver has no

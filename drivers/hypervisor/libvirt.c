@@ -1,12 +1,15 @@
 /* libvirt.c: the default hypervisor driver — a transient libvirt domain from
- * generated XML. The URI is passed to libvirt unchanged, so remote URIs
- * (qemu+ssh://...) work as long as the spec's paths exist on that host. */
+ * generated XML. The URI is passed to libvirt unchanged; when it names
+ * another host, the spec's files are placed there as storage volumes and the
+ * agent channel and console reach this host through the connection
+ * (libvirt-remote.h): nothing assumes a shared filesystem. */
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <libxml/uri.h>
 #include <libxml/xmlwriter.h>
 
 #include "hypervisor.h"
+#include "libvirt-remote.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
@@ -24,6 +27,11 @@ struct lv_vm {
 	virDomainPtr dom;
 	size_t n_disks;   /* vda.. as in the spec */
 	bool seed;        /* hdc is the seed cdrom */
+	/* A remote host's guest: its volumes and bridges, and the local files
+	 * its writable disks come back to (collect). */
+	struct lvr *remote;
+	struct strv collect_roles, collect_paths;
+	bool detached;
 };
 
 static void lv_silent(void *opaque UNUSED, virErrorPtr e UNUSED)
@@ -55,6 +63,10 @@ static enum hv_open_result lv_open(void *priv, const char *uri)
 	char *got;
 
 	virSetErrorFunc(NULL, lv_silent);
+	/* Streams through a remote connection need libvirt's event loop,
+	 * registered before the connection opens. */
+	if (uri && !uri_is_local(uri) && lvr_event_loop() < 0)
+		return HV_OPEN_ERROR;
 	if (!want)
 		want = geteuid() == 0 ? "qemu:///system" : "qemu:///session";
 	c->conn = virConnectOpen(want);
@@ -228,7 +240,9 @@ fail:
 	return ret;
 }
 
-char *hv_libvirt_domain_xml(const struct vm_spec *s)
+/* remote: the console is a pty and the agent channel a socket libvirt
+ * places itself, both opened through the connection (libvirt-remote.h). */
+static char *domain_xml(const struct vm_spec *s, bool remote)
 {
 	xmlBufferPtr xb = NULL;
 	xmlTextWriterPtr w = NULL;
@@ -292,11 +306,13 @@ char *hv_libvirt_domain_xml(const struct vm_spec *s)
 		W(write_disk(w, "cdrom", s->seed_iso, "raw", "hdc", "ide", true, NULL));
 	if (s->console_log) {
 		W(start(w, "serial"));
-		W(attr(w, "type", "file"));
-		W(start(w, "source"));
-		W(attr(w, "path", s->console_log));
-		W(attr(w, "append", "on"));
-		W(end(w));
+		W(attr(w, "type", remote ? "pty" : "file"));
+		if (!remote) {
+			W(start(w, "source"));
+			W(attr(w, "path", s->console_log));
+			W(attr(w, "append", "on"));
+			W(end(w));
+		}
 		W(start(w, "target"));
 		W(attr(w, "port", "0"));
 		W(end(w));
@@ -307,7 +323,8 @@ char *hv_libvirt_domain_xml(const struct vm_spec *s)
 		W(attr(w, "type", "unix"));
 		W(start(w, "source"));
 		W(attr(w, "mode", "bind"));
-		W(attr(w, "path", s->agent_socket));
+		if (!remote)
+			W(attr(w, "path", s->agent_socket));
 		W(end(w));
 		W(start(w, "target"));
 		W(attr(w, "type", "virtio"));
@@ -348,24 +365,103 @@ fail:
 	return NULL;
 }
 
+char *hv_libvirt_domain_xml(const struct vm_spec *s)
+{
+	return domain_xml(s, false);
+}
+
+/* The remote host's copy of spec: every file uploaded as a volume, the
+ * paths in *rs those volumes' (owned by v->remote). */
+static int place_remote(struct lv_conn *c, struct lv_vm *v, const struct vm_spec *spec,
+			struct vm_spec *rs)
+{
+	char role[16];
+	size_t i;
+
+	*rs = *spec;
+	v->remote = lvr_new(c->conn, spec->name);
+	for (i = 0; i < spec->n_disks; i++) {
+		const struct vm_disk *d = &spec->disks[i];
+
+		if (d->backing && d->backing_chain)
+			return err_set("domain '%s': a checkpoint's backing chain cannot be "
+				       "placed on a remote host", spec->name);
+		snprintf(role, sizeof(role), "vd%c", (char)('a' + i));
+		if (!(rs->disks[i].path = lvr_upload(v->remote, role, d->path)))
+			return -1;
+		if (!d->readonly) {
+			strv_push(&v->collect_roles, role);
+			strv_push(&v->collect_paths, d->path);
+		}
+		if (d->backing) {
+			snprintf(role, sizeof(role), "vd%c-base", (char)('a' + i));
+			if (!(rs->disks[i].backing = lvr_upload(v->remote, role, d->backing)))
+				return -1;
+			/* The volume is this guest's own: libvirt may label it. */
+			rs->disks[i].backing_shared = false;
+		}
+	}
+	if (spec->seed_iso && !(rs->seed_iso = lvr_upload(v->remote, "seed", spec->seed_iso)))
+		return -1;
+	return 0;
+}
+
+static void lv_vm_release(void *priv, void *vpriv);
+
 static int lv_start(void *priv, void *vpriv, const struct vm_spec *spec)
 {
 	struct lv_conn *c = priv;
 	struct lv_vm *v = vpriv;
-	char *xml = hv_libvirt_domain_xml(spec);
+	struct vm_spec rs;
+	char *xml = NULL;
 
+	if (!c->local) {
+		if (place_remote(c, v, spec, &rs) < 0)
+			goto fail;
+		xml = domain_xml(&rs, true);
+	} else {
+		xml = domain_xml(spec, false);
+	}
 	if (!xml)
-		return -1;
+		goto fail;
 	log_debug("libvirt: domain XML:\n%s", xml);
 	/* AUTODESTROY: the domain dies with our connection, even on SIGKILL.
 	 * A persistent one (kept for inspection) is journaled instead. */
 	v->dom = virDomainCreateXML(c->conn, xml,
 				    spec->persistent ? 0 : VIR_DOMAIN_START_AUTODESTROY);
 	free(xml);
-	if (!v->dom)
-		return lv_err("start libvirt domain", spec->name);
+	if (!v->dom) {
+		lv_err("start libvirt domain", spec->name);
+		goto fail;
+	}
 	v->n_disks = spec->n_disks;
 	v->seed = spec->seed_iso != NULL;
+	if (v->remote && lvr_bridge(v->remote, v->dom, spec->agent_socket, spec->console_log,
+				    spec->console_log_max ? spec->console_log_max :
+				    HV_CONSOLE_LOG_MAX) < 0) {
+		virDomainDestroy(v->dom);
+		goto fail;
+	}
+	return 0;
+fail:
+	/* Not started: the core owes no vm_release; the volumes go now. */
+	lv_vm_release(c, v);
+	return -1;
+}
+
+/* The guest has stopped: its writable disks' volumes come back over their
+ * local files. */
+static int lv_collect(void *priv UNUSED, void *vpriv)
+{
+	struct lv_vm *v = vpriv;
+	size_t i;
+
+	if (!v->remote)
+		return 0;
+	lvr_unbridge(v->remote);   /* the console log is complete */
+	for (i = 0; i < v->collect_roles.n; i++)
+		if (lvr_download(v->remote, v->collect_roles.v[i], v->collect_paths.v[i]) < 0)
+			return -1;
 	return 0;
 }
 
@@ -420,9 +516,13 @@ fail:
 static int lv_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_top)
 {
 	struct lv_vm *v = vpriv;
-	char *xml = snapshot_xml(v, new_top);
 	virDomainSnapshotPtr snap;
+	char *xml;
 
+	if (v->remote)
+		return err_set("snapshot to '%s': checkpoints are not kept on a remote host",
+			       new_top);
+	xml = snapshot_xml(v, new_top);
 	if (!xml)
 		return -1;
 	/* No metadata: the domain is transient and the layers are ours. */
@@ -485,8 +585,11 @@ static int lv_destroy(void *priv UNUSED, void *vpriv)
 
 /* Nothing to undo: a domain started without AUTODESTROY outlives the
  * connection; virDomainFree only drops our handle. */
-static int lv_detach(void *priv UNUSED, void *vpriv UNUSED)
+static int lv_detach(void *priv UNUSED, void *vpriv)
 {
+	struct lv_vm *v = vpriv;
+
+	v->detached = true;   /* its volumes stay, for `clean` */
 	return 0;
 }
 
@@ -505,6 +608,10 @@ static void lv_vm_release(void *priv UNUSED, void *vpriv)
 {
 	struct lv_vm *v = vpriv;
 
+	lvr_free(v->remote, v->detached);
+	v->remote = NULL;
+	strv_release(&v->collect_roles);
+	strv_release(&v->collect_paths);
 	if (v->dom)
 		virDomainFree(v->dom);
 	v->dom = NULL;
@@ -530,6 +637,7 @@ const struct hv_driver hv_libvirt_driver = {
 	.shutdown = lv_shutdown,
 	.destroy = lv_destroy,
 	.snapshot_disk = lv_snapshot_disk,
+	.collect = lv_collect,
 	.detach = lv_detach,
 	.journal_record = lv_journal_record,
 	.vm_release = lv_vm_release,

@@ -1,0 +1,65 @@
+/* libvirt-remote.h: the libvirt driver's parts for a daemon on another host
+ * (issue 21). Nothing assumes that host shares a filesystem with amiforge:
+ *
+ * - disks: every file of a vm_spec (overlay, its backing image, the seed) is
+ *   uploaded into a volume of the LVR_POOL storage pool on that host
+ *   (virStorageVolCreateXML + virStorageVolUpload through a virStream), named
+ *   "<domain>-<role>"; the writable ones are downloaded back over their local
+ *   file when the guest has stopped; all are deleted with the guest. `clean`
+ *   deletes a journaled domain's volumes by that name (lvr_remove_volumes).
+ * - the agent channel: a virtio-serial channel whose socket libvirt places on
+ *   that host, reached with virDomainOpenChannel and bridged to a local unix
+ *   socket (the spec's agent_socket), so the agent client is unchanged; each
+ *   client that connects gets a fresh channel stream (VIR_DOMAIN_CHANNEL_FORCE).
+ * - the console: a pty serial port read with virDomainOpenConsole into the
+ *   local console log, with the same ceiling as the direct QEMU driver's.
+ *
+ * Streams are non-blocking and driven by libvirt's default event loop, run
+ * by one thread of this process (lvr_event_loop, before the connection). */
+#ifndef AMIFORGE_LIBVIRT_REMOTE_H
+#define AMIFORGE_LIBVIRT_REMOTE_H
+
+#include <libvirt/libvirt.h>
+
+#include "compat.h"
+
+/* The storage pool amiforge's volumes live in on a remote host: used when
+ * it exists, else defined there as a directory pool at LVR_POOL_PATH. */
+#define LVR_POOL "amiforge"
+#define LVR_POOL_PATH "/var/lib/libvirt/images/amiforge"
+
+/* Register libvirt's default event loop and start the thread that runs it,
+ * once per process, before the first remote connection. 0 or -1. */
+int lvr_event_loop(void);
+
+struct lvr;
+
+/* The remote state of the guest named domain on conn (not owned). */
+struct lvr *lvr_new(virConnectPtr conn, const char *domain);
+
+/* Upload the local file as volume "<domain>-<role>" (role: [a-z0-9.]+).
+ * The volume's path on the remote host, owned by r; NULL with an error. */
+const char *lvr_upload(struct lvr *r, const char *role, const char *local);
+
+/* Download volume "<domain>-<role>" over the local file (truncated first).
+ * 0 or -1. */
+int lvr_download(struct lvr *r, const char *role, const char *local);
+
+/* Bridge the running domain's agent channel to a unix socket listening at
+ * agent_socket (NULL: none) and its serial console to console_log (NULL:
+ * none), kept within max bytes plus a note. 0 or -1. */
+int lvr_bridge(struct lvr *r, virDomainPtr dom, const char *agent_socket,
+	       const char *console_log, uint64_t max);
+
+/* Stop the bridges (the console log is drained first). */
+void lvr_unbridge(struct lvr *r);
+
+/* Stop the bridges, delete the volumes (unless keep: a detached guest's,
+ * left for `clean`) and free; accepts NULL. */
+void lvr_free(struct lvr *r, bool keep);
+
+/* Delete every volume named "<domain>-*" in LVR_POOL on conn (no pool: none
+ * to delete). `clean`'s half of a remote domain record. 0 or -1. */
+int lvr_remove_volumes(virConnectPtr conn, const char *domain);
+
+#endif
