@@ -483,7 +483,7 @@ const char *lvr_upload(struct lvr *r, const char *role, const char *local)
 			virStreamAbort(st);
 		goto cleanup;
 	}
-	log_debug("libvirt: uploaded %s to %s (%lld bytes, %lld ms)", local, v->path,
+	log_info("libvirt: uploaded %s to %s (%lld bytes, %lld ms)", local, v->path,
 		  (long long)sb.st_size, (long long)(now_ms() - t0));
 	free(path);
 	path = NULL;
@@ -543,7 +543,7 @@ int lvr_download(struct lvr *r, const char *role, const char *local)
 		err_errno("fsync '%s'", local);
 		goto cleanup;
 	}
-	log_debug("libvirt: downloaded %s to %s (%lld ms)", name, local,
+	log_info("libvirt: downloaded %s to %s (%lld ms)", name, local,
 		  (long long)(now_ms() - t0));
 	ret = 0;
 cleanup:

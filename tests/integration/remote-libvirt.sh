@@ -1,0 +1,112 @@
+#!/bin/bash
+# suite: guests  (make check-guests: slower guest tests, run by CI after make check)
+# A build on a "remote" libvirt host: qemu+ssh://root@localhost:PORT/system
+# through an sshd this test starts (tests/lib/sshd.sh). libvirt's URI has a
+# host, so amiforge assumes no shared filesystem (issue 21): the overlay, its
+# base and the seed are uploaded as volumes of the "amiforge" pool, the
+# agent channel and the console come through the connection, the disk is
+# downloaded back and flattened here. Then a second build is SIGKILLed while
+# its components run, and `amiforge clean` removes its volumes and domain.
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/build.sh"
+. "$(dirname "$0")/../lib/sshd.sh"
+
+build_test_setup remote-libvirt
+[ -x /usr/sbin/sshd ] || { fail "remote-libvirt: missing prerequisite: /usr/sbin/sshd (make deps installs openssh-server)"; exit 1; }
+sshd_start "$dir/ssh" || { fail "remote-libvirt: start sshd"; exit 1; }
+uri="qemu+ssh://root@localhost:$SSH_PORT/system"
+check "remote: virsh reaches libvirt through the test's sshd" virsh -c "$uri" uri
+
+cat >"$dir/r/mark.yaml" <<'DOC'
+name: remote-mark
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Mark
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo remote-build-ok > /var/lib/remote-mark
+      - name: Wait
+        action: ExecuteBash
+        inputs:
+          commands:
+            - test ! -e /var/lib/remote-hang || sleep 900
+DOC
+write_recipe() {	# NAME HANG
+	cat >"$dir/r/$1.yaml" <<YAML
+name: $1
+version: 1.0.0
+parent: $base
+components:
+  - path: mark.yaml
+vm: {cpus: 2, memory: 1024, accel: tcg, connect: "$uri"}
+YAML
+	if [ "$2" = hang ]; then
+		sed -i "s|test ! -e /var/lib/remote-hang|false|" "$dir/r/mark.yaml"
+	fi
+}
+write_recipe remote plain
+check "remote: the recipe with vm.connect $uri validates" "$AMIFORGE" validate "$dir/r/remote.yaml"
+
+# 1. The build, with a look at the live domain while its components run.
+"$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b1" --no-inspect --json \
+	>"$dir/ev1" 2>"$dir/err1" &
+pid=$!
+xml=
+if wait_event "$dir/ev1" $pid components; then
+	dom=$(virsh -c qemu:///system list --name | grep "^amiforge-$pid-" | head -n 1)
+	[ -n "$dom" ] && xml=$(virsh -c qemu:///system dumpxml "$dom")
+fi
+wait $pid
+rc=$?
+check_eq "remote: build through $uri succeeds" "$rc" 0
+[ "$rc" = 0 ] || tail -n 20 "$dir/err1" | sed 's/^/    | /'
+check_eq "remote: overlay, base and seed uploaded into the pool" \
+	"$(grep -c "libvirt: uploaded .* to /var/lib/libvirt/images/amiforge/amiforge-$pid-" "$dir/err1")" 3
+check_eq "remote: the guest's disk downloaded back" \
+	"$(grep -c "libvirt: downloaded amiforge-$pid-[0-9a-f]*-vda to " "$dir/err1")" 1
+check "remote: the live domain's disks are the pool's volumes" python3 -c "
+import sys, xml.etree.ElementTree as ET
+d = ET.fromstring(sys.argv[1])
+srcs = [s.get('file') for s in d.findall('./devices/disk/source')]
+ok = srcs and all(s.startswith('/var/lib/libvirt/images/amiforge/amiforge-$pid-') for s in srcs)
+ch = d.find('./devices/channel/target[@name=\"org.amiforge.agent.0\"]/..')
+# libvirt placed the channel's socket itself (under its own directory), and
+# the console is a pty read through the connection: nothing in our TMPDIR.
+ok = ok and ch is not None and ch.get('type') == 'unix' and \
+     ch.find('source').get('path', '').startswith('/var/lib/libvirt/qemu/')
+ok = ok and d.find('./devices/serial').get('type') == 'pty'
+sys.exit(0 if ok else 1)" "${xml:-<none/>}"
+bd1=$(ls -d "$dir"/b1/remote-1.0.0-* 2>/dev/null | head -n 1)
+check "remote: the console log came through the connection (kernel messages)" \
+	grep -q "Linux version" "$bd1/console.log"
+disk="$bd1/output/remote-1.0.0.qcow2"
+check "remote: output is standalone" qcow2_standalone "$disk"
+if have guestfs "remote: output has the component's file"; then
+	check_eq "remote: output has the component's file (downloaded disk)" \
+		"$(guestfish --ro --format=qcow2 -a "$disk" -i cat /var/lib/remote-mark 2>&1)" remote-build-ok
+fi
+check_eq "remote: no volume of the build left in the pool" "$(volumes_matching "amiforge-$pid-")" 0
+check_eq "remote: no domain of the build left" "$(domains_of $pid)" 0
+check "remote: nothing live in the journal" journal_nothing_live "$bd1"
+
+# 2. SIGKILL while the components run (the last step hangs), then clean.
+write_recipe remote hang
+"$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b2" --no-inspect --json \
+	>"$dir/ev2" 2>"$dir/err2" &
+pid=$!
+vols=
+if wait_event "$dir/ev2" $pid components; then
+	vols=$(volumes_matching "amiforge-$pid-")
+	kill -KILL $pid
+fi
+wait $pid
+check_eq "remote: SIGKILL mid-build leaves the volumes (clean's work)" "$vols" 3
+bd2=$(ls -d "$dir"/b2/remote-1.0.0-* 2>/dev/null | head -n 1)
+check "remote: clean after SIGKILL succeeds" "$AMIFORGE" clean "$bd2"
+check_eq "remote: after clean, no volume of the killed build" "$(volumes_matching "amiforge-$pid-")" 0
+check_eq "remote: after clean, no domain of the killed build" "$(domains_of $pid)" 0
+check "remote: after clean, nothing live in the journal" journal_nothing_live "$bd2"
+finish
