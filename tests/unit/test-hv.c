@@ -463,6 +463,7 @@ static void test_uri_check(void)
 		"qemu+ssh://root@host.example/system", "qemu+tls://host:16514/system",
 		"qemu+ssh://u@h/system?keyfile=/root/.ssh/id&no_verify=1&sshauth=privkey",
 		"qemu+ssh://h/system?proxy=native&mode=direct",
+		"qemu+ssh://root@localhost:2222/system",
 	};
 	static const char *const bad[] = {
 		"qemu+ext:///system?command=/tmp/x", "qemu+ssh://h/system?command=/tmp/ssh",
@@ -483,6 +484,12 @@ static void test_uri_check(void)
 	CHECK(hv_open("libvirt", "qemu+ext:///system?command=/bin/true") == NULL &&
 	      strstr(err_msg(), "only the qemu driver") != NULL, "uri: hv_open refuses an ext URI (%s)",
 	      err_msg());
+	/* Remote: a host part, whatever the transport; checkpoints are off and
+	 * the disks go into the host's storage pool for these. */
+	CHECK(hv_uri_remote("qemu+ssh://root@localhost:2222/system") &&
+	      hv_uri_remote("qemu+tls://h/system") && !hv_uri_remote("qemu:///system") &&
+	      !hv_uri_remote("qemu+unix:///system") && !hv_uri_remote(NULL),
+	      "uri: a URI with a host is remote, a local one is not");
 	CHECK(hv_domain_name_ours("amiforge-123-ab12") && !hv_domain_name_ours("amiforge-") &&
 	      !hv_domain_name_ours("web-server") && !hv_domain_name_ours("amiforge-a/b"),
 	      "uri: only amiforge-* domain names are amiforge's");
