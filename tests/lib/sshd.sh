@@ -24,6 +24,9 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 PidFile $d/sshd.pid
+# The keys live under the test's scratch directory in /tmp (mode 1777), which
+# StrictModes refuses as a path to authorized_keys; DIR itself is 0700.
+StrictModes no
 CONF
 	echo "[localhost]:$SSH_PORT $(cut -d' ' -f1,2 "$d/hostkey.pub")" >"$d/known_hosts"
 	cat >"$d/ssh_config" <<CONF
