@@ -356,6 +356,7 @@ struct guest *guest_boot(const struct guest_opts *o)
 	g->name = o->name ? xstrdup(o->name)
 			  : xasprintf(HV_DOMAIN_PREFIX "%ld-%02x%02x", (long)getpid(), r[0], r[1]);
 
+	g->uri = o->uri ? xstrdup(o->uri) : NULL;
 	g->hv = hv_open(o->driver, o->uri);
 	if (!g->hv || hv_resolve_accel(g->hv, o->accel, &g->accel) < 0)
 		goto fail;
@@ -544,6 +545,7 @@ void guest_free(struct guest *g)
 	free(g->agent_sock);
 	free(g->instance_id);
 	free(g->name);
+	free(g->uri);
 	free(g->base);
 	free(g->base_format);
 	free(g);
@@ -555,9 +557,12 @@ int guest_record_write(const struct guest *g, const char *path)
 			      "driver", g->hv ? hv_name(g->hv) : "", "agent_socket", g->agent_sock,
 			      "console_log", g->console_log, "dir", g->dir,
 			      "pid", (json_int_t)(g->vm ? hv_pid(g->vm) : 0));
-	char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	char *text;
 	int r;
 
+	if (j && g->uri && hv_uri_remote(g->uri))
+		json_object_set_new(j, "uri", json_string(g->uri));
+	text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	if (!text)
 		r = err_set("guest record '%s': cannot encode", path);
 	else
@@ -571,6 +576,7 @@ int guest_record_load(const char *path, struct guest_record *rec)
 {
 	struct buf b = BUF_INIT(GUEST_RECORD_MAX);
 	const char *name = NULL, *driver = NULL, *sock = NULL, *console = NULL, *dir = NULL;
+	const char *uri = NULL;
 	json_int_t pid = 0;
 	json_error_t je;
 	json_t *j = NULL;
@@ -584,9 +590,9 @@ int guest_record_load(const char *path, struct guest_record *rec)
 		err_set("%s:%d:%d: %s", path, je.line, je.column, je.text);
 		goto cleanup;
 	}
-	if (json_unpack_ex(j, &je, 0, "{s:s, s:s, s:s, s:s, s:s, s?I}", "name", &name,
+	if (json_unpack_ex(j, &je, 0, "{s:s, s:s, s:s, s:s, s:s, s?I, s?s}", "name", &name,
 			   "driver", &driver, "agent_socket", &sock, "console_log", &console,
-			   "dir", &dir, "pid", &pid) < 0 || pid < 0 || pid > INT_MAX) {
+			   "dir", &dir, "pid", &pid, "uri", &uri) < 0 || pid < 0 || pid > INT_MAX) {
 		err_set("guest record '%s': %s", path, je.text[0] ? je.text : "bad pid");
 		goto cleanup;
 	}
@@ -596,6 +602,7 @@ int guest_record_load(const char *path, struct guest_record *rec)
 	rec->console_log = xstrdup(console);
 	rec->dir = xstrdup(dir);
 	rec->pid = (long)pid;
+	rec->uri = uri ? xstrdup(uri) : NULL;
 	r = 0;
 cleanup:
 	json_decref(j);
@@ -612,5 +619,6 @@ void guest_record_release(struct guest_record *rec)
 	free(rec->agent_socket);
 	free(rec->console_log);
 	free(rec->dir);
+	free(rec->uri);
 	memset(rec, 0, sizeof(*rec));
 }

@@ -358,6 +358,56 @@ int lvr_bridge(struct lvr *r, virDomainPtr dom, const char *agent_socket,
 	return 0;
 }
 
+int lvr_channel_fd(const char *uri, const char *domain, int *fd)
+{
+	virConnectPtr conn = NULL;
+	virDomainPtr dom = NULL;
+	virStreamPtr st = NULL;
+	struct pump *p;
+	int sp[2] = { -1, -1 }, ret = -1;
+
+	if (lvr_event_loop() < 0)
+		return -1;
+	conn = virConnectOpen(uri);
+	if (!conn)
+		return lv_fail("connect to libvirt", uri);
+	dom = virDomainLookupByName(conn, domain);
+	st = dom ? virStreamNew(conn, VIR_STREAM_NONBLOCK) : NULL;
+	if (!st || virDomainOpenChannel(dom, HV_AGENT_PORT_NAME, st, VIR_DOMAIN_CHANNEL_FORCE) < 0) {
+		lv_fail("open the agent channel of domain", domain);
+		goto cleanup;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+		err_errno("socketpair for the agent of '%s'", domain);
+		goto cleanup;
+	}
+	pthread_mutex_lock(&pump_lock);
+	p = pump_new(NULL, st, sp[0]);
+	pthread_mutex_unlock(&pump_lock);
+	st = NULL;
+	sp[0] = -1;
+	if (!p)
+		goto cleanup;
+	/* The bridge and the connection stay for the life of this process
+	 * (attach runs one command and exits). */
+	*fd = sp[1];
+	sp[1] = -1;
+	conn = NULL;
+	ret = 0;
+cleanup:
+	if (st)
+		virStreamFree(st);
+	if (sp[1] >= 0)
+		close(sp[1]);
+	if (sp[0] >= 0)
+		close(sp[0]);
+	if (dom)
+		virDomainFree(dom);
+	if (conn)
+		virConnectClose(conn);
+	return ret;
+}
+
 void lvr_unbridge(struct lvr *r)
 {
 	if (!r)

@@ -58,6 +58,12 @@ void lvr_unbridge(struct lvr *r);
  * left for `clean`) and free; accepts NULL. */
 void lvr_free(struct lvr *r, bool keep);
 
+/* `amiforge attach` to a guest kept on a remote host: the agent channel of
+ * domain (on a new connection to uri) bridged to a local socketpair, whose
+ * other end is *fd (the caller's). The bridge lives until this process
+ * exits. 0 or -1. */
+int lvr_channel_fd(const char *uri, const char *domain, int *fd);
+
 /* Delete every volume named "<domain>-*" in LVR_POOL on conn (no pool: none
  * to delete). `clean`'s half of a remote domain record. 0 or -1. */
 int lvr_remove_volumes(virConnectPtr conn, const char *domain);

@@ -5,8 +5,10 @@
 # host, so amiforge assumes no shared filesystem (issue 21): the overlay, its
 # base and the seed are uploaded as volumes of the "amiforge" pool, the
 # agent channel and the console come through the connection, the disk is
-# downloaded back and flattened here. Then a second build is SIGKILLed while
-# its components run, and `amiforge clean` removes its volumes and domain.
+# downloaded back and flattened here. Then a second build fails a step with
+# --on-error=abort: its guest is kept on the "remote" host, `amiforge attach`
+# reaches its agent through the connection (no local socket is left), and
+# `amiforge clean` destroys it and deletes its volumes.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/build.sh"
 . "$(dirname "$0")/../lib/sshd.sh"
@@ -28,13 +30,13 @@ phases:
         inputs:
           commands:
             - echo remote-build-ok > /var/lib/remote-mark
-      - name: Wait
+      - name: Maybe-fail
         action: ExecuteBash
         inputs:
           commands:
-            - test ! -e /var/lib/remote-hang || sleep 900
+            - test ! -e /var/lib/remote-fail || exit 3
 DOC
-write_recipe() {	# NAME HANG
+write_recipe() {	# NAME plain|fail
 	cat >"$dir/r/$1.yaml" <<YAML
 name: $1
 version: 1.0.0
@@ -43,8 +45,8 @@ components:
   - path: mark.yaml
 vm: {cpus: 2, memory: 1024, accel: tcg, connect: "$uri"}
 YAML
-	if [ "$2" = hang ]; then
-		sed -i "s|test ! -e /var/lib/remote-hang|false|" "$dir/r/mark.yaml"
+	if [ "$2" = fail ]; then
+		sed -i "s|test ! -e /var/lib/remote-fail|false|" "$dir/r/mark.yaml"
 	fi
 }
 write_recipe remote plain
@@ -92,21 +94,23 @@ check_eq "remote: no volume of the build left in the pool" "$(volumes_matching "
 check_eq "remote: no domain of the build left" "$(domains_of $pid)" 0
 check "remote: nothing live in the journal" journal_nothing_live "$bd1"
 
-# 2. SIGKILL while the components run (the last step hangs), then clean.
-write_recipe remote hang
-"$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b2" --no-inspect --json \
-	>"$dir/ev2" 2>"$dir/err2" &
-pid=$!
-vols=
-if wait_event "$dir/ev2" $pid components; then
-	vols=$(volumes_matching "amiforge-$pid-")
-	kill -KILL $pid
-fi
-wait $pid
-check_eq "remote: SIGKILL mid-build leaves the volumes (clean's work)" "$vols" 3
+# 2. A failed step with --on-error=abort: the guest stays, attach, clean.
+write_recipe remote fail
+"$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b2" --no-inspect --on-error=abort \
+	>"$dir/out2" 2>"$dir/err2"
+rc=$?
+pid=$(grep -o "amiforge-[0-9]*-[0-9a-f]*" "$dir/err2" | head -n 1 | cut -d- -f2)
+check_eq "remote: a failed step with --on-error=abort exits 1" "$rc" 1
+check_eq "remote: the kept guest's volumes stay in the pool" "$(volumes_matching "amiforge-$pid-")" 3
+check_eq "remote: the kept guest is running" "$(domains_of "$pid")" 1
 bd2=$(ls -d "$dir"/b2/remote-1.0.0-* 2>/dev/null | head -n 1)
-check "remote: clean after SIGKILL succeeds" "$AMIFORGE" clean "$bd2"
-check_eq "remote: after clean, no volume of the killed build" "$(volumes_matching "amiforge-$pid-")" 0
-check_eq "remote: after clean, no domain of the killed build" "$(domains_of $pid)" 0
+check "remote: the guest record names the remote URI" \
+	grep -q "\"uri\": \"qemu+ssh://root@localhost:$SSH_PORT/system\"" "$bd2/guest.json"
+got=$("$AMIFORGE" attach "$bd2" -- cat /var/lib/remote-mark 2>"$dir/err-attach")
+check_eq "remote: attach reaches the kept guest's agent through the connection" "$got" remote-build-ok
+[ "$got" = remote-build-ok ] || sed 's/^/    | /' "$dir/err-attach"
+check "remote: clean destroys the kept guest" "$AMIFORGE" clean "$bd2"
+check_eq "remote: after clean, no volume of the kept guest" "$(volumes_matching "amiforge-$pid-")" 0
+check_eq "remote: after clean, no domain of the kept guest" "$(domains_of "$pid")" 0
 check "remote: after clean, nothing live in the journal" journal_nothing_live "$bd2"
 finish
