@@ -99,18 +99,19 @@ write_recipe remote fail
 "$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b2" --no-inspect --on-error=abort \
 	>"$dir/out2" 2>"$dir/err2"
 rc=$?
-pid=$(grep -o "amiforge-[0-9]*-[0-9a-f]*" "$dir/err2" | head -n 1 | cut -d- -f2)
 check_eq "remote: a failed step with --on-error=abort exits 1" "$rc" 1
-check_eq "remote: the kept guest's volumes stay in the pool" "$(volumes_matching "amiforge-$pid-")" 3
-check_eq "remote: the kept guest is running" "$(domains_of "$pid")" 1
 bd2=$(ls -d "$dir"/b2/remote-1.0.0-* 2>/dev/null | head -n 1)
+name=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["name"])' "$bd2/guest.json")
+pid=$(cut -d- -f2 <<<"$name")
+check_eq "remote: the kept guest's volumes stay in the pool" "$(volumes_matching "$name-")" 3
+check_eq "remote: the kept guest is running" "$(domains_of "$pid")" 1
 check "remote: the guest record names the remote URI" \
 	grep -q "\"uri\": \"qemu+ssh://root@localhost:$SSH_PORT/system\"" "$bd2/guest.json"
 got=$("$AMIFORGE" attach "$bd2" -- cat /var/lib/remote-mark 2>"$dir/err-attach")
 check_eq "remote: attach reaches the kept guest's agent through the connection" "$got" remote-build-ok
 [ "$got" = remote-build-ok ] || sed 's/^/    | /' "$dir/err-attach"
 check "remote: clean destroys the kept guest" "$AMIFORGE" clean "$bd2"
-check_eq "remote: after clean, no volume of the kept guest" "$(volumes_matching "amiforge-$pid-")" 0
+check_eq "remote: after clean, no volume of the kept guest" "$(volumes_matching "$name-")" 0
 check_eq "remote: after clean, no domain of the kept guest" "$(domains_of "$pid")" 0
 check "remote: after clean, nothing live in the journal" journal_nothing_live "$bd2"
 finish
