@@ -60,7 +60,8 @@ volumes_matching() {
 		echo "virsh failed: $(head -n 1 <<<"$names")"
 		return 1
 	fi
-	if ! grep -qx amiforge <<<"$names"; then
+	# virsh pads the names with blanks.
+	if ! awk '{ print $1 }' <<<"$names" | grep -qx amiforge; then
 		echo 0
 		return 0
 	fi
