@@ -9,6 +9,7 @@ BINDIR   ?= $(PREFIX)/bin
 DATADIR  ?= $(PREFIX)/share
 MANDIR   ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 
 PKGS := libvirt libguestfs libcurl openssl libarchive yaml-0.1 jansson libxml-2.0 libdeflate
 
@@ -43,7 +44,7 @@ FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 AGENT    := $(BUILD)/amiforge-agent
 HOSTLIB  := $(BUILD)/libamiforge.a
 
-.PHONY: all deps check check-guests check-unit check-asan check-valgrind fuzz install uninstall clean bench help demo
+.PHONY: all deps check check-guests check-catalog check-unit check-asan check-valgrind fuzz install uninstall clean bench help demo
 .DELETE_ON_ERROR:
 
 all: amiforge amiforge-agent
@@ -54,6 +55,7 @@ help:
 	@echo 'make demo         build the Debian base image, then amiforge build recipes/demo.yaml'
 	@echo 'make check        all tests (unit, sigv4, protocol, guests, moto)'
 	@echo 'make check-guests the slower guest tests (CI runs them after make check)'
+	@echo 'make check-catalog the catalog components in real guests (CI runs it too)'
 	@echo 'make check-unit   the quick tests only (no guest, no services)'
 	@echo 'make check-asan   unit tests + ASAN_SCRIPTS under ASan+UBSan (build in build-asan/)'
 	@echo 'make check-valgrind  the unit tests under valgrind memcheck'
@@ -174,12 +176,17 @@ check: all unit-tests
 check-guests: all unit-tests
 	BUILD=$(BUILD) tests/run-tests.sh suite guests
 
+# The catalog's components in real guests (update-linux, STIG, reboot tests).
+check-catalog: all unit-tests
+	BUILD=$(BUILD) tests/run-tests.sh suite catalog
+
 # check-asan: the unit tests (test-agent-fake: the fake-agent tests) and these
 # integration scripts, under ASan + UBSan: one of each kind — a guest
-# (boot-agent: both drivers), libguestfs (inspect), moto (aws-creds) — and the
+# (boot-agent: both drivers), libguestfs (inspect), moto (aws-creds, pipeline.sh:
+# the pipelines' error paths found a leak there) — and the
 # CLI scripts that need neither. Not every script: each guest boot costs
 # minutes under ASan. `make check-asan ASAN_SCRIPTS="build convert"` runs others.
-ASAN_SCRIPTS ?= run-cli aws-sigv4-cli aws-creds boot-agent inspect
+ASAN_SCRIPTS ?= run-cli aws-sigv4-cli aws-creds boot-agent inspect pipeline.sh
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 check-asan:
@@ -212,17 +219,19 @@ man: $(BUILD)/amiforge.1
 
 # The agent travels inside amiforge: one binary to install.
 install: all $(BUILD)/amiforge.1
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0755 amiforge $(DESTDIR)$(BINDIR)/amiforge
 	install -m 0644 $(BUILD)/amiforge.1 $(DESTDIR)$(MANDIR)/man1/amiforge.1
 	install -m 0644 doc/amiforge.bash $(DESTDIR)$(BASHCOMPDIR)/amiforge
+	install -m 0644 doc/_amiforge $(DESTDIR)$(ZSHCOMPDIR)/_amiforge
 	for f in $$(cd catalog && find . -name '*.yaml'); do \
 		install -D -m 0644 "catalog/$$f" "$(DESTDIR)$(DATADIR)/amiforge/components/$$f" || exit 1; \
 	done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/amiforge $(DESTDIR)$(MANDIR)/man1/amiforge.1 \
-		$(DESTDIR)$(BASHCOMPDIR)/amiforge
+		$(DESTDIR)$(BASHCOMPDIR)/amiforge $(DESTDIR)$(ZSHCOMPDIR)/_amiforge
 	rm -rf $(DESTDIR)$(DATADIR)/amiforge/components
 
 # Header dependencies, written by -MMD -MP beside each object.

@@ -20,6 +20,9 @@ before the command was started:
     pss     KIB           the largest sum of Pss (/proc/PID/smaps_rollup:
                           shared pages split between their users) over the
                           same processes, sampled every 100 ms
+    cpu     SECONDS       user + system CPU time of the command and of the
+                          children it waited for (wait4's rusage: amiforge
+                          with its qemu-img helpers; aws-cli's python)
     exit    T   STATUS
 The command's stderr is inherited. Exits with the command's status.
 """
@@ -157,7 +160,9 @@ def main():
         t.start()
     for raw in p.stdout:
         rec("line", f"{el():.3f}", raw.decode("utf-8", "replace").rstrip("\n"))
-    status = p.wait()
+    _, wst, ru = os.wait4(p.pid, 0)
+    status = os.waitstatus_to_exitcode(wst)
+    p.returncode = status
     t_end = el()
     done.set()
     for t in threads:
@@ -165,6 +170,7 @@ def main():
     if want_rss:
         rec("rss", sum(peak.values()))
         rec("pss", pss_peak[0])
+    rec("cpu", f"{ru.ru_utime + ru.ru_stime:.3f}")
     rec("exit", f"{t_end:.3f}", status)
     sys.exit(status)
 

@@ -155,3 +155,20 @@ int buf_read_file(struct buf *b, const char *path)
 		return err_prefix("read '%s'", path);
 	return 0;
 }
+
+int buf_read_regular(struct buf *b, const char *path)
+{
+	int fd = open_regular(path);
+	int r;
+
+	if (fd < 0)
+		return -1;
+	r = buf_read_fd(b, fd);
+	close(fd);
+	if (r < 0) {
+		err_prefix("read '%s'", path);
+		errno = EIO;	/* not ENOENT, whatever came before */
+		return -1;
+	}
+	return 0;
+}

@@ -47,4 +47,10 @@ int buf_read_fd(struct buf *b, int fd);
 /* Read a whole file into b (up to b->max). 0 or -1 with "read 'path': ..." */
 int buf_read_file(struct buf *b, const char *path);
 
+/* The same for a file that may not be what it claims (in a build directory
+ * amiforge did not write, a path given for a document): a regular file, not
+ * a symlink, opened without blocking (a FIFO does not hang). 0 or -1 with
+ * the error recorded; errno is ENOENT when the file does not exist. */
+int buf_read_regular(struct buf *b, const char *path);
+
 #endif

@@ -1,5 +1,7 @@
 #include <dirent.h>
 #include <ftw.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
 
 #include "util.h"
 #include "error.h"
@@ -17,6 +19,22 @@ void *xmalloc(size_t n)
 	if (!p)
 		oom(n);
 	return p;
+}
+
+void *xmalloc_nofork(size_t n)
+{
+	void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		oom(n);
+	madvise(p, n ? n : 1, MADV_DONTFORK);	/* advice: still correct without */
+	return p;
+}
+
+void xfree_nofork(void *p, size_t n)
+{
+	if (p)
+		munmap(p, n ? n : 1);
 }
 
 void *xcalloc(size_t nmemb, size_t size)
@@ -219,6 +237,16 @@ void strv_pushf(struct strv *sv, const char *fmt, ...)
 	free(p);
 }
 
+bool strv_has(const struct strv *sv, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sv->n; i++)
+		if (strcmp(sv->v[i], s) == 0)
+			return true;
+	return false;
+}
+
 void strv_release(struct strv *sv)
 {
 	size_t i;
@@ -240,6 +268,34 @@ void strv_free(char **v)
 	for (p = v; *p; p++)
 		free(*p);
 	free(v);
+}
+
+int writev_all(int fd, struct iovec *iov, int cnt, int (*wait)(void *opaque), void *opaque)
+{
+	int idx = 0, r;
+
+	while (idx < cnt) {
+		ssize_t w = writev(fd, iov + idx, cnt - idx);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			if ((r = wait(opaque)) != 0)
+				return r;
+			continue;
+		}
+		if (w < 0)
+			return -1;
+		while (idx < cnt && (size_t)w >= iov[idx].iov_len) {
+			w -= (ssize_t)iov[idx].iov_len;
+			idx++;
+		}
+		if (idx < cnt) {
+			iov[idx].iov_base = (char *)iov[idx].iov_base + w;
+			iov[idx].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
 }
 
 int write_all(int fd, const void *p, size_t n)
@@ -308,6 +364,22 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 cleanup:
 	free(tmp);
 	return r;
+}
+
+int open_regular(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+
+	if (fd < 0)
+		return err_errno("open '%s'", path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err_set("open '%s': not a regular file", path);
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
 }
 
 int mkdir_p(const char *path, mode_t mode)
@@ -424,29 +496,35 @@ char *os_release_value(const char *text, const char *key)
 	return NULL;
 }
 
+/* Edit distance counting an adjacent transposition as one edit ("Prot" is
+ * one from "Port"): the optimal string alignment distance. */
 static size_t edit_distance(const char *a, const char *b)
 {
-	size_t la = strlen(a), lb = strlen(b), i, j, *row, prev, r;
+	size_t la = strlen(a), lb = strlen(b), i, j, r;
+	size_t (*d)[65];
 
 	if (la > 64 || lb > 64)
 		return SIZE_MAX;
-	row = xcalloc(lb + 1, sizeof(*row));
+	d = xcalloc(la + 1, sizeof(*d));
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
 	for (j = 0; j <= lb; j++)
-		row[j] = j;
+		d[0][j] = j;
 	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
 		for (j = 1; j <= lb; j++) {
-			size_t cur = row[j];
-			size_t sub = prev + (a[i - 1] != b[j - 1]);
-			size_t best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
+			size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
 
-			row[j] = sub < best ? sub : best;
-			prev = cur;
+			r = sub < del ? sub : del;
+			r = r < ins ? r : ins;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < r)
+				r = d[i - 2][j - 2] + 1;
+			d[i][j] = r;
 		}
 	}
-	r = row[lb];
-	free(row);
+	r = d[la][lb];
+	free(d);
 	return r;
 }
 
@@ -466,4 +544,15 @@ const char *closest_word(const char *s, const char *const *words, size_t n)
 		}
 	}
 	return bd <= limit ? best : NULL;
+}
+
+char *utc_iso8601(int64_t t)
+{
+	char s[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return xstrdup(s);
 }

@@ -13,6 +13,12 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* A large transfer buffer (a whole number of pages, zeroed) that a child
+ * made by fork() does not share (MADV_DONTFORK): the helpers started while
+ * a transfer runs (qemu-img) then cost no copy-on-write fault on it. The
+ * child execs at once and never touches it. Freed with xfree_nofork(). */
+void *xmalloc_nofork(size_t n);
+void xfree_nofork(void *p, size_t n);
 
 /* Parse the whole of s as a base-10 integer within [min, max].
  * 0 or -1 with "invalid number 'x'" / "number 'x' out of range". */
@@ -52,17 +58,30 @@ struct strv {
 void strv_push(struct strv *sv, const char *s);              /* copies s */
 void strv_pushf(struct strv *sv, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void strv_release(struct strv *sv);
+bool strv_has(const struct strv *sv, const char *s);             /* s is one of them */
 /* Free a NULL-terminated vector and its strings; accepts NULL. */
 void strv_free(char **v);
 
 /* write(2)/read(2) the whole length, retrying on EINTR and short counts.
  * write_all: 0 or -1 (errno set). read_all: bytes read (< n only at EOF) or -1. */
 int write_all(int fd, const void *p, size_t n);
+
+/* writev(2) all of iov[0..cnt) to a non-blocking fd (iov is advanced in
+ * place). When the fd is full, wait(opaque) is called: 0 to try again,
+ * anything else to stop (its value is returned). 0, or -1 with errno set
+ * when writev fails (nothing recorded: the caller knows what the fd is). */
+struct iovec;
+int writev_all(int fd, struct iovec *iov, int cnt, int (*wait)(void *opaque), void *opaque);
 ssize_t read_all(int fd, void *p, size_t n);
 
 /* Write data to path atomically: a temporary file beside it, fsync, rename.
  * 0 or -1 with an error recorded. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Open path read-only if it is a regular file and not a symlink
+ * (O_NOFOLLOW, O_NONBLOCK: a FIFO does not block). The descriptor, or -1
+ * with "open 'path': ..." recorded (errno kept: ENOENT when missing). */
+int open_regular(const char *path);
 
 /* mkdir -p with mode for created directories. 0 or -1. */
 int mkdir_p(const char *path, mode_t mode);
@@ -83,5 +102,8 @@ const char *closest_word(const char *s, const char *const *words, size_t n);
 
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
+
+/* UTC seconds t as "YYYY-MM-DDTHH:MM:SSZ" (caller frees). */
+char *utc_iso8601(int64_t t);
 
 #endif

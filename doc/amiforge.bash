@@ -30,6 +30,8 @@ _amiforge() {
 		component) words="validate run" ;;
 		cache) words="list prune fetch dir" ;;
 		aws) words="sigv4 whoami" ;;
+		pipeline) words="run status install uninstall deliver" ;;
+		lifecycle) words="plan apply" ;;
 		help) words=$("$prog" help 2>/dev/null | sed -n 's/^  \([a-z][a-z-]*\)  .*/\1/p') ;;
 		esac
 		if [ -n "${words:-}" ] && [[ $cur != -* ]]; then

@@ -34,42 +34,27 @@ struct agent_opts agent_opts;
 
 /* --- the channel ---------------------------------------------------------- */
 
+/* Room to write on the channel: 0, or -1 on a hangup. */
+static int conn_wait(void *opaque)
+{
+	struct conn *c = opaque;
+	struct pollfd p = { .fd = c->wfd, .events = POLLOUT };
+
+	if (poll(&p, 1, -1) < 0 && errno != EINTR)
+		return -1;
+	return p.revents & (POLLHUP | POLLERR | POLLNVAL) ? -1 : 0;
+}
+
 /* Write all of iov[0..cnt), waiting for room; a hangup kills the connection. */
 static int conn_writev(struct conn *c, struct iovec *iov, int cnt)
 {
-	int idx = 0;
-
 	if (c->dead)
 		return -1;
-	while (idx < cnt) {
-		ssize_t w = writev(c->wfd, iov + idx, cnt - idx);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			struct pollfd p = { .fd = c->wfd, .events = POLLOUT };
-
-			if (poll(&p, 1, -1) < 0 && errno != EINTR)
-				goto dead;
-			if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
-				goto dead;
-			continue;
-		}
-		if (w < 0)
-			goto dead;
-		while (idx < cnt && (size_t)w >= iov[idx].iov_len) {
-			w -= (ssize_t)iov[idx].iov_len;
-			idx++;
-		}
-		if (idx < cnt) {
-			iov[idx].iov_base = (char *)iov[idx].iov_base + w;
-			iov[idx].iov_len -= (size_t)w;
-		}
+	if (writev_all(c->wfd, iov, cnt, conn_wait, c) < 0) {
+		c->dead = true;
+		return -1;
 	}
 	return 0;
-dead:
-	c->dead = true;
-	return -1;
 }
 
 int conn_send(struct conn *c, uint16_t type, uint8_t flags, uint32_t id,
@@ -437,7 +422,16 @@ static void serve_port(struct conn *c, const char *path)
 			usleep(IDLE_RETRY_MS * 1000);
 			continue;
 		}
-		log_info("serving %s", dev);
+		{
+			/* The guest's uptime: how long after the kernel the
+			 * agent could answer (bench/boot.sh reads it). */
+			char *up = read_small("/proc/uptime");
+
+			if (up)
+				strip_nl(up);
+			log_info("serving %s (uptime %s)", dev, up ? up : "?");
+			free(up);
+		}
 		free(dev);
 		said = false;
 		/* The fd stays open across host disconnects: while no host is

@@ -9,7 +9,18 @@
 #include "log.h"
 #include "util.h"
 
-static const char *const cache_subdirs[] = { "objects", "refs", "local", "tmp" };
+/* The cache is this user's: files 0600, directories 0700, but for the ones
+ * QEMU (another user under qemu:///system) must traverse to reach a base
+ * image libvirt gives it by ownership: the cache itself and objects/, 0711. */
+static const struct {
+	const char *name;
+	mode_t mode;
+} cache_subdirs[] = {
+	{ "objects", 0711 },
+	{ "refs", 0700 },
+	{ "local", 0700 },
+	{ "tmp", 0700 },
+};
 
 char *cache_dir(void)
 {
@@ -17,6 +28,7 @@ char *cache_dir(void)
 	const char *home = getenv("HOME");
 	char *dir, *sub;
 	size_t i;
+	int r;
 
 	if (env && *env)
 		dir = xstrdup(env);
@@ -30,17 +42,23 @@ char *cache_dir(void)
 		err_set("no cache directory: set AMIFORGE_CACHE_DIR or HOME");
 		return NULL;
 	}
+	/* Objects, refs and layers in a cache someone else can write are not
+	 * ours to trust: refused, as a build directory would be. */
+	if (mkdir_p(dir, 0711) < 0 || path_check_private(dir, "cache directory") < 0)
+		goto fail;
 	for (i = 0; i < ARRAY_SIZE(cache_subdirs); i++) {
-		sub = xasprintf("%s/%s", dir, cache_subdirs[i]);
-		if (mkdir_p(sub, 0755) < 0) {
-			err_prefix("cache directory '%s'", dir);
-			free(sub);
-			free(dir);
-			return NULL;
-		}
+		sub = xasprintf("%s/%s", dir, cache_subdirs[i].name);
+		r = mkdir(sub, cache_subdirs[i].mode) < 0 && errno != EEXIST
+			    ? err_errno("mkdir '%s'", sub)
+			    : path_check_private(sub, "cache directory");
 		free(sub);
+		if (r < 0)
+			goto fail;
 	}
 	return dir;
+fail:
+	free(dir);
+	return NULL;
 }
 
 /* ---- hashing ----------------------------------------------------------- */
@@ -166,6 +184,8 @@ void cache_record_release(struct cache_record *rec)
 	free(rec->member);
 	free(rec->sha512);
 	free(rec->file_sha256);
+	free(rec->arch);
+	free(rec->boot_mode);
 	memset(rec, 0, sizeof(*rec));
 }
 
@@ -212,6 +232,8 @@ int cache_record_load(const char *path, struct cache_record *rec)
 	rec->member = jstr(o, "member");
 	rec->sha512 = jstr(o, "sha512");
 	rec->file_sha256 = jstr(o, "file_sha256");
+	rec->arch = jstr(o, "arch");
+	rec->boot_mode = jstr(o, "boot_mode");
 	rec->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
 	rec->virtual_size = (uint64_t)json_integer_value(json_object_get(o, "virtual_size"));
 	/* The object name becomes a path: only 64 hex digits may get there. */
@@ -249,11 +271,15 @@ int cache_record_save(const char *path, const struct cache_record *rec)
 		json_object_set_new(o, "sha512", json_string(rec->sha512));
 	if (rec->file_sha256)
 		json_object_set_new(o, "file_sha256", json_string(rec->file_sha256));
+	if (rec->arch)
+		json_object_set_new(o, "arch", json_string(rec->arch));
+	if (rec->boot_mode)
+		json_object_set_new(o, "boot_mode", json_string(rec->boot_mode));
 	text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(o);
 	if (!text)
 		return err_set("encode cache record '%s'", path);
-	r = write_file_atomic(path, text, strlen(text), 0644);
+	r = write_file_atomic(path, text, strlen(text), 0600);
 	free(text);
 	return r;
 }
@@ -342,29 +368,45 @@ static void human(uint64_t n, char *out, size_t len)
 	snprintf(out, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
-int cache_list(FILE *f)
+int cache_list(FILE *f, bool json)
 {
 	char *cache = cache_dir();
 	struct entries e = { 0 };
+	json_t *arr = json ? json_array() : NULL;
 	size_t i;
 	int r = -1;
 
 	if (!cache)
-		return -1;
+		goto cleanup;
 	if (load_entries(cache, "refs", &e) < 0 || load_entries(cache, "local", &e) < 0)
 		goto cleanup;
-	fprintf(f, "%-12s %-6s %10s %-10s %s\n", "OBJECT", "FORMAT", "SIZE", "LAST USED",
-		"SOURCE");
+	if (!json)
+		fprintf(f, "%-12s %-6s %10s %-10s %s\n", "OBJECT", "FORMAT", "SIZE", "LAST USED",
+			"SOURCE");
 	for (i = 0; i < e.n; i++) {
 		char *obj = cache_object_path(cache, e.v[i].rec.object), size[32], when[32];
 		struct stat st;
 		struct tm tm;
 		bool have = stat(obj, &st) == 0;
 		bool local = strstr(e.v[i].path, "/local/") != NULL;
+		const char *state = local ? (have ? "local, unpacked" : "local, in place")
+					  : (have ? "cached" : "object missing");
 
-		human(have ? (uint64_t)st.st_size : e.v[i].rec.size, size, sizeof(size));
 		localtime_r(&e.v[i].used, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d", &tm);
+		if (json) {
+			json_array_append_new(arr, json_pack(
+				"{s:s, s:s?, s:I, s:I, s:s, s:s?, s:s?, s:s, s:s?}",
+				"object", e.v[i].rec.object, "format", e.v[i].rec.format,
+				"size", (json_int_t)(have ? (uint64_t)st.st_size : e.v[i].rec.size),
+				"virtual_size", (json_int_t)e.v[i].rec.virtual_size,
+				"last_used", when, "source", e.v[i].rec.source,
+				"member", e.v[i].rec.member, "state", state,
+				"path", have ? obj : NULL));
+			free(obj);
+			continue;
+		}
+		human(have ? (uint64_t)st.st_size : e.v[i].rec.size, size, sizeof(size));
 		fprintf(f, "%.12s %-6s %10s %-10s %s%s%s%s\n", e.v[i].rec.object, e.v[i].rec.format,
 			size, when, e.v[i].rec.source ? e.v[i].rec.source : "?",
 			e.v[i].rec.member ? " :: " : "", e.v[i].rec.member ? e.v[i].rec.member : "",
@@ -372,8 +414,13 @@ int cache_list(FILE *f)
 			      : (have ? "" : " (object missing)"));
 		free(obj);
 	}
+	if (json && (json_dumpf(arr, f, JSON_INDENT(2)) < 0 || fputc('\n', f) == EOF)) {
+		err_errno("write the cache list");
+		goto cleanup;
+	}
 	r = 0;
 cleanup:
+	json_decref(arr);
 	entries_release(&e);
 	free(cache);
 	return r;

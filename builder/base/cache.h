@@ -49,6 +49,8 @@ struct cache_record {
 	char *member;          /* the archive member, or NULL */
 	char *sha512;          /* local records: sha512 of the file when known */
 	char *file_sha256;     /* local records: sha256 of the file itself */
+	char *arch;            /* AMI refs: the AMI's architecture */
+	char *boot_mode;       /* AMI refs: its boot mode, when it has one */
 };
 void cache_record_release(struct cache_record *rec);
 
@@ -75,8 +77,9 @@ char **cache_files_in_use(void);
 /* Whether path (resolved) is in that list. */
 bool cache_in_use(char *const *in_use, const char *path);
 
-/* `amiforge cache list`: one line per ref and local record on f. 0 or -1. */
-int cache_list(FILE *f);
+/* `amiforge cache list`: one line per ref and local record on f, or (json)
+ * one JSON array of them. 0 or -1. */
+int cache_list(FILE *f, bool json);
 /* `amiforge cache prune`: drop refs and records unused for older_than_days
  * (0: all), then unreferenced objects and stale partial downloads. Counts
  * what was removed into *files / *bytes. dry_run only reports. 0 or -1. */

@@ -3,6 +3,9 @@
 #include <jansson.h>
 
 #include "fetch.h"
+#include "ami.h"
+#include "drivers/aws/extras.h"
+#include "drivers/aws/names.h"
 #include "builder/disk/overlay.h"
 #include "cache.h"
 #include "error.h"
@@ -295,7 +298,7 @@ int fetch_to_file(const char *url, const char *path, enum checksum_algo extra,
 	*extra_hex = NULL;
 	x.label = slash && slash[1] ? slash + 1 : url;
 	x.h = hasher_new(extra);
-	x.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	x.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (x.fd < 0) {
 		err_errno("open '%s'", path);
 		goto cleanup;
@@ -409,8 +412,7 @@ int checksum_file_lookup(const char *text, size_t len, const char *name,
 	return err_set("no checksum for '%s' in the checksum file", name);
 }
 
-/* The last path component of url's path, unescaped. Caller frees. */
-static char *url_file_name(const char *url)
+char *url_file_name(const char *url)
 {
 	CURLU *u = curl_url();
 	char *path = NULL, *name = NULL;
@@ -479,6 +481,8 @@ void base_image_release(struct base_image *img)
 	free(img->sha256);
 	free(img->source);
 	free(img->member);
+	free(img->arch);
+	free(img->boot_mode);
 	memset(img, 0, sizeof(*img));
 }
 
@@ -493,6 +497,14 @@ static void fill(struct base_image *out, const char *path, const struct cache_re
 	out->member = rec->member ? xstrdup(rec->member) : NULL;
 	out->size = stat(path, &st) == 0 ? (uint64_t)st.st_size : rec->size;
 	out->virtual_size = rec->virtual_size;
+	/* Only values a build may pass on (a ref is ours, but checked anyway). */
+	if (rec->arch && (strcmp(rec->arch, "x86_64") == 0 || strcmp(rec->arch, "arm64") == 0 ||
+			  strcmp(rec->arch, "i386") == 0))
+		out->arch = xstrdup(rec->arch);
+	if (rec->boot_mode && (strcmp(rec->boot_mode, "legacy-bios") == 0 ||
+			       strcmp(rec->boot_mode, "uefi") == 0 ||
+			       strcmp(rec->boot_mode, "uefi-preferred") == 0))
+		out->boot_mode = xstrdup(rec->boot_mode);
 }
 
 /* A recorded image is admitted again before each use, as the recipe states
@@ -544,7 +556,7 @@ static int lock_key(const char *cache, const char *key, int *fd)
 {
 	char *path = xasprintf("%s/tmp/%s.lock", cache, key);
 
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0) {
 		err_errno("open '%s'", path);
 		free(path);
@@ -577,7 +589,7 @@ static int store(const char *cache, const char *file, const char *ref,
 		goto cleanup;
 	}
 	rec->size = (uint64_t)st.st_size;
-	if (chmod(file, 0444) < 0 || rename(file, obj) < 0) {
+	if (chmod(file, 0400) < 0 || rename(file, obj) < 0) {
 		err_errno("store '%s' in the cache", file);
 		goto cleanup;
 	}
@@ -668,6 +680,141 @@ cleanup:
 	free(disk);
 	free(s256);
 	free(extra);
+	return r;
+}
+
+/* An AMI's root snapshot (ami.h), kept as a qcow2 object. Refs: the AMI in
+ * its region (an AMI's snapshot never changes: a second build asks AWS
+ * nothing) and the snapshot itself (another AMI of the same snapshot reuses
+ * it). The raw download and its bitmap stay in tmp/ until done, so an
+ * interrupted fetch resumes. */
+static int get_ami(const char *cache, const struct recipe_parent *p, struct base_image *out)
+{
+	struct aws_client_opts co = { .profile = p->profile, .region = p->region,
+				      .need_region = true };
+	struct aws_client *cl = NULL;
+	struct ami_info ai = { 0 };
+	struct cache_record rec = { 0 };
+	char *key = NULL, *ref = NULL, *sref = NULL, *raw = NULL, *done = NULL, *qcow = NULL;
+	const char *argv[12];
+	struct run run = RUN_INIT;
+	uint64_t fetched = 0;
+	int lock = -1, r = -1, hit, rc;
+	char *named = NULL, *dtype = NULL;
+	const char *ami = NULL;
+	size_t n = 0;
+
+	cl = aws_client_new(&co);
+	if (!cl)
+		goto cleanup;
+	/* The region names cache files: only a region's characters get there. */
+	if (!aws_region_ok(aws_client_region(cl))) {
+		err_set("AWS region '%.64s' is not a region name", aws_client_region(cl));
+		goto cleanup;
+	}
+	/* An SSM parameter names the AMI (asked each time: it moves on). */
+	if (p->ssm) {
+		if (ssm_get_parameter(cl, p->ssm, &named, &dtype) < 0)
+			goto cleanup;
+		if (!ami_id_ok(named)) {
+			err_set("SSM parameter %s (%s) holds '%.64s', not an AMI id", p->ssm,
+				dtype ? dtype : "no data type", named);
+			goto cleanup;
+		}
+		log_info("base image: SSM parameter %s names %s", p->ssm, named);
+	}
+	ami = p->ssm ? named : p->ami;
+	key = xasprintf("ami-%s-%s", aws_client_region(cl), ami + 4);
+	ref = xasprintf("%s/refs/%s.json", cache, key);
+	if ((hit = try_ref(cache, ref, "qcow2", out)) != 0 || lock_key(cache, key, &lock) < 0 ||
+	    (hit = try_ref(cache, ref, "qcow2", out)) != 0) {
+		if (hit > 0)
+			log_info("base image: %s in %s (cached: nothing fetched)", ami,
+				 aws_client_region(cl));
+		r = out->path ? 0 : -1;
+		goto cleanup;
+	}
+	if (ami_describe(cl, ami, &ai) < 0)
+		goto cleanup;
+	log_info("base image: %s (%s, %s%s%s) in %s: snapshot %s, %d GiB", ami,
+		 ai.name ? ai.name : "no name", ai.arch, ai.boot_mode ? ", " : "",
+		 ai.boot_mode ? ai.boot_mode : "", aws_client_region(cl), ai.snapshot_id,
+		 ai.size_gib);
+	sref = xasprintf("%s/refs/ebs-%s-%s.json", cache, aws_client_region(cl), ai.snapshot_id);
+	if ((hit = try_ref(cache, sref, "qcow2", out)) < 0)
+		goto cleanup;
+	if (!hit) {
+		raw = xasprintf("%s/tmp/%s.raw.partial", cache, key);
+		done = xasprintf("%s/tmp/%s.blocks", cache, key);
+		qcow = xasprintf("%s/tmp/%s.qcow2", cache, key);
+		if (ami_fetch_snapshot(cl, ai.snapshot_id, ai.size_gib, raw, done, &fetched) < 0)
+			goto cleanup;
+		/* Our own raw file, of our own size: qemu-img reads it as raw. */
+		argv[n++] = "qemu-img";
+		argv[n++] = "convert";
+		argv[n++] = "-q";
+		argv[n++] = "-f";
+		argv[n++] = "raw";
+		argv[n++] = "-O";
+		argv[n++] = "qcow2";
+		argv[n++] = raw;
+		argv[n++] = qcow;
+		argv[n] = NULL;
+		run.argv = argv;
+		run.err = RUN_CAPTURE;
+		rc = run_sync(&run) < 0 || run_check(&run) < 0 ? -1 : 0;
+		run_release(&run);
+		if (rc < 0 || hash_file(qcow, CHECKSUM_NONE, &rec.object, NULL) < 0)
+			goto cleanup;
+		unlink(raw);
+		rec.source = xasprintf("%s (%s, snapshot %s)", ami, aws_client_region(cl),
+				       ai.snapshot_id);
+		rec.arch = xstrdup(ai.arch);
+		rec.boot_mode = ai.boot_mode ? xstrdup(ai.boot_mode) : NULL;
+		if (store(cache, qcow, sref, &rec, "qcow2", out) < 0)
+			goto cleanup;
+		out->downloaded = true;
+	} else {
+		/* The snapshot's record speaks for it; the AMI's own values win. */
+		if (cache_record_load(sref, &rec) < 0)
+			goto cleanup;
+		free(rec.arch);
+		free(rec.boot_mode);
+		free(rec.source);
+		rec.arch = xstrdup(ai.arch);
+		rec.boot_mode = ai.boot_mode ? xstrdup(ai.boot_mode) : NULL;
+		rec.source = xasprintf("%s (%s, snapshot %s)", ami, aws_client_region(cl),
+				       ai.snapshot_id);
+		free(out->arch);
+		free(out->boot_mode);
+		out->arch = xstrdup(ai.arch);
+		out->boot_mode = ai.boot_mode ? xstrdup(ai.boot_mode) : NULL;
+	}
+	if (!rec.object || cache_record_save(ref, &rec) < 0)
+		goto cleanup;
+	log_info("base image: %s (%" PRIu64 " blocks fetched, sha256 %.12s)", ami, fetched,
+		 out->sha256);
+	if (p->ssm) {
+		free(out->source);
+		out->source = xasprintf("ssm:%s = %s (%s)", p->ssm, ami, aws_client_region(cl));
+	}
+	r = 0;
+cleanup:
+	free(named);
+	free(dtype);
+	if (qcow)
+		unlink(qcow);
+	if (lock >= 0)
+		close(lock);
+	cache_record_release(&rec);
+	ami_info_release(&ai);
+	aws_client_free(cl);
+	free(key);
+	free(ref);
+	free(sref);
+	free(raw);
+	free(done);
+	free(qcow);
 	return r;
 }
 
@@ -781,7 +928,8 @@ int base_image_get(const struct recipe_parent *parent, struct base_image *out)
 	cache = cache_dir();
 	if (!cache)
 		return -1;
-	r = parent->url ? get_url(cache, parent, out) : get_local(cache, parent, out);
+	r = parent->ami || parent->ssm ? get_ami(cache, parent, out)
+	    : parent->url ? get_url(cache, parent, out) : get_local(cache, parent, out);
 	free(cache);
 	if (r < 0)
 		base_image_release(out);

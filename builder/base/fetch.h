@@ -22,6 +22,8 @@ struct base_image {
 	char *member;          /* archive member it came from, or NULL */
 	uint64_t size;         /* bytes */
 	uint64_t virtual_size; /* guest-visible bytes */
+	char *arch;            /* from an AMI parent: x86_64 | arm64 | i386; else NULL */
+	char *boot_mode;       /* from an AMI parent, when it says; else NULL */
 	bool downloaded;       /* fetched over the network by this call */
 	bool in_place;         /* a local file used where it is */
 };
@@ -31,6 +33,10 @@ struct base_image {
  * used. 0, or -1 with an error recorded. */
 int base_image_get(const struct recipe_parent *parent, struct base_image *out);
 void base_image_release(struct base_image *img);
+
+/* The last path component of url's path, unescaped (the name a checksum
+ * file lists it by). Caller frees; NULL when url does not parse. */
+char *url_file_name(const char *url);
 
 /* Look name up in a SHA256SUMS / SHA512SUMS style text (GNU "HEX  name",
  * "HEX *name", or BSD "SHA256 (name) = HEX"); the algorithm follows from the

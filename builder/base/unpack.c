@@ -139,7 +139,7 @@ int unpack_disk(const char *archive, const char *member, const char *out,
 			goto cleanup;
 		}
 		found = xstrdup(name);
-		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			err_errno("create '%s'", out);
 			goto cleanup;

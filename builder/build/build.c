@@ -28,6 +28,13 @@
 #define FLATTEN_TIMEOUT_MS (3600 * 1000)
 /* The generalisation script is small and local to the guest. */
 #define GENERALISE_TIMEOUT_MS (600 * 1000)
+/* Shell: wait (bounded) until systemd has finished the boot's jobs, where
+ * systemd runs: cloud-init's stages are among them (`cloud-init status
+ * --wait` alone may answer at once between two of them). */
+#define BOOT_DONE_SH \
+	"if command -v systemctl >/dev/null; then timeout 300 systemctl is-system-running --wait >/dev/null 2>&1; fi"
+/* vm.wait_for_cloud_init: cloud-init's stages after the agent is up. */
+#define CLOUD_INIT_WAIT_MS (600 * 1000)
 
 struct build {
 	const struct build_opts *o;
@@ -43,6 +50,9 @@ struct build {
 	char *record;           /* the guest record for `amiforge attach` */
 	unsigned record_jid;    /* its journal entry while it exists */
 	bool kept;              /* a guest was left running for inspection */
+	bool agent_in_disk;     /* the build guest's disk starts the agent (the agent
+				 * layer): generalisation removes it, whatever
+				 * cleanup: says */
 	struct strv net_env;    /* the proxy for every step (vm.proxy) */
 	char *net_key;          /* the network in checkpoint keys, or NULL */
 };
@@ -207,10 +217,48 @@ static int keep_guest(struct build *b, struct guest *g)
 
 /* ---- stages -------------------------------------------------------------- */
 
-int build_check_doc(const struct recipe *r UNUSED, const struct recipe_doc *d,
-		    bool is_test UNUSED, void *opaque UNUSED)
+/* The document is valid, the recipe sets only parameters it declares, and
+ * every parameter without a default gets a value (from the recipe's entry
+ * or a --var), so that no build finds out after the guest booted. */
+int build_check_doc(const struct recipe *r, const struct recipe_doc *d, bool is_test,
+		    void *opaque UNUSED)
 {
-	return component_validate_file(d->path);
+	struct strv names = STRV_INIT, required = STRV_INIT;
+	const char *what = is_test ? "test" : "component";
+	const char *doc = d->given ? d->given : d->path;
+	int ret = -1;
+	size_t i, k;
+
+	if (component_doc_params(d->path, &names, &required) < 0)
+		goto cleanup;
+	for (i = 0; i < d->nparams; i++) {
+		const char *hint;
+
+		if (strv_has(&names, d->params[i].name))
+			continue;
+		hint = closest_word(d->params[i].name, (const char *const *)names.v, names.n);
+		err_set("%s:%d:%d: %s '%s' has no parameter '%s'%s%s%s", r->doc.path,
+			d->params[i].line, d->params[i].col, what, doc, d->params[i].name,
+			hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+		goto cleanup;
+	}
+	for (i = 0; i < required.n; i++) {
+		bool set = recipe_doc_param(d, required.v[i]) != NULL;
+
+		for (k = 0; !set && k < r->nvars; k++)
+			set = strcmp(r->vars[k].name, required.v[i]) == 0;
+		if (set)
+			continue;
+		err_set("%s:%d:%d: %s '%s' needs parameter '%s' (it has no default): set it "
+			"under parameters: or with --var %s=VALUE", r->doc.path, d->line, d->col, what,
+			doc, required.v[i], required.v[i]);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	strv_release(&names);
+	strv_release(&required);
+	return ret;
 }
 
 /* Documents of the recipe as the component engine takes them. params is
@@ -296,7 +344,10 @@ static const char generalise_script[] =
 	"for s in \"$@\"; do case $s in\n"
 	"cloudinit)\n"
 	"  # cloud-init's last stage writes the instance's state (boot-finished, sem/):\n"
-	"  # wait for it, or it recreates what is removed here\n"
+	"  # wait for it, or it recreates what is removed here. Between two of its\n"
+	"  # stages `status --wait` may answer at once: first wait for the boot's\n"
+	"  # own jobs (cloud-final among them) to be done.\n"
+	"  if command -v systemctl >/dev/null; then timeout 300 systemctl is-system-running --wait >/dev/null 2>&1; fi\n"
 	"  if command -v cloud-init >/dev/null; then timeout 300 cloud-init status --wait >/dev/null 2>&1;\n"
 	"    cloud-init clean --logs --seed >/dev/null 2>&1 || true; fi\n"
 	"  rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data /var/lib/cloud/sem\n"
@@ -333,7 +384,8 @@ static const char generalise_script[] =
 
 /* The script's arguments from the recipe's cleanup: section, from argv[n];
  * returns the new count. */
-static size_t generalise_sections(const struct recipe_cleanup *c, const char **argv, size_t n)
+static size_t generalise_sections(const struct recipe_cleanup *c, bool agent_in_disk,
+				  const char **argv, size_t n)
 {
 	if (c->cloudinit)
 		argv[n++] = "cloudinit";
@@ -345,7 +397,7 @@ static size_t generalise_sections(const struct recipe_cleanup *c, const char **a
 		argv[n++] = "machine-id";
 	if (c->history)
 		argv[n++] = "history";
-	if (c->agent)
+	if (c->agent || agent_in_disk)
 		argv[n++] = "agent";
 	if (c->network)
 		argv[n++] = "network";
@@ -357,7 +409,7 @@ static size_t generalise_sections(const struct recipe_cleanup *c, const char **a
 static char *generalise_material(const struct recipe_cleanup *c)
 {
 	const char *argv[12];
-	size_t i, n = generalise_sections(c, argv, 0);
+	size_t i, n = generalise_sections(c, false, argv, 0);
 	char *s = xstrdup(generalise_script), *t;
 
 	for (i = 0; i < n; i++) {
@@ -379,7 +431,7 @@ static int generalise(struct build *b, struct executor *ex)
 	const char *env[] = { since, NULL };
 	int ret = -1;
 
-	generalise_sections(&b->r->cleanup, argv, 4);
+	generalise_sections(&b->r->cleanup, b->agent_in_disk, argv, 4);
 	req.argv = argv;
 	req.env = env;
 	req.timeout_ms = GENERALISE_TIMEOUT_MS;
@@ -540,9 +592,11 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 		.recipe = b->r, .base = &b->base, .disk_size = gs->disk_size, .bd = &b->bd,
 		.journal = b->j, .reuse = !b->o->no_cache, .event = on_ckpt_event, .opaque = b,
 		.final_material = material, .network = b->net_key,
+		.every_step = b->o->checkpoint_every_step,
 	};
 	size_t i;
 
+	o.agent = guest_agent_blob(&o.agent_len);
 	doc_specs_opts(b, gs->docs, gs->ndocs, gs->phases, params, &co);
 	b->ck = ckpt_new(&o, &co);
 	free(material);
@@ -556,6 +610,8 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 		go->image = ckpt_image(b->ck);
 		go->image_chain = true;
 	}
+	if (ckpt_agent_in_layer(b->ck))
+		go->via = GUEST_AGENT_DISK;
 	go->overlay = ckpt_overlay(b->ck);
 	return 0;
 }
@@ -581,6 +637,42 @@ static int reuse_final(struct build *b, const struct guest_stage *gs)
 	}
 	stage_end(b, "flatten", "ok");
 	return 0;
+}
+
+/* vm.wait_for_cloud_init: the agent is up before cloud-init's stages; a
+ * recipe whose first step needs them done waits here. Errors cloud-init
+ * reports are the image's business: said, not fatal. */
+static int wait_cloud_init(struct build *b, struct guest *g)
+{
+	static const char *const argv[] = {
+		"/bin/sh", "-c", "command -v cloud-init >/dev/null || exit 3\n"
+		BOOT_DONE_SH "\nexec cloud-init status --wait >/dev/null", NULL };
+	struct exec_req req = { .argv = argv, .timeout_ms = CLOUD_INIT_WAIT_MS,
+				.capture_max = 4096 };
+	struct exec_result res;
+	int64_t t0 = now_ms();
+	int ret = -1;
+
+	memset(&res, 0, sizeof(res));
+	if (g->ex->ops->exec(g->ex, &req, &res) < 0)
+		goto cleanup;
+	if (res.timed_out) {
+		err_set("vm.wait_for_cloud_init: cloud-init did not finish within %d s",
+			CLOUD_INIT_WAIT_MS / 1000);
+		goto cleanup;
+	}
+	if (res.status == 3)
+		log_warn("vm.wait_for_cloud_init: the image has no cloud-init");
+	else if (res.status != 0)
+		log_warn("vm.wait_for_cloud_init: cloud-init finished with errors (status %d)",
+			 res.status);
+	else if (!b->o->json)
+		log_info("cloud-init finished %.1f s after the agent was ready",
+			 (double)(now_ms() - t0) / 1000.0);
+	ret = 0;
+cleanup:
+	exec_result_release(&res);
+	return ret;
 }
 
 static int guest_stage(struct build *b, const struct guest_stage *gs)
@@ -620,9 +712,12 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 		b->ck = (ckpt_free(b->ck), NULL);
 	}
 	b->g = g;
+	if (gs->generalise)
+		b->agent_in_disk = go.via == GUEST_AGENT_DISK;
 
 	stage_begin(b, gs->run_stage);
-	if (run_components(b, g->step_ex, gs->docs, gs->ndocs, gs->phases) < 0) {
+	if ((b->r->vm.wait_for_cloud_init && wait_cloud_init(b, g) < 0) ||
+	    run_components(b, g->step_ex, gs->docs, gs->ndocs, gs->phases) < 0) {
 		stage_end(b, gs->run_stage, "failed");
 		goto cleanup;
 	}
@@ -707,7 +802,7 @@ static void on_publish_resource(enum aws_res_event ev, const char *kind, const c
 		event(b, "resource", kind, "created", id);
 }
 
-/* The recipe's publish: section: upload the VMDK (EBS direct: the qcow2,
+/* The recipe's publish: section: upload the disk (EBS direct: the qcow2,
  * incremental from this recipe's previous build) and register an AMI, then
  * the distribution: section (builder/publish/publish-dist.h). */
 static int publish(struct build *b, const char *vmdk, const char *qcow2)
@@ -715,7 +810,9 @@ static int publish(struct build *b, const char *vmdk, const char *qcow2)
 	const struct recipe_publish *p = &b->r->publish;
 	struct target_tag *tags = xcalloc(p->ntags ? p->ntags : 1, sizeof(*tags));
 	struct publish_spec spec = { 0 };
-	struct target_disk d = { .path = vmdk, .format = "vmdk" };
+	/* A VMDK the recipe asked for is uploaded as it is; else the qcow2 is
+	 * sent as a VMDK made while it uploads (VM Import), or as it is (EBS). */
+	struct target_disk d = { .path = vmdk ? vmdk : qcow2, .format = vmdk ? "vmdk" : "qcow2" };
 	struct target_result res = { 0 };
 	const struct target_driver *drv;
 	struct dist_result dres = { 0 };
@@ -736,8 +833,10 @@ static int publish(struct build *b, const char *vmdk, const char *qcow2)
 	spec.role_name = p->role;
 	spec.name = p->name ? p->name : b->r->name;
 	spec.description = p->description ? p->description : b->r->description;
-	spec.arch = p->architecture;
-	spec.boot_mode = p->boot_mode;
+	/* An AMI parent's architecture and boot mode carry over unless the
+	 * recipe says otherwise. */
+	spec.arch = p->architecture ? p->architecture : b->base.arch;
+	spec.boot_mode = p->boot_mode ? p->boot_mode : b->base.boot_mode;
 	spec.kms_key_id = p->kms_key_id;
 	spec.encrypted = p->kms_key_id != NULL;
 	spec.ena = spec.sriov = spec.imds_v2 = true;
@@ -832,9 +931,7 @@ static int outputs(struct build *b, const char *disk, char **vmdk)
 	unsigned want = b->r->output.formats;
 	size_t i;
 
-	/* VM Import takes the streamOptimized VMDK. */
-	if (b->r->publish.set)
-		want |= OUTPUT_VMDK;
+	/* VM Import needs no VMDK file: publish streams one (aws-import.c). */
 	if (b->r->output.formats & OUTPUT_QCOW2 && manifest_add_output(b->m, "qcow2", disk) < 0)
 		return -1;
 	for (i = 0; i < ARRAY_SIZE(fmts); i++) {
@@ -918,19 +1015,32 @@ static int inspect_output(struct build *b, const char *disk)
 {
 	struct inspect_stage s = { .r = b->r, .disk = disk, .build_dir = b->bd.path,
 				   .on_check = on_inspect_check, .opaque = b };
-	char *summary = NULL;
+	char *summary = NULL, *sbom;
+	size_t n = strlen(disk);
 	int r;
+
+	/* The SBOM beside the image: output/NAME-VERSION.cdx.json. */
+	if (n > 6 && strcmp(disk + n - 6, ".qcow2") == 0)
+		sbom = xasprintf("%.*s.cdx.json", (int)(n - 6), disk);
+	else
+		sbom = xasprintf("%s.cdx.json", disk);
+	s.sbom_path = sbom;
 
 	stage_begin(b, "inspect");
 	if (b->o->no_inspect) {
 		manifest_set_inspect(b->m, "{\"status\": \"disabled\", \"reason\": \"--no-inspect\"}");
 		stage_end(b, "inspect", "skipped");
+		free(sbom);
 		return 0;
 	}
 	r = inspect_stage_run(&s, &summary);
 	if (summary && manifest_set_inspect(b->m, summary) < 0 && r == 0)
 		r = -1;
+	/* `amiforge diff` and `sbom` find it there. */
+	if (access(sbom, F_OK) == 0 && manifest_add_output(b->m, "sbom", sbom) < 0 && r == 0)
+		r = -1;
 	free(summary);
+	free(sbom);
 	stage_end(b, "inspect", r < 0 ? "failed" : "ok");
 	return r;
 }

@@ -22,6 +22,7 @@ struct build_opts {
 	enum build_on_error on_error;   /* --on-error (onerror.h): abort and ask
 					 * keep a failed build's guest running */
 	bool no_cache;               /* --no-cache: reuse no checkpoint (still record them) */
+	bool checkpoint_every_step;  /* ckpt_opts.every_step */
 	const char *resume_dir;      /* --resume: continue in this build directory */
 	bool allow_local_sources;    /* component_run_opts.allow_local_sources */
 	bool no_inspect;             /* --no-inspect: publish without inspecting the output */

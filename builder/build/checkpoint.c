@@ -12,7 +12,9 @@
 #include "builder/component/component.h"
 #include "error.h"
 #include "builder/base/fetch.h"
+#include "builder/disk/overlay.h"
 #include "builder/guest/guest.h"
+#include "builder/guest/inject.h"
 #include "journal.h"
 #include "log.h"
 #include "builder/recipe/recipe.h"
@@ -36,6 +38,8 @@ struct ckpt {
 	char *nonce;
 	struct component_plan plan;
 	char **keys;               /* plan.n + 1: keys[i] is the state before step i */
+	char *agent_key;           /* the agent layer's record, or NULL (seed) */
+	char *agent_layer;         /* its layer */
 	char *final_key;           /* the generalised checkpoint's, or NULL */
 	char *final;               /* its layer when reusable */
 	size_t skip;               /* steps done by the reused checkpoint */
@@ -49,6 +53,8 @@ struct ckpt {
 	size_t pos;                /* next top-level step expected by ckpt_step_done */
 	bool off;                  /* no more checkpoints in this run */
 	size_t saved;
+	int64_t since_ms;          /* end of the last checkpoint (0: none yet) */
+	int64_t cost_ms;           /* what the last checkpoint took (-1: none yet) */
 };
 
 static void ev(const struct ckpt *c, const char *kind, const char *name, const char *status,
@@ -308,6 +314,7 @@ static void find_reusable(struct ckpt *c)
 		out = json_string_value(json_object_get(j, "outputs"));
 		od = json_object_get(j, "outputs_doc");
 		c->skip = i;
+		free(c->parent);
 		c->parent = xstrdup(c->keys[i]);
 		c->resume.skip = i;
 		if (out && json_is_integer(od)) {
@@ -356,6 +363,12 @@ static void compute_keys(struct ckpt *c)
 		free(c->keys[0]);
 		c->keys[0] = k;
 	}
+	if (c->agent_key) {
+		char *k = sha256_hex(c->keys[0], "agent-layer", c->agent_key);
+
+		free(c->keys[0]);
+		c->keys[0] = k;
+	}
 	for (i = 0; i < c->plan.n; i++) {
 		const struct component_plan_step *s = &c->plan.steps[i];
 		bool pinned = s->doc < r->ncomponents && r->components[s->doc].pin;
@@ -384,6 +397,101 @@ static void find_final(struct ckpt *c)
 	json_decref(j);
 }
 
+/* ---- the agent layer ------------------------------------------------------ */
+
+/* The agent layer's record: like a checkpoint's, without parent or step
+ * outputs; every first checkpoint names it as its parent, so prune drops
+ * them together. */
+static int write_agent_record(const struct ckpt *c)
+{
+	json_t *j = json_pack("{s:s, s:n, s:s, s:s, s:s, s:I}", "layer", c->agent_layer,
+			      "parent", "base", c->o.base->path, "base_sha256", c->o.base->sha256,
+			      "step", "(agent)", "created", (json_int_t)time(NULL));
+	char *p = record_path(c, c->agent_key), *s = j ? json_dumps(j, JSON_INDENT(1)) : NULL;
+	int ret = s ? write_file_atomic(p, s, strlen(s), 0600)
+		    : err_set("checkpoint record '%s': cannot encode", p);
+
+	free(s);
+	free(p);
+	json_decref(j);
+	return ret;
+}
+
+/* Make the agent layer: an overlay on the base with the agent and its unit
+ * injected by libguestfs, written under a temporary name and linked into
+ * place (a build making the same layer meanwhile wins; its layer is used). */
+static int make_agent_layer(struct ckpt *c)
+{
+	char *tmp = xasprintf("%s/agent-%s.%s.partial", c->layers, c->agent_key, c->nonce);
+	unsigned jid = 0;
+	int64_t t0 = now_ms();
+	int ret = -1;
+
+	if (journal_add(c->o.journal, &jid, "file", tmp, NULL) < 0)
+		goto cleanup;
+	if (overlay_create(c->o.base->path, c->o.base->format, tmp, 0) < 0 ||
+	    chmod(tmp, 0600) < 0 ||
+	    inject_agent(tmp, "qcow2", c->o.agent, c->o.agent_len) < 0)
+		goto cleanup;
+	if (link(tmp, c->agent_layer) < 0 && errno != EEXIST) {
+		err_errno("link '%s'", c->agent_layer);
+		goto cleanup;
+	}
+	log_info("agent layer %.12s made in %.1f s (once per base image and agent)",
+		 c->agent_key, (double)(now_ms() - t0) / 1000.0);
+	ret = 0;
+cleanup:
+	unlink(tmp);
+	if (jid)
+		journal_release(c->o.journal, jid);
+	free(tmp);
+	return ret;
+}
+
+/* Find or make the agent layer for the base; -1 (error recorded) when it
+ * cannot be had: the caller falls back to the seed. */
+static int agent_layer(struct ckpt *c)
+{
+	char *digest = inject_agent_digest(c->o.agent, c->o.agent_len);
+	const char *layer;
+	json_t *j;
+	int ret = -1;
+
+	c->agent_key = sha256_hex(CKPT_VERSION, c->o.base->sha256, digest);
+	c->agent_layer = xasprintf("%s/agent-%s.qcow2", c->layers, c->agent_key);
+	j = usable_record(c, c->agent_key, &layer);
+	if (j && strcmp(layer, c->agent_layer) == 0) {
+		touch_chain(c, c->agent_key);
+		ret = 0;
+		goto cleanup;
+	}
+	if (strcmp(c->o.base->format, "qcow2") != 0 && strcmp(c->o.base->format, "raw") != 0) {
+		err_set("base format '%s' cannot carry an overlay", c->o.base->format);
+		goto cleanup;
+	}
+	/* Only a finished layer is ever linked into place: one without its
+	 * record (a crash, or a build writing it now) needs only the record;
+	 * one with a broken chain (its base moved) is made again. */
+	if (access(c->agent_layer, F_OK) == 0 && !chain_ok(c, c->agent_layer) &&
+	    unlink(c->agent_layer) < 0) {
+		err_errno("remove '%s'", c->agent_layer);
+		goto cleanup;
+	}
+	if ((access(c->agent_layer, F_OK) < 0 && make_agent_layer(c) < 0) ||
+	    write_agent_record(c) < 0)
+		goto cleanup;
+	ret = 0;
+cleanup:
+	if (ret < 0) {
+		free(c->agent_key);
+		free(c->agent_layer);
+		c->agent_key = c->agent_layer = NULL;
+	}
+	json_decref(j);
+	free(digest);
+	return ret;
+}
+
 struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts *co)
 {
 	struct ckpt *c = xcalloc(1, sizeof(*c));
@@ -392,6 +500,7 @@ struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts
 
 	c->o = *o;
 	c->lockfd = -1;
+	c->cost_ms = -1;
 	if (!(cache = cache_dir()))
 		goto fail;
 	c->dir = xasprintf("%s/checkpoints", cache);
@@ -412,9 +521,14 @@ struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts
 	else
 		c->nonce = new_nonce();
 	err_clear();
+	if (o->agent && agent_layer(c) < 0) {
+		log_warn("agent layer: %s; the agent comes from the seed (cloud-init)", err_msg());
+		err_clear();
+	}
 	if (component_plan(co, &c->plan) < 0)
 		goto fail;
 	compute_keys(c);
+	c->parent = c->agent_key ? xstrdup(c->agent_key) : NULL;
 	c->o.final_material = NULL;	/* the caller's: used for the key only */
 	if (o->reuse && c->final_key)
 		find_final(c);
@@ -462,7 +576,12 @@ fail:
 
 const char *ckpt_image(const struct ckpt *c)
 {
-	return c->image;
+	return c->image ? c->image : c->agent_layer;
+}
+
+bool ckpt_agent_in_layer(const struct ckpt *c)
+{
+	return c && c->agent_layer;
 }
 
 const char *ckpt_overlay(const struct ckpt *c)
@@ -521,6 +640,30 @@ static int write_record(const struct ckpt *c, const char *key, const char *layer
 	return ret;
 }
 
+bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_ms,
+		   int64_t cost_ms)
+{
+	const struct component_plan_step *ps = &plan->steps[idx];
+	const struct component_plan_step *next = idx + 1 < plan->n ? ps + 1 : NULL;
+
+	return cost_ms < 0 || work_ms >= cost_ms || !next || next->doc != ps->doc ||
+	       strcmp(next->phase, ps->phase) != 0 || next->external ||
+	       strcmp(next->action, "Reboot") == 0;
+}
+
+/* The checkpoint policy for top-level step idx, done now. */
+static bool worth_it(const struct ckpt *c, size_t idx)
+{
+	int64_t work = now_ms() - c->since_ms;
+
+	if (c->o.every_step || ckpt_worth_it(&c->plan, idx, work, c->cost_ms))
+		return true;
+	log_debug("no checkpoint after %s/%s: %" PRId64 " ms of work since the last one, "
+		  "which took %" PRId64 " ms", c->plan.steps[idx].phase, c->plan.steps[idx].step,
+		  work, c->cost_ms);
+	return false;
+}
+
 void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step_info *info,
 		    bool changed_disk)
 {
@@ -528,6 +671,7 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	char *new_top = NULL, *frozen = NULL;
 	unsigned jid = 0;
 	size_t idx;
+	int64_t t0;
 	const char *key;
 
 	if (!c)
@@ -561,9 +705,14 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		c->off = true;
 		return;
 	}
+	if (!c->since_ms)
+		c->since_ms = info->start_ms;
 	if (!changed_disk || (strcmp(info->status, "Success") != 0 &&
 			      strcmp(info->status, "IgnoredFailure") != 0))
 		return;
+	if (!worth_it(c, idx))
+		return;
+	t0 = now_ms();
 	key = c->keys[idx + 1];
 	if (next_layer(c, &new_top, &jid) < 0 || guest_snapshot(g, new_top, &frozen) < 0) {
 		log_warn("checkpoint after %s/%s: %s; no more checkpoints in this build",
@@ -589,6 +738,10 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		free(c->parent);
 		c->parent = xstrdup(key);
 		c->saved++;
+		c->since_ms = now_ms();
+		c->cost_ms = c->since_ms - t0;
+		log_debug("checkpoint after %s/%s took %" PRId64 " ms", info->phase, info->step,
+			  c->cost_ms);
 		ev(c, "checkpoint", name, "saved", key);
 		free(name);
 	}
@@ -635,6 +788,8 @@ void ckpt_free(struct ckpt *c)
 		free(c->keys[i]);
 	free(c->keys);
 	free(c->final_key);
+	free(c->agent_key);
+	free(c->agent_layer);
 	free(c->final);
 	component_plan_release(&c->plan);
 	free(c->dir);

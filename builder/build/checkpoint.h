@@ -4,7 +4,8 @@
  * it; a later build with the same prefix of steps boots from the deepest
  * matching checkpoint and skips the steps already done.
  *
- *	key(0)   = H(version, base image sha256, disk size)
+ *	agent    = H(version, base image sha256, inject_agent_digest())
+ *	key(0)   = H(version, base image sha256, disk size [, network] [, agent])
  *	key(i+1) = H(key(i), material of top-level step i [, build nonce])
  *
  * The material (component_plan()) is the step's own definition, the values
@@ -23,10 +24,20 @@
  * A build whose steps and generalisation all match it need not boot the
  * build guest at all: it flattens that layer (only its tests run again).
  *
+ * The agent layer: an overlay on the base holding the agent and a systemd
+ * unit that starts it as soon as the local file systems are mounted
+ * (inject.h), made once per base image and agent with libguestfs, is the
+ * bottom of every chain: the agent answers seconds after the kernel, not
+ * after cloud-init's stages (the seed is still given, for cloud-init; it
+ * brings no agent then). Where it cannot be made (no systemd, no
+ * libguestfs...) a warning says why and the seed brings the agent.
+ *
  * In the cache (cache_dir()):
+ *	checkpoints/layers/agent-<agent>.qcow2 the agent layer, on the base
  *	checkpoints/layers/<nonce>-<n>.qcow2   qcow2 layers; each backs onto the
  *	                                       previous (absolute path, explicit
- *	                                       format), the first onto the base
+ *	                                       format), the first onto the agent
+ *	                                       layer (or the base)
  *	checkpoints/<key>.json                 {layer, parent, base, step,
  *	                                       outputs...}: written last,
  *	                                       atomically: a checkpoint exists
@@ -70,6 +81,13 @@ struct ckpt_opts {
 					  * checkpoint */
 	const char *network;             /* the guest's network when it is not the
 					  * default (build.c): part of every key */
+	bool every_step;                 /* a checkpoint after every step that may
+					  * change the disk (default: the policy
+					  * of ckpt_step_done) */
+	const void *agent;               /* the agent binary: boot from the agent
+					  * layer (made once, see above); NULL:
+					  * the seed brings the agent */
+	size_t agent_len;
 	/* Progress: kind "checkpoint" or "step", a name, a status, a detail. */
 	void (*event)(const char *kind, const char *name, const char *status,
 		      const char *detail, void *opaque);
@@ -84,16 +102,26 @@ struct ckpt;
  * build), otherwise a new one is written. NULL with an error recorded. */
 struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts *co);
 
-/* The image the guest boots: the reused checkpoint's layer (a qcow2 with a
- * backing chain: guest_opts.image_chain) or NULL for the base image. */
+/* The image the guest boots: the reused checkpoint's layer or the agent
+ * layer (a qcow2 with a backing chain: guest_opts.image_chain), or NULL for
+ * the base image. */
 const char *ckpt_image(const struct ckpt *c);
+/* Does the guest's disk start the agent itself (the agent layer is in its
+ * chain)? Then generalisation must remove it. */
+bool ckpt_agent_in_layer(const struct ckpt *c);
 /* Where the guest's first overlay goes (in the cache; journaled). */
 const char *ckpt_overlay(const struct ckpt *c);
 /* For component_run_opts.resume: NULL when nothing is reused. */
 const struct component_resume *ckpt_resume(const struct ckpt *c);
 
 /* The on_step_done hook: after a top-level step that changed the disk and
- * succeeded, freeze the disk into a checkpoint. None from a failed step on,
+ * succeeded, freeze the disk into a checkpoint — when it pays for itself:
+ * the time since the last checkpoint (what a rebuild would redo without
+ * this one) is at least what the last checkpoint took, or the step ends
+ * its component, or the next step reboots or depends on the outside world
+ * (where a rebuild most likely restarts), or no checkpoint was measured
+ * yet; every time with ckpt_opts.every_step. A rebuild then reuses the
+ * deepest checkpoint at or before its first changed step. None from a failed step on,
  * nor from one continued past its failure (--on-error=ask): a chain never
  * covers a step that did not pass. A retried step that passed counts as
  * passed. A failure to checkpoint is
@@ -101,6 +129,12 @@ const struct component_resume *ckpt_resume(const struct ckpt *c);
  * build goes on. g may be NULL (nothing happens). */
 void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step_info *info,
 		    bool changed_disk);
+
+/* The policy itself: is a checkpoint after top-level step idx of plan worth
+ * taking, work_ms after the last one, which took cost_ms (-1: none yet)? */
+struct component_plan;
+bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_ms,
+		   int64_t cost_ms);
 
 /* The generalised checkpoint's layer when it is usable (the whole build
  * guest can be skipped: flatten this), else NULL. */

@@ -87,6 +87,40 @@ static size_t cred_needles(const struct recipe *r, char (*frag)[CRED_FRAGMENT_BU
 	return n;
 }
 
+/* Write the SBOM; the manifest's summary of it: path, package count, kernels
+ * (or why there is none). */
+static json_t *write_sbom(const json_t *bom, const char *path)
+{
+	json_t *sum, *k, *c, *kernels = json_array();
+	char *text;
+	size_t i;
+
+	if (!bom)
+		return json_pack("{s:s}", "status", "none (see the build log)");
+	text = json_dumps(bom, JSON_INDENT(2));
+	if (!text || write_file_atomic(path, text, strlen(text), 0644) < 0) {
+		log_warn("SBOM: %s", text ? err_msg() : "cannot encode it");
+		err_clear();
+		free(text);
+		json_decref(kernels);
+		return json_pack("{s:s}", "status", "not written (see the build log)");
+	}
+	free(text);
+	json_array_foreach(json_object_get(json_object_get(bom, "metadata"), "properties"), i, c) {
+		const char *n = json_string_value(json_object_get(c, "name"));
+
+		if (n && strcmp(n, "amiforge:kernel") == 0 && (k = json_object_get(c, "value")))
+			json_array_append(kernels, k);
+	}
+	sum = json_pack("{s:s, s:s, s:s, s:I, s:o}", "status", "written", "format",
+			"CycloneDX 1.5", "path", path, "packages",
+			(json_int_t)json_array_size(json_object_get(bom, "components")),
+			"kernels", kernels);
+	log_info("SBOM: %zu packages (%s)", json_array_size(json_object_get(bom, "components")),
+		 path);
+	return sum;
+}
+
 static json_t *check_json(const struct inspect_check *k)
 {
 	return json_pack("{s:s, s:s, s:s}", "id", k->id, "reason", k->reason, "evidence",
@@ -122,6 +156,7 @@ int inspect_stage_run(const struct inspect_stage *s, char **summary)
 	o.skip = (const char *const *)ri->skip;
 	o.nskip = ri->nskip;
 	o.skip_why = "the recipe's inspect.skip";
+	o.sbom_name = s->sbom_path ? r->name : NULL;
 	log_info("inspecting the output for %s (one libguestfs appliance)",
 		 inspect_target_name(o.target));
 	if (inspect_run(&o, &rep) < 0) {
@@ -185,6 +220,8 @@ int inspect_stage_run(const struct inspect_stage *s, char **summary)
 			"pass", (int)cnt[CHECK_PASS], "warn", (int)cnt[CHECK_WARN],
 			"fail", (int)cnt[CHECK_FAIL], "skip", (int)cnt[CHECK_SKIP],
 			"canaries", (int)ri->ncanaries, "credential_fragments", (int)nsecrets);
+	if (s->sbom_path)
+		json_object_set_new(sum, "sbom", write_sbom(inspect_report_sbom(rep), s->sbom_path));
 	json_object_set_new(sum, "failed", failed);
 	json_object_set_new(sum, "warnings", warned);
 	json_object_set_new(sum, "skipped", skipped);

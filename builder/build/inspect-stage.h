@@ -26,6 +26,7 @@ struct inspect_stage {
 	const struct recipe *r;
 	const char *disk;           /* the flattened output, qcow2 */
 	const char *build_dir;      /* inspect.json is written there */
+	const char *sbom_path;      /* the image's SBOM (CycloneDX) goes there, or NULL */
 	/* Each check as it is reported (for --json events), or NULL. */
 	void (*on_check)(void *opaque, const struct inspect_check *k);
 	void *opaque;

@@ -173,6 +173,10 @@ void manifest_set_base(struct manifest *m, const struct base_image *img)
 	json_object_set_new(o, "virtual_size", json_integer((json_int_t)img->virtual_size));
 	if (img->member)
 		json_object_set_new(o, "member", jstr(img->member));
+	if (img->arch)
+		json_object_set_new(o, "architecture", jstr(img->arch));
+	if (img->boot_mode)
+		json_object_set_new(o, "boot_mode", jstr(img->boot_mode));
 	json_array_insert_new(m->inputs, 0, o);
 }
 

@@ -36,19 +36,6 @@ static const char attach_help[] =
 	"--on-error=ask build waits at its question. `amiforge clean BUILD_DIR`\n"
 	"destroys the guest.\n";
 
-/* The guest's output as it comes; on a terminal with control characters
- * escaped (str_escape_ctl), so a guest cannot drive the user's terminal. */
-static void relay_output(int stream, const char *data, size_t len, void *opaque UNUSED)
-{
-	int fd = stream == 2 ? 2 : 1;
-	char *safe = isatty(fd) && str_has_ctl(data, len, true)
-		? str_escape_ctl(data, len, true) : NULL;
-
-	if (write_all(fd, safe ? safe : data, safe ? strlen(safe) : len) < 0)
-		log_debug("relay output: %s", strerror(errno));
-	free(safe);
-}
-
 /* Connect to the kept guest's agent. NULL with an error recorded. */
 static struct agent *reach(const char *build_dir, struct guest_record *rec)
 {
@@ -157,7 +144,7 @@ int cmd_attach(int argc, char **argv)
 	ex = executor_agent_new(a);
 	req.argv = (const char *const *)argv + optind;
 	req.timeout_ms = timeout_s * 1000;
-	req.on_output = relay_output;
+	req.on_output = cmd_relay_output;
 	if (ex->ops->exec(ex, &req, &res) < 0)
 		goto fail;
 	status = res.timed_out ? ATTACH_EXIT_TIMEOUT : res.status;

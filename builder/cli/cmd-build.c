@@ -14,7 +14,7 @@
 static const char usage[] =
 	"build RECIPE [--output DIR] [--var k=v ...] [--json] [--on-error=cleanup|abort|ask] "
 	"[--no-cache] [--no-inspect]\n"
-	"       [--allow-local-sources]\n"
+	"       [--allow-local-sources] [--checkpoint-every-step]\n"
 	"       build RECIPE RECIPE... [--jobs N] [--output DIR] [--var k=v ...] [--json] ...\n"
 	"       build [RECIPE] --resume BUILD_DIR [--var k=v ...] [--json] [--no-cache] [--no-inspect]";
 
@@ -32,6 +32,10 @@ static const char help[] =
 	"  --var k=v            override a recipe variable / component parameter\n"
 	"  --json               JSON events on stdout instead of progress lines\n"
 	"  --no-cache           reuse no checkpoint (still record new ones)\n"
+	"  --checkpoint-every-step  a checkpoint after every step that may change the\n"
+	"                       disk (default: when the work since the last one took\n"
+	"                       longer than a checkpoint costs, and always at the end\n"
+	"                       of a component and before a reboot or external step)\n"
 	"  --allow-local-sources  WebDownload (run on this host) may read file:// URLs\n"
 	"                       and connect to loopback and link-local addresses\n"
 	"  --no-inspect         do not inspect the output (recorded in manifest.json)\n"
@@ -64,6 +68,7 @@ int cmd_build(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "on-error", required_argument, NULL, 'e' },
 		{ "no-cache", no_argument, NULL, 'N' },
+		{ "checkpoint-every-step", no_argument, NULL, 'C' },
 		{ "allow-local-sources", no_argument, NULL, 'S' },
 		{ "no-inspect", no_argument, NULL, 'I' },
 		{ "resume", required_argument, NULL, 'R' },
@@ -99,6 +104,9 @@ int cmd_build(int argc, char **argv)
 			break;
 		case 'N':
 			o.no_cache = true;
+			break;
+		case 'C':
+			o.checkpoint_every_step = true;
 			break;
 		case 'S':
 			o.allow_local_sources = true;

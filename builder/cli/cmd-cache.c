@@ -1,6 +1,7 @@
-/* amiforge cache list | prune [--older-than DAYS] [--dry-run] | fetch RECIPE | dir */
+/* amiforge cache list | prune [--older-than DAYS] [--dry-run] | fetch RECIPE|AMI | dir */
 #include <getopt.h>
 
+#include "builder/base/ami.h"
 #include "builder/base/cache.h"
 #include "builder/build/checkpoint.h"
 #include "commands.h"
@@ -10,17 +11,22 @@
 #include "builder/recipe/recipe.h"
 #include "util.h"
 
-#define CACHE_USAGE "cache list | prune [--older-than DAYS] [--dry-run] | " \
-		    "fetch RECIPE [--var NAME=VALUE ...] [--format qcow2|raw] | dir"
+#define CACHE_USAGE "cache list [--json] | prune [--older-than DAYS] [--dry-run] | " \
+		    "fetch RECIPE [--var NAME=VALUE ...] [--format qcow2|raw] | " \
+		    "fetch ami-ID|ssm:NAME [--region R] [--profile P] | dir"
 
 static int cache_fetch(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "var", required_argument, NULL, 'V' },
 		{ "format", required_argument, NULL, 'F' },
+		{ "region", required_argument, NULL, 'R' },
+		{ "profile", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *format = NULL;
+	const char *format = NULL, *region = NULL, *profile = NULL;
+	struct recipe_parent amip = { 0 };
+	const struct recipe_parent *parent;
 	struct strv vars = STRV_INIT;
 	struct recipe_opts ro = { 0 };
 	struct recipe *r = NULL;
@@ -33,11 +39,45 @@ static int cache_fetch(int argc, char **argv)
 			format = optarg;
 		else if (c == 'V')
 			strv_push(&vars, optarg);
+		else if (c == 'R')
+			region = optarg;
+		else if (c == 'P')
+			profile = optarg;
 		else
 			goto cleanup;
 	}
 	if (optind + 1 != argc) {
 		cmd_usage(CACHE_USAGE);
+		goto cleanup;
+	}
+	/* An AMI named by an SSM parameter: as a recipe's parent: {ssm: ...}. */
+	if (str_startswith(argv[optind], "ssm:")) {
+		if (!ssm_name_ok(argv[optind] + 4) || vars.n || format) {
+			log_error("cache fetch: '%s' is not an SSM parameter name, or --var/--format "
+				  "given with one", argv[optind]);
+			goto cleanup;
+		}
+		amip.ssm = argv[optind] + 4;
+		amip.region = (char *)region;
+		amip.profile = (char *)profile;
+		parent = &amip;
+		goto fetch;
+	}
+	/* An AMI id: its root snapshot, as a recipe's parent: {ami: ...}. */
+	if (str_startswith(argv[optind], "ami-")) {
+		if (!ami_id_ok(argv[optind]) || vars.n || format) {
+			log_error("cache fetch: '%s' is not an AMI id (ami- and 8 or 17 hex "
+				  "digits), or --var/--format given with one", argv[optind]);
+			goto cleanup;
+		}
+		amip.ami = argv[optind];
+		amip.region = (char *)region;
+		amip.profile = (char *)profile;
+		parent = &amip;
+		goto fetch;
+	}
+	if (region || profile) {
+		log_error("cache fetch: --region and --profile go with an AMI id");
 		goto cleanup;
 	}
 	ro.vars = (const char *const *)vars.v;
@@ -51,7 +91,9 @@ static int cache_fetch(int argc, char **argv)
 		free(r->parent.format);
 		r->parent.format = xstrdup(format);
 	}
-	if (base_image_get(&r->parent, &img) < 0) {
+	parent = &r->parent;
+fetch:
+	if (base_image_get(parent, &img) < 0) {
 		log_err_msg();
 		rc = EXIT_FAIL;
 		goto cleanup;
@@ -60,6 +102,10 @@ static int cache_fetch(int argc, char **argv)
 	       img.format, img.sha256, (unsigned long long)img.size,
 	       (unsigned long long)img.virtual_size,
 	       img.downloaded ? "downloaded" : img.in_place ? "in place" : "cached");
+	if (img.arch)
+		printf("arch %s\n", img.arch);
+	if (img.boot_mode)
+		printf("boot_mode %s\n", img.boot_mode);
 	rc = EXIT_OK;
 cleanup:
 	base_image_release(&img);
@@ -129,6 +175,7 @@ int cmd_cache(int argc, char **argv)
 		       "The content-addressed base image cache ($AMIFORGE_CACHE_DIR, else\n"
 		       "/var/cache/amiforge as root, else $XDG_CACHE_HOME/amiforge).\n"
 		       "  list    cached images: digest, format, size, last use, source\n"
+		       "          (--json: an array of objects with the same and the state)\n"
 		       "  prune   drop images and build checkpoints unused for DAYS (default: all)\n"
 		       "          and stale downloads\n"
 		       "  fetch   download/verify/unpack a recipe's parent into the cache\n"
@@ -136,9 +183,11 @@ int cmd_cache(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(sub, "list") == 0) {
-		if (argc != 2)
+		bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+
+		if (argc != 2 && !json)
 			return cmd_usage(CACHE_USAGE);
-		if (cache_list(stdout) < 0) {
+		if (cache_list(stdout, json) < 0) {
 			log_err_msg();
 			return EXIT_FAIL;
 		}

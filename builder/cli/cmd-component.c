@@ -237,7 +237,7 @@ static int cmd_list(int argc, char **argv)
 	char *rdir = NULL;
 	bool json = false;
 	size_t n = 0, i;
-	int a;
+	int a, rc = EXIT_OK;
 
 	for (a = 1; a < argc; a++) {
 		if (strcmp(argv[a], "--json") == 0) {
@@ -276,8 +276,7 @@ static int cmd_list(int argc, char **argv)
 			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?, s:s}",
 				"name", v[i].name, "version", v[i].version, "path", v[i].path,
 				"test", v[i].test_path, "catalog", v[i].dir));
-		json_dumpf(arr, stdout, JSON_INDENT(2));
-		putchar('\n');
+		rc = cmd_print_json(arr, JSON_INDENT(2));
 		json_decref(arr);
 	} else {
 		for (i = 0; i < n; i++)
@@ -285,7 +284,7 @@ static int cmd_list(int argc, char **argv)
 	}
 	catalog_entries_free(v, n);
 	free(rdir);
-	return EXIT_OK;
+	return rc;
 }
 
 /* amiforge component show NAME[@VERSION]: where it resolves, its document. */

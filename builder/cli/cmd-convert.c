@@ -67,7 +67,7 @@ int cmd_convert(int argc, char **argv)
 	if (optind + 1 != argc || !have_format || !o.output)
 		return cmd_usage(CONVERT_USAGE);
 	o.input = argv[optind];
-	o.progress = isatty(STDOUT_FILENO) && log_get_level() >= LOG_INFO;
+	o.progress = log_get_level() >= LOG_INFO;
 	if (convert_run(&o) < 0) {
 		log_err_msg();
 		return EXIT_FAIL;

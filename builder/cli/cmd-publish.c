@@ -26,7 +26,7 @@ static const char usage_text[] =
 	"        [--arch x86_64|arm64] [--root-device DEV] [--volume-size GIB]\n"
 	"        [--volume-type TYPE] [--tpm] [--no-ena] [--no-sriov] [--imds-optional]\n"
 	"        [--role-name R] [--encrypted [--kms-key-id K]] [--platform P]\n"
-	"        [--license-type T] [--format raw|vmdk|vhd] [--keep-object]\n"
+	"        [--license-type T] [--format raw|vmdk|vhd|qcow2] [--keep-object]\n"
 	"        [--create-bucket] [--part-size SIZE] [--parallel N]\n"
 	"        [--parent-snapshot snap-...|auto] [--block-dir DIR]\n"
 	"        [--copy-to REGION[=KMS_KEY] ...] [--share ACCOUNT ...] [--share-org ARN ...]\n"
@@ -39,7 +39,9 @@ static void help(void)
 	       "Uploads the disk to S3 (multipart, parallel), imports it with VM Import\n"
 	       "(ImportSnapshot by default, or ImportImage), registers the snapshot as an\n"
 	       "AMI (ENA, SR-IOV and IMDSv2-only by default), tags AMI and snapshot, waits\n"
-	       "until it is available and deletes the staging object (--keep-object keeps it).\n\n"
+	       "until it is available and deletes the staging object (--keep-object keeps it).\n"
+	       "A qcow2 disk is sent as a streamOptimized VMDK made while it uploads (parts\n"
+	       "deflated in parallel and uploaded as they fill; no file in between).\n\n"
 	       "--via ebs writes the disk (raw, qcow2, vmdk, vhd: read in place, only the\n"
 	       "blocks holding data) straight into an EBS snapshot with the EBS direct\n"
 	       "APIs, --parallel blocks in flight (default 32). --parent-snapshot makes it\n"
@@ -125,24 +127,23 @@ static int admit_disk(const char *path, const char *stated, bool ebs, struct dis
 	if (disk_admit(path, stated, di) < 0)
 		return -1;
 	*format = strcmp(di->format, "vpc") == 0 ? "vhd" : di->format;
-	if (strcmp(*format, "qcow2") == 0 && !ebs)
-		return err_set("disk '%s' is qcow2: VM Import takes raw, streamOptimized VMDK or "
-			       "VHD (amiforge convert)", path);
+	/* qcow2 through VM Import: sent as a streamOptimized VMDK made while it
+	 * uploads (drivers/target/aws-import.c). */
 	if (strcmp(*format, "vmdk") == 0 && !ebs &&
 	    (!di->create_type || strcmp(di->create_type, "streamOptimized") != 0))
 		return err_set("disk '%s' is a VMDK but not streamOptimized, which VM Import "
 			       "requires (amiforge convert --format vmdk)", path);
 	if (strcmp(*format, "raw") != 0 && strcmp(*format, "vmdk") != 0 &&
 	    strcmp(*format, "vhd") != 0 && strcmp(*format, "qcow2") != 0)
-		return err_set("disk '%s' is %s: publish takes raw, vmdk, vhd%s (amiforge "
-			       "convert)", path, di->format, ebs ? " or qcow2" : "");
+		return err_set("disk '%s' is %s: publish takes raw, vmdk, vhd or qcow2 (amiforge "
+			       "convert)", path, di->format);
 	return 0;
 }
 
 /* A build directory holds one exported disk; prefer what uploads fastest. */
 static char *find_disk(const char *dir, bool ebs)
 {
-	static const char *const exts[] = { ".vmdk", ".vhd", ".raw", ".img" };
+	static const char *const exts[] = { ".vmdk", ".vhd", ".raw", ".img", ".qcow2" };
 	static const char *const ebs_exts[] = { ".qcow2", ".raw", ".img", ".vmdk", ".vhd" };
 	char *best = NULL;
 	const char *const *ext = ebs ? ebs_exts : exts;
@@ -166,8 +167,8 @@ static char *find_disk(const char *dir, bool ebs)
 	}
 	closedir(d);
 	if (!best)
-		err_set("build directory '%s' holds no disk (*.%svmdk, *.vhd, *.raw, *.img)", dir,
-			ebs ? "qcow2, *." : "");
+		err_set("build directory '%s' holds no disk (*.qcow2, *.vmdk, *.vhd, *.raw, *.img)",
+			dir);
 	return best;
 }
 
@@ -513,9 +514,8 @@ int cmd_publish(int argc, char **argv)
 	if (S_ISDIR(st.st_mode) && !s.block_dir)
 		s.block_dir = argv[optind];
 	if (format && strcmp(format, "raw") != 0 && strcmp(format, "vmdk") != 0 &&
-	    strcmp(format, "vhd") != 0 && !(ebs && strcmp(format, "qcow2") == 0)) {
-		log_error("--format '%s': expected raw, vmdk or vhd%s", format,
-			  ebs ? " or qcow2" : "");
+	    strcmp(format, "vhd") != 0 && strcmp(format, "qcow2") != 0) {
+		log_error("--format '%s': expected raw, vmdk, vhd or qcow2", format);
 		goto usage;
 	}
 	if (admit_disk(path, format, ebs, &di, &format) < 0)

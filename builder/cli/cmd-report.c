@@ -59,12 +59,7 @@ int cmd_report(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (json) {
-		if (json_dumpf(data, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 ||
-		    putchar('\n') == EOF || fflush(stdout) != 0) {
-			log_error("write the report: %s", strerror(errno));
-			goto cleanup;
-		}
-		rc = EXIT_OK;
+		rc = cmd_print_json(data, JSON_INDENT(2) | JSON_SORT_KEYS);
 		goto cleanup;
 	}
 	path = out ? xstrdup(out) : xasprintf("%s/report.html", argv[optind]);

@@ -43,19 +43,6 @@ static void show_phase(const char *name, void *opaque)
 		log_debug("[%.1fs] %s", s, name);
 }
 
-/* The guest's output as it comes; on a terminal with control characters
- * escaped (str_escape_ctl), so a guest cannot drive the user's terminal. */
-static void relay_output(int stream, const char *data, size_t len, void *opaque UNUSED)
-{
-	int fd = stream == 2 ? 2 : 1;
-	char *safe = isatty(fd) && str_has_ctl(data, len, true)
-		? str_escape_ctl(data, len, true) : NULL;
-
-	if (write_all(fd, safe ? safe : data, safe ? strlen(safe) : len) < 0)
-		log_debug("relay output: %s", strerror(errno));
-	free(safe);
-}
-
 static int put_one(struct executor *ex, const char *spec)
 {
 	const char *colon = strrchr(spec, ':');
@@ -280,7 +267,7 @@ int cmd_run(int argc, char **argv)
 	}
 	req.argv = (const char *const *)argv + optind;
 	req.timeout_ms = timeout_s * 1000;
-	req.on_output = relay_output;
+	req.on_output = cmd_relay_output;
 	if (g->step_ex->ops->exec(g->step_ex, &req, &res) < 0)
 		goto fail;
 	status = res.timed_out ? RUN_EXIT_TIMEOUT : res.status;

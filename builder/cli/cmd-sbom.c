@@ -7,6 +7,7 @@
 #include "builder/disk/admit.h"
 #include "builder/disk/diskinfo.h"
 #include "builder/inspect/sbom.h"
+#include "builder/inspect/files.h"
 #include "buf.h"
 #include "commands.h"
 #include "error.h"
@@ -14,17 +15,17 @@
 #include "util.h"
 
 #define SBOM_USAGE "sbom DISK [--input-format raw|qcow2|vmdk|vpc|vhdx] [-o FILE]"
-#define DIFF_USAGE "diff A B [--input-format FORMAT] [--json]"
+#define DIFF_USAGE "diff A B [--input-format FORMAT] [--paths DIR,...] [--json]"
 
 /* A CycloneDX file, or NULL (no error) when path is not one. */
 static json_t *load_bom(const char *path)
 {
 	struct buf b = BUF_INIT(SBOM_DB_MAX);
 	json_t *j = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int fd = open_regular(path);
 	struct stat st;
 
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 2)
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 2)
 		goto cleanup;
 	{
 		char c = 0;
@@ -46,18 +47,17 @@ cleanup:
 	return j;
 }
 
-/* A's SBOM: an SBOM file, a build directory (its output disk), or a disk. */
-static int bom_of(const char *what, const char *fmt, json_t **bom)
+/* The disk of what: a build directory's qcow2 output (*own: its format is
+ * known), else what itself, admitted (builder/disk/admit.h) as fmt says.
+ * With bom non-NULL, a build directory's SBOM is loaded instead when it has
+ * one (*bom set, di untouched). 0 or -1. */
+static int disk_of(const char *what, const char *fmt, json_t **bom, struct disk_info *di)
 {
-	struct disk_info di = { 0 };
 	struct stat st;
 	char *disk = NULL;
 	bool own = false;
 	int ret = -1;
 
-	*bom = load_bom(what);
-	if (*bom)
-		return 0;
 	if (stat(what, &st) == 0 && S_ISDIR(st.st_mode)) {
 		char *m = xasprintf("%s/manifest.json", what);
 		json_t *man = json_load_file(m, JSON_REJECT_DUPLICATES, NULL), *o;
@@ -68,7 +68,7 @@ static int bom_of(const char *what, const char *fmt, json_t **bom)
 			const char *f = json_string_value(json_object_get(o, "format"));
 			const char *p = json_string_value(json_object_get(o, "path"));
 
-			if (f && p && strcmp(f, "sbom") == 0 && (*bom = load_bom(p))) {
+			if (bom && f && p && strcmp(f, "sbom") == 0 && (*bom = load_bom(p))) {
 				json_decref(man);
 				return 0;
 			}
@@ -84,12 +84,39 @@ static int bom_of(const char *what, const char *fmt, json_t **bom)
 		disk = xstrdup(what);
 	}
 	/* A disk from outside comes in through the one door (builder/disk/admit.h). */
-	if ((own ? disk_info_get(disk, fmt, &di) : disk_admit(disk, fmt, &di)) < 0)
+	if ((own ? disk_info_get(disk, fmt, di) : disk_admit(disk, fmt, di)) < 0)
 		goto cleanup;
-	ret = sbom_of_disk(di.path ? di.path : disk, di.format, what, bom);
+	if (!di->path)
+		di->path = xstrdup(disk);
+	ret = 0;
+cleanup:
+	free(disk);
+	return ret;
+}
+
+/* What an input says: its SBOM (an SBOM file, a build directory's SBOM,
+ * or read from a disk) and, with paths, its files there (files.h) — then
+ * it must be a disk or a build directory, read in one appliance. */
+static int image_of(const char *what, const char *fmt, const char *const *paths, size_t n,
+		    json_t **bom, json_t **files)
+{
+	struct disk_info di = { 0 };
+	int ret = -1;
+
+	*files = NULL;
+	*bom = load_bom(what);
+	if (*bom) {
+		if (!n)
+			return 0;
+		return err_set("'%s' is an SBOM: --paths compares files, of disks or build "
+			       "directories", what);
+	}
+	if (disk_of(what, fmt, n ? NULL : bom, &di) < 0)
+		goto cleanup;
+	ret = *bom ? 0 : sbom_of_disk(di.path, di.format, what, bom, paths, n,
+				      n ? files : NULL);
 cleanup:
 	disk_info_release(&di);
-	free(disk);
 	return ret;
 }
 
@@ -102,7 +129,7 @@ int cmd_sbom(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *fmt = NULL, *out = NULL;
-	json_t *bom = NULL;
+	json_t *bom = NULL, *files = NULL;
 	char *text = NULL;
 	int c, rc = EXIT_FAIL;
 
@@ -128,7 +155,7 @@ int cmd_sbom(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return cmd_usage(SBOM_USAGE);
-	if (bom_of(argv[optind], fmt, &bom) < 0) {
+	if (image_of(argv[optind], fmt, NULL, 0, &bom, &files) < 0) {
 		log_err_msg();
 		return EXIT_FAIL;
 	}
@@ -174,13 +201,16 @@ int cmd_diff(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "input-format", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "paths", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *fmt = NULL;
-	json_t *a = NULL, *b = NULL, *d = NULL;
+	json_t *a = NULL, *b = NULL, *d = NULL, *fa = NULL, *fb = NULL, *fd = NULL;
+	struct strv paths = STRV_INIT;
 	bool json = false;
 	int c, rc = EXIT_FAIL;
+	size_t i;
 
 	while ((c = getopt_long(argc, argv, "f:jh", opts, NULL)) != -1) {
 		switch (c) {
@@ -190,14 +220,33 @@ int cmd_diff(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'p': {
+			char *list = xstrdup(optarg), *save = NULL, *t;
+
+			for (t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (!files_path_ok(t) || paths.n == FILES_PATHS_MAX) {
+					log_error("diff: --paths '%s': %s", t, paths.n ==
+						  FILES_PATHS_MAX ? "too many paths (16 at most)"
+						  : "each path must be absolute, without '.' or '..'");
+					free(list);
+					strv_release(&paths);
+					return EXIT_USAGE;
+				}
+				strv_push(&paths, t);
+			}
+			free(list);
+			break;
+		}
 		case 'h':
 			printf("usage: amiforge %s\n\n"
 			       "What changed between two images, offline: packages added, removed\n"
 			       "and changed in version. A and B are each an SBOM (amiforge sbom), a\n"
 			       "build directory (its SBOM, or its output disk) or a disk (read-only,\n"
 			       "format from --input-format). Lines '+ name version', '- name version',\n"
-			       "'~ name old -> new'; --json for the same as data. Not yet: files\n"
-			       "changed under chosen paths.\n"
+			       "'~ name old -> new'; --json for the same as data. --paths /etc,/opt\n"
+			       "also compares the regular files under those directories by SHA-256\n"
+			       "(A and B then disks or build directories; one appliance each):\n"
+			       "'A path', 'D path', 'M path'.\n"
 			       "Exit status: 0 compared (whatever the difference), 1 failure, 2 usage.\n",
 			       DIFF_USAGE);
 			return EXIT_OK;
@@ -205,23 +254,46 @@ int cmd_diff(int argc, char **argv)
 			return cmd_usage(DIFF_USAGE);
 		}
 	}
-	if (optind != argc - 2)
+	if (optind != argc - 2) {
+		strv_release(&paths);
 		return cmd_usage(DIFF_USAGE);
-	if (bom_of(argv[optind], fmt, &a) < 0 || bom_of(argv[optind + 1], fmt, &b) < 0) {
+	}
+	if (image_of(argv[optind], fmt, (const char *const *)paths.v, paths.n, &a, &fa) < 0 ||
+	    image_of(argv[optind + 1], fmt, (const char *const *)paths.v, paths.n, &b, &fb) < 0) {
 		log_err_msg();
 		goto cleanup;
 	}
 	d = sbom_diff(a, b);
+	if (paths.n) {
+		fd = files_diff(fa, fb);
+		json_object_set(d, "files", fd);
+	}
 	if (json) {
-		json_dumpf(d, stdout, JSON_INDENT(2));
-		putchar('\n');
-	} else {
-		print_list(json_object_get(d, "added"), "+", false);
-		print_list(json_object_get(d, "removed"), "-", false);
-		print_list(json_object_get(d, "changed"), "~", true);
+		rc = cmd_print_json(d, JSON_INDENT(2));
+		goto cleanup;
+	}
+	print_list(json_object_get(d, "added"), "+", false);
+	print_list(json_object_get(d, "removed"), "-", false);
+	print_list(json_object_get(d, "changed"), "~", true);
+	for (c = 0; fd && c < 3; c++) {
+		static const char *const kinds[] = { "added", "removed", "changed" };
+		static const char marks[] = "ADM";
+		json_t *p;
+
+		json_array_foreach(json_object_get(fd, kinds[c]), i, p) {
+			const char *sv = json_string_value(p);
+			char *e = str_escape_ctl(sv, strlen(sv), false);
+
+			printf("%c %s\n", marks[c], e);
+			free(e);
+		}
 	}
 	rc = EXIT_OK;
 cleanup:
+	json_decref(fa);
+	json_decref(fb);
+	json_decref(fd);
+	strv_release(&paths);
 	json_decref(a);
 	json_decref(b);
 	json_decref(d);

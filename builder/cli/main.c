@@ -1,6 +1,7 @@
 /* amiforge: build AWS machine images on your own machine. */
 #include <getopt.h>
 #include <signal.h>
+#include <jansson.h>
 
 #include "commands.h"
 #include "error.h"
@@ -23,6 +24,7 @@ static int cmd_version(int argc, char **argv);
 static const struct command commands[] = {
 	{ "build", cmd_build, "build an image from a recipe (boot, components, tests, outputs)" },
 	{ "validate", cmd_validate, "check a recipe and its documents without booting anything" },
+	{ "init", cmd_init, "start a project: a commented recipe, a component and its test" },
 	{ "run", cmd_run, "boot an image, run one command in it through the agent" },
 	{ "attach", cmd_attach, "run a command in the guest a failed build kept (--on-error)" },
 	{ "component", cmd_component, "validate or run AWSTOE component documents" },
@@ -34,6 +36,8 @@ static const struct command commands[] = {
 	{ "sbom", cmd_sbom, "list what an image contains (CycloneDX), read offline" },
 	{ "diff", cmd_diff, "packages added, removed, changed between two images" },
 	{ "report", cmd_report, "write a build's report page (HTML) again, or as JSON" },
+	{ "pipeline", cmd_pipeline, "image pipelines: run on schedule when inputs change, notify" },
+	{ "lifecycle", cmd_lifecycle, "deprecate, disable or delete a pipeline's old AMIs" },
 	{ "aws", cmd_aws, "AWS helpers (sigv4 debugging)" },
 	{ "help", cmd_help, "describe amiforge or one of its commands" },
 	{ "version", cmd_version, "print amiforge's version" },
@@ -43,6 +47,32 @@ int cmd_usage(const char *usage)
 {
 	fprintf(stderr, "usage: amiforge %s\n", usage);
 	return EXIT_USAGE;
+}
+
+/* The guest's output as it comes; on a terminal with control characters
+ * escaped (str_escape_ctl), so a guest cannot drive the user's terminal. */
+void cmd_relay_output(int stream, const char *data, size_t len, void *opaque UNUSED)
+{
+	int fd = stream == 2 ? 2 : 1;
+	char *safe = isatty(fd) && str_has_ctl(data, len, true)
+		? str_escape_ctl(data, len, true) : NULL;
+
+	if (write_all(fd, safe ? safe : data, safe ? strlen(safe) : len) < 0)
+		log_debug("relay output: %s", strerror(errno));
+	free(safe);
+}
+
+int cmd_print_json(const json_t *j, size_t flags)
+{
+	if (!j) {
+		log_error("the result cannot be written as JSON (text that is not UTF-8?)");
+		return EXIT_FAIL;
+	}
+	if (json_dumpf(j, stdout, flags) < 0 || putchar('\n') == EOF || fflush(stdout) != 0) {
+		log_error("write to standard output: %s", strerror(errno ? errno : EIO));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
 }
 
 static void usage(FILE *f)

@@ -33,6 +33,24 @@ enum action_shape {
 
 struct action_ctx;
 
+/* What the runner and the planner need to know of an action: its flags in
+ * the table, never its name. */
+enum action_flag {
+	ACT_CHANGES_DISK = 1 << 0, /* may modify the target's disk (checkpoints) */
+	ACT_HOST_SIDE = 1 << 1,    /* runs on the host (network, S3) */
+	ACT_REBOOTS = 1 << 2,      /* a reboot: done once the target is back */
+	ACT_OWN_TIMEOUT = 1 << 3,  /* not bounded by the step's timeoutSeconds */
+	ACT_RUNS_DOCUMENT = 1 << 4,/* its inputs name a document, loaded when parsed */
+};
+
+/* Whether a step's outcome depends on the outside world (checkpoint keys). */
+enum action_outside {
+	OUTSIDE_NEVER,
+	OUTSIDE_ALWAYS,
+	OUTSIDE_UNLESS_CHECKSUMS, /* unless every source has a checksum */
+	OUTSIDE_UNLESS_KNOWN,     /* unless its document is known before the run */
+};
+
 struct action_def {
 	const char *name;
 	enum action_shape shape;
@@ -40,8 +58,8 @@ struct action_def {
 	/* 0 on success, -1 on failure (message recorded). Sets ctx->reboot to
 	 * ask for a reboot and a re-run of the step. */
 	int (*run)(struct action_ctx *ctx);
-	bool changes_disk;
-	bool host_side;                   /* runs on the host (network, S3) */
+	unsigned flags;                   /* enum action_flag */
+	enum action_outside outside;
 };
 
 struct component_run_opts;

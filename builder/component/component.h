@@ -178,4 +178,10 @@ void component_plan_release(struct component_plan *plan);
  * "file:line:col: message" recorded. */
 int component_validate_file(const char *path);
 
+/* The same, and the parameters the document declares (constants are not
+ * parameters): every name into *names, those without a default also into
+ * *required. 0 or -1 with the error recorded. */
+struct strv;
+int component_doc_params(const char *path, struct strv *names, struct strv *required);
+
 #endif

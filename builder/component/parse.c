@@ -7,6 +7,7 @@
 #include "actions.h"
 #include "expr.h"
 #include "error.h"
+#include "log.h"
 #include "util.h"
 #include "catalog.h"
 
@@ -92,22 +93,19 @@ static int want_int(struct parser *p, const struct ynode *n, const char *key, in
 static int check_keys(struct parser *p, const struct ynode *map, const char *what,
 		      const char *const *allowed)
 {
-	size_t i, j;
+	size_t n = 0;
+	char *msg;
+	const struct ynode *key;
+	int r;
 
-	for (i = 0; i < map->npairs; i++) {
-		const char *k = map->pairs[i].key->str, *hint;
-		for (j = 0; allowed[j]; j++)
-			if (strcmp(allowed[j], k) == 0)
-				break;
-		if (allowed[j])
-			continue;
-		hint = closest_word(k, allowed, j);
-		if (hint)
-			return perr(p, map->pairs[i].key, "unknown key '%s' in %s; did you mean '%s'?",
-				    k, what, hint);
-		return perr(p, map->pairs[i].key, "unknown key '%s' in %s", k, what);
-	}
-	return 0;
+	while (allowed[n])
+		n++;
+	key = ymap_unknown_key(map, what, allowed, n, &msg);
+	if (!key)
+		return 0;
+	r = perr(p, key, "%s", msg);
+	free(msg);
+	return r;
 }
 
 static bool valid_var_name(const char *s)
@@ -631,12 +629,19 @@ static int check_input_map(struct parser *p, const struct action_def *a, const s
 
 			for (d = a->inputs; d->key && n < ARRAY_SIZE(words); d++)
 				words[n++] = d->key;
+			/* A near miss of a known input is a typo: refused. An input
+			 * unlike any this action takes (documents written for other
+			 * AWSTOE versions, e.g. DeleteFile's 'force' in AWS's own
+			 * samples) is ignored, with a warning at its position. */
 			hint = closest_word(m->pairs[i].key->str, words, n);
 			if (hint)
 				return perr(p, m->pairs[i].key, "unknown input '%s' for %s; did you mean '%s'?",
 					    m->pairs[i].key->str, a->name, hint);
-			return perr(p, m->pairs[i].key, "unknown input '%s' for %s",
-				    m->pairs[i].key->str, a->name);
+			log_warn("%s:%d:%d: %s%sunknown input '%s' for %s: ignored",
+				 p->doc->y.path ? p->doc->y.path : "<input>", m->pairs[i].key->line,
+				 m->pairs[i].key->col, p->ctx ? p->ctx : "", p->ctx ? ": " : "",
+				 m->pairs[i].key->str, a->name);
+			continue;
 		}
 		if (check_input_value(p, d, m->pairs[i].value) < 0)
 			return -1;
@@ -717,7 +722,7 @@ static int check_inputs(struct parser *p, struct comp_step *st, const struct yno
 	case SHAPE_MAP:
 		if (check_input_map(p, a, in) < 0)
 			return -1;
-		if (strcmp(a->name, "ExecuteDocument") == 0)
+		if (a->flags & ACT_RUNS_DOCUMENT)
 			return check_execute_document(p, st);
 		return 0;
 	case SHAPE_LIST:

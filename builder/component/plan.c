@@ -39,15 +39,18 @@ static json_t *node_json(const struct ynode *n)
  * document not known before the run. */
 static bool external(const struct comp_step *st)
 {
-	const char *a = st->action->name;
 	size_t i, k;
 
-	if (strcmp(a, "UpdateOS") == 0 || strcmp(a, "S3Download") == 0)
-		return true;
-	if (strcmp(a, "ExecuteDocument") == 0)
-		return st->child == NULL;
-	if (strcmp(a, "WebDownload") != 0)
+	switch (st->action->outside) {
+	case OUTSIDE_NEVER:
 		return false;
+	case OUTSIDE_ALWAYS:
+		return true;
+	case OUTSIDE_UNLESS_KNOWN:
+		return st->child == NULL;
+	case OUTSIDE_UNLESS_CHECKSUMS:
+		break;
+	}
 	if (!st->inputs || st->inputs->type != YNODE_SEQ)
 		return true;
 	for (i = 0; i < st->inputs->nitems; i++) {
@@ -146,7 +149,7 @@ static void add_step(struct component_plan *plan, size_t di, const struct comp_d
 	ps->phase = xstrdup(phase);
 	ps->step = xstrdup(st->name);
 	ps->action = xstrdup(st->action->name);
-	ps->changes_disk = st->action->changes_disk;
+	ps->changes_disk = (st->action->flags & ACT_CHANGES_DISK) != 0;
 	ps->material = m ? json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	/* Without a description of the step it cannot be keyed: treat it as
 	 * depending on the outside world. */

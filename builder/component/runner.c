@@ -316,7 +316,7 @@ static int run_action(struct step_run *sr, const struct loop_iter *it)
 		 * (the Reboot action is complete once the target is back) */
 		if (!sr->rs->ex->ops->reboot) {
 			r = err_set("reboot requested (%s), but the %s executor cannot reboot",
-				    strcmp(sr->st->action->name, "Reboot") == 0 ? "Reboot action"
+				    sr->st->action->flags & ACT_REBOOTS ? "Reboot action"
 				    : "exit code 194", sr->rs->ex->ops->name);
 			break;
 		}
@@ -339,7 +339,7 @@ static int run_action(struct step_run *sr, const struct loop_iter *it)
 			r = -1;
 			break;
 		}
-		if (strcmp(sr->st->action->name, "Reboot") == 0)
+		if (sr->st->action->flags & ACT_REBOOTS)
 			break;
 		json_object_clear(out);
 	}
@@ -428,7 +428,7 @@ static void notify(struct run_state *rs, bool done, const struct step_run *sr, s
 
 	step_info(rs, sr, index, done ? status_name(s) : NULL, failure, attempts, t0, t1, &info);
 	if (fn)
-		fn(&info, done && s != ST_SKIPPED && sr->st->action->changes_disk, o->opaque);
+		fn(&info, done && s != ST_SKIPPED && (sr->st->action->flags & ACT_CHANGES_DISK), o->opaque);
 }
 
 /* A failed step whose failure would count: ask the caller what to do. */
@@ -482,7 +482,7 @@ static enum run_status run_step(struct run_state *rs, struct doc_run *dr, const 
 	sr.outputs = json_object();
 	sr.iterations = json_array();
 	dr->step = st;
-	sr.deadline = st->timeout_s > 0 && strcmp(st->action->name, "Reboot") != 0
+	sr.deadline = st->timeout_s > 0 && !(st->action->flags & ACT_OWN_TIMEOUT)
 		? m0 + st->timeout_s * 1000 : 0;
 	notify(rs, false, &sr, index, s, NULL, 0, t0, 0);
 	progress(rs, "%s%s/%s (%s): running", indent, phase, st->name, st->action->name);
@@ -531,7 +531,7 @@ done:
 		case COMPONENT_RETRY:
 			sr.retries++;
 			progress(rs, "%s%s/%s: retrying (%d)", indent, phase, st->name, sr.retries);
-			sr.deadline = st->timeout_s > 0 && strcmp(st->action->name, "Reboot") != 0
+			sr.deadline = st->timeout_s > 0 && !(st->action->flags & ACT_OWN_TIMEOUT)
 				? now_ms() + st->timeout_s * 1000 : 0;
 			s = ST_SUCCESS;
 			goto again;
@@ -800,6 +800,24 @@ int component_validate_file(const char *path)
 
 	if (!d)
 		return -1;
+	doc_free(d);
+	return 0;
+}
+
+int component_doc_params(const char *path, struct strv *names, struct strv *required)
+{
+	struct comp_doc *d = doc_load(path);
+	size_t i;
+
+	if (!d)
+		return -1;
+	for (i = 0; i < d->nparams; i++) {
+		if (d->params[i].constant)
+			continue;
+		strv_push(names, d->params[i].name);
+		if (!d->params[i].value)
+			strv_push(required, d->params[i].name);
+	}
 	doc_free(d);
 	return 0;
 }

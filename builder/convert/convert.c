@@ -1,4 +1,5 @@
 /* qemu-img convert with explicit formats, a temporary name, signals. */
+#include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
 
@@ -8,6 +9,7 @@
 #include "builder/disk/diskinfo.h"
 #include "error.h"
 #include "log.h"
+#include "progress.h"
 #include "run.h"
 #include "util.h"
 
@@ -111,7 +113,6 @@ static int qemu_convert(const char *in, const char *in_fmt, const char *out,
 		argv[n++] = "-o";
 		argv[n++] = "subformat=dynamic";
 		break;
-	case CONVERT_RAW:	/* sparse: qemu-img skips zero runs (-S 4k default) */
 	case CONVERT_QCOW2:
 	default:
 		break;
@@ -123,47 +124,53 @@ static int qemu_convert(const char *in, const char *in_fmt, const char *out,
 	return qemu_img(argv, progress);
 }
 
-struct progress {
-	const char *what;
-	int64_t t0, last;
-	bool tty;
-};
-
-/* Bytes done, rate and time left: rewritten in place on a terminal, a plain
- * line every 10 s otherwise. */
 static void show_progress(uint64_t done, uint64_t total, void *opaque)
 {
-	struct progress *p = opaque;
-	int64_t now = now_ms(), el = now - p->t0;
-	double rate = el > 0 ? (double)done / 1048576.0 / ((double)el / 1000) : 0;
-	double left = rate > 0 ? (double)(total - done) / 1048576.0 / rate : 0;
-
-	if (!p->tty && now - p->last < 10000 && done < total)
-		return;
-	p->last = now;
-	fprintf(stderr, "%s%s: %" PRIu64 " of %" PRIu64 " MiB (%.0f%%), %.1f MiB/s, %.0f s left%s",
-		p->tty ? "\r" : "", p->what, done >> 20, total >> 20,
-		total ? 100.0 * (double)done / (double)total : 100.0, rate, left,
-		p->tty ? (done >= total ? "\n" : "") : "\n");
+	progress_show(opaque, done, total, NULL);
 }
 
 /* A streamOptimized VMDK by amiforge's own writer (vmdk.h). */
 static int write_vmdk(const char *in, const char *in_fmt, const char *out, const char *name,
 		      bool progress)
 {
-	struct progress p = { "vmdk", now_ms(), 0, isatty(STDERR_FILENO) == 1 };
+	struct progress p;
 	struct vmdk_opts vo = {
 		.input = in, .input_format = in_fmt, .name = name, .stop = &got_signal,
 		.progress = progress ? show_progress : NULL, .opaque = &p,
 	};
 	struct vmdk_stats st;
 
+	progress_init(&p, "vmdk");
 	if (vmdk_write_file(&vo, out, &st) < 0)
 		return got_signal ? err_set("interrupted by signal %d", (int)got_signal)
 				  : err_prefix("write '%s'", out);
 	log_info("vmdk: %" PRIu64 " grains, %" PRIu64 " bytes (%.1f s)", st.grains_written,
 		 st.bytes_out, (double)(now_ms() - p.t0) / 1000);
 	return 0;
+}
+
+/* qemu-img writes a raw output's first block whatever it holds (to probe
+ * alignment): a hole there too when it reads as zeros, so that a raw output
+ * holds no block the source does not. Best effort: a file system without
+ * hole punching keeps it (the content is the same). */
+static void punch_zero_head(const char *path)
+{
+	uint8_t b[4096];
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	n = pread(fd, b, sizeof(b), 0);
+	if (n > 0) {
+		ssize_t i = 0;
+
+		while (i < n && !b[i])
+			i++;
+		if (i == n)
+			fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, n);
+	}
+	close(fd);
 }
 
 /* Content comparison: qemu-img compare, both formats explicit. */
@@ -259,8 +266,12 @@ int convert_run(const struct convert_opts *o)
 		if (o->verify && verify(in, di.format, tmp, "vmdk") < 0)
 			goto restore;
 	} else {
-		if (qemu_convert(in, di.format, tmp, o->format, o->vhd_fixed, o->progress) < 0)
+		/* qemu-img -p draws on stdout, for a terminal only. */
+		if (qemu_convert(in, di.format, tmp, o->format, o->vhd_fixed,
+				 o->progress && isatty(STDOUT_FILENO)) < 0)
 			goto restore;
+		if (o->format == CONVERT_RAW)
+			punch_zero_head(tmp);
 		if (o->verify && verify(in, di.format, tmp, convert_qemu_format(o->format)) < 0)
 			goto restore;
 	}

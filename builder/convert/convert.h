@@ -7,10 +7,12 @@
 #ifndef AMIFORGE_CONVERT_H
 #define AMIFORGE_CONVERT_H
 
+#include <signal.h>
+
 #include "compat.h"
 
 enum convert_format {
-	CONVERT_RAW,     /* sparse raw */
+	CONVERT_RAW,     /* sparse raw (qemu-img, the first block a hole too) */
 	CONVERT_QCOW2,
 	CONVERT_VMDK,    /* streamOptimized (what VM Import takes) */
 	CONVERT_VHD,     /* qemu's 'vpc', fixed or dynamic */
@@ -27,7 +29,7 @@ struct convert_opts {
 	enum convert_format format;
 	bool vhd_fixed;             /* VHD subformat fixed (default dynamic) */
 	bool verify;                /* compare the result with the input */
-	bool progress;              /* qemu-img -p (on a terminal) */
+	bool progress;              /* show progress (common/progress.h; qemu-img -p on a terminal) */
 	/* Told each temporary file ("file") or directory ("dir") the moment
 	 * it exists, before anything is written to it, so that a caller with
 	 * a journal can clean it up after a crash; nonzero fails the
@@ -49,5 +51,6 @@ const char *convert_qemu_format(enum convert_format f);
  * streamOptimized VMDK. name is the base name for the files inside. */
 int ova_write(const char *tmp_path, const char *vmdk_path, const char *name,
 	      uint64_t virtual_size);
+
 
 #endif

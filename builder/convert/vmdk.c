@@ -24,6 +24,7 @@
 #define MARKER_GD 2u
 #define MARKER_FOOTER 3u
 #define OUTBUF (4u << 20)
+#define PROBE_BYTES 4096u         /* each of a grain's two compressibility samples */
 
 /* ---- little-endian fields ---- */
 
@@ -164,9 +165,30 @@ struct worker {
 	pthread_t t;
 	struct batch *b;
 	struct libdeflate_compressor *c;
+	struct libdeflate_compressor *probe;  /* level 1, on samples */
+	struct libdeflate_compressor *store;  /* level 0: stored blocks */
+	uint8_t sample[PROBE_BYTES + 512];
 	unsigned first, step;
 	int failed;
 };
+
+/* A grain whose two samples (its start and its middle) do not shrink at
+ * level 1 is taken as incompressible (random or already compressed data)
+ * and stored: a valid zlib stream of stored blocks, at memcpy speed,
+ * instead of a deflate pass that would gain nothing. */
+static bool incompressible(struct worker *w, const uint8_t *g)
+{
+	size_t k;
+
+	for (k = 0; k < 2; k++) {
+		size_t z = libdeflate_deflate_compress(w->probe, g + k * (VMDK_GRAIN / 2), PROBE_BYTES,
+						       w->sample, sizeof(w->sample));
+
+		if (z && z < PROBE_BYTES - PROBE_BYTES / 64)
+			return false;
+	}
+	return true;
+}
 
 static void *deflate_grains(void *arg)
 {
@@ -174,7 +196,8 @@ static void *deflate_grains(void *arg)
 	unsigned i;
 
 	for (i = w->first; i < w->b->n; i += w->step) {
-		size_t z = libdeflate_zlib_compress(w->c, w->b->raw + (size_t)i * VMDK_GRAIN,
+		const uint8_t *g = w->b->raw + (size_t)i * VMDK_GRAIN;
+		size_t z = libdeflate_zlib_compress(incompressible(w, g) ? w->store : w->c, g,
 						    VMDK_GRAIN, w->b->z[i], w->b->zcap);
 		if (!z) {
 			w->failed = 1;
@@ -300,7 +323,7 @@ static void batch_init(struct batch *b, size_t zcap)
 	unsigned i;
 
 	memset(b, 0, sizeof(*b));
-	b->raw = xmalloc((size_t)VMDK_BATCH_GRAINS * VMDK_GRAIN);
+	b->raw = xmalloc_nofork((size_t)VMDK_BATCH_GRAINS * VMDK_GRAIN);
 	b->zcap = zcap;
 	for (i = 0; i < VMDK_BATCH_GRAINS; i++)
 		b->z[i] = xmalloc(zcap);
@@ -310,7 +333,7 @@ static void batch_release(struct batch *b)
 {
 	unsigned i;
 
-	free(b->raw);
+	xfree_nofork(b->raw, (size_t)VMDK_BATCH_GRAINS * VMDK_GRAIN);
 	for (i = 0; i < VMDK_BATCH_GRAINS; i++)
 		free(b->z[i]);
 }
@@ -355,15 +378,17 @@ int vmdk_write_stream(const struct vmdk_opts *o, const struct vmdk_sink *sink,
 	w = xcalloc((size_t)nw, sizeof(*w));
 	for (i = 0; i < nw; i++) {
 		w[i].c = libdeflate_alloc_compressor(level);
-		if (!w[i].c) {
+		w[i].probe = libdeflate_alloc_compressor(1);
+		w[i].store = libdeflate_alloc_compressor(0);
+		if (!w[i].c || !w[i].probe || !w[i].store) {
 			err_set("libdeflate: cannot allocate a compressor");
 			goto cleanup;
 		}
 	}
-	zcap = libdeflate_zlib_compress_bound(w[0].c, VMDK_GRAIN);
+	zcap = libdeflate_zlib_compress_bound(NULL, VMDK_GRAIN);   /* any level */
 	batch_init(&bt[0], zcap);
 	batch_init(&bt[1], zcap);
-	out.buf = xmalloc(OUTBUF);
+	out.buf = xmalloc_nofork(OUTBUF);
 	if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
 		cid = (uint32_t)now_ms();
 
@@ -457,14 +482,16 @@ int vmdk_write_stream(const struct vmdk_opts *o, const struct vmdk_sink *sink,
 	ret = 0;
 cleanup:
 	if (w) {
-		for (i = 0; i < nw; i++)
-			if (w[i].c)
-				libdeflate_free_compressor(w[i].c);
+		for (i = 0; i < nw; i++) {
+			libdeflate_free_compressor(w[i].c);
+			libdeflate_free_compressor(w[i].probe);
+			libdeflate_free_compressor(w[i].store);
+		}
 		free(w);
 	}
 	batch_release(&bt[0]);
 	batch_release(&bt[1]);
-	free(out.buf);
+	xfree_nofork(out.buf, OUTBUF);
 	free(gs.gd);
 	free(desc);
 	blockread_close(br);

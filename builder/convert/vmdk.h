@@ -20,7 +20,9 @@
  * Only the ranges the reader reports as data are read; grains that read
  * as all zeros are left out (holes). Grains are deflated (libdeflate) on
  * every CPU while the next batch is read: reading, compressing and
- * writing overlap. The last grain of a disk whose size is not a multiple
+ * writing overlap. A grain whose two 4 KiB samples do not shrink at level
+ * 1 (random or already compressed data) is stored instead (deflate's
+ * stored blocks: still a zlib stream, at memcpy speed). The last grain of a disk whose size is not a multiple
  * of 64 KiB is padded with zeros, as readers expect whole grains.
  *
  * The output goes to a sink, a file or anything else (an S3 multipart

@@ -28,17 +28,7 @@ static uint64_t le64(const unsigned char *p)
 
 const char *disk_admit_format(const char *f)
 {
-	static const char *const ok[] = { "raw", "qcow2", "vmdk", "vpc", "vhdx" };
-	size_t i;
-
-	if (!f)
-		return NULL;
-	if (strcmp(f, "vhd") == 0)
-		return "vpc";
-	for (i = 0; i < ARRAY_SIZE(ok); i++)
-		if (strcmp(f, ok[i]) == 0)
-			return ok[i];
-	return NULL;
+	return disk_format_name(f, true);
 }
 
 /* A VHD footer (512 bytes): "conectix" and a valid checksum (one's
@@ -233,16 +223,12 @@ int disk_admit_info(const char *json, size_t len, const char *path, const char *
 		    struct disk_info *di)
 {
 	json_t *root, *data, *v;
-	json_error_t je;
 	int ret = -1;
 
 	memset(di, 0, sizeof(*di));
-	root = json_loadb(json, len, 0, &je);
-	if (!root || !json_is_object(root)) {
-		err_set("qemu-img info '%s': invalid JSON: %s", path,
-			root ? "not an object" : je.text);
+	root = disk_info_load(json, len, path);
+	if (!root)
 		goto cleanup;
-	}
 	v = json_object_get(root, "format");
 	if (!json_is_string(v) || strcmp(json_string_value(v), format) != 0) {
 		REFUSE("qemu-img reads it as %s, not %s", path,
@@ -285,7 +271,7 @@ int disk_admit_info(const char *json, size_t len, const char *path, const char *
 			}
 		}
 	}
-	if (disk_info_parse(json, len, path, format, di) < 0)
+	if (disk_info_from_json(root, path, format, di) < 0)
 		goto cleanup;
 	ret = 0;
 cleanup:

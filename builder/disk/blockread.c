@@ -3,6 +3,7 @@
 #include <jansson.h>
 
 #include "blockread.h"
+#include "diskinfo.h"
 #include "buf.h"
 #include "error.h"
 #include "log.h"
@@ -16,6 +17,10 @@
 #define INFO_JSON_MAX (4u * 1024 * 1024)
 /* Time allowed to one qemu-img map / convert call. */
 #define MAP_TIMEOUT_MS (5 * 60 * 1000)
+/* A window with at most this many extents is sparse: the next is longer. */
+#define MAP_SPARSE_EXTENTS 256
+/* ... with more than this many, dense: back to BLOCKREAD_MAP_WINDOW. */
+#define MAP_DENSE_EXTENTS 16384
 #define DECODE_TIMEOUT_MS (10 * 60 * 1000)
 
 enum ext_kind { EXT_ZERO, EXT_DIRECT, EXT_DECODE };
@@ -42,6 +47,7 @@ struct blockread {
 	struct extent *ext;
 	size_t next, next_cap;
 	uint64_t wstart, wend;
+	uint64_t win;             /* length of the next window */
 	size_t cursor;            /* extent index of the last lookup */
 	/* the decoded chunk [cstart, cend) in tmpdir/chunk.raw */
 	char *tmpdir, *chunk;
@@ -50,20 +56,8 @@ struct blockread {
 	struct blockread_stats st;
 };
 
-static const char *qemu_format(const char *f)
-{
-	static const char *const ok[] = { "raw", "qcow2", "vmdk", "vpc", "vhdx", "qed", "vdi" };
-	size_t i;
-
-	if (strcmp(f, "vhd") == 0)
-		return "vpc";
-	for (i = 0; i < ARRAY_SIZE(ok); i++)
-		if (strcmp(f, ok[i]) == 0)
-			return ok[i];
-	return NULL;
-}
-
-static json_t *run_json(const char *const *argv, const char *what, size_t max)
+static json_t *run_json(const char *const *argv, const char *what, size_t max,
+			bool *too_big)
 {
 	struct run r = RUN_INIT;
 	json_error_t je;
@@ -77,6 +71,8 @@ static json_t *run_json(const char *const *argv, const char *what, size_t max)
 	if (run_sync(&r) < 0 || run_check(&r) < 0)
 		goto cleanup;
 	if (r.truncated) {
+		if (too_big)
+			*too_big = true;
 		err_set("%s: output larger than %zu bytes", what, max);
 		goto cleanup;
 	}
@@ -134,7 +130,7 @@ static int open_layer(struct blockread *br, json_t *img)
 struct blockread *blockread_open(const char *path, const char *format)
 {
 	struct blockread *br = xcalloc(1, sizeof(*br));
-	const char *fmt = qemu_format(format);
+	const char *fmt = disk_format_name(format, false);
 	const char *argv[] = { "qemu-img", "info", "--backing-chain", "--output=json", "-f",
 			       fmt, path, NULL };
 	json_t *info = NULL, *vs;
@@ -148,7 +144,7 @@ struct blockread *blockread_open(const char *path, const char *format)
 		goto fail;
 	}
 	br->format = xstrdup(fmt);
-	info = run_json(argv, "qemu-img info", INFO_JSON_MAX);
+	info = run_json(argv, "qemu-img info", INFO_JSON_MAX, NULL);
 	if (!info) {
 		err_prefix("disk '%s'", path);
 		goto fail;
@@ -221,12 +217,15 @@ static int get_u64(json_t *o, const char *k, uint64_t *v)
 	return 0;
 }
 
-/* Load the map of the window starting at start. */
+/* Load the map of the window starting at start (a multiple of
+ * BLOCKREAD_MAP_WINDOW), br->win bytes long. A sparse window makes the next
+ * one longer (x4, up to BLOCKREAD_MAP_WINDOW_MAX), so a large sparse disk
+ * costs a few qemu-img runs, not one per 256 MiB; a dense one, or an answer
+ * over the capture limit, brings it back to BLOCKREAD_MAP_WINDOW. */
 static int load_window(struct blockread *br, uint64_t start)
 {
 	char s[32], l[32];
-	uint64_t len = br->size - start < BLOCKREAD_MAP_WINDOW ? br->size - start
-							       : BLOCKREAD_MAP_WINDOW;
+	uint64_t len;
 	const char *argv[] = { "qemu-img", "map", "--output=json", "-f", br->format,
 			       "--start-offset", s, "--max-length", l, br->path, NULL };
 	json_t *map, *e;
@@ -234,13 +233,24 @@ static int load_window(struct blockread *br, uint64_t start)
 	size_t i;
 	int r = -1;
 
-	snprintf(s, sizeof(s), "%" PRIu64, start);
-	snprintf(l, sizeof(l), "%" PRIu64, len);
-	br->st.map_runs++;
-	map = run_json(argv, "qemu-img map", RUN_CAPTURE_MAX_DEFAULT);
-	if (!map) {
-		err_prefix("disk '%s'", br->path);
-		return -1;
+	for (;;) {
+		bool too_big = false;
+
+		if (br->win < BLOCKREAD_MAP_WINDOW)
+			br->win = BLOCKREAD_MAP_WINDOW;
+		len = br->size - start < br->win ? br->size - start : br->win;
+		snprintf(s, sizeof(s), "%" PRIu64, start);
+		snprintf(l, sizeof(l), "%" PRIu64, len);
+		br->st.map_runs++;
+		map = run_json(argv, "qemu-img map", RUN_CAPTURE_MAX_DEFAULT, &too_big);
+		if (map)
+			break;
+		if (!too_big || br->win == BLOCKREAD_MAP_WINDOW) {
+			err_prefix("disk '%s'", br->path);
+			return -1;
+		}
+		br->win = BLOCKREAD_MAP_WINDOW;
+		err_clear();
 	}
 	br->next = 0;
 	br->cursor = 0;
@@ -274,6 +284,11 @@ static int load_window(struct blockread *br, uint64_t start)
 	}
 	if (pos != start + len)
 		goto bad;
+	if (br->next <= MAP_SPARSE_EXTENTS)
+		br->win = br->win * 4 > BLOCKREAD_MAP_WINDOW_MAX ? BLOCKREAD_MAP_WINDOW_MAX
+								: br->win * 4;
+	else if (br->next > MAP_DENSE_EXTENTS)
+		br->win = BLOCKREAD_MAP_WINDOW;
 	br->wstart = start;
 	br->wend = start + len;
 	r = 0;
@@ -307,15 +322,18 @@ static const struct extent *extent_at(struct blockread *br, uint64_t off)
 	return &br->ext[br->cursor];
 }
 
-int blockread_next_data(struct blockread *br, uint64_t from, uint64_t *data)
+int blockread_next_data_below(struct blockread *br, uint64_t from, uint64_t end,
+			      uint64_t *data)
 {
-	while (from < br->size) {
+	if (end > br->size)
+		end = br->size;
+	while (from < end) {
 		const struct extent *x = extent_at(br, from);
 		size_t i;
 
 		if (!x)
 			return -1;
-		for (i = br->cursor; i < br->next; i++) {
+		for (i = br->cursor; i < br->next && br->ext[i].start < end; i++) {
 			if (br->ext[i].kind != EXT_ZERO) {
 				*data = br->ext[i].start > from ? br->ext[i].start : from;
 				return 1;
@@ -324,6 +342,11 @@ int blockread_next_data(struct blockread *br, uint64_t from, uint64_t *data)
 		from = br->wend;
 	}
 	return 0;
+}
+
+int blockread_next_data(struct blockread *br, uint64_t from, uint64_t *data)
+{
+	return blockread_next_data_below(br, from, br->size, data);
 }
 
 static char *image_opts(const struct blockread *br, uint64_t off, uint64_t len)
@@ -419,9 +442,13 @@ int blockread_read(struct blockread *br, uint64_t off, void *buf, size_t len)
 {
 	uint64_t end = off + len, pos = off;
 
-	memset(buf, 0, len);
-	if (end > br->size)
-		end = br->size;
+	/* Only what is not read is zeroed: the holes and past the end. */
+	if (end > br->size) {
+		uint64_t from = off < br->size ? br->size : off;
+
+		memset((char *)buf + (from - off), 0, (size_t)(end - from));
+		end = from;
+	}
 	while (pos < end) {
 		const struct extent *x = extent_at(br, pos);
 		uint64_t n, in;
@@ -433,7 +460,9 @@ int blockread_read(struct blockread *br, uint64_t off, void *buf, size_t len)
 		if (n > end - pos)
 			n = end - pos;
 		in = pos - x->start;
-		if (x->kind == EXT_DIRECT) {
+		if (x->kind == EXT_ZERO) {
+			memset(dst, 0, (size_t)n);
+		} else if (x->kind == EXT_DIRECT) {
 			if (pread_full(br->layers[x->depth].fd, dst, (size_t)n, x->offset + in,
 				       br->layers[x->depth].path) < 0)
 				return -1;

@@ -10,7 +10,8 @@
  *	blockread_close(br);
  *
  * Allocation comes from `qemu-img map --output=json -f FMT` in windows of
- * BLOCKREAD_MAP_WINDOW bytes, so memory is bounded whatever the disk size.
+ * BLOCKREAD_MAP_WINDOW bytes (longer over sparse stretches), each answer
+ * under the capture limit, so memory is bounded whatever the disk size.
  * Data extents for which qemu reports a host offset in a plain file (raw
  * files, uncompressed unencrypted qcow2 clusters, at any depth of a backing
  * chain) are read with pread(2) straight from that file. Everything else
@@ -45,6 +46,9 @@
 /* Guest range of one `qemu-img map` call: at 4 KiB granularity a window
  * has at most 65,536 extents, ~6.5 MiB of JSON (under RUN_CAPTURE_MAX). */
 #define BLOCKREAD_MAP_WINDOW (256ull << 20)
+/* Sparse stretches are mapped in longer windows, up to this (blockread.c
+ * load_window); an answer over the capture limit falls back to the above. */
+#define BLOCKREAD_MAP_WINDOW_MAX (64ull << 30)
 /* Largest guest range decoded by one qemu-img convert (temporary space). */
 #define BLOCKREAD_DECODE_CHUNK (32ull << 20)
 
@@ -70,6 +74,10 @@ uint64_t blockread_size(const struct blockread *br);
 /* First offset >= from that may hold non-zero data: 1 with *data set, 0 when
  * the rest of the disk reads as zeros, -1 on error. */
 int blockread_next_data(struct blockread *br, uint64_t from, uint64_t *data);
+/* The same, looking no further than end: 0 when [from, end) reads as zeros
+ * (the map is not read past the window holding end - 1). */
+int blockread_next_data_below(struct blockread *br, uint64_t from, uint64_t end,
+			      uint64_t *data);
 
 /* Read len bytes of the guest view at off into buf; what lies past the end
  * of the disk reads as zeros. 0 or -1. */

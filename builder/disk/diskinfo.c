@@ -13,31 +13,71 @@
 /* qemu-img info reads headers only: a minute is plenty even on NFS. */
 #define QEMU_IMG_INFO_TIMEOUT_MS 60000
 
-bool disk_format_known(const char *f)
+/* The one list of formats: as qemu-img names them, and whether a disk from
+ * outside may come in as one (admit.h); vdi and qed are read, not admitted. */
+static const struct {
+	const char *name;
+	bool admitted;
+} disk_formats[] = {
+	{ "raw", true }, { "qcow2", true }, { "vmdk", true }, { "vpc", true }, { "vhdx", true },
+	{ "vdi", false }, { "qed", false },
+};
+
+const char *disk_format_name(const char *f, bool admitted_only)
 {
-	static const char *const known[] = { "raw", "qcow2", "vmdk", "vpc", "vhdx", "vdi", "qed" };
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(known); i++)
-		if (strcmp(f, known[i]) == 0)
-			return true;
-	return false;
+	if (!f)
+		return NULL;
+	if (strcmp(f, "vhd") == 0)
+		f = "vpc";
+	for (i = 0; i < ARRAY_SIZE(disk_formats); i++)
+		if (strcmp(f, disk_formats[i].name) == 0 &&
+		    (disk_formats[i].admitted || !admitted_only))
+			return disk_formats[i].name;
+	return NULL;
+}
+
+bool disk_format_known(const char *f)
+{
+	return f && strcmp(f, "vhd") != 0 && disk_format_name(f, false);
+}
+
+json_t *disk_info_load(const char *json, size_t len, const char *path)
+{
+	json_error_t je;
+	json_t *root = json_loadb(json, len, 0, &je);
+
+	if (!root || !json_is_object(root)) {
+		err_set("qemu-img info '%s': invalid JSON: %s", path,
+			root ? "not an object" : je.text);
+		json_decref(root);
+		return NULL;
+	}
+	return root;
 }
 
 int disk_info_parse(const char *json, size_t len, const char *path, const char *format,
 		    struct disk_info *di)
 {
-	json_t *root, *v;
-	json_error_t je;
+	json_t *root = disk_info_load(json, len, path);
+	int ret;
+
+	memset(di, 0, sizeof(*di));
+	if (!root)
+		return -1;
+	ret = disk_info_from_json(root, path, format, di);
+	json_decref(root);
+	return ret;
+}
+
+int disk_info_from_json(const json_t *root, const char *path, const char *format,
+			struct disk_info *di)
+{
+	const json_t *v;
 	int ret = -1;
 
 	memset(di, 0, sizeof(*di));
-	root = json_loadb(json, len, 0, &je);
-	if (!root || !json_is_object(root)) {
-		err_set("qemu-img info '%s': invalid JSON: %s", path,
-			root ? "not an object" : je.text);
-		goto cleanup;
-	}
 	v = json_object_get(root, "format");
 	if (!json_is_string(v)) {
 		err_set("qemu-img info '%s': no format", path);
@@ -82,7 +122,6 @@ int disk_info_parse(const char *json, size_t len, const char *path, const char *
 cleanup:
 	if (ret < 0)
 		disk_info_release(di);
-	json_decref(root);
 	return ret;
 }
 

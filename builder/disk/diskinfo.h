@@ -12,6 +12,9 @@
 
 /* Formats amiforge reads and writes, as qemu-img names them. */
 bool disk_format_known(const char *qemu_format);
+/* f as qemu-img names it (vhd is vpc) when amiforge reads that format (with
+ * admitted_only: one a disk from outside may come in as), else NULL. */
+const char *disk_format_name(const char *f, bool admitted_only);
 
 struct disk_info {
 	char *path;            /* disk_admit(): the absolute path to use */
@@ -36,5 +39,11 @@ int disk_info_json(const char *path, const char *format, char **json, size_t *le
  * path (used in messages), format as given to qemu-img (NULL: probed). */
 int disk_info_parse(const char *json, size_t len, const char *path, const char *format,
 		    struct disk_info *di);
+
+/* Its two steps: qemu-img info's JSON as an object (NULL with the error
+ * recorded), and the disk_info read from it. */
+struct json_t *disk_info_load(const char *json, size_t len, const char *path);
+int disk_info_from_json(const struct json_t *root, const char *path, const char *format,
+			struct disk_info *di);
 
 #endif

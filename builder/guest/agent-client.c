@@ -214,59 +214,55 @@ static int channel_closed(struct agent *a)
 	return err_set("agent: channel closed (agent exited or guest rebooted)");
 }
 
-/* Write iov fully by deadline. While the agent is not reading, read what it
- * sends into the buffer (as long as it fits) so that neither side blocks the
- * other. */
+struct chan_wait {
+	struct agent *a;
+	int64_t deadline;
+	bool failed;    /* the wait failed, its error recorded */
+};
+
+/* The channel is full: wait for room by the deadline. While the agent is
+ * not reading, read what it sends into the buffer (as long as it fits) so
+ * that neither side blocks the other. 0, or -1 with the error recorded. */
+static int chan_wait(void *opaque)
+{
+	struct chan_wait *cw = opaque;
+	struct agent *a = cw->a;
+	struct pollfd p[2] = {
+		{ .fd = a->wfd, .events = POLLOUT },
+		{ .fd = a->rfd, .events = POLLIN },
+	};
+	int64_t left = cw->deadline - now_ms();
+	nfds_t np = proto_in_space(&a->in) > 0 && a->rfd != a->wfd ? 2 : 1;
+	int r = 0;
+
+	if (a->rfd == a->wfd && proto_in_space(&a->in) > 0)
+		p[0].events |= POLLIN;
+	if (left <= 0) {
+		agent_desync(a);
+		r = err_set("agent: send timed out (the guest is not reading)");
+	} else if (poll(p, np, (int)left) < 0 && errno != EINTR) {
+		r = err_errno("agent: poll");
+	} else if ((p[0].revents & POLLIN) || (np == 2 && (p[1].revents & POLLIN))) {
+		ssize_t n = proto_in_read(&a->in, a->rfd);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			r = channel_closed(a);
+	}
+	if (r == 0 && (p[0].revents & (POLLERR | POLLNVAL)))
+		r = channel_closed(a);
+	cw->failed = r < 0;
+	return r;
+}
+
+/* Write iov fully by the deadline. */
 static int chan_writev(struct agent *a, struct iovec *iov, int cnt, int64_t deadline)
 {
-	int idx = 0;
+	struct chan_wait cw = { .a = a, .deadline = deadline };
 
 	if (a->wfd < 0)
 		return err_set("agent: channel closed");
-	while (idx < cnt) {
-		ssize_t w = writev(a->wfd, iov + idx, cnt - idx);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			struct pollfd p[2] = {
-				{ .fd = a->wfd, .events = POLLOUT },
-				{ .fd = a->rfd, .events = POLLIN },
-			};
-			int64_t left = deadline - now_ms();
-			nfds_t np = proto_in_space(&a->in) > 0 && a->rfd != a->wfd ? 2 : 1;
-
-			if (a->rfd == a->wfd && proto_in_space(&a->in) > 0)
-				p[0].events |= POLLIN;
-			if (left <= 0) {
-				agent_desync(a);
-				return err_set("agent: send timed out (the guest is not reading)");
-			}
-			if (poll(p, np, (int)left) < 0 && errno != EINTR)
-				return err_errno("agent: poll");
-			if ((p[0].revents & POLLIN) || (np == 2 && (p[1].revents & POLLIN))) {
-				ssize_t n = proto_in_read(&a->in, a->rfd);
-
-				if (n == 0)
-					return channel_closed(a);
-				if (n < 0 && errno != EAGAIN)
-					return channel_closed(a);
-			}
-			if (p[0].revents & (POLLERR | POLLNVAL))
-				return channel_closed(a);
-			continue;
-		}
-		if (w < 0)
-			return channel_closed(a);
-		while (idx < cnt && (size_t)w >= iov[idx].iov_len) {
-			w -= (ssize_t)iov[idx].iov_len;
-			idx++;
-		}
-		if (idx < cnt) {
-			iov[idx].iov_base = (char *)iov[idx].iov_base + w;
-			iov[idx].iov_len -= (size_t)w;
-		}
-	}
+	if (writev_all(a->wfd, iov, cnt, chan_wait, &cw) < 0)
+		return cw.failed ? -1 : channel_closed(a);
 	return 0;
 }
 

@@ -165,6 +165,12 @@ static int make_dirs(struct guest *g, const char *work_dir, const char *overlay)
 	return 0;
 }
 
+const void *guest_agent_blob(size_t *len)
+{
+	*len = (size_t)(amiforge_agent_blob_end - amiforge_agent_blob);
+	return amiforge_agent_blob;
+}
+
 static int prepare_disk(struct guest *g, const struct guest_opts *o)
 {
 	size_t agent_len = (size_t)(amiforge_agent_blob_end - amiforge_agent_blob);
@@ -201,6 +207,9 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 			goto cleanup;
 	} else {
 		struct seed_opts so = { .agent = amiforge_agent_blob, .agent_len = agent_len };
+
+		if (o->via == GUEST_AGENT_DISK)
+			so = (struct seed_opts){ .agent_in_disk = true };
 
 		g->seed = xasprintf("%s/seed.iso", g->dir);
 		if (seed_write(g->seed, &so, &g->instance_id) < 0)
@@ -250,6 +259,9 @@ static int wait_agent(struct guest *g, int64_t deadline)
 		if (st == HV_EXITED)
 			return err_set("the guest stopped before its agent answered");
 	}
+	if (g->via == GUEST_AGENT_DISK)
+		return err_set("no agent within the boot deadline: the image's unit did not "
+			       "start it (last: %s)", err_msg());
 	if (g->seed && !console_has(g, SEED_CONSOLE_MARK))
 		return err_set("no agent within the boot deadline: cloud-init did not run "
 			       "the seed's bootcmd (does the image have cloud-init? "
@@ -367,6 +379,7 @@ struct guest *guest_boot(const struct guest_opts *o)
 			hv_name(g->hv));
 		goto fail;
 	}
+	g->via = o->via;
 	if (prepare_disk(g, o) < 0)
 		goto fail;
 

@@ -38,7 +38,12 @@ struct journal;
 enum guest_agent_via {
 	GUEST_AGENT_SEED = 0,   /* NoCloud seed ISO + cloud-init bootcmd (default) */
 	GUEST_AGENT_INJECT,     /* libguestfs writes agent + systemd unit into the overlay */
+	GUEST_AGENT_DISK,       /* the image starts the agent itself (a build's agent
+				 * layer, checkpoint.h); the seed is for cloud-init only */
 };
+
+/* The static agent amiforge carries (its build of guest-agent/). */
+const void *guest_agent_blob(size_t *len);
 
 struct guest_opts {
 	const char *image;         /* base image (path) */
@@ -107,6 +112,7 @@ struct guest {
 				    * forward environment, the offline note
 				    * (builder/exec/executor-net.h) */
 	enum accel accel;      /* resolved */
+	enum guest_agent_via via;
 	enum vm_net net;
 	struct vm_forward forwards[VM_FORWARDS_MAX];   /* host ports resolved */
 	size_t n_forwards;

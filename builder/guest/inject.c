@@ -2,19 +2,32 @@
 #include <guestfs.h>
 
 #include "inject.h"
+#include "builder/base/cache.h"
 #include "builder/disk/appliance.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
 
+/* Started as soon as the local file systems are mounted (read-write: the
+ * first step may write), long before cloud-init's stages: the agent finds
+ * its virtio-serial port through sysfs and waits for it, so neither udev nor
+ * the network is needed; the port's driver is loaded here rather than when
+ * udev gets to it (a module on most distributions; "-": built in, or no
+ * modprobe, is fine). Its log reaches the console too (when it serves the
+ * port, with the guest's uptime). Stopped at shutdown like any service. */
 static const char unit_text[] =
 	"[Unit]\n"
 	"Description=amiforge guest agent\n"
 	"DefaultDependencies=no\n"
-	"After=systemd-udevd.service\n"
+	"After=local-fs.target\n"
+	"Conflicts=shutdown.target\n"
+	"Before=shutdown.target\n"
 	"\n"
 	"[Service]\n"
+	"ExecStartPre=-/sbin/modprobe -q virtio_console\n"
 	"ExecStart=" INJECT_AGENT_PATH "\n"
+	"StandardOutput=journal+console\n"
+	"StandardError=journal+console\n"
 	"Restart=always\n"
 	"RestartSec=1\n"
 	"\n"
@@ -24,6 +37,20 @@ static const char unit_text[] =
 const char *inject_unit_text(void)
 {
 	return unit_text;
+}
+
+char *inject_agent_digest(const void *agent, size_t len)
+{
+	struct hasher *h = hasher_new(CHECKSUM_NONE);
+	char *hex = NULL, *extra = NULL;
+
+	hasher_update(h, INJECT_AGENT_PATH, sizeof(INJECT_AGENT_PATH));
+	hasher_update(h, unit_text, sizeof(unit_text));
+	hasher_update(h, agent, len);
+	hasher_final(h, &hex, &extra);
+	hasher_free(h);
+	free(extra);
+	return hex;
 }
 
 /* Mount the disk's OS read-write, as its fstab says. */
@@ -58,6 +85,14 @@ int inject_agent(const char *disk, const char *format, const void *agent, size_t
 		return err_prefix("inject");
 	if (mount_os(g, disk) < 0)
 		goto fail;
+	/* A unit is only worth writing where systemd will read it. */
+	if (guestfs_is_file_opts(g, "/lib/systemd/systemd", GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 1,
+				 -1) <= 0 &&
+	    guestfs_is_file_opts(g, "/usr/lib/systemd/systemd",
+				 GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 1, -1) <= 0) {
+		err_set("inject into '%s': the image has no systemd", disk);
+		goto fail;
+	}
 	if (guestfs_mkdir_p(g, "/usr/local/sbin") < 0 ||
 	    guestfs_write(g, INJECT_AGENT_PATH, agent, len) < 0 ||
 	    guestfs_chmod(g, 0755, INJECT_AGENT_PATH) < 0 ||

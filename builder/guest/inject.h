@@ -12,11 +12,17 @@
 #define INJECT_UNIT_PATH "/etc/systemd/system/amiforge-agent.service"
 #define INJECT_WANTS_PATH "/etc/systemd/system/multi-user.target.wants/amiforge-agent.service"
 
-/* The unit file text (static storage). */
+/* The unit file text (static storage). The unit starts the agent early
+ * (DefaultDependencies=no, after local-fs.target). */
 const char *inject_unit_text(void);
 
+/* What injection writes, as a sha256 hex (the agent, the unit and their
+ * paths): a cached agent layer is named by it. Caller frees. */
+char *inject_agent_digest(const void *agent, size_t len);
+
 /* Inject agent (len bytes) into disk (format explicit). libguestfs runs with
- * force_tcg when accel_kvm_usable() says no. 0 or -1. */
+ * force_tcg when accel_kvm_usable() says no. 0 or -1 (also when the image
+ * has no systemd to start the unit). */
 int inject_agent(const char *disk, const char *format, const void *agent, size_t len);
 
 #endif

@@ -58,11 +58,13 @@ static const char bootcmd_script[] =
 	"echo \"amiforge-seed: agent $([ -x \"$a\" ] && echo installed || echo missing)," \
 	" virtio ports: $(cat /sys/class/virtio-ports/*/name 2>/dev/null | tr '\\n' ' ')\"\n";
 
-char *seed_user_data(const struct seed_opts *o UNUSED)
+char *seed_user_data(const struct seed_opts *o)
 {
 	struct buf b = BUF_INIT(64 * 1024);
 	const char *p = bootcmd_script;
 
+	if (o->agent_in_disk)
+		return xstrdup("");   /* an empty cloud-config is warned about */
 	buf_adds(&b, "#cloud-config\n"
 		     "# amiforge: start the guest agent early, on every boot (bootcmd)\n"
 		     "bootcmd:\n"

@@ -27,6 +27,9 @@ struct seed_opts {
 	const char *hostname;     /* NULL: "amiforge" */
 	const void *agent;        /* the agent binary (NULL: none, for smoke tests) */
 	size_t agent_len;
+	bool agent_in_disk;       /* the disk starts the agent (a build's agent
+				   * layer): user-data has no bootcmd, the ISO
+				   * no agent; cloud-init runs as for a user */
 };
 
 /* A fresh instance id: "i-" and 16 hex digits from getrandom(). Caller frees. */

@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include "internal.h"
+#include "sbom.h"
 #include "builder/disk/admit.h"
 #include "builder/disk/appliance.h"
 #include "builder/disk/diskinfo.h"
@@ -99,6 +100,11 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 			goto cleanup;
 		if (opts->target == INSPECT_FOR_IMPORT_IMAGE && inspect_import_image(&c) < 0)
 			goto cleanup;
+		if (opts->sbom_name &&
+		    sbom_of_mounted(c.g, &c.os, opts->disk, opts->sbom_name, &rep->sbom) < 0) {
+			log_warn("inspect: no SBOM: %s", err_msg());
+			err_clear();
+		}
 	}
 	r = appliance_close(c.g, opts->disk);
 	c.g = NULL;	/* closed either way */

@@ -13,6 +13,8 @@
 #ifndef AMIFORGE_INSPECT_H
 #define AMIFORGE_INSPECT_H
 
+#include <jansson.h>
+
 #include "compat.h"
 
 /* Where the disk is going: the rules differ (ImportImage runs AWS's own OS
@@ -51,6 +53,9 @@ struct inspect_opts {
 	const char *const *skip;
 	size_t nskip;
 	const char *skip_why;
+	/* Non-NULL: also read the image's installed packages (sbom.h), for an
+	 * SBOM naming the image so; a failure to is a warning, not a check. */
+	const char *sbom_name;
 };
 
 #define INSPECT_OPTS_INIT { .target = INSPECT_FOR_IMPORT_SNAPSHOT, .boot = INSPECT_BOOT_ANY }
@@ -79,6 +84,9 @@ bool inspect_check_known(const char *id);
 
 /* Counts by status (pass, warn, fail, skip). */
 void inspect_report_counts(const struct inspect_report *rep, size_t counts[4]);
+
+/* The SBOM made when sbom_name was given (borrowed), or NULL. */
+json_t *inspect_report_sbom(const struct inspect_report *rep);
 
 /* True when any check failed. */
 bool inspect_report_failed(const struct inspect_report *rep);

@@ -33,6 +33,7 @@ struct inspect_report {
 	struct inspect_check *v;
 	size_t n, cap;
 	json_t *facts;            /* owned */
+	json_t *sbom;             /* owned, or NULL */
 	char *disk, *format;
 	enum inspect_target target;
 	enum inspect_boot boot;

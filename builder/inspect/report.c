@@ -216,7 +216,13 @@ void inspect_report_free(struct inspect_report *rep)
 	}
 	free(rep->v);
 	json_decref(rep->facts);
+	json_decref(rep->sbom);
 	free(rep->disk);
 	free(rep->format);
 	free(rep);
+}
+
+json_t *inspect_report_sbom(const struct inspect_report *rep)
+{
+	return rep->sbom;
 }

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "sbom.h"
+#include "files.h"
 #include "builder/disk/appliance.h"
 #include "buf.h"
 #include "error.h"
@@ -272,28 +273,16 @@ static json_t *kernels_of(guestfs_h *g)
 	return out;
 }
 
-int sbom_of_disk(const char *disk, const char *format, const char *image_name, json_t **bom)
+int sbom_of_mounted(guestfs_h *g, const struct appliance_os *os, const char *disk,
+		    const char *image_name, json_t **bom)
 {
-	struct appliance_os os = { 0 };
 	json_t *pkgs = NULL, *kernels = NULL;
 	const char *why = NULL;
 	char *db = NULL, ver[32];
 	size_t len = 0;
-	guestfs_h *g;
 	int ret = -1;
 
 	*bom = NULL;
-	g = appliance_open(disk, format, true, NULL);
-	if (!g)
-		return -1;
-	if (appliance_find_os(g, &os) < 0)
-		goto cleanup;
-	if (!os.nroots) {
-		err_set("'%s': no Linux system found on the disk", disk);
-		goto cleanup;
-	}
-	if (appliance_mount_os(g, &os, true, NULL, NULL) < 0)
-		goto cleanup;
 	db = appliance_read_file(g, "/var/lib/dpkg/status", SBOM_DB_MAX, &len, &why);
 	if (db) {
 		pkgs = sbom_parse_dpkg_status(db, len);
@@ -306,13 +295,13 @@ int sbom_of_disk(const char *disk, const char *format, const char *image_name, j
 	}
 	kernels = kernels_of(g);
 	/* As distributions name their releases: debian-12, ubuntu-22.04, rhel-9.3. */
-	if (os.distro && strcmp(os.distro, "ubuntu") == 0)
-		snprintf(ver, sizeof(ver), "%d.%02d", os.major, os.minor > 0 ? os.minor : 0);
-	else if (os.distro && strcmp(os.distro, "debian") != 0 && os.minor >= 0)
-		snprintf(ver, sizeof(ver), "%d.%d", os.major, os.minor);
+	if (os->distro && strcmp(os->distro, "ubuntu") == 0)
+		snprintf(ver, sizeof(ver), "%d.%02d", os->major, os->minor > 0 ? os->minor : 0);
+	else if (os->distro && strcmp(os->distro, "debian") != 0 && os->minor >= 0)
+		snprintf(ver, sizeof(ver), "%d.%d", os->major, os->minor);
 	else
-		snprintf(ver, sizeof(ver), "%d", os.major);
-	*bom = sbom_cyclonedx(pkgs, os.distro ? os.distro : "unknown", ver, os.arch, kernels,
+		snprintf(ver, sizeof(ver), "%d", os->major);
+	*bom = sbom_cyclonedx(pkgs, os->distro ? os->distro : "unknown", ver, os->arch, kernels,
 			      image_name, db == NULL);
 	if (!*bom) {
 		err_set("'%s': cannot make its SBOM (text that is not UTF-8?)", disk);
@@ -323,6 +312,35 @@ cleanup:
 	free(db);
 	json_decref(pkgs);
 	json_decref(kernels);
+	return ret;
+}
+
+int sbom_of_disk(const char *disk, const char *format, const char *image_name, json_t **bom,
+		 const char *const *paths, size_t npaths, json_t **files)
+{
+	struct appliance_os os = { 0 };
+	guestfs_h *g;
+	int ret = -1;
+
+	if (bom)
+		*bom = NULL;
+	if (files)
+		*files = NULL;
+	g = appliance_open(disk, format, true, NULL);
+	if (!g)
+		return -1;
+	if (appliance_find_os(g, &os) < 0)
+		goto cleanup;
+	if (!os.nroots) {
+		err_set("'%s': no Linux system found on the disk", disk);
+		goto cleanup;
+	}
+	if (appliance_mount_os(g, &os, true, NULL, NULL) < 0 ||
+	    (bom && sbom_of_mounted(g, &os, disk, image_name, bom) < 0) ||
+	    (files && files_of_mounted(g, disk, paths, npaths, files) < 0))
+		goto cleanup;
+	ret = 0;
+cleanup:
 	appliance_os_release(&os);
 	if (appliance_close(g, disk) < 0 && ret == 0)
 		log_warn("%s", err_msg());

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "compat.h"
+#include "builder/disk/appliance.h"
 
 /* Largest package database read, most packages listed. */
 #define SBOM_DB_MAX (64u << 20)
@@ -32,8 +33,14 @@ json_t *sbom_cyclonedx(const json_t *packages, const char *distro, const char *o
 		       const char *arch, const json_t *kernels, const char *image_name,
 		       bool incomplete);
 
-/* Read the disk (format stated) and make its SBOM. 0 or -1. */
-int sbom_of_disk(const char *disk, const char *format, const char *image_name, json_t **bom);
+/* The SBOM of an OS already mounted in appliance g (the inspector's: one
+ * appliance does both). 0 or -1. */
+int sbom_of_mounted(guestfs_h *g, const struct appliance_os *os, const char *disk,
+		    const char *image_name, json_t **bom);
+/* Read the disk (format stated) in one appliance: its SBOM when bom is not
+ * NULL, the files under paths (files.h) when files is not NULL. 0 or -1. */
+int sbom_of_disk(const char *disk, const char *format, const char *image_name, json_t **bom,
+		 const char *const *paths, size_t npaths, json_t **files);
 
 /* Packages of a CycloneDX document made by sbom_cyclonedx(): name → version. */
 json_t *sbom_packages_of(const json_t *bom);

@@ -1,10 +1,11 @@
 /* recipe-dist.c: parse and validate the recipe's distribution: section. */
 #include "recipe.h"
 #include "recipe-dist.h"
+#include "drivers/aws/distribute.h"
+#include "drivers/aws/names.h"
 #include "error.h"
 #include "util.h"
 
-#define DIST_REGIONS_MAX 32
 #define DIST_LIST_MAX 100
 
 static const char *const top_keys[] = { "allow_public", "regions" };
@@ -22,22 +23,7 @@ struct pctx {
 static int keys(const struct pctx *c, const struct ynode *map, const char *where,
 		const char *const *words, size_t n)
 {
-	size_t i, k;
-
-	for (i = 0; i < map->npairs; i++) {
-		const struct ynode *key = map->pairs[i].key;
-		const char *hint;
-
-		for (k = 0; k < n; k++)
-			if (strcmp(key->str, words[k]) == 0)
-				break;
-		if (k < n)
-			continue;
-		hint = closest_word(key->str, words, n);
-		return yerr(c->doc, key, "unknown key '%s' in %s%s%s%s", key->str, where,
-			    hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
-	}
-	return 0;
+	return ymap_check_keys(c->doc, map, where, words, n);
 }
 
 static int scalar(const struct pctx *c, const struct ynode *n, const char *what, const char **s)
@@ -112,21 +98,6 @@ static int list(const struct pctx *c, const struct ynode *n, const char *what, i
 	return 0;
 }
 
-static bool region_name_ok(const char *r)
-{
-	size_t i, dashes = 0;
-
-	if (strlen(r) < 6 || strlen(r) > 32)
-		return false;
-	for (i = 0; r[i]; i++) {
-		if (r[i] == '-')
-			dashes++;
-		else if (!((r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9')))
-			return false;
-	}
-	return dashes >= 2 && r[i - 1] >= '0' && r[i - 1] <= '9';
-}
-
 static int parse_region(const struct pctx *c, const struct ynode *n, bool allow_public,
 			struct recipe_dist_region *r)
 {
@@ -144,22 +115,22 @@ static int parse_region(const struct pctx *c, const struct ynode *n, bool allow_
 		return -1;
 	if (!s)
 		return yerr(c->doc, n, "a distribution region needs 'region'");
-	if (!region_name_ok(s))
+	if (!aws_region_ok(s))
 		return yerr(c->doc, ymap_get(n, "region"), "'%s' is not an AWS region name "
-			    "(e.g. eu-west-1)", s);
+			    "(e.g. " AWS_REGION_EXAMPLE ")", s);
 	r->region = xstrdup(s);
 	if (scalar(c, ymap_get(n, "name"), "name", &s) < 0 ||
 	    (s && c->expand(c->ctx, ymap_get(n, "name"), s, &r->name) < 0))
 		return -1;
-	if (r->name && (strlen(r->name) < 3 || strlen(r->name) > 128))
-		return yerr(c->doc, ymap_get(n, "name"), "AMI name '%s' must be 3 to 128 "
-			    "characters", r->name);
+	if (r->name && !aws_ami_name_ok(r->name))
+		return yerr(c->doc, ymap_get(n, "name"), "'%s' is not a valid AMI name (3-128 "
+			    "of " AWS_AMI_NAME_CHARS ")", r->name);
 	if (scalar(c, ymap_get(n, "description"), "description", &s) < 0 ||
 	    (s && c->expand(c->ctx, ymap_get(n, "description"), s, &r->description) < 0))
 		return -1;
-	if (r->description && strlen(r->description) > 255)
-		return yerr(c->doc, ymap_get(n, "description"), "description is longer than 255 "
-			    "characters");
+	if (r->description && strlen(r->description) > AWS_DESCRIPTION_MAX)
+		return yerr(c->doc, ymap_get(n, "description"), "description is longer than %d "
+			    "characters", AWS_DESCRIPTION_MAX);
 	if (boolean(c, ymap_get(n, "encrypted"), "encrypted", &r->encrypted) < 0 ||
 	    scalar(c, ymap_get(n, "kms_key_id"), "kms_key_id", &s) < 0)
 		return -1;
@@ -170,21 +141,24 @@ static int parse_region(const struct pctx *c, const struct ynode *n, bool allow_
 	if (tags && !ynode_is_null(tags)) {
 		if (tags->type != YNODE_MAP)
 			return yerr(c->doc, tags, "tags must be a mapping, not %s", ynode_kind(tags));
-		if (tags->npairs > 50)
-			return yerr(c->doc, tags, "more than 50 tags");
+		if (tags->npairs > AWS_TAGS_MAX)
+			return yerr(c->doc, tags, "more than %d tags", AWS_TAGS_MAX);
 		r->tags = xcalloc(tags->npairs + 1, sizeof(*r->tags));
 		for (i = 0; i < tags->npairs; i++) {
 			const struct ynode *k = tags->pairs[i].key, *v = tags->pairs[i].value;
 
-			if (k->len == 0 || k->len > 128 || str_startswith(k->str, "aws:"))
-				return yerr(c->doc, k, "tag key '%s' must be 1-128 characters and not "
-					    "start with 'aws:'", k->str);
+			if (!aws_tag_key_ok(k->str))
+				return yerr(c->doc, k, "tag key '%s' must be 1-%d characters and not "
+					    "start with 'aws:'", k->str, AWS_TAG_KEY_MAX);
 			if (scalar(c, v, "a tag value", &s) < 0)
 				return -1;
 			r->tags[r->ntags].name = xstrdup(k->str);
 			r->ntags++;
 			if (c->expand(c->ctx, v, s ? s : "", &r->tags[r->ntags - 1].value) < 0)
 				return -1;
+			if (strlen(r->tags[r->ntags - 1].value) > AWS_TAG_VALUE_MAX)
+				return yerr(c->doc, v, "tag '%s' value is longer than %d characters",
+					    k->str, AWS_TAG_VALUE_MAX);
 		}
 	}
 	if (lp && !ynode_is_null(lp)) {

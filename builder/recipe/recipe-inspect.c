@@ -4,6 +4,8 @@
 #include "builder/inspect/inspect.h"
 #include "util.h"
 
+static const char *const inspect_keys[] = { "skip", "canaries" };
+
 static int string_list(const struct ydoc *doc, const struct ynode *n, const char *what,
 		       struct strv *out, struct strv *where, bool check_ids)
 {
@@ -55,19 +57,14 @@ static int string_list(const struct ydoc *doc, const struct ynode *n, const char
 int recipe_inspect_parse(const struct ydoc *doc, const struct ynode *n, struct recipe_inspect *out)
 {
 	struct strv skip = STRV_INIT, at = STRV_INIT, can = STRV_INIT;
-	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	if (!n || ynode_is_null(n))
 		return 0;
 	if (n->type != YNODE_MAP)
 		return yerr(doc, n, "'inspect' must be a mapping, not %s", ynode_kind(n));
-	for (i = 0; i < n->npairs; i++) {
-		const struct ynode *k = n->pairs[i].key;
-
-		if (strcmp(k->str, "skip") != 0 && strcmp(k->str, "canaries") != 0)
-			return yerr(doc, k, "unknown key '%s' in inspect (skip, canaries)", k->str);
-	}
+	if (ymap_check_keys(doc, n, "inspect", inspect_keys, ARRAY_SIZE(inspect_keys)) < 0)
+		return -1;
 	if (string_list(doc, ymap_get(n, "skip"), "skip", &skip, &at, true) < 0 ||
 	    string_list(doc, ymap_get(n, "canaries"), "canaries", &can, NULL, false) < 0) {
 		strv_release(&skip);

@@ -2,8 +2,10 @@
 #include <ctype.h>
 
 #include "recipe.h"
+#include "builder/base/ami.h"
 #include "builder/component/catalog.h"
 #include "buf.h"
+#include "drivers/aws/names.h"
 #include "drivers/hypervisor/hypervisor.h"
 #include "error.h"
 #include "log.h"
@@ -18,11 +20,13 @@ static const char *const top_keys[] = {
 	"cleanup", "output", "publish", "distribution", "inspect",
 };
 static const char *const parent_keys[] = {
-	"url", "path", "sha256", "sha512", "checksum_url", "format", "member",
+	"url", "path", "sha256", "sha512", "checksum_url", "format", "member", "ami", "ssm",
+	"region", "profile",
 };
 static const char *const doc_keys[] = { "path", "name", "version", "parameters", "pin" };
 static const char *const vm_keys[] = {
 	"cpus", "memory", "disk_size", "accel", "driver", "connect", "network", "proxy", "forward",
+	"wait_for_cloud_init",
 };
 static const char *const cleanup_keys[] = {
 	"cloudinit", "ssh", "logs", "machine-id", "agent", "history", "network",
@@ -204,24 +208,7 @@ static int rerr(const struct rctx *c, const struct ynode *n, const char *fmt, ..
 static int check_keys(const struct rctx *c, const struct ynode *map, const char *where,
 		      const char *const *keys, size_t nkeys)
 {
-	size_t i, k;
-
-	for (i = 0; i < map->npairs; i++) {
-		const struct ynode *key = map->pairs[i].key;
-		const char *hint;
-
-		for (k = 0; k < nkeys; k++)
-			if (strcmp(key->str, keys[k]) == 0)
-				break;
-		if (k < nkeys)
-			continue;
-		hint = closest_word(key->str, keys, nkeys);
-		if (hint)
-			return rerr(c, key, "unknown key '%s' in %s; did you mean '%s'?",
-				    key->str, where, hint);
-		return rerr(c, key, "unknown key '%s' in %s", key->str, where);
-	}
-	return 0;
+	return ymap_check_keys(&c->r->doc, map, where, keys, nkeys);
 }
 
 static int want_map(const struct rctx *c, const struct ynode *n, const char *what)
@@ -322,18 +309,27 @@ static int expand(const struct rctx *c, const struct ynode *n, const char *in, c
 
 /* ---- paths ------------------------------------------------------------ */
 
-static char *resolve(const struct rctx *c, const char *given)
+/* A relative path in the recipe is relative to the recipe's folder; one
+ * given with --var, like every path on the command line, to the current
+ * directory. */
+static char *resolve(const struct rctx *c, const struct ynode *n, const char *given)
 {
+	char *cwd, *out;
+
 	if (given[0] == '/')
 		return xstrdup(given);
-	return xasprintf("%s/%s", c->r->dir, given);
+	if (!override_var(c, n) || !(cwd = getcwd(NULL, 0)))
+		return xasprintf("%s/%s", c->r->dir, given);
+	out = xasprintf("%s/%s", cwd, given);
+	free(cwd);
+	return out;
 }
 
 /* An existing, readable regular file; *abs gets its canonical path. */
 static int readable_file(const struct rctx *c, const struct ynode *n, const char *what,
 			 const char *given, char **abs)
 {
-	char *joined = resolve(c, given), *real;
+	char *joined = resolve(c, n, given), *real;
 	struct stat st;
 	int r = -1;
 
@@ -621,6 +617,43 @@ static int check_hex(const struct rctx *c, const struct ynode *n, enum checksum_
 	return 0;
 }
 
+/* parent: {ami: ami-..., region: ..., profile: ...}: nothing else of a disk
+ * file's keys applies. */
+static int parse_parent_ami(struct rctx *c, const struct ynode *n, const struct ynode *an,
+			    const char *ami, const struct ynode *sn, const char *ssm,
+			    const struct ynode *rn, const char *region, const char *profile)
+{
+	static const char *const file_keys[] = { "url", "path", "sha256", "sha512",
+						  "checksum_url", "format", "member" };
+	struct recipe_parent *p = &c->r->parent;
+	const struct ypair *kp;
+	size_t i;
+
+	if (!ami && !ssm)
+		return rerr(c, n, "parent.region and parent.profile go with parent.ami or parent.ssm");
+	if (ami && ssm)
+		return rerr(c, sn, "parent takes 'ami' or 'ssm' (a parameter naming an AMI), not both");
+	if (ssm && !ssm_name_ok(ssm))
+		return rerr(c, sn, "parent.ssm '%s' is not an SSM parameter name (letters, digits, "
+			    "'_', '.', '-', '/'; at most 2048 characters)", ssm);
+	for (i = 0; i < ARRAY_SIZE(file_keys); i++)
+		if ((kp = ymap_pair(n, file_keys[i])))
+			return rerr(c, kp->key, "parent.%s does not go with parent.%s (the "
+				    "AMI's root snapshot is the disk)", file_keys[i], ami ? "ami" : "ssm");
+	if (ami && !ami_id_ok(ami))
+		return rerr(c, an, "parent.ami '%s' is not an AMI id (ami- and 8 or 17 hex "
+			    "digits)", ami);
+	if (region && !aws_region_ok(region))
+		return rerr(c, rn, "parent.region '%s' is not an AWS region name (e.g. "
+			    AWS_REGION_EXAMPLE ")", region);
+	p->ami = ami ? xstrdup(ami) : NULL;
+	p->ssm = ssm ? xstrdup(ssm) : NULL;
+	p->region = region ? xstrdup(region) : NULL;
+	p->profile = profile ? xstrdup(profile) : NULL;
+	p->format = xstrdup("qcow2");   /* what the cache makes of it */
+	return 0;
+}
+
 static int parse_parent(struct rctx *c, const struct ynode *root)
 {
 	struct recipe_parent *p = &c->r->parent;
@@ -628,7 +661,9 @@ static int parse_parent(struct rctx *c, const struct ynode *root)
 	const struct ynode *n = pair ? pair->value : NULL, *un = NULL, *pn = NULL, *sn = NULL;
 	const struct ynode *s5 = NULL, *cn = NULL, *fn = NULL, *mn = NULL;
 	const char *url = NULL, *path = NULL, *s256 = NULL, *s512 = NULL, *curl = NULL;
-	const char *fmt = NULL, *member = NULL;
+	const char *fmt = NULL, *member = NULL, *ami = NULL, *region = NULL, *profile = NULL;
+	const char *ssm = NULL;
+	const struct ynode *an = NULL, *rn = NULL, *prn = NULL, *sn2 = NULL;
 	char *upath;
 
 	if (!n || ynode_is_null(n))
@@ -652,10 +687,16 @@ static int parse_parent(struct rctx *c, const struct ynode *root)
 		    get_str(c, n, "sha512", "parent.sha512", &s5, &s512) < 0 ||
 		    get_str(c, n, "checksum_url", "parent.checksum_url", &cn, &curl) < 0 ||
 		    get_str(c, n, "format", "parent.format", &fn, &fmt) < 0 ||
-		    get_str(c, n, "member", "parent.member", &mn, &member) < 0)
+		    get_str(c, n, "member", "parent.member", &mn, &member) < 0 ||
+		    get_str(c, n, "ami", "parent.ami", &an, &ami) < 0 ||
+		    get_str(c, n, "ssm", "parent.ssm", &sn2, &ssm) < 0 ||
+		    get_str(c, n, "region", "parent.region", &rn, &region) < 0 ||
+		    get_str(c, n, "profile", "parent.profile", &prn, &profile) < 0)
 			return -1;
+		if (ami || ssm || region || profile)
+			return parse_parent_ami(c, n, an, ami, sn2, ssm, rn, region, profile);
 		if (!url && !path)
-			return rerr(c, n, "parent needs 'url' or 'path'");
+			return rerr(c, n, "parent needs 'url', 'path' or 'ami'");
 		if (url && path)
 			return rerr(c, pn, "parent has both 'url' and 'path'; keep one");
 		if (!!s256 + !!s512 + !!curl > 1)
@@ -734,6 +775,8 @@ static int parse_params(struct rctx *c, const struct ynode *n, struct recipe_doc
 				return rerr(c, v, "parameter '%s' must be a string, not %s",
 					    k->str, ynode_kind(v));
 			p->name = xstrdup(k->str);
+			p->line = k->line;
+			p->col = k->col;
 			d->nparams++;
 			p->from_var = over != NULL;
 			if (expand(c, v, over ? over : v->str, &p->value) < 0)
@@ -746,9 +789,12 @@ static int parse_params(struct rctx *c, const struct ynode *n, struct recipe_doc
 }
 
 /* A component named by name and version: resolved in the catalog
- * (builder/component/catalog.h) to its highest matching version. */
+ * (builder/component/catalog.h) to its highest matching version. Under
+ * tests:, a component with a test document (NAME/VERSION/test.yaml) means
+ * that document: `tests: [{name: update-linux, version: 1.x.x}]` checks what
+ * update-linux did. */
 static int catalog_doc(const struct rctx *c, const struct ynode *nn, const struct ynode *vn,
-		       const char *name, const char *version, struct recipe_doc *d)
+		       const char *name, const char *version, bool is_test, struct recipe_doc *d)
 {
 	struct catalog_entry e;
 
@@ -759,11 +805,17 @@ static int catalog_doc(const struct rctx *c, const struct ynode *nn, const struc
 		return rerr(c, vn, "%s", err_msg());
 	if (catalog_resolve(c->r->dir, name, version, &e) < 0)
 		return rerr(c, nn, "%s", err_msg());
-	d->path = e.path;
+	if (is_test && e.test_path) {
+		d->path = e.test_path;
+		e.test_path = NULL;
+	} else {
+		d->path = e.path;
+		e.path = NULL;
+	}
 	d->name = e.name;
 	d->version = e.version;
 	d->given = xasprintf("%s@%s", name, version);
-	e.path = e.name = e.version = NULL;
+	e.name = e.version = NULL;
 	catalog_entry_release(&e);
 	return 0;
 }
@@ -806,7 +858,8 @@ static int parse_docs(struct rctx *c, const struct ynode *root, const char *key,
 					    "'version', not both", what);
 			if (!path && !name)
 				return rerr(c, it, "%s needs a 'path', or a 'name' and 'version'", what);
-			if (name && catalog_doc(c, nn, vn, name, version, d) < 0)
+			if (name && catalog_doc(c, nn, vn, name, version,
+						strcmp(key, "tests") == 0, d) < 0)
 				return -1;
 			if (parse_params(c, ymap_get(it, "parameters"), d) < 0)
 				return -1;
@@ -1061,6 +1114,9 @@ static int parse_vm(struct rctx *c, const struct ynode *root)
 	v = ymap_get(n, "forward");
 	if (v && !ynode_is_null(v) && parse_forward(c, v) < 0)
 		return -1;
+	v = ymap_get(n, "wait_for_cloud_init");
+	if (v && get_bool(c, v, "vm.wait_for_cloud_init", &vm->wait_for_cloud_init) < 0)
+		return -1;
 defaults:
 	if (!vm->accel)
 		vm->accel = xstrdup("auto");
@@ -1147,7 +1203,7 @@ static int parse_output(struct rctx *c, const struct ynode *root)
 
 		if (expand(c, dn, dir, &exp) < 0)
 			return -1;
-		o->directory = resolve(c, exp);
+		o->directory = resolve(c, dn, exp);
 		free(exp);
 		if (stat(o->directory, &st) == 0 && !S_ISDIR(st.st_mode))
 			return rerr(c, dn, "output.directory '%s' exists and is not a directory",
@@ -1171,41 +1227,6 @@ static bool s3_bucket_ok(const char *b)
 	}
 	return b[0] != '.' && b[0] != '-' && b[n - 1] != '.' && b[n - 1] != '-' &&
 	       !strstr(b, "..");
-}
-
-static bool region_ok(const char *r)
-{
-	/* e.g. us-east-1, eu-west-3, ap-southeast-2, us-gov-west-1, cn-north-1 */
-	size_t i = 0, dashes = 0;
-
-	while (r[i] >= 'a' && r[i] <= 'z')
-		i++;
-	if (i < 2)
-		return false;
-	for (; r[i] && !(r[i] >= '0' && r[i] <= '9'); i++) {
-		if (r[i] == '-')
-			dashes++;
-		else if (!(r[i] >= 'a' && r[i] <= 'z'))
-			return false;
-	}
-	return dashes >= 2 && r[i - 1] == '-' && is_digits(r + i, strlen(r + i)) &&
-	       strlen(r + i) <= 2;
-}
-
-static bool ami_name_ok(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n < 3 || n > 128)
-		return false;
-	for (i = 0; i < n; i++) {
-		char ch = s[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || strchr("()[] ./-'@_", ch)))
-			return false;
-	}
-	return true;
 }
 
 static int parse_publish(struct rctx *c, const struct ynode *root)
@@ -1250,14 +1271,15 @@ static int parse_publish(struct rctx *c, const struct ynode *root)
 		if (f[i].dst == &p->bucket && !s3_bucket_ok(*f[i].dst))
 			return rerr(c, v, "publish.bucket '%s' is not a valid S3 bucket name "
 				    "(3-63 of a-z 0-9 . -)", *f[i].dst);
-		if (f[i].dst == &p->region && !region_ok(*f[i].dst))
+		if (f[i].dst == &p->region && !aws_region_ok(*f[i].dst))
 			return rerr(c, v, "publish.region '%s' is not an AWS region name "
-				    "(e.g. eu-west-1)", *f[i].dst);
-		if (f[i].dst == &p->name && !ami_name_ok(*f[i].dst))
+				    "(e.g. " AWS_REGION_EXAMPLE ")", *f[i].dst);
+		if (f[i].dst == &p->name && !aws_ami_name_ok(*f[i].dst))
 			return rerr(c, v, "publish.name '%s' is not a valid AMI name (3-128 "
-				    "of letters, digits, ( ) [ ] space . / - ' @ _)", *f[i].dst);
-		if (f[i].dst == &p->description && strlen(*f[i].dst) > 255)
-			return rerr(c, v, "publish.description is longer than 255 characters");
+				    "of " AWS_AMI_NAME_CHARS ")", *f[i].dst);
+		if (f[i].dst == &p->description && strlen(*f[i].dst) > AWS_DESCRIPTION_MAX)
+			return rerr(c, v, "publish.description is longer than %d characters",
+				    AWS_DESCRIPTION_MAX);
 	}
 	if (!p->via)
 		return rerr(c, n, "publish needs 'via' (import-snapshot or ebs)");
@@ -1267,17 +1289,16 @@ static int parse_publish(struct rctx *c, const struct ynode *root)
 	if (tags && !ynode_is_null(tags)) {
 		if (want_map(c, tags, "publish.tags") < 0)
 			return -1;
-		if (tags->npairs > RECIPE_TAGS_MAX)
-			return rerr(c, tags, "publish.tags has more than %d tags",
-				    RECIPE_TAGS_MAX);
+		if (tags->npairs > AWS_TAGS_MAX)
+			return rerr(c, tags, "publish.tags has more than %d tags", AWS_TAGS_MAX);
 		p->tags = xcalloc(tags->npairs ? tags->npairs : 1, sizeof(*p->tags));
 		for (i = 0; i < tags->npairs; i++) {
 			const struct ynode *k = tags->pairs[i].key, *tv = tags->pairs[i].value;
 			struct recipe_param *t = &p->tags[p->ntags];
 
-			if (k->len == 0 || k->len > 128 || str_startswith(k->str, "aws:"))
-				return rerr(c, k, "tag key '%s' must be 1-128 characters and not "
-					    "start with 'aws:'", k->str);
+			if (!aws_tag_key_ok(k->str))
+				return rerr(c, k, "tag key '%s' must be 1-%d characters and not "
+					    "start with 'aws:'", k->str, AWS_TAG_KEY_MAX);
 			if (tv->type != YNODE_SCALAR)
 				return rerr(c, tv, "tag '%s' must be a string, not %s", k->str,
 					    ynode_kind(tv));
@@ -1285,9 +1306,9 @@ static int parse_publish(struct rctx *c, const struct ynode *root)
 			p->ntags++;
 			if (expand(c, tv, tv->str, &t->value) < 0)
 				return -1;
-			if (strlen(t->value) > 256)
-				return rerr(c, tv, "tag '%s' value is longer than 256 characters",
-					    k->str);
+			if (strlen(t->value) > AWS_TAG_VALUE_MAX)
+				return rerr(c, tv, "tag '%s' value is longer than %d characters",
+					    k->str, AWS_TAG_VALUE_MAX);
 		}
 	}
 	return 0;
@@ -1470,6 +1491,10 @@ void recipe_release(struct recipe *r)
 	free(r->parent.checksum_url);
 	free(r->parent.format);
 	free(r->parent.member);
+	free(r->parent.ami);
+	free(r->parent.ssm);
+	free(r->parent.region);
+	free(r->parent.profile);
 	docs_free(r->components, r->ncomponents);
 	docs_free(r->tests, r->ntests);
 	free(r->vm.accel);

@@ -34,12 +34,16 @@
  *	                                 # http_proxy/https_proxy/no_proxy); every
  *	                                 # step's environment, never the image;
  *	                                 # redacted from logs; not in checkpoint keys
- *	     forward: [8080, "2222:22"]} # user network only: [HOST:]GUEST TCP ports,
+ *	     forward: [8080, "2222:22"], # user network only: [HOST:]GUEST TCP ports,
  *	                                 # host side on 127.0.0.1; a bare GUEST port
  *	                                 # gets a free host port. Commands see
  *	                                 # AMIFORGE_HOST_PORT_<GUEST>=<HOST> and
  *	                                 # AMIFORGE_HOST_ADDR (the host, as the
  *	                                 # guest reaches it)
+ *	     wait_for_cloud_init: false} # true: the first step waits until
+ *	                                 # cloud-init has run all its stages (the
+ *	                                 # agent starts before them; the network
+ *	                                 # is waited for either way)
  *	cleanup: {cloudinit: true, ssh: true, logs: true, machine-id: true,
  *	          agent: true, history: true,
  *	          network: true}   # or "cleanup: false". network: DHCP leases,
@@ -79,7 +83,6 @@
 #define RECIPE_MEMORY_MIN_MIB 128
 #define RECIPE_MEMORY_MAX_MIB (1024u * 1024)  /* 1 TiB */
 #define RECIPE_DISK_MAX (64ull << 40)         /* 64 TiB: EBS's largest volume */
-#define RECIPE_TAGS_MAX 50                    /* EC2's limit per resource */
 
 enum checksum_algo { CHECKSUM_NONE = 0, CHECKSUM_SHA256, CHECKSUM_SHA512 };
 
@@ -105,6 +108,10 @@ struct recipe_parent {
 				    * detected once, when it is admitted */
 	enum archive_kind archive; /* from the path/URL suffix */
 	char *member;              /* the disk's path inside the archive, or NULL */
+	char *ami;                 /* {ami: ami-...}: an AMI's root snapshot, or NULL */
+	char *ssm;                 /* {ssm: /param}: the AMI an SSM parameter names, or NULL */
+	char *region;              /* the AMI's region (NULL: the usual resolution) */
+	char *profile;             /* AWS profile to read it with, or NULL */
 	int line, col;             /* of the parent value, for later messages */
 };
 
@@ -112,6 +119,7 @@ struct recipe_param {
 	char *name;
 	char *value;               /* templates expanded, --var applied */
 	bool from_var;             /* set (or overridden) by --var */
+	int line, col;             /* of its name in the recipe (0: --var) */
 };
 
 /* A component or test document. */
@@ -154,6 +162,8 @@ struct recipe_vm {
 	struct recipe_proxy proxy;
 	struct vm_forward forwards[VM_FORWARDS_MAX];   /* host_port 0: chosen at boot */
 	size_t nforwards;
+	bool wait_for_cloud_init;  /* the first step waits until cloud-init has
+				    * finished (the agent starts before it) */
 };
 
 /* Generalisation steps, all on by default (Image Builder's skip flags). */

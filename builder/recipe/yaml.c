@@ -410,3 +410,40 @@ const char *yscalar(const struct ynode *n)
 {
 	return n && n->type == YNODE_SCALAR ? n->str : NULL;
 }
+
+const struct ynode *ymap_unknown_key(const struct ynode *map, const char *where,
+				     const char *const *keys, size_t n, char **msg)
+{
+	size_t i, k;
+
+	*msg = NULL;
+	for (i = 0; map && map->type == YNODE_MAP && i < map->npairs; i++) {
+		const struct ynode *key = map->pairs[i].key;
+		const char *hint;
+
+		for (k = 0; k < n; k++)
+			if (strcmp(key->str, keys[k]) == 0)
+				break;
+		if (k < n)
+			continue;
+		hint = closest_word(key->str, keys, n);
+		*msg = xasprintf("unknown key '%s' in %s%s%s%s", key->str, where,
+				 hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+		return key;
+	}
+	return NULL;
+}
+
+int ymap_check_keys(const struct ydoc *doc, const struct ynode *map, const char *where,
+		    const char *const *keys, size_t n)
+{
+	char *msg;
+	const struct ynode *key = ymap_unknown_key(map, where, keys, n, &msg);
+	int r;
+
+	if (!key)
+		return 0;
+	r = yerr(doc, key, "%s", msg);
+	free(msg);
+	return r;
+}

@@ -61,6 +61,16 @@ extern unsigned long ymap_key_compares;
 
 /* Value for key in a mapping, or NULL (also when map is not a mapping). */
 struct ynode *ymap_get(const struct ynode *map, const char *key);
+
+/* The one key checker for recipes, distribution and documents: the first
+ * key of map not among keys[0..n), or NULL when all are known. With it,
+ * *msg is the one message for it, "unknown key 'K' in WHERE" and, when a
+ * known key is close, "; did you mean 'H'?" (the caller frees it). */
+const struct ynode *ymap_unknown_key(const struct ynode *map, const char *where,
+				     const char *const *keys, size_t n, char **msg);
+/* The same as an error at the key: 0, or -1 with "file:line:col: ...". */
+int ymap_check_keys(const struct ydoc *doc, const struct ynode *map, const char *where,
+		    const char *const *keys, size_t n);
 /* The pair for key (to report the key's own position), or NULL. */
 const struct ypair *ymap_pair(const struct ynode *map, const char *key);
 

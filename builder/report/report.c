@@ -28,40 +28,29 @@
 /* ---- reading the build directory ---- */
 
 /* Read dir/name without following a symlink, up to REPORT_FILE_MAX. NULL
- * (no error recorded) when the file is absent; NULL with an error when it is
- * unreadable or too big. */
+ * when the file is absent; NULL and *bad when it is unreadable, not a
+ * regular file or too big (the error recorded). */
 static char *read_in(const char *dir, const char *name, size_t *len, bool *bad)
 {
 	char *path = xasprintf("%s/%s", dir, name), *data = NULL;
 	struct buf b = BUF_INIT(REPORT_FILE_MAX);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	struct stat st;
 
 	*bad = false;
-	if (fd < 0) {
-		if (errno != ENOENT) {
-			err_errno("open '%s'", path);
-			*bad = true;
-		}
-		goto cleanup;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err_set("read '%s': not a regular file", path);
-		*bad = true;
-		goto cleanup;
-	}
-	if (buf_read_fd(&b, fd) < 0) {
-		err_prefix("read '%s'", path);
-		*bad = true;
-		goto cleanup;
-	}
-	data = buf_detach(&b, len);
-cleanup:
-	if (fd >= 0)
-		close(fd);
+	if (buf_read_regular(&b, path) < 0)
+		*bad = errno != ENOENT;
+	else
+		data = buf_detach(&b, len);
 	buf_release(&b);
 	free(path);
 	return data;
+}
+
+/* A new reference to o's member key, or a new empty array. */
+static json_t *member_or_empty(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return v ? json_incref(v) : json_array();
 }
 
 static json_t *load_json(const char *dir, const char *name, bool *bad)
@@ -320,14 +309,16 @@ json_t *report_data(const char *dir)
 	build = json_object_get(manifest, "build");
 	steps = json_array();
 	add_toe(steps, dir);
-	data = json_pack("{s:s, s:O, s:O, s:o, s:O, s:O, s:O, s:o}",
+	/* "o" takes each reference: the manifest's members are increfed, an
+	 * empty stand-in is new. */
+	data = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "dir", dir,
-			 "build", json_is_object(build) ? build : json_object(),
-			 "stages", json_object_get(manifest, "stages") ?: json_array(),
+			 "build", json_is_object(build) ? json_incref(build) : json_object(),
+			 "stages", member_or_empty(manifest, "stages"),
 			 "steps", steps,
-			 "inputs", json_object_get(manifest, "inputs") ?: json_array(),
-			 "outputs", json_object_get(manifest, "outputs") ?: json_array(),
-			 "decisions", json_object_get(manifest, "decisions") ?: json_array(),
+			 "inputs", member_or_empty(manifest, "inputs"),
+			 "outputs", member_or_empty(manifest, "outputs"),
+			 "decisions", member_or_empty(manifest, "decisions"),
 			 "amis", amis_of(manifest));
 	if (!data) {
 		err_set("%s/manifest.json: unexpected shape", dir);

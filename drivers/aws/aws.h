@@ -24,6 +24,9 @@ enum aws_service {
 	AWS_EC2,
 	AWS_EBS,
 	AWS_STS,
+	AWS_SNS,              /* Query protocol (pipeline notifications) */
+	AWS_SSM,              /* JSON 1.1 (pipeline distribution) */
+	AWS_LICENSE_MANAGER,  /* JSON 1.1 (pipeline distribution) */
 	AWS_SERVICE_COUNT
 };
 
@@ -77,7 +80,8 @@ struct aws_req {
 	uint64_t body_off, body_size;
 	const char *body_sha256;      /* hex SHA-256 of the body (signed); NULL: computed */
 	size_t resp_max;              /* 0: AWS_RESP_MAX_DEFAULT */
-	int64_t timeout_ms;           /* per attempt; 0: client default (none for streamed bodies, stall detection instead) */
+	int64_t timeout_ms;           /* per attempt; 0: client default (none for streamed bodies and
+				       * memory bodies of 1 MiB or more: stall detection instead) */
 	bool error_in_200;            /* S3: a 200 carrying <Error> is an error */
 	const char *what;             /* for messages, e.g. "UploadPart 3" */
 	const char *endpoint;         /* NULL: the client's for service (S3 virtual host) */

@@ -19,9 +19,13 @@ static const char *const svc_env[AWS_SERVICE_COUNT] = {
 	[AWS_EC2] = "AWS_ENDPOINT_URL_EC2",
 	[AWS_EBS] = "AWS_ENDPOINT_URL_EBS",
 	[AWS_STS] = "AWS_ENDPOINT_URL_STS",
+	[AWS_SNS] = "AWS_ENDPOINT_URL_SNS",
+	[AWS_SSM] = "AWS_ENDPOINT_URL_SSM",
+	[AWS_LICENSE_MANAGER] = "AWS_ENDPOINT_URL_LICENSE_MANAGER",
 };
 static const char *const svc_host[AWS_SERVICE_COUNT] = {
 	[AWS_S3] = "s3", [AWS_EC2] = "ec2", [AWS_EBS] = "ebs", [AWS_STS] = "sts",
+	[AWS_SNS] = "sns", [AWS_SSM] = "ssm", [AWS_LICENSE_MANAGER] = "license-manager",
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;

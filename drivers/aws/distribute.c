@@ -254,16 +254,6 @@ static int tag(struct aws_client *cl, const struct dist_region *r, const char *a
 	return ret;
 }
 
-static bool listed(const struct strv *have, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < have->n; i++)
-		if (strcmp(have->v[i], s) == 0)
-			return true;
-	return false;
-}
-
 /* Add the launch permissions the AMI lacks. */
 static int launch_permissions(struct aws_client *cl, const struct dist_region *r, const char *ami)
 {
@@ -296,7 +286,7 @@ static int launch_permissions(struct aws_client *cl, const struct dist_region *r
 		for (i = 0; want[k] && want[k][i]; i++) {
 			char *pair = xasprintf("%s=%s", kinds[k].param, want[k][i]);
 
-			if (!listed(&have, pair)) {
+			if (!strv_has(&have, pair)) {
 				char *key = xasprintf("LaunchPermission.Add.%d.%s", ++n, kinds[k].param);
 				ec2_param(&add, key, want[k][i]);
 				free(key);
@@ -338,7 +328,7 @@ static int volume_permissions(struct aws_client *cl, const struct dist_region *r
 		if (ret == 0) {
 			texts(cvp, "userId", &have);
 			for (i = 0; r->accounts[i]; i++) {
-				if (listed(&have, r->accounts[i]))
+				if (strv_has(&have, r->accounts[i]))
 					continue;
 				char *key = xasprintf("UserId.%d", ++n);
 				ec2_param(&add, key, r->accounts[i]);

@@ -14,6 +14,7 @@
 #include "ebs.h"
 #include "error.h"
 #include "log.h"
+#include "progress.h"
 #include "util.h"
 
 /* Whole-block attempts, each with the client's standard-mode retries: a
@@ -361,17 +362,14 @@ static void *worker(void *arg)
 	}
 }
 
-static void draw(struct up *u, uint64_t index, uint64_t total, int64_t t0, bool final)
+/* Position in the disk as done of total, the bytes sent beside it. */
+static void draw(struct up *u, struct progress *pg, uint64_t index, uint64_t total)
 {
-	double el = (double)(now_ms() - t0) / 1000.0;
-	uint64_t sent = __atomic_load_n(&u->sent, __ATOMIC_RELAXED);
+	char extra[64];
 
-	fprintf(stderr, "\rebs: block %" PRIu64 "/%" PRIu64 ", %" PRIu64 " sent (%.1f MiB, "
-		"%.1f MiB/s) ", index, total, sent, (double)sent / 2.0,
-		el > 0 ? (double)sent / 2.0 / el : 0.0);
-	if (final)
-		fputc('\n', stderr);
-	fflush(stderr);
+	snprintf(extra, sizeof(extra), "%.1f MiB sent",
+		 (double)__atomic_load_n(&u->sent, __ATOMIC_RELAXED) * EBS_BLOCK_SIZE / 1048576.0);
+	progress_show(pg, index * EBS_BLOCK_SIZE, total * EBS_BLOCK_SIZE, extra);
 }
 
 /* The next block index >= from to look at: data on disk or held by the
@@ -401,11 +399,13 @@ static int produce(struct up *u, struct blockread *br, int64_t t0)
 	const struct ebs_blockmap *p = u->o->parent;
 	uint64_t total = (blockread_size(br) + EBS_BLOCK_SIZE - 1) / EBS_BLOCK_SIZE;
 	uint64_t from = 0, index;
-	int64_t last_draw = 0;
-	bool bar = u->o->progress && isatty(STDERR_FILENO) && log_get_level() >= LOG_INFO;
+	bool bar = u->o->progress && log_get_level() >= LOG_INFO;
+	struct progress pg;
 	size_t pi = 0;
 	int r;
 
+	progress_init(&pg, "ebs");
+	pg.t0 = t0;
 	while ((r = next_block(br, p, &pi, from, &index)) == 1) {
 		struct slot *s;
 
@@ -443,15 +443,13 @@ static int produce(struct up *u, struct blockread *br, int64_t t0)
 		pthread_cond_signal(&u->cond);
 		pthread_mutex_unlock(&u->lock);
 		from = index + 1;
-		if (bar && now_ms() - last_draw > 250) {
-			draw(u, index, total, t0, false);
-			last_draw = now_ms();
-		}
+		if (bar)
+			draw(u, &pg, index, total);
 	}
 	if (r < 0)
 		fail_up(u, err_msg());
-	if (bar)
-		draw(u, total, total, t0, true);
+	if (bar && r == 0)
+		draw(u, &pg, total, total);
 	return r;
 }
 
@@ -475,7 +473,7 @@ int ebs_upload(struct aws_client *cl, struct blockread *br, const struct ebs_upl
 	pthread_mutex_init(&u.lock, NULL);
 	pthread_cond_init(&u.cond, NULL);
 	for (i = 0; i < nslots; i++) {
-		slots[i].buf = xmalloc(EBS_BLOCK_SIZE);
+		slots[i].buf = xmalloc_nofork(EBS_BLOCK_SIZE);
 		slots[i].next = u.free_list;
 		u.free_list = &slots[i];
 	}
@@ -524,7 +522,7 @@ int ebs_upload(struct aws_client *cl, struct blockread *br, const struct ebs_upl
 cleanup:
 	res->elapsed_ms = now_ms() - t0;
 	for (i = 0; i < nslots; i++)
-		free(slots[i].buf);
+		xfree_nofork(slots[i].buf, EBS_BLOCK_SIZE);
 	free(slots);
 	free(th);
 	free(u.error);

@@ -322,7 +322,13 @@ int ebs_get_block(struct aws_client *cl, const char *snapshot_id, uint64_t index
 		goto cleanup;
 	}
 	ebs_sha256(rs.body.data, rs.body.len, md, b64, NULL);
-	if (rs.checksum && strcmp(rs.checksum, b64) != 0) {
+	/* EBS always sends the block's checksum: an answer without one is not
+	 * trusted either. */
+	if (!rs.checksum) {
+		err_set("%s: no checksum in the answer", what);
+		goto cleanup;
+	}
+	if (strcmp(rs.checksum, b64) != 0) {
 		err_set("%s: checksum mismatch (header %s, data %s)", what, rs.checksum, b64);
 		goto cleanup;
 	}

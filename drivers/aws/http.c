@@ -19,6 +19,9 @@
 #define CONNECT_TIMEOUT_MS 10000
 /* A streamed upload that moves nothing for this long is dead. */
 #define STALL_SECONDS 60
+/* A memory body this large (a streamed S3 part) is a transfer, like a
+ * file's: no per-attempt timeout, stall detection instead. */
+#define TRANSFER_BODY_MIN (1u << 20)
 #define RETRY_COST 5
 #define RETRY_TIMEOUT_COST 10
 /* Header lines we keep (ETag, request id, error type) are short. */
@@ -293,6 +296,7 @@ static const char *svc_name(enum aws_service s)
 {
 	static const char *const n[AWS_SERVICE_COUNT] = {
 		[AWS_S3] = "s3", [AWS_EC2] = "ec2", [AWS_EBS] = "ebs", [AWS_STS] = "sts",
+		[AWS_SNS] = "sns", [AWS_SSM] = "ssm", [AWS_LICENSE_MANAGER] = "license-manager",
 	};
 	return n[s];
 }
@@ -484,7 +488,7 @@ cleanup:
 
 int aws_request(struct aws_client *cl, const struct aws_req *rq, struct aws_resp *resp)
 {
-	bool streamed = rq->body_fd >= 0 || rq->on_body;
+	bool streamed = rq->body_fd >= 0 || rq->on_body || rq->body_len >= TRANSFER_BODY_MIN;
 	int64_t start = now_ms(), deadline;
 	const char *what = rq->what ? rq->what : rq->method;
 	char *why = NULL;

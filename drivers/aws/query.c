@@ -17,7 +17,8 @@ int aws_query(struct aws_client *cl, enum aws_service svc, const char *region,
 	struct buf body = BUF_INIT(QUERY_BODY_MAX);
 	struct aws_req rq = AWS_REQ_INIT;
 	struct aws_resp rs;
-	const char *version = svc == AWS_STS ? "2011-06-15" : "2016-11-15";
+	const char *version = svc == AWS_STS ? "2011-06-15" : svc == AWS_SNS ? "2010-03-31"
+			      : "2016-11-15";
 	const char *hdrs[] = { "Content-Type", "application/x-www-form-urlencoded; charset=utf-8",
 			       NULL };
 	size_t i;

@@ -10,6 +10,7 @@
 #include "xml.h"
 #include "error.h"
 #include "log.h"
+#include "progress.h"
 #include "util.h"
 
 /* Hashing reads the part in slices of this size: memory per worker. */
@@ -105,6 +106,7 @@ uint64_t s3_part_size(uint64_t size, uint64_t wanted)
 struct part {
 	int number;
 	uint64_t off, len;
+	uint8_t *data;         /* a streamed part's bytes (NULL: the file's range) */
 	char *etag;
 	char sha256_b64[48];
 	uint64_t sent;         /* progress of the current attempt */
@@ -116,11 +118,18 @@ struct upload {
 	const struct s3_upload_opts *o;
 	struct s3_loc loc;
 	char *upload_id;
-	int fd;
+	int fd;                /* the file's parts: read from here */
 	struct part *parts;
-	int nparts;
+	int nparts;            /* parts ready to send (all of a file's at once) */
+	bool eof;              /* no more parts will come */
 	int next;              /* next part to start */
 	int running;           /* workers still alive */
+	/* A stream's parts: buffers of part_size, free ones on a stack. */
+	uint64_t part_size;
+	uint8_t **free_bufs;
+	int nfree;
+	uint8_t *cur;          /* the part being filled by the producer */
+	size_t cur_len;
 	bool failed;
 	char *error;           /* first worker error */
 	uint64_t done_bytes;   /* bytes of finished parts */
@@ -160,6 +169,18 @@ cleanup:
 	return r;
 }
 
+/* The same for a part in memory. */
+static void hash_mem(const uint8_t *p, size_t n, char hex[65], char b64[48])
+{
+	unsigned char md[32];
+	unsigned int mdlen;
+
+	if (!EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL))
+		abort();
+	sigv4_hex(md, 32, hex);
+	EVP_EncodeBlock((unsigned char *)b64, md, 32);
+}
+
 static void part_progress(void *opaque, uint64_t sent)
 {
 	struct part *p = opaque;
@@ -178,7 +199,9 @@ static int upload_part(struct upload *u, struct part *p)
 	struct buf enc = BUF_INIT(4096);
 	int r = -1;
 
-	if (hash_part(u->fd, p, hex, p->sha256_b64) < 0)
+	if (p->data)
+		hash_mem(p->data, (size_t)p->len, hex, p->sha256_b64);
+	else if (hash_part(u->fd, p, hex, p->sha256_b64) < 0)
 		return -1;
 	sigv4_uri_encode(&enc, u->upload_id, strlen(u->upload_id), false);
 	query = xasprintf("partNumber=%d&uploadId=%s", p->number, enc.data);
@@ -186,9 +209,14 @@ static int upload_part(struct upload *u, struct part *p)
 	s3_req(&rq, &u->loc, "PUT", what);
 	rq.query = query;
 	rq.headers = hdrs;
-	rq.body_fd = u->fd;
-	rq.body_off = p->off;
-	rq.body_size = p->len;
+	if (p->data) {
+		rq.body = p->data;
+		rq.body_len = (size_t)p->len;
+	} else {
+		rq.body_fd = u->fd;
+		rq.body_off = p->off;
+		rq.body_size = p->len;
+	}
 	rq.body_sha256 = hex;
 	rq.progress = part_progress;
 	rq.progress_opaque = p;
@@ -208,14 +236,34 @@ cleanup:
 	return r;
 }
 
+/* Wait on u->cond (u->lock held) for at most 250 ms: a signal handler
+ * cannot wake anyone, so the cancel flag is looked at that often. */
+static void wait_a_while(struct upload *u)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 250 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&u->cond, &u->lock, &ts);
+}
+
+/* Send parts as they become ready (a file's are all ready at once; a
+ * stream's when the producer filled them), until there are no more. */
 static void *worker(void *arg)
 {
 	struct upload *u = arg;
 
 	for (;;) {
 		struct part *p;
+		int r;
 
 		pthread_mutex_lock(&u->lock);
+		while (!u->failed && !aws_cancelled() && u->next >= u->nparts && !u->eof)
+			wait_a_while(u);
 		if (u->failed || u->next >= u->nparts || aws_cancelled()) {
 			u->running--;
 			pthread_cond_broadcast(&u->cond);
@@ -225,57 +273,34 @@ static void *worker(void *arg)
 		p = &u->parts[u->next++];
 		pthread_mutex_unlock(&u->lock);
 
-		if (upload_part(u, p) < 0) {
-			pthread_mutex_lock(&u->lock);
-			if (!u->failed) {
-				u->failed = true;
-				u->error = xstrdup(err_msg());
-			}
-			pthread_mutex_unlock(&u->lock);
-			continue;
-		}
+		r = upload_part(u, p);
 		pthread_mutex_lock(&u->lock);
-		p->done = true;
-		u->done_bytes += p->len;
+		if (r < 0 && !u->failed) {
+			u->failed = true;
+			u->error = xstrdup(err_msg());
+		} else if (r == 0) {
+			p->done = true;
+			u->done_bytes += p->len;
+		}
+		if (p->data) {	/* the buffer goes back to the producer */
+			u->free_bufs[u->nfree++] = p->data;
+			p->data = NULL;
+		}
+		pthread_cond_broadcast(&u->cond);
 		pthread_mutex_unlock(&u->lock);
 	}
 }
 
-static void fmt_eta(char *out, size_t n, double s)
-{
-	if (s < 0 || s > 359999)
-		snprintf(out, n, "--:--");
-	else if (s >= 3600)
-		snprintf(out, n, "%d:%02d:%02d", (int)s / 3600, ((int)s / 60) % 60, (int)s % 60);
-	else
-		snprintf(out, n, "%d:%02d", (int)s / 60, (int)s % 60);
-}
-
 /* Caller holds u->lock. */
-static void draw(struct upload *u, uint64_t total, int64_t t0, bool final)
+static void draw(struct upload *u, struct progress *pg, uint64_t total)
 {
 	uint64_t now = u->done_bytes;
-	double el = (double)(now_ms() - t0) / 1000.0, rate, pct;
-	char eta[16], bar[31];
-	int i, fill;
+	int i;
 
 	for (i = 0; i < u->nparts; i++)
 		if (!u->parts[i].done)
 			now += __atomic_load_n(&u->parts[i].sent, __ATOMIC_RELAXED);
-	if (now > total)
-		now = total;
-	rate = el > 0 ? (double)now / el : 0;
-	pct = total ? 100.0 * (double)now / (double)total : 100;
-	fmt_eta(eta, sizeof(eta), rate > 0 ? (double)(total - now) / rate : -1);
-	fill = (int)(pct * 30 / 100);
-	for (i = 0; i < 30; i++)
-		bar[i] = i < fill ? '#' : '-';
-	bar[30] = '\0';
-	fprintf(stderr, "\rupload [%s] %3.0f%% %7.1f/%.1f MiB %6.1f MiB/s ETA %s ",
-		bar, pct, (double)now / MIB, (double)total / MIB, rate / MIB, eta);
-	if (final)
-		fputc('\n', stderr);
-	fflush(stderr);
+	progress_show(pg, now > total ? total : now, total, NULL);
 }
 
 static int create_upload(struct upload *u)
@@ -394,105 +419,160 @@ int s3_abort_upload(struct aws_client *cl, const char *bucket, const char *key,
 	return r;
 }
 
-int s3_upload_file(struct aws_client *cl, const char *path, const struct s3_upload_opts *o,
-		   struct s3_upload_result *res)
+/* ---- a stream's parts: filled by the producer (this thread) ---- */
+
+/* Hand the part being filled to the workers. Caller holds nothing. */
+static int stream_submit(struct upload *u)
 {
-	struct upload u;
-	struct stat st;
+	int r = 0;
+
+	pthread_mutex_lock(&u->lock);
+	if (u->nparts == S3_PARTS_MAX) {
+		r = err_set("upload s3://%s/%s: more than %d parts of %" PRIu64 " MiB (--part-size)",
+			    u->o->bucket, u->o->key, S3_PARTS_MAX, u->part_size >> 20);
+	} else {
+		struct part *p = &u->parts[u->nparts];
+
+		p->number = u->nparts + 1;
+		p->off = (uint64_t)u->nparts * u->part_size;
+		p->len = u->cur_len;
+		p->data = u->cur;
+		u->cur = NULL;
+		u->cur_len = 0;
+		u->nparts++;
+		pthread_cond_broadcast(&u->cond);
+	}
+	pthread_mutex_unlock(&u->lock);
+	return r;
+}
+
+/* The producer's write: copy into the part being filled, hand it over when
+ * full; wait for a free buffer while every part is in flight. 0 or -1. */
+static int stream_write(void *ctx, const void *data, size_t n)
+{
+	struct upload *u = ctx;
+	const uint8_t *s = data;
+
+	while (n) {
+		size_t k;
+
+		if (!u->cur) {
+			pthread_mutex_lock(&u->lock);
+			while (!u->nfree && !u->failed && !aws_cancelled())
+				wait_a_while(u);
+			if (u->failed || aws_cancelled()) {
+				pthread_mutex_unlock(&u->lock);
+				return err_set("upload s3://%s/%s: %s", u->o->bucket, u->o->key,
+					       u->failed ? "a part failed" : "interrupted");
+			}
+			u->cur = u->free_bufs[--u->nfree];
+			u->cur_len = 0;
+			pthread_mutex_unlock(&u->lock);
+		}
+		k = u->part_size - u->cur_len < n ? (size_t)(u->part_size - u->cur_len) : n;
+		memcpy(u->cur + u->cur_len, s, k);
+		u->cur_len += k;
+		s += k;
+		n -= k;
+		if (u->cur_len == u->part_size && stream_submit(u) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Create the upload, run the workers (a stream: while produce() writes),
+ * complete it; abort it on any failure or Ctrl-C. 0 or -1. */
+static int upload_run(struct upload *u, const char *what, s3_produce_fn produce, void *opaque,
+		      struct s3_upload_result *res)
+{
+	struct aws_client *cl = u->cl;
+	const struct s3_upload_opts *o = u->o;
 	pthread_t *th = NULL;
-	int i, nth = 0, r = -1;
+	int i, nth = 0, nbufs = 0, r = -1;
 	int64_t t0 = now_ms();
-	bool bar = o->progress && isatty(STDERR_FILENO) && log_get_level() >= LOG_INFO;
+	bool bar = !produce && o->progress && log_get_level() >= LOG_INFO;
+	struct progress pg;
 	char *rid = NULL;
 
-	memset(res, 0, sizeof(*res));
-	memset(&u, 0, sizeof(u));
-	u.cl = cl;
-	u.o = o;
-	u.fd = open(path, O_RDONLY | O_CLOEXEC);
-	pthread_mutex_init(&u.lock, NULL);
-	pthread_cond_init(&u.cond, NULL);
-	s3_loc(cl, o->bucket, o->key, &u.loc);
-	if (u.fd < 0 || fstat(u.fd, &st) < 0) {
-		err_errno("open '%s'", path);
+	progress_init(&pg, "upload");
+
+	if (create_upload(u) < 0)
 		goto cleanup;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
-		err_set("upload '%s': not a regular non-empty file", path);
-		goto cleanup;
-	}
-	res->size = (uint64_t)st.st_size;
-	res->part_size = s3_part_size(res->size, o->part_size);
-	if (!res->part_size) {
-		err_set("upload '%s': part size must be 5 MiB..5 GiB and give at most %d parts",
-			path, S3_PARTS_MAX);
-		goto cleanup;
-	}
-	u.nparts = (int)((res->size + res->part_size - 1) / res->part_size);
-	u.parts = xcalloc((size_t)u.nparts, sizeof(*u.parts));
-	for (i = 0; i < u.nparts; i++) {
-		u.parts[i].number = i + 1;
-		u.parts[i].off = (uint64_t)i * res->part_size;
-		u.parts[i].len = res->size - u.parts[i].off < res->part_size ?
-				 res->size - u.parts[i].off : res->part_size;
-	}
-	res->parts = u.nparts;
-	if (create_upload(&u) < 0)
-		goto cleanup;
-	rid = xasprintf("s3://%s/%s?uploadId=%s", o->bucket, o->key, u.upload_id);
+	rid = xasprintf("s3://%s/%s?uploadId=%s", o->bucket, o->key, u->upload_id);
 	if (o->on_resource)
 		o->on_resource(AWS_RES_CREATED, "s3-upload", rid, aws_client_region(cl), o->opaque);
-	log_info("uploading '%s' (%.1f MiB, %d parts of %.0f MiB) to s3://%s/%s", path,
-		 (double)res->size / MIB, u.nparts, (double)res->part_size / MIB,
-		 o->bucket, o->key);
+	if (produce)
+		log_info("uploading %s to s3://%s/%s as it is made (parts of %.0f MiB)", what,
+			 o->bucket, o->key, (double)u->part_size / MIB);
+	else
+		log_info("uploading '%s' (%.1f MiB, %d parts of %.0f MiB) to s3://%s/%s", what,
+			 (double)res->size / MIB, u->nparts, (double)res->part_size / MIB,
+			 o->bucket, o->key);
 
 	nth = o->parallel > 0 ? o->parallel : S3_PARALLEL_DEFAULT;
 	if (nth > S3_PARALLEL_MAX)
 		nth = S3_PARALLEL_MAX;
-	if (nth > u.nparts)
-		nth = u.nparts;
+	if (!produce && nth > u->nparts)
+		nth = u->nparts;
+	if (produce) {	/* one part per worker in flight, one being filled */
+		nbufs = nth + 1;
+		u->free_bufs = xcalloc((size_t)nbufs, sizeof(*u->free_bufs));
+		for (i = 0; i < nbufs; i++)
+			u->free_bufs[u->nfree++] = xmalloc_nofork((size_t)u->part_size);
+	}
 	th = xcalloc((size_t)nth, sizeof(*th));
-	u.running = nth;
+	u->running = nth;
 	for (i = 0; i < nth; i++) {
-		if (pthread_create(&th[i], NULL, worker, &u) != 0) {
-			pthread_mutex_lock(&u.lock);
-			u.running -= nth - i;
-			u.failed = true;
-			if (!u.error)
-				u.error = xstrdup("cannot start upload threads");
-			pthread_mutex_unlock(&u.lock);
+		if (pthread_create(&th[i], NULL, worker, u) != 0) {
+			pthread_mutex_lock(&u->lock);
+			u->running -= nth - i;
+			u->failed = true;
+			if (!u->error)
+				u->error = xstrdup("cannot start upload threads");
+			pthread_mutex_unlock(&u->lock);
 			nth = i;
 			break;
 		}
 	}
-	pthread_mutex_lock(&u.lock);
-	while (u.running > 0) {
-		struct timespec ts;
+	if (produce) {
+		int pr = u->failed ? -1 : produce(stream_write, u, opaque);
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
+		if (pr == 0 && (u->cur || u->nparts == 0))	/* the last part, maybe short */
+			pr = stream_submit(u);
+		pthread_mutex_lock(&u->lock);
+		if (pr < 0 && !u->failed) {
+			u->failed = true;
+			u->error = xstrdup(err_msg());
 		}
-		pthread_cond_timedwait(&u.cond, &u.lock, &ts);
-		if (bar)
-			draw(&u, res->size, t0, false);
+		u->eof = true;
+		pthread_cond_broadcast(&u->cond);
+		pthread_mutex_unlock(&u->lock);
 	}
-	if (bar)
-		draw(&u, res->size, t0, true);
-	pthread_mutex_unlock(&u.lock);
+	pthread_mutex_lock(&u->lock);
+	while (u->running > 0) {
+		wait_a_while(u);
+		if (bar)
+			draw(u, &pg, res->size);
+	}
+	if (bar && !u->failed && !aws_cancelled())
+		draw(u, &pg, res->size);
+	pthread_mutex_unlock(&u->lock);
 	for (i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 
-	if (u.failed || aws_cancelled()) {
-		if (u.error)
-			err_set("%s", u.error);
+	if (u->failed || aws_cancelled()) {
+		if (u->error)
+			err_set("%s", u->error);
 		else
 			err_set("upload s3://%s/%s: interrupted", o->bucket, o->key);
 		goto cleanup;
 	}
-	if (complete_upload(&u, res) < 0)
+	if (produce) {
+		res->size = u->done_bytes;
+		res->part_size = u->part_size;
+		res->parts = u->nparts;
+	}
+	if (complete_upload(u, res) < 0)
 		goto cleanup;
 	res->elapsed_ms = now_ms() - t0;
 	if (o->on_resource) {
@@ -509,11 +589,11 @@ int s3_upload_file(struct aws_client *cl, const char *path, const struct s3_uplo
 		 res->elapsed_ms ? (double)res->size / MIB / ((double)res->elapsed_ms / 1000.0) : 0);
 	r = 0;
 cleanup:
-	if (r < 0 && u.upload_id) {
+	if (r < 0 && u->upload_id) {
 		char saved[ERR_MAX];
 
 		snprintf(saved, sizeof(saved), "%s", err_msg());
-		if (s3_abort_upload(cl, o->bucket, o->key, u.upload_id) < 0) {
+		if (s3_abort_upload(cl, o->bucket, o->key, u->upload_id) < 0) {
 			log_warn("abort upload %s: %s (run `amiforge clean` later)", rid, err_msg());
 		} else {
 			log_info("aborted the multipart upload of s3://%s/%s", o->bucket, o->key);
@@ -523,18 +603,106 @@ cleanup:
 		}
 		err_set("%s", saved);
 	}
-	for (i = 0; i < u.nparts; i++)
-		free(u.parts[i].etag);
-	free(u.parts);
-	free(u.upload_id);
-	free(u.error);
+	/* Every worker has ended: the buffers are on the stack, in a part or cur. */
+	for (i = 0; i < u->nparts; i++)
+		xfree_nofork(u->parts[i].data, (size_t)u->part_size);
+	for (i = 0; i < u->nfree; i++)
+		xfree_nofork(u->free_bufs[i], (size_t)u->part_size);
+	xfree_nofork(u->cur, (size_t)u->part_size);
+	free(u->free_bufs);
 	free(th);
 	free(rid);
-	s3_loc_release(&u.loc);
-	if (u.fd >= 0)
-		close(u.fd);
-	pthread_mutex_destroy(&u.lock);
-	pthread_cond_destroy(&u.cond);
+	return r;
+}
+
+static void upload_init(struct upload *u, struct aws_client *cl, const struct s3_upload_opts *o)
+{
+	memset(u, 0, sizeof(*u));
+	u->cl = cl;
+	u->o = o;
+	u->fd = -1;
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->cond, NULL);
+	s3_loc(cl, o->bucket, o->key, &u->loc);
+}
+
+static void upload_release(struct upload *u)
+{
+	int i;
+
+	for (i = 0; i < u->nparts; i++)
+		free(u->parts[i].etag);
+	free(u->parts);
+	free(u->upload_id);
+	free(u->error);
+	s3_loc_release(&u->loc);
+	if (u->fd >= 0)
+		close(u->fd);
+	pthread_mutex_destroy(&u->lock);
+	pthread_cond_destroy(&u->cond);
+}
+
+int s3_upload_file(struct aws_client *cl, const char *path, const struct s3_upload_opts *o,
+		   struct s3_upload_result *res)
+{
+	struct upload u;
+	struct stat st;
+	int i, r = -1;
+
+	memset(res, 0, sizeof(*res));
+	upload_init(&u, cl, o);
+	u.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (u.fd < 0 || fstat(u.fd, &st) < 0) {
+		err_errno("open '%s'", path);
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+		err_set("upload '%s': not a regular non-empty file", path);
+		goto cleanup;
+	}
+	res->size = (uint64_t)st.st_size;
+	res->part_size = s3_part_size(res->size, o->part_size);
+	if (!res->part_size) {
+		err_set("upload '%s': part size must be 5 MiB..5 GiB and give at most %d parts",
+			path, S3_PARTS_MAX);
+		goto cleanup;
+	}
+	u.nparts = (int)((res->size + res->part_size - 1) / res->part_size);
+	u.eof = true;
+	u.parts = xcalloc((size_t)u.nparts, sizeof(*u.parts));
+	for (i = 0; i < u.nparts; i++) {
+		u.parts[i].number = i + 1;
+		u.parts[i].off = (uint64_t)i * res->part_size;
+		u.parts[i].len = res->size - u.parts[i].off < res->part_size ?
+				 res->size - u.parts[i].off : res->part_size;
+	}
+	res->parts = u.nparts;
+	r = upload_run(&u, path, NULL, NULL, res);
+cleanup:
+	upload_release(&u);
+	return r;
+}
+
+int s3_upload_stream(struct aws_client *cl, uint64_t size_hint, s3_produce_fn produce,
+		     void *opaque, const char *what, const struct s3_upload_opts *o,
+		     struct s3_upload_result *res)
+{
+	struct upload u;
+	int r = -1;
+
+	memset(res, 0, sizeof(*res));
+	upload_init(&u, cl, o);
+	u.part_size = s3_part_size(size_hint, o->part_size);
+	if (!u.part_size) {
+		err_set("upload %s: part size must be 5 MiB..5 GiB and give at most %d parts",
+			what, S3_PARTS_MAX);
+		goto cleanup;
+	}
+	/* Entries only: untouched pages cost no memory. */
+	u.parts = xcalloc(S3_PARTS_MAX, sizeof(*u.parts));
+	r = upload_run(&u, what, produce, opaque, res);
+cleanup:
+	upload_release(&u);
 	return r;
 }
 

@@ -1,5 +1,6 @@
 /* s3.h: what amiforge needs from S3: a parallel multipart upload of a disk
- * file (bounded memory: parts are streamed from the file, never read whole),
+ * file (bounded memory: parts are streamed from the file, never read whole)
+ * or of a stream made while it uploads (a VMDK written straight into parts),
  * abort, delete, bucket creation for tests and first-time users. */
 #ifndef AMIFORGE_AWS_S3_H
 #define AMIFORGE_AWS_S3_H
@@ -59,6 +60,23 @@ struct s3_upload_result {
 int s3_upload_file(struct aws_client *cl, const char *path, const struct s3_upload_opts *o,
 		   struct s3_upload_result *res);
 void s3_upload_result_release(struct s3_upload_result *res);
+
+/* Where a streamed upload's bytes go: write(wctx, p, n) appends n bytes;
+ * 0, or -1 with an error recorded (a part failed, or Ctrl-C). */
+typedef int (*s3_write_fn)(void *wctx, const void *p, size_t n);
+/* Makes the stream: calls write as often as it likes, in order. 0 or -1. */
+typedef int (*s3_produce_fn)(s3_write_fn write, void *wctx, void *opaque);
+
+/* Upload what produce writes to s3://bucket/key as it is made, with no
+ * file in between: the bytes are cut into parts of the part size chosen
+ * for size_hint (an upper bound of the stream's size; s3_part_size), each
+ * hashed (SHA-256 checksum) and sent by a worker as soon as it is full,
+ * with the same retries as a file's. Memory: (parallel + 1) parts. A
+ * failed part, a failed producer or Ctrl-C aborts the upload. what names
+ * the stream in messages. res->size: the bytes of the object. 0 or -1. */
+int s3_upload_stream(struct aws_client *cl, uint64_t size_hint, s3_produce_fn produce,
+		     void *opaque, const char *what, const struct s3_upload_opts *o,
+		     struct s3_upload_result *res);
 
 /* Choose a part size for size bytes (0 when the file is too large). */
 uint64_t s3_part_size(uint64_t size, uint64_t wanted);

@@ -1,5 +1,6 @@
 /* target.c: the table of target drivers and the checks they share. */
 #include "target.h"
+#include "drivers/aws/names.h"
 #include "error.h"
 #include "util.h"
 
@@ -48,25 +49,21 @@ void target_result_release(struct target_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static bool name_char_ok(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       strchr("()[] ./-'@_", c) != NULL;
-}
-
 int target_check_common(const struct publish_spec *s)
 {
 	const char *p;
 	size_t i;
 
-	if (!s->name || strlen(s->name) < 3 || strlen(s->name) > 128)
-		return err_set("AMI name '%s' must be 3 to 128 characters", s->name ? s->name : "");
+	if (!s->name || strlen(s->name) < AWS_AMI_NAME_MIN || strlen(s->name) > AWS_AMI_NAME_MAX)
+		return err_set("AMI name '%s' must be %d to %d characters", s->name ? s->name : "",
+			       AWS_AMI_NAME_MIN, AWS_AMI_NAME_MAX);
 	for (p = s->name; *p; p++)
-		if (!name_char_ok(*p))
-			return err_set("AMI name '%s': character '%c' is not allowed (letters, "
-				       "digits, ()[] ./-'@_)", s->name, *p);
-	if (s->description && strlen(s->description) > 255)
-		return err_set("AMI description is longer than 255 characters");
+		if (!aws_ami_name_char_ok(*p))
+			return err_set("AMI name '%s': character '%c' is not allowed ("
+				       AWS_AMI_NAME_CHARS ")", s->name, *p);
+	if (s->description && strlen(s->description) > AWS_DESCRIPTION_MAX)
+		return err_set("AMI description is longer than %d characters",
+			       AWS_DESCRIPTION_MAX);
 	if (s->arch && strcmp(s->arch, "x86_64") != 0 && strcmp(s->arch, "arm64") != 0)
 		return err_set("architecture '%s': expected x86_64 or arm64", s->arch);
 	if (s->boot_mode && strcmp(s->boot_mode, "legacy-bios") != 0 &&
@@ -85,15 +82,16 @@ int target_check_common(const struct publish_spec *s)
 		return err_set("volume type '%s' is not an EBS volume type", s->volume_type);
 	if (s->volume_size_gib < 0 || s->volume_size_gib > 65536)
 		return err_set("volume size %d GiB out of range", s->volume_size_gib);
-	if (s->ntags > 50)
-		return err_set("%zu tags: EC2 allows at most 50 per resource", s->ntags);
+	if (s->ntags > AWS_TAGS_MAX)
+		return err_set("%zu tags: EC2 allows at most %d per resource", s->ntags,
+			       AWS_TAGS_MAX);
 	for (i = 0; i < s->ntags; i++) {
-		if (!s->tags[i].key[0] || strlen(s->tags[i].key) > 128 ||
-		    strlen(s->tags[i].value) > 256)
-			return err_set("tag '%s': keys are 1..128 characters, values up to 256",
-				       s->tags[i].key);
 		if (str_startswith(s->tags[i].key, "aws:"))
 			return err_set("tag '%s': the aws: prefix is reserved", s->tags[i].key);
+		if (!aws_tag_key_ok(s->tags[i].key) ||
+		    strlen(s->tags[i].value) > AWS_TAG_VALUE_MAX)
+			return err_set("tag '%s': keys are 1..%d characters, values up to %d",
+				       s->tags[i].key, AWS_TAG_KEY_MAX, AWS_TAG_VALUE_MAX);
 	}
 	return 0;
 }

@@ -107,9 +107,16 @@ check "bad format: shows deleting" grep -q ": deleting, ClientError" <<<"$out"
 out=$("$AMIFORGE" publish "$dir/small.raw" --format vmdk --bucket amiforge-pub --name "bad-vmdk-$id" 2>&1)
 check_contains "raw stated vmdk: refused before upload" "$out" \
 	"refused: stated vmdk, but its content is raw"
-# qcow2 is refused locally.
-out=$("$AMIFORGE" publish "$dir/q.qcow2" --bucket amiforge-pub 2>&1)
-check_contains "qcow2: refused with a hint" "$out" "is qcow2: VM Import takes raw"
+# A qcow2 holding no data at all streams as a VMDK of tables only, and imports.
+out=$("$AMIFORGE" publish "$dir/q.qcow2" --bucket amiforge-pub --name "empty-$id" \
+	--keep-object 2>&1)
+check_eq "qcow2 with no data: streamed and imported" "$?" 0
+py 's3.download_file("amiforge-pub", "amiforge/empty-%s/q.vmdk" % sys.argv[1], sys.argv[2])' \
+	"$id" "$dir/empty.vmdk" 2>&1 | tail -n 1
+check "qcow2 with no data: the object passes qemu-img check" qemu-img check -q -f vmdk "$dir/empty.vmdk"
+check "qcow2 with no data: ... and reads as the (all-zero) source" \
+	qemu-img compare -q -f qcow2 -F vmdk "$dir/q.qcow2" "$dir/empty.vmdk"
+py 's3.delete_object(Bucket="amiforge-pub", Key="amiforge/empty-%s/q.vmdk" % sys.argv[1])' "$id"
 out=$("$AMIFORGE" publish "$dir/small.raw" --bucket amiforge-pub --name 'a*b' 2>&1)
 check_contains "invalid AMI name: refused" "$out" "character '*' is not allowed"
 out=$("$AMIFORGE" publish "$dir/small.raw" --bucket amiforge-pub --arch arm64 --boot-mode legacy-bios 2>&1)

@@ -3,7 +3,11 @@
 # Build checkpoints on the Debian fixture, with as few guest boots as
 # possible (three full boots): a small recipe of three chained steps.
 #   1. full build: three steps run, three checkpoints saved, plus the
-#      generalised one (the powered-off disk after generalisation)
+#      generalised one (the powered-off disk after generalisation); the
+#      default policy takes them all: the first (its cost is not known yet),
+#      after Two (15 s of work, more than a checkpoint costs), after Three
+#      (the component's end). The unit tests (test-checkpoint) cover the
+#      policy's "not worth it".
 #   2. only the last step changed, to one that hangs: steps 1-2 reused;
 #      SIGINT while step 3 runs leaves nothing behind, the journal shows
 #      everything released
@@ -34,12 +38,14 @@ phases:
         action: ExecuteBash
         inputs:
           commands:
+            - test -e /var/lib/cloud/instance/boot-finished
             - echo one > /var/lib/ckpt-one
             - echo first-output
       - name: Two
         action: ExecuteBash
         inputs:
           commands:
+            - sleep 15
             - echo "two after {{ build.One.outputs.stdout }}" > /var/lib/ckpt-two
             - echo second-output
       - name: Three
@@ -55,8 +61,10 @@ version: 1.0.0
 parent: $base
 components:
   - path: steps.yaml
-vm: {cpus: 2, memory: 1024}
+vm: {cpus: 2, memory: 1024, wait_for_cloud_init: true}
 EOF
+# (step One fails unless cloud-init has finished: the agent starts from the
+# agent layer long before it does, so only vm.wait_for_cloud_init passes it)
 
 # nothing_left NAME BUILD_DIR: no domain, no qemu on our files, no work
 # directory, socket or layer without a checkpoint record, journal released.
@@ -83,13 +91,15 @@ nothing_left() {
 	check "$name: journal shows everything released" journal_nothing_live "$bd"
 }
 
-# records: "STEPS GENERALISED", the checkpoint records in the cache by kind
+# records: "STEPS GENERALISED AGENT", the checkpoint records in the cache by
+# kind (AGENT: the agent layer's)
 records() {
 	python3 - "$ck" <<'PY'
 import glob, json, sys
 st = [json.load(open(f)).get('step') for f in glob.glob(sys.argv[1] + '/*.json')]
 g = sum(1 for s in st if s == '(generalised)')
-print(len(st) - g, g)
+a = sum(1 for s in st if s == '(agent)')
+print(len(st) - g - a, g, a)
 PY
 }
 
@@ -104,7 +114,16 @@ for s in One Two Three; do
 done
 check_eq "checkpoint: full build saved three step checkpoints and the generalised one" \
 	"$(count_events "$dir/ev1" checkpoint saved)" 4
-check_eq "checkpoint: cache records: three steps, one generalised" "$(records)" "3 1"
+check_eq "checkpoint: cache records: three steps, one generalised, the agent layer" "$(records)" "3 1 1"
+check "checkpoint: the first step's layer backs onto the agent layer, which backs onto the base" python3 -c "
+import glob, json, subprocess, sys
+recs = [json.load(open(f)) for f in glob.glob('$ck/*.json')]
+one = [r for r in recs if r.get('step') == 'ckpt-steps/build/One'][0]
+agent = [r for r in recs if r.get('step') == '(agent)'][0]
+chain = json.loads(subprocess.run(['qemu-img', 'info', '-U', '--backing-chain', '--output=json',
+                                   '-f', 'qcow2', one['layer']], capture_output=True, check=True).stdout)
+names = [c['filename'] for c in chain]
+sys.exit(names != [one['layer'], agent['layer'], '$base'])"
 
 # 2. Only the last step changed (to one that hangs); SIGINT while it runs.
 write_component 'sleep 900'
@@ -157,7 +176,7 @@ check_eq "checkpoint: output has every step's result (chaining restored)" \
 	"$(echo "$got" | tr -s '\n' '|')" "one|two after first-output|three changed after second-output|"
 fi
 nothing_left "checkpoint: --resume" "$bd2"
-check_eq "checkpoint: cache records: four steps (Three twice), two generalised" "$(records)" "4 2"
+check_eq "checkpoint: cache records: four steps (Three twice), two generalised, one agent layer" "$(records)" "4 2 1"
 
 # 4. --no-cache, SIGINT during boot.
 write_component 'true'

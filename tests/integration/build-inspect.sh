@@ -126,6 +126,12 @@ check_contains "build-inspect: a skip keeps what the check found" \
 	"would be fail): credentials or private keys left in the image: /root/.ssh/id_rsa"
 check "build-inspect: the AMI is in the manifest" python3 -c "
 import json,sys; m=json.load(open('$m')); sys.exit(not (m['amis'] and m['amis'][0]['image_id'].startswith('ami-')))"
+sb=$(mj "$m" "m['inspect']['sbom'].get('path', '')")
+check "build-inspect: the build wrote its SBOM beside the image ($sb)" test -s "$sb" -a "$(dirname "$sb")" = "$bd/output"
+check "build-inspect: the SBOM validates against CycloneDX 1.5" python3 "$TOP/tests/lib/cdx_validate.py" "$sb"
+check_eq "build-inspect: manifest's SBOM summary counts its packages" \
+	"$(mj "$m" "m['inspect']['sbom']['packages']")" "$(jq '.components | length' "$sb")"
+check "build-inspect: the SBOM names the kernel" test "$(mj "$m" "len(m['inspect']['sbom']['kernels'])")" -ge 1
 
 # 3. --no-inspect (no publish: section, so nothing more is uploaded).
 run_build "$dir/c.out" "$dir/c.err" "$(recipe noinsp '' 'description: not published')" --output "$dir/b3" --json --no-inspect

@@ -86,6 +86,29 @@ import json,sys
 ev=[json.loads(l) for l in open('$dir/events.json') if l.strip()]
 sys.exit(not any(e['event']=='checkpoint' and e['name']=='(generalised)' and e['status']=='saved' for e in ev))"
 
+# The agent layer: made once, the agent started from its unit, and it holds
+# the agent (so clean.amiforge's pass above is not vacuous: generalisation
+# removed what the layer put there).
+check_eq "build: one agent layer in the cache" "$(python3 -c "
+import glob, json
+print(sum(1 for f in glob.glob('$AMIFORGE_CACHE_DIR/checkpoints/*.json') if json.load(open(f)).get('step') == '(agent)'))")" 1
+check "build: the build guest's agent served its port (console, with its uptime)" \
+	grep -q 'serving /dev/vport.* (uptime [0-9.]* ' "$bd/console.log"
+check_eq "build: ... started by the agent layer's unit, not by the seed's bootcmd" \
+	"$(grep -c 'amiforge-seed: agent' "$bd/console.log")" 0
+check "build: the test guest's agent came from the seed (the output has none)" \
+	grep -q 'amiforge-seed: agent started' "$bd/console-test.log"
+agent_layer=$(ls "$AMIFORGE_CACHE_DIR"/checkpoints/layers/agent-*.qcow2 2>/dev/null | head -n 1)
+if have guestfs "build: the agent layer holds the agent and its unit"; then
+	check_eq "build: the agent layer holds the agent and its enabled unit" "$(test -n "$agent_layer" &&
+		guestfish --ro --format=qcow2 -a "$agent_layer" -i <<'EOF' 2>&1 | tr '\n' ' '
+is-file /usr/local/sbin/amiforge-agent
+is-file /etc/systemd/system/amiforge-agent.service
+is-symlink /etc/systemd/system/multi-user.target.wants/amiforge-agent.service
+EOF
+)" "true true true "
+fi
+
 # A failing test phase fails the build (and cleans up after itself).
 mkdir -p "$dir/r/components"
 cp "$TOP/recipes/components/hello-web.yaml" "$TOP/recipes/components/hello-web-test.yaml" "$dir/r/components/"

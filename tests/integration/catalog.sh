@@ -15,9 +15,19 @@ for f in "$TOP"/catalog/*/*/*.yaml; do
 done
 check "catalog: at least 9 ready documents ($n)" test "$n" -ge 9
 for c in update-linux reboot-linux python-3-linux docker-ce-linux openjdk-linux php-linux \
-	chrony-time-linux simple-boot-test-linux reboot-test-linux; do
+	chrony-time-linux simple-boot-test-linux reboot-test-linux stig-build-linux-low \
+	stig-build-linux-medium stig-build-linux-high; do
 	check "catalog: $c is there" test -f "$TOP/catalog/$c/1.0.0/document.yaml"
 done
+for l in low medium high; do
+	check "catalog: stig-build-linux-$l has its test document" \
+		test -f "$TOP/catalog/stig-build-linux-$l/1.0.0/test.yaml"
+done
+out=$(python3 "$TOP/catalog/mkstig.py" --check 2>&1)
+check_eq "catalog: the STIG documents are what catalog/mkstig.py writes" "$?:$out" "0:"
+# Each level holds the rules of the levels below it; every step is named by its STIG id.
+check_eq "catalog: STIG rules per level (low, medium, high)" "$(for l in low medium high; do
+	grep -c '^      - name: UBTU-22-' "$TOP/catalog/stig-build-linux-$l/1.0.0/document.yaml"; done | tr '\n' ' ')" "6 18 27 "
 
 # A private catalog first in the path, holding two versions of one component.
 mkdir -p "$S/cat/hello-cat/1.0.0" "$S/cat/hello-cat/1.2.0" "$S/cat/hello-cat/2.0.0"

@@ -257,4 +257,15 @@ for f in recipes/components/*.yaml; do
 	check_eq "component-examples: $(basename "$f") validates" "$?" 0
 done
 
+# An input unlike any the action takes (AWS's own samples give DeleteFile a
+# 'force') is ignored with a warning at its position; a near miss stays an error
+# (invalid/58-input-typo.yaml).
+printf '%s\n' 'name: extra-input' 'schemaVersion: 1.0' 'phases:' '  - name: build' '    steps:' \
+	'      - name: Cleanup' '        action: DeleteFile' '        inputs:' \
+	'          - path: /tmp/amiforge-nothing-here' '            force: true' >"$S/extra-input.yaml"
+out=$("$AMIFORGE" component validate "$S/extra-input.yaml" 2>&1)
+check_eq "component: an unrelated extra input validates" "$?" 0
+check_contains "component: ... with a warning at its position" "$out" \
+	"$S/extra-input.yaml:10:13: phase 'build', step 'Cleanup': unknown input 'force' for DeleteFile: ignored"
+
 finish

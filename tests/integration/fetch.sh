@@ -74,6 +74,16 @@ check_eq "fetch: stored in the cache by digest" "$(field path "$out")" \
 	"$AMIFORGE_CACHE_DIR/objects/$QCOW_SHA"
 check_eq "fetch: cached object identical" "$(sha "$(field path "$out")")" "$QCOW_SHA"
 check_eq "fetch: reported as downloaded" "$(tail -n1 <<<"$out")" downloaded
+mode() { stat -c '%a %U' "$1"; }
+check_eq "fetch: cache object owner-read-only" "$(mode "$AMIFORGE_CACHE_DIR/objects/$QCOW_SHA")" \
+	"400 $(id -un)"
+check_eq "fetch: cache ref 0600" "$(mode "$AMIFORGE_CACHE_DIR/refs/sha256-$QCOW_SHA.json")" \
+	"600 $(id -un)"
+check_eq "fetch: cache and objects/ traversable only" \
+	"$(mode "$AMIFORGE_CACHE_DIR") $(mode "$AMIFORGE_CACHE_DIR/objects")" \
+	"711 $(id -un) 711 $(id -un)"
+check_eq "fetch: refs/, local/, tmp/ 0700" "$(stat -c %a "$AMIFORGE_CACHE_DIR"/{refs,local,tmp})" \
+	"$(printf '700\n700\n700')"
 
 # 2. Second fetch: from the cache, no request.
 n=$(requests /files/img.qcow2)
@@ -213,6 +223,16 @@ check_eq "local archive: unpacked into the cache" "$(field path "$out")" \
 list=$("$AMIFORGE" cache list)
 check_contains "cache list: shows a downloaded image" "$list" "$U/files/img.zip"
 check_contains "cache list: shows the local file" "$list" "(local, in place)"
+json=$("$AMIFORGE" cache list --json)
+check_eq "cache list --json: exit 0" "$?" 0
+check_eq "cache list --json: one object per line of the list" "$(jq length <<<"$json")" \
+	"$(($(wc -l <<<"$list") - 1))"
+check_eq "cache list --json: the downloaded zip, cached, with its object's path" \
+	"$(jq -r --arg u "$U/files/img.zip" '.[] | select(.source == $u) | [.state, .format, .path] | @tsv' <<<"$json")" \
+	"$(printf 'cached\tqcow2\t%s' "$AMIFORGE_CACHE_DIR/objects/$QCOW_SHA")"
+check_eq "cache list --json: the local file in place, no object path" \
+	"$(jq -r '[.[] | select(.state == "local, in place")] | length, (.[0].path // "none")' <<<"$json" | tr '\n' ' ')" \
+	"$(grep -c '(local, in place)' <<<"$list") none "
 "$AMIFORGE" cache prune --older-than 1 >/dev/null
 check_eq "cache prune --older-than 1: recent images kept" "$("$AMIFORGE" cache list)" "$list"
 "$AMIFORGE" cache prune --older-than 0 >/dev/null 2>&1
@@ -228,5 +248,30 @@ find "$AMIFORGE_CACHE_DIR/objects" -type f -exec touch -d '2 minutes ago' {} +
 "$AMIFORGE" cache prune >/dev/null
 check_eq "cache prune: everything removed" "$(objects)" 0
 check_eq "cache prune: list empty" "$("$AMIFORGE" cache list | wc -l)" 1
+
+# 13. A cache someone else can write is refused, with one line naming it.
+unsafe_cache() {
+	local out rc
+	out=$("$AMIFORGE" cache list 2>&1)
+	rc=$?
+	[ "$rc" = 1 ] && [ "$(wc -l <<<"$out")" = 1 ] && grep -qF -- "$1" <<<"$out" ||
+		{ echo "exit $rc: $out"; return 1; }
+}
+chmod 0777 "$AMIFORGE_CACHE_DIR/objects"
+check "cache: group/other-writable objects/ refused" \
+	unsafe_cache "cache directory '$AMIFORGE_CACHE_DIR/objects': writable by group or others (mode 0777): refused"
+chmod 0711 "$AMIFORGE_CACHE_DIR/objects"
+chmod 0775 "$AMIFORGE_CACHE_DIR"
+check "cache: group-writable cache refused" \
+	unsafe_cache "cache directory '$AMIFORGE_CACHE_DIR': writable by group or others (mode 0775): refused"
+chmod 0711 "$AMIFORGE_CACHE_DIR"
+chown nobody "$AMIFORGE_CACHE_DIR/refs"
+check "cache: refs/ of another user refused" \
+	unsafe_cache "cache directory '$AMIFORGE_CACHE_DIR/refs': owned by uid $(id -u nobody), not by this user"
+chown "$(id -u)" "$AMIFORGE_CACHE_DIR/refs"
+ln -s "$AMIFORGE_CACHE_DIR" "$S/cache-link"
+AMIFORGE_CACHE_DIR=$S/cache-link check "cache: a symlink as the cache refused" \
+	unsafe_cache "cache directory '$S/cache-link': a symbolic link: refused"
+check "cache: the repaired cache is accepted again" "$AMIFORGE" cache list
 
 finish

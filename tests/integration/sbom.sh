@@ -52,6 +52,10 @@ guestfish -a "$S/copy.qcow2" -m /dev/sda1 <<GF
 download /var/lib/dpkg/status $S/admin/status
 !python3 $S/edit.py $S/admin/status $S/status.new
 upload $S/status.new /var/lib/dpkg/status
+write /etc/amiforge-added "added by the test"
+rm /etc/motd
+mkdir /etc/amiforge-dir
+write "/etc/amiforge-dir/back\\\\slash" "x"
 GF
 want=$(dpkg-query --admindir="$S/admin" -W -f '${db:Status-Abbrev} ${Package} ${Version}\n' |
 	awk '$1 == "ii" {print $2, $3}' | sort)
@@ -68,12 +72,24 @@ print(m["component"]["name"], m["component"]["version"], [p["value"] for p in m[
 
 bash_v=$(echo "$want" | awk '$1 == "bash" {print $2}')
 adduser_v=$(echo "$want" | awk '$1 == "adduser" {print $2}')
-out=$("$AMIFORGE" -q diff "$S/fx.json" "$S/copy.qcow2" --input-format qcow2 2>&1)
+# Packages and files in one appliance per disk.
+cp "$F" "$S/fx.qcow2"
+out=$("$AMIFORGE" -q diff "$S/fx.qcow2" "$S/copy.qcow2" --input-format qcow2 \
+	--paths /etc,/var/lib/dpkg,/nonexistent 2>&1)
 check_eq "diff: exit 0" "$?" 0
-check_eq "diff: added, removed, changed" "$out" \
+check_eq "diff --paths: packages added, removed, changed; files added, deleted, modified" "$out" \
 	"+ amiforge-test 1.2.3
 - adduser $adduser_v
-~ bash $bash_v -> 99.0-1"
+~ bash $bash_v -> 99.0-1
+A /etc/amiforge-added
+A /etc/amiforge-dir/back\slash
+D /etc/motd
+M /var/lib/dpkg/status"
+"$AMIFORGE" -q diff "$S/fx.json" "$S/copy.qcow2" --paths /etc >/dev/null 2>"$S/e.paths"
+check_eq "diff --paths: an SBOM input refused" "$?" 1
+check_contains "diff --paths: says why" "$(cat "$S/e.paths")" "is an SBOM"
+"$AMIFORGE" -q diff "$S/fx.json" "$S/copy.qcow2" --paths etc >/dev/null 2>&1
+check_eq "diff --paths: a relative path is a usage error" "$?" 2
 out=$("$AMIFORGE" -q diff "$S/fx.json" "$S/fx.json" --json)
 check_eq "diff --json: an SBOM against itself" "$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["added"]), len(d["removed"]), len(d["changed"]))')" "0 0 0"
 "$AMIFORGE" -q diff "$S/fx.json" "$S/nowhere" >/dev/null 2>&1

@@ -93,6 +93,9 @@ prereq_why() {
 	clang)
 		command -v "${CLANG:-clang}" >/dev/null || { echo "${CLANG:-clang} is not installed"; return 1; }
 		;;
+	zsh)
+		command -v zsh >/dev/null || { echo "zsh is not installed"; return 1; }
+		;;
 	*)
 		echo "unknown prerequisite kind '$1'"
 		return 1

@@ -9,6 +9,7 @@
 #include "builder/base/cache.h"
 #include "builder/exec/executor.h"
 #include "builder/component/component.h"
+#include "builder/build/checkpoint.h"
 
 static char order[256];
 
@@ -65,6 +66,14 @@ static void test_plan(const char *dir)
 	CHECK(!a.steps[0].external && a.steps[3].external && a.steps[4].external &&
 	      !a.steps[5].external,
 	      "plan: UpdateOS and WebDownload without checksum are external, with one not");
+	/* The checkpoint policy on this plan: a, check, c | up, dl, dls. */
+	CHECK(ckpt_worth_it(&a, 0, 10, -1), "policy: the first checkpoint is taken (cost unknown)");
+	CHECK(!ckpt_worth_it(&a, 0, 10, 500), "policy: 10 ms of work, a 500 ms checkpoint: none");
+	CHECK(ckpt_worth_it(&a, 0, 500, 500), "policy: as much work as a checkpoint costs: taken");
+	CHECK(ckpt_worth_it(&a, 2, 10, 500), "policy: the end of a component: taken");
+	CHECK(ckpt_worth_it(&a, 3, 10, 500), "policy: before an external step: taken");
+	CHECK(!ckpt_worth_it(&a, 4, 10, 500), "policy: before a WebDownload with checksum: none");
+	CHECK(ckpt_worth_it(&a, 5, 10, 500), "policy: the last step: taken");
 	specs[0].params = p2;
 	CHECK(component_plan(&o, &b) == 0 && b.n == 6, "plan: again with another Word");
 	CHECK(strcmp(a.steps[0].material, b.steps[0].material) == 0 &&

@@ -104,6 +104,7 @@ static void test_full(void)
 	CHECK_STR(r->vm.accel, "tcg", "full: vm accel");
 	CHECK_STR(r->vm.driver, "libvirt", "full: vm driver");
 	CHECK_STR(r->vm.connect, "qemu:///system", "full: vm connect");
+	CHECK(r->vm.wait_for_cloud_init, "full: vm.wait_for_cloud_init");
 	CHECK(!r->cleanup.ssh && !r->cleanup.history && r->cleanup.cloudinit &&
 	      r->cleanup.logs && r->cleanup.machine_id && r->cleanup.agent,
 	      "full: cleanup flags default on, two turned off");
@@ -123,7 +124,7 @@ static void test_full(void)
 	CHECK(r->inspect.nskip == 2 && r->inspect.ncanaries == 1, "full: inspect skip and canaries");
 	if (r->inspect.nskip == 2 && r->inspect.ncanaries == 1) {
 		CHECK_STR(r->inspect.skip[1], "kernel.xen-netfront", "full: inspect.skip id");
-		CHECK(str_endswith(r->inspect.skip_at[0], "tests/recipes/valid/full.yaml:26:10"),
+		CHECK(str_endswith(r->inspect.skip_at[0], "tests/recipes/valid/full.yaml:27:10"),
 		      "full: inspect.skip position kept (%s)", r->inspect.skip_at[0]);
 		CHECK_STR(r->inspect.canaries[0], "do-not-ship-4f2a", "full: inspect canary");
 	}
@@ -139,6 +140,7 @@ static void test_defaults_and_url(void)
 		CHECK(r->vm.cpus == 2 && r->vm.memory_mib == 1024 && r->vm.disk_size == 0,
 		      "minimal: vm defaults");
 		CHECK_STR(r->vm.accel, "auto", "minimal: accel auto");
+		CHECK(!r->vm.wait_for_cloud_init, "minimal: steps do not wait for cloud-init");
 		CHECK(r->cleanup.cloudinit && r->cleanup.ssh && r->cleanup.history,
 		      "minimal: cleanup on by default");
 		CHECK(r->output.formats == OUTPUT_QCOW2 && !r->output.directory,

@@ -4,6 +4,7 @@
 
 #include "test.h"
 #include "builder/inspect/sbom.h"
+#include "builder/inspect/files.h"
 #include "error.h"
 #include "util.h"
 
@@ -128,9 +129,64 @@ static void test_bom_and_diff(void)
 	json_decref(p);
 }
 
+static void test_files(void)
+{
+	static const char ok[] =
+		"501ecff8663613257ea966ec0882e022fe66e75b35bc41e30da5a53d82ebdb1e  ./networking\n"
+		"\\1b55f578e17da3838913ce5ba993a3529ba0adaafb71af782f2d9620c5b59c8e  ./a\\nb\\\\c\n"
+		"ea21c3f039a2e14dbb824b404452a2cc54a1a49ea42366d3348dc48ae4b91125  ./sub/dir/x";
+	static const char *const bad[] = {
+		"501ecff8  ./short\n",
+		"501ecff8663613257ea966ec0882e022fe66e75b35bc41e30da5a53d82ebdb1e ./one-space\n",
+		"501ECFF8663613257EA966EC0882E022FE66E75B35BC41E30DA5A53D82EBDB1E  ./upper\n",
+		"501ecff8663613257ea966ec0882e022fe66e75b35bc41e30da5a53d82ebdb1e  /absolute\n",
+		"\\501ecff8663613257ea966ec0882e022fe66e75b35bc41e30da5a53d82ebdb1e  ./bad\\q\n",
+		"501ecff8663613257ea966ec0882e022fe66e75b35bc41e30da5a53d82ebdb1e  ./\n",
+	};
+	json_t *a = json_object(), *b, *d;
+	size_t i;
+
+	CHECK(files_parse_sums(ok, sizeof(ok) - 1, "/etc", a) == 0 && json_object_size(a) == 3,
+	      "files: a listing of 3 files parses");
+	CHECK(json_object_get(a, "/etc/a\nb\\c") != NULL, "files: GNU-escaped name unescaped");
+	CHECK(json_object_get(a, "/etc/sub/dir/x") != NULL, "files: last line without newline");
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		json_t *t = json_object();
+
+		CHECK(files_parse_sums(bad[i], strlen(bad[i]), "/etc", t) < 0,
+		      "files: malformed line %zu refused", i);
+		json_decref(t);
+	}
+	{
+		json_t *t = json_object();
+		static const char nul[] =
+			"501ecff8663613257ea966ec0882e022fe66e75b35bc41e30da5a53d82ebdb1e  ./a\0b\n";
+
+		CHECK(files_parse_sums(nul, sizeof(nul) - 1, "/", t) < 0, "files: a NUL in a name refused");
+		json_decref(t);
+	}
+	CHECK(files_path_ok("/etc") && files_path_ok("/usr/local") && !files_path_ok("etc") &&
+	      !files_path_ok("/etc/../root") && !files_path_ok("/./etc") && !files_path_ok("/a\nb"),
+	      "files: path checks");
+	b = json_deep_copy(a);
+	json_object_del(b, "/etc/networking");
+	json_object_set_new(b, "/etc/new", json_string("00"));
+	json_object_set_new(b, "/etc/sub/dir/x", json_string("11"));
+	d = files_diff(a, b);
+	CHECK(json_array_size(json_object_get(d, "added")) == 1 &&
+	      json_array_size(json_object_get(d, "removed")) == 1 &&
+	      json_array_size(json_object_get(d, "changed")) == 1 &&
+	      strcmp(json_string_value(json_array_get(json_object_get(d, "changed"), 0)),
+		     "/etc/sub/dir/x") == 0, "files: diff added, removed, changed");
+	json_decref(d);
+	json_decref(a);
+	json_decref(b);
+}
+
 int main(void)
 {
 	test_dpkg();
 	test_bom_and_diff();
+	test_files();
 	return TEST_DONE();
 }
