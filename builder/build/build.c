@@ -122,7 +122,8 @@ static void on_step_done(const struct component_step_info *info, bool changed_di
 	struct build *b = opaque;
 	char *name;
 
-	ckpt_step_done(b->ck, b->ck ? b->g : NULL, info, changed_disk);
+	ckpt_step_done(b->ck, b->ck && b->g && guest_can_snapshot(b->g) ? b->g : NULL, info,
+		       changed_disk);
 	if (!b->o->json)
 		return;
 	name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
@@ -688,11 +689,7 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 	guest_opts_from(b, &go, gs->image, gs->image_format, gs->work);
 	go.disk_size = gs->disk_size;
 	stage_begin(b, gs->boot_stage);
-	/* A remote libvirt host's guest has its disks there, as volumes
-	 * (drivers/hypervisor/libvirt-remote.h): no local checkpoint layers. */
-	if (gs->checkpoints && hv_uri_remote(go.uri))
-		log_info("checkpoints: off for a guest on a remote host (%s)", go.uri);
-	else if (gs->checkpoints && checkpoints_begin(b, gs, &go) < 0) {
+	if (gs->checkpoints && checkpoints_begin(b, gs, &go) < 0) {
 		stage_end(b, gs->boot_stage, "failed");
 		goto cleanup;
 	}
@@ -706,7 +703,12 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 		goto cleanup;
 	}
 	stage_end(b, gs->boot_stage, "ok");
-	if (b->ck && !guest_can_snapshot(g)) {
+	/* A remote libvirt host's guest booted from the agent layer or a
+	 * reused checkpoint (its chain uploaded with it: libvirt-remote.h);
+	 * its disk is there while it runs, so no checkpoint is taken. */
+	if (b->ck && !guest_can_snapshot(g) && hv_uri_remote(go.uri)) {
+		log_info("checkpoints: none taken on a remote host (%s)", go.uri);
+	} else if (b->ck && !guest_can_snapshot(g)) {
 		log_warn("checkpoints: the %s driver cannot snapshot a running guest", go.driver ?
 			 go.driver : "hypervisor");
 		b->ck = (ckpt_free(b->ck), NULL);

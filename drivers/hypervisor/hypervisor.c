@@ -18,6 +18,7 @@ const struct hv_driver *const hv_drivers[] = {
 struct hv {
 	const struct hv_driver *drv;
 	void *priv;
+	bool remote;   /* the URI names another host */
 };
 
 struct hv_vm {
@@ -217,6 +218,7 @@ static struct hv *try_open(const struct hv_driver *drv, const char *uri,
 	struct hv *hv = xcalloc(1, sizeof(*hv));
 
 	hv->drv = drv;
+	hv->remote = hv_uri_remote(uri);
 	hv->priv = xcalloc(1, drv->conn_size ? drv->conn_size : 1);
 	*res = drv->open(hv->priv, uri);
 	if (*res == HV_OPEN_OK)
@@ -326,7 +328,9 @@ int hv_destroy(struct hv_vm *vm)
 
 bool hv_can_snapshot(const struct hv *hv)
 {
-	return hv->drv->snapshot_disk != NULL;
+	/* A guest on another host: its new top layer would be there, not at
+	 * new_top here. */
+	return hv->drv->snapshot_disk != NULL && !hv->remote;
 }
 
 int hv_snapshot_disk(struct hv_vm *vm, const char *new_top)

@@ -24,6 +24,12 @@
 /* Disks per guest besides the seed (system disk + a few scratch disks). */
 #define VM_DISKS_MAX 4
 
+/* One image of a backing chain spelled out (vm_disk.chain). */
+struct vm_backing {
+	const char *path;
+	const char *format;   /* "qcow2" or "raw" */
+};
+
 struct vm_disk {
 	const char *path;
 	const char *format;   /* "qcow2" or "raw": always explicit, never probed */
@@ -38,6 +44,12 @@ struct vm_disk {
 	 * headers name every backing file with its format): the hypervisor
 	 * must follow it, not be told it ends here. */
 	bool backing_chain;
+	/* Or the whole chain below this disk, top-down, each image with its
+	 * format (n_chain > 0: backing and backing_chain are not used). The
+	 * libvirt driver's copy of a spec for a remote host: the images there
+	 * are volumes whose headers still name this host's files. */
+	const struct vm_backing *chain;
+	size_t n_chain;
 };
 
 /* The guest's network (issue 25). NONE: no interface at all. USER: QEMU's
@@ -181,7 +193,8 @@ int hv_wait(struct hv_vm *vm, int64_t timeout_ms);
 int hv_shutdown(struct hv_vm *vm);
 int hv_destroy(struct hv_vm *vm);
 /* The driver's snapshot_disk (see struct hv_driver); -1 with "cannot" when
- * it has none. hv_can_snapshot: does it have one? */
+ * it has none. hv_can_snapshot: does it have one, and is the guest's disk
+ * on this host (not for a remote URI)? */
 int hv_snapshot_disk(struct hv_vm *vm, const char *new_top);
 bool hv_can_snapshot(const struct hv *hv);
 
@@ -190,7 +203,8 @@ bool hv_can_snapshot(const struct hv *hv);
 int hv_collect(struct hv_vm *vm);
 
 /* Does the URI name another host (a server part)? Its guests' files are
- * then placed there by the driver, and checkpoints are not kept. */
+ * then placed there by the driver (their backing chains too), and no
+ * checkpoint is taken while they run (hv_can_snapshot). */
 bool hv_uri_remote(const char *uri);
 
 /* Leave the guest running when vm is freed and this process exits (it was

@@ -1,6 +1,8 @@
 /* libvirt-remote.c: disks as storage volumes, the agent channel and the
  * console through the connection (see libvirt-remote.h). */
+#include <ctype.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -8,16 +10,26 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include <jansson.h>
+
 #include "libvirt-remote.h"
 #include "hypervisor.h"
 #include "error.h"
 #include "log.h"
+#include "run.h"
 #include "util.h"
 
 /* One read or receive of a bridge. */
 #define LVR_CHUNK 65536
-/* Volumes of one guest: overlay, its backing image, the seed, scratch disks. */
-#define LVR_VOLS_MAX (2 * VM_DISKS_MAX + 1)
+/* Volumes of one guest: each disk with its backing chain, the seed. */
+#define LVR_VOLS_MAX (VM_DISKS_MAX * (1 + LVR_CHAIN_MAX) + 1)
+/* qemu-img info --backing-chain's JSON for one disk: a few KiB a layer. */
+#define LVR_CHAIN_JSON_MAX (1024 * 1024)
+/* The connection's keepalive: a ping after 5 s of silence, given up after
+ * 6 unanswered (35 s): a dead host or ssh ends the build with an error
+ * instead of a hang. */
+#define LVR_KEEPALIVE_INTERVAL 5
+#define LVR_KEEPALIVE_COUNT 6
 /* How long the console logger may take to drain once the stream ends. */
 #define LVR_LOGGER_DRAIN_MS 2000
 
@@ -59,23 +71,50 @@ int lvr_event_loop(void)
 	return 0;
 }
 
+virConnectPtr lvr_connect(const char *uri)
+{
+	virConnectPtr conn;
+
+	if (lvr_event_loop() < 0)
+		return NULL;
+	conn = virConnectOpen(uri);
+	if (!conn) {
+		err_set("connect to libvirt '%s': %s", uri, virGetLastErrorMessage());
+		return NULL;
+	}
+	if (virConnectSetKeepAlive(conn, LVR_KEEPALIVE_INTERVAL, LVR_KEEPALIVE_COUNT) < 0)
+		log_debug("libvirt: keepalive on %s: %s", uri, virGetLastErrorMessage());
+	return conn;
+}
+
 /* ---- bridges: a virStream <-> a local socket ----------------------------- */
 
-/* Every bridge's state is guarded by one lock: callbacks run on the loop
- * thread, start and stop on the build's. A bridge is freed when its owner
- * and both callbacks (freed by libvirt through their ff) have let go. */
+/* The rule that keeps the connection alive: the event loop thread is the
+ * one that reads the connection when no call is in flight (the server's
+ * keepalive pings among it), so nothing it runs may block. Its callbacks
+ * only move bytes between non-blocking ends, each direction through its own
+ * buffer: a full end stops the other side being read until it drains. No
+ * call that waits for the server (virDomainOpenChannel, virStreamAbort,
+ * virStreamFree of a live stream) runs in a callback: opening a channel is
+ * the accept thread's, tearing a stream down its owner's (lvr_unbridge, the
+ * accept thread for the previous client's).
+ *
+ * Every bridge's state is guarded by pump_lock: callbacks run on the loop
+ * thread, start and stop elsewhere. A bridge is freed when its owner and
+ * both callbacks (freed by libvirt through their ff) have let go. */
 static pthread_mutex_t pump_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct pump {
-	struct lvr *r;        /* listener: the guest whose channel it opens */
-	virStreamPtr st;      /* NULL: a listener */
-	int fd;               /* the local end (listener: the listening socket) */
+	virStreamPtr st;
+	int fd;               /* the local end, non-blocking */
 	int watch;            /* virEventAddHandle id, or -1 */
 	bool stream_cb;
-	bool dead;
+	bool dead;            /* callbacks removed, fd closed; st left to the owner */
 	int refs;
-	char pend[LVR_CHUNK]; /* read from fd, not yet accepted by the stream */
-	size_t npend, off;
+	char up[LVR_CHUNK];   /* read from fd, not yet accepted by the stream */
+	size_t nup, upoff;
+	char down[LVR_CHUNK]; /* received from the stream, not yet written to fd */
+	size_t ndown, downoff;
 };
 
 struct lvr_vol {
@@ -90,7 +129,12 @@ struct lvr {
 	char *domain;
 	struct lvr_vol vols[LVR_VOLS_MAX];
 	size_t n_vols;
-	struct pump *listener, *agent, *console;
+	struct pump *agent, *console;
+	/* The accept thread: listen_fd, woken to stop through stop_pipe. */
+	int listen_fd;
+	int stop_pipe[2];
+	pthread_t acceptor;
+	bool acceptor_running;
 	pid_t logger;
 };
 
@@ -102,7 +146,8 @@ static void pump_unref(void *opaque)
 		free(p);
 }
 
-/* Under pump_lock. */
+/* Under pump_lock: no more callbacks, the local end closed. Local calls
+ * only (no round trip to the server): safe in a callback. */
 static void pump_stop(struct pump *p)
 {
 	if (!p || p->dead)
@@ -111,113 +156,134 @@ static void pump_stop(struct pump *p)
 	if (p->watch >= 0)
 		virEventRemoveHandle(p->watch);   /* its ff drops a reference */
 	p->watch = -1;
-	if (p->st) {
-		if (p->stream_cb)
-			virStreamEventRemoveCallback(p->st);
-		virStreamAbort(p->st);
-		virStreamFree(p->st);
-		p->st = NULL;
-	}
+	if (p->stream_cb)
+		virStreamEventRemoveCallback(p->st);
+	p->stream_cb = false;
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
 }
 
-static void pump_events(struct pump *p, bool writable)
+/* Under pump_lock: what each side should be watched for. The stream is read
+ * only while down is empty, the local end only while up is empty. */
+static void pump_arm(struct pump *p)
 {
-	virStreamEventUpdateCallback(p->st, (writable ? VIR_STREAM_EVENT_WRITABLE :
-					     VIR_STREAM_EVENT_READABLE) |
-				     VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP);
-	virEventUpdateHandle(p->watch, writable ? 0 : VIR_EVENT_HANDLE_READABLE);
+	int sev = VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP;
+	int lev = 0;
+
+	if (p->dead)
+		return;
+	if (p->nup)
+		sev |= VIR_STREAM_EVENT_WRITABLE;
+	else
+		lev |= VIR_EVENT_HANDLE_READABLE;
+	if (p->ndown)
+		lev |= VIR_EVENT_HANDLE_WRITABLE;
+	else
+		sev |= VIR_STREAM_EVENT_READABLE;
+	virStreamEventUpdateCallback(p->st, sev);
+	virEventUpdateHandle(p->watch, lev);
 }
 
-/* Send what is pending; -2 when the stream is full, -1 on error. */
-static int pump_flush(struct pump *p)
+/* Move what each buffer holds as far as it goes; -1: the bridge ends. */
+static int pump_move(struct pump *p)
 {
-	while (p->off < p->npend) {
-		int n = virStreamSend(p->st, p->pend + p->off, p->npend - p->off);
+	while (p->upoff < p->nup) {
+		int n = virStreamSend(p->st, p->up + p->upoff, p->nup - p->upoff);
 
 		if (n == -2)
-			return -2;
+			break;
 		if (n < 0)
 			return -1;
-		p->off += (size_t)n;
+		p->upoff += (size_t)n;
 	}
-	p->off = p->npend = 0;
+	if (p->upoff == p->nup)
+		p->upoff = p->nup = 0;
+	while (p->downoff < p->ndown) {
+		ssize_t n = write(p->fd, p->down + p->downoff, p->ndown - p->downoff);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0)
+			return -1;   /* the local end went */
+		p->downoff += (size_t)n;
+	}
+	if (p->downoff == p->ndown)
+		p->downoff = p->ndown = 0;
 	return 0;
 }
 
 static void on_stream(virStreamPtr st UNUSED, int events, void *opaque)
 {
 	struct pump *p = opaque;
-	char buf[LVR_CHUNK];
 
 	pthread_mutex_lock(&pump_lock);
 	if (p->dead)
 		goto out;
-	if (events & VIR_STREAM_EVENT_READABLE) {
-		for (;;) {
-			int n = virStreamRecv(p->st, buf, sizeof(buf));
+	if ((events & VIR_STREAM_EVENT_READABLE) && !p->ndown) {
+		int n = virStreamRecv(p->st, p->down, sizeof(p->down));
 
-			if (n == -2)
-				break;
-			if (n <= 0 || write_all(p->fd, buf, (size_t)n) < 0) {
-				pump_stop(p);   /* end of stream, or the local end went */
-				goto out;
-			}
-		}
-	}
-	if (events & VIR_STREAM_EVENT_WRITABLE) {
-		int r = pump_flush(p);
-
-		if (r == -1) {
-			pump_stop(p);
+		if (n == 0 || n == -1) {
+			pump_stop(p);   /* end of stream, or its error */
 			goto out;
 		}
-		if (r == 0)
-			pump_events(p, false);
+		if (n > 0)
+			p->ndown = (size_t)n;
 	}
-	if (events & (VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP))
+	if (pump_move(p) < 0 ||
+	    ((events & (VIR_STREAM_EVENT_ERROR | VIR_STREAM_EVENT_HANGUP)) &&
+	     !(events & VIR_STREAM_EVENT_READABLE))) {
 		pump_stop(p);
+		goto out;
+	}
+	pump_arm(p);
 out:
 	pthread_mutex_unlock(&pump_lock);
 }
 
-static void on_local(int watch UNUSED, int fd, int events UNUSED, void *opaque)
+static void on_local(int watch UNUSED, int fd, int events, void *opaque)
 {
 	struct pump *p = opaque;
-	ssize_t n;
-	int r;
 
 	pthread_mutex_lock(&pump_lock);
-	if (p->dead || p->npend)
+	if (p->dead)
 		goto out;
-	n = read(fd, p->pend, sizeof(p->pend));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		goto out;
-	if (n <= 0) {
-		pump_stop(p);   /* the client closed: the next one gets a fresh stream */
+	if ((events & VIR_EVENT_HANDLE_READABLE) && !p->nup) {
+		ssize_t n = read(fd, p->up, sizeof(p->up));
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			pump_stop(p);   /* the client closed: the next one gets a fresh stream */
+			goto out;
+		}
+		if (n > 0)
+			p->nup = (size_t)n;
+	}
+	if (pump_move(p) < 0 ||
+	    ((events & (VIR_EVENT_HANDLE_ERROR | VIR_EVENT_HANDLE_HANGUP)) &&
+	     !(events & VIR_EVENT_HANDLE_READABLE))) {
+		pump_stop(p);
 		goto out;
 	}
-	p->npend = (size_t)n;
-	p->off = 0;
-	r = pump_flush(p);
-	if (r == -1)
-		pump_stop(p);
-	else if (r == -2)
-		pump_events(p, true);
+	pump_arm(p);
 out:
 	pthread_mutex_unlock(&pump_lock);
 }
 
 /* A bridge between st (non-blocking, opened) and fd; both become the
  * bridge's. Under pump_lock, so that no callback runs before it is whole.
- * NULL with an error (both closed). */
-static struct pump *pump_new(struct lvr *r, virStreamPtr st, int fd)
+ * NULL with an error (fd closed; st left to the caller). */
+static struct pump *pump_new(virStreamPtr st, int fd)
 {
-	struct pump *p = xcalloc(1, sizeof(*p));
+	struct pump *p;
 
-	p->r = r;
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		err_errno("make the bridge's socket non-blocking");
+		close(fd);
+		return NULL;
+	}
+	p = xcalloc(1, sizeof(*p));
 	p->st = st;
 	p->fd = fd;
 	p->refs = 3;   /* owner, local watch, stream callback */
@@ -238,48 +304,87 @@ static struct pump *pump_new(struct lvr *r, virStreamPtr st, int fd)
 	return p;
 }
 
-/* Under pump_lock: stop and let go of *pp. */
+/* Stop *pp and let go of it; its stream is aborted and freed here, outside
+ * pump_lock and never on the loop thread. */
 static void pump_drop(struct pump **pp)
 {
-	if (!*pp)
-		return;
-	pump_stop(*pp);
-	pump_unref(*pp);
-	*pp = NULL;
-}
-
-/* A client connected to the local agent socket: give it a fresh channel
- * stream (FORCE takes the channel from a previous client). */
-static void on_accept(int watch UNUSED, int fd, int events UNUSED, void *opaque)
-{
-	struct pump *l = opaque;
-	virStreamPtr st = NULL;
-	struct lvr *r;
-	int c;
+	struct pump *p;
+	virStreamPtr st;
 
 	pthread_mutex_lock(&pump_lock);
-	if (l->dead)
-		goto out;
-	r = l->r;
-	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-	if (c < 0)
-		goto out;
-	pump_drop(&r->agent);
-	st = virStreamNew(r->conn, VIR_STREAM_NONBLOCK);
-	if (!st || virDomainOpenChannel(r->dom, HV_AGENT_PORT_NAME, st,
+	p = *pp;
+	*pp = NULL;
+	if (p)
+		pump_stop(p);
+	pthread_mutex_unlock(&pump_lock);
+	if (!p)
+		return;
+	st = p->st;
+	pump_unref(p);
+	virStreamAbort(st);   /* an ended stream refuses: nothing to undo */
+	virStreamFree(st);
+}
+
+/* Open the domain's agent channel into a new non-blocking stream (FORCE
+ * takes the channel from a previous client). NULL with an error. */
+static virStreamPtr open_channel(virConnectPtr conn, virDomainPtr dom, const char *domain)
+{
+	virStreamPtr st = virStreamNew(conn, VIR_STREAM_NONBLOCK);
+
+	if (!st || virDomainOpenChannel(dom, HV_AGENT_PORT_NAME, st,
 					VIR_DOMAIN_CHANNEL_FORCE) < 0) {
-		log_debug("libvirt: open the agent channel of %s: %s", r->domain,
-			  virGetLastErrorMessage());
+		lv_fail("open the agent channel of domain", domain);
 		if (st)
 			virStreamFree(st);
-		close(c);
-		goto out;
+		return NULL;
 	}
-	r->agent = pump_new(r, st, c);
-	if (!r->agent)
-		log_debug("libvirt: %s", err_msg());
-out:
-	pthread_mutex_unlock(&pump_lock);
+	return st;
+}
+
+/* The accept thread: each client of the local agent socket gets a fresh
+ * channel stream, the previous client's is torn down. A thread of its own
+ * because opening a channel waits for the server. */
+static void *acceptor_run(void *opaque)
+{
+	struct lvr *r = opaque;
+
+	for (;;) {
+		struct pollfd pf[2] = { { .fd = r->listen_fd, .events = POLLIN },
+					{ .fd = r->stop_pipe[0], .events = POLLIN } };
+		virStreamPtr st;
+		struct pump *p;
+		int c;
+
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("libvirt: agent bridge of %s: poll: %s", r->domain,
+				 strerror(errno));
+			break;
+		}
+		if (pf[1].revents)
+			break;
+		c = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		pump_drop(&r->agent);
+		st = open_channel(r->conn, r->dom, r->domain);
+		if (!st) {
+			log_debug("libvirt: %s", err_msg());
+			close(c);   /* the client retries */
+			continue;
+		}
+		pthread_mutex_lock(&pump_lock);
+		p = pump_new(st, c);
+		r->agent = p;
+		pthread_mutex_unlock(&pump_lock);
+		if (!p) {
+			log_debug("libvirt: %s", err_msg());
+			virStreamAbort(st);
+			virStreamFree(st);
+		}
+	}
+	return NULL;
 }
 
 static int listen_unix(const char *path)
@@ -305,8 +410,7 @@ int lvr_bridge(struct lvr *r, virDomainPtr dom, const char *agent_socket,
 	       const char *console_log, uint64_t max)
 {
 	virStreamPtr st = NULL;
-	int sp[2] = { -1, -1 }, lfd = -1;
-	struct pump *l;
+	int sp[2] = { -1, -1 };
 
 	if (virDomainRef(dom) < 0)
 		return lv_fail("reference domain", r->domain);
@@ -330,30 +434,23 @@ int lvr_bridge(struct lvr *r, virDomainPtr dom, const char *agent_socket,
 			return -1;
 		}
 		pthread_mutex_lock(&pump_lock);
-		r->console = pump_new(r, st, sp[0]);
+		r->console = pump_new(st, sp[0]);
 		pthread_mutex_unlock(&pump_lock);
-		if (!r->console)
+		if (!r->console) {
+			virStreamAbort(st);
+			virStreamFree(st);
 			return -1;
+		}
 	}
 	if (agent_socket) {
-		lfd = listen_unix(agent_socket);
-		if (lfd < 0)
+		r->listen_fd = listen_unix(agent_socket);
+		if (r->listen_fd < 0)
 			return -1;
-		l = xcalloc(1, sizeof(*l));
-		l->r = r;
-		l->fd = lfd;
-		l->refs = 2;   /* owner, watch */
-		pthread_mutex_lock(&pump_lock);
-		l->watch = virEventAddHandle(lfd, VIR_EVENT_HANDLE_READABLE, on_accept, l,
-					     pump_unref);
-		if (l->watch >= 0)
-			r->listener = l;
-		pthread_mutex_unlock(&pump_lock);
-		if (l->watch < 0) {
-			close(lfd);
-			free(l);
-			return err_set("watch '%s': %s", agent_socket, virGetLastErrorMessage());
-		}
+		if (pipe2(r->stop_pipe, O_CLOEXEC) < 0)
+			return err_errno("pipe for the agent bridge of '%s'", r->domain);
+		if (pthread_create(&r->acceptor, NULL, acceptor_run, r) != 0)
+			return err_set("start the agent bridge of '%s'", r->domain);
+		r->acceptor_running = true;
 	}
 	return 0;
 }
@@ -368,26 +465,27 @@ int lvr_channel_fd(const char *uri, const char *domain, int *fd)
 
 	if (lvr_event_loop() < 0)
 		return -1;
-	conn = virConnectOpen(uri);
+	conn = lvr_connect(uri);
 	if (!conn)
-		return lv_fail("connect to libvirt", uri);
+		return -1;
 	dom = virDomainLookupByName(conn, domain);
-	st = dom ? virStreamNew(conn, VIR_STREAM_NONBLOCK) : NULL;
-	if (!st || virDomainOpenChannel(dom, HV_AGENT_PORT_NAME, st, VIR_DOMAIN_CHANNEL_FORCE) < 0) {
-		lv_fail("open the agent channel of domain", domain);
+	if (!dom) {
+		lv_fail("look up domain", domain);
 		goto cleanup;
 	}
+	if (!(st = open_channel(conn, dom, domain)))
+		goto cleanup;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
 		err_errno("socketpair for the agent of '%s'", domain);
 		goto cleanup;
 	}
 	pthread_mutex_lock(&pump_lock);
-	p = pump_new(NULL, st, sp[0]);
+	p = pump_new(st, sp[0]);
 	pthread_mutex_unlock(&pump_lock);
-	st = NULL;
 	sp[0] = -1;
 	if (!p)
 		goto cleanup;
+	st = NULL;
 	/* The bridge and the connection stay for the life of this process
 	 * (attach runs one command and exits). */
 	*fd = sp[1];
@@ -395,8 +493,10 @@ int lvr_channel_fd(const char *uri, const char *domain, int *fd)
 	conn = NULL;
 	ret = 0;
 cleanup:
-	if (st)
+	if (st) {
+		virStreamAbort(st);
 		virStreamFree(st);
+	}
 	if (sp[1] >= 0)
 		close(sp[1]);
 	if (sp[0] >= 0)
@@ -412,11 +512,23 @@ void lvr_unbridge(struct lvr *r)
 {
 	if (!r)
 		return;
-	pthread_mutex_lock(&pump_lock);
-	pump_drop(&r->listener);
+	if (r->acceptor_running) {
+		if (write(r->stop_pipe[1], "x", 1) < 0)
+			log_debug("libvirt: wake the agent bridge: %s", strerror(errno));
+		pthread_join(r->acceptor, NULL);
+		r->acceptor_running = false;
+	}
+	if (r->listen_fd >= 0)
+		close(r->listen_fd);
+	r->listen_fd = -1;
+	for (int i = 0; i < 2; i++)
+		if (r->stop_pipe[i] >= 0)
+			close(r->stop_pipe[i]);
+	r->stop_pipe[0] = r->stop_pipe[1] = -1;
 	pump_drop(&r->agent);
+	/* The console: what the stream still holds reaches the logger first
+	 * (the guest has stopped; its end of the stream is closing). */
 	pump_drop(&r->console);
-	pthread_mutex_unlock(&pump_lock);
 	if (r->logger > 0)
 		hv_console_logger_stop(r->logger, LVR_LOGGER_DRAIN_MS);
 	r->logger = 0;
@@ -460,12 +572,20 @@ static virStoragePoolPtr pool_get(virConnectPtr conn)
 	return pool;
 }
 
+void lvr_set_conn(struct lvr *r, virConnectPtr conn)
+{
+	if (r)
+		r->conn = conn;
+}
+
 struct lvr *lvr_new(virConnectPtr conn, const char *domain)
 {
 	struct lvr *r = xcalloc(1, sizeof(*r));
 
 	r->conn = conn;
 	r->domain = xstrdup(domain);
+	r->listen_fd = -1;
+	r->stop_pipe[0] = r->stop_pipe[1] = -1;
 	return r;
 }
 
@@ -648,12 +768,35 @@ void lvr_free(struct lvr *r, bool keep)
 	free(r);
 }
 
+/* Is name one of the volumes lvr gives the guest named domain: exactly
+ * "<domain>-seed", "<domain>-vdX" or "<domain>-vdX-bN"? Never a prefix
+ * match: another domain's name may start with this one's. */
+static bool volume_of(const char *name, const char *domain)
+{
+	size_t n = strlen(domain);
+	const char *t = name + n + 1;
+
+	if (strncmp(name, domain, n) != 0 || name[n] != '-')
+		return false;
+	if (strcmp(t, "seed") == 0)
+		return true;
+	if (t[0] != 'v' || t[1] != 'd' || t[2] < 'a' || t[2] >= 'a' + VM_DISKS_MAX)
+		return false;
+	if (!t[3])
+		return true;
+	if (t[3] != '-' || t[4] != 'b' || !t[5])
+		return false;
+	for (t += 5; *t; t++)
+		if (!isdigit((unsigned char)*t))
+			return false;
+	return true;
+}
+
 int lvr_remove_volumes(virConnectPtr conn, const char *domain)
 {
 	virStoragePoolPtr pool = virStoragePoolLookupByName(conn, LVR_POOL);
-	struct strv names = STRV_INIT;
-	size_t i;
-	int ret = 0;
+	virStorageVolPtr *vols = NULL;
+	int i, n, ret = 0;
 
 	if (!pool) {
 		virErrorPtr e = virGetLastError();
@@ -664,17 +807,72 @@ int lvr_remove_volumes(virConnectPtr conn, const char *domain)
 		virStoragePoolFree(pool);
 		return 0;
 	}
-	/* Exactly the names lv_start gives, never a prefix match: another
-	 * domain's name may start with this one's. */
-	for (i = 0; i < VM_DISKS_MAX; i++) {
-		strv_pushf(&names, "%s-vd%c", domain, (char)('a' + i));
-		strv_pushf(&names, "%s-vd%c-base", domain, (char)('a' + i));
+	n = virStoragePoolListAllVolumes(pool, &vols, 0);
+	if (n < 0)
+		ret = lv_fail("list the volumes of pool", LVR_POOL);
+	for (i = 0; i < n; i++) {
+		const char *name = virStorageVolGetName(vols[i]);
+
+		if (name && volume_of(name, domain) && virStorageVolDelete(vols[i], 0) < 0)
+			ret = lv_fail("delete volume", name);
+		virStorageVolFree(vols[i]);
 	}
-	strv_pushf(&names, "%s-seed", domain);
-	for (i = 0; i < names.n; i++)
-		if (delete_volume(pool, names.v[i]) < 0)
-			ret = -1;
-	strv_release(&names);
+	free(vols);
 	virStoragePoolFree(pool);
+	return ret;
+}
+
+int lvr_chain(const char *top, struct strv *files, struct strv *formats)
+{
+	const char *argv[] = { "qemu-img", "info", "-U", "--backing-chain", "--output=json",
+			       "-f", "qcow2", "--", top, NULL };
+	struct run r = RUN_INIT;
+	json_t *j = NULL, *e;
+	json_error_t je;
+	size_t i;
+	int ret = -1;
+
+	r.argv = argv;
+	r.out = RUN_CAPTURE;
+	r.err = RUN_CAPTURE;
+	r.capture_max = LVR_CHAIN_JSON_MAX;
+	r.timeout_ms = 60000;
+	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+		err_prefix("backing chain of '%s'", top);
+		goto cleanup;
+	}
+	if (r.truncated) {
+		err_set("backing chain of '%s': qemu-img's answer is over %d bytes", top,
+			LVR_CHAIN_JSON_MAX);
+		goto cleanup;
+	}
+	j = json_loads(r.out_buf.data ? r.out_buf.data : "", 0, &je);
+	if (!json_is_array(j) || json_array_size(j) < 1 ||
+	    json_array_size(j) > 1 + LVR_CHAIN_MAX) {
+		err_set("backing chain of '%s': not 1 to %d images", top, 1 + LVR_CHAIN_MAX);
+		goto cleanup;
+	}
+	json_array_foreach(j, i, e) {
+		const char *fn = json_string_value(json_object_get(e, "filename"));
+		const char *fmt = json_string_value(json_object_get(e, "format"));
+
+		if (!fn || fn[0] != '/' || !fmt ||
+		    (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0) ||
+		    (i + 1 < json_array_size(j) && strcmp(fmt, "qcow2") != 0)) {
+			err_set("backing chain of '%s': image %zu is not an absolute qcow2 or raw "
+				"file", top, i);
+			goto cleanup;
+		}
+		strv_push(files, fn);
+		strv_push(formats, fmt);
+	}
+	ret = 0;
+cleanup:
+	if (ret < 0) {
+		strv_release(files);
+		strv_release(formats);
+	}
+	json_decref(j);
+	run_release(&r);
 	return ret;
 }

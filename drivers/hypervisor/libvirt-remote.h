@@ -1,12 +1,18 @@
 /* libvirt-remote.h: the libvirt driver's parts for a daemon on another host
  * (issue 21). Nothing assumes that host shares a filesystem with amiforge:
  *
- * - disks: every file of a vm_spec (overlay, its backing image, the seed) is
+ * - disks: every file of a vm_spec (each overlay with its whole backing
+ *   chain: checkpoint layers, the agent layer, the base; the seed) is
  *   uploaded into a volume of the LVR_POOL storage pool on that host
  *   (virStorageVolCreateXML + virStorageVolUpload through a virStream), named
- *   "<domain>-<role>"; the writable ones are downloaded back over their local
- *   file when the guest has stopped; all are deleted with the guest. `clean`
- *   deletes a journaled domain's volumes by that name (lvr_remove_volumes).
+ *   "<domain>-<role>" (vda, vda-b1 for its backing image, vda-b2...). The
+ *   volumes keep the headers' local backing names; the domain XML spells the
+ *   chain out with the volumes' paths and formats, which is what QEMU opens.
+ *   The writable ones are downloaded back over their local file when the
+ *   guest has stopped (their headers name the local chain again); all are
+ *   deleted with the guest, through a new connection when the first one
+ *   died. `clean` deletes a journaled domain's volumes by those exact names
+ *   (lvr_remove_volumes).
  * - the agent channel: a virtio-serial channel whose socket libvirt places on
  *   that host, reached with virDomainOpenChannel and bridged to a local unix
  *   socket (the spec's agent_socket), so the agent client is unchanged; each
@@ -15,7 +21,12 @@
  *   local console log, with the same ceiling as the direct QEMU driver's.
  *
  * Streams are non-blocking and driven by libvirt's default event loop, run
- * by one thread of this process (lvr_event_loop, before the connection). */
+ * by one thread of this process (lvr_event_loop, before the connection),
+ * whose callbacks never block nor wait for the server: that thread answers
+ * the server's keepalive while the build thread talks to the agent. Each
+ * channel open waits for the server, so it runs on a thread of the guest's
+ * own (the accept thread). The connection has a keepalive of its own
+ * (lvr_connect): a host gone silent ends the build with an error. */
 #ifndef AMIFORGE_LIBVIRT_REMOTE_H
 #define AMIFORGE_LIBVIRT_REMOTE_H
 
@@ -32,7 +43,23 @@
  * once per process, before the first remote connection. 0 or -1. */
 int lvr_event_loop(void);
 
+/* Longest backing chain below one disk that is placed on a remote host. */
+#define LVR_CHAIN_MAX 32
+
+/* Connect to uri (after lvr_event_loop) with the keepalive above. NULL with
+ * an error recorded. */
+virConnectPtr lvr_connect(const char *uri);
+
 struct lvr;
+struct strv;
+
+/* The qcow2 top and every image below it, top first, with their formats
+ * (qemu-img info --backing-chain: absolute paths, qcow2 but the last, which
+ * may be raw; at most 1 + LVR_CHAIN_MAX). 0 or -1. */
+int lvr_chain(const char *top, struct strv *files, struct strv *formats);
+
+/* The connection r uses from now on (a new one after the first died). */
+void lvr_set_conn(struct lvr *r, virConnectPtr conn);
 
 /* The remote state of the guest named domain on conn (not owned). */
 struct lvr *lvr_new(virConnectPtr conn, const char *domain);
@@ -64,8 +91,9 @@ void lvr_free(struct lvr *r, bool keep);
  * exits. 0 or -1. */
 int lvr_channel_fd(const char *uri, const char *domain, int *fd);
 
-/* Delete every volume named "<domain>-*" in LVR_POOL on conn (no pool: none
- * to delete). `clean`'s half of a remote domain record. 0 or -1. */
+/* Delete the volumes lvr gives the guest named domain in LVR_POOL on conn
+ * (exact names: no other domain's; no pool: none to delete). `clean`'s half
+ * of a remote domain record. 0 or -1. */
 int lvr_remove_volumes(virConnectPtr conn, const char *domain);
 
 #endif

@@ -31,6 +31,8 @@ struct lv_vm {
 	 * its writable disks come back to (collect). */
 	struct lvr *remote;
 	struct strv collect_roles, collect_paths;
+	struct vm_backing chains[VM_DISKS_MAX][LVR_CHAIN_MAX];
+	char *name;       /* the domain's, for a new connection's lookup */
 	bool detached;
 };
 
@@ -69,7 +71,7 @@ static enum hv_open_result lv_open(void *priv, const char *uri)
 		return HV_OPEN_ERROR;
 	if (!want)
 		want = geteuid() == 0 ? "qemu:///system" : "qemu:///session";
-	c->conn = virConnectOpen(want);
+	c->conn = uri && !uri_is_local(uri) ? lvr_connect(want) : virConnectOpen(want);
 	if (!c->conn) {
 		err_set("connect to libvirt '%s': %s", want, virGetLastErrorMessage());
 		/* Without an explicit URI a missing daemon means "not for me". */
@@ -122,30 +124,36 @@ static int end(xmlTextWriterPtr w)
 }
 
 /* The overlay's backing image, spelled out with its format so that libvirt
- * never probes it; relabel='no' keeps a shared base's ownership. */
+ * never probes it; relabel='no' keeps a shared base's ownership. With
+ * d->chain, every image of the chain, nested. */
 static int write_backing(xmlTextWriterPtr w, const struct vm_disk *d)
 {
-	W(start(w, "backingStore"));
-	W(attr(w, "type", "file"));
-	W(start(w, "format"));
-	W(attr(w, "type", d->backing_format));
-	W(end(w));
-	W(start(w, "source"));
-	W(attr(w, "file", d->backing));
-	if (d->backing_shared) {
-		W(start(w, "seclabel"));
-		W(attr(w, "model", "dac"));
-		W(attr(w, "relabel", "no"));
+	size_t i, n = d->n_chain ? d->n_chain : 1;
+
+	for (i = 0; i < n; i++) {
+		W(start(w, "backingStore"));
+		W(attr(w, "type", "file"));
+		W(start(w, "format"));
+		W(attr(w, "type", d->n_chain ? d->chain[i].format : d->backing_format));
+		W(end(w));
+		W(start(w, "source"));
+		W(attr(w, "file", d->n_chain ? d->chain[i].path : d->backing));
+		if (!d->n_chain && d->backing_shared) {
+			W(start(w, "seclabel"));
+			W(attr(w, "model", "dac"));
+			W(attr(w, "relabel", "no"));
+			W(end(w));
+		}
 		W(end(w));
 	}
-	W(end(w));
 	/* An empty element says "no further backing"; a checkpoint chain is
 	 * left for libvirt to read from the headers (formats recorded). */
-	if (!d->backing_chain) {
+	if (d->n_chain || !d->backing_chain) {
 		W(start(w, "backingStore"));
 		W(end(w));
 	}
-	W(end(w));
+	for (i = 0; i < n; i++)
+		W(end(w));
 	return 0;
 fail:
 	return -1;
@@ -167,7 +175,7 @@ static int write_disk(xmlTextWriterPtr w, const char *device, const char *path,
 	W(start(w, "source"));
 	W(attr(w, "file", path));
 	W(end(w));
-	if (d && d->backing)
+	if (d && (d->backing || d->n_chain))
 		W(write_backing(w, d));
 	W(start(w, "target"));
 	W(attr(w, "dev", dev));
@@ -370,39 +378,87 @@ char *hv_libvirt_domain_xml(const struct vm_spec *s)
 	return domain_xml(s, false);
 }
 
-/* The remote host's copy of spec: every file uploaded as a volume, the
- * paths in *rs those volumes' (owned by v->remote). */
+/* The remote host's copy of spec: every file uploaded as a volume, each
+ * disk with its whole backing chain (checkpoint layers, the agent layer,
+ * the base), the paths in *rs those volumes' (owned by v->remote). */
 static int place_remote(struct lv_conn *c, struct lv_vm *v, const struct vm_spec *spec,
 			struct vm_spec *rs)
 {
-	char role[16];
-	size_t i;
+	struct strv files = STRV_INIT, formats = STRV_INIT;
+	char role[24];
+	size_t i, k;
+	int ret = -1;
 
 	*rs = *spec;
 	v->remote = lvr_new(c->conn, spec->name);
 	for (i = 0; i < spec->n_disks; i++) {
 		const struct vm_disk *d = &spec->disks[i];
+		struct vm_disk *rd = &rs->disks[i];
 
-		if (d->backing && d->backing_chain)
-			return err_set("domain '%s': a checkpoint's backing chain cannot be "
-				       "placed on a remote host", spec->name);
 		snprintf(role, sizeof(role), "vd%c", (char)('a' + i));
-		if (!(rs->disks[i].path = lvr_upload(v->remote, role, d->path)))
-			return -1;
+		if (!(rd->path = lvr_upload(v->remote, role, d->path)))
+			goto cleanup;
 		if (!d->readonly) {
 			strv_push(&v->collect_roles, role);
 			strv_push(&v->collect_paths, d->path);
 		}
-		if (d->backing) {
-			snprintf(role, sizeof(role), "vd%c-base", (char)('a' + i));
-			if (!(rs->disks[i].backing = lvr_upload(v->remote, role, d->backing)))
-				return -1;
-			/* The volume is this guest's own: libvirt may label it. */
-			rs->disks[i].backing_shared = false;
+		if (!d->backing)
+			continue;
+		/* The chain as the headers say (the top is d->path itself). */
+		if (lvr_chain(d->path, &files, &formats) < 0)
+			goto cleanup;
+		if (files.n < 2 || strcmp(files.v[1], d->backing) != 0) {
+			err_set("domain '%s': the backing file of '%s' is not '%s'", spec->name,
+				d->path, d->backing);
+			goto cleanup;
 		}
+		for (k = 1; k < files.n; k++) {
+			struct vm_backing *b = &v->chains[i][k - 1];
+
+			snprintf(role, sizeof(role), "vd%c-b%zu", (char)('a' + i), k);
+			if (!(b->path = lvr_upload(v->remote, role, files.v[k])))
+				goto cleanup;
+			b->format = strcmp(formats.v[k], "raw") == 0 ? "raw" : "qcow2";
+		}
+		rd->chain = v->chains[i];
+		rd->n_chain = files.n - 1;
+		rd->backing = NULL;
+		rd->backing_chain = false;
+		rd->backing_shared = false;   /* the volumes are this guest's own */
+		strv_release(&files);
+		strv_release(&formats);
 	}
 	if (spec->seed_iso && !(rs->seed_iso = lvr_upload(v->remote, "seed", spec->seed_iso)))
+		goto cleanup;
+	ret = 0;
+cleanup:
+	strv_release(&files);
+	strv_release(&formats);
+	return ret;
+}
+
+/* A remote connection that died (the host, ssh, a keepalive timeout):
+ * open a new one so that the guest and its volumes can still be released,
+ * and look the domain up again on it (NULL: gone with the old one, as an
+ * AUTODESTROY domain does). 0, or -1 (no connection: `clean` releases them
+ * from the journal). */
+static int lv_reconnect(struct lv_conn *c, struct lv_vm *v)
+{
+	virConnectPtr conn;
+
+	if (c->local || virConnectIsAlive(c->conn) == 1)
+		return 0;
+	log_warn("libvirt: the connection to %s is closed; connecting again to release "
+		 "domain '%s'", c->uri, v->name ? v->name : "?");
+	conn = lvr_connect(c->uri);
+	if (!conn)
 		return -1;
+	virConnectClose(c->conn);
+	c->conn = conn;
+	lvr_set_conn(v->remote, conn);
+	if (v->dom)
+		virDomainFree(v->dom);
+	v->dom = v->name ? virDomainLookupByName(conn, v->name) : NULL;
 	return 0;
 }
 
@@ -415,6 +471,7 @@ static int lv_start(void *priv, void *vpriv, const struct vm_spec *spec)
 	struct vm_spec rs;
 	char *xml = NULL;
 
+	v->name = xstrdup(spec->name);
 	if (!c->local) {
 		if (place_remote(c, v, spec, &rs) < 0)
 			goto fail;
@@ -574,10 +631,14 @@ static int lv_shutdown(void *priv UNUSED, void *vpriv)
 	return 0;
 }
 
-static int lv_destroy(void *priv UNUSED, void *vpriv)
+static int lv_destroy(void *priv, void *vpriv)
 {
 	struct lv_vm *v = vpriv;
 
+	if (lv_reconnect(priv, v) < 0)
+		return -1;
+	if (!v->dom)
+		return 0;   /* it went with the closed connection */
 	if (virDomainDestroy(v->dom) < 0 && !no_domain())
 		return lv_err("destroy domain", virDomainGetName(v->dom));
 	return 0;
@@ -604,10 +665,12 @@ static int lv_journal_record(void *priv, const struct vm_spec *spec, struct strv
 	return 0;
 }
 
-static void lv_vm_release(void *priv UNUSED, void *vpriv)
+static void lv_vm_release(void *priv, void *vpriv)
 {
 	struct lv_vm *v = vpriv;
 
+	if (v->remote && !v->detached && lv_reconnect(priv, v) < 0)
+		log_warn("%s (amiforge clean releases them)", err_msg());
 	lvr_free(v->remote, v->detached);
 	v->remote = NULL;
 	strv_release(&v->collect_roles);
@@ -615,6 +678,8 @@ static void lv_vm_release(void *priv UNUSED, void *vpriv)
 	if (v->dom)
 		virDomainFree(v->dom);
 	v->dom = NULL;
+	free(v->name);
+	v->name = NULL;
 }
 
 static void lv_close(void *priv)

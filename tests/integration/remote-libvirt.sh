@@ -3,7 +3,8 @@
 # A build on a "remote" libvirt host: qemu+ssh://root@localhost:PORT/system
 # through an sshd this test starts (tests/lib/sshd.sh). libvirt's URI has a
 # host, so amiforge assumes no shared filesystem (issue 21): the overlay, its
-# base and the seed are uploaded as volumes of the "amiforge" pool, the
+# backing chain (the agent layer, the base) and the seed are uploaded as
+# volumes of the "amiforge" pool, the
 # agent channel and the console come through the connection, the disk is
 # downloaded back and flattened here. Then a second build fails a step with
 # --on-error=abort: its guest is kept on the "remote" host, `amiforge attach`
@@ -65,15 +66,21 @@ wait $pid
 rc=$?
 check_eq "remote: build through $uri succeeds" "$rc" 0
 [ "$rc" = 0 ] || tail -n 20 "$dir/err1" | sed 's/^/    | /'
-check_eq "remote: overlay, base and seed uploaded into the pool" \
-	"$(grep -c "libvirt: uploaded .* to /var/lib/libvirt/images/amiforge/amiforge-$pid-" "$dir/err1")" 3
+# overlay -> agent layer -> base (#16: the agent layer is the bottom of the
+# chain), and the seed: four volumes, the chain's under the domain's name.
+check_eq "remote: overlay, agent layer, base and seed uploaded into the pool" \
+	"$(grep -c "libvirt: uploaded .* to /var/lib/libvirt/images/amiforge/amiforge-$pid-" "$dir/err1")" 4
+check "remote: the agent layer (from the cache) went up as the overlay's backing volume" \
+	grep -q "libvirt: uploaded .*/checkpoints/layers/agent-[0-9a-f]*\.qcow2 to /var/lib/libvirt/images/amiforge/amiforge-$pid-[0-9a-f]*-vda-b1 " "$dir/err1"
 check_eq "remote: the guest's disk downloaded back" \
 	"$(grep -c "libvirt: downloaded amiforge-$pid-[0-9a-f]*-vda to " "$dir/err1")" 1
 check "remote: the live domain's disks are the pool's volumes" python3 -c "
 import sys, xml.etree.ElementTree as ET
 d = ET.fromstring(sys.argv[1])
 srcs = [s.get('file') for s in d.findall('./devices/disk/source')]
-ok = srcs and all(s.startswith('/var/lib/libvirt/images/amiforge/amiforge-$pid-') for s in srcs)
+# the backing chain as libvirt runs it: every layer a volume of the pool
+srcs += [s.get('file') for s in d.findall('./devices/disk//backingStore/source')]
+ok = len(srcs) == 4 and all(s.startswith('/var/lib/libvirt/images/amiforge/amiforge-$pid-') for s in srcs)
 ch = d.find('./devices/channel/target[@name=\"org.amiforge.agent.0\"]/..')
 # libvirt placed the channel's socket itself (under its own directory), and
 # the console is a pty read through the connection: nothing in our TMPDIR.
@@ -103,7 +110,7 @@ check_eq "remote: a failed step with --on-error=abort exits 1" "$rc" 1
 bd2=$(ls -d "$dir"/b2/remote-1.0.0-* 2>/dev/null | head -n 1)
 name=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["name"])' "$bd2/guest.json")
 pid=$(cut -d- -f2 <<<"$name")
-check_eq "remote: the kept guest's volumes stay in the pool" "$(volumes_matching "$name-")" 3
+check_eq "remote: the kept guest's volumes stay in the pool" "$(volumes_matching "$name-")" 4
 check_eq "remote: the kept guest is running" "$(domains_of "$pid")" 1
 check "remote: the guest record names the remote URI" \
 	grep -q "\"uri\": \"qemu+ssh://root@localhost:$SSH_PORT/system\"" "$bd2/guest.json"

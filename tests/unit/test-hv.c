@@ -495,10 +495,43 @@ static void test_uri_check(void)
 	      "uri: only amiforge-* domain names are amiforge's");
 }
 
+/* A remote host's copy of a spec spells the whole backing chain out (the
+ * volumes' headers name this host's files): nested, formats explicit, an
+ * empty element at the bottom. */
+static void test_chain_xml(void)
+{
+	static const struct vm_backing chain[] = {
+		{ "/pool/d-vda-b1", "qcow2" }, { "/pool/d-vda-b2", "raw" } };
+	struct vm_spec s = base_spec();
+	char *out;
+
+	s.disks[0].path = "/pool/d-vda";
+	s.disks[0].format = "qcow2";
+	s.disks[0].backing = NULL;
+	s.disks[0].chain = chain;
+	s.disks[0].n_chain = 2;
+	out = hv_libvirt_domain_xml(&s);
+	CHECK(out && strstr(out, "<source file=\"/pool/d-vda\"/>\n"
+			    "      <backingStore type=\"file\">\n"
+			    "        <format type=\"qcow2\"/>\n"
+			    "        <source file=\"/pool/d-vda-b1\"/>\n"
+			    "        <backingStore type=\"file\">\n"
+			    "          <format type=\"raw\"/>\n"
+			    "          <source file=\"/pool/d-vda-b2\"/>\n"
+			    "          <backingStore/>\n"
+			    "        </backingStore>\n"
+			    "      </backingStore>\n"),
+	      "domain xml: a remote disk's whole chain, nested, formats explicit (%s)",
+	      out ? out : "(null)");
+	CHECK(out && !strstr(out, "seclabel"), "domain xml: the chain's volumes are labelled");
+	free(out);
+}
+
 int main(void)
 {
 	test_uri_check();
 	test_domain_xml();
+	test_chain_xml();
 	test_qemu_argv();
 	test_spec_check();
 	test_network();
