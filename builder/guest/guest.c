@@ -538,7 +538,8 @@ void guest_free(struct guest *g)
 		log_warn("%s", err_msg());
 		gone = false;   /* its journal entry stays, for clean */
 	}
-	hv_vm_free(g->vm);   /* a detached guest keeps running */
+	if (hv_vm_free(g->vm) < 0)   /* a detached guest keeps running */
+		gone = false;        /* a remote host's volumes may be left: clean */
 	g->vm = NULL;
 	hv_close(g->hv);
 	g->hv = NULL;

@@ -413,27 +413,32 @@ int hv_stop(struct hv_vm *vm, int64_t acpi_ms)
 	return 1;
 }
 
-void hv_vm_free(struct hv_vm *vm)
+int hv_vm_free(struct hv_vm *vm)
 {
+	int r = 0;
+
 	if (!vm)
-		return;
+		return 0;
 	if (vm->started) {
 		/* Freeing is cleanup after success or failure: the error that
 		 * led here (if any) is what the caller reports, not ours. */
 		char *saved = err_isset() ? xstrdup(err_msg()) : NULL;
 
-		if (!vm->gone && !vm->detached && hv_destroy(vm) < 0)
+		if (!vm->gone && !vm->detached && hv_destroy(vm) < 0) {
 			log_warn("%s", err_msg());
+			r = -1;
+		}
+		if (vm->hv->drv->vm_release && vm->hv->drv->vm_release(vm->hv->priv, vm->priv) < 0)
+			r = -1;
 		if (saved)
 			err_set("%s", saved);
 		else
 			err_clear();
 		free(saved);
-		if (vm->hv->drv->vm_release)
-			vm->hv->drv->vm_release(vm->hv->priv, vm->priv);
 	}
 	free(vm->priv);
 	free(vm);
+	return r;
 }
 
 void hv_close(struct hv *hv)

@@ -158,8 +158,10 @@ struct hv_driver {
 	 * journaled right after start; 0: none. NULL: never. */
 	pid_t (*pid)(void *conn, void *vm);
 	/* Free what start() allocated (the guest is no longer running, or was
-	 * detached). */
-	void (*vm_release)(void *conn, void *vm);
+	 * detached). -1 (warned) when something of the guest is left behind (a
+	 * remote host's volumes): the owner keeps its journal record for
+	 * `clean`. */
+	int (*vm_release)(void *conn, void *vm);
 	void (*close)(void *conn);
 };
 
@@ -223,8 +225,9 @@ pid_t hv_pid(struct hv_vm *vm);
 int hv_stop(struct hv_vm *vm, int64_t acpi_ms);
 
 /* Destroy the guest if it still runs (unless detached), then free; accepts
- * NULL. */
-void hv_vm_free(struct hv_vm *vm);
+ * NULL. -1 when something of it may be left (warned; the journal record
+ * must stay), else 0. */
+int hv_vm_free(struct hv_vm *vm);
 void hv_close(struct hv *hv);
 
 /* The direct QEMU driver's console log keeps this much of a guest's serial

@@ -745,19 +745,24 @@ static int delete_volume(virStoragePoolPtr pool, const char *name)
 	return r;
 }
 
-void lvr_free(struct lvr *r, bool keep)
+int lvr_free(struct lvr *r, bool keep)
 {
 	virStoragePoolPtr pool = NULL;
 	size_t i;
+	int ret = 0;
 
 	if (!r)
-		return;
+		return 0;
 	lvr_unbridge(r);
-	if (!keep && r->n_vols && !(pool = pool_get(r->conn)))
+	if (!keep && r->n_vols && !(pool = pool_get(r->conn))) {
 		log_warn("%s", err_msg());
+		ret = -1;
+	}
 	for (i = 0; i < r->n_vols; i++) {
-		if (pool && delete_volume(pool, r->vols[i].name) < 0)
+		if (pool && delete_volume(pool, r->vols[i].name) < 0) {
 			log_warn("%s", err_msg());
+			ret = -1;
+		}
 		free(r->vols[i].role);
 		free(r->vols[i].name);
 		free(r->vols[i].path);
@@ -766,6 +771,7 @@ void lvr_free(struct lvr *r, bool keep)
 		virStoragePoolFree(pool);
 	free(r->domain);
 	free(r);
+	return ret;
 }
 
 /* Is name one of the volumes lvr gives the guest named domain: exactly

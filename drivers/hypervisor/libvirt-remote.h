@@ -82,8 +82,9 @@ int lvr_bridge(struct lvr *r, virDomainPtr dom, const char *agent_socket,
 void lvr_unbridge(struct lvr *r);
 
 /* Stop the bridges, delete the volumes (unless keep: a detached guest's,
- * left for `clean`) and free; accepts NULL. */
-void lvr_free(struct lvr *r, bool keep);
+ * left for `clean`) and free; accepts NULL. -1 (warned) when a volume may
+ * be left. */
+int lvr_free(struct lvr *r, bool keep);
 
 /* `amiforge attach` to a guest kept on a remote host: the agent channel of
  * domain (on a new connection to uri) bridged to a local socketpair, whose

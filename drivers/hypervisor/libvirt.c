@@ -462,7 +462,7 @@ static int lv_reconnect(struct lv_conn *c, struct lv_vm *v)
 	return 0;
 }
 
-static void lv_vm_release(void *priv, void *vpriv);
+static int lv_vm_release(void *priv, void *vpriv);
 
 static int lv_start(void *priv, void *vpriv, const struct vm_spec *spec)
 {
@@ -665,13 +665,17 @@ static int lv_journal_record(void *priv, const struct vm_spec *spec, struct strv
 	return 0;
 }
 
-static void lv_vm_release(void *priv, void *vpriv)
+static int lv_vm_release(void *priv, void *vpriv)
 {
 	struct lv_vm *v = vpriv;
+	int r = 0;
 
-	if (v->remote && !v->detached && lv_reconnect(priv, v) < 0)
+	if (v->remote && !v->detached && lv_reconnect(priv, v) < 0) {
 		log_warn("%s (amiforge clean releases them)", err_msg());
-	lvr_free(v->remote, v->detached);
+		r = -1;
+	}
+	if (lvr_free(v->remote, v->detached) < 0)
+		r = -1;
 	v->remote = NULL;
 	strv_release(&v->collect_roles);
 	strv_release(&v->collect_paths);
@@ -680,6 +684,7 @@ static void lv_vm_release(void *priv, void *vpriv)
 	v->dom = NULL;
 	free(v->name);
 	v->name = NULL;
+	return r;
 }
 
 static void lv_close(void *priv)
