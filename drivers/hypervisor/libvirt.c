@@ -600,8 +600,9 @@ static bool no_domain(void)
 	return e && e->code == VIR_ERR_NO_DOMAIN;
 }
 
-static int lv_wait(void *priv UNUSED, void *vpriv, int64_t timeout_ms)
+static int lv_wait(void *priv, void *vpriv, int64_t timeout_ms)
 {
+	struct lv_conn *c = priv;
 	struct lv_vm *v = vpriv;
 	int64_t deadline = now_ms() + timeout_ms;
 
@@ -611,6 +612,10 @@ static int lv_wait(void *priv UNUSED, void *vpriv, int64_t timeout_ms)
 		if (virDomainGetState(v->dom, &state, &reason, 0) < 0) {
 			if (no_domain())
 				return HV_EXITED;   /* transient domains vanish when they stop */
+			/* libvirt's own message is then often "no error". */
+			if (virConnectIsAlive(c->conn) != 1)
+				return err_set("domain '%s': the connection to %s closed",
+					       virDomainGetName(v->dom), c->uri);
 			return lv_err("get state of domain", virDomainGetName(v->dom));
 		}
 		if (state == VIR_DOMAIN_SHUTOFF || state == VIR_DOMAIN_CRASHED)

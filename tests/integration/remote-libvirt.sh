@@ -9,7 +9,8 @@
 # downloaded back and flattened here. Then a second build fails a step with
 # --on-error=abort: its guest is kept on the "remote" host, `amiforge attach`
 # reaches its agent through the connection (no local socket is left), and
-# `amiforge clean` destroys it and deletes its volumes.
+# `amiforge clean` destroys it and deletes its volumes. First, a guest whose
+# connection dies (its ssh killed) is still released.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/build.sh"
 . "$(dirname "$0")/../lib/sshd.sh"
@@ -52,6 +53,28 @@ YAML
 }
 write_recipe remote plain
 check "remote: the recipe with vm.connect $uri validates" "$AMIFORGE" validate "$dir/r/remote.yaml"
+
+# 0. The connection dies under a running guest (its ssh killed): amiforge
+# connects again and releases the domain and its volumes. A blank disk
+# (SeaBIOS finds nothing to boot and idles): seconds of CPU, no OS.
+qemu-img create -q -f raw "$dir/blank.raw" 16M
+"$AMIFORGE" run "$dir/blank.raw" --connect "$uri" --accel tcg --cpus 1 --memory 256 --no-net \
+	--boot-timeout 120 -- true >"$dir/out0" 2>"$dir/err0" &
+pid=$!
+for ((i = 0; i < 60; i++)); do
+	[ "$(domains_of $pid)" = 1 ] && break
+	sleep 1
+done
+check_eq "remote: a guest on a blank disk runs there" "$(domains_of $pid)" 1
+sleep 2
+kill -9 $(pgrep -P $pid -x ssh) 2>/dev/null
+wait $pid
+check "remote: the closed connection is said once, with the URI" \
+	grep -q "the connection to $uri closed" "$dir/err0"
+check "remote: amiforge connected again to release the guest" \
+	grep -q "connecting again to release domain 'amiforge-$pid-" "$dir/err0"
+check_eq "remote: no volume left after the connection died" "$(volumes_matching "amiforge-$pid-")" 0
+check_eq "remote: no domain left after the connection died" "$(domains_of $pid)" 0
 
 # 1. The build, with a look at the live domain while its components run.
 "$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b1" --no-inspect --json \
