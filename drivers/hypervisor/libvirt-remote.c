@@ -32,6 +32,8 @@
 #define LVR_KEEPALIVE_COUNT 6
 /* How long the console logger may take to drain once the stream ends. */
 #define LVR_LOGGER_DRAIN_MS 2000
+/* How long a bridge's owner waits for the event loop to let go of it. */
+#define LVR_RELEASE_WAIT_MS 1000
 
 static int lv_fail(const char *what, const char *subject)
 {
@@ -286,15 +288,15 @@ static struct pump *pump_new(virStreamPtr st, int fd)
 	p = xcalloc(1, sizeof(*p));
 	p->st = st;
 	p->fd = fd;
-	p->refs = 3;   /* owner, local watch, stream callback */
+	/* The owner's and the local watch's (libvirt 9's remote streams never
+	 * call a stream callback's ff, so it gets none: see pump_drop). */
+	p->refs = 2;
 	p->watch = virEventAddHandle(fd, VIR_EVENT_HANDLE_READABLE, on_local, p, pump_unref);
 	if (p->watch < 0)
 		p->refs--;
 	if (virStreamEventAddCallback(st, VIR_STREAM_EVENT_READABLE | VIR_STREAM_EVENT_ERROR |
-				      VIR_STREAM_EVENT_HANGUP, on_stream, p, pump_unref) == 0)
+				      VIR_STREAM_EVENT_HANGUP, on_stream, p, NULL) == 0)
 		p->stream_cb = true;
-	else
-		p->refs--;
 	if (p->watch < 0 || !p->stream_cb) {
 		err_set("bridge a libvirt stream: %s", virGetLastErrorMessage());
 		pump_stop(p);
@@ -320,6 +322,13 @@ static void pump_drop(struct pump **pp)
 	if (!p)
 		return;
 	st = p->st;
+	/* The loop lets go of the watch on its next turn, after any stream
+	 * callback already under way (callbacks run on the loop thread, one at
+	 * a time): wait for that (briefly), then the bridge is ours to free.
+	 * Past the wait it is left alone rather than freed under a callback. */
+	for (int i = 0; i < LVR_RELEASE_WAIT_MS &&
+	     __atomic_load_n(&p->refs, __ATOMIC_ACQUIRE) > 1; i++)
+		usleep(1000);
 	pump_unref(p);
 	virStreamAbort(st);   /* an ended stream refuses: nothing to undo */
 	virStreamFree(st);
