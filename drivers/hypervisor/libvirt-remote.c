@@ -107,6 +107,10 @@ virConnectPtr lvr_connect(const char *uri)
 static pthread_mutex_t pump_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct pump {
+	/* The agent channel's own connection and domain handle (NULL: the
+	 * guest's connection, for the console): see open_channel. */
+	virConnectPtr conn;
+	virDomainPtr dom;
 	virStreamPtr st;
 	int fd;               /* the local end, non-blocking */
 	int watch;            /* virEventAddHandle id, or -1 */
@@ -128,6 +132,7 @@ struct lvr_vol {
 struct lvr {
 	virConnectPtr conn;
 	virDomainPtr dom;
+	char *uri;      /* conn's, for the agent channel's own connections */
 	char *domain;
 	struct lvr_vol vols[LVR_VOLS_MAX];
 	size_t n_vols;
@@ -312,6 +317,8 @@ static void pump_drop(struct pump **pp)
 {
 	struct pump *p;
 	virStreamPtr st;
+	virConnectPtr conn;
+	virDomainPtr dom;
 
 	pthread_mutex_lock(&pump_lock);
 	p = *pp;
@@ -329,9 +336,15 @@ static void pump_drop(struct pump **pp)
 	for (int i = 0; i < LVR_RELEASE_WAIT_MS &&
 	     __atomic_load_n(&p->refs, __ATOMIC_ACQUIRE) > 1; i++)
 		usleep(1000);
+	conn = p->conn;
+	dom = p->dom;
 	pump_unref(p);
 	virStreamAbort(st);   /* an ended stream refuses: nothing to undo */
 	virStreamFree(st);
+	if (dom)
+		virDomainFree(dom);
+	if (conn)
+		virConnectClose(conn);
 }
 
 /* Open the domain's agent channel into a new non-blocking stream (FORCE
@@ -360,6 +373,8 @@ static void *acceptor_run(void *opaque)
 	for (;;) {
 		struct pollfd pf[2] = { { .fd = r->listen_fd, .events = POLLIN },
 					{ .fd = r->stop_pipe[0], .events = POLLIN } };
+		virConnectPtr conn;
+		virDomainPtr dom;
 		virStreamPtr st;
 		struct pump *p;
 		int c;
@@ -377,20 +392,38 @@ static void *acceptor_run(void *opaque)
 		if (c < 0)
 			continue;
 		pump_drop(&r->agent);
-		st = open_channel(r->conn, r->dom, r->domain);
+		/* A connection of the channel's own: libvirtd stops reading a
+		 * client whose stream the far end does not take (the guest has
+		 * not opened its port yet), and after 30 s of that closes it
+		 * for missed keepalives; the guest's own connection must not
+		 * be that one. */
+		conn = lvr_connect(r->uri);
+		dom = conn ? virDomainLookupByName(conn, r->domain) : NULL;
+		st = dom ? open_channel(conn, dom, r->domain) : NULL;
 		if (!st) {
-			log_debug("libvirt: %s", err_msg());
+			log_debug("libvirt: agent channel of %s: %s", r->domain,
+				  err_isset() ? err_msg() : virGetLastErrorMessage());
+			if (dom)
+				virDomainFree(dom);
+			if (conn)
+				virConnectClose(conn);
 			close(c);   /* the client retries */
 			continue;
 		}
 		pthread_mutex_lock(&pump_lock);
 		p = pump_new(st, c);
+		if (p) {
+			p->conn = conn;
+			p->dom = dom;
+		}
 		r->agent = p;
 		pthread_mutex_unlock(&pump_lock);
 		if (!p) {
 			log_debug("libvirt: %s", err_msg());
 			virStreamAbort(st);
 			virStreamFree(st);
+			virDomainFree(dom);
+			virConnectClose(conn);
 		}
 	}
 	return NULL;
@@ -590,8 +623,11 @@ void lvr_set_conn(struct lvr *r, virConnectPtr conn)
 struct lvr *lvr_new(virConnectPtr conn, const char *domain)
 {
 	struct lvr *r = xcalloc(1, sizeof(*r));
+	char *uri = virConnectGetURI(conn);
 
 	r->conn = conn;
+	r->uri = xstrdup(uri ? uri : "");
+	free(uri);
 	r->domain = xstrdup(domain);
 	r->listen_fd = -1;
 	r->stop_pipe[0] = r->stop_pipe[1] = -1;
@@ -779,6 +815,7 @@ int lvr_free(struct lvr *r, bool keep)
 	if (pool)
 		virStoragePoolFree(pool);
 	free(r->domain);
+	free(r->uri);
 	free(r);
 	return ret;
 }
