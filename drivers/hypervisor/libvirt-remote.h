@@ -14,7 +14,9 @@
  *   died. `clean` deletes a journaled domain's volumes by those exact names
  *   (lvr_remove_volumes).
  * - the agent channel: a virtio-serial channel whose socket libvirt places on
- *   that host, reached with virDomainOpenChannel and bridged to a local unix
+ *   that host, reached with virDomainOpenChannel (on a connection of its own:
+ *   libvirtd stops reading a client whose stream the guest does not take yet,
+ *   then drops it for missed keepalives) and bridged to a local unix
  *   socket (the spec's agent_socket), so the agent client is unchanged; each
  *   client that connects gets a fresh channel stream (VIR_DOMAIN_CHANNEL_FORCE).
  * - the console: a pty serial port read with virDomainOpenConsole into the
