@@ -123,7 +123,8 @@ static void on_step_done(const struct component_step_info *info, bool changed_di
 	struct build *b = opaque;
 	char *name;
 
-	ckpt_step_done(b->ck, b->ck ? b->g : NULL, info, changed_disk);
+	ckpt_step_done(b->ck, b->ck && b->g && guest_can_snapshot(b->g) ? b->g : NULL, info,
+		       changed_disk);
 	if (!b->o->json)
 		return;
 	name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
@@ -695,7 +696,12 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 		goto cleanup;
 	}
 	stage_end(b, gs->boot_stage, "ok");
-	if (b->ck && !guest_can_snapshot(g)) {
+	/* A remote libvirt host's guest booted from the agent layer or a
+	 * reused checkpoint (its chain uploaded with it: libvirt-remote.h);
+	 * its disk is there while it runs, so no checkpoint is taken. */
+	if (b->ck && !guest_can_snapshot(g) && hv_uri_remote(go.uri)) {
+		log_info("checkpoints: none taken on a remote host (%s)", go.uri);
+	} else if (b->ck && !guest_can_snapshot(g)) {
 		log_warn("checkpoints: the %s driver cannot snapshot a running guest", go.driver ?
 			 go.driver : "hypervisor");
 		b->ck = (ckpt_free(b->ck), NULL);

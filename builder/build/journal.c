@@ -7,6 +7,7 @@
 #include "journal.h"
 #include "builder/base/cache.h"
 #include "drivers/hypervisor/hypervisor.h"
+#include "drivers/hypervisor/libvirt-remote.h"
 #include "drivers/target/target.h"
 #include "buf.h"
 #include "error.h"
@@ -461,6 +462,10 @@ static int release_domain(const struct journal_entry *e, void *opaque UNUSED)
 	}
 	r = 0;
 cleanup:
+	/* A remote host's guest had its disks there as volumes named after it. */
+	if (r == 0 && hv_uri_remote(e->fields[1]) &&
+	    lvr_remove_volumes(conn, e->fields[0]) < 0)
+		r = -1;
 	if (dom)
 		virDomainFree(dom);
 	virConnectClose(conn);

@@ -4,12 +4,14 @@
  * stream through, its exit status is amiforge's. The guest is found from the
  * build directory's guest record (guest.h); nothing is journaled or changed. */
 #include <getopt.h>
+#include <libvirt/libvirt.h>
 
 #include "builder/guest/agent-client.h"
 #include "builder/build/builddir.h"
 #include "commands.h"
 #include "builder/exec/executor.h"
 #include "builder/guest/guest.h"
+#include "drivers/hypervisor/libvirt-remote.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
@@ -51,11 +53,33 @@ static struct agent *reach(const char *build_dir, struct guest_record *rec)
 	}
 	if (path_check_private(path, "guest record") < 0 || guest_record_load(path, rec) < 0)
 		goto cleanup;
-	if (access(rec->agent_socket, F_OK) < 0) {
-		err_errno("guest %s: agent socket '%s'", rec->name, rec->agent_socket);
-		goto cleanup;
+	if (rec->uri) {
+		/* Kept on another host: its agent is reached through libvirt,
+		 * never through a socket of this one (libvirt-remote.h). */
+		int fd, fd2;
+
+		if (hv_uri_check(rec->uri) < 0 || !hv_uri_remote(rec->uri) ||
+		    !hv_domain_name_ours(rec->name)) {
+			err_set("guest record '%s': not a remote amiforge guest (%s, %s)", path,
+				rec->name, rec->uri);
+			goto cleanup;
+		}
+		if (lvr_channel_fd(rec->uri, rec->name, &fd) < 0)
+			goto cleanup;
+		fd2 = dup(fd);
+		if (fd2 < 0) {
+			err_errno("dup");
+			close(fd);
+			goto cleanup;
+		}
+		a = agent_open_fds(fd, fd2);
+	} else {
+		if (access(rec->agent_socket, F_OK) < 0) {
+			err_errno("guest %s: agent socket '%s'", rec->name, rec->agent_socket);
+			goto cleanup;
+		}
+		a = agent_open_unix(rec->agent_socket, ATTACH_CONNECT_MS);
 	}
-	a = agent_open_unix(rec->agent_socket, ATTACH_CONNECT_MS);
 	if (!a)
 		goto cleanup;
 	/* Twice, as guest_resync: drop what an earlier client left queued. */

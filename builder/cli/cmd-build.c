@@ -1,10 +1,12 @@
 /* cmd-build.c: `amiforge build RECIPE`. */
 #include <getopt.h>
+#include <jansson.h>
 
 #include "builder/build/build.h"
 #include "builder/build/checkpoint.h"
 #include "builder/build/builddir.h"
 #include "builder/recipe/recipe.h"
+#include "build-jobs.h"
 #include "commands.h"
 #include "error.h"
 #include "log.h"
@@ -14,6 +16,7 @@ static const char usage[] =
 	"build RECIPE [--output DIR] [--var k=v ...] [--json] [--on-error=cleanup|abort|ask] "
 	"[--no-cache] [--no-inspect]\n"
 	"       [--allow-local-sources] [--checkpoint-every-step]\n"
+	"       build RECIPE RECIPE... [--jobs N] [--output DIR] [--var k=v ...] [--json] ...\n"
 	"       build [RECIPE] --resume BUILD_DIR [--var k=v ...] [--json] [--no-cache] [--no-inspect]";
 
 static const char help[] =
@@ -38,6 +41,12 @@ static const char help[] =
 	"                       and connect to loopback and link-local addresses\n"
 	"  --no-inspect         do not inspect the output (recorded in manifest.json)\n"
 	"  --resume BUILD_DIR   continue a failed build at its failed step\n"
+	"  --jobs N             with several recipes: run up to N builds at once (default\n"
+	"                       1), fewer when the host's CPUs or memory are short (a\n"
+	"                       build that must wait says so). Each build is its own\n"
+	"                       process with its own log (DIR/jobs-*/); one summary at the\n"
+	"                       end (--json: one JSON object). Exit status 0 when all\n"
+	"                       succeeded\n"
 	"  --on-error=MODE      what a failure does:\n"
 	"      cleanup  (default) release everything the build created\n"
 	"      abort    leave the guest running for inspection and print how to\n"
@@ -64,13 +73,18 @@ int cmd_build(int argc, char **argv)
 		{ "allow-local-sources", no_argument, NULL, 'S' },
 		{ "no-inspect", no_argument, NULL, 'I' },
 		{ "resume", required_argument, NULL, 'R' },
+		{ "jobs", required_argument, NULL, 'J' },
+		{ "result-file", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct build_opts o = { 0 };
 	struct build_result res;
 	struct strv vars = STRV_INIT, saved_vars = STRV_INIT;
+	struct strv child = STRV_INIT;
 	char *saved_recipe = NULL;
+	const char *result_file = NULL;
+	uint64_t jobs = 0;
 	int c, ret = EXIT_USAGE;
 
 	while ((c = cmd_getopt(argc, argv, "o:", opts)) != -1) {
@@ -104,6 +118,16 @@ int cmd_build(int argc, char **argv)
 		case 'R':
 			o.resume_dir = optarg;
 			break;
+		case 'J':
+			if (parse_u64(optarg, BUILD_JOBS_MAX, &jobs) < 0 || jobs < 1) {
+				err_set("--jobs '%s': expected 1-%d", optarg, BUILD_JOBS_MAX);
+				log_err_msg();
+				goto cleanup;
+			}
+			break;
+		case 'F':
+			result_file = optarg;
+			break;
 		case 'e':
 			if (onerror_parse_mode(optarg, &o.on_error) < 0) {
 				log_err_msg();
@@ -123,6 +147,37 @@ int cmd_build(int argc, char **argv)
 		err_set("--on-error=ask needs a terminal on stdin and stderr to ask on "
 			"(use --on-error=abort in scripts)");
 		log_err_msg();
+		goto cleanup;
+	}
+	if (argc - optind > 1 || jobs) {
+		struct build_jobs_opts bj = {
+			.recipes = (const char *const *)argv + optind, .n = (size_t)(argc - optind),
+			.jobs = jobs ? (unsigned)jobs : 1, .vars = (const char *const *)vars.v,
+			.output_root = o.output_root, .json = o.json,
+		};
+
+		if (o.resume_dir || o.on_error == BUILD_ON_ERROR_ASK || result_file || !bj.n ||
+		    bj.n > BUILD_JOBS_MAX) {
+			err_set("several recipes / --jobs: 1-%d recipes, without --resume, "
+				"--result-file or --on-error=ask", BUILD_JOBS_MAX);
+			log_err_msg();
+			goto cleanup;
+		}
+		/* Each child gets the options given here, nothing else. */
+		if (o.output_root)
+			strv_pushf(&child, "--output=%s", o.output_root);
+		for (c = 0; vars.v && vars.v[c]; c++)
+			strv_pushf(&child, "--var=%s", vars.v[c]);
+		if (o.no_cache)
+			strv_push(&child, "--no-cache");
+		if (o.allow_local_sources)
+			strv_push(&child, "--allow-local-sources");
+		if (o.no_inspect)
+			strv_push(&child, "--no-inspect");
+		if (o.on_error == BUILD_ON_ERROR_ABORT)
+			strv_push(&child, "--on-error=abort");
+		bj.child_args = (const char *const *)child.v;
+		ret = build_jobs_run(&bj);
 		goto cleanup;
 	}
 	if (o.resume_dir) {
@@ -172,7 +227,20 @@ int cmd_build(int argc, char **argv)
 		}
 		recipe_free(r);
 	}
-	if (build_run(&o, &res) < 0) {
+	ret = build_run(&o, &res);
+	if (result_file) {
+		/* For a parent `build --jobs` (build-jobs.h): where it all went. */
+		json_t *j = json_pack("{s:s?, s:s?, s:b}", "build_dir", res.build_dir, "disk",
+				      res.disk, "success", ret == 0);
+		char *text = j ? json_dumps(j, 0) : NULL;
+
+		if (!text || write_file_atomic(result_file, text, strlen(text), 0600) < 0)
+			log_warn("--result-file '%s': %s", result_file,
+				 text ? err_msg() : "cannot encode");
+		free(text);
+		json_decref(j);
+	}
+	if (ret < 0) {
 		log_err_msg();
 		if (res.build_dir)
 			log_error("build directory: %s", res.build_dir);
@@ -185,6 +253,7 @@ int cmd_build(int argc, char **argv)
 	build_result_release(&res);
 cleanup:
 	strv_release(&vars);
+	strv_release(&child);
 	strv_release(&saved_vars);
 	free(saved_recipe);
 	return ret;

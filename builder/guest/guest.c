@@ -368,6 +368,7 @@ struct guest *guest_boot(const struct guest_opts *o)
 	g->name = o->name ? xstrdup(o->name)
 			  : xasprintf(HV_DOMAIN_PREFIX "%ld-%02x%02x", (long)getpid(), r[0], r[1]);
 
+	g->uri = o->uri ? xstrdup(o->uri) : NULL;
 	g->hv = hv_open(o->driver, o->uri);
 	if (!g->hv || hv_resolve_accel(g->hv, o->accel, &g->accel) < 0)
 		goto fail;
@@ -478,14 +479,21 @@ char *guest_release_overlay(struct guest *g)
 
 int guest_shutdown(struct guest *g)
 {
+	int r = 0;
+
 	if (!g->vm)
 		return 0;
-	if (g->agent && agent_poweroff(g->agent, GUEST_POWEROFF_ACK_MS) == 0 &&
-	    hv_wait(g->vm, GUEST_POWEROFF_MS) == HV_EXITED)
-		return 0;
-	log_debug("shutdown: agent poweroff did not stop the guest (%s); trying ACPI",
-		  err_msg());
-	return hv_stop(g->vm, GUEST_ACPI_MS);
+	if (!(g->agent && agent_poweroff(g->agent, GUEST_POWEROFF_ACK_MS) == 0 &&
+	      hv_wait(g->vm, GUEST_POWEROFF_MS) == HV_EXITED)) {
+		log_debug("shutdown: agent poweroff did not stop the guest (%s); trying ACPI",
+			  err_msg());
+		r = hv_stop(g->vm, GUEST_ACPI_MS);
+	}
+	/* The disks' contents back where the caller expects them (a remote
+	 * host's volumes). */
+	if (r >= 0 && hv_collect(g->vm) < 0)
+		return -1;
+	return r;
 }
 
 void guest_disconnect(struct guest *g)
@@ -530,7 +538,8 @@ void guest_free(struct guest *g)
 		log_warn("%s", err_msg());
 		gone = false;   /* its journal entry stays, for clean */
 	}
-	hv_vm_free(g->vm);   /* a detached guest keeps running */
+	if (hv_vm_free(g->vm) < 0)   /* a detached guest keeps running */
+		gone = false;        /* a remote host's volumes may be left: clean */
 	g->vm = NULL;
 	hv_close(g->hv);
 	g->hv = NULL;
@@ -550,6 +559,7 @@ void guest_free(struct guest *g)
 	free(g->agent_sock);
 	free(g->instance_id);
 	free(g->name);
+	free(g->uri);
 	free(g->base);
 	free(g->base_format);
 	free(g);
@@ -561,9 +571,12 @@ int guest_record_write(const struct guest *g, const char *path)
 			      "driver", g->hv ? hv_name(g->hv) : "", "agent_socket", g->agent_sock,
 			      "console_log", g->console_log, "dir", g->dir,
 			      "pid", (json_int_t)(g->vm ? hv_pid(g->vm) : 0));
-	char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	char *text;
 	int r;
 
+	if (j && g->uri && hv_uri_remote(g->uri))
+		json_object_set_new(j, "uri", json_string(g->uri));
+	text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 	if (!text)
 		r = err_set("guest record '%s': cannot encode", path);
 	else
@@ -577,6 +590,7 @@ int guest_record_load(const char *path, struct guest_record *rec)
 {
 	struct buf b = BUF_INIT(GUEST_RECORD_MAX);
 	const char *name = NULL, *driver = NULL, *sock = NULL, *console = NULL, *dir = NULL;
+	const char *uri = NULL;
 	json_int_t pid = 0;
 	json_error_t je;
 	json_t *j = NULL;
@@ -590,9 +604,9 @@ int guest_record_load(const char *path, struct guest_record *rec)
 		err_set("%s:%d:%d: %s", path, je.line, je.column, je.text);
 		goto cleanup;
 	}
-	if (json_unpack_ex(j, &je, 0, "{s:s, s:s, s:s, s:s, s:s, s?I}", "name", &name,
+	if (json_unpack_ex(j, &je, 0, "{s:s, s:s, s:s, s:s, s:s, s?I, s?s}", "name", &name,
 			   "driver", &driver, "agent_socket", &sock, "console_log", &console,
-			   "dir", &dir, "pid", &pid) < 0 || pid < 0 || pid > INT_MAX) {
+			   "dir", &dir, "pid", &pid, "uri", &uri) < 0 || pid < 0 || pid > INT_MAX) {
 		err_set("guest record '%s': %s", path, je.text[0] ? je.text : "bad pid");
 		goto cleanup;
 	}
@@ -602,6 +616,7 @@ int guest_record_load(const char *path, struct guest_record *rec)
 	rec->console_log = xstrdup(console);
 	rec->dir = xstrdup(dir);
 	rec->pid = (long)pid;
+	rec->uri = uri ? xstrdup(uri) : NULL;
 	r = 0;
 cleanup:
 	json_decref(j);
@@ -618,5 +633,6 @@ void guest_record_release(struct guest_record *rec)
 	free(rec->agent_socket);
 	free(rec->console_log);
 	free(rec->dir);
+	free(rec->uri);
 	memset(rec, 0, sizeof(*rec));
 }

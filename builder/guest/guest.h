@@ -98,6 +98,7 @@ struct guest {
 	char *agent_sock;
 	char *instance_id;
 	char *name;
+	char *uri;             /* guest_opts.uri, or NULL */
 	char *base;            /* the image, absolute */
 	char *base_format;     /* decided once, passed explicitly */
 	bool base_shared;      /* world-readable: libvirt need not chown it */
@@ -135,6 +136,8 @@ struct guest_record {
 	char *console_log;
 	char *dir;             /* work directory */
 	long pid;              /* the QEMU process (direct driver), or 0 */
+	char *uri;             /* the libvirt URI when it names another host (its
+				* agent is reached through the connection), or NULL */
 };
 
 /* Boot and wait for the agent. NULL with an error recorded; the work

@@ -18,6 +18,7 @@ const struct hv_driver *const hv_drivers[] = {
 struct hv {
 	const struct hv_driver *drv;
 	void *priv;
+	bool remote;   /* the URI names another host */
 };
 
 struct hv_vm {
@@ -27,6 +28,7 @@ struct hv_vm {
 	bool gone;      /* seen exited or destroyed */
 	bool persistent;
 	bool detached;  /* left running on purpose (hv_detach) */
+	bool collected; /* hv_collect done */
 };
 
 static bool name_ok(const char *s)
@@ -216,6 +218,7 @@ static struct hv *try_open(const struct hv_driver *drv, const char *uri,
 	struct hv *hv = xcalloc(1, sizeof(*hv));
 
 	hv->drv = drv;
+	hv->remote = hv_uri_remote(uri);
 	hv->priv = xcalloc(1, drv->conn_size ? drv->conn_size : 1);
 	*res = drv->open(hv->priv, uri);
 	if (*res == HV_OPEN_OK)
@@ -325,7 +328,9 @@ int hv_destroy(struct hv_vm *vm)
 
 bool hv_can_snapshot(const struct hv *hv)
 {
-	return hv->drv->snapshot_disk != NULL;
+	/* A guest on another host: its new top layer would be there, not at
+	 * new_top here. */
+	return hv->drv->snapshot_disk != NULL && !hv->remote;
 }
 
 int hv_snapshot_disk(struct hv_vm *vm, const char *new_top)
@@ -338,6 +343,18 @@ int hv_snapshot_disk(struct hv_vm *vm, const char *new_top)
 	if (new_top[0] != '/')
 		return err_set("snapshot to '%s': not an absolute path", new_top);
 	return vm->hv->drv->snapshot_disk(vm->hv->priv, vm->priv, new_top);
+}
+
+int hv_collect(struct hv_vm *vm)
+{
+	if (vm->collected || !vm->hv->drv->collect)
+		return 0;
+	if (!vm->gone)
+		return err_set("collect the disks: the guest is still running");
+	if (vm->hv->drv->collect(vm->hv->priv, vm->priv) < 0)
+		return -1;
+	vm->collected = true;
+	return 0;
 }
 
 bool hv_can_detach(const struct hv *hv)
@@ -396,27 +413,32 @@ int hv_stop(struct hv_vm *vm, int64_t acpi_ms)
 	return 1;
 }
 
-void hv_vm_free(struct hv_vm *vm)
+int hv_vm_free(struct hv_vm *vm)
 {
+	int r = 0;
+
 	if (!vm)
-		return;
+		return 0;
 	if (vm->started) {
 		/* Freeing is cleanup after success or failure: the error that
 		 * led here (if any) is what the caller reports, not ours. */
 		char *saved = err_isset() ? xstrdup(err_msg()) : NULL;
 
-		if (!vm->gone && !vm->detached && hv_destroy(vm) < 0)
+		if (!vm->gone && !vm->detached && hv_destroy(vm) < 0) {
 			log_warn("%s", err_msg());
+			r = -1;
+		}
+		if (vm->hv->drv->vm_release && vm->hv->drv->vm_release(vm->hv->priv, vm->priv) < 0)
+			r = -1;
 		if (saved)
 			err_set("%s", saved);
 		else
 			err_clear();
 		free(saved);
-		if (vm->hv->drv->vm_release)
-			vm->hv->drv->vm_release(vm->hv->priv, vm->priv);
 	}
 	free(vm->priv);
 	free(vm);
+	return r;
 }
 
 void hv_close(struct hv *hv)
@@ -503,6 +525,13 @@ int hv_uri_check(const char *uri)
 		q = *end ? end : NULL;
 	}
 	return 0;
+}
+
+bool hv_uri_remote(const char *uri)
+{
+	const char *sep = uri ? strstr(uri, "://") : NULL;
+
+	return sep && sep[3] && sep[3] != '/';
 }
 
 bool hv_domain_name_ours(const char *name)

@@ -24,6 +24,12 @@
 /* Disks per guest besides the seed (system disk + a few scratch disks). */
 #define VM_DISKS_MAX 4
 
+/* One image of a backing chain spelled out (vm_disk.chain). */
+struct vm_backing {
+	const char *path;
+	const char *format;   /* "qcow2" or "raw" */
+};
+
 struct vm_disk {
 	const char *path;
 	const char *format;   /* "qcow2" or "raw": always explicit, never probed */
@@ -38,6 +44,12 @@ struct vm_disk {
 	 * headers name every backing file with its format): the hypervisor
 	 * must follow it, not be told it ends here. */
 	bool backing_chain;
+	/* Or the whole chain below this disk, top-down, each image with its
+	 * format (n_chain > 0: backing and backing_chain are not used). The
+	 * libvirt driver's copy of a spec for a remote host: the images there
+	 * are volumes whose headers still name this host's files. */
+	const struct vm_backing *chain;
+	size_t n_chain;
 };
 
 /* The guest's network (issue 25). NONE: no interface at all. USER: QEMU's
@@ -129,6 +141,11 @@ struct hv_driver {
 	 * backing format). Flush the guest's caches first (sync). NULL: the
 	 * driver cannot; checkpoints are then off. 0 or -1. */
 	int (*snapshot_disk)(void *conn, void *vm, const char *new_top);
+	/* The guest has stopped (shut down or destroyed): bring its writable
+	 * disks' contents back to the spec's paths (a remote libvirt host's
+	 * volumes are downloaded). NULL: the disks are the spec's files
+	 * already. 0 or -1. */
+	int (*collect)(void *conn, void *vm);
 	/* Let a guest started with spec->persistent outlive this process: after
 	 * it, vm_release and close must leave it running. NULL: the driver's
 	 * guests cannot outlive amiforge (--on-error=abort is refused). 0 or -1. */
@@ -141,8 +158,10 @@ struct hv_driver {
 	 * journaled right after start; 0: none. NULL: never. */
 	pid_t (*pid)(void *conn, void *vm);
 	/* Free what start() allocated (the guest is no longer running, or was
-	 * detached). */
-	void (*vm_release)(void *conn, void *vm);
+	 * detached). -1 (warned) when something of the guest is left behind (a
+	 * remote host's volumes): the owner keeps its journal record for
+	 * `clean`. */
+	int (*vm_release)(void *conn, void *vm);
 	void (*close)(void *conn);
 };
 
@@ -176,9 +195,19 @@ int hv_wait(struct hv_vm *vm, int64_t timeout_ms);
 int hv_shutdown(struct hv_vm *vm);
 int hv_destroy(struct hv_vm *vm);
 /* The driver's snapshot_disk (see struct hv_driver); -1 with "cannot" when
- * it has none. hv_can_snapshot: does it have one? */
+ * it has none. hv_can_snapshot: does it have one, and is the guest's disk
+ * on this host (not for a remote URI)? */
 int hv_snapshot_disk(struct hv_vm *vm, const char *new_top);
 bool hv_can_snapshot(const struct hv *hv);
+
+/* After the guest stopped: the driver's collect, once (see struct
+ * hv_driver). 0 or -1. */
+int hv_collect(struct hv_vm *vm);
+
+/* Does the URI name another host (a server part)? Its guests' files are
+ * then placed there by the driver (their backing chains too), and no
+ * checkpoint is taken while they run (hv_can_snapshot). */
+bool hv_uri_remote(const char *uri);
 
 /* Leave the guest running when vm is freed and this process exits (it was
  * started with spec->persistent). 0 or -1 ("cannot" when the driver has no
@@ -196,8 +225,9 @@ pid_t hv_pid(struct hv_vm *vm);
 int hv_stop(struct hv_vm *vm, int64_t acpi_ms);
 
 /* Destroy the guest if it still runs (unless detached), then free; accepts
- * NULL. */
-void hv_vm_free(struct hv_vm *vm);
+ * NULL. -1 when something of it may be left (warned; the journal record
+ * must stay), else 0. */
+int hv_vm_free(struct hv_vm *vm);
 void hv_close(struct hv *hv);
 
 /* The direct QEMU driver's console log keeps this much of a guest's serial

@@ -1,12 +1,15 @@
 /* libvirt.c: the default hypervisor driver — a transient libvirt domain from
- * generated XML. The URI is passed to libvirt unchanged, so remote URIs
- * (qemu+ssh://...) work as long as the spec's paths exist on that host. */
+ * generated XML. The URI is passed to libvirt unchanged; when it names
+ * another host, the spec's files are placed there as storage volumes and the
+ * agent channel and console reach this host through the connection
+ * (libvirt-remote.h): nothing assumes a shared filesystem. */
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <libxml/uri.h>
 #include <libxml/xmlwriter.h>
 
 #include "hypervisor.h"
+#include "libvirt-remote.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
@@ -24,6 +27,13 @@ struct lv_vm {
 	virDomainPtr dom;
 	size_t n_disks;   /* vda.. as in the spec */
 	bool seed;        /* hdc is the seed cdrom */
+	/* A remote host's guest: its volumes and bridges, and the local files
+	 * its writable disks come back to (collect). */
+	struct lvr *remote;
+	struct strv collect_roles, collect_paths;
+	struct vm_backing chains[VM_DISKS_MAX][LVR_CHAIN_MAX];
+	char *name;       /* the domain's, for a new connection's lookup */
+	bool detached;
 };
 
 static void lv_silent(void *opaque UNUSED, virErrorPtr e UNUSED)
@@ -55,9 +65,13 @@ static enum hv_open_result lv_open(void *priv, const char *uri)
 	char *got;
 
 	virSetErrorFunc(NULL, lv_silent);
+	/* Streams through a remote connection need libvirt's event loop,
+	 * registered before the connection opens. */
+	if (uri && !uri_is_local(uri) && lvr_event_loop() < 0)
+		return HV_OPEN_ERROR;
 	if (!want)
 		want = geteuid() == 0 ? "qemu:///system" : "qemu:///session";
-	c->conn = virConnectOpen(want);
+	c->conn = uri && !uri_is_local(uri) ? lvr_connect(want) : virConnectOpen(want);
 	if (!c->conn) {
 		err_set("connect to libvirt '%s': %s", want, virGetLastErrorMessage());
 		/* Without an explicit URI a missing daemon means "not for me". */
@@ -110,30 +124,36 @@ static int end(xmlTextWriterPtr w)
 }
 
 /* The overlay's backing image, spelled out with its format so that libvirt
- * never probes it; relabel='no' keeps a shared base's ownership. */
+ * never probes it; relabel='no' keeps a shared base's ownership. With
+ * d->chain, every image of the chain, nested. */
 static int write_backing(xmlTextWriterPtr w, const struct vm_disk *d)
 {
-	W(start(w, "backingStore"));
-	W(attr(w, "type", "file"));
-	W(start(w, "format"));
-	W(attr(w, "type", d->backing_format));
-	W(end(w));
-	W(start(w, "source"));
-	W(attr(w, "file", d->backing));
-	if (d->backing_shared) {
-		W(start(w, "seclabel"));
-		W(attr(w, "model", "dac"));
-		W(attr(w, "relabel", "no"));
+	size_t i, n = d->n_chain ? d->n_chain : 1;
+
+	for (i = 0; i < n; i++) {
+		W(start(w, "backingStore"));
+		W(attr(w, "type", "file"));
+		W(start(w, "format"));
+		W(attr(w, "type", d->n_chain ? d->chain[i].format : d->backing_format));
+		W(end(w));
+		W(start(w, "source"));
+		W(attr(w, "file", d->n_chain ? d->chain[i].path : d->backing));
+		if (!d->n_chain && d->backing_shared) {
+			W(start(w, "seclabel"));
+			W(attr(w, "model", "dac"));
+			W(attr(w, "relabel", "no"));
+			W(end(w));
+		}
 		W(end(w));
 	}
-	W(end(w));
 	/* An empty element says "no further backing"; a checkpoint chain is
 	 * left for libvirt to read from the headers (formats recorded). */
-	if (!d->backing_chain) {
+	if (d->n_chain || !d->backing_chain) {
 		W(start(w, "backingStore"));
 		W(end(w));
 	}
-	W(end(w));
+	for (i = 0; i < n; i++)
+		W(end(w));
 	return 0;
 fail:
 	return -1;
@@ -155,7 +175,7 @@ static int write_disk(xmlTextWriterPtr w, const char *device, const char *path,
 	W(start(w, "source"));
 	W(attr(w, "file", path));
 	W(end(w));
-	if (d && d->backing)
+	if (d && (d->backing || d->n_chain))
 		W(write_backing(w, d));
 	W(start(w, "target"));
 	W(attr(w, "dev", dev));
@@ -228,7 +248,9 @@ fail:
 	return ret;
 }
 
-char *hv_libvirt_domain_xml(const struct vm_spec *s)
+/* remote: the console is a pty and the agent channel a socket libvirt
+ * places itself, both opened through the connection (libvirt-remote.h). */
+static char *domain_xml(const struct vm_spec *s, bool remote)
 {
 	xmlBufferPtr xb = NULL;
 	xmlTextWriterPtr w = NULL;
@@ -292,11 +314,13 @@ char *hv_libvirt_domain_xml(const struct vm_spec *s)
 		W(write_disk(w, "cdrom", s->seed_iso, "raw", "hdc", "ide", true, NULL));
 	if (s->console_log) {
 		W(start(w, "serial"));
-		W(attr(w, "type", "file"));
-		W(start(w, "source"));
-		W(attr(w, "path", s->console_log));
-		W(attr(w, "append", "on"));
-		W(end(w));
+		W(attr(w, "type", remote ? "pty" : "file"));
+		if (!remote) {
+			W(start(w, "source"));
+			W(attr(w, "path", s->console_log));
+			W(attr(w, "append", "on"));
+			W(end(w));
+		}
 		W(start(w, "target"));
 		W(attr(w, "port", "0"));
 		W(end(w));
@@ -307,7 +331,8 @@ char *hv_libvirt_domain_xml(const struct vm_spec *s)
 		W(attr(w, "type", "unix"));
 		W(start(w, "source"));
 		W(attr(w, "mode", "bind"));
-		W(attr(w, "path", s->agent_socket));
+		if (!remote)
+			W(attr(w, "path", s->agent_socket));
 		W(end(w));
 		W(start(w, "target"));
 		W(attr(w, "type", "virtio"));
@@ -348,24 +373,152 @@ fail:
 	return NULL;
 }
 
+char *hv_libvirt_domain_xml(const struct vm_spec *s)
+{
+	return domain_xml(s, false);
+}
+
+/* The remote host's copy of spec: every file uploaded as a volume, each
+ * disk with its whole backing chain (checkpoint layers, the agent layer,
+ * the base), the paths in *rs those volumes' (owned by v->remote). */
+static int place_remote(struct lv_conn *c, struct lv_vm *v, const struct vm_spec *spec,
+			struct vm_spec *rs)
+{
+	struct strv files = STRV_INIT, formats = STRV_INIT;
+	char role[24];
+	size_t i, k;
+	int ret = -1;
+
+	*rs = *spec;
+	v->remote = lvr_new(c->conn, spec->name);
+	for (i = 0; i < spec->n_disks; i++) {
+		const struct vm_disk *d = &spec->disks[i];
+		struct vm_disk *rd = &rs->disks[i];
+
+		snprintf(role, sizeof(role), "vd%c", (char)('a' + i));
+		if (!(rd->path = lvr_upload(v->remote, role, d->path)))
+			goto cleanup;
+		if (!d->readonly) {
+			strv_push(&v->collect_roles, role);
+			strv_push(&v->collect_paths, d->path);
+		}
+		if (!d->backing)
+			continue;
+		/* The chain as the headers say (the top is d->path itself). */
+		if (lvr_chain(d->path, &files, &formats) < 0)
+			goto cleanup;
+		if (files.n < 2 || strcmp(files.v[1], d->backing) != 0) {
+			err_set("domain '%s': the backing file of '%s' is not '%s'", spec->name,
+				d->path, d->backing);
+			goto cleanup;
+		}
+		for (k = 1; k < files.n; k++) {
+			struct vm_backing *b = &v->chains[i][k - 1];
+
+			snprintf(role, sizeof(role), "vd%c-b%zu", (char)('a' + i), k);
+			if (!(b->path = lvr_upload(v->remote, role, files.v[k])))
+				goto cleanup;
+			b->format = strcmp(formats.v[k], "raw") == 0 ? "raw" : "qcow2";
+		}
+		rd->chain = v->chains[i];
+		rd->n_chain = files.n - 1;
+		rd->backing = NULL;
+		rd->backing_chain = false;
+		rd->backing_shared = false;   /* the volumes are this guest's own */
+		strv_release(&files);
+		strv_release(&formats);
+	}
+	if (spec->seed_iso && !(rs->seed_iso = lvr_upload(v->remote, "seed", spec->seed_iso)))
+		goto cleanup;
+	ret = 0;
+cleanup:
+	strv_release(&files);
+	strv_release(&formats);
+	return ret;
+}
+
+/* A remote connection that died (the host, ssh, a keepalive timeout):
+ * open a new one so that the guest and its volumes can still be released,
+ * and look the domain up again on it (NULL: gone with the old one, as an
+ * AUTODESTROY domain does). 0, or -1 (no connection: `clean` releases them
+ * from the journal). */
+static int lv_reconnect(struct lv_conn *c, struct lv_vm *v)
+{
+	virConnectPtr conn;
+
+	if (c->local || virConnectIsAlive(c->conn) == 1)
+		return 0;
+	log_warn("libvirt: the connection to %s is closed; connecting again to release "
+		 "domain '%s'", c->uri, v->name ? v->name : "?");
+	conn = lvr_connect(c->uri);
+	if (!conn)
+		return -1;
+	virConnectClose(c->conn);
+	c->conn = conn;
+	lvr_set_conn(v->remote, conn);
+	if (v->dom)
+		virDomainFree(v->dom);
+	v->dom = v->name ? virDomainLookupByName(conn, v->name) : NULL;
+	return 0;
+}
+
+static int lv_vm_release(void *priv, void *vpriv);
+
 static int lv_start(void *priv, void *vpriv, const struct vm_spec *spec)
 {
 	struct lv_conn *c = priv;
 	struct lv_vm *v = vpriv;
-	char *xml = hv_libvirt_domain_xml(spec);
+	struct vm_spec rs;
+	char *xml = NULL;
 
+	v->name = xstrdup(spec->name);
+	if (!c->local) {
+		if (place_remote(c, v, spec, &rs) < 0)
+			goto fail;
+		xml = domain_xml(&rs, true);
+	} else {
+		xml = domain_xml(spec, false);
+	}
 	if (!xml)
-		return -1;
+		goto fail;
 	log_debug("libvirt: domain XML:\n%s", xml);
 	/* AUTODESTROY: the domain dies with our connection, even on SIGKILL.
 	 * A persistent one (kept for inspection) is journaled instead. */
 	v->dom = virDomainCreateXML(c->conn, xml,
 				    spec->persistent ? 0 : VIR_DOMAIN_START_AUTODESTROY);
 	free(xml);
-	if (!v->dom)
-		return lv_err("start libvirt domain", spec->name);
+	if (!v->dom) {
+		lv_err("start libvirt domain", spec->name);
+		goto fail;
+	}
 	v->n_disks = spec->n_disks;
 	v->seed = spec->seed_iso != NULL;
+	if (v->remote && lvr_bridge(v->remote, v->dom, spec->agent_socket, spec->console_log,
+				    spec->console_log_max ? spec->console_log_max :
+				    HV_CONSOLE_LOG_MAX) < 0) {
+		virDomainDestroy(v->dom);
+		goto fail;
+	}
+	return 0;
+fail:
+	/* Not started: the core owes no vm_release; the volumes go now. */
+	lv_vm_release(c, v);
+	return -1;
+}
+
+/* The guest has stopped: its writable disks' volumes come back over their
+ * local files. */
+static int lv_collect(void *priv UNUSED, void *vpriv)
+{
+	struct lv_vm *v = vpriv;
+	size_t i;
+
+	if (!v->remote)
+		return 0;
+	lvr_unbridge(v->remote);   /* the console log is complete */
+	for (i = 0; i < v->collect_roles.n; i++)
+		if (lvr_download(v->remote, v->collect_roles.v[i], v->collect_paths.v[i]) < 0)
+			return -1;
 	return 0;
 }
 
@@ -420,9 +573,13 @@ fail:
 static int lv_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_top)
 {
 	struct lv_vm *v = vpriv;
-	char *xml = snapshot_xml(v, new_top);
 	virDomainSnapshotPtr snap;
+	char *xml;
 
+	if (v->remote)
+		return err_set("snapshot to '%s': checkpoints are not kept on a remote host",
+			       new_top);
+	xml = snapshot_xml(v, new_top);
 	if (!xml)
 		return -1;
 	/* No metadata: the domain is transient and the layers are ours. */
@@ -443,8 +600,9 @@ static bool no_domain(void)
 	return e && e->code == VIR_ERR_NO_DOMAIN;
 }
 
-static int lv_wait(void *priv UNUSED, void *vpriv, int64_t timeout_ms)
+static int lv_wait(void *priv, void *vpriv, int64_t timeout_ms)
 {
+	struct lv_conn *c = priv;
 	struct lv_vm *v = vpriv;
 	int64_t deadline = now_ms() + timeout_ms;
 
@@ -454,6 +612,10 @@ static int lv_wait(void *priv UNUSED, void *vpriv, int64_t timeout_ms)
 		if (virDomainGetState(v->dom, &state, &reason, 0) < 0) {
 			if (no_domain())
 				return HV_EXITED;   /* transient domains vanish when they stop */
+			/* libvirt's own message is then often "no error". */
+			if (virConnectIsAlive(c->conn) != 1)
+				return err_set("domain '%s': the connection to %s closed",
+					       virDomainGetName(v->dom), c->uri);
 			return lv_err("get state of domain", virDomainGetName(v->dom));
 		}
 		if (state == VIR_DOMAIN_SHUTOFF || state == VIR_DOMAIN_CRASHED)
@@ -474,10 +636,14 @@ static int lv_shutdown(void *priv UNUSED, void *vpriv)
 	return 0;
 }
 
-static int lv_destroy(void *priv UNUSED, void *vpriv)
+static int lv_destroy(void *priv, void *vpriv)
 {
 	struct lv_vm *v = vpriv;
 
+	if (lv_reconnect(priv, v) < 0)
+		return -1;
+	if (!v->dom)
+		return 0;   /* it went with the closed connection */
 	if (virDomainDestroy(v->dom) < 0 && !no_domain())
 		return lv_err("destroy domain", virDomainGetName(v->dom));
 	return 0;
@@ -485,8 +651,11 @@ static int lv_destroy(void *priv UNUSED, void *vpriv)
 
 /* Nothing to undo: a domain started without AUTODESTROY outlives the
  * connection; virDomainFree only drops our handle. */
-static int lv_detach(void *priv UNUSED, void *vpriv UNUSED)
+static int lv_detach(void *priv UNUSED, void *vpriv)
 {
+	struct lv_vm *v = vpriv;
+
+	v->detached = true;   /* its volumes stay, for `clean` */
 	return 0;
 }
 
@@ -501,13 +670,26 @@ static int lv_journal_record(void *priv, const struct vm_spec *spec, struct strv
 	return 0;
 }
 
-static void lv_vm_release(void *priv UNUSED, void *vpriv)
+static int lv_vm_release(void *priv, void *vpriv)
 {
 	struct lv_vm *v = vpriv;
+	int r = 0;
 
+	if (v->remote && !v->detached && lv_reconnect(priv, v) < 0) {
+		log_warn("%s (amiforge clean releases them)", err_msg());
+		r = -1;
+	}
+	if (lvr_free(v->remote, v->detached) < 0)
+		r = -1;
+	v->remote = NULL;
+	strv_release(&v->collect_roles);
+	strv_release(&v->collect_paths);
 	if (v->dom)
 		virDomainFree(v->dom);
 	v->dom = NULL;
+	free(v->name);
+	v->name = NULL;
+	return r;
 }
 
 static void lv_close(void *priv)
@@ -530,6 +712,7 @@ const struct hv_driver hv_libvirt_driver = {
 	.shutdown = lv_shutdown,
 	.destroy = lv_destroy,
 	.snapshot_disk = lv_snapshot_disk,
+	.collect = lv_collect,
 	.detach = lv_detach,
 	.journal_record = lv_journal_record,
 	.vm_release = lv_vm_release,

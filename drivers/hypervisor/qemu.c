@@ -505,7 +505,7 @@ static int qemu_detach(void *priv UNUSED, void *vpriv)
 	return 0;
 }
 
-static void qemu_vm_release(void *priv UNUSED, void *vpriv)
+static int qemu_vm_release(void *priv UNUSED, void *vpriv)
 {
 	struct qemu_vm *v = vpriv;
 
@@ -519,7 +519,7 @@ static void qemu_vm_release(void *priv UNUSED, void *vpriv)
 		free(v->qmp_path);
 		free(v->err_path);
 		free(v->fifo_path);
-		return;
+		return 0;
 	}
 	if (v->run.pid > 0)
 		run_release(&v->run);
@@ -536,6 +536,7 @@ static void qemu_vm_release(void *priv UNUSED, void *vpriv)
 		unlink(v->err_path);
 	free(v->qmp_path);
 	free(v->err_path);
+	return 0;
 }
 
 const struct hv_driver hv_qemu_driver = {

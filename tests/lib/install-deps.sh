@@ -15,7 +15,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
  debootstrap extlinux syslinux-common e2fsprogs dosfstools fdisk xz-utils zstd
  python3 xxd libarchive-tools
  tidy chromium groff-base man-db python3-jsonschema valgrind
- jq curl awscli python3-boto3 python3-venv zsh cron"
+ jq curl awscli python3-boto3 python3-venv zsh cron openssh-server openssh-client"
 
 missing=""
 for p in $PKGS; do

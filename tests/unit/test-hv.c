@@ -463,6 +463,7 @@ static void test_uri_check(void)
 		"qemu+ssh://root@host.example/system", "qemu+tls://host:16514/system",
 		"qemu+ssh://u@h/system?keyfile=/root/.ssh/id&no_verify=1&sshauth=privkey",
 		"qemu+ssh://h/system?proxy=native&mode=direct",
+		"qemu+ssh://root@localhost:2222/system",
 	};
 	static const char *const bad[] = {
 		"qemu+ext:///system?command=/tmp/x", "qemu+ssh://h/system?command=/tmp/ssh",
@@ -483,15 +484,54 @@ static void test_uri_check(void)
 	CHECK(hv_open("libvirt", "qemu+ext:///system?command=/bin/true") == NULL &&
 	      strstr(err_msg(), "only the qemu driver") != NULL, "uri: hv_open refuses an ext URI (%s)",
 	      err_msg());
+	/* Remote: a host part, whatever the transport; checkpoints are off and
+	 * the disks go into the host's storage pool for these. */
+	CHECK(hv_uri_remote("qemu+ssh://root@localhost:2222/system") &&
+	      hv_uri_remote("qemu+tls://h/system") && !hv_uri_remote("qemu:///system") &&
+	      !hv_uri_remote("qemu+unix:///system") && !hv_uri_remote(NULL),
+	      "uri: a URI with a host is remote, a local one is not");
 	CHECK(hv_domain_name_ours("amiforge-123-ab12") && !hv_domain_name_ours("amiforge-") &&
 	      !hv_domain_name_ours("web-server") && !hv_domain_name_ours("amiforge-a/b"),
 	      "uri: only amiforge-* domain names are amiforge's");
+}
+
+/* A remote host's copy of a spec spells the whole backing chain out (the
+ * volumes' headers name this host's files): nested, formats explicit, an
+ * empty element at the bottom. */
+static void test_chain_xml(void)
+{
+	static const struct vm_backing chain[] = {
+		{ "/pool/d-vda-b1", "qcow2" }, { "/pool/d-vda-b2", "raw" } };
+	struct vm_spec s = base_spec();
+	char *out;
+
+	s.disks[0].path = "/pool/d-vda";
+	s.disks[0].format = "qcow2";
+	s.disks[0].backing = NULL;
+	s.disks[0].chain = chain;
+	s.disks[0].n_chain = 2;
+	out = hv_libvirt_domain_xml(&s);
+	CHECK(out && strstr(out, "<source file=\"/pool/d-vda\"/>\n"
+			    "      <backingStore type=\"file\">\n"
+			    "        <format type=\"qcow2\"/>\n"
+			    "        <source file=\"/pool/d-vda-b1\"/>\n"
+			    "        <backingStore type=\"file\">\n"
+			    "          <format type=\"raw\"/>\n"
+			    "          <source file=\"/pool/d-vda-b2\"/>\n"
+			    "          <backingStore/>\n"
+			    "        </backingStore>\n"
+			    "      </backingStore>\n"),
+	      "domain xml: a remote disk's whole chain, nested, formats explicit (%s)",
+	      out ? out : "(null)");
+	CHECK(out && !strstr(out, "seclabel"), "domain xml: the chain's volumes are labelled");
+	free(out);
 }
 
 int main(void)
 {
 	test_uri_check();
 	test_domain_xml();
+	test_chain_xml();
 	test_qemu_argv();
 	test_spec_check();
 	test_network();

@@ -1,0 +1,152 @@
+#!/bin/bash
+# suite: guests  (make check-guests: slower guest tests, run by CI after make check)
+# A build on a "remote" libvirt host: qemu+ssh://root@localhost:PORT/system
+# through an sshd this test starts (tests/lib/sshd.sh). libvirt's URI has a
+# host, so amiforge assumes no shared filesystem (issue 21): the overlay, its
+# backing chain (the agent layer, the base) and the seed are uploaded as
+# volumes of the "amiforge" pool, the
+# agent channel and the console come through the connection, the disk is
+# downloaded back and flattened here. Then a second build fails a step with
+# --on-error=abort: its guest is kept on the "remote" host, `amiforge attach`
+# reaches its agent through the connection (no local socket is left), and
+# `amiforge clean` destroys it and deletes its volumes. First, a guest whose
+# connection dies (its ssh killed) is still released.
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/build.sh"
+. "$(dirname "$0")/../lib/sshd.sh"
+
+build_test_setup remote-libvirt
+[ -x /usr/sbin/sshd ] || { fail "remote-libvirt: missing prerequisite: /usr/sbin/sshd (make deps installs openssh-server)"; exit 1; }
+sshd_start "$dir/ssh" || { fail "remote-libvirt: start sshd"; exit 1; }
+uri="qemu+ssh://root@localhost:$SSH_PORT/system"
+check "remote: virsh reaches libvirt through the test's sshd" virsh -c "$uri" uri
+
+cat >"$dir/r/mark.yaml" <<'DOC'
+name: remote-mark
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Mark
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo remote-build-ok > /var/lib/remote-mark
+      - name: Maybe-fail
+        action: ExecuteBash
+        inputs:
+          commands:
+            - test ! -e /var/lib/remote-fail || exit 3
+DOC
+write_recipe() {	# NAME plain|fail
+	cat >"$dir/r/$1.yaml" <<YAML
+name: $1
+version: 1.0.0
+parent: $base
+components:
+  - path: mark.yaml
+vm: {cpus: 2, memory: 1024, accel: tcg, connect: "$uri"}
+YAML
+	if [ "$2" = fail ]; then
+		sed -i "s|test ! -e /var/lib/remote-fail|false|" "$dir/r/mark.yaml"
+	fi
+}
+write_recipe remote plain
+check "remote: the recipe with vm.connect $uri validates" "$AMIFORGE" validate "$dir/r/remote.yaml"
+
+# 0. The connection dies under a running guest (its ssh killed): amiforge
+# connects again and releases the domain and its volumes. A blank disk
+# (SeaBIOS finds nothing to boot and idles): seconds of CPU, no OS.
+qemu-img create -q -f raw "$dir/blank.raw" 16M
+"$AMIFORGE" run "$dir/blank.raw" --connect "$uri" --accel tcg --cpus 1 --memory 256 --no-net \
+	--boot-timeout 120 -- true >"$dir/out0" 2>"$dir/err0" &
+pid=$!
+for ((i = 0; i < 60; i++)); do
+	[ "$(domains_of $pid)" = 1 ] && break
+	sleep 1
+done
+check_eq "remote: a guest on a blank disk runs there" "$(domains_of $pid)" 1
+sleep 2
+kill -9 $(pgrep -P $pid -x ssh) 2>/dev/null
+wait $pid
+check "remote: the closed connection is said once, with the URI" \
+	grep -q "the connection to $uri closed" "$dir/err0"
+check "remote: amiforge connected again to release the guest" \
+	grep -q "connecting again to release domain 'amiforge-$pid-" "$dir/err0"
+check_eq "remote: no volume left after the connection died" "$(volumes_matching "amiforge-$pid-")" 0
+check_eq "remote: no domain left after the connection died" "$(domains_of $pid)" 0
+
+# 1. The build, with a look at the live domain while its components run.
+"$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b1" --no-inspect --json \
+	>"$dir/ev1" 2>"$dir/err1" &
+pid=$!
+xml=
+if wait_event "$dir/ev1" $pid components; then
+	dom=$(virsh -c qemu:///system list --name | grep "^amiforge-$pid-" | head -n 1)
+	[ -n "$dom" ] && xml=$(virsh -c qemu:///system dumpxml "$dom")
+fi
+wait $pid
+rc=$?
+check_eq "remote: build through $uri succeeds" "$rc" 0
+[ "$rc" = 0 ] || tail -n 20 "$dir/err1" | sed 's/^/    | /'
+# overlay -> agent layer -> base (#16: the agent layer is the bottom of the
+# chain), and the seed: four volumes, the chain's under the domain's name.
+check_eq "remote: overlay, agent layer, base and seed uploaded into the pool" \
+	"$(grep -c "libvirt: uploaded .* to /var/lib/libvirt/images/amiforge/amiforge-$pid-" "$dir/err1")" 4
+check "remote: the agent layer (from the cache) went up as the overlay's backing volume" \
+	grep -q "libvirt: uploaded .*/checkpoints/layers/agent-[0-9a-f]*\.qcow2 to /var/lib/libvirt/images/amiforge/amiforge-$pid-[0-9a-f]*-vda-b1 " "$dir/err1"
+check_eq "remote: the guest's disk downloaded back" \
+	"$(grep -c "libvirt: downloaded amiforge-$pid-[0-9a-f]*-vda to " "$dir/err1")" 1
+check "remote: the live domain's disks are the pool's volumes" python3 -c "
+import sys, xml.etree.ElementTree as ET
+d = ET.fromstring(sys.argv[1])
+srcs = [s.get('file') for s in d.findall('./devices/disk/source')]
+# the backing chain as libvirt runs it: every layer a volume of the pool
+srcs += [s.get('file') for s in d.findall('./devices/disk//backingStore/source')]
+ok = len(srcs) == 4 and all(s.startswith('/var/lib/libvirt/images/amiforge/amiforge-$pid-') for s in srcs)
+ch = d.find('./devices/channel/target[@name=\"org.amiforge.agent.0\"]/..')
+# libvirt placed the channel's socket itself (under its own directory), and
+# the console is a pty read through the connection: nothing in our TMPDIR.
+ok = ok and ch is not None and ch.get('type') == 'unix' and \
+     ch.find('source').get('path', '').startswith('/var/lib/libvirt/qemu/')
+ok = ok and d.find('./devices/serial').get('type') == 'pty'
+sys.exit(0 if ok else 1)" "${xml:-<none/>}"
+bd1=$(ls -d "$dir"/b1/remote-1.0.0-* 2>/dev/null | head -n 1)
+check "remote: the console log came through the connection (kernel messages)" \
+	grep -q "Linux version" "$bd1/console.log"
+disk="$bd1/output/remote-1.0.0.qcow2"
+check "remote: output is standalone" qcow2_standalone "$disk"
+if have guestfs "remote: output has the component's file"; then
+	check_eq "remote: output has the component's file (downloaded disk)" \
+		"$(guestfish --ro --format=qcow2 -a "$disk" -i cat /var/lib/remote-mark 2>&1)" remote-build-ok
+fi
+check_eq "remote: no volume of the build left in the pool" "$(volumes_matching "amiforge-$pid-")" 0
+check_eq "remote: no domain of the build left" "$(domains_of $pid)" 0
+check "remote: nothing live in the journal" journal_nothing_live "$bd1"
+
+# 2. A failed step with --on-error=abort: the guest stays, attach, clean.
+write_recipe remote fail
+"$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b2" --no-inspect --on-error=abort \
+	>"$dir/out2" 2>"$dir/err2"
+rc=$?
+check_eq "remote: a failed step with --on-error=abort exits 1" "$rc" 1
+bd2=$(ls -d "$dir"/b2/remote-1.0.0-* 2>/dev/null | head -n 1)
+name=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["name"])' "$bd2/guest.json")
+pid=$(cut -d- -f2 <<<"$name")
+check_eq "remote: the kept guest's volumes stay in the pool" "$(volumes_matching "$name-")" 4
+check_eq "remote: the kept guest is running" "$(domains_of "$pid")" 1
+check "remote: the guest record names the remote URI" \
+	grep -q "\"uri\": \"qemu+ssh://root@localhost:$SSH_PORT/system\"" "$bd2/guest.json"
+got=$("$AMIFORGE" attach "$bd2" -- cat /var/lib/remote-mark 2>"$dir/err-attach")
+check_eq "remote: attach reaches the kept guest's agent through the connection" "$got" remote-build-ok
+[ "$got" = remote-build-ok ] || sed 's/^/    | /' "$dir/err-attach"
+# A decoy: another domain's volume whose name starts with this one's.
+virsh -c qemu:///system vol-create-as amiforge "${name}0-vda" 1M >/dev/null
+check "remote: clean destroys the kept guest" "$AMIFORGE" clean "$bd2"
+check_eq "remote: after clean, no volume of the kept guest" "$(volumes_matching "$name-")" 0
+check_eq "remote: clean left another domain's volume alone (exact names)" \
+	"$(volumes_matching "${name}0-vda")" 1
+virsh -c qemu:///system vol-delete --pool amiforge "${name}0-vda" >/dev/null
+check_eq "remote: after clean, no domain of the kept guest" "$(domains_of "$pid")" 0
+check "remote: after clean, nothing live in the journal" journal_nothing_live "$bd2"
+finish
