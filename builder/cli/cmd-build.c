@@ -47,6 +47,8 @@ static const char help[] =
 	"                       process with its own log (DIR/jobs-*/); one summary at the\n"
 	"                       end (--json: one JSON object). Exit status 0 when all\n"
 	"                       succeeded\n"
+	"  --result-file FILE   write where the build went (directory, disk, success) as\n"
+	"                       JSON to FILE when it ends (what --jobs reads of each build)\n"
 	"  --on-error=MODE      what a failure does:\n"
 	"      cleanup  (default) release everything the build created\n"
 	"      abort    leave the guest running for inspection and print how to\n"

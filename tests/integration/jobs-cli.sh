@@ -33,14 +33,14 @@ check_contains "jobs: several recipes with --resume says why" "$(cat err)" "with
 check_eq "jobs: three failing builds exit 1" "$?" 1
 check_eq "jobs: builds that fill the host's vCPUs wait (b and c said so once each)" \
 	"$(grep -c '^amiforge: \[[23]/3\] [bc].yaml: waiting (1 running; limit: --jobs 3, ' err)" 2
-check "jobs: --json summary: three failed builds with exit 1, each with its own log saying why" \
+check "jobs: --json summary: three failed builds, each with exit 2 (a recipe that does not load), each with its own log saying why" \
 	python3 -c "
 import json, sys
 s = json.load(open('sum.json'))
 b = s['builds']
 ok = [x['recipe'] for x in b] == ['a.yaml', 'b.yaml', 'c.yaml']
 for x in b:
-    ok = ok and x['status'] == 'failed' and x['exit'] == 1 and x['disk'] is None
+    ok = ok and x['status'] == 'failed' and x['exit'] == 2 and x['disk'] is None
     ok = ok and 'schemaVersion' in open(x['log']).read()
 sys.exit(not ok)"
 check_eq "jobs: --json prints nothing but the summary on stdout" \
