@@ -42,7 +42,7 @@ static void help(void)
 	       "until it is available and deletes the staging object (--keep-object keeps it).\n"
 	       "A qcow2 disk is sent as a streamOptimized VMDK made while it uploads (parts\n"
 	       "deflated in parallel and uploaded as they fill; no file in between; at\n"
-	       "most 32 MiB of parts in memory, which start at --part-size, default 8 MiB,\n"
+	       "most 32 MiB of parts in memory, which start at --part-size, default 5 MiB,\n"
 	       "and double every 1,000 parts).\n\n"
 	       "--via ebs writes the disk (raw, qcow2, vmdk, vhd: read in place, only the\n"
 	       "blocks holding data) straight into an EBS snapshot with the EBS direct\n"

@@ -17,11 +17,12 @@
 #define S3_PARALLEL_MAX 64
 /* A stream's parts: the first S3_STREAM_DOUBLING of S3_STREAM_PART (or
  * --part-size), each S3_STREAM_DOUBLING after that twice the size of the
- * ones before (10,000 parts of 8 MiB upwards hold 7.8 TiB, more than S3's
- * 5 TiB object), so that memory follows the bytes actually sent, not the
+ * ones before (10,000 parts of 5 MiB upwards hold 4.8 TiB, more than a
+ * VMDK's 2 TiB), so that memory follows the bytes actually sent, not the
  * disk's size; at most S3_STREAM_MEMORY bytes of part buffers (never
- * fewer than two buffers): parts in flight = buffers - 1. */
-#define S3_STREAM_PART (8ull * 1024 * 1024)
+ * fewer than two buffers): parts in flight = buffers - 1 (5 by default:
+ * small parts keep more requests in flight within the bound). */
+#define S3_STREAM_PART (5ull * 1024 * 1024)
 #define S3_STREAM_DOUBLING 1000
 #define S3_STREAM_MEMORY (32ull * 1024 * 1024)
 
