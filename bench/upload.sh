@@ -12,6 +12,7 @@
 #     object), against `qemu-img convert -O vmdk -o subformat=streamOptimized`
 #     then `aws s3 cp`, one after the other (row 7e, goal ≤ 1/3; 7e' the
 #     same on the Debian test fixture, real compressible data),
+#     and the streamed publish's peak RSS (7g, goal ≤ 64 MiB),
 #   - CPU seconds (user + system, with the helpers waited for: qemu-img)
 #     per GiB sent, EBS direct vs `aws s3 cp` (row 9a, goal ≤ 1/2), and
 #     EBS direct's peak RSS for a 64 GiB sparse qcow2 holding 1 GiB (9b,
@@ -164,6 +165,8 @@ if want 7; then
 		"qemu-img + aws s3 cp"
 	row 7f "  MiB sent: streamed VMDK vs qemu-img's VMDK" "$(med "$S/stream" 2 1048576)" \
 		"$(med "$S/peer" 3 1048576)" MiB "qemu-img VMDK"
+	row 7g "  peak RSS: streamed VMDK publish (VmHWM)" "$(med "$S/stream" 3 1024)" \
+		"$(med "$S/cli" 3 1024)" MiB "$C"
 	if [ -n "$FX" ]; then
 		fpeer=$(median $(awk '{ printf "%.6f\n", $1 + $2 }' "$S/fpeer"))
 		row 7e\' "  same, the Debian fixture (real data)" "$(med "$S/fstream" 1)" "$fpeer" s \

@@ -23,7 +23,7 @@
 #define MARKER_GT 1u
 #define MARKER_GD 2u
 #define MARKER_FOOTER 3u
-#define OUTBUF (4u << 20)
+#define OUTBUF (1u << 20)
 #define PROBE_BYTES 4096u         /* each of a grain's two compressibility samples */
 
 /* ---- little-endian fields ---- */

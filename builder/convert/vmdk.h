@@ -36,7 +36,7 @@
 
 #define VMDK_GRAIN (64u * 1024)
 /* Grains read, then compressed in parallel, per batch (×2 in memory). */
-#define VMDK_BATCH_GRAINS 64
+#define VMDK_BATCH_GRAINS 32
 /* Largest disk written: VMDK's 32-bit grain table entries (sectors) bound
  * the file at 2 TiB; capacity is bounded the same way. */
 #define VMDK_MAX_CAPACITY (2ull << 40)

@@ -188,6 +188,7 @@ void aws_client_free(struct aws_client *cl)
 	for (i = 0; i < AWS_SERVICE_COUNT; i++)
 		free(cl->endpoint[i]);
 	free(cl->region);
+	aws_http_thread_release();	/* it may still name the share */
 	if (cl->share)
 		curl_share_cleanup(cl->share);
 	for (i = 0; i < 8; i++)

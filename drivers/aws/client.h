@@ -81,4 +81,7 @@ struct aws_client {
 int aws_client_sign(struct aws_client *cl, struct sigv4_params *p, struct sigv4_msg *m);
 /* curl_global_init, once per process. */
 void aws_curl_init(void);
+/* Free the calling thread's kept curl handle (http.c; other threads'
+ * go when they end). */
+void aws_http_thread_release(void);
 #endif

@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <libxml/tree.h>
+#include <pthread.h>
 #include <signal.h>
 
 #include "client.h"
@@ -311,6 +312,55 @@ static char *url_host(const char *url)
 	return xstrndup(p, (size_t)(e - p));
 }
 
+/* One curl handle per thread, kept between requests and reset for each:
+ * a handle made and freed per request also made and closed a wake-up
+ * socket pair, a multi handle and its buffers every time (EBS direct sends
+ * one request per 512 KiB block: ~10% of its CPU). Connections live in the
+ * client's share, which a handle is detached from after each request. */
+static pthread_key_t handle_key;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+
+static void handle_free(void *h)
+{
+	curl_easy_cleanup(h);
+}
+
+static void handle_key_init(void)
+{
+	if (pthread_key_create(&handle_key, handle_free) != 0)
+		abort();
+}
+
+static CURL *handle_get(void)
+{
+	CURL *h;
+
+	pthread_once(&handle_once, handle_key_init);
+	h = pthread_getspecific(handle_key);
+	if (h) {
+		curl_easy_reset(h);
+		return h;
+	}
+	h = curl_easy_init();
+	if (h && pthread_setspecific(handle_key, h) != 0) {
+		curl_easy_cleanup(h);
+		h = NULL;
+	}
+	return h;
+}
+
+void aws_http_thread_release(void)
+{
+	CURL *h;
+
+	pthread_once(&handle_once, handle_key_init);
+	h = pthread_getspecific(handle_key);
+	if (h) {
+		pthread_setspecific(handle_key, NULL);
+		curl_easy_cleanup(h);
+	}
+}
+
 enum outcome { OK, FAIL, RETRY, RETRY_TIMEOUT };
 
 /* Sign: the request as SigV4 sees it (host, headers, the body or its
@@ -490,7 +540,7 @@ static enum outcome attempt(struct aws_client *cl, const struct aws_req *rq,
 	hl = curl_slist_append(hl, "Expect:");
 
 	buf_init(&resp->body, rq->resp_max ? rq->resp_max : AWS_RESP_MAX_DEFAULT);
-	h = curl_easy_init();
+	h = handle_get();
 	if (!h) {
 		*why = xstrdup("cannot create a curl handle");
 		goto cleanup;
@@ -508,8 +558,10 @@ static enum outcome attempt(struct aws_client *cl, const struct aws_req *rq,
 	out = cc != CURLE_OK ? classify_transport(cc, &x, resp, why)
 			     : classify_answer(rq, resp, &x, why);
 cleanup:
-	if (h)
-		curl_easy_cleanup(h);
+	if (h) {	/* kept for the thread's next request, detached from all of this one */
+		curl_easy_setopt(h, CURLOPT_SHARE, NULL);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	}
 	curl_slist_free_all(hl);
 	sigv4_msg_release(&m);
 	free(url);

@@ -103,10 +103,17 @@ uint64_t s3_part_size(uint64_t size, uint64_t wanted)
 	return ps > S3_PART_MAX ? 0 : ps;
 }
 
+/* A stream's part buffer and its size. */
+struct pbuf {
+	uint8_t *p;
+	size_t cap;
+};
+
 struct part {
 	int number;
 	uint64_t off, len;
 	uint8_t *data;         /* a streamed part's bytes (NULL: the file's range) */
+	size_t cap;            /* the size of that buffer */
 	char *etag;
 	char sha256_b64[48];
 	uint64_t sent;         /* progress of the current attempt */
@@ -124,12 +131,14 @@ struct upload {
 	bool eof;              /* no more parts will come */
 	int next;              /* next part to start */
 	int running;           /* workers still alive */
-	/* A stream's parts: buffers of part_size, free ones on a stack. */
+	/* A stream's parts: part_size is the first's (stream_part_size), free
+	 * buffers on a stack, held: the bytes of every buffer allocated. */
 	uint64_t part_size;
-	uint8_t **free_bufs;
-	int nfree;
-	uint8_t *cur;          /* the part being filled by the producer */
-	size_t cur_len;
+	struct pbuf *free_bufs;
+	int nfree, nbufs;
+	uint64_t held, stream_off;
+	struct pbuf cur;       /* the part being filled by the producer */
+	size_t cur_len, cur_want;
 	bool failed;
 	char *error;           /* first worker error */
 	uint64_t done_bytes;   /* bytes of finished parts */
@@ -283,7 +292,7 @@ static void *worker(void *arg)
 			u->done_bytes += p->len;
 		}
 		if (p->data) {	/* the buffer goes back to the producer */
-			u->free_bufs[u->nfree++] = p->data;
+			u->free_bufs[u->nfree++] = (struct pbuf){ p->data, p->cap };
 			p->data = NULL;
 		}
 		pthread_cond_broadcast(&u->cond);
@@ -421,6 +430,26 @@ int s3_abort_upload(struct aws_client *cl, const char *bucket, const char *key,
 
 /* ---- a stream's parts: filled by the producer (this thread) ---- */
 
+uint64_t s3_stream_part_size(uint64_t base, int n)
+{
+	uint64_t ps = base;
+	int k;
+
+	for (k = (n - 1) / S3_STREAM_DOUBLING; k > 0 && ps < S3_PART_MAX; k--)
+		ps *= 2;
+	return ps > S3_PART_MAX ? S3_PART_MAX : ps;
+}
+
+uint64_t s3_stream_capacity(uint64_t base)
+{
+	uint64_t total = 0;
+	int n;
+
+	for (n = 1; n <= S3_PARTS_MAX; n += S3_STREAM_DOUBLING)
+		total += s3_stream_part_size(base, n) * S3_STREAM_DOUBLING;
+	return total;
+}
+
 /* Hand the part being filled to the workers. Caller holds nothing. */
 static int stream_submit(struct upload *u)
 {
@@ -428,22 +457,62 @@ static int stream_submit(struct upload *u)
 
 	pthread_mutex_lock(&u->lock);
 	if (u->nparts == S3_PARTS_MAX) {
-		r = err_set("upload s3://%s/%s: more than %d parts of %" PRIu64 " MiB (--part-size)",
-			    u->o->bucket, u->o->key, S3_PARTS_MAX, u->part_size >> 20);
+		r = err_set("upload s3://%s/%s: more than %d parts", u->o->bucket, u->o->key,
+			    S3_PARTS_MAX);
 	} else {
 		struct part *p = &u->parts[u->nparts];
 
 		p->number = u->nparts + 1;
-		p->off = (uint64_t)u->nparts * u->part_size;
+		p->off = u->stream_off;
 		p->len = u->cur_len;
-		p->data = u->cur;
-		u->cur = NULL;
+		p->data = u->cur.p;
+		p->cap = u->cur.cap;
+		u->stream_off += u->cur_len;
+		u->cur = (struct pbuf){ NULL, 0 };
 		u->cur_len = 0;
 		u->nparts++;
 		pthread_cond_broadcast(&u->cond);
 	}
 	pthread_mutex_unlock(&u->lock);
 	return r;
+}
+
+/* A buffer for the next part (u->lock held): a free one of its size, else
+ * a new one while the buffers stay within S3_STREAM_MEMORY (two at
+ * least), else wait for a worker to give one back. Free buffers smaller
+ * than the part (the schedule doubled) are released. 0 or -1. */
+static int stream_take(struct upload *u)
+{
+	for (;;) {
+		uint64_t want = s3_stream_part_size(u->part_size, u->nparts + 1);
+		int i;
+
+		if (u->failed || aws_cancelled())
+			return err_set("upload s3://%s/%s: %s", u->o->bucket, u->o->key,
+				       u->failed ? "a part failed" : "interrupted");
+		for (i = 0; i < u->nfree;) {
+			if (u->free_bufs[i].cap < want) {
+				u->held -= u->free_bufs[i].cap;
+				u->nbufs--;
+				xfree_nofork(u->free_bufs[i].p, u->free_bufs[i].cap);
+				u->free_bufs[i] = u->free_bufs[--u->nfree];
+			} else {
+				i++;
+			}
+		}
+		u->cur_want = (size_t)want;
+		if (u->nfree) {
+			u->cur = u->free_bufs[--u->nfree];
+			return 0;
+		}
+		if (u->nbufs < 2 || u->held + want <= S3_STREAM_MEMORY) {
+			u->cur = (struct pbuf){ xmalloc_nofork((size_t)want), (size_t)want };
+			u->held += want;
+			u->nbufs++;
+			return 0;
+		}
+		wait_a_while(u);
+	}
 }
 
 /* The producer's write: copy into the part being filled, hand it over when
@@ -456,25 +525,22 @@ static int stream_write(void *ctx, const void *data, size_t n)
 	while (n) {
 		size_t k;
 
-		if (!u->cur) {
+		if (!u->cur.p) {
+			int r;
+
 			pthread_mutex_lock(&u->lock);
-			while (!u->nfree && !u->failed && !aws_cancelled())
-				wait_a_while(u);
-			if (u->failed || aws_cancelled()) {
-				pthread_mutex_unlock(&u->lock);
-				return err_set("upload s3://%s/%s: %s", u->o->bucket, u->o->key,
-					       u->failed ? "a part failed" : "interrupted");
-			}
-			u->cur = u->free_bufs[--u->nfree];
-			u->cur_len = 0;
+			r = stream_take(u);
 			pthread_mutex_unlock(&u->lock);
+			if (r < 0)
+				return -1;
+			u->cur_len = 0;
 		}
-		k = u->part_size - u->cur_len < n ? (size_t)(u->part_size - u->cur_len) : n;
-		memcpy(u->cur + u->cur_len, s, k);
+		k = u->cur_want - u->cur_len < n ? u->cur_want - u->cur_len : n;
+		memcpy(u->cur.p + u->cur_len, s, k);
 		u->cur_len += k;
 		s += k;
 		n -= k;
-		if (u->cur_len == u->part_size && stream_submit(u) < 0)
+		if (u->cur_len == u->cur_want && stream_submit(u) < 0)
 			return -1;
 	}
 	return 0;
@@ -502,8 +568,8 @@ static int upload_run(struct upload *u, const char *what, s3_produce_fn produce,
 	if (o->on_resource)
 		o->on_resource(AWS_RES_CREATED, "s3-upload", rid, aws_client_region(cl), o->opaque);
 	if (produce)
-		log_info("uploading %s to s3://%s/%s as it is made (parts of %.0f MiB)", what,
-			 o->bucket, o->key, (double)u->part_size / MIB);
+		log_info("uploading %s to s3://%s/%s as it is made (parts of %.0f MiB and up)",
+			 what, o->bucket, o->key, (double)u->part_size / MIB);
 	else
 		log_info("uploading '%s' (%.1f MiB, %d parts of %.0f MiB) to s3://%s/%s", what,
 			 (double)res->size / MIB, u->nparts, (double)res->part_size / MIB,
@@ -514,11 +580,13 @@ static int upload_run(struct upload *u, const char *what, s3_produce_fn produce,
 		nth = S3_PARALLEL_MAX;
 	if (!produce && nth > u->nparts)
 		nth = u->nparts;
-	if (produce) {	/* one part per worker in flight, one being filled */
-		nbufs = nth + 1;
+	if (produce) {	/* buffers made as needed; one is being filled */
+		int most = (int)(S3_STREAM_MEMORY / u->part_size);
+
+		if (nth > most - 1)
+			nth = most > 2 ? most - 1 : 1;
+		nbufs = (int)(S3_STREAM_MEMORY / S3_PART_MIN) + 2;
 		u->free_bufs = xcalloc((size_t)nbufs, sizeof(*u->free_bufs));
-		for (i = 0; i < nbufs; i++)
-			u->free_bufs[u->nfree++] = xmalloc_nofork((size_t)u->part_size);
 	}
 	th = xcalloc((size_t)nth, sizeof(*th));
 	u->running = nth;
@@ -537,7 +605,13 @@ static int upload_run(struct upload *u, const char *what, s3_produce_fn produce,
 	if (produce) {
 		int pr = u->failed ? -1 : produce(stream_write, u, opaque);
 
-		if (pr == 0 && (u->cur || u->nparts == 0))	/* the last part, maybe short */
+		if (pr == 0 && !u->cur.p && u->nparts == 0) {	/* nothing written */
+			pthread_mutex_lock(&u->lock);
+			pr = stream_take(u);
+			pthread_mutex_unlock(&u->lock);
+			u->cur_len = 0;
+		}
+		if (pr == 0 && u->cur.p)	/* the last part, maybe short */
 			pr = stream_submit(u);
 		pthread_mutex_lock(&u->lock);
 		if (pr < 0 && !u->failed) {
@@ -605,10 +679,10 @@ cleanup:
 	}
 	/* Every worker has ended: the buffers are on the stack, in a part or cur. */
 	for (i = 0; i < u->nparts; i++)
-		xfree_nofork(u->parts[i].data, (size_t)u->part_size);
+		xfree_nofork(u->parts[i].data, u->parts[i].cap);
 	for (i = 0; i < u->nfree; i++)
-		xfree_nofork(u->free_bufs[i], (size_t)u->part_size);
-	xfree_nofork(u->cur, (size_t)u->part_size);
+		xfree_nofork(u->free_bufs[i].p, u->free_bufs[i].cap);
+	xfree_nofork(u->cur.p, u->cur.cap);
 	free(u->free_bufs);
 	free(th);
 	free(rid);
@@ -692,8 +766,9 @@ int s3_upload_stream(struct aws_client *cl, uint64_t size_hint, s3_produce_fn pr
 
 	memset(res, 0, sizeof(*res));
 	upload_init(&u, cl, o);
-	u.part_size = s3_part_size(size_hint, o->part_size);
-	if (!u.part_size) {
+	u.part_size = o->part_size ? o->part_size : S3_STREAM_PART;
+	if (u.part_size < S3_PART_MIN || u.part_size > S3_PART_MAX ||
+	    s3_stream_capacity(u.part_size) < size_hint) {
 		err_set("upload %s: part size must be 5 MiB..5 GiB and give at most %d parts",
 			what, S3_PARTS_MAX);
 		goto cleanup;

@@ -15,6 +15,16 @@
 #define S3_PART_DEFAULT (16ull * 1024 * 1024)
 #define S3_PARALLEL_DEFAULT 8
 #define S3_PARALLEL_MAX 64
+/* A stream's parts: the first S3_STREAM_DOUBLING of S3_STREAM_PART (or
+ * --part-size), each S3_STREAM_DOUBLING after that twice the size of the
+ * ones before (10,000 parts of 5 MiB upwards hold 4.8 TiB, more than a
+ * VMDK's 2 TiB), so that memory follows the bytes actually sent, not the
+ * disk's size; at most S3_STREAM_MEMORY bytes of part buffers (never
+ * fewer than two buffers): parts in flight = buffers - 1 (5 by default:
+ * small parts keep more requests in flight within the bound). */
+#define S3_STREAM_PART (5ull * 1024 * 1024)
+#define S3_STREAM_DOUBLING 1000
+#define S3_STREAM_MEMORY (32ull * 1024 * 1024)
 
 /* Reports a resource the moment it exists (the build journal records it so
  * that `amiforge clean` can undo it after a crash), and again when it is
@@ -68,18 +78,24 @@ typedef int (*s3_write_fn)(void *wctx, const void *p, size_t n);
 typedef int (*s3_produce_fn)(s3_write_fn write, void *wctx, void *opaque);
 
 /* Upload what produce writes to s3://bucket/key as it is made, with no
- * file in between: the bytes are cut into parts of the part size chosen
- * for size_hint (an upper bound of the stream's size; s3_part_size), each
- * hashed (SHA-256 checksum) and sent by a worker as soon as it is full,
- * with the same retries as a file's. Memory: (parallel + 1) parts. A
- * failed part, a failed producer or Ctrl-C aborts the upload. what names
- * the stream in messages. res->size: the bytes of the object. 0 or -1. */
+ * file in between: the bytes are cut into parts (S3_STREAM_PART and its
+ * doubling schedule; size_hint, an upper bound of the stream's size, must
+ * fit in 10,000 of them), each hashed (SHA-256 checksum) and sent by a
+ * worker as soon as it is full, with the same retries as a file's.
+ * Memory: S3_STREAM_MEMORY of parts. A failed part, a failed producer or
+ * Ctrl-C aborts the upload. what names the stream in messages. res->size:
+ * the bytes of the object, res->part_size: the first part's. 0 or -1. */
 int s3_upload_stream(struct aws_client *cl, uint64_t size_hint, s3_produce_fn produce,
 		     void *opaque, const char *what, const struct s3_upload_opts *o,
 		     struct s3_upload_result *res);
 
 /* Choose a part size for size bytes (0 when the file is too large). */
 uint64_t s3_part_size(uint64_t size, uint64_t wanted);
+/* A stream's part number n (1-based) from a first part of base bytes:
+ * doubled every S3_STREAM_DOUBLING parts, at most S3_PART_MAX; and the
+ * bytes S3_PARTS_MAX parts of that schedule hold. */
+uint64_t s3_stream_part_size(uint64_t base, int n);
+uint64_t s3_stream_capacity(uint64_t base);
 
 int s3_abort_upload(struct aws_client *cl, const char *bucket, const char *key,
 		    const char *upload_id);

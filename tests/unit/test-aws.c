@@ -57,6 +57,17 @@ static void test_s3(void)
 	CHECK(s3_part_size(1ull << 40, 0) * S3_PARTS_MAX >= (1ull << 40), "part size: 1 TiB fits 10,000 parts");
 	CHECK(s3_part_size(1ull << 40, 8ull << 20) == 0, "part size: explicit too small for 1 TiB refused");
 	CHECK(s3_part_size(10ull << 20, 1ull << 20) == S3_PART_MIN, "part size: at least 5 MiB");
+	CHECK(s3_stream_part_size(S3_STREAM_PART, 1) == S3_STREAM_PART &&
+	      s3_stream_part_size(S3_STREAM_PART, S3_STREAM_DOUBLING) == S3_STREAM_PART &&
+	      s3_stream_part_size(S3_STREAM_PART, S3_STREAM_DOUBLING + 1) == 2 * S3_STREAM_PART &&
+	      s3_stream_part_size(S3_STREAM_PART, S3_PARTS_MAX) == 512 * S3_STREAM_PART,
+	      "stream parts: doubled every 1,000 parts");
+	CHECK(s3_stream_part_size(4ull << 30, S3_PARTS_MAX) == S3_PART_MAX,
+	      "stream parts: never over 5 GiB");
+	CHECK(s3_stream_capacity(S3_STREAM_PART) >= (4ull << 40) &&
+	      s3_stream_capacity(S3_PART_MIN) >= (4ull << 40),
+	      "stream parts: 10,000 hold 4 TiB (a VMDK holds at most 2)");
+	CHECK(S3_STREAM_MEMORY / S3_STREAM_PART >= 2, "stream parts: two default parts fit the memory bound");
 }
 
 static void test_retry(void)
