@@ -39,6 +39,8 @@ static void *signal_hook_opaque;
 
 /* `sync` in the guest before a snapshot: writes back the page cache. */
 #define GUEST_SYNC_MS (300 * 1000)
+/* A stream copies at most a few GiB host-side (no guest involved). */
+#define GUEST_STREAM_MS (600 * 1000)
 
 static void remove_work_files(struct guest *g)
 {
@@ -463,6 +465,18 @@ int guest_snapshot(struct guest *g, const char *new_top, char **frozen)
 	pthread_mutex_unlock(&active_lock);
 	*frozen = old;
 	return 0;
+}
+
+bool guest_can_stream(const struct guest *g)
+{
+	return g->hv && hv_can_stream(g->hv);
+}
+
+int guest_stream(struct guest *g, const char *base)
+{
+	if (!g->vm)
+		return err_set("stream: the guest is not running");
+	return hv_stream_disk(g->vm, base, GUEST_STREAM_MS);
 }
 
 char *guest_release_overlay(struct guest *g)

@@ -160,6 +160,13 @@ char *guest_release_overlay(struct guest *g);
 /* Can g's driver snapshot a running guest? */
 bool guest_can_snapshot(const struct guest *g);
 
+/* Merge the layers of the guest's disk chain above base (a layer of that
+ * chain) into its top layer, live (hv_stream_disk): the top then backs onto
+ * base; the merged layers are left as they are. The caller checks the top's
+ * backing file. 0 or -1. guest_can_stream: can g's driver? */
+int guest_stream(struct guest *g, const char *base);
+bool guest_can_stream(const struct guest *g);
+
 /* Run fn(sig, opaque) on SIGINT/SIGTERM/SIGHUP after the active guest (if
  * any) is torn down, before exiting 128+sig; installs the signal watcher
  * now (call it before starting threads). fn NULL removes the hook. */
