@@ -33,6 +33,9 @@ struct journal;
 
 /* Deadlines of the shutdown ladder, each rung (agent poweroff, ACPI). */
 #define GUEST_POWEROFF_MS 60000
+/* File data the bulk disk holds (a sparse file: only a transfer's bytes
+ * take room, and only while it runs): as much as get_file takes. */
+#define GUEST_BULK_CAPACITY EXEC_GET_FILE_MAX
 #define GUEST_ACPI_MS 30000
 
 enum guest_agent_via {
@@ -92,6 +95,8 @@ struct guest_opts {
 struct guest {
 	char *dir;             /* work directory */
 	char *overlay;
+	char *bulk;            /* the bulk data disk (make_bulk), or NULL */
+	uint64_t bulk_nonce;
 	char *seed;
 	char *console_log;
 	char *sock_dir;
