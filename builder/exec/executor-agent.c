@@ -496,6 +496,7 @@ static int bulk_put(struct agent_exec_priv *p, int fd, uint64_t size, const char
 		err_set("agent: wrote a different size or sha256 than sent");
 		goto cleanup;
 	}
+	log_debug("put '%s': %" PRIu64 " bytes through the bulk disk", path, size);
 	ret = 1;
 cleanup:
 	bulk_release(p, done);
@@ -705,6 +706,7 @@ static int bulk_get(struct agent_exec_priv *p, const char *path, uint64_t size, 
 		err_set("agent: sha256 or size of the received data does not match");
 		goto cleanup;
 	}
+	log_debug("get '%s': %" PRIu64 " bytes through the bulk disk", path, got);
 	ret = 1;
 cleanup:
 	bulk_release(p, got);
