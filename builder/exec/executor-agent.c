@@ -672,6 +672,7 @@ static int bulk_get(struct agent_exec_priv *p, const char *path, uint64_t size, 
 	    their_len != 32) {
 		agent_protocol_error(a, "get-bulk reply without a size within %" PRIu64
 				     " bytes and a sha256", max);
+		got = 0;
 		goto cleanup;
 	}
 	if (proto_get_u32(&f, PROTO_A_MODE, mode) != 1)

@@ -329,6 +329,24 @@ static void test_files(struct executor *ex)
 	free(gbig);
 }
 
+/* The bulk disk an executor gets from bulk_ex(): 16 MiB of room. */
+#define FAKE_BULK_CAP (16u << 20)
+
+/* A bulk disk for ex: a sparse file with the header of nonce 42. */
+static void bulk_ex(struct executor *ex)
+{
+	char *p = path_in("fake-bulk.raw");
+	char hdr[PROTO_BULK_HDR] = { 0 };
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	snprintf(hdr, sizeof(hdr), "%s%016x\n", PROTO_BULK_MAGIC, 42);
+	if (fd < 0 || ftruncate(fd, PROTO_BULK_HDR + FAKE_BULK_CAP) < 0 ||
+	    write_all(fd, hdr, sizeof(hdr)) < 0 || close(fd) < 0 ||
+	    executor_agent_set_bulk(ex, p, 42, FAKE_BULK_CAP) < 0)
+		CHECK(0, "fake guest: bulk disk '%s': %s", p, err_msg());
+	free(p);
+}
+
 static void test_real_agent(void)
 {
 	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
@@ -362,6 +380,36 @@ static void test_real_agent(void)
 	ex = executor_agent_new(a);
 	test_exec(ex);
 	test_files(ex);
+	{
+		/* An agent that finds no bulk disk (this host has no such virtio
+		 * disk): the same transfers fall back to the channel. */
+		struct executor *bex = executor_agent_new(a);
+		char *big = path_in("bulk.host"), *gb = path_in("bulk-fallback");
+		char *back = path_in("bulk-fallback.back"), h1[65], h2[65];
+		size_t n = 4u << 20;
+		uint8_t *data = xcalloc(1, n);
+		bool ok;
+		int fd;
+
+		getrandom(data, 4096, 0);
+		fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		CHECK(fd >= 0 && write_all(fd, data, n) == 0 && close(fd) == 0,
+		      "agent files: 4 MiB host file (bulk size)");
+		free(data);
+		bulk_ex(bex);
+		ok = bex->ops->put_file(bex, big, gb, 0600) == 0 &&
+		     bex->ops->get_file(bex, gb, back) == 0;
+		CHECK(ok, "agent files: no bulk disk in the guest: put and get fall back to the "
+		      "channel (%s)", ok ? "ok" : err_msg());
+		sha256_file(big, h1);
+		sha256_file(back, h2);
+		CHECK(ok && strcmp(h1, h2) == 0,
+		      "agent files: sha256 equal after the fallback round trip");
+		executor_close(bex);
+		free(big);
+		free(gb);
+		free(back);
+	}
 	boot1 = xstrdup(agent_boot_id(a));
 	CHECK(ex->ops->reboot(ex, 20000) == 0 && strcmp(boot1, agent_boot_id(a)) != 0,
 	      "agent: reboot, agent back with a new boot id");
@@ -440,7 +488,9 @@ enum scenario {
 	S_GARBAGE_ONLY, S_STALL, S_STALE_THEN_GOOD, S_STALE_ONLY, S_BAD_VERSION,
 	S_OVERSIZED, S_DISCONNECT, S_WRONG_ID, S_BAD_TLV, S_GET_TOO_MUCH, S_GET_BAD_DIGEST,
 	S_EXIT_BAD, S_LIST_SLASH, S_LIST_DOT, S_LIST_DOTDOT, S_GET_HUGE, S_SILENT, S_GARBAGE_AFTER_SYNC, S_FLOOD_OUTPUT_NO_EXIT,
+	S_BULK_GET_HUGE, S_BULK_GET_BAD_DIGEST,
 };
+
 
 /* Sync normally, then misbehave on the first request. */
 static void guest_main(int fd, enum scenario s)
@@ -533,6 +583,28 @@ static void guest_main(int fd, enum scenario s)
 			g_send(&g, PROTO_T_DATA, 0, f.id, junk, sizeof(junk));
 		}
 		break;
+	case S_BULK_GET_HUGE:
+	case S_BULK_GET_BAD_DIGEST: {
+		uint8_t zero[32] = { 0 };
+
+		/* stat: a regular file of 2 MiB; then the get-bulk */
+		proto_msg_init(&m, PROTO_R_OK, 0, f.id);
+		proto_msg_u32(&m, PROTO_A_EXISTS, 1);
+		proto_msg_u32(&m, PROTO_A_MODE, 0100644);
+		proto_msg_u32(&m, PROTO_A_UID, 0);
+		proto_msg_u32(&m, PROTO_A_GID, 0);
+		proto_msg_u64(&m, PROTO_A_SIZE, 2u << 20);
+		proto_msg_u64(&m, PROTO_A_MTIME, 0);
+		g_send_msg(&g, &m);
+		if (!g_recv(&g, &f) || f.type != PROTO_T_GET_BULK)
+			_exit(0);
+		proto_msg_init(&m, PROTO_R_OK, 0, f.id);
+		proto_msg_u64(&m, PROTO_A_SIZE, s == S_BULK_GET_HUGE ? FAKE_BULK_CAP + 1 : 2u << 20);
+		proto_msg_u32(&m, PROTO_A_MODE, 0100644);
+		proto_msg_bytes(&m, PROTO_A_DIGEST, zero, sizeof(zero));
+		g_send_msg(&g, &m);
+		break;
+	}
 	case S_EXIT_BAD:
 		g_send(&g, PROTO_R_OK, 0, f.id, NULL, 0);
 		proto_msg_init(&m, PROTO_R_EXIT, 0, f.id);
@@ -643,6 +715,12 @@ static int op_get(struct agent *a, struct executor *ex)
 	return r;
 }
 
+static int op_bulk_get(struct agent *a, struct executor *ex)
+{
+	bulk_ex(ex);
+	return op_get(a, ex);
+}
+
 static int op_exec_true(struct agent *a UNUSED, struct executor *ex)
 {
 	struct exec_result res;
@@ -680,6 +758,10 @@ static void test_fake_guest(void)
 	scenario("get: more data than announced", S_GET_TOO_MUCH, op_get, "more than the", 3000);
 	scenario("get: digest mismatch", S_GET_BAD_DIGEST, op_get, "does not match", 3000);
 	scenario("get: size over EXEC_GET_FILE_MAX", S_GET_HUGE, op_get, "more than the limit", 3000);
+	scenario("get-bulk: size beyond the room given", S_BULK_GET_HUGE, op_bulk_get,
+		 "without a size within", 3000);
+	scenario("get-bulk: digest mismatch", S_BULK_GET_BAD_DIGEST, op_bulk_get,
+		 "does not match", 3000);
 	scenario("exec: impossible exit status", S_EXIT_BAD, op_exec_true, "valid status", 3000);
 	scenario("exec: output then silence", S_FLOOD_OUTPUT_NO_EXIT, op_exec_true,
 		 "stopped responding", 15000);
