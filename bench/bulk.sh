@@ -35,6 +35,7 @@ for i in $(seq 1 "$BENCH_RUNS"); do
 		echo '["exec", "rm", "-f", "/var/tmp/dd.bin"]'
 		echo "[\"put\", \"$S/up.bin\", \"/root/up.bin\"]"
 		echo "[\"get\", \"/root/up.bin\", \"$S/down.bin\"]"
+		echo '["exec", "sha256sum", "/root/up.bin"]'
 		echo '["exec", "rm", "-f", "/root/up.bin"]'
 		echo '["poweroff"]'
 	} >"$S/batch"
@@ -47,16 +48,16 @@ for i in $(seq 1 "$BENCH_RUNS"); do
 		blog "bulk run $i: the file got back differs from the one put"
 		continue
 	fi
-	read -r p g d < <("$PY" - "$S/run$i.jsonl" <<'PY'
+	read -r p g d h < <("$PY" - "$S/run$i.jsonl" <<'PY'
 import json, sys
 ops = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 ops = [r for r in ops if "op" in r]
 ms = lambda k: next(r for r in ops if r.get("kind") == k)["ms"] / 1000.0
-print(ms("put"), ms("get"), ops[0]["ms"] / 1000.0)
+print(ms("put"), ms("get"), ops[0]["ms"] / 1000.0, ops[4]["ms"] / 1000.0)
 PY
 )
 	put+=("$p") get+=("$g") dd+=("$d")
-	blog "bulk run $i: put $p s, get $g s, guest dd $d s (256 MiB)"
+	blog "bulk run $i: put $p s, get $g s, guest dd $d s, guest sha256sum of the file $h s (256 MiB)"
 done
 mp=$(median "${put[@]}") mg=$(median "${get[@]}") md=$(median "${dd[@]}")
 n=${#put[@]}
