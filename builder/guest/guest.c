@@ -422,7 +422,10 @@ struct guest *guest_boot(const struct guest_opts *o)
 		.backing_chain = o->image_chain,
 	};
 	spec.n_disks = 1;
-	make_bulk(g);
+	/* A remote hypervisor cannot open a file of this host. */
+	if (!o->uri || str_startswith(o->uri, "qemu:///") || str_startswith(o->uri, "qemu+unix:///") ||
+	    strcmp(o->uri, "direct") == 0)
+		make_bulk(g);
 	if (g->bulk)
 		spec.disks[spec.n_disks++] = (struct vm_disk){ .path = g->bulk, .format = "raw" };
 	spec.seed_iso = g->seed;
