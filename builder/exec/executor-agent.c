@@ -38,6 +38,7 @@ struct agent_exec_priv {
 	int bulk_fd;           /* the bulk disk's file on the host, or -1 */
 	uint64_t bulk_nonce;
 	uint64_t bulk_cap;     /* bytes of file data it holds (after the header) */
+	size_t bulk_done;      /* transfers that went through it */
 };
 
 static struct agent *A(struct executor *ex)
@@ -497,6 +498,7 @@ static int bulk_put(struct agent_exec_priv *p, int fd, uint64_t size, const char
 		goto cleanup;
 	}
 	log_debug("put '%s': %" PRIu64 " bytes through the bulk disk", path, size);
+	p->bulk_done++;
 	ret = 1;
 cleanup:
 	bulk_release(p, done);
@@ -708,6 +710,7 @@ static int bulk_get(struct agent_exec_priv *p, const char *path, uint64_t size, 
 		goto cleanup;
 	}
 	log_debug("get '%s': %" PRIu64 " bytes through the bulk disk", path, got);
+	p->bulk_done++;
 	ret = 1;
 cleanup:
 	bulk_release(p, got);
@@ -1051,6 +1054,11 @@ int executor_agent_set_bulk(struct executor *ex, const char *path, uint64_t nonc
 	p->bulk_nonce = nonce;
 	p->bulk_cap = capacity;
 	return 0;
+}
+
+size_t executor_agent_bulk_done(struct executor *ex)
+{
+	return P(ex)->bulk_done;
 }
 
 static const struct executor_ops agent_ops = {

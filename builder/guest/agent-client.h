@@ -104,6 +104,8 @@ struct executor *executor_agent_new(struct agent *a);
  * channel for good. 0 or -1. */
 int executor_agent_set_bulk(struct executor *ex, const char *path, uint64_t nonce,
 			    uint64_t capacity);
+/* How many transfers went through the bulk disk (tests). */
+size_t executor_agent_bulk_done(struct executor *ex);
 
 /* Close the channel but keep the session: the next request reconnects (a
  * unix socket session) and re-syncs. Lets another client use the agent
