@@ -29,7 +29,10 @@ Notes (what each side does; peer/amiforge > 1: amiforge is faster or smaller):
   disk checkpoint it takes after each step that may change the disk; 2b is amiforge's
   step alone (exec through the agent), against the same Packer figure.
 - 3: amiforge, the WebDownload step (host fetch from a local HTTP server, then put through
-  the agent); Packer, the `file` provisioner (SSH).
+  the agent's bulk data disk); Packer, the `file` provisioner (SSH).
+  3c, 3d: a 256 MiB file put into / got out of a guest (`amiforge run`, put_file and
+  get_file: the bulk data disk) against the same guest's own `dd` of 256 MiB to its disk
+  (oflag=direct, conv=fsync) (#16 target 5: peer/amiforge >= 0.5; bench/bulk.sh).
 - 5: amiforge boots from the checkpoint before the changed step (the component is
   pinned: its download is the same file every time); Packer builds everything again.
 - 6: the fixture image (4 GiB virtual, ~300 MiB compressed qcow2).
@@ -68,7 +71,7 @@ def ratio(a, p):
 # (#16: 1a start ≤ ½ of Packer's, 2a a step ≤ 1/10, 3 bulk data ≥ 8×;
 # #17: 6a VMDK ≥ 1.8× qemu-img, 6b raw ≥ 1.0×, 7e streamed publish ≤ 1/3
 # of convert + aws s3 cp, 9a EBS direct CPU per GiB ≤ ½ of aws s3 cp's).
-GOALS = {"1a": 2.0, "1c": 1.0, "2a": 10.0, "3": 8.0, "6a": 1.8, "6b": 1.0, "7e": 3.0, "9a": 2.0}
+GOALS = {"1a": 2.0, "1c": 1.0, "2a": 10.0, "3": 8.0, "3c": 0.5, "3d": 0.5, "6a": 1.8, "6b": 1.0, "7e": 3.0, "9a": 2.0}
 
 
 def esc(s):

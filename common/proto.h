@@ -39,6 +39,18 @@
  * sync is noticed within one chunk's transfer time. */
 #define PROTO_CHUNK (256u * 1024)
 
+/* The bulk data plane: a raw disk the host attaches to the guest beside
+ * the channel (builder/guest/guest.c). Its first PROTO_BULK_HDR bytes hold
+ * PROTO_BULK_MAGIC, 16 hex digits of the guest's random nonce and a
+ * newline, so that the agent finds it among the guest's disks; file data
+ * starts at PROTO_BULK_HDR, in PROTO_BULK_ALIGN units (O_DIRECT), and is
+ * read and written by the agent in chunks of PROTO_BULK_CHUNK. The channel
+ * carries only the request: path, offset, size, sha256. */
+#define PROTO_BULK_MAGIC "AMIFORGE-BULK-1 "
+#define PROTO_BULK_HDR 4096u
+#define PROTO_BULK_ALIGN 4096u
+#define PROTO_BULK_CHUNK (4u * 1024 * 1024)
+
 /* The argv and env strings of one exec, bytes together: half of Linux's
  * default execve() limit (ARG_MAX = stack rlimit / 4 = 2 MiB), so whatever we
  * accept can actually be executed. */
@@ -93,7 +105,13 @@ enum proto_type {
 	PROTO_T_HASH,          /* A_PATH, A_ALGO → R_OK (A_HEX) */
 	PROTO_T_REBOOT,        /* → R_OK, then the guest reboots */
 	PROTO_T_POWEROFF,      /* → R_OK, then the guest powers off */
-	PROTO_T_LAST_REQUEST = PROTO_T_POWEROFF,
+	PROTO_T_PUT_BULK,      /* A_PATH, A_MODE, A_MTIME, A_NONCE, A_OFFSET, A_SIZE, A_DIGEST:
+				* the data is on the bulk disk → R_OK (A_SIZE, A_DIGEST of
+				* what was written); R_ERROR ENODEV: no such disk */
+	PROTO_T_GET_BULK,      /* A_PATH, A_NONCE, A_OFFSET, A_SIZE (the most to write)
+				* → R_OK (A_SIZE, A_MODE, A_DIGEST) once the file is on
+				* the bulk disk; R_ERROR ENODEV: no such disk, EFBIG */
+	PROTO_T_LAST_REQUEST = PROTO_T_GET_BULK,
 };
 
 /* Guest → host. */
@@ -150,6 +168,7 @@ enum proto_attr {
 	PROTO_A_ARCH,          /* str */
 	PROTO_A_UPTIME_MS,     /* u64 */
 	PROTO_A_LINK,          /* str: symlink target */
+	PROTO_A_OFFSET,        /* u64: byte offset on the bulk disk */
 };
 
 /* A decoded frame. payload points into the reader's buffer and stays valid

@@ -351,6 +351,8 @@ static void dispatch(struct conn *c, const struct proto_frame *f)
 	case PROTO_T_SYMLINK: r = op_symlink(c, f, &ok); break;
 	case PROTO_T_LIST: r = op_list(c, f); break;
 	case PROTO_T_HASH: r = op_hash(c, f, &ok); break;
+	case PROTO_T_PUT_BULK: r = op_put_bulk(f, &ok); break;
+	case PROTO_T_GET_BULK: r = op_get_bulk(f, &ok); break;
 	case PROTO_T_REBOOT: case PROTO_T_POWEROFF: r = op_power(c, f); break;
 	default:
 		r = err_set("unknown request type %u", f->type);

@@ -69,6 +69,9 @@ int op_chown(struct conn *c, const struct proto_frame *f, struct proto_msg *ok);
 int op_symlink(struct conn *c, const struct proto_frame *f, struct proto_msg *ok);
 int op_list(struct conn *c, const struct proto_frame *f);
 int op_hash(struct conn *c, const struct proto_frame *f, struct proto_msg *ok);
+/* bulk.c: file data through the bulk disk (proto.h PROTO_BULK_*). */
+int op_put_bulk(const struct proto_frame *f, struct proto_msg *ok);
+int op_get_bulk(const struct proto_frame *f, struct proto_msg *ok);
 
 /* Users and groups from /etc/passwd and /etc/group (fgetpwent/fgetgrent:
  * no NSS, which a static binary cannot load). A name or a decimal id.

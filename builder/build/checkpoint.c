@@ -55,6 +55,10 @@ struct ckpt {
 	size_t saved;
 	int64_t since_ms;          /* end of the last checkpoint (0: none yet) */
 	int64_t cost_ms;           /* what the last checkpoint took (-1: none yet) */
+	struct strv chain;         /* the frozen layers under top, above the agent
+				    * layer (or the base), bottom first */
+	bool no_merge;             /* merging failed once: chains grow from here */
+	size_t merged;             /* layers merged away by streams */
 };
 
 static void ev(const struct ckpt *c, const char *kind, const char *name, const char *status,
@@ -179,8 +183,10 @@ int ckpt_state_save(const char *build_dir, const char *recipe, const char *const
 /* ---- the cache side ------------------------------------------------------- */
 
 /* Is layer a qcow2 chain that ends at the base, every layer with an explicit
- * backing format (so nothing in it is ever probed)? */
-static bool chain_ok(const struct ckpt *c, const char *layer)
+ * backing format (so nothing in it is ever probed)? When above is given, it
+ * gets the chain's checkpoint layers above the agent layer (or the base),
+ * bottom first, layer itself last. */
+static bool chain_read(const struct ckpt *c, const char *layer, struct strv *above)
 {
 	const char *argv[] = { "qemu-img", "info", "-U", "--backing-chain", "--output=json",
 			       "-f", "qcow2", layer, NULL };
@@ -216,6 +222,12 @@ static bool chain_ok(const struct ckpt *c, const char *layer)
 			goto cleanup;
 		}
 	}
+	for (i = n - 1; above && i-- > 0;) {
+		const char *fn = json_string_value(json_object_get(json_array_get(j, i), "filename"));
+
+		if (!c->agent_layer || strcmp(fn, c->agent_layer) != 0)
+			strv_push(above, fn);
+	}
 	ok = true;
 cleanup:
 	if (!ok)
@@ -225,6 +237,11 @@ cleanup:
 	json_decref(j);
 	run_release(&r);
 	return ok;
+}
+
+static bool chain_ok(const struct ckpt *c, const char *layer)
+{
+	return chain_read(c, layer, NULL);
 }
 
 static json_t *record_load(const char *path)
@@ -274,16 +291,20 @@ static void link_into_build(const struct ckpt *c, const char *key, const char *l
 }
 
 /* The record of KEY if its layer is there and its backing chain is intact
- * (NULL otherwise); *layer points into it. The caller json_decref()s it. */
-static json_t *usable_record(struct ckpt *c, const char *key, const char **layer)
+ * (NULL otherwise); *layer points into it; above (may be NULL) gets the
+ * chain's layers as chain_read() gives them. The caller json_decref()s it. */
+static json_t *usable_record(struct ckpt *c, const char *key, const char **layer,
+			     struct strv *above)
 {
 	char *p = record_path(c, key);
 	json_t *j = access(p, F_OK) == 0 ? record_load(p) : NULL;
 
 	free(p);
 	*layer = j ? json_string_value(json_object_get(j, "layer")) : NULL;
-	if (*layer && access(*layer, R_OK) == 0 && chain_ok(c, *layer))
+	if (*layer && access(*layer, R_OK) == 0 && chain_read(c, *layer, above))
 		return j;
+	if (above)
+		strv_release(above);
 	json_decref(j);
 	*layer = NULL;
 	return NULL;
@@ -307,7 +328,7 @@ static void find_reusable(struct ckpt *c)
 
 	for (i = c->plan.n; i > 0; i--) {
 		const char *layer, *out;
-		json_t *j = usable_record(c, c->keys[i], &layer), *od;
+		json_t *j = usable_record(c, c->keys[i], &layer, &c->chain), *od;
 
 		if (!j)
 			continue;
@@ -390,7 +411,7 @@ static void compute_keys(struct ckpt *c)
 static void find_final(struct ckpt *c)
 {
 	const char *layer;
-	json_t *j = usable_record(c, c->final_key, &layer);
+	json_t *j = usable_record(c, c->final_key, &layer, NULL);
 
 	if (j)
 		c->final = adopt(c, c->final_key, layer);
@@ -459,7 +480,7 @@ static int agent_layer(struct ckpt *c)
 
 	c->agent_key = sha256_hex(CKPT_VERSION, c->o.base->sha256, digest);
 	c->agent_layer = xasprintf("%s/agent-%s.qcow2", c->layers, c->agent_key);
-	j = usable_record(c, c->agent_key, &layer);
+	j = usable_record(c, c->agent_key, &layer, NULL);
 	if (j && strcmp(layer, c->agent_layer) == 0) {
 		touch_chain(c, c->agent_key);
 		ret = 0;
@@ -651,6 +672,91 @@ bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_m
 	       strcmp(next->action, "Reboot") == 0;
 }
 
+size_t ckpt_merge_keep(const uint64_t *sizes, size_t n, size_t max_depth)
+{
+	uint64_t merged = 0;
+	size_t j, i;
+
+	if (max_depth == 0 || n < max_depth)
+		return n;
+	j = max_depth - 1;
+	for (i = j; i < n; i++)
+		merged += sizes[i];
+	while (j > 0 && sizes[j - 1] < merged) {
+		merged += sizes[j - 1];
+		j--;
+	}
+	return j;
+}
+
+/* Bytes a layer holds (what a stream copies out of it). */
+static uint64_t layer_bytes(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+/* Before freezing the guest's top as the checkpoint of step idx: when the
+ * frozen layer would lie deeper than CKPT_DEPTH_MAX above the agent layer
+ * (one less for the last step, when a generalised layer goes on top), merge
+ * the upper layers of the chain into the top first (guest_stream). The
+ * merged layers stay, for their own checkpoints. A failure is a warning:
+ * chains are then not bounded for the rest of this build. */
+static void merge_before_freeze(struct ckpt *c, struct guest *g, size_t idx)
+{
+	size_t max = CKPT_DEPTH_MAX - (idx + 1 == c->plan.n && c->final_key ? 1 : 0);
+	uint64_t *sizes, bytes = 0;
+	struct strv now = STRV_INIT;
+	const char *base;
+	size_t keep, i;
+	int64_t t0 = now_ms();
+
+	if (c->no_merge || c->chain.n < max)
+		return;
+	sizes = xcalloc(c->chain.n, sizeof(*sizes));
+	for (i = 0; i < c->chain.n; i++)
+		sizes[i] = layer_bytes(c->chain.v[i]);
+	keep = ckpt_merge_keep(sizes, c->chain.n, max);
+	for (i = keep; i < c->chain.n; i++)
+		bytes += sizes[i];
+	free(sizes);
+	base = keep ? c->chain.v[keep - 1] : c->agent_layer ? c->agent_layer : c->o.base->path;
+	if (!guest_can_stream(g)) {
+		err_set("the hypervisor driver cannot stream a disk");
+		goto fail;
+	}
+	if (guest_stream(g, base) < 0)
+		goto fail;
+	/* What the hypervisor says is not taken on trust: the top must now
+	 * back onto base, through the layers kept. */
+	if (!chain_read(c, c->top, &now) || now.n != keep + 1 ||
+	    strcmp(now.v[keep], c->top) != 0) {
+		err_set("the chain of '%s' is not the expected one after the stream", c->top);
+		goto fail;
+	}
+	for (i = 0; i < keep; i++)
+		if (strcmp(now.v[i], c->chain.v[i]) != 0) {
+			err_set("the chain of '%s' is not the expected one after the stream",
+				c->top);
+			goto fail;
+		}
+	log_debug("checkpoint chain: %zu layer(s) (%" PRIu64 " KiB) merged into the top in "
+		  "%" PRId64 " ms", c->chain.n - keep, bytes / 1024, now_ms() - t0);
+	c->merged += c->chain.n - keep;
+	while (c->chain.n > keep) {
+		free(c->chain.v[--c->chain.n]);
+		c->chain.v[c->chain.n] = NULL;
+	}
+	strv_release(&now);
+	return;
+fail:
+	log_warn("checkpoint chain: cannot merge layers (%s); chains grow from here", err_msg());
+	err_clear();
+	c->no_merge = true;
+	strv_release(&now);
+}
+
 /* The checkpoint policy for top-level step idx, done now. */
 static bool worth_it(const struct ckpt *c, size_t idx)
 {
@@ -714,6 +820,7 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		return;
 	t0 = now_ms();
 	key = c->keys[idx + 1];
+	merge_before_freeze(c, g, idx);
 	if (next_layer(c, &new_top, &jid) < 0 || guest_snapshot(g, new_top, &frozen) < 0) {
 		log_warn("checkpoint after %s/%s: %s; no more checkpoints in this build",
 			 info->phase, info->step, err_msg());
@@ -735,6 +842,7 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		char *name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
 
 		link_into_build(c, key, frozen);
+		strv_push(&c->chain, frozen);
 		free(c->parent);
 		c->parent = xstrdup(key);
 		c->saved++;
@@ -799,6 +907,7 @@ void ckpt_free(struct ckpt *c)
 	free(c->parent);
 	free(c->top);
 	free(c->resume_outputs);
+	strv_release(&c->chain);
 	free(c);
 }
 

@@ -136,6 +136,24 @@ struct component_plan;
 bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_ms,
 		   int64_t cost_ms);
 
+/* Chain depth: a checkpoint's layer lies at most this many checkpoint
+ * layers above the agent layer (or the base), the generalised one's too
+ * when the last step checkpointed: before a freeze that would go deeper,
+ * the guest's top layer absorbs the upper layers of its chain (a live
+ * stream, hv_stream_disk) and so backs onto a lower one. Booting from and
+ * flattening a checkpoint then read through a short chain however many
+ * steps it holds. */
+#define CKPT_DEPTH_MAX 3
+
+/* The merge policy: the chain under the guest's top has n layers (sizes:
+ * their bytes, bottom first) and the layer about to be frozen must lie at
+ * most max_depth deep. Returns how many of the n to keep (n: no merge); the
+ * rest are merged into the top. At least the layers above max_depth - 1 go,
+ * and a kept layer smaller than everything merged above it goes too, so
+ * that layers grow downwards and a stream copies each byte a few times,
+ * not once per checkpoint (as a log-structured merge does). */
+size_t ckpt_merge_keep(const uint64_t *sizes, size_t n, size_t max_depth);
+
 /* The generalised checkpoint's layer when it is usable (the whole build
  * guest can be skipped: flatten this), else NULL. */
 const char *ckpt_final(const struct ckpt *c);

@@ -25,8 +25,20 @@
  * hold a few thousand; a hostile guest could send millions). */
 #define LIST_ENTRIES_MAX 200000u
 
+/* Files at least this big go through the bulk disk when there is one;
+ * smaller ones through the channel (one round trip either way). */
+#define BULK_MIN (1024u * 1024)
+/* A bulk transfer's reply comes once the agent has read or written the whole
+ * file: the deadline is the session timeout plus this per MiB (1 MiB/s, far
+ * below what even an emulated guest's disk does). */
+#define BULK_MS_PER_MIB 1000
+
 struct agent_exec_priv {
 	struct agent *a;
+	int bulk_fd;           /* the bulk disk's file on the host, or -1 */
+	uint64_t bulk_nonce;
+	uint64_t bulk_cap;     /* bytes of file data it holds (after the header) */
+	size_t bulk_done;      /* transfers that went through it */
 };
 
 static struct agent *A(struct executor *ex)
@@ -341,6 +353,160 @@ cleanup:
 	return ret;
 }
 
+/* --- the bulk disk (proto.h PROTO_BULK_*) ---------------------------------- */
+
+static struct agent_exec_priv *P(struct executor *ex)
+{
+	return ex->priv;
+}
+
+static int64_t bulk_timeout(struct agent *a, uint64_t size)
+{
+	return agent_get_timeout(a) + (int64_t)(size / (1024 * 1024) + 1) * BULK_MS_PER_MIB;
+}
+
+/* The reply to a bulk request: 1 (R_OK in *f), 0 when the agent has no bulk
+ * disk (ENODEV) or does not know the request (an older agent: errno 0), so
+ * the caller uses the channel; -1 otherwise (error recorded). */
+static int bulk_reply(struct agent *a, uint32_t id, uint64_t size, struct proto_frame *f)
+{
+	uint32_t e = 0;
+
+	if (agent_recv(a, id, f, bulk_timeout(a, size)) < 0)
+		return -1;
+	if (f->type == PROTO_R_OK)
+		return 1;
+	if (f->type != PROTO_R_ERROR)
+		return agent_protocol_error(a, "unexpected %s frame, expected a reply",
+					    proto_type_name(f->type));
+	proto_get_u32(f, PROTO_A_ERRNO, &e);
+	if (e == 0 || e == ENODEV) {
+		agent_error_frame(f);
+		log_warn("bulk data disk not usable (%s): files go through the agent channel",
+			 err_msg());
+		err_clear();
+		return 0;
+	}
+	return agent_error_frame(f);
+}
+
+/* Does a file of size bytes go through the bulk disk? */
+static bool bulk_for(const struct agent_exec_priv *p, uint64_t size)
+{
+	return p->bulk_fd >= 0 && size >= BULK_MIN && size <= p->bulk_cap;
+}
+
+/* No bulk disk from now on (the agent has none). */
+static void bulk_off(struct agent_exec_priv *p)
+{
+	if (p->bulk_fd >= 0)
+		close(p->bulk_fd);
+	p->bulk_fd = -1;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
+{
+	const uint8_t *q = buf;
+
+	while (n) {
+		ssize_t w = pwrite(fd, q, n, off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		q += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/* The bulk disk's bytes are scratch: give them back to the host. */
+static void bulk_release(struct agent_exec_priv *p, uint64_t size)
+{
+	uint64_t len = (size + PROTO_BULK_ALIGN - 1) / PROTO_BULK_ALIGN * PROTO_BULK_ALIGN;
+
+	if (len && fallocate(p->bulk_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			     PROTO_BULK_HDR, (off_t)len) < 0)
+		log_debug("bulk disk: punch hole: %s", strerror(errno));
+}
+
+/* Put the open host file fd (size bytes) to path through the bulk disk. 1
+ * done, 0 not possible (use the channel), -1 error recorded. */
+static int bulk_put(struct agent_exec_priv *p, int fd, uint64_t size, const char *path,
+		    mode_t mode, int64_t mtime)
+{
+	struct agent *a = p->a;
+	uint8_t digest[EVP_MAX_MD_SIZE], *chunk = xmalloc_nofork(PROTO_BULK_CHUNK);
+	const uint8_t *their;
+	size_t their_len;
+	uint64_t done = 0, their_size = 0;
+	unsigned dlen = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct proto_msg m;
+	struct proto_frame f;
+	uint32_t id;
+	int ret = -1, r;
+
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		err_set("sha256 init failed");
+		goto cleanup;
+	}
+	while (done < size) {
+		ssize_t n = read_all(fd, chunk, PROTO_BULK_CHUNK);
+
+		if (n < 0) {
+			err_errno("read");
+			goto cleanup;
+		}
+		if (n == 0 || (uint64_t)n > size - done) {
+			err_set("the file changed size while it was read");
+			goto cleanup;
+		}
+		EVP_DigestUpdate(md, chunk, (size_t)n);
+		if (pwrite_all(p->bulk_fd, chunk, (size_t)n, (off_t)(PROTO_BULK_HDR + done)) < 0) {
+			err_errno("write the bulk disk");
+			goto cleanup;
+		}
+		done += (uint64_t)n;
+	}
+	EVP_DigestFinal_ex(md, digest, &dlen);
+	id = agent_begin(a);
+	if (!id)
+		goto cleanup;
+	proto_msg_init(&m, PROTO_T_PUT_BULK, 0, id);
+	proto_msg_str(&m, PROTO_A_PATH, path, PATH_MAX);
+	proto_msg_u32(&m, PROTO_A_MODE, mode & 07777);
+	proto_msg_u64(&m, PROTO_A_MTIME, (uint64_t)mtime);
+	proto_msg_u64(&m, PROTO_A_NONCE, p->bulk_nonce);
+	proto_msg_u64(&m, PROTO_A_OFFSET, PROTO_BULK_HDR);
+	proto_msg_u64(&m, PROTO_A_SIZE, size);
+	proto_msg_bytes(&m, PROTO_A_DIGEST, digest, dlen);
+	r = agent_send_msg(a, &m);
+	proto_msg_release(&m);
+	if (r < 0 || (r = bulk_reply(a, id, size, &f)) < 0)
+		goto cleanup;
+	if (r == 0) {
+		ret = 0;
+		goto cleanup;
+	}
+	if (proto_get_u64(&f, PROTO_A_SIZE, &their_size) != 1 || their_size != size ||
+	    proto_get_bytes(&f, PROTO_A_DIGEST, &their, &their_len) != 1 ||
+	    their_len != dlen || memcmp(their, digest, dlen) != 0) {
+		err_set("agent: wrote a different size or sha256 than sent");
+		goto cleanup;
+	}
+	log_debug("put '%s': %" PRIu64 " bytes through the bulk disk", path, size);
+	p->bulk_done++;
+	ret = 1;
+cleanup:
+	bulk_release(p, done);
+	EVP_MD_CTX_free(md);
+	xfree_nofork(chunk, PROTO_BULK_CHUNK);
+	return ret;
+}
+
 static int ex_put_file(struct executor *ex, const char *host_path, const char *path, mode_t mode)
 {
 	struct put_src src = { .fd = open(host_path, O_RDONLY | O_CLOEXEC) };
@@ -353,7 +519,18 @@ static int ex_put_file(struct executor *ex, const char *host_path, const char *p
 		close(src.fd);
 		return err_set("put '%s': not a regular file", host_path);
 	}
-	r = put_stream(A(ex), path, &src, mode, false, true, st.st_mtim.tv_sec);
+	r = 0;
+	if (bulk_for(P(ex), (uint64_t)st.st_size) && abs_path(path)) {
+		r = bulk_put(P(ex), src.fd, (uint64_t)st.st_size, path, mode, st.st_mtim.tv_sec);
+		if (r < 0)
+			err_prefix("put '%s'", path);
+		else if (r == 0 && (bulk_off(P(ex)), lseek(src.fd, 0, SEEK_SET) < 0))
+			r = err_errno("seek '%s'", host_path);
+	}
+	if (r == 0)
+		r = put_stream(A(ex), path, &src, mode, false, true, st.st_mtim.tv_sec);
+	else if (r == 1)
+		r = 0;
 	close(src.fd);
 	return r;
 }
@@ -458,17 +635,119 @@ cleanup:
 	return ret;
 }
 
+static int ex_stat(struct executor *ex, const char *path, struct file_stat *st);
+
+/* Get path into the host file fd through the bulk disk; the guest says the
+ * file has size bytes. 1 done (*mode set), 0 not possible (use the channel),
+ * -1 error recorded. What the agent writes on the disk is the guest's: at
+ * most the room given is read, and its sha256 must be the agent's. */
+static int bulk_get(struct agent_exec_priv *p, const char *path, uint64_t size, int fd,
+		    uint32_t *mode)
+{
+	struct agent *a = p->a;
+	uint64_t max = p->bulk_cap < EXEC_GET_FILE_MAX ? p->bulk_cap : EXEC_GET_FILE_MAX;
+	uint8_t digest[EVP_MAX_MD_SIZE], *chunk = NULL;
+	const uint8_t *their;
+	size_t their_len;
+	uint64_t got = 0, done = 0;
+	unsigned dlen = 0;
+	EVP_MD_CTX *md = NULL;
+	struct proto_msg m;
+	struct proto_frame f;
+	uint32_t id;
+	int ret = -1, r;
+
+	id = agent_begin(a);
+	if (!id)
+		return -1;
+	proto_msg_init(&m, PROTO_T_GET_BULK, 0, id);
+	proto_msg_str(&m, PROTO_A_PATH, path, PATH_MAX);
+	proto_msg_u64(&m, PROTO_A_NONCE, p->bulk_nonce);
+	proto_msg_u64(&m, PROTO_A_OFFSET, PROTO_BULK_HDR);
+	proto_msg_u64(&m, PROTO_A_SIZE, max);
+	r = agent_send_msg(a, &m);
+	proto_msg_release(&m);
+	if (r < 0 || (r = bulk_reply(a, id, size, &f)) <= 0)
+		return r;
+	if (proto_get_u64(&f, PROTO_A_SIZE, &got) != 1 || got > max ||
+	    proto_get_bytes(&f, PROTO_A_DIGEST, &their, &their_len) != 1 ||
+	    their_len != 32) {
+		agent_protocol_error(a, "get-bulk reply without a size within %" PRIu64
+				     " bytes and a sha256", max);
+		got = 0;
+		goto cleanup;
+	}
+	if (proto_get_u32(&f, PROTO_A_MODE, mode) != 1)
+		*mode = 0644;
+	/* f points into the client's buffer: keep the digest. */
+	memcpy(digest, their, their_len);
+	md = EVP_MD_CTX_new();
+	chunk = xmalloc_nofork(PROTO_BULK_CHUNK);
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		err_set("sha256 init failed");
+		goto cleanup;
+	}
+	while (done < got) {
+		size_t n = got - done < PROTO_BULK_CHUNK ? (size_t)(got - done) : PROTO_BULK_CHUNK;
+		ssize_t rd = pread(p->bulk_fd, chunk, n, (off_t)(PROTO_BULK_HDR + done));
+
+		if (rd < 0 && errno == EINTR)
+			continue;
+		if (rd <= 0) {
+			err_errno("read the bulk disk");
+			goto cleanup;
+		}
+		EVP_DigestUpdate(md, chunk, (size_t)rd);
+		if (write_all(fd, chunk, (size_t)rd) < 0) {
+			err_errno("write");
+			goto cleanup;
+		}
+		done += (uint64_t)rd;
+	}
+	EVP_DigestFinal_ex(md, digest + 32, &dlen);
+	if (dlen != 32 || memcmp(digest, digest + 32, 32) != 0) {
+		err_set("agent: sha256 or size of the received data does not match");
+		goto cleanup;
+	}
+	log_debug("get '%s': %" PRIu64 " bytes through the bulk disk", path, got);
+	p->bulk_done++;
+	ret = 1;
+cleanup:
+	bulk_release(p, got);
+	EVP_MD_CTX_free(md);
+	if (chunk)
+		xfree_nofork(chunk, PROTO_BULK_CHUNK);
+	return ret;
+}
+
 static int ex_get_file(struct executor *ex, const char *path, const char *host_path)
 {
 	char *tmp = xasprintf("%s.amiforge-XXXXXX", host_path);
 	uint32_t mode = 0644;
-	int fd = mkostemp(tmp, O_CLOEXEC), ret = -1;
+	int fd = mkostemp(tmp, O_CLOEXEC), ret = -1, r;
 
 	if (fd < 0) {
 		err_errno("create '%s'", tmp);
 		goto cleanup;
 	}
-	if (get_stream(A(ex), path, fd, NULL, EXEC_GET_FILE_MAX, &mode) < 0)
+	r = 0;
+	if (P(ex)->bulk_fd >= 0 && abs_path(path)) {
+		struct file_stat st = { 0 };
+
+		if (ex_stat(ex, path, &st) < 0)
+			goto cleanup;
+		if (st.exists && S_ISREG(st.mode) && bulk_for(P(ex), st.size)) {
+			r = bulk_get(P(ex), path, st.size, fd, &mode);
+			if (r < 0)
+				err_prefix("get '%s'", path);
+			else if (r == 0)
+				bulk_off(P(ex));
+		}
+		file_stat_release(&st);
+		if (r < 0)
+			goto cleanup;
+	}
+	if (r == 0 && get_stream(A(ex), path, fd, NULL, EXEC_GET_FILE_MAX, &mode) < 0)
 		goto cleanup;
 	/* Never setuid/setgid/sticky on the host, whatever the guest says. */
 	if (fchmod(fd, mode & 0777) < 0 || close(fd) < 0) {
@@ -758,8 +1037,28 @@ static int ex_reboot(struct executor *ex, int64_t timeout_ms)
 
 static void ex_close(struct executor *ex)
 {
+	bulk_off(P(ex));
 	free(ex->priv);
 	free(ex);
+}
+
+int executor_agent_set_bulk(struct executor *ex, const char *path, uint64_t nonce,
+			    uint64_t capacity)
+{
+	struct agent_exec_priv *p = P(ex);
+
+	bulk_off(p);
+	p->bulk_fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (p->bulk_fd < 0)
+		return err_errno("open the bulk disk '%s'", path);
+	p->bulk_nonce = nonce;
+	p->bulk_cap = capacity;
+	return 0;
+}
+
+size_t executor_agent_bulk_done(struct executor *ex)
+{
+	return P(ex)->bulk_done;
 }
 
 static const struct executor_ops agent_ops = {
@@ -789,6 +1088,7 @@ struct executor *executor_agent_new(struct agent *a)
 	struct agent_exec_priv *p = xcalloc(1, sizeof(*p));
 
 	p->a = a;
+	p->bulk_fd = -1;
 	ex->ops = &agent_ops;
 	ex->priv = p;
 	return ex;

@@ -97,6 +97,15 @@ void agent_assume_synced(struct agent *a);
 /* An executor running everything through this agent. The executor does not
  * own the agent. */
 struct executor *executor_agent_new(struct agent *a);
+/* Give it the guest's bulk disk (proto.h PROTO_BULK_*): the host file
+ * attached as a raw disk, its header written with nonce, capacity bytes of
+ * file data after the header. Files of 1 MiB and more then go through it
+ * (put_file, get_file); an agent without the disk makes it fall back to the
+ * channel for good. 0 or -1. */
+int executor_agent_set_bulk(struct executor *ex, const char *path, uint64_t nonce,
+			    uint64_t capacity);
+/* How many transfers went through the bulk disk (tests). */
+size_t executor_agent_bulk_done(struct executor *ex);
 
 /* Close the channel but keep the session: the next request reconnects (a
  * unix socket session) and re-syncs. Lets another client use the agent

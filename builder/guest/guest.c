@@ -39,11 +39,15 @@ static void *signal_hook_opaque;
 
 /* `sync` in the guest before a snapshot: writes back the page cache. */
 #define GUEST_SYNC_MS (300 * 1000)
+/* A stream copies at most a few GiB host-side (no guest involved). */
+#define GUEST_STREAM_MS (600 * 1000)
 
 static void remove_work_files(struct guest *g)
 {
 	if (g->overlay)
 		unlink(g->overlay);
+	if (g->bulk)
+		unlink(g->bulk);
 	if (g->seed)
 		unlink(g->seed);
 	if (g->sock_dir)
@@ -326,6 +330,34 @@ static int resolve_forwards(struct guest *g, const struct guest_opts *o)
 	return 0;
 }
 
+/* The bulk data disk (proto.h PROTO_BULK_*): a sparse raw file in the work
+ * directory, its header naming a random nonce, attached as the guest's
+ * second disk. Files of a megabyte and more travel through it (the channel
+ * carries only the request). Without it, everything goes through the
+ * channel: a warning, not an error. */
+static void make_bulk(struct guest *g)
+{
+	char hdr[PROTO_BULK_HDR] = { 0 };
+	char *path = xasprintf("%s/bulk.raw", g->dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (getrandom(&g->bulk_nonce, sizeof(g->bulk_nonce), 0) != sizeof(g->bulk_nonce))
+		g->bulk_nonce = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+	snprintf(hdr, sizeof(hdr), "%s%016" PRIx64 "\n", PROTO_BULK_MAGIC, g->bulk_nonce);
+	if (fd < 0 || ftruncate(fd, (off_t)(PROTO_BULK_HDR + GUEST_BULK_CAPACITY)) < 0 ||
+	    write_all(fd, hdr, sizeof(hdr)) < 0) {
+		log_warn("bulk data disk '%s': %s; files go through the agent channel", path,
+			 strerror(errno));
+		if (fd >= 0)
+			unlink(path);
+		free(path);
+	} else {
+		g->bulk = path;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 /* The executor for user commands: the proxy first, then the forwards:
  * AMIFORGE_HOST_ADDR (the host as the user network's guest sees it: its
  * 127.0.0.1) and AMIFORGE_HOST_PORT_<guest port>=<host port>. */
@@ -391,6 +423,12 @@ struct guest *guest_boot(const struct guest_opts *o)
 		.backing_chain = o->image_chain,
 	};
 	spec.n_disks = 1;
+	/* A remote hypervisor cannot open a file of this host. */
+	if (!o->uri || str_startswith(o->uri, "qemu:///") || str_startswith(o->uri, "qemu+unix:///") ||
+	    strcmp(o->uri, "direct") == 0)
+		make_bulk(g);
+	if (g->bulk)
+		spec.disks[spec.n_disks++] = (struct vm_disk){ .path = g->bulk, .format = "raw" };
 	spec.seed_iso = g->seed;
 	spec.cpus = o->cpus ? o->cpus : 2;
 	spec.memory_mib = o->memory_mib ? o->memory_mib : 2048;
@@ -420,6 +458,11 @@ struct guest *guest_boot(const struct guest_opts *o)
 		goto fail;
 	g->t_ready = now_ms();
 	g->ex = executor_agent_new(g->agent);
+	if (g->bulk && executor_agent_set_bulk(g->ex, g->bulk, g->bulk_nonce,
+					       GUEST_BULK_CAPACITY) < 0) {
+		log_warn("%s; files go through the agent channel", err_msg());
+		err_clear();
+	}
 	g->step_ex = step_executor(g, o);
 	phase(o, "agent ready");
 	return g;
@@ -464,6 +507,18 @@ int guest_snapshot(struct guest *g, const char *new_top, char **frozen)
 	pthread_mutex_unlock(&active_lock);
 	*frozen = old;
 	return 0;
+}
+
+bool guest_can_stream(const struct guest *g)
+{
+	return g->hv && hv_can_stream(g->hv);
+}
+
+int guest_stream(struct guest *g, const char *base)
+{
+	if (!g->vm)
+		return err_set("stream: the guest is not running");
+	return hv_stream_disk(g->vm, base, GUEST_STREAM_MS);
 }
 
 char *guest_release_overlay(struct guest *g)
@@ -553,6 +608,7 @@ void guest_free(struct guest *g)
 	pthread_mutex_unlock(&active_lock);
 	free(g->dir);
 	free(g->overlay);
+	free(g->bulk);
 	free(g->seed);
 	free(g->console_log);
 	free(g->sock_dir);

@@ -33,6 +33,9 @@ struct journal;
 
 /* Deadlines of the shutdown ladder, each rung (agent poweroff, ACPI). */
 #define GUEST_POWEROFF_MS 60000
+/* File data the bulk disk holds (a sparse file: only a transfer's bytes
+ * take room, and only while it runs): as much as get_file takes. */
+#define GUEST_BULK_CAPACITY EXEC_GET_FILE_MAX
 #define GUEST_ACPI_MS 30000
 
 enum guest_agent_via {
@@ -92,6 +95,8 @@ struct guest_opts {
 struct guest {
 	char *dir;             /* work directory */
 	char *overlay;
+	char *bulk;            /* the bulk data disk (make_bulk), or NULL */
+	uint64_t bulk_nonce;
 	char *seed;
 	char *console_log;
 	char *sock_dir;
@@ -162,6 +167,13 @@ char *guest_release_overlay(struct guest *g);
 
 /* Can g's driver snapshot a running guest? */
 bool guest_can_snapshot(const struct guest *g);
+
+/* Merge the layers of the guest's disk chain above base (a layer of that
+ * chain) into its top layer, live (hv_stream_disk): the top then backs onto
+ * base; the merged layers are left as they are. The caller checks the top's
+ * backing file. 0 or -1. guest_can_stream: can g's driver? */
+int guest_stream(struct guest *g, const char *base);
+bool guest_can_stream(const struct guest *g);
 
 /* Run fn(sig, opaque) on SIGINT/SIGTERM/SIGHUP after the active guest (if
  * any) is torn down, before exiting 128+sig; installs the signal watcher

@@ -357,6 +357,23 @@ int hv_collect(struct hv_vm *vm)
 	return 0;
 }
 
+bool hv_can_stream(const struct hv *hv)
+{
+	return hv->drv->stream_disk != NULL;
+}
+
+int hv_stream_disk(struct hv_vm *vm, const char *base, int64_t timeout_ms)
+{
+	if (vm->gone)
+		return err_set("stream onto '%s': the guest is not running", base);
+	if (!vm->hv->drv->stream_disk)
+		return err_set("driver '%s' cannot stream a running guest's disk",
+			       vm->hv->drv->name);
+	if (base[0] != '/')
+		return err_set("stream onto '%s': not an absolute path", base);
+	return vm->hv->drv->stream_disk(vm->hv->priv, vm->priv, base, timeout_ms);
+}
+
 bool hv_can_detach(const struct hv *hv)
 {
 	return hv->drv->detach != NULL;

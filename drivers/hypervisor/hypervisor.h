@@ -146,6 +146,13 @@ struct hv_driver {
 	 * volumes are downloaded). NULL: the disks are the spec's files
 	 * already. 0 or -1. */
 	int (*collect)(void *conn, void *vm);
+	/* Live stream into the boot disk's top layer: copy into it the data of
+	 * every backing layer above base (a file in its backing chain, absolute
+	 * path), then back it onto base directly; the layers in between are
+	 * left unchanged (they may be other checkpoints'). Returns when the
+	 * job has ended, within timeout_ms. NULL: the driver cannot (chains
+	 * are then not merged). 0 or -1. */
+	int (*stream_disk)(void *conn, void *vm, const char *base, int64_t timeout_ms);
 	/* Let a guest started with spec->persistent outlive this process: after
 	 * it, vm_release and close must leave it running. NULL: the driver's
 	 * guests cannot outlive amiforge (--on-error=abort is refused). 0 or -1. */
@@ -199,6 +206,10 @@ int hv_destroy(struct hv_vm *vm);
  * on this host (not for a remote URI)? */
 int hv_snapshot_disk(struct hv_vm *vm, const char *new_top);
 bool hv_can_snapshot(const struct hv *hv);
+/* The driver's stream_disk (see struct hv_driver); -1 with "cannot" when it
+ * has none. The caller checks the result (the top's backing file). */
+int hv_stream_disk(struct hv_vm *vm, const char *base, int64_t timeout_ms);
+bool hv_can_stream(const struct hv *hv);
 
 /* After the guest stopped: the driver's collect, once (see struct
  * hv_driver). 0 or -1. */

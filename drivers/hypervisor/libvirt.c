@@ -593,6 +593,33 @@ static int lv_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_top)
 	return 0;
 }
 
+/* virDomainBlockRebase without COPY: a block pull down to base; libvirt
+ * ends the job itself and updates the domain's view of the chain. */
+static int lv_stream_disk(void *priv UNUSED, void *vpriv, const char *base, int64_t timeout_ms)
+{
+	struct lv_vm *v = vpriv;
+	int64_t deadline = now_ms() + timeout_ms;
+
+	if (virDomainBlockRebase(v->dom, "vda", base, 0, 0) < 0)
+		return lv_err("stream the disk of domain", virDomainGetName(v->dom));
+	for (;;) {
+		virDomainBlockJobInfo info;
+		int r = virDomainGetBlockJobInfo(v->dom, "vda", &info, 0);
+
+		if (r < 0)
+			return lv_err("block job of domain", virDomainGetName(v->dom));
+		if (r == 0)
+			return 0;
+		if (now_ms() >= deadline) {
+			virDomainBlockJobAbort(v->dom, "vda", 0);
+			return err_set("stream the disk of domain '%s' onto '%s': not done "
+				       "within %" PRId64 " s", virDomainGetName(v->dom), base,
+				       timeout_ms / 1000);
+		}
+		usleep(50 * 1000);
+	}
+}
+
 static bool no_domain(void)
 {
 	virErrorPtr e = virGetLastError();
@@ -713,6 +740,7 @@ const struct hv_driver hv_libvirt_driver = {
 	.destroy = lv_destroy,
 	.snapshot_disk = lv_snapshot_disk,
 	.collect = lv_collect,
+	.stream_disk = lv_stream_disk,
 	.detach = lv_detach,
 	.journal_record = lv_journal_record,
 	.vm_release = lv_vm_release,

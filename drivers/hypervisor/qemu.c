@@ -229,8 +229,10 @@ static json_t *qmp_read(struct qemu_vm *v, int64_t deadline)
 }
 
 /* Run a QMP command with arguments (stolen; may be NULL); 0 when QEMU
- * answered "return". Events are skipped. */
-static int qmp_cmd_args(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms)
+ * answered "return" (its value in *reply when reply is not NULL: the
+ * caller decrefs it). Events are skipped. */
+static int qmp_call(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms,
+		    json_t **reply)
 {
 	int64_t deadline = now_ms() + timeout_ms;
 	json_t *req = json_pack("{s:s}", "execute", cmd);
@@ -254,6 +256,8 @@ static int qmp_cmd_args(struct qemu_vm *v, const char *cmd, json_t *args, int64_
 		if (!j)
 			return err_prefix("QMP '%s'", cmd);
 		if (json_object_get(j, "return")) {
+			if (reply)
+				*reply = json_incref(json_object_get(j, "return"));
 			ret = 0;
 		} else if ((e = json_object_get(j, "error"))) {
 			const char *desc = json_string_value(json_object_get(e, "desc"));
@@ -266,6 +270,11 @@ static int qmp_cmd_args(struct qemu_vm *v, const char *cmd, json_t *args, int64_
 		json_decref(j);
 		return ret;
 	}
+}
+
+static int qmp_cmd_args(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms)
+{
+	return qmp_call(v, cmd, args, timeout_ms, NULL);
 }
 
 static int qmp_cmd(struct qemu_vm *v, const char *cmd)
@@ -486,6 +495,44 @@ static int qemu_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_to
 				      "mode", "absolute-paths"), QMP_SNAPSHOT_MS);
 }
 
+/* block-stream of virtio0 down to base; the job ends by itself (auto
+ * finalize and dismiss): done when query-block-jobs no longer lists it. */
+static int qemu_stream_disk(void *priv UNUSED, void *vpriv, const char *base, int64_t timeout_ms)
+{
+	struct qemu_vm *v = vpriv;
+	int64_t deadline = now_ms() + timeout_ms;
+
+	if (v->exited || v->qmp < 0)
+		return err_set("qemu: no running guest to stream");
+	if (qmp_cmd_args(v, "block-stream",
+			 json_pack("{s:s, s:s, s:s}", "job-id", "amiforge-stream",
+				   "device", "virtio0", "base", base), QMP_REPLY_MS) < 0)
+		return -1;
+	for (;;) {
+		json_t *jobs = NULL, *e;
+		size_t i;
+		bool running = false;
+
+		if (qmp_call(v, "query-block-jobs", NULL, QMP_REPLY_MS, &jobs) < 0)
+			return -1;
+		json_array_foreach(jobs, i, e)
+			if (json_is_string(json_object_get(e, "device")) &&
+			    strcmp(json_string_value(json_object_get(e, "device")),
+				   "amiforge-stream") == 0)
+				running = true;
+		json_decref(jobs);
+		if (!running)
+			return 0;
+		if (now_ms() >= deadline) {
+			qmp_cmd_args(v, "block-job-cancel",
+				     json_pack("{s:s}", "device", "amiforge-stream"), QMP_REPLY_MS);
+			return err_set("qemu: stream onto '%s' not done within %" PRId64 " s", base,
+				       timeout_ms / 1000);
+		}
+		usleep(50 * 1000);
+	}
+}
+
 static pid_t qemu_pid(void *priv UNUSED, void *vpriv)
 {
 	struct qemu_vm *v = vpriv;
@@ -549,6 +596,7 @@ const struct hv_driver hv_qemu_driver = {
 	.shutdown = qemu_shutdown,
 	.destroy = qemu_destroy,
 	.snapshot_disk = qemu_snapshot_disk,
+	.stream_disk = qemu_stream_disk,
 	.detach = qemu_detach,
 	.pid = qemu_pid,
 	.vm_release = qemu_vm_release,

@@ -91,6 +91,17 @@ static void run_ops(const uint8_t *data, size_t size)
 		agent_info_release(&info);
 	agent_assume_synced(a);
 	ex->ops->mkdir_p(ex, "/x", 0755);
+	{
+		/* get_file through a bulk disk: a stat reply, then get-bulk's */
+		char bulk[256], dst[256];
+
+		snprintf(bulk, sizeof(bulk), "%s", fuzz_file("bulk.raw", NULL, 0));
+		snprintf(dst, sizeof(dst), "%s/got", fuzz_dir());
+		agent_assume_synced(a);
+		if (truncate(bulk, PROTO_BULK_HDR + (8u << 20)) == 0 &&
+		    executor_agent_set_bulk(ex, bulk, 1, 8u << 20) == 0)
+			ex->ops->get_file(ex, "/x", dst);
+	}
 	/* And a sync that sees the rest (nonces never match: all discarded). */
 	agent_sync(a, 20);
 

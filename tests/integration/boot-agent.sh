@@ -3,7 +3,7 @@
 # Boot the Debian fixture with EACH hypervisor driver (libvirt, qemu) — once
 # per driver — and drive it through the agent with `amiforge run --batch`:
 # agent ready, commands (exit codes, output), 64 MiB put/get with sha256 both
-# ways, a reboot from inside a command (qemu driver), poweroff. Afterwards the base image is
+# ways (through the bulk data disk), a reboot from inside a command (qemu driver), poweroff. Afterwards the base image is
 # unchanged and nothing is left behind: no domain, no qemu process, no socket,
 # no overlay. The same boots check the fixture itself: kernel on ttyS0,
 # cloud-init on the NoCloud seed with the seed's instance-id (instance data
@@ -78,7 +78,7 @@ run_driver() {
 	local drv=$1 out=$dir/$1.jsonl err=$dir/$1.err rc b1 b2
 
 	write_batch "$drv" >"$dir/$drv.batch"
-	"$AMIFORGE" run "$img" --driver "$drv" --boot-timeout 900 --timeout 600 \
+	"$AMIFORGE" --verbose run "$img" --driver "$drv" --boot-timeout 900 --timeout 600 \
 		--batch "$dir/$drv.batch" >"$out" 2>"$err"
 	rc=$?
 	check_eq "$drv: amiforge run --batch exit status" "$rc" 0
@@ -99,6 +99,11 @@ run_driver() {
 	check "$drv: get 64 MiB: guest computed a sha256" test ${#guest_sum} = 64
 	check_eq "$drv: get 64 MiB: sha256 on the host matches" \
 		"$(sha256sum <"$dir/$drv-down.bin" 2>/dev/null | cut -c1-64)" "$guest_sum"
+	# Both went through the bulk data disk, not the channel (--verbose says so).
+	check_eq "$drv: put 64 MiB through the bulk disk" \
+		"$(grep -c "put '/root/up.bin': 67108864 bytes through the bulk disk" "$err")" 1
+	check_eq "$drv: get 64 MiB through the bulk disk" \
+		"$(grep -c "get '/root/down.bin': 67108864 bytes through the bulk disk" "$err")" 1
 	b1=$(field "$out" 5 stdout) b2=$(field "$out" 12 stdout)
 	if [ "$drv" = qemu ]; then
 		check "$drv: reboot from inside a command, agent back" \

@@ -1,19 +1,21 @@
 #!/bin/bash
 # suite: guests  (make check-guests: slower guest tests, run by CI after make check)
 # Build checkpoints on the Debian fixture, with as few guest boots as
-# possible (three full boots): a small recipe of three chained steps.
-#   1. full build: three steps run, three checkpoints saved, plus the
-#      generalised one (the powered-off disk after generalisation); the
-#      default policy takes them all: the first (its cost is not known yet),
-#      after Two (15 s of work, more than a checkpoint costs), after Three
-#      (the component's end). The unit tests (test-checkpoint) cover the
-#      policy's "not worth it".
-#   2. only the last step changed, to one that hangs: steps 1-2 reused;
+# possible (three full boots): a small recipe of eight chained steps (One,
+# Two, five one-line Fill steps, Three).
+#   1. full build with --checkpoint-every-step: eight checkpoints saved,
+#      plus the generalised one (the powered-off disk after generalisation);
+#      no layer lies more than CKPT_DEPTH_MAX (3) above the agent layer: the
+#      chain was merged as the build went. The unit tests (test-checkpoint)
+#      cover the default policy's "not worth it" and the merge policy.
+#   2. only the last step changed, to one that hangs: steps 1-7 reused
+#      (the deepest checkpoint, a merged chain);
 #      SIGINT while step 3 runs leaves nothing behind, the journal shows
 #      everything released
-#   3. --resume of that build with step 3 fixed: steps 1-2 reused, step 3
-#      runs, the output disk has all three results (step 3 used step 2's
-#      restored output)
+#   3. --resume of that build with step Three fixed: steps 1-7 reused, Three
+#      runs (default policy: checkpointed, the component's end), the output
+#      disk has every step's result (Three used Two's restored output);
+#      chains still at most 3 deep
 #   4. --no-cache and SIGINT during boot: no checkpoint used, nothing left
 #   5. SIGKILL during boot, then `amiforge clean`: nothing left
 #   6. cache prune removes every checkpoint and layer
@@ -48,6 +50,26 @@ phases:
             - sleep 15
             - echo "two after {{ build.One.outputs.stdout }}" > /var/lib/ckpt-two
             - echo second-output
+      - name: Fill1
+        action: ExecuteBash
+        inputs:
+          commands: [echo f1 > /var/lib/ckpt-f1]
+      - name: Fill2
+        action: ExecuteBash
+        inputs:
+          commands: [echo f2 > /var/lib/ckpt-f2]
+      - name: Fill3
+        action: ExecuteBash
+        inputs:
+          commands: [echo f3 > /var/lib/ckpt-f3]
+      - name: Fill4
+        action: ExecuteBash
+        inputs:
+          commands: [echo f4 > /var/lib/ckpt-f4]
+      - name: Fill5
+        action: ExecuteBash
+        inputs:
+          commands: [echo f5 > /var/lib/ckpt-f5]
       - name: Three
         action: ExecuteBash
         inputs:
@@ -103,18 +125,45 @@ print(len(st) - g - a, g, a)
 PY
 }
 
+# depth_max: the most checkpoint layers any record's chain has above the
+# agent layer (its own included); "error: ..." when a chain cannot be read
+# or does not end agent layer, base.
+depth_max() {
+	python3 - "$ck" "$base" <<'PY'
+import glob, json, subprocess, sys
+recs = [json.load(open(f)) for f in glob.glob(sys.argv[1] + '/*.json')]
+agent = [r['layer'] for r in recs if r.get('step') == '(agent)']
+deepest = 0
+for r in recs:
+    if r.get('step') == '(agent)':
+        continue
+    p = subprocess.run(['qemu-img', 'info', '-U', '--backing-chain', '--output=json',
+                        '-f', 'qcow2', r['layer']], capture_output=True, text=True)
+    if p.returncode != 0:
+        print('error: ' + p.stderr.strip()); sys.exit(0)
+    names = [c['filename'] for c in json.loads(p.stdout)]
+    if len(agent) != 1 or names[-2:] != [agent[0], sys.argv[2]]:
+        print('error: chain of %s: %s' % (r['step'], names)); sys.exit(0)
+    deepest = max(deepest, len(names) - 2)
+print(deepest)
+PY
+}
+
 # 1. Full build.
 write_component 'echo "{{ Word }} after {{ build.Two.outputs.stdout }}" > /var/lib/ckpt-three'
-"$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b1" --json >"$dir/ev1" 2>"$dir/err1"
+"$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b1" --checkpoint-every-step --json \
+	>"$dir/ev1" 2>"$dir/err1"
 rc=$?
 check_eq "checkpoint: full build succeeds" "$rc" 0
 [ "$rc" = 0 ] || tail -n 20 "$dir/err1" | sed 's/^/    | /'
-for s in One Two Three; do
+for s in One Two Fill1 Fill2 Fill3 Fill4 Fill5 Three; do
 	check_eq "checkpoint: full build ran step $s" "$(step_status "$dir/ev1" ckpt-steps/build/$s)" Success
 done
-check_eq "checkpoint: full build saved three step checkpoints and the generalised one" \
-	"$(count_events "$dir/ev1" checkpoint saved)" 4
-check_eq "checkpoint: cache records: three steps, one generalised, the agent layer" "$(records)" "3 1 1"
+check_eq "checkpoint: full build saved eight step checkpoints and the generalised one" \
+	"$(count_events "$dir/ev1" checkpoint saved)" 9
+check_eq "checkpoint: cache records: eight steps, one generalised, the agent layer" "$(records)" "8 1 1"
+check_eq "checkpoint: every chain at most 3 layers above the agent layer (merged as the build went)" \
+	"$(depth_max)" 3
 check "checkpoint: the first step's layer backs onto the agent layer, which backs onto the base" python3 -c "
 import glob, json, subprocess, sys
 recs = [json.load(open(f)) for f in glob.glob('$ck/*.json')]
@@ -138,9 +187,9 @@ wait $pid
 rc=$?
 check_eq "checkpoint: SIGINT during components exits 130" "$rc" 130
 check_eq "checkpoint: rebuild reused step One" "$(step_status "$dir/ev2" ckpt-steps/build/One)" Reused
-check_eq "checkpoint: rebuild reused step Two" "$(step_status "$dir/ev2" ckpt-steps/build/Two)" Reused
-check "checkpoint: rebuild booted from the checkpoint of step Two (2/3)" \
-	grep -q '"event":"checkpoint".*"status":"reused".*"detail":"2/3"' "$dir/ev2"
+check_eq "checkpoint: rebuild reused step Fill5" "$(step_status "$dir/ev2" ckpt-steps/build/Fill5)" Reused
+check "checkpoint: rebuild booted from the checkpoint of step Fill5 (7/8)" \
+	grep -q '"event":"checkpoint".*"status":"reused".*"detail":"7/8"' "$dir/ev2"
 bd2=$(ls -d "$dir"/b2/ckpt-1.0.0-* | head -n 1)
 nothing_left "checkpoint: SIGINT during components" "$bd2"
 
@@ -152,15 +201,17 @@ check_eq "checkpoint: --resume succeeds" "$rc" 0
 [ "$rc" = 0 ] || tail -n 20 "$dir/err3" | sed 's/^/    | /'
 check_eq "checkpoint: --resume reused step One" "$(step_status "$dir/ev3" ckpt-steps/build/One)" Reused
 check_eq "checkpoint: --resume reused step Two" "$(step_status "$dir/ev3" ckpt-steps/build/Two)" Reused
+check_eq "checkpoint: --resume reused step Fill5" "$(step_status "$dir/ev3" ckpt-steps/build/Fill5)" Reused
 check_eq "checkpoint: --resume ran step Three" "$(step_status "$dir/ev3" ckpt-steps/build/Three)" Success
-check "checkpoint: --resume ran in the same build directory; its TOE log has One and Two skipped as done, Three run" python3 -c "
+check "checkpoint: --resume ran in the same build directory; its TOE log has One to Fill5 skipped as done, Three run" python3 -c "
 import json,glob,sys
 ok=False
 for f in glob.glob('$bd2/toe/TOE_*/detailedoutput.json'):
     d=json.load(open(f))
     st={s['name']:s for p in d['documents'][0]['phases'] for s in p['steps']}
     ok|=(st['One']['status']=='Skipped' and 'skippedReason' in st['One'] and
-         st['Two']['status']=='Skipped' and st['Three']['status']=='Success' and
+         st['Two']['status']=='Skipped' and st['Fill5']['status']=='Skipped' and
+         st['Three']['status']=='Success' and
          d['executedStepCount']==1)
 sys.exit(not ok)"
 disk="$bd2/output/ckpt-1.0.0.qcow2"
@@ -169,14 +220,21 @@ if have guestfs "checkpoint: output has every step's result"; then
 got=$(guestfish --ro --format=qcow2 -a "$disk" -i <<'EOF' 2>&1
 cat /var/lib/ckpt-one
 cat /var/lib/ckpt-two
+cat /var/lib/ckpt-f1
+cat /var/lib/ckpt-f2
+cat /var/lib/ckpt-f3
+cat /var/lib/ckpt-f4
+cat /var/lib/ckpt-f5
 cat /var/lib/ckpt-three
 EOF
 )
-check_eq "checkpoint: output has every step's result (chaining restored)" \
-	"$(echo "$got" | tr -s '\n' '|')" "one|two after first-output|three changed after second-output|"
+check_eq "checkpoint: output has every step's result (chaining restored, merged layers intact)" \
+	"$(echo "$got" | tr -s '\n' '|')" "one|two after first-output|f1|f2|f3|f4|f5|three changed after second-output|"
 fi
 nothing_left "checkpoint: --resume" "$bd2"
-check_eq "checkpoint: cache records: four steps (Three twice), two generalised, one agent layer" "$(records)" "4 2 1"
+check_eq "checkpoint: cache records: nine steps (Three twice), two generalised, one agent layer" "$(records)" "9 2 1"
+check_eq "checkpoint: after --resume, every chain still at most 3 layers above the agent layer" \
+	"$(depth_max)" 3
 
 # 4. --no-cache, SIGINT during boot.
 write_component 'true'
@@ -190,8 +248,8 @@ fi
 wait $pid
 rc=$?
 check_eq "checkpoint: SIGINT during boot exits 130" "$rc" 130
-check "checkpoint: --no-cache boots from the base (0/3)" \
-	grep -q '"event":"checkpoint".*"status":"none".*"detail":"0/3"' "$dir/ev5"
+check "checkpoint: --no-cache boots from the base (0/8)" \
+	grep -q '"event":"checkpoint".*"status":"none".*"detail":"0/8"' "$dir/ev5"
 nothing_left "checkpoint: SIGINT during boot" "$(ls -d "$dir"/b5/ckpt-1.0.0-* | head -n 1)"
 
 # 5. SIGKILL during boot, then clean.

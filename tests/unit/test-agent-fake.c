@@ -10,8 +10,12 @@
 #include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
@@ -329,6 +333,24 @@ static void test_files(struct executor *ex)
 	free(gbig);
 }
 
+/* The bulk disk an executor gets from bulk_ex(): 16 MiB of room. */
+#define FAKE_BULK_CAP (16u << 20)
+
+/* A bulk disk for ex: a sparse file with the header of nonce 42. */
+static void bulk_ex(struct executor *ex)
+{
+	char *p = path_in("fake-bulk.raw");
+	char hdr[PROTO_BULK_HDR] = { 0 };
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	snprintf(hdr, sizeof(hdr), "%s%016x\n", PROTO_BULK_MAGIC, 42);
+	if (fd < 0 || ftruncate(fd, PROTO_BULK_HDR + FAKE_BULK_CAP) < 0 ||
+	    write_all(fd, hdr, sizeof(hdr)) < 0 || close(fd) < 0 ||
+	    executor_agent_set_bulk(ex, p, 42, FAKE_BULK_CAP) < 0)
+		CHECK(0, "fake guest: bulk disk '%s': %s", p, err_msg());
+	free(p);
+}
+
 static void test_real_agent(void)
 {
 	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
@@ -362,6 +384,36 @@ static void test_real_agent(void)
 	ex = executor_agent_new(a);
 	test_exec(ex);
 	test_files(ex);
+	{
+		/* An agent that finds no bulk disk (this host has no such virtio
+		 * disk): the same transfers fall back to the channel. */
+		struct executor *bex = executor_agent_new(a);
+		char *big = path_in("bulk.host"), *gb = path_in("bulk-fallback");
+		char *back = path_in("bulk-fallback.back"), h1[65], h2[65];
+		size_t n = 4u << 20;
+		uint8_t *data = xcalloc(1, n);
+		bool ok;
+		int fd;
+
+		getrandom(data, 4096, 0);
+		fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		CHECK(fd >= 0 && write_all(fd, data, n) == 0 && close(fd) == 0,
+		      "agent files: 4 MiB host file (bulk size)");
+		free(data);
+		bulk_ex(bex);
+		ok = bex->ops->put_file(bex, big, gb, 0600) == 0 &&
+		     bex->ops->get_file(bex, gb, back) == 0;
+		CHECK(ok, "agent files: no bulk disk in the guest: put and get fall back to the "
+		      "channel (%s)", ok ? "ok" : err_msg());
+		sha256_file(big, h1);
+		sha256_file(back, h2);
+		CHECK(ok && strcmp(h1, h2) == 0,
+		      "agent files: sha256 equal after the fallback round trip");
+		executor_close(bex);
+		free(big);
+		free(gb);
+		free(back);
+	}
 	boot1 = xstrdup(agent_boot_id(a));
 	CHECK(ex->ops->reboot(ex, 20000) == 0 && strcmp(boot1, agent_boot_id(a)) != 0,
 	      "agent: reboot, agent back with a new boot id");
@@ -440,7 +492,9 @@ enum scenario {
 	S_GARBAGE_ONLY, S_STALL, S_STALE_THEN_GOOD, S_STALE_ONLY, S_BAD_VERSION,
 	S_OVERSIZED, S_DISCONNECT, S_WRONG_ID, S_BAD_TLV, S_GET_TOO_MUCH, S_GET_BAD_DIGEST,
 	S_EXIT_BAD, S_LIST_SLASH, S_LIST_DOT, S_LIST_DOTDOT, S_GET_HUGE, S_SILENT, S_GARBAGE_AFTER_SYNC, S_FLOOD_OUTPUT_NO_EXIT,
+	S_BULK_GET_HUGE, S_BULK_GET_BAD_DIGEST,
 };
+
 
 /* Sync normally, then misbehave on the first request. */
 static void guest_main(int fd, enum scenario s)
@@ -533,6 +587,28 @@ static void guest_main(int fd, enum scenario s)
 			g_send(&g, PROTO_T_DATA, 0, f.id, junk, sizeof(junk));
 		}
 		break;
+	case S_BULK_GET_HUGE:
+	case S_BULK_GET_BAD_DIGEST: {
+		uint8_t zero[32] = { 0 };
+
+		/* stat: a regular file of 2 MiB; then the get-bulk */
+		proto_msg_init(&m, PROTO_R_OK, 0, f.id);
+		proto_msg_u32(&m, PROTO_A_EXISTS, 1);
+		proto_msg_u32(&m, PROTO_A_MODE, 0100644);
+		proto_msg_u32(&m, PROTO_A_UID, 0);
+		proto_msg_u32(&m, PROTO_A_GID, 0);
+		proto_msg_u64(&m, PROTO_A_SIZE, 2u << 20);
+		proto_msg_u64(&m, PROTO_A_MTIME, 0);
+		g_send_msg(&g, &m);
+		if (!g_recv(&g, &f) || f.type != PROTO_T_GET_BULK)
+			_exit(0);
+		proto_msg_init(&m, PROTO_R_OK, 0, f.id);
+		proto_msg_u64(&m, PROTO_A_SIZE, s == S_BULK_GET_HUGE ? FAKE_BULK_CAP + 1 : 2u << 20);
+		proto_msg_u32(&m, PROTO_A_MODE, 0100644);
+		proto_msg_bytes(&m, PROTO_A_DIGEST, zero, sizeof(zero));
+		g_send_msg(&g, &m);
+		break;
+	}
 	case S_EXIT_BAD:
 		g_send(&g, PROTO_R_OK, 0, f.id, NULL, 0);
 		proto_msg_init(&m, PROTO_R_EXIT, 0, f.id);
@@ -643,6 +719,12 @@ static int op_get(struct agent *a, struct executor *ex)
 	return r;
 }
 
+static int op_bulk_get(struct agent *a, struct executor *ex)
+{
+	bulk_ex(ex);
+	return op_get(a, ex);
+}
+
 static int op_exec_true(struct agent *a UNUSED, struct executor *ex)
 {
 	struct exec_result res;
@@ -680,6 +762,10 @@ static void test_fake_guest(void)
 	scenario("get: more data than announced", S_GET_TOO_MUCH, op_get, "more than the", 3000);
 	scenario("get: digest mismatch", S_GET_BAD_DIGEST, op_get, "does not match", 3000);
 	scenario("get: size over EXEC_GET_FILE_MAX", S_GET_HUGE, op_get, "more than the limit", 3000);
+	scenario("get-bulk: size beyond the room given", S_BULK_GET_HUGE, op_bulk_get,
+		 "without a size within", 3000);
+	scenario("get-bulk: digest mismatch", S_BULK_GET_BAD_DIGEST, op_bulk_get,
+		 "does not match", 3000);
 	scenario("exec: impossible exit status", S_EXIT_BAD, op_exec_true, "valid status", 3000);
 	scenario("exec: output then silence", S_FLOOD_OUTPUT_NO_EXIT, op_exec_true,
 		 "stopped responding", 15000);
@@ -687,6 +773,130 @@ static void test_fake_guest(void)
 	scenario("list: entry name with slash", S_LIST_SLASH, op_list, "bad entry name", 3000);
 	scenario("list: entry named '.'", S_LIST_DOT, op_list, "bad entry name", 3000);
 	scenario("list: entry named '..'", S_LIST_DOTDOT, op_list, "bad entry name", 3000);
+}
+
+/* --- part 3: the bulk disk with the real agent ----------------------------
+ * The agent looks for its disk among /sys/block/vd* and opens /dev/vdN; here
+ * it runs in a mount namespace whose /sys/block and /dev are small tmpfs
+ * holding "vdz", a loop device on the host's bulk file (and "vda", with no
+ * device node: skipped). Everything else is real: the agent's O_DIRECT
+ * reads and writes of a block device, the protocol, the digests, the host's
+ * copy in and out of the file. Needs root (loop devices, mounts). */
+static pid_t bulk_agent(const char *sock, dev_t dev)
+{
+	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+	char *bin = xasprintf("%s/amiforge-agent", build);
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("none", "/sys/block", "tmpfs", 0, NULL) < 0 ||
+		    mkdir("/sys/block/vda", 0755) < 0 || mkdir("/sys/block/vdz", 0755) < 0 ||
+		    mount("none", "/dev", "tmpfs", 0, NULL) < 0 ||
+		    mknod("/dev/null", S_IFCHR | 0666, makedev(1, 3)) < 0 ||
+		    mknod("/dev/vdz", S_IFBLK | 0600, dev) < 0)
+			_exit(126);
+		execl(bin, bin, "--socket", sock, (char *)NULL);
+		_exit(127);
+	}
+	free(bin);
+	return pid;
+}
+
+static void test_bulk_disk(void)
+{
+	char *bulk = path_in("bulk-ns.raw"), *sock = path_in("bulk-ns.sock");
+	char *up = path_in("bulk-ns.up"), *dst = path_in("bulk-ns.guest"), *back = path_in("bulk-ns.back");
+	const char *lo_argv[] = { "losetup", "-f", "--show", bulk, NULL };
+	char hdr[PROTO_BULK_HDR] = { 0 }, h1[65], h2[65], h3[65], *nl;
+	struct run r = RUN_INIT;
+	struct agent *a = NULL;
+	struct executor *ex = NULL;
+	struct stat st;
+	uint8_t *data = xcalloc(1, 8u << 20);
+	pid_t pid = -1;
+	bool ok;
+	int fd;
+
+	if (geteuid() != 0) {
+		CHECK(0, "bulk disk: needs root (a loop device, a mount namespace)");
+		goto out;
+	}
+	getrandom(data, 8u << 20, 0);
+	fd = open(up, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0 && write_all(fd, data, 8u << 20) == 0 && close(fd) == 0,
+	      "bulk disk: 8 MiB host file");
+	snprintf(hdr, sizeof(hdr), "%s%016x\n", PROTO_BULK_MAGIC, 0x5eed);
+	fd = open(bulk, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, PROTO_BULK_HDR + (64u << 20)) < 0 ||
+	    write_all(fd, hdr, sizeof(hdr)) < 0 || close(fd) < 0) {
+		CHECK(0, "bulk disk: make the file");
+		goto out;
+	}
+	r.argv = lo_argv;
+	r.out = RUN_CAPTURE;
+	r.err = RUN_CAPTURE;
+	if (run_sync(&r) < 0 || run_check(&r) < 0 || !r.out_buf.data) {
+		CHECK(0, "bulk disk: losetup: %s", err_msg());
+		goto out;
+	}
+	if ((nl = strchr(r.out_buf.data, '\n')))
+		*nl = '\0';
+	if (stat(r.out_buf.data, &st) < 0 || !S_ISBLK(st.st_mode)) {
+		CHECK(0, "bulk disk: loop device '%s'", r.out_buf.data);
+		goto out;
+	}
+	pid = bulk_agent(sock, st.st_rdev);
+	a = agent_open_unix(sock, 5000);
+	CHECK(a && agent_sync(a, 5000) == 0, "bulk disk: agent in its namespace answers");
+	if (!a)
+		goto out;
+	ex = executor_agent_new(a);
+	CHECK(executor_agent_set_bulk(ex, bulk, 0x5eed, 64u << 20) == 0, "bulk disk: set");
+	ok = ex->ops->put_file(ex, up, dst, 0640) == 0;
+	CHECK(ok, "bulk disk: put 8 MiB (%s)", ok ? "ok" : err_msg());
+	ok = ex->ops->get_file(ex, dst, back) == 0;
+	CHECK(ok, "bulk disk: get 8 MiB (%s)", ok ? "ok" : err_msg());
+	CHECK(executor_agent_bulk_done(ex) == 2, "bulk disk: both went through the disk (%zu)",
+	      executor_agent_bulk_done(ex));
+	sha256_file(up, h1);
+	sha256_file(dst, h2);
+	sha256_file(back, h3);
+	CHECK(strcmp(h1, h2) == 0 && strcmp(h1, h3) == 0 && stat(dst, &st) == 0 &&
+	      (st.st_mode & 0777) == 0640, "bulk disk: the same bytes both ways, mode applied");
+	CHECK(stat(bulk, &st) == 0 && st.st_blocks * 512 < (1u << 20),
+	      "bulk disk: the payload punched out of the file afterwards (%lld KiB left)",
+	      (long long)st.st_blocks / 2);
+	/* A disk whose header names another nonce is not ours: channel. */
+	executor_close(ex);
+	ex = executor_agent_new(a);
+	CHECK(executor_agent_set_bulk(ex, bulk, 0x5eee, 64u << 20) == 0 &&
+	      ex->ops->put_file(ex, up, dst, 0600) == 0 && sha256_file(dst, h2) == 0 &&
+	      strcmp(h1, h2) == 0 && executor_agent_bulk_done(ex) == 0,
+	      "bulk disk: another guest's nonce: not used, channel instead");
+out:
+	executor_close(ex);
+	agent_close(a);
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+	if (r.out_buf.data && r.out_buf.data[0] == '/') {
+		const char *d_argv[] = { "losetup", "-d", r.out_buf.data, NULL };
+		struct run d = RUN_INIT;
+
+		d.argv = d_argv;
+		if (run_sync(&d) < 0 || run_check(&d) < 0)
+			CHECK(0, "bulk disk: losetup -d: %s", err_msg());
+		run_release(&d);
+	}
+	run_release(&r);
+	free(data);
+	free(bulk);
+	free(sock);
+	free(up);
+	free(dst);
+	free(back);
 }
 
 int main(void)
@@ -700,6 +910,7 @@ int main(void)
 		return 1;
 	}
 	test_real_agent();
+	test_bulk_disk();
 	test_fake_guest();
 	remove_tree(tmpdir);
 	return TEST_DONE();

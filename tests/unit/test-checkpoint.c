@@ -146,6 +146,64 @@ static void test_in_use(const char *dir)
 	free(alias);
 }
 
+/* A build of 55 checkpointed steps, each writing w[i] bytes into the top:
+ * the depth after every freeze and the bytes the streams copied. */
+static void simulate(size_t max, const uint64_t *w, size_t steps, size_t *depth_max,
+		     uint64_t *copied, uint64_t *written)
+{
+	uint64_t chain[16];
+	size_t n = 0, i, k, keep;
+
+	*depth_max = 0;
+	*copied = *written = 0;
+	for (i = 0; i < steps; i++) {
+		uint64_t merged = 0;
+
+		keep = ckpt_merge_keep(chain, n, max);
+		for (k = keep; k < n; k++)
+			merged += chain[k];
+		*copied += merged;
+		*written += w[i];
+		n = keep;
+		chain[n++] = merged + w[i];
+		if (n > *depth_max)
+			*depth_max = n;
+	}
+}
+
+static void test_merge(void)
+{
+	uint64_t eq[55], big[55], copied, written;
+	size_t i, depth;
+
+	CHECK(ckpt_merge_keep((uint64_t[]){ 1, 1 }, 2, 3) == 2,
+	      "merge: below the bound, nothing merged");
+	CHECK(ckpt_merge_keep((uint64_t[]){ 4, 4, 1 }, 3, 3) == 2,
+	      "merge: at the bound, the top layer merged into the new one");
+	CHECK(ckpt_merge_keep((uint64_t[]){ 4, 1, 2 }, 3, 3) == 1,
+	      "merge: a kept layer smaller than what is merged above it goes too");
+	CHECK(ckpt_merge_keep((uint64_t[]){ 1, 1, 100 }, 3, 3) == 0,
+	      "merge: small layers under a big one: all merged");
+	CHECK(ckpt_merge_keep((uint64_t[]){ 50, 40, 9, 9, 1 }, 5, 3) == 2,
+	      "merge: a chain deeper than the bound (an older build) is cut to it");
+	CHECK(ckpt_merge_keep((uint64_t[]){ 1, 2 }, 2, 1) == 0,
+	      "merge: bound 1: everything into the top");
+	for (i = 0; i < 55; i++) {
+		eq[i] = 1000;
+		big[i] = i == 10 ? 256000 : 1000;
+	}
+	simulate(CKPT_DEPTH_MAX, eq, 55, &depth, &copied, &written);
+	CHECK(depth <= CKPT_DEPTH_MAX, "merge: 55 equal steps: depth %zu <= %d", depth,
+	      CKPT_DEPTH_MAX);
+	CHECK(copied <= 4 * written, "merge: 55 equal steps: streams copy %" PRIu64
+	      " bytes for %" PRIu64 " written (<= 4x)", copied, written);
+	simulate(CKPT_DEPTH_MAX, big, 55, &depth, &copied, &written);
+	CHECK(depth <= CKPT_DEPTH_MAX, "merge: one big step among 55: depth %zu", depth);
+	CHECK(copied <= 2 * written, "merge: one big step among 55: streams copy %" PRIu64
+	      " bytes for %" PRIu64 " written (<= 2x: the big layer sinks and stays)",
+	      copied, written);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/amiforge-unit-ckpt.XXXXXX";
@@ -155,6 +213,7 @@ int main(void)
 	test_plan(dir);
 	test_resume(dir);
 	test_in_use(dir);
+	test_merge();
 	remove_tree(dir);
 	return TEST_DONE();
 }
