@@ -336,172 +336,222 @@ static void print_dist(bool json, const char *ami, const struct dist_result *r)
 
 enum { O_JSON = 256, O_AMI, O_HELP, O_TABLE };
 
-int cmd_publish(int argc, char **argv)
-{
-	/* The table's options (builder/publish/publish-opts.h), then the command's own. */
-	struct option opts[PUBLISH_OPT_ROWS_MAX + 4] = { { 0 } };
+/* What the command line says: the table's options and the command's own. */
+struct publish_cmd {
 	struct publish_opts po;
-	struct publish_spec s;
-	struct target_disk d = { 0 };
-	struct disk_info di = { 0 };
-	struct target_result res = { 0 };
-	const struct target_driver *drv;
-	const char *tmpl, *format;
-	char *path = NULL, *name = NULL, *stem = NULL;
-	json_t *resources = json_array();
-	struct pub_resources pr = { .list = resources };
-	struct build_dir jbd = { 0 };
-	bool own_dir = false;
-	bool json = false, ebs;
-	struct dist_result dres = { 0 };
-	const char *ami_only = NULL;
-	struct stat st;
-	size_t n = publish_opt_count;
-	int c, rc = EXIT_FAIL;
+	bool json;
+	const char *ami_only;   /* --ami: distribution of an existing AMI only */
+	const char *input;      /* DISK or BUILD_DIR */
+};
 
-	publish_opts_init(&po);
+/* One publish's state, from the disk to the printed result. */
+struct publish_run {
+	struct publish_spec s;
+	struct stat st;         /* of the input */
+	struct disk_info di;
+	struct target_disk d;
+	struct target_result res;
+	struct dist_result dres;
+	char *path, *name, *stem;
+	json_t *resources;
+	struct pub_resources pr;
+	struct build_dir jbd;
+	bool own_dir;
+};
+
+/* Flags → c: 0, or -1 with the exit status to return now in *rc (after
+ * --help, or a usage error: said). */
+static int parse_flags(int argc, char **argv, struct publish_cmd *c, int *rc)
+{
+	struct option opts[PUBLISH_OPT_ROWS_MAX + 4] = { { 0 } };
+	size_t n = publish_opt_count;
+	int o;
+
 	publish_opt_getopt(opts, O_TABLE);
 	opts[n++] = (struct option){ "json", no_argument, NULL, O_JSON };
 	opts[n++] = (struct option){ "ami", required_argument, NULL, O_AMI };
 	opts[n++] = (struct option){ "help", no_argument, NULL, O_HELP };
-	while ((c = cmd_getopt(argc, argv, "", opts)) != -1) {
-		switch (c) {
-		case O_JSON: json = true; break;
-		case O_AMI: ami_only = optarg; break;
+	while ((o = cmd_getopt(argc, argv, "", opts)) != -1) {
+		switch (o) {
+		case O_JSON: c->json = true; break;
+		case O_AMI: c->ami_only = optarg; break;
 		case O_HELP:
 			help();
-			rc = EXIT_OK;
-			goto cleanup;
+			*rc = EXIT_OK;
+			return -1;
 		default:
-			if (c >= O_TABLE && (size_t)(c - O_TABLE) < publish_opt_count) {
-				const struct publish_opt *o = &publish_opt_table[c - O_TABLE];
+			if (o >= O_TABLE && (size_t)(o - O_TABLE) < publish_opt_count) {
+				const struct publish_opt *t = &publish_opt_table[o - O_TABLE];
 
-				if (publish_opt_set(&po, o, o->kind == POPT_BOOL ? NULL : optarg) < 0) {
-					log_error("--%s %s (see 'amiforge help publish')", o->flag,
+				if (publish_opt_set(&c->po, t,
+						    t->kind == POPT_BOOL ? NULL : optarg) < 0) {
+					log_error("--%s %s (see 'amiforge help publish')", t->flag,
 						  err_msg());
 					err_clear();
-					rc = EXIT_USAGE;
-					goto cleanup;
+					*rc = EXIT_USAGE;
+					return -1;
 				}
 				break;
 			}
-			goto usage;
+			*rc = cmd_usage(usage_text);
+			return -1;
 		}
 	}
-	s = po.spec;
-	tmpl = s.name ? s.name : "{{ name }}-{{ buildDate }}";
-	format = po.format;
-	if (ami_only) {
-		if (optind != argc)
-			goto usage;
-		aws_cancel_install();
-		if (run_distribution(&s, ami_only, NULL, &po.copy_to, &po.share, &po.share_group,
-				     &po.share_org, &po.share_ou, po.allow_public, &dres) < 0)
-			goto fail;
-		print_dist(json, ami_only, &dres);
-		rc = EXIT_OK;
-		goto cleanup;
+	if (c->ami_only ? optind != argc : optind + 1 != argc) {
+		*rc = cmd_usage(usage_text);
+		return -1;
 	}
-	if (optind + 1 != argc)
-		goto usage;
+	c->input = c->ami_only ? NULL : argv[optind];
+	return 0;
+}
 
-	if (stat(argv[optind], &st) < 0) {
-		err_errno("publish '%s'", argv[optind]);
-		goto fail;
-	}
-	ebs = s.via && strcmp(s.via, "ebs") == 0;
-	path = S_ISDIR(st.st_mode) ? find_disk(argv[optind], ebs) : xstrdup(argv[optind]);
-	if (!path)
-		goto fail;
+/* The disk → the spec: which file, admitted as what, the AMI's name, the
+ * journal of what the upload creates. 0 or -1 (recorded). */
+static int publish_prepare(struct publish_run *p, const struct publish_cmd *c)
+{
+	const char *tmpl = p->s.name ? p->s.name : "{{ name }}-{{ buildDate }}";
+	const char *format = c->po.format, *b;
+	bool is_dir, ebs = p->s.via && strcmp(p->s.via, "ebs") == 0;
+	char *dot;
+
+	if (stat(c->input, &p->st) < 0)
+		return err_errno("publish '%s'", c->input);
+	is_dir = S_ISDIR(p->st.st_mode);
+	p->path = is_dir ? find_disk(c->input, ebs) : xstrdup(c->input);
+	if (!p->path)
+		return -1;
 	/* A build directory keeps the block manifests beside its manifest.json. */
-	if (S_ISDIR(st.st_mode) && !s.block_dir)
-		s.block_dir = argv[optind];
-	if (admit_disk(path, format, ebs, &di, &format) < 0)
-		goto fail;
-	d.path = di.path;
-	d.format = format;
-	{
-		const char *b = strrchr(path, '/');
-		char *dot;
-		stem = xstrdup(b ? b + 1 : path);
-		dot = strrchr(stem, '.');
-		if (dot && dot != stem)
-			*dot = '\0';
-	}
-	name = expand_name(tmpl, stem);
-	if (!name)
-		goto fail;
-	s.name = name;
-	pr.j = publish_journal(argv[optind], S_ISDIR(st.st_mode), stem, &jbd, &own_dir);
-	if (!pr.j) {
-		if (S_ISDIR(st.st_mode))
-			goto fail;   /* a build directory someone else wrote, or in use */
+	if (is_dir && !p->s.block_dir)
+		p->s.block_dir = c->input;
+	if (admit_disk(p->path, format, ebs, &p->di, &format) < 0)
+		return -1;
+	p->d.path = p->di.path;
+	p->d.format = format;
+	b = strrchr(p->path, '/');
+	p->stem = xstrdup(b ? b + 1 : p->path);
+	dot = strrchr(p->stem, '.');
+	if (dot && dot != p->stem)
+		*dot = '\0';
+	p->name = expand_name(tmpl, p->stem);
+	if (!p->name)
+		return -1;
+	p->s.name = p->name;
+	p->pr.j = publish_journal(c->input, is_dir, p->stem, &p->jbd, &p->own_dir);
+	if (!p->pr.j) {
+		if (is_dir)
+			return -1;   /* a build directory someone else wrote, or in use */
 		log_warn("no journal for this publish (%s): if it is killed, `amiforge clean` "
 			 "cannot release its uploads", err_msg());
 		err_clear();
 	}
-	s.on_resource = on_resource;
-	s.opaque = &pr;
-	drv = target_find(&s);
-	if (!drv || (drv->check && drv->check(&s) < 0))
-		goto fail;
+	p->s.on_resource = on_resource;
+	p->s.opaque = &p->pr;
+	return 0;
+}
+
+/* The spec → an AMI: the target uploads and registers, then distribution.
+ * 0 or -1 (recorded). */
+static int publish_execute(struct publish_run *p, const struct publish_cmd *c)
+{
+	const struct publish_opts *po = &c->po;
+	const struct target_driver *drv = target_find(&p->s);
+
+	if (!drv || (drv->check && drv->check(&p->s) < 0))
+		return -1;
 	aws_cancel_install();
-	if (po.create_bucket) {
-		struct aws_client_opts co = { .profile = s.profile, .region = s.region };
+	if (po->create_bucket) {
+		struct aws_client_opts co = { .profile = p->s.profile, .region = p->s.region };
 		struct aws_client *cl = aws_client_new(&co);
-		int r = cl ? s3_create_bucket(cl, s.bucket) : -1;
+		int r = cl ? s3_create_bucket(cl, p->s.bucket) : -1;
 
 		aws_client_free(cl);
 		if (r < 0)
-			goto fail;
+			return -1;
 	}
-	if (drv->publish(&d, &s, &res) < 0)
-		goto fail;
-	if (run_distribution(&s, res.ami_id, res.region, &po.copy_to, &po.share, &po.share_group,
-			     &po.share_org, &po.share_ou, po.allow_public, &dres) < 0)
-		goto fail;
-	if (json) {
-		json_t *m = manifest(&res, &d, &s, resources);
+	if (drv->publish(&p->d, &p->s, &p->res) < 0)
+		return -1;
+	return run_distribution(&p->s, p->res.ami_id, p->res.region, &po->copy_to, &po->share,
+				&po->share_group, &po->share_org, &po->share_ou,
+				po->allow_public, &p->dres);
+}
 
-		if (dres.n)
-			json_object_set_new(m, "amis", dist_result_json(&dres));
-		char *out = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		char *safe = log_redact_str(out);
+/* The AMI id, or with --json the manifest (redacted). */
+static void publish_print(struct publish_run *p, bool json)
+{
+	json_t *m;
+	char *out, *safe;
 
-		printf("%s\n", safe);
-		free(safe);
-		free(out);
-		json_decref(m);
+	if (!json) {
+		printf("%s\n", p->res.ami_id);
+		return;
+	}
+	m = manifest(&p->res, &p->d, &p->s, p->resources);
+	if (p->dres.n)
+		json_object_set_new(m, "amis", dist_result_json(&p->dres));
+	out = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	safe = log_redact_str(out);
+	printf("%s\n", safe);
+	free(safe);
+	free(out);
+	json_decref(m);
+}
+
+/* Release the run; its journal says whether anything is left in AWS. */
+static void publish_release(struct publish_run *p, int rc)
+{
+	dist_result_release(&p->dres);
+	target_result_release(&p->res);
+	disk_info_release(&p->di);
+	if (p->pr.j) {
+		int live = journal_live_count(p->jbd.journal);
+
+		journal_close(p->pr.j);
+		if (p->own_dir && live == 0)
+			remove_tree(p->jbd.path);
+		else if (live > 0 && rc != EXIT_OK)
+			log_warn("what this publish left in AWS is journaled: amiforge clean %s",
+				 p->jbd.path);
+	}
+	build_dir_release(&p->jbd);
+	json_decref(p->resources);
+	free(p->path);
+	free(p->name);
+	free(p->stem);
+}
+
+/* flags → spec → run: parse_flags, publish_prepare, publish_execute,
+ * publish_print. */
+int cmd_publish(int argc, char **argv)
+{
+	struct publish_cmd c = { 0 };
+	struct publish_run p = { 0 };
+	int rc = EXIT_FAIL;
+
+	publish_opts_init(&c.po);
+	p.resources = json_array();
+	p.pr.list = p.resources;
+	if (parse_flags(argc, argv, &c, &rc) < 0)
+		goto cleanup;
+	p.s = c.po.spec;
+	if (c.ami_only) {
+		aws_cancel_install();
+		if (run_distribution(&p.s, c.ami_only, NULL, &c.po.copy_to, &c.po.share,
+				     &c.po.share_group, &c.po.share_org, &c.po.share_ou,
+				     c.po.allow_public, &p.dres) < 0)
+			goto fail;
+		print_dist(c.json, c.ami_only, &p.dres);
 	} else {
-		printf("%s\n", res.ami_id);
+		if (publish_prepare(&p, &c) < 0 || publish_execute(&p, &c) < 0)
+			goto fail;
+		publish_print(&p, c.json);
 	}
 	rc = EXIT_OK;
-	goto cleanup;
-usage:
-	rc = cmd_usage(usage_text);
 	goto cleanup;
 fail:
 	log_err_msg();
 	rc = EXIT_FAIL;
 cleanup:
-	dist_result_release(&dres);
-	publish_opts_release(&po);
-	target_result_release(&res);
-	disk_info_release(&di);
-	if (pr.j) {
-		int live = journal_live_count(jbd.journal);
-
-		journal_close(pr.j);
-		if (own_dir && live == 0)
-			remove_tree(jbd.path);
-		else if (live > 0 && rc != EXIT_OK)
-			log_warn("what this publish left in AWS is journaled: amiforge clean %s",
-				 jbd.path);
-	}
-	build_dir_release(&jbd);
-	json_decref(resources);
-	free(path);
-	free(name);
-	free(stem);
+	publish_release(&p, rc);
+	publish_opts_release(&c.po);
 	return rc;
 }
