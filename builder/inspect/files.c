@@ -68,7 +68,14 @@ static char *unescape(const char *s, size_t n)
 
 int files_parse_sums(const char *text, size_t len, const char *dir, json_t *files)
 {
+	/* An empty directory: checksums-out's `find | xargs sha256sum` ran
+	 * sha256sum once, on its empty standard input. */
+	static const char empty_dir[] =
+		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  -\n";
 	size_t off = 0, line = 0, dl = strlen(dir);
+
+	if (len == sizeof(empty_dir) - 1 && memcmp(text, empty_dir, len) == 0)
+		return 0;
 
 	while (off < len) {
 		const char *l = text + off, *nl = memchr(l, '\n', len - off);

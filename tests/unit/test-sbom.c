@@ -165,6 +165,21 @@ static void test_files(void)
 		CHECK(files_parse_sums(nul, sizeof(nul) - 1, "/", t) < 0, "files: a NUL in a name refused");
 		json_decref(t);
 	}
+	{
+		json_t *t = json_object();
+		static const char empty[] =
+			"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  -\n";
+		static const char dash2[] =
+			"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  -\n"
+			"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  -\n";
+
+		CHECK(files_parse_sums(empty, sizeof(empty) - 1, "/srv", t) == 0 &&
+		      json_object_size(t) == 0,
+		      "files: an empty directory's listing (sha256sum of empty stdin) is no file");
+		CHECK(files_parse_sums(dash2, sizeof(dash2) - 1, "/srv", t) < 0,
+		      "files: '-' lines in a longer listing still refused");
+		json_decref(t);
+	}
 	CHECK(files_path_ok("/etc") && files_path_ok("/usr/local") && !files_path_ok("etc") &&
 	      !files_path_ok("/etc/../root") && !files_path_ok("/./etc") && !files_path_ok("/a\nb"),
 	      "files: path checks");
