@@ -257,8 +257,7 @@ static int run_flags(int argc, char **argv, struct run_args *a, int *exit_now)
 		return err_set("no COMMAND given (amiforge run IMAGE -- COMMAND ARGS...)");
 	if (optind < argc && a->batch)
 		return err_set("--batch and a COMMAND exclude each other");
-	if (a->go.driver && strcmp(a->go.driver, "libvirt") != 0 &&
-	    strcmp(a->go.driver, "qemu") != 0)
+	if (a->go.driver && !hv_driver_find(a->go.driver))
 		return err_set("--driver '%s': expected libvirt or qemu", a->go.driver);
 	if (a->n_fwd && a->go.net == VM_NET_NONE)
 		return err_set("--forward needs the network (--no-net was given)");
