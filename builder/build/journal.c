@@ -1,13 +1,10 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/wait.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 
 #include "journal.h"
 #include "builder/base/cache.h"
 #include "drivers/hypervisor/hypervisor.h"
-#include "drivers/hypervisor/libvirt-remote.h"
 #include "drivers/target/target.h"
 #include "buf.h"
 #include "error.h"
@@ -399,77 +396,12 @@ static int release_pid(const struct journal_entry *e, void *opaque UNUSED)
 	return err_set("process %llu survived SIGKILL", (unsigned long long)pid);
 }
 
-static void virt_quiet(void *opaque UNUSED, virErrorPtr err UNUSED)
+/* A guest a hypervisor driver started (hypervisor.h's release op). */
+static int release_guest(const struct journal_entry *e, void *opaque)
 {
-}
+	const struct hv_driver *drv = opaque;
 
-static int release_domain(const struct journal_entry *e, void *opaque UNUSED)
-{
-	virConnectPtr conn;
-	virDomainPtr dom;
-	int r = -1;
-
-	if (need_fields(e, 2) < 0)
-		return -1;
-	if (!hv_domain_name_ours(e->fields[0]))
-		return err_set("journal: domain '%s' is not one of amiforge's (%s*): refused",
-			       e->fields[0], HV_DOMAIN_PREFIX);
-	if (hv_uri_check(e->fields[1]) < 0)
-		return err_prefix("journal: domain '%s'", e->fields[0]);
-	virSetErrorFunc(NULL, virt_quiet);
-	conn = virConnectOpen(e->fields[1]);
-	if (!conn) {
-		virErrorPtr ve = virGetLastError();
-
-		return err_set("connect '%s': %s", e->fields[1],
-			       ve && ve->message ? ve->message : "failed");
-	}
-	dom = e->nfields > 2 ? virDomainLookupByUUIDString(conn, e->fields[2])
-			     : virDomainLookupByName(conn, e->fields[0]);
-	if (!dom) {
-		virErrorPtr ve = virGetLastError();
-
-		if (ve && ve->code == VIR_ERR_NO_DOMAIN)
-			r = 0;
-		else
-			err_set("look up domain '%s': %s", e->fields[0],
-				ve && ve->message ? ve->message : "failed");
-		goto cleanup;
-	}
-	if (!virDomainGetName(dom) || strcmp(virDomainGetName(dom), e->fields[0]) != 0) {
-		err_set("journal: domain with UUID %s is not named '%s': refused",
-			e->nfields > 2 ? e->fields[2] : "", e->fields[0]);
-		goto cleanup;
-	}
-	if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
-	    virDomainIsActive(dom) == 1) {
-		virErrorPtr ve = virGetLastError();
-
-		err_set("destroy domain '%s': %s", e->fields[0],
-			ve && ve->message ? ve->message : "failed");
-		goto cleanup;
-	}
-	if (virDomainIsPersistent(dom) == 1 &&
-	    virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
-				   VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-				   VIR_DOMAIN_UNDEFINE_NVRAM |
-				   VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0) {
-		virErrorPtr ve = virGetLastError();
-
-		err_set("undefine domain '%s': %s", e->fields[0],
-			ve && ve->message ? ve->message : "failed");
-		goto cleanup;
-	}
-	r = 0;
-cleanup:
-	/* A remote host's guest had its disks there as volumes named after it. */
-	if (r == 0 && hv_uri_remote(e->fields[1]) &&
-	    lvr_remove_volumes(conn, e->fields[0]) < 0)
-		r = -1;
-	if (dom)
-		virDomainFree(dom);
-	virConnectClose(conn);
-	return r;
+	return drv->release((const char *const *)e->fields, e->nfields);
 }
 
 /* A resource a target driver created (target.h's table): its handler. */
@@ -486,7 +418,7 @@ static void register_builtins(void)
 {
 	static const struct { const char *kind; journal_release_fn fn; } b[] = {
 		{ "file", release_file }, { "dir", release_dir }, { "pid", release_pid },
-		{ "qemu-pid", release_pid }, { "domain", release_domain },
+		{ "qemu-pid", release_pid },
 	};
 	size_t i;
 
@@ -495,6 +427,10 @@ static void register_builtins(void)
 	builtins_done = true;
 	for (i = 0; i < ARRAY_SIZE(b); i++)
 		journal_register(b[i].kind, b[i].fn, NULL);
+	for (i = 0; hv_drivers[i]; i++)
+		if (hv_drivers[i]->release_kind)
+			journal_register(hv_drivers[i]->release_kind, release_guest,
+					 (void *)hv_drivers[i]);
 	for (i = 0; target_releases[i].kind; i++)
 		journal_register(target_releases[i].kind, release_target,
 				 (void *)&target_releases[i]);

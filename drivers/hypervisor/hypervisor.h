@@ -161,6 +161,13 @@ struct hv_driver {
 	 * guest spec describes, written before start: kind then fields, pushed
 	 * onto out (libvirt: "domain NAME URI"). NULL: none. 0 or -1. */
 	int (*journal_record)(void *conn, const struct vm_spec *spec, struct strv *out);
+	/* `amiforge clean`'s side of that record: release_kind names it, and
+	 * release destroys what it names from its fields (no connection of the
+	 * run's is left; the fields are untrusted: checked here). The journal
+	 * looks the kind up in hv_drivers[] as it does target.h's table. NULL:
+	 * none. 0 (also when it is gone already) or -1. */
+	const char *release_kind;
+	int (*release)(const char *const *fields, size_t nfields);
 	/* The process running the guest when the driver runs one itself (QEMU),
 	 * journaled right after start; 0: none. NULL: never. */
 	pid_t (*pid)(void *conn, void *vm);

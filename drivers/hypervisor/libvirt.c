@@ -728,6 +728,80 @@ static void lv_close(void *priv)
 	free(c->uri);
 }
 
+/* `amiforge clean` of a "domain NAME URI [UUID]" record (lv_journal_record):
+ * only an amiforge-* domain behind an allowed URI, found by UUID when the
+ * record has one and then checked by name; destroyed and undefined, and on a
+ * remote host its volumes deleted. */
+static int lv_release_domain(const char *const *fields, size_t nfields)
+{
+	virConnectPtr conn;
+	virDomainPtr dom;
+	int r = -1;
+
+	if (nfields < 2)
+		return err_set("journal: a 'domain' record needs 2 fields, has %zu", nfields);
+	if (!hv_domain_name_ours(fields[0]))
+		return err_set("journal: domain '%s' is not one of amiforge's (%s*): refused",
+			       fields[0], HV_DOMAIN_PREFIX);
+	if (hv_uri_check(fields[1]) < 0)
+		return err_prefix("journal: domain '%s'", fields[0]);
+	virSetErrorFunc(NULL, lv_silent);
+	conn = virConnectOpen(fields[1]);
+	if (!conn) {
+		virErrorPtr ve = virGetLastError();
+
+		return err_set("connect '%s': %s", fields[1],
+			       ve && ve->message ? ve->message : "failed");
+	}
+	dom = nfields > 2 ? virDomainLookupByUUIDString(conn, fields[2])
+			     : virDomainLookupByName(conn, fields[0]);
+	if (!dom) {
+		virErrorPtr ve = virGetLastError();
+
+		if (ve && ve->code == VIR_ERR_NO_DOMAIN)
+			r = 0;
+		else
+			err_set("look up domain '%s': %s", fields[0],
+				ve && ve->message ? ve->message : "failed");
+		goto cleanup;
+	}
+	if (!virDomainGetName(dom) || strcmp(virDomainGetName(dom), fields[0]) != 0) {
+		err_set("journal: domain with UUID %s is not named '%s': refused",
+			nfields > 2 ? fields[2] : "", fields[0]);
+		goto cleanup;
+	}
+	if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0 &&
+	    virDomainIsActive(dom) == 1) {
+		virErrorPtr ve = virGetLastError();
+
+		err_set("destroy domain '%s': %s", fields[0],
+			ve && ve->message ? ve->message : "failed");
+		goto cleanup;
+	}
+	if (virDomainIsPersistent(dom) == 1 &&
+	    virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+				   VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+				   VIR_DOMAIN_UNDEFINE_NVRAM |
+				   VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0) {
+		virErrorPtr ve = virGetLastError();
+
+		err_set("undefine domain '%s': %s", fields[0],
+			ve && ve->message ? ve->message : "failed");
+		goto cleanup;
+	}
+	r = 0;
+cleanup:
+	/* A remote host's guest had its disks there as volumes named after it. */
+	if (r == 0 && hv_uri_remote(fields[1]) &&
+	    lvr_remove_volumes(conn, fields[0]) < 0)
+		r = -1;
+	if (dom)
+		virDomainFree(dom);
+	virConnectClose(conn);
+	return r;
+}
+
+
 const struct hv_driver hv_libvirt_driver = {
 	.name = "libvirt",
 	.conn_size = sizeof(struct lv_conn),
@@ -743,6 +817,8 @@ const struct hv_driver hv_libvirt_driver = {
 	.stream_disk = lv_stream_disk,
 	.detach = lv_detach,
 	.journal_record = lv_journal_record,
+	.release_kind = "domain",
+	.release = lv_release_domain,
 	.vm_release = lv_vm_release,
 	.close = lv_close,
 };
