@@ -37,7 +37,6 @@ static const char *const proxy_keys[] = { "http", "https", "no_proxy" };
 static const char *const output_keys[] = { "formats", "directory" };
 static const char *const image_formats[] = { "qcow2", "raw", "vmdk" };
 static const char *const accels[] = { "auto", "kvm", "tcg" };
-static const char *const drivers[] = { "auto", "libvirt", "qemu" };
 static const char *const output_formats[] = { "qcow2", "raw", "vmdk", "vhd", "vhdx", "ova" };
 
 struct override {
@@ -1068,7 +1067,13 @@ static int parse_vm(struct rctx *c, const struct ynode *root)
 	if (get_str(c, n, "driver", "vm.driver", &v, &s) < 0)
 		return -1;
 	if (s) {
-		if (one_of(c, v, "vm.driver", s, drivers, ARRAY_SIZE(drivers)) < 0)
+		/* "auto", then the hypervisor driver table's names. */
+		const char *drivers[8] = { "auto" };
+		size_t nd = 1;
+
+		for (size_t i = 0; hv_drivers[i] && nd < ARRAY_SIZE(drivers); i++)
+			drivers[nd++] = hv_drivers[i]->name;
+		if (one_of(c, v, "vm.driver", s, drivers, nd) < 0)
 			return -1;
 		vm->driver = xstrdup(s);
 	}
