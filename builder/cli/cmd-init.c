@@ -18,7 +18,8 @@
 
 #define INIT_USAGE "init [DIR] [--name NAME] [--version V] [--parent PATH|URL|ami-ID|ssm:NAME]\n" \
 		   "       [--sha256 HEX | --checksum-url URL] [--components LIST] [--cpus N]\n" \
-		   "       [--memory MiB] [--formats LIST] [--publish no|ebs|import-snapshot|import-image]\n" \
+		   "       [--memory MiB] [--disk-size SIZE] [--driver auto|libvirt|qemu] [--formats LIST]\n" \
+		   "        [--publish no|ebs|import-snapshot|import-image]\n" \
 		   "       [--region R] [--bucket B] [--ami-name TEMPLATE] [--tags K=V,...]\n" \
 		   "       [--copy-to REGIONS] [--share ACCOUNTS] [--yes]"
 
@@ -31,7 +32,7 @@
 
 enum {
 	A_NAME, A_VERSION, A_PARENT, A_SHA256, A_SUMS, A_CATALOG,      /* the recipe */
-	A_CPUS, A_MEMORY, A_FORMATS,                                     /* infrastructure */
+	A_CPUS, A_MEMORY, A_DISK, A_DRIVER, A_FORMATS,                   /* infrastructure */
 	A_PUBLISH, A_REGION, A_BUCKET, A_AMI_NAME, A_TAGS, A_COPY, A_SHARE,   /* distribution */
 	A_N
 };
@@ -318,6 +319,8 @@ static char *recipe_text(struct answer *a)
 		"vm:\n"
 		"  cpus: %s\n"
 		"  memory: %s   # MiB\n"
+		"%s%s%s"
+		"  driver: %s   # auto: libvirt, else QEMU itself\n"
 		"\n"
 		"# What the build writes (qcow2, raw, vmdk, vhd, vhdx, ova).\n"
 		"output:\n"
@@ -327,7 +330,9 @@ static char *recipe_text(struct answer *a)
 		name, ver, url ? "parent:\n  url: " : ami ? "parent:\n  ami: " : ssm ? "parent:\n  ssm: "
 		: "parent: ", parent, "\n",
 		url && sum ? sum : "", cat.data ? cat.data : "", a[A_CPUS].value,
-		a[A_MEMORY].value, formats, pub.data ? pub.data : "");
+		a[A_MEMORY].value, a[A_DISK].value[0] ? "  disk_size: " : "",
+		a[A_DISK].value[0] ? a[A_DISK].value : "  # disk_size: 8G   (default: the base image's size)",
+		"\n", a[A_DRIVER].value, formats, pub.data ? pub.data : "");
 	buf_release(&cat);
 	buf_release(&pub);
 	free(name);
@@ -364,6 +369,8 @@ int cmd_init(int argc, char **argv)
 		{ "checksum-url", required_argument, NULL, A_SUMS },
 		{ "cpus", required_argument, NULL, A_CPUS },
 		{ "memory", required_argument, NULL, A_MEMORY },
+		{ "disk-size", required_argument, NULL, A_DISK },
+		{ "driver", required_argument, NULL, A_DRIVER },
 		{ "formats", required_argument, NULL, A_FORMATS },
 		{ "components", required_argument, NULL, A_CATALOG },
 		{ "publish", required_argument, NULL, A_PUBLISH },
@@ -386,6 +393,9 @@ int cmd_init(int argc, char **argv)
 		[A_SUMS] = { "checksum-url", "URL of the file of checksums for it", NULL, NULL },
 		[A_CPUS] = { "cpus", "Build guest vCPUs", "2", NULL },
 		[A_MEMORY] = { "memory", "Build guest memory (MiB)", "2048", NULL },
+		[A_DISK] = { "disk-size", "Build guest disk size (e.g. 8G; empty: the base image's)",
+			     "", NULL },
+		[A_DRIVER] = { "driver", "Hypervisor driver (auto, libvirt, qemu)", "auto", NULL },
 		[A_CATALOG] = { "components", "Catalog components to run before hello.yaml "
 				"(comma-separated names; empty: none)", "", NULL },
 		[A_FORMATS] = { "formats", "Output formats (qcow2, raw, vmdk, vhd, vhdx, ova)",
@@ -432,6 +442,8 @@ int cmd_init(int argc, char **argv)
 			       "  --components LIST        catalog components, e.g. update-linux,\n"
 			       "                           python-3-linux ('amiforge component list')\n"
 			       "  --cpus N, --memory MiB   the build guest\n"
+			       "  --disk-size SIZE         its disk, e.g. 8G (default: the base's size)\n"
+			       "  --driver D               auto (default), libvirt or qemu\n"
 			       "  --formats LIST           output formats, e.g. qcow2,vmdk\n"
 			       "  --publish ROUTE          no (default), ebs, import-snapshot or\n"
 			       "                           import-image; then:\n"
@@ -499,6 +511,18 @@ int cmd_init(int argc, char **argv)
 			log_error("init: --%s '%s': expected a whole number", a[i].flag, a[i].value);
 			goto cleanup;
 		}
+	}
+	if (a[A_DISK].value[0]) {
+		uint64_t v;
+
+		if (parse_size(a[A_DISK].value, &v) < 0 || v < (1u << 20) || v > RECIPE_DISK_MAX) {
+			log_error("init: --disk-size '%s': expected a size like 8G", a[A_DISK].value);
+			goto cleanup;
+		}
+	}
+	if (strcmp(a[A_DRIVER].value, "auto") != 0 && !hv_driver_find(a[A_DRIVER].value)) {
+		log_error("init: --driver '%s': expected auto, libvirt or qemu", a[A_DRIVER].value);
+		goto cleanup;
 	}
 	{
 		static const char *const routes[] = { "no", "ebs", "import-snapshot", "import-image" };

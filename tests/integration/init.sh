@@ -28,15 +28,21 @@ check "init --yes: the documents validate" "$AMIFORGE" component validate \
 
 # Every answer as a flag.
 "$AMIFORGE" init "$dir/flags" --yes --name web --version 2.1.0 --parent "$img" --cpus 4 \
-	--memory 1536 --formats qcow2,vmdk >/dev/null 2>&1
+	--memory 1536 --disk-size 6G --driver qemu --formats qcow2,vmdk >/dev/null 2>&1
 check_eq "init flags: exit 0" "$?" 0
 out=$("$AMIFORGE" validate --json "$dir/flags/recipe.yaml")
 check_eq "init flags: validate accepts name, version and the parent path" \
 	"$(jq -r '[.valid, .name, .version, .parent] | @tsv' <<<"$out")" \
 	"$(printf 'true\tweb\t2.1.0\t%s' "$img")"
 check_eq "init flags: vm and formats as given" \
-	"$(grep -E '^  (cpus|memory|formats):' "$dir/flags/recipe.yaml" | tr '\n' ' ' | tr -s ' ')" \
-	' cpus: 4 memory: 1536 # MiB formats: ["qcow2", "vmdk"] '
+	"$(grep -E '^  (cpus|memory|disk_size|driver|formats):' "$dir/flags/recipe.yaml" | tr '\n' ' ' | tr -s ' ')" \
+	' cpus: 4 memory: 1536 # MiB disk_size: 6G driver: qemu # auto: libvirt, else QEMU itself formats: ["qcow2", "vmdk"] '
+"$AMIFORGE" init "$dir/baddrv" --yes --parent "$img" --driver kvm >/dev/null 2>&1
+check_eq "init --driver kvm: exit 2" "$?" 2
+"$AMIFORGE" init "$dir/baddisk" --yes --parent "$img" --disk-size lots >/dev/null 2>&1
+check_eq "init --disk-size lots: exit 2" "$?" 2
+check_eq "init bad --driver/--disk-size: nothing written" \
+	"$(find "$dir/baddrv" "$dir/baddisk" -type f 2>/dev/null | wc -l)" 0
 
 # An AMI, or the AMI an SSM parameter names, as the parent.
 "$AMIFORGE" init "$dir/ami" --yes --parent ami-0123456789abcdef0 >/dev/null 2>&1
@@ -111,6 +117,7 @@ import os, pty, select, sys, time
 amiforge, target, img = sys.argv[1:4]
 answers = [("Recipe name", "dialog-web"), ("Version", ""), ("Base image", img),
            ("Catalog components", "update-linux"), ("vCPUs", "3"), ("memory", ""),
+           ("disk size", ""), ("Hypervisor driver", "libvirt"),
            ("Output formats", "raw"), ("Publish an AMI", "ebs"), ("Region to publish", "eu-west-1"),
            ("AMI name", ""), ("Tags on the AMI", "team=web"), ("Copy the AMI", "us-east-1"),
            ("Accounts that may launch", "123456789012"), ("Write it?", "y")]
@@ -139,7 +146,7 @@ sys.stdout.write(seen.decode(errors="replace") + "\n")
 print("asked %d exit %d" % (i, os.waitstatus_to_exitcode(status)))
 EOF
 out=$(python3 "$dir/drive.py" "$AMIFORGE" "$dir/dialog" "$img" 2>&1)
-check_eq "init dialogue: every question asked, exit 0" "$(tail -n 1 <<<"$out")" "asked 14 exit 0"
+check_eq "init dialogue: every question asked, exit 0" "$(tail -n 1 <<<"$out")" "asked 16 exit 0"
 check_contains "init dialogue: the catalog's components are shown" "$out" \
 	"The catalog has: chrony-time-linux docker-ce-linux"
 out=$("$AMIFORGE" validate --json "$dir/dialog/recipe.yaml")
@@ -157,12 +164,12 @@ sed -e 's/("Catalog components", "update-linux")/("Catalog components", "")/' \
     "$dir/drive.py" >"$dir/drive-nopub.py"
 out=$(python3 "$dir/drive-nopub.py" "$AMIFORGE" "$dir/dialog2" "$img" 2>&1)
 check_eq "init dialogue, no publishing: no distribution question, exit 0" "$(tail -n 1 <<<"$out")" \
-	"asked 9 exit 0"
+	"asked 11 exit 0"
 check "init dialogue, no publishing: validate accepts it" "$AMIFORGE" validate "$dir/dialog2/recipe.yaml"
 check_eq "init dialogue, no publishing: publish: only as a comment" \
 	"$(grep -cE '^(publish|distribution):' "$dir/dialog2/recipe.yaml")" 0
 check_eq "init dialogue: vm and formats from the answers" \
-	"$(grep -E '^  (cpus|memory|formats):' "$dir/dialog/recipe.yaml" | tr '\n' ' ' | tr -s ' ')" \
-	' cpus: 3 memory: 2048 # MiB formats: ["raw"] '
+	"$(grep -E '^  (cpus|memory|# disk_size|driver|formats):' "$dir/dialog/recipe.yaml" | tr '\n' ' ' | tr -s ' ')" \
+	' cpus: 3 memory: 2048 # MiB # disk_size: 8G (default: the base image'"'"'s size) driver: libvirt # auto: libvirt, else QEMU itself formats: ["raw"] '
 
 finish
