@@ -58,6 +58,15 @@ int op_exec(struct conn *c, const struct proto_frame *f);
  * look the user up, build the environment (fuzzing). 0 or -1 (recorded). */
 int exec_check_request(const struct proto_frame *f);
 int op_put(struct conn *c, const struct proto_frame *f, struct proto_msg *ok);
+/* put's steps, shared by op_put and op_put_bulk: the temporary file beside
+ * path (".NAME.amiforge-XXXXXX"; its fd, *tmp owned; -1 recorded), its
+ * mtime, and the commit: close *fd, rename *tmp over path (none when *tmp is
+ * NULL: an append), size and digest into ok. -1 recorded; *fd is -1 after
+ * put_commit, *tmp NULL once renamed (else the caller unlinks it). */
+int put_tmp_create(const char *path, char **tmp);
+int put_set_mtime(int fd, const char *path, uint64_t mtime);
+int put_commit(int *fd, char **tmp, const char *path, uint64_t size, const uint8_t *digest,
+	       size_t dlen, struct proto_msg *ok);
 int op_get(struct conn *c, const struct proto_frame *f);
 int op_stat(struct conn *c, const struct proto_frame *f, struct proto_msg *ok);
 int op_mkdir(struct conn *c, const struct proto_frame *f, struct proto_msg *ok);

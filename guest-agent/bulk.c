@@ -96,7 +96,7 @@ static int bulk_args(const struct proto_frame *f, const char **path, uint64_t *n
 
 int op_put_bulk(const struct proto_frame *f, struct proto_msg *ok)
 {
-	const char *path, *slash;
+	const char *path;
 	const uint8_t *want;
 	size_t want_len, dlen;
 	uint8_t digest[PROTO_DIGEST_MAX];
@@ -124,15 +124,9 @@ int op_put_bulk(const struct proto_frame *f, struct proto_msg *ok)
 			err_errno("open the bulk disk");
 		goto cleanup;
 	}
-	slash = strrchr(path, '/');
-	tmp = xasprintf("%.*s/.%s.amiforge-XXXXXX", (int)(slash - path), path, slash + 1);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		err_errno("create '%s'", tmp);
-		free(tmp);
-		tmp = NULL;
+	fd = put_tmp_create(path, &tmp);
+	if (fd < 0)
 		goto cleanup;
-	}
 	hash_init(&h, "sha256");
 	while (done < size) {
 		uint64_t left = size - done;
@@ -164,28 +158,9 @@ int op_put_bulk(const struct proto_frame *f, struct proto_msg *ok)
 		err_errno("chmod '%s'", path);
 		goto cleanup;
 	}
-	if (r == 1) {
-		struct timespec ts[2] = { { (time_t)mtime, 0 }, { (time_t)mtime, 0 } };
-
-		if (futimens(fd, ts) < 0) {
-			err_errno("set mtime of '%s'", path);
-			goto cleanup;
-		}
-	}
-	r = close(fd);
-	fd = -1;
-	if (r < 0) {
-		err_errno("write '%s'", path);
+	if ((r == 1 && put_set_mtime(fd, path, mtime) < 0) ||
+	    put_commit(&fd, &tmp, path, size, digest, dlen, ok) < 0)
 		goto cleanup;
-	}
-	if (rename(tmp, path) < 0) {
-		err_errno("rename '%s' to '%s'", tmp, path);
-		goto cleanup;
-	}
-	free(tmp);
-	tmp = NULL;
-	proto_msg_u64(ok, PROTO_A_SIZE, size);
-	proto_msg_bytes(ok, PROTO_A_DIGEST, digest, dlen);
 	ret = 0;
 cleanup:
 	if (fd >= 0)

@@ -34,6 +34,47 @@ static int get_bool(const struct proto_frame *f, uint16_t tag, bool *b)
 
 /* --- put ------------------------------------------------------------------ */
 
+int put_tmp_create(const char *path, char **tmp)
+{
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	*tmp = xasprintf("%.*s/.%s.amiforge-XXXXXX", (int)(slash - path), path, slash + 1);
+	fd = mkostemp(*tmp, O_CLOEXEC);
+	if (fd < 0) {
+		err_errno("create '%s'", *tmp);
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return fd;
+}
+
+int put_set_mtime(int fd, const char *path, uint64_t mtime)
+{
+	struct timespec ts[2] = { { (time_t)mtime, 0 }, { (time_t)mtime, 0 } };
+
+	if (futimens(fd, ts) < 0)
+		return err_errno("set mtime of '%s'", path);
+	return 0;
+}
+
+int put_commit(int *fd, char **tmp, const char *path, uint64_t size, const uint8_t *digest,
+	       size_t dlen, struct proto_msg *ok)
+{
+	int r = close(*fd);
+
+	*fd = -1;
+	if (r < 0)
+		return err_errno("write '%s'", path);
+	if (*tmp && rename(*tmp, path) < 0)
+		return err_errno("rename '%s' to '%s'", *tmp, path);
+	free(*tmp);
+	*tmp = NULL;
+	proto_msg_u64(ok, PROTO_A_SIZE, size);
+	proto_msg_bytes(ok, PROTO_A_DIGEST, digest, dlen);
+	return 0;
+}
+
 int op_put(struct conn *c, const struct proto_frame *f, struct proto_msg *ok)
 {
 	const char *path;
@@ -69,14 +110,9 @@ int op_put(struct conn *c, const struct proto_frame *f, struct proto_msg *ok)
 			goto cleanup;
 		}
 	} else {
-		const char *slash = strrchr(path, '/');
-
-		tmp = xasprintf("%.*s/.%s.amiforge-XXXXXX", (int)(slash - path), path, slash + 1);
-		fd = mkostemp(tmp, O_CLOEXEC);
-		if (fd < 0) {
-			err_errno("create '%s'", tmp);
+		fd = put_tmp_create(path, &tmp);
+		if (fd < 0)
 			goto cleanup;
-		}
 	}
 	hash_init(&h, "sha256");
 	ret = 1;
@@ -127,28 +163,9 @@ int op_put(struct conn *c, const struct proto_frame *f, struct proto_msg *ok)
 		err_errno("chown '%s'", path);
 		goto cleanup;
 	}
-	if (have_mtime) {
-		struct timespec ts[2] = { { (time_t)mtime, 0 }, { (time_t)mtime, 0 } };
-
-		if (futimens(fd, ts) < 0) {
-			err_errno("set mtime of '%s'", path);
-			goto cleanup;
-		}
-	}
-	r = close(fd);
-	fd = -1;
-	if (r < 0) {
-		err_errno("write '%s'", path);
+	if ((have_mtime && put_set_mtime(fd, path, mtime) < 0) ||
+	    put_commit(&fd, &tmp, path, size, digest, dlen, ok) < 0)
 		goto cleanup;
-	}
-	if (tmp && rename(tmp, path) < 0) {
-		err_errno("rename '%s' to '%s'", tmp, path);
-		goto cleanup;
-	}
-	free(tmp);
-	tmp = NULL;
-	proto_msg_u64(ok, PROTO_A_SIZE, size);
-	proto_msg_bytes(ok, PROTO_A_DIGEST, digest, dlen);
 	ret = 0;
 cleanup:
 	if (fd >= 0)
