@@ -13,12 +13,12 @@
 #include "error.h"
 #include "builder/base/fetch.h"
 #include "builder/disk/overlay.h"
+#include "builder/disk/qemu-img.h"
 #include "builder/guest/guest.h"
 #include "builder/guest/inject.h"
 #include "journal.h"
 #include "log.h"
 #include "builder/recipe/recipe.h"
-#include "run.h"
 #include "util.h"
 
 /* Bump when the key material or the layout changes: old checkpoints are
@@ -188,22 +188,12 @@ int ckpt_state_save(const char *build_dir, const char *recipe, const char *const
  * bottom first, layer itself last. */
 static bool chain_read(const struct ckpt *c, const char *layer, struct strv *above)
 {
-	const char *argv[] = { "qemu-img", "info", "-U", "--backing-chain", "--output=json",
-			       "-f", "qcow2", layer, NULL };
-	struct run r = RUN_INIT;
-	json_t *j = NULL, *e;
-	json_error_t je;
+	struct qemu_img_read rd = { .max = CKPT_CHAIN_JSON_MAX };
+	json_t *j, *e;
 	size_t i, n;
 	bool ok = false;
 
-	r.argv = argv;
-	r.out = RUN_CAPTURE;
-	r.err = RUN_CAPTURE;
-	r.capture_max = CKPT_CHAIN_JSON_MAX;
-	r.timeout_ms = 60000;
-	if (run_sync(&r) < 0 || run_check(&r) < 0 || r.truncated)
-		goto cleanup;
-	j = json_loads(r.out_buf.data ? r.out_buf.data : "", 0, &je);
+	j = qemu_img_info(layer, "qcow2", QEMU_IMG_CHAIN | QEMU_IMG_SHARED, &rd);
 	n = json_array_size(j);
 	if (n < 2)
 		goto cleanup;
@@ -232,10 +222,9 @@ static bool chain_read(const struct ckpt *c, const char *layer, struct strv *abo
 cleanup:
 	if (!ok)
 		log_debug("checkpoint layer %s: backing chain not usable (%s)", layer,
-			  r.err_buf.data ? r.err_buf.data : "unexpected chain");
+			  err_isset() ? err_msg() : "unexpected chain");
 	err_clear();
 	json_decref(j);
-	run_release(&r);
 	return ok;
 }
 

@@ -1,6 +1,4 @@
-#include <signal.h>
 #include <sys/file.h>
-#include <sys/wait.h>
 
 #include "journal.h"
 #include "builder/base/cache.h"
@@ -9,12 +7,10 @@
 #include "buf.h"
 #include "error.h"
 #include "log.h"
+#include "proc.h"
 #include "util.h"
 
 #define JOURNAL_HEADER "# amiforge journal v1\n"
-/* How long a process gets after SIGTERM, then after SIGKILL. */
-#define PID_TERM_MS 5000
-#define PID_KILL_MS 5000
 
 struct journal {
 	char *path;
@@ -295,105 +291,12 @@ static int release_dir(const struct journal_entry *e, void *opaque UNUSED)
 	return r;
 }
 
-int proc_starttime(pid_t pid, uint64_t *out)
-{
-	char path[64], buf[1024], *p, *tok, *save = NULL;
-	int fd, i;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			errno = ESRCH;
-		return -1;
-	}
-	n = read_all(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		errno = ESRCH;
-		return -1;
-	}
-	buf[n] = '\0';
-	/* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
-	p = strrchr(buf, ')');
-	if (!p) {
-		errno = EINVAL;
-		return -1;
-	}
-	p++;
-	/* After ')': field 3 (state) is the first token; starttime is field 22. */
-	for (i = 3, tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), i++) {
-		if (i == 3 && (tok[0] == 'Z' || tok[0] == 'X')) {
-			errno = ESRCH;   /* a zombie is as good as gone */
-			return -1;
-		}
-		if (i == 22)
-			return parse_u64(tok, UINT64_MAX, out) < 0 ? (errno = EINVAL, -1) : 0;
-	}
-	errno = EINVAL;
-	return -1;
-}
-
-/* Wait up to ms for pid (with start time st) to disappear. */
-static bool pid_gone(pid_t pid, uint64_t st, int64_t ms)
-{
-	int64_t deadline = now_ms() + ms;
-
-	for (;;) {
-		uint64_t cur;
-
-		waitpid(pid, NULL, WNOHANG);   /* reap it if it is our child */
-		if (proc_starttime(pid, &cur) < 0 || cur != st)
-			return true;
-		if (now_ms() >= deadline)
-			return false;
-		usleep(20000);
-	}
-}
-
-int proc_exe(pid_t pid, char *out, size_t n)
-{
-	char path[64];
-	ssize_t len;
-
-	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
-	len = readlink(path, out, n - 1);
-	if (len < 0)
-		return -1;
-	if ((size_t)len >= n - 1) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	out[len] = '\0';
-	return 0;
-}
-
+/* A process journal_add_pid() recorded: proc.h. */
 static int release_pid(const struct journal_entry *e, void *opaque UNUSED)
 {
-	uint64_t pid, st, cur;
-	char exe[PATH_MAX];
-
 	if (need_fields(e, 3) < 0)
 		return -1;
-	if (parse_u64(e->fields[0], INT_MAX, &pid) < 0 || pid < 2 ||
-	    parse_u64(e->fields[1], UINT64_MAX, &st) < 0 || e->fields[2][0] != '/')
-		return err_set("journal: bad pid entry %u", e->id);
-	if (proc_starttime((pid_t)pid, &cur) < 0 || cur != st)
-		return 0;   /* gone, or the pid now belongs to someone else */
-	if (proc_exe((pid_t)pid, exe, sizeof(exe)) < 0 || strcmp(exe, e->fields[2]) != 0) {
-		log_warn("process %llu is not the journaled '%s' any more: left alone",
-			 (unsigned long long)pid, e->fields[2]);
-		return 0;
-	}
-	if (kill((pid_t)pid, SIGTERM) < 0 && errno != ESRCH)
-		return err_errno("kill %llu", (unsigned long long)pid);
-	if (pid_gone((pid_t)pid, st, PID_TERM_MS))
-		return 0;
-	kill((pid_t)pid, SIGKILL);
-	if (pid_gone((pid_t)pid, st, PID_KILL_MS))
-		return 0;
-	return err_set("process %llu survived SIGKILL", (unsigned long long)pid);
+	return proc_release((const char *const *)e->fields, e->nfields);
 }
 
 /* A guest a hypervisor driver started (hypervisor.h's release op). */
@@ -418,7 +321,6 @@ static void register_builtins(void)
 {
 	static const struct { const char *kind; journal_release_fn fn; } b[] = {
 		{ "file", release_file }, { "dir", release_dir }, { "pid", release_pid },
-		{ "qemu-pid", release_pid },
 	};
 	size_t i;
 

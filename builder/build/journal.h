@@ -117,10 +117,5 @@ typedef int (*journal_release_fn)(const struct journal_entry *e, void *opaque);
 /* Register (or replace) the handler for kind. 0, or -1 when the table is full. */
 int journal_register(const char *kind, journal_release_fn fn, void *opaque);
 
-/* Start time of pid (field 22 of /proc/PID/stat, clock ticks since boot).
- * 0, or -1 (errno ESRCH when the process does not exist). */
-int proc_starttime(pid_t pid, uint64_t *out);
-/* The executable of pid (readlink /proc/PID/exe) into out[n]. 0 or -1. */
-int proc_exe(pid_t pid, char *out, size_t n);
 
 #endif

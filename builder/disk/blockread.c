@@ -4,10 +4,10 @@
 
 #include "blockread.h"
 #include "diskinfo.h"
+#include "qemu-img.h"
 #include "buf.h"
 #include "error.h"
 #include "log.h"
-#include "run.h"
 #include "util.h"
 
 /* Deepest backing chain followed (qemu's own limit is 1000s, real chains a
@@ -15,6 +15,8 @@
 #define CHAIN_MAX 64
 /* qemu-img info --backing-chain of a sane chain is a few KiB per layer. */
 #define INFO_JSON_MAX (4u * 1024 * 1024)
+/* qemu-img map of one window; an answer over this shrinks the window back. */
+#define MAP_JSON_MAX (16u * 1024 * 1024)
 /* Time allowed to one qemu-img map / convert call. */
 #define MAP_TIMEOUT_MS (5 * 60 * 1000)
 /* A window with at most this many extents is sparse: the next is longer. */
@@ -55,34 +57,6 @@ struct blockread {
 	uint64_t cstart, cend;
 	struct blockread_stats st;
 };
-
-static json_t *run_json(const char *const *argv, const char *what, size_t max,
-			bool *too_big)
-{
-	struct run r = RUN_INIT;
-	json_error_t je;
-	json_t *j = NULL;
-
-	r.argv = argv;
-	r.out = RUN_CAPTURE;
-	r.err = RUN_CAPTURE;
-	r.capture_max = max;
-	r.timeout_ms = MAP_TIMEOUT_MS;
-	if (run_sync(&r) < 0 || run_check(&r) < 0)
-		goto cleanup;
-	if (r.truncated) {
-		if (too_big)
-			*too_big = true;
-		err_set("%s: output larger than %zu bytes", what, max);
-		goto cleanup;
-	}
-	j = json_loadb(r.out_buf.data ? r.out_buf.data : "", r.out_buf.len, 0, &je);
-	if (!j)
-		err_set("%s: invalid JSON at %d:%d: %s", what, je.line, je.column, je.text);
-cleanup:
-	run_release(&r);
-	return j;
-}
 
 /* A layer is read directly when qemu's offsets address its own file: raw or
  * qcow2 without encryption, in a plain file. */
@@ -131,8 +105,7 @@ struct blockread *blockread_open(const char *path, const char *format)
 {
 	struct blockread *br = xcalloc(1, sizeof(*br));
 	const char *fmt = disk_format_name(format, false);
-	const char *argv[] = { "qemu-img", "info", "--backing-chain", "--output=json", "-f",
-			       fmt, path, NULL };
+	struct qemu_img_read rd = { .max = INFO_JSON_MAX, .timeout_ms = MAP_TIMEOUT_MS };
 	json_t *info = NULL, *vs;
 	size_t i;
 
@@ -144,7 +117,7 @@ struct blockread *blockread_open(const char *path, const char *format)
 		goto fail;
 	}
 	br->format = xstrdup(fmt);
-	info = run_json(argv, "qemu-img info", INFO_JSON_MAX, NULL);
+	info = qemu_img_info(path, fmt, QEMU_IMG_CHAIN, &rd);
 	if (!info) {
 		err_prefix("disk '%s'", path);
 		goto fail;
@@ -227,14 +200,15 @@ static int load_window(struct blockread *br, uint64_t start)
 	char s[32], l[32];
 	uint64_t len;
 	const char *argv[] = { "qemu-img", "map", "--output=json", "-f", br->format,
-			       "--start-offset", s, "--max-length", l, br->path, NULL };
+			       "--start-offset", s, "--max-length", l, "--", br->path, NULL };
 	json_t *map, *e;
 	uint64_t pos = start;
 	size_t i;
 	int r = -1;
 
 	for (;;) {
-		bool too_big = false;
+		struct qemu_img_read rd = { .max = MAP_JSON_MAX,
+					    .timeout_ms = MAP_TIMEOUT_MS };
 
 		if (br->win < BLOCKREAD_MAP_WINDOW)
 			br->win = BLOCKREAD_MAP_WINDOW;
@@ -242,10 +216,10 @@ static int load_window(struct blockread *br, uint64_t start)
 		snprintf(s, sizeof(s), "%" PRIu64, start);
 		snprintf(l, sizeof(l), "%" PRIu64, len);
 		br->st.map_runs++;
-		map = run_json(argv, "qemu-img map", RUN_CAPTURE_MAX_DEFAULT, &too_big);
+		map = qemu_img_json(argv, "qemu-img map", &rd);
 		if (map)
 			break;
-		if (!too_big || br->win == BLOCKREAD_MAP_WINDOW) {
+		if (!rd.too_big || br->win == BLOCKREAD_MAP_WINDOW) {
 			err_prefix("disk '%s'", br->path);
 			return -1;
 		}
@@ -373,7 +347,7 @@ static int decode_chunk(struct blockread *br, uint64_t start)
 	char *opts = image_opts(br, start, len);
 	const char *argv[] = { "qemu-img", "convert", "-q", "--image-opts", opts, "-O", "raw",
 			       NULL, NULL };
-	struct run r = RUN_INIT;
+	struct qemu_img_how how = { .timeout_ms = DECODE_TIMEOUT_MS };
 	int64_t t0 = now_ms();
 	int ret = -1;
 
@@ -395,10 +369,7 @@ static int decode_chunk(struct blockread *br, uint64_t start)
 	br->cend = br->cstart = 0;
 	unlink(br->chunk);
 	argv[7] = br->chunk;
-	r.argv = argv;
-	r.err = RUN_CAPTURE;
-	r.timeout_ms = DECODE_TIMEOUT_MS;
-	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+	if (qemu_img_run(argv, &how) < 0) {
 		err_prefix("disk '%s': decode [%" PRIu64 ", +%" PRIu64 ")", br->path, start, len);
 		goto cleanup;
 	}
@@ -415,7 +386,6 @@ static int decode_chunk(struct blockread *br, uint64_t start)
 	br->st.decode_ms += now_ms() - t0;
 	ret = 0;
 cleanup:
-	run_release(&r);
 	free(opts);
 	return ret;
 }

@@ -4,7 +4,7 @@
 #include "diskinfo.h"
 #include "error.h"
 #include "log.h"
-#include "run.h"
+#include "qemu-img.h"
 #include "util.h"
 
 /* qemu-img info's JSON for one image (no backing chain) is well under 64 KiB;
@@ -127,34 +127,18 @@ cleanup:
 
 int disk_info_json(const char *path, const char *format, char **json, size_t *len)
 {
-	struct run r = RUN_INIT;
-	const char *argv[] = { "qemu-img", "info", "-U", "--output=json", "-f", format, "--",
-			       path, NULL };
-	int ret = -1;
-
-	*json = NULL;
-	*len = 0;
+	struct qemu_img_read rd = { .max = QEMU_IMG_INFO_MAX,
+				    .timeout_ms = QEMU_IMG_INFO_TIMEOUT_MS };
 	/* -U: reading the header is safe while a guest has the image open.
 	 * Never --backing-chain: no backing file is opened. */
-	r.argv = argv;
-	r.out = RUN_CAPTURE;
-	r.err = RUN_CAPTURE;
-	r.capture_max = QEMU_IMG_INFO_MAX;
-	r.timeout_ms = QEMU_IMG_INFO_TIMEOUT_MS;
-	if (run_sync(&r) < 0 || run_check(&r) < 0) {
-		err_prefix("inspect '%s'", path);
-		goto cleanup;
-	}
-	if (r.truncated) {
-		err_set("qemu-img info '%s': output over %u bytes", path, QEMU_IMG_INFO_MAX);
-		goto cleanup;
-	}
-	*json = xstrndup(r.out_buf.data ? r.out_buf.data : "", r.out_buf.len);
-	*len = strlen(*json);
-	ret = 0;
-cleanup:
-	run_release(&r);
-	return ret;
+	const char *argv[] = { "qemu-img", "info", "-U", "--output=json", "-f", format, "--",
+			       path, NULL };
+
+	*len = 0;
+	*json = qemu_img_capture(argv, "qemu-img info", &rd, len);
+	if (!*json)
+		return err_prefix("inspect '%s'", path);
+	return 0;
 }
 
 int disk_info_get(const char *path, const char *format, struct disk_info *di)

@@ -1,4 +1,7 @@
-/* qemu-img.c: qemu-img invocations that write images, through one runner. */
+/* qemu-img.c: qemu-img invocations, through one runner for those that
+ * write images and one for those that read what qemu-img says. */
+#include <jansson.h>
+
 #include "qemu-img.h"
 #include "error.h"
 #include "log.h"
@@ -88,4 +91,75 @@ int qemu_img_create_overlay(const char *base, const char *base_fmt, const char *
 		argv[11] = sizestr;
 	}
 	return qemu_img_run(argv, how);
+}
+
+/* ---- reading ---- */
+
+#define READ_MAX_DEFAULT (1u * 1024 * 1024)
+#define READ_TIMEOUT_DEFAULT_MS 60000
+
+char *qemu_img_capture(const char *const *argv, const char *what,
+		       struct qemu_img_read *rd, size_t *len)
+{
+	struct run r = RUN_INIT;
+	char *out = NULL;
+
+	rd->too_big = false;
+	r.argv = argv;
+	r.out = RUN_CAPTURE;
+	r.err = RUN_CAPTURE;
+	r.capture_max = rd->max ? rd->max : READ_MAX_DEFAULT;
+	r.timeout_ms = rd->timeout_ms ? rd->timeout_ms : READ_TIMEOUT_DEFAULT_MS;
+	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+		err_prefix("%s", what);
+		goto cleanup;
+	}
+	if (r.truncated) {
+		rd->too_big = true;
+		err_set("%s: output over %zu bytes", what, r.capture_max);
+		goto cleanup;
+	}
+	out = xstrndup(r.out_buf.data ? r.out_buf.data : "", r.out_buf.len);
+	if (len)
+		*len = strlen(out);
+cleanup:
+	run_release(&r);
+	return out;
+}
+
+json_t *qemu_img_json(const char *const *argv, const char *what, struct qemu_img_read *rd)
+{
+	json_error_t je;
+	json_t *j;
+	size_t len;
+	char *out = qemu_img_capture(argv, what, rd, &len);
+
+	if (!out)
+		return NULL;
+	j = json_loadb(out, len, 0, &je);
+	if (!j)
+		err_set("%s: invalid JSON at %d:%d: %s", what, je.line, je.column, je.text);
+	free(out);
+	return j;
+}
+
+json_t *qemu_img_info(const char *path, const char *format, unsigned flags,
+		      struct qemu_img_read *rd)
+{
+	const char *argv[10];
+	size_t n = 0;
+
+	argv[n++] = "qemu-img";
+	argv[n++] = "info";
+	if (flags & QEMU_IMG_SHARED)
+		argv[n++] = "-U";
+	if (flags & QEMU_IMG_CHAIN)
+		argv[n++] = "--backing-chain";
+	argv[n++] = "--output=json";
+	argv[n++] = "-f";
+	argv[n++] = format;
+	argv[n++] = "--";
+	argv[n++] = path;
+	argv[n] = NULL;
+	return qemu_img_json(argv, "qemu-img info", rd);
 }

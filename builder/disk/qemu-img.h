@@ -1,13 +1,16 @@
-/* qemu-img.h: the one place amiforge runs qemu-img to write an image
- * (convert, compare, create an overlay). Formats are always explicit (-f,
- * -F, -O): nothing is probed. Reading images: diskinfo.h (info) and
- * blockread.h (map, decoding), both over the same runner. */
+/* qemu-img.h: the one place amiforge runs qemu-img — to write an image
+ * (convert, compare, create an overlay) and to read what qemu-img says of
+ * one (info, map: output bounded, timed out, parsed as JSON). Formats are
+ * always explicit (-f, -F, -O): nothing is probed. What the answers mean:
+ * diskinfo.h (one image's header), blockread.h (a chain's map, decoding). */
 #ifndef AMIFORGE_QEMU_IMG_H
 #define AMIFORGE_QEMU_IMG_H
 
 #include <signal.h>
 
 #include "compat.h"
+
+struct json_t;
 
 /* How one qemu-img runs. Zero: stdout captured, no deadline. */
 struct qemu_img_how {
@@ -35,5 +38,32 @@ int qemu_img_compare(const char *a, const char *a_fmt, const char *b, const char
  * size 0: the base's virtual size. */
 int qemu_img_create_overlay(const char *base, const char *base_fmt, const char *path,
 			    uint64_t size, const struct qemu_img_how *how);
+
+/* ---- reading ---- */
+
+/* How one reading run goes: at most max bytes of output (0: 1 MiB), a
+ * deadline (0: 60 s). too_big is set when the output was over max (the run
+ * then fails with that said). */
+struct qemu_img_read {
+	size_t max;
+	int64_t timeout_ms;
+	bool too_big;
+};
+
+/* Run qemu-img with argv and return its stdout, NUL-terminated (*len its
+ * length without the NUL), or NULL with the error recorded ("what: ..."). */
+char *qemu_img_capture(const char *const *argv, const char *what,
+		       struct qemu_img_read *rd, size_t *len);
+
+/* The same, parsed: the JSON value, or NULL with the error recorded. */
+struct json_t *qemu_img_json(const char *const *argv, const char *what,
+			     struct qemu_img_read *rd);
+
+/* qemu-img info --output=json -f format -- path: an object, or with
+ * QEMU_IMG_CHAIN (--backing-chain) an array of them, top first.
+ * QEMU_IMG_SHARED (-U) reads while a guest holds the image open. */
+enum { QEMU_IMG_CHAIN = 1, QEMU_IMG_SHARED = 2 };
+struct json_t *qemu_img_info(const char *path, const char *format, unsigned flags,
+			     struct qemu_img_read *rd);
 
 #endif

@@ -450,8 +450,8 @@ struct guest *guest_boot(const struct guest_opts *o)
 	g->vm = hv_start(g->hv, &spec);
 	if (!g->vm)
 		goto fail;
-	if (g->journal && hv_pid(g->vm) > 0 &&
-	    journal_add_pid(g->journal, &g->pid_jid, "qemu-pid", hv_pid(g->vm)) < 0)
+	if (g->journal && hv_pid(g->vm) > 0 && hv_release_kind(g->hv) &&
+	    journal_add_pid(g->journal, &g->pid_jid, hv_release_kind(g->hv), hv_pid(g->vm)) < 0)
 		goto fail;
 	g->t_started = now_ms();
 	if (wait_agent(g, g->t_start + timeout) < 0)

@@ -403,6 +403,11 @@ int hv_journal_record(struct hv *hv, const struct vm_spec *spec, struct strv *ou
 	return hv->drv->journal_record(hv->priv, spec, out);
 }
 
+const char *hv_release_kind(const struct hv *hv)
+{
+	return hv->drv->release_kind;
+}
+
 pid_t hv_pid(struct hv_vm *vm)
 {
 	if (!vm->hv->drv->pid || vm->gone)

@@ -169,7 +169,8 @@ struct hv_driver {
 	const char *release_kind;
 	int (*release)(const char *const *fields, size_t nfields);
 	/* The process running the guest when the driver runs one itself (QEMU),
-	 * journaled right after start; 0: none. NULL: never. */
+	 * journaled right after start under release_kind (journal_add_pid's
+	 * fields: release is then proc.h's proc_release); 0: none. NULL: never. */
 	pid_t (*pid)(void *conn, void *vm);
 	/* Free what start() allocated (the guest is no longer running, or was
 	 * detached). -1 (warned) when something of the guest is left behind (a
@@ -236,6 +237,9 @@ bool hv_can_detach(const struct hv *hv);
  * empty / 0 when there is nothing to journal. */
 int hv_journal_record(struct hv *hv, const struct vm_spec *spec, struct strv *out);
 pid_t hv_pid(struct hv_vm *vm);
+/* The journal kind the driver's records (journal_record, or the pid) go
+ * under: its release_kind; NULL: none. */
+const char *hv_release_kind(const struct hv *hv);
 
 /* The shutdown ladder's last two rungs: ACPI, wait up to acpi_ms, then
  * destroy. Returns 0 when the guest is gone (1 if it had to be destroyed),

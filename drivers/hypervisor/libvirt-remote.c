@@ -13,10 +13,10 @@
 #include <jansson.h>
 
 #include "libvirt-remote.h"
+#include "builder/disk/qemu-img.h"
 #include "hypervisor.h"
 #include "error.h"
 #include "log.h"
-#include "run.h"
 #include "util.h"
 
 /* One read or receive of a bridge. */
@@ -876,29 +876,16 @@ int lvr_remove_volumes(virConnectPtr conn, const char *domain)
 
 int lvr_chain(const char *top, struct strv *files, struct strv *formats)
 {
-	const char *argv[] = { "qemu-img", "info", "-U", "--backing-chain", "--output=json",
-			       "-f", "qcow2", "--", top, NULL };
-	struct run r = RUN_INIT;
-	json_t *j = NULL, *e;
-	json_error_t je;
+	struct qemu_img_read rd = { .max = LVR_CHAIN_JSON_MAX };
+	json_t *j, *e;
 	size_t i;
 	int ret = -1;
 
-	r.argv = argv;
-	r.out = RUN_CAPTURE;
-	r.err = RUN_CAPTURE;
-	r.capture_max = LVR_CHAIN_JSON_MAX;
-	r.timeout_ms = 60000;
-	if (run_sync(&r) < 0 || run_check(&r) < 0) {
+	j = qemu_img_info(top, "qcow2", QEMU_IMG_CHAIN | QEMU_IMG_SHARED, &rd);
+	if (!j) {
 		err_prefix("backing chain of '%s'", top);
 		goto cleanup;
 	}
-	if (r.truncated) {
-		err_set("backing chain of '%s': qemu-img's answer is over %d bytes", top,
-			LVR_CHAIN_JSON_MAX);
-		goto cleanup;
-	}
-	j = json_loads(r.out_buf.data ? r.out_buf.data : "", 0, &je);
 	if (!json_is_array(j) || json_array_size(j) < 1 ||
 	    json_array_size(j) > 1 + LVR_CHAIN_MAX) {
 		err_set("backing chain of '%s': not 1 to %d images", top, 1 + LVR_CHAIN_MAX);
@@ -925,6 +912,5 @@ cleanup:
 		strv_release(formats);
 	}
 	json_decref(j);
-	run_release(&r);
 	return ret;
 }

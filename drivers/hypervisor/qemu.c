@@ -12,6 +12,7 @@
 #include "hypervisor.h"
 #include "error.h"
 #include "log.h"
+#include "proc.h"
 #include "run.h"
 #include "util.h"
 
@@ -598,6 +599,8 @@ const struct hv_driver hv_qemu_driver = {
 	.snapshot_disk = qemu_snapshot_disk,
 	.stream_disk = qemu_stream_disk,
 	.detach = qemu_detach,
+	.release_kind = "qemu-pid",
+	.release = proc_release,
 	.pid = qemu_pid,
 	.vm_release = qemu_vm_release,
 	.close = NULL,

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "error.h"
 #include "log.h"
+#include "proc.h"
 #include "run.h"
 #include "util.h"
 #include "builder/build/builddir.h"
