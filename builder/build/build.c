@@ -439,7 +439,7 @@ static int generalise(struct build *b, struct executor *ex)
 	req.timeout_ms = GENERALISE_TIMEOUT_MS;
 	req.capture_max = 64 * 1024;
 	memset(&res, 0, sizeof(res));
-	if (ex->ops->exec(ex, &req, &res) < 0)
+	if (executor_exec(ex, &req, &res) < 0)
 		goto cleanup;
 	if (res.timed_out || res.status != 0) {
 		err_set("generalisation script failed with status %d: %s", res.status,
@@ -648,7 +648,7 @@ static int wait_cloud_init(struct build *b, struct guest *g)
 	int ret = -1;
 
 	memset(&res, 0, sizeof(res));
-	if (g->ex->ops->exec(g->ex, &req, &res) < 0)
+	if (executor_exec(g->ex, &req, &res) < 0)
 		goto cleanup;
 	if (res.timed_out) {
 		err_set("vm.wait_for_cloud_init: cloud-init did not finish within %d s",

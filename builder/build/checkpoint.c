@@ -657,8 +657,7 @@ bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_m
 	const struct component_plan_step *next = idx + 1 < plan->n ? ps + 1 : NULL;
 
 	return cost_ms < 0 || work_ms >= cost_ms || !next || next->doc != ps->doc ||
-	       strcmp(next->phase, ps->phase) != 0 || next->external ||
-	       strcmp(next->action, "Reboot") == 0;
+	       strcmp(next->phase, ps->phase) != 0 || next->external || next->reboots;
 }
 
 size_t ckpt_merge_keep(const uint64_t *sizes, size_t n, size_t max_depth)

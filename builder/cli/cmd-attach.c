@@ -145,7 +145,7 @@ int cmd_attach(int argc, char **argv)
 	req.argv = (const char *const *)argv + optind;
 	req.timeout_ms = timeout_s * 1000;
 	req.on_output = cmd_relay_output;
-	if (ex->ops->exec(ex, &req, &res) < 0)
+	if (executor_exec(ex, &req, &res) < 0)
 		goto fail;
 	status = res.timed_out ? ATTACH_EXIT_TIMEOUT : res.status;
 	if (res.timed_out)

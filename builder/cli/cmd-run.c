@@ -66,10 +66,10 @@ static int put_one(struct executor *ex, const char *spec)
 	slash = strrchr(parent, '/');
 	if (slash && slash != parent) {
 		*slash = '\0';
-		if (ex->ops->mkdir_p(ex, parent, 0755) < 0)
+		if (executor_mkdir_p(ex, parent, 0755) < 0)
 			goto cleanup;
 	}
-	if (ex->ops->put_file(ex, local, remote, st.st_mode & 07777) < 0)
+	if (executor_put_file(ex, local, remote, st.st_mode & 07777) < 0)
 		goto cleanup;
 	ret = 0;
 cleanup:
@@ -285,7 +285,7 @@ static int run_work(struct guest *g, const struct run_args *a, struct progress *
 	if (a->batch)
 		return run_batch(g, a->batch, a->timeout_s * 1000, powered_off) < 0 ? -1 : EXIT_OK;
 	memset(&res, 0, sizeof(res));
-	if (g->step_ex->ops->exec(g->step_ex, &req, &res) < 0) {
+	if (executor_exec(g->step_ex, &req, &res) < 0) {
 		exec_result_release(&res);
 		return -1;
 	}

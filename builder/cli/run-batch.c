@@ -62,7 +62,7 @@ static int do_exec(struct guest *g, const char **argv, int64_t timeout_ms, json_
 	req.argv = argv;
 	req.timeout_ms = timeout_ms;
 	req.capture_max = BATCH_CAPTURE_MAX;
-	ret = g->ex->ops->exec(g->ex, &req, &res);
+	ret = executor_exec(g->ex, &req, &res);
 	if (ret == 0) {
 		json_object_set_new(out, "status", json_integer(res.status));
 		json_object_set_new(out, "timed_out", json_boolean(res.timed_out));
@@ -86,7 +86,7 @@ static int read_boot_id(struct guest *g, char *id, size_t size)
 	int ret = -1;
 
 	memset(&res, 0, sizeof(res));
-	if (g->ex->ops->exec(g->ex, &req, &res) < 0)
+	if (executor_exec(g->ex, &req, &res) < 0)
 		goto cleanup;
 	if (res.status != 0 || !res.out.len) {
 		err_set("read boot_id: cat exited with status %d", res.status);
@@ -156,9 +156,9 @@ static int do_op(struct guest *g, json_t *arr, int64_t timeout_ms, json_t *out, 
 				err_errno("batch put '%s'", v[0]);
 				goto cleanup;
 			}
-			ret = g->ex->ops->put_file(g->ex, v[0], v[1], st.st_mode & 07777);
+			ret = executor_put_file(g->ex, v[0], v[1], st.st_mode & 07777);
 		} else {
-			ret = g->ex->ops->get_file(g->ex, v[0], v[1]);
+			ret = executor_get_file(g->ex, v[0], v[1]);
 			if (ret == 0 && stat(v[1], &st) < 0)
 				ret = err_errno("batch get '%s'", v[1]);
 		}
@@ -169,7 +169,7 @@ static int do_op(struct guest *g, json_t *arr, int64_t timeout_ms, json_t *out, 
 	} else if (strcmp(op, "reboot") == 0) {
 		if (!g->ex->ops->reboot)
 			err_set("batch reboot: executor '%s' cannot reboot", g->ex->ops->name);
-		else if ((ret = g->ex->ops->reboot(g->ex, BATCH_REBOOT_MS)) == 0)
+		else if ((ret = executor_reboot(g->ex, BATCH_REBOOT_MS)) == 0)
 			json_object_set_new(out, "ms", json_integer(now_ms() - t0));
 	} else if (strcmp(op, "reboot-by") == 0) {
 		if ((v = strings(arr, 1, op)))

@@ -58,7 +58,7 @@ int action_exec_full(struct action_ctx *c, const char *const *argv, const char *
 	req.cwd = c->work_dir;
 	req.timeout_ms = left;
 	req.capture_max = STEP_OUTPUT_MAX;
-	if (c->ex->ops->exec(c->ex, &req, &res) < 0)
+	if (executor_exec(c->ex, &req, &res) < 0)
 		return -1;
 	if (res.out.len)
 		buf_add(c->console, res.out.data, res.out.len);
@@ -125,11 +125,11 @@ int act_execute_bash(struct action_ctx *c)
 		if (buf_adds(&script, json_string_value(v)) < 0 || buf_addc(&script, '\n') < 0)
 			goto cleanup;
 	path = xasprintf("%s/step-%u.sh", c->work_dir, ++seq);
-	if (c->ex->ops->write_file(c->ex, path, script.data ? script.data : "", script.len,
+	if (executor_write_file(c->ex, path, script.data ? script.data : "", script.len,
 				   0700, false) == 0) {
 		const char *argv[] = { "bash", path, NULL };
 		st = exec_result(c, action_exec(c, argv, NULL, &out), &out);
-		c->ex->ops->remove(c->ex, path, false);
+		executor_remove(c->ex, path, false);
 	}
 	free(path);
 cleanup:

@@ -29,7 +29,7 @@ static int each(struct action_ctx *c, entry_fn fn)
 
 static int tstat(struct action_ctx *c, const char *path, struct file_stat *st)
 {
-	return c->ex->ops->stat(c->ex, path, st);
+	return executor_stat(c->ex, path, st);
 }
 
 /* 0 missing, 1 file (or symlink), 2 directory, -1 error. */
@@ -88,7 +88,7 @@ static int need_abs(const char *path)
 static int mkparent(struct action_ctx *c, const char *path)
 {
 	char *p = parent_of(path);
-	int r = c->ex->ops->mkdir_p(c->ex, p, 0755);
+	int r = executor_mkdir_p(c->ex, p, 0755);
 
 	free(p);
 	return r;
@@ -101,10 +101,10 @@ static int apply_attrs(struct action_ctx *c, json_t *e, const char *path, bool r
 	const char *perms = in_str(e, "permissions", NULL);
 	mode_t m;
 
-	if (perms && (parse_mode(perms, &m) < 0 || c->ex->ops->chmod(c->ex, path, m, recursive) < 0))
+	if (perms && (parse_mode(perms, &m) < 0 || executor_chmod(c->ex, path, m, recursive) < 0))
 		return -1;
 	if ((owner && owner[0]) || (group && group[0]))
-		return c->ex->ops->chown(c->ex, path, owner && owner[0] ? owner : NULL,
+		return executor_chown(c->ex, path, owner && owner[0] ? owner : NULL,
 					 group && group[0] ? group : NULL, recursive);
 	return 0;
 }
@@ -194,7 +194,7 @@ static int create_file(struct action_ctx *c, json_t *e)
 	if (encode_content(in_str(e, "encoding", NULL), in_str(e, "content", ""), &data) < 0)
 		goto cleanup;
 	if (mkparent(c, path) < 0 ||
-	    c->ex->ops->write_file(c->ex, path, data.data ? data.data : "", data.len, 0644,
+	    executor_write_file(c->ex, path, data.data ? data.data : "", data.len, 0644,
 				   false) < 0 ||
 	    apply_attrs(c, e, path, false) < 0)
 		goto cleanup;
@@ -221,7 +221,7 @@ static int append_file(struct action_ctx *c, json_t *e)
 		return err_set("'%s' %s", path, k ? "is a directory" : "does not exist");
 	if (encode_content(in_str(e, "encoding", NULL), in_str(e, "content", ""), &data) < 0)
 		return -1;
-	r = c->ex->ops->write_file(c->ex, path, data.data ? data.data : "", data.len, 0644, true);
+	r = executor_write_file(c->ex, path, data.data ? data.data : "", data.len, 0644, true);
 	buf_release(&data);
 	return r;
 }
@@ -242,7 +242,7 @@ static int create_folder(struct action_ctx *c, json_t *e)
 		return err_set("'%s' exists and is not a folder", path);
 	if (k == 2 && !in_bool(e, "overwrite", true))
 		return err_set("'%s' already exists and overwrite is false", path);
-	if (c->ex->ops->mkdir_p(c->ex, path, 0755) < 0)
+	if (executor_mkdir_p(c->ex, path, 0755) < 0)
 		return -1;
 	return apply_attrs(c, e, path, false);
 }
@@ -269,12 +269,12 @@ static int create_symlink(struct action_ctx *c, json_t *e)
 	if (k) {
 		if (!in_bool(e, "force", false))
 			return err_set("'%s' already exists and force is false", path);
-		if (c->ex->ops->remove(c->ex, path, false) < 0)
+		if (executor_remove(c->ex, path, false) < 0)
 			return -1;
 	}
 	if (mkparent(c, path) < 0)
 		return -1;
-	return c->ex->ops->symlink(c->ex, target, path);
+	return executor_symlink(c->ex, target, path);
 }
 
 int act_create_symlink(struct action_ctx *c)
@@ -300,7 +300,7 @@ static int expand_source(struct action_ctx *c, const char *src, int want, struct
 		free(dir);
 		return err_set("'%s': wildcards are only allowed in the last path segment", src);
 	}
-	if (c->ex->ops->list_dir(c->ex, dir, &ents, &n) < 0) {
+	if (executor_list_dir(c->ex, dir, &ents, &n) < 0) {
 		free(dir);
 		return -1;
 	}
@@ -338,15 +338,15 @@ static int transfer_one(struct action_ctx *c, const char *src, const char *dst_i
 			err_set("'%s' already exists and overwrite is false", dst);
 			goto cleanup;
 		}
-		if (c->ex->ops->remove(c->ex, dst, true) < 0)
+		if (executor_remove(c->ex, dst, true) < 0)
 			goto cleanup;
 	}
 	if (mkparent(c, dst) < 0)
 		goto cleanup;
 	if (how == MOVE)
-		r = c->ex->ops->rename(c->ex, src, dst);
+		r = executor_rename(c->ex, src, dst);
 	else
-		r = c->ex->ops->copy(c->ex, src, dst, want == 2);
+		r = executor_copy(c->ex, src, dst, want == 2);
 cleanup:
 	free(dst);
 	return r;
@@ -372,7 +372,7 @@ static int transfer(struct action_ctx *c, json_t *e, int want, enum xfer how)
 	 * destination folder when copying a file */
 	for (i = 0; i < srcs.n; i++) {
 		bool into = str_endswith(dst, "/") || wild || (k == 2 && want == 1);
-		if (into && c->ex->ops->mkdir_p(c->ex, dst, 0755) < 0)
+		if (into && executor_mkdir_p(c->ex, dst, 0755) < 0)
 			goto cleanup;
 		if (transfer_one(c, srcs.v[i], dst, into, overwrite, want, how) < 0)
 			goto cleanup;
@@ -410,7 +410,7 @@ static int delete_file(struct action_ctx *c, json_t *e)
 			       : "does not exist");
 			goto cleanup;
 		}
-		if (c->ex->ops->remove(c->ex, paths.v[i], false) < 0)
+		if (executor_remove(c->ex, paths.v[i], false) < 0)
 			goto cleanup;
 	}
 	r = 0;
@@ -437,12 +437,12 @@ static int delete_folder(struct action_ctx *c, json_t *e)
 		return err_set("'%s' %s", path, k ? "is not a folder" : "does not exist");
 	if (strcmp(path, "/") == 0)
 		return err_set("refusing to delete '/'");
-	if (c->ex->ops->list_dir(c->ex, path, &ents, &n) < 0)
+	if (executor_list_dir(c->ex, path, &ents, &n) < 0)
 		return -1;
 	dir_entries_free(ents, n);
 	if (n && !in_bool(e, "force", false))
 		return err_set("'%s' is not empty and force is false", path);
-	return c->ex->ops->remove(c->ex, path, true);
+	return executor_remove(c->ex, path, true);
 }
 
 int act_delete_folder(struct action_ctx *c)
@@ -462,7 +462,7 @@ static int list_rec(struct action_ctx *c, const char *dir, const char *pat, bool
 	size_t n = 0, i;
 	int r = 0;
 
-	if (c->ex->ops->list_dir(c->ex, dir, &ents, &n) < 0)
+	if (executor_list_dir(c->ex, dir, &ents, &n) < 0)
 		return -1;
 	if (n)
 		qsort(ents, n, sizeof(*ents), by_name);   /* stable output, whatever the target */
@@ -525,7 +525,7 @@ static int read_file(struct action_ctx *c, json_t *e)
 		return -1;
 	if (!from)
 		return err_set("unknown encoding '%s'", enc);
-	if (c->ex->ops->read_file(c->ex, path, READFILE_MAX, &data) < 0)
+	if (executor_read_file(c->ex, path, READFILE_MAX, &data) < 0)
 		goto cleanup;
 	if (strcmp(from, "UTF-8") != 0) {
 		if (convert(from, "UTF-8", data.data ? data.data : "", data.len, &conv) < 0)
@@ -568,13 +568,13 @@ static int set_encoding(struct action_ctx *c, json_t *e)
 		return err_set("unknown encoding '%s'", enc);
 	if (tstat(c, path, &st) < 0)
 		return -1;
-	if (c->ex->ops->read_file(c->ex, path, FILE_EDIT_MAX, &data) < 0)
+	if (executor_read_file(c->ex, path, FILE_EDIT_MAX, &data) < 0)
 		goto cleanup;
 	d = (const unsigned char *)(data.data ? data.data : "");
 	if (data.len >= 2 && ((d[0] == 0xff && d[1] == 0xfe) || (d[0] == 0xfe && d[1] == 0xff)))
 		from = "UTF-16";
 	if (convert(from, to, (const char *)d, data.len, &conv) < 0 ||
-	    c->ex->ops->write_file(c->ex, path, conv.data ? conv.data : "", conv.len,
+	    executor_write_file(c->ex, path, conv.data ? conv.data : "", conv.len,
 				   st.mode & 07777, false) < 0)
 		goto cleanup;
 	r = 0;
@@ -607,7 +607,7 @@ static int set_owner(struct action_ctx *c, json_t *e)
 	if (k != (folder ? 2 : 1))
 		return err_set("'%s' %s", path, k == 0 ? "does not exist"
 			       : folder ? "is not a folder" : "is a folder");
-	return c->ex->ops->chown(c->ex, path, owner && owner[0] ? owner : NULL,
+	return executor_chown(c->ex, path, owner && owner[0] ? owner : NULL,
 				 group && group[0] ? group : NULL,
 				 folder && in_bool(e, "recursive", true));
 }
@@ -630,7 +630,7 @@ static int set_permissions(struct action_ctx *c, json_t *e)
 	if (k != (folder ? 2 : 1))
 		return err_set("'%s' %s", path, k == 0 ? "does not exist"
 			       : folder ? "is not a folder" : "is a folder");
-	return c->ex->ops->chmod(c->ex, path, m, folder && in_bool(e, "recursive", true));
+	return executor_chmod(c->ex, path, m, folder && in_bool(e, "recursive", true));
 }
 
 int act_set_permissions(struct action_ctx *c)

@@ -188,7 +188,7 @@ static int web_download(struct action_ctx *c, json_t *e, json_t *dests)
 				       "SHA256 or SHA512");
 	}
 	/* destination folder (trailing '/' or existing): the URL's file name */
-	if (c->ex->ops->stat(c->ex, dst, &st) < 0)
+	if (executor_stat(c->ex, dst, &st) < 0)
 		return -1;
 	if (str_endswith(dst, "/") || (st.exists && S_ISDIR(st.mode))) {
 		const char *u = src + strcspn(src, "?#"), *b = u;
@@ -199,7 +199,7 @@ static int web_download(struct action_ctx *c, json_t *e, json_t *dests)
 		target = xasprintf("%s%s%.*s", dst, str_endswith(dst, "/") ? "" : "/",
 				   (int)(u - b), b);
 		file_stat_release(&st);
-		if (c->ex->ops->stat(c->ex, target, &st) < 0)
+		if (executor_stat(c->ex, target, &st) < 0)
 			goto cleanup;
 	} else {
 		target = xstrdup(dst);
@@ -226,8 +226,8 @@ static int web_download(struct action_ctx *c, json_t *e, json_t *dests)
 	}
 	parent = xstrdup(target);
 	*strrchr(parent, '/') = '\0';
-	if ((parent[0] && c->ex->ops->mkdir_p(c->ex, parent, 0755) < 0) ||
-	    c->ex->ops->put_file(c->ex, host, target, 0644) < 0)
+	if ((parent[0] && executor_mkdir_p(c->ex, parent, 0755) < 0) ||
+	    executor_put_file(c->ex, host, target, 0644) < 0)
 		goto cleanup;
 	json_array_append_new(dests, json_string(target));
 	r = 0;
@@ -294,7 +294,7 @@ static int s3_get_one(struct action_ctx *c, const char *bucket, const char *key,
 	struct file_stat st;
 	int r = -1;
 
-	if (c->ex->ops->stat(c->ex, target, &st) < 0)
+	if (executor_stat(c->ex, target, &st) < 0)
 		goto cleanup;
 	if (st.exists && !overwrite) {
 		file_stat_release(&st);
@@ -304,8 +304,8 @@ static int s3_get_one(struct action_ctx *c, const char *bucket, const char *key,
 	file_stat_release(&st);
 	*strrchr(parent, '/') = '\0';
 	if (s3->get(s3->opaque, bucket, key, owner, host) < 0 ||
-	    (parent[0] && c->ex->ops->mkdir_p(c->ex, parent, 0755) < 0) ||
-	    c->ex->ops->put_file(c->ex, host, target, 0644) < 0)
+	    (parent[0] && executor_mkdir_p(c->ex, parent, 0755) < 0) ||
+	    executor_put_file(c->ex, host, target, 0644) < 0)
 		goto cleanup;
 	r = 0;
 cleanup:
@@ -380,7 +380,7 @@ static int s3_put_file(struct action_ctx *c, const char *path, const char *bucke
 	char *host = xasprintf("%s/s3-upload", c->host_tmp);
 	int r = -1;
 
-	if (c->ex->ops->get_file(c->ex, path, host) == 0 &&
+	if (executor_get_file(c->ex, path, host) == 0 &&
 	    c->opts->s3->put(c->opts->s3->opaque, host, bucket, key, owner) == 0)
 		r = 0;
 	unlink(host);
@@ -396,7 +396,7 @@ static int s3_put_tree(struct action_ctx *c, const char *dir, const char *bucket
 	size_t n = 0, i;
 	int r = 0;
 
-	if (c->ex->ops->list_dir(c->ex, dir, &ents, &n) < 0)
+	if (executor_list_dir(c->ex, dir, &ents, &n) < 0)
 		return -1;
 	for (i = 0; i < n && r == 0; i++) {
 		char *p = xasprintf("%s/%s", dir, ents[i].name);
@@ -436,7 +436,7 @@ static int s3_upload(struct action_ctx *c, json_t *e)
 		free(dir);
 		goto cleanup;
 	}
-	if (c->ex->ops->stat(c->ex, src, &st) < 0)
+	if (executor_stat(c->ex, src, &st) < 0)
 		goto cleanup;
 	if (!st.exists) {
 		err_set("S3Upload: '%s' does not exist", src);

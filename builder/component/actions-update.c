@@ -74,8 +74,8 @@ static bool target_offline(struct action_ctx *c)
 	struct buf r4 = BUF_INIT(ROUTE_MAX), r6 = BUF_INIT(ROUTE_MAX);
 	bool ok4, ok6, off;
 
-	ok4 = c->ex->ops->read_file(c->ex, "/proc/net/route", ROUTE_MAX, &r4) == 0;
-	ok6 = c->ex->ops->read_file(c->ex, "/proc/net/ipv6_route", ROUTE_MAX, &r6) == 0;
+	ok4 = executor_read_file(c->ex, "/proc/net/route", ROUTE_MAX, &r4) == 0;
+	ok6 = executor_read_file(c->ex, "/proc/net/ipv6_route", ROUTE_MAX, &r6) == 0;
 	off = (ok4 || ok6) && !pkg_net_has_default_route(r4.data, r4.len, r6.data, r6.len);
 	buf_release(&r4);
 	buf_release(&r6);
@@ -306,7 +306,7 @@ int act_update_os(struct action_ctx *c)
 
 	for (i = 0; i < ARRAY_SIZE(pkgmgrs) && !pm; i++) {
 		struct file_stat st;
-		if (c->ex->ops->stat(c->ex, pkgmgrs[i].bin, &st) < 0)
+		if (executor_stat(c->ex, pkgmgrs[i].bin, &st) < 0)
 			return -1;
 		if (st.exists)
 			pm = &pkgmgrs[i];

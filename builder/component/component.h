@@ -153,6 +153,7 @@ struct component_plan_step {
 	size_t doc;                 /* index in opts->docs */
 	char *document, *phase, *step, *action;
 	bool changes_disk;          /* the action may modify the target's disk */
+	bool reboots;               /* the action is a reboot (ACT_REBOOTS) */
 	bool external;              /* its outcome depends on the outside world:
 				     * WebDownload without checksums, UpdateOS,
 				     * S3Download, ExecuteDocument of a document

@@ -41,7 +41,7 @@ static int file_kind(struct executor *ex, const char *path, bool dir, bool *resu
 {
 	struct file_stat st;
 
-	if (ex->ops->stat(ex, path, &st) < 0)
+	if (executor_stat(ex, path, &st) < 0)
 		return -1;
 	/* follow one level of symlink, as a test -f/-d would */
 	if (st.exists && S_ISLNK(st.mode) && st.link_target) {
@@ -51,7 +51,7 @@ static int file_kind(struct executor *ex, const char *path, bool dir, bool *resu
 			t = xasprintf("%.*s/%s", sl ? (int)(sl - path) : 0, path, st.link_target);
 		}
 		file_stat_release(&st);
-		if (ex->ops->stat(ex, t, &st) < 0) {
+		if (executor_stat(ex, t, &st) < 0) {
 			free(t);
 			return -1;
 		}
@@ -69,7 +69,7 @@ static int binary_exists(struct executor *ex, const char *name, bool *result)
 	*result = false;
 	if (strchr(name, '/')) {
 		struct file_stat st;
-		if (ex->ops->stat(ex, name, &st) < 0)
+		if (executor_stat(ex, name, &st) < 0)
 			return -1;
 		*result = st.exists && !S_ISDIR(st.mode) && (st.mode & 0111);
 		file_stat_release(&st);
@@ -150,7 +150,7 @@ static int compare(const struct cond *c, const char *a, const char *b, struct ex
 			*res = false;
 			return 0;
 		}
-		if (ex->ops->hash_file(ex, b, algos[c->op - C_MD5], &hex) < 0)
+		if (executor_hash_file(ex, b, algos[c->op - C_MD5], &hex) < 0)
 			return -1;
 		*res = strcasecmp(hex, a) == 0;
 		free(hex);

@@ -150,6 +150,7 @@ static void add_step(struct component_plan *plan, size_t di, const struct comp_d
 	ps->step = xstrdup(st->name);
 	ps->action = xstrdup(st->action->name);
 	ps->changes_disk = (st->action->flags & ACT_CHANGES_DISK) != 0;
+	ps->reboots = (st->action->flags & ACT_REBOOTS) != 0;
 	ps->material = m ? json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	/* Without a description of the step it cannot be keyed: treat it as
 	 * depending on the outside world. */

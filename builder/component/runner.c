@@ -327,14 +327,14 @@ static int run_action(struct step_run *sr, const struct loop_iter *it)
 		progress(sr->rs, "    rebooting the target (%d)", sr->reboots);
 		if (c.reboot_delay_s > 0)
 			sleep((unsigned)c.reboot_delay_s);
-		if (sr->rs->ex->ops->reboot(sr->rs->ex, 15 * 60 * 1000) < 0) {
+		if (executor_reboot(sr->rs->ex, 15 * 60 * 1000) < 0) {
 			err_prefix("reboot");
 			r = -1;
 			break;
 		}
 		/* The boot may have emptied /tmp (systemd-tmpfiles, tmpfs):
 		 * the scratch directory must be there again. */
-		if (sr->rs->ex->ops->mkdir_p(sr->rs->ex, sr->rs->work_dir, 0700) < 0) {
+		if (executor_mkdir_p(sr->rs->ex, sr->rs->work_dir, 0700) < 0) {
 			err_prefix("after reboot");
 			r = -1;
 			break;
@@ -853,7 +853,7 @@ int component_run(const struct component_run_opts *opts, struct executor *ex,
 	rs.host_tmp = xstrdup(tmpl);
 	if (!opts->work_dir && ex->ops->make_temp_dir) {
 		char *prefix = xasprintf("amiforge-toe-%s", rs.exec_id);
-		int q = ex->ops->make_temp_dir(ex, prefix, &rs.work_dir);
+		int q = executor_make_temp_dir(ex, prefix, &rs.work_dir);
 
 		free(prefix);
 		if (q < 0) {
@@ -863,7 +863,7 @@ int component_run(const struct component_run_opts *opts, struct executor *ex,
 	} else {
 		rs.work_dir = opts->work_dir ? xstrdup(opts->work_dir)
 					     : xasprintf("/tmp/amiforge-toe-%s", rs.exec_id);
-		if (ex->ops->mkdir_p(ex, rs.work_dir, 0700) < 0) {
+		if (executor_mkdir_p(ex, rs.work_dir, 0700) < 0) {
 			err_prefix("work directory on the target");
 			goto cleanup;
 		}
@@ -914,7 +914,7 @@ int component_run(const struct component_run_opts *opts, struct executor *ex,
 	ret = 0;
 cleanup:
 	if (rs.work_dir && !opts->work_dir)
-		ex->ops->remove(ex, rs.work_dir, true);
+		executor_remove(ex, rs.work_dir, true);
 	if (rs.host_tmp)
 		remove_tree(rs.host_tmp);
 	toelog_close(rs.log);

@@ -235,7 +235,7 @@ static int local_rename(struct executor *ex, const char *from, const char *to)
 	if (errno != EXDEV)
 		return err_errno("move '%s' to '%s'", from, to);
 	/* another filesystem: copy, then remove */
-	if (ex->ops->copy(ex, from, to, true) < 0)
+	if (executor_copy(ex, from, to, true) < 0)
 		return -1;
 	return local_remove(ex, from, true);
 }

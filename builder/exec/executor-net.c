@@ -97,9 +97,9 @@ static int wait_ready(struct net_ex *x)
 	int ret = -1;
 
 	for (;;) {
-		bool ok4 = x->inner->ops->read_file(x->inner, "/proc/net/route", ROUTE_FILE_MAX,
+		bool ok4 = executor_read_file(x->inner, "/proc/net/route", ROUTE_FILE_MAX,
 						    &r4) == 0;
-		bool ok6 = x->inner->ops->read_file(x->inner, "/proc/net/ipv6_route",
+		bool ok6 = executor_read_file(x->inner, "/proc/net/ipv6_route",
 						    ROUTE_FILE_MAX, &r6) == 0;
 
 		if (!ok4 && !ok6) {
@@ -201,7 +201,7 @@ static int nx_exec(struct executor *ex, const struct exec_req *req, struct exec_
 			strv_push(&env, req->env[i]);
 		r.env = (const char *const *)env.v;
 	}
-	ret = x->inner->ops->exec(x->inner, &r, res);
+	ret = executor_exec(x->inner, &r, res);
 	strv_release(&env);
 	if (ret == 0 && !x->online && !res->timed_out && res->status != 0)
 		offline_note(x, res);
@@ -210,66 +210,66 @@ static int nx_exec(struct executor *ex, const struct exec_req *req, struct exec_
 
 static int nx_put_file(struct executor *ex, const char *h, const char *p, mode_t m)
 {
-	return IN(ex)->ops->put_file(IN(ex), h, p, m);
+	return executor_put_file(IN(ex), h, p, m);
 }
 static int nx_get_file(struct executor *ex, const char *p, const char *h)
 {
-	return IN(ex)->ops->get_file(IN(ex), p, h);
+	return executor_get_file(IN(ex), p, h);
 }
 static int nx_write_file(struct executor *ex, const char *p, const void *d, size_t n, mode_t m,
 			 bool append)
 {
-	return IN(ex)->ops->write_file(IN(ex), p, d, n, m, append);
+	return executor_write_file(IN(ex), p, d, n, m, append);
 }
 static int nx_read_file(struct executor *ex, const char *p, size_t max, struct buf *out)
 {
-	return IN(ex)->ops->read_file(IN(ex), p, max, out);
+	return executor_read_file(IN(ex), p, max, out);
 }
 static int nx_stat(struct executor *ex, const char *p, struct file_stat *st)
 {
-	return IN(ex)->ops->stat(IN(ex), p, st);
+	return executor_stat(IN(ex), p, st);
 }
 static int nx_mkdir_p(struct executor *ex, const char *p, mode_t m)
 {
-	return IN(ex)->ops->mkdir_p(IN(ex), p, m);
+	return executor_mkdir_p(IN(ex), p, m);
 }
 static int nx_remove(struct executor *ex, const char *p, bool rec)
 {
-	return IN(ex)->ops->remove(IN(ex), p, rec);
+	return executor_remove(IN(ex), p, rec);
 }
 static int nx_rename(struct executor *ex, const char *a, const char *b)
 {
-	return IN(ex)->ops->rename(IN(ex), a, b);
+	return executor_rename(IN(ex), a, b);
 }
 static int nx_copy(struct executor *ex, const char *a, const char *b, bool rec)
 {
-	return IN(ex)->ops->copy(IN(ex), a, b, rec);
+	return executor_copy(IN(ex), a, b, rec);
 }
 static int nx_chmod(struct executor *ex, const char *p, mode_t m, bool rec)
 {
-	return IN(ex)->ops->chmod(IN(ex), p, m, rec);
+	return executor_chmod(IN(ex), p, m, rec);
 }
 static int nx_chown(struct executor *ex, const char *p, const char *o, const char *g, bool rec)
 {
-	return IN(ex)->ops->chown(IN(ex), p, o, g, rec);
+	return executor_chown(IN(ex), p, o, g, rec);
 }
 static int nx_symlink(struct executor *ex, const char *t, const char *p)
 {
-	return IN(ex)->ops->symlink(IN(ex), t, p);
+	return executor_symlink(IN(ex), t, p);
 }
 static int nx_list_dir(struct executor *ex, const char *p, struct dir_entry **e, size_t *n)
 {
-	return IN(ex)->ops->list_dir(IN(ex), p, e, n);
+	return executor_list_dir(IN(ex), p, e, n);
 }
 static int nx_hash_file(struct executor *ex, const char *p, const char *algo, char **hex)
 {
-	return IN(ex)->ops->hash_file(IN(ex), p, algo, hex);
+	return executor_hash_file(IN(ex), p, algo, hex);
 }
 static int nx_reboot(struct executor *ex, int64_t timeout_ms)
 {
 	/* After a reboot DHCP starts over: check again before the next command. */
 	N(ex)->checked = false;
-	return IN(ex)->ops->reboot(IN(ex), timeout_ms);
+	return executor_reboot(IN(ex), timeout_ms);
 }
 
 static void nx_close(struct executor *ex)

@@ -105,6 +105,101 @@ struct executor {
 	void *priv;          /* the implementation's state */
 };
 
+/* Calls into an executor go through these (one place to trace or check them);
+ * reboot and make_temp_dir are NULL for executors that cannot (test the op). */
+static inline int executor_exec(struct executor *ex, const struct exec_req *req,
+					struct exec_result *res)
+{
+	return ex->ops->exec(ex, req, res);
+}
+
+static inline int executor_put_file(struct executor *ex, const char *host_path, const char *path,
+					mode_t mode)
+{
+	return ex->ops->put_file(ex, host_path, path, mode);
+}
+
+static inline int executor_get_file(struct executor *ex, const char *path, const char *host_path)
+{
+	return ex->ops->get_file(ex, path, host_path);
+}
+
+static inline int executor_write_file(struct executor *ex, const char *path, const void *data,
+					size_t len, mode_t mode, bool append)
+{
+	return ex->ops->write_file(ex, path, data, len, mode, append);
+}
+
+static inline int executor_read_file(struct executor *ex, const char *path, size_t max,
+					struct buf *out)
+{
+	return ex->ops->read_file(ex, path, max, out);
+}
+
+static inline int executor_stat(struct executor *ex, const char *path, struct file_stat *st)
+{
+	return ex->ops->stat(ex, path, st);
+}
+
+static inline int executor_mkdir_p(struct executor *ex, const char *path, mode_t mode)
+{
+	return ex->ops->mkdir_p(ex, path, mode);
+}
+
+static inline int executor_make_temp_dir(struct executor *ex, const char *prefix, char **path)
+{
+	return ex->ops->make_temp_dir(ex, prefix, path);
+}
+
+static inline int executor_remove(struct executor *ex, const char *path, bool recursive)
+{
+	return ex->ops->remove(ex, path, recursive);
+}
+
+static inline int executor_rename(struct executor *ex, const char *from, const char *to)
+{
+	return ex->ops->rename(ex, from, to);
+}
+
+static inline int executor_copy(struct executor *ex, const char *from, const char *to,
+					bool recursive)
+{
+	return ex->ops->copy(ex, from, to, recursive);
+}
+
+static inline int executor_chmod(struct executor *ex, const char *path, mode_t mode, bool recursive)
+{
+	return ex->ops->chmod(ex, path, mode, recursive);
+}
+
+static inline int executor_chown(struct executor *ex, const char *path, const char *owner,
+					const char *group, bool recursive)
+{
+	return ex->ops->chown(ex, path, owner, group, recursive);
+}
+
+static inline int executor_symlink(struct executor *ex, const char *target, const char *path)
+{
+	return ex->ops->symlink(ex, target, path);
+}
+
+static inline int executor_list_dir(struct executor *ex, const char *path,
+					struct dir_entry **entries, size_t *n)
+{
+	return ex->ops->list_dir(ex, path, entries, n);
+}
+
+static inline int executor_hash_file(struct executor *ex, const char *path, const char *algo,
+					char **hex)
+{
+	return ex->ops->hash_file(ex, path, algo, hex);
+}
+
+static inline int executor_reboot(struct executor *ex, int64_t timeout_ms)
+{
+	return ex->ops->reboot(ex, timeout_ms);
+}
+
 void dir_entries_free(struct dir_entry *entries, size_t n);
 
 /* The local machine (like `awstoe run` on an instance). Caller frees with

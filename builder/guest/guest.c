@@ -491,7 +491,7 @@ int guest_snapshot(struct guest *g, const char *new_top, char **frozen)
 	if (!g->vm || !g->ex)
 		return err_set("snapshot: the guest is not running");
 	memset(&res, 0, sizeof(res));
-	r = g->ex->ops->exec(g->ex, &req, &res);
+	r = executor_exec(g->ex, &req, &res);
 	if (r == 0 && (res.timed_out || res.status != 0))
 		r = err_set("snapshot: sync in the guest failed (status %d)", res.status);
 	exec_result_release(&res);

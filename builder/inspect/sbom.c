@@ -348,6 +348,27 @@ static json_t *packages_of(guestfs_h *g, const char *disk, const char **type,
 	return json_array();
 }
 
+/* A release as its distribution names it: debian-12, fedora-39, amazonlinux-2023
+ * (one number), ubuntu-22.04 (two-digit minor), rhel-9.3 (the rest). */
+static void release_name(const struct appliance_os *os, char *out, size_t n)
+{
+	static const char *const one_number[] = { "debian", "fedora", "amazonlinux" };
+	size_t i;
+
+	for (i = 0; os->distro && i < ARRAY_SIZE(one_number); i++)
+		if (strcmp(os->distro, one_number[i]) == 0) {
+			snprintf(out, n, "%d", os->major);
+			return;
+		}
+	if (os->distro && strcmp(os->distro, "ubuntu") == 0)
+		snprintf(out, n, "%d.%02d", os->major, os->minor > 0 ? os->minor : 0);
+	else if (os->distro && os->minor >= 0)
+		snprintf(out, n, "%d.%d", os->major, os->minor);
+	else
+		snprintf(out, n, "%d", os->major);
+}
+
+
 int sbom_of_mounted(guestfs_h *g, const struct appliance_os *os, const char *disk,
 		    const char *image_name, json_t **bom)
 {
@@ -361,13 +382,7 @@ int sbom_of_mounted(guestfs_h *g, const struct appliance_os *os, const char *dis
 	if (!pkgs)
 		goto cleanup;
 	kernels = kernels_of(g);
-	/* As distributions name their releases: debian-12, ubuntu-22.04, rhel-9.3. */
-	if (os->distro && strcmp(os->distro, "ubuntu") == 0)
-		snprintf(ver, sizeof(ver), "%d.%02d", os->major, os->minor > 0 ? os->minor : 0);
-	else if (os->distro && strcmp(os->distro, "debian") != 0 && os->minor >= 0)
-		snprintf(ver, sizeof(ver), "%d.%d", os->major, os->minor);
-	else
-		snprintf(ver, sizeof(ver), "%d", os->major);
+	release_name(os, ver, sizeof(ver));
 	*bom = sbom_cyclonedx(pkgs, type, os->distro ? os->distro : "unknown", ver, os->arch,
 			      kernels, image_name, incomplete);
 	if (!*bom) {

@@ -68,8 +68,10 @@ sys.exit(not (len(b) == 3 and all(x['status'] == 'ok' and x['exit'] == 0 and x['
 t0=$(date +%s)
 for n in a b c; do
 	"$AMIFORGE" build "$dir/r/$n.yaml" --no-cache --no-inspect --output "$dir/seq" \
-		>>"$dir/seq.out" 2>>"$dir/seq.err" ||
+		>>"$dir/seq.out" 2>>"$dir/seq.err" || {
 		fail "jobs: sequential build of $n"
+		tail -n 20 "$dir/seq.err" | sed 's/^/    | /'
+	}
 done
 t_seq=$(($(date +%s) - t0))
 echo "jobs: wall time: --jobs 3: ${t_par} s, one after another: ${t_seq} s ($(nproc) CPUs)"
@@ -82,6 +84,8 @@ for n in a b c; do
 	done
 done
 check "jobs: six output disks" test "$(ls "${disks[@]}" 2>/dev/null | wc -l)" = 6
+[ "$(ls "${disks[@]}" 2>/dev/null | wc -l)" = 6 ] ||
+	ls -d "$dir"/par/* "$dir"/seq/* "${disks[@]}" 2>&1 | sed 's/^/    | /'
 if have guestfs "jobs: outputs have their component's file and the same packages"; then
 	args=()
 	for d in "${disks[@]}"; do args+=(--format=qcow2 -a "$d"); done

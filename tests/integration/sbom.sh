@@ -3,10 +3,12 @@
 # validates against the CycloneDX 1.5 schema (vendored, never fetched) and
 # lists exactly the packages dpkg-query itself reads from the image's
 # database; diff finds a package added, one removed and one changed in a
-# copy of the fixture. (The RPM reader is tested by tests/unit/test-rpmdb.c
-# on headers Debian's rpm wrote; an RPM image test needs an image libguestfs
-# inspects as an OS: the bare mkfs.ext4 -d root tried first was "no Linux
-# system found", see git log.)
+# copy of the fixture. An RPM-based image (a file system made here with
+# mkfs.ext4 -d, holding an rpmdb.sqlite that Debian's rpm wrote from
+# packages rpmbuild made): its SBOM lists exactly what `rpm -qa` reads from
+# that database, as pkg:rpm package URLs; diff finds the package added to a
+# second such image; an image with a Berkeley DB rpm database only gets an
+# SBOM that says it is incomplete.
 . "$(dirname "$0")/../lib/common.sh"
 require guestfs sbom
 S=$(scratch)
@@ -98,4 +100,76 @@ check_eq "diff --json: an SBOM against itself" "$(echo "$out" | python3 -c 'impo
 "$AMIFORGE" -q diff "$S/fx.json" "$S/nowhere" >/dev/null 2>&1
 check_eq "diff: a missing input fails" "$?" 1
 
+# ---- RPM ----
+if ! command -v rpmbuild >/dev/null || ! command -v mkfs.ext4 >/dev/null; then
+	fail "sbom rpm: rpm (rpmbuild) and e2fsprogs needed (make deps)"
+	finish
+	exit
+fi
+R=$S/rpm
+mkdir -p "$R/root/etc" "$R/root/usr/bin" "$R/root/usr/lib/sysimage/rpm" \
+	"$R/root/lib/modules/6.5.6-300.fc39.x86_64"
+ln -s usr/bin "$R/root/bin"
+printf 'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=39\nPRETTY_NAME="Fedora Linux 39"\n' \
+	>"$R/root/etc/os-release"
+echo "Fedora release 39 (Thirty Nine)" >"$R/root/etc/fedora-release"
+# libguestfs takes a file system for a Linux root only with /etc/fstab (or hosts) in it.
+echo "LABEL=root / ext4 defaults 0 1" >"$R/root/etc/fstab"
+cat >"$R/t.spec" <<'SPEC'
+Name: %{pname}
+Version: %{pver}
+Release: %{prel}
+%{?pepoch:Epoch: %{pepoch}}
+Summary: amiforge test package
+License: MIT
+BuildArch: %{parch}
+%description
+An empty package for amiforge's tests.
+%files
+SPEC
+mkrpm() {	# NAME VERSION RELEASE ARCH [EPOCH]
+	rpmbuild -bb --define "_topdir $R/top" --define "pname $1" --define "pver $2" \
+		--define "prel $3" --define "parch $4" ${5:+--define "pepoch $5"} "$R/t.spec" \
+		>>"$R/rpmbuild.log" 2>&1 && echo "$R/top/RPMS/$4/$1-$2-$3.$4.rpm"
+}
+rpms="$(mkrpm bash 5.2.26 1.fc39 x86_64 1) $(mkrpm openssl-libs 3.1.1 4.fc39 x86_64 1)
+	$(mkrpm kernel-core 6.5.6 300.fc39 x86_64) $(mkrpm amiforge-hello 1.2.3 4.fc39 noarch)"
+db=$R/root/usr/lib/sysimage/rpm
+rpmdb() { rpm --dbpath "$db" "$@" 2>>"$R/rpm.log"; }
+# shellcheck disable=SC2086 # a list of paths
+rpmdb --initdb && rpmdb -i --justdb --nodeps --noscripts --ignorearch --ignoreos $rpms
+check_eq "sbom rpm: a database of 4 packages made with rpm" "$(rpmdb -qa | wc -l)" 4
+rm -f "$db/.rpm.lock"
+mkfs.ext4 -q -F -d "$R/root" "$R/a.img" 64M >/dev/null
+"$AMIFORGE" -q sbom "$R/a.img" --input-format raw -o "$R/a.json" 2>"$R/a.err"
+check_eq "sbom rpm: written (exit status)" "$?" 0
+check "sbom rpm: valid CycloneDX 1.5" python3 "$TOP/tests/lib/cdx_validate.py" "$R/a.json"
+want=$(rpmdb -qa --qf '%{NAME} %|EPOCH?{%{EPOCH}:}|%{VERSION}-%{RELEASE}\n' | grep -v '^gpg-pubkey ' | sort)
+got=$(python3 -c 'import json,sys
+for c in json.load(open(sys.argv[1]))["components"]: print(c["name"], c["version"])' "$R/a.json" 2>&1 | sort)
+check_eq "sbom rpm: exactly the packages rpm -qa lists" "$got" "$want"
+check_eq "sbom rpm: package URLs (rpm type, epoch a qualifier), the OS, complete" \
+	"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); m=d["metadata"]
+print([c["purl"] for c in d["components"] if c["name"] == "bash"][0])
+print(m["component"]["name"], m["component"]["version"], [p["value"] for p in m["properties"] if p["name"] == "amiforge:kernel"])
+print([p["name"] for p in m["properties"] if p["name"].endswith("incomplete")])' "$R/a.json" 2>&1)" \
+	"pkg:rpm/fedora/bash@5.2.26-1.fc39?arch=x86_64&distro=fedora-39&epoch=1
+fedora 39 ['6.5.6-300.fc39.x86_64']
+[]"
+rpmdb -i --justdb --nodeps --noscripts --ignorearch --ignoreos "$(mkrpm amiforge-extra 2.0 1.fc39 noarch)"
+rm -f "$db/.rpm.lock"
+mkfs.ext4 -q -F -d "$R/root" "$R/b.img" 64M >/dev/null
+out=$("$AMIFORGE" -q diff "$R/a.json" "$R/b.img" --input-format raw 2>&1)
+check_eq "sbom rpm: diff shows the package added" "$out" "+ amiforge-extra 2.0-1.fc39"
+# Only a Berkeley DB database (RHEL 8, Amazon Linux 2): not read, and said so.
+rm -rf "$R/root/usr/lib/sysimage/rpm"
+mkdir -p "$R/root/var/lib/rpm"
+printf '\0\0\0\0\1\0\0\0\0\0\0\0a1\0\0\0' >"$R/root/var/lib/rpm/Packages"
+mkfs.ext4 -q -F -d "$R/root" "$R/c.img" 64M >/dev/null
+"$AMIFORGE" -q sbom "$R/c.img" --input-format raw -o "$R/c.json" 2>"$R/c.err"
+check_eq "sbom rpm: Berkeley DB only: an SBOM all the same" "$?" 0
+check_eq "sbom rpm: ... with no packages, saying why" \
+	"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print(len(d["components"]), [p["value"] for p in d["metadata"]["properties"] if p["name"] == "amiforge:packages:incomplete"])' "$R/c.json" 2>&1)" \
+	"0 ['/var/lib/rpm/Packages: a Berkeley DB or ndb rpm database (not read)']"
 finish

@@ -86,6 +86,24 @@ static void test_plan(const char *dir)
 	component_plan_release(&a);
 	free(doc);
 	free(ext);
+	/* Before a reboot: taken (the action's ACT_REBOOTS flag, not its name). */
+	doc = write_doc(dir, "reboot.yaml",
+		"schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n"
+		"      - {name: a, action: ExecuteBash, inputs: {commands: ['true']}}\n"
+		"      - {name: r, action: Reboot}\n"
+		"      - {name: b, action: ExecuteBash, inputs: {commands: ['true']}}\n"
+		"      - {name: c, action: ExecuteBash, inputs: {commands: ['true']}}\n");
+	specs[0] = (struct component_doc_spec){ doc, NULL };
+	o.ndocs = 1;
+	o.phases = "build";
+	CHECK(component_plan(&o, &a) == 0 && a.n == 4, "plan: a document with a reboot");
+	if (a.n == 4) {
+		CHECK(!a.steps[0].reboots && a.steps[1].reboots, "plan: reboots from the action");
+		CHECK(ckpt_worth_it(&a, 0, 10, 500), "policy: before a Reboot: taken");
+		CHECK(!ckpt_worth_it(&a, 2, 10, 500), "policy: before a plain step: none");
+	}
+	component_plan_release(&a);
+	free(doc);
 }
 
 static void test_resume(const char *dir)
