@@ -10,7 +10,8 @@
 # SBOM (read offline from the output disk) lists exactly those packages and
 # validates; `amiforge diff` between the fixture and the output shows the
 # package added and the files the component wrote. A second fetch of the AMI
-# asks AWS nothing.
+# asks AWS nothing; a recipe whose parent is an SSM parameter naming the AMI
+# builds from the same cached base.
 # TEST FIXTURE: moto 5.2.1 drops RegisterImage's block device mapping;
 # image-fixture.py describes registered AMIs as AWS documents.
 . "$(dirname "$0")/../lib/common.sh"
@@ -150,4 +151,50 @@ AWS_ENDPOINT_URL=http://127.0.0.1:9 "$AMIFORGE" cache fetch "$ami" >"$dir/f2" 2>
 check_eq "ami-build: fetching the AMI again with AWS unreachable succeeds" "$?" 0
 check_eq "ami-build: ... from the cache, the same object" \
 	"$(grep -cx cached "$dir/f2") $(sed -n 's/^path //p' "$dir/f2")" "1 $cached"
+
+# 6. Once via an SSM parameter naming the AMI: resolved, the base taken from
+# the cache (no block fetched), the guest boots it and runs a step.
+python3 -c "
+import boto3, os, sys
+c = boto3.client('ssm', endpoint_url=os.environ['AMIFORGE_TEST_MOTO_URL'],
+                 region_name=os.environ['AWS_REGION'], aws_access_key_id='x', aws_secret_access_key='x')
+c.put_parameter(Name=sys.argv[1], Value=sys.argv[2], Type='String', DataType='aws:ec2:image',
+                Overwrite=True)" /amiforge/test/golden "$ami" || fail "ami-build: put the SSM parameter"
+cat >"$dir/r/mark.yaml" <<'EOF'
+name: ssm-mark
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Mark
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo "built from ssm" > /var/lib/ssm-mark
+EOF
+cat >"$dir/r/from-ssm.yaml" <<EOF
+name: from-ssm
+version: 1.0.0
+parent:
+  ssm: /amiforge/test/golden
+  region: $AWS_REGION
+components:
+  - path: mark.yaml
+output:
+  formats: [qcow2]
+EOF
+t0=$(date +%s)
+run_build "$dir/s.out" "$dir/s.err" "$dir/r/from-ssm.yaml" --output "$dir/builds" --json --no-inspect
+rc=$?
+check_eq "ami-build: a recipe with parent: {ssm} builds (exit status)" "$rc" 0
+[ "$rc" = 0 ] || tail -n 20 "$dir/s.err" | sed 's/^/    | /'
+echo "# build from ssm: $(($(date +%s) - t0)) s"
+bd=$(ls -d "$dir"/builds/from-ssm-1.0.0-* 2>/dev/null | head -n 1)
+check_eq "ami-build: the SSM build's base is the AMI's cached base" \
+	"$(python3 -c "import json,sys; b=[i for i in json.load(open(sys.argv[1]))['inputs'] if i['kind']=='base'][0]
+print(b['source'].split(' ')[0], b['source'].split(' ')[2], b['path'])" "$bd/manifest.json" 2>&1)" \
+	"ssm:/amiforge/test/golden $ami $cached"
+check_eq "ami-build: the SSM build's output has the step's file" \
+	"$(guestfish --ro --format=qcow2 -a "$bd/output/from-ssm-1.0.0.qcow2" -i cat /var/lib/ssm-mark 2>&1)" \
+	"built from ssm"
 finish
