@@ -29,6 +29,9 @@
 #define CKPT_CHAIN_JSON_MAX (8u * 1024 * 1024)
 /* state.json is a recipe path and a few vars. */
 #define CKPT_STATE_MAX (1024u * 1024)
+/* How long a build waits for another making the same agent layer (a
+ * libguestfs appliance run: about a minute under TCG). */
+#define AGENT_LAYER_WAIT_MS (10 * 60 * 1000)
 
 struct ckpt {
 	struct ckpt_opts o;
@@ -458,6 +461,41 @@ cleanup:
 	return ret;
 }
 
+/* An exclusive lock on layers/KEY.lock (an fd to close), waited for up to
+ * AGENT_LAYER_WAIT_MS while another build holds it; -1 with the error
+ * recorded. */
+static int lock_layer(struct ckpt *c, const char *key)
+{
+	char *path = xasprintf("%s/agent-%s.lock", c->layers, key);
+	int64_t deadline = now_ms() + AGENT_LAYER_WAIT_MS;
+	bool said = false;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0) {
+		err_errno("open '%s'", path);
+		goto cleanup;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK || now_ms() >= deadline) {
+			if (errno != EWOULDBLOCK)
+				err_errno("lock '%s'", path);
+			else
+				err_set("lock '%s': another build has held it over %d s", path,
+					AGENT_LAYER_WAIT_MS / 1000);
+			close(fd);
+			fd = -1;
+			goto cleanup;
+		}
+		if (!said)
+			log_info("agent layer %.12s: waiting for another build making it", key);
+		said = true;
+		usleep(200 * 1000);
+	}
+cleanup:
+	free(path);
+	return fd;
+}
+
 /* Find or make the agent layer for the base; -1 (error recorded) when it
  * cannot be had: the caller falls back to the seed. */
 static int agent_layer(struct ckpt *c)
@@ -465,7 +503,7 @@ static int agent_layer(struct ckpt *c)
 	char *digest = inject_agent_digest(c->o.agent, c->o.agent_len);
 	const char *layer;
 	json_t *j;
-	int ret = -1;
+	int lockfd = -1, ret = -1;
 
 	c->agent_key = sha256_hex(CKPT_VERSION, c->o.base->sha256, digest);
 	c->agent_layer = xasprintf("%s/agent-%s.qcow2", c->layers, c->agent_key);
@@ -487,11 +525,17 @@ static int agent_layer(struct ckpt *c)
 		err_errno("remove '%s'", c->agent_layer);
 		goto cleanup;
 	}
+	/* Builds starting together on one base make it once: the others wait
+	 * for the one making it, then take it. */
+	if (access(c->agent_layer, F_OK) < 0 && (lockfd = lock_layer(c, c->agent_key)) < 0)
+		goto cleanup;
 	if ((access(c->agent_layer, F_OK) < 0 && make_agent_layer(c) < 0) ||
 	    write_agent_record(c) < 0)
 		goto cleanup;
 	ret = 0;
 cleanup:
+	if (lockfd >= 0)
+		close(lockfd);
 	if (ret < 0) {
 		free(c->agent_key);
 		free(c->agent_layer);

@@ -56,6 +56,8 @@ t_par=$(($(date +%s) - t0))
 check_eq "jobs: three builds with --jobs 3 succeed" "$rc" 0
 [ "$rc" = 0 ] || tail -n 20 "$dir/par.err" | sed 's/^/    | /'
 check_eq "jobs: all three ran at once (none waited)" "$(grep -c ': waiting' "$dir/par.err")" 0
+check_eq "jobs: the agent layer was made once for the three (the others waited for it)" \
+	"$(cat "$dir"/par/jobs-*/*.log 2>/dev/null | grep -c 'agent layer [0-9a-f]* made in')" 1
 check "jobs: the --json summary has three builds, each ok with a build directory and a disk" \
 	python3 -c "
 import json, sys
@@ -94,8 +96,10 @@ if have guestfs "jobs: outputs have their component's file and the same packages
 		script="$script : mount /dev/${dev}1 / : cat /var/lib/job-mark"
 		script="$script : checksum sha256 /var/lib/dpkg/status : umount /"
 	done
-	got=$(guestfish --ro "${args[@]}" -- $script 2>&1 | tr '\n' '|')
+	# cat prints the file and its own newline: squeeze the empty lines.
+	got=$(guestfish --ro "${args[@]}" -- $script 2>&1 | tr -s '\n' '|')
 	IFS='|' read -r -a f <<<"$got"
+	[ "${#f[@]}" -ge 12 ] || { fail "jobs: guestfish read 6 disks: got '$got'"; finish; exit; }
 	pk=$(awk '{print $3}' <<<"${f[0]}")
 	check "jobs: the package count is a number ($pk)" test -n "$pk" -a "$pk" -gt 100
 	for i in 0 1 2; do
