@@ -121,7 +121,8 @@ setsid "$AMIFORGE" build "${recipes[@]}" --jobs 3 --no-cache --output "$dir/kill
 	>"$dir/kill.out" 2>"$dir/kill.err" &
 leader=$!
 pids=
-for ((i = 0; i < 300; i++)); do
+deadline=$(($(date +%s) + 600))
+while [ "$(date +%s)" -lt "$deadline" ]; do
 	pids=$(pgrep -g "$leader" -x amiforge | grep -vx "$leader" | tr '\n' ' ')
 	n=0
 	for p in $pids; do
@@ -131,6 +132,10 @@ for ((i = 0; i < 300; i++)); do
 	sleep 1
 done
 check_eq "jobs: three builds had a guest running before the kill" "$n" 3
+[ "$n" = 3 ] || {
+	echo "    | builds: $pids; domains: $(virsh -q list --all --name | grep -c amiforge-)"
+	tail -n 5 "$dir"/kill/jobs-*/*.log "$dir/kill.err" 2>&1 | sed 's/^/    | /'
+}
 kill -KILL -- -"$leader"
 wait "$leader"
 sleep 2
