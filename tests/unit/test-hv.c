@@ -527,6 +527,125 @@ static void test_chain_xml(void)
 	free(out);
 }
 
+/* No x86-only device may reach an aarch64 guest's configuration. */
+static void check_no_x86(const char *what, const char *out)
+{
+	static const char *const x86[] = { "\"ide\"", "if=ide", "hdc", "isa-serial", "q35",
+					   "-machine pc", "machine=\"pc", "<apic", "pci.0",
+					   "vga", "ps2", "i8042", "qemu-system-x86_64" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(x86); i++)
+		CHECK(!strstr(out, x86[i]), "aarch64 %s: no x86-only '%s'", what, x86[i]);
+}
+
+/* Issue 22: an aarch64 guest. Golden files for both drivers under TCG
+ * (with the seed and port forwards: every device amiforge adds), what
+ * changes under KVM, the firmware's variable store for the direct driver. */
+static void test_aarch64(void)
+{
+	struct vm_spec s = base_spec();
+	struct strv a = STRV_INIT;
+	struct argv_rec rec = { STRV_INIT };
+	struct hv *hv;
+	struct hv_vm *vm;
+	char *out, *nv;
+	enum accel acc;
+
+	s.arch = ARCH_AARCH64;
+	s.nvram = "/var/tmp/amiforge-run-X/efivars.fd";
+	s.net = VM_NET_USER;
+	s.forwards[0] = (struct vm_forward){ 2222, 22 };
+	s.n_forwards = 1;
+	out = hv_libvirt_domain_xml(&s);
+	check_golden("hv-aarch64-tcg.xml", out ? out : "(null)");
+	CHECK(out && strstr(out, "<type arch=\"aarch64\" machine=\"virt\">hvm</type>") &&
+	      strstr(out, "<loader readonly=\"yes\" type=\"pflash\">/usr/share/AAVMF/"
+		     "AAVMF_CODE.fd</loader>") &&
+	      strstr(out, "<nvram template=\"/usr/share/AAVMF/AAVMF_VARS.fd\">"
+		     "/var/tmp/amiforge-run-X/efivars.fd</nvram>") &&
+	      strstr(out, "<cpu mode=\"maximum\"") &&
+	      strstr(out, "model=\"virtio-scsi\"") && strstr(out, "bus=\"scsi\"") &&
+	      strstr(out, "bus=pcie.0,addr=0x1e") && strstr(out, HV_AGENT_PORT_NAME),
+	      "aarch64 xml: virt, AAVMF pflash + own variables, cpu max, seed on virtio-scsi");
+	check_no_x86("xml", out ? out : "");
+	free(out);
+	CHECK(hv_qemu_argv(&s, "/var/tmp/amiforge-run-X/sock/qmp.sock", true, &a) == 0,
+	      "aarch64 argv: built");
+	out = run_argv_str((const char *const *)a.v);
+	check_golden("hv-qemu-aarch64-tcg.argv", out);
+	CHECK(str_startswith(out, "qemu-system-aarch64 ") && strstr(out, "-machine virt") &&
+	      strstr(out, "-cpu max") &&
+	      strstr(out, "if=pflash,unit=0,format=raw,readonly=on,file=/usr/share/AAVMF/"
+		     "AAVMF_CODE.fd") &&
+	      strstr(out, "if=pflash,unit=1,format=raw,file=/var/tmp/amiforge-run-X/efivars.fd") &&
+	      strstr(out, "scsi-cd,bus=scsi0.0,drive=seed0") &&
+	      strstr(out, "virtserialport,bus=vser0.0,chardev=agent0"),
+	      "aarch64 argv: qemu-system-aarch64 -M virt -cpu max, pflash, scsi-cd seed, agent port");
+	check_no_x86("argv", out);
+	free(out);
+	strv_release(&a);
+
+	s.accel = ACCEL_KVM;
+	out = hv_libvirt_domain_xml(&s);
+	CHECK(out && strstr(out, "host-passthrough") && !strstr(out, "maximum"),
+	      "aarch64 xml: KVM (an arm64 host): host-passthrough");
+	free(out);
+	hv_qemu_argv(&s, "/q.sock", true, &a);
+	out = run_argv_str((const char *const *)a.v);
+	CHECK(strstr(out, "-accel kvm -cpu host") && !strstr(out, "-cpu max"),
+	      "aarch64 argv: KVM: -cpu host");
+	free(out);
+	strv_release(&a);
+
+	/* KVM serves only the host's own architecture. */
+	hv = hv_open("qemu", NULL);
+	if (arch_host()->id != ARCH_AARCH64) {
+		CHECK(hv && hv_resolve_accel(hv, arch_get(ARCH_AARCH64), ACCEL_AUTO, &acc) == 0 &&
+		      acc == ACCEL_TCG, "aarch64 on an x86_64 host: auto is TCG");
+		CHECK(hv && hv_resolve_accel(hv, arch_get(ARCH_AARCH64), ACCEL_KVM, &acc) < 0 &&
+		      strstr(err_msg(), "TCG only"), "aarch64 on an x86_64 host: kvm refused (%s)",
+		      err_msg());
+	}
+	/* The direct driver makes the guest's variable store from the template
+	 * (dry run: QEMU itself is not started). */
+	mkdir_p(DRY_RUN_DIR, 0700);
+	s = base_spec();
+	s.arch = ARCH_AARCH64;
+	s.run_dir = DRY_RUN_DIR;
+	nv = xasprintf("%s/efivars.fd", DRY_RUN_DIR);
+	unlink(nv);
+	run_set_dry_run(record_argv, &rec);
+	vm = hv ? hv_start(hv, &s) : NULL;
+	run_set_dry_run(NULL, NULL);
+	if (access(arch_get(ARCH_AARCH64)->fw_vars, R_OK) == 0) {
+		struct stat st1, st2;
+
+		CHECK(vm != NULL, "aarch64 qemu driver: dry-run start (%s)", vm ? "ok" : err_msg());
+		CHECK(stat(nv, &st1) == 0 && stat(arch_get(ARCH_AARCH64)->fw_vars, &st2) == 0 &&
+		      st1.st_size == st2.st_size && (st1.st_mode & 0777) == 0600,
+		      "aarch64 qemu driver: its own copy of AAVMF_VARS (0600) in the run directory");
+		CHECK(rec.seen.n == 2 && str_startswith(rec.seen.v[0], "qemu-system-aarch64 -help") &&
+		      strstr(rec.seen.v[1], nv), "aarch64 qemu driver: ran qemu-system-aarch64 "
+		      "with it");
+	} else {
+		CHECK(0, "aarch64: firmware %s missing (Debian's qemu-efi-aarch64; make deps)",
+		      arch_get(ARCH_AARCH64)->fw_vars);
+	}
+	hv_vm_free(vm);
+	hv_close(hv);
+	strv_release(&rec.seen);
+	free(nv);
+	remove_tree(DRY_RUN_DIR);
+
+	/* The table: names, aliases, EC2 names. */
+	CHECK(arch_find("arm64") == arch_get(ARCH_AARCH64) &&
+	      arch_find("aarch64") == arch_get(ARCH_AARCH64) &&
+	      arch_find("amd64") == arch_get(ARCH_X86_64) && !arch_find("i386") &&
+	      !arch_find("ARM64") && arch_find_ec2("arm64") == arch_get(ARCH_AARCH64) &&
+	      !arch_find_ec2("aarch64") && arch_get(ARCH_AUTO) == arch_get(ARCH_X86_64),
+	      "arch table: names, aliases, EC2 names, AUTO is x86_64");
+}
+
 int main(void)
 {
 	test_uri_check();
@@ -538,5 +657,6 @@ int main(void)
 	test_accel();
 	test_image_info();
 	test_seed();
+	test_aarch64();
 	return TEST_DONE();
 }
