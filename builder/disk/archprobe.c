@@ -10,6 +10,9 @@
 #define SECTOR 512u
 /* GPT entries examined (the usual array holds 128). */
 #define GPT_ENTRIES_MAX 128u
+/* What a GPT without an architecture's partition type leaves open. */
+#define GPT_UNDECIDED "a GPT without an architecture's partition type"
+
 
 /* A partition type GUID as it is stored (the first three fields little-endian). */
 struct gpt_type {
@@ -78,6 +81,7 @@ const struct arch *archprobe_table(const unsigned char *head, size_t n, const ch
 		return NULL;
 	if (count > GPT_ENTRIES_MAX)
 		count = GPT_ENTRIES_MAX;
+	*why = GPT_UNDECIDED;
 	for (i = 0; i < count; i++) {
 		uint64_t off = lba * SECTOR + (uint64_t)i * size;
 
@@ -138,14 +142,15 @@ int archprobe_disk(const char *path, const char *format, const struct arch **out
 		log_debug("disk '%s': %s: %s", path, why, a->name);
 		if (how)
 			*how = why;
-	} else if ((a = probe_binaries(path, format))) {
+	} else if (why && (a = probe_binaries(path, format))) {
 		log_info("disk '%s': its binaries are %s (read by libguestfs in %.0f s; vm.arch "
 			 "or --arch saves this)", path, a->name, (double)(now_ms() - t0) / 1000);
 		if (how)
 			*how = "its binaries";
 	} else {
 		a = arch_get(ARCH_X86_64);
-		log_debug("disk '%s': no architecture found: x86_64", path);
+		log_debug("disk '%s': no architecture found (%s): x86_64", path,
+			  why ? why : "no partition table");
 		if (how)
 			*how = "nothing found (the default)";
 	}

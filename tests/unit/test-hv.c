@@ -17,6 +17,7 @@
 #include "error.h"
 #include "run.h"
 #include "util.h"
+#include "builder/disk/archprobe.h"
 #include "builder/disk/overlay.h"
 #include "builder/guest/seed.h"
 #include "drivers/hypervisor/accel.h"
@@ -646,6 +647,78 @@ static void test_aarch64(void)
 	      "arch table: names, aliases, EC2 names, AUTO is x86_64");
 }
 
+/* A partition table with one partition of the given GPT type (16 bytes
+ * as stored), or an MBR partition of mbr_type when guid is NULL. */
+static void make_table(unsigned char *h, size_t n, const unsigned char *guid,
+		       unsigned char mbr_type)
+{
+	memset(h, 0, n);
+	h[510] = 0x55;
+	h[511] = 0xaa;
+	h[446 + 4] = guid ? 0xee : mbr_type;
+	if (!guid)
+		return;
+	memcpy(h + 512, "EFI PART", 8);
+	h[512 + 72] = 2;           /* entries from LBA 2 */
+	h[512 + 80] = 128;         /* 128 entries */
+	h[512 + 84] = 128;         /* of 128 bytes */
+	/* An ESP first (C12A7328-F81F-11D2-BA4B-00A0C93EC93B), then guid. */
+	memcpy(h + 1024, (const unsigned char[]){ 0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11,
+						   0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b },
+	       16);
+	memcpy(h + 1024 + 128, guid, 16);
+}
+
+static void test_archprobe_table(void)
+{
+	static const unsigned char arm_root[16] = { 0x45, 0xb0, 0x21, 0xb9, 0xf0, 0x1d, 0xc3, 0x41,
+						    0xaf, 0x44, 0x4c, 0x6f, 0x28, 0x0d, 0x3f, 0xae };
+	static const unsigned char x86_root[16] = { 0xe3, 0xbc, 0x68, 0x4f, 0xcd, 0xe8, 0xb1, 0x4d,
+						    0x96, 0xe7, 0xfb, 0xca, 0xf9, 0x84, 0xb7, 0x09 };
+	static const unsigned char bios_boot[16] = { 0x48, 0x61, 0x68, 0x21, 0x49, 0x64, 0x6f, 0x6e,
+						     0x74, 0x4e, 0x65, 0x65, 0x64, 0x45, 0x46, 0x49 };
+	/* 0FC63DAF-8483-4772-8E79-3D69D8477DE4: Linux filesystem, any arch. */
+	static const unsigned char linux_fs[16] = { 0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47,
+						    0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d, 0xe4 };
+	unsigned char *h = xcalloc(1, ARCHPROBE_HEAD);
+	const char *why;
+	const struct arch *a;
+
+	make_table(h, ARCHPROBE_HEAD, arm_root, 0);
+	a = archprobe_table(h, ARCHPROBE_HEAD, &why);
+	CHECK(a == arch_get(ARCH_AARCH64) && why && strstr(why, "arm64 root"),
+	      "archprobe: GPT with an arm64 root partition is aarch64");
+	make_table(h, ARCHPROBE_HEAD, x86_root, 0);
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == arch_get(ARCH_X86_64),
+	      "archprobe: GPT with an x86-64 root partition is x86_64");
+	make_table(h, ARCHPROBE_HEAD, bios_boot, 0);
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == arch_get(ARCH_X86_64) &&
+	      strstr(why, "BIOS boot"), "archprobe: a BIOS boot partition is x86_64");
+	make_table(h, ARCHPROBE_HEAD, linux_fs, 0);
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == NULL && why,
+	      "archprobe: ESP + generic Linux partition: undecided (libguestfs decides)");
+	make_table(h, ARCHPROBE_HEAD, NULL, 0x83);
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == arch_get(ARCH_X86_64) &&
+	      strstr(why, "MBR"), "archprobe: an MBR disk is x86_64");
+	memset(h, 0, ARCHPROBE_HEAD);
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == NULL && !why,
+	      "archprobe: no partition table: nothing said, nothing to look at");
+	/* Hostile headers: entries past what was read, odd sizes. */
+	make_table(h, ARCHPROBE_HEAD, arm_root, 0);
+	h[512 + 72] = 0xff;
+	h[512 + 73] = 0xff;
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == NULL,
+	      "archprobe: entries beyond the bytes read are not looked at");
+	make_table(h, ARCHPROBE_HEAD, arm_root, 0);
+	h[512 + 84] = 100;
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == NULL,
+	      "archprobe: an entry size that is no power of two >= 128 is refused");
+	make_table(h, ARCHPROBE_HEAD, arm_root, 0);
+	CHECK(archprobe_table(h, 1024 + 200, &why) == NULL,
+	      "archprobe: a short read looks at whole entries only");
+	free(h);
+}
+
 int main(void)
 {
 	test_uri_check();
@@ -658,5 +731,6 @@ int main(void)
 	test_image_info();
 	test_seed();
 	test_aarch64();
+	test_archprobe_table();
 	return TEST_DONE();
 }
