@@ -61,7 +61,7 @@ NO_AGENT    := $(BUILD)/agent-none
 # The blob's file for an architecture: its agent, or the empty file.
 agent_for = $(if $(filter $(1),$(AGENT_ARCHES)),$(if $(filter $(1),$(HOST_ARCH)),$(AGENT),$(CROSS_AGENT)),$(NO_AGENT))
 
-.PHONY: all deps check check-guests check-catalog check-scale check-unit check-asan check-valgrind fuzz install uninstall clean bench help demo
+.PHONY: all deps check check-guests check-catalog check-scale check-arm64 check-unit check-asan check-valgrind fuzz install uninstall clean bench help demo
 .DELETE_ON_ERROR:
 
 all: amiforge amiforge-agent $(if $(filter $(CROSS_ARCH),$(AGENT_ARCHES)),amiforge-agent-$(CROSS_ARCH))
@@ -74,6 +74,7 @@ help:
 	@echo 'make check-guests the slower guest tests (CI runs them after make check)'
 	@echo 'make check-catalog the catalog components in real guests (CI runs it too)'
 	@echo 'make check-scale   build --jobs and a build on a remote libvirt host (ssh)'
+	@echo 'make check-arm64   aarch64 guests under TCG: run (both drivers), a build, publish'
 	@echo 'make check-unit   the quick tests only (no guest, no services)'
 	@echo 'make check-asan   unit tests + ASAN_SCRIPTS under ASan+UBSan (build in build-asan/)'
 	@echo 'make check-valgrind  the unit tests under valgrind memcheck'
@@ -223,6 +224,15 @@ check-catalog: all unit-tests
 # Not in CI yet: neither script has had a full run here (see SCALE.md).
 check-scale: all unit-tests
 	BUILD=$(BUILD) tests/run-tests.sh suite scale
+
+# arm64 guests (issue 22) on the Debian 12 arm64 fixture, under TCG on an
+# x86 host: run with each driver, a small build, its publish in moto
+# (tests/integration/arm64-guests.sh). Too slow for make check; what needs
+# no arm64 guest (the cross agent under qemu-user, libvirt's view of the
+# aarch64 domain, inspect/SBOM/publish of an arm64 disk) is arm64-disk.sh,
+# part of make check.
+check-arm64: all unit-tests
+	BUILD=$(BUILD) tests/run-tests.sh suite arm64
 
 # check-asan: the unit tests (test-agent-fake: the fake-agent tests) and these
 # integration scripts, under ASan + UBSan: one of each kind — a guest
