@@ -73,7 +73,7 @@ struct guest_opts {
 	const char *const *net_env;
 	const char *offline_reason;
 	enum guest_agent_via via;
-	int64_t boot_timeout_ms;   /* 0: 600 s */
+	int64_t boot_timeout_ms;   /* 0: 600 s, from the guest's start (after the disk) */
 	const char *work_dir;      /* create exactly this directory for the work
 				    * files (a build journals it first); NULL: a
 				    * fresh one under $TMPDIR */

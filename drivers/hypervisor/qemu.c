@@ -360,13 +360,73 @@ static void append_qemu_stderr(struct qemu_vm *v)
 	buf_release(&b);
 }
 
+/* The variable store template is a pflash image (AAVMF's: 64 MiB, nearly
+ * all zeros); larger is refused. */
+#define NVRAM_TEMPLATE_MAX (256u << 20)
+
+/* Copy the template to nv (0600, created): zero blocks become holes, as in
+ * the template's own file. 0 or -1; no file is left on failure. */
+static int nvram_copy(const char *tmpl, const char *nv)
+{
+	static const char zero[64 * 1024];
+	char *blk = xmalloc(sizeof(zero));
+	int in = open(tmpl, O_RDONLY | O_CLOEXEC), out = -1, ret = -1;
+	struct stat st;
+	off_t off = 0;
+
+	if (in < 0 || fstat(in, &st) < 0) {
+		err_errno("open '%s'", tmpl);
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > NVRAM_TEMPLATE_MAX) {
+		err_set("'%s': not a regular file of at most %u MiB", tmpl, NVRAM_TEMPLATE_MAX >> 20);
+		goto cleanup;
+	}
+	out = open(nv, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		err_errno("create '%s'", nv);
+		goto cleanup;
+	}
+	for (;;) {
+		ssize_t n = read(in, blk, sizeof(zero));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_errno("read '%s'", tmpl);
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		if (memcmp(blk, zero, (size_t)n) != 0 &&
+		    pwrite(out, blk, (size_t)n, off) != n) {
+			err_errno("write '%s'", nv);
+			goto cleanup;
+		}
+		off += n;
+	}
+	if (ftruncate(out, off) < 0) {
+		err_errno("write '%s'", nv);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	if (out >= 0 && close(out) < 0 && ret == 0)
+		ret = err_errno("write '%s'", nv);
+	if (out >= 0 && ret < 0)
+		unlink(nv);
+	if (in >= 0)
+		close(in);
+	free(blk);
+	return ret;
+}
+
 /* A UEFI guest's firmware must be there, and its variable store: a copy
  * of the template unless the guest has one already (a reboot keeps it). */
 static int nvram_prepare(const struct vm_spec *s)
 {
 	const struct arch *a = arch_get(s->arch);
 	char *nv = nvram_path(s);
-	struct buf b = BUF_INIT(64u << 20);
 	int ret = -1;
 
 	if (access(a->fw_code, R_OK) < 0) {
@@ -378,13 +438,12 @@ static int nvram_prepare(const struct vm_spec *s)
 		ret = 0;
 		goto cleanup;
 	}
-	if (buf_read_file(&b, a->fw_vars) < 0) {
+	if (nvram_copy(a->fw_vars, nv) < 0) {
 		err_prefix("%s firmware variables (Debian's package %s)", a->name, a->fw_package);
 		goto cleanup;
 	}
-	ret = write_file_atomic(nv, b.data, b.len, 0600);
+	ret = 0;
 cleanup:
-	buf_release(&b);
 	free(nv);
 	return ret;
 }

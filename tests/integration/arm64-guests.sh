@@ -37,16 +37,19 @@ export AMIFORGE_CACHE_DIR="$dir/cache"
 # --- run, each driver ---------------------------------------------------------
 for drv in ${ARM64_DRIVERS:-libvirt qemu}; do
 	t0=$SECONDS
-	out=$("$AMIFORGE" run --driver "$drv" --boot-timeout 1500 --timeout 300 "$img" -- uname -m \
-		2>"$dir/run-$drv.err")
+	"$AMIFORGE" run --driver "$drv" --boot-timeout 1500 --timeout 300 "$img" -- uname -m \
+		>"$dir/run-$drv.out" 2>"$dir/run-$drv.err" &
+	pid=$!	# its domain is amiforge-<pid>-*
+	wait "$pid"
 	rc=$?
+	out=$(cat "$dir/run-$drv.out")
 	check_eq "arm64 run ($drv): exit 0" "$rc" 0
 	[ "$rc" = 0 ] || tail -n 15 "$dir/run-$drv.err" | sed 's/^/    | /'
 	check_eq "arm64 run ($drv): uname -m in the guest" "$out" aarch64
 	check_contains "arm64 run ($drv): the architecture read from the image" \
 		"$(cat "$dir/run-$drv.err")" "guest architecture: aarch64 (from the image"
 	echo "arm64 run ($drv): $((SECONDS - t0)) s"
-	check_eq "arm64 run ($drv): no domain left" "$(domains_matching amiforge-)" 0
+	check_eq "arm64 run ($drv): no domain left" "$(domains_matching "amiforge-$pid-")" 0
 	check_eq "arm64 run ($drv): no qemu-system-aarch64 left" \
 		"$(pgrep -fc "qemu-system-aarch64 .*$TMPDIR" || true)" 0
 	check_eq "arm64 run ($drv): no work directory left" "$(ls "$TMPDIR" | wc -l)" 0

@@ -19,6 +19,7 @@
 #include "util.h"
 #include "builder/disk/archprobe.h"
 #include "builder/disk/overlay.h"
+#include "builder/guest/inject.h"
 #include "builder/guest/seed.h"
 #include "drivers/hypervisor/accel.h"
 #include "drivers/hypervisor/hypervisor.h"
@@ -638,6 +639,24 @@ static void test_aarch64(void)
 	free(nv);
 	remove_tree(DRY_RUN_DIR);
 
+	/* The agent layer's key: the architecture is part of it, and each
+	 * architecture's embedded agent is its own. */
+	{
+		size_t l1 = 0, l2 = 0;
+		const void *b1 = arch_agent(arch_get(ARCH_X86_64), &l1);
+		const void *b2 = arch_agent(arch_get(ARCH_AARCH64), &l2);
+		char *d1 = inject_agent_digest(arch_get(ARCH_X86_64), "agent", 5);
+		char *d2 = inject_agent_digest(arch_get(ARCH_AARCH64), "agent", 5);
+
+		CHECK(d1 && d2 && strcmp(d1, d2) != 0,
+		      "agent layer key: the same bytes under another architecture differ");
+		CHECK(b1 && b2 && l1 > 4 && l2 > 4 && (l1 != l2 || memcmp(b1, b2, l1) != 0) &&
+		      memcmp(b1, "\x7f" "ELF", 4) == 0 && memcmp(b2, "\x7f" "ELF", 4) == 0 &&
+		      ((const unsigned char *)b1)[18] == 0x3e && ((const unsigned char *)b2)[18] == 0xb7,
+		      "embedded agents: an x86-64 ELF (e_machine 0x3e) and an AArch64 one (0xb7)");
+		free(d1);
+		free(d2);
+	}
 	/* The table: names, aliases, EC2 names. */
 	CHECK(arch_find("arm64") == arch_get(ARCH_AARCH64) &&
 	      arch_find("aarch64") == arch_get(ARCH_AARCH64) &&
