@@ -22,7 +22,6 @@
 #include "log.h"
 #include "util.h"
 
-
 /* One attempt of the agent handshake; the boot deadline bounds the total. */
 #define GUEST_SYNC_SLICE_MS 3000
 /* agent_poweroff acknowledgement. */

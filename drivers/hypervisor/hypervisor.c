@@ -184,7 +184,7 @@ int vm_spec_check(const struct vm_spec *s)
 	}
 	if (s->seed_iso && path_ok("seed", s->seed_iso) < 0)
 		return -1;
-	if (s->arch != ARCH_AUTO && s->arch != ARCH_X86_64 && s->arch != ARCH_AARCH64)
+	if (s->arch != ARCH_AUTO && arch_get(s->arch)->id != s->arch)   /* not a row */
 		return err_set("vm '%s': unknown architecture %d", s->name, (int)s->arch);
 	if (s->nvram && path_ok("UEFI variable store", s->nvram) < 0)
 		return -1;
