@@ -44,10 +44,27 @@ FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 AGENT    := $(BUILD)/amiforge-agent
 HOSTLIB  := $(BUILD)/libamiforge.a
 
-.PHONY: all deps check check-guests check-catalog check-scale check-unit check-asan check-valgrind fuzz install uninstall clean bench help demo
+# The agent for each guest architecture (drivers/hypervisor/arch.c): the
+# host's own with $(CC) ($(AGENT), which the tests also run), the other one
+# with Debian's cross compiler ($(ARCH)-linux-gnu-gcc: gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross, libssl-dev:arm64; `make deps`). Both are embedded.
+# A missing cross compiler stops the build with a message saying so; a build
+# without the other agent is asked for explicitly: make AGENT_ARCHES=x86_64
+# (that amiforge then refuses to boot aarch64 guests, saying why).
+HOST_ARCH   := $(shell uname -m)
+AGENT_ARCHES ?= x86_64 aarch64
+CROSS_ARCH  := $(filter-out $(HOST_ARCH),x86_64 aarch64)
+CROSS_CC    ?= $(CROSS_ARCH)-linux-gnu-gcc
+CROSS_AGENT := $(BUILD)/agent-$(CROSS_ARCH)/amiforge-agent
+CROSS_OBJ   := $(patsubst %.c,$(BUILD)/agent-$(CROSS_ARCH)/%.o,$(COMMON_SRC) $(AGENT_SRC))
+NO_AGENT    := $(BUILD)/agent-none
+# The blob's file for an architecture: its agent, or the empty file.
+agent_for = $(if $(filter $(1),$(AGENT_ARCHES)),$(if $(filter $(1),$(HOST_ARCH)),$(AGENT),$(CROSS_AGENT)),$(NO_AGENT))
+
+.PHONY: all deps check check-guests check-catalog check-scale check-arm64 check-unit check-asan check-valgrind fuzz install uninstall clean bench help demo
 .DELETE_ON_ERROR:
 
-all: amiforge amiforge-agent
+all: amiforge amiforge-agent $(if $(filter $(CROSS_ARCH),$(AGENT_ARCHES)),amiforge-agent-$(CROSS_ARCH))
 
 help:
 	@echo 'make              build ./amiforge and ./amiforge-agent'
@@ -57,6 +74,7 @@ help:
 	@echo 'make check-guests the slower guest tests (CI runs them after make check)'
 	@echo 'make check-catalog the catalog components in real guests (CI runs it too)'
 	@echo 'make check-scale   build --jobs and a build on a remote libvirt host (ssh)'
+	@echo 'make check-arm64   aarch64 guests under TCG: run (both drivers), a build, publish'
 	@echo 'make check-unit   the quick tests only (no guest, no services)'
 	@echo 'make check-asan   unit tests + ASAN_SCRIPTS under ASan+UBSan (build in build-asan/)'
 	@echo 'make check-valgrind  the unit tests under valgrind memcheck'
@@ -94,10 +112,30 @@ $(AGENT): $(AGENT_OBJ)
 amiforge-agent: $(AGENT)
 	rm -f $@ && cp $< $@
 
-# The agent travels inside the host binary (written to the seed ISO at boot).
-$(BUILD)/host/agent-blob.o: builder/guest/agent-blob.S $(AGENT)
+$(BUILD)/agent-$(CROSS_ARCH)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) -c -DAGENT_PATH='"$(AGENT)"' -o $@ $<
+	@command -v $(CROSS_CC) >/dev/null || { echo "make: $(CROSS_CC) not found: the $(CROSS_ARCH) guest agent needs Debian's cross compiler (make deps installs it), or build without it: make AGENT_ARCHES=$(HOST_ARCH)" >&2; exit 1; }
+	$(call say,CC [agent $(CROSS_ARCH)],$<)
+	$(Q)$(CROSS_CC) $(AGENT_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(CROSS_AGENT): $(CROSS_OBJ)
+	$(CROSS_CC) $(AGENT_CFLAGS) $(AGENT_LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
+
+# The agent of the other architecture, beside amiforge-agent (tests run it
+# under qemu-user: tests/integration/agent-cross.sh).
+amiforge-agent-$(CROSS_ARCH): $(CROSS_AGENT)
+	rm -f $@ && cp $< $@
+
+$(NO_AGENT):
+	@mkdir -p $(dir $@)
+	: > $@
+
+# The agents travel inside the host binary (written to the seed ISO at boot).
+AGENT_BLOBS := $(sort $(call agent_for,x86_64) $(call agent_for,aarch64))
+$(BUILD)/host/agent-blob.o: builder/guest/agent-blob.S $(AGENT_BLOBS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -c -DAGENT_X86_64_PATH='"$(call agent_for,x86_64)"' \
+		-DAGENT_AARCH64_PATH='"$(call agent_for,aarch64)"' -o $@ $<
 
 $(HOSTLIB): $(HOST_OBJ) $(BUILD)/host/agent-blob.o
 	@rm -f $@
@@ -187,6 +225,15 @@ check-catalog: all unit-tests
 check-scale: all unit-tests
 	BUILD=$(BUILD) tests/run-tests.sh suite scale
 
+# arm64 guests (issue 22) on the Debian 12 arm64 fixture, under TCG on an
+# x86 host: run with each driver, a small build, its publish in moto
+# (tests/integration/arm64-guests.sh). Too slow for make check; what needs
+# no arm64 guest (the cross agent under qemu-user, libvirt's view of the
+# aarch64 domain, inspect/SBOM/publish of an arm64 disk) is arm64-disk.sh,
+# part of make check.
+check-arm64: all unit-tests
+	BUILD=$(BUILD) tests/run-tests.sh suite arm64
+
 # check-asan: the unit tests (test-agent-fake: the fake-agent tests) and these
 # integration scripts, under ASan + UBSan: one of each kind — a guest
 # (boot-agent: both drivers), libguestfs (inspect), moto (aws-creds, pipeline.sh:
@@ -242,7 +289,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(DATADIR)/amiforge/components
 
 # Header dependencies, written by -MMD -MP beside each object.
--include $(HOST_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(BUILD)/host/builder/cli/main.d
+-include $(HOST_OBJ:.o=.d) $(AGENT_OBJ:.o=.d) $(CROSS_OBJ:.o=.d) $(BUILD)/host/builder/cli/main.d
 
 clean:
-	rm -rf build build-asan amiforge amiforge-agent
+	rm -rf build build-asan amiforge amiforge-agent amiforge-agent-x86_64 amiforge-agent-aarch64

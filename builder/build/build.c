@@ -8,6 +8,7 @@
 #include "inspect-stage.h"
 #include "builder/component/component.h"
 #include "builder/convert/convert.h"
+#include "builder/disk/archprobe.h"
 #include "builder/disk/qemu-img.h"
 #include "error.h"
 #include "builder/exec/executor.h"
@@ -44,6 +45,7 @@ struct build {
 	struct journal *j;
 	struct manifest *m;
 	struct base_image base;
+	const struct arch *arch;   /* the guest's (decide_arch) */
 	int64_t t0;
 	const char *stage;      /* the running stage, for events and the manifest */
 	struct ckpt *ck;        /* checkpoints of the build guest, or NULL */
@@ -522,6 +524,30 @@ static char *staging_dir(const struct build *b)
 			 rnd[0], rnd[1], rnd[2], rnd[3]);
 }
 
+/* The guest's architecture: the recipe's vm.arch, else an AMI parent's,
+ * else what the base image's partitions or binaries say (archprobe.h). Its
+ * agent must be in this amiforge. 0 or -1. */
+static int decide_arch(struct build *b)
+{
+	const char *from, *how = NULL;
+	size_t len;
+
+	if (b->r->vm.arch != ARCH_AUTO) {
+		b->arch = arch_get(b->r->vm.arch);
+		from = "vm.arch";
+	} else if (b->base.arch && arch_find_ec2(b->base.arch)) {
+		b->arch = arch_find_ec2(b->base.arch);
+		from = "the parent AMI";
+	} else {
+		if (archprobe_disk(b->base.path, b->base.format, &b->arch, &how) < 0)
+			return -1;
+		from = how;
+	}
+	log_info("guest architecture: %s (%s)", b->arch->name, from);
+	manifest_set_arch(b->m, b->arch, from);
+	return arch_agent(b->arch, &len) ? 0 : -1;
+}
+
 /* Guest options from the recipe's vm section. */
 static void guest_opts_from(struct build *b, struct guest_opts *go, const char *image,
 			    const char *image_format, const char *work_dir)
@@ -535,6 +561,7 @@ static void guest_opts_from(struct build *b, struct guest_opts *go, const char *
 	go->uri = vm->connect;
 	if (vm->accel && accel_parse(vm->accel, &go->accel) < 0)
 		go->accel = ACCEL_AUTO;
+	go->arch = b->arch ? b->arch->id : ARCH_AUTO;
 	go->cpus = vm->cpus;
 	go->memory_mib = (unsigned)vm->memory_mib;
 	go->net = vm->network;
@@ -590,7 +617,8 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 	};
 	size_t i;
 
-	o.agent = guest_agent_blob(&o.agent_len);
+	o.arch = b->arch ? b->arch : arch_get(ARCH_AUTO);
+	o.agent = arch_agent(o.arch, &o.agent_len);
 	doc_specs_opts(b, gs->docs, gs->ndocs, gs->phases, params, &co);
 	b->ck = ckpt_new(&o, &co);
 	free(material);
@@ -821,12 +849,15 @@ static int publish(struct build *b, const char *vmdk, const char *qcow2)
 		spec.name = b->r->name;
 	if (!spec.description)
 		spec.description = b->r->description;
-	/* An AMI parent's architecture and boot mode carry over unless the
-	 * recipe says otherwise. */
+	/* The guest's architecture (decide_arch: the same the inspector saw)
+	 * and an AMI parent's boot mode carry over unless the recipe says
+	 * otherwise; an architecture that boots UEFI only registers so. */
 	if (!spec.arch)
-		spec.arch = b->base.arch;
+		spec.arch = b->arch ? b->arch->ec2 : NULL;
 	if (!spec.boot_mode)
 		spec.boot_mode = b->base.boot_mode;
+	if (!spec.boot_mode && arch_find_ec2(spec.arch) && arch_find_ec2(spec.arch)->uefi_only)
+		spec.boot_mode = "uefi";
 	spec.encrypted = spec.encrypted || spec.kms_key_id;
 	spec.progress = !b->o->json && isatty(2);
 	spec.on_resource = on_publish_resource;
@@ -1094,6 +1125,10 @@ static int pipeline(struct build *b, struct build_result *res)
 		return -1;
 	}
 	manifest_set_base(b->m, &b->base);
+	if (decide_arch(b) < 0) {
+		stage_end(b, "base", "failed");
+		return -1;
+	}
 	stage_end(b, "base", "ok");
 
 	dir = b->r->output.directory ? b->r->output.directory : b->bd.output;

@@ -500,7 +500,8 @@ cleanup:
  * cannot be had: the caller falls back to the seed. */
 static int agent_layer(struct ckpt *c)
 {
-	char *digest = inject_agent_digest(c->o.agent, c->o.agent_len);
+	char *digest = inject_agent_digest(c->o.arch ? c->o.arch : arch_get(ARCH_AUTO),
+					   c->o.agent, c->o.agent_len);
 	const char *layer;
 	json_t *j;
 	int lockfd = -1, ret = -1;

@@ -88,6 +88,8 @@ struct ckpt_opts {
 					  * layer (made once, see above); NULL:
 					  * the seed brings the agent */
 	size_t agent_len;
+	const struct arch *arch;         /* the agent's (and the base's) architecture:
+					  * part of the agent layer's key */
 	/* Progress: kind "checkpoint" or "step", a name, a status, a detail. */
 	void (*event)(const char *kind, const char *name, const char *status,
 		      const char *detail, void *opaque);

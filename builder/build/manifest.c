@@ -180,6 +180,13 @@ void manifest_set_base(struct manifest *m, const struct base_image *img)
 	json_array_insert_new(m->inputs, 0, o);
 }
 
+void manifest_set_arch(struct manifest *m, const struct arch *a, const char *from)
+{
+	json_object_set_new(m->build, "architecture",
+			    json_pack("{s:s, s:s, s:s, s:s}", "name", a->name, "ec2", a->ec2,
+				      "boot", a->uefi_only ? "uefi" : "bios-or-uefi", "from", from));
+}
+
 void manifest_stage_begin(struct manifest *m, const char *stage)
 {
 	json_t *o = json_object();

@@ -47,6 +47,10 @@ int manifest_set_recipe(struct manifest *m, const struct recipe *r);
 /* Record the base image as the first input. */
 void manifest_set_base(struct manifest *m, const struct base_image *img);
 
+/* Record the guest's architecture under build: {"name": "aarch64", "ec2":
+ * "arm64", "boot": "uefi"|"bios-or-uefi", "from": where it was decided}. */
+void manifest_set_arch(struct manifest *m, const struct arch *a, const char *from);
+
 /* Stage timing: begin starts a stage (status "running"), end closes the
  * most recent stage of that name with status ("ok", "failed", "skipped"). */
 void manifest_stage_begin(struct manifest *m, const char *stage);

@@ -15,6 +15,7 @@
 #include "builder/publish/publish-dist.h"
 #include "builder/publish/publish-opts.h"
 #include "builder/disk/admit.h"
+#include "builder/disk/archprobe.h"
 #include "builder/build/builddir.h"
 #include "builder/build/journal.h"
 
@@ -427,6 +428,18 @@ static int publish_prepare(struct publish_run *p, const struct publish_cmd *c)
 		return -1;
 	p->d.path = p->di.path;
 	p->d.format = format;
+	/* The architecture RegisterImage gets is the disk's (its partitions,
+	 * else its binaries: archprobe.h), unless --arch says; a UEFI-only
+	 * one (arm64) registers with BootMode uefi (drivers/aws/ami.c). */
+	if (!p->s.arch) {
+		const struct arch *a;
+		const char *how = NULL;
+
+		if (archprobe_disk(p->di.path, p->di.format, &a, &how) < 0)
+			return -1;
+		p->s.arch = a->ec2;
+		log_info("architecture %s (the disk: %s)", a->ec2, how);
+	}
 	b = strrchr(p->path, '/');
 	p->stem = xstrdup(b ? b + 1 : p->path);
 	dot = strrchr(p->stem, '.');

@@ -79,16 +79,15 @@ cleanup:
 	return ret;
 }
 
-static int write_seed_only(const char *path)
+/* The seed for an arch guest (ARCH_AUTO: x86_64): --arch before
+ * --write-seed chooses. */
+static int write_seed_only(const char *path, enum arch_id arch)
 {
-	extern const char amiforge_agent_blob[], amiforge_agent_blob_end[];
-	struct seed_opts so = {
-		.agent = amiforge_agent_blob,
-		.agent_len = (size_t)(amiforge_agent_blob_end - amiforge_agent_blob),
-	};
+	struct seed_opts so = { 0 };
 	char *id = NULL;
 
-	if (seed_write(path, &so, &id) < 0) {
+	so.agent = arch_agent(arch_get(arch), &so.agent_len);
+	if (!so.agent || seed_write(path, &so, &id) < 0) {
 		log_err_msg();
 		return EXIT_FAIL;
 	}
@@ -126,6 +125,7 @@ static int run_flags(int argc, char **argv, struct run_args *a, int *exit_now)
 		{ "driver", required_argument, NULL, 'd' },
 		{ "connect", required_argument, NULL, 'c' },
 		{ "accel", required_argument, NULL, 'a' },
+		{ "arch", required_argument, NULL, 'R' },
 		{ "cpus", required_argument, NULL, 'n' },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "disk-size", required_argument, NULL, 's' },
@@ -158,6 +158,14 @@ static int run_flags(int argc, char **argv, struct run_args *a, int *exit_now)
 			if (accel_parse(optarg, &a->go.accel) < 0)
 				return -1;
 			break;
+		case 'R': {
+			const struct arch *ar = arch_find(optarg);
+
+			if (!ar)
+				return err_set("--arch '%s': expected %s", optarg, arch_names());
+			a->go.arch = ar->id;
+			break;
+		}
 		case 'n':
 			if (parse_uint("--cpus", optarg, 1, 64, &v) < 0)
 				return -1;
@@ -215,7 +223,7 @@ static int run_flags(int argc, char **argv, struct run_args *a, int *exit_now)
 			a->go.boot_timeout_ms = v * 1000;
 			break;
 		case 'W':
-			*exit_now = write_seed_only(optarg);
+			*exit_now = write_seed_only(optarg, a->go.arch);
 			return 0;
 		case 'B':
 			a->batch = optarg;
@@ -236,6 +244,8 @@ static int run_flags(int argc, char **argv, struct run_args *a, int *exit_now)
 			       "                        written into the overlay\n"
 			       "  --timeout S           the command's deadline; --boot-timeout S the boot's\n"
 			       "  --keep                leave the guest running (amiforge clean removes it)\n"
+			       "  --arch A              the guest's architecture: x86_64 (amd64) or\n"
+			       "                        aarch64 (arm64); default: read from IMAGE\n"
 			       "  --driver, --connect, --accel, --cpus, --memory, --disk-size: the VM\n",
 			       run_usage);
 			*exit_now = EXIT_OK;

@@ -362,16 +362,25 @@ static int cmd_help(int argc, char **argv)
 static void print_versions(void)
 {
 	unsigned long lv = 0;
-	size_t alen = 0;
-	const void *agent = guest_agent_blob(&alen);
-	char *digest = inject_agent_digest(agent, alen);
 	guestfs_h *g = guestfs_create_flags(GUESTFS_CREATE_NO_ENVIRONMENT |
 					    GUESTFS_CREATE_NO_CLOSE_ON_EXIT);
 	struct guestfs_version *gv = g ? guestfs_version(g) : NULL;
 
 	printf("amiforge %s\n", AMIFORGE_VERSION);
-	printf("agent: built in, %zu bytes, protocol %d..%d, digest %.16s\n", alen,
-	       PROTO_VERSION_MIN, PROTO_VERSION_MAX, digest ? digest : "?");
+	for (size_t i = 0; arch_table[i]; i++) {
+		size_t alen = 0;
+		const void *agent = arch_agent(arch_table[i], &alen);
+		char *digest = agent ? inject_agent_digest(arch_table[i], agent, alen) : NULL;
+
+		if (agent)
+			printf("agent %s: built in, %zu bytes, protocol %d..%d, digest %.16s\n",
+			       arch_table[i]->name, alen, PROTO_VERSION_MIN, PROTO_VERSION_MAX,
+			       digest ? digest : "?");
+		else
+			printf("agent %s: not built in (make AGENT_ARCHES)\n", arch_table[i]->name);
+		free(digest);
+		err_clear();
+	}
 	virGetVersion(&lv, NULL, NULL);
 	printf("libvirt %lu.%lu.%lu, ", lv / 1000000, lv / 1000 % 1000, lv % 1000);
 	if (gv)
@@ -385,7 +394,6 @@ static void print_versions(void)
 	guestfs_free_version(gv);
 	if (g)
 		guestfs_close(g);
-	free(digest);
 }
 
 static int cmd_version(int argc, char **argv)

@@ -13,6 +13,7 @@
 #include "builder/exec/executor-net.h"
 #include "inject.h"
 #include "builder/build/journal.h"
+#include "builder/disk/archprobe.h"
 #include "builder/disk/overlay.h"
 #include "seed.h"
 #include "buf.h"
@@ -20,8 +21,6 @@
 #include "error.h"
 #include "log.h"
 #include "util.h"
-
-extern const char amiforge_agent_blob[], amiforge_agent_blob_end[];
 
 /* One attempt of the agent handshake; the boot deadline bounds the total. */
 #define GUEST_SYNC_SLICE_MS 3000
@@ -50,6 +49,8 @@ static void remove_work_files(struct guest *g)
 		unlink(g->bulk);
 	if (g->seed)
 		unlink(g->seed);
+	if (g->nvram)
+		unlink(g->nvram);
 	if (g->sock_dir)
 		remove_tree(g->sock_dir);
 	if (g->dir && !g->keep_dir)
@@ -169,15 +170,10 @@ static int make_dirs(struct guest *g, const char *work_dir, const char *overlay)
 	return 0;
 }
 
-const void *guest_agent_blob(size_t *len)
-{
-	*len = (size_t)(amiforge_agent_blob_end - amiforge_agent_blob);
-	return amiforge_agent_blob;
-}
-
 static int prepare_disk(struct guest *g, const struct guest_opts *o)
 {
-	size_t agent_len = (size_t)(amiforge_agent_blob_end - amiforge_agent_blob);
+	size_t agent_len = 0;
+	const void *agent = NULL;
 	struct image_info info;
 	struct stat st;
 	char *base = realpath(o->image, NULL);
@@ -206,11 +202,22 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 	g->base_format = xstrdup(info.format);
 	g->base_shared = stat(base, &st) == 0 && (st.st_mode & S_IROTH);
 	log_debug("overlay %s on %s (%s)", g->overlay, base, info.format);
+	if (o->arch != ARCH_AUTO) {
+		g->arch = arch_get(o->arch);
+	} else {
+		const char *how = NULL;
+
+		if (archprobe_disk(base, info.format, &g->arch, &how) < 0)
+			goto cleanup;
+		log_info("guest architecture: %s (from the image: %s)", g->arch->name, how);
+	}
+	if (o->via != GUEST_AGENT_DISK && !(agent = arch_agent(g->arch, &agent_len)))
+		goto cleanup;
 	if (o->via == GUEST_AGENT_INJECT) {
-		if (inject_agent(g->overlay, "qcow2", amiforge_agent_blob, agent_len) < 0)
+		if (inject_agent(g->overlay, "qcow2", agent, agent_len) < 0)
 			goto cleanup;
 	} else {
-		struct seed_opts so = { .agent = amiforge_agent_blob, .agent_len = agent_len };
+		struct seed_opts so = { .agent = agent, .agent_len = agent_len };
 
 		if (o->via == GUEST_AGENT_DISK)
 			so = (struct seed_opts){ .agent_in_disk = true };
@@ -402,10 +409,8 @@ struct guest *guest_boot(const struct guest_opts *o)
 
 	g->uri = o->uri ? xstrdup(o->uri) : NULL;
 	g->hv = hv_open(o->driver, o->uri);
-	if (!g->hv || hv_resolve_accel(g->hv, o->accel, &g->accel) < 0)
+	if (!g->hv)
 		goto fail;
-	log_debug("guest %s: driver %s, accelerator %s", g->name, hv_name(g->hv),
-		  accel_name(g->accel));
 	if (o->persistent && !hv_can_detach(g->hv)) {
 		err_set("the %s driver cannot keep a guest running after amiforge exits",
 			hv_name(g->hv));
@@ -414,6 +419,11 @@ struct guest *guest_boot(const struct guest_opts *o)
 	g->via = o->via;
 	if (prepare_disk(g, o) < 0)
 		goto fail;
+	/* After the disk: the architecture decides whether KVM can serve. */
+	if (hv_resolve_accel(g->hv, g->arch, o->accel, &g->accel) < 0)
+		goto fail;
+	log_debug("guest %s: driver %s, %s, accelerator %s", g->name, hv_name(g->hv),
+		  g->arch->name, accel_name(g->accel));
 
 	spec.name = g->name;
 	spec.disks[0] = (struct vm_disk){
@@ -430,6 +440,11 @@ struct guest *guest_boot(const struct guest_opts *o)
 	if (g->bulk)
 		spec.disks[spec.n_disks++] = (struct vm_disk){ .path = g->bulk, .format = "raw" };
 	spec.seed_iso = g->seed;
+	spec.arch = g->arch->id;
+	if (g->arch->fw_code) {
+		g->nvram = xasprintf("%s/efivars.fd", g->dir);
+		spec.nvram = g->nvram;
+	}
 	spec.cpus = o->cpus ? o->cpus : 2;
 	spec.memory_mib = o->memory_mib ? o->memory_mib : 2048;
 	spec.accel = g->accel;
@@ -454,7 +469,10 @@ struct guest *guest_boot(const struct guest_opts *o)
 	    journal_add_pid(g->journal, &g->pid_jid, hv_release_kind(g->hv), hv_pid(g->vm)) < 0)
 		goto fail;
 	g->t_started = now_ms();
-	if (wait_agent(g, g->t_start + timeout) < 0)
+	/* The boot's deadline runs from the guest's start: reading the image's
+	 * architecture or injecting the agent (libguestfs, tens of seconds
+	 * under TCG) is not the guest's boot. */
+	if (wait_agent(g, g->t_started + timeout) < 0)
 		goto fail;
 	g->t_ready = now_ms();
 	g->ex = executor_agent_new(g->agent);
@@ -610,6 +628,7 @@ void guest_free(struct guest *g)
 	free(g->overlay);
 	free(g->bulk);
 	free(g->seed);
+	free(g->nvram);
 	free(g->console_log);
 	free(g->sock_dir);
 	free(g->agent_sock);

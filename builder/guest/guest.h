@@ -45,8 +45,6 @@ enum guest_agent_via {
 				 * layer, checkpoint.h); the seed is for cloud-init only */
 };
 
-/* The static agent amiforge carries (its build of guest-agent/). */
-const void *guest_agent_blob(size_t *len);
 
 struct guest_opts {
 	const char *image;         /* base image (path) */
@@ -57,6 +55,9 @@ struct guest_opts {
 	const char *driver;        /* "libvirt", "qemu" or NULL (libvirt, else qemu) */
 	const char *uri;           /* libvirt URI or NULL */
 	enum accel accel;
+	enum arch_id arch;         /* the guest's architecture (recipe vm.arch, run
+				    * --arch); ARCH_AUTO: read from the image
+				    * (builder/disk/archprobe.h) */
 	unsigned cpus;             /* 0: 2 */
 	unsigned memory_mib;       /* 0: 2048 */
 	uint64_t disk_size;        /* 0: the image's size */
@@ -72,7 +73,7 @@ struct guest_opts {
 	const char *const *net_env;
 	const char *offline_reason;
 	enum guest_agent_via via;
-	int64_t boot_timeout_ms;   /* 0: 600 s */
+	int64_t boot_timeout_ms;   /* 0: 600 s, from the guest's start (after the disk) */
 	const char *work_dir;      /* create exactly this directory for the work
 				    * files (a build journals it first); NULL: a
 				    * fresh one under $TMPDIR */
@@ -117,6 +118,8 @@ struct guest {
 				    * forward environment, the offline note
 				    * (builder/exec/executor-net.h) */
 	enum accel accel;      /* resolved */
+	const struct arch *arch;   /* decided (stated, or read from the image) */
+	char *nvram;           /* a UEFI guest's variable store (work directory) */
 	enum guest_agent_via via;
 	enum vm_net net;
 	struct vm_forward forwards[VM_FORWARDS_MAX];   /* host ports resolved */

@@ -42,11 +42,12 @@ const char *inject_unit_text(void)
 	return unit_text;
 }
 
-char *inject_agent_digest(const void *agent, size_t len)
+char *inject_agent_digest(const struct arch *a, const void *agent, size_t len)
 {
 	struct hasher *h = hasher_new(CHECKSUM_NONE);
 	char *hex = NULL, *extra = NULL;
 
+	hasher_update(h, a->name, strlen(a->name) + 1);
 	hasher_update(h, INJECT_AGENT_PATH, sizeof(INJECT_AGENT_PATH));
 	hasher_update(h, unit_text, sizeof(unit_text));
 	hasher_update(h, agent, len);

@@ -7,6 +7,7 @@
 #define AMIFORGE_INJECT_H
 
 #include "compat.h"
+#include "drivers/hypervisor/arch.h"
 
 #define INJECT_AGENT_PATH "/usr/local/sbin/amiforge-agent"
 #define INJECT_UNIT_PATH "/etc/systemd/system/amiforge-agent.service"
@@ -17,9 +18,10 @@
  * cleanup of /tmp). */
 const char *inject_unit_text(void);
 
-/* What injection writes, as a sha256 hex (the agent, the unit and their
- * paths): a cached agent layer is named by it. Caller frees. */
-char *inject_agent_digest(const void *agent, size_t len);
+/* What injection writes, as a sha256 hex (the architecture's name, the
+ * agent, the unit and their paths): a cached agent layer is named by it.
+ * Caller frees. */
+char *inject_agent_digest(const struct arch *a, const void *agent, size_t len);
 
 /* Inject agent (len bytes) into disk (format explicit). libguestfs runs with
  * force_tcg when accel_kvm_usable() says no. 0 or -1 (also when the image

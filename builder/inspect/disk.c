@@ -14,16 +14,28 @@
 #define MBR_DISK_MAX (UINT64_C(2) << 40)
 
 /* Mount the ESP alone at / in the appliance and look for the fallback
- * loader the EC2 UEFI firmware boots: EFI/BOOT/BOOTX64.EFI (any case). */
+ * loaders the EC2 UEFI firmware boots: EFI/BOOT/BOOTX64.EFI, BOOTAA64.EFI
+ * (any case; arch.h's efi_loader column). */
 static void check_esp(struct inspect_ctx *c, const char *part)
 {
-	char *p;
+	json_t *found = json_array();
 
-	if (guestfs_mount_ro(c->g, part, "/") < 0)
+	if (guestfs_mount_ro(c->g, part, "/") < 0) {
+		json_decref(found);
 		return;
-	p = guestfs_case_sensitive_path(c->g, "/EFI/BOOT/BOOTX64.EFI");
-	c->esp_fallback = p && guest_is_file(c, p);
-	free(p);
+	}
+	for (size_t i = 0; arch_table[i]; i++) {
+		char *want = xasprintf("/EFI/BOOT/%s", arch_table[i]->efi_loader);
+		char *p = guestfs_case_sensitive_path(c->g, want);
+
+		if (p && guest_is_file(c, p)) {
+			c->esp_loaders |= 1u << i;
+			json_array_append_new(found, json_string(want + 1));
+		}
+		free(p);
+		free(want);
+	}
+	json_object_set_new(c->rep->facts, "esp_loaders", found);
 	guestfs_umount_all(c->g);
 }
 

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "builder/disk/appliance.h"
+#include "drivers/hypervisor/arch.h"
 #include "inspect.h"
 #include "buf.h"
 
@@ -51,7 +52,10 @@ struct inspect_ctx {
 	bool mbr_code;            /* boot code in the first 440 bytes */
 	bool bios_boot_part;      /* GPT BIOS boot partition (GRUB's core.img) */
 	char *esp;                /* EFI system partition, or NULL */
-	bool esp_fallback;        /* it holds EFI/BOOT/BOOTX64.EFI */
+	/* The removable-media loaders it holds, EFI/BOOT/<arch's efi_loader>,
+	 * one bit per row of arch_table[]: the OS's architecture (known only
+	 * once it is mounted) picks which one boots it. */
+	unsigned esp_loaders;
 	bool encrypted;           /* a LUKS partition */
 	/* From the boot loader configuration (NULL when not found). */
 	char *bootloader;         /* "extlinux", "grub2", "grub-legacy", "bls" */

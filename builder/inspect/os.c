@@ -465,18 +465,27 @@ static void check_boot_modes(struct inspect_ctx *c)
 		"/boot/grub/stage2",
 	};
 	const char *bios_file = NULL, *req = inspect_boot_name(c->opts->boot);
+	/* The OS's architecture decides which EFI loader boots it, and
+	 * whether BIOS exists at all (arm64: UEFI only). */
+	const struct arch *a = arch_find(c->os.arch) ? arch_find(c->os.arch) : arch_get(ARCH_AUTO);
+	unsigned bit = 0;
 	char bios_why[256], uefi_why[256];
 	bool bios, uefi;
 	size_t i;
 
+	for (i = 0; arch_table[i]; i++)
+		if (arch_table[i] == a)
+			bit = 1u << i;
 	for (i = 0; i < ARRAY_SIZE(bios_files) && !bios_file; i++)
 		if (guest_exists(c, bios_files[i]))
 			bios_file = bios_files[i];
-	bios = c->mbr_code && bios_file &&
+	bios = !a->uefi_only && c->mbr_code && bios_file &&
 	       (!c->parttype || strcmp(c->parttype, "gpt") != 0 || c->bios_boot_part ||
 		strstr(bios_file, "linux"));
-	uefi = c->esp && c->esp_fallback;
-	if (bios)
+	uefi = c->esp && (c->esp_loaders & bit);
+	if (a->uefi_only)
+		snprintf(bios_why, sizeof(bios_why), "BIOS: no (%s boots UEFI only)", a->name);
+	else if (bios)
 		snprintf(bios_why, sizeof(bios_why), "BIOS: yes (boot code in the MBR, %s)", bios_file);
 	else if (!c->mbr_code)
 		snprintf(bios_why, sizeof(bios_why), "BIOS: no (no boot code in the MBR)");
@@ -485,14 +494,22 @@ static void check_boot_modes(struct inspect_ctx *c)
 	else
 		snprintf(bios_why, sizeof(bios_why), "BIOS: no (GPT without a BIOS boot partition)");
 	if (uefi)
-		snprintf(uefi_why, sizeof(uefi_why), "UEFI: yes (%s has EFI/BOOT/BOOTX64.EFI)", c->esp);
+		snprintf(uefi_why, sizeof(uefi_why), "UEFI: yes (%s has EFI/BOOT/%s)", c->esp,
+			 a->efi_loader);
 	else if (c->esp)
 		snprintf(uefi_why, sizeof(uefi_why),
-			 "UEFI: no (ESP %s has no EFI/BOOT/BOOTX64.EFI fallback loader)", c->esp);
+			 "UEFI: no (ESP %s has no EFI/BOOT/%s fallback loader for %s)", c->esp,
+			 a->efi_loader, a->name);
 	else
 		snprintf(uefi_why, sizeof(uefi_why), "UEFI: no (no EFI system partition)");
 	json_object_set_new(c->rep->facts, "boot_modes",
 			    json_pack("{s:b, s:b}", "bios", bios, "uefi", uefi));
+	/* What RegisterImage takes for this disk (publish reads it): the boot
+	 * mode only when one alone boots it (both: EC2's default). */
+	json_object_set_new(c->rep->facts, "ec2_architecture", json_string(a->ec2));
+	json_object_set_new(c->rep->facts, "ec2_boot_mode",
+			    a->uefi_only || (uefi && !bios) ? json_string("uefi") :
+			    bios && !uefi ? json_string("legacy-bios") : json_null());
 
 	switch (c->opts->boot) {
 	case INSPECT_BOOT_BIOS:

@@ -7,6 +7,7 @@
 #include "files.h"
 #include "rpmdb.h"
 #include "builder/disk/appliance.h"
+#include "drivers/hypervisor/arch.h"
 #include "buf.h"
 #include "error.h"
 #include "log.h"
@@ -246,6 +247,10 @@ json_t *sbom_cyclonedx(const json_t *packages, const char *pkg_type, const char 
 						       "value", k));
 	json_array_append_new(props, json_pack("{s:s, s:s}", "name", "amiforge:architecture",
 					       "value", arch ? arch : "unknown"));
+	if (arch && arch_find(arch))
+		json_array_append_new(props, json_pack("{s:s, s:s}", "name",
+						       "amiforge:ec2-architecture",
+						       "value", arch_find(arch)->ec2));
 	snprintf(count, sizeof(count), "%zu", json_array_size(packages));
 	json_array_append_new(props, json_pack("{s:s, s:s}", "name", "amiforge:package-count",
 					       "value", count));

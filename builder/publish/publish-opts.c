@@ -122,7 +122,7 @@ const struct publish_opt publish_opt_table[] = {
 	{ .flag = "tag", .recipe_key = "tags", .arg = "KEY=VALUE", .kind = POPT_TAG,
 	  .help = "a tag on the AMI and its snapshot (repeat; a recipe: a mapping)" },
 	{ .flag = "arch", .recipe_key = "architecture", .arg = "A", .kind = POPT_WORD,
-	  .off = OFF(spec.arch), .words = arches, .help = "the architecture (default x86_64)" },
+	  .off = OFF(spec.arch), .words = arches, .help = "the architecture (default: the disk's, read from it)" },
 	{ .flag = "boot-mode", .recipe_key = "boot_mode", .arg = "M", .kind = POPT_WORD,
 	  .off = OFF(spec.boot_mode), .words = boot_modes, .help = "the boot mode" },
 	{ .flag = "root-device", .recipe_key = "root_device", .arg = "DEV", .kind = POPT_STR,

@@ -26,7 +26,7 @@ static const char *const parent_keys[] = {
 static const char *const doc_keys[] = { "path", "name", "version", "parameters", "pin" };
 static const char *const vm_keys[] = {
 	"cpus", "memory", "disk_size", "accel", "driver", "connect", "network", "proxy", "forward",
-	"wait_for_cloud_init",
+	"wait_for_cloud_init", "arch",
 };
 static const char *const cleanup_keys[] = {
 	"cloudinit", "ssh", "logs", "machine-id", "agent", "history", "network",
@@ -1076,6 +1076,18 @@ static int parse_vm(struct rctx *c, const struct ynode *root)
 		if (one_of(c, v, "vm.driver", s, drivers, nd) < 0)
 			return -1;
 		vm->driver = xstrdup(s);
+	}
+	if (get_str(c, n, "arch", "vm.arch", &v, &s) < 0)
+		return -1;
+	if (s) {
+		/* The architecture table's names and aliases (arch.h). */
+		size_t nw = 0;
+
+		while (arch_words[nw])
+			nw++;
+		if (one_of(c, v, "vm.arch", s, arch_words, nw) < 0)
+			return -1;
+		vm->arch = arch_find(s)->id;
 	}
 	if (get_str(c, n, "connect", "vm.connect", &v, &s) < 0)
 		return -1;

@@ -157,6 +157,8 @@ struct recipe_vm {
 	uint64_t disk_size;        /* bytes; 0 = the base image's size */
 	char *accel;               /* "auto" | "kvm" | "tcg" */
 	char *driver;              /* "auto" | "libvirt" | "qemu" */
+	enum arch_id arch;         /* vm.arch (a name or alias of arch.h's table);
+				    * ARCH_AUTO: the base image's */
 	char *connect;             /* libvirt URI, or NULL for the driver's default */
 	enum vm_net network;       /* default VM_NET_USER */
 	char *network_source;      /* {network: NAME} / {bridge: NAME}, else NULL */

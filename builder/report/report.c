@@ -713,6 +713,14 @@ int report_write_html(const json_t *data, const char *out)
 	if (jstr(build, "finished"))
 		tag_text(&b, ", finished ", jstr(build, "finished"), "");
 	tag_text(&b, ". Build directory: <code>", jstr(data, "dir"), "</code>.</p>\n");
+	if (json_is_object(json_object_get(build, "architecture"))) {
+		const json_t *ar = json_object_get(build, "architecture");
+
+		tag_text(&b, "<p>Architecture: <strong>", jstr(ar, "name"), "</strong>");
+		tag_text(&b, " (EC2 ", jstr(ar, "ec2"), "");
+		tag_text(&b, ", boot ", jstr(ar, "boot"), ")");
+		tag_text(&b, ", from ", jstr(ar, "from"), ".</p>\n");
+	}
 	json_array_foreach(json_object_get(data, "steps"), i, st)
 		if (json_is_true(json_object_get(st, "reused")))
 			reused++;

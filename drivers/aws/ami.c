@@ -3,6 +3,7 @@
 #include "ami.h"
 #include "ec2.h"
 #include "error.h"
+#include "drivers/hypervisor/arch.h"
 #include "log.h"
 #include "util.h"
 
@@ -26,10 +27,11 @@ void ami_register_params(const struct publish_spec *s, const char *snapshot_id,
 			 int size_gib, struct strv *p)
 {
 	const char *root = s->root_device ? s->root_device : "/dev/xvda";
-	const char *arch = s->arch ? s->arch : "x86_64";
+	const char *arch = s->arch ? s->arch : arch_get(ARCH_AUTO)->ec2;
 	const char *boot = s->boot_mode;
 
-	if (!boot && strcmp(arch, "arm64") == 0)
+	/* An architecture that boots UEFI only (arm64) registers so. */
+	if (!boot && arch_find_ec2(arch) && arch_find_ec2(arch)->uefi_only)
 		boot = "uefi";
 	ec2_param(p, "Name", s->name);
 	if (s->description)

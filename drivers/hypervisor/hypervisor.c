@@ -184,6 +184,10 @@ int vm_spec_check(const struct vm_spec *s)
 	}
 	if (s->seed_iso && path_ok("seed", s->seed_iso) < 0)
 		return -1;
+	if (s->arch != ARCH_AUTO && arch_get(s->arch)->id != s->arch)   /* not a row */
+		return err_set("vm '%s': unknown architecture %d", s->name, (int)s->arch);
+	if (s->nvram && path_ok("UEFI variable store", s->nvram) < 0)
+		return -1;
 	if (s->cpus < 1 || s->cpus > 64)
 		return err_set("vm '%s': %u CPUs, expected 1 to 64", s->name, s->cpus);
 	if (s->memory_mib < 128 || s->memory_mib > 1048576)
@@ -269,10 +273,19 @@ const char *hv_name(const struct hv *hv)
 	return hv->drv->name;
 }
 
-int hv_resolve_accel(struct hv *hv, enum accel req, enum accel *out)
+int hv_resolve_accel(struct hv *hv, const struct arch *a, enum accel req, enum accel *out)
 {
+	if (!hv->remote && a != arch_host()) {
+		if (req == ACCEL_KVM)
+			return err_set("accelerator kvm: this host is %s, the guest %s: it runs "
+				       "under TCG only", arch_host()->name, a->name);
+		*out = ACCEL_TCG;
+		log_debug("accelerator: tcg (an %s guest on an %s host)", a->name,
+			  arch_host()->name);
+		return 0;
+	}
 	if (hv->drv->resolve_accel)
-		return hv->drv->resolve_accel(hv->priv, req, out);
+		return hv->drv->resolve_accel(hv->priv, a, req, out);
 	return accel_resolve(req, out);
 }
 

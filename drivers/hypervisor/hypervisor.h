@@ -17,6 +17,7 @@
 
 #include "compat.h"
 #include "accel.h"
+#include "arch.h"
 
 /* Name of the virtio-serial port the guest agent listens on. */
 #define HV_AGENT_PORT_NAME "org.amiforge.agent.0"
@@ -79,6 +80,11 @@ struct vm_spec {
 	struct vm_disk disks[VM_DISKS_MAX];
 	size_t n_disks;               /* >= 1; disks[0] boots */
 	const char *seed_iso;         /* NoCloud seed (read-only cdrom, raw) or NULL */
+	enum arch_id arch;            /* the guest's (arch.h); ARCH_AUTO: x86_64 */
+	const char *nvram;            /* UEFI architectures: this guest's copy of the
+				       * firmware's variable store (made from the
+				       * template when missing); NULL: the direct
+				       * driver's run_dir/efivars.fd, libvirt's own */
 	unsigned cpus;                /* 1..64 */
 	unsigned memory_mib;          /* 128..1048576 */
 	enum accel accel;             /* ACCEL_KVM or ACCEL_TCG (resolved, not AUTO) */
@@ -123,9 +129,11 @@ struct hv_driver {
 	/* Connect. uri may be NULL (driver default). DECLINED when this host or URI
 	 * is not for this driver; conn is zeroed memory of conn_size bytes. */
 	enum hv_open_result (*open)(void *conn, const char *uri);
-	/* Turn ACCEL_AUTO into KVM or TCG for where this connection runs guests.
-	 * NULL: accel_resolve() (the local probe). */
-	int (*resolve_accel)(void *conn, enum accel req, enum accel *out);
+	/* Turn ACCEL_AUTO into KVM or TCG for where this connection runs guests
+	 * of architecture a (a local connection's guest of another
+	 * architecture than the host's is TCG before this is asked). NULL:
+	 * accel_resolve() (the local probe). */
+	int (*resolve_accel)(void *conn, const struct arch *a, enum accel req, enum accel *out);
 	/* Create and start a transient guest. 0 or -1. */
 	int (*start)(void *conn, void *vm, const struct vm_spec *spec);
 	/* Has the guest exited? Waits up to timeout_ms (0: just look).
@@ -201,7 +209,10 @@ int hv_uri_check(const char *uri);
  * driver that does not decline. NULL with an error recorded. */
 struct hv *hv_open(const char *name, const char *uri);
 const char *hv_name(const struct hv *hv);
-int hv_resolve_accel(struct hv *hv, enum accel req, enum accel *out);
+/* KVM or TCG for a guest of architecture a: KVM serves only the host's
+ * own architecture (another one runs under TCG; kvm asked for it is an
+ * error), then the driver's resolve_accel or the local probe. */
+int hv_resolve_accel(struct hv *hv, const struct arch *a, enum accel req, enum accel *out);
 
 /* Start a guest; the spec's strings must outlive the vm. NULL on error. */
 struct hv_vm *hv_start(struct hv *hv, const struct vm_spec *spec);
@@ -272,7 +283,8 @@ int hv_console_logger_stop(pid_t pid, int64_t wait_ms);
 /* Generated configuration, for golden tests and --dry-run. Caller frees.
  * NULL with an error recorded on a bad spec. */
 char *hv_libvirt_domain_xml(const struct vm_spec *spec);
-/* argv of qemu-system-x86_64 for spec with its QMP socket at qmp_path. */
+/* argv of the spec's QEMU (qemu-system-x86_64, -aarch64: arch.h) for spec
+ * with its QMP socket at qmp_path. */
 int hv_qemu_argv(const struct vm_spec *spec, const char *qmp_path, bool sandbox,
 		 struct strv *argv);
 

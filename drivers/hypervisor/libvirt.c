@@ -26,7 +26,7 @@ struct lv_conn {
 struct lv_vm {
 	virDomainPtr dom;
 	size_t n_disks;   /* vda.. as in the spec */
-	bool seed;        /* hdc is the seed cdrom */
+	const char *seed_dev;   /* the seed cdrom's target (hdc, sda) or NULL */
 	/* A remote host's guest: its volumes and bridges, and the local files
 	 * its writable disks come back to (collect). */
 	struct lvr *remote;
@@ -85,15 +85,16 @@ static enum hv_open_result lv_open(void *priv, const char *uri)
 	return HV_OPEN_OK;
 }
 
-static int lv_resolve_accel(void *priv, enum accel req, enum accel *out)
+static int lv_resolve_accel(void *priv, const struct arch *a, enum accel req, enum accel *out)
 {
 	struct lv_conn *c = priv;
 	char *caps;
 
 	if (c->local || req != ACCEL_AUTO)
 		return accel_resolve(req, out);
-	/* Remote: our probe says nothing about that host; ask its libvirt. */
-	caps = virConnectGetDomainCapabilities(c->conn, NULL, "x86_64", NULL, "kvm", 0);
+	/* Remote: our probe says nothing about that host; ask its libvirt
+	 * (KVM for this architecture there). */
+	caps = virConnectGetDomainCapabilities(c->conn, NULL, a->name, NULL, "kvm", 0);
 	*out = caps ? ACCEL_KVM : ACCEL_TCG;
 	free(caps);
 	log_debug("libvirt: remote accelerator auto: %s", accel_name(*out));
@@ -233,7 +234,8 @@ static int write_user_net_forwards(xmlTextWriterPtr w, const struct vm_spec *s)
 	strv_push(&a, "-device");
 	/* An explicit slot: QEMU realises this device before libvirt's own,
 	 * which take slots from 0x2 up (a handful here); 0x1e is never theirs. */
-	strv_push(&a, "virtio-net-pci,netdev=amiforge-net0,bus=pci.0,addr=0x1e");
+	strv_pushf(&a, "virtio-net-pci,netdev=amiforge-net0,bus=%s,addr=0x1e",
+		   arch_get(s->arch)->pci_root);
 	W(xmlTextWriterStartElementNS(w, BAD_CAST "qemu", BAD_CAST "commandline", NULL));
 	for (i = 0; i < a.n; i++) {
 		W(xmlTextWriterStartElementNS(w, BAD_CAST "qemu", BAD_CAST "arg", NULL));
@@ -254,6 +256,7 @@ static char *domain_xml(const struct vm_spec *s, bool remote)
 {
 	xmlBufferPtr xb = NULL;
 	xmlTextWriterPtr w = NULL;
+	const struct arch *a = arch_get(s->arch);
 	char num[32], dev[8];
 	char *out = NULL;
 	size_t i;
@@ -279,9 +282,25 @@ static char *domain_xml(const struct vm_spec *s, bool remote)
 	W(elem_text(w, "vcpu", num));
 	W(start(w, "os"));
 	W(start(w, "type"));
-	W(attr(w, "arch", "x86_64"));
+	W(attr(w, "arch", a->name));
+	if (a->libvirt_machine)
+		W(attr(w, "machine", a->libvirt_machine));
 	W(xmlTextWriterWriteString(w, BAD_CAST "hvm"));
 	W(end(w));
+	if (a->fw_code) {
+		/* UEFI: the firmware read-only, the variables a copy of the
+		 * template (libvirt makes it when the file is missing). */
+		W(start(w, "loader"));
+		W(attr(w, "readonly", "yes"));
+		W(attr(w, "type", "pflash"));
+		W(xmlTextWriterWriteString(w, BAD_CAST a->fw_code));
+		W(end(w));
+		W(start(w, "nvram"));
+		W(attr(w, "template", a->fw_vars));
+		if (s->nvram && !remote)
+			W(xmlTextWriterWriteString(w, BAD_CAST s->nvram));
+		W(end(w));
+	}
 	W(start(w, "boot"));
 	W(attr(w, "dev", "hd"));
 	W(end(w));
@@ -289,12 +308,20 @@ static char *domain_xml(const struct vm_spec *s, bool remote)
 	W(start(w, "features"));
 	W(start(w, "acpi"));
 	W(end(w));
-	W(start(w, "apic"));
-	W(end(w));
+	if (a->apic) {
+		W(start(w, "apic"));
+		W(end(w));
+	}
 	W(end(w));
 	if (s->accel == ACCEL_KVM) {
 		W(start(w, "cpu"));
 		W(attr(w, "mode", "host-passthrough"));
+		W(end(w));
+	} else if (a->tcg_cpu) {
+		/* QEMU's -cpu max: everything TCG emulates. */
+		W(start(w, "cpu"));
+		W(attr(w, "mode", "maximum"));
+		W(attr(w, "check", "none"));
 		W(end(w));
 	}
 	W(start(w, "clock"));
@@ -310,8 +337,17 @@ static char *domain_xml(const struct vm_spec *s, bool remote)
 		W(write_disk(w, "disk", s->disks[i].path, s->disks[i].format, dev, "virtio",
 			     s->disks[i].readonly, &s->disks[i]));
 	}
-	if (s->seed_iso)
+	if (s->seed_iso && a->seed_scsi) {
+		/* No IDE on this machine: the cdrom on virtio-scsi. */
+		W(start(w, "controller"));
+		W(attr(w, "type", "scsi"));
+		W(attr(w, "index", "0"));
+		W(attr(w, "model", "virtio-scsi"));
+		W(end(w));
+		W(write_disk(w, "cdrom", s->seed_iso, "raw", "sda", "scsi", true, NULL));
+	} else if (s->seed_iso) {
 		W(write_disk(w, "cdrom", s->seed_iso, "raw", "hdc", "ide", true, NULL));
+	}
 	if (s->console_log) {
 		W(start(w, "serial"));
 		W(attr(w, "type", remote ? "pty" : "file"));
@@ -492,7 +528,7 @@ static int lv_start(void *priv, void *vpriv, const struct vm_spec *spec)
 		goto fail;
 	}
 	v->n_disks = spec->n_disks;
-	v->seed = spec->seed_iso != NULL;
+	v->seed_dev = !spec->seed_iso ? NULL : arch_get(spec->arch)->seed_scsi ? "sda" : "hdc";
 	if (v->remote && lvr_bridge(v->remote, v->dom, spec->agent_socket, spec->console_log,
 				    spec->console_log_max ? spec->console_log_max :
 				    HV_CONSOLE_LOG_MAX) < 0) {
@@ -536,11 +572,11 @@ static char *snapshot_xml(const struct lv_vm *v, const char *new_top)
 		goto fail;
 	W(start(w, "domainsnapshot"));
 	W(start(w, "disks"));
-	for (i = 0; i < v->n_disks + (v->seed ? 1 : 0); i++) {
+	for (i = 0; i < v->n_disks + (v->seed_dev ? 1 : 0); i++) {
 		if (i < v->n_disks)
 			snprintf(dev, sizeof(dev), "vd%c", (char)('a' + i));
 		else
-			snprintf(dev, sizeof(dev), "hdc");
+			snprintf(dev, sizeof(dev), "%s", v->seed_dev);
 		W(start(w, "disk"));
 		W(attr(w, "name", dev));
 		W(attr(w, "snapshot", i == 0 ? "external" : "no"));

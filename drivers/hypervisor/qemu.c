@@ -1,4 +1,4 @@
-/* qemu.c: the direct driver — spawns qemu-system-x86_64 (common/run.h) and
+/* qemu.c: the direct driver — spawns qemu-system-ARCH (common/run.h) and
  * talks QMP (jansson) on a unix socket in the spec's 0700 run_dir. For hosts
  * without libvirtd. */
 #include <jansson.h>
@@ -16,7 +16,6 @@
 #include "run.h"
 #include "util.h"
 
-#define QEMU_BINARY "qemu-system-x86_64"
 /* QMP replies we expect are a few hundred bytes; the greeting lists
  * capabilities. 64 KiB bounds what a confused QEMU can make us buffer. */
 #define QMP_LINE_MAX (64u * 1024)
@@ -43,7 +42,7 @@ struct qemu_vm {
 };
 
 struct qemu_conn {
-	int sandbox;         /* -1 unknown, 0 no, 1 yes */
+	int sandbox;         /* -1 unknown, 0 no, 1 yes (of the first QEMU asked) */
 };
 
 static enum hv_open_result qemu_open(void *priv, const char *uri)
@@ -59,9 +58,9 @@ static enum hv_open_result qemu_open(void *priv, const char *uri)
 }
 
 /* Is -sandbox (seccomp) compiled in? Asked once per connection. */
-static bool have_sandbox(struct qemu_conn *c)
+static bool have_sandbox(struct qemu_conn *c, const struct arch *a)
 {
-	static const char *const argv[] = { QEMU_BINARY, "-help", NULL };
+	const char *const argv[] = { a->qemu, "-help", NULL };
 	struct run r = RUN_INIT;
 
 	if (c->sandbox >= 0)
@@ -77,24 +76,41 @@ static bool have_sandbox(struct qemu_conn *c)
 	return c->sandbox;
 }
 
+/* Where the direct driver keeps a UEFI guest's variables by default. */
+static char *nvram_path(const struct vm_spec *s)
+{
+	return s->nvram ? xstrdup(s->nvram) : xasprintf("%s/efivars.fd", s->run_dir ? s->run_dir : ".");
+}
+
 int hv_qemu_argv(const struct vm_spec *s, const char *qmp_path, bool sandbox, struct strv *a)
 {
+	const struct arch *ar = arch_get(s->arch);
 	size_t i;
 
 	if (vm_spec_check(s) < 0)
 		return -1;
-	strv_push(a, QEMU_BINARY);
+	strv_push(a, ar->qemu);
 	strv_push(a, "-name");
 	strv_push(a, s->name);
 	strv_push(a, "-nodefaults");
 	strv_push(a, "-no-user-config");
 	strv_push(a, "-machine");
-	strv_push(a, "pc");
+	strv_push(a, ar->machine);
 	strv_push(a, "-accel");
 	strv_push(a, s->accel == ACCEL_KVM ? "kvm" : "tcg");
-	if (s->accel == ACCEL_KVM) {
+	if (s->accel == ACCEL_KVM || ar->tcg_cpu) {
 		strv_push(a, "-cpu");
-		strv_push(a, "host");
+		strv_push(a, s->accel == ACCEL_KVM ? "host" : ar->tcg_cpu);
+	}
+	if (ar->fw_code) {
+		/* UEFI: the firmware read-only, the guest's own variables. */
+		char *nv = nvram_path(s);
+
+		strv_push(a, "-drive");
+		strv_pushf(a, "if=pflash,unit=0,format=raw,readonly=on,file=%s", ar->fw_code);
+		strv_push(a, "-drive");
+		strv_pushf(a, "if=pflash,unit=1,format=raw,file=%s", nv);
+		free(nv);
 	}
 	strv_push(a, "-m");
 	strv_pushf(a, "%u", s->memory_mib);
@@ -108,7 +124,16 @@ int hv_qemu_argv(const struct vm_spec *s, const char *qmp_path, bool sandbox, st
 			   s->disks[i].format,
 			   s->disks[i].readonly ? "readonly=on" : "discard=unmap");
 	}
-	if (s->seed_iso) {
+	if (s->seed_iso && ar->seed_scsi) {
+		/* No IDE on this machine: the cdrom on virtio-scsi. */
+		strv_push(a, "-device");
+		strv_push(a, "virtio-scsi-pci,id=scsi0");
+		strv_push(a, "-drive");
+		strv_pushf(a, "file=%s,format=raw,if=none,id=seed0,media=cdrom,readonly=on",
+			   s->seed_iso);
+		strv_push(a, "-device");
+		strv_push(a, "scsi-cd,bus=scsi0.0,drive=seed0");
+	} else if (s->seed_iso) {
 		strv_push(a, "-drive");
 		strv_pushf(a, "file=%s,format=raw,if=ide,index=2,media=cdrom,readonly=on",
 			   s->seed_iso);
@@ -336,6 +361,94 @@ static void append_qemu_stderr(struct qemu_vm *v)
 	buf_release(&b);
 }
 
+/* The variable store template is a pflash image (AAVMF's: 64 MiB, nearly
+ * all zeros); larger is refused. */
+#define NVRAM_TEMPLATE_MAX (256u << 20)
+
+/* Copy the template to nv (0600, created): zero blocks become holes, as in
+ * the template's own file. 0 or -1; no file is left on failure. */
+static int nvram_copy(const char *tmpl, const char *nv)
+{
+	static const char zero[64 * 1024];
+	char *blk = xmalloc(sizeof(zero));
+	int in = open(tmpl, O_RDONLY | O_CLOEXEC), out = -1, ret = -1;
+	struct stat st;
+	off_t off = 0;
+
+	if (in < 0 || fstat(in, &st) < 0) {
+		err_errno("open '%s'", tmpl);
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > NVRAM_TEMPLATE_MAX) {
+		err_set("'%s': not a regular file of at most %u MiB", tmpl, NVRAM_TEMPLATE_MAX >> 20);
+		goto cleanup;
+	}
+	out = open(nv, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		err_errno("create '%s'", nv);
+		goto cleanup;
+	}
+	for (;;) {
+		ssize_t n = read(in, blk, sizeof(zero));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_errno("read '%s'", tmpl);
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		if (memcmp(blk, zero, (size_t)n) != 0 &&
+		    pwrite(out, blk, (size_t)n, off) != n) {
+			err_errno("write '%s'", nv);
+			goto cleanup;
+		}
+		off += n;
+	}
+	if (ftruncate(out, off) < 0) {
+		err_errno("write '%s'", nv);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	if (out >= 0 && close(out) < 0 && ret == 0)
+		ret = err_errno("write '%s'", nv);
+	if (out >= 0 && ret < 0)
+		unlink(nv);
+	if (in >= 0)
+		close(in);
+	free(blk);
+	return ret;
+}
+
+/* A UEFI guest's firmware must be there, and its variable store: a copy
+ * of the template unless the guest has one already (a reboot keeps it). */
+static int nvram_prepare(const struct vm_spec *s)
+{
+	const struct arch *a = arch_get(s->arch);
+	char *nv = nvram_path(s);
+	int ret = -1;
+
+	if (access(a->fw_code, R_OK) < 0) {
+		err_errno("%s firmware '%s' (Debian's package %s)", a->name, a->fw_code,
+			  a->fw_package);
+		goto cleanup;
+	}
+	if (access(nv, F_OK) == 0) {
+		ret = 0;
+		goto cleanup;
+	}
+	if (nvram_copy(a->fw_vars, nv) < 0) {
+		err_prefix("%s firmware variables (Debian's package %s)", a->name, a->fw_package);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	free(nv);
+	return ret;
+}
+
 static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 {
 	struct qemu_conn *c = priv;
@@ -362,7 +475,9 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 		}
 		sp.console_log = v->fifo_path;
 	}
-	if (hv_qemu_argv(&sp, v->qmp_path, have_sandbox(c), &argv) < 0)
+	if (arch_get(spec->arch)->fw_code && nvram_prepare(spec) < 0)
+		goto cleanup;
+	if (hv_qemu_argv(&sp, v->qmp_path, have_sandbox(c, arch_get(spec->arch)), &argv) < 0)
 		goto cleanup;
 	cmdline = run_argv_str((const char *const *)argv.v);
 	log_debug("qemu: %s", cmdline);

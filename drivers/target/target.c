@@ -2,6 +2,7 @@
 #include "target.h"
 #include "drivers/aws/names.h"
 #include "error.h"
+#include "drivers/hypervisor/arch.h"
 #include "util.h"
 
 extern const struct target_driver target_aws_import;
@@ -64,15 +65,16 @@ int target_check_common(const struct publish_spec *s)
 	if (s->description && strlen(s->description) > AWS_DESCRIPTION_MAX)
 		return err_set("AMI description is longer than %d characters",
 			       AWS_DESCRIPTION_MAX);
-	if (s->arch && strcmp(s->arch, "x86_64") != 0 && strcmp(s->arch, "arm64") != 0)
+	if (s->arch && !arch_find_ec2(s->arch))
 		return err_set("architecture '%s': expected x86_64 or arm64", s->arch);
 	if (s->boot_mode && strcmp(s->boot_mode, "legacy-bios") != 0 &&
 	    strcmp(s->boot_mode, "uefi") != 0 && strcmp(s->boot_mode, "uefi-preferred") != 0)
 		return err_set("boot mode '%s': expected legacy-bios, uefi or uefi-preferred",
 			       s->boot_mode);
-	if (s->arch && strcmp(s->arch, "arm64") == 0 && s->boot_mode &&
+	if (s->arch && arch_find_ec2(s->arch)->uefi_only && s->boot_mode &&
 	    strcmp(s->boot_mode, "uefi") != 0)
-		return err_set("arm64 images boot with UEFI only (boot mode '%s')", s->boot_mode);
+		return err_set("%s images boot with UEFI only (boot mode '%s')", s->arch,
+			       s->boot_mode);
 	if (s->tpm && (!s->boot_mode || strcmp(s->boot_mode, "legacy-bios") == 0))
 		return err_set("TPM support needs --boot-mode uefi or uefi-preferred");
 	if (s->volume_type && strcmp(s->volume_type, "gp2") != 0 &&

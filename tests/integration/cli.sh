@@ -24,10 +24,12 @@ check_eq "component validate --help: exit 0" "$rc" 0
 check_contains "component validate --help: describes it" "$out" "file:line:col"
 
 out=$("$AMIFORGE" version)
-check_eq "version: exit 0, four lines" "$?:$(echo "$out" | wc -l)" "0:4"
+check_eq "version: exit 0, five lines" "$?:$(echo "$out" | wc -l)" "0:5"
 check_eq "version: the first line is --version's" "$("$AMIFORGE" --version)" "$(head -n 1 <<<"$out")"
-check "version: the agent carried (size, protocol, digest)" \
-	grep -qE '^agent: built in, [0-9]+ bytes, protocol [0-9]+\.\.[0-9]+, digest [0-9a-f]{16}$' <<<"$out"
+for arch in x86_64 aarch64; do
+	check "version: the $arch agent carried (size, protocol, digest)" \
+		grep -qE "^agent $arch: built in, [0-9]+ bytes, protocol [0-9]+\.\.[0-9]+, digest [0-9a-f]{16}\$" <<<"$out"
+done
 for lib in libvirt libguestfs libcurl OpenSSL libyaml jansson libxml2 libarchive libdeflate; do
 	check "version: $lib's version" grep -qE "(^|, )$lib[ /][0-9]+\.[0-9]+" <<<"$out"
 done

@@ -15,7 +15,9 @@ cat >"$b/manifest.json" <<'J'
 { "schema": 1, "amiforge": "0.1.0",
   "build": { "name": "web", "version": "1.0.0", "started": "2026-12-03T10:00:00Z",
              "finished": "2026-12-03T10:03:00Z", "status": "failed",
-             "error": "hello/build/Install: exit status 100 <b>bold</b>" },
+             "error": "hello/build/Install: exit status 100 <b>bold</b>",
+             "architecture": { "name": "aarch64", "ec2": "arm64", "boot": "uefi",
+                               "from": "vm.arch<i>" } },
   "inputs": [ { "kind": "base", "source": "https://user:pw@example.invalid/x.qcow2",
                 "sha256": "aa" },
               { "kind": "component", "path": "components/hello.yaml", "sha256": "bb" },
@@ -65,6 +67,8 @@ check_contains "report: guest console tail, control characters neutralised" "$pa
 	$'\xef\xbf\xbd[31mred'
 check_contains "report: resume command" "$page" "amiforge build --resume $b"
 check_contains "report: reused step marked" "$page" "Skipped (reused from a checkpoint)"
+check_contains "report: the architecture (issue 22), escaped" "$page" \
+	"<p>Architecture: <strong>aarch64</strong> (EC2 arm64, boot uefi), from vm.arch&lt;i&gt;.</p>"
 check_contains "report: inspection, a failed check with its evidence" "$page" \
 	'<tr class="failed"><td>clean.private-keys</td><td>fail</td><td>a private key is left in the image [/root/.ssh/id_rsa]</td></tr>'
 check_contains "report: inspection summary" "$page" "(1 passed, 0 warnings, 1 failed, 0 skipped), checks for <code>ebs</code>"

@@ -15,7 +15,28 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
  debootstrap extlinux syslinux-common e2fsprogs dosfstools fdisk xz-utils zstd
  python3 xxd libarchive-tools
  tidy chromium groff-base man-db python3-jsonschema valgrind
- jq curl awscli python3-boto3 python3-venv zsh cron openssh-server openssh-client"
+ jq curl awscli python3-boto3 python3-venv zsh cron openssh-server openssh-client
+ qemu-system-arm qemu-efi-aarch64 qemu-user-static mtools"
+
+# arm64 guests (issue 22): the aarch64 agent is cross-built with Debian's
+# cross compiler and linked statically with arm64's libcrypto (multiarch:
+# dpkg's arm64 architecture added); the tests' arm64 disk takes busybox
+# from arm64's archive too. On an arm64 host the cross direction flips.
+case $(dpkg --print-architecture) in
+amd64)
+	PKGS="$PKGS gcc-aarch64-linux-gnu libc6-dev-arm64-cross libssl-dev:arm64"
+	FOREIGN=arm64 ;;
+arm64)
+	PKGS="$PKGS gcc-x86-64-linux-gnu libc6-dev-amd64-cross libssl-dev:amd64 qemu-system-x86 ovmf"
+	FOREIGN=amd64 ;;
+*)
+	FOREIGN= ;;
+esac
+if [ -n "$FOREIGN" ] && ! dpkg --print-foreign-architectures | grep -qx "$FOREIGN"; then
+	echo "deps: adding dpkg architecture $FOREIGN (the cross-built agent's libcrypto)"
+	if [ "$(id -u)" != 0 ]; then sudo dpkg --add-architecture "$FOREIGN"; else dpkg --add-architecture "$FOREIGN"; fi
+	FORCE_UPDATE=1
+fi
 
 missing=""
 for p in $PKGS; do
@@ -23,7 +44,7 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
-if [ -z "$missing" ]; then
+if [ -z "$missing" ] && [ -z "${FORCE_UPDATE:-}" ]; then
 	echo "deps: all packages present"
 else
 	if [ "$(id -u)" != 0 ]; then

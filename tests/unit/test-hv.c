@@ -17,7 +17,9 @@
 #include "error.h"
 #include "run.h"
 #include "util.h"
+#include "builder/disk/archprobe.h"
 #include "builder/disk/overlay.h"
+#include "builder/guest/inject.h"
 #include "builder/guest/seed.h"
 #include "drivers/hypervisor/accel.h"
 #include "drivers/hypervisor/hypervisor.h"
@@ -527,6 +529,215 @@ static void test_chain_xml(void)
 	free(out);
 }
 
+/* No x86-only device may reach an aarch64 guest's configuration. */
+static void check_no_x86(const char *what, const char *out)
+{
+	static const char *const x86[] = { "\"ide\"", "if=ide", "hdc", "isa-serial", "q35",
+					   "-machine pc", "machine=\"pc", "<apic", "pci.0",
+					   "vga", "ps2", "i8042", "qemu-system-x86_64" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(x86); i++)
+		CHECK(!strstr(out, x86[i]), "aarch64 %s: no x86-only '%s'", what, x86[i]);
+}
+
+/* Issue 22: an aarch64 guest. Golden files for both drivers under TCG
+ * (with the seed and port forwards: every device amiforge adds), what
+ * changes under KVM, the firmware's variable store for the direct driver. */
+static void test_aarch64(void)
+{
+	struct vm_spec s = base_spec();
+	struct strv a = STRV_INIT;
+	struct argv_rec rec = { STRV_INIT };
+	struct hv *hv;
+	struct hv_vm *vm;
+	char *out, *nv;
+	enum accel acc;
+
+	s.arch = ARCH_AARCH64;
+	s.nvram = "/var/tmp/amiforge-run-X/efivars.fd";
+	s.net = VM_NET_USER;
+	s.forwards[0] = (struct vm_forward){ 2222, 22 };
+	s.n_forwards = 1;
+	out = hv_libvirt_domain_xml(&s);
+	check_golden("hv-aarch64-tcg.xml", out ? out : "(null)");
+	CHECK(out && strstr(out, "<type arch=\"aarch64\" machine=\"virt\">hvm</type>") &&
+	      strstr(out, "<loader readonly=\"yes\" type=\"pflash\">/usr/share/AAVMF/"
+		     "AAVMF_CODE.fd</loader>") &&
+	      strstr(out, "<nvram template=\"/usr/share/AAVMF/AAVMF_VARS.fd\">"
+		     "/var/tmp/amiforge-run-X/efivars.fd</nvram>") &&
+	      strstr(out, "<cpu mode=\"maximum\"") &&
+	      strstr(out, "model=\"virtio-scsi\"") && strstr(out, "bus=\"scsi\"") &&
+	      strstr(out, "bus=pcie.0,addr=0x1e") && strstr(out, HV_AGENT_PORT_NAME),
+	      "aarch64 xml: virt, AAVMF pflash + own variables, cpu max, seed on virtio-scsi");
+	check_no_x86("xml", out ? out : "");
+	free(out);
+	CHECK(hv_qemu_argv(&s, "/var/tmp/amiforge-run-X/sock/qmp.sock", true, &a) == 0,
+	      "aarch64 argv: built");
+	out = run_argv_str((const char *const *)a.v);
+	check_golden("hv-qemu-aarch64-tcg.argv", out);
+	CHECK(str_startswith(out, "qemu-system-aarch64 ") && strstr(out, "-machine virt") &&
+	      strstr(out, "-cpu max") &&
+	      strstr(out, "if=pflash,unit=0,format=raw,readonly=on,file=/usr/share/AAVMF/"
+		     "AAVMF_CODE.fd") &&
+	      strstr(out, "if=pflash,unit=1,format=raw,file=/var/tmp/amiforge-run-X/efivars.fd") &&
+	      strstr(out, "scsi-cd,bus=scsi0.0,drive=seed0") &&
+	      strstr(out, "virtserialport,bus=vser0.0,chardev=agent0"),
+	      "aarch64 argv: qemu-system-aarch64 -M virt -cpu max, pflash, scsi-cd seed, agent port");
+	check_no_x86("argv", out);
+	free(out);
+	strv_release(&a);
+
+	s.accel = ACCEL_KVM;
+	out = hv_libvirt_domain_xml(&s);
+	CHECK(out && strstr(out, "host-passthrough") && !strstr(out, "maximum"),
+	      "aarch64 xml: KVM (an arm64 host): host-passthrough");
+	free(out);
+	hv_qemu_argv(&s, "/q.sock", true, &a);
+	out = run_argv_str((const char *const *)a.v);
+	CHECK(strstr(out, "-accel kvm -cpu host") && !strstr(out, "-cpu max"),
+	      "aarch64 argv: KVM: -cpu host");
+	free(out);
+	strv_release(&a);
+
+	/* KVM serves only the host's own architecture. */
+	hv = hv_open("qemu", NULL);
+	if (arch_host()->id != ARCH_AARCH64) {
+		CHECK(hv && hv_resolve_accel(hv, arch_get(ARCH_AARCH64), ACCEL_AUTO, &acc) == 0 &&
+		      acc == ACCEL_TCG, "aarch64 on an x86_64 host: auto is TCG");
+		CHECK(hv && hv_resolve_accel(hv, arch_get(ARCH_AARCH64), ACCEL_KVM, &acc) < 0 &&
+		      strstr(err_msg(), "TCG only"), "aarch64 on an x86_64 host: kvm refused (%s)",
+		      err_msg());
+	}
+	/* The direct driver makes the guest's variable store from the template
+	 * (dry run: QEMU itself is not started). */
+	mkdir_p(DRY_RUN_DIR, 0700);
+	s = base_spec();
+	s.arch = ARCH_AARCH64;
+	s.run_dir = DRY_RUN_DIR;
+	nv = xasprintf("%s/efivars.fd", DRY_RUN_DIR);
+	unlink(nv);
+	run_set_dry_run(record_argv, &rec);
+	vm = hv ? hv_start(hv, &s) : NULL;
+	run_set_dry_run(NULL, NULL);
+	if (access(arch_get(ARCH_AARCH64)->fw_vars, R_OK) == 0) {
+		struct stat st1, st2;
+
+		CHECK(vm != NULL, "aarch64 qemu driver: dry-run start (%s)", vm ? "ok" : err_msg());
+		CHECK(stat(nv, &st1) == 0 && stat(arch_get(ARCH_AARCH64)->fw_vars, &st2) == 0 &&
+		      st1.st_size == st2.st_size && (st1.st_mode & 0777) == 0600,
+		      "aarch64 qemu driver: its own copy of AAVMF_VARS (0600) in the run directory");
+		CHECK(rec.seen.n == 2 && str_startswith(rec.seen.v[0], "qemu-system-aarch64 -help") &&
+		      strstr(rec.seen.v[1], nv), "aarch64 qemu driver: ran qemu-system-aarch64 "
+		      "with it");
+	} else {
+		CHECK(0, "aarch64: firmware %s missing (Debian's qemu-efi-aarch64; make deps)",
+		      arch_get(ARCH_AARCH64)->fw_vars);
+	}
+	hv_vm_free(vm);
+	hv_close(hv);
+	strv_release(&rec.seen);
+	free(nv);
+	remove_tree(DRY_RUN_DIR);
+
+	/* The agent layer's key: the architecture is part of it, and each
+	 * architecture's embedded agent is its own. */
+	{
+		size_t l1 = 0, l2 = 0;
+		const void *b1 = arch_agent(arch_get(ARCH_X86_64), &l1);
+		const void *b2 = arch_agent(arch_get(ARCH_AARCH64), &l2);
+		char *d1 = inject_agent_digest(arch_get(ARCH_X86_64), "agent", 5);
+		char *d2 = inject_agent_digest(arch_get(ARCH_AARCH64), "agent", 5);
+
+		CHECK(d1 && d2 && strcmp(d1, d2) != 0,
+		      "agent layer key: the same bytes under another architecture differ");
+		CHECK(b1 && b2 && l1 > 4 && l2 > 4 && (l1 != l2 || memcmp(b1, b2, l1) != 0) &&
+		      memcmp(b1, "\x7f" "ELF", 4) == 0 && memcmp(b2, "\x7f" "ELF", 4) == 0 &&
+		      ((const unsigned char *)b1)[18] == 0x3e && ((const unsigned char *)b2)[18] == 0xb7,
+		      "embedded agents: an x86-64 ELF (e_machine 0x3e) and an AArch64 one (0xb7)");
+		free(d1);
+		free(d2);
+	}
+	/* The table: names, aliases, EC2 names. */
+	CHECK(arch_find("arm64") == arch_get(ARCH_AARCH64) &&
+	      arch_find("aarch64") == arch_get(ARCH_AARCH64) &&
+	      arch_find("amd64") == arch_get(ARCH_X86_64) && !arch_find("i386") &&
+	      !arch_find("ARM64") && arch_find_ec2("arm64") == arch_get(ARCH_AARCH64) &&
+	      !arch_find_ec2("aarch64") && arch_get(ARCH_AUTO) == arch_get(ARCH_X86_64),
+	      "arch table: names, aliases, EC2 names, AUTO is x86_64");
+}
+
+/* A partition table with one partition of the given GPT type (16 bytes
+ * as stored), or an MBR partition of mbr_type when guid is NULL. */
+static void make_table(unsigned char *h, size_t n, const unsigned char *guid,
+		       unsigned char mbr_type)
+{
+	memset(h, 0, n);
+	h[510] = 0x55;
+	h[511] = 0xaa;
+	h[446 + 4] = guid ? 0xee : mbr_type;
+	if (!guid)
+		return;
+	memcpy(h + 512, "EFI PART", 8);
+	h[512 + 72] = 2;           /* entries from LBA 2 */
+	h[512 + 80] = 128;         /* 128 entries */
+	h[512 + 84] = 128;         /* of 128 bytes */
+	/* An ESP first (C12A7328-F81F-11D2-BA4B-00A0C93EC93B), then guid. */
+	memcpy(h + 1024, (const unsigned char[]){ 0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11,
+						   0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b },
+	       16);
+	memcpy(h + 1024 + 128, guid, 16);
+}
+
+static void test_archprobe_table(void)
+{
+	static const unsigned char arm_root[16] = { 0x45, 0xb0, 0x21, 0xb9, 0xf0, 0x1d, 0xc3, 0x41,
+						    0xaf, 0x44, 0x4c, 0x6f, 0x28, 0x0d, 0x3f, 0xae };
+	static const unsigned char x86_root[16] = { 0xe3, 0xbc, 0x68, 0x4f, 0xcd, 0xe8, 0xb1, 0x4d,
+						    0x96, 0xe7, 0xfb, 0xca, 0xf9, 0x84, 0xb7, 0x09 };
+	static const unsigned char bios_boot[16] = { 0x48, 0x61, 0x68, 0x21, 0x49, 0x64, 0x6f, 0x6e,
+						     0x74, 0x4e, 0x65, 0x65, 0x64, 0x45, 0x46, 0x49 };
+	/* 0FC63DAF-8483-4772-8E79-3D69D8477DE4: Linux filesystem, any arch. */
+	static const unsigned char linux_fs[16] = { 0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47,
+						    0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d, 0xe4 };
+	unsigned char *h = xcalloc(1, ARCHPROBE_HEAD);
+	const char *why;
+	const struct arch *a;
+
+	make_table(h, ARCHPROBE_HEAD, arm_root, 0);
+	a = archprobe_table(h, ARCHPROBE_HEAD, &why);
+	CHECK(a == arch_get(ARCH_AARCH64) && why && strstr(why, "arm64 root"),
+	      "archprobe: GPT with an arm64 root partition is aarch64");
+	make_table(h, ARCHPROBE_HEAD, x86_root, 0);
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == arch_get(ARCH_X86_64),
+	      "archprobe: GPT with an x86-64 root partition is x86_64");
+	make_table(h, ARCHPROBE_HEAD, bios_boot, 0);
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == arch_get(ARCH_X86_64) &&
+	      strstr(why, "BIOS boot"), "archprobe: a BIOS boot partition is x86_64");
+	make_table(h, ARCHPROBE_HEAD, linux_fs, 0);
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == NULL && why,
+	      "archprobe: ESP + generic Linux partition: undecided (libguestfs decides)");
+	make_table(h, ARCHPROBE_HEAD, NULL, 0x83);
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == arch_get(ARCH_X86_64) &&
+	      strstr(why, "MBR"), "archprobe: an MBR disk is x86_64");
+	memset(h, 0, ARCHPROBE_HEAD);
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == NULL && !why,
+	      "archprobe: no partition table: nothing said, nothing to look at");
+	/* Hostile headers: entries past what was read, odd sizes. */
+	make_table(h, ARCHPROBE_HEAD, arm_root, 0);
+	h[512 + 72] = 0xff;
+	h[512 + 73] = 0xff;
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == NULL,
+	      "archprobe: entries beyond the bytes read are not looked at");
+	make_table(h, ARCHPROBE_HEAD, arm_root, 0);
+	h[512 + 84] = 100;
+	CHECK(archprobe_table(h, ARCHPROBE_HEAD, &why) == NULL,
+	      "archprobe: an entry size that is no power of two >= 128 is refused");
+	make_table(h, ARCHPROBE_HEAD, arm_root, 0);
+	CHECK(archprobe_table(h, 1024 + 200, &why) == NULL,
+	      "archprobe: a short read looks at whole entries only");
+	free(h);
+}
+
 int main(void)
 {
 	test_uri_check();
@@ -538,5 +749,7 @@ int main(void)
 	test_accel();
 	test_image_info();
 	test_seed();
+	test_aarch64();
+	test_archprobe_table();
 	return TEST_DONE();
 }

@@ -190,6 +190,26 @@ static void test_vars(void)
 	}
 	recipe_free(r);
 
+	/* vm.arch: a name or alias of the architecture table (issue 22). */
+	{
+		const char *va[] = { "vm.arch=arm64", NULL }, *vb[] = { "vm.arch=arm", NULL };
+
+		o.vars = va;
+		r = recipe_parse("tests/recipes/valid/minimal.yaml", &o);
+		CHECK(r && r->vm.arch == ARCH_AARCH64, "vm.arch: arm64 is aarch64 (%s)",
+		      r ? "ok" : err_msg());
+		recipe_free(r);
+		o.vars = vb;
+		r = recipe_parse("tests/recipes/valid/minimal.yaml", &o);
+		CHECK(!r && strstr(err_msg(), "minimal.yaml:") && strstr(err_msg(), "vm.arch") &&
+		      strstr(err_msg(), "'arm'") && strstr(err_msg(), "arm64"),
+		      "vm.arch: an unknown name is refused at its node, with did-you-mean (%s)",
+		      err_msg());
+		recipe_free(r);
+		r = recipe_parse("tests/recipes/valid/minimal.yaml", &(struct recipe_opts){ 0 });
+		CHECK(r && r->vm.arch == ARCH_AUTO, "vm.arch: unset is auto (the base's)");
+		recipe_free(r);
+	}
 	o.vars = v2;
 	r = recipe_parse("tests/recipes/valid/full.yaml", &o);
 	CHECK(!r && strstr(err_msg(), "full.yaml:13:12: vm.cpus 'lots'") &&
