@@ -10,6 +10,7 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
  libvirt-dev libvirt-daemon-system libvirt-clients
  qemu-system-x86 qemu-utils ovmf
+ qemu-system-arm qemu-efi-aarch64 cpio
  libguestfs-dev libguestfs0 guestfish linux-image-amd64
  libcurl4-openssl-dev libssl-dev libarchive-dev libyaml-dev libjansson-dev libxml2-dev libdeflate-dev libsqlite3-dev rpm
  debootstrap extlinux syslinux-common e2fsprogs dosfstools fdisk xz-utils zstd
