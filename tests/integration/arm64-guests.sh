@@ -13,14 +13,17 @@
 #     inspection too;
 #   - publish --via ebs of the output in moto: RegisterImage gets
 #     Architecture=arm64 and BootMode=uefi.
-# ARM64_DRIVERS="qemu" limits the drivers (default: "libvirt qemu").
+# ARM64_DRIVERS="qemu" limits the drivers (default: "libvirt qemu");
+# ARM64_FIXTURE=PATH takes an image the fixture script built before.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/build.sh"
 
 FIX=$TOP/tests/fixtures/build-debian-arm64-image.sh
 [ -x "$FIX" ] || { fail "arm64: the fixture script $FIX is missing (branch armfix)"; exit 1; }
 require libvirt "arm64 guests"
-img=$("$FIX" --print-only)
+# ARM64_FIXTURE=PATH: an image this script built already (say, by an earlier
+# version of it) instead of building the current one.
+img=${ARM64_FIXTURE:-$("$FIX" --print-only)}
 if [ ! -s "$img" ]; then
 	t0=$SECONDS
 	img=$("$FIX") || { fail "arm64: fixture image could not be built"; exit 1; }
