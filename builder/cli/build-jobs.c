@@ -76,6 +76,26 @@ static void job_size(struct job *j, const char *const *vars)
 	err_clear();
 }
 
+/* The path of this executable (readlink /proc/self/exe), or /proc/self/exe
+ * itself when that cannot be read or the file was replaced. */
+static const char *self_path(void)
+{
+	static char path[PATH_MAX];
+	ssize_t n;
+
+	if (!path[0]) {
+		n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+		if (n <= 0 || (size_t)n >= sizeof(path) - 1 || path[0] != '/')
+			snprintf(path, sizeof(path), "/proc/self/exe");
+		else
+			path[n] = '\0';
+		/* Replaced on disk meanwhile: only /proc/self/exe still runs this one. */
+		if (str_endswith(path, " (deleted)"))
+			snprintf(path, sizeof(path), "/proc/self/exe");
+	}
+	return path;
+}
+
 static int job_start(struct job *j, const struct build_jobs_opts *o, int idx, int total)
 {
 	struct strv argv = STRV_INIT;
@@ -85,7 +105,8 @@ static int job_start(struct job *j, const struct build_jobs_opts *o, int idx, in
 	fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return err_errno("create '%s'", j->log);
-	strv_push(&argv, "/proc/self/exe");
+	/* This binary by its path (ps and pgrep then name it amiforge, not exe). */
+	strv_push(&argv, self_path());
 	strv_push(&argv, "build");
 	for (size_t i = 0; o->child_args && o->child_args[i]; i++)
 		strv_push(&argv, o->child_args[i]);

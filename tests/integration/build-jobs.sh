@@ -123,7 +123,7 @@ leader=$!
 pids=
 deadline=$(($(date +%s) + 600))
 while [ "$(date +%s)" -lt "$deadline" ]; do
-	pids=$(pgrep -g "$leader" -x amiforge | grep -vx "$leader" | tr '\n' ' ')
+	pids=$(pgrep -P "$leader" -x amiforge | tr '\n' ' ')
 	n=0
 	for p in $pids; do
 		[ "$(domains_of "$p")" = 1 ] && n=$((n + 1))
