@@ -221,7 +221,7 @@ check-catalog: all unit-tests
 
 # Scale-out in real guests: three builds at once (build-jobs.sh) and a build
 # on a remote libvirt host through an sshd the test starts (remote-libvirt.sh).
-# About 25 min here; .ci/run runs it after the others when it fits in CI's time.
+# About 25 min here; not in .ci/run until build-jobs.sh's SIGKILL part passes here.
 check-scale: all unit-tests
 	BUILD=$(BUILD) tests/run-tests.sh suite scale
 
