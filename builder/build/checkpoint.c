@@ -461,12 +461,13 @@ cleanup:
 	return ret;
 }
 
-/* An exclusive lock on layers/KEY.lock (an fd to close), waited for up to
+/* An exclusive lock on checkpoints/agent-KEY.lock (beside the records, not
+ * among the layers; an fd to close), waited for up to
  * AGENT_LAYER_WAIT_MS while another build holds it; -1 with the error
  * recorded. */
 static int lock_layer(struct ckpt *c, const char *key)
 {
-	char *path = xasprintf("%s/agent-%s.lock", c->layers, key);
+	char *path = xasprintf("%s/agent-%s.lock", c->dir, key);
 	int64_t deadline = now_ms() + AGENT_LAYER_WAIT_MS;
 	bool said = false;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
