@@ -4,7 +4,9 @@
 #   tests/run-tests.sh unit    unit tests only (C programs in $BUILD/tests)
 #   tests/run-tests.sh all     unit + integration (guests, libvirt, moto)
 #   tests/run-tests.sh all PATTERN   only integration scripts whose name matches
-#                                    (several patterns: "boot-agent inspect")
+#                                    (several patterns: "boot-agent inspect";
+#                                    ^NAME matches names starting with NAME:
+#                                    "^build.sh" is build.sh, not ami-build.sh)
 #   tests/run-tests.sh suite NAME    only the integration scripts of suite NAME
 #
 # A script belongs to a named suite with a line "# suite: NAME" among its
@@ -104,7 +106,10 @@ if [ "$mode" = all ] || [ "$mode" = suite ]; then
 		[ -f "$t" ] || continue
 		match=
 		for p in ${pattern:-.sh}; do
-			case "$(basename "$t")" in *"$p"*) match=1 ;; esac
+			case "$p" in
+			^*) case "$(basename "$t")" in "${p#^}"*) match=1 ;; esac ;;   # ^NAME: a prefix
+			*) case "$(basename "$t")" in *"$p"*) match=1 ;; esac ;;
+			esac
 		done
 		[ -n "$match" ] || continue
 		# Without a pattern, `all` runs the scripts of no suite and
