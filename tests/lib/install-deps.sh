@@ -10,14 +10,13 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
  libvirt-dev libvirt-daemon-system libvirt-clients
  qemu-system-x86 qemu-utils ovmf
- qemu-system-arm qemu-efi-aarch64 cpio
  libguestfs-dev libguestfs0 guestfish linux-image-amd64
  libcurl4-openssl-dev libssl-dev libarchive-dev libyaml-dev libjansson-dev libxml2-dev libdeflate-dev libsqlite3-dev rpm
  debootstrap extlinux syslinux-common e2fsprogs dosfstools fdisk xz-utils zstd
  python3 xxd libarchive-tools
  tidy chromium groff-base man-db python3-jsonschema valgrind
  jq curl awscli python3-boto3 python3-venv zsh cron openssh-server openssh-client
- qemu-system-arm qemu-efi-aarch64 qemu-user-static mtools"
+ qemu-system-arm qemu-efi-aarch64 qemu-user-static mtools cpio"
 
 # arm64 guests (issue 22): the aarch64 agent is cross-built with Debian's
 # cross compiler and linked statically with arm64's libcrypto (multiarch:
