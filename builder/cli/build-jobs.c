@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "buf.h"
 #include "error.h"
+#include "proc.h"
 #include "log.h"
 #include "run.h"
 #include "util.h"
@@ -81,18 +82,12 @@ static void job_size(struct job *j, const char *const *vars)
 static const char *self_path(void)
 {
 	static char path[PATH_MAX];
-	ssize_t n;
 
-	if (!path[0]) {
-		n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-		if (n <= 0 || (size_t)n >= sizeof(path) - 1 || path[0] != '/')
-			snprintf(path, sizeof(path), "/proc/self/exe");
-		else
-			path[n] = '\0';
-		/* Replaced on disk meanwhile: only /proc/self/exe still runs this one. */
-		if (str_endswith(path, " (deleted)"))
-			snprintf(path, sizeof(path), "/proc/self/exe");
-	}
+	/* Replaced on disk meanwhile (" (deleted)"): only /proc/self/exe still
+	 * runs this one. */
+	if (!path[0] && (proc_exe(getpid(), path, sizeof(path)) < 0 || path[0] != '/' ||
+			 str_endswith(path, " (deleted)")))
+		snprintf(path, sizeof(path), "/proc/self/exe");
 	return path;
 }
 
