@@ -1,5 +1,5 @@
-/* executor-net.c: proxy and forward environment, network readiness and the
- * offline note around a guest's executor (see executor-net.h). */
+/* executor-net.c: proxy and forward environment, boot and network readiness
+ * and the offline note around a guest's executor (see executor-net.h). */
 #include "executor-net.h"
 #include "error.h"
 #include "log.h"
@@ -18,7 +18,7 @@ struct net_ex {
 	bool online, checked;
 	char *reason;
 	struct strv env;
-	int64_t ready_ms;
+	int64_t ready_ms, boot_ms;
 };
 
 #define N(e) ((struct net_ex *)(e)->priv)
@@ -87,6 +87,50 @@ bool exec_net_has_default_route(const char *route, const char *ipv6_route)
 			return true;
 	}
 	return false;
+}
+
+/* The guest's boot as far as its services: while systemd says the system is
+ * starting, wait until multi-user.target is reached (every service enabled
+ * for it has started: a target is ordered after what it wants). cloud-init's
+ * final stage comes after that target and is not waited for. Read-only:
+ * nothing is started. No systemd (or another init): nothing to wait for. */
+static const char boot_ready_sh[] =
+	"command -v systemctl >/dev/null 2>&1 || exit 0\n"
+	"while :; do\n"
+	"  case $(systemctl is-system-running 2>/dev/null) in\n"
+	"  initializing|starting) ;;\n"
+	"  *) exit 0 ;;\n"
+	"  esac\n"
+	"  systemctl is-active --quiet multi-user.target && exit 0\n"
+	"  sleep 0.2 2>/dev/null || sleep 1\n"
+	"done\n";
+
+/* Before the first command after a boot: the boot's services, bounded. A
+ * boot that does not get there in time is said once; the command runs. */
+static int wait_boot(struct net_ex *x)
+{
+	static const char *const argv[] = { "/bin/sh", "-c", boot_ready_sh, NULL };
+	struct exec_req req = { .argv = argv, .timeout_ms = x->boot_ms, .capture_max = 1024 };
+	struct exec_result res;
+	int64_t t0 = now_ms();
+	int ret = -1;
+
+	memset(&res, 0, sizeof(res));
+	if (executor_exec(x->inner, &req, &res) < 0) {
+		err_prefix("boot readiness");
+		goto cleanup;
+	}
+	if (res.timed_out)
+		log_warn("the guest's boot has not reached multi-user.target after %" PRId64
+			 " s; the next command runs anyway", x->boot_ms / 1000);
+	else if (res.status != 0)
+		log_debug("boot readiness: not checked (status %d)", res.status);
+	else
+		log_debug("boot: services up after %" PRId64 " ms", now_ms() - t0);
+	ret = 0;
+cleanup:
+	exec_result_release(&res);
+	return ret;
 }
 
 /* Before the first command: a default route within the deadline. */
@@ -185,8 +229,8 @@ static int nx_exec(struct executor *ex, const struct exec_req *req, struct exec_
 	size_t i;
 	int ret;
 
-	if (x->online && !x->checked) {
-		if (wait_ready(x) < 0) {
+	if (!x->checked) {
+		if ((x->boot_ms > 0 && wait_boot(x) < 0) || (x->online && wait_ready(x) < 0)) {
 			memset(res, 0, sizeof(*res));
 			return -1;
 		}
@@ -267,7 +311,8 @@ static int nx_hash_file(struct executor *ex, const char *p, const char *algo, ch
 }
 static int nx_reboot(struct executor *ex, int64_t timeout_ms)
 {
-	/* After a reboot DHCP starts over: check again before the next command. */
+	/* After a reboot the services and DHCP start over: check again before
+	 * the next command. */
 	N(ex)->checked = false;
 	return executor_reboot(IN(ex), timeout_ms);
 }
@@ -310,6 +355,8 @@ struct executor *executor_net_new(struct executor *inner, const struct exec_net_
 	x->online = o->online;
 	x->reason = xstrdup(o->offline_reason ? o->offline_reason : "it has no network");
 	x->ready_ms = o->ready_timeout_ms > 0 ? o->ready_timeout_ms : EXEC_NET_READY_MS;
+	x->boot_ms = o->boot_timeout_ms > 0 ? o->boot_timeout_ms : o->boot_timeout_ms < 0 ? 0 :
+		     EXEC_BOOT_READY_MS;
 	for (i = 0; o->env && o->env[i] && i < EXEC_NET_ENV_MAX; i++)
 		strv_push(&x->env, o->env[i]);
 	/* Same name and reboot ability as the executor it wraps: the engine

@@ -1,7 +1,11 @@
 /* Unit tests for builder/exec/executor-net.c: the default-route parser, the
- * proxy/forward environment, the bounded readiness check before the first
- * command, and the offline note, around the local executor (real processes)
- * whose route files are replaced by fixed texts. */
+ * proxy/forward environment, the bounded boot and network readiness checks
+ * before the first command, and the offline note, around the local executor
+ * (real processes) whose route files are replaced by fixed texts and whose
+ * systemctl is a script answering from files. */
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "test.h"
 #include "buf.h"
 #include "error.h"
@@ -155,9 +159,149 @@ static void test_offline(void)
 	executor_close(in);
 }
 
+/* A systemctl on PATH that answers is-system-running from DIR/state and
+ * is-active from DIR/target, logging each call to DIR/calls. */
+static char fake_dir[] = "/tmp/amiforge-test-net-XXXXXX";
+
+static void put(const char *name, const char *text)
+{
+	char *p = xasprintf("%s/%s", fake_dir, name);
+	FILE *f = fopen(p, "w");
+
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+	free(p);
+}
+
+static int calls(void)
+{
+	char *p = xasprintf("%s/calls", fake_dir);
+	FILE *f = fopen(p, "r");
+	int n = 0, c;
+
+	while (f && (c = fgetc(f)) != EOF)
+		n += c == '\n';
+	if (f)
+		fclose(f);
+	free(p);
+	return n;
+}
+
+static void fake_systemctl(const char *state, const char *target)
+{
+	put("state", state);
+	put("target", target);
+	put("calls", "");
+}
+
+/* Flip DIR/target to "active" after ms, from a child process. */
+static pid_t flip_later(int ms)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		usleep((useconds_t)ms * 1000);
+		put("target", "active\n");
+		_exit(0);
+	}
+	return pid;
+}
+
+static void test_boot(void)
+{
+	struct exec_net_opts o = { .online = false, .boot_timeout_ms = 1500 };
+	struct executor *in = fake_local(), *ex;
+	struct exec_result res;
+	char *script, *path;
+	const char *old = getenv("PATH");
+	int64_t t0;
+	pid_t pid;
+	int r, n;
+
+	if (!mkdtemp(fake_dir)) {
+		CHECK(0, "boot: mkdtemp: %s", strerror(errno));
+		return;
+	}
+	script = xasprintf("#!/bin/sh\nd=%s\necho \"$*\" >>$d/calls\n"
+			   "case $1 in\nis-system-running) cat $d/state ;;\n"
+			   "is-active) [ \"$(cat $d/target)\" = active ] ;;\n"
+			   "*) exit 1 ;;\nesac\n", fake_dir);
+	put("systemctl", script);
+	free(script);
+	path = xasprintf("%s/systemctl", fake_dir);
+	chmod(path, 0755);
+	free(path);
+	path = xasprintf("%s:%s", fake_dir, old ? old : "/usr/bin:/bin");
+	setenv("PATH", path, 1);
+	free(path);
+
+	/* Starting; the target comes up a second later: the command waits. */
+	fake_systemctl("starting\n", "inactive\n");
+	ex = executor_net_new(in, &o);
+	pid = flip_later(800);
+	t0 = now_ms();
+	r = sh(ex, "echo ran", NULL, &res, 4096);
+	waitpid(pid, NULL, 0);
+	CHECK(r == 0 && res.status == 0 && res.out.data && strcmp(res.out.data, "ran\n") == 0,
+	      "boot: the command runs once the boot's services are up");
+	CHECK(now_ms() - t0 >= 700, "boot: it waited for multi-user.target (%" PRId64 " ms)",
+	      now_ms() - t0);
+	exec_result_release(&res);
+	n = calls();
+	CHECK(n >= 2, "boot: systemd asked (%d calls)", n);
+	r = sh(ex, "true", NULL, &res, 4096);
+	CHECK(r == 0 && calls() == n, "boot: later commands do not wait");
+	exec_result_release(&res);
+	executor_close(ex);
+
+	/* Never gets there: a warning after the bound, and the command runs. */
+	fake_systemctl("starting\n", "inactive\n");
+	ex = executor_net_new(in, &o);
+	t0 = now_ms();
+	r = sh(ex, "echo ran", NULL, &res, 4096);
+	CHECK(r == 0 && res.status == 0 && now_ms() - t0 >= 1400 && now_ms() - t0 < 6000,
+	      "boot: bounded; the command still runs (%" PRId64 " ms)", now_ms() - t0);
+	exec_result_release(&res);
+	executor_close(ex);
+
+	/* Booted (or degraded, or no systemd): no wait, no target asked. */
+	fake_systemctl("degraded\n", "inactive\n");
+	ex = executor_net_new(in, &o);
+	r = sh(ex, "true", NULL, &res, 4096);
+	CHECK(r == 0 && calls() == 1, "boot: a booted system is not waited for (%d calls)",
+	      calls());
+	exec_result_release(&res);
+	executor_close(ex);
+
+	/* boot_timeout_ms < 0: no boot wait at all. */
+	fake_systemctl("starting\n", "inactive\n");
+	o.boot_timeout_ms = -1;
+	ex = executor_net_new(in, &o);
+	r = sh(ex, "true", NULL, &res, 4096);
+	CHECK(r == 0 && calls() == 0, "boot: switched off, systemd is not asked");
+	exec_result_release(&res);
+	executor_close(ex);
+
+	setenv("PATH", old ? old : "/usr/bin:/bin", 1);
+	executor_close(in);
+	{
+		const char *names[] = { "systemctl", "state", "target", "calls" };
+
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+			path = xasprintf("%s/%s", fake_dir, names[i]);
+			unlink(path);
+			free(path);
+		}
+		rmdir(fake_dir);
+	}
+}
+
 int main(void)
 {
 	test_route_parser();
+	test_boot();
 	test_online();
 	test_offline();
 	return TEST_DONE();
