@@ -839,12 +839,14 @@ static int publish(struct build *b, const char *vmdk, const char *qcow2)
 	const struct target_driver *drv;
 	struct dist_result dres = { 0 };
 	struct dist_build db = { 0 };
+	const struct target_via *via;
 	char *dstate = NULL;
 	size_t i;
 	int ret = -1;
 
-	if (!spec.via)
-		spec.via = "import-snapshot";
+	if (!(via = target_via_find(spec.via)))
+		goto cleanup;
+	spec.via = via->name;
 	if (!spec.name)
 		spec.name = b->r->name;
 	if (!spec.description)
@@ -862,7 +864,7 @@ static int publish(struct build *b, const char *vmdk, const char *qcow2)
 	spec.progress = !b->o->json && isatty(2);
 	spec.on_resource = on_publish_resource;
 	spec.opaque = b;
-	if (strcmp(spec.via, "ebs") == 0) {
+	if (via->block_level) {
 		d.path = qcow2;
 		d.format = "qcow2";
 		spec.block_dir = b->bd.path;

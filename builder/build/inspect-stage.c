@@ -3,6 +3,7 @@
 
 #include "inspect-stage.h"
 #include "drivers/aws/aws.h"
+#include "drivers/target/target.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
@@ -32,28 +33,27 @@ size_t cred_fragments(const char *s, bool skip_start, char (*out)[CRED_FRAGMENT_
 	return n;
 }
 
+/* The recipe's publish route is the inspection's target (the same names);
+ * not published: the checks every target shares. */
 static enum inspect_target target_of(const struct recipe *r)
 {
-	const char *via = r->publish.o.spec.via ? r->publish.o.spec.via : "import-snapshot";
+	const struct target_via *via = r->publish.set ? target_via_find(r->publish.o.spec.via) :
+				       NULL;
+	enum inspect_target t = INSPECT_FOR_GENERIC;
 
-	if (!r->publish.set)
-		return INSPECT_FOR_GENERIC;
-	if (strcmp(via, "ebs") == 0)
-		return INSPECT_FOR_EBS;
-	if (strcmp(via, "import-image") == 0)
-		return INSPECT_FOR_IMPORT_IMAGE;
-	return INSPECT_FOR_IMPORT_SNAPSHOT;
+	if (via && !inspect_target_find(via->name, &t))
+		t = INSPECT_FOR_GENERIC;
+	return t;
 }
 
+/* A boot mode the publish requires (uefi-preferred requires none). */
 static enum inspect_boot boot_of(const struct recipe *r)
 {
-	const char *m = r->publish.set ? r->publish.o.spec.boot_mode : NULL;
+	enum inspect_boot b = INSPECT_BOOT_ANY;
 
-	if (m && strcmp(m, "legacy-bios") == 0)
-		return INSPECT_BOOT_BIOS;
-	if (m && strcmp(m, "uefi") == 0)
-		return INSPECT_BOOT_UEFI;
-	return INSPECT_BOOT_ANY;
+	if (!r->publish.set || !inspect_boot_find(r->publish.o.spec.boot_mode, &b))
+		b = INSPECT_BOOT_ANY;
+	return b;
 }
 
 /* Fragments of the credentials the build publishes with (the same profile

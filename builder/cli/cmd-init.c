@@ -151,6 +151,14 @@ static bool publishes(const struct answer *a)
 	return strcmp(a[A_PUBLISH].value, "no") != 0;
 }
 
+/* The route stages the disk in S3 (VM Import): the bucket is asked for. */
+static bool needs_bucket(const struct answer *a)
+{
+	const struct target_via *v = publishes(a) ? target_via_find(a[A_PUBLISH].value) : NULL;
+
+	return v && v->s3_staged;
+}
+
 /* The catalog components asked for, each resolved now (an unknown name is
  * refused with the versions there are), written with the major version
  * found: "    - {name: N, version: 1.x.x}\n" each. 0 or -1. */
@@ -492,7 +500,7 @@ int cmd_init(int argc, char **argv)
 		 * for VM Import. */
 		if (i > A_PUBLISH && !publishes(a))
 			continue;
-		if (i == A_BUCKET && strcmp(a[A_PUBLISH].value, "ebs") == 0)
+		if (i == A_BUCKET && !needs_bucket(a))
 			continue;
 		if (yes || !a[i].question)
 			continue;

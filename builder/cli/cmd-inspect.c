@@ -36,25 +36,13 @@ int cmd_inspect(int argc, char **argv)
 			o.format = optarg;
 			break;
 		case 't':
-			if (strcmp(optarg, "import-snapshot") == 0)
-				o.target = INSPECT_FOR_IMPORT_SNAPSHOT;
-			else if (strcmp(optarg, "import-image") == 0)
-				o.target = INSPECT_FOR_IMPORT_IMAGE;
-			else if (strcmp(optarg, "ebs") == 0)
-				o.target = INSPECT_FOR_EBS;
-			else if (strcmp(optarg, "generic") == 0)
-				o.target = INSPECT_FOR_GENERIC;
-			else {
+			if (!inspect_target_find(optarg, &o.target)) {
 				log_error("inspect: unknown --for '%s'", optarg);
 				return cmd_usage(INSPECT_USAGE);
 			}
 			break;
 		case 'b':
-			if (strcmp(optarg, "bios") == 0 || strcmp(optarg, "legacy-bios") == 0)
-				o.boot = INSPECT_BOOT_BIOS;
-			else if (strcmp(optarg, "uefi") == 0)
-				o.boot = INSPECT_BOOT_UEFI;
-			else {
+			if (!inspect_boot_find(optarg, &o.boot)) {
 				log_error("inspect: unknown --boot-mode '%s'", optarg);
 				return cmd_usage(INSPECT_USAGE);
 			}

@@ -229,6 +229,7 @@ static struct journal *publish_journal(const char *arg, bool is_dir, const char 
 static json_t *manifest(const struct target_result *r, const struct target_disk *d,
 			const struct publish_spec *s, json_t *resources)
 {
+	const struct target_via *via = r->via ? target_via_find(r->via) : NULL;
 	json_t *tags = json_object(), *m;
 	size_t i;
 
@@ -245,7 +246,7 @@ static json_t *manifest(const struct target_result *r, const struct target_disk 
 			 "tags", tags, "resources", resources,
 			 "timings_ms", "upload", (json_int_t)r->upload_ms,
 			 "import", (json_int_t)r->import_ms, "register", (json_int_t)r->register_ms);
-	if (r->via && strcmp(r->via, "ebs") == 0)
+	if (via && via->block_level)
 		json_object_set_new(m, "ebs", json_pack("{s:s?, s:s?, s:I, s:I, s:I}",
 			"parent_snapshot_id", r->parent_snapshot_id,
 			"block_manifest", r->block_manifest,
@@ -412,7 +413,8 @@ static int publish_prepare(struct publish_run *p, const struct publish_cmd *c)
 {
 	const char *tmpl = p->s.name ? p->s.name : "{{ name }}-{{ buildDate }}";
 	const char *format = c->po.format, *b;
-	bool is_dir, ebs = p->s.via && strcmp(p->s.via, "ebs") == 0;
+	const struct target_via *via = target_via_find(p->s.via);
+	bool is_dir, ebs = via && via->block_level;
 	char *dot;
 
 	if (stat(c->input, &p->st) < 0)

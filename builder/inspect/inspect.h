@@ -99,9 +99,12 @@ char *inspect_report_json(const struct inspect_report *rep);
 
 void inspect_report_free(struct inspect_report *rep);
 
-/* Names used on the command line and in JSON. */
+/* Names used on the command line and in JSON, one table each; the finds
+ * take those names (and legacy-bios for bios): false when unknown. */
 const char *inspect_target_name(enum inspect_target t);
+bool inspect_target_find(const char *name, enum inspect_target *out);
 const char *inspect_boot_name(enum inspect_boot b);
+bool inspect_boot_find(const char *name, enum inspect_boot *out);
 const char *check_status_name(enum check_status s);
 
 #endif

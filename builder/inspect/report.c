@@ -4,32 +4,59 @@
 #include "internal.h"
 #include "util.h"
 
+/* The targets are the publish routes (drivers/target/target.h's vias) and
+ * "generic"; a name each. */
+static const char *const target_names[] = {
+	[INSPECT_FOR_IMPORT_SNAPSHOT] = "import-snapshot",
+	[INSPECT_FOR_IMPORT_IMAGE] = "import-image",
+	[INSPECT_FOR_EBS] = "ebs",
+	[INSPECT_FOR_GENERIC] = "generic",
+};
+
+/* Boot modes as inspect prints them first, then the names they are also
+ * given (a publish's legacy-bios). */
+static const struct {
+	const char *name;
+	enum inspect_boot boot;
+} boot_names[] = {
+	{ "any", INSPECT_BOOT_ANY },
+	{ "bios", INSPECT_BOOT_BIOS },
+	{ "uefi", INSPECT_BOOT_UEFI },
+	{ "legacy-bios", INSPECT_BOOT_BIOS },
+};
+
 const char *inspect_target_name(enum inspect_target t)
 {
-	switch (t) {
-	case INSPECT_FOR_IMPORT_IMAGE:
-		return "import-image";
-	case INSPECT_FOR_EBS:
-		return "ebs";
-	case INSPECT_FOR_GENERIC:
-		return "generic";
-	case INSPECT_FOR_IMPORT_SNAPSHOT:
-	default:
-		return "import-snapshot";
-	}
+	return (size_t)t < ARRAY_SIZE(target_names) && target_names[t] ? target_names[t] :
+	       target_names[INSPECT_FOR_IMPORT_SNAPSHOT];
+}
+
+bool inspect_target_find(const char *name, enum inspect_target *out)
+{
+	for (size_t i = 0; name && i < ARRAY_SIZE(target_names); i++)
+		if (target_names[i] && strcmp(target_names[i], name) == 0) {
+			*out = (enum inspect_target)i;
+			return true;
+		}
+	return false;
 }
 
 const char *inspect_boot_name(enum inspect_boot b)
 {
-	switch (b) {
-	case INSPECT_BOOT_BIOS:
-		return "bios";
-	case INSPECT_BOOT_UEFI:
-		return "uefi";
-	case INSPECT_BOOT_ANY:
-	default:
-		return "any";
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(boot_names); i++)
+		if (boot_names[i].boot == b)
+			return boot_names[i].name;
+	return boot_names[0].name;
+}
+
+bool inspect_boot_find(const char *name, enum inspect_boot *out)
+{
+	for (size_t i = 0; name && i < ARRAY_SIZE(boot_names); i++)
+		if (strcmp(boot_names[i].name, name) == 0) {
+			*out = boot_names[i].boot;
+			return true;
+		}
+	return false;
 }
 
 const char *const inspect_check_ids[] = {

@@ -7,7 +7,6 @@
 #include "error.h"
 #include "log.h"
 
-static const char *const vias[] = { "import-snapshot", "import-image", "ebs", NULL };
 static const char *const boot_modes[] = { "legacy-bios", "uefi", "uefi-preferred", NULL };
 static const char *const arches[] = { "x86_64", "arm64", NULL };
 static const char *const volume_types[] = { "gp3", "gp2", "io1", "io2", "st1", "sc1",
@@ -79,7 +78,7 @@ static int check_snapshot(const char *s)
 
 const struct publish_opt publish_opt_table[] = {
 	{ .flag = "via", .recipe_key = "via", .arg = "ROUTE", .kind = POPT_WORD,
-	  .off = OFF(spec.via), .words = vias,
+	  .off = OFF(spec.via), .words = target_via_names,
 	  .help = "VM Import of a snapshot (default) or of an image, or EBS direct" },
 	{ .flag = "region", .recipe_key = "region", .arg = "R", .kind = POPT_STR,
 	  .off = OFF(spec.region), .check = check_region,

@@ -1014,6 +1014,7 @@ static int parse_vm(struct rctx *c, const struct ynode *root)
 {
 	struct recipe_vm *vm = &c->r->vm;
 	const struct ynode *n = ymap_get(root, "vm"), *v;
+	const struct hv_driver *drv = NULL;  /* the one named (not "auto") */
 	const char *s;
 	uint64_t u;
 
@@ -1076,6 +1077,7 @@ static int parse_vm(struct rctx *c, const struct ynode *root)
 		if (one_of(c, v, "vm.driver", s, drivers, nd) < 0)
 			return -1;
 		vm->driver = xstrdup(s);
+		drv = hv_driver_find(s);
 	}
 	if (get_str(c, n, "arch", "vm.arch", &v, &s) < 0)
 		return -1;
@@ -1092,9 +1094,9 @@ static int parse_vm(struct rctx *c, const struct ynode *root)
 	if (get_str(c, n, "connect", "vm.connect", &v, &s) < 0)
 		return -1;
 	if (s) {
-		if (vm->driver && strcmp(vm->driver, "qemu") == 0)
+		if (drv && !drv->takes_uri)
 			return rerr(c, v, "vm.connect is a libvirt URI; it does not apply to "
-				    "driver 'qemu'");
+				    "driver '%s'", vm->driver);
 		if (hv_uri_check(s) < 0)
 			return rerr(c, v, "vm.connect: %s", err_msg());
 		vm->connect = xstrdup(s);
@@ -1102,9 +1104,9 @@ static int parse_vm(struct rctx *c, const struct ynode *root)
 	v = ymap_get(n, "network");
 	if (v && !ynode_is_null(v) && parse_network(c, v) < 0)
 		return -1;
-	if (vm->network == VM_NET_NETWORK && vm->driver && strcmp(vm->driver, "qemu") == 0)
-		return rerr(c, v, "vm.network {network: ...} is a libvirt network; the qemu "
-			    "driver cannot use it (use {bridge: NAME} or user)");
+	if (vm->network == VM_NET_NETWORK && drv && !drv->named_networks)
+		return rerr(c, v, "vm.network {network: ...} is a libvirt network; the %s "
+			    "driver cannot use it (use {bridge: NAME} or user)", vm->driver);
 	v = ymap_get(n, "proxy");
 	if (v && !ynode_is_null(v) && parse_proxy(c, v) < 0)
 		return -1;
@@ -1290,7 +1292,7 @@ static int parse_publish(struct rctx *c, const struct ynode *root)
 	}
 	if (!p->o.spec.via)
 		return rerr(c, n, "publish needs 'via' (import-snapshot, import-image or ebs)");
-	if (strcmp(p->o.spec.via, "ebs") != 0 && !p->o.spec.bucket)
+	if (target_via_find(p->o.spec.via)->s3_staged && !p->o.spec.bucket)
 		return rerr(c, n, "publish via %s needs a 'bucket'", p->o.spec.via);
 	return 0;
 }

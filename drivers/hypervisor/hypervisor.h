@@ -124,6 +124,11 @@ struct hv_vm;
 
 struct hv_driver {
 	const char *name;
+	/* What a recipe may ask of this driver (recipe.c checks): a connection
+	 * URI (vm.connect, --connect), and libvirt's named networks
+	 * (vm.network {network: NAME}). */
+	bool takes_uri;
+	bool named_networks;
 	size_t conn_size;   /* bytes of private state the core allocates per connection */
 	size_t vm_size;     /* bytes of private state the core allocates per guest */
 	/* Connect. uri may be NULL (driver default). DECLINED when this host or URI

@@ -840,6 +840,8 @@ cleanup:
 
 const struct hv_driver hv_libvirt_driver = {
 	.name = "libvirt",
+	.takes_uri = true,
+	.named_networks = true,
 	.conn_size = sizeof(struct lv_conn),
 	.vm_size = sizeof(struct lv_vm),
 	.open = lv_open,

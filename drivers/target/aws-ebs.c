@@ -26,11 +26,6 @@
 #define SIBLINGS_MAX 1000
 #define GIB (1024ull * 1024 * 1024)
 
-static int probe(const struct publish_spec *s)
-{
-	return s->via && strcmp(s->via, "ebs") == 0;
-}
-
 static int check(const struct publish_spec *s)
 {
 	if (target_check_common(s) < 0)
@@ -400,7 +395,6 @@ cleanup:
 
 const struct target_driver target_aws_ebs = {
 	.name = "aws-ebs",
-	.probe = probe,
 	.check = check,
 	.publish = publish,
 };

@@ -16,12 +16,6 @@
 
 #define IMPORT_TIMEOUT_DEFAULT_MS (4ll * 60 * 60 * 1000)
 
-static int probe(const struct publish_spec *s)
-{
-	return !s->via || strcmp(s->via, "import-snapshot") == 0 ||
-	       strcmp(s->via, "import-image") == 0;
-}
-
 static bool is_image(const struct publish_spec *s)
 {
 	return s->via && strcmp(s->via, "import-image") == 0;
@@ -372,7 +366,6 @@ cleanup:
 
 const struct target_driver target_aws_import = {
 	.name = "aws-import",
-	.probe = probe,
 	.check = check,
 	.publish = publish,
 };

@@ -8,21 +8,37 @@
 extern const struct target_driver target_aws_import;
 extern const struct target_driver target_aws_ebs;
 
-static const struct target_driver *const drivers[] = {
-	&target_aws_import,
-	&target_aws_ebs,
+const struct target_via target_vias[] = {
+	{ .name = "import-snapshot", .driver = &target_aws_import, .s3_staged = true },
+	{ .name = "import-image", .driver = &target_aws_import, .s3_staged = true },
+	{ .name = "ebs", .driver = &target_aws_ebs, .block_level = true },
+	{ .name = NULL },
 };
+
+const char *const target_via_names[] = { "import-snapshot", "import-image", "ebs", NULL };
+
+const struct target_via *target_via_find(const char *via)
+{
+	char names[128] = "";
+	size_t i, n = 0;
+
+	if (!via)
+		return &target_vias[0];
+	for (i = 0; target_vias[i].name; i++)
+		if (strcmp(target_vias[i].name, via) == 0)
+			return &target_vias[i];
+	for (i = 0; target_vias[i].name && n < sizeof(names); i++)
+		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "",
+				      target_vias[i].name);
+	err_set("unknown --via '%s' (%s)", via, names);
+	return NULL;
+}
 
 const struct target_driver *target_find(const struct publish_spec *spec)
 {
-	size_t i;
+	const struct target_via *v = target_via_find(spec->via);
 
-	for (i = 0; i < ARRAY_SIZE(drivers); i++)
-		if (drivers[i]->probe(spec) > 0)
-			return drivers[i];
-	err_set("unknown --via '%s' (import-snapshot, import-image, ebs)",
-		spec->via ? spec->via : "");
-	return NULL;
+	return v ? v->driver : NULL;
 }
 
 const struct target_release target_releases[] = {

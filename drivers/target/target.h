@@ -108,8 +108,6 @@ struct target_result {
 
 struct target_driver {
 	const char *name;
-	/* 1: this driver handles spec->via, 0: declined. */
-	int (*probe)(const struct publish_spec *spec);
 	/* Check the spec before anything is uploaded. 0 or -1. NULL: nothing to check. */
 	int (*check)(const struct publish_spec *spec);
 	/* Publish: 0 with result filled, -1 with an error recorded (result may
@@ -118,6 +116,25 @@ struct target_driver {
 		       struct target_result *result);
 };
 
+/* The publish routes (a publish's via), one row each: the rest of amiforge
+ * asks this table what a route needs, never compares its name. */
+struct target_via {
+	const char *name;
+	const struct target_driver *driver;
+	bool s3_staged;     /* the disk is staged in an S3 bucket (VM Import): a
+			     * bucket is needed */
+	bool block_level;   /* the driver reads the disk's blocks itself (EBS
+			     * direct): any format, qcow2 first; incremental
+			     * against a parent snapshot, block manifests kept */
+};
+/* NULL-terminated (name); the first row is the default route. */
+extern const struct target_via target_vias[];
+/* The same names in the same order, NULL-terminated (an option's words). */
+extern const char *const target_via_names[];
+
+/* The row named via (NULL: the default), or NULL with "unknown --via 'x'"
+ * recorded. */
+const struct target_via *target_via_find(const char *via);
 /* The driver for spec->via, or NULL with "unknown --via 'x'" recorded. */
 const struct target_driver *target_find(const struct publish_spec *spec);
 void target_result_release(struct target_result *r);

@@ -109,8 +109,33 @@ static void test_register(void)
 	CHECK(target_check_common(&s) < 0, "target check: name too short");
 }
 
+/* The routes' table: names in step with the words the option takes, the
+ * default first, each route's needs. */
+static void test_vias(void)
+{
+	const struct target_via *v;
+	size_t i;
+
+	for (i = 0; target_vias[i].name && target_via_names[i]; i++)
+		CHECK_STR(target_via_names[i], target_vias[i].name, "via %zu: names in step", i);
+	CHECK(!target_vias[i].name && !target_via_names[i], "vias: as many names as rows");
+	v = target_via_find(NULL);
+	CHECK(v && strcmp(v->name, "import-snapshot") == 0 && v->s3_staged && !v->block_level,
+	      "via: the default is import-snapshot, staged in S3");
+	v = target_via_find("ebs");
+	CHECK(v && v->block_level && !v->s3_staged && v->driver &&
+	      strcmp(v->driver->name, "aws-ebs") == 0, "via ebs: block level, its driver");
+	v = target_via_find("import-image");
+	CHECK(v && v->s3_staged && strcmp(v->driver->name, "aws-import") == 0,
+	      "via import-image: the import driver");
+	CHECK(!target_via_find("ebz") &&
+	      strcmp(err_msg(), "unknown --via 'ebz' (import-snapshot, import-image, ebs)") == 0,
+	      "via: unknown, the routes listed (%s)", err_msg());
+}
+
 int main(void)
 {
+	test_vias();
 	test_split();
 	test_ini();
 	test_s3();
