@@ -69,6 +69,15 @@ static void *signal_watcher(void *arg)
 		fprintf(stderr, "\namiforge: %s: destroying the guest\n", strsignal(sig));
 		if (active->vm && hv_destroy(active->vm) < 0)
 			fprintf(stderr, "amiforge: %s\n", err_msg());
+		/* What the guest's driver made beside it (a remote host's
+		 * volumes, uploaded or being uploaded): released from its
+		 * record on a connection of its own, as `clean` would. A
+		 * journal's owner does it in signal_hook, from the journal. */
+		if (!active->journal && active->vm_record.n > 1 &&
+		    hv_release_record(active->hv, (const char *const *)active->vm_record.v + 1,
+				      active->vm_record.n - 1) < 0)
+			fprintf(stderr, "amiforge: %s (amiforge clean cannot see it: no build "
+				"journal)\n", err_msg());
 		active->keep_dir = active->console_log != NULL;
 		remove_work_files(active);
 		if (active->keep_dir)
@@ -281,19 +290,21 @@ static int wait_agent(struct guest *g, int64_t deadline)
 }
 
 /* The driver's record of the guest (a libvirt domain), journaled before it
- * exists: a crash or SIGKILL from here on leaves something clean can find. */
+ * exists: a crash or SIGKILL from here on leaves something clean can find.
+ * Kept in g too: without a journal, the signal watcher releases it. */
 static int journal_vm(struct guest *g, const struct vm_spec *spec)
 {
 	struct strv rec = STRV_INIT;
 	int r = 0;
 
-	if (!g->journal)
-		return 0;
 	if (hv_journal_record(g->hv, spec, &rec) < 0)
 		r = -1;
-	else if (rec.n)
+	else if (rec.n && g->journal)
 		r = journal_addv(g->journal, &g->vm_jid, rec.v[0], (const char *const *)rec.v + 1);
-	strv_release(&rec);
+	pthread_mutex_lock(&active_lock);
+	strv_release(&g->vm_record);
+	g->vm_record = rec;
+	pthread_mutex_unlock(&active_lock);
 	return r;
 }
 
@@ -607,6 +618,9 @@ void guest_free(struct guest *g)
 	executor_close(g->ex);
 	agent_close(g->agent);
 	g->agent = NULL;
+	/* The signal watcher waits for the teardown (it would otherwise use
+	 * g->vm and g->hv as they are freed), then finds nothing to do. */
+	pthread_mutex_lock(&active_lock);
 	if (g->vm && !g->detached && hv_destroy(g->vm) < 0) {
 		log_warn("%s", err_msg());
 		gone = false;   /* its journal entry stays, for clean */
@@ -618,7 +632,6 @@ void guest_free(struct guest *g)
 	g->hv = NULL;
 	if (gone && !g->detached)
 		release_vm_entries(g);
-	pthread_mutex_lock(&active_lock);
 	if (active == g)
 		active = NULL;
 	if (!g->detached)
@@ -637,6 +650,7 @@ void guest_free(struct guest *g)
 	free(g->uri);
 	free(g->base);
 	free(g->base_format);
+	strv_release(&g->vm_record);
 	free(g);
 }
 

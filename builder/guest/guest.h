@@ -21,6 +21,7 @@
 #define AMIFORGE_GUEST_H
 
 #include "compat.h"
+#include "util.h"
 #include "drivers/hypervisor/hypervisor.h"
 
 struct agent;
@@ -131,6 +132,7 @@ struct guest {
 	bool detached;         /* left running (guest_detach): free keeps it all */
 	struct journal *journal;
 	unsigned vm_jid, pid_jid;   /* its journal entries (0: none) */
+	struct strv vm_record;      /* the driver's record (kind, fields...), or empty */
 };
 
 /* What `amiforge attach` needs to reach a guest kept running, as JSON

@@ -421,6 +421,11 @@ const char *hv_release_kind(const struct hv *hv)
 	return hv->drv->release_kind;
 }
 
+int hv_release_record(const struct hv *hv, const char *const *fields, size_t nfields)
+{
+	return hv->drv->release ? hv->drv->release(fields, nfields) : 0;
+}
+
 pid_t hv_pid(struct hv_vm *vm)
 {
 	if (!vm->hv->drv->pid || vm->gone)

@@ -256,6 +256,10 @@ pid_t hv_pid(struct hv_vm *vm);
 /* The journal kind the driver's records (journal_record, or the pid) go
  * under: its release_kind; NULL: none. */
 const char *hv_release_kind(const struct hv *hv);
+/* Release what a record of hv_journal_record's names (fields: the record
+ * without its kind), as `clean` does, on a connection of the driver's own:
+ * safe while another thread uses hv. No release: 0. 0 or -1. */
+int hv_release_record(const struct hv *hv, const char *const *fields, size_t nfields);
 
 /* The shutdown ladder's last two rungs: ACPI, wait up to acpi_ms, then
  * destroy. Returns 0 when the guest is gone (1 if it had to be destroyed),

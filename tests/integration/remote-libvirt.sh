@@ -10,7 +10,8 @@
 # --on-error=abort: its guest is kept on the "remote" host, `amiforge attach`
 # reaches its agent through the connection (no local socket is left), and
 # `amiforge clean` destroys it and deletes its volumes. First, a guest whose
-# connection dies (its ssh killed) is still released.
+# connection dies (its ssh killed) is still released, and so is one whose
+# `run` gets Ctrl-C.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/build.sh"
 . "$(dirname "$0")/../lib/sshd.sh"
@@ -75,6 +76,23 @@ check "remote: amiforge connected again to release the guest" \
 	grep -q "connecting again to release domain 'amiforge-$pid-" "$dir/err0"
 check_eq "remote: no volume left after the connection died" "$(volumes_matching "amiforge-$pid-")" 0
 check_eq "remote: no domain left after the connection died" "$(domains_of $pid)" 0
+
+# 0b. Ctrl-C of a remote `run` (no build journal): the signal watcher
+# destroys the domain and deletes its volumes from the driver's record.
+"$AMIFORGE" run "$dir/blank.raw" --connect "$uri" --accel tcg --cpus 1 --memory 256 --no-net \
+	--boot-timeout 120 -- true >"$dir/out0b" 2>"$dir/err0b" &
+pid=$!
+for ((i = 0; i < 60; i++)); do
+	[ "$(domains_of $pid)" = 1 ] && break
+	sleep 1
+done
+check_eq "remote: a second guest on the blank disk runs there" "$(domains_of $pid)" 1
+kill -INT $pid
+wait $pid
+rc=$?
+check_eq "remote: Ctrl-C: the run exits 130" "$rc" 130
+check_eq "remote: Ctrl-C: no volume left" "$(volumes_matching "amiforge-$pid-")" 0
+check_eq "remote: Ctrl-C: no domain left" "$(domains_of $pid)" 0
 
 # 1. The build, with a look at the live domain while its components run.
 "$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b1" --no-inspect --json \
