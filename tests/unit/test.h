@@ -4,7 +4,17 @@
 #ifndef AMIFORGE_TEST_H
 #define AMIFORGE_TEST_H
 
+#include <signal.h>
+
 #include "compat.h"
+
+/* As amiforge's main() does: a write to a socket or pipe whose reader is
+ * gone (QMP after QEMU exited, an agent channel) fails with EPIPE, which the
+ * code handles, instead of killing the test with SIGPIPE. */
+__attribute__((constructor)) static void test_ignore_sigpipe(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
 
 static int test_failures;
 static int test_count;
