@@ -59,14 +59,17 @@ check "remote: the recipe with vm.connect $uri validates" "$AMIFORGE" validate "
 # connects again and releases the domain and its volumes. A blank disk
 # (SeaBIOS finds nothing to boot and idles): seconds of CPU, no OS.
 qemu-img create -q -f raw "$dir/blank.raw" 16M
-"$AMIFORGE" run "$dir/blank.raw" --connect "$uri" --accel tcg --cpus 1 --memory 256 --no-net \
-	--boot-timeout 120 -- true >"$dir/out0" 2>"$dir/err0" &
-pid=$!
-for ((i = 0; i < 60; i++)); do
-	[ "$(domains_of $pid)" = 1 ] && break
-	sleep 1
-done
-check_eq "remote: a guest on a blank disk runs there" "$(domains_of $pid)" 1
+blank_run() {	# TAG: `run` on the blank disk there, in the background (pid: $pid), until its domain runs
+	"$AMIFORGE" run "$dir/blank.raw" --connect "$uri" --accel tcg --cpus 1 --memory 256 \
+		--no-net --boot-timeout 120 -- true >"$dir/out$1" 2>"$dir/err$1" &
+	pid=$!
+	for ((i = 0; i < 60; i++)); do
+		[ "$(domains_of $pid)" = 1 ] && break
+		sleep 1
+	done
+	check_eq "remote: a guest on a blank disk runs there ($1)" "$(domains_of $pid)" 1
+}
+blank_run 0
 sleep 2
 kill -9 $(pgrep -P $pid -x ssh) 2>/dev/null
 wait $pid
@@ -79,14 +82,7 @@ check_eq "remote: no domain left after the connection died" "$(domains_of $pid)"
 
 # 0b. Ctrl-C of a remote `run` (no build journal): the signal watcher
 # destroys the domain and deletes its volumes from the driver's record.
-"$AMIFORGE" run "$dir/blank.raw" --connect "$uri" --accel tcg --cpus 1 --memory 256 --no-net \
-	--boot-timeout 120 -- true >"$dir/out0b" 2>"$dir/err0b" &
-pid=$!
-for ((i = 0; i < 60; i++)); do
-	[ "$(domains_of $pid)" = 1 ] && break
-	sleep 1
-done
-check_eq "remote: a second guest on the blank disk runs there" "$(domains_of $pid)" 1
+blank_run 0b
 kill -INT $pid
 wait $pid
 rc=$?
