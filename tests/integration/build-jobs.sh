@@ -1,5 +1,5 @@
 #!/bin/bash
-# suite: scale  (make check-scale: scale-out in real guests; not in CI yet, see .ci/run)
+# suite: scale  (make check-scale: scale-out in real guests; CI runs it when it fits, see .ci/run)
 # Several builds at once (issue 21): three recipes on the Debian fixture built
 # with `amiforge build A B C --jobs 3`, then the same three one after another
 # (--no-cache both times: no run feeds the other; --no-inspect: the test

@@ -1,5 +1,5 @@
 #!/bin/bash
-# suite: scale  (make check-scale: scale-out in real guests; not in CI yet, see .ci/run)
+# suite: scale  (make check-scale: scale-out in real guests; CI runs it when it fits, see .ci/run)
 # A build on a "remote" libvirt host: qemu+ssh://root@localhost:PORT/system
 # through an sshd this test starts (tests/lib/sshd.sh). libvirt's URI has a
 # host, so amiforge assumes no shared filesystem (issue 21): the overlay, its
