@@ -29,6 +29,7 @@
 struct vm_backing {
 	const char *path;
 	const char *format;   /* "qcow2" or "raw" */
+	bool shared;          /* other guests use it too: its ownership is left alone */
 };
 
 struct vm_disk {

@@ -11,6 +11,7 @@
 #include <libvirt/virterror.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "libvirt-remote.h"
 #include "builder/disk/qemu-img.h"
@@ -21,6 +22,10 @@
 
 /* One read or receive of a bridge. */
 #define LVR_CHUNK 65536
+/* Reads while hashing a base for its shared volume's name. */
+#define LVR_HASH_CHUNK (1024 * 1024)
+/* How often a client waiting for another's upload of a base looks. */
+#define LVR_BASE_POLL_MS 2000
 /* Volumes of one guest: each disk with its backing chain, the seed. */
 #define LVR_VOLS_MAX (VM_DISKS_MAX * (1 + LVR_CHAIN_MAX) + 1)
 /* qemu-img info --backing-chain's JSON for one disk: a few KiB a layer. */
@@ -136,6 +141,7 @@ struct lvr {
 	char *domain;
 	struct lvr_vol vols[LVR_VOLS_MAX];
 	size_t n_vols;
+	struct strv bases;   /* paths of the shared base volumes it uses */
 	struct pump *agent, *console;
 	/* The accept thread: listen_fd, woken to stop through stop_pipe. */
 	int listen_fd;
@@ -646,14 +652,57 @@ static int recv_to_fd(virStreamPtr st UNUSED, const char *data, size_t n, void *
 	return write_all(*(int *)opaque, data, n) < 0 ? -1 : (int)n;
 }
 
+/* Create volume name in pool: size bytes, raw whatever the file holds (the
+ * volume is its bytes; the domain XML states each disk's format, never
+ * probed), the given mode. NULL with an error; *exists says whether it was
+ * there already. */
+static virStorageVolPtr create_volume(virStoragePoolPtr pool, const char *name, off_t size,
+				      const char *mode, bool *exists)
+{
+	char *xml = xasprintf("<volume><name>%s</name><capacity unit='bytes'>%lld</capacity>"
+			      "<allocation unit='bytes'>0</allocation><target><format type='raw'/>"
+			      "<permissions><mode>%s</mode></permissions></target></volume>",
+			      name, (long long)size, mode);
+	virStorageVolPtr vol = virStorageVolCreateXML(pool, xml, 0);
+
+	*exists = false;
+	if (!vol) {
+		virErrorPtr e = virGetLastError();
+
+		*exists = e && e->code == VIR_ERR_STORAGE_VOL_EXIST;
+		lv_fail("create volume", name);
+	}
+	free(xml);
+	return vol;
+}
+
+/* The whole of fd (size bytes, from its start) into vol. 0 or -1. */
+static int upload_fd(struct lvr *r, virStorageVolPtr vol, const char *name, int fd, off_t size)
+{
+	virStreamPtr st = virStreamNew(r->conn, 0);
+	int ret = 0;
+
+	if (!st || lseek(fd, 0, SEEK_SET) < 0 ||
+	    virStorageVolUpload(vol, st, 0, (unsigned long long)size, 0) < 0 ||
+	    virStreamSendAll(st, send_from_fd, &fd) < 0 || virStreamFinish(st) < 0) {
+		ret = lv_fail("upload to volume", name);
+		if (st)
+			virStreamAbort(st);
+	}
+	if (st)
+		virStreamFree(st);
+	return ret;
+}
+
 const char *lvr_upload(struct lvr *r, const char *role, const char *local)
 {
 	virStoragePoolPtr pool = NULL;
 	virStorageVolPtr vol = NULL;
-	virStreamPtr st = NULL;
 	struct lvr_vol *v;
 	struct stat sb;
-	char *name = NULL, *xml = NULL, *path = NULL;
+	char *name = NULL, *path = NULL;
+	const char *ret = NULL;
+	bool exists;
 	int fd = -1;
 	int64_t t0 = now_ms();
 
@@ -669,17 +718,8 @@ const char *lvr_upload(struct lvr *r, const char *role, const char *local)
 	if (!(pool = pool_get(r->conn)))
 		goto cleanup;
 	name = xasprintf("%s-%s", r->domain, role);
-	/* Raw whatever the file holds: the volume is its bytes; the domain
-	 * XML states each disk's format, never probed. */
-	xml = xasprintf("<volume><name>%s</name><capacity unit='bytes'>%lld</capacity>"
-			"<allocation unit='bytes'>0</allocation><target><format type='raw'/>"
-			"<permissions><mode>0600</mode></permissions></target></volume>",
-			name, (long long)sb.st_size);
-	vol = virStorageVolCreateXML(pool, xml, 0);
-	if (!vol) {
-		lv_fail("create volume", name);
+	if (!(vol = create_volume(pool, name, sb.st_size, "0600", &exists)))
 		goto cleanup;
-	}
 	/* Recorded at once: lvr_free deletes it whatever happens next. */
 	v = &r->vols[r->n_vols++];
 	v->role = xstrdup(role);
@@ -690,39 +730,144 @@ const char *lvr_upload(struct lvr *r, const char *role, const char *local)
 		goto cleanup;
 	}
 	v->path = xstrdup(path);
-	st = virStreamNew(r->conn, 0);
-	if (!st || virStorageVolUpload(vol, st, 0, (unsigned long long)sb.st_size, 0) < 0 ||
-	    virStreamSendAll(st, send_from_fd, &fd) < 0 || virStreamFinish(st) < 0) {
-		lv_fail("upload to volume", name);
-		if (st)
-			virStreamAbort(st);
+	if (upload_fd(r, vol, name, fd, sb.st_size) < 0)
 		goto cleanup;
-	}
 	log_info("libvirt: uploaded %s to %s (%lld bytes, %lld ms)", local, v->path,
-		  (long long)sb.st_size, (long long)(now_ms() - t0));
-	free(path);
-	path = NULL;
-	if (st)
-		virStreamFree(st);
-	virStorageVolFree(vol);
-	virStoragePoolFree(pool);
-	free(name);
-	free(xml);
-	close(fd);
-	return v->path;
+		 (long long)sb.st_size, (long long)(now_ms() - t0));
+	ret = v->path;
 cleanup:
-	if (st)
-		virStreamFree(st);
 	if (vol)
 		virStorageVolFree(vol);
 	if (pool)
 		virStoragePoolFree(pool);
 	free(path);
 	free(name);
-	free(xml);
 	if (fd >= 0)
 		close(fd);
-	return NULL;
+	return ret;
+}
+
+/* The SHA-256 of fd's content as 64 hex digits into hex. 0 or -1. */
+static int sha256_fd(int fd, const char *what, char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[32], *buf = xmalloc(LVR_HASH_CHUNK);
+	off_t off = 0;
+	ssize_t n;
+	int ret = -1;
+
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		err_set("SHA-256 of '%s': cannot initialise", what);
+		goto cleanup;
+	}
+	while ((n = pread(fd, buf, LVR_HASH_CHUNK, off)) > 0) {
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		off += n;
+	}
+	if (n < 0) {
+		err_errno("read '%s'", what);
+		goto cleanup;
+	}
+	EVP_DigestFinal_ex(ctx, md, NULL);
+	for (size_t i = 0; i < sizeof(md); i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = '\0';
+	ret = 0;
+cleanup:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return ret;
+}
+
+/* Is there a complete shared base name in pool: its marker, and the volume
+ * itself of the expected size? Its path into *path then. */
+static bool base_ready(virStoragePoolPtr pool, const char *name, off_t size, char **path)
+{
+	char *marker = xasprintf("%s-ok", name);
+	virStorageVolPtr m = virStorageVolLookupByName(pool, marker), vol = NULL;
+	virStorageVolInfo info;
+	bool ok = false;
+
+	if (m && (vol = virStorageVolLookupByName(pool, name)) &&
+	    virStorageVolGetInfo(vol, &info) == 0 && info.capacity == (unsigned long long)size)
+		ok = (*path = virStorageVolGetPath(vol)) != NULL;
+	if (m)
+		virStorageVolFree(m);
+	if (vol)
+		virStorageVolFree(vol);
+	free(marker);
+	return ok;
+}
+
+const char *lvr_upload_base(struct lvr *r, const char *local)
+{
+	virStoragePoolPtr pool = NULL;
+	virStorageVolPtr vol = NULL, m = NULL;
+	struct stat sb;
+	char hex[65], *name = NULL, *marker = NULL, *path = NULL;
+	const char *ret = NULL;
+	int64_t t0 = now_ms(), deadline = t0 + LVR_BASE_WAIT_MS;
+	bool exists, said = false;
+	int fd = open(local, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		err_errno("open '%s'", local);
+		goto cleanup;
+	}
+	if (sha256_fd(fd, local, hex) < 0 || !(pool = pool_get(r->conn)))
+		goto cleanup;
+	name = xasprintf(LVR_BASE_PREFIX "%.32s", hex);
+	marker = xasprintf("%s-ok", name);
+	for (;;) {
+		if (base_ready(pool, name, sb.st_size, &path)) {
+			log_info("libvirt: %s is in the pool already as %s", local, path);
+			break;
+		}
+		vol = create_volume(pool, name, sb.st_size, "0644", &exists);
+		if (vol) {
+			if (upload_fd(r, vol, name, fd, sb.st_size) < 0 ||
+			    !(m = create_volume(pool, marker, 0, "0644", &exists)) ||
+			    !(path = virStorageVolGetPath(vol))) {
+				err_prefix("shared base '%s'", name);
+				if (!m)
+					virStorageVolDelete(vol, 0);
+				goto cleanup;
+			}
+			log_info("libvirt: uploaded %s to %s, shared (%lld bytes, %lld ms)", local,
+				 path, (long long)sb.st_size, (long long)(now_ms() - t0));
+			break;
+		}
+		if (!exists)
+			goto cleanup;
+		/* Another client is uploading it (or died doing so). */
+		if (now_ms() >= deadline) {
+			err_set("shared base '%s': its upload by another client did not complete "
+				"within %d s", name, LVR_BASE_WAIT_MS / 1000);
+			goto cleanup;
+		}
+		if (!said)
+			log_info("libvirt: waiting for another client's upload of %s", name);
+		said = true;
+		usleep(LVR_BASE_POLL_MS * 1000);
+	}
+	strv_push(&r->bases, path);
+	ret = r->bases.v[r->bases.n - 1];
+cleanup:
+	if (m)
+		virStorageVolFree(m);
+	if (vol)
+		virStorageVolFree(vol);
+	if (pool)
+		virStoragePoolFree(pool);
+	free(path);
+	free(name);
+	free(marker);
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }
 
 int lvr_download(struct lvr *r, const char *role, const char *local)
@@ -814,6 +959,7 @@ int lvr_free(struct lvr *r, bool keep)
 	}
 	if (pool)
 		virStoragePoolFree(pool);
+	strv_release(&r->bases);
 	free(r->domain);
 	free(r->uri);
 	free(r);

@@ -70,6 +70,20 @@ struct lvr *lvr_new(virConnectPtr conn, const char *domain);
  * The volume's path on the remote host, owned by r; NULL with an error. */
 const char *lvr_upload(struct lvr *r, const char *role, const char *local);
 
+/* The bottom of a chain (the base image: no guest writes it) is kept in
+ * the pool once per content and shared by every later guest, from any
+ * client: volume LVR_BASE_PREFIX + the first 32 hex digits of the file's
+ * SHA-256, world-readable (0644: QEMU opens it read-only, libvirt is told not
+ * to relabel it), with a marker volume "<name>-ok" made once its upload has
+ * completed. A second client finding the volume without its marker waits
+ * for it (LVR_BASE_WAIT_MS). amiforge never deletes them: a cache, pruned
+ * with virsh (SCALE.md). The volume's path, owned by r; NULL with an error
+ * (the caller may upload the file as one of the guest's own volumes
+ * instead). */
+#define LVR_BASE_PREFIX "amiforge-base-"
+#define LVR_BASE_WAIT_MS (10 * 60 * 1000)
+const char *lvr_upload_base(struct lvr *r, const char *local);
+
 /* Download volume "<domain>-<role>" over the local file (truncated first).
  * 0 or -1. */
 int lvr_download(struct lvr *r, const char *role, const char *local);

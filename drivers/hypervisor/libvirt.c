@@ -139,7 +139,7 @@ static int write_backing(xmlTextWriterPtr w, const struct vm_disk *d)
 		W(end(w));
 		W(start(w, "source"));
 		W(attr(w, "file", d->n_chain ? d->chain[i].path : d->backing));
-		if (!d->n_chain && d->backing_shared) {
+		if (d->n_chain ? d->chain[i].shared : d->backing_shared) {
 			W(start(w, "seclabel"));
 			W(attr(w, "model", "dac"));
 			W(attr(w, "relabel", "no"));
@@ -452,7 +452,15 @@ static int place_remote(struct lv_conn *c, struct lv_vm *v, const struct vm_spec
 			struct vm_backing *b = &v->chains[i][k - 1];
 
 			snprintf(role, sizeof(role), "vd%c-b%zu", (char)('a' + i), k);
-			if (!(b->path = lvr_upload(v->remote, role, files.v[k])))
+			*b = (struct vm_backing){ 0 };
+			/* The bottom (the base) once per content, shared. */
+			if (k == files.n - 1) {
+				b->path = lvr_upload_base(v->remote, files.v[k]);
+				b->shared = b->path != NULL;
+				if (!b->path)
+					log_warn("%s: uploading it for this guest alone", err_msg());
+			}
+			if (!b->path && !(b->path = lvr_upload(v->remote, role, files.v[k])))
 				goto cleanup;
 			b->format = strcmp(formats.v[k], "raw") == 0 ? "raw" : "qcow2";
 		}

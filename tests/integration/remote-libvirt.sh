@@ -3,8 +3,8 @@
 # A build on a "remote" libvirt host: qemu+ssh://root@localhost:PORT/system
 # through an sshd this test starts (tests/lib/sshd.sh). libvirt's URI has a
 # host, so amiforge assumes no shared filesystem (issue 21): the overlay, its
-# backing chain (the agent layer, the base) and the seed are uploaded as
-# volumes of the "amiforge" pool, the
+# backing chain (the agent layer; the base once, as a volume shared by later
+# guests) and the seed are uploaded as volumes of the "amiforge" pool, the
 # agent channel and the console come through the connection, the disk is
 # downloaded back and flattened here. Then a second build fails a step with
 # --on-error=abort: its guest is kept on the "remote" host, `amiforge attach`
@@ -21,6 +21,16 @@ build_test_setup remote-libvirt
 sshd_start "$dir/ssh" || { fail "remote-libvirt: start sshd"; exit 1; }
 uri="qemu+ssh://root@localhost:$SSH_PORT/system"
 check "remote: virsh reaches libvirt through the test's sshd" virsh -c "$uri" uri
+# The fixture's shared base volume there (libvirt-remote.h: one per content,
+# kept as a cache): none at first, so the first build uploads it.
+basevol=amiforge-base-$(sha256sum "$base" | cut -c1-32)
+drop_base() {
+	local v
+	for v in "$basevol-ok" "$basevol"; do
+		virsh -c qemu:///system vol-delete --pool amiforge "$v" >/dev/null 2>&1
+	done
+}
+drop_base
 
 cat >"$dir/r/mark.yaml" <<'DOC'
 name: remote-mark
@@ -103,10 +113,12 @@ wait $pid
 rc=$?
 check_eq "remote: build through $uri succeeds" "$rc" 0
 [ "$rc" = 0 ] || tail -n 20 "$dir/err1" | sed 's/^/    | /'
-# overlay -> agent layer -> base (#16: the agent layer is the bottom of the
-# chain), and the seed: four volumes, the chain's under the domain's name.
-check_eq "remote: overlay, agent layer, base and seed uploaded into the pool" \
-	"$(grep -c "libvirt: uploaded .* to /var/lib/libvirt/images/amiforge/amiforge-$pid-" "$dir/err1")" 4
+# overlay -> agent layer -> base (#16: the agent layer is above the base),
+# and the seed: three volumes under the domain's name, the base shared.
+check_eq "remote: overlay, agent layer and seed uploaded into the pool as the guest's" \
+	"$(grep -c "libvirt: uploaded .* to /var/lib/libvirt/images/amiforge/amiforge-$pid-" "$dir/err1")" 3
+check "remote: the base uploaded once as a shared volume named by its SHA-256" \
+	grep -q "libvirt: uploaded .* to /var/lib/libvirt/images/amiforge/$basevol, shared" "$dir/err1"
 check "remote: the agent layer (from the cache) went up as the overlay's backing volume" \
 	grep -q "libvirt: uploaded .*/checkpoints/layers/agent-[0-9a-f]*\.qcow2 to /var/lib/libvirt/images/amiforge/amiforge-$pid-[0-9a-f]*-vda-b1 " "$dir/err1"
 check_eq "remote: the guest's disk downloaded back" \
@@ -117,7 +129,10 @@ d = ET.fromstring(sys.argv[1])
 srcs = [s.get('file') for s in d.findall('./devices/disk/source')]
 # the backing chain as libvirt runs it: every layer a volume of the pool
 srcs += [s.get('file') for s in d.findall('./devices/disk//backingStore/source')]
-ok = len(srcs) == 4 and all(s.startswith('/var/lib/libvirt/images/amiforge/amiforge-$pid-') for s in srcs)
+ok = len(srcs) == 4 and sum(s.startswith('/var/lib/libvirt/images/amiforge/amiforge-$pid-') for s in srcs) == 3 \
+     and srcs[-1] == '/var/lib/libvirt/images/amiforge/$basevol'
+# the shared base is not relabelled (other guests use it)
+ok = ok and d.find('./devices/disk//backingStore/source[@file="/var/lib/libvirt/images/amiforge/$basevol"]/seclabel[@relabel="no"]') is not None
 ch = d.find('./devices/channel/target[@name=\"org.amiforge.agent.0\"]/..')
 # libvirt placed the channel's socket itself (under its own directory), and
 # the console is a pty read through the connection: nothing in our TMPDIR.
@@ -135,6 +150,8 @@ if have guestfs "remote: output has the component's file"; then
 		"$(guestfish --ro --format=qcow2 -a "$disk" -i cat /var/lib/remote-mark 2>&1)" remote-build-ok
 fi
 check_eq "remote: no volume of the build left in the pool" "$(volumes_matching "amiforge-$pid-")" 0
+check_eq "remote: the shared base and its marker stay for the next guest" \
+	"$(volumes_matching "$basevol")" 2
 check_eq "remote: no domain of the build left" "$(domains_of $pid)" 0
 check "remote: nothing live in the journal" journal_nothing_live "$bd1"
 
@@ -147,7 +164,9 @@ check_eq "remote: a failed step with --on-error=abort exits 1" "$rc" 1
 bd2=$(ls -d "$dir"/b2/remote-1.0.0-* 2>/dev/null | head -n 1)
 name=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["name"])' "$bd2/guest.json")
 pid=$(cut -d- -f2 <<<"$name")
-check_eq "remote: the kept guest's volumes stay in the pool" "$(volumes_matching "$name-")" 4
+check_eq "remote: the kept guest's volumes stay in the pool" "$(volumes_matching "$name-")" 3
+check "remote: the second build found the base in the pool (no upload)" \
+	grep -q "libvirt: .* is in the pool already as /var/lib/libvirt/images/amiforge/$basevol" "$dir/err2"
 check_eq "remote: the kept guest is running" "$(domains_of "$pid")" 1
 check "remote: the guest record names the remote URI" \
 	grep -q "\"uri\": \"qemu+ssh://root@localhost:$SSH_PORT/system\"" "$bd2/guest.json"
@@ -163,4 +182,7 @@ check_eq "remote: clean left another domain's volume alone (exact names)" \
 virsh -c qemu:///system vol-delete --pool amiforge "${name}0-vda" >/dev/null
 check_eq "remote: after clean, no domain of the kept guest" "$(domains_of "$pid")" 0
 check "remote: after clean, nothing live in the journal" journal_nothing_live "$bd2"
+check_eq "remote: clean left the shared base (a cache, not the guest's)" \
+	"$(volumes_matching "$basevol")" 2
+drop_base
 finish

@@ -503,7 +503,8 @@ static void test_uri_check(void)
 static void test_chain_xml(void)
 {
 	static const struct vm_backing chain[] = {
-		{ "/pool/d-vda-b1", "qcow2" }, { "/pool/d-vda-b2", "raw" } };
+		{ "/pool/d-vda-b1", "qcow2", false },
+		{ "/pool/amiforge-base-0123", "raw", true } };
 	struct vm_spec s = base_spec();
 	char *out;
 
@@ -519,13 +520,16 @@ static void test_chain_xml(void)
 			    "        <source file=\"/pool/d-vda-b1\"/>\n"
 			    "        <backingStore type=\"file\">\n"
 			    "          <format type=\"raw\"/>\n"
-			    "          <source file=\"/pool/d-vda-b2\"/>\n"
+			    "          <source file=\"/pool/amiforge-base-0123\">\n"
+			    "            <seclabel model=\"dac\" relabel=\"no\"/>\n"
+			    "          </source>\n"
 			    "          <backingStore/>\n"
 			    "        </backingStore>\n"
 			    "      </backingStore>\n"),
 	      "domain xml: a remote disk's whole chain, nested, formats explicit (%s)",
 	      out ? out : "(null)");
-	CHECK(out && !strstr(out, "seclabel"), "domain xml: the chain's volumes are labelled");
+	CHECK(out && strstr(out, "seclabel") && !strstr(strstr(out, "seclabel") + 1, "seclabel"),
+	      "domain xml: the guest's own volumes are labelled, the shared base is left alone");
 	free(out);
 }
 
