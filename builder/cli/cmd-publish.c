@@ -120,33 +120,41 @@ static char *expand_name(const char *tmpl, const char *name)
  * content (never from its name), refused when it would read other host
  * files; then it must be a format the route takes. di->path and *format
  * ("raw", "vmdk", "vhd", "qcow2") are what the upload uses. */
-static int admit_disk(const char *path, const char *stated, bool ebs, struct disk_info *di,
-		      const char **format)
+static int admit_disk(const char *path, const char *stated, const struct target_via *via,
+		      struct disk_info *di, const char **format)
 {
+	char names[64] = "";
+	size_t i, n = 0;
+
 	if (disk_admit(path, stated, di) < 0)
 		return -1;
 	*format = strcmp(di->format, "vpc") == 0 ? "vhd" : di->format;
 	/* qcow2 through VM Import: sent as a streamOptimized VMDK made while it
 	 * uploads (drivers/target/aws-import.c). */
-	if (strcmp(*format, "vmdk") == 0 && !ebs &&
+	if (strcmp(*format, "vmdk") == 0 && !via->block_level &&
 	    (!di->create_type || strcmp(di->create_type, "streamOptimized") != 0))
 		return err_set("disk '%s' is a VMDK but not streamOptimized, which VM Import "
 			       "requires (amiforge convert --format vmdk)", path);
-	if (strcmp(*format, "raw") != 0 && strcmp(*format, "vmdk") != 0 &&
-	    strcmp(*format, "vhd") != 0 && strcmp(*format, "qcow2") != 0)
-		return err_set("disk '%s' is %s: publish takes raw, vmdk, vhd or qcow2 (amiforge "
-			       "convert)", path, di->format);
-	return 0;
+	for (i = 0; via->formats[i]; i++)
+		if (strcmp(*format, via->formats[i]) == 0)
+			return 0;
+	for (i = 0; via->formats[i] && n < sizeof(names); i++)
+		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "",
+				      via->formats[i]);
+	return err_set("disk '%s' is %s: publish --via %s takes %s (amiforge convert)", path,
+		       di->format, via->name, names);
 }
 
 /* A build directory holds one exported disk; prefer what uploads fastest. */
-static char *find_disk(const char *dir, bool ebs)
+static char *find_disk(const char *dir, const struct target_via *via)
 {
-	static const char *const exts[] = { ".vmdk", ".vhd", ".raw", ".img", ".qcow2" };
-	static const char *const ebs_exts[] = { ".qcow2", ".raw", ".img", ".vmdk", ".vhd" };
+	/* The names a build directory gives each format's disk. */
+	static const struct { const char *format, *ext; } exts[] = {
+		{ "vmdk", ".vmdk" }, { "vhd", ".vhd" }, { "raw", ".raw" }, { "raw", ".img" },
+		{ "qcow2", ".qcow2" },
+	};
 	char *best = NULL;
-	const char *const *ext = ebs ? ebs_exts : exts;
-	size_t rank = ebs ? ARRAY_SIZE(ebs_exts) : ARRAY_SIZE(exts), i;
+	size_t rank = SIZE_MAX, i, f;
 	struct dirent *e;
 	DIR *d = opendir(dir);
 
@@ -154,15 +162,19 @@ static char *find_disk(const char *dir, bool ebs)
 		err_errno("open build directory '%s'", dir);
 		return NULL;
 	}
+	/* The route's order of formats, then the order of their names. */
 	while ((e = readdir(d))) {
-		for (i = 0; i < rank; i++) {
-			if (str_endswith(e->d_name, ext[i])) {
-				free(best);
-				best = xasprintf("%s/%s", dir, e->d_name);
-				rank = i;
-				break;
+		for (f = 0; via->formats[f]; f++)
+			for (i = 0; i < ARRAY_SIZE(exts); i++) {
+				size_t r = f * ARRAY_SIZE(exts) + i;
+
+				if (r < rank && strcmp(exts[i].format, via->formats[f]) == 0 &&
+				    str_endswith(e->d_name, exts[i].ext)) {
+					free(best);
+					best = xasprintf("%s/%s", dir, e->d_name);
+					rank = r;
+				}
 			}
-		}
 	}
 	closedir(d);
 	if (!best)
@@ -414,19 +426,21 @@ static int publish_prepare(struct publish_run *p, const struct publish_cmd *c)
 	const char *tmpl = p->s.name ? p->s.name : "{{ name }}-{{ buildDate }}";
 	const char *format = c->po.format, *b;
 	const struct target_via *via = target_via_find(p->s.via);
-	bool is_dir, ebs = via && via->block_level;
+	bool is_dir;
 	char *dot;
 
+	if (!via)
+		return -1;
 	if (stat(c->input, &p->st) < 0)
 		return err_errno("publish '%s'", c->input);
 	is_dir = S_ISDIR(p->st.st_mode);
-	p->path = is_dir ? find_disk(c->input, ebs) : xstrdup(c->input);
+	p->path = is_dir ? find_disk(c->input, via) : xstrdup(c->input);
 	if (!p->path)
 		return -1;
 	/* A build directory keeps the block manifests beside its manifest.json. */
 	if (is_dir && !p->s.block_dir)
 		p->s.block_dir = c->input;
-	if (admit_disk(p->path, format, ebs, &p->di, &format) < 0)
+	if (admit_disk(p->path, format, via, &p->di, &format) < 0)
 		return -1;
 	p->d.path = p->di.path;
 	p->d.format = format;

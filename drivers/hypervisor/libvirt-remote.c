@@ -782,17 +782,16 @@ cleanup:
 	return ret;
 }
 
-/* Is there a complete shared base name in pool: its marker, and the volume
- * itself of the expected size? Its path into *path then. */
-static bool base_ready(virStoragePoolPtr pool, const char *name, off_t size, char **path)
+/* Is there a complete shared base name in pool (its marker, and the volume
+ * itself)? Its path into *path then. (Not its size: a directory pool
+ * reports the virtual size of the qcow2 it finds in the file.) */
+static bool base_ready(virStoragePoolPtr pool, const char *name, char **path)
 {
 	char *marker = xasprintf("%s-ok", name);
 	virStorageVolPtr m = virStorageVolLookupByName(pool, marker), vol = NULL;
-	virStorageVolInfo info;
 	bool ok = false;
 
-	if (m && (vol = virStorageVolLookupByName(pool, name)) &&
-	    virStorageVolGetInfo(vol, &info) == 0 && info.capacity == (unsigned long long)size)
+	if (m && (vol = virStorageVolLookupByName(pool, name)))
 		ok = (*path = virStorageVolGetPath(vol)) != NULL;
 	if (m)
 		virStorageVolFree(m);
@@ -822,7 +821,7 @@ const char *lvr_upload_base(struct lvr *r, const char *local)
 	name = xasprintf(LVR_BASE_PREFIX "%.32s", hex);
 	marker = xasprintf("%s-ok", name);
 	for (;;) {
-		if (base_ready(pool, name, sb.st_size, &path)) {
+		if (base_ready(pool, name, &path)) {
 			log_info("libvirt: %s is in the pool already as %s", local, path);
 			break;
 		}

@@ -8,10 +8,15 @@
 extern const struct target_driver target_aws_import;
 extern const struct target_driver target_aws_ebs;
 
+static const char *const import_formats[] = { "vmdk", "vhd", "raw", "qcow2", NULL };
+static const char *const ebs_formats[] = { "qcow2", "raw", "vmdk", "vhd", NULL };
+
 const struct target_via target_vias[] = {
-	{ .name = "import-snapshot", .driver = &target_aws_import, .s3_staged = true },
-	{ .name = "import-image", .driver = &target_aws_import, .s3_staged = true },
-	{ .name = "ebs", .driver = &target_aws_ebs, .block_level = true },
+	{ .name = "import-snapshot", .driver = &target_aws_import, .s3_staged = true,
+	  .formats = import_formats },
+	{ .name = "import-image", .driver = &target_aws_import, .s3_staged = true,
+	  .formats = import_formats },
+	{ .name = "ebs", .driver = &target_aws_ebs, .block_level = true, .formats = ebs_formats },
 	{ .name = NULL },
 };
 

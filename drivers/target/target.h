@@ -124,8 +124,13 @@ struct target_via {
 	bool s3_staged;     /* the disk is staged in an S3 bucket (VM Import): a
 			     * bucket is needed */
 	bool block_level;   /* the driver reads the disk's blocks itself (EBS
-			     * direct): any format, qcow2 first; incremental
-			     * against a parent snapshot, block manifests kept */
+			     * direct): any VMDK; incremental against a parent
+			     * snapshot, block manifests kept */
+	/* The disk formats it takes, the fastest to upload first: a build
+	 * directory's disk is chosen in this order. NULL-terminated. (qcow2
+	 * through VM Import is streamed as a VMDK; a VMDK given to it must be
+	 * streamOptimized.) */
+	const char *const *formats;
 };
 /* NULL-terminated (name); the first row is the default route. */
 extern const struct target_via target_vias[];

@@ -23,14 +23,15 @@ uri="qemu+ssh://root@localhost:$SSH_PORT/system"
 check "remote: virsh reaches libvirt through the test's sshd" virsh -c "$uri" uri
 # The fixture's shared base volume there (libvirt-remote.h: one per content,
 # kept as a cache): none at first, so the first build uploads it.
-basevol=amiforge-base-$(sha256sum "$base" | cut -c1-32)
-drop_base() {
+base_vol() { echo "amiforge-base-$(sha256sum "$1" | cut -c1-32)"; }	# FILE
+drop_base() {	# FILE: its shared volume and marker, if there
 	local v
-	for v in "$basevol-ok" "$basevol"; do
+	for v in "$(base_vol "$1")-ok" "$(base_vol "$1")"; do
 		virsh -c qemu:///system vol-delete --pool amiforge "$v" >/dev/null 2>&1
 	done
 }
-drop_base
+basevol=$(base_vol "$base")
+drop_base "$base"
 
 cat >"$dir/r/mark.yaml" <<'DOC'
 name: remote-mark
@@ -69,6 +70,7 @@ check "remote: the recipe with vm.connect $uri validates" "$AMIFORGE" validate "
 # connects again and releases the domain and its volumes. A blank disk
 # (SeaBIOS finds nothing to boot and idles): seconds of CPU, no OS.
 qemu-img create -q -f raw "$dir/blank.raw" 16M
+drop_base "$dir/blank.raw"	# the bottom of its guests' chain: shared too
 blank_run() {	# TAG: `run` on the blank disk there, in the background (pid: $pid), until its domain runs
 	"$AMIFORGE" run "$dir/blank.raw" --connect "$uri" --accel tcg --cpus 1 --memory 256 \
 		--no-net --boot-timeout 120 -- true >"$dir/out$1" 2>"$dir/err$1" &
@@ -132,7 +134,7 @@ srcs += [s.get('file') for s in d.findall('./devices/disk//backingStore/source')
 ok = len(srcs) == 4 and sum(s.startswith('/var/lib/libvirt/images/amiforge/amiforge-$pid-') for s in srcs) == 3 \
      and srcs[-1] == '/var/lib/libvirt/images/amiforge/$basevol'
 # the shared base is not relabelled (other guests use it)
-ok = ok and d.find('./devices/disk//backingStore/source[@file="/var/lib/libvirt/images/amiforge/$basevol"]/seclabel[@relabel="no"]') is not None
+ok = ok and d.find('./devices/disk//backingStore/source[@file=\"/var/lib/libvirt/images/amiforge/$basevol\"]/seclabel[@relabel=\"no\"]') is not None
 ch = d.find('./devices/channel/target[@name=\"org.amiforge.agent.0\"]/..')
 # libvirt placed the channel's socket itself (under its own directory), and
 # the console is a pty read through the connection: nothing in our TMPDIR.
@@ -166,7 +168,8 @@ name=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["name"])
 pid=$(cut -d- -f2 <<<"$name")
 check_eq "remote: the kept guest's volumes stay in the pool" "$(volumes_matching "$name-")" 3
 check "remote: the second build found the base in the pool (no upload)" \
-	grep -q "libvirt: .* is in the pool already as /var/lib/libvirt/images/amiforge/$basevol" "$dir/err2"
+	grep -q "libvirt: .* is in the pool already as /var/lib/libvirt/images/amiforge/$basevol" "$dir/err2" ||
+	grep "libvirt:" "$dir/err2" | sed 's/^/    | /'
 check_eq "remote: the kept guest is running" "$(domains_of "$pid")" 1
 check "remote: the guest record names the remote URI" \
 	grep -q "\"uri\": \"qemu+ssh://root@localhost:$SSH_PORT/system\"" "$bd2/guest.json"
@@ -184,5 +187,8 @@ check_eq "remote: after clean, no domain of the kept guest" "$(domains_of "$pid"
 check "remote: after clean, nothing live in the journal" journal_nothing_live "$bd2"
 check_eq "remote: clean left the shared base (a cache, not the guest's)" \
 	"$(volumes_matching "$basevol")" 2
-drop_base
+drop_base "$base"
+drop_base "$dir/blank.raw"
+check_eq "remote: the test's shared bases dropped" \
+	"$(volumes_matching "$basevol")$(volumes_matching "$(base_vol "$dir/blank.raw")")" 00
 finish

@@ -125,6 +125,11 @@ static void test_vias(void)
 	v = target_via_find("ebs");
 	CHECK(v && v->block_level && !v->s3_staged && v->driver &&
 	      strcmp(v->driver->name, "aws-ebs") == 0, "via ebs: block level, its driver");
+	CHECK(v && v->formats && strcmp(v->formats[0], "qcow2") == 0,
+	      "via ebs: takes qcow2 first (read in place)");
+	for (i = 0; target_vias[i].name; i++)
+		CHECK(target_vias[i].formats && target_vias[i].formats[0],
+		      "via %s: says which disk formats it takes", target_vias[i].name);
 	v = target_via_find("import-image");
 	CHECK(v && v->s3_staged && strcmp(v->driver->name, "aws-import") == 0,
 	      "via import-image: the import driver");
