@@ -24,8 +24,10 @@
 #define LVR_CHUNK 65536
 /* Reads while hashing a base for its shared volume's name. */
 #define LVR_HASH_CHUNK (1024 * 1024)
-/* How often a client waiting for another's upload of a base looks. */
+/* How often a client waiting for another's upload of a base looks, and how
+ * long the volume may stay the same size before that upload counts as dead. */
 #define LVR_BASE_POLL_MS 2000
+#define LVR_BASE_STALL_MS (60 * 1000)
 /* Volumes of one guest: each disk with its backing chain, the seed. */
 #define LVR_VOLS_MAX (VM_DISKS_MAX * (1 + LVR_CHAIN_MAX) + 1)
 /* qemu-img info --backing-chain's JSON for one disk: a few KiB a layer. */
@@ -808,7 +810,8 @@ const char *lvr_upload_base(struct lvr *r, const char *local)
 	struct stat sb;
 	char hex[65], *name = NULL, *marker = NULL, *path = NULL;
 	const char *ret = NULL;
-	int64_t t0 = now_ms(), deadline = t0 + LVR_BASE_WAIT_MS;
+	int64_t t0 = now_ms(), deadline = t0 + LVR_BASE_WAIT_MS, moved = t0;
+	unsigned long long last = 0;
 	bool exists, said = false;
 	int fd = open(local, O_RDONLY | O_CLOEXEC);
 
@@ -841,7 +844,24 @@ const char *lvr_upload_base(struct lvr *r, const char *local)
 		}
 		if (!exists)
 			goto cleanup;
-		/* Another client is uploading it (or died doing so). */
+		/* Another client is uploading it, or died doing so: then the
+		 * volume stops growing and stays incomplete for everyone. */
+		if ((vol = virStorageVolLookupByName(pool, name))) {
+			virStorageVolInfo info;
+
+			if (virStorageVolGetInfo(vol, &info) == 0 && info.allocation != last) {
+				last = info.allocation;
+				moved = now_ms();
+			}
+			virStorageVolFree(vol);
+			vol = NULL;
+		}
+		if (now_ms() - moved >= LVR_BASE_STALL_MS) {
+			err_set("shared base '%s' is incomplete and has not grown for %d s (an "
+				"upload that died?): delete it with virsh vol-delete --pool %s %s",
+				name, LVR_BASE_STALL_MS / 1000, LVR_POOL, name);
+			goto cleanup;
+		}
 		if (now_ms() >= deadline) {
 			err_set("shared base '%s': its upload by another client did not complete "
 				"within %d s", name, LVR_BASE_WAIT_MS / 1000);

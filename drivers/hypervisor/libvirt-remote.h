@@ -76,7 +76,8 @@ const char *lvr_upload(struct lvr *r, const char *role, const char *local);
  * SHA-256, world-readable (0644: QEMU opens it read-only, libvirt is told not
  * to relabel it), with a marker volume "<name>-ok" made once its upload has
  * completed. A second client finding the volume without its marker waits
- * for it (LVR_BASE_WAIT_MS). amiforge never deletes them: a cache, pruned
+ * for it (LVR_BASE_WAIT_MS; an upload whose volume stops growing for a
+ * minute counts as dead: the error names the volume to delete). amiforge never deletes them: a cache, pruned
  * with virsh (SCALE.md). The volume's path, owned by r; NULL with an error
  * (the caller may upload the file as one of the guest's own volumes
  * instead). */

@@ -75,7 +75,7 @@ blank_run() {	# TAG: `run` on the blank disk there, in the background (pid: $pid
 	"$AMIFORGE" run "$dir/blank.raw" --connect "$uri" --accel tcg --cpus 1 --memory 256 \
 		--no-net --boot-timeout 120 -- true >"$dir/out$1" 2>"$dir/err$1" &
 	pid=$!
-	for ((i = 0; i < 60; i++)); do
+	for ((i = 0; i < ${2:-60}; i++)); do
 		[ "$(domains_of $pid)" = 1 ] && break
 		sleep 1
 	done
@@ -101,6 +101,21 @@ rc=$?
 check_eq "remote: Ctrl-C: the run exits 130" "$rc" 130
 check_eq "remote: Ctrl-C: no volume left" "$(volumes_matching "amiforge-$pid-")" 0
 check_eq "remote: Ctrl-C: no domain left" "$(domains_of $pid)" 0
+
+# 0c. A shared base whose upload died (no marker, not growing): after a
+# minute the guest gives up on it, says which volume to delete, and uploads
+# its own copy.
+drop_base "$dir/blank.raw"
+virsh -c qemu:///system vol-create-as amiforge "$(base_vol "$dir/blank.raw")" 1M >/dev/null
+blank_run 0c 150
+kill -INT $pid
+wait $pid
+check "remote: a dead shared upload is named, with how to delete it" \
+	grep -q "shared base '$(base_vol "$dir/blank.raw")' is incomplete and has not grown for 60 s.*virsh vol-delete" "$dir/err0c"
+check "remote: ... and the guest's own copy went up instead" \
+	grep -q "libvirt: uploaded .*/blank.raw to .*/amiforge-$pid-[0-9a-f]*-vda-b1 " "$dir/err0c"
+check_eq "remote: ... and none of its volumes stay" "$(volumes_matching "amiforge-$pid-")" 0
+drop_base "$dir/blank.raw"
 
 # 1. The build, with a look at the live domain while its components run.
 "$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b1" --no-inspect --json \
