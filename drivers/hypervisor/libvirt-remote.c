@@ -810,7 +810,7 @@ const char *lvr_upload_base(struct lvr *r, const char *local)
 	struct stat sb;
 	char hex[65], *name = NULL, *marker = NULL, *path = NULL;
 	const char *ret = NULL;
-	int64_t t0 = now_ms(), deadline = t0 + LVR_BASE_WAIT_MS, moved = t0;
+	int64_t t0 = now_ms(), deadline, moved;
 	unsigned long long last = 0;
 	bool exists, said = false;
 	int fd = open(local, O_RDONLY | O_CLOEXEC);
@@ -823,6 +823,8 @@ const char *lvr_upload_base(struct lvr *r, const char *local)
 		goto cleanup;
 	name = xasprintf(LVR_BASE_PREFIX "%.32s", hex);
 	marker = xasprintf("%s-ok", name);
+	moved = now_ms();   /* after the hash, however long it took */
+	deadline = moved + LVR_BASE_WAIT_MS;
 	for (;;) {
 		if (base_ready(pool, name, &path)) {
 			log_info("libvirt: %s is in the pool already as %s", local, path);
