@@ -270,6 +270,20 @@ void strv_free(char **v)
 	free(v);
 }
 
+char *words_join(const char *const *words, const char *sep)
+{
+	size_t len = 1, i;
+	char *s, *p;
+
+	for (i = 0; words[i]; i++)
+		len += strlen(words[i]) + (i ? strlen(sep) : 0);
+	p = s = xmalloc(len);
+	*p = '\0';
+	for (i = 0; words[i]; i++)
+		p = stpcpy(i ? stpcpy(p, sep) : p, words[i]);
+	return s;
+}
+
 int writev_all(int fd, struct iovec *iov, int cnt, int (*wait)(void *opaque), void *opaque)
 {
 	int idx = 0, r;

@@ -61,6 +61,9 @@ void strv_release(struct strv *sv);
 bool strv_has(const struct strv *sv, const char *s);             /* s is one of them */
 /* Free a NULL-terminated vector and its strings; accepts NULL. */
 void strv_free(char **v);
+/* The NULL-terminated words joined with sep between them ("a, b, c" for a
+ * message). Caller frees. */
+char *words_join(const char *const *words, const char *sep);
 
 /* write(2)/read(2) the whole length, retrying on EINTR and short counts.
  * write_all: 0 or -1 (errno set). read_all: bytes read (< n only at EOF) or -1. */

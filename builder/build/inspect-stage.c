@@ -39,20 +39,20 @@ static enum inspect_target target_of(const struct recipe *r)
 {
 	const struct target_via *via = r->publish.set ? target_via_find(r->publish.o.spec.via) :
 				       NULL;
-	enum inspect_target t = INSPECT_FOR_GENERIC;
+	enum inspect_target t = INSPECT_FOR_GENERIC;   /* left as is when not found */
 
-	if (via && !inspect_target_find(via->name, &t))
-		t = INSPECT_FOR_GENERIC;
+	if (via)
+		inspect_target_find(via->name, &t);
 	return t;
 }
 
 /* A boot mode the publish requires (uefi-preferred requires none). */
 static enum inspect_boot boot_of(const struct recipe *r)
 {
-	enum inspect_boot b = INSPECT_BOOT_ANY;
+	enum inspect_boot b = INSPECT_BOOT_ANY;   /* left as is when not found */
 
-	if (!r->publish.set || !inspect_boot_find(r->publish.o.spec.boot_mode, &b))
-		b = INSPECT_BOOT_ANY;
+	if (r->publish.set)
+		inspect_boot_find(r->publish.o.spec.boot_mode, &b);
 	return b;
 }
 

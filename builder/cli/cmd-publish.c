@@ -123,8 +123,8 @@ static char *expand_name(const char *tmpl, const char *name)
 static int admit_disk(const char *path, const char *stated, const struct target_via *via,
 		      struct disk_info *di, const char **format)
 {
-	char names[64] = "";
-	size_t i, n = 0;
+	char *names;
+	size_t i;
 
 	if (disk_admit(path, stated, di) < 0)
 		return -1;
@@ -138,11 +138,11 @@ static int admit_disk(const char *path, const char *stated, const struct target_
 	for (i = 0; via->formats[i]; i++)
 		if (strcmp(*format, via->formats[i]) == 0)
 			return 0;
-	for (i = 0; via->formats[i] && n < sizeof(names); i++)
-		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "",
-				      via->formats[i]);
-	return err_set("disk '%s' is %s: publish --via %s takes %s (amiforge convert)", path,
-		       di->format, via->name, names);
+	names = words_join(via->formats, ", ");
+	err_set("disk '%s' is %s: publish --via %s takes %s (amiforge convert)", path, di->format,
+		via->name, names);
+	free(names);
+	return -1;
 }
 
 /* A build directory holds one exported disk; prefer what uploads fastest. */

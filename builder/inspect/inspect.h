@@ -100,7 +100,8 @@ char *inspect_report_json(const struct inspect_report *rep);
 void inspect_report_free(struct inspect_report *rep);
 
 /* Names used on the command line and in JSON, one table each; the finds
- * take those names (and legacy-bios for bios): false when unknown. */
+ * take those names (and legacy-bios for bios): false when unknown (or
+ * NULL), *out then unchanged. */
 const char *inspect_target_name(enum inspect_target t);
 bool inspect_target_find(const char *name, enum inspect_target *out);
 const char *inspect_boot_name(enum inspect_boot b);

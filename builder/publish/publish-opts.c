@@ -204,21 +204,20 @@ static const char *keep(struct publish_opts *po, const char *s)
 
 static int one_of(const char *v, const char *const *words)
 {
-	struct buf list = BUF_INIT(1024);
 	const char *hint;
-	size_t i, n;
+	char *list;
+	size_t n;
 
 	for (n = 0; words[n]; n++)
 		if (strcmp(v, words[n]) == 0)
 			return 0;
-	for (i = 0; i < n; i++)
-		buf_printf(&list, "%s%s", i ? ", " : "", words[i]);
+	list = words_join(words, ", ");
 	hint = closest_word(v, words, n);
 	if (hint)
-		err_set("'%s' is not one of %s; did you mean '%s'?", v, list.data, hint);
+		err_set("'%s' is not one of %s; did you mean '%s'?", v, list, hint);
 	else
-		err_set("'%s' is not one of %s", v, list.data);
-	buf_release(&list);
+		err_set("'%s' is not one of %s", v, list);
+	free(list);
 	return -1;
 }
 

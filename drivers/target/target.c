@@ -24,18 +24,17 @@ const char *const target_via_names[] = { "import-snapshot", "import-image", "ebs
 
 const struct target_via *target_via_find(const char *via)
 {
-	char names[128] = "";
-	size_t i, n = 0;
+	char *names;
+	size_t i;
 
 	if (!via)
 		return &target_vias[0];
 	for (i = 0; target_vias[i].name; i++)
 		if (strcmp(target_vias[i].name, via) == 0)
 			return &target_vias[i];
-	for (i = 0; target_vias[i].name && n < sizeof(names); i++)
-		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "",
-				      target_vias[i].name);
+	names = words_join(target_via_names, ", ");
 	err_set("unknown --via '%s' (%s)", via, names);
+	free(names);
 	return NULL;
 }
 

@@ -158,6 +158,17 @@ check "recipe publish: every key of the table validates" "$AMIFORGE" validate "$
 for k in $keys; do
 	check "recipe publish: the test recipe sets $k" grep -q "^  $k:" "$dir/pub/all.yaml"
 done
+# A disk of a format the route does not take (target.h's formats column):
+# one line naming what it does take, before anything is sent.
+qemu-img create -q -f vhdx "$dir/pub/d.vhdx" 16M
+for via in ebs import-snapshot; do
+	out=$("$AMIFORGE" publish "$dir/pub/d.vhdx" --via "$via" --name cli-test --bucket cli-test 2>&1)
+	rc=$?
+	want="qcow2, raw, vmdk, vhd"
+	[ "$via" = ebs ] || want="vmdk, vhd, raw, qcow2"
+	check_eq "publish --via $via of a VHDX: exit 1, the formats the route takes" "$rc:$out" \
+		"1:amiforge: error: disk '$dir/pub/d.vhdx' is vhdx: publish --via $via takes $want (amiforge convert)"
+done
 sed 's/^  volume_size: 16$/  volume_size: 0/' "$dir/pub/all.yaml" >"$dir/pub/bad.yaml"
 out=$("$AMIFORGE" validate "$dir/pub/bad.yaml" 2>&1)
 check_eq "recipe publish: a bad value: exit 2, file:line:col" "$?:$out" \

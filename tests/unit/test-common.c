@@ -25,6 +25,24 @@ static void test_buf(void)
 	buf_release(&b);
 }
 
+static void test_words_join(void)
+{
+	static const char *const three[] = { "vmdk", "vhd", "raw", NULL };
+	static const char *const one[] = { "ebs", NULL };
+	static const char *const none[] = { NULL };
+	char *s;
+
+	s = words_join(three, ", ");
+	CHECK_STR(s, "vmdk, vhd, raw", "words_join: separators between, none at the ends");
+	free(s);
+	s = words_join(one, ", ");
+	CHECK_STR(s, "ebs", "words_join: one word, no separator");
+	free(s);
+	s = words_join(none, ", ");
+	CHECK_STR(s, "", "words_join: no words, an empty string");
+	free(s);
+}
+
 static void test_parse(void)
 {
 	int64_t v;
@@ -331,6 +349,7 @@ static void test_yaml(void)
 int main(void)
 {
 	test_buf();
+	test_words_join();
 	test_parse();
 	test_redact();
 	test_redact_shapes();
