@@ -352,7 +352,8 @@ static const char generalise_script[] =
 	"  # stages `status --wait` may answer at once: first wait for the boot's\n"
 	"  # own jobs (cloud-final among them) to be done.\n"
 	"  if command -v systemctl >/dev/null; then timeout 300 systemctl is-system-running --wait >/dev/null 2>&1; fi\n"
-	"  if command -v cloud-init >/dev/null; then timeout 300 cloud-init status --wait >/dev/null 2>&1;\n"
+	"  # A boot from a checkpoint that held cloud-init off ran none of them.\n"
+	"  if command -v cloud-init >/dev/null; then [ -e " INJECT_CI_HELD_RUN " ] || timeout 300 cloud-init status --wait >/dev/null 2>&1;\n"
 	"    cloud-init clean --logs --seed >/dev/null 2>&1 || true; fi\n"
 	"  rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data /var/lib/cloud/sem\n"
 	"  rm -f /var/log/cloud-init.log /var/log/cloud-init-output.log ;;\n"
@@ -369,7 +370,8 @@ static const char generalise_script[] =
 	"history)\n"
 	"  for h in /root /home/*; do rm -f \"$h/.bash_history\" \"$h/.zsh_history\" \"$h/.python_history\" \"$h/.lesshst\" \"$h/.viminfo\"; done ;;\n"
 	"agent)\n"
-	"  rm -f " INJECT_UNIT_PATH " " INJECT_WANTS_PATH " " INJECT_AGENT_PATH " ;;\n"
+	"  rm -f " INJECT_UNIT_PATH " " INJECT_WANTS_PATH " " INJECT_AGENT_PATH "\n"
+	"  if [ \"$(cat " INJECT_CI_HOLD_PATH " 2>/dev/null)\" = \"$(printf '" INJECT_CI_HOLD_TEXT "')\" ]; then rm -f " INJECT_CI_HOLD_PATH "; fi ;;\n"
 	/* What the build's network left: leases of every DHCP client, rules
 	 * pinning an interface name to this guest's MAC, the per-instance
 	 * files cloud-init rendered (only when they carry its header: it
@@ -668,6 +670,8 @@ static int wait_cloud_init(struct build *b, struct guest *g)
 {
 	static const char *const argv[] = {
 		"/bin/sh", "-c", "command -v cloud-init >/dev/null || exit 3\n"
+		/* booted from a checkpoint: cloud-init ran at the first boot */
+		"[ -e " INJECT_CI_HELD_RUN " ] && exit 0\n"
 		BOOT_DONE_SH "\nexec cloud-init status --wait >/dev/null", NULL };
 	struct exec_req req = { .argv = argv, .timeout_ms = CLOUD_INIT_WAIT_MS,
 				.capture_max = 4096 };
@@ -737,6 +741,8 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 	b->g = g;
 	if (gs->generalise)
 		b->agent_in_disk = go.via == GUEST_AGENT_DISK;
+	if (ckpt_booted(b->ck, g) < 0)
+		goto cleanup;
 
 	stage_begin(b, gs->run_stage);
 	if ((b->r->vm.wait_for_cloud_init && wait_cloud_init(b, g) < 0) ||

@@ -62,6 +62,9 @@ struct ckpt {
 				    * layer (or the base), bottom first */
 	bool no_merge;             /* merging failed once: chains grow from here */
 	size_t merged;             /* layers merged away by streams */
+	bool hold_ci;              /* freeze layers with cloud-init held off */
+	int ci_dir;                /* has the guest /etc/cloud? -1: not asked yet */
+	bool ci_held;              /* the reused checkpoint's layer holds it off */
 };
 
 static void ev(const struct ckpt *c, const char *kind, const char *name, const char *status,
@@ -330,6 +333,7 @@ static void find_reusable(struct ckpt *c)
 		free(c->parent);
 		c->parent = xstrdup(c->keys[i]);
 		c->resume.skip = i;
+		c->ci_held = json_is_true(json_object_get(j, "cloud_init_held"));
 		if (out && json_is_integer(od)) {
 			c->resume_outputs = xstrdup(out);
 			c->resume.outputs = c->resume_outputs;
@@ -585,6 +589,8 @@ struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts
 		goto fail;
 	compute_keys(c);
 	c->parent = c->agent_key ? xstrdup(c->agent_key) : NULL;
+	c->hold_ci = c->agent_key && !o->network;
+	c->ci_dir = -1;
 	c->o.final_material = NULL;	/* the caller's: used for the key only */
 	if (o->reuse && c->final_key)
 		find_final(c);
@@ -665,9 +671,10 @@ size_t ckpt_saved(const struct ckpt *c)
 	return c ? c->saved : 0;
 }
 
-/* info NULL: the generalised checkpoint (no step, no outputs). */
+/* info NULL: the generalised checkpoint (no step, no outputs). ci_held:
+ * the layer holds cloud-init off (hold_cloud_init). */
 static int write_record(const struct ckpt *c, const char *key, const char *layer,
-			const struct component_step_info *info)
+			const struct component_step_info *info, bool ci_held)
 {
 	char *outputs = info ? component_step_outputs(info) : NULL;
 	char *step = info ? xasprintf("%s/%s/%s", info->document, info->phase, info->step) :
@@ -683,6 +690,8 @@ static int write_record(const struct ckpt *c, const char *key, const char *layer
 
 	if (j && outputs)
 		json_object_set_new(j, "outputs", json_string(outputs));
+	if (j && ci_held)
+		json_object_set_new(j, "cloud_init_held", json_true());
 	s = j ? json_dumps(j, JSON_INDENT(1)) : NULL;
 	if (!s)
 		err_set("checkpoint record '%s': cannot encode", p);
@@ -804,6 +813,80 @@ static bool worth_it(const struct ckpt *c, size_t idx)
 	return false;
 }
 
+/* cloud-init on a checkpoint's boot. A build that boots from a checkpoint
+ * continues a build that never stopped there: its guest had run cloud-init
+ * once, at its first boot, and a boot at the checkpoint runs no step of its
+ * own. So the layer is frozen with cloud-init's own switch in it
+ * (INJECT_CI_HOLD_PATH): cloud-init's stages, most of a boot under
+ * emulation, do not run again, and the network comes up from the
+ * configuration cloud-init rendered at the first boot. Only with the agent
+ * layer (the seed's agent needs cloud-init) and the default network (its
+ * MAC address, which a rendered configuration may name, is the same at
+ * every boot); not where the image disabled cloud-init itself. A failure is
+ * no failure: the layer is frozen without it. */
+static bool hold_cloud_init(struct ckpt *c, struct guest *g)
+{
+	struct file_stat st;
+	bool ok;
+
+	if (!c->hold_ci)
+		return false;
+	memset(&st, 0, sizeof(st));
+	if (c->ci_dir < 0) {
+		c->ci_dir = executor_stat(g->ex, "/etc/cloud", &st) == 0 && st.exists &&
+			    S_ISDIR(st.mode);
+		file_stat_release(&st);
+	}
+	if (!c->ci_dir)
+		return false;
+	ok = executor_stat(g->ex, INJECT_CI_HOLD_PATH, &st) == 0 && !st.exists &&
+	     executor_write_file(g->ex, INJECT_CI_HOLD_PATH, INJECT_CI_HOLD_TEXT,
+				 strlen(INJECT_CI_HOLD_TEXT), 0644, false) == 0;
+	file_stat_release(&st);
+	if (!ok)
+		log_debug("checkpoint: cloud-init not held off: %s", err_msg());
+	err_clear();
+	return ok;
+}
+
+/* The running build goes on with cloud-init as it was. */
+static void release_cloud_init(struct guest *g)
+{
+	if (executor_remove(g->ex, INJECT_CI_HOLD_PATH, false) < 0) {
+		log_warn("checkpoint: cannot remove %s: %s (generalisation will)",
+			 INJECT_CI_HOLD_PATH, err_msg());
+		err_clear();
+	}
+}
+
+int ckpt_booted(struct ckpt *c, struct guest *g)
+{
+	struct buf b = BUF_INIT(256);
+	bool ours;
+	int ret = -1;
+
+	if (!c || !g || !c->image || !c->ci_held)
+		return 0;
+	/* Only our own file: a step of the build may have made one since. */
+	ours = executor_read_file(g->ex, INJECT_CI_HOLD_PATH, 256, &b) == 0 &&
+	       b.len == strlen(INJECT_CI_HOLD_TEXT) &&
+	       memcmp(b.data, INJECT_CI_HOLD_TEXT, b.len) == 0;
+	err_clear();
+	if (ours && executor_remove(g->ex, INJECT_CI_HOLD_PATH, false) < 0) {
+		err_prefix("checkpoint boot: remove %s", INJECT_CI_HOLD_PATH);
+		goto cleanup;
+	}
+	/* Whoever's file it was, this boot ran none of cloud-init's stages. */
+	if (executor_write_file(g->ex, INJECT_CI_HELD_RUN, "", 0, 0644, false) < 0) {
+		log_debug("checkpoint boot: %s: %s", INJECT_CI_HELD_RUN, err_msg());
+		err_clear();
+	}
+	ret = 0;
+cleanup:
+	buf_release(&b);
+	return ret;
+}
+
 void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step_info *info,
 		    bool changed_disk)
 {
@@ -813,6 +896,8 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	size_t idx;
 	int64_t t0;
 	const char *key;
+	bool held;
+	int r;
 
 	if (!c)
 		return;
@@ -855,7 +940,11 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	t0 = now_ms();
 	key = c->keys[idx + 1];
 	merge_before_freeze(c, g, idx);
-	if (next_layer(c, &new_top, &jid) < 0 || guest_snapshot(g, new_top, &frozen) < 0) {
+	held = next_layer(c, &new_top, &jid) == 0 && hold_cloud_init(c, g);
+	r = new_top ? guest_snapshot(g, new_top, &frozen) : -1;
+	if (held)
+		release_cloud_init(g);
+	if (r < 0) {
 		log_warn("checkpoint after %s/%s: %s; no more checkpoints in this build",
 			 info->phase, info->step, err_msg());
 		if (jid && access(new_top, F_OK) < 0)
@@ -869,7 +958,8 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	chmod(new_top, 0600);
 	chmod(frozen, 0600);
 	/* The frozen layer is the cache's now; the guest writes to new_top. */
-	if (journal_keep(c->o.journal, c->top_jid) < 0 || write_record(c, key, frozen, info) < 0) {
+	if (journal_keep(c->o.journal, c->top_jid) < 0 ||
+	    write_record(c, key, frozen, info, held) < 0) {
 		log_warn("checkpoint after %s/%s: %s", info->phase, info->step, err_msg());
 		c->off = true;
 	} else {
@@ -903,7 +993,7 @@ void ckpt_save_final(struct ckpt *c, struct guest *g)
 	/* The layer is the cache's from here: the guest must not remove it. */
 	layer = guest_release_overlay(g);
 	if (journal_keep(c->o.journal, c->top_jid) < 0 ||
-	    write_record(c, c->final_key, layer, NULL) < 0) {
+	    write_record(c, c->final_key, layer, NULL, false) < 0) {
 		log_warn("generalised checkpoint: %s", err_msg());
 	} else {
 		link_into_build(c, c->final_key, layer);

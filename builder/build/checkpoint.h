@@ -47,9 +47,13 @@
  * In the build directory: checkpoints/state.json (nonce, recipe, vars: what
  * --resume needs) and checkpoints/<key>.qcow2 links to the layers used.
  *
- * The guest booted from a checkpoint starts fresh (as after a reboot) with a
- * new cloud-init instance-id; processes started by earlier steps are not
- * running any more. */
+ * The guest booted from a checkpoint starts fresh (as after a reboot);
+ * processes started by earlier steps are not running any more. It does not
+ * run cloud-init's stages again where the layer could be frozen with
+ * cloud-init held off (the agent layer and the default network; see
+ * hold_cloud_init in checkpoint.c): its guest ran them at its first boot,
+ * and under emulation they are most of a boot. Elsewhere cloud-init runs
+ * with a new instance-id. */
 #ifndef AMIFORGE_CHECKPOINT_H
 #define AMIFORGE_CHECKPOINT_H
 
@@ -113,6 +117,11 @@ const char *ckpt_image(const struct ckpt *c);
 bool ckpt_agent_in_layer(const struct ckpt *c);
 /* Where the guest's first overlay goes (in the cache; journaled). */
 const char *ckpt_overlay(const struct ckpt *c);
+/* Once the guest booted from ckpt_image() answers: take away what held
+ * cloud-init off at its boot (only the file amiforge wrote), so that the
+ * build's own reboots run cloud-init as before. 0, or -1 with an error (the
+ * file could not be removed). */
+int ckpt_booted(struct ckpt *c, struct guest *g);
 /* For component_run_opts.resume: NULL when nothing is reused. */
 const struct component_resume *ckpt_resume(const struct ckpt *c);
 

@@ -13,6 +13,18 @@
 #define INJECT_UNIT_PATH "/etc/systemd/system/amiforge-agent.service"
 #define INJECT_WANTS_PATH "/etc/systemd/system/multi-user.target.wants/amiforge-agent.service"
 
+/* cloud-init's own switch (every cloud-init since 0.7.9 honours it): a
+ * checkpoint's layer is frozen with this file in it, carrying this text, so
+ * that a build booting from the checkpoint does not run cloud-init's stages
+ * again (builder/build/checkpoint.h); the running build removes it at once,
+ * the booted one as soon as its agent answers, generalisation if it is
+ * still there, and the inspector fails an image that has it. */
+#define INJECT_CI_HOLD_PATH "/etc/cloud/cloud-init.disabled"
+#define INJECT_CI_HOLD_TEXT "amiforge: cloud-init held off while booting a build checkpoint\n"
+/* Said in the booted guest's tmpfs once the file is gone: generalisation
+ * then does not wait for cloud-init's stages, which this boot did not run. */
+#define INJECT_CI_HELD_RUN "/run/amiforge-cloud-init-held"
+
 /* The unit file text (static storage). The unit starts the agent early
  * (DefaultDependencies=no, after local-fs.target and the boot's tmpfiles
  * cleanup of /tmp). */

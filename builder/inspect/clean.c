@@ -125,6 +125,22 @@ static void check_amiforge(struct inspect_ctx *c)
 		}
 		strv_free(v);
 	}
+	/* cloud-init held off for a checkpoint's boot (inject.h), recognised
+	 * by its text: an image may disable cloud-init itself. */
+	{
+		char *text = guest_read(c, INJECT_CI_HOLD_PATH, NULL, NULL);
+
+		if (text && strcmp(text, INJECT_CI_HOLD_TEXT) == 0) {
+			size_t used = strlen(list);
+
+			if (!hits++)
+				snprintf(first, sizeof(first), "%s", INJECT_CI_HOLD_PATH);
+			if (hits <= EVIDENCE_MAX)
+				snprintf(list + used, sizeof(list) - used, "%s%s (cloud-init "
+					 "held off)", used ? ", " : "", INJECT_CI_HOLD_PATH);
+		}
+		free(text);
+	}
 	if (hits)
 		report_add(c, CHECK_FAIL, "clean.amiforge", first,
 			   "amiforge's own files left in the image: %s%s", list,

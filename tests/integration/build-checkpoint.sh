@@ -162,6 +162,10 @@ done
 check_eq "checkpoint: full build saved eight step checkpoints and the generalised one" \
 	"$(count_events "$dir/ev1" checkpoint saved)" 9
 check_eq "checkpoint: cache records: eight steps, one generalised, the agent layer" "$(records)" "8 1 1"
+check_eq "checkpoint: every step's layer was frozen with cloud-init held off" \
+	"$(python3 -c "
+import glob, json
+print(sum(1 for f in glob.glob('$ck/*.json') if json.load(open(f)).get('cloud_init_held')))")" 8
 check_eq "checkpoint: every chain at most 3 layers above the agent layer (merged as the build went)" \
 	"$(depth_max)" 3
 check "checkpoint: the first step's layer backs onto the agent layer, which backs onto the base" python3 -c "
@@ -193,8 +197,11 @@ check "checkpoint: rebuild booted from the checkpoint of step Fill5 (7/8)" \
 bd2=$(ls -d "$dir"/b2/ckpt-1.0.0-* | head -n 1)
 nothing_left "checkpoint: SIGINT during components" "$bd2"
 
-# 3. --resume the interrupted build with the last step fixed.
-write_component 'echo "{{ Word }} changed after {{ build.Two.outputs.stdout }}" > /var/lib/ckpt-three'
+# 3. --resume the interrupted build with the last step fixed. Booted from
+# a checkpoint, the guest ran none of cloud-init's stages (it had at its
+# first boot): held off by cloud-init's own switch in the layer, which the
+# booted build removed at once.
+write_component 'echo "{{ Word }} changed after {{ build.Two.outputs.stdout }}" > /var/lib/ckpt-three; test -e /run/amiforge-cloud-init-held; test ! -e /etc/cloud/cloud-init.disabled; cloud-init status | grep -q disabled'
 "$AMIFORGE" build --resume "$bd2" --json >"$dir/ev3" 2>"$dir/err3"
 rc=$?
 check_eq "checkpoint: --resume succeeds" "$rc" 0
@@ -226,10 +233,11 @@ cat /var/lib/ckpt-f3
 cat /var/lib/ckpt-f4
 cat /var/lib/ckpt-f5
 cat /var/lib/ckpt-three
+exists /etc/cloud/cloud-init.disabled
 EOF
 )
 check_eq "checkpoint: output has every step's result (chaining restored, merged layers intact)" \
-	"$(echo "$got" | tr -s '\n' '|')" "one|two after first-output|f1|f2|f3|f4|f5|three changed after second-output|"
+	"$(echo "$got" | tr -s '\n' '|')" "one|two after first-output|f1|f2|f3|f4|f5|three changed after second-output|false|"
 fi
 nothing_left "checkpoint: --resume" "$bd2"
 check_eq "checkpoint: cache records: nine steps (Three twice), two generalised, one agent layer" "$(records)" "9 2 1"

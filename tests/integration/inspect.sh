@@ -80,6 +80,7 @@ upload $S/k/config $KCONF
 upload $S/k/modules.builtin.new /lib/modules/$KV/modules.builtin
 upload $S/k/modules.dep /lib/modules/$KV/modules.dep
 write /etc/ssh/ssh_host_ed25519_key "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key\n"
+write /etc/cloud/cloud-init.disabled "amiforge: cloud-init held off while booting a build checkpoint\n"
 umount-all
 part-add /dev/sdb p $start $end
 part-set-mbr-id /dev/sdb 2 0xef
@@ -93,6 +94,7 @@ ln-sf /boot/vmlinuz /vmlinuz
 ln-sf ../boot/vmlinuz-$KV /boot/vmlinuz
 ln-sf boot/initrd.img-$KV /initrd.img
 upload $S/k/ext-b23.conf /boot/extlinux/extlinux.conf
+write /etc/cloud/cloud-init.disabled "disabled by the image's maker\n"
 umount-all
 part-add /dev/sdc p $start $end
 part-set-mbr-id /dev/sdc 2 0xef
@@ -123,6 +125,8 @@ check_eq "inspect: initramfs without nvme fails" "${st%% *}" fail
 check_contains "inspect: nvme failure names the initramfs" "$st" "/boot/initrd.img-"
 st=$(echo "$out" | status clean.ssh-host-keys)
 check_eq "inspect: leftover host key fails" "$st" "fail /etc/ssh/ssh_host_ed25519_key"
+check_eq "inspect: cloud-init held off by amiforge (a checkpoint's file) fails clean.amiforge" \
+	"$(echo "$out" | status clean.amiforge)" "fail /etc/cloud/cloud-init.disabled"
 check_eq "inspect: b1 ena still passes" "$(echo "$out" | status kernel.ena | cut -d' ' -f1)" pass
 # fact NAME... < json: the named facts, space-separated.
 fact() {
@@ -140,6 +144,8 @@ out=$("$AMIFORGE" inspect --json --boot-mode uefi --input-format qcow2 "$S/b2.qc
 check_eq "inspect: ESP without fallback loader exits 1" "$rc" 1
 st=$(echo "$out" | status boot.mode)
 check_eq "inspect: ESP without BOOTX64.EFI fails uefi" "$st" "fail /dev/sda2"
+check_eq "inspect: cloud-init disabled by the image itself is not amiforge's" \
+	"$(echo "$out" | status clean.amiforge | cut -d' ' -f1)" pass
 check_eq "inspect: b2 is otherwise clean" "$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["fail"])')" 1
 check_eq "inspect: /vmlinuz through absolute and relative symlinks" \
 	"$(echo "$out" | fact default_kernel default_kernel_file kernel_version kernel_version_source)" \
