@@ -45,11 +45,16 @@
  * newline, so that the agent finds it among the guest's disks; file data
  * starts at PROTO_BULK_HDR, in PROTO_BULK_ALIGN units (O_DIRECT), and is
  * read and written by the agent in chunks of PROTO_BULK_CHUNK. The channel
- * carries only the request: path, offset, size, sha256. */
+ * carries only the request: path, offset, size, and the data's XXH64
+ * (xxh64.h; PROTO_BULK_DIGEST_LEN bytes, big-endian, seed 0): a check that
+ * no block was lost or misplaced on the way, at a cost the guest can pay
+ * under emulation, where SHA-256 would take most of the transfer's time.
+ * The guest is not trusted either way: it could lie about any digest. */
 #define PROTO_BULK_MAGIC "AMIFORGE-BULK-1 "
 #define PROTO_BULK_HDR 4096u
 #define PROTO_BULK_ALIGN 4096u
 #define PROTO_BULK_CHUNK (4u * 1024 * 1024)
+#define PROTO_BULK_DIGEST_LEN 8u
 
 /* The argv and env strings of one exec, bytes together: half of Linux's
  * default execve() limit (ARG_MAX = stack rlimit / 4 = 2 MiB), so whatever we
@@ -105,11 +110,12 @@ enum proto_type {
 	PROTO_T_HASH,          /* A_PATH, A_ALGO → R_OK (A_HEX) */
 	PROTO_T_REBOOT,        /* → R_OK, then the guest reboots */
 	PROTO_T_POWEROFF,      /* → R_OK, then the guest powers off */
-	PROTO_T_PUT_BULK,      /* A_PATH, A_MODE, A_MTIME, A_NONCE, A_OFFSET, A_SIZE, A_DIGEST:
-				* the data is on the bulk disk → R_OK (A_SIZE, A_DIGEST of
-				* what was written); R_ERROR ENODEV: no such disk */
+	PROTO_T_PUT_BULK,      /* A_PATH, A_MODE, A_MTIME, A_NONCE, A_OFFSET, A_SIZE, A_DIGEST
+				* (XXH64): the data is on the bulk disk → R_OK (A_SIZE,
+				* A_DIGEST: XXH64 of what was written); R_ERROR ENODEV: no
+				* such disk */
 	PROTO_T_GET_BULK,      /* A_PATH, A_NONCE, A_OFFSET, A_SIZE (the most to write)
-				* → R_OK (A_SIZE, A_MODE, A_DIGEST) once the file is on
+				* → R_OK (A_SIZE, A_MODE, A_DIGEST: XXH64) once the file is on
 				* the bulk disk; R_ERROR ENODEV: no such disk, EFBIG */
 	PROTO_T_LAST_REQUEST = PROTO_T_GET_BULK,
 };

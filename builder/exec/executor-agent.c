@@ -9,6 +9,7 @@
 #include "error.h"
 #include "log.h"
 #include "util.h"
+#include "xxh64.h"
 
 /* Largest content accepted from a file whose size reads as 0 (procfs,
  * sysfs: /proc/cpuinfo of a 64-CPU guest is ~100 KiB; 1 MiB is ample). */
@@ -438,21 +439,17 @@ static int bulk_put(struct agent_exec_priv *p, int fd, uint64_t size, const char
 		    mode_t mode, int64_t mtime)
 {
 	struct agent *a = p->a;
-	uint8_t digest[EVP_MAX_MD_SIZE], *chunk = xmalloc_nofork(PROTO_BULK_CHUNK);
+	uint8_t digest[PROTO_BULK_DIGEST_LEN], *chunk = xmalloc_nofork(PROTO_BULK_CHUNK);
 	const uint8_t *their;
 	size_t their_len;
 	uint64_t done = 0, their_size = 0;
-	unsigned dlen = 0;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct xxh64 h;
 	struct proto_msg m;
 	struct proto_frame f;
 	uint32_t id;
 	int ret = -1, r;
 
-	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		err_set("sha256 init failed");
-		goto cleanup;
-	}
+	xxh64_init(&h, 0);
 	while (done < size) {
 		ssize_t n = read_all(fd, chunk, PROTO_BULK_CHUNK);
 
@@ -464,14 +461,14 @@ static int bulk_put(struct agent_exec_priv *p, int fd, uint64_t size, const char
 			err_set("the file changed size while it was read");
 			goto cleanup;
 		}
-		EVP_DigestUpdate(md, chunk, (size_t)n);
+		xxh64_update(&h, chunk, (size_t)n);
 		if (pwrite_all(p->bulk_fd, chunk, (size_t)n, (off_t)(PROTO_BULK_HDR + done)) < 0) {
 			err_errno("write the bulk disk");
 			goto cleanup;
 		}
 		done += (uint64_t)n;
 	}
-	EVP_DigestFinal_ex(md, digest, &dlen);
+	xxh64_bytes(xxh64_final(&h), digest);
 	id = agent_begin(a);
 	if (!id)
 		goto cleanup;
@@ -482,7 +479,7 @@ static int bulk_put(struct agent_exec_priv *p, int fd, uint64_t size, const char
 	proto_msg_u64(&m, PROTO_A_NONCE, p->bulk_nonce);
 	proto_msg_u64(&m, PROTO_A_OFFSET, PROTO_BULK_HDR);
 	proto_msg_u64(&m, PROTO_A_SIZE, size);
-	proto_msg_bytes(&m, PROTO_A_DIGEST, digest, dlen);
+	proto_msg_bytes(&m, PROTO_A_DIGEST, digest, sizeof(digest));
 	r = agent_send_msg(a, &m);
 	proto_msg_release(&m);
 	if (r < 0 || (r = bulk_reply(a, id, size, &f)) < 0)
@@ -493,8 +490,8 @@ static int bulk_put(struct agent_exec_priv *p, int fd, uint64_t size, const char
 	}
 	if (proto_get_u64(&f, PROTO_A_SIZE, &their_size) != 1 || their_size != size ||
 	    proto_get_bytes(&f, PROTO_A_DIGEST, &their, &their_len) != 1 ||
-	    their_len != dlen || memcmp(their, digest, dlen) != 0) {
-		err_set("agent: wrote a different size or sha256 than sent");
+	    their_len != sizeof(digest) || memcmp(their, digest, sizeof(digest)) != 0) {
+		err_set("agent: wrote a different size or XXH64 than sent");
 		goto cleanup;
 	}
 	log_debug("put '%s': %" PRIu64 " bytes through the bulk disk", path, size);
@@ -502,7 +499,6 @@ static int bulk_put(struct agent_exec_priv *p, int fd, uint64_t size, const char
 	ret = 1;
 cleanup:
 	bulk_release(p, done);
-	EVP_MD_CTX_free(md);
 	xfree_nofork(chunk, PROTO_BULK_CHUNK);
 	return ret;
 }
@@ -640,18 +636,17 @@ static int ex_stat(struct executor *ex, const char *path, struct file_stat *st);
 /* Get path into the host file fd through the bulk disk; the guest says the
  * file has size bytes. 1 done (*mode set), 0 not possible (use the channel),
  * -1 error recorded. What the agent writes on the disk is the guest's: at
- * most the room given is read, and its sha256 must be the agent's. */
+ * most the room given is read, and its XXH64 must be the agent's. */
 static int bulk_get(struct agent_exec_priv *p, const char *path, uint64_t size, int fd,
 		    uint32_t *mode)
 {
 	struct agent *a = p->a;
 	uint64_t max = p->bulk_cap < EXEC_GET_FILE_MAX ? p->bulk_cap : EXEC_GET_FILE_MAX;
-	uint8_t digest[EVP_MAX_MD_SIZE], *chunk = NULL;
+	uint8_t digest[2 * PROTO_BULK_DIGEST_LEN], *chunk = NULL;
 	const uint8_t *their;
 	size_t their_len;
 	uint64_t got = 0, done = 0;
-	unsigned dlen = 0;
-	EVP_MD_CTX *md = NULL;
+	struct xxh64 h;
 	struct proto_msg m;
 	struct proto_frame f;
 	uint32_t id;
@@ -671,9 +666,9 @@ static int bulk_get(struct agent_exec_priv *p, const char *path, uint64_t size, 
 		return r;
 	if (proto_get_u64(&f, PROTO_A_SIZE, &got) != 1 || got > max ||
 	    proto_get_bytes(&f, PROTO_A_DIGEST, &their, &their_len) != 1 ||
-	    their_len != 32) {
+	    their_len != PROTO_BULK_DIGEST_LEN) {
 		agent_protocol_error(a, "get-bulk reply without a size within %" PRIu64
-				     " bytes and a sha256", max);
+				     " bytes and an XXH64", max);
 		got = 0;
 		goto cleanup;
 	}
@@ -681,12 +676,8 @@ static int bulk_get(struct agent_exec_priv *p, const char *path, uint64_t size, 
 		*mode = 0644;
 	/* f points into the client's buffer: keep the digest. */
 	memcpy(digest, their, their_len);
-	md = EVP_MD_CTX_new();
 	chunk = xmalloc_nofork(PROTO_BULK_CHUNK);
-	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		err_set("sha256 init failed");
-		goto cleanup;
-	}
+	xxh64_init(&h, 0);
 	while (done < got) {
 		size_t n = got - done < PROTO_BULK_CHUNK ? (size_t)(got - done) : PROTO_BULK_CHUNK;
 		ssize_t rd = pread(p->bulk_fd, chunk, n, (off_t)(PROTO_BULK_HDR + done));
@@ -697,16 +688,16 @@ static int bulk_get(struct agent_exec_priv *p, const char *path, uint64_t size, 
 			err_errno("read the bulk disk");
 			goto cleanup;
 		}
-		EVP_DigestUpdate(md, chunk, (size_t)rd);
+		xxh64_update(&h, chunk, (size_t)rd);
 		if (write_all(fd, chunk, (size_t)rd) < 0) {
 			err_errno("write");
 			goto cleanup;
 		}
 		done += (uint64_t)rd;
 	}
-	EVP_DigestFinal_ex(md, digest + 32, &dlen);
-	if (dlen != 32 || memcmp(digest, digest + 32, 32) != 0) {
-		err_set("agent: sha256 or size of the received data does not match");
+	xxh64_bytes(xxh64_final(&h), digest + PROTO_BULK_DIGEST_LEN);
+	if (memcmp(digest, digest + PROTO_BULK_DIGEST_LEN, PROTO_BULK_DIGEST_LEN) != 0) {
+		err_set("agent: XXH64 or size of the received data does not match");
 		goto cleanup;
 	}
 	log_debug("get '%s': %" PRIu64 " bytes through the bulk disk", path, got);
@@ -714,7 +705,6 @@ static int bulk_get(struct agent_exec_priv *p, const char *path, uint64_t size, 
 	ret = 1;
 cleanup:
 	bulk_release(p, got);
-	EVP_MD_CTX_free(md);
 	if (chunk)
 		xfree_nofork(chunk, PROTO_BULK_CHUNK);
 	return ret;

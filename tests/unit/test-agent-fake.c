@@ -589,7 +589,7 @@ static void guest_main(int fd, enum scenario s)
 		break;
 	case S_BULK_GET_HUGE:
 	case S_BULK_GET_BAD_DIGEST: {
-		uint8_t zero[32] = { 0 };
+		uint8_t zero[PROTO_BULK_DIGEST_LEN] = { 0 };
 
 		/* stat: a regular file of 2 MiB; then the get-bulk */
 		proto_msg_init(&m, PROTO_R_OK, 0, f.id);

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "run.h"
 #include "util.h"
+#include "xxh64.h"
 #include "builder/recipe/yaml.h"
 
 static void test_buf(void)
@@ -41,6 +42,45 @@ static void test_words_join(void)
 	s = words_join(none, ", ");
 	CHECK_STR(s, "", "words_join: no words, an empty string");
 	free(s);
+}
+
+/* XXH64 against xxhsum -H1 (xxHash 0.8.1, Debian 12's xxhash package):
+ * "", "a", "abc", 100 bytes of chr(32 + i % 90), 1000 'x' — fed whole and
+ * in uneven pieces (the stream's buffering across 32-byte stripes). */
+static void test_xxh64(void)
+{
+	static const struct { const char *name; uint64_t want; } v[] = {
+		{ "empty", 0xef46db3751d8e999ULL }, { "a", 0xd24ec4f1a98c6e5bULL },
+		{ "abc", 0x44bc2cf5ad770999ULL }, { "100 bytes", 0xc073f906c58dad78ULL },
+		{ "1000 x", 0x4cb9a3b69cb700e1ULL },
+	};
+	uint8_t data[1000], be[8];
+	size_t lens[] = { 0, 1, 3, 100, 1000 }, i, off, step;
+	struct xxh64 x;
+
+	for (i = 0; i < ARRAY_SIZE(v); i++) {
+		size_t k;
+
+		if (i == 1 || i == 2)
+			memcpy(data, "abc", 3);
+		else if (i == 3)
+			for (k = 0; k < 100; k++)
+				data[k] = (uint8_t)(32 + k % 90);
+		else if (i == 4)
+			memset(data, 'x', sizeof(data));
+		xxh64_init(&x, 0);
+		xxh64_update(&x, data, lens[i]);
+		CHECK(xxh64_final(&x) == v[i].want, "xxh64: %s, whole", v[i].name);
+		for (step = 1; step <= 37; step += 12) {
+			xxh64_init(&x, 0);
+			for (off = 0; off < lens[i]; off += step)
+				xxh64_update(&x, data + off, lens[i] - off < step ? lens[i] - off : step);
+			CHECK(xxh64_final(&x) == v[i].want, "xxh64: %s, in pieces of %zu",
+			      v[i].name, step);
+		}
+	}
+	xxh64_bytes(0x0102030405060708ULL, be);
+	CHECK(be[0] == 1 && be[7] == 8, "xxh64: canonical bytes are big-endian");
 }
 
 static void test_parse(void)
@@ -350,6 +390,7 @@ int main(void)
 {
 	test_buf();
 	test_words_join();
+	test_xxh64();
 	test_parse();
 	test_redact();
 	test_redact_shapes();
