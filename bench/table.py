@@ -19,15 +19,21 @@ Notes (what each side does; peer/amiforge > 1: amiforge is faster or smaller):
   without its format), a cidata ISO with an SSH key for root, ssh communicator, one `shell`
   provisioner per command (Packer joins the inline commands of one provisioner into one
   script), `file` for the 256 MiB file. All times observed from the host (bench/tsrun.py).
-- 1a: amiforge, the First step's start in its TOE log; Packer, its output arriving.
-  1b: the same minus the first sight of "Run /init" in the guest's console log.
+- 1a: amiforge, the First step's end in its TOE log (one echo, after the wait for the
+  booted system); Packer, its output arriving. 1a': amiforge's from the guest's power-on
+  (its "booting" event) against the guest's own boot: the uptime at which
+  multi-user.target came up (systemd's ActiveEnterTimestampMonotonic, read by the Floor
+  step). 1b: 1a minus the first sight of "Run /init" in the guest's console log.
   1c: a build guest (--no-cache, one trivial step) from the hypervisor starting it to its
   agent answering, against the guest kernel's own time to userspace ("Run /init") + 2 s
   (#16 target 1: peer/amiforge >= 1); 1d: the guest's uptime when the agent began serving,
   from the agent's own console line (bench/agent-ready.sh).
 - 2a: one more step in a build: (C50 done - First done) / 50. amiforge's includes the
   disk checkpoint it takes after each step that may change the disk; 2b is amiforge's
-  step alone (exec through the agent), against the same Packer figure.
+  step alone (exec through the agent), against the same Packer figure. 2a': 2a against
+  the guest's own floor for a step: bash running a one-line script file, 20 times, in the
+  same guest (the Floor step, run by both tools; AWSTOE's ExecuteBash is a script file run
+  by bash).
 - 3: amiforge, the WebDownload step (host fetch from a local HTTP server, then put through
   the agent's bulk data disk); Packer, the `file` provisioner (SSH).
   3c, 3d: a 256 MiB file put into / got out of a guest (`amiforge run`, put_file and
@@ -68,10 +74,12 @@ def ratio(a, p):
 
 
 # The goal for a row's peer/amiforge ratio, where an issue sets one
-# (#16: 1a start ≤ ½ of Packer's, 2a a step ≤ 1/10, 3 bulk data ≥ 8×;
+# (#16: 1a start ≤ ½ of Packer's, 2a a step ≤ 1/10, 3 bulk data ≥ 8×; the
+# primed rows: the guest's own floor under this accelerator, which is the
+# target where the Packer ratio asks for less than the floor;
 # #17: 6a VMDK ≥ 1.8× qemu-img, 6b raw ≥ 1.0×, 7e streamed publish ≤ 1/3
 # of convert + aws s3 cp, 9a EBS direct CPU per GiB ≤ ½ of aws s3 cp's).
-GOALS = {"1a": 2.0, "1c": 1.0, "2a": 10.0, "3": 8.0, "3c": 0.5, "3d": 0.5, "6a": 1.8, "6b": 1.0, "7e": 3.0, "9a": 2.0}
+GOALS = {"1a": 2.0, "1a'": 1.0, "1c": 1.0, "2a": 10.0, "2a'": 1.0, "3": 8.0, "3c": 0.5, "3d": 0.5, "6a": 1.8, "6b": 1.0, "7e": 3.0, "9a": 2.0}
 
 
 def esc(s):
