@@ -271,8 +271,8 @@ import datetime, json, re, statistics, sys
 kind, path = sys.argv[1], sys.argv[2]
 toe = sys.argv[3] if len(sys.argv) > 3 else None
 toelog = sys.argv[4] if len(sys.argv) > 4 else None
-floor_step = floor_boot = first_boot = booting = nan
 nan = float("nan")
+floor_step = floor_boot = first_boot = booting = nan
 t = {}
 init = total = rss = pss = start = nan
 status = None
