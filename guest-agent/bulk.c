@@ -108,35 +108,6 @@ static bool set_direct(int fd, bool on)
 	return fl >= 0 && fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) == 0;
 }
 
-/* read_all() for a file that may be O_DIRECT, which wants aligned offsets:
- * after a piece that is not whole blocks (the file's end), or where the
- * file system turns a direct read down (EINVAL), the rest is read through
- * the cache. */
-static ssize_t read_chunk(int fd, uint8_t *p, size_t n, bool *direct)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, p + got, n - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EINVAL && *direct) {
-			*direct = false;
-			if (set_direct(fd, false))
-				continue;
-		}
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-		if (*direct && got % PROTO_BULK_ALIGN)
-			*direct = !set_direct(fd, false);
-	}
-	return (ssize_t)got;
-}
-
 int op_put_bulk(const struct proto_frame *f, struct proto_msg *ok)
 {
 	const char *path;
@@ -256,8 +227,6 @@ int op_get_bulk(const struct proto_frame *f, struct proto_msg *ok)
 		errno = EINVAL;
 		goto cleanup;
 	}
-	/* Whole chunks, aligned: a short read only at the end. Where the file
-	 * system refuses O_DIRECT, read through the cache. */
 	direct = set_direct(fd, true);
 	if ((uint64_t)st.st_size > max) {
 		err_set("get '%s': %" PRIu64 " bytes, more than the bulk disk's %" PRIu64, path,
@@ -277,9 +246,21 @@ int op_get_bulk(const struct proto_frame *f, struct proto_msg *ok)
 	}
 	xxh64_init(&h, 0);
 	for (;;) {
-		ssize_t n = read_chunk(fd, chunk, PROTO_BULK_CHUNK, &direct);
+		ssize_t n;
 		size_t wr;
 
+		/* O_DIRECT reads whole blocks at aligned offsets: the file's
+		 * tail goes through the cache, and so does all of it where the
+		 * file system turns a direct read down, or where a short read
+		 * (the file shrank) left the offset unaligned (EINVAL). */
+		if (direct && (uint64_t)st.st_size < done + PROTO_BULK_CHUNK)
+			direct = !set_direct(fd, false);
+		n = read_all(fd, chunk, PROTO_BULK_CHUNK);
+		if (n < 0 && errno == EINVAL && direct) {
+			direct = false;
+			if (set_direct(fd, false) && lseek(fd, (off_t)done, SEEK_SET) >= 0)
+				n = read_all(fd, chunk, PROTO_BULK_CHUNK);
+		}
 		if (n < 0) {
 			err_errno("read '%s'", path);
 			goto cleanup;
