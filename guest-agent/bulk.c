@@ -108,6 +108,24 @@ static bool set_direct(int fd, bool on)
 	return fl >= 0 && fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) == 0;
 }
 
+/* One chunk of the file's data read or written at offset at (fd's own
+ * offset), O_DIRECT while *direct: where the file system turns a direct
+ * transfer down (EINVAL: before anything moved, or after a short read
+ * left the offset unaligned) it is redone from at through the cache, and
+ * the rest of the file goes that way too. */
+static ssize_t file_io(int fd, bool write, uint8_t *buf, size_t n, uint64_t at, bool *direct)
+{
+	ssize_t r = write ? (write_all(fd, buf, n) < 0 ? -1 : (ssize_t)n) : read_all(fd, buf, n);
+
+	if (r < 0 && errno == EINVAL && *direct) {
+		*direct = false;
+		if (set_direct(fd, false) && lseek(fd, (off_t)at, SEEK_SET) >= 0)
+			r = write ? (write_all(fd, buf, n) < 0 ? -1 : (ssize_t)n) :
+				    read_all(fd, buf, n);
+	}
+	return r;
+}
+
 int op_put_bulk(const struct proto_frame *f, struct proto_msg *ok)
 {
 	const char *path;
@@ -120,7 +138,7 @@ int op_put_bulk(const struct proto_frame *f, struct proto_msg *ok)
 	uint8_t *chunk = NULL;
 	char *tmp = NULL;
 	bool direct;
-	int dev = -1, fd = -1, ret = -1, r, w;
+	int dev = -1, fd = -1, ret = -1, r;
 
 	if (bulk_args(f, &path, &nonce, &offset, &size) < 0 ||
 	    proto_get_u32(f, PROTO_A_MODE, &mode) < 0 ||
@@ -157,18 +175,10 @@ int op_put_bulk(const struct proto_frame *f, struct proto_msg *ok)
 					offset + done);
 			goto cleanup;
 		}
-		/* O_DIRECT writes whole blocks: the last piece goes buffered,
-		 * and so does all of it where the file system turns a direct
-		 * write down (EINVAL before writing anything). */
+		/* O_DIRECT writes whole blocks: the last piece goes buffered. */
 		if (direct && n % PROTO_BULK_ALIGN)
 			direct = !set_direct(fd, false);
-		w = write_all(fd, chunk, n);
-		if (w < 0 && errno == EINVAL && direct) {
-			direct = false;
-			if (set_direct(fd, false) && lseek(fd, (off_t)done, SEEK_SET) >= 0)
-				w = write_all(fd, chunk, n);
-		}
-		if (w < 0) {
+		if (file_io(fd, true, chunk, n, done, &direct) < 0) {
 			err_errno("write '%s'", path);
 			goto cleanup;
 		}
@@ -250,17 +260,10 @@ int op_get_bulk(const struct proto_frame *f, struct proto_msg *ok)
 		size_t wr;
 
 		/* O_DIRECT reads whole blocks at aligned offsets: the file's
-		 * tail goes through the cache, and so does all of it where the
-		 * file system turns a direct read down, or where a short read
-		 * (the file shrank) left the offset unaligned (EINVAL). */
+		 * tail goes through the cache. */
 		if (direct && (uint64_t)st.st_size < done + PROTO_BULK_CHUNK)
 			direct = !set_direct(fd, false);
-		n = read_all(fd, chunk, PROTO_BULK_CHUNK);
-		if (n < 0 && errno == EINVAL && direct) {
-			direct = false;
-			if (set_direct(fd, false) && lseek(fd, (off_t)done, SEEK_SET) >= 0)
-				n = read_all(fd, chunk, PROTO_BULK_CHUNK);
-		}
+		n = file_io(fd, false, chunk, PROTO_BULK_CHUNK, done, &direct);
 		if (n < 0) {
 			err_errno("read '%s'", path);
 			goto cleanup;
