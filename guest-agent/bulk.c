@@ -113,15 +113,21 @@ static bool set_direct(int fd, bool on)
  * transfer down (EINVAL: before anything moved, or after a short read
  * left the offset unaligned) it is redone from at through the cache, and
  * the rest of the file goes that way too. */
+static ssize_t io_all(int fd, bool write, uint8_t *buf, size_t n)
+{
+	if (write)
+		return write_all(fd, buf, n) < 0 ? -1 : (ssize_t)n;
+	return read_all(fd, buf, n);
+}
+
 static ssize_t file_io(int fd, bool write, uint8_t *buf, size_t n, uint64_t at, bool *direct)
 {
-	ssize_t r = write ? (write_all(fd, buf, n) < 0 ? -1 : (ssize_t)n) : read_all(fd, buf, n);
+	ssize_t r = io_all(fd, write, buf, n);
 
 	if (r < 0 && errno == EINVAL && *direct) {
 		*direct = false;
 		if (set_direct(fd, false) && lseek(fd, (off_t)at, SEEK_SET) >= 0)
-			r = write ? (write_all(fd, buf, n) < 0 ? -1 : (ssize_t)n) :
-				    read_all(fd, buf, n);
+			r = io_all(fd, write, buf, n);
 	}
 	return r;
 }

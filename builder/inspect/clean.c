@@ -20,13 +20,31 @@
 /* Block size for streaming file contents out of the tar stream. */
 #define CANARY_BLOCK (256u * 1024)
 
+/* A check's evidence: how many paths, the first (the report's evidence),
+ * and the first EVIDENCE_MAX of them as a list, each with its note. */
+struct hits {
+	unsigned long n;
+	char first[1024];
+	char list[1024];
+};
+
+static void hits_add(struct hits *h, const char *path, const char *note)
+{
+	size_t used = strlen(h->list);
+
+	if (!h->n++)
+		snprintf(h->first, sizeof(h->first), "%s", path);
+	if (h->n <= EVIDENCE_MAX)
+		snprintf(h->list + used, sizeof(h->list) - used, "%s%s%s", used ? ", " : "", path,
+			 note);
+}
+
 /* Non-empty regular files matching any pattern; fail/warn with the list. */
 static void check_files(struct inspect_ctx *c, enum check_status st, const char *id,
 			const char *const *patterns, const char *what, const char *ok)
 {
-	char list[1024] = "", first[512] = "";
+	struct hits h = { 0 };
 	size_t i, j;
-	int hits = 0;
 
 	for (i = 0; patterns[i]; i++) {
 		char **v = guest_glob(c, patterns[i]);
@@ -34,20 +52,15 @@ static void check_files(struct inspect_ctx *c, enum check_status st, const char 
 		for (j = 0; v[j]; j++) {
 			bool dir = guest_is_dir(c, v[j]);
 			int64_t size = dir ? 1 : guestfs_filesize(c->g, v[j]);
-			size_t used = strlen(list);
 
-			if (size <= 0)	/* empty files are harmless */
-				continue;
-			if (!hits++)
-				snprintf(first, sizeof(first), "%s", v[j]);
-			if (hits <= EVIDENCE_MAX)
-				snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", v[j]);
+			if (size > 0)	/* empty files are harmless */
+				hits_add(&h, v[j], "");
 		}
 		strv_free(v);
 	}
-	if (hits)
-		report_add(c, st, id, first, "%s: %s%s", what, list,
-			   hits > EVIDENCE_MAX ? ", ..." : "");
+	if (h.n)
+		report_add(c, st, id, h.first, "%s: %s%s", what, h.list,
+			   h.n > EVIDENCE_MAX ? ", ..." : "");
 	else
 		report_add(c, CHECK_PASS, id, NULL, "%s", ok);
 }
@@ -90,61 +103,38 @@ static void check_amiforge(struct inspect_ctx *c)
 		"/var/lib/cloud/instances/*/user-data.txt", "/var/lib/cloud/instances/*/user-data.txt.i",
 		"/var/lib/cloud/seed/nocloud*/user-data", NULL,
 	};
-	char list[1024] = "", first[512] = "";
-	int hits = 0;
+	struct hits h = { 0 };
+	char *text;
 	size_t i, j;
 
 	for (i = 0; paths[i]; i++) {
 		char **v = guest_glob(c, paths[i]);
 
-		for (j = 0; v[j]; j++) {
-			size_t used = strlen(list);
-
-			if (!hits++)
-				snprintf(first, sizeof(first), "%s", v[j]);
-			if (hits <= EVIDENCE_MAX)
-				snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", v[j]);
-		}
+		for (j = 0; v[j]; j++)
+			hits_add(&h, v[j], "");
 		strv_free(v);
 	}
 	for (i = 0; userdata[i]; i++) {
 		char **v = guest_glob(c, userdata[i]);
 
 		for (j = 0; v[j]; j++) {
-			char *text = guest_read(c, v[j], NULL, NULL);
-			size_t used = strlen(list);
-
-			if (text && strstr(text, SEED_CONSOLE_MARK)) {
-				if (!hits++)
-					snprintf(first, sizeof(first), "%s", v[j]);
-				if (hits <= EVIDENCE_MAX)
-					snprintf(list + used, sizeof(list) - used, "%s%s (the build's "
-						 "seed)", used ? ", " : "", v[j]);
-			}
+			text = guest_read(c, v[j], NULL, NULL);
+			if (text && strstr(text, SEED_CONSOLE_MARK))
+				hits_add(&h, v[j], " (the build's seed)");
 			free(text);
 		}
 		strv_free(v);
 	}
 	/* cloud-init held off for a checkpoint's boot (inject.h), recognised
 	 * by its text: an image may disable cloud-init itself. */
-	{
-		char *text = guest_read(c, INJECT_CI_HOLD_PATH, NULL, NULL);
-
-		if (text && strcmp(text, INJECT_CI_HOLD_TEXT) == 0) {
-			size_t used = strlen(list);
-
-			if (!hits++)
-				snprintf(first, sizeof(first), "%s", INJECT_CI_HOLD_PATH);
-			if (hits <= EVIDENCE_MAX)
-				snprintf(list + used, sizeof(list) - used, "%s%s (cloud-init "
-					 "held off)", used ? ", " : "", INJECT_CI_HOLD_PATH);
-		}
-		free(text);
-	}
-	if (hits)
-		report_add(c, CHECK_FAIL, "clean.amiforge", first,
-			   "amiforge's own files left in the image: %s%s", list,
-			   hits > EVIDENCE_MAX ? ", ..." : "");
+	text = guest_read(c, INJECT_CI_HOLD_PATH, NULL, NULL);
+	if (text && strcmp(text, INJECT_CI_HOLD_TEXT) == 0)
+		hits_add(&h, INJECT_CI_HOLD_PATH, " (cloud-init held off)");
+	free(text);
+	if (h.n)
+		report_add(c, CHECK_FAIL, "clean.amiforge", h.first,
+			   "amiforge's own files left in the image: %s%s", h.list,
+			   h.n > EVIDENCE_MAX ? ", ..." : "");
 	else
 		report_add(c, CHECK_PASS, "clean.amiforge", NULL,
 			   "nothing of amiforge's (agent, unit, seed, working files, the build "
@@ -195,12 +185,6 @@ struct needle {
 	int group;
 };
 
-struct hits {
-	unsigned long n;
-	char first[1024];
-	char list[1024];
-};
-
 struct canary_scan {
 	int fd;                   /* read end of the tar stream */
 	struct needle nd[NEEDLES_MAX];
@@ -209,16 +193,6 @@ struct canary_scan {
 	struct hits hit[2];
 	char err[512];
 };
-
-static void scan_hit(struct hits *h, const char *path)
-{
-	size_t used = strlen(h->list);
-
-	if (!h->n++)
-		snprintf(h->first, sizeof(h->first), "%s", path);
-	if (h->n <= EVIDENCE_MAX)
-		snprintf(h->list + used, sizeof(h->list) - used, "%s%s", used ? ", " : "", path);
-}
 
 /* The groups (bit 0, bit 1) whose needles occur in the n bytes at p. */
 static unsigned match(const struct canary_scan *s, const void *p, size_t n, unsigned have)
@@ -280,7 +254,7 @@ static void *scan_thread(void *opaque)
 			have = scan_data(a, s, buf, have);
 		for (int g = 0; g < 2; g++)
 			if (have & (1u << g))
-				scan_hit(&s->hit[g], path);
+				hits_add(&s->hit[g], path, "");
 	}
 	if (r != ARCHIVE_EOF)
 		snprintf(s->err, sizeof(s->err), "%s", archive_error_string(a));
