@@ -728,12 +728,7 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 		goto cleanup;
 	}
 	stage_end(b, gs->boot_stage, "ok");
-	/* A remote libvirt host's guest booted from the agent layer or a
-	 * reused checkpoint (its chain uploaded with it: libvirt-remote.h);
-	 * its disk is there while it runs, so no checkpoint is taken. */
-	if (b->ck && !guest_can_snapshot(g) && hv_uri_remote(go.uri)) {
-		log_info("checkpoints: none taken on a remote host (%s)", go.uri);
-	} else if (b->ck && !guest_can_snapshot(g)) {
+	if (b->ck && !guest_can_snapshot(g)) {
 		log_warn("checkpoints: the %s driver cannot snapshot a running guest", go.driver ?
 			 go.driver : "hypervisor");
 		b->ck = (ckpt_free(b->ck), NULL);

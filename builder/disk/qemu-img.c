@@ -93,6 +93,15 @@ int qemu_img_create_overlay(const char *base, const char *base_fmt, const char *
 	return qemu_img_run(argv, how);
 }
 
+int qemu_img_rebase_unsafe(const char *path, const char *backing, const char *backing_fmt,
+			   const struct qemu_img_how *how)
+{
+	const char *argv[] = { "qemu-img", "rebase", "-q", "-u", "-f", "qcow2", "-F", backing_fmt,
+			       "-b", backing, "--", path, NULL };
+
+	return qemu_img_run(argv, how);
+}
+
 /* ---- reading ---- */
 
 #define READ_MAX_DEFAULT (1u * 1024 * 1024)

@@ -39,6 +39,12 @@ int qemu_img_compare(const char *a, const char *a_fmt, const char *b, const char
 int qemu_img_create_overlay(const char *base, const char *base_fmt, const char *path,
 			    uint64_t size, const struct qemu_img_how *how);
 
+/* Rewrite the qcow2 at path's header to name backing (format backing_fmt)
+ * as its backing file, its data untouched (qemu-img rebase -u): for a
+ * layer whose backing file was renamed, never to change what it holds. */
+int qemu_img_rebase_unsafe(const char *path, const char *backing, const char *backing_fmt,
+			   const struct qemu_img_how *how);
+
 /* ---- reading ---- */
 
 /* How one reading run goes: at most max bytes of output (0: 1 MiB), a

@@ -341,9 +341,7 @@ int hv_destroy(struct hv_vm *vm)
 
 bool hv_can_snapshot(const struct hv *hv)
 {
-	/* A guest on another host: its new top layer would be there, not at
-	 * new_top here. */
-	return hv->drv->snapshot_disk != NULL && !hv->remote;
+	return hv->drv->snapshot_disk != NULL;
 }
 
 int hv_snapshot_disk(struct hv_vm *vm, const char *new_top)

@@ -152,8 +152,11 @@ struct hv_driver {
 	/* Live external snapshot of the boot disk (disks[0]): its current top
 	 * layer is frozen and the guest writes to new_top from now on, a qcow2
 	 * the driver creates backed by the old top (absolute path, explicit
-	 * backing format). Flush the guest's caches first (sync). NULL: the
-	 * driver cannot; checkpoints are then off. 0 or -1. */
+	 * backing format). Flush the guest's caches first (sync). A guest on
+	 * another host writes to a top the driver makes there, which comes
+	 * back to new_top when it stops (collect), and the frozen layer comes
+	 * back over its file here at once, its header naming the image below
+	 * it here. NULL: the driver cannot; checkpoints are then off. 0 or -1. */
 	int (*snapshot_disk)(void *conn, void *vm, const char *new_top);
 	/* The guest has stopped (shut down or destroyed): bring its writable
 	 * disks' contents back to the spec's paths (a remote libvirt host's
@@ -164,8 +167,10 @@ struct hv_driver {
 	 * every backing layer above base (a file in its backing chain, absolute
 	 * path), then back it onto base directly; the layers in between are
 	 * left unchanged (they may be other checkpoints'). Returns when the
-	 * job has ended, within timeout_ms. NULL: the driver cannot (chains
-	 * are then not merged). 0 or -1. */
+	 * job has ended, within timeout_ms. On another host, base is a local
+	 * file of the chain and the driver streams onto its copy there (the
+	 * top's header here is written when it comes back). NULL: the driver
+	 * cannot (chains are then not merged). 0 or -1. */
 	int (*stream_disk)(void *conn, void *vm, const char *base, int64_t timeout_ms);
 	/* Let a guest started with spec->persistent outlive this process: after
 	 * it, vm_release and close must leave it running. NULL: the driver's

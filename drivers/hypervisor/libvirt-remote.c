@@ -11,6 +11,8 @@
 #include <libvirt/virterror.h>
 
 #include <jansson.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
 #include <openssl/evp.h>
 
 #include "libvirt-remote.h"
@@ -39,6 +41,8 @@
 #define LVR_KEEPALIVE_COUNT 6
 /* How long the console logger may take to drain once the stream ends. */
 #define LVR_LOGGER_DRAIN_MS 2000
+/* The host's capabilities XML: tens of KiB. */
+#define LVR_CAPS_MAX (4u * 1024 * 1024)
 /* How long a bridge's owner waits for the event loop to let go of it. */
 #define LVR_RELEASE_WAIT_MS 1000
 
@@ -143,7 +147,8 @@ struct lvr {
 	char *domain;
 	struct lvr_vol vols[LVR_VOLS_MAX];
 	size_t n_vols;
-	struct strv bases;   /* paths of the shared base volumes it uses */
+	struct strv bases;   /* paths of the shared volumes it uses */
+	long qemu_gid;       /* QEMU's group on the host: -1 none said, -2 not asked */
 	struct pump *agent, *console;
 	/* The accept thread: listen_fd, woken to stop through stop_pipe. */
 	int listen_fd;
@@ -639,6 +644,7 @@ struct lvr *lvr_new(virConnectPtr conn, const char *domain)
 	r->domain = xstrdup(domain);
 	r->listen_fd = -1;
 	r->stop_pipe[0] = r->stop_pipe[1] = -1;
+	r->qemu_gid = -2;
 	return r;
 }
 
@@ -656,16 +662,22 @@ static int recv_to_fd(virStreamPtr st UNUSED, const char *data, size_t n, void *
 
 /* Create volume name in pool: size bytes, raw whatever the file holds (the
  * volume is its bytes; the domain XML states each disk's format, never
- * probed), the given mode. NULL with an error; *exists says whether it was
- * there already. */
+ * probed), the given mode, owned by root and group gid when gid >= 0. NULL
+ * with an error; *exists says whether it was there already. */
 static virStorageVolPtr create_volume(virStoragePoolPtr pool, const char *name, off_t size,
-				      const char *mode, bool *exists)
+				      const char *mode, long gid, bool *exists)
 {
-	char *xml = xasprintf("<volume><name>%s</name><capacity unit='bytes'>%lld</capacity>"
-			      "<allocation unit='bytes'>0</allocation><target><format type='raw'/>"
-			      "<permissions><mode>%s</mode></permissions></target></volume>",
-			      name, (long long)size, mode);
-	virStorageVolPtr vol = virStorageVolCreateXML(pool, xml, 0);
+	char owner[64] = "";
+	char *xml;
+	virStorageVolPtr vol;
+
+	if (gid >= 0)
+		snprintf(owner, sizeof(owner), "<owner>0</owner><group>%ld</group>", gid);
+	xml = xasprintf("<volume><name>%s</name><capacity unit='bytes'>%lld</capacity>"
+			"<allocation unit='bytes'>0</allocation><target><format type='raw'/>"
+			"<permissions><mode>%s</mode>%s</permissions></target></volume>",
+			name, (long long)size, mode, owner);
+	vol = virStorageVolCreateXML(pool, xml, 0);
 
 	*exists = false;
 	if (!vol) {
@@ -720,7 +732,7 @@ const char *lvr_upload(struct lvr *r, const char *role, const char *local)
 	if (!(pool = pool_get(r->conn)))
 		goto cleanup;
 	name = xasprintf("%s-%s", r->domain, role);
-	if (!(vol = create_volume(pool, name, sb.st_size, "0600", &exists)))
+	if (!(vol = create_volume(pool, name, sb.st_size, "0600", -1, &exists)))
 		goto cleanup;
 	/* Recorded at once: lvr_free deletes it whatever happens next. */
 	v = &r->vols[r->n_vols++];
@@ -746,6 +758,51 @@ cleanup:
 	free(name);
 	if (fd >= 0)
 		close(fd);
+	return ret;
+}
+
+const char *lvr_overlay(struct lvr *r, const char *role, const char *backing,
+			const char *backing_fmt, uint64_t size)
+{
+	virStoragePoolPtr pool = NULL;
+	virStorageVolPtr vol = NULL;
+	struct lvr_vol *v;
+	char *name = NULL, *xml = NULL, *path = NULL;
+	const char *ret = NULL;
+
+	if (r->n_vols >= LVR_VOLS_MAX) {
+		err_set("domain '%s': too many volumes", r->domain);
+		goto cleanup;
+	}
+	if (!(pool = pool_get(r->conn)))
+		goto cleanup;
+	name = xasprintf("%s-%s", r->domain, role);
+	xml = xasprintf("<volume><name>%s</name><capacity unit='bytes'>%" PRIu64 "</capacity>"
+			"<target><format type='qcow2'/><permissions><mode>0600</mode>"
+			"</permissions></target><backingStore><path>%s</path>"
+			"<format type='%s'/></backingStore></volume>",
+			name, size, backing, backing_fmt);
+	if (!(vol = virStorageVolCreateXML(pool, xml, 0))) {
+		lv_fail("create volume", name);
+		goto cleanup;
+	}
+	v = &r->vols[r->n_vols++];
+	v->role = xstrdup(role);
+	v->name = xstrdup(name);
+	if (!(path = virStorageVolGetPath(vol))) {
+		lv_fail("path of volume", name);
+		goto cleanup;
+	}
+	v->path = xstrdup(path);
+	ret = v->path;
+cleanup:
+	if (vol)
+		virStorageVolFree(vol);
+	if (pool)
+		virStoragePoolFree(pool);
+	free(path);
+	free(xml);
+	free(name);
 	return ret;
 }
 
@@ -803,25 +860,70 @@ static bool base_ready(virStoragePoolPtr pool, const char *name, char **path)
 	return ok;
 }
 
-const char *lvr_upload_base(struct lvr *r, const char *local)
+/* The group QEMU runs as on r's host: the DAC driver's base label
+ * ("+UID:+GID") in the host's capabilities, asked once; -1 when none is
+ * said (no DAC driver, or an unexpected answer). */
+static long qemu_gid(struct lvr *r)
+{
+	char *caps;
+	xmlDocPtr doc = NULL;
+	xmlXPathContextPtr x = NULL;
+	xmlXPathObjectPtr o = NULL;
+	const char *label, *colon;
+	uint64_t gid;
+
+	if (r->qemu_gid != -2)
+		return r->qemu_gid;
+	r->qemu_gid = -1;
+	caps = virConnectGetCapabilities(r->conn);
+	if (caps && strlen(caps) < LVR_CAPS_MAX)
+		doc = xmlReadMemory(caps, (int)strlen(caps), NULL, NULL,
+				    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (doc && (x = xmlXPathNewContext(doc)))
+		o = xmlXPathEvalExpression(BAD_CAST "string(/capabilities/host/secmodel"
+					   "[model='dac']/baselabel[@type='kvm'])", x);
+	label = o && o->type == XPATH_STRING && o->stringval ? (const char *)o->stringval : "";
+	colon = strchr(label, ':');
+	if (label[0] == '+' && colon && colon[1] == '+' &&
+	    parse_u64(colon + 2, 0x7fffffff, &gid) == 0)
+		r->qemu_gid = (long)gid;
+	else
+		err_clear();
+	if (r->qemu_gid < 0)
+		log_debug("libvirt: %s says no DAC label for QEMU", r->uri);
+	xmlXPathFreeObject(o);
+	xmlXPathFreeContext(x);
+	xmlFreeDoc(doc);
+	free(caps);
+	return r->qemu_gid;
+}
+
+const char *lvr_upload_shared(struct lvr *r, const char *local, bool layer)
 {
 	virStoragePoolPtr pool = NULL;
 	virStorageVolPtr vol = NULL, m = NULL;
 	struct stat sb;
 	char hex[65], *name = NULL, *marker = NULL, *path = NULL;
-	const char *ret = NULL;
+	const char *ret = NULL, *mode = layer ? "0640" : "0644";
 	int64_t t0 = now_ms(), deadline, moved;
 	unsigned long long last = 0;
 	bool exists, said = false;
-	int fd = open(local, O_RDONLY | O_CLOEXEC);
+	long gid = layer ? qemu_gid(r) : -1;
+	int fd = -1;
 
+	if (layer && gid < 0) {
+		err_set("%s: %s names no group for QEMU to read a shared layer with", local,
+			r->uri);
+		goto cleanup;
+	}
+	fd = open(local, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb) < 0) {
 		err_errno("open '%s'", local);
 		goto cleanup;
 	}
 	if (sha256_fd(fd, local, hex) < 0 || !(pool = pool_get(r->conn)))
 		goto cleanup;
-	name = xasprintf(LVR_BASE_PREFIX "%.32s", hex);
+	name = xasprintf("%s%.32s", layer ? LVR_LAYER_PREFIX : LVR_BASE_PREFIX, hex);
 	marker = xasprintf("%s-ok", name);
 	moved = now_ms();   /* after the hash, however long it took */
 	deadline = moved + LVR_BASE_WAIT_MS;
@@ -830,12 +932,12 @@ const char *lvr_upload_base(struct lvr *r, const char *local)
 			log_info("libvirt: %s is in the pool already as %s", local, path);
 			break;
 		}
-		vol = create_volume(pool, name, sb.st_size, "0644", &exists);
+		vol = create_volume(pool, name, sb.st_size, mode, gid, &exists);
 		if (vol) {
 			if (upload_fd(r, vol, name, fd, sb.st_size) < 0 ||
-			    !(m = create_volume(pool, marker, 0, "0644", &exists)) ||
+			    !(m = create_volume(pool, marker, 0, "0644", -1, &exists)) ||
 			    !(path = virStorageVolGetPath(vol))) {
-				err_prefix("shared base '%s'", name);
+				err_prefix("shared volume '%s'", name);
 				if (!m)
 					virStorageVolDelete(vol, 0);
 				goto cleanup;
@@ -859,13 +961,13 @@ const char *lvr_upload_base(struct lvr *r, const char *local)
 			vol = NULL;
 		}
 		if (now_ms() - moved >= LVR_BASE_STALL_MS) {
-			err_set("shared base '%s' is incomplete and has not grown for %d s (an "
+			err_set("shared volume '%s' is incomplete and has not grown for %d s (an "
 				"upload that died?): delete it with virsh vol-delete --pool %s %s",
 				name, LVR_BASE_STALL_MS / 1000, LVR_POOL, name);
 			goto cleanup;
 		}
 		if (now_ms() >= deadline) {
-			err_set("shared base '%s': its upload by another client did not complete "
+			err_set("shared volume '%s': its upload by another client did not complete "
 				"within %d s", name, LVR_BASE_WAIT_MS / 1000);
 			goto cleanup;
 		}
@@ -907,7 +1009,7 @@ int lvr_download(struct lvr *r, const char *role, const char *local)
 		lv_fail("look up volume", name);
 		goto cleanup;
 	}
-	fd = open(local, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(local, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		err_errno("open '%s'", local);
 		goto cleanup;
@@ -956,6 +1058,30 @@ static int delete_volume(virStoragePoolPtr pool, const char *name)
 	return r;
 }
 
+int lvr_drop(struct lvr *r, const char *path)
+{
+	virStoragePoolPtr pool;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < r->n_vols; i++)
+		if (r->vols[i].path && strcmp(r->vols[i].path, path) == 0)
+			break;
+	if (i == r->n_vols)
+		return 0;   /* shared, or not this guest's */
+	if (!(pool = pool_get(r->conn)))
+		return -1;
+	ret = delete_volume(pool, r->vols[i].name);
+	virStoragePoolFree(pool);
+	if (ret < 0)
+		return -1;
+	free(r->vols[i].role);
+	free(r->vols[i].name);
+	free(r->vols[i].path);
+	r->vols[i] = r->vols[--r->n_vols];
+	return 0;
+}
+
 int lvr_free(struct lvr *r, bool keep)
 {
 	virStoragePoolPtr pool = NULL;
@@ -988,8 +1114,9 @@ int lvr_free(struct lvr *r, bool keep)
 }
 
 /* Is name one of the volumes lvr gives the guest named domain: exactly
- * "<domain>-seed", "<domain>-vdX" or "<domain>-vdX-bN"? Never a prefix
- * match: another domain's name may start with this one's. */
+ * "<domain>-seed", "<domain>-vdX", "<domain>-vdX-bN" (a backing image) or
+ * "<domain>-vdX.tN" (a top made by a snapshot)? Never a prefix match:
+ * another domain's name may start with this one's. */
 static bool volume_of(const char *name, const char *domain)
 {
 	size_t n = strlen(domain);
@@ -1003,7 +1130,7 @@ static bool volume_of(const char *name, const char *domain)
 		return false;
 	if (!t[3])
 		return true;
-	if (t[3] != '-' || t[4] != 'b' || !t[5])
+	if (!((t[3] == '-' && t[4] == 'b') || (t[3] == '.' && t[4] == 't')) || !t[5])
 		return false;
 	for (t += 5; *t; t++)
 		if (!isdigit((unsigned char)*t))

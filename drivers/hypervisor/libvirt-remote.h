@@ -70,11 +70,16 @@ struct lvr *lvr_new(virConnectPtr conn, const char *domain);
  * The volume's path on the remote host, owned by r; NULL with an error. */
 const char *lvr_upload(struct lvr *r, const char *role, const char *local);
 
-/* The bottom of a chain (the base image: no guest writes it) is kept in
+/* The images below a guest's overlay (no guest writes them) are kept in
  * the pool once per content and shared by every later guest, from any
- * client: volume LVR_BASE_PREFIX + the first 32 hex digits of the file's
- * SHA-256, world-readable (0644: QEMU opens it read-only, libvirt is told not
- * to relabel it), with a marker volume "<name>-ok" made once its upload has
+ * client: volume LVR_BASE_PREFIX (the bottom of a chain: the base image) or
+ * LVR_LAYER_PREFIX (a layer above it: the agent layer, a checkpoint's) + the
+ * first 32 hex digits of the file's SHA-256. QEMU opens them read-only and
+ * libvirt is told not to relabel them: a base is world-readable (0644), a
+ * layer, which holds what a build's steps wrote, is root's and readable by
+ * QEMU's group only (0640, the group from the DAC label in the host's
+ * capabilities; a host that says none gets the layer as the guest's own
+ * volume). A marker volume "<name>-ok" is made once its upload has
  * completed. A second client finding the volume without its marker waits
  * for it (LVR_BASE_WAIT_MS; an upload whose volume stops growing for a
  * minute counts as dead: the error names the volume to delete). amiforge never deletes them: a cache, pruned
@@ -82,11 +87,23 @@ const char *lvr_upload(struct lvr *r, const char *role, const char *local);
  * (the caller may upload the file as one of the guest's own volumes
  * instead). */
 #define LVR_BASE_PREFIX "amiforge-base-"
+#define LVR_LAYER_PREFIX "amiforge-layer-"
 #define LVR_BASE_WAIT_MS (10 * 60 * 1000)
-const char *lvr_upload_base(struct lvr *r, const char *local);
+const char *lvr_upload_shared(struct lvr *r, const char *local, bool layer);
 
-/* Download volume "<domain>-<role>" over the local file (truncated first).
- * 0 or -1. */
+/* A new qcow2 volume "<domain>-<role>" of size virtual bytes backed by the
+ * volume at path backing (format backing_fmt): the top a live snapshot
+ * moves the guest's writes to (checkpoints on a remote host). Its path,
+ * owned by r; NULL with an error. */
+const char *lvr_overlay(struct lvr *r, const char *role, const char *backing,
+			const char *backing_fmt, uint64_t size);
+
+/* Delete the guest's own volume at path now (one its disk no longer uses:
+ * a layer merged away); a shared one, or none of its, is left. 0 or -1. */
+int lvr_drop(struct lvr *r, const char *path);
+
+/* Download volume "<domain>-<role>" over the local file (created 0600 or
+ * truncated first). 0 or -1. */
 int lvr_download(struct lvr *r, const char *role, const char *local);
 
 /* Bridge the running domain's agent channel to a unix socket listening at

@@ -10,6 +10,7 @@
 
 #include "hypervisor.h"
 #include "libvirt-remote.h"
+#include "builder/disk/qemu-img.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
@@ -32,6 +33,14 @@ struct lv_vm {
 	struct lvr *remote;
 	struct strv collect_roles, collect_paths;
 	struct vm_backing chains[VM_DISKS_MAX][LVR_CHAIN_MAX];
+	/* A remote guest's boot disk (vda) as both hosts name it, bottom (the
+	 * base) first and its top last: the local file, the volume's path
+	 * there, the format. Snapshots push a top, streams cut the layers they
+	 * merged (checkpoints on a remote host). */
+	struct strv here, there, fmts;
+	size_t vda_collect;   /* its index in collect_* */
+	unsigned tops;        /* snapshots taken: the next top is vda.t<tops+1> */
+	bool lost;            /* a frozen layer could not come back here */
 	char *name;       /* the domain's, for a new connection's lookup */
 	bool detached;
 };
@@ -435,11 +444,19 @@ static int place_remote(struct lv_conn *c, struct lv_vm *v, const struct vm_spec
 		if (!(rd->path = lvr_upload(v->remote, role, d->path)))
 			goto cleanup;
 		if (!d->readonly) {
+			if (i == 0)
+				v->vda_collect = v->collect_roles.n;
 			strv_push(&v->collect_roles, role);
 			strv_push(&v->collect_paths, d->path);
 		}
-		if (!d->backing)
+		if (!d->backing) {
+			if (i == 0 && !d->readonly) {
+				strv_push(&v->here, d->path);
+				strv_push(&v->there, rd->path);
+				strv_push(&v->fmts, d->format);
+			}
 			continue;
+		}
 		/* The chain as the headers say (the top is d->path itself). */
 		if (lvr_chain(d->path, &files, &formats) < 0)
 			goto cleanup;
@@ -453,16 +470,20 @@ static int place_remote(struct lv_conn *c, struct lv_vm *v, const struct vm_spec
 
 			snprintf(role, sizeof(role), "vd%c-b%zu", (char)('a' + i), k);
 			*b = (struct vm_backing){ 0 };
-			/* The bottom (the base) once per content, shared. */
-			if (k == files.n - 1) {
-				b->path = lvr_upload_base(v->remote, files.v[k]);
-				b->shared = b->path != NULL;
-				if (!b->path)
-					log_warn("%s: uploading it for this guest alone", err_msg());
-			}
+			/* Each image below the overlay (the base, the agent layer,
+			 * checkpoints') once per content, shared. */
+			b->path = lvr_upload_shared(v->remote, files.v[k], k < files.n - 1);
+			b->shared = b->path != NULL;
+			if (!b->path)
+				log_warn("%s: uploading it for this guest alone", err_msg());
 			if (!b->path && !(b->path = lvr_upload(v->remote, role, files.v[k])))
 				goto cleanup;
 			b->format = strcmp(formats.v[k], "raw") == 0 ? "raw" : "qcow2";
+		}
+		for (k = files.n; i == 0 && !d->readonly && k-- > 0;) {
+			strv_push(&v->here, files.v[k]);
+			strv_push(&v->there, k ? v->chains[0][k - 1].path : rd->path);
+			strv_push(&v->fmts, k ? v->chains[0][k - 1].format : d->format);
 		}
 		rd->chain = v->chains[i];
 		rd->n_chain = files.n - 1;
@@ -550,6 +571,19 @@ fail:
 	return -1;
 }
 
+/* Volume role of a remote guest's boot disk back over the local file of
+ * v->here.v[idx], its header then naming the local image below it (the
+ * volume's names the remote one, or a stale one). 0 or -1. */
+static int fetch_layer(struct lv_vm *v, const char *role, size_t idx)
+{
+	if (lvr_download(v->remote, role, v->here.v[idx]) < 0)
+		return -1;
+	if (idx && qemu_img_rebase_unsafe(v->here.v[idx], v->here.v[idx - 1], v->fmts.v[idx - 1],
+					  NULL) < 0)
+		return err_prefix("layer '%s'", v->here.v[idx]);
+	return 0;
+}
+
 /* The guest has stopped: its writable disks' volumes come back over their
  * local files. */
 static int lv_collect(void *priv UNUSED, void *vpriv)
@@ -560,9 +594,17 @@ static int lv_collect(void *priv UNUSED, void *vpriv)
 	if (!v->remote)
 		return 0;
 	lvr_unbridge(v->remote);   /* the console log is complete */
-	for (i = 0; i < v->collect_roles.n; i++)
-		if (lvr_download(v->remote, v->collect_roles.v[i], v->collect_paths.v[i]) < 0)
+	if (v->lost)
+		return err_set("domain '%s': a layer of its disk did not come back from the "
+			       "remote host, so its disk cannot either", v->name);
+	for (i = 0; i < v->collect_roles.n; i++) {
+		int r = i == v->vda_collect && v->here.n ?
+			fetch_layer(v, v->collect_roles.v[i], v->here.n - 1) :
+			lvr_download(v->remote, v->collect_roles.v[i], v->collect_paths.v[i]);
+
+		if (r < 0)
 			return -1;
+	}
 	return 0;
 }
 
@@ -614,22 +656,27 @@ fail:
 	return out;
 }
 
-static int lv_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_top)
+/* Element i of sv replaced by s (copied). */
+static void strv_set_last(struct strv *sv, size_t i, const char *s)
 {
-	struct lv_vm *v = vpriv;
-	virDomainSnapshotPtr snap;
-	char *xml;
+	free(sv->v[i]);
+	sv->v[i] = xstrdup(s);
+}
 
-	if (v->remote)
-		return err_set("snapshot to '%s': checkpoints are not kept on a remote host",
-			       new_top);
-	xml = snapshot_xml(v, new_top);
+/* The snapshot itself: vda's top frozen, the guest writing to top (a path
+ * where the hypervisor runs) from now on. reuse: top exists already. */
+static int freeze_top(struct lv_vm *v, const char *top, bool reuse)
+{
+	virDomainSnapshotPtr snap;
+	char *xml = snapshot_xml(v, top);
+
 	if (!xml)
 		return -1;
 	/* No metadata: the domain is transient and the layers are ours. */
 	snap = virDomainSnapshotCreateXML(v->dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY |
 					  VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA |
-					  VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
+					  VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC |
+					  (reuse ? VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT : 0));
 	free(xml);
 	if (!snap)
 		return lv_err("snapshot the disk of domain", virDomainGetName(v->dom));
@@ -637,14 +684,92 @@ static int lv_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_top)
 	return 0;
 }
 
+/* On a remote host the new top is a volume of the guest's (vda.tN, backed
+ * by the old top's volume), and the frozen layer comes back over its local
+ * file, which the caller (a checkpoint) keeps; new_top here is where the
+ * top will come back to when the guest stops (collect). */
+static int snapshot_remote(struct lv_vm *v, const char *new_top)
+{
+	virDomainBlockInfo bi;
+	char role[24];
+	const char *top;
+	size_t n = v->here.n;
+
+	if (!n || v->lost)
+		return err_set("snapshot to '%s': domain '%s' has no writable boot disk here",
+			       new_top, v->name);
+	if (virDomainGetBlockInfo(v->dom, "vda", &bi, 0) < 0)
+		return lv_err("size of the disk of domain", v->name);
+	snprintf(role, sizeof(role), "vda.t%u", v->tops + 1);
+	if (!(top = lvr_overlay(v->remote, role, v->there.v[n - 1], v->fmts.v[n - 1],
+				bi.capacity)))
+		return -1;
+	if (freeze_top(v, top, true) < 0) {
+		if (lvr_drop(v->remote, top) < 0)
+			log_warn("%s", err_msg());
+		return -1;
+	}
+	v->tops++;
+	strv_push(&v->here, new_top);
+	strv_push(&v->there, top);
+	strv_push(&v->fmts, "qcow2");
+	strv_set_last(&v->collect_paths, v->vda_collect, new_top);
+	/* The frozen layer's role was the collect role until now. */
+	if (fetch_layer(v, v->collect_roles.v[v->vda_collect], n - 1) < 0) {
+		v->lost = true;   /* the build cannot get its disk back whole */
+		strv_set_last(&v->collect_roles, v->vda_collect, role);
+		return -1;
+	}
+	strv_set_last(&v->collect_roles, v->vda_collect, role);
+	return 0;
+}
+
+static int lv_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_top)
+{
+	struct lv_vm *v = vpriv;
+
+	return v->remote ? snapshot_remote(v, new_top) : freeze_top(v, new_top, false);
+}
+
 /* virDomainBlockRebase without COPY: a block pull down to base; libvirt
  * ends the job itself and updates the domain's view of the chain. */
+/* A remote guest's layers between base (index b of v->here) and the top
+ * are out of its chain: their volumes go, and the top backs onto base. */
+static void cut_merged(struct lv_vm *v, size_t b)
+{
+	size_t top = v->here.n - 1, i;
+
+	for (i = b + 1; i < top; i++) {
+		if (lvr_drop(v->remote, v->there.v[i]) < 0)
+			log_warn("%s", err_msg());
+		free(v->here.v[i]);
+		free(v->there.v[i]);
+		free(v->fmts.v[i]);
+	}
+	v->here.v[b + 1] = v->here.v[top];
+	v->there.v[b + 1] = v->there.v[top];
+	v->fmts.v[b + 1] = v->fmts.v[top];
+	for (i = b + 2; i <= top; i++)
+		v->here.v[i] = v->there.v[i] = v->fmts.v[i] = NULL;
+	v->here.n = v->there.n = v->fmts.n = b + 2;
+}
+
 static int lv_stream_disk(void *priv UNUSED, void *vpriv, const char *base, int64_t timeout_ms)
 {
 	struct lv_vm *v = vpriv;
 	int64_t deadline = now_ms() + timeout_ms;
+	const char *target = base;
+	size_t b = 0;
 
-	if (virDomainBlockRebase(v->dom, "vda", base, 0, 0) < 0)
+	if (v->remote) {   /* base is a local file: its volume there */
+		while (b + 1 < v->here.n && strcmp(v->here.v[b], base) != 0)
+			b++;
+		if (b + 1 >= v->here.n)
+			return err_set("stream the disk of domain '%s': '%s' is not below its top",
+				       v->name, base);
+		target = v->there.v[b];
+	}
+	if (virDomainBlockRebase(v->dom, "vda", target, 0, 0) < 0)
 		return lv_err("stream the disk of domain", virDomainGetName(v->dom));
 	for (;;) {
 		virDomainBlockJobInfo info;
@@ -652,8 +777,11 @@ static int lv_stream_disk(void *priv UNUSED, void *vpriv, const char *base, int6
 
 		if (r < 0)
 			return lv_err("block job of domain", virDomainGetName(v->dom));
-		if (r == 0)
+		if (r == 0) {
+			if (v->remote)
+				cut_merged(v, b);
 			return 0;
+		}
 		if (now_ms() >= deadline) {
 			virDomainBlockJobAbort(v->dom, "vda", 0);
 			return err_set("stream the disk of domain '%s' onto '%s': not done "
@@ -755,6 +883,9 @@ static int lv_vm_release(void *priv, void *vpriv)
 	v->remote = NULL;
 	strv_release(&v->collect_roles);
 	strv_release(&v->collect_paths);
+	strv_release(&v->here);
+	strv_release(&v->there);
+	strv_release(&v->fmts);
 	if (v->dom)
 		virDomainFree(v->dom);
 	v->dom = NULL;
