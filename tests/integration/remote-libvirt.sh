@@ -6,7 +6,11 @@
 # backing chain (the agent layer; the base once, as a volume shared by later
 # guests) and the seed are uploaded as volumes of the "amiforge" pool, the
 # agent channel and the console come through the connection, the disk is
-# downloaded back and flattened here. Then a second build fails a step with
+# downloaded back and flattened here. Its checkpoints are taken there: each
+# frozen layer comes back to the local cache (its header naming the local
+# chain). A rebuild with the last step changed boots from one: its layers
+# go up once as shared volumes, and the next rebuild finds every one of them
+# in the pool. Then a build fails a step with
 # --on-error=abort: its guest is kept on the "remote" host, `amiforge attach`
 # reaches its agent through the connection (no local socket is left), and
 # `amiforge clean` destroys it and deletes its volumes. First, a guest whose
@@ -32,6 +36,15 @@ drop_base() {	# FILE: its shared volume and marker, if there
 }
 basevol=$(base_vol "$base")
 drop_base "$base"
+# Shared layers (the agent layer, checkpoints') of earlier runs: none.
+drop_layers() {
+	local v
+	for v in $(virsh -c qemu:///system vol-list amiforge 2>/dev/null |
+		   awk 'NR > 2 && $1 ~ /^amiforge-layer-/ { print $1 }'); do
+		virsh -c qemu:///system vol-delete --pool amiforge "$v" >/dev/null 2>&1
+	done
+}
+drop_layers
 
 cat >"$dir/r/mark.yaml" <<'DOC'
 name: remote-mark
@@ -60,7 +73,7 @@ components:
 vm: {cpus: 2, memory: 1024, accel: tcg, connect: "$uri"}
 YAML
 	if [ "$2" = fail ]; then
-		sed -i "s|test ! -e /var/lib/remote-fail|false|" "$dir/r/mark.yaml"
+		sed -i "s|test ! -e /var/lib/remote-fail[a-z0-9]*|false|" "$dir/r/mark.yaml"
 	fi
 }
 write_recipe remote plain
@@ -111,7 +124,7 @@ blank_run 0c 150
 kill -INT $pid
 wait $pid
 check "remote: a dead shared upload is named, with how to delete it" \
-	grep -q "shared base '$(base_vol "$dir/blank.raw")' is incomplete and has not grown for 60 s.*virsh vol-delete" "$dir/err0c"
+	grep -q "shared volume '$(base_vol "$dir/blank.raw")' is incomplete and has not grown for 60 s.*virsh vol-delete" "$dir/err0c"
 check "remote: ... and the guest's own copy went up instead" \
 	grep -q "libvirt: uploaded .*/blank.raw to .*/amiforge-$pid-[0-9a-f]*-vda-b1 " "$dir/err0c"
 check_eq "remote: ... and none of its volumes stay" "$(volumes_matching "amiforge-$pid-")" 0
@@ -131,25 +144,38 @@ rc=$?
 check_eq "remote: build through $uri succeeds" "$rc" 0
 [ "$rc" = 0 ] || tail -n 20 "$dir/err1" | sed 's/^/    | /'
 # overlay -> agent layer -> base (#16: the agent layer is above the base),
-# and the seed: three volumes under the domain's name, the base shared.
-check_eq "remote: overlay, agent layer and seed uploaded into the pool as the guest's" \
-	"$(grep -c "libvirt: uploaded .* to /var/lib/libvirt/images/amiforge/amiforge-$pid-" "$dir/err1")" 3
+# and the seed: the overlay and the seed are the guest's volumes, the base
+# and the agent layer shared.
+check_eq "remote: overlay and seed uploaded into the pool as the guest's" \
+	"$(grep -c "libvirt: uploaded .* to /var/lib/libvirt/images/amiforge/amiforge-$pid-" "$dir/err1")" 2
 check "remote: the base uploaded once as a shared volume named by its SHA-256" \
 	grep -q "libvirt: uploaded .* to /var/lib/libvirt/images/amiforge/$basevol, shared" "$dir/err1"
-check "remote: the agent layer (from the cache) went up as the overlay's backing volume" \
-	grep -q "libvirt: uploaded .*/checkpoints/layers/agent-[0-9a-f]*\.qcow2 to /var/lib/libvirt/images/amiforge/amiforge-$pid-[0-9a-f]*-vda-b1 " "$dir/err1"
-check_eq "remote: the guest's disk downloaded back" \
-	"$(grep -c "libvirt: downloaded amiforge-$pid-[0-9a-f]*-vda to " "$dir/err1")" 1
+agentvol=$(sed -n "s|^libvirt: uploaded .*/checkpoints/layers/agent-[0-9a-f]*\.qcow2 to /var/lib/libvirt/images/amiforge/\(amiforge-layer-[0-9a-f]*\), shared .*|\1|p" "$dir/err1")
+check "remote: the agent layer (from the cache) went up as a shared layer volume" \
+	test -n "$agentvol"
+check_eq "remote: a shared layer is root's, readable by QEMU's group only" \
+	"$(stat -c '%a %U %G' "/var/lib/libvirt/images/amiforge/$agentvol" 2>&1)" "640 root libvirt-qemu"
+# Checkpoints there: each frozen layer came back to the cache, then the top.
+nck=$(grep -c '"event":"checkpoint".*"status":"saved"' "$dir/ev1")
+check "remote: checkpoints were saved from the remote guest ($nck)" test "$nck" -ge 1
+check "remote: the first frozen layer (the uploaded overlay) came back to the cache" \
+	grep -q "libvirt: downloaded amiforge-$pid-[0-9a-f]*-vda to .*/checkpoints/layers/" "$dir/err1"
+check "remote: the guest's last top (a volume made there) came back" \
+	grep -q "libvirt: downloaded amiforge-$pid-[0-9a-f]*-vda\.t[0-9]* to " "$dir/err1"
 check "remote: the live domain's disks are the pool's volumes" python3 -c "
 import sys, xml.etree.ElementTree as ET
 d = ET.fromstring(sys.argv[1])
 srcs = [s.get('file') for s in d.findall('./devices/disk/source')]
 # the backing chain as libvirt runs it: every layer a volume of the pool
 srcs += [s.get('file') for s in d.findall('./devices/disk//backingStore/source')]
-ok = len(srcs) == 4 and sum(s.startswith('/var/lib/libvirt/images/amiforge/amiforge-$pid-') for s in srcs) == 3 \
-     and srcs[-1] == '/var/lib/libvirt/images/amiforge/$basevol'
-# the shared base is not relabelled (other guests use it)
-ok = ok and d.find('./devices/disk//backingStore/source[@file=\"/var/lib/libvirt/images/amiforge/$basevol\"]/seclabel[@relabel=\"no\"]') is not None
+# (a checkpoint's snapshot may have put a vda.tN top above the overlay)
+srcs = [s for s in srcs if '-vda.t' not in s]
+ok = len(srcs) == 4 and sum(s.startswith('/var/lib/libvirt/images/amiforge/amiforge-$pid-') for s in srcs) == 2 \
+     and srcs[-1] == '/var/lib/libvirt/images/amiforge/$basevol' \
+     and srcs[-2] == '/var/lib/libvirt/images/amiforge/$agentvol'
+# the shared base and layer are not relabelled (other guests use them)
+for v in ('$basevol', '$agentvol'):
+    ok = ok and d.find('./devices/disk//backingStore/source[@file=\"/var/lib/libvirt/images/amiforge/%s\"]/seclabel[@relabel=\"no\"]' % v) is not None
 ch = d.find('./devices/channel/target[@name=\"org.amiforge.agent.0\"]/..')
 # libvirt placed the channel's socket itself (under its own directory), and
 # the console is a pty read through the connection: nothing in our TMPDIR.
@@ -172,6 +198,36 @@ check_eq "remote: the shared base and its marker stay for the next guest" \
 check_eq "remote: no domain of the build left" "$(domains_of $pid)" 0
 check "remote: nothing live in the journal" journal_nothing_live "$bd1"
 
+# 1b. The last step changed: the rebuild boots from a checkpoint made there,
+# whose layers go up once, shared. 1c: another change, and the pool has
+# them all: nothing but the new overlay and the seed goes up.
+rebuild() {	# TAG WORD: the Maybe-fail step's command changed to mention WORD
+	sed -i "s|test ! -e /var/lib/remote-fail[a-z0-9]* |test ! -e /var/lib/remote-fail$2 |" "$dir/r/mark.yaml"
+	"$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b$1" --no-inspect --json \
+		>"$dir/ev$1" 2>"$dir/err$1" &
+	pid=$!
+	wait $pid
+	rc=$?
+	check_eq "remote: rebuild $1 (last step changed) succeeds" "$rc" 0
+	[ "$rc" = 0 ] || tail -n 20 "$dir/err$1" | sed 's/^/    | /'
+	check "remote: rebuild $1 booted from a checkpoint" grep -q "^reusing checkpoint " "$dir/err$1"
+	bd=$(ls -d "$dir"/b$1/remote-1.0.0-* 2>/dev/null | head -n 1)
+	if have guestfs "remote: rebuild $1's output"; then
+		check_eq "remote: rebuild $1's output has the first step's file" \
+			"$(guestfish --ro --format=qcow2 -a "$bd/output/remote-1.0.0.qcow2" -i cat /var/lib/remote-mark 2>&1)" remote-build-ok
+	fi
+	check_eq "remote: rebuild $1: no volume of the build left" "$(volumes_matching "amiforge-$pid-")" 0
+	check_eq "remote: rebuild $1: no domain left" "$(domains_of $pid)" 0
+}
+rebuild 1b x
+check "remote: rebuild 1b: the checkpoint's layers went up as shared volumes" \
+	grep -q "libvirt: uploaded .*/checkpoints/layers/[0-9a-f]*-[0-9]*\.qcow2 to /var/lib/libvirt/images/amiforge/amiforge-layer-[0-9a-f]*, shared" "$dir/err1b"
+rebuild 1c y
+check_eq "remote: rebuild 1c: only its overlay and seed went up" \
+	"$(grep -c "libvirt: uploaded " "$dir/err1c")" 2
+check "remote: rebuild 1c: the checkpoint's layers were in the pool already" \
+	grep -q "libvirt: .*/checkpoints/layers/[0-9a-f]*-[0-9]*\.qcow2 is in the pool already as /var/lib/libvirt/images/amiforge/amiforge-layer-" "$dir/err1c"
+
 # 2. A failed step with --on-error=abort: the guest stays, attach, clean.
 write_recipe remote fail
 "$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b2" --no-inspect --on-error=abort \
@@ -181,7 +237,8 @@ check_eq "remote: a failed step with --on-error=abort exits 1" "$rc" 1
 bd2=$(ls -d "$dir"/b2/remote-1.0.0-* 2>/dev/null | head -n 1)
 name=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["name"])' "$bd2/guest.json")
 pid=$(cut -d- -f2 <<<"$name")
-check_eq "remote: the kept guest's volumes stay in the pool" "$(volumes_matching "$name-")" 3
+check_eq "remote: the kept guest's overlay and seed stay in the pool" \
+	"$(volumes_matching "$name-\(vda\|seed\)\$")" 2
 check "remote: the second build found the base in the pool (no upload)" \
 	grep -q "libvirt: .* is in the pool already as /var/lib/libvirt/images/amiforge/$basevol" "$dir/err2" ||
 	grep "libvirt:" "$dir/err2" | sed 's/^/    | /'
@@ -204,6 +261,7 @@ check_eq "remote: clean left the shared base (a cache, not the guest's)" \
 	"$(volumes_matching "$basevol")" 2
 drop_base "$base"
 drop_base "$dir/blank.raw"
+drop_layers
 check_eq "remote: the test's shared bases dropped" \
 	"$(volumes_matching "$basevol")$(volumes_matching "$(base_vol "$dir/blank.raw")")" 00
 finish
