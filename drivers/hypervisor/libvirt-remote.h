@@ -8,10 +8,12 @@
  *   "<domain>-<role>" (vda, vda-b1 for its backing image, vda-b2...). The
  *   volumes keep the headers' local backing names; the domain XML spells the
  *   chain out with the volumes' paths and formats, which is what QEMU opens.
+ *   The images below an overlay are shared volumes (lvr_upload_shared). A
+ *   checkpoint's snapshot gives the guest a new top volume (lvr_overlay).
  *   The writable ones are downloaded back over their local file when the
- *   guest has stopped (their headers name the local chain again); all are
- *   deleted with the guest, through a new connection when the first one
- *   died. `clean` deletes a journaled domain's volumes by those exact names
+ *   guest has stopped (the libvirt driver rewrites their headers to name
+ *   the local chain); the guest's own are deleted with the guest, through a
+ *   new connection when the first one died. `clean` deletes a journaled domain's volumes by those exact names
  *   (lvr_remove_volumes).
  * - the agent channel: a virtio-serial channel whose socket libvirt places on
  *   that host, reached with virDomainOpenChannel (on a connection of its own:

@@ -731,8 +731,6 @@ static int lv_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_top)
 	return v->remote ? snapshot_remote(v, new_top) : freeze_top(v, new_top, false);
 }
 
-/* virDomainBlockRebase without COPY: a block pull down to base; libvirt
- * ends the job itself and updates the domain's view of the chain. */
 /* A remote guest's layers between base (index b of v->here) and the top
  * are out of its chain: their volumes go, and the top backs onto base. */
 static void cut_merged(struct lv_vm *v, size_t b)
@@ -754,6 +752,8 @@ static void cut_merged(struct lv_vm *v, size_t b)
 	v->here.n = v->there.n = v->fmts.n = b + 2;
 }
 
+/* virDomainBlockRebase without COPY: a block pull down to base; libvirt
+ * ends the job itself and updates the domain's view of the chain. */
 static int lv_stream_disk(void *priv UNUSED, void *vpriv, const char *base, int64_t timeout_ms)
 {
 	struct lv_vm *v = vpriv;

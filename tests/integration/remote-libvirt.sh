@@ -248,10 +248,13 @@ check "remote: the guest record names the remote URI" \
 got=$("$AMIFORGE" attach "$bd2" -- cat /var/lib/remote-mark 2>"$dir/err-attach")
 check_eq "remote: attach reaches the kept guest's agent through the connection" "$got" remote-build-ok
 [ "$got" = remote-build-ok ] || sed 's/^/    | /' "$dir/err-attach"
-# A decoy: another domain's volume whose name starts with this one's.
+# A decoy: another domain's volume whose name starts with this one's. And a
+# top a checkpoint's snapshot would have made (vda.tN): the guest's, it goes.
 virsh -c qemu:///system vol-create-as amiforge "${name}0-vda" 1M >/dev/null
+virsh -c qemu:///system vol-create-as amiforge "${name}-vda.t9" 1M >/dev/null
 check "remote: clean destroys the kept guest" "$AMIFORGE" clean "$bd2"
-check_eq "remote: after clean, no volume of the kept guest" "$(volumes_matching "$name-")" 0
+check_eq "remote: after clean, no volume of the kept guest (a vda.tN top included)" \
+	"$(volumes_matching "$name-")" 0
 check_eq "remote: clean left another domain's volume alone (exact names)" \
 	"$(volumes_matching "${name}0-vda")" 1
 virsh -c qemu:///system vol-delete --pool amiforge "${name}0-vda" >/dev/null
