@@ -117,7 +117,9 @@ enum proto_type {
 	PROTO_T_GET_BULK,      /* A_PATH, A_NONCE, A_OFFSET, A_SIZE (the most to write)
 				* → R_OK (A_SIZE, A_MODE, A_DIGEST: XXH64) once the file is on
 				* the bulk disk; R_ERROR ENODEV: no such disk, EFBIG */
-	PROTO_T_LAST_REQUEST = PROTO_T_GET_BULK,
+	PROTO_T_FLUSH,         /* → R_OK once the guest's file systems are written back
+				* (sync(2)): what a disk snapshot then freezes is whole */
+	PROTO_T_LAST_REQUEST = PROTO_T_FLUSH,
 };
 
 /* Guest → host. */

@@ -354,6 +354,7 @@ static void dispatch(struct conn *c, const struct proto_frame *f)
 	case PROTO_T_PUT_BULK: r = op_put_bulk(f, &ok); break;
 	case PROTO_T_GET_BULK: r = op_get_bulk(f, &ok); break;
 	case PROTO_T_REBOOT: case PROTO_T_POWEROFF: r = op_power(c, f); break;
+	case PROTO_T_FLUSH: sync(); r = 0; break;
 	default:
 		r = err_set("unknown request type %u", f->type);
 		break;

@@ -753,7 +753,7 @@ static void merge_before_freeze(struct ckpt *c, struct guest *g, size_t idx)
 	struct strv now = STRV_INIT;
 	const char *base;
 	size_t keep, i;
-	int64_t t0 = now_ms();
+	int64_t t0 = now_ms(), t_stream;
 
 	if (c->no_merge || c->chain.n < max)
 		return;
@@ -771,6 +771,7 @@ static void merge_before_freeze(struct ckpt *c, struct guest *g, size_t idx)
 	}
 	if (guest_stream(g, base) < 0)
 		goto fail;
+	t_stream = now_ms();
 	/* What the hypervisor says is not taken on trust: the top must now
 	 * back onto base, through the layers kept. (A guest on another host:
 	 * the top is there; its header here is the driver's to write when it
@@ -790,7 +791,8 @@ static void merge_before_freeze(struct ckpt *c, struct guest *g, size_t idx)
 		}
 merged:
 	log_debug("checkpoint chain: %zu layer(s) (%" PRIu64 " KiB) merged into the top in "
-		  "%" PRId64 " ms", c->chain.n - keep, bytes / 1024, now_ms() - t0);
+		  "%" PRId64 " ms (the stream %" PRId64 " ms)", c->chain.n - keep, bytes / 1024,
+		  now_ms() - t0, t_stream - t0);
 	c->merged += c->chain.n - keep;
 	while (c->chain.n > keep) {
 		free(c->chain.v[--c->chain.n]);
@@ -899,7 +901,7 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	char *new_top = NULL, *frozen = NULL;
 	unsigned jid = 0;
 	size_t idx;
-	int64_t t0;
+	int64_t t0, tm[4];
 	const char *key;
 	bool held;
 	int r;
@@ -945,10 +947,14 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	t0 = now_ms();
 	key = c->keys[idx + 1];
 	merge_before_freeze(c, g, idx);
+	tm[0] = now_ms();
 	held = next_layer(c, &new_top, &jid) == 0 && hold_cloud_init(c, g);
+	tm[1] = now_ms();
 	r = new_top ? guest_snapshot(g, new_top, &frozen) : -1;
+	tm[2] = now_ms();
 	if (held)
 		release_cloud_init(g);
+	tm[3] = now_ms();
 	if (r < 0) {
 		log_warn("checkpoint after %s/%s: %s; no more checkpoints in this build",
 			 info->phase, info->step, err_msg());
@@ -977,8 +983,11 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		c->saved++;
 		c->since_ms = now_ms();
 		c->cost_ms = c->since_ms - t0;
-		log_debug("checkpoint after %s/%s took %" PRId64 " ms", info->phase, info->step,
-			  c->cost_ms);
+		log_debug("checkpoint after %s/%s took %" PRId64 " ms (merge %" PRId64 ", layer and "
+			  "cloud-init hold %" PRId64 ", sync and snapshot %" PRId64 ", release %"
+			  PRId64 ", record %" PRId64 ")", info->phase, info->step, c->cost_ms,
+			  tm[0] - t0, tm[1] - tm[0], tm[2] - tm[1], tm[3] - tm[2],
+			  c->since_ms - tm[3]);
 		ev(c, "checkpoint", name, "saved", key);
 		free(name);
 	}

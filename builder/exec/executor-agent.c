@@ -1025,6 +1025,24 @@ static int ex_reboot(struct executor *ex, int64_t timeout_ms)
 	return agent_reboot(A(ex), timeout_ms);
 }
 
+static int ex_flush(struct executor *ex, int64_t timeout_ms)
+{
+	struct agent *a = A(ex);
+	struct proto_frame f;
+	struct proto_msg m;
+	uint32_t id;
+	int r;
+
+	if (!(id = agent_begin(a)))
+		return -1;
+	proto_msg_init(&m, PROTO_T_FLUSH, 0, id);
+	r = agent_send_msg(a, &m);
+	proto_msg_release(&m);
+	if (r < 0 || agent_expect_ok(a, id, &f, timeout_ms) < 0)
+		return err_prefix("flush the guest's file systems");
+	return 0;
+}
+
 static void ex_close(struct executor *ex)
 {
 	bulk_off(P(ex));
@@ -1069,6 +1087,7 @@ static const struct executor_ops agent_ops = {
 	.list_dir = ex_list_dir,
 	.hash_file = ex_hash_file,
 	.reboot = ex_reboot,
+	.flush = ex_flush,
 	.close = ex_close,
 };
 

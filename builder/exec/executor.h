@@ -97,6 +97,9 @@ struct executor_ops {
 	/* Reboot the target and wait until it is back (agent re-synced).
 	 * NULL for executors that cannot reboot (local). */
 	int (*reboot)(struct executor *ex, int64_t timeout_ms);
+	/* Write the target's file systems back (sync(2)) without running a
+	 * program, within timeout_ms. NULL: run `sync` instead. */
+	int (*flush)(struct executor *ex, int64_t timeout_ms);
 	void (*close)(struct executor *ex);
 };
 
@@ -199,6 +202,9 @@ static inline int executor_reboot(struct executor *ex, int64_t timeout_ms)
 {
 	return ex->ops->reboot(ex, timeout_ms);
 }
+
+/* The target's sync(2): its flush op, else `sync` run there within timeout_ms. */
+int executor_flush(struct executor *ex, int64_t timeout_ms);
 
 void dir_entries_free(struct dir_entry *entries, size_t n);
 

@@ -759,6 +759,7 @@ static int lv_stream_disk(void *priv UNUSED, void *vpriv, const char *base, int6
 	struct lv_vm *v = vpriv;
 	int64_t deadline = now_ms() + timeout_ms;
 	const char *target = base;
+	useconds_t poll = 2000;   /* a checkpoint's merge is tens of ms: look often, then less */
 	size_t b = 0;
 
 	if (v->remote) {   /* base is a local file: its volume there */
@@ -788,7 +789,9 @@ static int lv_stream_disk(void *priv UNUSED, void *vpriv, const char *base, int6
 				       "within %" PRId64 " s", virDomainGetName(v->dom), base,
 				       timeout_ms / 1000);
 		}
-		usleep(50 * 1000);
+		usleep(poll);
+		if (poll < 50 * 1000)
+			poll *= 2;
 	}
 }
 
