@@ -708,14 +708,33 @@ static int upload_fd(struct lvr *r, virStorageVolPtr vol, const char *name, int 
 	return ret;
 }
 
+/* vol, named name, is the guest's own (for role): recorded at once, so that
+ * lvr_free deletes it whatever happens next. Its path there, owned by r;
+ * NULL with an error. */
+static const char *own_volume(struct lvr *r, virStorageVolPtr vol, const char *role,
+			      const char *name)
+{
+	struct lvr_vol *v = &r->vols[r->n_vols++];
+	char *path;
+
+	v->role = xstrdup(role);
+	v->name = xstrdup(name);
+	if (!(path = virStorageVolGetPath(vol))) {
+		lv_fail("path of volume", name);
+		return NULL;
+	}
+	v->path = xstrdup(path);
+	free(path);
+	return v->path;
+}
+
 const char *lvr_upload(struct lvr *r, const char *role, const char *local)
 {
 	virStoragePoolPtr pool = NULL;
 	virStorageVolPtr vol = NULL;
-	struct lvr_vol *v;
 	struct stat sb;
-	char *name = NULL, *path = NULL;
-	const char *ret = NULL;
+	char *name = NULL;
+	const char *ret = NULL, *path;
 	bool exists;
 	int fd = -1;
 	int64_t t0 = now_ms();
@@ -732,29 +751,17 @@ const char *lvr_upload(struct lvr *r, const char *role, const char *local)
 	if (!(pool = pool_get(r->conn)))
 		goto cleanup;
 	name = xasprintf("%s-%s", r->domain, role);
-	if (!(vol = create_volume(pool, name, sb.st_size, "0600", -1, &exists)))
+	if (!(vol = create_volume(pool, name, sb.st_size, "0600", -1, &exists)) ||
+	    !(path = own_volume(r, vol, role, name)) || upload_fd(r, vol, name, fd, sb.st_size) < 0)
 		goto cleanup;
-	/* Recorded at once: lvr_free deletes it whatever happens next. */
-	v = &r->vols[r->n_vols++];
-	v->role = xstrdup(role);
-	v->name = xstrdup(name);
-	path = virStorageVolGetPath(vol);
-	if (!path) {
-		lv_fail("path of volume", name);
-		goto cleanup;
-	}
-	v->path = xstrdup(path);
-	if (upload_fd(r, vol, name, fd, sb.st_size) < 0)
-		goto cleanup;
-	log_info("libvirt: uploaded %s to %s (%lld bytes, %lld ms)", local, v->path,
+	log_info("libvirt: uploaded %s to %s (%lld bytes, %lld ms)", local, path,
 		 (long long)sb.st_size, (long long)(now_ms() - t0));
-	ret = v->path;
+	ret = path;
 cleanup:
 	if (vol)
 		virStorageVolFree(vol);
 	if (pool)
 		virStoragePoolFree(pool);
-	free(path);
 	free(name);
 	if (fd >= 0)
 		close(fd);
@@ -766,8 +773,7 @@ const char *lvr_overlay(struct lvr *r, const char *role, const char *backing,
 {
 	virStoragePoolPtr pool = NULL;
 	virStorageVolPtr vol = NULL;
-	struct lvr_vol *v;
-	char *name = NULL, *xml = NULL, *path = NULL;
+	char *name = NULL, *xml = NULL;
 	const char *ret = NULL;
 
 	if (r->n_vols >= LVR_VOLS_MAX) {
@@ -782,25 +788,15 @@ const char *lvr_overlay(struct lvr *r, const char *role, const char *backing,
 			"</permissions></target><backingStore><path>%s</path>"
 			"<format type='%s'/></backingStore></volume>",
 			name, size, backing, backing_fmt);
-	if (!(vol = virStorageVolCreateXML(pool, xml, 0))) {
+	if (!(vol = virStorageVolCreateXML(pool, xml, 0)))
 		lv_fail("create volume", name);
-		goto cleanup;
-	}
-	v = &r->vols[r->n_vols++];
-	v->role = xstrdup(role);
-	v->name = xstrdup(name);
-	if (!(path = virStorageVolGetPath(vol))) {
-		lv_fail("path of volume", name);
-		goto cleanup;
-	}
-	v->path = xstrdup(path);
-	ret = v->path;
+	else
+		ret = own_volume(r, vol, role, name);
 cleanup:
 	if (vol)
 		virStorageVolFree(vol);
 	if (pool)
 		virStoragePoolFree(pool);
-	free(path);
 	free(xml);
 	free(name);
 	return ret;
