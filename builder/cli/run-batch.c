@@ -124,6 +124,7 @@ static int do_reboot_by(struct guest *g, const char **argv, json_t *out)
 		if (guest_resync(g, 3000) == 0 &&
 		    read_boot_id(g, now, sizeof(now)) == 0 && strcmp(now, before) != 0)
 			break;
+		guest_watch_boot(g);
 		usleep(500 * 1000);
 	}
 	json_object_set_new(out, "ms", json_integer(now_ms() - t0));

@@ -43,6 +43,8 @@ struct agent {
 	char *boot_id;
 	uint64_t instance;
 	int64_t timeout_ms;
+	void (*on_wait)(void *opaque);   /* agent_set_on_wait */
+	void *on_wait_opaque;
 };
 
 static void close_channel(struct agent *a)
@@ -145,6 +147,12 @@ void agent_close(struct agent *a)
 void agent_disconnect(struct agent *a)
 {
 	close_channel(a);
+}
+
+void agent_set_on_wait(struct agent *a, void (*fn)(void *opaque), void *opaque)
+{
+	a->on_wait = fn;
+	a->on_wait_opaque = opaque;
 }
 
 void agent_set_timeout(struct agent *a, int64_t timeout_ms)
@@ -678,6 +686,8 @@ int agent_reboot(struct agent *a, int64_t timeout_ms)
 		/* Still the old boot (shutdown in progress), or no answer yet. */
 		a->synced = false;
 		err_clear();
+		if (a->on_wait)
+			a->on_wait(a->on_wait_opaque);
 		usleep(REBOOT_POLL_MS * 1000);
 	}
 cleanup:

@@ -52,6 +52,10 @@ int agent_poweroff(struct agent *a, int64_t timeout_ms);
  * kernel's boot_id. 0 or -1. */
 int agent_reboot(struct agent *a, int64_t timeout_ms);
 
+/* fn(opaque) is called between the tries of agent_reboot's wait for the new
+ * boot (the guest's owner watching for a stuck boot). */
+void agent_set_on_wait(struct agent *a, void (*fn)(void *opaque), void *opaque);
+
 /* The deadline of each wait (default AGENT_TIMEOUT_DEFAULT_MS). */
 void agent_set_timeout(struct agent *a, int64_t timeout_ms);
 int64_t agent_get_timeout(const struct agent *a);

@@ -28,6 +28,9 @@
 #define GUEST_POWEROFF_ACK_MS 10000
 /* Console log read for diagnostics (the tail matters). */
 #define GUEST_CONSOLE_SCAN_MAX (8u * 1024 * 1024)
+/* How much of the console's end guest_watch_boot reads: a kernel's boot
+ * messages up to a stall report are tens of KiB. */
+#define GUEST_WATCH_TAIL (256 * 1024)
 
 /* The guest the signal watcher tears down. */
 static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -148,6 +151,75 @@ static bool console_has(const struct guest *g, const char *needle)
 	return found;
 }
 
+bool guest_console_stuck(const char *text, size_t len, char *line, size_t size)
+{
+	static const char *const stuck[] = {
+		"detected stall", "soft lockup - CPU#", "Kernel panic - not syncing", NULL,
+	};
+	static const char *const user[] = { "systemd[1]", "Welcome to ", "[  OK  ]", NULL };
+	const char *end = text + len, *b = NULL, *p = text, *hit = NULL, *eol;
+	size_t i, n;
+
+	while ((p = memmem(p, (size_t)(end - p), "Linux version ", 14))) {
+		b = p;
+		p += 14;
+	}
+	if (!b)
+		return false;
+	for (i = 0; user[i]; i++)
+		if (memmem(b, (size_t)(end - b), user[i], strlen(user[i])))
+			return false;
+	for (i = 0; stuck[i] && !hit; i++)
+		hit = memmem(b, (size_t)(end - b), stuck[i], strlen(stuck[i]));
+	if (!hit)
+		return false;
+	eol = memchr(hit, '\n', (size_t)(end - hit));
+	n = (size_t)((eol ? eol : end) - hit);
+	if (n >= size)
+		n = size - 1;
+	memcpy(line, hit, n);
+	line[n] = '\0';
+	return true;
+}
+
+void guest_watch_boot(struct guest *g)
+{
+	char *buf = NULL, line[160], *shown;
+	struct stat st;
+	off_t from;
+	ssize_t n;
+	int fd;
+
+	if (!g || !g->vm || !g->console_log || g->resets >= GUEST_BOOT_RESETS)
+		return;
+	fd = open(g->console_log, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		from = st.st_size > GUEST_WATCH_TAIL ? st.st_size - GUEST_WATCH_TAIL : 0;
+		buf = xmalloc(GUEST_WATCH_TAIL);
+		n = pread(fd, buf, GUEST_WATCH_TAIL, from);
+		if (n > 0 && guest_console_stuck(buf, (size_t)n, line, sizeof(line))) {
+			shown = str_escape_ctl(line, strlen(line), false);
+			log_warn("the guest's kernel is stuck in its boot (console: \"%s\"): "
+				 "resetting it", shown);
+			free(shown);
+			g->resets++;
+			if (hv_reset(g->vm) < 0) {
+				log_warn("%s", err_msg());
+				err_clear();
+			}
+		}
+	}
+	free(buf);
+	close(fd);
+}
+
+static void watch_boot(void *opaque)
+{
+	guest_watch_boot(opaque);
+}
+
 static int make_dirs(struct guest *g, const char *work_dir, const char *overlay)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -264,9 +336,10 @@ static int wait_agent(struct guest *g, int64_t deadline)
 
 		if (left <= 0)
 			break;
-		if (!g->agent)
-			g->agent = agent_open_unix(g->agent_sock,
-						   left < GUEST_SYNC_SLICE_MS ? left : GUEST_SYNC_SLICE_MS);
+		if (!g->agent &&
+		    (g->agent = agent_open_unix(g->agent_sock, left < GUEST_SYNC_SLICE_MS ?
+						left : GUEST_SYNC_SLICE_MS)))
+			agent_set_on_wait(g->agent, watch_boot, g);
 		if (g->agent) {
 			left = deadline - now_ms();
 			if (guest_resync(g, left < GUEST_SYNC_SLICE_MS ? left :
@@ -278,6 +351,7 @@ static int wait_agent(struct guest *g, int64_t deadline)
 			return -1;
 		if (st == HV_EXITED)
 			return err_set("the guest stopped before its agent answered");
+		guest_watch_boot(g);
 	}
 	if (g->via == GUEST_AGENT_DISK)
 		return err_set("no agent within the boot deadline: the image's unit did not "

@@ -133,7 +133,24 @@ struct guest {
 	struct journal *journal;
 	unsigned vm_jid, pid_jid;   /* its journal entries (0: none) */
 	struct strv vm_record;      /* the driver's record (kind, fields...), or empty */
+	unsigned resets;            /* stuck boots reset (guest_watch_boot) */
 };
+
+/* A guest under emulation now and then hangs early in its kernel (seen
+ * here: an RCU stall report, nothing after it), and a wait for its agent
+ * would last its whole deadline. The waits for the agent (the first boot,
+ * reboots) call this between tries: when the console shows the current
+ * boot stuck before userspace, the guest is reset, at most
+ * GUEST_BOOT_RESETS times in its life (a warning says so). */
+#define GUEST_BOOT_RESETS 1
+void guest_watch_boot(struct guest *g);
+
+/* Is the boot that starts at the last kernel banner ("Linux version ") in
+ * console text stuck before userspace: a stall, soft lockup or panic
+ * report and no line of systemd's after the banner? The report's line
+ * into *line (NUL-terminated, at most size - 1 bytes, as the guest wrote
+ * it: escape before printing). */
+bool guest_console_stuck(const char *text, size_t len, char *line, size_t size);
 
 /* What `amiforge attach` needs to reach a guest kept running, as JSON
  * (GUEST_RECORD_NAME in the build directory). */

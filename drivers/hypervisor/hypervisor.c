@@ -339,6 +339,15 @@ int hv_destroy(struct hv_vm *vm)
 	return 0;
 }
 
+int hv_reset(struct hv_vm *vm)
+{
+	if (vm->gone)
+		return err_set("reset: the guest is not running");
+	if (!vm->hv->drv->reset)
+		return err_set("driver '%s' cannot reset a guest", vm->hv->drv->name);
+	return vm->hv->drv->reset(vm->hv->priv, vm->priv);
+}
+
 bool hv_can_snapshot(const struct hv *hv)
 {
 	return hv->drv->snapshot_disk != NULL;

@@ -149,6 +149,9 @@ struct hv_driver {
 	int (*shutdown)(void *conn, void *vm);
 	/* Pull the plug; the guest is gone when this returns 0. */
 	int (*destroy)(void *conn, void *vm);
+	/* Press the reset button: the guest boots again from its disks as they
+	 * are (a hung boot's way out). NULL: the driver cannot. 0 or -1. */
+	int (*reset)(void *conn, void *vm);
 	/* Live external snapshot of the boot disk (disks[0]): its current top
 	 * layer is frozen and the guest writes to new_top from now on, a qcow2
 	 * the driver creates backed by the old top (absolute path, explicit
@@ -231,9 +234,11 @@ struct hv_vm *hv_start(struct hv *hv, const struct vm_spec *spec);
 int hv_wait(struct hv_vm *vm, int64_t timeout_ms);
 int hv_shutdown(struct hv_vm *vm);
 int hv_destroy(struct hv_vm *vm);
+/* The driver's reset: the guest's hard reset button. -1 with "cannot"
+ * when it has none. */
+int hv_reset(struct hv_vm *vm);
 /* The driver's snapshot_disk (see struct hv_driver); -1 with "cannot" when
- * it has none. hv_can_snapshot: does it have one, and is the guest's disk
- * on this host (not for a remote URI)? */
+ * it has none. hv_can_snapshot: does it have one? */
 int hv_snapshot_disk(struct hv_vm *vm, const char *new_top);
 bool hv_can_snapshot(const struct hv *hv);
 /* The driver's stream_disk (see struct hv_driver); -1 with "cannot" when it

@@ -851,6 +851,15 @@ static int lv_destroy(void *priv, void *vpriv)
 	return 0;
 }
 
+static int lv_reset(void *priv UNUSED, void *vpriv)
+{
+	struct lv_vm *v = vpriv;
+
+	if (virDomainReset(v->dom, 0) < 0)
+		return lv_err("reset domain", virDomainGetName(v->dom));
+	return 0;
+}
+
 /* Nothing to undo: a domain started without AUTODESTROY outlives the
  * connection; virDomainFree only drops our handle. */
 static int lv_detach(void *priv UNUSED, void *vpriv)
@@ -993,6 +1002,7 @@ const struct hv_driver hv_libvirt_driver = {
 	.shutdown = lv_shutdown,
 	.destroy = lv_destroy,
 	.snapshot_disk = lv_snapshot_disk,
+	.reset = lv_reset,
 	.collect = lv_collect,
 	.stream_disk = lv_stream_disk,
 	.detach = lv_detach,

@@ -581,6 +581,15 @@ static int qemu_shutdown(void *priv UNUSED, void *vpriv)
 	return qmp_cmd(v, "system_powerdown");
 }
 
+static int qemu_reset(void *priv UNUSED, void *vpriv)
+{
+	struct qemu_vm *v = vpriv;
+
+	if (v->exited || v->qmp < 0)
+		return err_set("qemu: no running guest to reset");
+	return qmp_cmd(v, "system_reset");
+}
+
 static int qemu_destroy(void *priv, void *vpriv)
 {
 	struct qemu_vm *v = vpriv;
@@ -712,6 +721,7 @@ const struct hv_driver hv_qemu_driver = {
 	.shutdown = qemu_shutdown,
 	.destroy = qemu_destroy,
 	.snapshot_disk = qemu_snapshot_disk,
+	.reset = qemu_reset,
 	.stream_disk = qemu_stream_disk,
 	.detach = qemu_detach,
 	.release_kind = "qemu-pid",

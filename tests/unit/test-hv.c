@@ -19,6 +19,7 @@
 #include "util.h"
 #include "builder/disk/archprobe.h"
 #include "builder/disk/overlay.h"
+#include "builder/guest/guest.h"
 #include "builder/guest/inject.h"
 #include "builder/guest/seed.h"
 #include "drivers/hypervisor/accel.h"
@@ -742,8 +743,43 @@ static void test_archprobe_table(void)
 	free(h);
 }
 
+/* A boot stuck in its kernel, told from the console (guest_watch_boot). */
+static void test_console_stuck(void)
+{
+	static const char banner[] = "[    0.000000] Linux version 6.1.0-57-cloud-amd64 (gcc)\n"
+				     "[    1.070000] clocksource: Switched to clocksource tsc\n";
+	static const char stall[] = "[   22.100000] rcu: INFO: rcu_sched detected stalls on "
+				    "CPUs/tasks:\n[   22.100100]  0-...!: (1 GPs behind)\n";
+	char line[64], *t;
+
+	t = xasprintf("%s%s", banner, stall);
+	CHECK(guest_console_stuck(t, strlen(t), line, sizeof(line)) &&
+	      strcmp(line, "detected stalls on CPUs/tasks:") == 0,
+	      "console: a stall report after the kernel's banner is a stuck boot (%s)", line);
+	free(t);
+	t = xasprintf("%s[    3.2] systemd[1]: Started Journal Service.\n%s", banner, stall);
+	CHECK(!guest_console_stuck(t, strlen(t), line, sizeof(line)),
+	      "console: a stall after systemd started is not a stuck boot (the guest runs)");
+	free(t);
+	t = xasprintf("%s%s%s[    0.5] Run /init as init process\n", banner, stall, banner);
+	CHECK(!guest_console_stuck(t, strlen(t), line, sizeof(line)),
+	      "console: only the last boot counts (the stuck one was reset)");
+	free(t);
+	CHECK(!guest_console_stuck(stall, strlen(stall), line, sizeof(line)),
+	      "console: no kernel banner, no verdict");
+	t = xasprintf("%s[   30.0] watchdog: BUG: soft lockup - CPU#1 stuck for 23s! "
+		      "[swapper/1:0] and more of the line past the buffer\n", banner);
+	CHECK(guest_console_stuck(t, strlen(t), line, sizeof(line)) &&
+	      strlen(line) == sizeof(line) - 1 && strncmp(line, "soft lockup - CPU#1", 19) == 0,
+	      "console: a soft lockup is a stuck boot; its line is cut to the buffer");
+	free(t);
+	CHECK(!guest_console_stuck(banner, sizeof(banner) - 1, line, sizeof(line)),
+	      "console: a boot still printing is not stuck");
+}
+
 int main(void)
 {
+	test_console_stuck();
 	test_uri_check();
 	test_domain_xml();
 	test_chain_xml();
