@@ -60,7 +60,8 @@ static int qemu_convert(const char *in, const char *in_fmt, const char *out,
 			enum convert_format f, bool vhd_fixed, bool progress)
 {
 	struct qemu_img_how how = { .progress = progress, .pid = &child_pid,
-				    .stop = &got_signal };
+				    .stop = &got_signal,
+				    .parallel = true };
 	const char *options = NULL;
 
 	switch (f) {
