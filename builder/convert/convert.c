@@ -59,8 +59,12 @@ const char *convert_qemu_format(enum convert_format f)
 static int qemu_convert(const char *in, const char *in_fmt, const char *out,
 			enum convert_format f, bool vhd_fixed, bool progress)
 {
+	/* A raw output's layout is the guest's whatever the order of the
+	 * writes; a qcow2, VHD or VHDX would get its clusters in the order
+	 * they happened to be written (qemu-img recommends -W only for
+	 * outputs whose layout is fixed). */
 	struct qemu_img_how how = { .progress = progress, .pid = &child_pid,
-				    .stop = &got_signal };
+				    .stop = &got_signal, .parallel = f == CONVERT_RAW };
 	const char *options = NULL;
 
 	switch (f) {

@@ -49,12 +49,17 @@ cleanup:
 int qemu_img_convert(const char *in, const char *in_fmt, const char *out,
 		     const char *out_fmt, const char *options, const struct qemu_img_how *how)
 {
-	const char *argv[14];
+	const char *argv[17];
 	size_t n = 0;
 
 	argv[n++] = "qemu-img";
 	argv[n++] = "convert";
 	argv[n++] = how && how->progress ? "-p" : "-q";
+	if (how && how->parallel) {
+		argv[n++] = "-W";
+		argv[n++] = "-m";
+		argv[n++] = "16";
+	}
 	argv[n++] = "-f";
 	argv[n++] = in_fmt;
 	argv[n++] = "-O";

@@ -20,6 +20,9 @@ struct qemu_img_how {
 					   signal handler that stops it) */
 	volatile sig_atomic_t *stop;    /* a signal number set by that handler:
 					   "interrupted by signal N" */
+	bool parallel;                  /* convert: -W -m 16 (writes out of order,
+					   16 requests in flight: the decoding of
+					   compressed clusters overlaps the writes) */
 };
 
 /* Run qemu-img with argv (argv[0] "qemu-img"): 0, or -1 with "'qemu-img'

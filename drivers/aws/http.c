@@ -25,6 +25,12 @@
 #define TRANSFER_BODY_MIN (1u << 20)
 #define RETRY_COST 5
 #define RETRY_TIMEOUT_COST 10
+/* Idle connections a request may leave in the client's share: libcurl's
+ * default (5) closed the oldest whenever more threads than that had
+ * finished a request, so EBS direct's 32 workers opened a new connection
+ * for nearly every block (a TLS handshake each, against AWS). Above the
+ * largest worker pools (EBS_PARALLEL_MAX, S3_PARALLEL_MAX: 64). */
+#define CONNECTIONS_KEPT 128
 /* Header lines we keep (ETag, request id, error type) are short. */
 #define HDR_VALUE_MAX 1024
 
@@ -410,6 +416,7 @@ static CURLcode send_signed(struct aws_client *cl, const struct aws_req *rq,
 	x->h = h;
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_SHARE, cl->share);
+	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)CONNECTIONS_KEPT);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "amiforge/0.1");

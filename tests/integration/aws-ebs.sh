@@ -47,6 +47,12 @@ check_eq "ebs: blocks stored = blocks of the disk holding data" "$(jf .own "$dir
 	"$(jf .data_blocks "$dir/v1")"
 check_eq "ebs: PutSnapshotBlock calls (proxy count) = blocks sent" \
 	"$(jf .ebs_puts "$dir/stats1")" "$sent1"
+# Connections are kept between requests: at most one per worker (32) and a
+# few for the calls around the upload, not one per block (libcurl's default
+# cache of 5 connections closed one for nearly every block of 32 workers).
+conns=$(jf .connections "$dir/stats1")
+check "ebs: connections reused ($conns connections for $sent1 blocks)" \
+	test "${conns:-999}" -le 40 -a "${conns:-0}" -gt 0 -a "$sent1" -gt 200
 # Allocated data rounded out to 512 KiB blocks bounds what may be sent.
 alloc=$(qemu-img map --output=json -f qcow2 "$img" | python3 -c '
 import json, sys

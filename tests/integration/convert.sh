@@ -30,6 +30,8 @@ done
 blocks=$(( $(stat -c %b "$S/out.raw") * 512 ))
 size=$(stat -c %s "$S/out.raw")
 check "convert: raw is sparse ($blocks of $size bytes allocated)" test "$blocks" -lt "$((size / 2))"
+check "convert: raw has a hole wherever the source holds no data (tests/lib/holes_check.py)" \
+	python3 "$TOP/tests/lib/holes_check.py" "$F" qcow2 "$S/out.raw"
 # VHD fixed with --verify, from a raw input named raw: the first 256 MiB of
 # the raw output above (a fixed VHD is written in full: 4 GiB would cost
 # a minute of I/O for nothing more).
