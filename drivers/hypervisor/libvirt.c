@@ -38,8 +38,9 @@ struct lv_vm {
 	 * there, the format. Snapshots push a top, streams cut the layers they
 	 * merged (checkpoints on a remote host). */
 	struct strv here, there, fmts;
-	size_t vda_collect;   /* its index in collect_* */
-	unsigned tops;        /* snapshots taken: the next top is vda.t<tops+1> */
+	size_t vda_collect;   /* its index in collect_* (its role and path there are
+			       * the first top's: see top_role() and here) */
+	unsigned tops;        /* snapshots taken: the top's volume is top_role()'s */
 	bool lost;            /* a frozen layer could not come back here */
 	char *name;       /* the domain's, for a new connection's lookup */
 	bool detached;
@@ -571,6 +572,17 @@ fail:
 	return -1;
 }
 
+/* The role of a remote guest's boot disk's volume after `tops` snapshots:
+ * the uploaded overlay's, then each snapshot's new top (lvr_overlay). */
+static const char *top_role(unsigned tops, char *buf, size_t n)
+{
+	if (tops)
+		snprintf(buf, n, "vda.t%u", tops);
+	else
+		snprintf(buf, n, "vda");
+	return buf;
+}
+
 /* Volume role of a remote guest's boot disk back over the local file of
  * v->here.v[idx], its header then naming the local image below it (the
  * volume's names the remote one, or a stale one). 0 or -1. */
@@ -598,8 +610,9 @@ static int lv_collect(void *priv UNUSED, void *vpriv)
 		return err_set("domain '%s': a layer of its disk did not come back from the "
 			       "remote host, so its disk cannot either", v->name);
 	for (i = 0; i < v->collect_roles.n; i++) {
+		char role[24];
 		int r = i == v->vda_collect && v->here.n ?
-			fetch_layer(v, v->collect_roles.v[i], v->here.n - 1) :
+			fetch_layer(v, top_role(v->tops, role, sizeof(role)), v->here.n - 1) :
 			lvr_download(v->remote, v->collect_roles.v[i], v->collect_paths.v[i]);
 
 		if (r < 0)
@@ -656,13 +669,6 @@ fail:
 	return out;
 }
 
-/* Element i of sv replaced by s (copied). */
-static void strv_set_last(struct strv *sv, size_t i, const char *s)
-{
-	free(sv->v[i]);
-	sv->v[i] = xstrdup(s);
-}
-
 /* The snapshot itself: vda's top frozen, the guest writing to top (a path
  * where the hypervisor runs) from now on. reuse: top exists already. */
 static int freeze_top(struct lv_vm *v, const char *top, bool reuse)
@@ -691,7 +697,7 @@ static int freeze_top(struct lv_vm *v, const char *top, bool reuse)
 static int snapshot_remote(struct lv_vm *v, const char *new_top)
 {
 	virDomainBlockInfo bi;
-	char role[24];
+	char role[24], frozen[24];
 	const char *top;
 	size_t n = v->here.n;
 
@@ -700,9 +706,9 @@ static int snapshot_remote(struct lv_vm *v, const char *new_top)
 			       new_top, v->name);
 	if (virDomainGetBlockInfo(v->dom, "vda", &bi, 0) < 0)
 		return lv_err("size of the disk of domain", v->name);
-	snprintf(role, sizeof(role), "vda.t%u", v->tops + 1);
-	if (!(top = lvr_overlay(v->remote, role, v->there.v[n - 1], v->fmts.v[n - 1],
-				bi.capacity)))
+	top_role(v->tops, frozen, sizeof(frozen));
+	if (!(top = lvr_overlay(v->remote, top_role(v->tops + 1, role, sizeof(role)),
+				v->there.v[n - 1], v->fmts.v[n - 1], bi.capacity)))
 		return -1;
 	if (freeze_top(v, top, true) < 0) {
 		if (lvr_drop(v->remote, top) < 0)
@@ -713,14 +719,10 @@ static int snapshot_remote(struct lv_vm *v, const char *new_top)
 	strv_push(&v->here, new_top);
 	strv_push(&v->there, top);
 	strv_push(&v->fmts, "qcow2");
-	strv_set_last(&v->collect_paths, v->vda_collect, new_top);
-	/* The frozen layer's role was the collect role until now. */
-	if (fetch_layer(v, v->collect_roles.v[v->vda_collect], n - 1) < 0) {
+	if (fetch_layer(v, frozen, n - 1) < 0) {
 		v->lost = true;   /* the build cannot get its disk back whole */
-		strv_set_last(&v->collect_roles, v->vda_collect, role);
 		return -1;
 	}
-	strv_set_last(&v->collect_roles, v->vda_collect, role);
 	return 0;
 }
 
