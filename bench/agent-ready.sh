@@ -27,7 +27,7 @@ want 1 || exit 0
 img=$("$TOP/tests/fixtures/build-debian-image.sh") || exit 1
 S=$(mktemp -d "${TMPDIR:-/var/tmp}/amiforge-bench-ready.XXXXXX")
 chmod 0711 "$S"
-trap 'rm -rf "$S"' EXIT
+at_exit 'rm -rf "$S"'
 mkdir -p "$S/tmp" "$S/cache"
 chmod 0711 "$S/tmp"
 cat >"$S/steps.yaml" <<'EOF'

@@ -24,7 +24,7 @@ want 3 || exit 0
 img=$("$TOP/tests/fixtures/build-debian-image.sh") || exit 1
 S=$(mktemp -d "${TMPDIR:-/var/tmp}/amiforge-bench-bulk.XXXXXX")
 chmod 0755 "$S"
-trap 'rm -rf "$S"' EXIT
+at_exit 'rm -rf "$S"'
 size=$((256 * 1024 * 1024))
 head -c $size /dev/urandom >"$S/up.bin"
 put=() get=() dd=()

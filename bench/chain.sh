@@ -15,7 +15,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/bench/lib.sh"
 img=$("$TOP/tests/fixtures/build-debian-image.sh") || exit 1
 S=$(mktemp -d "${TMPDIR:-/var/tmp}/amiforge-bench-chain.XXXXXX")
-trap 'rm -rf "$S"' EXIT
+at_exit 'rm -rf "$S"'
 steps=55
 write() {   # write LAYER STEP: step's 2 MiB, pattern = step
 	qemu-io -f qcow2 -c "write -P $(($2 % 255 + 1)) $(($2 * 64))M 2M" "$1" >/dev/null

@@ -15,7 +15,7 @@ F=$("$TOP/tests/fixtures/build-debian-image.sh") || {
 	exit 0
 }
 S=$(mktemp -d "${TMPDIR:-/tmp}/amiforge-bench-convert.XXXXXX")
-trap 'rm -rf "$S"' EXIT
+at_exit 'rm -rf "$S"'
 
 for fmt in vmdk raw; do
 	case $fmt in

@@ -60,7 +60,7 @@ cleanup() {
 	[ -n "$http_pid" ] && kill "$http_pid" 2>/dev/null
 	if [ -n "${BENCH_KEEP:-}" ]; then blog "scratch kept in $S"; else rm -rf "$S"; fi
 }
-trap cleanup EXIT
+at_exit cleanup
 mkdir -p "$S/tmp" "$S/www" "$S/cache"
 chmod 0711 "$S/tmp"
 BLOB_SIZE=$((256 * 1024 * 1024))

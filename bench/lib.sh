@@ -9,6 +9,9 @@
 # given, count the runs that gave a value (shown when short of BENCH_RUNS).
 # shellcheck shell=bash
 
+# shellcheck source=tests/lib/at-exit.sh
+. "$TOP/tests/lib/at-exit.sh"
+
 BENCH_RUNS=${BENCH_RUNS:-3}
 PY=${PYTHON:-python3}
 

@@ -46,7 +46,7 @@ S=$LOGDIR
 services_start
 # shellcheck source=tests/fixtures/aws/lib.sh
 . "$TOP/tests/fixtures/aws/lib.sh"
-trap 'aws_fixtures_stop; services_stop; rm -rf "$S" "$AWSFX_DIR"' EXIT
+at_exit 'services_stop; rm -rf "$S"'	# and lib.sh's, its fixtures
 [ -n "$AMIFORGE_TEST_MOTO_URL" ] || na "moto_server did not start"
 
 python3 - "$S/disk.raw" <<'PY'

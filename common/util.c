@@ -445,6 +445,25 @@ int remove_tree(const char *path)
 	return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
+const char *tmp_dir(const char *dflt)
+{
+	const char *t = getenv("TMPDIR");
+
+	return t && t[0] == '/' ? t : dflt;
+}
+
+char *make_temp_dir(const char *prefix, const char *dflt)
+{
+	char *tmpl = xasprintf("%s/%sXXXXXX", tmp_dir(dflt), prefix);
+
+	if (!mkdtemp(tmpl)) {
+		err_errno("create a temporary directory '%s'", tmpl);
+		free(tmpl);
+		return NULL;
+	}
+	return tmpl;
+}
+
 static int st_check_private(const struct stat *st, const char *path, const char *what)
 {
 	if (S_ISLNK(st->st_mode))

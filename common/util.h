@@ -99,6 +99,14 @@ int fd_check_private(int fd, const char *path, const char *what);
 /* Remove a file or a whole tree (no symlink following). 0 or -1. */
 int remove_tree(const char *path);
 
+/* Where temporary files go: $TMPDIR when it is an absolute path, else dflt
+ * ("/tmp" for small files, "/var/tmp" for disks: /tmp is often a tmpfs). */
+const char *tmp_dir(const char *dflt);
+/* A new private directory <tmp_dir(dflt)>/<prefix>XXXXXX (mkdtemp(3): never
+ * an existing one, mode 0700): its path (caller frees), or NULL with
+ * "create a temporary directory '...'" recorded. */
+char *make_temp_dir(const char *prefix, const char *dflt);
+
 /* The closest of words[0..n) to s by edit distance, when close enough to be
  * a likely typo; otherwise NULL. For "did you mean" hints. */
 const char *closest_word(const char *s, const char *const *words, size_t n);

@@ -20,6 +20,11 @@
 # libvirt, libguestfs, clang) is a failure, not a skip, unless the user opts
 # out of that kind of test: AMIFORGE_TEST_SKIP=aws,libvirt,guestfs,clang
 # (tests/lib/common.sh); skips are counted in the summary line.
+#
+# Every program and script runs with its own empty TMPDIR, in one directory
+# of this run (under $TMPDIR or /tmp) removed at the end: whatever a test or
+# amiforge leaves there is a failure ("left ... behind"), and a run killed
+# half-way leaves one directory, which the next run of the same tree removes.
 set -u
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -45,13 +50,36 @@ rm -rf "$LOGDIR"
 mkdir -p "$LOGDIR"
 passed=0 failed=0 skipped=0
 
+# The run's temporary directory, named after the tree (a previous run of this
+# tree that was killed left its own: removed here). 0711: QEMU, run by
+# libvirt as another user, reaches the work directories below it.
+# libguestfs keeps its appliance (built once, ~200 MiB) in $TMPDIR unless
+# told: where it would be without ours.
+export LIBGUESTFS_CACHEDIR=${LIBGUESTFS_CACHEDIR:-${TMPDIR:-/var/tmp}}
+RUN_TMP=${TMPDIR:-/tmp}/amiforge-check-$(printf '%s' "$TOP" | sha256sum | cut -c1-12)
+rm -rf "$RUN_TMP"
+mkdir -m 0711 "$RUN_TMP" || { echo "cannot create $RUN_TMP" >&2; exit 2; }
+cleanup() {
+	[ "$(type -t services_stop)" = function ] && services_stop
+	rm -rf "$RUN_TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
 run_one() {	# name command...
 	local name=$1 log rc np nf ns
 	shift
 	log=$LOGDIR/$(echo "$name" | tr '/ ' '__').log
-	local t0=$SECONDS
-	"$@" >"$log" 2>&1 </dev/null
+	local t0=$SECONDS tmp left
+	tmp=$RUN_TMP/$(echo "$name" | tr '/ ' '__')
+	mkdir -m 0711 "$tmp"
+	TMPDIR=$tmp "$@" >"$log" 2>&1 </dev/null
 	rc=$?
+	left=$(cd "$tmp" && ls -A | head -n 5 | tr '\n' ' ')
+	[ -z "$left" ] || echo "FAIL: $name left files behind in its TMPDIR: $left" >>"$log"
+	rm -rf "$tmp"
 	grep -E '^(PASS|FAIL|SKIP):' "$log"
 	np=$(grep -c '^PASS:' "$log")
 	nf=$(grep -c '^FAIL:' "$log")
@@ -91,8 +119,7 @@ fi
 if [ "$mode" = all ] || [ "$mode" = suite ]; then
 	# shellcheck source=tests/lib/services.sh
 	. tests/lib/services.sh
-	services_start
-	trap services_stop EXIT
+	TMPDIR=$RUN_TMP services_start
 	# The fixture first: every guest test needs it (built once, cached).
 	t0=$SECONDS
 	if "$TOP/tests/fixtures/build-debian-image.sh" >"$LOGDIR/fixture.log" 2>&1; then

@@ -516,13 +516,12 @@ static int move_disk(const char *from, const char *to)
  * traverse; $TMPDIR or /var/tmp (disks are large: not /tmp, often tmpfs). */
 static char *staging_dir(const struct build *b)
 {
-	const char *tmp = getenv("TMPDIR");
 	unsigned char rnd[4];
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd));
 	return xasprintf("%s/amiforge-build-%s-%ld-%02x%02x%02x%02x",
-			 tmp && tmp[0] == '/' ? tmp : "/var/tmp", b->r->name, (long)getpid(),
+			 tmp_dir("/var/tmp"), b->r->name, (long)getpid(),
 			 rnd[0], rnd[1], rnd[2], rnd[3]);
 }
 

@@ -829,7 +829,6 @@ int component_run(const struct component_run_opts *opts, struct executor *ex,
 	struct comp_doc **docs = xcalloc(opts->ndocs ? opts->ndocs : 1, sizeof(*docs));
 	json_t *jdocs = json_array(), *detailed = NULL;
 	bool failed = false, ignored = false;
-	char tmpl[] = "/tmp/amiforge-toe-host.XXXXXX";
 	int64_t t0 = wall_ms();
 	size_t i;
 	int ret = -1;
@@ -846,11 +845,8 @@ int component_run(const struct component_run_opts *opts, struct executor *ex,
 	for (i = 0; rs.log && i < opts->ndocs; i++)
 		if (toelog_add_document(rs.log, docs[i], i) < 0)
 			goto cleanup;
-	if (!mkdtemp(tmpl)) {
-		err_errno("create a temporary directory");
+	if (!(rs.host_tmp = make_temp_dir("amiforge-toe-host.", "/tmp")))
 		goto cleanup;
-	}
-	rs.host_tmp = xstrdup(tmpl);
 	if (!opts->work_dir && ex->ops->make_temp_dir) {
 		char *prefix = xasprintf("amiforge-toe-%s", rs.exec_id);
 		int q = executor_make_temp_dir(ex, prefix, &rs.work_dir);

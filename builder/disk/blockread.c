@@ -352,16 +352,9 @@ static int decode_chunk(struct blockread *br, uint64_t start)
 	int ret = -1;
 
 	if (!br->tmpdir) {
-		const char *t = getenv("TMPDIR");
-		char *tmpl = xasprintf("%s/amiforge-blockread.XXXXXX", t && *t ? t : "/var/tmp");
-
-		if (!mkdtemp(tmpl)) {
-			err_errno("create a temporary directory '%s'", tmpl);
-			free(tmpl);
+		if (!(br->tmpdir = make_temp_dir("amiforge-blockread.", "/var/tmp")))
 			goto cleanup;
-		}
-		br->tmpdir = tmpl;
-		br->chunk = xasprintf("%s/chunk.raw", tmpl);
+		br->chunk = xasprintf("%s/chunk.raw", br->tmpdir);
 	}
 	if (br->chunk_fd >= 0)
 		close(br->chunk_fd);

@@ -195,19 +195,11 @@ static int local_mkdir_p(struct executor *ex UNUSED, const char *path, mode_t mo
  * (a symlink, a directory of theirs) before we create it. */
 static int local_make_temp_dir(struct executor *ex UNUSED, const char *prefix, char **path)
 {
-	const char *tmp = getenv("TMPDIR");
-	char *tmpl;
+	char *p = xasprintf("%s-", prefix);
 
-	if (!tmp || tmp[0] != '/')
-		tmp = "/tmp";
-	tmpl = xasprintf("%s/%s-XXXXXX", tmp, prefix);
-	if (!mkdtemp(tmpl)) {
-		err_errno("create a directory '%s' in '%s'", tmpl + strlen(tmp) + 1, tmp);
-		free(tmpl);
-		return -1;
-	}
-	*path = tmpl;
-	return 0;
+	*path = make_temp_dir(p, "/tmp");
+	free(p);
+	return *path ? 0 : -1;
 }
 
 static int local_remove(struct executor *ex UNUSED, const char *path, bool recursive)

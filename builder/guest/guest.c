@@ -222,22 +222,13 @@ static void watch_boot(void *opaque)
 
 static int make_dirs(struct guest *g, const char *work_dir, const char *overlay)
 {
-	const char *tmp = getenv("TMPDIR");
-	char *tmpl;
-
 	if (work_dir) {
 		if (mkdir(work_dir, 0700) < 0)
 			return err_errno("create work directory '%s'", work_dir);
-		tmpl = xstrdup(work_dir);
-	} else {
-		tmpl = xasprintf("%s/amiforge-run-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
+		g->dir = xstrdup(work_dir);
+	} else if (!(g->dir = make_temp_dir("amiforge-run-", "/tmp"))) {
+		return err_prefix("work directory");
 	}
-	if (!work_dir && !mkdtemp(tmpl)) {
-		err_errno("create work directory '%s'", tmpl);
-		free(tmpl);
-		return -1;
-	}
-	g->dir = tmpl;
 	/* 0711: a QEMU running as another user (qemu:///system) reaches the
 	 * disks it was given, nothing else; sockets are in the 0700 sock/. */
 	if (chmod(g->dir, 0711) < 0)

@@ -120,16 +120,14 @@ int files_of_mounted(guestfs_h *g, const char *disk, const char *const *paths,
 		     size_t npaths, json_t **files)
 {
 	struct buf b = BUF_INIT(FILES_LIST_MAX);
-	char tmpl[] = "/tmp/amiforge-files.XXXXXX", *sums = NULL;
+	char *tmp = NULL, *sums = NULL;
 	size_t i;
 	int ret = -1;
 
 	*files = json_object();
-	if (!mkdtemp(tmpl)) {
-		err_errno("mkdtemp");
+	if (!(tmp = make_temp_dir("amiforge-files.", "/tmp")))
 		goto cleanup;
-	}
-	sums = xasprintf("%s/sums", tmpl);
+	sums = xasprintf("%s/sums", tmp);
 	for (i = 0; i < npaths; i++) {
 		if (guestfs_is_dir_opts(g, paths[i], GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1) <= 0)
 			continue;   /* absent there: nothing listed */
@@ -150,8 +148,9 @@ int files_of_mounted(guestfs_h *g, const char *disk, const char *const *paths,
 cleanup:
 	if (sums)
 		unlink(sums);
-	if (tmpl[sizeof(tmpl) - 2] != 'X')
-		rmdir(tmpl);
+	if (tmp)
+		rmdir(tmp);
+	free(tmp);
 	free(sums);
 	buf_release(&b);
 	if (ret < 0) {

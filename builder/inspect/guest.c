@@ -193,7 +193,7 @@ cleanup:
 
 int guest_map(struct inspect_ctx *c, const char *path, uint64_t max, struct guest_map *m)
 {
-	char dir[] = "/tmp/amiforge-inspect-file.XXXXXX", *local = NULL;
+	char *dir = NULL, *local = NULL;
 	int64_t size = guestfs_filesize(c->g, path);
 	struct stat st;
 	int fd = -1, ret = -1;
@@ -204,8 +204,8 @@ int guest_map(struct inspect_ctx *c, const char *path, uint64_t max, struct gues
 		return err_set("'%s': %s", path, guestfs_last_error(c->g));
 	if ((uint64_t)size > max)
 		return err_set("'%s' is larger than %" PRIu64 " MiB", path, max >> 20);
-	if (!mkdtemp(dir))
-		return err_errno("mkdtemp");
+	if (!(dir = make_temp_dir("amiforge-inspect-file.", "/tmp")))
+		return -1;
 	local = xasprintf("%s/file", dir);
 	if (guestfs_download(c->g, path, local) < 0) {
 		err_set("'%s': %s", path, guestfs_last_error(c->g));
@@ -234,6 +234,7 @@ cleanup:	/* the mapping outlives the file */
 	unlink(local);
 	rmdir(dir);
 	free(local);
+	free(dir);
 	return ret;
 }
 

@@ -22,7 +22,7 @@
  * opened for writing, and nothing is probed. */
 static int make_overlay(const char *disk, const char *format, char **dir_out, char **ovl_out)
 {
-	char dir[] = "/tmp/amiforge-inspect.XXXXXX", *abs = NULL, *ovl = NULL;
+	char *dir = NULL, *abs = NULL, *ovl = NULL;
 	int ret = -1;
 
 	abs = realpath(disk, NULL);
@@ -32,22 +32,29 @@ static int make_overlay(const char *disk, const char *format, char **dir_out, ch
 		free(abs);
 		return err_set("disk path '%s' contains a comma", disk);
 	}
-	if (!mkdtemp(dir)) {
+	if (!(dir = make_temp_dir("amiforge-inspect.", "/tmp"))) {
 		free(abs);
-		return err_errno("mkdtemp");
+		return -1;
 	}
 	ovl = xasprintf("%s/overlay.qcow2", dir);
+	if (strchr(ovl, ',')) {	/* $TMPDIR: the same */
+		err_set("temporary directory '%s' contains a comma", dir);
+		rmdir(dir);
+		goto cleanup;
+	}
 	if (qemu_img_create_overlay(abs, format, ovl, 0, NULL) < 0) {
 		err_prefix("overlay for '%s'", disk);
 		rmdir(dir);
 		goto cleanup;
 	}
-	*dir_out = xstrdup(dir);
+	*dir_out = dir;
+	dir = NULL;
 	*ovl_out = ovl;
 	ovl = NULL;
 	ret = 0;
 
 cleanup:
+	free(dir);
 	free(abs);
 	free(ovl);
 	return ret;

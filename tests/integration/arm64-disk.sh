@@ -127,7 +127,6 @@ check_contains "sbom arm64: its purl says arm64" "$(jq -r '.components[0].purl' 
 # publish --via ebs in moto: the architecture comes from the disk.
 require aws "arm64: publish"
 . "$TOP/tests/fixtures/aws/lib.sh"
-trap 'aws_fixtures_stop; rm -rf "$AWSFX_DIR" "$dir"' EXIT   # lib.sh's trap, and scratch's
 aws_env "$AMIFORGE_TEST_MOTO_URL"
 moto=$AMIFORGE_TEST_MOTO_URL
 id=$$

@@ -139,7 +139,6 @@ check "arm64 build: nothing live in the journal" journal_nothing_live "$bd"
 # --- publish --via ebs in moto ------------------------------------------------------
 if have aws "arm64: publish the build"; then
 	. "$TOP/tests/fixtures/aws/lib.sh"
-	trap 'aws_fixtures_stop; rm -rf "$AWSFX_DIR" "$dir"' EXIT
 	aws_env "$AMIFORGE_TEST_MOTO_URL"
 	moto=$AMIFORGE_TEST_MOTO_URL
 	curl -sf -X POST "$moto/moto-api/recorder/reset-recording" >/dev/null

@@ -47,7 +47,7 @@ mkdir -p "$S/www"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 -m http.server --bind 127.0.0.1 --directory "$S/www" "$port" >"$S/http.log" 2>&1 &
 http_pid=$!
-trap 'kill $http_pid 2>/dev/null; rm -rf "$S"' EXIT
+at_exit_kill $http_pid
 export BASE_URL=http://127.0.0.1:$port
 for i in $(seq 50); do
 	python3 -c "import urllib.request; urllib.request.urlopen('$BASE_URL/')" 2>/dev/null && break
@@ -175,7 +175,7 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 EOF
 redir_pid=$!
-trap 'kill $http_pid $redir_pid 2>/dev/null; rm -rf "$S"' EXIT
+at_exit_kill $redir_pid
 for i in $(seq 50); do
 	python3 -c "import socket; socket.create_connection(('127.0.0.1', $rport))" 2>/dev/null && break
 	sleep 0.1

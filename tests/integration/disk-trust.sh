@@ -176,7 +176,7 @@ check "cache fetch data.qcow2 with an old local record: the record was used (no 
 python3 "$TOP/tests/fixtures/http-range-server.py" "$S/www" "$S/port" "$S/requests.log" \
 	>/dev/null 2>&1 &
 SRV=$!
-trap 'kill $SRV 2>/dev/null; rm -rf "$S"' EXIT
+at_exit_kill $SRV
 cp "$S/in/data.qcow2" "$S/in/descriptor.img" "$S/www/"
 for _ in $(seq 50); do [ -s "$S/port" ] && break; sleep 0.1; done
 U=http://127.0.0.1:$(cat "$S/port")

@@ -39,7 +39,7 @@ QCOW_SHA=$(sha "$S/www/img.qcow2")
 
 python3 "$TOP/tests/fixtures/http-range-server.py" "$S/www" "$S/port" "$LOG" &
 SRV=$!
-trap 'kill $SRV 2>/dev/null; rm -rf "$S"' EXIT
+at_exit_kill $SRV
 for _ in $(seq 50); do [ -s "$S/port" ] && break; sleep 0.1; done
 PORT=$(cat "$S/port")
 U=http://127.0.0.1:$PORT

@@ -169,7 +169,7 @@ if command -v crontab >/dev/null 2>&1; then
 	had=0
 	crontab -l >"$saved" 2>/dev/null && had=1
 	restore_crontab() { if [ "$had" = 1 ]; then crontab "$saved"; else crontab -r 2>/dev/null; fi; }
-	trap 'restore_crontab; aws_fixtures_stop; rm -rf "$AWSFX_DIR"' EXIT
+	at_exit restore_crontab
 	printf '# someone else\n17 4 * * * /bin/true\n' | crontab -
 	"$AMIFORGE" pipeline install "$dir/p/ok.yaml" --scheduler cron >"$dir/cron.out" 2>&1
 	check_eq "install cron: exit 0" "$?" 0

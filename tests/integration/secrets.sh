@@ -18,7 +18,7 @@ qemu-img convert -f raw -O qcow2 "$S/www/disk.raw" "$S/www/img.qcow2"
 SHA=$(sha256sum "$S/www/img.qcow2" | cut -d' ' -f1)
 python3 "$TOP/tests/fixtures/http-range-server.py" "$S/www" "$S/port" "$LOG" &
 SRV=$!
-trap 'kill $SRV 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$S"' EXIT
+at_exit_kill $SRV
 for _ in $(seq 50); do [ -s "$S/port" ] && break; sleep 0.1; done
 PORT=$(cat "$S/port")
 

@@ -31,10 +31,18 @@ check_contains() {
 	esac
 }
 
+# shellcheck source=tests/lib/at-exit.sh
+. "$TOP/tests/lib/at-exit.sh"
+
 # A scratch directory, made when this file is sourced (so that `d=$(scratch)`,
-# which runs in a subshell, cannot delete it early) and removed at exit.
+# which runs in a subshell, cannot delete it early) and removed at exit
+# (kept, and named on stderr, with AMIFORGE_TEST_KEEP=1: to debug a test).
 _scratch=$(mktemp -d "${TMPDIR:-/tmp}/amiforge-test.XXXXXX")
-trap 'rm -rf "$_scratch"' EXIT
+if [ -n "${AMIFORGE_TEST_KEEP:-}" ]; then
+	at_exit 'echo "scratch kept: $_scratch" >&2'
+else
+	at_exit 'rm -rf "$_scratch"'
+fi
 scratch() {
 	echo "$_scratch"
 }

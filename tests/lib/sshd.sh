@@ -47,7 +47,7 @@ CONF
 	done
 	_sshd_pid=$(cat "$d/sshd.pid" 2>/dev/null)
 	[ -n "$_sshd_pid" ] || return 1
-	trap 'kill "$_sshd_pid" 2>/dev/null; rm -rf "$_scratch"' EXIT
+	at_exit_kill "$_sshd_pid"
 	export PATH="$d/bin:$PATH"
 }
 
