@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 
@@ -431,10 +432,64 @@ static int remove_one(const char *path, const struct stat *st UNUSED, int type,
 	return 0;
 }
 
+/* The temporary directories alive (make_temp_dir_in): a few per process. */
+#define TEMP_DIRS_MAX 32
+static pthread_mutex_t temp_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *temp_dirs[TEMP_DIRS_MAX];
+
+static void temp_dir_remember(const char *path)
+{
+	size_t i;
+
+	pthread_mutex_lock(&temp_lock);
+	for (i = 0; i < TEMP_DIRS_MAX; i++)
+		if (!temp_dirs[i]) {
+			temp_dirs[i] = xstrdup(path);
+			break;
+		}
+	pthread_mutex_unlock(&temp_lock);	/* full: not removed on a signal */
+}
+
+void temp_dir_forget(const char *path)
+{
+	size_t i;
+
+	pthread_mutex_lock(&temp_lock);
+	for (i = 0; i < TEMP_DIRS_MAX; i++)
+		if (temp_dirs[i] && strcmp(temp_dirs[i], path) == 0) {
+			free(temp_dirs[i]);
+			temp_dirs[i] = NULL;
+		}
+	pthread_mutex_unlock(&temp_lock);
+}
+
+void temp_dirs_remove_all(void)
+{
+	size_t i;
+
+	pthread_mutex_lock(&temp_lock);
+	for (i = 0; i < TEMP_DIRS_MAX; i++)
+		if (temp_dirs[i]) {
+			nftw(temp_dirs[i], remove_one, 16, FTW_DEPTH | FTW_PHYS);
+			free(temp_dirs[i]);
+			temp_dirs[i] = NULL;
+		}
+	pthread_mutex_unlock(&temp_lock);
+}
+
+int rmdir_temp(const char *path)
+{
+	temp_dir_forget(path);
+	if (rmdir(path) < 0 && errno != ENOENT)
+		return err_errno("remove '%s'", path);
+	return 0;
+}
+
 int remove_tree(const char *path)
 {
 	struct stat st;
 
+	temp_dir_forget(path);
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : err_errno("stat '%s'", path);
 	if (!S_ISDIR(st.st_mode)) {
@@ -454,13 +509,19 @@ const char *tmp_dir(const char *dflt)
 
 char *make_temp_dir(const char *prefix, const char *dflt)
 {
-	char *tmpl = xasprintf("%s/%sXXXXXX", tmp_dir(dflt), prefix);
+	return make_temp_dir_in(tmp_dir(dflt), prefix);
+}
+
+char *make_temp_dir_in(const char *parent, const char *prefix)
+{
+	char *tmpl = xasprintf("%s/%sXXXXXX", parent, prefix);
 
 	if (!mkdtemp(tmpl)) {
 		err_errno("create a temporary directory '%s'", tmpl);
 		free(tmpl);
 		return NULL;
 	}
+	temp_dir_remember(tmpl);
 	return tmpl;
 }
 

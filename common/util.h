@@ -106,6 +106,15 @@ const char *tmp_dir(const char *dflt);
  * an existing one, mode 0700): its path (caller frees), or NULL with
  * "create a temporary directory '...'" recorded. */
 char *make_temp_dir(const char *prefix, const char *dflt);
+/* The same in parent, whatever $TMPDIR says. */
+char *make_temp_dir_in(const char *parent, const char *prefix);
+/* The directories these made are remembered until removed (remove_tree or
+ * rmdir_temp): temp_dirs_remove_all() removes what is left, for a process
+ * that ends on a signal (guest.c's watcher); temp_dir_forget() keeps one (a
+ * console log the user is told about). */
+int rmdir_temp(const char *path);
+void temp_dir_forget(const char *path);
+void temp_dirs_remove_all(void);
 
 /* The closest of words[0..n) to s by edit distance, when close enough to be
  * a likely typo; otherwise NULL. For "did you mean" hints. */

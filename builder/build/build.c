@@ -520,7 +520,9 @@ static char *staging_dir(const struct build *b)
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd));
-	return xasprintf("%s/amiforge-build-%s-%ld-%02x%02x%02x%02x",
+	/* The name's first 16 characters: the staging path stays short enough
+	 * for the guest's sockets below it (recipe names run to 64). */
+	return xasprintf("%s/amiforge-build-%.16s-%ld-%02x%02x%02x%02x",
 			 tmp_dir("/var/tmp"), b->r->name, (long)getpid(),
 			 rnd[0], rnd[1], rnd[2], rnd[3]);
 }

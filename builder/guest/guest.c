@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "guest.h"
 #include "agent-client.h"
@@ -83,11 +84,14 @@ static void *signal_watcher(void *arg)
 				"journal)\n", err_msg());
 		active->keep_dir = active->console_log != NULL;
 		remove_work_files(active);
-		if (active->keep_dir)
+		if (active->keep_dir) {
+			temp_dir_forget(active->dir);
 			fprintf(stderr, "amiforge: console log kept in %s\n", active->console_log);
+		}
 	}
 	if (signal_hook)
 		signal_hook(sig, signal_hook_opaque);
+	temp_dirs_remove_all();	/* a component's host files, a decoder's chunk */
 	_exit(128 + sig);
 }
 
@@ -234,8 +238,15 @@ static int make_dirs(struct guest *g, const char *work_dir, const char *overlay)
 	if (chmod(g->dir, 0711) < 0)
 		return err_errno("chmod '%s'", g->dir);
 	g->sock_dir = xasprintf("%s/sock", g->dir);
-	if (mkdir(g->sock_dir, 0700) < 0)
+	if (strlen(g->sock_dir) + sizeof("/agent.sock") > sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		/* A long $TMPDIR or build path: the sockets (bound by QEMU, whose
+		 * sun_path holds 107 bytes) go in a private directory of /tmp. */
+		free(g->sock_dir);
+		if (!(g->sock_dir = make_temp_dir_in("/tmp", "amiforge-sock-")))
+			return -1;
+	} else if (mkdir(g->sock_dir, 0700) < 0) {
 		return err_errno("create '%s'", g->sock_dir);
+	}
 	g->overlay = overlay ? xstrdup(overlay) : xasprintf("%s/disk.qcow2", g->dir);
 	g->console_log = xasprintf("%s/console.log", g->dir);
 	g->agent_sock = xasprintf("%s/agent.sock", g->sock_dir);

@@ -149,7 +149,7 @@ cleanup:
 	if (sums)
 		unlink(sums);
 	if (tmp)
-		rmdir(tmp);
+		rmdir_temp(tmp);
 	free(tmp);
 	free(sums);
 	buf_release(&b);

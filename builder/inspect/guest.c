@@ -232,7 +232,7 @@ cleanup:	/* the mapping outlives the file */
 	if (fd >= 0)
 		close(fd);
 	unlink(local);
-	rmdir(dir);
+	rmdir_temp(dir);
 	free(local);
 	free(dir);
 	return ret;

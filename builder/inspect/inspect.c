@@ -39,12 +39,12 @@ static int make_overlay(const char *disk, const char *format, char **dir_out, ch
 	ovl = xasprintf("%s/overlay.qcow2", dir);
 	if (strchr(ovl, ',')) {	/* $TMPDIR: the same */
 		err_set("temporary directory '%s' contains a comma", dir);
-		rmdir(dir);
+		rmdir_temp(dir);
 		goto cleanup;
 	}
 	if (qemu_img_create_overlay(abs, format, ovl, 0, NULL) < 0) {
 		err_prefix("overlay for '%s'", disk);
-		rmdir(dir);
+		rmdir_temp(dir);
 		goto cleanup;
 	}
 	*dir_out = dir;
@@ -118,7 +118,7 @@ cleanup:
 	if (overlay)
 		unlink(overlay);
 	if (tmpdir)
-		rmdir(tmpdir);
+		rmdir_temp(tmpdir);
 	free(overlay);
 	free(tmpdir);
 	appliance_os_release(&c.os);

@@ -2,6 +2,7 @@
  * number parsing, and builder/recipe/yaml.c positions. */
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "test.h"
 #include "buf.h"
@@ -386,6 +387,46 @@ static void test_yaml(void)
 	ydoc_release(&d);
 }
 
+/* make_temp_dir honours TMPDIR (absolute only); what a process still has
+ * when a signal ends it is removed, unless forgotten (a kept console log). */
+static void test_temp_dirs(void)
+{
+	char parent[] = "/tmp/amiforge-unit-temp.XXXXXX", *a, *b, *c, *f;
+	struct stat st;
+
+	if (!mkdtemp(parent)) {
+		CHECK(0, "temp: mkdtemp");
+		return;
+	}
+	setenv("TMPDIR", parent, 1);
+	CHECK_STR(tmp_dir("/var/tmp"), parent, "temp: TMPDIR is where they go");
+	setenv("TMPDIR", "relative/dir", 1);
+	CHECK_STR(tmp_dir("/var/tmp"), "/var/tmp", "temp: a relative TMPDIR is not used");
+	setenv("TMPDIR", parent, 1);
+	a = make_temp_dir("one.", "/nonexistent");
+	b = make_temp_dir("two.", "/nonexistent");
+	c = make_temp_dir("three.", "/nonexistent");
+	CHECK(a && b && c && str_startswith(a, parent) && stat(a, &st) == 0 &&
+	      (st.st_mode & 07777) == 0700, "temp: made in TMPDIR, private");
+	f = a ? xasprintf("%s/file", a) : NULL;
+	if (f)
+		write_file_atomic(f, "x", 1, 0600);
+	temp_dir_forget(b);
+	CHECK(c && rmdir_temp(c) == 0 && stat(c, &st) < 0, "temp: rmdir_temp removes it");
+	temp_dirs_remove_all();
+	CHECK(a && stat(a, &st) < 0, "temp: removed with what it holds at the end");
+	CHECK(b && stat(b, &st) == 0, "temp: a forgotten one is kept");
+	setenv("TMPDIR", "/nonexistent/amiforge", 1);
+	CHECK(!make_temp_dir("x.", "/tmp") && strstr(err_msg(), "/nonexistent/amiforge/x."),
+	      "temp: a TMPDIR that is not there: the error names it");
+	unsetenv("TMPDIR");
+	remove_tree(parent);
+	free(a);
+	free(b);
+	free(c);
+	free(f);
+}
+
 int main(void)
 {
 	test_buf();
@@ -398,5 +439,6 @@ int main(void)
 	test_run_agent_spec();
 	test_dry_run();
 	test_yaml();
+	test_temp_dirs();
 	return TEST_DONE();
 }
