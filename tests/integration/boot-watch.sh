@@ -7,12 +7,16 @@
 # kernel prints into its console log, as the guest would: amiforge says so
 # once, resets the guest through its driver (QMP system_reset, virDomainReset)
 # and waits on; a console whose boot reached systemd is left alone.
+# TMPDIR is too long for a unix socket below it: the guest's sockets (QEMU
+# binds them) go in a short private directory of /tmp, removed at the end.
 . "$(dirname "$0")/../lib/common.sh"
 
 dir=$(scratch)
 chmod 711 "$dir"	# qemu:///system runs QEMU as libvirt-qemu: it must reach the disks
-export TMPDIR=$dir/tmp
+export TMPDIR=$dir/tmp/a-temporary-directory-with-a-name-long-enough-that-no-socket-fits-below-it-0123456789
 mkdir -p "$TMPDIR"
+chmod 711 "$dir/tmp"
+socks_before=$(ls -d /tmp/amiforge-sock-* 2>/dev/null | wc -l)
 qemu-img create -q -f raw "$dir/blank.raw" 16M
 stuck='[    0.000000] Linux version 6.1.0-57-cloud-amd64 (debian-kernel@lists.debian.org)
 [    1.070000] clocksource: Switched to clocksource tsc
@@ -54,4 +58,6 @@ for drv in qemu libvirt; do
 		"$(grep -c "resetting it" "$dir/errrunning")" 0
 	rm -rf "$TMPDIR"/amiforge-run-*
 done
+check_eq "a TMPDIR too long for sockets: their directory in /tmp is gone" \
+	"$(ls -d /tmp/amiforge-sock-* 2>/dev/null | wc -l)" "$socks_before"
 finish
