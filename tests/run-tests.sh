@@ -50,12 +50,12 @@ rm -rf "$LOGDIR"
 mkdir -p "$LOGDIR"
 passed=0 failed=0 skipped=0
 
-# The run's temporary directory, named after the tree (a previous run of this
-# tree that was killed left its own: removed here). 0711: QEMU, run by
-# libvirt as another user, reaches the work directories below it.
 # libguestfs keeps its appliance (built once, ~200 MiB) in $TMPDIR unless
 # told: where it would be without ours.
 export LIBGUESTFS_CACHEDIR=${LIBGUESTFS_CACHEDIR:-${TMPDIR:-/var/tmp}}
+# The run's temporary directory, named after the tree (a previous run of this
+# tree that was killed left its own: removed here). 0711: QEMU, run by
+# libvirt as another user, reaches the work directories below it.
 RUN_TMP=${TMPDIR:-/tmp}/amiforge-check-$(printf '%s' "$TOP" | sha256sum | cut -c1-12)
 rm -rf "$RUN_TMP"
 mkdir -m 0711 "$RUN_TMP" || { echo "cannot create $RUN_TMP" >&2; exit 2; }

@@ -59,6 +59,8 @@ static void remove_work_files(struct guest *g)
 		remove_tree(g->sock_dir);
 	if (g->dir && !g->keep_dir)
 		remove_tree(g->dir);
+	else if (g->dir)
+		temp_dir_forget(g->dir);	/* the user is told it is kept */
 }
 
 static void *signal_watcher(void *arg)
@@ -84,10 +86,8 @@ static void *signal_watcher(void *arg)
 				"journal)\n", err_msg());
 		active->keep_dir = active->console_log != NULL;
 		remove_work_files(active);
-		if (active->keep_dir) {
-			temp_dir_forget(active->dir);
+		if (active->keep_dir)
 			fprintf(stderr, "amiforge: console log kept in %s\n", active->console_log);
-		}
 	}
 	if (signal_hook)
 		signal_hook(sig, signal_hook_opaque);
