@@ -10,9 +10,7 @@
 
 void ebs_sha256(const void *data, size_t n, unsigned char md[32], char b64[45], char hex[65])
 {
-	unsigned int len = 32;
-
-	EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
+	sigv4_sha256(data, n, md);
 	if (b64)
 		EVP_EncodeBlock((unsigned char *)b64, md, 32);
 	if (hex)

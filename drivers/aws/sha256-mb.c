@@ -1,9 +1,9 @@
 /* sha256-mb.c: SHA-256 of up to 16 messages of one length at once, one
  * message per 32-bit lane of AVX-512 registers (sha256-mb.h). */
 #include <immintrin.h>
-#include <openssl/evp.h>
 
 #include "sha256-mb.h"
+#include "sigv4.h"
 #include "util.h"
 
 static const uint32_t K[64] = {
@@ -180,9 +180,6 @@ void sha256_mb(const unsigned char *const *data, size_t n, size_t len, unsigned 
 			i += m;
 		}
 	}
-	for (; i < n; i++) {
-		unsigned int l = 32;
-
-		EVP_Digest(data[i], len, md[i], &l, EVP_sha256(), NULL);
-	}
+	for (; i < n; i++)
+		sigv4_sha256(data[i], len, md[i]);
 }
