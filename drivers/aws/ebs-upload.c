@@ -257,6 +257,8 @@ struct up {
 	pthread_cond_t work;            /* workers: a block queued, the end, a failure */
 	pthread_cond_t space;           /* producer: a slot freed, a failure */
 	struct slot *free_list;
+	size_t nfree, nslots;
+	size_t space_wanted;            /* 0, or the free slots the producer waits for */
 	struct slot *q_head, *q_tail;   /* blocks read, waiting for a worker */
 	bool eof;                       /* producer done */
 	bool failed;
@@ -372,7 +374,11 @@ static void *worker(void *arg)
 		u->done++;
 		s->next = u->free_list;
 		u->free_list = s;
-		pthread_cond_signal(&u->space);
+		/* The producer fills a batch at a time: woken once per batch,
+		 * or when the workers have nothing left queued. */
+		u->nfree++;
+		if (u->space_wanted && (u->nfree >= u->space_wanted || !u->q_head))
+			pthread_cond_signal(&u->space);
 		pthread_mutex_unlock(&u->lock);
 	}
 }
@@ -473,11 +479,17 @@ static struct slot *take_slot(struct up *u, struct batch *b)
 			pthread_mutex_lock(&u->lock);
 			continue;
 		}
+		/* Enough for the rest of the batch, within half the slots. */
+		u->space_wanted = b->max - b->n;
+		if (u->space_wanted > u->nslots / 2)
+			u->space_wanted = u->nslots / 2 ? u->nslots / 2 : 1;
 		pthread_cond_wait(&u->space, &u->lock);
+		u->space_wanted = 0;
 	}
 	if (!u->failed) {
 		s = u->free_list;
 		u->free_list = s->next;
+		u->nfree--;
 	}
 	pthread_mutex_unlock(&u->lock);
 	return s;
@@ -512,6 +524,7 @@ static int produce(struct up *u, struct blockread *br, int64_t t0)
 			pthread_mutex_lock(&u->lock);
 			s->next = u->free_list;
 			u->free_list = s;
+			u->nfree++;
 			pthread_mutex_unlock(&u->lock);
 			return -1;
 		}
@@ -547,6 +560,7 @@ int ebs_upload(struct aws_client *cl, struct blockread *br, const struct ebs_upl
 		nth = EBS_PARALLEL_MAX;
 	/* Twice the workers: the reader stays ahead while blocks are in flight. */
 	nslots = 2 * nth;
+	u.nslots = (size_t)nslots;
 	slots = xcalloc((size_t)nslots, sizeof(*slots));
 	th = xcalloc((size_t)nth, sizeof(*th));
 	pthread_mutex_init(&u.lock, NULL);
@@ -556,6 +570,7 @@ int ebs_upload(struct aws_client *cl, struct blockread *br, const struct ebs_upl
 		slots[i].buf = xmalloc_nofork(EBS_BLOCK_SIZE);
 		slots[i].next = u.free_list;
 		u.free_list = &slots[i];
+		u.nfree++;
 	}
 	for (i = 0; i < nth; i++) {
 		if (pthread_create(&th[i], NULL, worker, &u) != 0) {
