@@ -257,7 +257,7 @@ struct up {
 	pthread_cond_t work;            /* workers: a block queued, the end, a failure */
 	pthread_cond_t space;           /* producer: a slot freed, a failure */
 	struct slot *free_list;
-	size_t nfree, nslots;
+	size_t nfree;                   /* slots in free_list */
 	size_t space_wanted;            /* 0, or the free slots the producer waits for */
 	struct slot *q_head, *q_tail;   /* blocks read, waiting for a worker */
 	bool eof;                       /* producer done */
@@ -479,10 +479,9 @@ static struct slot *take_slot(struct up *u, struct batch *b)
 			pthread_mutex_lock(&u->lock);
 			continue;
 		}
-		/* Enough for the rest of the batch, within half the slots. */
+		/* Enough for the rest of the batch (there are more slots than a
+		 * batch: they all come back, or the queue runs dry first). */
 		u->space_wanted = b->max - b->n;
-		if (u->space_wanted > u->nslots / 2)
-			u->space_wanted = u->nslots / 2 ? u->nslots / 2 : 1;
 		pthread_cond_wait(&u->space, &u->lock);
 		u->space_wanted = 0;
 	}
@@ -558,9 +557,9 @@ int ebs_upload(struct aws_client *cl, struct blockread *br, const struct ebs_upl
 	memset(res, 0, sizeof(*res));
 	if (nth > EBS_PARALLEL_MAX)
 		nth = EBS_PARALLEL_MAX;
-	/* Twice the workers: the reader stays ahead while blocks are in flight. */
-	nslots = 2 * nth;
-	u.nslots = (size_t)nslots;
+	/* The reader stays ahead while blocks are in flight: one more batch
+	 * than the workers (16 lanes hashing), else twice the workers. */
+	nslots = sha256_mb_fast() ? nth + HASH_BATCH : 2 * nth;
 	slots = xcalloc((size_t)nslots, sizeof(*slots));
 	th = xcalloc((size_t)nth, sizeof(*th));
 	pthread_mutex_init(&u.lock, NULL);
