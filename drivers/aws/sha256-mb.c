@@ -1,6 +1,7 @@
 /* sha256-mb.c: SHA-256 of up to 16 messages of one length at once, one
  * message per 32-bit lane of AVX-512 registers (sha256-mb.h). */
 #include <immintrin.h>
+#include <pthread.h>
 
 #include "sha256-mb.h"
 #include "sigv4.h"
@@ -159,16 +160,20 @@ AVX512 static void sha256_x16(const unsigned char *const p[16], size_t len,
 		}
 }
 
+static bool have_mb;
+static pthread_once_t have_once = PTHREAD_ONCE_INIT;
+
+static void have_init(void)
+{
+	__builtin_cpu_init();
+	have_mb = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		  !getenv("AMIFORGE_NO_SHA256_MB");
+}
+
 bool sha256_mb_fast(void)
 {
-	static int have = -1;
-
-	if (have < 0) {
-		__builtin_cpu_init();
-		have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		       !getenv("AMIFORGE_NO_SHA256_MB");
-	}
-	return have;
+	pthread_once(&have_once, have_init);
+	return have_mb;
 }
 
 void sha256_mb(const unsigned char *const *data, size_t n, size_t len, unsigned char (*md)[32])
