@@ -168,7 +168,7 @@ static void sha256_fetch(void)
 		sha256_md = EVP_sha256();
 }
 
-const EVP_MD *sigv4_sha256_md(void)
+static const EVP_MD *sigv4_sha256_md(void)
 {
 	pthread_once(&sha256_once, sha256_fetch);
 	return sha256_md;

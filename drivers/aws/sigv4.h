@@ -95,7 +95,6 @@ void sigv4_sha256_hex(const void *data, size_t n, char out[65]);
 /* SHA-256 through a digest fetched once (EVP_sha256() is looked up again at
  * every use in OpenSSL 3). */
 void sigv4_sha256(const void *data, size_t n, unsigned char md[32]);
-const struct evp_md_st *sigv4_sha256_md(void);
 /* Hex of a binary digest of n bytes into out[2n+1]. */
 void sigv4_hex(const unsigned char *d, size_t n, char *out);
 /* "YYYYMMDDTHHMMSSZ" of t into out[17]. */
