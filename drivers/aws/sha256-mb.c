@@ -1,11 +1,19 @@
 /* sha256-mb.c: SHA-256 of up to 16 messages of one length at once, one
  * message per 32-bit lane of AVX-512 registers (sha256-mb.h). */
-#include <immintrin.h>
 #include <pthread.h>
 
 #include "sha256-mb.h"
 #include "sigv4.h"
 #include "util.h"
+
+/* Messages left at which the 16 lanes beat OpenSSL's SHA extensions
+ * (3.0 against 1.75 GB/s on the EPYC this was measured on: 16 lanes cost
+ * about 9 messages' time). The loops below are unrolled by pragma so that
+ * the rows, words and state stay in registers at -O2 (2.7 -> 3.0 GB/s). */
+#define SHA256_MB_MIN 10
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
 
 static const uint32_t K[64] = {
 	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -22,11 +30,6 @@ static const uint32_t H0[8] = {
 	0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 };
 
-/* Messages left at which the 16 lanes beat OpenSSL's SHA extensions
- * (3.0 against 1.75 GB/s on the EPYC this was measured on: 16 lanes cost
- * about 9 messages' time). The loops below are unrolled by pragma so that
- * the rows, words and state stay in registers at -O2 (2.7 -> 3.0 GB/s). */
-#define SHA256_MB_MIN 10
 
 #define AVX512 __attribute__((target("avx512f,avx512bw")))
 
@@ -150,14 +153,15 @@ AVX512 static void sha256_x16(const unsigned char *const p[16], size_t len,
 #pragma GCC unroll 8
 	for (i = 0; i < 8; i++)
 		_mm512_storeu_si512((void *)out[i], s[i]);
-	for (j = 0; j < 16; j++)
-	#pragma GCC unroll 8
-	for (i = 0; i < 8; i++) {
+	for (j = 0; j < 16; j++) {
+#pragma GCC unroll 8
+		for (i = 0; i < 8; i++) {
 			md[j][4 * i] = (unsigned char)(out[i][j] >> 24);
 			md[j][4 * i + 1] = (unsigned char)(out[i][j] >> 16);
 			md[j][4 * i + 2] = (unsigned char)(out[i][j] >> 8);
 			md[j][4 * i + 3] = (unsigned char)out[i][j];
 		}
+	}
 }
 
 static bool have_mb;
@@ -169,6 +173,21 @@ static void have_init(void)
 	have_mb = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
 		  !getenv("AMIFORGE_NO_SHA256_MB");
 }
+#else	/* not x86-64: OpenSSL only */
+static bool have_mb;
+static pthread_once_t have_once = PTHREAD_ONCE_INIT;
+
+static void have_init(void)
+{
+}
+
+static void sha256_x16(const unsigned char *const p[16], size_t len, unsigned char md[16][32])
+{
+	(void)p;
+	(void)len;
+	(void)md;
+}
+#endif
 
 bool sha256_mb_fast(void)
 {
