@@ -86,6 +86,10 @@ struct aws_req {
 	const char *what;             /* for messages, e.g. "UploadPart 3" */
 	const char *endpoint;         /* NULL: the client's for service (S3 virtual host) */
 	bool ignore_cancel;           /* clean-up calls (abort) run after Ctrl-C */
+	/* curl's upload buffer for this request's body (0: curl's 64 KiB):
+	 * larger, the body goes in fewer sends, each a turn of curl's loop
+	 * with two polls. Each thread's handle keeps it (memory per thread). */
+	size_t send_buffer;
 	/* Download sink: when set, the body of a 2xx answer goes here instead
 	 * of resp->body, in order; off restarts at 0 on each attempt (overwrite).
 	 * Error answers are still buffered and parsed. The request then has no

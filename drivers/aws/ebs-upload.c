@@ -15,12 +15,15 @@
 #include "error.h"
 #include "log.h"
 #include "progress.h"
+#include "sha256-mb.h"
 #include "util.h"
 
 /* Whole-block attempts, each with the client's standard-mode retries: a
  * long throttling episode should slow an upload down, not fail it. */
 #define BLOCK_ATTEMPTS 4
 #define MANIFEST_PREFIX "ebs-blocks-"
+/* Blocks the producer hashes together (sha256-mb.h: 16 lanes). */
+#define HASH_BATCH 16
 
 /* ---- block-hash manifests ---- */
 
@@ -242,14 +245,20 @@ struct slot {
 	uint64_t index;
 	unsigned char *buf;
 	struct slot *next;
+	bool zero;              /* buf is all zeros */
+	bool hashed;            /* md is buf's SHA-256 (the producer's batch) */
+	unsigned char md[32];
 };
 
 struct up {
 	struct aws_client *cl;
 	const struct ebs_upload_opts *o;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t work;            /* workers: a block queued, the end, a failure */
+	pthread_cond_t space;           /* producer: a slot freed, a failure */
 	struct slot *free_list;
+	size_t nfree;                   /* slots in free_list */
+	size_t space_wanted;            /* 0, or the free slots the producer waits for */
 	struct slot *q_head, *q_tail;   /* blocks read, waiting for a worker */
 	bool eof;                       /* producer done */
 	bool failed;
@@ -277,7 +286,8 @@ static void fail_up(struct up *u, const char *msg)
 		u->failed = true;
 		u->error = xstrdup(msg);
 	}
-	pthread_cond_broadcast(&u->cond);
+	pthread_cond_broadcast(&u->work);
+	pthread_cond_broadcast(&u->space);
 	pthread_mutex_unlock(&u->lock);
 }
 
@@ -298,17 +308,24 @@ static int put_block(struct up *u, uint64_t index, const unsigned char *buf,
 	}
 }
 
-/* Decide and write one block. */
+/* Decide and write one block (zero and, with the batch hashing, md set
+ * by the producer). */
 static int process(struct up *u, struct slot *s)
 {
 	const struct ebs_block *pb = parent_block(u->o->parent, s->index);
 	struct ebs_block rec = { .index = s->index, .known = true };
-	bool zero = all_zero(s->buf, EBS_BLOCK_SIZE);
+	bool zero = s->zero;
 	char b64[45], hex[65];
 
 	if (zero && !pb)
 		return 0;      /* reads as zeros already */
-	ebs_sha256(s->buf, EBS_BLOCK_SIZE, rec.md, b64, hex);
+	if (s->hashed) {
+		memcpy(rec.md, s->md, 32);
+		EVP_EncodeBlock((unsigned char *)b64, rec.md, 32);
+		sigv4_hex(rec.md, 32, hex);
+	} else {
+		ebs_sha256(s->buf, EBS_BLOCK_SIZE, rec.md, b64, hex);
+	}
 	if (pb && pb->known && memcmp(pb->md, rec.md, 32) == 0) {
 		pthread_mutex_lock(&u->lock);
 		u->unchanged++;
@@ -339,7 +356,7 @@ static void *worker(void *arg)
 
 		pthread_mutex_lock(&u->lock);
 		while (!u->q_head && !u->eof && !u->failed)
-			pthread_cond_wait(&u->cond, &u->lock);
+			pthread_cond_wait(&u->work, &u->lock);
 		if (u->failed || !u->q_head) {
 			pthread_mutex_unlock(&u->lock);
 			return NULL;
@@ -357,7 +374,11 @@ static void *worker(void *arg)
 		u->done++;
 		s->next = u->free_list;
 		u->free_list = s;
-		pthread_cond_broadcast(&u->cond);
+		/* The producer fills a batch at a time: woken once per batch,
+		 * or when the workers have nothing left queued. */
+		u->nfree++;
+		if (u->space_wanted && (u->nfree >= u->space_wanted || !u->q_head))
+			pthread_cond_signal(&u->space);
 		pthread_mutex_unlock(&u->lock);
 	}
 }
@@ -394,12 +415,92 @@ static int next_block(struct blockread *br, const struct ebs_blockmap *p, size_t
 	return 1;
 }
 
+/* Blocks read and not yet queued: hashed together (the ones a worker will
+ * hash: not zeros, or held by the parent), then queued in index order.
+ * Without the 16-lane code a batch is one block, queued unhashed: the
+ * workers hash, on every core. */
+struct batch {
+	struct slot *s[HASH_BATCH];
+	size_t n, max;
+};
+
+static void flush(struct up *u, struct batch *b)
+{
+	const unsigned char *data[HASH_BATCH];
+	unsigned char md[HASH_BATCH][32];
+	struct slot *h[HASH_BATCH];
+	size_t i, n = 0;
+
+	for (i = 0; b->max > 1 && i < b->n; i++) {
+		struct slot *s = b->s[i];
+
+		if (!s->zero || parent_block(u->o->parent, s->index)) {
+			h[n] = s;
+			data[n++] = s->buf;
+		}
+	}
+	if (n)
+		sha256_mb(data, n, EBS_BLOCK_SIZE, md);
+	for (i = 0; i < n; i++) {
+		memcpy(h[i]->md, md[i], 32);
+		h[i]->hashed = true;
+	}
+	pthread_mutex_lock(&u->lock);
+	for (i = 0; i < b->n; i++) {
+		struct slot *s = b->s[i];
+
+		s->next = NULL;
+		if (u->q_tail)
+			u->q_tail->next = s;
+		else
+			u->q_head = s;
+		u->q_tail = s;
+	}
+	if (b->n > 1)
+		pthread_cond_broadcast(&u->work);
+	else if (b->n)
+		pthread_cond_signal(&u->work);
+	pthread_mutex_unlock(&u->lock);
+	b->n = 0;
+}
+
+/* A free slot; NULL once the upload failed. While there is none, the
+ * workers have queued blocks to send (the batch fills as they finish) or
+ * they have nothing left but the batch: then it goes now. */
+static struct slot *take_slot(struct up *u, struct batch *b)
+{
+	struct slot *s = NULL;
+
+	pthread_mutex_lock(&u->lock);
+	while (!u->free_list && !u->failed) {
+		if (b->n && !u->q_head) {
+			pthread_mutex_unlock(&u->lock);
+			flush(u, b);
+			pthread_mutex_lock(&u->lock);
+			continue;
+		}
+		/* Enough for the rest of the batch (there are more slots than a
+		 * batch: they all come back, or the queue runs dry first). */
+		u->space_wanted = b->max - b->n;
+		pthread_cond_wait(&u->space, &u->lock);
+		u->space_wanted = 0;
+	}
+	if (!u->failed) {
+		s = u->free_list;
+		u->free_list = s->next;
+		u->nfree--;
+	}
+	pthread_mutex_unlock(&u->lock);
+	return s;
+}
+
 static int produce(struct up *u, struct blockread *br, int64_t t0)
 {
 	const struct ebs_blockmap *p = u->o->parent;
 	uint64_t total = (blockread_size(br) + EBS_BLOCK_SIZE - 1) / EBS_BLOCK_SIZE;
 	uint64_t from = 0, index;
 	bool bar = u->o->progress && log_get_level() >= LOG_INFO;
+	struct batch b = { .max = sha256_mb_fast() ? HASH_BATCH : 1 };
 	struct progress pg;
 	size_t pi = 0;
 	int r;
@@ -407,21 +508,13 @@ static int produce(struct up *u, struct blockread *br, int64_t t0)
 	progress_init(&pg, "ebs");
 	pg.t0 = t0;
 	while ((r = next_block(br, p, &pi, from, &index)) == 1) {
-		struct slot *s;
-
 		/* Parent blocks past the disk's end read as zeros: written so. */
-		pthread_mutex_lock(&u->lock);
-		while (!u->free_list && !u->failed)
-			pthread_cond_wait(&u->cond, &u->lock);
-		if (u->failed) {
-			pthread_mutex_unlock(&u->lock);
-			return -1;
-		}
-		s = u->free_list;
-		u->free_list = s->next;
-		pthread_mutex_unlock(&u->lock);
+		struct slot *s = take_slot(u, &b);
 
+		if (!s)
+			return -1;
 		s->index = index;
+		s->hashed = false;
 		if (aws_cancelled() || blockread_read(br, index * EBS_BLOCK_SIZE, s->buf,
 							EBS_BLOCK_SIZE) < 0) {
 			if (aws_cancelled())
@@ -430,24 +523,22 @@ static int produce(struct up *u, struct blockread *br, int64_t t0)
 			pthread_mutex_lock(&u->lock);
 			s->next = u->free_list;
 			u->free_list = s;
+			u->nfree++;
 			pthread_mutex_unlock(&u->lock);
 			return -1;
 		}
-		pthread_mutex_lock(&u->lock);
-		s->next = NULL;
-		if (u->q_tail)
-			u->q_tail->next = s;
-		else
-			u->q_head = s;
-		u->q_tail = s;
-		pthread_cond_signal(&u->cond);
-		pthread_mutex_unlock(&u->lock);
+		s->zero = all_zero(s->buf, EBS_BLOCK_SIZE);
+		b.s[b.n++] = s;
+		if (b.n == b.max)
+			flush(u, &b);
 		from = index + 1;
 		if (bar)
 			draw(u, &pg, index, total);
 	}
 	if (r < 0)
 		fail_up(u, err_msg());
+	if (r == 0)
+		flush(u, &b);
 	if (bar && r == 0)
 		draw(u, &pg, total, total);
 	return r;
@@ -466,16 +557,19 @@ int ebs_upload(struct aws_client *cl, struct blockread *br, const struct ebs_upl
 	memset(res, 0, sizeof(*res));
 	if (nth > EBS_PARALLEL_MAX)
 		nth = EBS_PARALLEL_MAX;
-	/* Twice the workers: the reader stays ahead while blocks are in flight. */
-	nslots = 2 * nth;
+	/* The reader stays ahead while blocks are in flight: one more batch
+	 * than the workers (16 lanes hashing), else twice the workers. */
+	nslots = sha256_mb_fast() ? nth + HASH_BATCH : 2 * nth;
 	slots = xcalloc((size_t)nslots, sizeof(*slots));
 	th = xcalloc((size_t)nth, sizeof(*th));
 	pthread_mutex_init(&u.lock, NULL);
-	pthread_cond_init(&u.cond, NULL);
+	pthread_cond_init(&u.work, NULL);
+	pthread_cond_init(&u.space, NULL);
 	for (i = 0; i < nslots; i++) {
 		slots[i].buf = xmalloc_nofork(EBS_BLOCK_SIZE);
 		slots[i].next = u.free_list;
 		u.free_list = &slots[i];
+		u.nfree++;
 	}
 	for (i = 0; i < nth; i++) {
 		if (pthread_create(&th[i], NULL, worker, &u) != 0) {
@@ -488,7 +582,7 @@ int ebs_upload(struct aws_client *cl, struct blockread *br, const struct ebs_upl
 		produce(&u, br, t0);
 	pthread_mutex_lock(&u.lock);
 	u.eof = true;
-	pthread_cond_broadcast(&u.cond);
+	pthread_cond_broadcast(&u.work);
 	pthread_mutex_unlock(&u.lock);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
@@ -527,7 +621,8 @@ cleanup:
 	free(th);
 	free(u.error);
 	pthread_mutex_destroy(&u.lock);
-	pthread_cond_destroy(&u.cond);
+	pthread_cond_destroy(&u.work);
+	pthread_cond_destroy(&u.space);
 	return r;
 }
 

@@ -7,9 +7,11 @@
  *    that is now zero is written as zeros (the child inherits the parent's
  *    blocks, so skipping it would leave the old data).
  *
- * Memory: 2 x parallel buffers of 512 KiB, plus 40 bytes per data block
- * (the digests for the LINEAR checksum and the next manifest) — 80 KiB per
- * GiB of data, whatever the disk's size.
+ * Memory: parallel + 16 buffers of 512 KiB (2 x parallel without the
+ * 16-lane SHA-256, sha256-mb.h), a 256 KiB send buffer per worker
+ * (ebs.c), plus 40 bytes per data block (the digests for the LINEAR
+ * checksum and the next manifest) — 80 KiB per GiB of data, whatever the
+ * disk's size.
  *
  * A block-hash manifest ("ebs-blocks-<snapshot>.json", jansson) records the
  * digest of every block a snapshot holds, so the next upload can be

@@ -440,6 +440,8 @@ static CURLcode send_signed(struct aws_client *cl, const struct aws_req *rq,
 		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
 		curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
 	}
+	if (rq->send_buffer)
+		curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, (long)rq->send_buffer);
 	if (strcmp(rq->method, "PUT") == 0) {
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_len);

@@ -1,6 +1,6 @@
 #include <ctype.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <pthread.h>
 
 #include "sigv4.h"
 #include "error.h"
@@ -154,23 +154,68 @@ void sigv4_hex(const unsigned char *d, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-void sigv4_sha256_hex(const void *data, size_t n, char out[65])
+/* SHA-256, fetched from the default provider once: EVP_sha256() makes
+ * OpenSSL 3 look the algorithm up again at every use, and HMAC() builds a
+ * MAC context from names each time (together ~7% of EBS direct's CPU, two
+ * lookups per HMAC, five HMACs per request). */
+static const EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!sha256_md)
+		sha256_md = EVP_sha256();
+}
+
+static const EVP_MD *sigv4_sha256_md(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md;
+}
+
+void sigv4_sha256(const void *data, size_t n, unsigned char md[32])
+{
 	unsigned int mdlen = 0;
 
-	if (!EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+	if (!EVP_Digest(data, n, md, &mdlen, sigv4_sha256_md(), NULL) || mdlen != 32)
 		abort();	/* only fails on OOM or a broken libcrypto */
+}
+
+void sigv4_sha256_hex(const void *data, size_t n, char out[65])
+{
+	unsigned char md[32];
+
+	sigv4_sha256(data, n, md);
 	sigv4_hex(md, 32, out);
 }
 
+/* HMAC-SHA256 (RFC 2104) over the fetched digest. */
 static void hmac(const void *key, size_t keylen, const char *data, unsigned char out[32])
 {
-	unsigned int outlen = 0;
+	unsigned char k[64] = { 0 }, pad[64], inner[32];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	const EVP_MD *md = sigv4_sha256_md();
+	size_t i;
 
-	if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data,
-		  strlen(data), out, &outlen) || outlen != 32)
+	if (keylen > sizeof(k))
+		sigv4_sha256(key, keylen, k);
+	else
+		memcpy(k, key, keylen);
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x36;
+	if (!ctx || !EVP_DigestInit_ex(ctx, md, NULL) || !EVP_DigestUpdate(ctx, pad, sizeof(pad)) ||
+	    !EVP_DigestUpdate(ctx, data, strlen(data)) || !EVP_DigestFinal_ex(ctx, inner, NULL))
 		abort();
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x5c;
+	if (!EVP_DigestInit_ex(ctx, md, NULL) || !EVP_DigestUpdate(ctx, pad, sizeof(pad)) ||
+	    !EVP_DigestUpdate(ctx, inner, sizeof(inner)) || !EVP_DigestFinal_ex(ctx, out, NULL))
+		abort();
+	EVP_MD_CTX_free(ctx);
+	explicit_bzero(k, sizeof(k));
+	explicit_bzero(pad, sizeof(pad));
+	explicit_bzero(inner, sizeof(inner));
 }
 
 void sigv4_amz_date(time_t t, char out[17])

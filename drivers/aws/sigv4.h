@@ -92,6 +92,9 @@ char *sigv4_msg_format(const struct sigv4_msg *m);
 int sigv4_uri_encode(struct buf *b, const char *s, size_t n, bool keep_slash);
 /* Lower-case hex SHA-256 of data into out[65]. */
 void sigv4_sha256_hex(const void *data, size_t n, char out[65]);
+/* SHA-256 through a digest fetched once (EVP_sha256() is looked up again at
+ * every use in OpenSSL 3). */
+void sigv4_sha256(const void *data, size_t n, unsigned char md[32]);
 /* Hex of a binary digest of n bytes into out[2n+1]. */
 void sigv4_hex(const unsigned char *d, size_t n, char *out);
 /* "YYYYMMDDTHHMMSSZ" of t into out[17]. */
