@@ -48,6 +48,7 @@ struct build {
 	const struct arch *arch;   /* the guest's (decide_arch) */
 	int64_t t0;
 	const char *stage;      /* the running stage, for events and the manifest */
+	const char *staging;    /* the staging directory (journaled), once made */
 	struct ckpt *ck;        /* checkpoints of the build guest, or NULL */
 	struct guest *g;        /* the guest running components */
 	char *record;           /* the guest record for `amiforge attach` */
@@ -297,6 +298,7 @@ static void doc_specs_opts(struct build *b, const struct recipe_doc *docs, size_
 	co->ndocs = n;
 	co->phases = phases;
 	co->log_dir = b->bd.toe;
+	co->host_dir = b->staging;	/* clean removes it after a SIGKILL */
 	co->allow_local_sources = b->o->allow_local_sources;
 	co->progress = !b->o->json && log_get_level() >= LOG_INFO;
 	co->on_step_done = on_step_done;
@@ -1147,6 +1149,7 @@ static int pipeline(struct build *b, struct build_result *res)
 		err_errno("create staging directory '%s'", stage);
 		goto cleanup;
 	}
+	b->staging = stage;
 	work = xasprintf("%s/guest-build", stage);
 	test_work = xasprintf("%s/guest-test", stage);
 	staged = xasprintf("%s/%s-%s.qcow2", stage, b->r->name, b->r->version);
@@ -1182,6 +1185,7 @@ static int pipeline(struct build *b, struct build_result *res)
 		    journal_keep(b->j, oid) < 0)
 			goto cleanup;
 	}
+	b->staging = NULL;
 	if (remove_tree(stage) < 0 || journal_release(b->j, stage_id) < 0)
 		log_warn("staging directory: %s", err_msg());
 
@@ -1205,6 +1209,7 @@ static int pipeline(struct build *b, struct build_result *res)
 	disk = NULL;
 	ret = 0;
 cleanup:
+	b->staging = NULL;
 	free(disk);
 	free(vmdk);
 	free(work);

@@ -110,6 +110,10 @@ struct component_run_opts {
 	size_t ndocs;
 	const char *phases;          /* "build,validate"; NULL: every phase, in document order */
 	const char *log_dir;         /* TOE_<date>_UTC-0_<id>/ is created in it; NULL: no logs */
+	/* Where the host's scratch directory (downloads on their way to the
+	 * target) is made: a directory of the caller's that outlives a SIGKILL
+	 * in its records (a build's journaled staging area); NULL: $TMPDIR. */
+	const char *host_dir;
 	const char *work_dir;        /* scratch dir on the target; NULL: a new
 					 * $TMPDIR/amiforge-toe-<id>-XXXXXX (local,
 					 * mkdtemp) or /tmp/amiforge-toe-<id> (guest) */

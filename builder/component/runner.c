@@ -845,7 +845,9 @@ int component_run(const struct component_run_opts *opts, struct executor *ex,
 	for (i = 0; rs.log && i < opts->ndocs; i++)
 		if (toelog_add_document(rs.log, docs[i], i) < 0)
 			goto cleanup;
-	if (!(rs.host_tmp = make_temp_dir("amiforge-toe-host.", "/tmp")))
+	rs.host_tmp = opts->host_dir ? make_temp_dir_in(opts->host_dir, "toe-host.")
+				     : make_temp_dir("amiforge-toe-host.", "/tmp");
+	if (!rs.host_tmp)
 		goto cleanup;
 	if (!opts->work_dir && ex->ops->make_temp_dir) {
 		char *prefix = xasprintf("amiforge-toe-%s", rs.exec_id);
