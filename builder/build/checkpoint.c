@@ -711,7 +711,8 @@ bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_m
 	const struct component_plan_step *ps = &plan->steps[idx];
 	const struct component_plan_step *next = idx + 1 < plan->n ? ps + 1 : NULL;
 
-	return cost_ms < 0 || work_ms >= cost_ms || !next || next->doc != ps->doc ||
+	return cost_ms < 0 || work_ms >= CKPT_WORK_PER_COST * cost_ms || !next ||
+	       next->doc != ps->doc ||
 	       strcmp(next->phase, ps->phase) != 0 || next->external || next->reboots;
 }
 

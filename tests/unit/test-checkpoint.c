@@ -69,7 +69,11 @@ static void test_plan(const char *dir)
 	/* The checkpoint policy on this plan: a, check, c | up, dl, dls. */
 	CHECK(ckpt_worth_it(&a, 0, 10, -1), "policy: the first checkpoint is taken (cost unknown)");
 	CHECK(!ckpt_worth_it(&a, 0, 10, 500), "policy: 10 ms of work, a 500 ms checkpoint: none");
-	CHECK(ckpt_worth_it(&a, 0, 500, 500), "policy: as much work as a checkpoint costs: taken");
+	CHECK(!ckpt_worth_it(&a, 0, 500, 500), "policy: as much work as a checkpoint costs: none");
+	CHECK(!ckpt_worth_it(&a, 0, CKPT_WORK_PER_COST * 500 - 1, 500),
+	      "policy: just under CKPT_WORK_PER_COST times its cost: none");
+	CHECK(ckpt_worth_it(&a, 0, CKPT_WORK_PER_COST * 500, 500),
+	      "policy: CKPT_WORK_PER_COST times what a checkpoint costs: taken");
 	CHECK(ckpt_worth_it(&a, 2, 10, 500), "policy: the end of a component: taken");
 	CHECK(ckpt_worth_it(&a, 3, 10, 500), "policy: before an external step: taken");
 	CHECK(!ckpt_worth_it(&a, 4, 10, 500), "policy: before a WebDownload with checksum: none");
