@@ -21,6 +21,9 @@
 . "$(dirname "$0")/../lib/sshd.sh"
 
 build_test_setup remote-libvirt
+export TMPDIR=$dir/tmp	# the runs' work directories: checked below
+mkdir -p "$TMPDIR"
+chmod 711 "$dir" "$TMPDIR"
 [ -x /usr/sbin/sshd ] || { fail "remote-libvirt: missing prerequisite: /usr/sbin/sshd (make deps installs openssh-server)"; exit 1; }
 sshd_start "$dir/ssh" || { fail "remote-libvirt: start sshd"; exit 1; }
 uri="qemu+ssh://root@localhost:$SSH_PORT/system"
@@ -129,6 +132,11 @@ check "remote: ... and the guest's own copy went up instead" \
 	grep -q "libvirt: uploaded .*/blank.raw to .*/amiforge-$pid-[0-9a-f]*-vda-b1 " "$dir/err0c"
 check_eq "remote: ... and none of its volumes stay" "$(volumes_matching "amiforge-$pid-")" 0
 drop_base "$dir/blank.raw"
+# What the failed runs keep here: their console logs (named on stderr), nothing else.
+kept=$(cd "$TMPDIR" && { find . -mindepth 1 -maxdepth 1 ! -name 'amiforge-run-*'
+	find . -mindepth 2 ! -name console.log; } | head -n 3 | tr '\n' ' ')
+check_eq "remote: the failed runs kept their console logs and nothing else" "$kept" ""
+rm -rf "$TMPDIR"/amiforge-run-*
 
 # 1. The build, with a look at the live domain while its components run.
 "$AMIFORGE" build "$dir/r/remote.yaml" --output "$dir/b1" --no-inspect --json \
