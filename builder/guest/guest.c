@@ -546,6 +546,11 @@ struct guest *guest_boot(const struct guest_opts *o)
 	spec.n_forwards = g->n_forwards;
 	spec.persistent = o->persistent;
 	g->journal = o->journal;
+	/* A socket directory of /tmp (make_dirs) is not below the work
+	 * directory the build journals: journaled itself, for clean. */
+	if (g->journal && !str_startswith(g->sock_dir, g->dir) &&
+	    journal_add(g->journal, &g->sock_jid, "dir", g->sock_dir, NULL) < 0)
+		goto fail;
 	if (journal_vm(g, &spec) < 0)
 		goto fail;
 	phase(o, "booting");
@@ -706,8 +711,11 @@ void guest_free(struct guest *g)
 		release_vm_entries(g);
 	if (active == g)
 		active = NULL;
-	if (!g->detached)
+	if (!g->detached) {
 		remove_work_files(g);
+		if (g->sock_jid && g->journal && journal_release(g->journal, g->sock_jid) < 0)
+			log_warn("journal: %s", err_msg());
+	}
 	pthread_mutex_unlock(&active_lock);
 	free(g->dir);
 	free(g->overlay);

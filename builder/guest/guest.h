@@ -132,6 +132,7 @@ struct guest {
 	bool detached;         /* left running (guest_detach): free keeps it all */
 	struct journal *journal;
 	unsigned vm_jid, pid_jid;   /* its journal entries (0: none) */
+	unsigned sock_jid;          /* its socket directory's, when outside dir */
 	struct strv vm_record;      /* the driver's record (kind, fields...), or empty */
 	unsigned resets;            /* stuck boots reset (guest_watch_boot) */
 };
