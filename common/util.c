@@ -465,16 +465,18 @@ void temp_dir_forget(const char *path)
 
 void temp_dirs_remove_all(void)
 {
+	char *left[TEMP_DIRS_MAX];
 	size_t i;
 
-	pthread_mutex_lock(&temp_lock);
-	for (i = 0; i < TEMP_DIRS_MAX; i++)
-		if (temp_dirs[i]) {
-			nftw(temp_dirs[i], remove_one, 16, FTW_DEPTH | FTW_PHYS);
-			free(temp_dirs[i]);
-			temp_dirs[i] = NULL;
-		}
+	pthread_mutex_lock(&temp_lock);	/* taken out, then removed unlocked */
+	memcpy(left, temp_dirs, sizeof(left));
+	memset(temp_dirs, 0, sizeof(temp_dirs));
 	pthread_mutex_unlock(&temp_lock);
+	for (i = 0; i < TEMP_DIRS_MAX; i++)
+		if (left[i]) {
+			remove_tree(left[i]);
+			free(left[i]);
+		}
 }
 
 int rmdir_temp(const char *path)

@@ -321,8 +321,7 @@ static int process(struct up *u, struct slot *s)
 		return 0;      /* reads as zeros already */
 	if (s->hashed) {
 		memcpy(rec.md, s->md, 32);
-		EVP_EncodeBlock((unsigned char *)b64, rec.md, 32);
-		sigv4_hex(rec.md, 32, hex);
+		ebs_digest_text(rec.md, b64, hex);
 	} else {
 		ebs_sha256(s->buf, EBS_BLOCK_SIZE, rec.md, b64, hex);
 	}

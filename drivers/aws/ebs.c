@@ -17,6 +17,11 @@
 void ebs_sha256(const void *data, size_t n, unsigned char md[32], char b64[45], char hex[65])
 {
 	sigv4_sha256(data, n, md);
+	ebs_digest_text(md, b64, hex);
+}
+
+void ebs_digest_text(const unsigned char md[32], char b64[45], char hex[65])
+{
 	if (b64)
 		EVP_EncodeBlock((unsigned char *)b64, md, 32);
 	if (hex)

@@ -80,5 +80,7 @@ int ebs_get_block(struct aws_client *cl, const char *snapshot_id, uint64_t index
 
 /* base64 SHA-256 (45 bytes with NUL) and hex (65) of data. */
 void ebs_sha256(const void *data, size_t n, unsigned char md[32], char b64[45], char hex[65]);
+/* The same two texts of a digest already computed (either may be NULL). */
+void ebs_digest_text(const unsigned char md[32], char b64[45], char hex[65]);
 
 #endif
