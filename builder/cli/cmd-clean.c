@@ -2,7 +2,9 @@
  * left behind, from their journals. Without arguments: every build directory
  * under ./builds whose journal still has live resources. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <sys/stat.h>
 
 #include "builder/build/builddir.h"
 #include "commands.h"
@@ -12,6 +14,39 @@
 #include "util.h"
 
 #define CLEAN_USAGE "clean [--dry-run] [BUILD_DIR ...]"
+
+/* A directory that served only as a journal (a publish's own under
+ * ./builds; publish removes it itself when it leaves nothing in AWS) goes
+ * once everything in it is released: its journal, its empty
+ * subdirectories, then itself. rmdir leaves anything else where it is; a
+ * build's directory holds its logs and outputs, so it stays. */
+static void remove_if_journal_only(const char *dir, const char *journal)
+{
+	struct strv subs = STRV_INIT;
+	struct dirent *e;
+	struct stat st;
+	bool only = true;
+	DIR *d;
+
+	if (journal_live_count(journal) != 0 || !(d = opendir(dir)))
+		return;
+	while (only && (e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    strcmp(e->d_name, "journal") == 0)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode))
+			strv_pushf(&subs, "%s/%s", dir, e->d_name);
+		else
+			only = false;
+	}
+	closedir(d);
+	for (size_t i = 0; only && i < subs.n; i++)
+		only = rmdir(subs.v[i]) == 0;
+	if (only && unlink(journal) == 0 && rmdir(dir) == 0)
+		log_info("%s: removed (it held nothing but its journal)", dir);
+	strv_release(&subs);
+}
 
 /* 0 clean (or nothing to do), 1 failure, 2 skipped (build running). */
 static int clean_one(const char *dir, bool dry_run)
@@ -48,6 +83,8 @@ static int clean_one(const char *dir, bool dry_run)
 	rc = 0;
 cleanup:
 	journal_close(j);
+	if (rc == 0 && !dry_run)
+		remove_if_journal_only(bd.path, bd.journal);
 	build_dir_release(&bd);
 	return rc;
 }
