@@ -23,7 +23,8 @@
 #
 # Every program and script runs with its own empty TMPDIR, in one directory
 # of this run (under $TMPDIR or /tmp) removed at the end: whatever a test or
-# amiforge leaves there is a failure ("left ... behind"), and a run killed
+# amiforge leaves there is a failure ("left ... behind"), as is anything it
+# adds to the source tree's builds/ (a command's default output), and a run killed
 # half-way leaves one directory, which the next run of the same tree removes.
 set -u
 cd "$(dirname "$0")/.."
@@ -75,10 +76,16 @@ run_one() {	# name command...
 	local t0=$SECONDS tmp left
 	tmp=$RUN_TMP/$(echo "$name" | tr '/ ' '__')
 	mkdir -m 0711 "$tmp"
+	# Scripts run in the source tree: a command's default output there
+	# (./builds) is a leak too.
+	local builds0
+	builds0=$(ls -A builds 2>/dev/null)
 	TMPDIR=$tmp "$@" >"$log" 2>&1 </dev/null
 	rc=$?
 	left=$(cd "$tmp" && ls -A | head -n 5 | tr '\n' ' ')
 	[ -z "$left" ] || echo "FAIL: $name left files behind in its TMPDIR: $left" >>"$log"
+	left=$(ls -A builds 2>/dev/null | grep -vxF "$builds0" | head -n 5 | tr '\n' ' ')
+	[ -z "$left" ] || echo "FAIL: $name left files behind in the source tree's builds/: $left" >>"$log"
 	rm -rf "$tmp"
 	grep -E '^(PASS|FAIL|SKIP):' "$log"
 	np=$(grep -c '^PASS:' "$log")
