@@ -1,3 +1,5 @@
+#include <ctype.h>
+
 #include "builddir.h"
 #include "error.h"
 #include "util.h"
@@ -27,6 +29,32 @@ static char *absolute(const char *p)
 		return NULL;
 	}
 	return xasprintf("%s/%s", cwd, p);
+}
+
+bool build_dir_is_publish(const char *path)
+{
+	static const char mark[] = "-" BUILD_DIR_PUBLISH "-";
+	const char *b = strrchr(path, '/'), *m, *p;
+	size_t i;
+
+	b = b ? b + 1 : path;
+	/* the last "-publish-" with a stamp after it */
+	for (m = NULL, p = b; (p = strstr(p, mark)); p++)
+		m = p;
+	if (!m || m == b)
+		return false;
+	p = m + sizeof(mark) - 1;
+	for (i = 0; i < 15; i++)   /* YYYYMMDD-HHMMSS */
+		if (i == 8 ? p[i] != '-' : !isdigit((unsigned char)p[i]))
+			return false;
+	p += 15;
+	if (*p == '-') {	/* -N: a later one in the same second */
+		if (!isdigit((unsigned char)*++p))
+			return false;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	return *p == '\0';
 }
 
 int build_dir_create(const char *root, const char *name, const char *version, time_t t,

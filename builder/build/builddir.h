@@ -16,6 +16,10 @@
 /* Where builds go when --output is not given (relative to the cwd). */
 #define BUILD_ROOT_DEFAULT "builds"
 
+/* The "version" of the directory `publish` makes for a disk outside any
+ * build (<disk>-publish-<time>): no recipe version (semver) reads so. */
+#define BUILD_DIR_PUBLISH "publish"
+
 struct build_dir {
 	char *path;            /* absolute */
 	char *journal;
@@ -34,6 +38,10 @@ struct build_dir {
  * 0, or -1 with an error recorded. */
 int build_dir_create(const char *root, const char *name, const char *version, time_t t,
 		     struct build_dir *bd);
+
+/* Is path's last component a directory `publish` made
+ * (<name>-publish-<YYYYMMDD-HHMMSS>[-N])? */
+bool build_dir_is_publish(const char *path);
 
 /* Fill bd for an existing build directory (for clean, --resume, attach).
  * 0, or -1 when path is not a directory, or is not owned by this user, or

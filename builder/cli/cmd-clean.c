@@ -15,12 +15,13 @@
 
 #define CLEAN_USAGE "clean [--dry-run] [BUILD_DIR ...]"
 
-/* A directory that served only as a journal (a publish's own under
- * ./builds; publish removes it itself when it leaves nothing in AWS) goes
- * once everything in it is released: its journal, its empty
- * subdirectories, then itself. rmdir leaves anything else where it is; a
- * build's directory holds its logs and outputs, so it stays. */
-static void remove_if_journal_only(const char *dir, const char *journal)
+/* The directory a publish made for its journal (<disk>-publish-<time>;
+ * publish removes it itself when it leaves nothing in AWS) goes once
+ * everything in it is released, when it holds nothing but the journal:
+ * the journal, its empty subdirectories, then itself. rmdir leaves
+ * anything else where it is. A build's directory stays, with its journal
+ * recording the releases. */
+static void remove_if_publish_only(const char *dir, const char *journal)
 {
 	struct strv subs = STRV_INIT;
 	struct dirent *e;
@@ -28,7 +29,8 @@ static void remove_if_journal_only(const char *dir, const char *journal)
 	bool only = true;
 	DIR *d;
 
-	if (journal_live_count(journal) != 0 || !(d = opendir(dir)))
+	if (!build_dir_is_publish(dir) || journal_live_count(journal) != 0 ||
+	    !(d = opendir(dir)))
 		return;
 	while (only && (e = readdir(d))) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
@@ -44,7 +46,7 @@ static void remove_if_journal_only(const char *dir, const char *journal)
 	for (size_t i = 0; only && i < subs.n; i++)
 		only = rmdir(subs.v[i]) == 0;
 	if (only && unlink(journal) == 0 && rmdir(dir) == 0)
-		log_info("%s: removed (it held nothing but its journal)", dir);
+		log_info("%s: removed (a publish's journal, nothing left in it)", dir);
 	strv_release(&subs);
 }
 
@@ -84,7 +86,7 @@ static int clean_one(const char *dir, bool dry_run)
 cleanup:
 	journal_close(j);
 	if (rc == 0 && !dry_run)
-		remove_if_journal_only(bd.path, bd.journal);
+		remove_if_publish_only(bd.path, bd.journal);
 	build_dir_release(&bd);
 	return rc;
 }

@@ -228,7 +228,7 @@ static struct journal *publish_journal(const char *arg, bool is_dir, const char 
 		if (build_dir_open(arg, bd) < 0)
 			return NULL;
 	} else {
-		if (build_dir_create(NULL, stem, "publish", 0, bd) < 0)
+		if (build_dir_create(NULL, stem, BUILD_DIR_PUBLISH, 0, bd) < 0)
 			return NULL;
 		*own = true;
 	}

@@ -470,8 +470,26 @@ static void test_build_dir(void)
 	CHECK(a.path && str_endswith(a.manifest, "/manifest.json") &&
 	      str_endswith(a.console_log, "/console.log") && str_endswith(a.journal, "/journal"),
 	      "build dir: file paths");
+	CHECK(a.path && !build_dir_is_publish(a.path), "build dir: a build's is not a publish's");
 	build_dir_release(&a);
 	build_dir_release(&b);
+	CHECK(build_dir_create(root, "disk", BUILD_DIR_PUBLISH, t, &a) == 0 &&
+	      build_dir_create(root, "disk", BUILD_DIR_PUBLISH, t, &b) == 0 &&
+	      build_dir_is_publish(a.path) && build_dir_is_publish(b.path),
+	      "build dir: publish's own, and its -2, are a publish's");
+	build_dir_release(&a);
+	build_dir_release(&b);
+	CHECK(build_dir_is_publish("my-publish-disk-publish-20231114-221320") &&
+	      build_dir_is_publish("/x/a-publish-20231114-221320-12"),
+	      "build dir: a publish's name, \"-publish-\" in the disk's name too");
+	CHECK(!build_dir_is_publish("builds/my-publish-1.0.0-20231114-221320") &&
+	      !build_dir_is_publish("-publish-20231114-221320") &&
+	      !build_dir_is_publish("a-publish-20231114-22132") &&
+	      !build_dir_is_publish("a-publish-20231114-221320-") &&
+	      !build_dir_is_publish("a-publish-20231114-221320x") &&
+	      !build_dir_is_publish("a-publish-2023111a-221320") &&
+	      !build_dir_is_publish("a-publish-20231114-221320/"),
+	      "build dir: not a publish's (a recipe named so, no name, a bad stamp)");
 	CHECK(build_dir_open("/nonexistent-dir", &a) < 0, "build dir: open of a missing dir fails");
 	free(root);
 }
