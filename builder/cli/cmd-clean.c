@@ -112,7 +112,9 @@ int cmd_clean(int argc, char **argv)
 			       "uploads...), the guest a build failed with\n--on-error=abort|ask "
 			       "kept running for inspection included. Without\nBUILD_DIR: every "
 			       "build under ./%s with live resources. Running builds\nare "
-			       "skipped. --dry-run lists what would be released.\n",
+			       "skipped. A failed publish's own directory (<disk>-publish-<time>)"
+			       "\ngoes once everything in it is released. --dry-run lists what "
+			       "would be\nreleased.\n",
 			       CLEAN_USAGE, BUILD_ROOT_DEFAULT);
 			return EXIT_OK;
 		default:
