@@ -25,31 +25,29 @@ py 's3.create_bucket(Bucket=sys.argv[1], CreateBucketConfiguration={"LocationCon
 	{ fail "aws-import: bucket"; exit 1; }
 
 # 1. RoleName. A publish of a disk outside a build directory journals what
-# it makes under ./builds: these run in $dir, and what the refused imports
-# left (their S3 objects) is then removed by `amiforge clean`.
-out=$(cd "$dir" && "$AMIFORGE" publish "$dir/small.raw" --bucket "$b" --name "role-default-$id" 2>&1)
+# it makes under ./builds (here $dir: tests/fixtures/aws/lib.sh), and what
+# the refused imports left (their S3 objects) is then removed by `amiforge
+# clean`.
+out=$("$AMIFORGE" publish "$dir/small.raw" --bucket "$b" --name "role-default-$id" 2>&1)
 rc=$?
 check "role: default role where the account has no vmimport: fails" test "$rc" -ne 0
 check_contains "role: default role: AWS's message names vmimport" "$out" \
 	"The service role <vmimport> provided does not exist or does not have sufficient permissions"
-out=$(cd "$dir" && "$AMIFORGE" publish "$dir/small.raw" --bucket "$b" --name "role-bad-$id" \
+out=$("$AMIFORGE" publish "$dir/small.raw" --bucket "$b" --name "role-bad-$id" \
 	--role-name no-such-role 2>&1)
 rc=$?
 check "role: unknown role: fails" test "$rc" -ne 0
 check_contains "role: unknown role: AWS's message names it" "$out" \
 	"The service role <no-such-role> provided does not exist"
-key_there() { py 's3.head_object(Bucket=sys.argv[1], Key=sys.argv[2])' "$b" "$1" >/dev/null 2>&1; }
 check_eq "role: the refused publishes journaled what they left under ./builds" \
 	"$(ls -d "$dir"/builds/small-publish-* 2>/dev/null | wc -l)" 2
-check "role: ... their S3 objects are still there" key_there "amiforge/role-default-$id/small.raw"
-out=$(cd "$dir" && "$AMIFORGE" clean 2>&1)
+check "role: ... their S3 objects are still there" s3_has "$b" "amiforge/role-default-$id/small.raw"
+out=$("$AMIFORGE" clean 2>&1)
 check_eq "role: amiforge clean: exit status" "$?" 0
 [ -z "$out" ] || sed 's/^/    | /' <<<"$out"
-keys_gone() { ! key_there "$1" && ! key_there "$2"; }
-check "role: ... removed the S3 objects" keys_gone "amiforge/role-default-$id/small.raw" \
+check "role: ... removed the S3 objects" s3_gone "$b" "amiforge/role-default-$id/small.raw" \
 	"amiforge/role-bad-$id/small.raw"
 check "role: ... and the journals" test -z "$(ls -A "$dir/builds" 2>/dev/null)"
-rm -rf "$dir/builds"
 "$AMIFORGE" publish "$dir/small.raw" --bucket "$b" --name "role-ok-$id" \
 	--role-name amiforge-import --json >"$dir/out-role" 2>"$dir/err-role"
 rc=$?
