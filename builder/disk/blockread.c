@@ -37,6 +37,8 @@ struct extent {
 struct layer {
 	char *path;
 	int fd;                   /* -1: not readable directly */
+	int dfd;                  /* O_DIRECT: -1 not opened yet, -2 not to be */
+	unsigned dio_mem, dio_off;   /* its alignments (powers of two) */
 };
 
 struct blockread {
@@ -55,6 +57,7 @@ struct blockread {
 	char *tmpdir, *chunk;
 	int chunk_fd;
 	uint64_t cstart, cend;
+	bool uncached;            /* blockread_uncached() */
 	struct blockread_stats st;
 };
 
@@ -73,6 +76,7 @@ static int open_layer(struct blockread *br, json_t *img)
 			       br->path, br->nlayers);
 	l->path = xstrdup(fn);
 	l->fd = -1;
+	l->dfd = -1;
 	br->nlayers++;
 	/* The disk was admitted (admit.h) or is amiforge's own: a layer whose
 	 * data lives in another file is refused here too, not read. */
@@ -156,6 +160,8 @@ void blockread_close(struct blockread *br)
 	for (i = 0; i < br->nlayers; i++) {
 		if (br->layers[i].fd >= 0)
 			close(br->layers[i].fd);
+		if (br->layers[i].dfd >= 0)
+			close(br->layers[i].dfd);
 		free(br->layers[i].path);
 	}
 	if (br->chunk_fd >= 0)
@@ -401,6 +407,83 @@ static int pread_full(int fd, void *buf, size_t n, uint64_t off, const char *wha
 	return 0;
 }
 
+void blockread_uncached(struct blockread *br)
+{
+	br->uncached = true;
+}
+
+/* The layer's O_DIRECT descriptor, opened on first use from the one it
+ * reads through the cache (the same file, whatever its name is now); -1
+ * where the file system refuses it. */
+static int direct_fd(struct layer *l)
+{
+	char proc[64];
+	struct statx sx;
+
+	if (l->dfd != -1)
+		return l->dfd;
+	l->dfd = -2;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", l->fd);
+	l->dio_mem = l->dio_off = 4096;
+	if (statx(l->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+	    (sx.stx_mask & STATX_DIOALIGN)) {
+		if (!sx.stx_dio_offset_align)
+			return -1;          /* no direct I/O on this file */
+		l->dio_mem = sx.stx_dio_mem_align;
+		l->dio_off = sx.stx_dio_offset_align;
+	}
+	{
+		int fd = open(proc, O_RDONLY | O_CLOEXEC | O_DIRECT);
+		struct stat a, b;
+
+		/* /proc/self/fd reopens the very file: checked, not assumed. */
+		if (fd >= 0 && (fstat(fd, &a) < 0 || fstat(l->fd, &b) < 0 ||
+				a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
+			close(fd);
+			fd = -1;
+		}
+		if (fd >= 0)
+			l->dfd = fd;
+	}
+	return l->dfd >= 0 ? l->dfd : -1;
+}
+
+/* Read n bytes of layer l at off into dst: around the cache when allowed
+ * and aligned; a refusal (EINVAL) or a short read finishes through it. */
+static int layer_read(struct blockread *br, struct layer *l, char *dst, size_t n, uint64_t off)
+{
+	int dfd = br->uncached ? direct_fd(l) : -1;
+
+	if (dfd >= 0 && ((uintptr_t)dst & (l->dio_mem - 1)) == 0 &&
+	    ((off | n) & (l->dio_off - 1)) == 0) {
+		size_t got = 0;
+
+		while (got < n) {
+			ssize_t k = pread(dfd, dst + got, n - got, (off_t)(off + got));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0 || ((size_t)k & (l->dio_off - 1)) != 0) {
+				if (k < 0 && errno == EINVAL) {
+					close(l->dfd);
+					l->dfd = -2;
+				}
+				if (k > 0)
+					got += (size_t)k;
+				break;
+			}
+			got += (size_t)k;
+		}
+		br->st.uncached_bytes += got;
+		dst += got;
+		off += got;
+		n -= got;
+		if (!n)
+			return 0;
+	}
+	return pread_full(l->fd, dst, n, off, l->path);
+}
+
 int blockread_read(struct blockread *br, uint64_t off, void *buf, size_t len)
 {
 	uint64_t end = off + len, pos = off;
@@ -426,8 +509,8 @@ int blockread_read(struct blockread *br, uint64_t off, void *buf, size_t len)
 		if (x->kind == EXT_ZERO) {
 			memset(dst, 0, (size_t)n);
 		} else if (x->kind == EXT_DIRECT) {
-			if (pread_full(br->layers[x->depth].fd, dst, (size_t)n, x->offset + in,
-				       br->layers[x->depth].path) < 0)
+			if (layer_read(br, &br->layers[x->depth], dst, (size_t)n,
+				       x->offset + in) < 0)
 				return -1;
 			br->st.direct_bytes += n;
 		} else if (x->kind == EXT_DECODE) {

@@ -54,6 +54,7 @@
 
 struct blockread_stats {
 	uint64_t direct_bytes;    /* data bytes read straight from image files */
+	uint64_t uncached_bytes;  /* of which around the page cache (O_DIRECT) */
 	uint64_t decoded_bytes;   /* data bytes read through qemu-img convert */
 	uint64_t data_bytes;      /* bytes of extents that may hold data */
 	int decode_runs;
@@ -67,6 +68,16 @@ struct blockread;
  * with an error recorded. */
 struct blockread *blockread_open(const char *path, const char *format);
 void blockread_close(struct blockread *br);
+
+/* Data read once and sent away (an upload): reads from the image files go
+ * around the page cache (O_DIRECT) wherever the file system takes it and
+ * the read is aligned as it asks (statx's DIO alignment, else 4 KiB), and
+ * through the cache otherwise. The kernel then moves the bytes straight
+ * into buf, without its copy out of the cache (at 1 GiB of data, ~15 % of
+ * an EBS direct upload's CPU), and the cache keeps what others use. Not
+ * for readers that make several passes or race qemu-img (convert): a
+ * file hot in the cache reads faster through it. */
+void blockread_uncached(struct blockread *br);
 
 /* Virtual size in bytes. */
 uint64_t blockread_size(const struct blockread *br);
