@@ -23,6 +23,7 @@
  * recording the releases. */
 static void remove_if_publish_only(const char *dir, const char *journal)
 {
+	const char *jname = strrchr(journal, '/') ? strrchr(journal, '/') + 1 : journal;
 	struct strv subs = STRV_INIT;
 	struct dirent *e;
 	struct stat st;
@@ -34,7 +35,7 @@ static void remove_if_publish_only(const char *dir, const char *journal)
 		return;
 	while (only && (e = readdir(d))) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-		    strcmp(e->d_name, "journal") == 0)
+		    strcmp(e->d_name, jname) == 0)
 			continue;
 		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISDIR(st.st_mode))
