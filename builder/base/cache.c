@@ -137,37 +137,51 @@ void hasher_free(struct hasher *h)
 	free(h);
 }
 
-int hash_file(const char *path, enum checksum_algo extra, char **sha256_hex,
-	      char **extra_hex)
+int hash_fd(int fd, const char *what, enum checksum_algo extra, char **sha256_hex,
+	    char **extra_hex)
 {
 	enum { CHUNK = 1 << 20 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct hasher *h;
 	char *chunk;
+	off_t off = 0;
 	ssize_t n;
 	int r = -1;
 
 	*sha256_hex = NULL;
 	if (extra_hex)
 		*extra_hex = NULL;
-	if (fd < 0)
-		return err_errno("open '%s'", path);
 	h = hasher_new(extra);
 	chunk = xmalloc(CHUNK);
-	while ((n = read(fd, chunk, CHUNK)) != 0) {
+	while ((n = pread(fd, chunk, CHUNK, off)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			err_errno("read '%s'", path);
+			err_errno("read '%s'", what);
 			goto cleanup;
 		}
 		hasher_update(h, chunk, (size_t)n);
+		off += n;
 	}
 	hasher_final(h, sha256_hex, extra_hex);
 	r = 0;
 cleanup:
 	free(chunk);
 	hasher_free(h);
+	return r;
+}
+
+int hash_file(const char *path, enum checksum_algo extra, char **sha256_hex,
+	      char **extra_hex)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	*sha256_hex = NULL;
+	if (extra_hex)
+		*extra_hex = NULL;
+	if (fd < 0)
+		return err_errno("open '%s'", path);
+	r = hash_fd(fd, path, extra, sha256_hex, extra_hex);
 	close(fd);
 	return r;
 }

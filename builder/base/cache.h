@@ -38,6 +38,10 @@ void hasher_free(struct hasher *h);
 /* Hash a whole file: sha256 always, extra too when not NONE. 0 or -1. */
 int hash_file(const char *path, enum checksum_algo extra, char **sha256_hex,
 	      char **extra_hex);
+/* The same over an open file, all of it whatever its offset (pread; the
+ * offset is left alone); what names it in errors. */
+int hash_fd(int fd, const char *what, enum checksum_algo extra, char **sha256_hex,
+	    char **extra_hex);
 
 /* What the cache knows about one disk image (a ref or a local record). */
 struct cache_record {

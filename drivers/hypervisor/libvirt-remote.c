@@ -13,9 +13,9 @@
 #include <jansson.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
-#include <openssl/evp.h>
 
 #include "libvirt-remote.h"
+#include "builder/base/cache.h"
 #include "builder/disk/qemu-img.h"
 #include "hypervisor.h"
 #include "error.h"
@@ -24,8 +24,6 @@
 
 /* One read or receive of a bridge. */
 #define LVR_CHUNK 65536
-/* Reads while hashing a base for its shared volume's name. */
-#define LVR_HASH_CHUNK (1024 * 1024)
 /* How often a client waiting for another's upload of a base looks, and how
  * long the volume may stay the same size before that upload counts as dead. */
 #define LVR_BASE_POLL_MS 2000
@@ -802,41 +800,6 @@ cleanup:
 	return ret;
 }
 
-/* The SHA-256 of fd's content as 64 hex digits into hex. 0 or -1. */
-static int sha256_fd(int fd, const char *what, char hex[65])
-{
-	static const char digits[] = "0123456789abcdef";
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char md[32], *buf = xmalloc(LVR_HASH_CHUNK);
-	off_t off = 0;
-	ssize_t n;
-	int ret = -1;
-
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		err_set("SHA-256 of '%s': cannot initialise", what);
-		goto cleanup;
-	}
-	while ((n = pread(fd, buf, LVR_HASH_CHUNK, off)) > 0) {
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		off += n;
-	}
-	if (n < 0) {
-		err_errno("read '%s'", what);
-		goto cleanup;
-	}
-	EVP_DigestFinal_ex(ctx, md, NULL);
-	for (size_t i = 0; i < sizeof(md); i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[64] = '\0';
-	ret = 0;
-cleanup:
-	EVP_MD_CTX_free(ctx);
-	free(buf);
-	return ret;
-}
-
 /* Is there a complete shared base name in pool (its marker, and the volume
  * itself)? Its path into *path then. (Not its size: a directory pool
  * reports the virtual size of the qcow2 it finds in the file.) */
@@ -899,7 +862,7 @@ const char *lvr_upload_shared(struct lvr *r, const char *local, bool layer)
 	virStoragePoolPtr pool = NULL;
 	virStorageVolPtr vol = NULL, m = NULL;
 	struct stat sb;
-	char hex[65], *name = NULL, *marker = NULL, *path = NULL;
+	char *hex = NULL, *name = NULL, *marker = NULL, *path = NULL;
 	const char *ret = NULL, *mode = layer ? "0640" : "0644";
 	int64_t t0 = now_ms(), deadline, moved;
 	unsigned long long last = 0;
@@ -917,7 +880,7 @@ const char *lvr_upload_shared(struct lvr *r, const char *local, bool layer)
 		err_errno("open '%s'", local);
 		goto cleanup;
 	}
-	if (sha256_fd(fd, local, hex) < 0 || !(pool = pool_get(r->conn)))
+	if (hash_fd(fd, local, CHECKSUM_NONE, &hex, NULL) < 0 || !(pool = pool_get(r->conn)))
 		goto cleanup;
 	name = xasprintf("%s%.32s", layer ? LVR_LAYER_PREFIX : LVR_BASE_PREFIX, hex);
 	marker = xasprintf("%s-ok", name);
@@ -982,6 +945,7 @@ cleanup:
 	if (pool)
 		virStoragePoolFree(pool);
 	free(path);
+	free(hex);
 	free(name);
 	free(marker);
 	if (fd >= 0)
