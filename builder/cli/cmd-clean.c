@@ -23,7 +23,7 @@
  * recording the releases. */
 static void remove_if_publish_only(const char *dir, const char *journal)
 {
-	const char *jname = strrchr(journal, '/') ? strrchr(journal, '/') + 1 : journal;
+	const char *slash = strrchr(journal, '/'), *jname = slash ? slash + 1 : journal;
 	struct strv subs = STRV_INIT;
 	struct dirent *e;
 	struct stat st;

@@ -419,11 +419,12 @@ static int direct_fd(struct layer *l)
 {
 	char proc[64];
 	struct statx sx;
+	struct stat a, b;
+	int fd;
 
 	if (l->dfd != -1)
-		return l->dfd;
+		return l->dfd >= 0 ? l->dfd : -1;
 	l->dfd = -2;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", l->fd);
 	l->dio_mem = l->dio_off = 4096;
 	if (statx(l->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
 	    (sx.stx_mask & STATX_DIOALIGN)) {
@@ -432,20 +433,18 @@ static int direct_fd(struct layer *l)
 		l->dio_mem = sx.stx_dio_mem_align;
 		l->dio_off = sx.stx_dio_offset_align;
 	}
-	{
-		int fd = open(proc, O_RDONLY | O_CLOEXEC | O_DIRECT);
-		struct stat a, b;
-
-		/* /proc/self/fd reopens the very file: checked, not assumed. */
-		if (fd >= 0 && (fstat(fd, &a) < 0 || fstat(l->fd, &b) < 0 ||
-				a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
-			close(fd);
-			fd = -1;
-		}
-		if (fd >= 0)
-			l->dfd = fd;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", l->fd);
+	fd = open(proc, O_RDONLY | O_CLOEXEC | O_DIRECT);
+	if (fd < 0)
+		return -1;
+	/* /proc/self/fd reopens the very file: checked, not assumed. */
+	if (fstat(fd, &a) < 0 || fstat(l->fd, &b) < 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino) {
+		close(fd);
+		return -1;
 	}
-	return l->dfd >= 0 ? l->dfd : -1;
+	l->dfd = fd;
+	return fd;
 }
 
 /* Read n bytes of layer l at off into dst: around the cache when allowed

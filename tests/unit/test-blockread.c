@@ -9,9 +9,9 @@
 #include "test.h"
 #include "error.h"
 #include "log.h"
-#include "run.h"
 #include "util.h"
 #include "builder/disk/blockread.h"
+#include "builder/disk/qemu-img.h"
 
 #define MIB (1u << 20)
 /* 4 MiB of data, a 1 MiB hole, then 1000 bytes: the raw file ends off
@@ -51,19 +51,6 @@ static int make_raw(const char *path)
 		close(fd);
 	free(b);
 	return r;
-}
-
-static int make_qcow2(const char *raw, const char *qcow2)
-{
-	const char *argv[] = { "qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow2, NULL };
-	struct run r = RUN_INIT;
-	int ret;
-
-	r.argv = argv;
-	r.err = RUN_CAPTURE;
-	ret = run_sync(&r) < 0 || run_check(&r) < 0 ? -1 : 0;
-	run_release(&r);
-	return ret;
 }
 
 /* Whether this file system reads files around its cache at all. */
@@ -147,7 +134,7 @@ int main(void)
 	}
 	raw = xasprintf("%s/disk.raw", dir);
 	qcow2 = xasprintf("%s/disk.qcow2", dir);
-	CHECK(make_raw(raw) == 0 && make_qcow2(raw, qcow2) == 0, "test disks made");
+	CHECK(make_raw(raw) == 0 && qemu_img_convert(raw, "raw", qcow2, "qcow2", NULL, NULL) == 0, "test disks made");
 	direct = direct_io_works(raw);
 	test_file(raw, "raw", direct);
 	test_file(qcow2, "qcow2", direct);
