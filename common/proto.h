@@ -30,9 +30,11 @@
 #define PROTO_FRAME_VERSION 1
 #define PROTO_HDR_LEN 16
 
-/* Operation-level protocol versions this code speaks (negotiated in sync). */
+/* Operation-level protocol versions this code speaks (negotiated in sync).
+ * 2: T_EXEC takes A_SCRIPT. */
 #define PROTO_VERSION_MIN 1
-#define PROTO_VERSION_MAX 1
+#define PROTO_VERSION_MAX 2
+#define PROTO_VERSION_SCRIPT 2
 
 /* File data travels in chunks of this size: big enough that the 16-byte
  * header and one write per chunk are noise, small enough that a cancel or a
@@ -58,7 +60,7 @@
 
 /* The argv and env strings of one exec, bytes together: half of Linux's
  * default execve() limit (ARG_MAX = stack rlimit / 4 = 2 MiB), so whatever we
- * accept can actually be executed. */
+ * accept can actually be executed. An exec's script counts in it too. */
 #define PROTO_EXEC_STRINGS_MAX (1024u * 1024)
 /* argv plus env entries of one exec. */
 #define PROTO_EXEC_ITEMS_MAX 8192u
@@ -88,8 +90,11 @@
 enum proto_type {
 	PROTO_T_SYNC = 1,      /* A_NONCE, A_VER_MIN, A_VER_MAX → R_SYNC */
 	PROTO_T_INFO,          /* → R_OK with A_OS_ID... */
-	PROTO_T_EXEC,          /* A_ARG+, A_ENV*, A_CWD, A_USER, A_TIMEOUT, A_STDIN → R_OK (started),
-				  R_OUTPUT*, R_EXIT */
+	PROTO_T_EXEC,          /* A_ARG+, A_ENV*, A_CWD, A_USER, A_TIMEOUT, A_STDIN, A_SCRIPT
+				  → R_OK (started), R_OUTPUT*, R_EXIT. With A_SCRIPT (it
+				  needs A_CWD): the agent writes it to a new file in A_CWD
+				  (0700, a name it picks), appends that path to argv, and
+				  removes the file when the command has exited */
 	PROTO_T_STDIN,         /* raw data for the running exec; F_EOF on the last */
 	PROTO_T_CANCEL,        /* kill the running exec's process group */
 	PROTO_T_PING,          /* → R_PONG, also while an exec runs */
@@ -177,6 +182,7 @@ enum proto_attr {
 	PROTO_A_UPTIME_MS,     /* u64 */
 	PROTO_A_LINK,          /* str: symlink target */
 	PROTO_A_OFFSET,        /* u64: byte offset on the bulk disk */
+	PROTO_A_SCRIPT,        /* bytes: T_EXEC's script (see there) */
 };
 
 /* A decoded frame. payload points into the reader's buffer and stays valid

@@ -297,6 +297,7 @@ static int op_power(struct conn *c, const struct proto_frame *f)
 {
 	bool reboot_it = f->type == PROTO_T_REBOOT;
 
+	exec_warm_stop();
 	conn_send(c, PROTO_R_OK, 0, f->id, NULL, 0);
 	log_info("%s requested by the host", reboot_it ? "reboot" : "poweroff");
 	if (agent_opts.fake_power) {
@@ -572,6 +573,7 @@ int main(int argc, char **argv)
 	} else {
 		serve_port(&c, port);
 	}
+	exec_warm_stop();
 	proto_in_release(&c.in);
 	return ret;
 }

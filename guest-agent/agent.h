@@ -54,6 +54,9 @@ int need_path(const struct proto_frame *f, uint16_t tag, const char **path);
  * send), -1 (error recorded; the caller sends R_ERROR), or 1 (the operation
  * replied itself, or the host went away). */
 int op_exec(struct conn *c, const struct proto_frame *f);
+/* Stop the shell exec started ahead of the next script, if any (before a
+ * power-off, at exit). */
+void exec_warm_stop(void);
 /* What op_exec does with a request before it spawns anything: parse it,
  * look the user up, build the environment (fuzzing). 0 or -1 (recorded). */
 int exec_check_request(const struct proto_frame *f);

@@ -8,6 +8,7 @@
  * process group is killed on deadline, cancel or host disconnect. */
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "agent.h"
 #include "buf.h"
@@ -27,6 +28,13 @@
 #define EXIT_DRAIN_MS 1000
 /* One read of the command's output; one R_OUTPUT frame at most. */
 #define OUTPUT_READ 65536
+/* A shell started ahead (below) older than this is not used: what it read
+ * at its start (the host name, say) may have changed since. */
+#define WARM_MAX_AGE_MS 10000
+/* A claim waits this long for the shell started ahead to reach its FIFO. */
+#define WARM_OPEN_MS 5000
+/* Names tried for a script file before giving up. */
+#define SCRIPT_NAME_TRIES 100
 
 static int sigchld_pipe[2] = { -1, -1 };
 
@@ -81,6 +89,9 @@ struct exec_args {
 	const char *user;
 	uint64_t timeout_ms;
 	bool has_stdin;
+	const void *script;         /* A_SCRIPT: held in a file in cwd for the run */
+	size_t script_len;
+	bool has_script;
 };
 
 static int parse_exec(const struct proto_frame *f, struct exec_args *a)
@@ -92,6 +103,15 @@ static int parse_exec(const struct proto_frame *f, struct exec_args *a)
 	int r;
 
 	while ((r = proto_tlv_next(f, &off, &t)) > 0) {
+		if (t.tag == PROTO_A_SCRIPT) {
+			bytes += t.len;
+			a->script = t.val;
+			a->script_len = t.len;
+			a->has_script = true;
+			if (bytes > PROTO_EXEC_STRINGS_MAX)
+				return err_set("exec: script, argv and environment too large");
+			continue;
+		}
 		if (t.tag != PROTO_A_ARG && t.tag != PROTO_A_ENV)
 			continue;
 		if (proto_tlv_str(&t, &s) < 0)
@@ -116,6 +136,8 @@ static int parse_exec(const struct proto_frame *f, struct exec_args *a)
 	if (a->timeout_ms > INT64_MAX / 4)
 		return err_set("exec: timeout out of range");
 	a->has_stdin = b != 0;
+	if (a->has_script && (!a->cwd || a->cwd[0] != '/'))
+		return err_set("exec: a script needs an absolute directory");
 	return 0;
 }
 
@@ -184,6 +206,7 @@ static void forward(struct conn *c, uint32_t id, int *fd, uint8_t flags)
  * environment built. */
 struct exec_request {
 	struct exec_args a;
+	size_t argc;                  /* the request's argv (a.argv may get the script) */
 	struct agent_user user, *u;   /* u: &user, or NULL (as the agent) */
 	struct strv env;
 };
@@ -194,6 +217,7 @@ static int exec_prepare(const struct proto_frame *f, struct exec_request *q)
 {
 	if (parse_exec(f, &q->a) < 0)
 		return -1;
+	q->argc = q->a.argv.n;
 	if (q->a.user) {
 		if (user_lookup(q->a.user, &q->user) < 0)
 			return -1;
@@ -394,8 +418,272 @@ static void exec_send_exit(struct exec_run *x)
 	proto_msg_release(&m);
 }
 
-/* prepare (parse, user, environment) → spawn → R_OK → serve → R_EXIT, or kill the
- * whole group when the host went away or moved on. */
+/* --- scripts, and the shell started ahead of the next one ---------------
+ *
+ * A request with A_SCRIPT runs argv plus a new file in cwd holding the
+ * script ("step-N.sh", 0700), removed once the command has exited.
+ * ExecuteBash sends one per step, and under emulation bash's own start
+ * (exec, the dynamic loader, its init) is most of a trivial step. So after
+ * a script ran under bash, the agent starts the next script's bash at once:
+ * same argv, environment, directory and user, with the next script's path
+ * as its argument before that file exists. bash reads $BASH_ENV before its
+ * script, and $BASH_ENV names a FIFO: it blocks there. The next request
+ * that matches claims it (warm_claim): once bash is known to hold the FIFO,
+ * the script is written at that path and "unset BASH_ENV; SECONDS=0; :
+ * ARGV0" goes through the FIFO. That leaves bash as a fresh one finds itself
+ * when it opens its script (environment, $SECONDS, $_), and the script is
+ * read as any script file ($0, $LINENO, `return` at top level). Any other
+ * exec, or a power-off, stops it; so does an age past WARM_MAX_AGE_MS. */
+struct warm {
+	bool on;
+	struct run r;
+	struct strv argv, env;      /* r.argv points into argv */
+	struct buf key;             /* warm_key() of the request it fits */
+	char *cwd, *dir, *fifo;     /* dir: private, holds the FIFO */
+	char *path;                 /* the script path bash will open */
+	dev_t cwd_dev;
+	ino_t cwd_ino;
+	int64_t born;
+};
+
+static struct warm warm;
+static bool warm_off;               /* one died unasked: bash is not what we think */
+static unsigned script_seq;
+
+static char *script_next_path(const char *cwd)
+{
+	return xasprintf("%s/step-%u.sh", cwd, ++script_seq);
+}
+
+/* A new file at path (never an existing one) holding the script. 0, or -1
+ * with errno set and nothing left behind. */
+static int script_write(const char *path, const struct exec_args *a)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700), e;
+
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, a->script, a->script_len) == 0 && fchmod(fd, 0700) == 0 &&
+	    close(fd) == 0)
+		return 0;
+	e = errno;
+	close(fd);
+	unlink(path);
+	errno = e;
+	return -1;
+}
+
+/* The script's file for a command started now: *path set (caller frees). */
+static int script_create(const struct exec_args *a, char **path)
+{
+	for (int i = 0; i < SCRIPT_NAME_TRIES; i++) {
+		*path = script_next_path(a->cwd);
+		if (script_write(*path, a) == 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+		free(*path);
+		*path = NULL;
+	}
+	if (!*path)
+		return err_set("exec: no free script name in '%s'", a->cwd);
+	err_errno("exec: write the script '%s'", *path);
+	free(*path);
+	*path = NULL;
+	return -1;
+}
+
+static bool env_named(const struct strv *env, const char *key)
+{
+	size_t k = strlen(key);
+
+	for (size_t i = 0; i < env->n; i++)
+		if (strncmp(env->v[i], key, k) == 0 && env->v[i][k] == '=')
+			return true;
+	return false;
+}
+
+/* Can a shell started ahead stand in for this request? bash alone before
+ * the script, named in plain characters (they go into ": ARGV0"), no
+ * stdin, and nothing in the environment that changes how bash starts or
+ * what $_ is at the start. */
+static bool warm_eligible(const struct exec_request *q)
+{
+	static const char *const keys[] = { "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS",
+					    "POSIXLY_CORRECT", "_" };
+	const char *a0, *base;
+
+	if (warm_off || !q->a.has_script || q->a.has_stdin || q->argc != 1)
+		return false;
+	a0 = q->a.argv.v[0];
+	base = strrchr(a0, '/') ? strrchr(a0, '/') + 1 : a0;
+	if (strcmp(base, "bash") != 0 || strspn(a0, "/abcdefghijklmnopqrstuvwxyz") != strlen(a0))
+		return false;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (env_named(&q->env, keys[i]))
+			return false;
+	return true;
+}
+
+/* What a request must match to claim the shell: argv (without the script),
+ * environment, directory, user. */
+static void warm_key(const struct exec_request *q, struct buf *k)
+{
+	buf_init(k, 2 * PROTO_MAX_PAYLOAD);
+	for (size_t i = 0; i < q->argc; i++)
+		buf_add(k, q->a.argv.v[i], strlen(q->a.argv.v[i]) + 1);
+	buf_addc(k, '\n');
+	for (size_t i = 0; i < q->env.n; i++)
+		buf_add(k, q->env.v[i], strlen(q->env.v[i]) + 1);
+	buf_addc(k, '\n');
+	buf_add(k, q->a.cwd, strlen(q->a.cwd) + 1);
+	if (q->u) {
+		buf_printf(k, "%u:%u:", (unsigned)q->u->uid, (unsigned)q->u->gid);
+		for (size_t i = 0; i < q->u->ngroups; i++)
+			buf_printf(k, "%u,", (unsigned)q->u->groups[i]);
+	}
+}
+
+void exec_warm_stop(void)
+{
+	if (!warm.on)
+		return;
+	run_kill(&warm.r, SIGKILL);
+	run_reap(&warm.r, true);
+	run_release(&warm.r);
+	unlink(warm.fifo);
+	rmdir(warm.dir);
+	strv_release(&warm.argv);
+	strv_release(&warm.env);
+	buf_release(&warm.key);
+	free(warm.cwd);
+	free(warm.dir);
+	free(warm.fifo);
+	free(warm.path);
+	memset(&warm, 0, sizeof(warm));
+}
+
+/* After q's script ran: bash for the next one, waiting on its FIFO.
+ * Best effort: what fails here only means the next script starts cold. */
+static void warm_start(const struct exec_request *q)
+{
+	const char *tmp = access("/run", W_OK) == 0 ? "/run" : "/tmp";
+	struct run_user ru;
+	struct stat st;
+
+	if (!warm_eligible(q) || stat(q->a.cwd, &st) < 0)
+		return;
+	warm.on = true;
+	warm.r = (struct run)RUN_INIT;
+	warm.cwd = xstrdup(q->a.cwd);
+	warm.dir = xasprintf("%s/amiforge-warm-XXXXXX", tmp);
+	if (!mkdtemp(warm.dir)) {
+		log_debug("shell ahead: %s: %s", warm.dir, strerror(errno));
+		goto fail;
+	}
+	warm.fifo = xasprintf("%s/env", warm.dir);
+	if (mkfifo(warm.fifo, 0600) < 0) {
+		log_debug("shell ahead: mkfifo: %s", strerror(errno));
+		goto fail;
+	}
+	warm.path = script_next_path(q->a.cwd);
+	strv_push(&warm.argv, q->a.argv.v[0]);
+	strv_push(&warm.argv, warm.path);
+	for (size_t i = 0; i < q->env.n; i++)
+		strv_push(&warm.env, q->env.v[i]);
+	strv_pushf(&warm.env, "BASH_ENV=%s", warm.fifo);
+	warm_key(q, &warm.key);
+	warm.cwd_dev = st.st_dev;
+	warm.cwd_ino = st.st_ino;
+	warm.r.argv = (const char *const *)warm.argv.v;
+	warm.r.env = (const char *const *)warm.env.v;
+	warm.r.cwd = warm.cwd;
+	if (q->u) {
+		ru = (struct run_user){ .name = q->u->name, .uid = q->u->uid, .gid = q->u->gid,
+					.groups = q->u->groups, .ngroups = q->u->ngroups };
+		warm.r.user = &ru;
+	}
+	warm.r.set_umask = true;
+	warm.r.umask = 022;
+	warm.r.new_session = true;
+	warm.r.die_with_parent = true;
+	warm.r.in = RUN_NULL;
+	warm.r.out = RUN_PIPE;
+	warm.r.err = RUN_PIPE;
+	if (run_start(&warm.r) < 0) {
+		log_debug("shell ahead: %s", err_msg());
+		goto fail;
+	}
+	warm.r.user = NULL;
+	warm.born = now_ms();
+	return;
+fail:
+	exec_warm_stop();
+}
+
+/* Claim the shell started ahead for q: 0 with *r its run and *path its
+ * script (written; caller frees), or 1 when it does not fit (stopped:
+ * start one cold). */
+static int warm_claim(struct exec_request *q, struct run *r, char **path)
+{
+	struct buf key = BUF_INIT(2 * PROTO_MAX_PAYLOAD), msg = BUF_INIT(PROTO_STR_MAX);
+	int64_t until = now_ms() + WARM_OPEN_MS;
+	bool written = false;
+	struct stat st;
+	int fd = -1, ret = 1;
+
+	if (!warm.on)
+		return 1;
+	if (run_reap(&warm.r, false) != 0) {
+		log_info("the shell started ahead exited by itself (status %d): scripts start "
+			 "cold from now on", warm.r.status);
+		warm_off = true;
+		goto cleanup;
+	}
+	if (!warm_eligible(q))
+		goto cleanup;
+	warm_key(q, &key);
+	if (key.len != warm.key.len || memcmp(key.data, warm.key.data, key.len) != 0 ||
+	    stat(q->a.cwd, &st) < 0 || st.st_dev != warm.cwd_dev || st.st_ino != warm.cwd_ino ||
+	    now_ms() - warm.born > WARM_MAX_AGE_MS)
+		goto cleanup;
+	/* bash holds the FIFO once it is blocked reading $BASH_ENV, before it
+	 * looks at its script: only then is the script written. */
+	while ((fd = open(warm.fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0 && errno == ENXIO &&
+	       now_ms() < until && run_reap(&warm.r, false) == 0)
+		poll(NULL, 0, 2);
+	if (fd < 0 || script_write(warm.path, &q->a) < 0)
+		goto cleanup;
+	written = true;
+	buf_printf(&msg, "unset BASH_ENV; SECONDS=0; : %s\n", warm.argv.v[0]);
+	if (write(fd, msg.data, msg.len) != (ssize_t)msg.len)
+		goto cleanup;
+	*r = warm.r;
+	r->env = NULL;
+	r->cwd = NULL;
+	strv_push(&q->a.argv, warm.path);
+	r->argv = (const char *const *)q->a.argv.v;
+	*path = xstrdup(warm.path);
+	warm.r = (struct run)RUN_INIT;      /* now the caller's */
+	ret = 0;
+cleanup:
+	if (ret != 0 && written) {
+		/* dead before its FIFO closes: it never reads the script */
+		run_kill(&warm.r, SIGKILL);
+		run_reap(&warm.r, true);
+		unlink(warm.path);
+	}
+	exec_warm_stop();
+	if (fd >= 0)
+		close(fd);
+	buf_release(&key);
+	buf_release(&msg);
+	return ret;
+}
+
+/* prepare (parse, user, environment) → spawn (or claim the shell started
+ * ahead) → R_OK → serve → R_EXIT, or kill the whole group when the host went
+ * away or moved on. */
 int op_exec(struct conn *c, const struct proto_frame *f)
 {
 	struct exec_request q = EXEC_REQUEST_INIT;
@@ -403,11 +691,23 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 	struct exec_run x = { .c = c, .id = f->id, .r = RUN_INIT,
 			      .pending = BUF_INIT(STDIN_PENDING_MAX) };
 	enum exec_end end = EXEC_HOST_GONE;
+	char *script = NULL;
 	int ret = -1;
 
-	if (setup_sigchld() < 0 || exec_prepare(f, &q) < 0 ||
-	    spawn(&x.r, &ru, &q.a, q.u, q.env.v) < 0)
+	if (setup_sigchld() < 0 || exec_prepare(f, &q) < 0) {
+		exec_warm_stop();
 		goto cleanup;
+	}
+	if (!q.a.has_script || warm_claim(&q, &x.r, &script) != 0) {
+		exec_warm_stop();
+		if (q.a.has_script) {
+			if (script_create(&q.a, &script) < 0)
+				goto cleanup;
+			strv_push(&q.a.argv, script);
+		}
+		if (spawn(&x.r, &ru, &q.a, q.u, q.env.v) < 0)
+			goto cleanup;
+	}
 	ret = 1;
 	if (conn_send(c, PROTO_R_OK, 0, x.id, NULL, 0) == 0) {
 		if (q.a.timeout_ms)
@@ -415,7 +715,13 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 		end = exec_serve(&x);
 	}
 	if (end == EXEC_EXITED) {
+		if (script) {
+			unlink(script);
+			free(script);
+			script = NULL;
+		}
 		exec_send_exit(&x);
+		warm_start(&q);
 		goto cleanup;
 	}
 	/* The host went away or moved on: nothing of this command survives. */
@@ -426,6 +732,9 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 	log_info("exec '%s' %s", q.a.argv.v[0],
 		 end == EXEC_INTERRUPTED ? "interrupted by a new request" : "abandoned: host gone");
 cleanup:
+	if (script)
+		unlink(script);
+	free(script);
 	run_release(&x.r);
 	buf_release(&x.pending);
 	exec_request_release(&q);

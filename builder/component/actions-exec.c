@@ -43,22 +43,21 @@ int action_exec(struct action_ctx *c, const char *const *argv, const char *const
 	return action_exec_full(c, argv, env, out, NULL);
 }
 
-int action_exec_full(struct action_ctx *c, const char *const *argv, const char *const *env,
-		     struct buf *out, struct buf *err)
+/* req (argv, env, script) on the target within the step's deadline: as
+ * action_exec_full. */
+static int action_run(struct action_ctx *c, struct exec_req *req, struct buf *out,
+		      struct buf *err)
 {
-	struct exec_req req = { 0 };
 	struct exec_result res;
 	int64_t left = action_time_left(c);
 	int st;
 
 	if (left < 0)
 		return -1;
-	req.argv = argv;
-	req.env = env;
-	req.cwd = c->work_dir;
-	req.timeout_ms = left;
-	req.capture_max = STEP_OUTPUT_MAX;
-	if (executor_exec(c->ex, &req, &res) < 0)
+	req->cwd = c->work_dir;
+	req->timeout_ms = left;
+	req->capture_max = STEP_OUTPUT_MAX;
+	if (executor_exec(c->ex, req, &res) < 0)
 		return -1;
 	if (res.out.len)
 		buf_add(c->console, res.out.data, res.out.len);
@@ -72,7 +71,8 @@ int action_exec_full(struct action_ctx *c, const char *const *argv, const char *
 	if (st != 0 && st != EXIT_REBOOT) {
 		size_t n;
 		const char *l = last_line(res.err.data ? res.err.data : "", res.err.len, &n);
-		err_set("'%s' exited with status %d%s%.*s", argv[0], st, n ? ": " : "", (int)n, l);
+		err_set("'%s' exited with status %d%s%.*s", req->argv[0], st, n ? ": " : "",
+			(int)n, l);
 	}
 	if (out) {
 		buf_release(out);
@@ -86,6 +86,14 @@ int action_exec_full(struct action_ctx *c, const char *const *argv, const char *
 	}
 	exec_result_release(&res);
 	return st;
+}
+
+int action_exec_full(struct action_ctx *c, const char *const *argv, const char *const *env,
+		     struct buf *out, struct buf *err)
+{
+	struct exec_req req = { .argv = argv, .env = env };
+
+	return action_run(c, &req, out, err);
 }
 
 /* Status → step result: 0 ok, 194 reboot, other: failure (already recorded). */
@@ -112,26 +120,23 @@ static int exec_result(struct action_ctx *c, int st, struct buf *out)
 	return 0;
 }
 
+/* AWSTOE runs the commands as one script file, by bash: so here, the file
+ * written by the executor in the step's working directory (exec_req.script). */
 int act_execute_bash(struct action_ctx *c)
 {
-	static unsigned seq;
+	static const char *const argv[] = { "bash", NULL };
 	json_t *cmds = json_object_get(c->inputs, "commands"), *v;
 	struct buf script = BUF_INIT(STEP_OUTPUT_MAX), out = BUF_INIT(STEP_OUTPUT_MAX);
-	char *path;
+	struct exec_req req = { .argv = argv };
 	size_t i;
 	int st = -1;
 
 	json_array_foreach(cmds, i, v)
 		if (buf_adds(&script, json_string_value(v)) < 0 || buf_addc(&script, '\n') < 0)
 			goto cleanup;
-	path = xasprintf("%s/step-%u.sh", c->work_dir, ++seq);
-	if (executor_write_file(c->ex, path, script.data ? script.data : "", script.len,
-				   0700, false) == 0) {
-		const char *argv[] = { "bash", path, NULL };
-		st = exec_result(c, action_exec(c, argv, NULL, &out), &out);
-		executor_remove(c->ex, path, false);
-	}
-	free(path);
+	req.script = script.data ? script.data : "";
+	req.script_len = script.len;
+	st = exec_result(c, action_run(c, &req, &out, NULL), &out);
 cleanup:
 	buf_release(&script);
 	buf_release(&out);

@@ -127,6 +127,10 @@ static int recv_until(struct agent *a, uint32_t id, struct proto_frame *f, int64
 	}
 }
 
+/* Largest script sent in the exec request itself (the rest of
+ * PROTO_EXEC_STRINGS_MAX is for argv and the environment). */
+#define EXEC_SCRIPT_INLINE_MAX (PROTO_EXEC_STRINGS_MAX / 2)
+
 static int exec_build(struct proto_msg *m, const struct exec_req *req)
 {
 	size_t bytes = 0, items = 0;
@@ -143,9 +147,14 @@ static int exec_build(struct proto_msg *m, const struct exec_req *req)
 		bytes += strlen(req->env[i]) + 1;
 		proto_msg_str(m, PROTO_A_ENV, req->env[i], PROTO_EXEC_STRINGS_MAX);
 	}
+	if (req->script) {
+		bytes += req->script_len;
+		proto_msg_bytes(m, PROTO_A_SCRIPT, req->script, req->script_len);
+	}
 	if (bytes > PROTO_EXEC_STRINGS_MAX || items > PROTO_EXEC_ITEMS_MAX)
-		return err_set("exec '%s': argv and environment exceed %u bytes or %u entries",
-			       req->argv[0], PROTO_EXEC_STRINGS_MAX, PROTO_EXEC_ITEMS_MAX);
+		return err_set("exec '%s': argv, environment and script exceed %u bytes or %u "
+			       "entries", req->argv[0], PROTO_EXEC_STRINGS_MAX,
+			       PROTO_EXEC_ITEMS_MAX);
 	if (req->cwd)
 		proto_msg_str(m, PROTO_A_CWD, req->cwd, PATH_MAX);
 	if (req->user)
@@ -167,6 +176,11 @@ static int ex_exec(struct executor *ex, const struct exec_req *req, struct exec_
 	uint32_t id;
 	int r;
 
+	/* a script goes with the request (the agent may have its shell
+	 * started already); a large one is written first */
+	if (req->script && (req->script_len > EXEC_SCRIPT_INLINE_MAX ||
+			    agent_version(a) < PROTO_VERSION_SCRIPT))
+		return exec_script_by_file(ex, req, res);
 	memset(res, 0, sizeof(*res));
 	buf_init(&res->out, req->capture_max ? req->capture_max : 1);
 	buf_init(&res->err, req->capture_max ? req->capture_max : 1);

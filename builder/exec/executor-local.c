@@ -17,7 +17,7 @@ extern char **environ;
 /* Largest number of entries listed from one directory. */
 #define LOCAL_DIR_MAX 1000000
 
-static int local_exec(struct executor *ex UNUSED, const struct exec_req *req,
+static int local_exec(struct executor *ex, const struct exec_req *req,
 		      struct exec_result *res)
 {
 	struct run r = RUN_INIT;
@@ -25,6 +25,8 @@ static int local_exec(struct executor *ex UNUSED, const struct exec_req *req,
 	size_t i;
 	int ret = -1;
 
+	if (req->script)
+		return exec_script_by_file(ex, req, res);
 	memset(res, 0, sizeof(*res));
 	buf_init(&res->out, req->capture_max ? req->capture_max : RUN_CAPTURE_MAX_DEFAULT);
 	buf_init(&res->err, req->capture_max ? req->capture_max : RUN_CAPTURE_MAX_DEFAULT);

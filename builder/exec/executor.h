@@ -33,6 +33,11 @@ struct exec_req {
 	exec_output_fn on_output; /* may be NULL */
 	void *opaque;
 	size_t capture_max;       /* bytes of stdout/stderr kept in the result each */
+	/* A script (may be NULL): the target holds it in a new file in cwd
+	 * (mode 0700, a name the executor picks) while the command runs, that
+	 * file's path appended to argv; the file is removed after. Needs cwd. */
+	const void *script;
+	size_t script_len;
 };
 
 struct exec_result {
@@ -43,6 +48,11 @@ struct exec_result {
 };
 
 void exec_result_release(struct exec_result *res);
+
+/* exec_req.script the plain way, for an executor's exec that has no better
+ * one: write_file the script into cwd, exec, remove. */
+int exec_script_by_file(struct executor *ex, const struct exec_req *req,
+			struct exec_result *res);
 
 struct file_stat {
 	bool exists;

@@ -170,6 +170,11 @@ const char *agent_boot_id(const struct agent *a)
 	return a->boot_id;
 }
 
+uint32_t agent_version(const struct agent *a)
+{
+	return a->version;
+}
+
 void agent_desync(struct agent *a)
 {
 	a->synced = false;

@@ -62,6 +62,8 @@ int64_t agent_get_timeout(const struct agent *a);
 
 /* The guest's boot id from the last sync (NULL before the first). */
 const char *agent_boot_id(const struct agent *a);
+/* The protocol version the last sync agreed on (0 before the first). */
+uint32_t agent_version(const struct agent *a);
 
 /* --- Frame level, for executor-agent.c -----------------------------------
  * One request at a time. Every failure other than an R_ERROR from the agent

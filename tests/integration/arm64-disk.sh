@@ -44,7 +44,7 @@ if [ -z "$QU" ]; then
 	fail "agent aarch64 under qemu-user: missing prerequisite qemu-aarch64-static (qemu-user-static; make deps)"
 else
 	out=$("$QU" "$agent" --version 2>&1)
-	check_eq "agent aarch64 under qemu-user: --version" "$?:$out" "0:amiforge-agent protocol 1..1"
+	check_eq "agent aarch64 under qemu-user: --version" "$?:$out" "0:amiforge-agent protocol 1..2"
 	# The protocol: the aarch64 agent serves `amiforge attach` on a socket.
 	mkdir -p "$dir/fake"
 	"$QU" "$agent" --socket "$dir/fake/a.sock" 2>"$dir/fake/agent.err" &

@@ -8,6 +8,7 @@
  * The client must fail each with a clear error, within its deadline, without
  * leaking (run under ASan by make check-asan). */
 #include <openssl/evp.h>
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sched.h>
@@ -185,6 +186,162 @@ static void test_exec(struct executor *ex)
 		      "agent exec: next command after an error works");
 		exec_result_release(&res);
 	}
+}
+
+/* What a script sees of itself and its shell, one value a line; then its
+ * process's age in ms (a shell started ahead is older than the request). */
+static const char script_probe[] =
+	"echo \"start: $_ $SECONDS ${BASH_ENV-unset} $LINENO $# ${FUNCNAME[*]-none} $(umask)\"\n"
+	"echo \"source: $([ \"${BASH_SOURCE[0]}\" = \"$0\" ] && echo same)\"\n"
+	"echo \"file: $(wc -c < \"$0\")\"\n"
+	"echo \"pwd: $PWD\"\n"
+	"echo \"env: $(env | grep -v '^_=' | sort | md5sum)\"\n"
+	"return 7 2>/dev/null; echo \"return: $?\"\n"
+	"echo \"path: $0\"\n"
+	"awk -v s=\"$(cut -d' ' -f22 /proc/$$/stat)\" -v t=\"$(getconf CLK_TCK)\" "
+	"'{ printf \"age: %d\\n\", ($1 - s / t) * 1000 }' /proc/uptime\n";
+
+static int run_script(struct executor *ex, const char *cwd, const char *const *env,
+		      const char *script, struct exec_result *res)
+{
+	static const char *const argv[] = { "bash", NULL };
+	struct exec_req req = { .argv = argv, .env = env, .cwd = cwd, .capture_max = 1 << 20,
+				.script = script, .script_len = strlen(script) };
+
+	return ex->ops->exec(ex, &req, res);
+}
+
+/* The value after "key: " in out, up to the line's end ("" if none). */
+static char *line_of(const struct exec_result *res, const char *key)
+{
+	const char *p = res->out.data ? strstr(res->out.data, key) : NULL;
+
+	if (!p)
+		return xstrdup("");
+	p += strlen(key);
+	return xstrndup(p, strcspn(p, "\n"));
+}
+
+/* bash processes whose parent is pid. */
+static int bash_children(pid_t pid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d))) {
+		char *path = xasprintf("/proc/%s/stat", e->d_name), buf[512];
+		int fd = open(path, O_RDONLY), ppid = 0;
+		ssize_t got = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		char *rp;
+
+		if (got > 0) {
+			buf[got] = '\0';
+			rp = strrchr(buf, ')');
+			if (rp && strlen(rp) > 4)
+				ppid = (int)strtol(rp + 4, NULL, 10);   /* ") S ppid" */
+			if (ppid == pid &&
+			    strstr(buf, "(bash)"))
+				n++;
+		}
+		if (fd >= 0)
+			close(fd);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* exec_req.script: a script file in cwd, removed after; after a script under
+ * bash the agent starts the next one's bash ahead, which must look to the
+ * script exactly as a bash started for it (guest-agent/exec.c). */
+static void test_scripts(struct executor *ex, pid_t agent)
+{
+	char *cwd = path_in("scripts");
+	const char *env1[] = { "PROBE=1", NULL }, *env2[] = { "PROBE=2", NULL };
+	struct exec_result cold, warm, other;
+	char *k1, *k2, *p1, *p2;
+	struct file_stat st = { 0 };
+	static const char *const keys[] = { "start: ", "source: ", "file: ", "pwd: ", "env: ",
+					    "return: " };
+	bool same = true;
+	int age;
+
+	mkdir(cwd, 0700);
+	memset(&warm, 0, sizeof(warm));
+	CHECK(run_script(ex, cwd, env1, script_probe, &cold) == 0 && cold.status == 0,
+	      "agent script: runs (status %d: %s)", cold.status, cold.err.data ? cold.err.data : "");
+	p1 = line_of(&cold, "path: ");
+	CHECK(strncmp(p1, cwd, strlen(cwd)) == 0 && strstr(p1, "/step-") && ex->ops->stat(ex, p1, &st) == 0 &&
+	      !st.exists, "agent script: a file in cwd (%s), gone after the run", p1);
+	k1 = line_of(&cold, "start: ");
+	CHECK(strcmp(k1, "bash 0 unset 1 0 none 0022") == 0,
+	      "agent script: $_ $SECONDS $BASH_ENV $LINENO $# FUNCNAME umask as bash's own: '%s'", k1);
+	free(k1);
+	poll(NULL, 0, 1000);
+	CHECK(run_script(ex, cwd, env1, script_probe, &warm) == 0 && warm.status == 0,
+	      "agent script: the next one runs");
+	age = (int)strtol((k1 = line_of(&warm, "age: ")), NULL, 10);
+	free(k1);
+	CHECK(age >= 800, "agent script: the next one's bash was started ahead (%d ms old)", age);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		k1 = line_of(&cold, keys[i]);
+		k2 = line_of(&warm, keys[i]);
+		if (strcmp(k1, k2) != 0 || !*k1) {
+			same = false;
+			printf("# %s'%s' started for it, '%s' started ahead\n", keys[i], k1, k2);
+		}
+		free(k1);
+		free(k2);
+	}
+	CHECK(same, "agent script: started ahead, it sees what one started for it sees "
+	      "($_, SECONDS, BASH_ENV, LINENO, BASH_SOURCE, its file, cwd, environment, return)");
+	p2 = line_of(&warm, "path: ");
+	CHECK(strcmp(p1, p2) != 0 && ex->ops->stat(ex, p2, &st) == 0 && !st.exists,
+	      "agent script: its own file (%s), gone after", p2);
+	free(p1);
+	free(p2);
+	exec_result_release(&cold);
+	exec_result_release(&warm);
+
+	/* another environment: started cold, same answers otherwise */
+	age = run_script(ex, cwd, env2, script_probe, &other) == 0 && other.status == 0 ?
+	      (int)strtol((k1 = line_of(&other, "age: ")), NULL, 10) : -1;
+	CHECK(age >= 0 && age < 800, "agent script: another environment starts its own bash "
+	      "(%d ms old)", age);
+	free(k1);
+	exec_result_release(&other);
+	CHECK(run_script(ex, cwd, env2, "exit 3\n", &other) == 0 && other.status == 3,
+	      "agent script: exit status from the script (%d)", other.status);
+	exec_result_release(&other);
+	/* the agent starts it after its answer: give it a moment */
+	for (int i = 0; i < 100 && bash_children(agent) != 1; i++)
+		poll(NULL, 0, 20);
+	CHECK(bash_children(agent) == 1, "agent script: one bash waits for the next script");
+	{
+		const char *t[] = { "true", NULL };
+		CHECK(run_cmd(ex, t, &other, 0) == 0 && other.status == 0 &&
+		      bash_children(agent) == 0,
+		      "agent script: another command stops the bash started ahead");
+		exec_result_release(&other);
+	}
+	{
+		size_t n = 700 * 1024;
+		char *big = xcalloc(1, n + 32);
+
+		memset(big, '#', n);
+		memcpy(big + n, "\necho big\n", sizeof("\necho big\n"));
+		CHECK(run_script(ex, cwd, env2, big, &other) == 0 && other.status == 0 &&
+		      strcmp(other.out.data ? other.out.data : "", "big\n") == 0,
+		      "agent script: one of 700 KiB (written first, not in the request)");
+		exec_result_release(&other);
+		free(big);
+	}
+	CHECK(run_script(ex, "/nonexistent-dir", env2, "true\n", &other) < 0,
+	      "agent script: a missing directory is an error (%s)", err_msg());
+	exec_result_release(&other);
+	free(cwd);
 }
 
 static void test_files(struct executor *ex)
@@ -381,12 +538,13 @@ static void test_real_agent(void)
 	CHECK(agent_sync(a, 5000) == 0 && agent_boot_id(a) != NULL, "agent: sync handshake");
 	uname(&u);
 	CHECK(agent_get_info(a, &info, 5000) == 0 && info.kernel && info.arch &&
-	      strcmp(info.arch, u.machine) == 0 && info.proto_version == 1 && info.uptime > 0,
+	      strcmp(info.arch, u.machine) == 0 && info.proto_version == PROTO_VERSION_MAX && info.uptime > 0,
 	      "agent: info (kernel %s, os %s)", info.kernel ? info.kernel : "?",
 	      info.os_id ? info.os_id : "?");
 	agent_info_release(&info);
 	ex = executor_agent_new(a);
 	test_exec(ex);
+	test_scripts(ex, r.pid);
 	test_files(ex);
 	{
 		/* An agent that finds no bulk disk (this host has no such virtio
