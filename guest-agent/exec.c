@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include "agent.h"
 #include "buf.h"
@@ -423,17 +424,20 @@ static void exec_send_exit(struct exec_run *x)
  * A request with A_SCRIPT runs argv plus a new file in cwd holding the
  * script ("step-N.sh", 0700), removed once the command has exited.
  * ExecuteBash sends one per step, and under emulation bash's own start
- * (exec, the dynamic loader, its init) is most of a trivial step. So after
- * a script ran under bash, the agent starts the next script's bash at once:
- * same argv, environment, directory and user, with the next script's path
- * as its argument before that file exists. bash reads $BASH_ENV before its
- * script, and $BASH_ENV names a FIFO: it blocks there. The next request
- * that matches claims it (warm_claim): once bash is known to hold the FIFO,
- * the script is written at that path and "unset BASH_ENV; SECONDS=0; :
- * ARGV0" goes through the FIFO. That leaves bash as a fresh one finds itself
- * when it opens its script (environment, $SECONDS, $_), and the script is
- * read as any script file ($0, $LINENO, `return` at top level). Any other
- * exec, or a power-off, stops it; so does an age past WARM_MAX_AGE_MS. */
+ * (exec, the dynamic loader, its init) is most of a trivial step. So when
+ * a script starts under bash, the agent starts the next script's bash
+ * beside it: same argv, environment, directory and user, with the next
+ * script's path as its argument before that file exists. bash reads
+ * $BASH_ENV before its script, and $BASH_ENV names a FIFO: it blocks there.
+ * The next request that matches claims it (warm_claim): once bash is known
+ * to hold the FIFO, the script is written at that path and "unset BASH_ENV;
+ * SECONDS=0; : ARGV0" goes through the FIFO. That leaves bash as a fresh
+ * one finds itself when it opens its script (environment, $SECONDS, $_),
+ * and the script is read as any script file ($0, $LINENO, `return` at top
+ * level). What else bash took at its start is checked at the claim (warm_
+ * stale): the host name, the files it mapped (bash, its libraries, the
+ * locale: an upgrade replaces them), /etc/ld.so.preload. Any other exec
+ * or a power-off stops it; so does an age past WARM_MAX_AGE_MS. */
 struct warm {
 	bool on;
 	struct run r;
@@ -444,6 +448,8 @@ struct warm {
 	dev_t cwd_dev;
 	ino_t cwd_ino;
 	int64_t born;
+	char node[65];              /* uname's host name at its start */
+	struct stat preload;        /* /etc/ld.so.preload then (st_ino 0: none) */
 };
 
 static struct warm warm;
@@ -563,7 +569,36 @@ void exec_warm_stop(void)
 	memset(&warm, 0, sizeof(warm));
 }
 
-/* After q's script ran: bash for the next one, waiting on its FIFO.
+static void preload_stat(struct stat *st)
+{
+	if (stat("/etc/ld.so.preload", st) < 0)
+		memset(st, 0, sizeof(*st));
+}
+
+/* Has anything bash took at its start changed since (see above)? */
+static bool warm_stale(void)
+{
+	char *maps = xasprintf("/proc/%d/maps", (int)warm.r.pid);
+	struct buf b = BUF_INIT(1024 * 1024);
+	struct utsname u;
+	struct stat st;
+	bool stale;
+
+	preload_stat(&st);
+	stale = uname(&u) < 0 || strcmp(u.nodename, warm.node) != 0 ||
+		st.st_ino != warm.preload.st_ino || st.st_dev != warm.preload.st_dev ||
+		st.st_size != warm.preload.st_size ||
+		st.st_mtim.tv_sec != warm.preload.st_mtim.tv_sec ||
+		st.st_mtim.tv_nsec != warm.preload.st_mtim.tv_nsec ||
+		buf_read_file(&b, maps) < 0 || !b.data || strstr(b.data, " (deleted)\n");
+	if (stale)
+		log_debug("shell ahead: stale (%s)", b.data ? "changed since its start" : err_msg());
+	buf_release(&b);
+	free(maps);
+	return stale;
+}
+
+/* Beside q's script: bash for the next one, waiting on its FIFO.
  * Best effort: what fails here only means the next script starts cold. */
 static void warm_start(const struct exec_request *q)
 {
@@ -595,6 +630,14 @@ static void warm_start(const struct exec_request *q)
 	warm_key(q, &warm.key);
 	warm.cwd_dev = st.st_dev;
 	warm.cwd_ino = st.st_ino;
+	{
+		struct utsname u;
+
+		if (uname(&u) < 0)
+			goto fail;
+		snprintf(warm.node, sizeof(warm.node), "%s", u.nodename);
+	}
+	preload_stat(&warm.preload);
 	warm.r.argv = (const char *const *)warm.argv.v;
 	warm.r.env = (const char *const *)warm.env.v;
 	warm.r.cwd = warm.cwd;
@@ -645,7 +688,7 @@ static int warm_claim(struct exec_request *q, struct run *r, char **path)
 	warm_key(q, &key);
 	if (key.len != warm.key.len || memcmp(key.data, warm.key.data, key.len) != 0 ||
 	    stat(q->a.cwd, &st) < 0 || st.st_dev != warm.cwd_dev || st.st_ino != warm.cwd_ino ||
-	    now_ms() - warm.born > WARM_MAX_AGE_MS)
+	    now_ms() - warm.born > WARM_MAX_AGE_MS || warm_stale())
 		goto cleanup;
 	/* bash holds the FIFO once it is blocked reading $BASH_ENV, before it
 	 * looks at its script: only then is the script written. */
@@ -712,6 +755,7 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 	if (conn_send(c, PROTO_R_OK, 0, x.id, NULL, 0) == 0) {
 		if (q.a.timeout_ms)
 			x.deadline = now_ms() + (int64_t)q.a.timeout_ms;
+		warm_start(&q);
 		end = exec_serve(&x);
 	}
 	if (end == EXEC_EXITED) {
@@ -721,7 +765,6 @@ int op_exec(struct conn *c, const struct proto_frame *f)
 			script = NULL;
 		}
 		exec_send_exit(&x);
-		warm_start(&q);
 		goto cleanup;
 	}
 	/* The host went away or moved on: nothing of this command survives. */

@@ -937,6 +937,59 @@ static void test_fake_guest(void)
 	scenario("list: entry named '..'", S_LIST_DOTDOT, op_list, "bad entry name", 3000);
 }
 
+/* The shell started ahead is checked at its claim for what bash took at its
+ * start: here the host name, changed by the script it was started beside
+ * (the agent in a UTS namespace of its own, so the host's name stays). */
+static void test_warm_stale(void)
+{
+	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+	char *bin = xasprintf("%s/amiforge-agent", build), *sock = path_in("uts.sock");
+	char *cwd = path_in("uts-scripts");
+	struct exec_result res;
+	struct executor *ex = NULL;
+	struct agent *a = NULL;
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0) {
+		printf("SKIP: agent script: host name check needs root (a UTS namespace)\n");
+		goto out;
+	}
+	mkdir(cwd, 0700);
+	pid = fork();
+	if (pid == 0) {
+		if (unshare(CLONE_NEWUTS) < 0 || sethostname("before", 6) < 0)
+			_exit(126);
+		execl(bin, bin, "--socket", sock, "--fake-power", (char *)NULL);
+		_exit(127);
+	}
+	a = agent_open_unix(sock, 5000);
+	CHECK(a && agent_sync(a, 5000) == 0, "agent script: agent in its own UTS namespace");
+	if (!a)
+		goto reap;
+	ex = executor_agent_new(a);
+	/* the next one's bash starts beside this script, before the rename */
+	CHECK(run_script(ex, cwd, NULL, "sleep 0.5; hostname after; echo \"$HOSTNAME\"\n",
+			 &res) == 0 && res.status == 0 &&
+	      strcmp(res.out.data ? res.out.data : "", "before\n") == 0,
+	      "agent script: a script renames the host");
+	exec_result_release(&res);
+	CHECK(run_script(ex, cwd, NULL, "echo \"$HOSTNAME\"\n", &res) == 0 && res.status == 0 &&
+	      strcmp(res.out.data ? res.out.data : "", "after\n") == 0,
+	      "agent script: the next one sees the new name, not what the bash started ahead "
+	      "read (%s)", res.out.data ? res.out.data : "");
+	exec_result_release(&res);
+	executor_close(ex);
+	agent_close(a);
+reap:
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+out:
+	free(cwd);
+	free(sock);
+	free(bin);
+}
+
 /* --- part 3: the bulk disk with the real agent ----------------------------
  * The agent looks for its disk among /sys/block/vd* and opens /dev/vdN; here
  * it runs in a mount namespace whose /sys/block and /dev are small tmpfs
@@ -1072,6 +1125,7 @@ int main(void)
 		return 1;
 	}
 	test_real_agent();
+	test_warm_stale();
 	test_bulk_disk();
 	test_fake_guest();
 	remove_tree(tmpdir);
