@@ -439,7 +439,6 @@ static void exec_send_exit(struct exec_run *x)
  * locale: an upgrade replaces them), /etc/ld.so.preload. Any other exec
  * or a power-off stops it; so does an age past WARM_MAX_AGE_MS. */
 struct warm {
-	bool on;
 	struct run r;
 	struct strv argv, env;      /* r.argv points into argv */
 	struct buf key;             /* warm_key() of the request it fits */
@@ -452,7 +451,11 @@ struct warm {
 	struct stat preload;        /* /etc/ld.so.preload then (st_ino 0: none) */
 };
 
-static struct warm warm;
+/* Shells started ahead, oldest first: two, so that back-to-back steps find
+ * one started while the one before it ran. */
+#define WARM_POOL 2
+static struct warm pool[WARM_POOL];
+static size_t npool;
 static bool warm_off;               /* one died unasked: bash is not what we think */
 static unsigned script_seq;
 
@@ -550,23 +553,29 @@ static void warm_key(const struct exec_request *q, struct buf *k)
 	}
 }
 
+static void warm_free(struct warm *w)
+{
+	run_kill(&w->r, SIGKILL);
+	run_reap(&w->r, true);
+	run_release(&w->r);
+	if (w->fifo)
+		unlink(w->fifo);
+	if (w->dir)
+		rmdir(w->dir);
+	strv_release(&w->argv);
+	strv_release(&w->env);
+	buf_release(&w->key);
+	free(w->cwd);
+	free(w->dir);
+	free(w->fifo);
+	free(w->path);
+	memset(w, 0, sizeof(*w));
+}
+
 void exec_warm_stop(void)
 {
-	if (!warm.on)
-		return;
-	run_kill(&warm.r, SIGKILL);
-	run_reap(&warm.r, true);
-	run_release(&warm.r);
-	unlink(warm.fifo);
-	rmdir(warm.dir);
-	strv_release(&warm.argv);
-	strv_release(&warm.env);
-	buf_release(&warm.key);
-	free(warm.cwd);
-	free(warm.dir);
-	free(warm.fifo);
-	free(warm.path);
-	memset(&warm, 0, sizeof(warm));
+	while (npool)
+		warm_free(&pool[--npool]);
 }
 
 static void preload_stat(struct stat *st)
@@ -576,20 +585,20 @@ static void preload_stat(struct stat *st)
 }
 
 /* Has anything bash took at its start changed since (see above)? */
-static bool warm_stale(void)
+static bool warm_stale(const struct warm *w)
 {
-	char *maps = xasprintf("/proc/%d/maps", (int)warm.r.pid);
+	char *maps = xasprintf("/proc/%d/maps", (int)w->r.pid);
 	struct buf b = BUF_INIT(1024 * 1024);
 	struct utsname u;
 	struct stat st;
 	bool stale;
 
 	preload_stat(&st);
-	stale = uname(&u) < 0 || strcmp(u.nodename, warm.node) != 0 ||
-		st.st_ino != warm.preload.st_ino || st.st_dev != warm.preload.st_dev ||
-		st.st_size != warm.preload.st_size ||
-		st.st_mtim.tv_sec != warm.preload.st_mtim.tv_sec ||
-		st.st_mtim.tv_nsec != warm.preload.st_mtim.tv_nsec ||
+	stale = uname(&u) < 0 || strcmp(u.nodename, w->node) != 0 ||
+		st.st_ino != w->preload.st_ino || st.st_dev != w->preload.st_dev ||
+		st.st_size != w->preload.st_size ||
+		st.st_mtim.tv_sec != w->preload.st_mtim.tv_sec ||
+		st.st_mtim.tv_nsec != w->preload.st_mtim.tv_nsec ||
 		buf_read_file(&b, maps) < 0 || !b.data || strstr(b.data, " (deleted)\n");
 	if (stale)
 		log_debug("shell ahead: stale (%s)", b.data ? "changed since its start" : err_msg());
@@ -598,70 +607,79 @@ static bool warm_stale(void)
 	return stale;
 }
 
-/* Beside q's script: bash for the next one, waiting on its FIFO.
- * Best effort: what fails here only means the next script starts cold. */
-static void warm_start(const struct exec_request *q)
+/* One bash for a next script like q's, waiting on its FIFO. 0 or -1. */
+static int warm_spawn(struct warm *w, const struct exec_request *q)
 {
 	const char *tmp = access("/run", W_OK) == 0 ? "/run" : "/tmp";
 	struct run_user ru;
 	struct stat st;
 
-	if (!warm_eligible(q) || stat(q->a.cwd, &st) < 0)
-		return;
-	warm.on = true;
-	warm.r = (struct run)RUN_INIT;
-	warm.cwd = xstrdup(q->a.cwd);
-	warm.dir = xasprintf("%s/amiforge-warm-XXXXXX", tmp);
-	if (!mkdtemp(warm.dir)) {
-		log_debug("shell ahead: %s: %s", warm.dir, strerror(errno));
+	if (stat(q->a.cwd, &st) < 0)
+		return -1;
+	w->r = (struct run)RUN_INIT;
+	w->cwd = xstrdup(q->a.cwd);
+	w->dir = xasprintf("%s/amiforge-warm-XXXXXX", tmp);
+	if (!mkdtemp(w->dir)) {
+		log_debug("shell ahead: %s: %s", w->dir, strerror(errno));
 		goto fail;
 	}
-	warm.fifo = xasprintf("%s/env", warm.dir);
-	if (mkfifo(warm.fifo, 0600) < 0) {
+	w->fifo = xasprintf("%s/env", w->dir);
+	if (mkfifo(w->fifo, 0600) < 0) {
 		log_debug("shell ahead: mkfifo: %s", strerror(errno));
 		goto fail;
 	}
-	warm.path = script_next_path(q->a.cwd);
-	strv_push(&warm.argv, q->a.argv.v[0]);
-	strv_push(&warm.argv, warm.path);
+	w->path = script_next_path(q->a.cwd);
+	strv_push(&w->argv, q->a.argv.v[0]);
+	strv_push(&w->argv, w->path);
 	for (size_t i = 0; i < q->env.n; i++)
-		strv_push(&warm.env, q->env.v[i]);
-	strv_pushf(&warm.env, "BASH_ENV=%s", warm.fifo);
-	warm_key(q, &warm.key);
-	warm.cwd_dev = st.st_dev;
-	warm.cwd_ino = st.st_ino;
+		strv_push(&w->env, q->env.v[i]);
+	strv_pushf(&w->env, "BASH_ENV=%s", w->fifo);
+	warm_key(q, &w->key);
+	w->cwd_dev = st.st_dev;
+	w->cwd_ino = st.st_ino;
 	{
 		struct utsname u;
 
 		if (uname(&u) < 0)
 			goto fail;
-		snprintf(warm.node, sizeof(warm.node), "%s", u.nodename);
+		snprintf(w->node, sizeof(w->node), "%s", u.nodename);
 	}
-	preload_stat(&warm.preload);
-	warm.r.argv = (const char *const *)warm.argv.v;
-	warm.r.env = (const char *const *)warm.env.v;
-	warm.r.cwd = warm.cwd;
+	preload_stat(&w->preload);
+	w->r.argv = (const char *const *)w->argv.v;
+	w->r.env = (const char *const *)w->env.v;
+	w->r.cwd = w->cwd;
 	if (q->u) {
 		ru = (struct run_user){ .name = q->u->name, .uid = q->u->uid, .gid = q->u->gid,
 					.groups = q->u->groups, .ngroups = q->u->ngroups };
-		warm.r.user = &ru;
+		w->r.user = &ru;
 	}
-	warm.r.set_umask = true;
-	warm.r.umask = 022;
-	warm.r.new_session = true;
-	warm.r.die_with_parent = true;
-	warm.r.in = RUN_NULL;
-	warm.r.out = RUN_PIPE;
-	warm.r.err = RUN_PIPE;
-	if (run_start(&warm.r) < 0) {
+	w->r.set_umask = true;
+	w->r.umask = 022;
+	w->r.new_session = true;
+	w->r.die_with_parent = true;
+	w->r.in = RUN_NULL;
+	w->r.out = RUN_PIPE;
+	w->r.err = RUN_PIPE;
+	if (run_start(&w->r) < 0) {
 		log_debug("shell ahead: %s", err_msg());
 		goto fail;
 	}
-	warm.r.user = NULL;
-	warm.born = now_ms();
-	return;
+	w->r.user = NULL;
+	w->born = now_ms();
+	return 0;
 fail:
-	exec_warm_stop();
+	warm_free(w);
+	return -1;
+}
+
+/* Beside q's script: the pool filled for the scripts after it. Best
+ * effort: what fails here only means a script starts cold. */
+static void warm_start(const struct exec_request *q)
+{
+	if (!warm_eligible(q))
+		return;
+	while (npool < WARM_POOL && warm_spawn(&pool[npool], q) == 0)
+		npool++;
 }
 
 /* Claim the shell started ahead for q: 0 with *r its run and *path its
@@ -673,50 +691,55 @@ static int warm_claim(struct exec_request *q, struct run *r, char **path)
 	int64_t until = now_ms() + WARM_OPEN_MS;
 	bool written = false;
 	struct stat st;
+	struct warm *w = &pool[0];
 	int fd = -1, ret = 1;
 
-	if (!warm.on)
+	if (!npool)
 		return 1;
-	if (run_reap(&warm.r, false) != 0) {
+	if (run_reap(&w->r, false) != 0) {
 		log_info("the shell started ahead exited by itself (status %d): scripts start "
-			 "cold from now on", warm.r.status);
+			 "cold from now on", w->r.status);
 		warm_off = true;
 		goto cleanup;
 	}
 	if (!warm_eligible(q))
 		goto cleanup;
 	warm_key(q, &key);
-	if (key.len != warm.key.len || memcmp(key.data, warm.key.data, key.len) != 0 ||
-	    stat(q->a.cwd, &st) < 0 || st.st_dev != warm.cwd_dev || st.st_ino != warm.cwd_ino ||
-	    now_ms() - warm.born > WARM_MAX_AGE_MS || warm_stale())
+	if (key.len != w->key.len || memcmp(key.data, w->key.data, key.len) != 0 ||
+	    stat(q->a.cwd, &st) < 0 || st.st_dev != w->cwd_dev || st.st_ino != w->cwd_ino ||
+	    now_ms() - w->born > WARM_MAX_AGE_MS || warm_stale(w))
 		goto cleanup;
 	/* bash holds the FIFO once it is blocked reading $BASH_ENV, before it
 	 * looks at its script: only then is the script written. */
-	while ((fd = open(warm.fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0 && errno == ENXIO &&
-	       now_ms() < until && run_reap(&warm.r, false) == 0)
+	while ((fd = open(w->fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0 && errno == ENXIO &&
+	       now_ms() < until && run_reap(&w->r, false) == 0)
 		poll(NULL, 0, 2);
-	if (fd < 0 || script_write(warm.path, &q->a) < 0)
+	if (fd < 0 || script_write(w->path, &q->a) < 0)
 		goto cleanup;
 	written = true;
-	buf_printf(&msg, "unset BASH_ENV; SECONDS=0; : %s\n", warm.argv.v[0]);
+	buf_printf(&msg, "unset BASH_ENV; SECONDS=0; : %s\n", w->argv.v[0]);
 	if (write(fd, msg.data, msg.len) != (ssize_t)msg.len)
 		goto cleanup;
-	*r = warm.r;
+	*r = w->r;
 	r->env = NULL;
 	r->cwd = NULL;
-	strv_push(&q->a.argv, warm.path);
+	strv_push(&q->a.argv, w->path);
 	r->argv = (const char *const *)q->a.argv.v;
-	*path = xstrdup(warm.path);
-	warm.r = (struct run)RUN_INIT;      /* now the caller's */
+	*path = xstrdup(w->path);
+	w->r = (struct run)RUN_INIT;        /* now the caller's */
+	warm_free(w);
+	memmove(&pool[0], &pool[1], (npool - 1) * sizeof(pool[0]));
+	memset(&pool[--npool], 0, sizeof(pool[0]));
 	ret = 0;
 cleanup:
 	if (ret != 0 && written) {
 		/* dead before its FIFO closes: it never reads the script */
-		run_kill(&warm.r, SIGKILL);
-		run_reap(&warm.r, true);
-		unlink(warm.path);
+		run_kill(&w->r, SIGKILL);
+		run_reap(&w->r, true);
+		unlink(w->path);
 	}
-	exec_warm_stop();
+	if (ret != 0)
+		exec_warm_stop();
 	if (fd >= 0)
 		close(fd);
 	buf_release(&key);

@@ -316,9 +316,9 @@ static void test_scripts(struct executor *ex, pid_t agent)
 	      "agent script: exit status from the script (%d)", other.status);
 	exec_result_release(&other);
 	/* the agent starts it after its answer: give it a moment */
-	for (int i = 0; i < 100 && bash_children(agent) != 1; i++)
+	for (int i = 0; i < 100 && bash_children(agent) != 2; i++)
 		poll(NULL, 0, 20);
-	CHECK(bash_children(agent) == 1, "agent script: one bash waits for the next script");
+	CHECK(bash_children(agent) == 2, "agent script: two bash wait for the next scripts");
 	{
 		const char *t[] = { "true", NULL };
 		CHECK(run_cmd(ex, t, &other, 0) == 0 && other.status == 0 &&
@@ -937,6 +937,20 @@ static void test_fake_guest(void)
 	scenario("list: entry named '..'", S_LIST_DOTDOT, op_list, "bad entry name", 3000);
 }
 
+/* The agent's FIFO directories for shells started ahead (as root: in /run). */
+static size_t warm_dirs(void)
+{
+	DIR *d = opendir("/run");
+	struct dirent *e;
+	size_t n = 0;
+
+	while (d && (e = readdir(d)))
+		n += strncmp(e->d_name, "amiforge-warm-", 14) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
 /* The shell started ahead is checked at its claim for what bash took at its
  * start: here the host name, changed by the script it was started beside
  * (the agent in a UTS namespace of its own, so the host's name stays). */
@@ -948,6 +962,7 @@ static void test_warm_stale(void)
 	struct exec_result res;
 	struct executor *ex = NULL;
 	struct agent *a = NULL;
+	size_t dirs;
 	pid_t pid;
 	int st;
 
@@ -956,6 +971,7 @@ static void test_warm_stale(void)
 		goto out;
 	}
 	mkdir(cwd, 0700);
+	dirs = warm_dirs();
 	pid = fork();
 	if (pid == 0) {
 		if (unshare(CLONE_NEWUTS) < 0 || sethostname("before", 6) < 0)
@@ -979,11 +995,16 @@ static void test_warm_stale(void)
 	      "agent script: the next one sees the new name, not what the bash started ahead "
 	      "read (%s)", res.out.data ? res.out.data : "");
 	exec_result_release(&res);
+	/* the agent stops what it started ahead when it leaves */
+	CHECK(bash_children(pid) == 2 && agent_poweroff(a, 5000) == 0 &&
+	      waitpid(pid, &st, 0) == pid && WIFEXITED(st) && warm_dirs() == dirs,
+	      "agent script: the agent exits; nothing it started ahead is left (FIFOs: %zu "
+	      "before, %zu after)", dirs, warm_dirs());
 	executor_close(ex);
 	agent_close(a);
 reap:
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
+	if (kill(pid, SIGKILL) == 0)
+		waitpid(pid, &st, 0);
 out:
 	free(cwd);
 	free(sock);
