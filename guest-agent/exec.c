@@ -425,9 +425,10 @@ static void exec_send_exit(struct exec_run *x)
  * script ("step-N.sh", 0700), removed once the command has exited.
  * ExecuteBash sends one per step, and under emulation bash's own start
  * (exec, the dynamic loader, its init) is most of a trivial step. So when
- * a script starts under bash, the agent starts the next script's bash
- * beside it: same argv, environment, directory and user, with the next
- * script's path as its argument before that file exists. bash reads
+ * a script starts under bash, the agent starts bash for the next scripts
+ * beside it (WARM_POOL of them): same argv, environment, directory and
+ * user, each with a next script's path as its argument before that file
+ * exists. bash reads
  * $BASH_ENV before its script, and $BASH_ENV names a FIFO: it blocks there.
  * The next request that matches claims it (warm_claim): once bash is known
  * to hold the FIFO, the script is written at that path and "unset BASH_ENV;
