@@ -654,7 +654,7 @@ enum scenario {
 	S_GARBAGE_ONLY, S_STALL, S_STALE_THEN_GOOD, S_STALE_ONLY, S_BAD_VERSION,
 	S_OVERSIZED, S_DISCONNECT, S_WRONG_ID, S_BAD_TLV, S_GET_TOO_MUCH, S_GET_BAD_DIGEST,
 	S_EXIT_BAD, S_LIST_SLASH, S_LIST_DOT, S_LIST_DOTDOT, S_GET_HUGE, S_SILENT, S_GARBAGE_AFTER_SYNC, S_FLOOD_OUTPUT_NO_EXIT,
-	S_BULK_GET_HUGE, S_BULK_GET_BAD_DIGEST,
+	S_BULK_GET_HUGE, S_BULK_GET_BAD_DIGEST, S_V1_SCRIPT,
 };
 
 
@@ -768,6 +768,22 @@ static void guest_main(int fd, enum scenario s)
 		proto_msg_u64(&m, PROTO_A_SIZE, s == S_BULK_GET_HUGE ? FAKE_BULK_CAP + 1 : 2u << 20);
 		proto_msg_u32(&m, PROTO_A_MODE, 0100644);
 		proto_msg_bytes(&m, PROTO_A_DIGEST, zero, sizeof(zero));
+		g_send_msg(&g, &m);
+		break;
+	}
+	case S_V1_SCRIPT: {
+		/* a version-1 agent knows no A_SCRIPT: the host must put the file */
+		struct proto_tlv t;
+		size_t off = 0;
+		bool inline_script = false;
+
+		while (proto_tlv_next(&f, &off, &t) > 0)
+			inline_script |= t.tag == PROTO_A_SCRIPT;
+		proto_msg_init(&m, PROTO_R_ERROR, 0, f.id);
+		proto_msg_u32(&m, PROTO_A_ERRNO, EPERM);
+		proto_msg_str(&m, PROTO_A_MSG, f.type == PROTO_T_PUT ? "v1: a put first" :
+			      inline_script ? "v1: sent a script inline" : "v1: something else",
+			      100);
 		g_send_msg(&g, &m);
 		break;
 	}
@@ -897,6 +913,15 @@ static int op_exec_true(struct agent *a UNUSED, struct executor *ex)
 	return r;
 }
 
+static int op_exec_script(struct agent *a UNUSED, struct executor *ex)
+{
+	struct exec_result res;
+	int r = run_script(ex, "/tmp", NULL, "true\n", &res);
+
+	exec_result_release(&res);
+	return r;
+}
+
 static int op_list(struct agent *a UNUSED, struct executor *ex)
 {
 	struct dir_entry *e;
@@ -932,6 +957,8 @@ static void test_fake_guest(void)
 	scenario("exec: output then silence", S_FLOOD_OUTPUT_NO_EXIT, op_exec_true,
 		 "stopped responding", 15000);
 	scenario("exec: never starts", S_SILENT, op_exec_true, "no answer within", 3000);
+	scenario("exec: a script to a version-1 agent goes as a file", S_V1_SCRIPT,
+		 op_exec_script, "v1: a put first", 3000);
 	scenario("list: entry name with slash", S_LIST_SLASH, op_list, "bad entry name", 3000);
 	scenario("list: entry named '.'", S_LIST_DOT, op_list, "bad entry name", 3000);
 	scenario("list: entry named '..'", S_LIST_DOTDOT, op_list, "bad entry name", 3000);
