@@ -503,24 +503,14 @@ static int script_create(const struct exec_args *a, char **path)
 	return -1;
 }
 
-static bool env_named(const struct strv *env, const char *key)
-{
-	size_t k = strlen(key);
-
-	for (size_t i = 0; i < env->n; i++)
-		if (strncmp(env->v[i], key, k) == 0 && env->v[i][k] == '=')
-			return true;
-	return false;
-}
-
 /* Can a shell started ahead stand in for this request? bash alone before
  * the script, named in plain characters (they go into ": ARGV0"), no
  * stdin, and nothing in the environment that changes how bash starts or
  * what $_ is at the start. */
 static bool warm_eligible(const struct exec_request *q)
 {
-	static const char *const keys[] = { "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS",
-					    "POSIXLY_CORRECT", "_" };
+	static const char *const keys[] = { "BASH_ENV=", "ENV=", "SHELLOPTS=", "BASHOPTS=",
+					    "POSIXLY_CORRECT=", "_=" };
 	const char *a0, *base;
 
 	if (warm_off || !q->a.has_script || q->a.has_stdin || q->argc != 1)
@@ -530,7 +520,7 @@ static bool warm_eligible(const struct exec_request *q)
 	if (strcmp(base, "bash") != 0 || strspn(a0, "/abcdefghijklmnopqrstuvwxyz") != strlen(a0))
 		return false;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (env_named(&q->env, keys[i]))
+		if (env_has(q->env.v, q->env.n, keys[i]))
 			return false;
 	return true;
 }
