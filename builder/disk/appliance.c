@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "appliance.h"
+#include "appliance-pvh.h"
 #include "drivers/hypervisor/accel.h"
 #include "error.h"
 #include "log.h"
@@ -15,14 +16,13 @@
 /* Filesystems looked at; block devices beyond this are ignored. */
 #define FS_MAX 64
 
-guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, const char *name)
+/* A handle configured for disk, not launched. */
+static guestfs_h *handle(const char *disk, const char *format, bool readonly, const char *name)
 {
 	guestfs_h *g = guestfs_create();
 	const char *why;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (!name)
-		name = disk;
 	if (!g) {
 		err_set("libguestfs: cannot create a handle for '%s'", name);
 		return NULL;
@@ -40,15 +40,52 @@ guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, c
 	if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_READONLY, readonly,
 				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, format, -1) < 0)
 		goto fail;
-	log_info("starting the libguestfs appliance for '%s' (%s)", name,
-		 accel_kvm_usable(NULL) ? "KVM" : "TCG, about 20 s");
-	if (guestfs_launch(g) < 0)
-		goto fail;
 	return g;
 
 fail:
 	err_set("libguestfs '%s': %s", name, guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
 	guestfs_close(g);
+	return NULL;
+}
+
+guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, const char *name)
+{
+	guestfs_h *g;
+	char *fixed = NULL;
+
+	if (!name)
+		name = disk;
+	if (!(g = handle(disk, format, readonly, name)))
+		return NULL;
+	/* The same appliance with a kernel that does not decompress itself
+	 * (appliance-pvh.h); where it cannot be had, libguestfs's own. */
+	if ((fixed = appliance_pvh_dir(g)) && guestfs_set_path(g, fixed) < 0)
+		goto fail;
+	log_info("starting the libguestfs appliance for '%s' (%s)", name,
+		 accel_kvm_usable(NULL) ? "KVM" : fixed ? "TCG, about 15 s" : "TCG, about 20 s");
+	if (guestfs_launch(g) == 0)
+		goto done;
+	if (!fixed)
+		goto fail;
+	/* Not booted from the fixed directory (removed meanwhile by another
+	 * amiforge making a newer one, a kernel QEMU would not start):
+	 * once more, as libguestfs would. */
+	log_debug("appliance: %s did not launch (%s); libguestfs's own", fixed,
+		  guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
+	guestfs_close(g);
+	appliance_pvh_forget(fixed);
+	if (!(g = handle(disk, format, readonly, name)))
+		goto done;
+	if (guestfs_launch(g) < 0)
+		goto fail;
+done:
+	free(fixed);
+	return g;
+
+fail:
+	err_set("libguestfs '%s': %s", name, guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
+	guestfs_close(g);
+	free(fixed);
 	return NULL;
 }
 
