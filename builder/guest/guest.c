@@ -296,19 +296,20 @@ static int prepare_disk(struct guest *g, const struct guest_opts *o)
 	}
 	if (o->via != GUEST_AGENT_DISK && !(agent = arch_agent(g->arch, &agent_len)))
 		goto cleanup;
-	if (o->via == GUEST_AGENT_INJECT) {
-		if (inject_agent(g->overlay, "qcow2", agent, agent_len) < 0)
-			goto cleanup;
-	} else {
-		struct seed_opts so = { .agent = agent, .agent_len = agent_len };
+	if (o->via == GUEST_AGENT_INJECT &&
+	    inject_agent(g->overlay, "qcow2", agent, agent_len) < 0)
+		goto cleanup;
+	/* A seed even where the disk starts the agent: cloud-init still
+	 * configures the image's network from it (without one it finds no
+	 * datasource and brings nothing up); an image without cloud-init
+	 * ignores it. */
+	struct seed_opts so = { .agent = agent, .agent_len = agent_len };
 
-		if (o->via == GUEST_AGENT_DISK)
-			so = (struct seed_opts){ .agent_in_disk = true };
-
-		g->seed = xasprintf("%s/seed.iso", g->dir);
-		if (seed_write(g->seed, &so, &g->instance_id) < 0)
-			goto cleanup;
-	}
+	if (o->via != GUEST_AGENT_SEED)
+		so = (struct seed_opts){ .agent_in_disk = true };
+	g->seed = xasprintf("%s/seed.iso", g->dir);
+	if (seed_write(g->seed, &so, &g->instance_id) < 0)
+		goto cleanup;
 	ret = 0;
 cleanup:
 	free(base);
@@ -355,7 +356,7 @@ static int wait_agent(struct guest *g, int64_t deadline)
 			return err_set("the guest stopped before its agent answered");
 		guest_watch_boot(g);
 	}
-	if (g->via == GUEST_AGENT_DISK)
+	if (g->via != GUEST_AGENT_SEED)
 		return err_set("no agent within the boot deadline: the image's unit did not "
 			       "start it (last: %s)", err_msg());
 	if (g->seed && !console_has(g, SEED_CONSOLE_MARK))
