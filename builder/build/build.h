@@ -49,4 +49,8 @@ struct recipe_doc;
 int build_check_doc(const struct recipe *r, const struct recipe_doc *d, bool is_test,
 		    void *opaque);
 
+/* The generalisation script run in the build guest (`/bin/sh -c SCRIPT
+ * amiforge-generalise SECTION...`), for its test. */
+const char *build_generalise_script(void);
+
 #endif
