@@ -1,4 +1,5 @@
 #!/bin/bash
+# suite: guests  (make check-guests: two appliance launches, ~45 s; make check stays under 30 min)
 # The libguestfs appliance amiforge boots (builder/disk/appliance-pvh.h): a
 # fixed appliance whose kernel is the uncompressed vmlinux of libguestfs's
 # own, made once per libguestfs cache directory in a private directory there,
