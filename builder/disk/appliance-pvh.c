@@ -261,6 +261,7 @@ static int make_fixed(const char *base, const char *name, const char *fixed)
 {
 	char *tmp = xasprintf("%s/%s.tmp.%ld", base, name, (long)getpid());
 	static const char *const links[] = { "initrd", "root" };
+	static const char readme[] = "amiforge: libguestfs fixed appliance, uncompressed kernel\n";
 	char *src = NULL, *dst = NULL;
 	int ret = -1;
 
@@ -286,8 +287,7 @@ static int make_fixed(const char *base, const char *name, const char *fixed)
 	}
 	free(dst);
 	dst = xasprintf("%s/README.fixed", tmp);
-	if (write_file_atomic(dst, "amiforge: libguestfs fixed appliance, uncompressed kernel\n",
-			      58, 0644) < 0)
+	if (write_file_atomic(dst, readme, sizeof(readme) - 1, 0644) < 0)
 		goto cleanup;
 	if (rename(tmp, fixed) == 0) {
 		ret = 0;
