@@ -222,6 +222,22 @@ static char *line_of(const struct exec_result *res, const char *key)
 	return xstrndup(p, strcspn(p, "\n"));
 }
 
+/* Run the probe: its bash's age in ms, or -1 when it failed. */
+static int script_age(struct executor *ex, const char *cwd, const char *const *env)
+{
+	struct exec_result res;
+	int age = -1;
+
+	if (run_script(ex, cwd, env, script_probe, &res) == 0 && res.status == 0) {
+		char *a = line_of(&res, "age: ");
+
+		age = (int)strtol(a, NULL, 10);
+		free(a);
+	}
+	exec_result_release(&res);
+	return age;
+}
+
 /* bash processes whose parent is pid. */
 static int bash_children(pid_t pid)
 {
@@ -306,12 +322,19 @@ static void test_scripts(struct executor *ex, pid_t agent)
 	exec_result_release(&warm);
 
 	/* another environment: started cold, same answers otherwise */
-	age = run_script(ex, cwd, env2, script_probe, &other) == 0 && other.status == 0 ?
-	      (int)strtol((k1 = line_of(&other, "age: ")), NULL, 10) : -1;
+	age = script_age(ex, cwd, env2);
 	CHECK(age >= 0 && age < 800, "agent script: another environment starts its own bash "
 	      "(%d ms old)", age);
-	free(k1);
-	exec_result_release(&other);
+	{
+		/* bash started ahead would read its own $BASH_ENV: never for these */
+		const char *env3[] = { "BASH_ENV=/dev/null", NULL };
+
+		script_age(ex, cwd, env3);
+		poll(NULL, 0, 1000);
+		age = script_age(ex, cwd, env3);
+		CHECK(age >= 0 && age < 800, "agent script: with BASH_ENV in its environment "
+		      "a script's bash starts for it (%d ms old)", age);
+	}
 	CHECK(run_script(ex, cwd, env2, "exit 3\n", &other) == 0 && other.status == 3,
 	      "agent script: exit status from the script (%d)", other.status);
 	exec_result_release(&other);
