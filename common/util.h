@@ -86,6 +86,49 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  * with "open 'path': ..." recorded (errno kept: ENOENT when missing). */
 int open_regular(const char *path);
 
+/* Little-endian integers at p, read and written, any alignment, whatever
+ * the host's order (disk headers, the agent protocol, hashes, VMDK). */
+static inline uint16_t get_le16(const void *p)
+{
+	const uint8_t *b = p;
+
+	return (uint16_t)(b[0] | b[1] << 8);
+}
+
+static inline uint32_t get_le32(const void *p)
+{
+	const uint8_t *b = p;
+
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static inline uint64_t get_le64(const void *p)
+{
+	const uint8_t *b = p;
+
+	return (uint64_t)get_le32(b) | (uint64_t)get_le32(b + 4) << 32;
+}
+
+static inline void put_le16(void *p, uint16_t v)
+{
+	uint8_t *b = p;
+
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+}
+
+static inline void put_le32(void *p, uint32_t v)
+{
+	put_le16(p, (uint16_t)v);
+	put_le16((uint8_t *)p + 2, (uint16_t)(v >> 16));
+}
+
+static inline void put_le64(void *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32((uint8_t *)p + 4, (uint32_t)(v >> 32));
+}
+
 /* mkdir -p with mode for created directories. 0 or -1. */
 int mkdir_p(const char *path, mode_t mode);
 

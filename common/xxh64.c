@@ -1,5 +1,6 @@
 /* xxh64.c: XXH64, after its specification (xxh64.h). */
 #include "xxh64.h"
+#include "util.h"
 
 #define P1 0x9E3779B185EBCA87ULL
 #define P2 0xC2B2AE3D27D4EB4FULL
@@ -10,20 +11,6 @@
 static uint64_t rotl(uint64_t x, int r)
 {
 	return (x << r) | (x >> (64 - r));
-}
-
-/* Little-endian loads, whatever the host's order. */
-static uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
-	       (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
-	       (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
 }
 
 static uint64_t round1(uint64_t acc, uint64_t lane)
@@ -38,10 +25,10 @@ static uint64_t merge(uint64_t acc, uint64_t v)
 
 static void stripe(uint64_t v[4], const uint8_t *p)
 {
-	v[0] = round1(v[0], le64(p));
-	v[1] = round1(v[1], le64(p + 8));
-	v[2] = round1(v[2], le64(p + 16));
-	v[3] = round1(v[3], le64(p + 24));
+	v[0] = round1(v[0], get_le64(p));
+	v[1] = round1(v[1], get_le64(p + 8));
+	v[2] = round1(v[2], get_le64(p + 16));
+	v[3] = round1(v[3], get_le64(p + 24));
 }
 
 void xxh64_init(struct xxh64 *x, uint64_t seed)
@@ -95,9 +82,9 @@ uint64_t xxh64_final(const struct xxh64 *x)
 	}
 	h += x->total;
 	for (; p + 8 <= end; p += 8)
-		h = rotl(h ^ round1(0, le64(p)), 27) * P1 + P4;
+		h = rotl(h ^ round1(0, get_le64(p)), 27) * P1 + P4;
 	if (p + 4 <= end) {
-		h = rotl(h ^ (uint64_t)le32(p) * P1, 23) * P2 + P3;
+		h = rotl(h ^ (uint64_t)get_le32(p) * P1, 23) * P2 + P3;
 		p += 4;
 	}
 	for (; p < end; p++)

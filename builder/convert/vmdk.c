@@ -26,55 +26,35 @@
 #define OUTBUF (1u << 20)
 #define PROBE_BYTES 4096u         /* each of a grain's two compressibility samples */
 
-/* ---- little-endian fields ---- */
-
-static void le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void le32(uint8_t *p, uint32_t v)
-{
-	le16(p, (uint16_t)v);
-	le16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void le64(uint8_t *p, uint64_t v)
-{
-	le32(p, (uint32_t)v);
-	le32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* The sparse extent header (header and footer differ in gdOffset only). */
 static void header(uint8_t h[SECTOR], uint64_t cap_sectors, uint64_t desc_sectors, uint64_t gd)
 {
 	memset(h, 0, SECTOR);
 	memcpy(h, "KDMV", 4);
-	le32(h + 4, 3);                                   /* version */
-	le32(h + 8, FLAG_NL_DETECT | FLAG_COMPRESSED | FLAG_MARKERS);
-	le64(h + 12, cap_sectors);                        /* capacity */
-	le64(h + 20, GRAIN_SECTORS);                      /* grainSize */
-	le64(h + 28, 1);                                  /* descriptorOffset */
-	le64(h + 36, desc_sectors);                       /* descriptorSize */
-	le32(h + 44, GTES_PER_GT);                        /* numGTEsPerGT */
-	le64(h + 48, 0);                                  /* rgdOffset */
-	le64(h + 56, gd);                                 /* gdOffset */
-	le64(h + 64, OVERHEAD_SECTORS);                   /* overHead */
+	put_le32(h + 4, 3);                                   /* version */
+	put_le32(h + 8, FLAG_NL_DETECT | FLAG_COMPRESSED | FLAG_MARKERS);
+	put_le64(h + 12, cap_sectors);                        /* capacity */
+	put_le64(h + 20, GRAIN_SECTORS);                      /* grainSize */
+	put_le64(h + 28, 1);                                  /* descriptorOffset */
+	put_le64(h + 36, desc_sectors);                       /* descriptorSize */
+	put_le32(h + 44, GTES_PER_GT);                        /* numGTEsPerGT */
+	put_le64(h + 48, 0);                                  /* rgdOffset */
+	put_le64(h + 56, gd);                                 /* gdOffset */
+	put_le64(h + 64, OVERHEAD_SECTORS);                   /* overHead */
 	h[72] = 0;                                        /* uncleanShutdown */
 	h[73] = '\n';                                     /* the newline check */
 	h[74] = ' ';
 	h[75] = '\r';
 	h[76] = '\n';
-	le16(h + 77, 1);                                  /* compressAlgorithm: deflate */
+	put_le16(h + 77, 1);                                  /* compressAlgorithm: deflate */
 }
 
 static void marker(uint8_t m[SECTOR], uint64_t sectors, uint32_t type)
 {
 	memset(m, 0, SECTOR);
-	le64(m, sectors);
-	le32(m + 8, 0);
-	le32(m + 12, type);
+	put_le64(m, sectors);
+	put_le32(m + 8, 0);
+	put_le32(m + 12, type);
 }
 
 /* The text descriptor, as VMware and qemu write it for one stream-optimized
@@ -280,7 +260,7 @@ static int gt_flush(struct out *o, struct gtstate *s)
 	if (out_add(o, m, SECTOR) < 0 || sector32(o->pos, &sec) < 0)
 		return -1;
 	for (i = 0; i < GTES_PER_GT; i++)
-		le32(t + i * 4, s->gt[i]);
+		put_le32(t + i * 4, s->gt[i]);
 	if (out_add(o, t, sizeof(t)) < 0)
 		return -1;
 	s->gd[s->cur] = sec;
@@ -306,8 +286,8 @@ static int write_batch(struct out *o, struct gtstate *s, const struct batch *b,
 		}
 		if (sector32(o->pos, &sec) < 0)
 			return -1;
-		le64(m, g * GRAIN_SECTORS);
-		le32(m + 8, (uint32_t)b->zlen[i]);
+		put_le64(m, g * GRAIN_SECTORS);
+		put_le32(m + 8, (uint32_t)b->zlen[i]);
 		if (out_add(o, m, sizeof(m)) < 0 || out_add(o, b->z[i], b->zlen[i]) < 0 ||
 		    out_pad(o) < 0)
 			return -1;
@@ -464,7 +444,7 @@ int vmdk_write_stream(const struct vmdk_opts *o, const struct vmdk_sink *sink,
 			goto cleanup;
 		gd_sec = out.pos / SECTOR;
 		for (k = 0; k < gs.ngts; k++) {
-			le32(e, gs.gd[k]);
+			put_le32(e, gs.gd[k]);
 			if (out_add(&out, e, 4) < 0)
 				goto cleanup;
 		}

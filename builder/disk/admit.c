@@ -16,16 +16,6 @@ static uint64_t be64(const unsigned char *p)
 	return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-	return (uint64_t)le32(p + 4) << 32 | le32(p);
-}
-
 const char *disk_admit_format(const char *f)
 {
 	return disk_format_name(f, true);
@@ -84,7 +74,7 @@ static const char *sniff_head(const unsigned char *h, size_t n)
 		return "vhdx";
 	if (n >= 4 && memcmp(h, "QED", 4) == 0)
 		return "qed";
-	if (n >= 0x44 && le32(h + 0x40) == 0xbeda107f)
+	if (n >= 0x44 && get_le32(h + 0x40) == 0xbeda107f)
 		return "vdi";
 	if (n >= 6 && memcmp(h, "LUKS\xba\xbe", 6) == 0)
 		return "luks";
@@ -164,7 +154,7 @@ static int check_header(const char *path, const char *fmt, const unsigned char *
 	} else if (strcmp(fmt, "vmdk") == 0) {
 		/* qemu reads a sparse VMDK of capacity 0 through the descriptor
 		 * its header points at, extents and all. */
-		if (n >= 36 && memcmp(h, "KDMV", 4) == 0 && le64(h + 12) == 0)
+		if (n >= 36 && memcmp(h, "KDMV", 4) == 0 && get_le64(h + 12) == 0)
 			return REFUSE("a VMDK whose header defers to a descriptor naming other "
 				      "files (capacity 0)", path);
 	} else if (strcmp(fmt, "vpc") == 0) {

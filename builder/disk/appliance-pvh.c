@@ -33,11 +33,6 @@
 /* supermin and a decompressor: seconds when they work. */
 #define PVH_TOOL_MS 600000
 
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static bool note_in(const unsigned char *p, size_t len)
 {
 	size_t off = 0;
@@ -151,8 +146,8 @@ int appliance_pvh_extract(const char *bzimage, const char *out)
 		goto cleanup;
 	}
 	sects = k[BZ_SETUP_SECTS] ? k[BZ_SETUP_SECTS] : 4;
-	start = ((size_t)sects + 1) * 512 + le32(k + BZ_PAYLOAD_OFFSET);
-	plen = le32(k + BZ_PAYLOAD_LENGTH);
+	start = ((size_t)sects + 1) * 512 + get_le32(k + BZ_PAYLOAD_OFFSET);
+	plen = get_le32(k + BZ_PAYLOAD_LENGTH);
 	if (memcmp(k + BZ_HDRS, "HdrS", 4) != 0 || (k[BZ_VERSION] | k[BZ_VERSION + 1] << 8) < 0x208 ||
 	    start > (size_t)st.st_size || plen > (size_t)st.st_size - start || plen < 16) {
 		err_set("kernel '%s': not a bzImage with a payload (boot protocol 2.08)", bzimage);
@@ -231,6 +226,18 @@ static char *supermin_dir(guestfs_h *g)
 	return found;
 }
 
+void appliance_pvh_forget(const char *dir)
+{
+	const char *slash = strrchr(dir, '/');
+
+	if (!slash || !str_startswith(slash + 1, "fixed-"))
+		return;
+	if (remove_tree(dir) < 0) {
+		log_debug("appliance: %s", err_msg());
+		err_clear();
+	}
+}
+
 /* Remove fixed-* directories other than keep (an earlier appliance's):
  * their files only. An appliance booting from one keeps its open files. */
 static void remove_old(const char *base, const char *keep)
@@ -245,10 +252,7 @@ static void remove_old(const char *base, const char *keep)
 			continue;
 		char *p = xasprintf("%s/%s", base, de->d_name);
 
-		if (remove_tree(p) < 0) {
-			log_debug("appliance: %s", err_msg());
-			err_clear();
-		}
+		appliance_pvh_forget(p);
 		free(p);
 	}
 	closedir(d);
@@ -312,18 +316,6 @@ cleanup:
 	free(src);
 	free(dst);
 	return ret;
-}
-
-void appliance_pvh_forget(const char *dir)
-{
-	const char *slash = strrchr(dir, '/');
-
-	if (!slash || !str_startswith(slash + 1, "fixed-"))
-		return;
-	if (remove_tree(dir) < 0) {
-		log_debug("appliance: %s", err_msg());
-		err_clear();
-	}
 }
 
 char *appliance_pvh_dir(guestfs_h *g)

@@ -39,16 +39,6 @@ static const struct gpt_type gpt_types[] = {
 	    0x04, 0xe9 }, ARCH_AARCH64, "an arm64 /usr partition" },
 };
 
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 const struct arch *archprobe_table(const unsigned char *head, size_t n, const char **why)
 {
 	bool mbr = n >= SECTOR && head[510] == 0x55 && head[511] == 0xaa;
@@ -74,9 +64,9 @@ const struct arch *archprobe_table(const unsigned char *head, size_t n, const ch
 	}
 	if (n < 2 * SECTOR || memcmp(head + SECTOR, "EFI PART", 8) != 0)
 		return NULL;
-	lba = le64(head + SECTOR + 72);
-	count = le32(head + SECTOR + 80);
-	size = le32(head + SECTOR + 84);
+	lba = get_le64(head + SECTOR + 72);
+	count = get_le32(head + SECTOR + 80);
+	size = get_le32(head + SECTOR + 84);
 	if (size < 128 || size > 4096 || (size & (size - 1)) || lba < 2)
 		return NULL;
 	if (count > GPT_ENTRIES_MAX)

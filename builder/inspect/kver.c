@@ -162,11 +162,6 @@ cleanup:
 	return ret;
 }
 
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 int kver_from_image(const unsigned char *data, size_t len,
 		    bool (*want)(void *opaque, const char *release), void *opaque,
 		    char *out, size_t cap, const char **source)
@@ -188,7 +183,7 @@ int kver_from_image(const unsigned char *data, size_t len,
 	/* EFI zboot (arm64, and others since 6.1): a PE stub with "zimg" at 4,
 	 * the compressed payload's offset and size at 8 and 12. */
 	if (len >= 16 && data[0] == 'M' && data[1] == 'Z' && memcmp(data + 4, "zimg", 4) == 0) {
-		uint32_t off = le32(data + 8), size = le32(data + 12);
+		uint32_t off = get_le32(data + 8), size = get_le32(data + 12);
 
 		if (off < len && size <= len - off && size > 0 &&
 		    scan_compressed(data + off, size, &s) == 0 && scan_result(&s, out, cap) == 0) {
