@@ -125,7 +125,7 @@ cp -a "$AMIFORGE_CACHE_DIR" "$dir/cache-bad"
 rm -f "$dir"/cache-bad/refs/ami-*"${ami2#ami-}".json "$dir"/cache-bad/refs/ebs-*-"$(jf .snapshot_id "$dir/pub2")".json
 obj=$(jq -r .object "$dir"/cache-bad/refs/ebs-*-"$snap1".json)
 chmod 600 "$dir/cache-bad/objects/$obj"
-printf 'X' | dd of="$dir/cache-bad/objects/$obj" bs=1 seek=1000000 conv=notrunc status=none
+flip_byte "$dir/cache-bad/objects/$obj" 1000000
 tproxy=$(start_fault_proxy "$fx2" --rate 0 --stats "$dir/stats-t") || fail "ami-parent: proxy t"
 AMIFORGE_CACHE_DIR=$dir/cache-bad AWS_ENDPOINT_URL=$tproxy "$AMIFORGE" cache fetch "$ami2" \
 	>"$dir/t1" 2>"$dir/t1.err"

@@ -58,7 +58,9 @@ assert r.find("ovf:VirtualSystem/ovf:OperatingSystemSection", ns) is not None
 assert r.find("ovf:VirtualSystem/ovf:VirtualHardwareSection", ns) is not None
 ' "$S/x/img.ovf" "$(qemu-img info --output=json -f qcow2 "$F" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')"
 	# A corrupted manifest is caught by sha256sum (the check can fail).
-	sed -i 's/= ./= 0/' "$S/x/img.mf"
+	# Each digest's first hex digit becomes another (0 stays 0 with s/= ./= 0/).
+	sed -i 'h;s/.*= \(.\).*/\1/;y/0123456789abcdef/123456789abcdef0/;G;s/\(.\)\n\(.*= \)./\2\1/' \
+		"$S/x/img.mf"
 	if (cd "$S/x" && sha256sum -c --quiet img.mf >/dev/null 2>&1); then
 		fail "convert: corrupted manifest not detected"
 	else

@@ -206,7 +206,7 @@ check_eq "local: digest" "$(field sha256 "$out")" "$QCOW_SHA"
 check_contains "local: hashed the first time" "$(cat "$S/err")" "hashing"
 fetch "$r" >/dev/null
 check_eq "local: not hashed again" "$(grep -c hashing "$S/err")" 0
-printf 'x' | dd of="$S/local.qcow2" bs=1 seek=200000 conv=notrunc status=none
+flip_byte "$S/local.qcow2" 200000
 out=$(fetch "$r")
 check_contains "local: changed file hashed again" "$(cat "$S/err")" "hashing"
 check "local: changed file gets a new digest" test "$(field sha256 "$out")" != "$QCOW_SHA"

@@ -31,6 +31,18 @@ check_contains() {
 	esac
 }
 
+# Change the byte at OFFSET of FILE to a different one (its complement): a
+# fixed byte written over random data would already be there once in 256.
+flip_byte() {	# FILE OFFSET
+	python3 -c '
+import sys
+with open(sys.argv[1], "r+b") as f:
+    off = int(sys.argv[2]); f.seek(off); b = f.read(1)
+    if len(b) != 1: sys.exit("flip_byte: %s is shorter than %d bytes" % (sys.argv[1], off + 1))
+    f.seek(off); f.write(bytes([b[0] ^ 0xff]))
+' "$1" "$2"
+}
+
 # shellcheck source=tests/lib/at-exit.sh
 . "$TOP/tests/lib/at-exit.sh"
 
