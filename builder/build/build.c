@@ -674,6 +674,7 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 	if (ckpt_agent_in_layer(b->ck))
 		go->via = GUEST_AGENT_DISK;
 	go->overlay = ckpt_overlay(b->ck);
+	go->restore_state = ckpt_state(b->ck, &go->restore_shape, &go->restore_name);
 	return 0;
 }
 

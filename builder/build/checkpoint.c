@@ -65,6 +65,12 @@ struct ckpt {
 	bool hold_ci;              /* freeze layers with cloud-init held off */
 	int ci_dir;                /* has the guest /etc/cloud? -1: not asked yet */
 	bool ci_held;              /* the reused checkpoint's layer holds it off */
+	char *state;               /* the reused checkpoint's saved guest state */
+	char *state_shape;         /* ... and the guest shape it needs; or NULL */
+	char *state_name;          /* ... and the name of the guest that saved it */
+	char *my_state;            /* the last state this build saved (one is kept) */
+	unsigned my_state_jid;
+	bool no_state;             /* saving one failed: checkpoints are disk-only */
 };
 
 static void ev(const struct ckpt *c, const char *kind, const char *name, const char *status,
@@ -316,6 +322,35 @@ static char *adopt(struct ckpt *c, const char *key, const char *layer)
 	return copy;
 }
 
+/* The saved guest state of a reused checkpoint's record j, when its file
+ * is there (a newer one of the same build replaced it, prune took it): a
+ * state saved in the cache's layer directory, a regular file, not a link.
+ * Its checkpoint's measured cost seeds the policy (ckpt_step_done). */
+static void reusable_state(struct ckpt *c, json_t *j)
+{
+	json_t *st = json_object_get(j, "state");
+	const char *file = json_string_value(json_object_get(st, "file"));
+	const char *shape = json_string_value(json_object_get(st, "shape"));
+	const char *name = json_string_value(json_object_get(st, "name"));
+	json_t *cost = json_object_get(j, "cost_ms");
+	struct stat sb;
+
+	if (json_is_integer(cost) && json_integer_value(cost) >= 0 &&
+	    json_integer_value(cost) < 3600 * 1000)
+		c->cost_ms = (int64_t)json_integer_value(cost);
+	if (!file || !shape || !name)
+		return;
+	if (!str_startswith(file, c->layers) || file[strlen(c->layers)] != '/' ||
+	    strchr(file + strlen(c->layers) + 1, '/') || lstat(file, &sb) < 0 ||
+	    !S_ISREG(sb.st_mode)) {
+		log_debug("checkpoint: saved state '%s' not there: the guest boots", file);
+		return;
+	}
+	c->state = xstrdup(file);
+	c->state_shape = xstrdup(shape);
+	c->state_name = xstrdup(name);
+}
+
 /* The deepest step whose checkpoint is usable. */
 static void find_reusable(struct ckpt *c)
 {
@@ -334,6 +369,7 @@ static void find_reusable(struct ckpt *c)
 		c->parent = xstrdup(c->keys[i]);
 		c->resume.skip = i;
 		c->ci_held = json_is_true(json_object_get(j, "cloud_init_held"));
+		reusable_state(c, j);
 		if (out && json_is_integer(od)) {
 			c->resume_outputs = xstrdup(out);
 			c->resume.outputs = c->resume_outputs;
@@ -641,6 +677,13 @@ const char *ckpt_image(const struct ckpt *c)
 	return c->image ? c->image : c->agent_layer;
 }
 
+const char *ckpt_state(const struct ckpt *c, const char **shape, const char **name)
+{
+	*shape = c && c->state && !c->final ? c->state_shape : NULL;
+	*name = *shape ? c->state_name : NULL;
+	return *shape ? c->state : NULL;
+}
+
 bool ckpt_agent_in_layer(const struct ckpt *c)
 {
 	return c && c->agent_layer;
@@ -674,7 +717,8 @@ size_t ckpt_saved(const struct ckpt *c)
 /* info NULL: the generalised checkpoint (no step, no outputs). ci_held:
  * the layer holds cloud-init off (hold_cloud_init). */
 static int write_record(const struct ckpt *c, const char *key, const char *layer,
-			const struct component_step_info *info, bool ci_held)
+			const struct component_step_info *info, bool ci_held, const char *state,
+			const char *shape, const char *name, int64_t cost_ms)
 {
 	char *outputs = info ? component_step_outputs(info) : NULL;
 	char *step = info ? xasprintf("%s/%s/%s", info->document, info->phase, info->step) :
@@ -692,6 +736,11 @@ static int write_record(const struct ckpt *c, const char *key, const char *layer
 		json_object_set_new(j, "outputs", json_string(outputs));
 	if (j && ci_held)
 		json_object_set_new(j, "cloud_init_held", json_true());
+	if (j && state)
+		json_object_set_new(j, "state", json_pack("{s:s, s:s, s:s}", "file", state,
+							  "shape", shape, "name", name));
+	if (j && cost_ms >= 0)
+		json_object_set_new(j, "cost_ms", json_integer(cost_ms));
 	s = j ? json_dumps(j, JSON_INDENT(1)) : NULL;
 	if (!s)
 		err_set("checkpoint record '%s': cannot encode", p);
@@ -808,6 +857,16 @@ fail:
 	strv_release(&now);
 }
 
+/* A saved state's file: its layer's name with .state for .qcow2. */
+static char *saved_state_path(const char *layer)
+{
+	size_t n = strlen(layer);
+
+	if (str_endswith(layer, ".qcow2"))
+		n -= strlen(".qcow2");
+	return xasprintf("%.*s.state", (int)n, layer);
+}
+
 /* The checkpoint policy for top-level step idx, done now. */
 static bool worth_it(const struct ckpt *c, size_t idx)
 {
@@ -899,8 +958,8 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		    bool changed_disk)
 {
 	const struct component_plan_step *ps;
-	char *new_top = NULL, *frozen = NULL;
-	unsigned jid = 0;
+	char *new_top = NULL, *frozen = NULL, *state = NULL;
+	unsigned jid = 0, sjid = 0;
 	size_t idx;
 	int64_t t0, tm[4];
 	const char *key;
@@ -938,8 +997,14 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		c->off = true;
 		return;
 	}
-	if (!c->since_ms)
-		c->since_ms = info->start_ms;
+	if (!c->since_ms) {
+		/* The step's start is wall-clock time; since_ms is now_ms()'s. */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		c->since_ms = now_ms() - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
+					  info->start_ms);
+	}
 	if (!changed_disk || (strcmp(info->status, "Success") != 0 &&
 			      strcmp(info->status, "IgnoredFailure") != 0))
 		return;
@@ -951,11 +1016,37 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	tm[0] = now_ms();
 	held = next_layer(c, &new_top, &jid) == 0 && hold_cloud_init(c, g);
 	tm[1] = now_ms();
-	r = new_top ? guest_snapshot(g, new_top, &frozen) : -1;
+	/* The guest's state too, where a rebuild most likely starts: the
+	 * newest checkpoint before the last step. Each build keeps its newest
+	 * state only (hundreds of MiB); none after the last step (the same
+	 * steps again reuse the generalised checkpoint: no guest at all). */
+	if (new_top && !c->no_state && g->shape && idx + 1 < c->plan.n) {
+		state = saved_state_path(c->top);
+		if (journal_add(c->o.journal, &sjid, "file", state, NULL) < 0) {
+			log_warn("checkpoint: %s; no saved state", err_msg());
+			err_clear();
+			free(state);
+			state = NULL;
+		}
+	}
+	r = new_top ? guest_snapshot(g, new_top, state, &frozen) : -1;
 	tm[2] = now_ms();
 	if (held)
 		release_cloud_init(g);
 	tm[3] = now_ms();
+	if (r != 0 && sjid) {
+		if (r > 0)
+			log_warn("checkpoint after %s/%s: %s; checkpoints go on without the "
+				 "guest's state", info->phase, info->step, err_msg());
+		err_clear();
+		journal_release(c->o.journal, sjid);
+		c->no_state = true;
+		free(state);
+		state = NULL;
+		sjid = 0;
+		if (r > 0)
+			r = 0;
+	}
 	if (r < 0) {
 		log_warn("checkpoint after %s/%s: %s; no more checkpoints in this build",
 			 info->phase, info->step, err_msg());
@@ -971,10 +1062,23 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	chmod(frozen, 0600);
 	/* The frozen layer is the cache's now; the guest writes to new_top. */
 	if (journal_keep(c->o.journal, c->top_jid) < 0 ||
-	    write_record(c, key, frozen, info, held) < 0) {
+	    (sjid && journal_keep(c->o.journal, sjid) < 0) ||
+	    write_record(c, key, frozen, info, held, state, g->shape, g->name,
+			 now_ms() - t0) < 0) {
 		log_warn("checkpoint after %s/%s: %s", info->phase, info->step, err_msg());
+		if (state)
+			unlink(state);
 		c->off = true;
 	} else {
+		if (state) {
+			/* The build's older state: a rebuild's start is this one
+			 * or later. Its record stays (a missing state boots). */
+			if (c->my_state)
+				unlink(c->my_state);
+			free(c->my_state);
+			c->my_state = state;
+			state = NULL;
+		}
 		char *name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
 
 		link_into_build(c, key, frozen);
@@ -996,6 +1100,7 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 	c->top = new_top;
 	c->top_jid = jid;
 	free(frozen);
+	free(state);
 }
 
 void ckpt_save_final(struct ckpt *c, struct guest *g)
@@ -1008,7 +1113,7 @@ void ckpt_save_final(struct ckpt *c, struct guest *g)
 	/* The layer is the cache's from here: the guest must not remove it. */
 	layer = guest_release_overlay(g);
 	if (journal_keep(c->o.journal, c->top_jid) < 0 ||
-	    write_record(c, c->final_key, layer, NULL, false) < 0) {
+	    write_record(c, c->final_key, layer, NULL, false, NULL, NULL, NULL, -1) < 0) {
 		log_warn("generalised checkpoint: %s", err_msg());
 	} else {
 		link_into_build(c, c->final_key, layer);
@@ -1046,6 +1151,10 @@ void ckpt_free(struct ckpt *c)
 	free(c->parent);
 	free(c->top);
 	free(c->resume_outputs);
+	free(c->state);
+	free(c->state_shape);
+	free(c->state_name);
+	free(c->my_state);
 	strv_release(&c->chain);
 	free(c);
 }
@@ -1053,7 +1162,7 @@ void ckpt_free(struct ckpt *c)
 /* ---- prune ---------------------------------------------------------------- */
 
 struct rec {
-	char *key, *path, *layer, *parent, *base;
+	char *key, *path, *layer, *parent, *base, *state;
 	time_t used;
 	bool drop;
 };
@@ -1068,6 +1177,7 @@ static void recs_free(struct rec *v, size_t n)
 		free(v[i].layer);
 		free(v[i].parent);
 		free(v[i].base);
+		free(v[i].state);
 	}
 	free(v);
 }
@@ -1109,6 +1219,9 @@ int ckpt_prune(const char *cache, unsigned older_than_days, bool dry, FILE *f, s
 				r.parent = xstrdup(s);
 			if ((s = json_string_value(json_object_get(j, "base"))))
 				r.base = xstrdup(s);
+			if ((s = json_string_value(json_object_get(json_object_get(j, "state"),
+								   "file"))))
+				r.state = xstrdup(s);
 			json_decref(j);
 		}
 		r.used = stat(r.path, &st) == 0 ? st.st_mtime : 0;
@@ -1174,7 +1287,8 @@ int ckpt_prune(const char *cache, unsigned older_than_days, bool dry, FILE *f, s
 			continue;
 		p = xasprintf("%s/%s", layers, de->d_name);
 		for (k = 0; k < n; k++)
-			if (!v[k].drop && v[k].layer && strcmp(v[k].layer, p) == 0)
+			if (!v[k].drop && ((v[k].layer && strcmp(v[k].layer, p) == 0) ||
+					   (v[k].state && strcmp(v[k].state, p) == 0)))
 				break;
 		if (k == n && !cache_in_use(in_use, p) &&
 		    cache_remove_file(p, dry, f, files, bytes) < 0) {

@@ -112,6 +112,10 @@ struct ckpt *ckpt_new(const struct ckpt_opts *o, const struct component_run_opts
  * layer (a qcow2 with a backing chain: guest_opts.image_chain), or NULL for
  * the base image. */
 const char *ckpt_image(const struct ckpt *c);
+/* The guest state saved with the reused checkpoint (a restore instead of a
+ * boot: guest_opts.restore_state), with the shape of guest it needs and
+ * the name of the guest that saved it; NULL when there is none. */
+const char *ckpt_state(const struct ckpt *c, const char **shape, const char **name);
 /* Does the guest's disk start the agent itself (the agent layer is in its
  * chain)? Then generalisation must remove it. */
 bool ckpt_agent_in_layer(const struct ckpt *c);

@@ -477,12 +477,45 @@ static struct executor *step_executor(struct guest *g, const struct guest_opts *
 	return ex;
 }
 
+/* The journal entries of the guest's domain or process, once it is gone. */
+static void release_vm_entries(struct guest *g)
+{
+	unsigned *ids[] = { &g->pid_jid, &g->vm_jid };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		if (*ids[i] && g->journal && journal_release(g->journal, *ids[i]) < 0)
+			log_warn("journal: %s", err_msg());
+		*ids[i] = 0;
+	}
+}
+
+/* A guest restored from a saved state wakes at the time it was saved:
+ * its clock is set to this host's (TLS, package signatures and file times
+ * need it). A failure is a warning. */
+static void set_clock(struct guest *g)
+{
+	struct timespec ts;
+	char at[48];
+	const char *argv[] = { "date", "-u", "-s", at, NULL };
+	struct exec_req req = { .argv = argv, .timeout_ms = 30000, .capture_max = 4096 };
+	struct exec_result res = { 0 };
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(at, sizeof(at), "@%lld.%09ld", (long long)ts.tv_sec, ts.tv_nsec);
+	if (executor_exec(g->ex, &req, &res) < 0 || res.status != 0)
+		log_warn("guest %s: cannot set its clock after the restore: %s", g->name,
+			 res.err.len ? res.err.data : err_msg());
+	err_clear();
+	exec_result_release(&res);
+}
+
 struct guest *guest_boot(const struct guest_opts *o)
 {
 	struct guest *g = xcalloc(1, sizeof(*g));
 	int64_t timeout = o->boot_timeout_ms ? o->boot_timeout_ms : 600000;
 	struct vm_spec spec = { 0 };
 	unsigned char r[2];
+	char *fresh = NULL;   /* the name booting would use, while restoring */
 
 	g->t_start = now_ms();
 	if (install_watcher() < 0)
@@ -552,12 +585,46 @@ struct guest *guest_boot(const struct guest_opts *o)
 	if (g->journal && !str_startswith(g->sock_dir, g->dir) &&
 	    journal_add(g->journal, &g->sock_jid, "dir", g->sock_dir, NULL) < 0)
 		goto fail;
+	if (hv_can_save_state(g->hv) && !(g->shape = hv_state_shape(g->hv, &spec))) {
+		log_debug("guest %s: no saved states: %s", g->name, err_msg());
+		err_clear();
+	}
+	if (o->restore_state && g->shape && o->restore_shape && o->restore_name &&
+	    strcmp(g->shape, o->restore_shape) == 0) {
+		/* A guest goes on under the name it saved its state with
+		 * (libvirt's restore keeps the domain's name). */
+		fresh = g->name;
+		g->name = xstrdup(o->restore_name);
+		spec.name = g->name;
+		spec.restore_state = o->restore_state;
+	} else if (o->restore_state) {
+		log_info("guest %s: the saved state %s is for another guest (%s); booting",
+			 g->name, o->restore_state, g->shape ? "its shape differs" : "this driver");
+	}
 	if (journal_vm(g, &spec) < 0)
 		goto fail;
-	phase(o, "booting");
+	phase(o, spec.restore_state ? "restoring" : "booting");
 	g->vm = hv_start(g->hv, &spec);
+	if (!g->vm && spec.restore_state) {
+		log_warn("guest %s: cannot go on from the saved state (%s); booting under the "
+			 "name %s", g->name, err_msg(), fresh);
+		err_clear();
+		release_vm_entries(g);
+		free(g->name);
+		g->name = fresh;
+		fresh = NULL;
+		spec.name = g->name;
+		spec.restore_state = NULL;
+		if (journal_vm(g, &spec) < 0)
+			goto fail;
+		phase(o, "booting");
+		g->vm = hv_start(g->hv, &spec);
+	}
+	free(fresh);
+	fresh = NULL;
 	if (!g->vm)
 		goto fail;
+	g->restored = spec.restore_state != NULL;
 	if (g->journal && hv_pid(g->vm) > 0 && hv_release_kind(g->hv) &&
 	    journal_add_pid(g->journal, &g->pid_jid, hv_release_kind(g->hv), hv_pid(g->vm)) < 0)
 		goto fail;
@@ -569,6 +636,8 @@ struct guest *guest_boot(const struct guest_opts *o)
 		goto fail;
 	g->t_ready = now_ms();
 	g->ex = executor_agent_new(g->agent);
+	if (g->restored)
+		set_clock(g);
 	if (g->bulk && executor_agent_set_bulk(g->ex, g->bulk, g->bulk_nonce,
 					       GUEST_BULK_CAPACITY) < 0) {
 		log_warn("%s; files go through the agent channel", err_msg());
@@ -578,6 +647,7 @@ struct guest *guest_boot(const struct guest_opts *o)
 	phase(o, "agent ready");
 	return g;
 fail:
+	free(fresh);
 	g->keep_dir = g->vm != NULL;
 	if (g->keep_dir)
 		err_prefix("console log %s", g->console_log);
@@ -590,22 +660,27 @@ bool guest_can_snapshot(const struct guest *g)
 	return g->hv && hv_can_snapshot(g->hv);
 }
 
-int guest_snapshot(struct guest *g, const char *new_top, char **frozen)
+int guest_snapshot(struct guest *g, const char *new_top, const char *state, char **frozen)
 {
 	char *old;
 	int64_t t_sync, t0;
+	int r;
 
 	*frozen = NULL;
 	if (!g->vm || !g->ex)
 		return err_set("snapshot: the guest is not running");
+	if (state && !g->shape)
+		return err_set("snapshot: the guest's state cannot be saved (%s driver)",
+			       hv_name(g->hv));
 	t_sync = now_ms();
 	if (executor_flush(g->ex, GUEST_SYNC_MS) < 0)
 		return err_prefix("snapshot");
 	t0 = now_ms();
-	if (hv_snapshot_disk(g->vm, new_top) < 0)
+	r = state ? hv_save_state(g->vm, new_top, state) : hv_snapshot_disk(g->vm, new_top);
+	if (r < 0)
 		return -1;
-	log_debug("snapshot: sync in the guest %" PRId64 " ms, the hypervisor's snapshot %"
-		  PRId64 " ms", t0 - t_sync, now_ms() - t0);
+	log_debug("snapshot: sync in the guest %" PRId64 " ms, the hypervisor's snapshot%s %"
+		  PRId64 " ms", t0 - t_sync, state && r == 0 ? " and state" : "", now_ms() - t0);
 	/* From here the guest writes to new_top: it is the work file to
 	 * remove on any exit; the frozen layer is the caller's. */
 	pthread_mutex_lock(&active_lock);
@@ -613,7 +688,7 @@ int guest_snapshot(struct guest *g, const char *new_top, char **frozen)
 	g->overlay = xstrdup(new_top);
 	pthread_mutex_unlock(&active_lock);
 	*frozen = old;
-	return 0;
+	return r;
 }
 
 bool guest_can_stream(const struct guest *g)
@@ -674,18 +749,6 @@ int guest_detach(struct guest *g)
 	return 0;
 }
 
-/* The journal entries of the guest's domain or process, once it is gone. */
-static void release_vm_entries(struct guest *g)
-{
-	unsigned *ids[] = { &g->pid_jid, &g->vm_jid };
-
-	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
-		if (*ids[i] && g->journal && journal_release(g->journal, *ids[i]) < 0)
-			log_warn("journal: %s", err_msg());
-		*ids[i] = 0;
-	}
-}
-
 void guest_free(struct guest *g)
 {
 	bool gone = true;
@@ -728,6 +791,7 @@ void guest_free(struct guest *g)
 	free(g->agent_sock);
 	free(g->instance_id);
 	free(g->name);
+	free(g->shape);
 	free(g->uri);
 	free(g->base);
 	free(g->base_format);

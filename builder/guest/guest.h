@@ -86,6 +86,14 @@ struct guest_opts {
 	bool persistent;           /* may be kept running after this process
 				    * exits (guest_detach); refused by drivers
 				    * that cannot (hv_can_detach) */
+	/* Go on from a state saved with the image (a checkpoint's: guest_
+	 * snapshot) instead of booting, when restore_shape is this guest's
+	 * (hv_state_shape) and the driver can; otherwise, or when the restore
+	 * fails, boot (a line says why). */
+	const char *restore_state;
+	const char *restore_shape;
+	const char *restore_name;  /* the guest that saved it: the restored one
+				    * keeps its name */
 	struct journal *journal;   /* NULL, or the domain / QEMU process is
 				    * journaled (before it starts when its name
 				    * is known) and released when destroyed */
@@ -135,6 +143,9 @@ struct guest {
 	unsigned sock_jid;          /* its socket directory's, when outside dir */
 	struct strv vm_record;      /* the driver's record (kind, fields...), or empty */
 	unsigned resets;            /* stuck boots reset (guest_watch_boot) */
+	char *shape;                /* hv_state_shape of its spec: what a state it
+				     * saves needs; NULL: it cannot save one */
+	bool restored;              /* went on from guest_opts.restore_state */
 };
 
 /* A guest under emulation now and then hangs early in its kernel (seen
@@ -181,8 +192,11 @@ int guest_resync(struct guest *g, int64_t timeout_ms);
  * external snapshot (hv_snapshot_disk) so that the current top layer stops
  * changing and the guest writes to new_top (absolute path; must not exist)
  * from now on. *frozen gets the frozen layer's path (caller frees); the
- * guest now owns new_top (removed by guest_free). 0 or -1. */
-int guest_snapshot(struct guest *g, const char *new_top, char **frozen);
+ * guest now owns new_top (removed by guest_free). With state (not NULL,
+ * and g->shape set): the guest's memory saved there at the same instant
+ * (hv_save_state), for guest_opts.restore_state. 0; 1: the disk frozen but
+ * not the state (the error says why); -1: neither. */
+int guest_snapshot(struct guest *g, const char *new_top, const char *state, char **frozen);
 
 /* Give up the (powered-off) guest's overlay: it is the caller's now and
  * guest_free leaves it. Caller frees the returned path; NULL if none. */

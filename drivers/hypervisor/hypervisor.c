@@ -205,6 +205,8 @@ int vm_spec_check(const struct vm_spec *s)
 			       s->agent_socket);
 	if (s->run_dir && path_ok("run dir", s->run_dir) < 0)
 		return -1;
+	if (s->restore_state && path_ok("saved state", s->restore_state) < 0)
+		return -1;
 	return net_check(s);
 }
 
@@ -363,6 +365,50 @@ int hv_snapshot_disk(struct hv_vm *vm, const char *new_top)
 	if (new_top[0] != '/')
 		return err_set("snapshot to '%s': not an absolute path", new_top);
 	return vm->hv->drv->snapshot_disk(vm->hv->priv, vm->priv, new_top);
+}
+
+bool hv_can_save_state(const struct hv *hv)
+{
+	return hv->drv->save_state != NULL && !hv->remote;
+}
+
+int hv_save_state(struct hv_vm *vm, const char *new_top, const char *state)
+{
+	if (vm->gone)
+		return err_set("save the state to '%s': the guest is not running", state);
+	if (!hv_can_save_state(vm->hv))
+		return err_set("driver '%s' cannot save a guest's state here",
+			       vm->hv->drv->name);
+	if (new_top[0] != '/' || state[0] != '/')
+		return err_set("save the state to '%s' beside '%s': not absolute paths", state,
+			       new_top);
+	return vm->hv->drv->save_state(vm->hv->priv, vm->priv, new_top, state);
+}
+
+char *hv_state_shape(struct hv *hv, const struct vm_spec *s)
+{
+	const struct arch *a = arch_get(s->arch);
+	struct buf b = BUF_INIT(4096);
+	size_t i;
+
+	if (!hv_can_save_state(hv)) {
+		err_set("driver '%s' cannot save a guest's state here", hv->drv->name);
+		return NULL;
+	}
+	if (vm_spec_check(s) < 0)
+		return NULL;
+	buf_printf(&b, "%s %s %s %s cpus=%u memory=%u", hv->drv->name, a->name, a->machine,
+		   accel_name(s->accel), s->cpus, s->memory_mib);
+	for (i = 0; i < s->n_disks; i++)
+		buf_printf(&b, " disk=%s%s", s->disks[i].format, s->disks[i].readonly ? ":ro" : "");
+	buf_printf(&b, " seed=%d uefi=%d console=%d agent=%d net=%s\n", s->seed_iso != NULL,
+		   a->fw_code != NULL, s->console_log != NULL, s->agent_socket != NULL,
+		   vm_net_name(s->net));
+	if (hv->drv->state_identity && hv->drv->state_identity(hv->priv, s, &b) < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b, NULL);
 }
 
 int hv_collect(struct hv_vm *vm)

@@ -18,6 +18,7 @@
 #include "compat.h"
 #include "accel.h"
 #include "arch.h"
+#include "buf.h"
 
 /* Name of the virtio-serial port the guest agent listens on. */
 #define HV_AGENT_PORT_NAME "org.amiforge.agent.0"
@@ -102,6 +103,11 @@ struct vm_spec {
 	bool persistent;              /* may outlive this process (hv_detach): libvirt
 				       * starts it without AUTODESTROY; the owner
 				       * journals it so that `clean` can destroy it */
+	const char *restore_state;    /* NULL: boot. Else go on from this state
+				       * (hv_save_state's file): the guest that
+				       * saved it had this spec's shape
+				       * (hv_state_shape) and disks[0] backs onto
+				       * the layer frozen with it. */
 };
 
 /* Check a spec before it reaches a driver: 0 or -1 with an error recorded. */
@@ -161,6 +167,18 @@ struct hv_driver {
 	 * back over its file here at once, its header naming the image below
 	 * it here. NULL: the driver cannot; checkpoints are then off. 0 or -1. */
 	int (*snapshot_disk)(void *conn, void *vm, const char *new_top);
+	/* snapshot_disk and, at the same instant, the guest's memory and
+	 * device state: paused, boot disk frozen into new_top, state written
+	 * to state (a new file, 0600), resumed. A guest started from the two
+	 * (vm_spec.restore_state) goes on from that instant. Local guests
+	 * only. NULL: the driver cannot. 0: both; 1: the disk snapshot only
+	 * (the error says why not the state); -1: neither. The guest runs on
+	 * in every case. */
+	int (*save_state)(void *conn, void *vm, const char *new_top, const char *state);
+	/* What a saved state depends on besides the spec's shape: the
+	 * emulator's identity (its binary, its version), appended to out as
+	 * one line. NULL: nothing more. 0 or -1. */
+	int (*state_identity)(void *conn, const struct vm_spec *spec, struct buf *out);
 	/* The guest has stopped (shut down or destroyed): bring its writable
 	 * disks' contents back to the spec's paths (a remote libvirt host's
 	 * volumes are downloaded). NULL: the disks are the spec's files
@@ -245,6 +263,20 @@ bool hv_can_snapshot(const struct hv *hv);
  * has none. The caller checks the result (the top's backing file). */
 int hv_stream_disk(struct hv_vm *vm, const char *base, int64_t timeout_ms);
 bool hv_can_stream(const struct hv *hv);
+
+/* The driver's save_state (see struct hv_driver): 0, 1 (disk only, the
+ * error recorded says why) or -1. hv_can_save_state: does g's driver have
+ * one, for a local guest? */
+int hv_save_state(struct hv_vm *vm, const char *new_top, const char *state);
+bool hv_can_save_state(const struct hv *hv);
+/* What a guest's saved state needs of the guest that restores it, as text
+ * (driver, architecture, machine, accelerator, vCPUs, memory, each disk's
+ * format and mode, the seed, console, agent channel and NIC, UEFI, the
+ * driver's state_identity): a state saved by a guest of one shape is only
+ * restored into a spec with the same. NULL (error recorded) when the
+ * driver cannot save states or the spec is not one it restores. Caller
+ * frees. */
+char *hv_state_shape(struct hv *hv, const struct vm_spec *spec);
 
 /* After the guest stopped: the driver's collect, once (see struct
  * hv_driver). 0 or -1. */

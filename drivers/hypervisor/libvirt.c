@@ -204,12 +204,27 @@ fail:
 
 #define QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
 
+/* What a restore keeps of the domain that saved the state: libvirt checks
+ * the new XML's name, UUID, generation ID and MAC address against the saved ones (and gives
+ * the restored guest a new generation ID itself). */
+struct saved_ids {
+	char uuid[37];
+	char genid[37];
+	char mac[18];    /* its NIC's, or "" */
+};
+
 /* <interface> for the user network (no forwards), a libvirt network or a
  * host bridge; virtio either way. */
-static int write_interface(xmlTextWriterPtr w, const struct vm_spec *s)
+static int write_interface(xmlTextWriterPtr w, const struct vm_spec *s,
+			   const struct saved_ids *ids)
 {
 	W(start(w, "interface"));
 	W(attr(w, "type", s->net == VM_NET_USER ? "user" : vm_net_name(s->net)));
+	if (ids && ids->mac[0]) {
+		W(start(w, "mac"));
+		W(attr(w, "address", ids->mac));
+		W(end(w));
+	}
 	if (s->net != VM_NET_USER) {
 		W(start(w, "source"));
 		W(attr(w, s->net == VM_NET_BRIDGE ? "bridge" : "network", s->net_source));
@@ -262,7 +277,52 @@ fail:
 
 /* remote: the console is a pty and the agent channel a socket libvirt
  * places itself, both opened through the connection (libvirt-remote.h). */
-static char *domain_xml(const struct vm_spec *s, bool remote)
+/* <name>text</name> of the saved domain XML (libvirt's own formatting):
+ * a UUID's 36 characters into out, or false. */
+static bool saved_id(const char *xml, const char *name, char out[37])
+{
+	char open[16], close[16];
+	const char *p;
+	size_t n;
+
+	snprintf(open, sizeof(open), "<%s>", name);
+	snprintf(close, sizeof(close), "</%s>", name);
+	if (!(p = strstr(xml, open)))
+		return false;
+	p += strlen(open);
+	n = strspn(p, "0123456789abcdefABCDEF-");
+	if (n != 36 || strncmp(p + n, close, strlen(close)) != 0)
+		return false;
+	memcpy(out, p, 36);
+	out[36] = '\0';
+	return true;
+}
+
+static int saved_ids_read(struct lv_conn *c, const char *state, const struct vm_spec *spec,
+			  struct saved_ids *ids)
+{
+	char *xml = virDomainSaveImageGetXMLDesc(c->conn, state, 0);
+	const char *p;
+	bool ok;
+
+	if (!xml)
+		return lv_err("read the saved state", state);
+	ok = saved_id(xml, "uuid", ids->uuid) &&
+	     (arch_get(spec->arch)->id != ARCH_X86_64 || saved_id(xml, "genid", ids->genid));
+	ids->mac[0] = '\0';
+	if (ok && (p = strstr(xml, "<mac address='"))) {
+		p += strlen("<mac address='");
+		if (strspn(p, "0123456789abcdefABCDEF:") == 17 && p[17] == '\'') {
+			memcpy(ids->mac, p, 17);
+			ids->mac[17] = '\0';
+		}
+	}
+	free(xml);
+	return ok ? 0 : err_set("saved state '%s': no domain UUID or generation ID in its XML",
+				state);
+}
+
+static char *domain_xml(const struct vm_spec *s, bool remote, const struct saved_ids *ids)
 {
 	xmlBufferPtr xb = NULL;
 	xmlTextWriterPtr w = NULL;
@@ -283,6 +343,17 @@ static char *domain_xml(const struct vm_spec *s, bool remote)
 	if (s->net == VM_NET_USER && s->n_forwards)
 		W(attr(w, "xmlns:qemu", QEMU_NS));
 	W(elem_text(w, "name", s->name));
+	if (ids)
+		W(elem_text(w, "uuid", ids->uuid));
+	/* A generation ID the kernel watches: libvirt gives a guest restored
+	 * from a saved state a new one, and the guest reseeds its random
+	 * number generator (two guests from one state must not share it). */
+	if (a->id == ARCH_X86_64 && ids)
+		W(elem_text(w, "genid", ids->genid));
+	else if (a->id == ARCH_X86_64) {
+		W(start(w, "genid"));
+		W(end(w));
+	}
 	W(start(w, "memory"));
 	W(attr(w, "unit", "MiB"));
 	snprintf(num, sizeof(num), "%u", s->memory_mib);
@@ -389,7 +460,7 @@ static char *domain_xml(const struct vm_spec *s, bool remote)
 	/* The user network with port forwards goes on QEMU's command line
 	 * (below): libvirt 9's <portForward> needs the passt backend. */
 	if (s->net != VM_NET_NONE && !(s->net == VM_NET_USER && s->n_forwards))
-		W(write_interface(w, s));
+		W(write_interface(w, s, ids));
 	W(start(w, "rng"));
 	W(attr(w, "model", "virtio"));
 	W(start(w, "backend"));
@@ -421,7 +492,7 @@ fail:
 
 char *hv_libvirt_domain_xml(const struct vm_spec *s)
 {
-	return domain_xml(s, false);
+	return domain_xml(s, false, NULL);
 }
 
 /* The remote host's copy of spec: every file uploaded as a volume, each
@@ -541,21 +612,41 @@ static int lv_start(void *priv, void *vpriv, const struct vm_spec *spec)
 	if (!c->local) {
 		if (place_remote(c, v, spec, &rs) < 0)
 			goto fail;
-		xml = domain_xml(&rs, true);
+		xml = domain_xml(&rs, true, NULL);
+	} else if (spec->restore_state) {
+		struct saved_ids ids;
+
+		if (saved_ids_read(c, spec->restore_state, spec, &ids) < 0)
+			goto fail;
+		xml = domain_xml(spec, false, &ids);
 	} else {
-		xml = domain_xml(spec, false);
+		xml = domain_xml(spec, false, NULL);
 	}
 	if (!xml)
 		goto fail;
 	log_debug("libvirt: domain XML:\n%s", xml);
-	/* AUTODESTROY: the domain dies with our connection, even on SIGKILL.
-	 * A persistent one (kept for inspection) is journaled instead. */
-	v->dom = virDomainCreateXML(c->conn, xml,
-				    spec->persistent ? 0 : VIR_DOMAIN_START_AUTODESTROY);
-	free(xml);
-	if (!v->dom) {
-		lv_err("start libvirt domain", spec->name);
-		goto fail;
+	if (spec->restore_state) {
+		/* No AUTODESTROY for a restore: the domain is journaled (guest.h)
+		 * and `clean` destroys it after a SIGKILL. */
+		if (virDomainRestoreFlags(c->conn, spec->restore_state, xml,
+					  VIR_DOMAIN_SAVE_RUNNING) == 0)
+			v->dom = virDomainLookupByName(c->conn, spec->name);
+		free(xml);
+		if (!v->dom) {
+			lv_err("restore libvirt domain", spec->name);
+			goto fail;
+		}
+	} else {
+		/* AUTODESTROY: the domain dies with our connection, even on
+		 * SIGKILL. A persistent one (kept for inspection) is journaled
+		 * instead. */
+		v->dom = virDomainCreateXML(c->conn, xml,
+					    spec->persistent ? 0 : VIR_DOMAIN_START_AUTODESTROY);
+		free(xml);
+		if (!v->dom) {
+			lv_err("start libvirt domain", spec->name);
+			goto fail;
+		}
 	}
 	v->n_disks = spec->n_disks;
 	v->seed_dev = !spec->seed_iso ? NULL : arch_get(spec->arch)->seed_scsi ? "sda" : "hdc";
@@ -623,7 +714,7 @@ static int lv_collect(void *priv UNUSED, void *vpriv)
 
 /* <domainsnapshot> freezing vda into an external new_top; the other disks
  * are left out of the snapshot. Caller frees. */
-static char *snapshot_xml(const struct lv_vm *v, const char *new_top)
+static char *snapshot_xml(const struct lv_vm *v, const char *new_top, const char *state)
 {
 	xmlBufferPtr xb = xmlBufferCreate();
 	xmlTextWriterPtr w = xb ? xmlNewTextWriterMemory(xb, 0) : NULL;
@@ -634,6 +725,12 @@ static char *snapshot_xml(const struct lv_vm *v, const char *new_top)
 	if (!w)
 		goto fail;
 	W(start(w, "domainsnapshot"));
+	if (state) {
+		W(start(w, "memory"));
+		W(attr(w, "snapshot", "external"));
+		W(attr(w, "file", state));
+		W(end(w));
+	}
 	W(start(w, "disks"));
 	for (i = 0; i < v->n_disks + (v->seed_dev ? 1 : 0); i++) {
 		if (i < v->n_disks)
@@ -674,7 +771,7 @@ fail:
 static int freeze_top(struct lv_vm *v, const char *top, bool reuse)
 {
 	virDomainSnapshotPtr snap;
-	char *xml = snapshot_xml(v, top);
+	char *xml = snapshot_xml(v, top, NULL);
 
 	if (!xml)
 		return -1;
@@ -731,6 +828,47 @@ static int lv_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_top)
 	struct lv_vm *v = vpriv;
 
 	return v->remote ? snapshot_remote(v, new_top) : freeze_top(v, new_top, false);
+}
+
+/* A state restores under the libvirt and QEMU versions that saved it. */
+static int lv_state_identity(void *priv, const struct vm_spec *spec UNUSED, struct buf *out)
+{
+	struct lv_conn *c = priv;
+	unsigned long hv = 0, lib = 0;
+
+	if (virConnectGetVersion(c->conn, &hv) < 0 || virConnectGetLibVersion(c->conn, &lib) < 0)
+		return lv_err("versions of", "libvirt");
+	return buf_printf(out, "libvirt %lu qemu %lu\n", lib, hv);
+}
+
+/* One external snapshot of memory and vda: libvirt pauses the guest,
+ * writes its state to the file (its save-image format, which
+ * virDomainRestoreFlags reads), freezes the disk, resumes. Atomic: when it
+ * fails, nothing changed and the disk alone is frozen. */
+static int lv_save_state(void *priv UNUSED, void *vpriv, const char *new_top, const char *state)
+{
+	struct lv_vm *v = vpriv;
+	virDomainSnapshotPtr snap;
+	char *xml;
+
+	if (v->remote)
+		return err_set("domain '%s': no saved state on a remote host", v->name);
+	if (!(xml = snapshot_xml(v, new_top, state)))
+		return -1;
+	snap = virDomainSnapshotCreateXML(v->dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA |
+					  VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
+	free(xml);
+	if (snap) {
+		virDomainSnapshotFree(snap);
+		if (chmod(state, 0600) < 0)
+			log_debug("libvirt: chmod '%s': %s", state, strerror(errno));
+		return 0;
+	}
+	lv_err("save the state of domain", v->name);
+	unlink(state);
+	if (freeze_top(v, new_top, false) < 0)
+		return -1;
+	return 1;
 }
 
 /* A remote guest's layers between base (index b of v->here) and the top
@@ -1004,6 +1142,8 @@ const struct hv_driver hv_libvirt_driver = {
 	.shutdown = lv_shutdown,
 	.destroy = lv_destroy,
 	.snapshot_disk = lv_snapshot_disk,
+	.save_state = lv_save_state,
+	.state_identity = lv_state_identity,
 	.reset = lv_reset,
 	.collect = lv_collect,
 	.stream_disk = lv_stream_disk,

@@ -24,6 +24,11 @@
 #define QMP_REPLY_MS 5000
 /* Creating a snapshot file is a small qcow2 header write (and an fsync). */
 #define QMP_SNAPSHOT_MS 60000
+/* Saving or loading a guest's state: its memory through a file (hundreds
+ * of MiB at page-cache speed; a slow disk takes longer). */
+#define QMP_STATE_MS 300000
+/* The fd name QEMU gets for a state file (getfd). */
+#define STATE_FD_NAME "amiforge-state"
 /* After "quit", how long QEMU gets before SIGKILL. */
 #define QEMU_QUIT_MS 3000
 
@@ -43,6 +48,8 @@ struct qemu_vm {
 
 struct qemu_conn {
 	int sandbox;         /* -1 unknown, 0 no, 1 yes (of the first QEMU asked) */
+	char *version;       /* the first line of its -help ("QEMU emulator
+			      * version ..."), or NULL */
 };
 
 static enum hv_open_result qemu_open(void *priv, const char *uri)
@@ -70,6 +77,8 @@ static bool have_sandbox(struct qemu_conn *c, const struct arch *a)
 	r.timeout_ms = 10000;
 	c->sandbox = run_sync(&r) == 0 && r.status == 0 && r.out_buf.data &&
 		     strstr(r.out_buf.data, "-sandbox") != NULL;
+	if (r.status == 0 && r.out_buf.data && str_startswith(r.out_buf.data, "QEMU emulator"))
+		c->version = xstrndup(r.out_buf.data, strcspn(r.out_buf.data, "\n"));
 	if (!c->sandbox)
 		log_debug("qemu: -sandbox not available, running without seccomp");
 	run_release(&r);
@@ -184,6 +193,13 @@ int hv_qemu_argv(const struct vm_spec *s, const char *qmp_path, bool sandbox, st
 		strv_push(a, "-device");
 		strv_push(a, "virtio-net-pci,netdev=net0");
 	}
+	/* A generation ID the kernel watches: a guest restored from a saved
+	 * state gets a new one and reseeds its random number generator (two
+	 * guests from one state must not share it). */
+	if (ar->id == ARCH_X86_64) {
+		strv_push(a, "-device");
+		strv_push(a, "vmgenid");
+	}
 	strv_push(a, "-object");
 	strv_push(a, "rng-random,id=rng0,filename=/dev/urandom");
 	strv_push(a, "-device");
@@ -192,6 +208,11 @@ int hv_qemu_argv(const struct vm_spec *s, const char *qmp_path, bool sandbox, st
 	strv_pushf(a, "socket,id=qmp0,path=%s,server=on,wait=off", qmp_path);
 	strv_push(a, "-mon");
 	strv_push(a, "chardev=qmp0,mode=control");
+	if (s->restore_state) {
+		/* The state comes through QMP (getfd, migrate-incoming). */
+		strv_push(a, "-incoming");
+		strv_push(a, "defer");
+	}
 	if (sandbox) {
 		strv_push(a, "-sandbox");
 		/* The bridge helper is spawned and setuid: only then allowed. */
@@ -254,27 +275,13 @@ static json_t *qmp_read(struct qemu_vm *v, int64_t deadline)
 	}
 }
 
-/* Run a QMP command with arguments (stolen; may be NULL); 0 when QEMU
- * answered "return" (its value in *reply when reply is not NULL: the
- * caller decrefs it). Events are skipped. */
-static int qmp_call(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms,
-		    json_t **reply)
+/* Wait for the answer to cmd: 0 when QEMU answered "return" (its value in
+ * *reply when reply is not NULL: the caller decrefs it). Events are
+ * skipped. */
+static int qmp_reply(struct qemu_vm *v, const char *cmd, int64_t deadline, json_t **reply)
 {
-	int64_t deadline = now_ms() + timeout_ms;
-	json_t *req = json_pack("{s:s}", "execute", cmd);
-	char *line;
 	int ret = -1;
 
-	if (args)
-		json_object_set_new(req, "arguments", args);
-	line = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (!line || write_all(v->qmp, line, strlen(line)) < 0 || write_all(v->qmp, "\n", 1) < 0) {
-		err_errno("QMP: send '%s'", cmd);
-		free(line);
-		return -1;
-	}
-	free(line);
 	for (;;) {
 		json_t *j = qmp_read(v, deadline);
 		json_t *e;
@@ -296,6 +303,68 @@ static int qmp_call(struct qemu_vm *v, const char *cmd, json_t *args, int64_t ti
 		json_decref(j);
 		return ret;
 	}
+}
+
+/* Run a QMP command with arguments (stolen; may be NULL); 0 when QEMU
+ * answered "return" (its value in *reply when reply is not NULL: the
+ * caller decrefs it). Events are skipped. */
+static int qmp_call(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms,
+		    json_t **reply)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	json_t *req = json_pack("{s:s}", "execute", cmd);
+	char *line;
+
+	if (args)
+		json_object_set_new(req, "arguments", args);
+	line = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (!line || write_all(v->qmp, line, strlen(line)) < 0 || write_all(v->qmp, "\n", 1) < 0) {
+		err_errno("QMP: send '%s'", cmd);
+		free(line);
+		return -1;
+	}
+	free(line);
+	return qmp_reply(v, cmd, deadline, reply);
+}
+
+/* QMP getfd: fd (ours, still) passed to QEMU under name (SCM_RIGHTS with
+ * the command's first byte). 0 or -1. */
+static int qmp_getfd(struct qemu_vm *v, int fd, const char *name)
+{
+	json_t *req = json_pack("{s:s, s:{s:s}}", "execute", "getfd", "arguments", "fdname", name);
+	char *line = json_dumps(req, JSON_COMPACT);
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	json_decref(req);
+	if (!line)
+		return err_set("QMP 'getfd': out of memory");
+	memset(&ctl, 0, sizeof(ctl));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	iov.iov_base = line;
+	iov.iov_len = 1;
+	do
+		n = sendmsg(v->qmp, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != 1 || write_all(v->qmp, line + 1, strlen(line) - 1) < 0 ||
+	    write_all(v->qmp, "\n", 1) < 0) {
+		free(line);
+		return err_errno("QMP: send 'getfd'");
+	}
+	free(line);
+	return qmp_reply(v, "getfd", now_ms() + QMP_REPLY_MS, NULL);
 }
 
 static int qmp_cmd_args(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms)
@@ -449,6 +518,65 @@ cleanup:
 	return ret;
 }
 
+/* Wait for the migration QEMU runs (either side) to end: 0 when it
+ * completed, -1 with its error. */
+static int migration_wait(struct qemu_vm *v, int64_t deadline)
+{
+	for (;;) {
+		json_t *st = NULL;
+		const char *status;
+		int r = 1;
+
+		if (qmp_call(v, "query-migrate", NULL, QMP_REPLY_MS, &st) < 0)
+			return -1;
+		status = json_string_value(json_object_get(st, "status"));
+		if (status && strcmp(status, "completed") == 0)
+			r = 0;
+		else if (status && (strcmp(status, "failed") == 0 ||
+				    strcmp(status, "cancelled") == 0)) {
+			const char *why = json_string_value(json_object_get(st, "error-desc"));
+
+			r = err_set("qemu: the state transfer %s%s%s", status, why ? ": " : "",
+				    why ? why : "");
+		}
+		json_decref(st);
+		if (r <= 0)
+			return r;
+		if (now_ms() >= deadline) {
+			qmp_cmd(v, "migrate_cancel");
+			return err_set("qemu: the state transfer did not end within %d s",
+				       QMP_STATE_MS / 1000);
+		}
+		usleep(10 * 1000);
+	}
+}
+
+/* A guest started with -incoming defer takes its state from path, then
+ * runs. 0 or -1. */
+static int restore_state(struct qemu_vm *v, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	struct stat st;
+	int ret = -1;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err_errno("saved state '%s'", path);
+		goto cleanup;
+	}
+	if (qmp_getfd(v, fd, STATE_FD_NAME) < 0 ||
+	    qmp_cmd_args(v, "migrate-incoming", json_pack("{s:s}", "uri", "fd:" STATE_FD_NAME),
+			 QMP_REPLY_MS) < 0 ||
+	    migration_wait(v, now_ms() + QMP_STATE_MS) < 0 || qmp_cmd(v, "cont") < 0) {
+		err_prefix("restore '%s'", path);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 {
 	struct qemu_conn *c = priv;
@@ -522,6 +650,10 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 		goto cleanup;
 	}
 	if (qmp_connect(v) < 0) {
+		append_qemu_stderr(v);
+		goto cleanup;
+	}
+	if (spec->restore_state && restore_state(v, spec->restore_state) < 0) {
 		append_qemu_stderr(v);
 		goto cleanup;
 	}
@@ -618,6 +750,75 @@ static int qemu_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_to
 			    json_pack("{s:s, s:s, s:s, s:s}", "device", "virtio0",
 				      "snapshot-file", new_top, "format", "qcow2",
 				      "mode", "absolute-paths"), QMP_SNAPSHOT_MS);
+}
+
+/* Paused, the disk frozen, then the state: QEMU's migration into the
+ * file, which leaves the guest paused with its disks handed over ("cont"
+ * takes them back). The disk before the state: a migration that fails
+ * leaves a disk-only snapshot. */
+static int qemu_save_state(void *priv, void *vpriv, const char *new_top, const char *state)
+{
+	struct qemu_vm *v = vpriv;
+	int fd, r;
+
+	if (v->exited || v->qmp < 0)
+		return err_set("qemu: no running guest to save");
+	fd = open(state, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return err_errno("create '%s'", state);
+	if (qmp_cmd(v, "stop") < 0) {
+		r = -1;
+		goto cleanup;
+	}
+	if (qemu_snapshot_disk(priv, v, new_top) < 0) {
+		r = -1;
+		goto resume;
+	}
+	/* QEMU's default bandwidth cap (128 MiB/s) is for networks. */
+	r = qmp_cmd_args(v, "migrate-set-parameters",
+			 json_pack("{s:I}", "max-bandwidth", (json_int_t)1 << 40), QMP_REPLY_MS) < 0 ||
+	    qmp_getfd(v, fd, STATE_FD_NAME) < 0 ||
+	    qmp_cmd_args(v, "migrate", json_pack("{s:s}", "uri", "fd:" STATE_FD_NAME),
+			 QMP_REPLY_MS) < 0 ||
+	    migration_wait(v, now_ms() + QMP_STATE_MS) < 0 ? 1 : 0;
+	/* On the disk before anyone records it (a torn state restores a
+	 * guest whose memory is wrong, and nothing would say so). */
+	if (r == 0 && fsync(fd) < 0) {
+		err_errno("write '%s'", state);
+		r = 1;
+	}
+	if (r)
+		err_prefix("save the state to '%s'", state);
+resume:
+	if (qmp_cmd(v, "cont") < 0) {
+		err_prefix("qemu: the guest stays paused");
+		r = -1;
+	}
+cleanup:
+	close(fd);
+	if (r)
+		unlink(state);
+	return r;
+}
+
+/* A state restores into the QEMU that saved it (the same -help banner:
+ * version and build). */
+static int qemu_state_identity(void *priv, const struct vm_spec *spec, struct buf *out)
+{
+	struct qemu_conn *c = priv;
+
+	have_sandbox(c, arch_get(spec->arch));
+	if (!c->version)
+		return err_set("qemu: its version is not known (%s -help)",
+			       arch_get(spec->arch)->qemu);
+	return buf_printf(out, "%s\n", c->version);
+}
+
+static void qemu_close(void *priv)
+{
+	struct qemu_conn *c = priv;
+
+	free(c->version);
 }
 
 /* block-stream of virtio0 down to base; the job ends by itself (auto
@@ -721,6 +922,8 @@ const struct hv_driver hv_qemu_driver = {
 	.shutdown = qemu_shutdown,
 	.destroy = qemu_destroy,
 	.snapshot_disk = qemu_snapshot_disk,
+	.save_state = qemu_save_state,
+	.state_identity = qemu_state_identity,
 	.reset = qemu_reset,
 	.stream_disk = qemu_stream_disk,
 	.detach = qemu_detach,
@@ -728,5 +931,5 @@ const struct hv_driver hv_qemu_driver = {
 	.release = proc_release,
 	.pid = qemu_pid,
 	.vm_release = qemu_vm_release,
-	.close = NULL,
+	.close = qemu_close,
 };

@@ -777,6 +777,75 @@ static void test_console_stuck(void)
 	      "console: a boot still printing is not stuck");
 }
 
+/* Saved states: the argv that takes one, what a state needs of the guest
+ * restoring it (hv_state_shape), the spec checks. */
+static void test_saved_state(void)
+{
+	struct vm_spec s = base_spec(), t;
+	struct strv a = STRV_INIT;
+	struct hv *hv = hv_open("qemu", NULL);
+	char *line, *shape, *other;
+
+	CHECK(hv_qemu_argv(&s, "/q.sock", true, &a) == 0, "state: argv built");
+	line = run_argv_str((const char *const *)a.v);
+	CHECK(!strstr(line, "-incoming"), "state: a boot waits for no state");
+	CHECK(strstr(line, "-device vmgenid") != NULL, "state: x86_64 has a generation ID");
+	free(line);
+	strv_release(&a);
+	s.restore_state = "/var/cache/amiforge/checkpoints/layers/n-0.state";
+	CHECK(hv_qemu_argv(&s, "/q.sock", true, &a) == 0, "state: restore argv built");
+	line = run_argv_str((const char *const *)a.v);
+	CHECK(strstr(line, " -incoming defer ") != NULL, "state: a restore waits for QMP's");
+	CHECK(!strstr(line, "n-0.state"), "state: the file is not on the command line");
+	free(line);
+	strv_release(&a);
+	s.restore_state = "n-0.state";
+	CHECK(vm_spec_check(&s) < 0 && strstr(err_msg(), "saved state"),
+	      "state: a relative state path is refused (%s)", err_msg());
+	err_clear();
+	s.restore_state = NULL;
+
+	CHECK(hv && hv_can_save_state(hv), "state: the qemu driver saves states");
+	shape = hv ? hv_state_shape(hv, &s) : NULL;
+	CHECK(shape && str_startswith(shape, "qemu x86_64 pc tcg cpus=2 memory=2048 disk=qcow2 "
+				      "seed=1 uefi=0 console=1 agent=1 net=none\nQEMU emulator"),
+	      "state: shape '%s'", shape ? shape : err_msg());
+	/* Paths and names are not the shape: a rebuild's guest has its own. */
+	t = s;
+	t.name = "amiforge-other";
+	t.disks[0].path = "/elsewhere/top.qcow2";
+	t.seed_iso = "/elsewhere/seed.iso";
+	t.console_log = "/elsewhere/console.log";
+	t.agent_socket = "/elsewhere/agent.sock";
+	other = hv ? hv_state_shape(hv, &t) : NULL;
+	CHECK(shape && other && strcmp(shape, other) == 0, "state: paths and name do not count");
+	free(other);
+	/* What the saved machine state depends on does. */
+	t = s;
+	t.memory_mib = 1024;
+	other = hv ? hv_state_shape(hv, &t) : NULL;
+	CHECK(shape && other && strcmp(shape, other) != 0, "state: memory counts");
+	free(other);
+	t = s;
+	t.disks[1] = (struct vm_disk){ .path = "/b.raw", .format = "raw" };
+	t.n_disks = 2;
+	other = hv ? hv_state_shape(hv, &t) : NULL;
+	CHECK(shape && other && strcmp(shape, other) != 0, "state: a disk more counts");
+	free(other);
+	t = s;
+	t.net = VM_NET_USER;
+	other = hv ? hv_state_shape(hv, &t) : NULL;
+	CHECK(shape && other && strcmp(shape, other) != 0, "state: a NIC counts");
+	free(other);
+	t = s;
+	t.accel = ACCEL_KVM;
+	other = hv ? hv_state_shape(hv, &t) : NULL;
+	CHECK(shape && other && strcmp(shape, other) != 0, "state: the accelerator counts");
+	free(other);
+	free(shape);
+	hv_close(hv);
+}
+
 int main(void)
 {
 	test_console_stuck();
@@ -784,6 +853,7 @@ int main(void)
 	test_domain_xml();
 	test_chain_xml();
 	test_qemu_argv();
+	test_saved_state();
 	test_spec_check();
 	test_network();
 	test_accel();
