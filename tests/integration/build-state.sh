@@ -1,0 +1,139 @@
+#!/bin/bash
+# suite: guests  (make check-guests: slower guest tests, run by CI after make check)
+# Saved guest states (checkpoint.h): a rebuild goes on from the state saved
+# with its checkpoint instead of booting. On the Debian fixture, a recipe of
+# three steps — One leaves a random mark in /run (a tmpfs: only a restored
+# guest still has it), Two, Three prints what it sees — for each driver:
+#   1. full build: one state file, saved with the checkpoint after One (the
+#      newest before the last step), 0600, named by One's record with the
+#      guest's shape and name
+#   2. Three changed: the guest is restored, not booted; Three sees One's
+#      mark; the guest's clock is this host's; the output has Three's file;
+#      nothing is left running
+# and with the direct QEMU driver:
+#   3. Three changed again: a second guest restored from the same state
+#      draws another random UUID (its generation ID changed: the kernel
+#      reseeded its generator)
+#   4. the state file cut short: the restore fails, a warning says so, the
+#      guest boots and the build passes; Three sees no mark
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/build.sh"
+
+build_test_setup build-state
+
+write_recipe() {   # DRIVER VERSION
+	cat >"$dir/r/steps.yaml" <<EOF
+name: state-steps
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: One
+        action: ExecuteBash
+        inputs:
+          commands:
+            - head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n' > /run/amiforge-test-mark
+            - echo "MARK=\$(cat /run/amiforge-test-mark)"
+            - echo one > /var/lib/state-one
+      - name: Two
+        action: ExecuteBash
+        inputs:
+          commands: [echo two > /var/lib/state-two]
+      - name: Three
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo "SEEN=\$(cat /run/amiforge-test-mark 2>/dev/null || echo none)"
+            - echo "CLOCK=\$(date -u +%s)"
+            - echo "UUID=\$(cat /proc/sys/kernel/random/uuid)"
+            - echo $2 > /var/lib/state-three
+EOF
+	cat >"$dir/r/recipe.yaml" <<EOF
+name: state
+version: 1.0.0
+parent: $base
+components:
+  - path: steps.yaml
+vm: {cpus: 2, memory: 1024, driver: $1}
+EOF
+}
+
+# value NAME BUILD: what a step printed as NAME=... in that build's TOE log.
+value() {
+	grep -rhao "^$1=[^ ]*" "$dir/out-$2"/*/toe/ 2>/dev/null | tail -n 1 | cut -d= -f2
+}
+
+# build NAME: a build (--json events in $dir/NAME.json, stderr NAME.err).
+build() {
+	run_build "$dir/$1.json" "$dir/$1.err" "$dir/r/recipe.yaml" --output "$dir/out-$1" \
+		--json --no-inspect
+	local rc=$?
+	[ "$rc" = 0 ] || tail -n 3 "$dir/$1.err" | sed 's/^/    | /'
+	return "$rc"
+}
+
+restored() { grep -c '"event":"guest","name":"restoring"' "$dir/$1.json"; }
+booted() { grep -c '"event":"guest","name":"booting"' "$dir/$1.json"; }
+
+for drv in qemu libvirt; do
+	rm -rf "$AMIFORGE_CACHE_DIR"
+	write_recipe "$drv" v1
+	build "$drv-1"
+	check_eq "$drv full build: exit 0" "$?" 0
+	pid1=$build_pid
+	mark=$(value MARK "$drv-1")
+	check "$drv full build: One made a mark ($mark)" test -n "$mark"
+	states=("$ck"/layers/*.state)
+	check_eq "$drv full build: one saved state" "${#states[@]}:$(test -f "${states[0]}" && echo y)" 1:y
+	check_eq "$drv full build: the state is 0600" "$(stat -c %a "${states[0]}" 2>&1)" 600
+	check_eq "$drv full build: One's record names it, with a shape and the guest's name" \
+		"$(python3 - "$ck" "${states[0]}" "$drv" <<'PY'
+import glob, json, sys
+for f in glob.glob(sys.argv[1] + '/*.json'):
+    r = json.load(open(f))
+    st = r.get('state')
+    if st:
+        ok = (st['file'] == sys.argv[2] and r['step'].endswith('/build/One') and
+              st['shape'].startswith(sys.argv[3] + ' x86_64 ') and
+              st['name'].startswith('amiforge-'))
+        print('ok' if ok else r)
+PY
+)" ok
+
+	write_recipe "$drv" v2
+	build "$drv-2"
+	check_eq "$drv rebuild: exit 0" "$?" 0
+	check_eq "$drv rebuild: restored, not booted" "$(restored "$drv-2"):$(booted "$drv-2")" 1:0
+	check_eq "$drv rebuild: Three sees One's mark" "$(value SEEN "$drv-2")" "$mark"
+	clock=$(value CLOCK "$drv-2")
+	check "$drv rebuild: the guest's clock is the host's (guest $clock, host $(date -u +%s))" \
+		test -n "$clock" -a "$(( $(date -u +%s) - ${clock:-0} ))" -lt 300 -a \
+		"$(( $(date -u +%s) - ${clock:-0} ))" -ge 0
+	out=$(ls "$dir/out-$drv-2"/*/output/*.qcow2 2>/dev/null)
+	check_eq "$drv rebuild: the output has every step's file" \
+		"$(LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a "$out" -i -- \
+			cat /var/lib/state-one : cat /var/lib/state-two : cat /var/lib/state-three 2>&1 |
+			tr -s '\n' ' ')" "one two v2 "
+	check_eq "$drv rebuild: still one saved state" "$(ls "$ck"/layers/*.state | wc -l)" 1
+	check_eq "$drv rebuild: no domain or qemu left" \
+		"$(domains_matching "amiforge-\\($pid1\\|$build_pid\\)-"):$(pgrep -c -f "qemu-system.*$dir/")" 0:0
+	[ "$drv" = qemu ] || continue
+
+	write_recipe "$drv" v3
+	build "$drv-3"
+	check_eq "$drv second restore: exit 0, restored" "$?:$(restored "$drv-3")" 0:1
+	u2=$(value UUID "$drv-2") u3=$(value UUID "$drv-3")
+	check "$drv second restore: another random UUID ($u2, $u3)" \
+		test -n "$u2" -a -n "$u3" -a "$u2" != "$u3"
+
+	truncate -s 1M "${states[0]}"
+	write_recipe "$drv" v4
+	build "$drv-4"
+	check_eq "$drv state cut short: the build passes" "$?" 0
+	check "$drv state cut short: a warning says the restore failed" \
+		grep -q "cannot go on from the saved state" "$dir/$drv-4.err"
+	check_eq "$drv state cut short: booted instead" "$(booted "$drv-4")" 1
+	check_eq "$drv state cut short: Three sees no mark" "$(value SEEN "$drv-4")" none
+done
+
+finish
