@@ -38,14 +38,26 @@
  *	                                       previous (absolute path, explicit
  *	                                       format), the first onto the agent
  *	                                       layer (or the base)
+ *	checkpoints/layers/<nonce>-<n>.state   a saved guest state (see above)
  *	checkpoints/<key>.json                 {layer, parent, base, step,
- *	                                       outputs...}: written last,
+ *	                                       outputs, state, cost_ms...}: written last,
  *	                                       atomically: a checkpoint exists
  *	                                       when its JSON does
  *	checkpoints/lock                       shared by builds, exclusive for
  *	                                       prune's layer collection
  * In the build directory: checkpoints/state.json (nonce, recipe, vars: what
  * --resume needs) and checkpoints/<key>.qcow2 links to the layers used.
+ *
+ * Saved guest states: the newest checkpoint before the build's last step
+ * also keeps the guest's memory and device state, saved in the same pause
+ * as its disk snapshot (guest_snapshot, hv_save_state), as
+ * layers/<nonce>-<n>.state beside its layer; its record names the file,
+ * the guest's shape (hv_state_shape) and name. A rebuild that starts there
+ * restores the guest from it (guest_opts.restore_state) instead of booting:
+ * the same guest, processes and /run included, its clock set again. Each
+ * build keeps its newest state only. A missing state, another shape or a
+ * failed restore boots, as below. The record's cost_ms (what the
+ * checkpoint took) seeds a rebuild's policy.
  *
  * The guest booted from a checkpoint starts fresh (as after a reboot);
  * processes started by earlier steps are not running any more. It does not

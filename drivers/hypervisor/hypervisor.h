@@ -271,11 +271,12 @@ int hv_save_state(struct hv_vm *vm, const char *new_top, const char *state);
 bool hv_can_save_state(const struct hv *hv);
 /* What a guest's saved state needs of the guest that restores it, as text
  * (driver, architecture, machine, accelerator, vCPUs, memory, each disk's
- * format and mode, the seed, console, agent channel and NIC, UEFI, the
- * driver's state_identity): a state saved by a guest of one shape is only
- * restored into a spec with the same. NULL (error recorded) when the
- * driver cannot save states or the spec is not one it restores. Caller
- * frees. */
+ * format and mode, the seed, console, agent channel and NIC, the driver's
+ * state_identity): a state saved by a guest of one shape is only restored
+ * into a spec with the same. NULL (error recorded) when the driver cannot
+ * save states, or for a guest that a restore would leave without a new VM
+ * generation ID (only x86_64 has one) or without its UEFI variables.
+ * Caller frees. */
 char *hv_state_shape(struct hv *hv, const struct vm_spec *spec);
 
 /* After the guest stopped: the driver's collect, once (see struct

@@ -9,10 +9,12 @@
 #      chain was merged as the build went. The unit tests (test-checkpoint)
 #      cover the default policy's "not worth it" and the merge policy.
 #   2. only the last step changed, to one that hangs: steps 1-7 reused
-#      (the deepest checkpoint, a merged chain);
+#      (the deepest checkpoint, a merged chain; the guest restored from
+#      the state saved with it);
 #      SIGINT while step 3 runs leaves nothing behind, the journal shows
 #      everything released
-#   3. --resume of that build with step Three fixed: steps 1-7 reused, Three
+#   3. --resume of that build with step Three fixed, the saved state
+#      removed (a boot from the disk checkpoint): steps 1-7 reused, Three
 #      runs (default policy: checkpointed, the component's end), the output
 #      disk has every step's result (Three used Two's restored output);
 #      chains still at most 3 deep
@@ -200,7 +202,13 @@ nothing_left "checkpoint: SIGINT during components" "$bd2"
 # 3. --resume the interrupted build with the last step fixed. Booted from
 # a checkpoint, the guest ran none of cloud-init's stages (it had at its
 # first boot): held off by cloud-init's own switch in the layer, which the
-# booted build removed at once.
+# booted build removed at once. (Run 2 went on from the state saved with
+# Fill5's checkpoint; with it removed, this run and the ones below boot from
+# the disk checkpoint, as a guest of another shape would. build-state.sh
+# tests the restores.)
+check_eq "checkpoint: one saved guest state (Fill5's)" "$(ls "$ck"/layers/*.state 2>/dev/null | wc -l)" 1
+check "checkpoint: run 2 went on from it" grep -q '"event":"guest","name":"restoring"' "$dir/ev2"
+rm -f "$ck"/layers/*.state
 write_component 'echo "{{ Word }} changed after {{ build.Two.outputs.stdout }}" > /var/lib/ckpt-three; test -e /run/amiforge-cloud-init-held; test ! -e /etc/cloud/cloud-init.disabled; cloud-init status | grep -q disabled'
 "$AMIFORGE" build --resume "$bd2" --json >"$dir/ev3" 2>"$dir/err3"
 rc=$?

@@ -185,9 +185,10 @@ PY
 	check_eq "SIGINT at $stage: no domain left" "$(domains_of "$pid")" 0
 	check_eq "SIGINT at $stage: no temporary or partial file" \
 		"$(find "$o/builds" \( -name '*.partial' -o -name '.*.amiforge-*' \) | wc -l)" 0
-	check "SIGINT at $stage: every cache layer belongs to a checkpoint" python3 -c "
+	check "SIGINT at $stage: every cache layer and saved state belongs to a checkpoint" python3 -c "
 import glob, json, os, sys
-named = {json.load(open(f)).get('layer') for f in glob.glob('$AMIFORGE_CACHE_DIR/checkpoints/*.json')}
+recs = [json.load(open(f)) for f in glob.glob('$AMIFORGE_CACHE_DIR/checkpoints/*.json')]
+named = {r.get('layer') for r in recs} | {(r.get('state') or {}).get('file') for r in recs}
 stray = [l for l in glob.glob('$AMIFORGE_CACHE_DIR/checkpoints/layers/*') if l not in named]
 print(stray) if stray else None
 sys.exit(bool(stray))"

@@ -808,7 +808,7 @@ static void test_saved_state(void)
 	CHECK(hv && hv_can_save_state(hv), "state: the qemu driver saves states");
 	shape = hv ? hv_state_shape(hv, &s) : NULL;
 	CHECK(shape && str_startswith(shape, "qemu x86_64 pc tcg cpus=2 memory=2048 disk=qcow2 "
-				      "seed=1 uefi=0 console=1 agent=1 net=none\nQEMU emulator"),
+				      "seed=1 console=1 agent=1 net=none\nQEMU emulator"),
 	      "state: shape '%s'", shape ? shape : err_msg());
 	/* Paths and names are not the shape: a rebuild's guest has its own. */
 	t = s;
@@ -843,6 +843,15 @@ static void test_saved_state(void)
 	CHECK(shape && other && strcmp(shape, other) != 0, "state: the accelerator counts");
 	free(other);
 	free(shape);
+	/* Where a restored guest could not reseed its random numbers, or
+	 * would lose its UEFI variables: no states. */
+	t = s;
+	t.arch = ARCH_AARCH64;
+	other = hv ? hv_state_shape(hv, &t) : NULL;
+	CHECK(!other && strstr(err_msg(), "no saved states for aarch64"),
+	      "state: none for aarch64 guests (%s)", err_msg());
+	err_clear();
+	free(other);
 	hv_close(hv);
 }
 
