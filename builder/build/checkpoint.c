@@ -347,6 +347,7 @@ static void reusable_state(struct ckpt *c, json_t *j)
 		return;
 	}
 	c->state = xstrdup(file);
+	cache_touch(c->state);   /* used: kept_states() keeps the recent ones */
 	c->state_shape = xstrdup(shape);
 	c->state_name = xstrdup(name);
 }
@@ -857,6 +858,59 @@ fail:
 	strv_release(&now);
 }
 
+struct state_file {
+	char *path;
+	time_t used;
+};
+
+static int state_cmp(const void *a, const void *b)
+{
+	const struct state_file *x = a, *y = b;
+
+	return x->used < y->used ? 1 : x->used > y->used ? -1 : strcmp(x->path, y->path);
+}
+
+/* The cache keeps CKPT_STATES_KEEP saved states: the most recently saved
+ * or restored (mtime); keep is never removed (just saved). */
+static void kept_states(const struct ckpt *c, const char *keep)
+{
+	struct state_file *v = NULL;
+	size_t n = 0, i, kept = 0;
+	struct dirent *de;
+	DIR *d = opendir(c->layers);
+
+	while (d && (de = readdir(d))) {
+		struct stat st;
+		char *p;
+
+		if (de->d_name[0] == '.' || !str_endswith(de->d_name, ".state"))
+			continue;
+		p = xasprintf("%s/%s", c->layers, de->d_name);
+		if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
+			free(p);
+			continue;
+		}
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n++] = (struct state_file){ p, st.st_mtime };
+	}
+	if (d)
+		closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), state_cmp);
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i].path, keep) == 0 || kept < CKPT_STATES_KEEP - 1) {
+			kept += strcmp(v[i].path, keep) != 0;
+			continue;
+		}
+		if (unlink(v[i].path) == 0)
+			log_debug("checkpoint: saved state '%s' removed (%d kept)", v[i].path,
+				  CKPT_STATES_KEEP);
+	}
+	for (i = 0; i < n; i++)
+		free(v[i].path);
+	free(v);
+}
+
 /* A saved state's file: its layer's name with .state for .qcow2. */
 static char *saved_state_path(const char *layer)
 {
@@ -1078,6 +1132,7 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 			free(c->my_state);
 			c->my_state = state;
 			state = NULL;
+			kept_states(c, c->my_state);
 		}
 		char *name = xasprintf("%s/%s/%s", info->document, info->phase, info->step);
 

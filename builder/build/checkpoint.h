@@ -170,6 +170,11 @@ struct component_plan;
 bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_ms,
 		   int64_t cost_ms);
 
+/* Saved guest states in the cache at most (each hundreds of MiB: the
+ * guest's memory in use): saving one removes the least recently used
+ * beyond this many (a restore counts as a use). */
+#define CKPT_STATES_KEEP 4
+
 /* Chain depth: a checkpoint's layer lies at most this many checkpoint
  * layers above the agent layer (or the base), the generalised one's too
  * when the last step checkpointed: before a freeze that would go deeper,

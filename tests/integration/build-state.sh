@@ -6,7 +6,8 @@
 # guest still has it), Two, Three prints what it sees — for each driver:
 #   1. full build: one state file, saved with the checkpoint after One (the
 #      newest before the last step), 0600, named by One's record with the
-#      guest's shape and name
+#      guest's shape and name; (libvirt) beside four older states, the
+#      cache keeps four (CKPT_STATES_KEEP): the least recently used goes
 #   2. Three changed: the guest is restored, not booted; Three sees One's
 #      mark; the guest's clock is this host's; the output has Three's file;
 #      nothing is left running
@@ -77,13 +78,24 @@ booted() { grep -c '"event":"guest","name":"booting"' "$dir/$1.json"; }
 
 for drv in qemu libvirt; do
 	rm -rf "$AMIFORGE_CACHE_DIR"
+	if [ "$drv" = libvirt ]; then
+		# Four older states of other builds: the cache keeps four in all.
+		mkdir -p "$ck/layers"
+		for h in 1 2 3 4; do
+			echo "state $h" >"$ck/layers/old-$h.state"
+			touch -d "$h hours ago" "$ck/layers/old-$h.state"
+		done
+	fi
 	write_recipe "$drv" v1
 	build "$drv-1"
 	check_eq "$drv full build: exit 0" "$?" 0
 	pid1=$build_pid
 	mark=$(value MARK "$drv-1")
 	check "$drv full build: One made a mark ($mark)" test -n "$mark"
-	states=("$ck"/layers/*.state)
+	[ "$drv" = qemu ] ||
+		check_eq "$drv full build: four states kept, the least recently used removed" \
+			"$(cd "$ck/layers" && ls old-*.state | tr '\n' ' ')" "old-1.state old-2.state old-3.state "
+	states=("$ck"/layers/[0-9a-f]*.state)
 	check_eq "$drv full build: one saved state" "${#states[@]}:$(test -f "${states[0]}" && echo y)" 1:y
 	check_eq "$drv full build: the state is 0600" "$(stat -c %a "${states[0]}" 2>&1)" 600
 	check_eq "$drv full build: One's record names it, with a shape and the guest's name" \
@@ -114,7 +126,7 @@ PY
 		"$(LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a "$out" -i -- \
 			cat /var/lib/state-one : cat /var/lib/state-two : cat /var/lib/state-three 2>&1 |
 			tr -s '\n' ' ')" "one two v2 "
-	check_eq "$drv rebuild: still one saved state" "$(ls "$ck"/layers/*.state | wc -l)" 1
+	check_eq "$drv rebuild: still one saved state of its own" "$(ls "$ck"/layers/[0-9a-f]*.state | wc -l)" 1
 	check_eq "$drv rebuild: no domain or qemu left" \
 		"$(domains_matching "amiforge-\\($pid1\\|$build_pid\\)-"):$(pgrep -c -f "qemu-system.*$dir/")" 0:0
 	[ "$drv" = qemu ] || continue
