@@ -69,7 +69,6 @@ struct ckpt {
 	char *state_shape;         /* ... and the guest shape it needs; or NULL */
 	char *state_name;          /* ... and the name of the guest that saved it */
 	char *my_state;            /* the last state this build saved (one is kept) */
-	unsigned my_state_jid;
 	bool no_state;             /* saving one failed: checkpoints are disk-only */
 };
 
