@@ -397,22 +397,24 @@ char *hv_state_shape(struct hv *hv, const struct vm_spec *s)
 	}
 	if (vm_spec_check(s) < 0)
 		return NULL;
-	/* Only where a restored guest reseeds its random numbers (a VM
-	 * generation ID: x86_64 here) and keeps nothing outside the state but
-	 * its disks (a UEFI variable store is a file of its own). */
+	/* Only where a restored guest gets a new VM generation ID (x86_64
+	 * here), for kernels that reseed on it, and keeps nothing outside the
+	 * state but its disks (a UEFI variable store is a file of its own). */
 	if (a->id != ARCH_X86_64 || a->fw_code) {
 		err_set("no saved states for %s guests (no VM generation ID, or UEFI variables "
 			"outside the state)", a->name);
 		return NULL;
 	}
-	buf_printf(&b, "%s %s %s %s cpus=%u memory=%u", hv->drv->name, a->name, a->machine,
-		   accel_name(s->accel), s->cpus, s->memory_mib);
+	if (buf_printf(&b, "%s %s %s %s cpus=%u memory=%u", hv->drv->name, a->name, a->machine,
+		       accel_name(s->accel), s->cpus, s->memory_mib) < 0)
+		return NULL;
 	for (i = 0; i < s->n_disks; i++)
-		buf_printf(&b, " disk=%s%s", s->disks[i].format, s->disks[i].readonly ? ":ro" : "");
-	buf_printf(&b, " seed=%d console=%d agent=%d net=%s\n", s->seed_iso != NULL,
-		   s->console_log != NULL, s->agent_socket != NULL,
-		   vm_net_name(s->net));
-	if (hv->drv->state_identity && hv->drv->state_identity(hv->priv, s, &b) < 0) {
+		if (buf_printf(&b, " disk=%s%s", s->disks[i].format,
+			       s->disks[i].readonly ? ":ro" : "") < 0)
+			return NULL;
+	if (buf_printf(&b, " seed=%d console=%d agent=%d net=%s\n", s->seed_iso != NULL,
+		       s->console_log != NULL, s->agent_socket != NULL, vm_net_name(s->net)) < 0 ||
+	    (hv->drv->state_identity && hv->drv->state_identity(hv->priv, s, &b) < 0)) {
 		buf_release(&b);
 		return NULL;
 	}

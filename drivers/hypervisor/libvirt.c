@@ -205,8 +205,8 @@ fail:
 #define QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
 
 /* What a restore keeps of the domain that saved the state: libvirt checks
- * the new XML's name, UUID, generation ID and MAC address against the saved ones (and gives
- * the restored guest a new generation ID itself). */
+ * the new XML's name, UUID, generation ID and MAC address against the
+ * saved ones (and gives the restored guest a new generation ID itself). */
 struct saved_ids {
 	char uuid[37];
 	char genid[37];
@@ -275,8 +275,6 @@ fail:
 	return ret;
 }
 
-/* remote: the console is a pty and the agent channel a socket libvirt
- * places itself, both opened through the connection (libvirt-remote.h). */
 /* <name>text</name> of the saved domain XML (libvirt's own formatting):
  * a UUID's 36 characters into out, or false. */
 static bool saved_id(const char *xml, const char *name, char out[37])
@@ -322,6 +320,9 @@ static int saved_ids_read(struct lv_conn *c, const char *state, const struct vm_
 				state);
 }
 
+/* remote: the console is a pty and the agent channel a socket libvirt
+ * places itself, both opened through the connection (libvirt-remote.h).
+ * ids: a restore's (saved_ids_read), or NULL. */
 static char *domain_xml(const struct vm_spec *s, bool remote, const struct saved_ids *ids)
 {
 	xmlBufferPtr xb = NULL;
@@ -345,9 +346,10 @@ static char *domain_xml(const struct vm_spec *s, bool remote, const struct saved
 	W(elem_text(w, "name", s->name));
 	if (ids)
 		W(elem_text(w, "uuid", ids->uuid));
-	/* A generation ID the kernel watches: libvirt gives a guest restored
-	 * from a saved state a new one, and the guest reseeds its random
-	 * number generator (two guests from one state must not share it). */
+	/* A VM generation ID: libvirt gives a guest restored from a saved
+	 * state a new one, on which a kernel with the vmgenid driver reseeds
+	 * its random number generator (two guests from one state must not
+	 * share it). */
 	if (a->id == ARCH_X86_64 && ids)
 		W(elem_text(w, "genid", ids->genid));
 	else if (a->id == ARCH_X86_64) {
@@ -625,28 +627,21 @@ static int lv_start(void *priv, void *vpriv, const struct vm_spec *spec)
 	if (!xml)
 		goto fail;
 	log_debug("libvirt: domain XML:\n%s", xml);
-	if (spec->restore_state) {
-		/* No AUTODESTROY for a restore: the domain is journaled (guest.h)
-		 * and `clean` destroys it after a SIGKILL. */
-		if (virDomainRestoreFlags(c->conn, spec->restore_state, xml,
-					  VIR_DOMAIN_SAVE_RUNNING) == 0)
-			v->dom = virDomainLookupByName(c->conn, spec->name);
-		free(xml);
-		if (!v->dom) {
-			lv_err("restore libvirt domain", spec->name);
-			goto fail;
-		}
-	} else {
-		/* AUTODESTROY: the domain dies with our connection, even on
-		 * SIGKILL. A persistent one (kept for inspection) is journaled
-		 * instead. */
+	/* AUTODESTROY: the domain dies with our connection, even on SIGKILL.
+	 * A persistent one (kept for inspection) is journaled instead, and so
+	 * is a restored one (a restore has no AUTODESTROY): `clean` destroys
+	 * it after a SIGKILL. */
+	if (!spec->restore_state)
 		v->dom = virDomainCreateXML(c->conn, xml,
 					    spec->persistent ? 0 : VIR_DOMAIN_START_AUTODESTROY);
-		free(xml);
-		if (!v->dom) {
-			lv_err("start libvirt domain", spec->name);
-			goto fail;
-		}
+	else if (virDomainRestoreFlags(c->conn, spec->restore_state, xml,
+				       VIR_DOMAIN_SAVE_RUNNING) == 0)
+		v->dom = virDomainLookupByName(c->conn, spec->name);
+	free(xml);
+	if (!v->dom) {
+		lv_err(spec->restore_state ? "restore libvirt domain" : "start libvirt domain",
+		       spec->name);
+		goto fail;
 	}
 	v->n_disks = spec->n_disks;
 	v->seed_dev = !spec->seed_iso ? NULL : arch_get(spec->arch)->seed_scsi ? "sda" : "hdc";

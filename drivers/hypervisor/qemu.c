@@ -193,9 +193,9 @@ int hv_qemu_argv(const struct vm_spec *s, const char *qmp_path, bool sandbox, st
 		strv_push(a, "-device");
 		strv_push(a, "virtio-net-pci,netdev=net0");
 	}
-	/* A generation ID the kernel watches: a guest restored from a saved
-	 * state gets a new one and reseeds its random number generator (two
-	 * guests from one state must not share it). */
+	/* A VM generation ID: a guest restored from a saved state gets a new
+	 * one, on which a kernel with the vmgenid driver reseeds its random
+	 * number generator (two guests from one state must not share it). */
 	if (ar->id == ARCH_X86_64) {
 		strv_push(a, "-device");
 		strv_push(a, "vmgenid");
@@ -305,35 +305,13 @@ static int qmp_reply(struct qemu_vm *v, const char *cmd, int64_t deadline, json_
 	}
 }
 
-/* Run a QMP command with arguments (stolen; may be NULL); 0 when QEMU
- * answered "return" (its value in *reply when reply is not NULL: the
- * caller decrefs it). Events are skipped. */
-static int qmp_call(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms,
-		    json_t **reply)
+/* Send a QMP command with arguments (stolen; may be NULL), and with fd
+ * (>= 0: still ours) passed to QEMU by SCM_RIGHTS on its first byte. 0 or
+ * -1. */
+static int qmp_send(struct qemu_vm *v, const char *cmd, json_t *args, int fd)
 {
-	int64_t deadline = now_ms() + timeout_ms;
 	json_t *req = json_pack("{s:s}", "execute", cmd);
 	char *line;
-
-	if (args)
-		json_object_set_new(req, "arguments", args);
-	line = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (!line || write_all(v->qmp, line, strlen(line)) < 0 || write_all(v->qmp, "\n", 1) < 0) {
-		err_errno("QMP: send '%s'", cmd);
-		free(line);
-		return -1;
-	}
-	free(line);
-	return qmp_reply(v, cmd, deadline, reply);
-}
-
-/* QMP getfd: fd (ours, still) passed to QEMU under name (SCM_RIGHTS with
- * the command's first byte). 0 or -1. */
-static int qmp_getfd(struct qemu_vm *v, int fd, const char *name)
-{
-	json_t *req = json_pack("{s:s, s:{s:s}}", "execute", "getfd", "arguments", "fdname", name);
-	char *line = json_dumps(req, JSON_COMPACT);
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
@@ -342,29 +320,59 @@ static int qmp_getfd(struct qemu_vm *v, int fd, const char *name)
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 			     .msg_controllen = sizeof(ctl.buf) };
 	struct cmsghdr *cm;
+	size_t sent = 0;
 	ssize_t n;
 
+	if (args)
+		json_object_set_new(req, "arguments", args);
+	line = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	if (!line)
-		return err_set("QMP 'getfd': out of memory");
-	memset(&ctl, 0, sizeof(ctl));
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	iov.iov_base = line;
-	iov.iov_len = 1;
-	do
-		n = sendmsg(v->qmp, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n != 1 || write_all(v->qmp, line + 1, strlen(line) - 1) < 0 ||
+	if (line && fd >= 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		iov.iov_base = line;
+		iov.iov_len = 1;
+		do
+			n = sendmsg(v->qmp, &mh, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		sent = n == 1 ? 1 : 0;
+	}
+	if (!line || (fd >= 0 && !sent) ||
+	    write_all(v->qmp, line + sent, strlen(line) - sent) < 0 ||
 	    write_all(v->qmp, "\n", 1) < 0) {
+		err_errno("QMP: send '%s'", cmd);
 		free(line);
-		return err_errno("QMP: send 'getfd'");
+		return -1;
 	}
 	free(line);
-	return qmp_reply(v, "getfd", now_ms() + QMP_REPLY_MS, NULL);
+	return 0;
+}
+
+/* Run a QMP command with arguments (stolen; may be NULL); 0 when QEMU
+ * answered "return" (its value in *reply when reply is not NULL: the
+ * caller decrefs it). Events are skipped. */
+static int qmp_call(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms,
+		    json_t **reply)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	if (qmp_send(v, cmd, args, -1) < 0)
+		return -1;
+	return qmp_reply(v, cmd, deadline, reply);
+}
+
+/* QMP getfd: fd (ours, still) passed to QEMU under name. 0 or -1. */
+static int qmp_getfd(struct qemu_vm *v, int fd, const char *name)
+{
+	int64_t deadline = now_ms() + QMP_REPLY_MS;
+
+	if (qmp_send(v, "getfd", json_pack("{s:s}", "fdname", name), fd) < 0)
+		return -1;
+	return qmp_reply(v, "getfd", deadline, NULL);
 }
 
 static int qmp_cmd_args(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms)
