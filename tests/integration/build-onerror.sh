@@ -110,7 +110,10 @@ amiforge, recipe, out, d = sys.argv[1:5]
 answers = {'Two': ['attach+r'], 'Three': ['r', 'c'], 'Five': ['a']}
 master, slave = pty.openpty()
 events = open(os.path.join(d, 'ev1'), 'w')
-p = subprocess.Popen([amiforge, 'build', recipe, '--output', out, '--on-error=ask', '--json'],
+# Every step checkpointed: the default policy's choice after Two hangs on
+# how long a checkpoint took against the time spent answering (timing).
+p = subprocess.Popen([amiforge, 'build', recipe, '--output', out, '--on-error=ask', '--json',
+                      '--checkpoint-every-step'],
                      stdin=slave, stdout=events, stderr=slave, close_fds=True)
 os.close(slave)
 tty = b''
