@@ -59,6 +59,7 @@ struct build {
 				 * cleanup: says */
 	struct strv net_env;    /* the proxy for every step (vm.proxy) */
 	char *net_key;          /* the network in checkpoint keys, or NULL */
+	char *inspect_failed;   /* the inspection's failure (flatten_stage), or NULL */
 };
 
 /* ---- progress: a line per stage on stderr, or JSON events on stdout ------ */
@@ -504,19 +505,6 @@ static int rename_written(int rc, const char *tmp, const char *out)
 	return rc;
 }
 
-/* Copy the guest's overlay (with its backing chain) into one standalone
- * qcow2 at out: the base stays untouched, the output needs nothing else. */
-static int flatten(const char *overlay, const char *out)
-{
-	struct qemu_img_how how = { .timeout_ms = FLATTEN_TIMEOUT_MS };
-	char *tmp = xasprintf("%s.partial", out);
-	int ret = rename_written(qemu_img_convert(overlay, "qcow2", tmp, "qcow2", NULL, &how),
-				 tmp, out);
-
-	free(tmp);
-	return ret;
-}
-
 /* Move the finished disk from the staging area into the output directory:
  * rename, or a sparse copy then rename when they are on different
  * filesystems. 0 or -1. */
@@ -632,6 +620,8 @@ struct guest_stage {
 	bool generalise;
 	uint64_t disk_size;        /* 0: the image's */
 	const char *out;
+	const char *inspect_as;    /* with out: the output's final path; the
+				      inspection runs while out is flattened */
 	bool checkpoints;          /* checkpoint the component steps (checkpoint.h) */
 };
 
@@ -678,12 +668,94 @@ static int checkpoints_begin(struct build *b, const struct guest_stage *gs,
 	return 0;
 }
 
+static void on_inspect_check(void *opaque, const struct inspect_check *k)
+{
+	struct build *b = opaque;
+	char *d = xasprintf("%s%s%s%s", k->reason, *k->evidence ? " [" : "", k->evidence,
+			    *k->evidence ? "]" : "");
+
+	if (b->o->json)
+		event(b, "check", k->id, check_status_name(k->status), d);
+	free(d);
+}
+
+/* The output disk, inspected offline before anything is published
+ * (inspect-stage.h), read from chain (inspect_stage.own_chain); --no-inspect
+ * is recorded. */
+static int inspect_output(struct build *b, const char *disk, const char *chain)
+{
+	struct inspect_stage s = { .r = b->r, .disk = disk, .own_chain = chain,
+				   .build_dir = b->bd.path, .on_check = on_inspect_check,
+				   .opaque = b };
+	char *summary = NULL, *sbom;
+	size_t n = strlen(disk);
+	int r;
+
+	/* The SBOM beside the image: output/NAME-VERSION.cdx.json. */
+	if (n > 6 && strcmp(disk + n - 6, ".qcow2") == 0)
+		sbom = xasprintf("%.*s.cdx.json", (int)(n - 6), disk);
+	else
+		sbom = xasprintf("%s.cdx.json", disk);
+	s.sbom_path = sbom;
+
+	stage_begin(b, "inspect");
+	if (b->o->no_inspect) {
+		manifest_set_inspect(b->m, "{\"status\": \"disabled\", \"reason\": \"--no-inspect\"}");
+		stage_end(b, "inspect", "skipped");
+		free(sbom);
+		return 0;
+	}
+	r = inspect_stage_run(&s, &summary);
+	if (summary && manifest_set_inspect(b->m, summary) < 0 && r == 0)
+		r = -1;
+	/* `amiforge diff` and `sbom` find it there. */
+	if (access(sbom, F_OK) == 0 && manifest_add_output(b->m, "sbom", sbom) < 0 && r == 0)
+		r = -1;
+	free(summary);
+	free(sbom);
+	stage_end(b, "inspect", r < 0 ? "failed" : "ok");
+	return r;
+}
+
+/* Flatten chain (the guest's powered-off disk, or the generalised
+ * checkpoint: amiforge's own qcow2 over its backing chain) into one
+ * standalone qcow2 at gs->out, the base untouched. qemu-img runs in the
+ * background while the output is inspected from chain, the same content:
+ * the inspection's appliance does not wait for the copy. A failed
+ * inspection is left in b->inspect_failed: the build goes on to its
+ * generalised checkpoint and its output disk (for the user to examine),
+ * then fails. */
+static int flatten_stage(struct build *b, const struct guest_stage *gs, const char *chain)
+{
+	struct qemu_img_how how = { .timeout_ms = FLATTEN_TIMEOUT_MS };
+	struct qemu_img_job job;
+	char *tmp = xasprintf("%s.partial", gs->out);
+	unsigned oid;
+	int ret = -1;
+
+	stage_begin(b, "flatten");
+	if (journal_add(b->j, &oid, "file", gs->out, NULL) < 0 ||
+	    qemu_img_convert_start(chain, "qcow2", tmp, "qcow2", NULL, &how, &job) < 0)
+		goto cleanup;
+	if (gs->inspect_as && inspect_output(b, gs->inspect_as, chain) < 0) {
+		b->inspect_failed = xstrdup(err_msg());
+		err_clear();
+	}
+	if (rename_written(qemu_img_wait(&job), tmp, gs->out) < 0 ||
+	    journal_keep(b->j, oid) < 0)
+		goto cleanup;
+	ret = 0;
+cleanup:
+	stage_end(b, "flatten", ret < 0 ? "failed" : "ok");
+	free(tmp);
+	return ret;
+}
+
 /* The generalised checkpoint matches: the build guest's stages are done
  * already; flatten its layer to gs->out. */
 static int reuse_final(struct build *b, const struct guest_stage *gs)
 {
 	const char *skipped[] = { gs->run_stage, "generalise", "poweroff" };
-	unsigned oid;
 	size_t i;
 
 	stage_end(b, gs->boot_stage, "reused");
@@ -691,14 +763,7 @@ static int reuse_final(struct build *b, const struct guest_stage *gs)
 		stage_begin(b, skipped[i]);
 		stage_end(b, skipped[i], "reused");
 	}
-	stage_begin(b, "flatten");
-	if (journal_add(b->j, &oid, "file", gs->out, NULL) < 0 ||
-	    flatten(ckpt_final(b->ck), gs->out) < 0 || journal_keep(b->j, oid) < 0) {
-		stage_end(b, "flatten", "failed");
-		return -1;
-	}
-	stage_end(b, "flatten", "ok");
-	return 0;
+	return flatten_stage(b, gs, ckpt_final(b->ck));
 }
 
 /* vm.wait_for_cloud_init: the agent is up before cloud-init's stages; a
@@ -802,15 +867,8 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 	stage_end(b, "poweroff", "ok");
 
 	if (gs->out) {
-		unsigned oid;
-
-		stage_begin(b, "flatten");
-		if (journal_add(b->j, &oid, "file", gs->out, NULL) < 0 ||
-		    flatten(g->overlay, gs->out) < 0 || journal_keep(b->j, oid) < 0) {
-			stage_end(b, "flatten", "failed");
+		if (flatten_stage(b, gs, g->overlay) < 0)
 			goto cleanup;
-		}
-		stage_end(b, "flatten", "ok");
 		if (gs->generalise)
 			ckpt_save_final(b->ck, g);
 	}
@@ -1065,53 +1123,6 @@ static void net_setup(struct build *b)
 				       vm->network_source ? vm->network_source : "");
 }
 
-static void on_inspect_check(void *opaque, const struct inspect_check *k)
-{
-	struct build *b = opaque;
-	char *d = xasprintf("%s%s%s%s", k->reason, *k->evidence ? " [" : "", k->evidence,
-			    *k->evidence ? "]" : "");
-
-	if (b->o->json)
-		event(b, "check", k->id, check_status_name(k->status), d);
-	free(d);
-}
-
-/* The output, inspected offline before anything is published
- * (inspect-stage.h); --no-inspect is recorded. */
-static int inspect_output(struct build *b, const char *disk)
-{
-	struct inspect_stage s = { .r = b->r, .disk = disk, .build_dir = b->bd.path,
-				   .on_check = on_inspect_check, .opaque = b };
-	char *summary = NULL, *sbom;
-	size_t n = strlen(disk);
-	int r;
-
-	/* The SBOM beside the image: output/NAME-VERSION.cdx.json. */
-	if (n > 6 && strcmp(disk + n - 6, ".qcow2") == 0)
-		sbom = xasprintf("%.*s.cdx.json", (int)(n - 6), disk);
-	else
-		sbom = xasprintf("%s.cdx.json", disk);
-	s.sbom_path = sbom;
-
-	stage_begin(b, "inspect");
-	if (b->o->no_inspect) {
-		manifest_set_inspect(b->m, "{\"status\": \"disabled\", \"reason\": \"--no-inspect\"}");
-		stage_end(b, "inspect", "skipped");
-		free(sbom);
-		return 0;
-	}
-	r = inspect_stage_run(&s, &summary);
-	if (summary && manifest_set_inspect(b->m, summary) < 0 && r == 0)
-		r = -1;
-	/* `amiforge diff` and `sbom` find it there. */
-	if (access(sbom, F_OK) == 0 && manifest_add_output(b->m, "sbom", sbom) < 0 && r == 0)
-		r = -1;
-	free(summary);
-	free(sbom);
-	stage_end(b, "inspect", r < 0 ? "failed" : "ok");
-	return r;
-}
-
 static int pipeline(struct build *b, struct build_result *res)
 {
 	struct recipe_opts ro = { 0 };
@@ -1196,13 +1207,15 @@ static int pipeline(struct build *b, struct build_result *res)
 			.boot_stage = "boot", .run_stage = "components",
 			.docs = b->r->components, .ndocs = b->r->ncomponents,
 			.phases = "build,validate", .generalise = true,
-			.disk_size = b->r->vm.disk_size, .out = staged, .checkpoints = true,
+			.disk_size = b->r->vm.disk_size, .out = staged, .inspect_as = disk,
+			.checkpoints = true,
 		};
 		if (guest_stage(b, &gs) < 0)
 			goto cleanup;
 	}
-	/* The output boots on a fresh overlay with a new instance-id. */
-	if (b->r->ntests) {
+	/* The output boots on a fresh overlay with a new instance-id; not
+	 * one that failed its inspection. */
+	if (b->r->ntests && !b->inspect_failed) {
 		struct guest_stage gs = {
 			.image = staged, .image_format = "qcow2",
 			.work = test_work, .console = test_console,
@@ -1223,6 +1236,10 @@ static int pipeline(struct build *b, struct build_result *res)
 	b->staging = NULL;
 	if (remove_tree(stage) < 0 || journal_release(b->j, stage_id) < 0)
 		log_warn("staging directory: %s", err_msg());
+	if (b->inspect_failed) {
+		err_set("%s", b->inspect_failed);
+		goto cleanup;
+	}
 
 	stage_begin(b, "outputs");
 	if (outputs(b, disk, &vmdk) < 0) {
@@ -1230,8 +1247,6 @@ static int pipeline(struct build *b, struct build_result *res)
 		goto cleanup;
 	}
 	stage_end(b, "outputs", "ok");
-	if (inspect_output(b, disk) < 0)
-		goto cleanup;
 	if (b->r->publish.set) {
 		stage_begin(b, "publish");
 		if (publish(b, vmdk, disk) < 0) {
@@ -1324,6 +1339,7 @@ int build_run(const struct build_opts *o, struct build_result *res)
 	free(b.record);
 	strv_release(&b.net_env);
 	free(b.net_key);
+	free(b.inspect_failed);
 	return ret;
 }
 

@@ -1,6 +1,7 @@
-/* inspect-stage.h: the build's `inspect` stage — the flattened output,
- * examined offline and read-only (builder/inspect/inspect.h) after the test
- * guest is gone and before anything is published, with the checks for the
+/* inspect-stage.h: the build's `inspect` stage — the output disk, examined
+ * offline and read-only (builder/inspect/inspect.h) from the guest's
+ * powered-off disk while it is flattened (build.c's flatten_stage), before
+ * the test guest and before anything is published, with the checks for the
  * recipe's publish route (the generic set when nothing is published), the
  * recipe's inspect: section (skips, canaries) and, as secrets, fragments of
  * the AWS credentials the build publishes with (kept in memory only).
@@ -25,6 +26,9 @@
 struct inspect_stage {
 	const struct recipe *r;
 	const char *disk;           /* the flattened output, qcow2 */
+	const char *own_chain;      /* or NULL: the guest's powered-off disk, read
+				       while it is flattened into disk
+				       (inspect_opts.own_chain) */
 	const char *build_dir;      /* inspect.json is written there */
 	const char *sbom_path;      /* the image's SBOM (CycloneDX) goes there, or NULL */
 	/* Each check as it is reported (for --json events), or NULL. */

@@ -1,5 +1,6 @@
 /* appliance.c: a libguestfs appliance on one disk, and the Linux system on
  * it (see appliance.h for why not guestfs_inspect_os). */
+#include <ctype.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -14,7 +15,6 @@
  * bytes; a hostile disk may hold anything). */
 #define SMALL_FILE_MAX (64u * 1024)
 /* Filesystems looked at; block devices beyond this are ignored. */
-#define FS_MAX 64
 
 /* A handle configured for disk, not launched. */
 static guestfs_h *handle(const char *disk, const char *format, bool readonly, const char *name)
@@ -260,10 +260,6 @@ static void read_release(guestfs_h *g, struct appliance_os *os)
 
 /* --- filesystems ------------------------------------------------------------ */
 
-struct fs {
-	char *dev, *type, *uuid, *label, *partuuid;
-};
-
 static char *blkid_get(char **kv, const char *key)
 {
 	for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2)
@@ -272,46 +268,79 @@ static char *blkid_get(char **kv, const char *key)
 	return NULL;
 }
 
-static void fs_add(guestfs_h *g, struct fs *v, size_t *n, const char *dev)
+static void fs_add(guestfs_h *g, struct appliance_fs *v, size_t *n, const char *dev,
+		   enum appliance_fs_kind kind)
 {
 	char **kv;
 
-	if (*n >= FS_MAX)
+	if (*n >= APPLIANCE_FS_MAX)
 		return;
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp(v[i].dev, dev) == 0)
 			return;
 	kv = guestfs_blkid(g, dev);	/* fails on a device with nothing on it */
 	v[*n].dev = xstrdup(dev);
+	v[*n].kind = kind;
 	v[*n].type = blkid_get(kv, "TYPE");
 	v[*n].uuid = blkid_get(kv, "UUID");
 	v[*n].label = blkid_get(kv, "LABEL");
 	v[*n].partuuid = blkid_get(kv, "PART_ENTRY_UUID");
+	v[*n].pttype = blkid_get(kv, "PTTYPE");
+	v[*n].part_type = blkid_get(kv, "PART_ENTRY_TYPE");
+	for (char *c = v[*n].part_type; c && !str_startswith(v[*n].part_type, "0x") && *c; c++)
+		*c = (char)toupper((unsigned char)*c);
 	strv_free(kv);
 	(*n)++;
 }
 
 /* Whole devices, partitions and logical volumes, each with what blkid says. */
-static int list_fs(guestfs_h *g, struct fs *v, size_t *n)
+static int list_fs(guestfs_h *g, struct appliance_fs *v, size_t *n)
 {
 	char **devs = guestfs_list_devices(g), **parts = guestfs_list_partitions(g), **lvs;
+	bool pv = false;
 
 	if (!devs || !parts) {
 		strv_free(devs);
 		strv_free(parts);
 		return err_set("libguestfs: list devices: %s", guestfs_last_error(g));
 	}
-	lvs = guestfs_lvs(g);	/* NULL without LVM tools: no LVs then */
 	for (size_t i = 0; devs[i]; i++)
-		fs_add(g, v, n, devs[i]);
+		fs_add(g, v, n, devs[i], APPLIANCE_DEVICE);
 	for (size_t i = 0; parts[i]; i++)
-		fs_add(g, v, n, parts[i]);
+		fs_add(g, v, n, parts[i], APPLIANCE_PARTITION);
+	/* LVM's tools only where blkid saw a physical volume (the appliance's
+	 * init activated its volume groups already). */
+	for (size_t i = 0; i < *n && !pv; i++)
+		pv = v[i].type && strcmp(v[i].type, "LVM2_member") == 0;
+	lvs = pv ? guestfs_lvs(g) : NULL;	/* NULL without LVM tools: no LVs then */
 	for (size_t i = 0; lvs && lvs[i]; i++)
-		fs_add(g, v, n, lvs[i]);
+		fs_add(g, v, n, lvs[i], APPLIANCE_LV);
 	strv_free(devs);
 	strv_free(parts);
 	strv_free(lvs);
 	return 0;
+}
+
+static void fs_release(struct appliance_fs *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].dev);
+		free(v[i].type);
+		free(v[i].uuid);
+		free(v[i].label);
+		free(v[i].partuuid);
+		free(v[i].pttype);
+		free(v[i].part_type);
+	}
+	free(v);
+}
+
+const struct appliance_fs *appliance_fs_find(const struct appliance_os *os, const char *dev)
+{
+	for (size_t i = 0; i < os->nfs; i++)
+		if (strcmp(os->fs[i].dev, dev) == 0)
+			return &os->fs[i];
+	return NULL;
 }
 
 static bool linux_fs(const char *type)
@@ -353,7 +382,7 @@ static bool looks_like_root(guestfs_h *g, const char *prefix)
 
 /* The device an fstab spec names, among v (NULL when none). The disk's
  * single drive is /dev/sda in the appliance, whatever the guest calls it. */
-static const char *resolve_spec(guestfs_h *g, const struct fs *v, size_t n, const char *spec)
+static const char *resolve_spec(guestfs_h *g, const struct appliance_fs *v, size_t n, const char *spec)
 {
 	static const struct { const char *prefix; size_t field; } by[] = {
 		{ "UUID=", 1 }, { "LABEL=", 2 }, { "PARTUUID=", 3 },
@@ -453,7 +482,7 @@ char *appliance_subvol_option(const char *opts)
 
 /* Mountpoints from the root's fstab (PREFIX: where the root's tree is in
  * what is mounted now), the root itself first with ROOT_OPTS. */
-static void read_fstab(guestfs_h *g, struct appliance_os *os, const struct fs *v, size_t n,
+static void read_fstab(guestfs_h *g, struct appliance_os *os, const struct appliance_fs *v, size_t n,
 		       const char *prefix, const char *root_opts)
 {
 	char *path = xasprintf("%s/etc/fstab", prefix);
@@ -468,7 +497,7 @@ static void read_fstab(guestfs_h *g, struct appliance_os *os, const struct fs *v
 		struct appliance_fstab_entry e;
 		const char *dev;
 
-		if (!appliance_fstab_line(line, &e) || m.n / 3 >= FS_MAX)
+		if (!appliance_fstab_line(line, &e) || m.n / 3 >= APPLIANCE_FS_MAX)
 			continue;
 		dev = resolve_spec(g, v, n, e.spec);
 		if (!dev) {
@@ -493,12 +522,12 @@ static void read_fstab(guestfs_h *g, struct appliance_os *os, const struct fs *v
 /* A btrfs filesystem (mounted on /) whose root is a subvolume (Fedora's
  * "root", openSUSE's snapshots are not followed): the first subvolume that
  * looks like a root. */
-static void find_btrfs_root(guestfs_h *g, struct appliance_os *os, const struct fs *v,
+static void find_btrfs_root(guestfs_h *g, struct appliance_os *os, const struct appliance_fs *v,
 			    size_t n, const char *dev)
 {
 	struct guestfs_btrfssubvolume_list *l = guestfs_btrfs_subvolume_list(g, "/");
 
-	for (size_t i = 0; l && i < l->len && i < FS_MAX; i++) {
+	for (size_t i = 0; l && i < l->len && i < APPLIANCE_FS_MAX; i++) {
 		char *prefix = xasprintf("/%s", l->val[i].btrfssubvolume_path), *opt;
 
 		if (looks_like_root(g, prefix)) {
@@ -519,15 +548,16 @@ static void find_btrfs_root(guestfs_h *g, struct appliance_os *os, const struct 
 
 int appliance_find_os(guestfs_h *g, struct appliance_os *os)
 {
-	struct fs v[FS_MAX];
+	struct appliance_fs *v = xcalloc(APPLIANCE_FS_MAX, sizeof(*v));
 	size_t n = 0, i;
 	bool ntfs = false;
 	int ret = -1;
 
 	memset(os, 0, sizeof(*os));
-	memset(v, 0, sizeof(v));
+	os->fs = v;
 	if (list_fs(g, v, &n) < 0)
 		goto cleanup;
+	os->nfs = n;
 	for (i = 0; i < n; i++) {
 		if (v[i].type && strcmp(v[i].type, "ntfs") == 0)
 			ntfs = true;
@@ -551,16 +581,34 @@ int appliance_find_os(guestfs_h *g, struct appliance_os *os)
 	os->arch = xstrdup("unknown");
 	ret = 0;
 cleanup:
-	if (ret < 0)
+	if (ret < 0) {
+		os->nfs = n;	/* what list_fs filled, released with the rest */
 		appliance_os_release(os);
-	for (i = 0; i < n; i++) {
-		free(v[i].dev);
-		free(v[i].type);
-		free(v[i].uuid);
-		free(v[i].label);
-		free(v[i].partuuid);
 	}
 	return ret;
+}
+
+/* An ELF executable's architecture from its header, in libguestfs's
+ * names (guestfs_file_architecture, which runs file(1) in the appliance),
+ * or NULL for one this does not know. */
+char *appliance_elf_arch(const unsigned char *h, size_t n)
+{
+	static const struct { uint16_t machine; const char *arch32, *arch64; } m[] = {
+		{ 3, "i386", NULL }, { 62, NULL, "x86_64" }, { 40, "arm", NULL },
+		{ 183, NULL, "aarch64" }, { 22, "s390", "s390x" }, { 243, "riscv32", "riscv64" },
+	};
+	uint16_t machine;
+
+	if (n < 20 || memcmp(h, "\177ELF", 4) != 0 || (h[4] != 1 && h[4] != 2) || h[5] != 1)
+		return NULL;	/* little-endian only: the rest is file(1)'s */
+	machine = get_le16(h + 18);
+	for (size_t i = 0; i < ARRAY_SIZE(m); i++)
+		if (m[i].machine == machine) {
+			const char *a = h[4] == 2 ? m[i].arch64 : m[i].arch32;
+
+			return a ? xstrdup(a) : NULL;
+		}
+	return NULL;
 }
 
 int appliance_mount_os(guestfs_h *g, struct appliance_os *os, bool readonly,
@@ -587,9 +635,19 @@ int appliance_mount_os(guestfs_h *g, struct appliance_os *os, bool readonly,
 	for (size_t i = 0; i < ARRAY_SIZE(bins); i++) {
 		char *a;
 
+		char *h;
+		size_t hn = 0;
+
 		if (guestfs_is_file_opts(g, bins[i], GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 1, -1) != 1)
 			continue;
-		a = guestfs_file_architecture(g, bins[i]);
+		/* The header, read in the daemon; file(1) only when it is not
+		 * an ELF this knows (a process in the appliance, ~0.3 s under
+		 * TCG). */
+		h = guestfs_pread(g, bins[i], 20, 0, &hn);
+		a = h ? appliance_elf_arch((const unsigned char *)h, hn) : NULL;
+		free(h);
+		if (!a)
+			a = guestfs_file_architecture(g, bins[i]);
 		if (a) {
 			free(os->arch);
 			os->arch = a;
@@ -608,5 +666,6 @@ void appliance_os_release(struct appliance_os *os)
 	free(os->arch);
 	strv_free(os->mounts);
 	strv_free(os->unresolved);
+	fs_release(os->fs, os->nfs);
 	memset(os, 0, sizeof(*os));
 }

@@ -50,6 +50,18 @@ bool appliance_fstab_line(const char *line, struct appliance_fstab_entry *e);
 /* "subvol=NAME" from a mount option list (btrfs), or "" (caller frees). */
 char *appliance_subvol_option(const char *opts);
 
+/* A block device the appliance sees, with what blkid says of it. */
+enum appliance_fs_kind { APPLIANCE_DEVICE, APPLIANCE_PARTITION, APPLIANCE_LV };
+struct appliance_fs {
+	char *dev;           /* /dev/sda, /dev/sda1, /dev/VG/LV */
+	enum appliance_fs_kind kind;
+	char *type;          /* blkid's TYPE (ext4, vfat, crypto_LUKS...), or NULL */
+	char *uuid, *label, *partuuid;
+	char *pttype;        /* a device's partition table: PTTYPE (dos, gpt), or NULL */
+	char *part_type;     /* a partition's PART_ENTRY_TYPE: "0x83" (dos), a GUID
+				(gpt, upper case, as sgdisk prints it), or NULL */
+};
+
 struct appliance_os {
 	int nroots;          /* Linux roots found (0: none) */
 	char *root;          /* the first root's device */
@@ -63,7 +75,15 @@ struct appliance_os {
 	size_t nmounts;      /* triples */
 	char **unresolved;   /* "mountpoint", "fstab spec" pairs fstab names but no device has */
 	size_t nunresolved;
+	/* What appliance_find_os() looked at: whole devices, partitions (in the
+	 * appliance's order), logical volumes; at most APPLIANCE_FS_MAX. */
+	struct appliance_fs *fs;
+	size_t nfs;
 };
+#define APPLIANCE_FS_MAX 64
+
+/* The entry for dev in os->fs, or NULL. */
+const struct appliance_fs *appliance_fs_find(const struct appliance_os *os, const char *dev);
 
 /* Find the Linux system on the attached disk. Returns 0 with os->nroots 0
  * when there is none; -1 only when the appliance itself failed. Leaves
@@ -80,5 +100,10 @@ int appliance_mount_os(guestfs_h *g, struct appliance_os *os, bool readonly,
 		       void *opaque);
 
 void appliance_os_release(struct appliance_os *os);
+
+/* The architecture an ELF header (its first n bytes) names, as libguestfs
+ * names it ("x86_64", "aarch64", "i386"...; caller frees), or NULL when it
+ * is not a little-endian ELF of a machine this knows. */
+char *appliance_elf_arch(const unsigned char *h, size_t n);
 
 #endif

@@ -8,26 +8,38 @@
 #include "run.h"
 #include "util.h"
 
-int qemu_img_run(const char *const *argv, const struct qemu_img_how *how)
+/* Start argv (kept by the caller until the job is waited for). 0, or -1
+ * with the error recorded and nothing running. */
+static int job_start(struct qemu_img_job *job, const char *const *argv,
+		     const struct qemu_img_how *how)
 {
 	static const struct qemu_img_how none;
 	struct run r = RUN_INIT;
 	char *line = run_argv_str(argv);
-	int ret = -1;
 
-	if (!how)
-		how = &none;
+	job->how = how ? how : &none;
 	log_debug("run: %s", line);
 	free(line);
-	r.argv = argv;
-	r.out = how->progress ? RUN_INHERIT : RUN_CAPTURE;
-	r.err = RUN_CAPTURE;
-	r.timeout_ms = how->timeout_ms;
-	if (run_start(&r) < 0)
-		goto cleanup;
-	if (how->pid)
-		*how->pid = r.pid;
-	if (run_finish(&r) < 0) {
+	job->r = r;
+	job->r.argv = argv;
+	job->r.out = job->how->progress ? RUN_INHERIT : RUN_CAPTURE;
+	job->r.err = RUN_CAPTURE;
+	job->r.timeout_ms = job->how->timeout_ms;
+	if (run_start(&job->r) < 0) {
+		run_release(&job->r);
+		return -1;
+	}
+	if (job->how->pid)
+		*job->how->pid = job->r.pid;
+	return 0;
+}
+
+int qemu_img_wait(struct qemu_img_job *job)
+{
+	const struct qemu_img_how *how = job->how;
+	int ret = -1;
+
+	if (run_finish(&job->r) < 0) {
 		if (how->pid)
 			*how->pid = 0;
 		goto cleanup;
@@ -38,18 +50,26 @@ int qemu_img_run(const char *const *argv, const struct qemu_img_how *how)
 		err_set("interrupted by signal %d", (int)*how->stop);
 		goto cleanup;
 	}
-	if (run_check(&r) < 0)
+	if (run_check(&job->r) < 0)
 		goto cleanup;
 	ret = 0;
 cleanup:
-	run_release(&r);
+	run_release(&job->r);
 	return ret;
 }
 
-int qemu_img_convert(const char *in, const char *in_fmt, const char *out,
-		     const char *out_fmt, const char *options, const struct qemu_img_how *how)
+int qemu_img_run(const char *const *argv, const struct qemu_img_how *how)
 {
-	const char *argv[17];
+	struct qemu_img_job job;
+
+	return job_start(&job, argv, how) < 0 ? -1 : qemu_img_wait(&job);
+}
+
+/* argv (QEMU_IMG_ARGV_MAX) for qemu-img convert. */
+static void convert_argv(const char **argv, const char *in, const char *in_fmt,
+			 const char *out, const char *out_fmt, const char *options,
+			 const struct qemu_img_how *how)
+{
 	size_t n = 0;
 
 	argv[n++] = "qemu-img";
@@ -72,7 +92,23 @@ int qemu_img_convert(const char *in, const char *in_fmt, const char *out,
 	argv[n++] = in;
 	argv[n++] = out;
 	argv[n] = NULL;
+}
+
+int qemu_img_convert(const char *in, const char *in_fmt, const char *out,
+		     const char *out_fmt, const char *options, const struct qemu_img_how *how)
+{
+	const char *argv[QEMU_IMG_ARGV_MAX];
+
+	convert_argv(argv, in, in_fmt, out, out_fmt, options, how);
 	return qemu_img_run(argv, how);
+}
+
+int qemu_img_convert_start(const char *in, const char *in_fmt, const char *out,
+			   const char *out_fmt, const char *options,
+			   const struct qemu_img_how *how, struct qemu_img_job *job)
+{
+	convert_argv(job->argv, in, in_fmt, out, out_fmt, options, how);
+	return job_start(job, job->argv, how);
 }
 
 int qemu_img_compare(const char *a, const char *a_fmt, const char *b, const char *b_fmt,

@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include "compat.h"
+#include "run.h"
 
 struct json_t;
 
@@ -32,6 +33,21 @@ int qemu_img_run(const char *const *argv, const struct qemu_img_how *how);
 /* qemu-img convert in (in_fmt) to out (out_fmt, -o options or NULL). */
 int qemu_img_convert(const char *in, const char *in_fmt, const char *out,
 		     const char *out_fmt, const char *options, const struct qemu_img_how *how);
+
+/* The same in the background: started (0, or -1 with nothing running),
+ * then qemu_img_wait(). in, out and options must outlive the job; how too
+ * (or NULL). */
+#define QEMU_IMG_ARGV_MAX 17
+struct qemu_img_job {
+	const char *argv[QEMU_IMG_ARGV_MAX];
+	struct run r;
+	const struct qemu_img_how *how;
+};
+int qemu_img_convert_start(const char *in, const char *in_fmt, const char *out,
+			   const char *out_fmt, const char *options,
+			   const struct qemu_img_how *how, struct qemu_img_job *job);
+/* Wait for a started job: what qemu_img_run() returns. Exactly once. */
+int qemu_img_wait(struct qemu_img_job *job);
 
 /* qemu-img compare: 0 when both hold the same content. */
 int qemu_img_compare(const char *a, const char *a_fmt, const char *b, const char *b_fmt,

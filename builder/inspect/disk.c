@@ -41,59 +41,59 @@ static void check_esp(struct inspect_ctx *c, const char *part)
 
 int inspect_disk_layout(struct inspect_ctx *c)
 {
-	char **devs = NULL, **parts = NULL, **lvs = NULL, *code = NULL;
-	json_t *jparts = json_array();
-	size_t i, n, len = 0;
+	const struct appliance_os *os = &c->os;
+	const struct appliance_fs *disk = NULL;
 	const char *dev;
+	json_t *jparts = json_array();
+	char *code = NULL;
+	size_t i, n = 0, len = 0;
+	bool lvm = false;
 
-	devs = guestfs_list_devices(c->g);
-	if (!devs || !devs[0]) {
-		err_set("libguestfs: no disk: %s", guestfs_last_error(c->g));
-		goto fail;
+	/* What appliance_find_os() listed (inspect.c runs it first): one
+	 * listing and one blkid per device and partition for the whole
+	 * inspection; the partition table and each partition's type are
+	 * blkid's too (no parted, sfdisk or sgdisk run for them). */
+	for (i = 0; i < os->nfs && !disk; i++)
+		if (os->fs[i].kind == APPLIANCE_DEVICE)
+			disk = &os->fs[i];
+	if (!disk) {
+		json_decref(jparts);
+		return err_set("libguestfs: no disk");
 	}
-	dev = devs[0];
-	c->parttype = guestfs_part_get_parttype(c->g, dev);	/* NULL: none */
+	dev = disk->dev;
+	if (disk->pttype)
+		c->parttype = xstrdup(strcmp(disk->pttype, "dos") == 0 ? "msdos" : disk->pttype);
 	code = guestfs_pread_device(c->g, dev, 440, 0, &len);
 	if (code)
 		for (i = 0; i < len && !c->mbr_code; i++)
 			c->mbr_code = code[i] != 0;
-	parts = guestfs_list_partitions(c->g);
-	if (!parts) {
-		err_set("libguestfs: list partitions: %s", guestfs_last_error(c->g));
-		goto fail;
-	}
-	for (n = 0; parts[n]; n++) {
-		int num = guestfs_part_to_partnum(c->g, parts[n]);
-		char *fs = guestfs_vfs_type(c->g, parts[n]);
-		char *type = NULL;
+	for (i = 0; i < os->nfs; i++) {
+		const struct appliance_fs *p = &os->fs[i];
+		const char *fs = p->type, *type = p->part_type;
 		bool esp = false;
 
+		lvm |= p->kind == APPLIANCE_LV;
+		if (p->kind != APPLIANCE_PARTITION)
+			continue;
+		n++;
 		if (c->parttype && strcmp(c->parttype, "gpt") == 0) {
-			type = guestfs_part_get_gpt_type(c->g, dev, num);
 			esp = type && strcasecmp(type, GPT_TYPE_ESP) == 0;
 			if (type && strcasecmp(type, GPT_TYPE_BIOS_BOOT) == 0)
 				c->bios_boot_part = true;
 		} else if (c->parttype && strcmp(c->parttype, "msdos") == 0) {
-			int id = guestfs_part_get_mbr_id(c->g, dev, num);
-
-			if (id >= 0)
-				type = xasprintf("0x%02x", id);
-			esp = id == MBR_ID_ESP;
+			esp = type && strtol(type, NULL, 16) == MBR_ID_ESP;
 		}
 		if (fs && strcmp(fs, "crypto_LUKS") == 0)
 			c->encrypted = true;
 		if (esp && !c->esp)
-			c->esp = xstrdup(parts[n]);
-		json_array_append_new(jparts, json_pack("{s:s, s:s?, s:s?, s:b}", "device", parts[n],
+			c->esp = xstrdup(p->dev);
+		json_array_append_new(jparts, json_pack("{s:s, s:s?, s:s?, s:b}", "device", p->dev,
 							"type", type, "fs", fs && *fs ? fs : NULL,
 							"esp", esp));
-		free(fs);
-		free(type);
 	}
 	json_object_set_new(c->rep->facts, "partition_table",
 			    c->parttype ? json_string(c->parttype) : json_null());
 	json_object_set_new(c->rep->facts, "partitions", jparts);
-	jparts = NULL;
 
 	if (!c->parttype)
 		report_add(c, CHECK_WARN, "disk.partition-table", dev,
@@ -104,10 +104,11 @@ int inspect_disk_layout(struct inspect_ctx *c)
 			   c->virtual_size >> 30);
 	else
 		report_add(c, CHECK_PASS, "disk.partition-table", dev, "%s, %zu partition%s",
-			   strcmp(c->parttype, "msdos") == 0 ? "MBR" : "GPT", n, n == 1 ? "" : "s");
+			   strcmp(c->parttype, "msdos") == 0 ? "MBR" :
+			   strcmp(c->parttype, "gpt") == 0 ? "GPT" : c->parttype, n,
+			   n == 1 ? "" : "s");
 
-	lvs = guestfs_lvs(c->g);
-	json_object_set_new(c->rep->facts, "lvm", json_boolean(lvs && lvs[0]));
+	json_object_set_new(c->rep->facts, "lvm", json_boolean(lvm));
 	if (c->encrypted)
 		report_add(c, CHECK_FAIL, "disk.encryption", NULL,
 			   "a LUKS partition: an EC2 instance cannot type its passphrase at boot "
@@ -115,15 +116,5 @@ int inspect_disk_layout(struct inspect_ctx *c)
 	if (c->esp)
 		check_esp(c, c->esp);
 	free(code);
-	strv_free(devs);
-	strv_free(parts);
-	strv_free(lvs);
 	return 0;
-
-fail:
-	json_decref(jparts);
-	free(code);
-	strv_free(devs);
-	strv_free(parts);
-	return -1;
 }

@@ -70,9 +70,14 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 
 	*out = NULL;
 	memset(&c, 0, sizeof(c));
-	/* The disk comes from outside: its format is decided once (admit.h). */
-	if (disk_admit(opts->disk, opts->format, &di) < 0)
+	if (opts->own_chain) {
+		if (disk_info_get(opts->own_chain, "qcow2", &di) < 0)
+			return -1;
+		di.path = xstrdup(opts->own_chain);
+	} else if (disk_admit(opts->disk, opts->format, &di) < 0) {
+		/* A disk from outside: its format is decided once (admit.h). */
 		return -1;
+	}
 	rep = xcalloc(1, sizeof(*rep));
 	rep->facts = json_object();
 	rep->disk = xstrdup(opts->disk);
@@ -90,7 +95,9 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 	c.g = appliance_open(overlay, "qcow2", false, opts->disk);
 	if (!c.g)
 		goto cleanup;
-	if (inspect_disk_layout(&c) < 0 || inspect_os(&c) < 0)
+	/* The devices and file systems, listed once; nothing left mounted. */
+	if (appliance_find_os(c.g, &c.os) < 0 || inspect_disk_layout(&c) < 0 ||
+	    inspect_os(&c) < 0)
 		goto cleanup;
 	if (c.root) {	/* an OS was found and mounted */
 		if (inspect_kernel_drivers(&c) < 0 || inspect_config(&c) < 0 ||

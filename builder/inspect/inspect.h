@@ -56,6 +56,12 @@ struct inspect_opts {
 	/* Non-NULL: also read the image's installed packages (sbom.h), for an
 	 * SBOM naming the image so; a failure to is a warning, not a check. */
 	const char *sbom_name;
+	/* Non-NULL: read this file instead of disk, which it holds the same
+	 * content as and need not exist yet: amiforge's own qcow2 over a
+	 * backing chain amiforge wrote (a build's guest disk, powered off,
+	 * while it is flattened into disk). Not admitted (admit.h: amiforge's
+	 * own files are never admitted again); disk names it everywhere. */
+	const char *own_chain;
 };
 
 #define INSPECT_OPTS_INIT { .target = INSPECT_FOR_IMPORT_SNAPSHOT, .boot = INSPECT_BOOT_ANY }

@@ -545,11 +545,12 @@ int inspect_os(struct inspect_ctx *c)
 {
 	struct appliance_os *os = &c->os;
 	json_t *facts = c->rep->facts, *jk;
-	char **kernels = NULL, *s;
+	const struct appliance_fs *rootfs;
+	char **kernels = NULL;
+	const char *s;
 	size_t i;
 
-	if (appliance_find_os(c->g, os) < 0)
-		return -1;
+	/* appliance_find_os() ran before the disk layout (inspect.c). */
 	json_object_set_new(facts, "type", json_string(os->type));
 	if (os->nroots == 0) {
 		if (strcmp(os->type, "unknown") != 0)
@@ -586,7 +587,8 @@ int inspect_os(struct inspect_ctx *c)
 		report_add(c, CHECK_FAIL, "os.arch", NULL,
 			   "%s: EC2 runs x86_64 and arm64 (aarch64) only", os->arch);
 
-	s = guestfs_vfs_type(c->g, c->root);
+	rootfs = appliance_fs_find(os, c->root);
+	s = rootfs ? rootfs->type : NULL;
 	json_object_set_new(facts, "root_fs", json_string(s ? s : "unknown"));
 	if (s && (strcmp(s, "ext4") == 0 || strcmp(s, "ext3") == 0 || strcmp(s, "ext2") == 0 ||
 		  strcmp(s, "xfs") == 0 || strcmp(s, "btrfs") == 0))
@@ -594,7 +596,6 @@ int inspect_os(struct inspect_ctx *c)
 	else
 		report_add(c, CHECK_WARN, "disk.root-fs", c->root,
 			   "%s: not one of ext2/3/4, XFS, Btrfs", s ? s : "unknown");
-	free(s);
 
 	kernels = guest_glob(c, "/boot/vmlinuz-*");
 	jk = json_array();

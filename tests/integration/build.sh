@@ -40,10 +40,13 @@ import json,os
 i=json.load(open('$m'))['inspect']
 print(i['status'] in ('passed','warnings'), i['for'], i['fail'], i['pass'] > 20, os.path.exists(i['report']))")" \
 	"True generic 0 True True"
-check "build: inspect stage after outputs and the test guest" python3 -c "
+check "build: inspect stage while the disk is flattened, before the test guest" python3 -c "
 import json,sys
-n=[s['name'] for s in json.load(open('$m'))['stages']]
-sys.exit(not n.index('boot-test') < n.index('tests') < n.index('outputs') < n.index('inspect'))"
+st=json.load(open('$m'))['stages']
+n=[s['name'] for s in st]
+f,i=st[n.index('flatten')],st[n.index('inspect')]
+sys.exit(not (n.index('flatten') < n.index('inspect') < n.index('boot-test') < n.index('outputs')
+              and f['started'] <= i['started'] and i['finished'] <= f['finished']))"
 check "build: --json check events from the inspection" python3 -c "
 import json,sys
 ev=[json.loads(l) for l in open('$dir/events.json') if l.strip()]

@@ -40,6 +40,10 @@ check_contains "inspect: fixture default kernel from extlinux" \
 for n in b1 b2 b3; do
 	cp --reflink=auto "$F" "$S/$n.qcow2" && chmod 0644 "$S/$n.qcow2"
 done
+# b4: a blank disk made here: GPT, an ESP and an LVM physical volume
+# whose logical volume holds a minimal root (fstab, os-release, ls): the
+# partition table and types as blkid reads them, and the root found on LVM.
+qemu-img create -q -f qcow2 "$S/b4.qcow2" 512M
 qemu-img resize -q "$S/b2.qcow2" +64M
 qemu-img resize -q "$S/b3.qcow2" +64M
 size=$(qemu-img info --output=json -f qcow2 "$S/b2.qcow2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')
@@ -60,10 +64,13 @@ echo "CANARY-amiforge-7f3a9c" >"$S/k/canary"
 # the kernel, and /initrd.img, a relative symlink; b3 names /vmlinuz,
 # dangling, and an /initrd.img whose ".."s climb past the root (they stay
 # in the guest).
-guestfish --rw -a "$S/b1.qcow2" -a "$S/b2.qcow2" -a "$S/b3.qcow2" >"$S/gf.log" 2>&1 <<EOF
+guestfish --rw -a "$S/b1.qcow2" -a "$S/b2.qcow2" -a "$S/b3.qcow2" -a "$S/b4.qcow2" \
+	>"$S/gf.log" 2>&1 <<EOF
 set-smp 2
 run
 mount /dev/sda1 /
+download /usr/bin/ls $S/k/ls
+download /usr/lib/os-release $S/k/os-release
 download $KCONF $S/k/config
 download /lib/modules/$KV/modules.builtin $S/k/modules.builtin
 download /lib/modules/$KV/modules.dep $S/k/modules.dep
@@ -108,6 +115,23 @@ upload $S/k/canary /var/lib/amiforge-canary
 ln-sf /boot/vmlinuz-0.0.0-gone /vmlinuz
 ln-sf ../../../../../boot/initrd.img-$KV /initrd.img
 upload $S/k/ext-b23.conf /boot/extlinux/extlinux.conf
+umount-all
+part-init /dev/sdd gpt
+part-add /dev/sdd p 2048 133119
+part-add /dev/sdd p 133120 -34
+part-set-gpt-type /dev/sdd 1 C12A7328-F81F-11D2-BA4B-00A0C93EC93B
+part-set-gpt-type /dev/sdd 2 E6D6D379-F507-44C2-A23C-238F2A3DF928
+mkfs vfat /dev/sdd1
+pvcreate /dev/sdd2
+vgcreate afvg /dev/sdd2
+lvcreate-free root afvg 100
+mkfs ext4 /dev/afvg/root
+mount /dev/afvg/root /
+mkdir-p /etc
+mkdir-p /usr/bin
+write /etc/fstab "/dev/mapper/afvg-root / ext4 defaults 0 1\n"
+upload $S/k/os-release /etc/os-release
+upload $S/k/ls /usr/bin/ls
 umount-all
 EOF
 check "inspect: broken copies made with guestfish" test $? -eq 0
@@ -169,6 +193,18 @@ check_contains "inspect: dangling /vmlinuz fails boot.default-kernel" \
 	"/vmlinuz cannot be reached: dangling symlink: /vmlinuz -> /boot/vmlinuz-0.0.0-gone"
 check_contains "inspect: unknown kernel version warns kernel.drivers" \
 	"$(grep -E '^warn +kernel.drivers' "$S/b3.txt")" "version is unknown"
+
+# b4: GPT and LVM, read from blkid's answers (the partition table, each
+# partition's type GUID) and LVM's (the root's logical volume).
+out=$("$AMIFORGE" inspect --json --input-format qcow2 "$S/b4.qcow2" 2>/dev/null)
+check_eq "inspect: b4 (GPT, root on LVM): table, partitions, LVM, root, arch" \
+	"$(echo "$out" | python3 -c 'import json,sys
+f=json.load(sys.stdin)["facts"]
+print(f["partition_table"], [(p["device"], p["type"], p.get("fs"), p["esp"]) for p in f["partitions"]],
+      f["lvm"], f.get("root"), f.get("root_fs"), f.get("arch"))')" \
+	"gpt [('/dev/sda1', 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B', 'vfat', True), ('/dev/sda2', 'E6D6D379-F507-44C2-A23C-238F2A3DF928', 'LVM2_member', False)] True /dev/afvg/root ext4 x86_64"
+check_eq "inspect: b4 root on LVM detected" "$(echo "$out" | status os.detected | cut -d' ' -f1)" pass
+check_eq "inspect: b4 partition table" "$(echo "$out" | status disk.partition-table)" "pass /dev/sda"
 
 # 3. A raw disk whose bytes are a qcow2 header pointing at the fixture:
 # named raw, it is read as raw (no OS on it), never followed.

@@ -1,5 +1,6 @@
 /* Unit tests for builder/disk/appliance-pvh.c: the PVH note check over
- * crafted ELF images, and the kernel extraction over bzImages made here (a
+ * crafted ELF images (and appliance.c's architecture of an ELF header),
+ * and the kernel extraction over bzImages made here (a
  * setup header, an xz or gzip payload made by the real xz/gzip, the size the
  * kernel's build appends after it). */
 #include <elf.h>
@@ -12,6 +13,7 @@
 #include "error.h"
 #include "run.h"
 #include "util.h"
+#include "builder/disk/appliance.h"
 #include "builder/disk/appliance-pvh.h"
 
 /* An x86_64 ELF with one PT_NOTE segment holding one note. */
@@ -153,6 +155,38 @@ int main(void)
 	elf(k, sizeof(k), "Xen", 18, EM_X86_64);
 	((Elf64_Phdr *)(void *)(b + sizeof(Elf64_Ehdr)))->p_offset = n + 1;
 	CHECK(!appliance_pvh_has_note(k, n), "note: segment past the end: refused");
+
+	/* --- an executable's architecture (appliance_elf_arch) ----------- */
+	{
+		static const struct { uint16_t machine; unsigned char cls, data; size_t n;
+				      const char *want; } t[] = {
+			{ EM_X86_64, ELFCLASS64, ELFDATA2LSB, 20, "x86_64" },
+			{ EM_AARCH64, ELFCLASS64, ELFDATA2LSB, 20, "aarch64" },
+			{ EM_386, ELFCLASS32, ELFDATA2LSB, 20, "i386" },
+			{ EM_S390, ELFCLASS64, ELFDATA2LSB, 20, "s390x" },
+			{ EM_X86_64, ELFCLASS32, ELFDATA2LSB, 20, NULL },  /* x32: file(1)'s */
+			{ EM_PPC64, ELFCLASS64, ELFDATA2LSB, 20, NULL },   /* not in the table */
+			{ EM_X86_64, ELFCLASS64, ELFDATA2MSB, 20, NULL },  /* big-endian */
+			{ EM_X86_64, ELFCLASS64, ELFDATA2LSB, 19, NULL },  /* cut short */
+			{ EM_X86_64, 3, ELFDATA2LSB, 20, NULL },           /* no such class */
+		};
+
+		for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+			char *a;
+
+			elf(k, sizeof(k), "Xen", 18, t[i].machine);
+			k[EI_CLASS] = t[i].cls;
+			k[EI_DATA] = t[i].data;
+			a = appliance_elf_arch(k, t[i].n);
+			CHECK(t[i].want ? a && strcmp(a, t[i].want) == 0 : !a,
+			      "elf arch: machine %u class %u data %u, %zu bytes: %s (want %s)",
+			      t[i].machine, t[i].cls, t[i].data, t[i].n, a ? a : "none",
+			      t[i].want ? t[i].want : "none");
+			free(a);
+		}
+		k[0] = 'X';
+		CHECK(!appliance_elf_arch(k, 20), "elf arch: not an ELF: none");
+	}
 
 	/* --- extraction ------------------------------------------------- */
 	elf(k, sizeof(k), "Xen", 18, EM_X86_64);
