@@ -370,7 +370,7 @@ const char *proto_type_name(uint16_t type)
 		[PROTO_T_SYMLINK] = "symlink", [PROTO_T_LIST] = "list", [PROTO_T_HASH] = "hash",
 		[PROTO_T_REBOOT] = "reboot", [PROTO_T_POWEROFF] = "poweroff",
 		[PROTO_T_PUT_BULK] = "put-bulk", [PROTO_T_GET_BULK] = "get-bulk",
-		[PROTO_T_FLUSH] = "flush",
+		[PROTO_T_FLUSH] = "flush", [PROTO_T_RESEED] = "reseed",
 	};
 	static const char *const rep[] = {
 		"sync-reply", "ok", "error", "output", "exit", "pong", "entries",

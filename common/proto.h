@@ -81,6 +81,10 @@
 
 /* Digests are at most SHA-512's 64 bytes. */
 #define PROTO_DIGEST_MAX 64u
+/* T_RESEED's bytes: at least the CRNG's 256-bit key, at most what a
+ * request carries as a digest. */
+#define PROTO_RESEED_MIN 32u
+#define PROTO_RESEED_MAX PROTO_DIGEST_MAX
 
 /* Frame flags. */
 #define PROTO_F_EOF    0x01   /* PROTO_T_STDIN: no more stdin */
@@ -124,7 +128,12 @@ enum proto_type {
 				* the bulk disk; R_ERROR ENODEV: no such disk, EFBIG */
 	PROTO_T_FLUSH,         /* → R_OK once the guest's file systems are written back
 				* (sync(2)): what a disk snapshot then freezes is whole */
-	PROTO_T_LAST_REQUEST = PROTO_T_FLUSH,
+	PROTO_T_RESEED,        /* A_DIGEST: PROTO_RESEED_MIN..MAX random bytes from the
+				* host → R_OK once the kernel mixed them in, credited,
+				* and reseeded its CRNG (RNDADDENTROPY, RNDRESEEDCRNG);
+				* A_STATUS 0, or the reseed's errno where the kernel has
+				* no RNDRESEEDCRNG (the bytes are mixed in still) */
+	PROTO_T_LAST_REQUEST = PROTO_T_RESEED,
 };
 
 /* Guest → host. */

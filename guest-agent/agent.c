@@ -8,8 +8,10 @@
  * It runs as root from cloud-init or a systemd unit, for the whole life of the
  * guest: it waits for the port to appear, survives the host closing and
  * reopening the channel, and never exits on anything the host sends. */
+#include <linux/random.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
@@ -312,6 +314,50 @@ static int op_power(struct conn *c, const struct proto_frame *f)
 	return 1;
 }
 
+/* A guest restored from a saved state goes on with the saved kernel's
+ * random number generator: every restore of one state would draw the
+ * same numbers until the kernel reseeds on its own (a VM generation ID
+ * makes kernels with the vmgenid driver reseed; Debian 12's cloud kernel
+ * has none). The host's bytes are mixed in and credited, then the CRNG is
+ * reseeded from them at once. */
+static int op_reseed(const struct proto_frame *f, struct proto_msg *ok)
+{
+	struct {
+		struct rand_pool_info info;
+		uint8_t buf[PROTO_RESEED_MAX];
+	} e;
+	const uint8_t *p;
+	size_t n;
+	int fd, r = -1;
+
+	if (proto_get_bytes(f, PROTO_A_DIGEST, &p, &n) != 1 || n < PROTO_RESEED_MIN ||
+	    n > PROTO_RESEED_MAX) {
+		errno = EINVAL;
+		return err_set("reseed: %u to %u bytes expected", PROTO_RESEED_MIN,
+			       PROTO_RESEED_MAX);
+	}
+	memset(&e, 0, sizeof(e));
+	e.info.entropy_count = (int)(8 * n);
+	e.info.buf_size = (int)n;
+	memcpy(e.buf, p, n);
+	fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err_errno("reseed: open /dev/urandom");
+		goto cleanup;
+	}
+	if (ioctl(fd, RNDADDENTROPY, &e.info) < 0) {
+		err_errno("reseed: RNDADDENTROPY");
+		goto cleanup;
+	}
+	proto_msg_u32(ok, PROTO_A_STATUS, ioctl(fd, RNDRESEEDCRNG) < 0 ? (uint32_t)errno : 0);
+	r = 0;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	explicit_bzero(&e, sizeof(e));
+	return r;
+}
+
 /* --- the request loop ----------------------------------------------------- */
 
 static void dispatch(struct conn *c, const struct proto_frame *f)
@@ -356,6 +402,7 @@ static void dispatch(struct conn *c, const struct proto_frame *f)
 	case PROTO_T_GET_BULK: r = op_get_bulk(f, &ok); break;
 	case PROTO_T_REBOOT: case PROTO_T_POWEROFF: r = op_power(c, f); break;
 	case PROTO_T_FLUSH: sync(); r = 0; break;
+	case PROTO_T_RESEED: r = op_reseed(f, &ok); break;
 	default:
 		r = err_set("unknown request type %u", f->type);
 		break;

@@ -652,6 +652,38 @@ static int power_request(struct agent *a, uint16_t type, int64_t timeout_ms)
 	return r < 0 ? -1 : 0;
 }
 
+int agent_reseed(struct agent *a, int64_t timeout_ms)
+{
+	uint8_t bytes[PROTO_RESEED_MAX];
+	struct proto_msg m;
+	struct proto_frame f;
+	uint32_t id, status;
+	int r;
+
+	/* 64 bytes: getrandom(2) returns them whole (at most 256 never
+	 * come back short once the host's pool is ready). */
+	if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+		return err_errno("reseed the guest: getrandom");
+	if (!(id = agent_begin(a))) {
+		explicit_bzero(bytes, sizeof(bytes));
+		return -1;
+	}
+	proto_msg_init(&m, PROTO_T_RESEED, 0, id);
+	proto_msg_bytes(&m, PROTO_A_DIGEST, bytes, sizeof(bytes));
+	explicit_bzero(bytes, sizeof(bytes));
+	r = agent_send_msg(a, &m);
+	explicit_bzero(m.data, m.len);
+	proto_msg_release(&m);
+	if (r < 0 || agent_expect_ok(a, id, &f, timeout_ms) < 0)
+		return err_prefix("reseed the guest's random number generator");
+	if (proto_get_u32(&f, PROTO_A_STATUS, &status) != 1)
+		return agent_protocol_error(a, "reseed: no status");
+	if (status != 0)
+		return err_set("reseed the guest's random number generator: RNDRESEEDCRNG: %s "
+			       "(host bytes mixed in, not yet used)", strerror((int)status));
+	return 0;
+}
+
 int agent_poweroff(struct agent *a, int64_t timeout_ms)
 {
 	if (power_request(a, PROTO_T_POWEROFF, timeout_ms) < 0)

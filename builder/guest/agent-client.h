@@ -46,6 +46,11 @@ int agent_get_info(struct agent *a, struct agent_info *info, int64_t timeout_ms)
 /* Ask the guest to power off; returns once the request is acknowledged or
  * the channel closes. */
 int agent_poweroff(struct agent *a, int64_t timeout_ms);
+/* Mix PROTO_RESEED_MAX bytes of this host's randomness into the guest
+ * kernel's pool, credited, and reseed its CRNG (PROTO_T_RESEED): for a
+ * guest restored from a saved state. 0, or -1 with the error recorded
+ * (also when the kernel took the bytes but cannot reseed at once). */
+int agent_reseed(struct agent *a, int64_t timeout_ms);
 
 /* Reboot the guest through the agent and wait (up to timeout_ms) until an
  * agent from the new boot answers a sync: the old agent is told apart by the

@@ -514,6 +514,22 @@ static void set_clock(struct guest *g)
 	exec_result_release(&res);
 }
 
+/* A restored guest's kernel goes on from the saved random number
+ * generator's state: reseeded from this host's randomness before any step
+ * runs (agent_reseed), so that two restores of one state do not draw the
+ * same numbers. A failure is a warning that says so. */
+static void after_restore(struct guest *g)
+{
+	set_clock(g);
+	if (agent_reseed(g->agent, 30000) < 0)
+		log_warn("guest %s: %s: steps may draw the random numbers another restore of "
+			 "this state drew", g->name, err_msg());
+	else
+		log_debug("guest %s: its random number generator reseeded from the host's",
+			  g->name);
+	err_clear();
+}
+
 struct guest *guest_boot(const struct guest_opts *o)
 {
 	struct guest *g = xcalloc(1, sizeof(*g));
@@ -642,7 +658,7 @@ struct guest *guest_boot(const struct guest_opts *o)
 	g->t_ready = now_ms();
 	g->ex = executor_agent_new(g->agent);
 	if (g->restored)
-		set_clock(g);
+		after_restore(g);
 	if (g->bulk && executor_agent_set_bulk(g->ex, g->bulk, g->bulk_nonce,
 					       GUEST_BULK_CAPACITY) < 0) {
 		log_warn("%s; files go through the agent channel", err_msg());

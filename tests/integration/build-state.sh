@@ -9,7 +9,8 @@
 #      guest's shape and name; (libvirt) beside four older states, the
 #      cache keeps four (CKPT_STATES_KEEP): the least recently used goes
 #   2. Three changed: the guest is restored, not booted; Three sees One's
-#      mark; the guest's clock is this host's; the output has Three's file;
+#      mark; the guest's clock is this host's, its CRNG reseeded from this
+#      host's bytes (build.log); the output has Three's file;
 #      nothing is left running
 # and with the direct QEMU driver:
 #   3. Three changed again: a second guest restored from the same state
@@ -118,6 +119,8 @@ PY
 	check "$drv rebuild: the guest's clock is the host's (guest $clock, host $(date -u +%s))" \
 		test -n "$clock" -a "$(( $(date -u +%s) - ${clock:-0} ))" -lt 300 -a \
 		"$(( $(date -u +%s) - ${clock:-0} ))" -ge 0
+	check "$drv rebuild: the restored guest's random number generator was reseeded from the host's" \
+		grep -q "its random number generator reseeded from the host's" "$dir/out-$drv-2"/*/build.log
 	out=$(ls "$dir/out-$drv-2"/*/output/*.qcow2 2>/dev/null)
 	check_eq "$drv rebuild: the output has every step's file" \
 		"$(LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish --ro -a "$out" -i -- \

@@ -599,6 +599,28 @@ static void test_real_agent(void)
 		free(gb);
 		free(back);
 	}
+	/* After a restore: the host's bytes into the kernel's pool, credited,
+	 * and the CRNG reseeded (root's: CAP_SYS_ADMIN). */
+	if (geteuid() == 0)
+		CHECK(agent_reseed(a, 5000) == 0, "agent: reseed the kernel's CRNG");
+	else
+		CHECK(agent_reseed(a, 5000) < 0 && strstr(err_msg(), "RNDADDENTROPY"),
+		      "agent: reseed refused without CAP_SYS_ADMIN (%s)", err_msg());
+	err_clear();
+	{
+		uint8_t few[PROTO_RESEED_MIN - 1] = { 0 };
+		struct proto_msg m;
+		struct proto_frame f;
+		uint32_t id = agent_begin(a);
+
+		proto_msg_init(&m, PROTO_T_RESEED, 0, id);
+		proto_msg_bytes(&m, PROTO_A_DIGEST, few, sizeof(few));
+		CHECK(id && agent_send_msg(a, &m) == 0 && agent_expect_ok(a, id, &f, 5000) < 0 &&
+		      strstr(err_msg(), "32 to 64 bytes expected"),
+		      "agent: reseed with %zu bytes refused (%s)", sizeof(few), err_msg());
+		proto_msg_release(&m);
+		err_clear();
+	}
 	boot1 = xstrdup(agent_boot_id(a));
 	CHECK(ex->ops->reboot(ex, 20000) == 0 && strcmp(boot1, agent_boot_id(a)) != 0,
 	      "agent: reboot, agent back with a new boot id");
