@@ -1225,7 +1225,9 @@ static int pipeline(struct build *b, struct build_result *res)
 		if (guest_stage(b, &gs) < 0)
 			goto cleanup;
 	}
-	/* Tested: the disk becomes the build's output. */
+	/* Tested: the disk becomes the build's output (one that failed its
+	 * inspection too, for the user to examine; nothing else is made of
+	 * it). */
 	{
 		unsigned oid;
 

@@ -14,7 +14,6 @@
 /* Largest os-release, release file or fstab read (they are a few hundred
  * bytes; a hostile disk may hold anything). */
 #define SMALL_FILE_MAX (64u * 1024)
-/* Filesystems looked at; block devices beyond this are ignored. */
 
 /* A handle configured for disk, not launched. */
 static guestfs_h *handle(const char *disk, const char *format, bool readonly, const char *name)
@@ -633,9 +632,7 @@ int appliance_mount_os(guestfs_h *g, struct appliance_os *os, bool readonly,
 	}
 	read_release(g, os);
 	for (size_t i = 0; i < ARRAY_SIZE(bins); i++) {
-		char *a;
-
-		char *h;
+		char *a, *h;
 		size_t hn = 0;
 
 		if (guestfs_is_file_opts(g, bins[i], GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 1, -1) != 1)

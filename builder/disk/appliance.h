@@ -80,6 +80,7 @@ struct appliance_os {
 	struct appliance_fs *fs;
 	size_t nfs;
 };
+/* Block devices looked at; those beyond this are ignored. */
 #define APPLIANCE_FS_MAX 64
 
 /* The entry for dev in os->fs, or NULL. */
