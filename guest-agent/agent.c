@@ -322,10 +322,9 @@ static int op_power(struct conn *c, const struct proto_frame *f)
  * reseeded from them at once. */
 static int op_reseed(const struct proto_frame *f, struct proto_msg *ok)
 {
-	struct {
-		struct rand_pool_info info;
-		uint8_t buf[PROTO_RESEED_MAX];
-	} e;
+	/* struct rand_pool_info and its flexible buf[], in one aligned block. */
+	uint32_t e[(sizeof(struct rand_pool_info) + PROTO_RESEED_MAX) / sizeof(uint32_t)];
+	struct rand_pool_info *info = (struct rand_pool_info *)(void *)e;
 	const uint8_t *p;
 	size_t n;
 	int fd, r = -1;
@@ -336,16 +335,16 @@ static int op_reseed(const struct proto_frame *f, struct proto_msg *ok)
 		return err_set("reseed: %u to %u bytes expected", PROTO_RESEED_MIN,
 			       PROTO_RESEED_MAX);
 	}
-	memset(&e, 0, sizeof(e));
-	e.info.entropy_count = (int)(8 * n);
-	e.info.buf_size = (int)n;
-	memcpy(e.buf, p, n);
+	memset(e, 0, sizeof(e));
+	info->entropy_count = (int)(8 * n);
+	info->buf_size = (int)n;
+	memcpy(info->buf, p, n);
 	fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
 		err_errno("reseed: open /dev/urandom");
 		goto cleanup;
 	}
-	if (ioctl(fd, RNDADDENTROPY, &e.info) < 0) {
+	if (ioctl(fd, RNDADDENTROPY, info) < 0) {
 		err_errno("reseed: RNDADDENTROPY");
 		goto cleanup;
 	}
@@ -354,7 +353,7 @@ static int op_reseed(const struct proto_frame *f, struct proto_msg *ok)
 cleanup:
 	if (fd >= 0)
 		close(fd);
-	explicit_bzero(&e, sizeof(e));
+	explicit_bzero(e, sizeof(e));
 	return r;
 }
 
