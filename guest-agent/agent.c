@@ -327,7 +327,7 @@ static int op_reseed(const struct proto_frame *f, struct proto_msg *ok)
 	struct rand_pool_info *info = (struct rand_pool_info *)(void *)e;
 	const uint8_t *p;
 	size_t n;
-	int fd, r = -1;
+	int fd, r = -1, saved;
 
 	if (proto_get_bytes(f, PROTO_A_DIGEST, &p, &n) != 1 || n < PROTO_RESEED_MIN ||
 	    n > PROTO_RESEED_MAX) {
@@ -351,9 +351,11 @@ static int op_reseed(const struct proto_frame *f, struct proto_msg *ok)
 	proto_msg_u32(ok, PROTO_A_STATUS, ioctl(fd, RNDRESEEDCRNG) < 0 ? (uint32_t)errno : 0);
 	r = 0;
 cleanup:
+	saved = errno;	/* what the reply's A_ERRNO says */
 	if (fd >= 0)
 		close(fd);
 	explicit_bzero(e, sizeof(e));
+	errno = saved;
 	return r;
 }
 
