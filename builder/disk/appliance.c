@@ -580,10 +580,8 @@ int appliance_find_os(guestfs_h *g, struct appliance_os *os)
 	os->arch = xstrdup("unknown");
 	ret = 0;
 cleanup:
-	if (ret < 0) {
-		os->nfs = n;	/* what list_fs filled, released with the rest */
-		appliance_os_release(os);
-	}
+	if (ret < 0)
+		appliance_os_release(os);	/* os->fs with the rest */
 	return ret;
 }
 

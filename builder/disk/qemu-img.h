@@ -36,7 +36,7 @@ int qemu_img_convert(const char *in, const char *in_fmt, const char *out,
 
 /* The same in the background: started (0, or -1 with nothing running),
  * then qemu_img_wait(). in, out and options must outlive the job; how too
- * (or NULL). */
+ * (or NULL). The job stays where it is until then (its argv is inside it). */
 #define QEMU_IMG_ARGV_MAX 17
 struct qemu_img_job {
 	const char *argv[QEMU_IMG_ARGV_MAX];
