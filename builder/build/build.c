@@ -1281,6 +1281,7 @@ static void on_signal(int sig, void *opaque)
 
 	if (!b->j)
 		return;
+	journal_seal(b->j);	/* the build's thread goes on meanwhile */
 	journal_cleanup(b->j, false, NULL, &released, &failed);
 	fprintf(stderr, "amiforge: %s: released %u resources%s (journal %s)\n", strsignal(sig),
 		released, failed ? ", some failed: run amiforge clean" : "", b->bd.journal);

@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <sys/file.h>
 
 #include "journal.h"
@@ -17,6 +18,10 @@ struct journal {
 	int fd;
 	unsigned next_id;
 	struct strv roots;   /* real paths file and dir entries may lie under */
+	pthread_mutex_t lock;  /* one line written at a time; the seal */
+	pthread_cond_t never;  /* what a thread appending to a sealed journal waits on */
+	bool sealed;
+	pthread_t sealer;      /* the only thread that appends once sealed */
 };
 
 /* The journal whose entries are being released (journal_cleanup): the
@@ -586,6 +591,9 @@ int journal_allow_root(struct journal *j, const char *dir)
 struct journal *journal_open(const char *path)
 {
 	struct journal *j = xcalloc(1, sizeof(*j));
+
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->never, NULL);
 	struct journal_entry *e = NULL;
 	size_t n = 0, i;
 	struct stat st;
@@ -644,20 +652,36 @@ void journal_close(struct journal *j)
 	if (j->fd >= 0)
 		close(j->fd);   /* releases the flock */
 	strv_release(&j->roots);
+	pthread_cond_destroy(&j->never);
+	pthread_mutex_destroy(&j->lock);
 	free(j->path);
 	free(j);
 }
 
 static int append(struct journal *j, struct buf *line)
 {
+	int r = 0;
+
 	log_redact(line);
 	if (buf_addc(line, '\n') < 0)
 		return err_prefix("journal '%s'", j->path);
+	pthread_mutex_lock(&j->lock);
+	while (j->sealed && !pthread_equal(j->sealer, pthread_self()))
+		pthread_cond_wait(&j->never, &j->lock);
 	/* O_APPEND and one write: a line is never interleaved or split
 	 * (short of a crash mid-write, which the reader tolerates). */
 	if (write_all(j->fd, line->data, line->len) < 0 || fdatasync(j->fd) < 0)
-		return err_errno("write journal '%s'", j->path);
-	return 0;
+		r = err_errno("write journal '%s'", j->path);
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
+void journal_seal(struct journal *j)
+{
+	pthread_mutex_lock(&j->lock);
+	j->sealed = true;
+	j->sealer = pthread_self();
+	pthread_mutex_unlock(&j->lock);
 }
 
 int journal_addv(struct journal *j, unsigned *id, const char *kind,

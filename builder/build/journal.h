@@ -96,6 +96,13 @@ enum journal_event { JOURNAL_EV_CREATED, JOURNAL_EV_RELEASED, JOURNAL_EV_KEPT };
 int journal_resource(struct journal *j, enum journal_event ev, const char *kind,
 		     const char *id, const char *region);
 
+/* From now on only the calling thread writes to j: any other thread that
+ * writes to it waits for ever. For a signal's cleanup (journal_cleanup from
+ * the signal watcher, then _exit) while the build's thread runs on: a
+ * resource journaled before it is made (a file, a directory) is then never
+ * made after the walk, where nothing would release it. */
+void journal_seal(struct journal *j);
+
 /* Release, newest first, every live resource through its handler; each
  * success is journaled. Failures do not stop the walk. *released and
  * *failed (may be NULL) count them. dry_run only prints what would be done.

@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "error.h"
+#include "builder/guest/guest.h"
 #include "builder/inspect/inspect.h"
 #include "log.h"
 #include "util.h"
@@ -67,6 +68,8 @@ int cmd_inspect(int argc, char **argv)
 	if (optind + 1 != argc)
 		return cmd_usage(INSPECT_USAGE);
 	o.disk = argv[optind];
+	/* Interrupted: the appliance and the temporary files go (guest.c). */
+	guest_on_signal(NULL, NULL);
 	if (inspect_run(&o, &rep) < 0) {
 		log_err_msg();
 		return EXIT_FAIL;

@@ -6,6 +6,7 @@
 
 #include "builder/disk/admit.h"
 #include "builder/disk/diskinfo.h"
+#include "builder/guest/guest.h"
 #include "builder/inspect/sbom.h"
 #include "builder/inspect/files.h"
 #include "buf.h"
@@ -154,6 +155,7 @@ int cmd_sbom(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return cmd_usage(SBOM_USAGE);
+	guest_on_signal(NULL, NULL);	/* interrupted: the appliance goes (guest.c) */
 	if (image_of(argv[optind], fmt, NULL, 0, &bom, &files) < 0) {
 		log_err_msg();
 		return EXIT_FAIL;
@@ -256,6 +258,7 @@ int cmd_diff(int argc, char **argv)
 		strv_release(&paths);
 		return cmd_usage(DIFF_USAGE);
 	}
+	guest_on_signal(NULL, NULL);
 	if (image_of(argv[optind], fmt, (const char *const *)paths.v, paths.n, &a, &fa) < 0 ||
 	    image_of(argv[optind + 1], fmt, (const char *const *)paths.v, paths.n, &b, &fb) < 0) {
 		log_err_msg();

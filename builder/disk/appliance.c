@@ -1,8 +1,10 @@
 /* appliance.c: a libguestfs appliance on one disk, and the Linux system on
  * it (see appliance.h for why not guestfs_inspect_os). */
 #include <ctype.h>
+#include <dirent.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "appliance.h"
 #include "appliance-pvh.h"
@@ -15,11 +17,18 @@
  * bytes; a hostile disk may hold anything). */
 #define SMALL_FILE_MAX (64u * 1024)
 
-/* A handle configured for disk, not launched. */
+/* The handle's private key for its temporary directory (below). */
+#define TMPDIR_KEY "amiforge_tmpdir"
+
+/* A handle configured for disk, not launched. libguestfs's temporary
+ * directory (its libguestfsXXXXXX, with overlays and the like) goes in one of
+ * amiforge's (make_temp_dir), so the removal a signal does
+ * (temp_dirs_remove_all) takes it too: the handle is never closed then. */
 static guestfs_h *handle(const char *disk, const char *format, bool readonly, const char *name)
 {
 	guestfs_h *g = guestfs_create();
 	const char *why;
+	char *tmp;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (!g) {
@@ -28,6 +37,13 @@ static guestfs_h *handle(const char *disk, const char *format, bool readonly, co
 	}
 	/* Errors are collected with guestfs_last_error(), not printed. */
 	guestfs_set_error_handler(g, NULL, NULL);
+	if (!(tmp = make_temp_dir("amiforge-appliance.", "/tmp"))) {
+		guestfs_close(g);
+		return NULL;
+	}
+	guestfs_set_private(g, TMPDIR_KEY, tmp);
+	if (guestfs_set_tmpdir(g, tmp) < 0)
+		goto fail;
 	if (!accel_kvm_usable(&why)) {
 		log_debug("libguestfs under TCG: %s", why);
 		if (guestfs_set_backend_setting(g, "force_tcg", "1") < 0)
@@ -43,7 +59,7 @@ static guestfs_h *handle(const char *disk, const char *format, bool readonly, co
 
 fail:
 	err_set("libguestfs '%s': %s", name, guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
-	guestfs_close(g);
+	appliance_abandon(g);
 	return NULL;
 }
 
@@ -71,7 +87,7 @@ guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, c
 	 * once more, as libguestfs would. */
 	log_debug("appliance: %s did not launch (%s); libguestfs's own", fixed,
 		  guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
-	guestfs_close(g);
+	appliance_abandon(g);
 	appliance_pvh_forget(fixed);
 	if (!(g = handle(disk, format, readonly, name)))
 		goto done;
@@ -83,7 +99,7 @@ done:
 
 fail:
 	err_set("libguestfs '%s': %s", name, guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
-	guestfs_close(g);
+	appliance_abandon(g);
 	free(fixed);
 	return NULL;
 }
@@ -97,8 +113,114 @@ int appliance_close(guestfs_h *g, const char *disk)
 	if (guestfs_umount_all(g) < 0 || guestfs_shutdown(g) < 0)
 		ret = err_set("libguestfs '%s': %s", disk,
 			      guestfs_last_error(g) ? guestfs_last_error(g) : "shutdown failed");
-	guestfs_close(g);
+	appliance_abandon(g);
 	return ret;
+}
+
+void appliance_abandon(guestfs_h *g)
+{
+	char *tmp;
+
+	if (!g)
+		return;
+	tmp = guestfs_get_private(g, TMPDIR_KEY);
+	guestfs_close(g);	/* stops the appliance, removes libguestfs's own directories */
+	if (tmp) {
+		remove_tree(tmp);
+		free(tmp);
+	}
+}
+
+/* --- a signal's cleanup ----------------------------------------------------- */
+
+/* libguestfs's socket to the appliance's daemon: <sockdir>/libguestfsXXXXXX/
+ * guestfsd.sock, bound by this process before QEMU starts, connected after. */
+#define SOCK_NAME "/guestfsd.sock"
+#define SOCKDIR_NAME "/libguestfs"	/* + mkdtemp's six characters */
+/* The most sockets of our own looked at, and lines of /proc/net/unix read
+ * (one per socket on the host). */
+#define OWN_SOCKETS_MAX 256
+#define NET_UNIX_LINES_MAX (1u << 20)
+
+/* The socket inodes this process has open (/proc/self/fd: "socket:[N]"). */
+static size_t own_sockets(unsigned long long *ino, size_t max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while (n < max && (de = readdir(d))) {
+		char path[64], link[64];
+		ssize_t len;
+		uint64_t v;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len < 10 || strncmp(link, "socket:[", 8) != 0 || link[len - 1] != ']')
+			continue;
+		link[len - 1] = '\0';
+		if (parse_u64(link + 8, UINT64_MAX, &v) == 0)
+			ino[n++] = v;
+	}
+	closedir(d);
+	return n;
+}
+
+/* DIR of DIR/libguestfsXXXXXX/guestfsd.sock (absolute, no "..", nothing
+ * else), or NULL. */
+static char *sockdir_of(const char *path)
+{
+	size_t n = strlen(path), sl = strlen(SOCK_NAME), dl = strlen(SOCKDIR_NAME);
+	const char *base;
+
+	if (path[0] != '/' || n <= sl || strcmp(path + n - sl, SOCK_NAME) != 0 ||
+	    strstr(path, "/../"))
+		return NULL;
+	n -= sl;
+	base = memrchr(path, '/', n);
+	if (!base || (size_t)(path + n - base) != dl + 6 || strncmp(base, SOCKDIR_NAME, dl) != 0)
+		return NULL;
+	return xstrndup(path, n);
+}
+
+void appliance_remove_sockdirs(void)
+{
+	unsigned long long ino[OWN_SOCKETS_MAX];
+	size_t nino = own_sockets(ino, OWN_SOCKETS_MAX), lines = 0;
+	char line[512];
+	FILE *f;
+
+	if (!nino || !(f = fopen("/proc/net/unix", "re")))
+		return;
+	/* "Num RefCount Protocol Flags Type St Inode Path": a path, where there
+	 * is one, is the last field (at most 108 bytes). */
+	while (lines++ < NET_UNIX_LINES_MAX && fgets(line, sizeof(line), f)) {
+		char *field[8], *save = NULL, *dir;
+		size_t nf = 0, i;
+		uint64_t v;
+		struct stat sb;
+
+		if (!strchr(line, '\n'))
+			continue;	/* longer than any of them */
+		line[strcspn(line, "\n")] = '\0';
+		for (char *t = strtok_r(line, " ", &save); t && nf < 8; t = strtok_r(NULL, " ", &save))
+			field[nf++] = t;
+		if (nf != 8 || parse_u64(field[6], UINT64_MAX, &v) < 0)
+			continue;
+		for (i = 0; i < nino && ino[i] != v; i++)
+			;
+		if (i == nino || !(dir = sockdir_of(field[7])))
+			continue;
+		/* Ours, made by libguestfs: a directory, no link. */
+		if (lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid())
+			remove_tree(dir);
+		free(dir);
+	}
+	fclose(f);
 }
 
 /* --- small reads ---------------------------------------------------------- */

@@ -32,6 +32,19 @@ guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, c
  * the disk), then close it. -1 (error recorded) when shutdown failed; the
  * handle is closed either way. NULL is accepted. */
 int appliance_close(guestfs_h *g, const char *disk);
+/* Close without the checked shutdown (an error path: nothing it wrote is
+ * wanted), removing the handle's temporary directory. NULL is accepted.
+ * Every handle appliance_open() returns ends in one of the two. */
+void appliance_abandon(guestfs_h *g);
+
+/* For a process ending on a signal (guest.c's watcher), which never closes
+ * its handles: the socket directory of every appliance it has a connection
+ * to (or is listening for) is removed. libguestfs puts root's in /tmp,
+ * whatever $TMPDIR says, and no call names it: it is found from this
+ * process's own sockets in /proc/net/unix. The appliance's QEMU is stopped
+ * by libguestfs's recovery process when this one is gone; the temporary
+ * directories are amiforge's and go with temp_dirs_remove_all(). */
+void appliance_remove_sockdirs(void);
 
 /* Read a regular file (symlinks followed) of at most max bytes, copied and
  * NUL-terminated (*len: its length, may be NULL). NULL when it is missing,

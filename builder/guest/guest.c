@@ -14,6 +14,7 @@
 #include "builder/exec/executor-net.h"
 #include "inject.h"
 #include "builder/build/journal.h"
+#include "builder/disk/appliance.h"
 #include "builder/disk/archprobe.h"
 #include "builder/disk/overlay.h"
 #include "seed.h"
@@ -91,6 +92,7 @@ static void *signal_watcher(void *arg)
 	}
 	if (signal_hook)
 		signal_hook(sig, signal_hook_opaque);
+	appliance_remove_sockdirs();	/* an inspection's or an injection's */
 	temp_dirs_remove_all();	/* a component's host files, a decoder's chunk */
 	_exit(128 + sig);
 }

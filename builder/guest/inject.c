@@ -110,6 +110,6 @@ int inject_agent(const char *disk, const char *format, const void *agent, size_t
 	}
 	return appliance_close(g, disk);
 fail:
-	guestfs_close(g);
+	appliance_abandon(g);
 	return -1;
 }

@@ -120,8 +120,7 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 	ret = 0;
 
 cleanup:
-	if (c.g)
-		guestfs_close(c.g);
+	appliance_abandon(c.g);
 	if (overlay)
 		unlink(overlay);
 	if (tmpdir)

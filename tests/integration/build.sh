@@ -158,6 +158,9 @@ interrupt() {
 	# The inspection runs inside the flatten stage: interrupted there, the
 	# appliance goes too; past it, it is time these checks do not need.
 	[ "$stage" = flatten ] || insp=(--no-inspect)
+	# libguestfs puts root's socket directory in /tmp, whatever $TMPDIR says.
+	local socks_before
+	socks_before=$(ls -d /tmp/libguestfs?????? 2>/dev/null)
 	"$AMIFORGE" build "$recipe" --output "$o/builds" --json "${insp[@]}" >"$o/events" 2>"$o/err" &
 	pid=$!
 	python3 - "$o/events" "$stage" "$pid" "$delay" <<'PY'
@@ -192,6 +195,8 @@ PY
 	check "SIGINT at $stage: the journal holds nothing live" journal_nothing_live "$ibd"
 	check "SIGINT at $stage: no staging area" journal_dirs_gone "$ibd/journal"
 	check_eq "SIGINT at $stage: no domain left" "$(domains_of "$pid")" 0
+	check_eq "SIGINT at $stage: no appliance socket directory left in /tmp" \
+		"$(comm -13 <(echo "$socks_before") <(ls -d /tmp/libguestfs?????? 2>/dev/null))" ""
 	check_eq "SIGINT at $stage: no temporary or partial file" \
 		"$(find "$o/builds" \( -name '*.partial' -o -name '.*.amiforge-*' \) | wc -l)" 0
 	check "SIGINT at $stage: every cache layer and saved state belongs to a checkpoint" python3 -c "

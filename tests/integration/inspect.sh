@@ -218,7 +218,30 @@ err=$("$AMIFORGE" inspect "$S/evil.raw" 2>&1 >/dev/null); rc=$?
 check_eq "inspect: probed image with backing file refused" "$rc" 1
 check_contains "inspect: refusal names the backing file" "$err" "backing file"
 
-# 4. Usage errors exit 2.
+# 4. Interrupted while the appliance starts: nothing is left (its QEMU, the
+# overlay, libguestfs's temporary directory in $TMPDIR and its socket
+# directory, which libguestfs puts in /tmp for root whatever $TMPDIR says).
+mkdir -p "$S/int-tmp"
+socks_before=$(ls -d /tmp/libguestfs?????? 2>/dev/null)
+TMPDIR=$S/int-tmp "$AMIFORGE" inspect --input-format qcow2 "$F" >/dev/null 2>"$S/int.err" &
+ipid=$!
+for _ in $(seq 600); do
+	grep -q "starting the libguestfs appliance" "$S/int.err" && break
+	sleep 0.1
+done
+sleep 3
+kill -INT "$ipid"
+wait "$ipid"; rc=$?
+check_eq "inspect: interrupted: exit status 130" "$rc" 130
+check_eq "inspect: interrupted: nothing left in its TMPDIR" "$(ls -A "$S/int-tmp")" ""
+check_eq "inspect: interrupted: no socket directory left in /tmp" \
+	"$(comm -13 <(echo "$socks_before") <(ls -d /tmp/libguestfs?????? 2>/dev/null))" ""
+# libguestfs's recovery process stops QEMU once amiforge is gone (it looks
+# every second or two).
+for _ in $(seq 50); do pgrep -f "$S/int-tmp" >/dev/null || break; sleep 0.2; done
+check_eq "inspect: interrupted: its appliance is gone" "$(pgrep -f "$S/int-tmp" | wc -l)" 0
+
+# 5. Usage errors exit 2.
 "$AMIFORGE" inspect >/dev/null 2>&1; check_eq "inspect: no disk is a usage error" "$?" 2
 "$AMIFORGE" inspect --for nowhere "$F" >/dev/null 2>&1; check_eq "inspect: bad --for is a usage error" "$?" 2
 "$AMIFORGE" inspect --boot-mode pxe "$F" >/dev/null 2>&1; check_eq "inspect: bad --boot-mode is a usage error" "$?" 2

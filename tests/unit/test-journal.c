@@ -7,6 +7,7 @@
  * tests/integration/clean.sh: it creates a build directory under ./builds,
  * journals resources, prints the build directory and "ready", and waits to
  * be killed. */
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -112,6 +113,49 @@ static void test_basics(void)
 	      "journal: reopen continues ids after the torn line");
 	journal_close(j);
 	CHECK(journal_live_count(jp) == 2, "journal: line after a torn one is read");
+out:
+	free(jp);
+}
+
+/* A signal's cleanup seals the journal: another thread that journals a
+ * resource afterwards waits (for ever: the process is ending), so nothing
+ * is journaled, or made, behind the walk; the sealing thread goes on. */
+struct sealed_add {
+	struct journal *j;
+	volatile bool done;
+};
+
+static void *add_after_seal(void *arg)
+{
+	struct sealed_add *a = arg;
+
+	journal_add(a->j, NULL, "file", "/made-after-the-walk", NULL);
+	a->done = true;
+	return NULL;
+}
+
+static void test_seal(void)
+{
+	char *jp = xasprintf("%s/jseal", tmpdir), *text;
+	static struct sealed_add a;	/* the blocked thread keeps it */
+	unsigned id = 0;
+	pthread_t t;
+
+	a.j = journal_open(jp);
+	CHECK(a.j && journal_add(a.j, &id, "file", "/before", NULL) == 0, "journal seal: an add");
+	if (!a.j)
+		goto out;
+	journal_seal(a.j);
+	CHECK(pthread_create(&t, NULL, add_after_seal, &a) == 0, "journal seal: thread started");
+	usleep(300 * 1000);
+	CHECK(!a.done, "journal seal: another thread's add waits");
+	CHECK(journal_release(a.j, id) == 0 && journal_add(a.j, NULL, "dir", "/mine", NULL) == 0,
+	      "journal seal: the sealing thread still writes");
+	text = file_text(jp);
+	CHECK(!strstr(text, "made-after-the-walk") && strstr(text, "- 1\n") &&
+	      strstr(text, "/mine"), "journal seal: only the sealing thread's lines");
+	free(text);
+	pthread_detach(t);	/* never returns; the journal stays open for it */
 out:
 	free(jp);
 }
@@ -529,6 +573,7 @@ int main(int argc, char **argv)
 	test_hostile();
 	test_crash();
 	test_build_dir();
+	test_seal();
 	remove_tree(tmpdir);
 	return TEST_DONE();
 }
