@@ -143,7 +143,7 @@ void appliance_abandon(guestfs_h *g)
 #define NET_UNIX_LINES_MAX (1u << 20)
 
 /* The socket inodes this process has open (/proc/self/fd: "socket:[N]"). */
-static size_t own_sockets(unsigned long long *ino, size_t max)
+static size_t own_sockets(uint64_t *ino, size_t max)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
@@ -189,7 +189,7 @@ static char *sockdir_of(const char *path)
 
 void appliance_remove_sockdirs(void)
 {
-	unsigned long long ino[OWN_SOCKETS_MAX];
+	uint64_t ino[OWN_SOCKETS_MAX];
 	size_t nino = own_sockets(ino, OWN_SOCKETS_MAX), lines = 0;
 	char line[512];
 	FILE *f;
