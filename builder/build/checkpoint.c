@@ -14,6 +14,7 @@
 #include "builder/base/fetch.h"
 #include "builder/disk/overlay.h"
 #include "builder/disk/qemu-img.h"
+#include "builder/exec/executor.h"
 #include "builder/guest/guest.h"
 #include "builder/guest/inject.h"
 #include "journal.h"
@@ -761,7 +762,7 @@ bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_m
 	const struct component_plan_step *next = idx + 1 < plan->n ? ps + 1 : NULL;
 
 	return cost_ms < 0 || work_ms >= CKPT_WORK_PER_COST * cost_ms || !next ||
-	       next->doc != ps->doc ||
+	       idx + 2 == plan->n || next->doc != ps->doc ||
 	       strcmp(next->phase, ps->phase) != 0 || next->external || next->reboots;
 }
 
@@ -1007,6 +1008,36 @@ cleanup:
 	return ret;
 }
 
+/* Before the build's last step, where an edit-build loop's rebuild starts
+ * (the guest's state is saved there): the guest's boot to its end, systemd
+ * with no job left (cloud-init's last stages among them). Generalisation
+ * waits for that end in every build; a state saved before it would have the
+ * rebuild run the boot's tail again, ~10 s of Python under TCG. The last
+ * step then runs on a finished boot. Bounded as generalisation's wait is. */
+#define BOOT_END_WAIT_S 300
+static void wait_boot_end(struct guest *g)
+{
+	static const char *const argv[] = { "/bin/sh", "-c",
+		"command -v systemctl >/dev/null 2>&1 || exit 0\n"
+		"timeout 300 systemctl is-system-running --wait >/dev/null 2>&1\n"
+		"exit 0\n", NULL };
+	struct exec_req req = { .argv = argv, .timeout_ms = (BOOT_END_WAIT_S + 10) * 1000,
+				.capture_max = 1024 };
+	struct exec_result res;
+	int64_t t0 = now_ms();
+
+	memset(&res, 0, sizeof(res));
+	if (executor_exec(g->ex, &req, &res) < 0 || res.timed_out) {
+		log_debug("checkpoint before the last step: the boot's end not waited for (%s)",
+			  err_isset() ? err_msg() : "timed out");
+		err_clear();
+	} else {
+		log_debug("checkpoint before the last step: the guest's boot ended %" PRId64
+			  " ms later", now_ms() - t0);
+	}
+	exec_result_release(&res);
+}
+
 void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step_info *info,
 		    bool changed_disk)
 {
@@ -1063,6 +1094,8 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 		return;
 	if (!worth_it(c, idx))
 		return;
+	if (idx + 2 == c->plan.n && !c->no_state && g->shape)
+		wait_boot_end(g);
 	t0 = now_ms();
 	key = c->keys[idx + 1];
 	merge_before_freeze(c, g, idx);

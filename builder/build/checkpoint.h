@@ -160,7 +160,8 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
 /* The policy itself: is a checkpoint after top-level step idx of plan worth
  * taking, work_ms after the last one, which took cost_ms (-1: none yet)?
  * Where a rebuild most likely restarts (a component's or a phase's end,
- * before an external step or a reboot, after the last step), always; else
+ * before an external step or a reboot, before the build's last step: the
+ * one being written in an edit-build loop; after the last step), always; else
  * when the work since the last one is CKPT_WORK_PER_COST times what the last
  * one cost: checkpoints then add at most a quarter to a run of short steps,
  * and a rebuild redoes at most that much more work than with one after

@@ -49,24 +49,25 @@ static void test_plan(const char *dir)
 		"      - {name: dl, action: WebDownload, inputs: [{source: 'http://x/y',"
 		" destination: /tmp/y}]}\n"
 		"      - {name: dls, action: WebDownload, inputs: [{source: 'http://x/y',"
-		" destination: /tmp/y, checksum: abc, algorithm: SHA256}]}\n");
+		" destination: /tmp/y, checksum: abc, algorithm: SHA256}]}\n"
+		"      - {name: tail, action: ExecuteBash, inputs: {commands: ['true']}}\n");
 	const char *p1[] = { "Dir=/d", "Word=one", NULL }, *p2[] = { "Dir=/d", "Word=two", NULL };
 	struct component_doc_spec specs[2] = { { doc, p1 }, { ext, NULL } };
 	struct component_run_opts o = { .docs = specs, .ndocs = 2, .phases = "build" };
 	struct component_plan a, b;
 
 	CHECK(component_plan(&o, &a) == 0, "plan: builds (%s)", err_msg());
-	CHECK(a.n == 6, "plan: build-phase steps of both documents, in order (%zu)", a.n);
-	if (a.n != 6)
+	CHECK(a.n == 7, "plan: build-phase steps of both documents, in order (%zu)", a.n);
+	if (a.n != 7)
 		return;
 	CHECK_STR(a.steps[0].step, "a", "plan: first step");
 	CHECK(a.steps[2].doc == 0 && a.steps[3].doc == 1, "plan: document indexes");
 	CHECK(a.steps[0].changes_disk && !a.steps[1].changes_disk && a.steps[2].changes_disk,
 	      "plan: changes_disk from the action");
 	CHECK(!a.steps[0].external && a.steps[3].external && a.steps[4].external &&
-	      !a.steps[5].external,
+	      !a.steps[5].external && !a.steps[6].external,
 	      "plan: UpdateOS and WebDownload without checksum are external, with one not");
-	/* The checkpoint policy on this plan: a, check, c | up, dl, dls. */
+	/* The checkpoint policy on this plan: a, check, c | up, dl, dls, tail. */
 	CHECK(ckpt_worth_it(&a, 0, 10, -1), "policy: the first checkpoint is taken (cost unknown)");
 	CHECK(!ckpt_worth_it(&a, 0, 10, 500), "policy: 10 ms of work, a 500 ms checkpoint: none");
 	CHECK(!ckpt_worth_it(&a, 0, 500, 500), "policy: as much work as a checkpoint costs: none");
@@ -77,15 +78,16 @@ static void test_plan(const char *dir)
 	CHECK(ckpt_worth_it(&a, 2, 10, 500), "policy: the end of a component: taken");
 	CHECK(ckpt_worth_it(&a, 3, 10, 500), "policy: before an external step: taken");
 	CHECK(!ckpt_worth_it(&a, 4, 10, 500), "policy: before a WebDownload with checksum: none");
-	CHECK(ckpt_worth_it(&a, 5, 10, 500), "policy: the last step: taken");
+	CHECK(ckpt_worth_it(&a, 5, 10, 500), "policy: before the build's last step: taken");
+	CHECK(ckpt_worth_it(&a, 6, 10, 500), "policy: the last step: taken");
 	specs[0].params = p2;
-	CHECK(component_plan(&o, &b) == 0 && b.n == 6, "plan: again with another Word");
+	CHECK(component_plan(&o, &b) == 0 && b.n == 7, "plan: again with another Word");
 	CHECK(strcmp(a.steps[0].material, b.steps[0].material) == 0 &&
 	      strcmp(a.steps[2].material, b.steps[2].material) != 0,
 	      "plan: a parameter changes only the material of the step using it");
 	component_plan_release(&b);
 	o.phases = NULL;
-	CHECK(component_plan(&o, &b) == 0 && b.n == 7, "plan: every phase when none is selected");
+	CHECK(component_plan(&o, &b) == 0 && b.n == 8, "plan: every phase when none is selected");
 	component_plan_release(&b);
 	component_plan_release(&a);
 	free(doc);
@@ -96,12 +98,13 @@ static void test_plan(const char *dir)
 		"      - {name: a, action: ExecuteBash, inputs: {commands: ['true']}}\n"
 		"      - {name: r, action: Reboot}\n"
 		"      - {name: b, action: ExecuteBash, inputs: {commands: ['true']}}\n"
-		"      - {name: c, action: ExecuteBash, inputs: {commands: ['true']}}\n");
+		"      - {name: c, action: ExecuteBash, inputs: {commands: ['true']}}\n"
+		"      - {name: d, action: ExecuteBash, inputs: {commands: ['true']}}\n");
 	specs[0] = (struct component_doc_spec){ doc, NULL };
 	o.ndocs = 1;
 	o.phases = "build";
-	CHECK(component_plan(&o, &a) == 0 && a.n == 4, "plan: a document with a reboot");
-	if (a.n == 4) {
+	CHECK(component_plan(&o, &a) == 0 && a.n == 5, "plan: a document with a reboot");
+	if (a.n == 5) {
 		CHECK(!a.steps[0].reboots && a.steps[1].reboots, "plan: reboots from the action");
 		CHECK(ckpt_worth_it(&a, 0, 10, 500), "policy: before a Reboot: taken");
 		CHECK(!ckpt_worth_it(&a, 2, 10, 500), "policy: before a plain step: none");
