@@ -32,9 +32,11 @@ guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, c
  * the disk), then close it. -1 (error recorded) when shutdown failed; the
  * handle is closed either way. NULL is accepted. */
 int appliance_close(guestfs_h *g, const char *disk);
-/* Close without the checked shutdown (an error path: nothing it wrote is
- * wanted), removing the handle's temporary directory. NULL is accepted.
- * Every handle appliance_open() returns ends in one of the two. */
+/* Close without syncing or the checked shutdown, for a handle whose writes
+ * nobody wants (an error path; an inspection of an overlay that is then
+ * discarded): the appliance is stopped, the handle's temporary directory
+ * removed. NULL is accepted. Every handle appliance_open() returns ends in
+ * one of the two. */
 void appliance_abandon(guestfs_h *g);
 
 /* For a process ending on a signal (guest.c's watcher), which never closes

@@ -66,7 +66,7 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 	struct inspect_report *rep;
 	struct disk_info di;
 	char *tmpdir = NULL, *overlay = NULL;
-	int ret = -1, r;
+	int ret = -1;
 
 	*out = NULL;
 	memset(&c, 0, sizeof(c));
@@ -111,10 +111,9 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 			err_clear();
 		}
 	}
-	r = appliance_close(c.g, opts->disk);
-	c.g = NULL;	/* closed either way */
-	if (r < 0)
-		goto cleanup;
+	/* The overlay is discarded: nothing to sync or shut down cleanly. */
+	appliance_abandon(c.g);
+	c.g = NULL;
 	*out = rep;
 	rep = NULL;
 	ret = 0;
