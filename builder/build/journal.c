@@ -591,14 +591,13 @@ int journal_allow_root(struct journal *j, const char *dir)
 struct journal *journal_open(const char *path)
 {
 	struct journal *j = xcalloc(1, sizeof(*j));
-
-	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->never, NULL);
 	struct journal_entry *e = NULL;
 	size_t n = 0, i;
 	struct stat st;
 	char last;
 
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->never, NULL);
 	j->path = xstrdup(path);
 	j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (j->fd < 0) {
