@@ -30,11 +30,6 @@
 #define FLATTEN_TIMEOUT_MS (3600 * 1000)
 /* The generalisation script is small and local to the guest. */
 #define GENERALISE_TIMEOUT_MS (600 * 1000)
-/* Shell: wait (bounded) until systemd has finished the boot's jobs, where
- * systemd runs: cloud-init's stages are among them (`cloud-init status
- * --wait` alone may answer at once between two of them). */
-#define BOOT_DONE_SH \
-	"if command -v systemctl >/dev/null; then timeout 300 systemctl is-system-running --wait >/dev/null 2>&1; fi"
 /* vm.wait_for_cloud_init: cloud-init's stages after the agent is up. */
 #define CLOUD_INIT_WAIT_MS (600 * 1000)
 
@@ -775,7 +770,7 @@ static int wait_cloud_init(struct build *b, struct guest *g)
 		"/bin/sh", "-c", "command -v cloud-init >/dev/null || exit 3\n"
 		/* booted from a checkpoint: cloud-init ran at the first boot */
 		"[ -e " INJECT_CI_HELD_RUN " ] && exit 0\n"
-		BOOT_DONE_SH "\nexec cloud-init status --wait >/dev/null", NULL };
+		GUEST_BOOT_DONE_SH "\nexec cloud-init status --wait >/dev/null", NULL };
 	struct exec_req req = { .argv = argv, .timeout_ms = CLOUD_INIT_WAIT_MS,
 				.capture_max = 4096 };
 	struct exec_result res;

@@ -38,6 +38,13 @@ struct journal;
  * take room, and only while it runs): as much as get_file takes. */
 #define GUEST_BULK_CAPACITY EXEC_GET_FILE_MAX
 #define GUEST_ACPI_MS 30000
+/* Shell: wait (at most GUEST_BOOT_DONE_S) until systemd has finished the
+ * boot's jobs, where systemd runs: cloud-init's stages are among them
+ * (`cloud-init status --wait` alone may answer at once between two of
+ * them). For vm.wait_for_cloud_init and the checkpoint before the last step. */
+#define GUEST_BOOT_DONE_S 300
+#define GUEST_BOOT_DONE_SH \
+	"if command -v systemctl >/dev/null; then timeout 300 systemctl is-system-running --wait >/dev/null 2>&1; fi"
 
 enum guest_agent_via {
 	GUEST_AGENT_SEED = 0,   /* NoCloud seed ISO + cloud-init bootcmd (default) */
