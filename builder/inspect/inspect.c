@@ -111,14 +111,12 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 			err_clear();
 		}
 	}
-	/* The overlay is discarded: nothing to sync or shut down cleanly. */
-	appliance_abandon(c.g);
-	c.g = NULL;
 	*out = rep;
 	rep = NULL;
 	ret = 0;
 
 cleanup:
+	/* The overlay is discarded: nothing to sync or shut down cleanly. */
 	appliance_abandon(c.g);
 	if (overlay)
 		unlink(overlay);
