@@ -4,9 +4,11 @@
 # with its checkpoint instead of booting. On the Debian fixture, a recipe of
 # three steps — One leaves a random mark in /run (a tmpfs: only a restored
 # guest still has it), Two, Three prints what it sees — for each driver:
-#   1. full build: one state file, saved with the checkpoint after One (the
-#      newest before the last step), 0600, named by One's record with the
-#      guest's shape and name; (libvirt) beside four older states, the
+#   1. full build: one state file, saved with the checkpoint after Two (the
+#      one always taken before the last step, once the guest's boot has
+#      ended; One's older state is removed), 0600, named by Two's record
+#      alone, with the guest's shape and name; (libvirt) beside four older
+#      states, the
 #      cache keeps four (CKPT_STATES_KEEP): the least recently used goes
 #   2. Three changed: the guest is restored, not booted; Three sees One's
 #      mark; the guest's clock is this host's, its CRNG reseeded from this
@@ -96,17 +98,15 @@ for drv in qemu libvirt; do
 	states=("$ck"/layers/[0-9a-f]*.state)
 	check_eq "$drv full build: one saved state" "${#states[@]}:$(test -f "${states[0]}" && echo y)" 1:y
 	check_eq "$drv full build: the state is 0600" "$(stat -c %a "${states[0]}" 2>&1)" 600
-	check_eq "$drv full build: One's record names it, with a shape and the guest's name" \
+	check_eq "$drv full build: Two's record alone names it, with a shape and the guest's name" \
 		"$(python3 - "$ck" "${states[0]}" "$drv" <<'PY'
 import glob, json, sys
-for f in glob.glob(sys.argv[1] + '/*.json'):
-    r = json.load(open(f))
-    st = r.get('state')
-    if st:
-        ok = (st['file'] == sys.argv[2] and r['step'].endswith('/build/One') and
-              st['shape'].startswith(sys.argv[3] + ' x86_64 ') and
-              st['name'].startswith('amiforge-'))
-        print('ok' if ok else r)
+recs = [json.load(open(f)) for f in glob.glob(sys.argv[1] + '/*.json')]
+hits = [r for r in recs if (r.get('state') or {}).get('file') == sys.argv[2]]
+ok = (len(hits) == 1 and hits[0]['step'].endswith('/build/Two') and
+      hits[0]['state']['shape'].startswith(sys.argv[3] + ' x86_64 ') and
+      hits[0]['state']['name'].startswith('amiforge-'))
+print('ok' if ok else hits)
 PY
 )" ok
 
