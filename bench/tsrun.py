@@ -7,9 +7,10 @@ Writes OUT, one record a line, tab-separated, times in seconds since just
 before the command was started:
     start   EPOCH         wall clock (time.time()) when T was 0
     line    T   TEXT      each line of the command's stdout as it arrived
-    init    T   PATH      first sight of the guest kernel starting userspace
+    init    T   PATH  UP  first sight of the guest kernel starting userspace
                           ("Run /init" / "Run /sbin/init") in a console log
-                          matching GLOB (polled every 50 ms)
+                          matching GLOB (polled every 50 ms); UP, the guest's
+                          own uptime on that line (printk's stamp)
     rss     KIB           peak resident set of the command's own processes:
                           the processes of its tree running the command's
                           own executable (so amiforge itself, or packer and
@@ -34,7 +35,7 @@ import sys
 import threading
 import time
 
-INIT_RE = re.compile(rb"\] Run (/init|/sbin/init) as init process")
+INIT_RE = re.compile(rb"\[\s*([0-9]+\.[0-9]+)\] Run (/init|/sbin/init) as init process")
 
 
 def children_map():
@@ -119,8 +120,9 @@ def main():
             for path in glob.glob(console_glob):
                 try:
                     with open(path, "rb") as f:
-                        if INIT_RE.search(f.read()):
-                            rec("init", f"{el():.3f}", path)
+                        m = INIT_RE.search(f.read())
+                        if m:
+                            rec("init", f"{el():.3f}", path, m.group(1).decode())
                             return
                 except OSError:
                     pass
