@@ -13,6 +13,10 @@
 #              the agent's own console line (agent layer builds only)
 #   step1      s from "booting" to the first (trivial) step done: the network
 #              wait included
+#   fs         the guest's uptime when its own boot had the local file
+#              systems mounted and /tmp emptied (systemd-tmpfiles-setup
+#              active: what the agent's unit waits for, as any service
+#              that writes must), printed by the first step to the console
 # Medians of BENCH_RUNS runs (default 3). The agent layer is made before the
 # first timed run (one warm-up build, not timed). Under bench/run (BENCH_ROWS
 # set) it writes rows 1c and 1d instead of its own table.
@@ -39,7 +43,7 @@ phases:
       - name: First
         action: ExecuteBash
         inputs:
-          commands: ["true"]
+          commands: ["echo BENCH-FS-US $(systemctl show -p ActiveEnterTimestampMonotonic --value systemd-tmpfiles-setup.service) >/dev/console"]
 EOF
 cat >"$S/recipe.yaml" <<EOF
 name: ready
@@ -52,7 +56,7 @@ output: {formats: [qcow2]}
 EOF
 
 # one NAME: a build until its first step is done, then SIGINT; prints
-# "ready kern agent-up step1" (nan where missing).
+# "ready kern agent-up step1 fs" (nan where missing).
 one() {
 	local ev=$S/$1.jsonl pid i console
 	rm -rf "$S/out"
@@ -65,6 +69,10 @@ one() {
 		sleep 0.2
 	done
 	console=$(ls "$S"/tmp/amiforge-build-*/guest-build/console.log 2>/dev/null | head -n 1)
+	for ((i = 0; i < 20; i++)); do   # the step's console line, written as it ended
+		grep -q BENCH-FS-US "${console:-/dev/null}" 2>/dev/null && break
+		sleep 0.1
+	done
 	cp "${console:-/dev/null}" "$S/$1.console" 2>/dev/null
 	kill -INT $pid 2>/dev/null
 	wait $pid 2>/dev/null
@@ -84,8 +92,10 @@ m = re.search(r"\[\s*([0-9.]+)\] Run /(?:s?bin/)?init", c)
 kern = float(m.group(1)) if m else nan
 m = re.search(r"serving \S+ \(uptime ([0-9.]+)", c)
 up = float(m.group(1)) if m else nan
+m = re.search(r"BENCH-FS-US (\d+)", c)
+fs = int(m.group(1)) / 1e6 if m and int(m.group(1)) else nan
 boot = t.get(("guest", "booting"), nan)
-print(t.get(("guest", "agent ready"), nan) - boot, kern, up, t.get(("step", None), nan) - boot)
+print(t.get(("guest", "agent ready"), nan) - boot, kern, up, t.get(("step", None), nan) - boot, fs)
 PY
 }
 
@@ -98,6 +108,7 @@ for run in $(seq 1 "$BENCH_RUNS"); do
 done
 col() { awk -v c="$1" '{print $c}' "$S/rows"; }
 ready=$(median $(col 1)) kern=$(median $(col 2)) up=$(median $(col 3)) step=$(median $(col 4))
+fs=$(median $(col 5))
 # bench/run's rows (issue 16 target 1): the guest's own boot to userspace
 # + 2 s as the "peer", so peer/amiforge >= 1 means the target is met.
 if [ -n "${BENCH_ROWS:-}" ]; then
@@ -107,9 +118,17 @@ if [ -n "${BENCH_ROWS:-}" ]; then
 		"guest's boot to userspace + 2 s" "$n" "$n"
 	row 1d "  agent serving, guest uptime (its own report)" "$up" "$target" s \
 		"guest's boot to userspace + 2 s" "$n" "$n"
+	# The floor under this accelerator (the brief: where a target is below
+	# the guest's own floor, the floor is the target): the agent is a
+	# service that writes, so it comes after the guest's own local file
+	# systems and /tmp's cleanup, which systemd reaches seconds after
+	# userspace starts under TCG (its generators, unit loading, fsck and
+	# remount).
+	row "1d'" "  agent serving vs the guest's local file systems ready (uptime)" "$up" "$fs" s \
+		"guest's floor" "$n" "$(col 5 | grep -vc nan)"
 	exit 0
 fi
-printf '%-10s %-10s %-12s %-10s %-10s\n' "ready(s)" "kern(s)" "ready-kern" "agent-up" "step1(s)"
-"$PY" -c "print(f'{$ready:<10.1f} {$kern:<10.1f} {$ready - $kern:<12.1f} {$up:<10.1f} {$step:<10.1f}')" 2>/dev/null ||
-	echo "$ready $kern - $up $step"
+printf '%-10s %-10s %-12s %-10s %-10s %-10s\n' "ready(s)" "kern(s)" "ready-kern" "agent-up" "step1(s)" "fs(s)"
+"$PY" -c "print(f'{$ready:<10.1f} {$kern:<10.1f} {$ready - $kern:<12.1f} {$up:<10.1f} {$step:<10.1f} {$fs:<10.1f}')" 2>/dev/null ||
+	echo "$ready $kern - $up $step $fs"
 echo "(runs: $(cat "$S/rows" | tr '\n' ';'); host: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $("$AMIFORGE" --version 2>/dev/null | head -n 1))"

@@ -21,13 +21,17 @@ Notes (what each side does; peer/amiforge > 1: amiforge is faster or smaller):
   script), `file` for the 256 MiB file. All times observed from the host (bench/tsrun.py).
 - 1a: amiforge, the First step's end in its TOE log (one echo, after the wait for the
   booted system); Packer, its output arriving. 1a': amiforge's from the guest's power-on
-  (its "booting" event) against the guest's own boot: the uptime at which
-  multi-user.target came up (systemd's ActiveEnterTimestampMonotonic, read by the Floor
-  step). 1b: 1a minus the first sight of "Run /init" in the guest's console log.
+  (its "booting" event) against the guest's own boot from the same power-on: the uptime
+  at which multi-user.target came up (systemd's ActiveEnterTimestampMonotonic, read by the
+  Floor step) plus the firmware and boot loader before the kernel (the host's first sight
+  of "Run /init" minus the guest's uptime on that line). 1b: 1a minus the first sight of "Run /init" in the guest's console log.
   1c: a build guest (--no-cache, one trivial step) from the hypervisor starting it to its
   agent answering, against the guest kernel's own time to userspace ("Run /init") + 2 s
   (#16 target 1: peer/amiforge >= 1); 1d: the guest's uptime when the agent began serving,
-  from the agent's own console line (bench/agent-ready.sh).
+  from the agent's own console line (bench/agent-ready.sh); 1d': the same against the
+  guest's uptime when its own boot had the local file systems mounted and /tmp emptied
+  (systemd-tmpfiles-setup.service active: what the agent's unit waits for, as any
+  service that writes must).
 - 2a: one more step in a build: (C50 done - First done) / 50. amiforge's includes the
   disk checkpoint it takes after each step that may change the disk; 2b is amiforge's
   step alone (exec through the agent), against the same Packer figure. 2a': 2a against
@@ -79,7 +83,7 @@ def ratio(a, p):
 # target where the Packer ratio asks for less than the floor;
 # #17: 6a VMDK ≥ 1.8× qemu-img, 6b raw ≥ 1.0×, 7e streamed publish ≤ 1/3
 # of convert + aws s3 cp, 9a EBS direct CPU per GiB ≤ ½ of aws s3 cp's).
-GOALS = {"1a": 2.0, "1a'": 1.0, "1c": 1.0, "2a": 10.0, "2a'": 1.0, "3": 8.0, "3c": 0.5, "3d": 0.5, "6a": 1.8, "6b": 1.0, "7e": 3.0, "9a": 2.0}
+GOALS = {"1a": 2.0, "1a'": 1.0, "1c": 1.0, "1d'": 1.0, "2a": 10.0, "2a'": 1.0, "3": 8.0, "3c": 0.5, "3d": 0.5, "6a": 1.8, "6b": 1.0, "7e": 3.0, "9a": 2.0}
 
 
 def esc(s):
