@@ -360,7 +360,8 @@ static const char generalise_script[] =
 	"  # two stages `status --wait` may answer at once). A boot from a checkpoint\n"
 	"  # that held cloud-init off ran none of them.\n"
 	"  booted=\n"
-	"  if command -v systemctl >/dev/null; then case $(timeout 300 systemctl is-system-running --wait 2>/dev/null) in running|degraded) booted=1 ;; esac; fi\n"
+	GUEST_BOOT_DONE_SH
+	"  case $boot_end in running|degraded) booted=1 ;; esac\n"
 	"  if command -v cloud-init >/dev/null; then [ -n \"$booted\" ] || [ -e " INJECT_CI_HELD_RUN " ] || timeout 300 cloud-init status --wait >/dev/null 2>&1;\n"
 	"    # `cloud-init clean --logs --seed` (Python: 8.6 s under TCG) done here\n"
 	"    # where the image configures only what it defaults to: no script to run\n"
@@ -770,7 +771,7 @@ static int wait_cloud_init(struct build *b, struct guest *g)
 		"/bin/sh", "-c", "command -v cloud-init >/dev/null || exit 3\n"
 		/* booted from a checkpoint: cloud-init ran at the first boot */
 		"[ -e " INJECT_CI_HELD_RUN " ] && exit 0\n"
-		GUEST_BOOT_DONE_SH "\nexec cloud-init status --wait >/dev/null", NULL };
+		GUEST_BOOT_DONE_SH "exec cloud-init status --wait >/dev/null", NULL };
 	struct exec_req req = { .argv = argv, .timeout_ms = CLOUD_INIT_WAIT_MS,
 				.capture_max = 4096 };
 	struct exec_result res;
@@ -1234,6 +1235,9 @@ static int pipeline(struct build *b, struct build_result *res)
 	if (remove_tree(stage) < 0 || journal_release(b->j, stage_id) < 0)
 		log_warn("staging directory: %s", err_msg());
 	if (b->inspect_failed) {
+		/* Kept for the user to examine: the manifest says where. */
+		if (manifest_add_output(b->m, "qcow2", disk) < 0)
+			log_warn("manifest: %s", err_msg());
 		err_set("%s", b->inspect_failed);
 		goto cleanup;
 	}

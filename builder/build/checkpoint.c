@@ -1017,7 +1017,8 @@ cleanup:
  * degraded system is a finished boot too). */
 static void wait_boot_end(struct guest *g)
 {
-	static const char *const argv[] = { "/bin/sh", "-c", GUEST_BOOT_DONE_SH, NULL };
+	static const char *const argv[] = { "/bin/sh", "-c", GUEST_BOOT_DONE_SH
+					    "echo \"$boot_end\"", NULL };
 	struct exec_req req = { .argv = argv, .timeout_ms = (GUEST_BOOT_DONE_S + 10) * 1000,
 				.capture_max = 1024 };
 	struct exec_result res;
@@ -1028,6 +1029,10 @@ static void wait_boot_end(struct guest *g)
 		log_debug("checkpoint before the last step: the boot's end not waited for (%s)",
 			  err_isset() ? err_msg() : "timed out");
 		err_clear();
+	} else if (res.out.len && !str_startswith(res.out.data, "running") &&
+		   !str_startswith(res.out.data, "degraded")) {
+		log_debug("checkpoint before the last step: the guest's boot has not ended after "
+			  "%d s; the step runs", GUEST_BOOT_DONE_S);
 	} else {
 		log_debug("checkpoint before the last step: the guest's boot ended %" PRId64
 			  " ms later", now_ms() - t0);

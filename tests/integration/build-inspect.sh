@@ -87,6 +87,10 @@ bd=$(ls -d "$dir"/b1/leaky-1.0.0-* 2>/dev/null | head -n 1)
 m=$bd/manifest.json
 check_eq "build-inspect: the inspect stage failed" "$(stage_of "$m" inspect)" failed
 check_eq "build-inspect: publish never started" "$(stage_of "$m" publish)" none
+check_eq "build-inspect: the failed output is in the manifest, for the user to examine" \
+	"$(mj "$m" "[o['path'] == '$bd/output/leaky-1.0.0.qcow2' for o in m['outputs'] if o['format'] == 'qcow2']")" \
+	"[True]"
+check "build-inspect: and it is there" test -s "$bd/output/leaky-1.0.0.qcow2"
 for want in "clean.credentials [/root/.ssh/id_rsa]" "clean.canary [/etc/leaky-note]" \
 	    "clean.host-credentials [/var/lib/leaky-cred]"; do
 	check_contains "build-inspect: the failure names $want" "$(cat "$dir/a.err")" "$want"
