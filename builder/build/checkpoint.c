@@ -1013,8 +1013,9 @@ cleanup:
  * with no job left (cloud-init's last stages among them). Generalisation
  * waits for that end in every build; a state saved before it would have the
  * rebuild run the boot's tail again, ~10 s of Python under TCG. The last
- * step then runs on a finished boot. Its status is not looked at (a
- * degraded system is a finished boot too). */
+ * step then runs on a finished boot (a degraded one is finished too). A
+ * boot not ended within the bound is said (--verbose) and the step runs;
+ * generalisation then looks once rather than waiting again (guest.h). */
 static void wait_boot_end(struct guest *g)
 {
 	static const char *const argv[] = { "/bin/sh", "-c", GUEST_BOOT_DONE_SH
