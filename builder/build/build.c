@@ -359,10 +359,8 @@ static const char generalise_script[] =
 	"  # done. Only without systemd, or past the bound, ask cloud-init (between\n"
 	"  # two stages `status --wait` may answer at once). A boot from a checkpoint\n"
 	"  # that held cloud-init off ran none of them.\n"
-	"  booted=\n"
 	GUEST_BOOT_DONE_SH
-	"  case $boot_end in running|degraded) booted=1 ;; esac\n"
-	"  if command -v cloud-init >/dev/null; then [ -n \"$booted\" ] || [ -e " INJECT_CI_HELD_RUN " ] || timeout 300 cloud-init status --wait >/dev/null 2>&1;\n"
+	"  if command -v cloud-init >/dev/null; then [ -n \"$boot_ended\" ] || [ -e " INJECT_CI_HELD_RUN " ] || timeout 300 cloud-init status --wait >/dev/null 2>&1;\n"
 	"    # `cloud-init clean --logs --seed` (Python: 8.6 s under TCG) done here\n"
 	"    # where the image configures only what it defaults to: no script to run\n"
 	"    # in clean.d (an executable file); cloud_dir, def_log_file and output\n"

@@ -41,23 +41,23 @@ struct journal;
 /* Shell: wait (at most GUEST_BOOT_DONE_S) until systemd has finished the
  * boot's jobs, where systemd runs: cloud-init's stages are among them
  * (`cloud-init status --wait` alone may answer at once between two of
- * them). $boot_end is then systemd's state: "running" or "degraded" when
- * the boot ended, empty without systemd. A wait that passed its bound marks
- * the boot (GUEST_BOOT_UNFINISHED, in /run: gone at the next boot), and the
- * later waits of that boot look once instead of waiting as long again: a
- * unit that never finishes starting costs the bound once, not once per
- * wait. For vm.wait_for_cloud_init, the checkpoint before the last step and
+ * them). $boot_ended is then 1 when systemd says the boot ended (running
+ * or degraded), empty otherwise or without systemd. A wait that passed its
+ * bound marks the boot (GUEST_BOOT_UNFINISHED, in /run: gone at the next
+ * boot), and the later waits of that boot look once instead of waiting as
+ * long again: a unit that never finishes starting costs the bound once, not
+ * once per wait. For vm.wait_for_cloud_init, the checkpoint before the last step and
  * generalisation. */
 #define GUEST_BOOT_DONE_S 300
 #define GUEST_STR_(x) #x
 #define GUEST_STR(x) GUEST_STR_(x)
 #define GUEST_BOOT_UNFINISHED "/run/amiforge-boot-unfinished"
 #define GUEST_BOOT_DONE_SH \
-	"boot_end=\n" \
+	"boot_ended=\n" \
 	"if command -v systemctl >/dev/null; then\n" \
 	"  if [ -e " GUEST_BOOT_UNFINISHED " ]; then boot_end=$(systemctl is-system-running 2>/dev/null)\n" \
 	"  else boot_end=$(timeout " GUEST_STR(GUEST_BOOT_DONE_S) " systemctl is-system-running --wait 2>/dev/null); fi\n" \
-	"  case $boot_end in running|degraded) ;; *) : >" GUEST_BOOT_UNFINISHED " 2>/dev/null ;; esac\n" \
+	"  case $boot_end in running|degraded) boot_ended=1 ;; *) : >" GUEST_BOOT_UNFINISHED " 2>/dev/null ;; esac\n" \
 	"fi\n"
 
 enum guest_agent_via {
