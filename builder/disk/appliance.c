@@ -2,6 +2,7 @@
  * it (see appliance.h for why not guestfs_inspect_os). */
 #include <ctype.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -19,6 +20,17 @@
 
 /* The handle's private key for its temporary directory (below). */
 #define TMPDIR_KEY "amiforge_tmpdir"
+/* Its key when it counts among the live handles (launch, below). */
+#define LIVE_KEY "amiforge_live"
+
+/* The handles from the start of their launch to their close: each has a
+ * socket directory for all of that time but two windows without a socket
+ * naming it (its launch before the bind, its shutdown before the close), in
+ * which the signal watcher cannot find it (appliance_remove_sockdirs). Once
+ * the watcher began, no launch starts. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned live;
+static bool sealed;
 
 /* A handle configured for disk, not launched. libguestfs's temporary
  * directory (its libguestfsXXXXXX, with overlays and the like) goes in one of
@@ -63,6 +75,36 @@ fail:
 	return NULL;
 }
 
+static bool interrupted(void)
+{
+	bool r;
+
+	pthread_mutex_lock(&live_lock);
+	r = sealed;
+	pthread_mutex_unlock(&live_lock);
+	return r;
+}
+
+/* guestfs_launch, the handle counted live first; refused once the signal
+ * watcher began. -1 with the error recorded. */
+static int launch(guestfs_h *g, const char *name)
+{
+	static char counted;
+
+	pthread_mutex_lock(&live_lock);
+	if (sealed) {
+		pthread_mutex_unlock(&live_lock);
+		return err_set("libguestfs '%s': not started: amiforge is being interrupted", name);
+	}
+	live++;
+	guestfs_set_private(g, LIVE_KEY, &counted);
+	pthread_mutex_unlock(&live_lock);
+	if (guestfs_launch(g) < 0)
+		return err_set("libguestfs '%s': %s", name,
+			       guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
+	return 0;
+}
+
 guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, const char *name)
 {
 	guestfs_h *g;
@@ -74,31 +116,33 @@ guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, c
 		return NULL;
 	/* The same appliance with a kernel that does not decompress itself
 	 * (appliance-pvh.h); where it cannot be had, libguestfs's own. */
-	if ((fixed = appliance_pvh_dir(g)) && guestfs_set_path(g, fixed) < 0)
+	if ((fixed = appliance_pvh_dir(g)) && guestfs_set_path(g, fixed) < 0) {
+		err_set("libguestfs '%s': %s", name,
+			guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
 		goto fail;
+	}
 	log_info("starting the libguestfs appliance for '%s' (%s)", name,
 		 accel_kvm_usable(NULL) ? "KVM" : fixed ? "TCG, about 15 s" : "TCG, about 20 s");
-	if (guestfs_launch(g) == 0)
+	if (launch(g, name) == 0)
 		goto done;
-	if (!fixed)
-		goto fail;
+	if (!fixed || interrupted())
+		goto fail;	/* interrupted: the disk may be what went */
 	/* Not booted from the fixed directory (removed meanwhile by another
 	 * amiforge making a newer one, a kernel QEMU would not start):
 	 * once more, as libguestfs would. */
-	log_debug("appliance: %s did not launch (%s); libguestfs's own", fixed,
-		  guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
+	log_debug("appliance: %s did not launch (%s); libguestfs's own", fixed, err_msg());
+	err_clear();
 	appliance_abandon(g);
 	appliance_pvh_forget(fixed);
 	if (!(g = handle(disk, format, readonly, name)))
 		goto done;
-	if (guestfs_launch(g) < 0)
+	if (launch(g, name) < 0)
 		goto fail;
 done:
 	free(fixed);
 	return g;
 
 fail:
-	err_set("libguestfs '%s': %s", name, guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
 	appliance_abandon(g);
 	free(fixed);
 	return NULL;
@@ -120,14 +164,21 @@ int appliance_close(guestfs_h *g, const char *disk)
 void appliance_abandon(guestfs_h *g)
 {
 	char *tmp;
+	bool counted;
 
 	if (!g)
 		return;
 	tmp = guestfs_get_private(g, TMPDIR_KEY);
+	counted = guestfs_get_private(g, LIVE_KEY) != NULL;
 	/* No sync at close (libguestfs's autosync: umount-all and sync in the
 	 * appliance, ~0.3 s under TCG): nothing written is wanted. */
 	guestfs_set_autosync(g, 0);
 	guestfs_close(g);	/* stops the appliance, removes libguestfs's own directories */
+	if (counted) {
+		pthread_mutex_lock(&live_lock);
+		live--;
+		pthread_mutex_unlock(&live_lock);
+	}
 	if (tmp) {
 		remove_tree(tmp);
 		free(tmp);
@@ -144,6 +195,10 @@ void appliance_abandon(guestfs_h *g)
  * (one per socket on the host). */
 #define OWN_SOCKETS_MAX 256
 #define NET_UNIX_LINES_MAX (1u << 20)
+/* The longest the watcher waits for a live handle's socket to appear or the
+ * handle to close, and how often it looks. */
+#define SOCKDIR_WAIT_MS 5000
+#define SOCKDIR_POLL_MS 10
 
 /* The socket inodes this process has open (/proc/self/fd: "socket:[N]"). */
 static size_t own_sockets(uint64_t *ino, size_t max)
@@ -190,15 +245,18 @@ static char *sockdir_of(const char *path)
 	return xstrndup(path, n);
 }
 
-void appliance_remove_sockdirs(void)
+/* Remove the socket directories of this process's appliances; how many
+ * distinct ones its sockets name (removed now or before). */
+static unsigned remove_own_sockdirs(void)
 {
 	uint64_t ino[OWN_SOCKETS_MAX];
 	size_t nino = own_sockets(ino, OWN_SOCKETS_MAX), lines = 0;
-	char line[512];
+	char line[512], seen[OWN_SOCKETS_MAX][32];
+	unsigned nseen = 0;
 	FILE *f;
 
 	if (!nino || !(f = fopen("/proc/net/unix", "re")))
-		return;
+		return 0;
 	/* "Num RefCount Protocol Flags Type St Inode Path": a path, where there
 	 * is one, is the last field (at most 108 bytes). */
 	while (lines++ < NET_UNIX_LINES_MAX && fgets(line, sizeof(line), f)) {
@@ -206,6 +264,7 @@ void appliance_remove_sockdirs(void)
 		size_t nf = 0, i;
 		uint64_t v;
 		struct stat sb;
+		const char *base;
 
 		if (!strchr(line, '\n'))
 			continue;	/* longer than any of them */
@@ -218,12 +277,43 @@ void appliance_remove_sockdirs(void)
 			;
 		if (i == nino || !(dir = sockdir_of(field[7])))
 			continue;
+		/* A listener and the connection it accepted name the same one. */
+		base = strrchr(dir, '/') + 1;
+		for (i = 0; i < nseen && strcmp(seen[i], base) != 0; i++)
+			;
+		if (i == nseen && nseen < OWN_SOCKETS_MAX)
+			snprintf(seen[nseen++], sizeof(seen[0]), "%s", base);
 		/* Ours, made by libguestfs: a directory, no link. */
 		if (lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid())
 			remove_tree(dir);
 		free(dir);
 	}
 	fclose(f);
+	return nseen;
+}
+
+void appliance_remove_sockdirs(void)
+{
+	int64_t end = now_ms() + SOCKDIR_WAIT_MS;
+	unsigned n;
+
+	pthread_mutex_lock(&live_lock);
+	sealed = true;
+	pthread_mutex_unlock(&live_lock);
+	/* Every live handle's directory seen, or those not seen closed by the
+	 * thread that has them (which removes them): a launch binds its
+	 * socket milliseconds after it made the directory, a shutdown closes
+	 * the handle well under a second after its connection. */
+	for (;;) {
+		n = remove_own_sockdirs();
+		pthread_mutex_lock(&live_lock);
+		if (n >= live || now_ms() >= end) {
+			pthread_mutex_unlock(&live_lock);
+			break;
+		}
+		pthread_mutex_unlock(&live_lock);
+		usleep(SOCKDIR_POLL_MS * 1000);
+	}
 }
 
 /* --- small reads ---------------------------------------------------------- */

@@ -45,7 +45,10 @@ void appliance_abandon(guestfs_h *g);
  * whatever $TMPDIR says, and no call names it: it is found from this
  * process's own sockets in /proc/net/unix. The appliance's QEMU is stopped
  * by libguestfs's recovery process when this one is gone; the temporary
- * directories are amiforge's and go with temp_dirs_remove_all(). */
+ * directories are amiforge's and go with temp_dirs_remove_all(). From its
+ * first call no appliance launches; it returns once every handle between
+ * its launch and its close has had its directory found, or was closed by
+ * its own thread (bounded: 5 s). */
 void appliance_remove_sockdirs(void);
 
 /* Read a regular file (symlinks followed) of at most max bytes, copied and
