@@ -24,8 +24,10 @@ services_start() {
 			if ! pgrep -x virtlogd >/dev/null; then
 				virtlogd -d && _started_virtlogd=1
 			fi
+			# Under a reaper of its own: QEMU's exit is seen at once
+			# (tests/lib/subreaper.py says why).
 			if ! pgrep -x libvirtd >/dev/null; then
-				libvirtd -d && _started_libvirtd=1
+				"$TOP/tests/lib/subreaper.py" libvirtd -d && _started_libvirtd=1
 			fi
 			for _ in $(seq 1 50); do
 				_libvirt_answers && break
