@@ -2,6 +2,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "run.h"
@@ -86,6 +87,8 @@ static enum child_step child_exec(const struct run *r, pid_t parent, const int i
 	if (r->die_with_parent &&
 	    (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
 		return STEP_SETUP;
+	if (r->nice > 0)
+		(void)setpriority(PRIO_PROCESS, 0, r->nice);	/* best effort */
 	if (r->set_umask)
 		umask(r->umask);
 	if (child_fd(r->in, r->in_fd, in[0], 0, O_RDONLY) < 0 ||

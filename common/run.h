@@ -66,6 +66,8 @@ struct run {
 				      its process group too */
 	bool die_with_parent;      /* SIGKILL when the parent dies (PR_SET_PDEATHSIG),
 				      for children that must never outlive us */
+	int nice;                  /* > 0: the child runs that much nicer
+				      (setpriority; work beside a critical path) */
 
 	/* results, valid after run_finish() */
 	pid_t pid;

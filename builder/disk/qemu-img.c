@@ -25,6 +25,7 @@ static int job_start(struct qemu_img_job *job, const char *const *argv,
 	job->r.out = job->how->progress ? RUN_INHERIT : RUN_CAPTURE;
 	job->r.err = RUN_CAPTURE;
 	job->r.timeout_ms = job->how->timeout_ms;
+	job->r.nice = job->how->background ? 19 : 0;
 	if (run_start(&job->r) < 0) {
 		run_release(&job->r);
 		return -1;

@@ -24,6 +24,9 @@ struct qemu_img_how {
 	bool parallel;                  /* convert: -W -m 16 (writes out of order,
 					   16 requests in flight: the decoding of
 					   compressed clusters overlaps the writes) */
+	bool background;                /* nice 19: work beside something that
+					   waits for nothing else (the flatten
+					   beside the inspection's appliance) */
 };
 
 /* Run qemu-img with argv (argv[0] "qemu-img"): 0, or -1 with "'qemu-img'
