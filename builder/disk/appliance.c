@@ -32,6 +32,14 @@ static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned live;
 static bool sealed;
 
+/* Record the handle's last error, naming NAME (or IFNONE when libguestfs
+ * kept none). -1. */
+static int handle_err(guestfs_h *g, const char *name, const char *ifnone)
+{
+	return err_set("libguestfs '%s': %s", name,
+		       guestfs_last_error(g) ? guestfs_last_error(g) : ifnone);
+}
+
 /* A handle configured for disk, not launched. libguestfs's temporary
  * directory (its libguestfsXXXXXX, with overlays and the like) goes in one of
  * amiforge's (make_temp_dir), so the removal a signal does
@@ -70,7 +78,7 @@ static guestfs_h *handle(const char *disk, const char *format, bool readonly, co
 	return g;
 
 fail:
-	err_set("libguestfs '%s': %s", name, guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
+	handle_err(g, name, "failed");
 	appliance_abandon(g);
 	return NULL;
 }
@@ -100,8 +108,7 @@ static int launch(guestfs_h *g, const char *name)
 	guestfs_set_private(g, LIVE_KEY, &counted);
 	pthread_mutex_unlock(&live_lock);
 	if (guestfs_launch(g) < 0)
-		return err_set("libguestfs '%s': %s", name,
-			       guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
+		return handle_err(g, name, "failed");
 	return 0;
 }
 
@@ -117,8 +124,7 @@ guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, c
 	/* The same appliance with a kernel that does not decompress itself
 	 * (appliance-pvh.h); where it cannot be had, libguestfs's own. */
 	if ((fixed = appliance_pvh_dir(g)) && guestfs_set_path(g, fixed) < 0) {
-		err_set("libguestfs '%s': %s", name,
-			guestfs_last_error(g) ? guestfs_last_error(g) : "failed");
+		handle_err(g, name, "failed");
 		goto fail;
 	}
 	log_info("starting the libguestfs appliance for '%s' (%s)", name,
@@ -155,8 +161,7 @@ int appliance_close(guestfs_h *g, const char *disk)
 	if (!g)
 		return 0;
 	if (guestfs_umount_all(g) < 0 || guestfs_shutdown(g) < 0)
-		ret = err_set("libguestfs '%s': %s", disk,
-			      guestfs_last_error(g) ? guestfs_last_error(g) : "shutdown failed");
+		ret = handle_err(g, disk, "shutdown failed");
 	appliance_abandon(g);
 	return ret;
 }
