@@ -20,6 +20,8 @@
  * one per guest); ENODEV when there is none: the host then uses the
  * channel. */
 #include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include "agent.h"
 #include "error.h"
@@ -132,180 +134,318 @@ static ssize_t file_io(int fd, bool write, uint8_t *buf, size_t n, uint64_t at, 
 	return r;
 }
 
+/* One transfer: a reader fills chunks from one side (the bulk disk or the
+ * file), a writer drains them to the other. The reader runs in a thread of
+ * its own, BULK_BUFS chunks ahead, and hashes what it read; the caller's
+ * thread writes. So the two devices' transfers and the hash overlap (under
+ * TCG the guest's virtio requests and XXH64 each cost a vCPU: done one
+ * after the other, a put took read + hash + write; now the longest of
+ * them). Each side keeps its own descriptor, offset and O_DIRECT state. */
+#define BULK_BUFS 3
+
+struct bulk_xfer {
+	/* Fills buf (PROTO_BULK_CHUNK) with the next bytes of the file, at
+	 * done: their count (less than a chunk: the last), or -1 with the
+	 * error recorded in the calling thread. */
+	ssize_t (*fill)(struct bulk_xfer *x, uint8_t *buf, uint64_t done);
+	/* Writes n bytes of buf (room for a chunk) at done: 0 or -1. */
+	int (*drain)(struct bulk_xfer *x, uint8_t *buf, size_t n, uint64_t done);
+	const char *path;
+	int dev, fd;
+	uint64_t offset, size;	/* on the bulk disk; put: the size, get: the most */
+	uint64_t file_size;	/* get: the file's size when it was opened */
+	bool direct;		/* the file's O_DIRECT */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint8_t *buf[BULK_BUFS];
+	ssize_t len[BULK_BUFS];
+	unsigned filled, drained;	/* chunks, counted from the start */
+	bool stop;			/* the writer failed: the reader ends */
+	char err[ERR_MAX];		/* the reader's error */
+	int err_no;
+	struct xxh64 h;
+	uint64_t done;			/* bytes written */
+};
+
+/* The reader: chunk i into buf[i % BULK_BUFS] once the writer is done with
+ * it; ends after a short chunk, an error or stop. */
+static void *bulk_reader(void *arg)
+{
+	struct bulk_xfer *x = arg;
+	uint64_t at = 0;
+
+	for (unsigned i = 0;; i++) {
+		uint8_t *buf = x->buf[i % BULK_BUFS];
+		ssize_t n;
+		bool stop;
+
+		pthread_mutex_lock(&x->lock);
+		while (!x->stop && i - x->drained >= BULK_BUFS)
+			pthread_cond_wait(&x->cond, &x->lock);
+		stop = x->stop;
+		pthread_mutex_unlock(&x->lock);
+		if (stop)
+			break;
+		n = x->fill(x, buf, at);
+		if (n < 0) {
+			snprintf(x->err, sizeof(x->err), "%s", err_msg());
+			x->err_no = errno;
+		} else {
+			xxh64_update(&x->h, buf, (size_t)n);
+			at += (uint64_t)n;
+		}
+		pthread_mutex_lock(&x->lock);
+		x->len[i % BULK_BUFS] = n;
+		x->filled = i + 1;
+		pthread_cond_broadcast(&x->cond);
+		pthread_mutex_unlock(&x->lock);
+		if (n < (ssize_t)PROTO_BULK_CHUNK)
+			break;
+	}
+	return NULL;
+}
+
+/* Run x to its end: 0 (x->done bytes, their XXH64 in digest) or -1 with
+ * the error recorded (the reader's or the writer's, errno with it). */
+static int bulk_run(struct bulk_xfer *x, uint8_t digest[PROTO_BULK_DIGEST_LEN])
+{
+	pthread_t reader;
+	sigset_t all, old;
+	int ret = -1, e;
+
+	for (unsigned i = 0; i < BULK_BUFS; i++)
+		if (posix_memalign((void **)&x->buf[i], PROTO_BULK_ALIGN, PROTO_BULK_CHUNK) != 0) {
+			err_set("bulk transfer: out of memory");
+			errno = ENOMEM;
+			goto cleanup;
+		}
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_cond_init(&x->cond, NULL);
+	xxh64_init(&x->h, 0);
+	/* Signals (SIGCHLD of the exec requests) stay the main thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	e = pthread_create(&reader, NULL, bulk_reader, x);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		errno = e;
+		err_errno("bulk transfer: start a thread");
+		goto destroy;
+	}
+	for (unsigned i = 0;; i++) {
+		ssize_t n;
+
+		pthread_mutex_lock(&x->lock);
+		while (x->filled <= i)
+			pthread_cond_wait(&x->cond, &x->lock);
+		n = x->len[i % BULK_BUFS];
+		pthread_mutex_unlock(&x->lock);
+		if (n < 0) {
+			err_set("%s", x->err);
+			errno = x->err_no;
+			break;
+		}
+		if (n > 0 && x->drain(x, x->buf[i % BULK_BUFS], (size_t)n, x->done) < 0)
+			break;
+		x->done += (uint64_t)n;
+		pthread_mutex_lock(&x->lock);
+		x->drained = i + 1;
+		pthread_cond_broadcast(&x->cond);
+		pthread_mutex_unlock(&x->lock);
+		if (n < (ssize_t)PROTO_BULK_CHUNK) {
+			xxh64_bytes(xxh64_final(&x->h), digest);
+			ret = 0;
+			break;
+		}
+	}
+	e = errno;
+	pthread_mutex_lock(&x->lock);
+	x->stop = true;
+	pthread_cond_broadcast(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+	pthread_join(reader, NULL);
+	errno = e;
+destroy:
+	pthread_cond_destroy(&x->cond);
+	pthread_mutex_destroy(&x->lock);
+cleanup:
+	for (unsigned i = 0; i < BULK_BUFS; i++)
+		free(x->buf[i]);
+	return ret;
+}
+
+/* put-bulk's reader: the bulk disk, up to x->size bytes. */
+static ssize_t put_fill(struct bulk_xfer *x, uint8_t *buf, uint64_t done)
+{
+	uint64_t left = x->size - done;
+	size_t n = left < PROTO_BULK_CHUNK ? (size_t)left : PROTO_BULK_CHUNK;
+	size_t rd = (n + PROTO_BULK_ALIGN - 1) / PROTO_BULK_ALIGN * PROTO_BULK_ALIGN;
+	ssize_t got;
+
+	if (n == 0)
+		return 0;
+	got = pread(x->dev, buf, rd, (off_t)(x->offset + done));
+	if (got < (ssize_t)n) {
+		if (got >= 0)
+			return err_set("read the bulk disk at %" PRIu64 ": short read",
+				       x->offset + done);
+		return err_errno("read the bulk disk at %" PRIu64, x->offset + done);
+	}
+	return (ssize_t)n;
+}
+
+/* put-bulk's writer: the temp file. */
+static int put_drain(struct bulk_xfer *x, uint8_t *buf, size_t n, uint64_t done)
+{
+	/* O_DIRECT writes whole blocks: the last piece goes buffered. */
+	if (x->direct && n % PROTO_BULK_ALIGN)
+		x->direct = !set_direct(x->fd, false);
+	if (file_io(x->fd, true, buf, n, done, &x->direct) < 0)
+		return err_errno("write '%s'", x->path);
+	return 0;
+}
+
 int op_put_bulk(const struct proto_frame *f, struct proto_msg *ok)
 {
-	const char *path;
+	struct bulk_xfer x = { .fill = put_fill, .drain = put_drain, .dev = -1, .fd = -1 };
 	const uint8_t *want;
 	size_t want_len, dlen;
 	uint8_t digest[PROTO_BULK_DIGEST_LEN];
-	uint64_t nonce, offset, size, done = 0, mtime = 0;
+	uint8_t blk[PROTO_BULK_ALIGN] __attribute__((aligned(PROTO_BULK_ALIGN)));
+	uint64_t nonce, mtime = 0;
 	uint32_t mode = 0644;
-	struct xxh64 h;
-	uint8_t *chunk = NULL;
 	char *tmp = NULL;
-	bool direct;
-	int dev = -1, fd = -1, ret = -1, r;
+	int ret = -1, r;
 
-	if (bulk_args(f, &path, &nonce, &offset, &size) < 0 ||
+	if (bulk_args(f, &x.path, &nonce, &x.offset, &x.size) < 0 ||
 	    proto_get_u32(f, PROTO_A_MODE, &mode) < 0 ||
 	    (r = proto_get_u64(f, PROTO_A_MTIME, &mtime)) < 0)
 		return -1;
 	if (proto_get_bytes(f, PROTO_A_DIGEST, &want, &want_len) != 1) {
-		err_set("put-bulk '%s': no digest", path);
+		err_set("put-bulk '%s': no digest", x.path);
 		errno = EINVAL;
 		return -1;
 	}
-	if (posix_memalign((void **)&chunk, PROTO_BULK_ALIGN, PROTO_BULK_CHUNK) != 0)
-		return err_set("put-bulk: out of memory");
-	dev = bulk_open(nonce, O_RDONLY, chunk);
-	if (dev < 0) {
+	x.dev = bulk_open(nonce, O_RDONLY, blk);
+	if (x.dev < 0) {
 		if (errno != ENODEV)
 			err_errno("open the bulk disk");
 		goto cleanup;
 	}
-	fd = put_tmp_create(path, &tmp);
-	if (fd < 0)
+	x.fd = put_tmp_create(x.path, &tmp);
+	if (x.fd < 0)
 		goto cleanup;
-	direct = set_direct(fd, true);
-	xxh64_init(&h, 0);
-	while (done < size) {
-		uint64_t left = size - done;
-		size_t n = left < PROTO_BULK_CHUNK ? (size_t)left : PROTO_BULK_CHUNK;
-		size_t rd = (n + PROTO_BULK_ALIGN - 1) / PROTO_BULK_ALIGN * PROTO_BULK_ALIGN;
-		ssize_t got = pread(dev, chunk, rd, (off_t)(offset + done));
-
-		if (got < (ssize_t)n) {
-			err_errno("read the bulk disk at %" PRIu64, offset + done);
-			if (got >= 0)
-				err_set("read the bulk disk at %" PRIu64 ": short read",
-					offset + done);
-			goto cleanup;
-		}
-		/* O_DIRECT writes whole blocks: the last piece goes buffered. */
-		if (direct && n % PROTO_BULK_ALIGN)
-			direct = !set_direct(fd, false);
-		if (file_io(fd, true, chunk, n, done, &direct) < 0) {
-			err_errno("write '%s'", path);
-			goto cleanup;
-		}
-		xxh64_update(&h, chunk, n);
-		done += n;
-	}
-	xxh64_bytes(xxh64_final(&h), digest);
+	x.direct = set_direct(x.fd, true);
+	if (bulk_run(&x, digest) < 0)
+		goto cleanup;
 	dlen = sizeof(digest);
 	if (want_len != dlen || memcmp(want, digest, dlen) != 0) {
-		err_set("put-bulk '%s': XXH64 mismatch", path);
+		err_set("put-bulk '%s': XXH64 mismatch", x.path);
 		errno = EIO;
 		goto cleanup;
 	}
-	if (fchmod(fd, mode & 07777) < 0) {
-		err_errno("chmod '%s'", path);
+	if (fchmod(x.fd, mode & 07777) < 0) {
+		err_errno("chmod '%s'", x.path);
 		goto cleanup;
 	}
-	if ((r == 1 && put_set_mtime(fd, path, mtime) < 0) ||
-	    put_commit(&fd, &tmp, path, size, digest, dlen, ok) < 0)
+	if ((r == 1 && put_set_mtime(x.fd, x.path, mtime) < 0) ||
+	    put_commit(&x.fd, &tmp, x.path, x.size, digest, dlen, ok) < 0)
 		goto cleanup;
 	ret = 0;
 cleanup:
-	if (fd >= 0)
-		close(fd);
+	if (x.fd >= 0)
+		close(x.fd);
 	if (tmp)
 		unlink(tmp);
 	free(tmp);
-	if (dev >= 0)
-		close(dev);
-	free(chunk);
+	if (x.dev >= 0)
+		close(x.dev);
 	return ret;
+}
+
+/* get-bulk's reader: the file, to its end (at most x->size bytes). */
+static ssize_t get_fill(struct bulk_xfer *x, uint8_t *buf, uint64_t done)
+{
+	ssize_t n;
+
+	/* O_DIRECT reads whole blocks at aligned offsets: the file's tail
+	 * goes through the cache. */
+	if (x->direct && x->file_size < done + PROTO_BULK_CHUNK)
+		x->direct = !set_direct(x->fd, false);
+	n = file_io(x->fd, false, buf, PROTO_BULK_CHUNK, done, &x->direct);
+	if (n < 0)
+		return err_errno("read '%s'", x->path);
+	/* A file that grew since fstat is cut where the host's room ends. */
+	if ((uint64_t)n > x->size - done) {
+		err_set("get '%s': grew past %" PRIu64 " bytes", x->path, x->size);
+		errno = EFBIG;
+		return -1;
+	}
+	return n;
+}
+
+/* get-bulk's writer: the bulk disk, whole blocks (the tail padded). */
+static int get_drain(struct bulk_xfer *x, uint8_t *buf, size_t n, uint64_t done)
+{
+	size_t wr = (n + PROTO_BULK_ALIGN - 1) / PROTO_BULK_ALIGN * PROTO_BULK_ALIGN;
+
+	memset(buf + n, 0, wr - n);
+	if (pwrite(x->dev, buf, wr, (off_t)(x->offset + done)) != (ssize_t)wr)
+		return err_errno("write the bulk disk at %" PRIu64, x->offset + done);
+	return 0;
 }
 
 int op_get_bulk(const struct proto_frame *f, struct proto_msg *ok)
 {
-	const char *path;
+	struct bulk_xfer x = { .fill = get_fill, .drain = get_drain, .dev = -1 };
 	struct stat st;
 	uint8_t digest[PROTO_BULK_DIGEST_LEN];
-	uint64_t nonce, offset, max, done = 0;
-	struct xxh64 h;
-	uint8_t *chunk = NULL;
-	bool direct;
-	int dev = -1, fd, ret = -1;
+	uint8_t blk[PROTO_BULK_ALIGN] __attribute__((aligned(PROTO_BULK_ALIGN)));
+	uint64_t nonce;
+	int ret = -1;
 
-	if (bulk_args(f, &path, &nonce, &offset, &max) < 0)
+	if (bulk_args(f, &x.path, &nonce, &x.offset, &x.size) < 0)
 		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return err_errno("open '%s'", path);
-	if (fstat(fd, &st) < 0) {
-		err_errno("stat '%s'", path);
+	x.fd = open(x.path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (x.fd < 0)
+		return err_errno("open '%s'", x.path);
+	if (fstat(x.fd, &st) < 0) {
+		err_errno("stat '%s'", x.path);
 		goto cleanup;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		err_set("get '%s': not a regular file", path);
+		err_set("get '%s': not a regular file", x.path);
 		errno = EINVAL;
 		goto cleanup;
 	}
-	direct = set_direct(fd, true);
-	if ((uint64_t)st.st_size > max) {
-		err_set("get '%s': %" PRIu64 " bytes, more than the bulk disk's %" PRIu64, path,
-			(uint64_t)st.st_size, max);
+	x.direct = set_direct(x.fd, true);
+	x.file_size = (uint64_t)st.st_size;
+	if ((uint64_t)st.st_size > x.size) {
+		err_set("get '%s': %" PRIu64 " bytes, more than the bulk disk's %" PRIu64, x.path,
+			(uint64_t)st.st_size, x.size);
 		errno = EFBIG;
 		goto cleanup;
 	}
-	if (posix_memalign((void **)&chunk, PROTO_BULK_ALIGN, PROTO_BULK_CHUNK) != 0) {
-		err_set("get-bulk: out of memory");
-		goto cleanup;
-	}
-	dev = bulk_open(nonce, O_RDWR, chunk);
-	if (dev < 0) {
+	x.dev = bulk_open(nonce, O_RDWR, blk);
+	if (x.dev < 0) {
 		if (errno != ENODEV)
 			err_errno("open the bulk disk");
 		goto cleanup;
 	}
-	xxh64_init(&h, 0);
-	for (;;) {
-		ssize_t n;
-		size_t wr;
-
-		/* O_DIRECT reads whole blocks at aligned offsets: the file's
-		 * tail goes through the cache. */
-		if (direct && (uint64_t)st.st_size < done + PROTO_BULK_CHUNK)
-			direct = !set_direct(fd, false);
-		n = file_io(fd, false, chunk, PROTO_BULK_CHUNK, done, &direct);
-		if (n < 0) {
-			err_errno("read '%s'", path);
-			goto cleanup;
-		}
-		if (n == 0)
-			break;
-		/* A file that grew since fstat is cut where the host's room ends. */
-		if ((uint64_t)n > max - done) {
-			err_set("get '%s': grew past %" PRIu64 " bytes", path, max);
-			errno = EFBIG;
-			goto cleanup;
-		}
-		wr = ((size_t)n + PROTO_BULK_ALIGN - 1) / PROTO_BULK_ALIGN * PROTO_BULK_ALIGN;
-		memset(chunk + n, 0, wr - (size_t)n);
-		if (pwrite(dev, chunk, wr, (off_t)(offset + done)) != (ssize_t)wr) {
-			err_errno("write the bulk disk at %" PRIu64, offset + done);
-			goto cleanup;
-		}
-		xxh64_update(&h, chunk, (size_t)n);
-		done += (uint64_t)n;
-		if ((size_t)n < PROTO_BULK_CHUNK)
-			break;
-	}
-	if (fdatasync(dev) < 0) {
+	if (bulk_run(&x, digest) < 0)
+		goto cleanup;
+	if (fdatasync(x.dev) < 0) {
 		err_errno("flush the bulk disk");
 		goto cleanup;
 	}
-	proto_msg_u64(ok, PROTO_A_SIZE, done);
+	proto_msg_u64(ok, PROTO_A_SIZE, x.done);
 	proto_msg_u32(ok, PROTO_A_MODE, st.st_mode);
-	xxh64_bytes(xxh64_final(&h), digest);
 	proto_msg_bytes(ok, PROTO_A_DIGEST, digest, sizeof(digest));
 	ret = 0;
 cleanup:
-	if (dev >= 0)
-		close(dev);
-	free(chunk);
-	close(fd);
+	if (x.dev >= 0)
+		close(x.dev);
+	close(x.fd);
 	return ret;
 }

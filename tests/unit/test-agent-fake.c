@@ -1087,10 +1087,11 @@ out:
  * The agent looks for its disk among /sys/block/vd* and opens /dev/vdN; here
  * it runs in a mount namespace whose /sys/block and /dev are small tmpfs
  * holding "vdz", a loop device on the host's bulk file (and "vda", with no
- * device node: skipped). Everything else is real: the agent's O_DIRECT
+ * device node: skipped), and a directory holds a 6 MiB tmpfs (a put that
+ * fills its file system). Everything else is real: the agent's O_DIRECT
  * reads and writes of a block device, the protocol, the digests, the host's
  * copy in and out of the file. Needs root (loop devices, mounts). */
-static pid_t bulk_agent(const char *sock, dev_t dev)
+static pid_t bulk_agent(const char *sock, dev_t dev, const char *small)
 {
 	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
 	char *bin = xasprintf("%s/amiforge-agent", build);
@@ -1098,6 +1099,7 @@ static pid_t bulk_agent(const char *sock, dev_t dev)
 
 	if (pid == 0) {
 		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("none", small, "tmpfs", 0, "size=6m") < 0 ||
 		    mount("none", "/sys/block", "tmpfs", 0, NULL) < 0 ||
 		    mkdir("/sys/block/vda", 0755) < 0 || mkdir("/sys/block/vdz", 0755) < 0 ||
 		    mount("none", "/dev", "tmpfs", 0, NULL) < 0 ||
@@ -1115,6 +1117,7 @@ static void test_bulk_disk(void)
 {
 	char *bulk = path_in("bulk-ns.raw"), *sock = path_in("bulk-ns.sock");
 	char *up = path_in("bulk-ns.up"), *dst = path_in("bulk-ns.guest"), *back = path_in("bulk-ns.back");
+	char *odd = path_in("bulk-ns.odd"), *small = path_in("small"), *full = path_in("small/full");
 	const char *lo_argv[] = { "losetup", "-f", "--show", bulk, NULL };
 	char hdr[PROTO_BULK_HDR] = { 0 }, h1[65], h2[65], h3[65], *nl;
 	struct run r = RUN_INIT;
@@ -1122,6 +1125,8 @@ static void test_bulk_disk(void)
 	struct executor *ex = NULL;
 	struct stat st;
 	uint8_t *data = xcalloc(1, 8u << 20);
+	struct dir_entry *e;
+	size_t n;
 	pid_t pid = -1;
 	bool ok;
 	int fd;
@@ -1134,6 +1139,14 @@ static void test_bulk_disk(void)
 	fd = open(up, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	CHECK(fd >= 0 && write_all(fd, data, 8u << 20) == 0 && close(fd) == 0,
 	      "bulk disk: 8 MiB host file");
+	/* 8 chunks, 1 MiB and 1234 bytes: the agent's ring of chunks goes
+	 * round three times and the tail is not whole blocks. */
+	fd = open(odd, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ok = fd >= 0;
+	for (int i = 0; ok && i < 4; i++)
+		ok = write_all(fd, data, 8u << 20) == 0;
+	CHECK(ok && write_all(fd, data + 77, (1u << 20) + 1234) == 0 && close(fd) == 0 &&
+	      mkdir(small, 0755) == 0, "bulk disk: 33 MiB + 1234 bytes host file");
 	snprintf(hdr, sizeof(hdr), "%s%016x\n", PROTO_BULK_MAGIC, 0x5eed);
 	fd = open(bulk, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || ftruncate(fd, PROTO_BULK_HDR + (64u << 20)) < 0 ||
@@ -1154,7 +1167,7 @@ static void test_bulk_disk(void)
 		CHECK(0, "bulk disk: loop device '%s'", r.out_buf.data);
 		goto out;
 	}
-	pid = bulk_agent(sock, st.st_rdev);
+	pid = bulk_agent(sock, st.st_rdev, small);
 	a = agent_open_unix(sock, 5000);
 	CHECK(a && agent_sync(a, 5000) == 0, "bulk disk: agent in its namespace answers");
 	if (!a)
@@ -1175,6 +1188,30 @@ static void test_bulk_disk(void)
 	CHECK(stat(bulk, &st) == 0 && st.st_blocks * 512 < (1u << 20),
 	      "bulk disk: the payload punched out of the file afterwards (%lld KiB left)",
 	      (long long)st.st_blocks / 2);
+	/* Many chunks, an odd tail, both ways. */
+	ok = ex->ops->put_file(ex, odd, dst, 0600) == 0 && ex->ops->get_file(ex, dst, back) == 0;
+	CHECK(ok, "bulk disk: put and get 33 MiB + 1234 bytes (%s)", ok ? "ok" : err_msg());
+	sha256_file(odd, h1);
+	sha256_file(dst, h2);
+	sha256_file(back, h3);
+	CHECK(strcmp(h1, h2) == 0 && strcmp(h1, h3) == 0 && executor_agent_bulk_done(ex) == 4,
+	      "bulk disk: 33 MiB + 1234 bytes: the same bytes both ways, through the disk (%zu)",
+	      executor_agent_bulk_done(ex));
+	/* The writer fails (a full file system) while the reader is ahead:
+	 * one error, nothing left, the agent goes on. */
+	ok = ex->ops->put_file(ex, odd, full, 0600) == 0;
+	CHECK(!ok && strstr(err_msg(), "No space left"),
+	      "bulk disk: put into a full file system fails (%s)", ok ? "ok" : err_msg());
+	ok = ex->ops->list_dir(ex, small, &e, &n) == 0;
+	CHECK(ok && n == 0, "bulk disk: nothing left in the full file system (%zu entries)",
+	      ok ? n : 0);
+	if (ok)
+		dir_entries_free(e, n);
+	sha256_file(up, h1);
+	ok = ex->ops->put_file(ex, up, dst, 0600) == 0 && sha256_file(dst, h2) == 0 &&
+	     strcmp(h1, h2) == 0 && executor_agent_bulk_done(ex) == 5;
+	CHECK(ok, "bulk disk: after the failure the next put goes through the disk (%s)",
+	      ok ? "ok" : err_msg());
 	/* A disk whose header names another nonce is not ours: channel. */
 	executor_close(ex);
 	ex = executor_agent_new(a);
@@ -1205,6 +1242,9 @@ out:
 	free(up);
 	free(dst);
 	free(back);
+	free(odd);
+	free(small);
+	free(full);
 }
 
 int main(void)
