@@ -31,7 +31,12 @@ static char *replace(const char *s, const char *from, const char *to);
  * replaced (caller frees). */
 static char *paths(const char *text)
 {
-	static const char *const abs[] = { "/etc/cloud", "/var/lib/cloud", "/var/log", "/run/" };
+	static const char *const abs[] = {
+		"/etc/cloud", "/var/lib/cloud", "/var/log", "/run/", "/etc/ssh", "/etc/machine-id",
+		"/etc/systemd", "/etc/udev", "/etc/network", "/etc/resolv.conf", "/var/lib/dbus",
+		"/var/lib/dhcp", "/var/tmp/amiforge-", "/tmp/amiforge-toe-", "/root", "/home",
+		"/usr/local/sbin",
+	};
 	char *t = xstrdup(text);
 
 	for (size_t i = 0; i < sizeof(abs) / sizeof(abs[0]); i++) {
@@ -126,15 +131,17 @@ static void image(const char *state)
 	free(ci);
 }
 
-/* Run the cloudinit section; its stdout (caller frees). */
-static char *run_section(void)
+/* Run the sections named (NULL-terminated); its stdout (caller frees). */
+static char *run_sections(const char *const *sections)
 {
 	char *s = paths(build_generalise_script());
 	char *path = xasprintf("PATH=%s/bin:/usr/bin:/bin", root), *out;
 	const char *env[] = { path, NULL };
-	const char *argv[] = { "/bin/sh", "-c", s, "amiforge-generalise", "cloudinit", NULL };
+	const char *argv[16] = { "/bin/sh", "-c", s, "amiforge-generalise" };
 	struct run r = RUN_INIT;
 
+	for (size_t i = 0; sections[i] && i < 11; i++)
+		argv[4 + i] = sections[i];
 	r.argv = argv;
 	r.env = env;
 	r.out = RUN_CAPTURE;
@@ -147,6 +154,14 @@ static char *run_section(void)
 	free(s);
 	free(path);
 	return out;
+}
+
+/* The cloudinit section alone. */
+static char *run_section(void)
+{
+	static const char *const ci[] = { "cloudinit", NULL };
+
+	return run_sections(ci);
 }
 
 static bool dir_empty(const char *rel)
@@ -235,6 +250,60 @@ int main(void)
 	CHECK_STR(calls, "", "held by a checkpoint: no wait, no cloud-init");
 	free(out);
 	free(calls);
+
+	/* 5. Every section at once: what each removes goes, one rm for all,
+	 *    and nothing else is touched. */
+	{
+		static const char *const all[] = { "cloudinit", "ssh", "logs", "machine-id",
+						   "history", "agent", "network", NULL };
+		static const char *const gone[] = {
+			"/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_ed25519_key.pub",
+			"/root/.ssh/authorized_keys", "/home/a b/.ssh/authorized_keys2",
+			"/var/log/syslog.1", "/var/log/apt/history.log.2.gz", "/var/log/x.old",
+			"/var/log/journal/0123/system.journal", "/var/lib/dhcp/dhclient.eth0.leases",
+			"/tmp/amiforge-toe-1/log", "/var/tmp/amiforge-x/y", "/var/lib/dbus/machine-id",
+			"/root/.bash_history", "/home/a b/.viminfo", INJECT_UNIT_PATH,
+			INJECT_WANTS_PATH, INJECT_AGENT_PATH, INJECT_CI_HOLD_PATH,
+			"/etc/udev/rules.d/70-persistent-net.rules",
+			"/etc/network/interfaces.d/50-cloud-init", "/etc/resolv.conf",
+			"/var/lib/cloud/instances/i-1/boot-finished", "/var/log/cloud-init.log",
+		};
+		static const char *const kept[] = {
+			"/etc/ssh/sshd_config", "/root/.ssh/config", "/root/.profile",
+			"/etc/network/interfaces.d/eth1", "/etc/systemd/system/other.service",
+			"/etc/cloud/cloud.cfg", "/run/keep",
+		};
+		char *syslog;
+
+		image("running");
+		for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+			put(gone[i], strcmp(gone[i], INJECT_CI_HOLD_PATH) == 0 ?
+			    INJECT_CI_HOLD_TEXT : "x\n", 0600);
+		put("/etc/network/interfaces.d/50-cloud-init",
+		    "# generated from information provided by the datasource\n", 0644);
+		for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+			if (!exists(kept[i]))
+				put(kept[i], "keep\n", 0644);
+		put("/etc/machine-id", "0123456789abcdef\n", 0444);
+		out = run_sections(all);
+		for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+			CHECK(!exists(gone[i]), "every section: %s removed", gone[i]);
+		for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+			CHECK(exists(kept[i]), "every section: %s kept", kept[i]);
+		syslog = slurp("/var/log/syslog");
+		CHECK_STR(syslog, "", "every section: a current log emptied, not removed");
+		free(syslog);
+		syslog = slurp("/etc/machine-id");
+		CHECK_STR(syslog, "", "every section: machine-id emptied");
+		free(syslog);
+		free(out);
+		/* Nothing in any section's list: no rm at all, no error. */
+		image("running");
+		out = run_sections((const char *const[]){ "ssh", NULL });
+		CHECK(exists("/etc/cloud/cloud.cfg") && exists("/var/log/syslog"),
+		      "ssh alone: nothing else touched");
+		free(out);
+	}
 
 	remove_tree(root);
 	free(root);
