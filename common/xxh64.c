@@ -9,8 +9,14 @@
 #define P5 0x27D4EB2F165667C5ULL
 
 /* always_inline: GCC inlines nothing into a function compiled with other
- * options (stripes) otherwise. */
+ * options (stripes) otherwise. clang (the fuzz build) has no per-function
+ * optimize attribute. */
 #define HOT static inline __attribute__((always_inline))
+#if defined(__GNUC__) && !defined(__clang__)
+#define SPEED __attribute__((optimize("O2")))
+#else
+#define SPEED
+#endif
 
 HOT uint64_t rotl(uint64_t x, int r)
 {
@@ -41,7 +47,7 @@ static uint64_t merge(uint64_t acc, uint64_t v)
  * every memory access the compiler keeps costs): the lanes stay in locals
  * (p, read as bytes, may alias v), and it is compiled for speed even in
  * the agent's -Os build (7x there). */
-__attribute__((optimize("O2")))
+SPEED
 static void stripes(uint64_t v[4], const uint8_t *p, size_t len)
 {
 	uint64_t a = v[0], b = v[1], c = v[2], d = v[3];
