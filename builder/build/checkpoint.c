@@ -761,8 +761,15 @@ bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_m
 	const struct component_plan_step *ps = &plan->steps[idx];
 	const struct component_plan_step *next = idx + 1 < plan->n ? ps + 1 : NULL;
 
-	return cost_ms < 0 || work_ms >= CKPT_WORK_PER_COST * cost_ms || !next ||
-	       idx + 2 == plan->n || next->doc != ps->doc ||
+	if (cost_ms < 0 || work_ms >= CKPT_WORK_PER_COST * cost_ms)
+		return true;
+	/* After the last step comes generalisation, whose checkpoint is
+	 * taken anyway: a rebuild that changes what follows the steps starts
+	 * there, one that changes or adds steps from the one before the last,
+	 * which holds the guest's state. */
+	if (!next)
+		return false;
+	return idx + 2 == plan->n || next->doc != ps->doc ||
 	       strcmp(next->phase, ps->phase) != 0 || next->external || next->reboots;
 }
 

@@ -161,11 +161,13 @@ void ckpt_step_done(struct ckpt *c, struct guest *g, const struct component_step
  * taking, work_ms after the last one, which took cost_ms (-1: none yet)?
  * Where a rebuild most likely restarts (a component's or a phase's end,
  * before an external step or a reboot, before the build's last step: the
- * one being written in an edit-build loop; after the last step), always; else
- * when the work since the last one is CKPT_WORK_PER_COST times what the last
- * one cost: checkpoints then add at most a quarter to a run of short steps,
- * and a rebuild redoes at most that much more work than with one after
- * every step. */
+ * one being written in an edit-build loop), always; else when the work
+ * since the last one is CKPT_WORK_PER_COST times what the last one cost:
+ * checkpoints then add at most a quarter to a run of short steps, and a
+ * rebuild redoes at most that much more work than with one after every
+ * step. After the last step only by that measure (or as the first): the
+ * generalised checkpoint follows, and the one before the last step holds
+ * the guest's state, where a rebuild that adds or changes steps goes on. */
 #define CKPT_WORK_PER_COST 4
 struct component_plan;
 bool ckpt_worth_it(const struct component_plan *plan, size_t idx, int64_t work_ms,

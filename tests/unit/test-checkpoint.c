@@ -79,7 +79,11 @@ static void test_plan(const char *dir)
 	CHECK(ckpt_worth_it(&a, 3, 10, 500), "policy: before an external step: taken");
 	CHECK(!ckpt_worth_it(&a, 4, 10, 500), "policy: before a WebDownload with checksum: none");
 	CHECK(ckpt_worth_it(&a, 5, 10, 500), "policy: before the build's last step: taken");
-	CHECK(ckpt_worth_it(&a, 6, 10, 500), "policy: the last step: taken");
+	CHECK(!ckpt_worth_it(&a, 6, 10, 500),
+	      "policy: the last step: none (the generalised checkpoint follows)");
+	CHECK(ckpt_worth_it(&a, 6, CKPT_WORK_PER_COST * 500, 500),
+	      "policy: the last step after much work: taken");
+	CHECK(ckpt_worth_it(&a, 6, 10, -1), "policy: the last step as the first checkpoint: taken");
 	specs[0].params = p2;
 	CHECK(component_plan(&o, &b) == 0 && b.n == 7, "plan: again with another Word");
 	CHECK(strcmp(a.steps[0].material, b.steps[0].material) == 0 &&
