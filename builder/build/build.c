@@ -1,6 +1,8 @@
 /* build.c: the pipeline of `amiforge build` (see build.h). */
 #include <jansson.h>
+#include <pthread.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 
 #include "build.h"
 #include "builddir.h"
@@ -12,6 +14,7 @@
 #include "builder/disk/qemu-img.h"
 #include "error.h"
 #include "builder/exec/executor.h"
+#include "builder/base/cache.h"
 #include "builder/base/fetch.h"
 #include "builder/guest/guest.h"
 #include "builder/guest/inject.h"
@@ -55,6 +58,9 @@ struct build {
 	struct strv net_env;    /* the proxy for every step (vm.proxy) */
 	char *net_key;          /* the network in checkpoint keys, or NULL */
 	char *inspect_failed;   /* the inspection's failure (flatten_stage), or NULL */
+	char *disk_sha;         /* the output disk's sha256, taken by flatten_stage
+				 * while the inspection ran, or NULL */
+	struct stat disk_st;    /* what the disk was then (manifest_add_output_hashed) */
 };
 
 /* ---- progress: a line per stage on stderr, or JSON events on stdout ------ */
@@ -722,6 +728,39 @@ static int inspect_output(struct build *b, const char *disk, const char *chain)
 	return r;
 }
 
+/* The flatten's convert, waited for in a thread of its own beside the
+ * inspection: once it has written the output, the thread takes its sha256
+ * (at nice 19, as the convert ran) while the appliance still works, so the
+ * outputs stage does not read the disk again (~0.5 s for the bench's). */
+struct flatten_wait {
+	struct qemu_img_job *job;
+	const char *path;
+	int rc;
+	char err[ERR_MAX];
+	char *sha;		/* NULL: not taken (outputs hashes it) */
+	struct stat st;
+};
+
+static void *flatten_waiter(void *arg)
+{
+	struct flatten_wait *w = arg;
+
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) < 0)
+		log_debug("flatten: nice 19: %s", strerror(errno));
+	w->rc = qemu_img_wait(w->job);
+	if (w->rc < 0) {
+		snprintf(w->err, sizeof(w->err), "%s", err_msg());
+		return NULL;
+	}
+	if (hash_file(w->path, CHECKSUM_NONE, &w->sha, NULL) < 0 || stat(w->path, &w->st) < 0) {
+		log_debug("flatten: sha256 of '%s' left for later: %s", w->path, err_msg());
+		free(w->sha);
+		w->sha = NULL;
+		err_clear();
+	}
+	return NULL;
+}
+
 /* Flatten chain (the guest's powered-off disk, or the generalised
  * checkpoint: amiforge's own qcow2 over its backing chain) into one
  * standalone qcow2 at gs->out, the base untouched. qemu-img runs in the
@@ -741,18 +780,36 @@ static int flatten_stage(struct build *b, const struct guest_stage *gs, const ch
 	struct qemu_img_job job;
 	char *tmp = xasprintf("%s.partial", gs->out);
 	unsigned oid;
-	int ret = -1;
+	int ret = -1, rc;
 
 	stage_begin(b, "flatten");
 	if (journal_add(b->j, &oid, "file", gs->out, NULL) < 0 ||
 	    qemu_img_convert_start(chain, "qcow2", tmp, "qcow2", NULL, &how, &job) < 0)
 		goto cleanup;
-	if (gs->inspect_as && inspect_output(b, gs->inspect_as, chain) < 0) {
-		b->inspect_failed = xstrdup(err_msg());
-		err_clear();
+	if (gs->inspect_as) {
+		struct flatten_wait w = { .job = &job, .path = tmp };
+		pthread_t t;
+		bool threaded = pthread_create(&t, NULL, flatten_waiter, &w) == 0;
+
+		if (inspect_output(b, gs->inspect_as, chain) < 0) {
+			b->inspect_failed = xstrdup(err_msg());
+			err_clear();
+		}
+		if (threaded) {
+			pthread_join(t, NULL);
+			if (w.rc < 0)
+				err_set("%s", w.err);
+		} else {
+			w.rc = qemu_img_wait(&job);
+		}
+		rc = w.rc;
+		free(b->disk_sha);
+		b->disk_sha = w.sha;
+		b->disk_st = w.st;
+	} else {
+		rc = qemu_img_wait(&job);
 	}
-	if (rename_written(qemu_img_wait(&job), tmp, gs->out) < 0 ||
-	    journal_keep(b->j, oid) < 0)
+	if (rename_written(rc, tmp, gs->out) < 0 || journal_keep(b->j, oid) < 0)
 		goto cleanup;
 	ret = 0;
 cleanup:
@@ -1067,7 +1124,8 @@ static int outputs(struct build *b, const char *disk, char **vmdk)
 	size_t i;
 
 	/* VM Import needs no VMDK file: publish streams one (aws-import.c). */
-	if (b->r->output.formats & OUTPUT_QCOW2 && manifest_add_output(b->m, "qcow2", disk) < 0)
+	if (b->r->output.formats & OUTPUT_QCOW2 &&
+	    manifest_add_output_hashed(b->m, "qcow2", disk, &b->disk_st, b->disk_sha) < 0)
 		return -1;
 	for (i = 0; i < ARRAY_SIZE(fmts); i++) {
 		struct convert_opts co = { 0 };
@@ -1250,7 +1308,7 @@ static int pipeline(struct build *b, struct build_result *res)
 		log_warn("staging directory: %s", err_msg());
 	if (b->inspect_failed) {
 		/* Kept for the user to examine: the manifest says where. */
-		if (manifest_add_output(b->m, "qcow2", disk) < 0)
+		if (manifest_add_output_hashed(b->m, "qcow2", disk, &b->disk_st, b->disk_sha) < 0)
 			log_warn("manifest: %s", err_msg());
 		err_set("%s", b->inspect_failed);
 		goto cleanup;
@@ -1356,6 +1414,7 @@ int build_run(const struct build_opts *o, struct build_result *res)
 	strv_release(&b.net_env);
 	free(b.net_key);
 	free(b.inspect_failed);
+	free(b.disk_sha);
 	return ret;
 }
 

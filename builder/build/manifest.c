@@ -216,15 +216,20 @@ void manifest_stage_end(struct manifest *m, const char *stage, const char *statu
 	}
 }
 
-int manifest_add_output(struct manifest *m, const char *format, const char *path)
+int manifest_add_output_hashed(struct manifest *m, const char *format, const char *path,
+			       const struct stat *was, const char *known)
 {
 	json_t *o;
 	struct stat st;
-	char *sha;
+	char *sha = NULL;
 
 	if (stat(path, &st) < 0)
 		return err_errno("output '%s'", path);
-	if (hash_file(path, CHECKSUM_NONE, &sha, NULL) < 0)
+	if (known && was && st.st_dev == was->st_dev && st.st_ino == was->st_ino &&
+	    st.st_size == was->st_size && st.st_mtim.tv_sec == was->st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == was->st_mtim.tv_nsec)
+		sha = xstrdup(known);
+	else if (hash_file(path, CHECKSUM_NONE, &sha, NULL) < 0)
 		return -1;
 	o = json_object();
 	json_object_set_new(o, "format", jstr(format));
@@ -234,6 +239,11 @@ int manifest_add_output(struct manifest *m, const char *format, const char *path
 	json_array_append_new(m->outputs, o);
 	free(sha);
 	return 0;
+}
+
+int manifest_add_output(struct manifest *m, const char *format, const char *path)
+{
+	return manifest_add_output_hashed(m, format, path, NULL, NULL);
 }
 
 void manifest_add_ami(struct manifest *m, const char *region, const char *image_id,

@@ -58,6 +58,11 @@ void manifest_stage_end(struct manifest *m, const char *stage, const char *statu
 
 /* Record an output file; its size and sha256 are computed now. 0 or -1. */
 int manifest_add_output(struct manifest *m, const char *format, const char *path);
+/* The same with its sha256 taken earlier (hex), when st (from stat() at
+ * that time) is still what path is: device, inode, size and mtime; else
+ * computed now. */
+int manifest_add_output_hashed(struct manifest *m, const char *format, const char *path,
+			       const struct stat *st, const char *sha256);
 /* Record an AMI (snapshot_id may be NULL). */
 void manifest_add_ami(struct manifest *m, const char *region, const char *image_id,
 		      const char *snapshot_id);
