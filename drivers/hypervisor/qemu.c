@@ -13,12 +13,10 @@
 #include "error.h"
 #include "log.h"
 #include "proc.h"
+#include "qmp.h"
 #include "run.h"
 #include "util.h"
 
-/* QMP replies we expect are a few hundred bytes; the greeting lists
- * capabilities. 64 KiB bounds what a confused QEMU can make us buffer. */
-#define QMP_LINE_MAX (64u * 1024)
 /* Waits on QMP: connecting after start, and any command. */
 #define QMP_CONNECT_MS 10000
 #define QMP_REPLY_MS 5000
@@ -34,8 +32,7 @@
 
 struct qemu_vm {
 	struct run run;      /* the QEMU process (own process group) */
-	int qmp;             /* QMP connection or -1 */
-	struct buf in;       /* QMP bytes read but not yet consumed */
+	struct qmp q;        /* its QMP connection (q.fd -1: none) */
 	char *qmp_path;
 	char *err_path;      /* QEMU's stderr */
 	char *fifo_path;     /* the serial console's FIFO (console.c) */
@@ -223,187 +220,34 @@ int hv_qemu_argv(const struct vm_spec *s, const char *qmp_path, bool sandbox, st
 	return 0;
 }
 
-/* Read one QMP message (a JSON object on one line) within deadline. */
-static json_t *qmp_read(struct qemu_vm *v, int64_t deadline)
-{
-	for (;;) {
-		char *nl = v->in.data ? memchr(v->in.data, '\n', v->in.len) : NULL;
-		char tmp[4096];
-		struct pollfd pfd = { .fd = v->qmp, .events = POLLIN };
-		int64_t left;
-		ssize_t n;
-
-		if (nl) {
-			size_t line = (size_t)(nl - v->in.data) + 1;
-			json_error_t je;
-			json_t *j = json_loadb(v->in.data, line - 1, 0, &je);
-
-			memmove(v->in.data, v->in.data + line, v->in.len - line);
-			v->in.len -= line;
-			v->in.data[v->in.len] = '\0';
-			if (!j || !json_is_object(j)) {
-				json_decref(j);
-				err_set("QMP: malformed message: %s", je.text);
-				return NULL;
-			}
-			return j;
-		}
-		left = deadline - now_ms();
-		if (left <= 0) {
-			err_set("QMP: no reply within the deadline");
-			return NULL;
-		}
-		if (poll(&pfd, 1, (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			err_errno("QMP: poll");
-			return NULL;
-		}
-		if (!pfd.revents)
-			continue;
-		n = read(v->qmp, tmp, sizeof(tmp));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err_set("QMP: connection closed");
-			return NULL;
-		}
-		if (buf_add(&v->in, tmp, (size_t)n) < 0) {
-			err_prefix("QMP");
-			return NULL;
-		}
-	}
-}
-
-/* Wait for the answer to cmd: 0 when QEMU answered "return" (its value in
- * *reply when reply is not NULL: the caller decrefs it). Events are
- * skipped. */
-static int qmp_reply(struct qemu_vm *v, const char *cmd, int64_t deadline, json_t **reply)
-{
-	int ret = -1;
-
-	for (;;) {
-		json_t *j = qmp_read(v, deadline);
-		json_t *e;
-
-		if (!j)
-			return err_prefix("QMP '%s'", cmd);
-		if (json_object_get(j, "return")) {
-			if (reply)
-				*reply = json_incref(json_object_get(j, "return"));
-			ret = 0;
-		} else if ((e = json_object_get(j, "error"))) {
-			const char *desc = json_string_value(json_object_get(e, "desc"));
-			err_set("QMP '%s': %s", cmd, desc ? desc : "error");
-			ret = -1;
-		} else {
-			json_decref(j);   /* an event */
-			continue;
-		}
-		json_decref(j);
-		return ret;
-	}
-}
-
-/* Send a QMP command with arguments (stolen; may be NULL), and with fd
- * (>= 0: still ours) passed to QEMU by SCM_RIGHTS on its first byte. 0 or
- * -1. */
-static int qmp_send(struct qemu_vm *v, const char *cmd, json_t *args, int fd)
-{
-	json_t *req = json_pack("{s:s}", "execute", cmd);
-	char *line;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			     .msg_controllen = sizeof(ctl.buf) };
-	struct cmsghdr *cm;
-	size_t sent = 0;
-	ssize_t n;
-
-	if (args)
-		json_object_set_new(req, "arguments", args);
-	line = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (line && fd >= 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-		iov.iov_base = line;
-		iov.iov_len = 1;
-		do
-			n = sendmsg(v->qmp, &mh, MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-		sent = n == 1 ? 1 : 0;
-	}
-	if (!line || (fd >= 0 && !sent) ||
-	    write_all(v->qmp, line + sent, strlen(line) - sent) < 0 ||
-	    write_all(v->qmp, "\n", 1) < 0) {
-		err_errno("QMP: send '%s'", cmd);
-		free(line);
-		return -1;
-	}
-	free(line);
-	return 0;
-}
-
-/* Run a QMP command with arguments (stolen; may be NULL); 0 when QEMU
- * answered "return" (its value in *reply when reply is not NULL: the
- * caller decrefs it). Events are skipped. */
-static int qmp_call(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms,
-		    json_t **reply)
-{
-	int64_t deadline = now_ms() + timeout_ms;
-
-	if (qmp_send(v, cmd, args, -1) < 0)
-		return -1;
-	return qmp_reply(v, cmd, deadline, reply);
-}
-
 /* QMP getfd: fd (ours, still) passed to QEMU under name. 0 or -1. */
-static int qmp_getfd(struct qemu_vm *v, int fd, const char *name)
+static int vm_getfd(struct qemu_vm *v, int fd, const char *name)
 {
 	int64_t deadline = now_ms() + QMP_REPLY_MS;
 
-	if (qmp_send(v, "getfd", json_pack("{s:s}", "fdname", name), fd) < 0)
+	if (qmp_send(&v->q, "getfd", json_pack("{s:s}", "fdname", name), fd) < 0)
 		return -1;
-	return qmp_reply(v, "getfd", deadline, NULL);
+	return qmp_reply(&v->q, "getfd", deadline, NULL);
 }
 
-static int qmp_cmd_args(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms)
+static int vm_cmd_args(struct qemu_vm *v, const char *cmd, json_t *args, int64_t timeout_ms)
 {
-	return qmp_call(v, cmd, args, timeout_ms, NULL);
+	return qmp_call(&v->q, cmd, args, timeout_ms, NULL);
 }
 
-static int qmp_cmd(struct qemu_vm *v, const char *cmd)
+static int vm_cmd(struct qemu_vm *v, const char *cmd)
 {
-	return qmp_cmd_args(v, cmd, NULL, QMP_REPLY_MS);
+	return vm_cmd_args(v, cmd, NULL, QMP_REPLY_MS);
 }
 
-static int qmp_connect(struct qemu_vm *v)
+static int vm_connect(struct qemu_vm *v)
 {
 	int64_t deadline = now_ms() + QMP_CONNECT_MS;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	json_t *greeting;
 
-	if (strlen(v->qmp_path) >= sizeof(sa.sun_path))
-		return err_set("QMP socket path '%s' too long", v->qmp_path);
-	memcpy(sa.sun_path, v->qmp_path, strlen(v->qmp_path) + 1);
-	for (;;) {
-		v->qmp = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (v->qmp < 0)
-			return err_errno("QMP: socket");
-		if (connect(v->qmp, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			break;
-		close(v->qmp);
-		v->qmp = -1;
+	while (qmp_connect(&v->q, v->qmp_path) < 0) {
 		if (now_ms() >= deadline)
-			return err_errno("QMP: connect '%s'", v->qmp_path);
+			return -1;
+		err_clear();
 		if (waitpid(v->run.pid, &(int){0}, WNOHANG) == v->run.pid) {
 			v->run.pid = -1;
 			v->exited = true;
@@ -411,13 +255,7 @@ static int qmp_connect(struct qemu_vm *v)
 		}
 		usleep(50 * 1000);
 	}
-	greeting = qmp_read(v, deadline);
-	if (!greeting || !json_object_get(greeting, "QMP")) {
-		json_decref(greeting);
-		return err_set("QMP: no greeting from qemu");
-	}
-	json_decref(greeting);
-	return qmp_cmd(v, "qmp_capabilities");
+	return qmp_handshake(&v->q, deadline);
 }
 
 /* Last line of QEMU's stderr, for error messages. */
@@ -535,7 +373,7 @@ static int migration_wait(struct qemu_vm *v, int64_t deadline)
 		const char *status;
 		int r = 1;
 
-		if (qmp_call(v, "query-migrate", NULL, QMP_REPLY_MS, &st) < 0)
+		if (qmp_call(&v->q, "query-migrate", NULL, QMP_REPLY_MS, &st) < 0)
 			return -1;
 		status = json_string_value(json_object_get(st, "status"));
 		if (status && strcmp(status, "completed") == 0)
@@ -551,7 +389,7 @@ static int migration_wait(struct qemu_vm *v, int64_t deadline)
 		if (r <= 0)
 			return r;
 		if (now_ms() >= deadline) {
-			qmp_cmd(v, "migrate_cancel");
+			vm_cmd(v, "migrate_cancel");
 			return err_set("qemu: the state transfer did not end within %d s",
 				       QMP_STATE_MS / 1000);
 		}
@@ -571,10 +409,10 @@ static int restore_state(struct qemu_vm *v, const char *path)
 		err_errno("saved state '%s'", path);
 		goto cleanup;
 	}
-	if (qmp_getfd(v, fd, STATE_FD_NAME) < 0 ||
-	    qmp_cmd_args(v, "migrate-incoming", json_pack("{s:s}", "uri", "fd:" STATE_FD_NAME),
+	if (vm_getfd(v, fd, STATE_FD_NAME) < 0 ||
+	    vm_cmd_args(v, "migrate-incoming", json_pack("{s:s}", "uri", "fd:" STATE_FD_NAME),
 			 QMP_REPLY_MS) < 0 ||
-	    migration_wait(v, now_ms() + QMP_STATE_MS) < 0 || qmp_cmd(v, "cont") < 0) {
+	    migration_wait(v, now_ms() + QMP_STATE_MS) < 0 || vm_cmd(v, "cont") < 0) {
 		err_prefix("restore '%s'", path);
 		goto cleanup;
 	}
@@ -594,8 +432,7 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 	int errfd = -1, fifo_fd = -1, ret = -1;
 	char *cmdline;
 
-	v->qmp = -1;
-	buf_init(&v->in, QMP_LINE_MAX);
+	qmp_init(&v->q, -1);
 	if (!spec->run_dir)
 		return err_set("qemu driver: vm '%s' has no run directory", spec->name);
 	v->qmp_path = xasprintf("%s/qmp.sock", spec->run_dir);
@@ -657,7 +494,7 @@ static int qemu_start(void *priv, void *vpriv, const struct vm_spec *spec)
 		ret = 0;
 		goto cleanup;
 	}
-	if (qmp_connect(v) < 0) {
+	if (vm_connect(v) < 0) {
 		append_qemu_stderr(v);
 		goto cleanup;
 	}
@@ -716,18 +553,18 @@ static int qemu_shutdown(void *priv UNUSED, void *vpriv)
 
 	if (v->exited)
 		return 0;
-	if (v->qmp < 0)
+	if (v->q.fd < 0)
 		return err_set("qemu: no QMP connection to send system_powerdown");
-	return qmp_cmd(v, "system_powerdown");
+	return vm_cmd(v, "system_powerdown");
 }
 
 static int qemu_reset(void *priv UNUSED, void *vpriv)
 {
 	struct qemu_vm *v = vpriv;
 
-	if (v->exited || v->qmp < 0)
+	if (v->exited || v->q.fd < 0)
 		return err_set("qemu: no running guest to reset");
-	return qmp_cmd(v, "system_reset");
+	return vm_cmd(v, "system_reset");
 }
 
 static int qemu_destroy(void *priv, void *vpriv)
@@ -737,7 +574,7 @@ static int qemu_destroy(void *priv, void *vpriv)
 	if (v->exited)
 		return 0;
 	/* Politely first (QEMU flushes its disks), then the whole group. */
-	if (v->qmp >= 0 && qmp_cmd(v, "quit") == 0 &&
+	if (v->q.fd >= 0 && vm_cmd(v, "quit") == 0 &&
 	    qemu_wait(priv, v, QEMU_QUIT_MS) == HV_EXITED)
 		return 0;
 	kill(-v->run.pid, SIGKILL);
@@ -752,9 +589,9 @@ static int qemu_snapshot_disk(void *priv UNUSED, void *vpriv, const char *new_to
 {
 	struct qemu_vm *v = vpriv;
 
-	if (v->exited || v->qmp < 0)
+	if (v->exited || v->q.fd < 0)
 		return err_set("qemu: no running guest to snapshot");
-	return qmp_cmd_args(v, "blockdev-snapshot-sync",
+	return vm_cmd_args(v, "blockdev-snapshot-sync",
 			    json_pack("{s:s, s:s, s:s, s:s}", "device", "virtio0",
 				      "snapshot-file", new_top, "format", "qcow2",
 				      "mode", "absolute-paths"), QMP_SNAPSHOT_MS);
@@ -769,12 +606,12 @@ static int qemu_save_state(void *priv, void *vpriv, const char *new_top, const c
 	struct qemu_vm *v = vpriv;
 	int fd, r;
 
-	if (v->exited || v->qmp < 0)
+	if (v->exited || v->q.fd < 0)
 		return err_set("qemu: no running guest to save");
 	fd = open(state, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return err_errno("create '%s'", state);
-	if (qmp_cmd(v, "stop") < 0) {
+	if (vm_cmd(v, "stop") < 0) {
 		r = -1;
 		goto cleanup;
 	}
@@ -783,10 +620,10 @@ static int qemu_save_state(void *priv, void *vpriv, const char *new_top, const c
 		goto resume;
 	}
 	/* QEMU's default bandwidth cap (128 MiB/s) is for networks. */
-	r = qmp_cmd_args(v, "migrate-set-parameters",
+	r = vm_cmd_args(v, "migrate-set-parameters",
 			 json_pack("{s:I}", "max-bandwidth", (json_int_t)1 << 40), QMP_REPLY_MS) < 0 ||
-	    qmp_getfd(v, fd, STATE_FD_NAME) < 0 ||
-	    qmp_cmd_args(v, "migrate", json_pack("{s:s}", "uri", "fd:" STATE_FD_NAME),
+	    vm_getfd(v, fd, STATE_FD_NAME) < 0 ||
+	    vm_cmd_args(v, "migrate", json_pack("{s:s}", "uri", "fd:" STATE_FD_NAME),
 			 QMP_REPLY_MS) < 0 ||
 	    migration_wait(v, now_ms() + QMP_STATE_MS) < 0 ? 1 : 0;
 	/* On the disk before anyone records it (a torn state restores a
@@ -798,7 +635,7 @@ static int qemu_save_state(void *priv, void *vpriv, const char *new_top, const c
 	if (r)
 		err_prefix("save the state to '%s'", state);
 resume:
-	if (qmp_cmd(v, "cont") < 0) {
+	if (vm_cmd(v, "cont") < 0) {
 		err_prefix("qemu: the guest stays paused");
 		r = -1;
 	}
@@ -836,9 +673,9 @@ static int qemu_stream_disk(void *priv UNUSED, void *vpriv, const char *base, in
 	struct qemu_vm *v = vpriv;
 	int64_t deadline = now_ms() + timeout_ms;
 
-	if (v->exited || v->qmp < 0)
+	if (v->exited || v->q.fd < 0)
 		return err_set("qemu: no running guest to stream");
-	if (qmp_cmd_args(v, "block-stream",
+	if (vm_cmd_args(v, "block-stream",
 			 json_pack("{s:s, s:s, s:s}", "job-id", "amiforge-stream",
 				   "device", "virtio0", "base", base), QMP_REPLY_MS) < 0)
 		return -1;
@@ -847,7 +684,7 @@ static int qemu_stream_disk(void *priv UNUSED, void *vpriv, const char *base, in
 		size_t i;
 		bool running = false;
 
-		if (qmp_call(v, "query-block-jobs", NULL, QMP_REPLY_MS, &jobs) < 0)
+		if (qmp_call(&v->q, "query-block-jobs", NULL, QMP_REPLY_MS, &jobs) < 0)
 			return -1;
 		json_array_foreach(jobs, i, e)
 			if (json_is_string(json_object_get(e, "device")) &&
@@ -858,7 +695,7 @@ static int qemu_stream_disk(void *priv UNUSED, void *vpriv, const char *base, in
 		if (!running)
 			return 0;
 		if (now_ms() >= deadline) {
-			qmp_cmd_args(v, "block-job-cancel",
+			vm_cmd_args(v, "block-job-cancel",
 				     json_pack("{s:s}", "device", "amiforge-stream"), QMP_REPLY_MS);
 			return err_set("qemu: stream onto '%s' not done within %" PRId64 " s", base,
 				       timeout_ms / 1000);
@@ -890,10 +727,7 @@ static int qemu_vm_release(void *priv UNUSED, void *vpriv)
 {
 	struct qemu_vm *v = vpriv;
 
-	if (v->qmp >= 0)
-		close(v->qmp);
-	v->qmp = -1;
-	buf_release(&v->in);
+	qmp_release(&v->q);
 	if (v->detached) {
 		/* Its sockets and stderr stay with it (the work directory); so
 		 * does the console logger, which ends when QEMU does. */
