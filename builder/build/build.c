@@ -10,6 +10,7 @@
 #include "inspect-stage.h"
 #include "builder/component/component.h"
 #include "builder/convert/convert.h"
+#include "builder/disk/appliance.h"
 #include "builder/disk/archprobe.h"
 #include "builder/disk/qemu-img.h"
 #include "error.h"
@@ -48,6 +49,11 @@ struct build {
 	const char *stage;      /* the running stage, for events and the manifest */
 	const char *staging;    /* the staging directory (journaled), once made */
 	struct ckpt *ck;        /* checkpoints of the build guest, or NULL */
+	bool early_ok;          /* the output is inspected: its appliance may start
+				   while the build guest finishes (start_early) */
+	struct appliance_early *early; /* that appliance, once started */
+	unsigned early_jid[3];  /* its directories' journal entries (on_early_dir:
+				   two temporary ones at most, a socket one) */
 	struct guest *g;        /* the guest running components */
 	char *record;           /* the guest record for `amiforge attach` */
 	unsigned record_jid;    /* its journal entry while it exists */
@@ -120,6 +126,46 @@ static void on_guest_phase(const char *phase, void *opaque)
 	event(b, "guest", phase, "ok", NULL);
 	if (!b->o->json)
 		log_debug("guest: %s", phase);
+}
+
+/* A directory of the early appliance outside the staging area (its socket
+ * directories), journaled for `clean`. */
+static void on_early_dir(const char *dir, void *opaque)
+{
+	struct build *b = opaque;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(b->early_jid) && b->early_jid[i]; i++)
+		;
+	if (i == ARRAY_SIZE(b->early_jid) ||
+	    journal_add(b->j, &b->early_jid[i], "dir", dir, NULL) < 0) {
+		log_warn("journal: %s", i == ARRAY_SIZE(b->early_jid) ? "full" : err_msg());
+		err_clear();
+	}
+}
+
+/* The output's inspection boots its appliance (appliance.h) while the
+ * build guest runs its last step, generalises and powers off: under TCG
+ * that boot takes ~6 s, which were all after the power-off. Started once:
+ * when at most one top-level step is left (the checkpoints' plan), or at
+ * generalisation or the power-off (a build without checkpoints). */
+static void start_early(struct build *b)
+{
+	if (!b->early_ok)
+		return;
+	b->early_ok = false;
+	b->early = appliance_early_start(b->staging, on_early_dir, b);
+	if (b->early)
+		log_debug("inspection: its appliance starts now, beside the guest");
+}
+
+static void on_step_start(const struct component_step_info *info, bool changed_disk UNUSED,
+			  void *opaque)
+{
+	struct build *b = opaque;
+
+	if (info->depth == 0 && b->ck && ckpt_steps_left(b->ck) <= 1)
+		start_early(b);
 }
 
 static void on_step_done(const struct component_step_info *info, bool changed_disk,
@@ -303,6 +349,7 @@ static void doc_specs_opts(struct build *b, const struct recipe_doc *docs, size_
 	co->host_dir = b->staging;	/* clean removes it after a SIGKILL */
 	co->allow_local_sources = b->o->allow_local_sources;
 	co->progress = !b->o->json && log_get_level() >= LOG_INFO;
+	co->on_step_start = on_step_start;
 	co->on_step_done = on_step_done;
 	co->on_step_failed = on_step_failed;
 	co->opaque = b;
@@ -697,7 +744,7 @@ static int inspect_output(struct build *b, const char *disk, const char *chain)
 {
 	struct inspect_stage s = { .r = b->r, .disk = disk, .own_chain = chain,
 				   .build_dir = b->bd.path, .on_check = on_inspect_check,
-				   .opaque = b };
+				   .opaque = b, .early = b->early };
 	char *summary = NULL, *sbom;
 	size_t n = strlen(disk);
 	int r;
@@ -904,6 +951,7 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 		b->ck = (ckpt_free(b->ck), NULL);
 	}
 	b->g = g;
+	b->early_ok = gs->inspect_as && !b->o->no_inspect;
 	if (gs->generalise)
 		b->agent_in_disk = go.via == GUEST_AGENT_DISK;
 	if (ckpt_booted(b->ck, g) < 0)
@@ -917,6 +965,7 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 	}
 	stage_end(b, gs->run_stage, "ok");
 
+	start_early(b);
 	if (gs->generalise) {
 		stage_begin(b, "generalise");
 		if (generalise(b, g->ex) < 0) {
@@ -941,6 +990,12 @@ static int guest_stage(struct build *b, const struct guest_stage *gs)
 	}
 	ret = 0;
 cleanup:
+	b->early_ok = false;
+	appliance_early_free(b->early);   /* its directories are gone */
+	b->early = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(b->early_jid) && b->early_jid[i]; i++)
+		journal_release(b->j, b->early_jid[i]);
+	memset(b->early_jid, 0, sizeof(b->early_jid));
 	if (g) {
 		/* The console log belongs to the build directory. */
 		if (g->console_log && rename(g->console_log, gs->console) == 0) {

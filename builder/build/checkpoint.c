@@ -710,6 +710,11 @@ const char *ckpt_final(const struct ckpt *c)
 	return c ? c->final : NULL;
 }
 
+size_t ckpt_steps_left(const struct ckpt *c)
+{
+	return c->pos < c->plan.n ? c->plan.n - c->pos : 0;
+}
+
 size_t ckpt_saved(const struct ckpt *c)
 {
 	return c ? c->saved : 0;

@@ -210,6 +210,9 @@ void ckpt_save_final(struct ckpt *c, struct guest *g);
 /* Number of steps skipped / checkpoints saved, for the manifest and tests. */
 size_t ckpt_reused(const struct ckpt *c);
 size_t ckpt_saved(const struct ckpt *c);
+/* Top-level steps of the plan not yet done (ckpt_step_done): during a
+ * step's on_step_start, 1 means it is the last. */
+size_t ckpt_steps_left(const struct ckpt *c);
 
 /* Release the lock, free; accepts NULL. */
 void ckpt_free(struct ckpt *c);

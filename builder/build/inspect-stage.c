@@ -148,6 +148,7 @@ int inspect_stage_run(const struct inspect_stage *s, char **summary)
 	o.disk = s->disk;
 	o.format = "qcow2";
 	o.own_chain = s->own_chain;
+	o.early = s->early;
 	o.target = target_of(r);
 	o.boot = boot_of(r);
 	o.canaries = (const char *const *)ri->canaries;

@@ -31,6 +31,8 @@ struct inspect_stage {
 				       (inspect_opts.own_chain) */
 	const char *build_dir;      /* inspect.json is written there */
 	const char *sbom_path;      /* the image's SBOM (CycloneDX) goes there, or NULL */
+	struct appliance_early *early; /* an appliance started for it, or NULL
+					  (inspect_opts.early) */
 	/* Each check as it is reported (for --json events), or NULL. */
 	void (*on_check)(void *opaque, const struct inspect_check *k);
 	void *opaque;

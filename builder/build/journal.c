@@ -176,7 +176,9 @@ static int walk(int fd, const char *path, const char *rel, int *parent, const ch
 
 /* Resolve a file/dir entry's path inside the build directory, the cache or
  * a staging directory (<$TMPDIR or /var/tmp>/amiforge-build-*, owned by this
- * user) or a guest's socket directory (/tmp/amiforge-sock-*, guest.c),
+ * user) or a guest's or an early appliance's socket directory
+ * (/tmp/amiforge-sock-*, guest.c and appliance.c; libguestfs's own
+ * /tmp/libguestfs*, which an early appliance's build journals),
  * following no symlink. 1 with *parent and *leaf (see walk), 0 when
  * it is already gone, -1 refused. */
 static int resolve_entry(const char *path, int *parent, const char **leaf)
@@ -206,7 +208,8 @@ static int resolve_entry(const char *path, int *parent, const char **leaf)
 		int dfd;
 
 		if (!under(path, tmp.v[i], &rest) || (!str_startswith(rest, "amiforge-build-") &&
-							  !str_startswith(rest, "amiforge-sock-")))
+							  !str_startswith(rest, "amiforge-sock-") &&
+							  !str_startswith(rest, "libguestfs")))
 			continue;
 		/* The staging directory itself: a directory of ours, in a
 		 * sticky world-writable parent nobody else can rename it in. */

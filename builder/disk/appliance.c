@@ -6,10 +6,12 @@
 #include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "appliance.h"
 #include "appliance-pvh.h"
 #include "drivers/hypervisor/accel.h"
+#include "drivers/hypervisor/qmp.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
@@ -17,6 +19,17 @@
 /* Largest os-release, release file or fstab read (they are a few hundred
  * bytes; a hostile disk may hold anything). */
 #define SMALL_FILE_MAX (64u * 1024)
+
+/* The early appliance's placeholder drive (appliance_early_start): a
+ * scratch disk of this size, which no disk it is swapped for has. */
+#define PLACEHOLDER_SIZE (1u << 20)
+/* Its QMP socket, in the handle's temporary directory. */
+#define EARLY_QMP_SOCK "/qmp.sock"
+/* The swap: each QMP command, and the appliance's kernel seeing the
+ * placeholder go and the disk come (TCG: a second or two). */
+#define EARLY_QMP_MS 10000
+#define EARLY_SEE_MS 30000
+#define EARLY_POLL_MS 20
 
 /* The handle's private key for its temporary directory (below). */
 #define TMPDIR_KEY "amiforge_tmpdir"
@@ -51,16 +64,34 @@ static int set_append(guestfs_h *g, const char *more)
 	return r;
 }
 
-/* A handle configured for disk, not launched. libguestfs's temporary
+/* An appliance started before its disk exists (appliance_early_start). */
+struct appliance_early {
+	pthread_t thread;
+	bool joined;
+	char *parent;
+	void (*made)(const char *dir, void *opaque);
+	void *opaque;
+	guestfs_h *g;            /* launched, with the placeholder; or NULL */
+	char why[ERR_MAX];       /* when not: why */
+};
+
+/* A handle configured for disk, not launched; disk NULL: for an early
+ * appliance, with the placeholder drive and a QMP socket (QEMU's monitor,
+ * which libguestfs does not use) to swap it for the disk later: that needs
+ * libguestfs's direct backend (it runs QEMU with what guestfs_config adds).
+ * libguestfs's temporary
  * directory (its libguestfsXXXXXX, with overlays and the like) goes in one of
  * amiforge's (make_temp_dir), so the removal a signal does
  * (temp_dirs_remove_all) takes it too: the handle is never closed then. */
-static guestfs_h *handle(const char *disk, const char *format, bool readonly, const char *name)
+static guestfs_h *handle(const char *disk, const char *format, bool readonly, const char *name,
+			 const struct appliance_early *early)
 {
 	guestfs_h *g = guestfs_create();
 	const char *why;
-	char *tmp;
+	struct sockaddr_un sa;
+	char *tmp, *backend, *qmp;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int r;
 
 	if (!g) {
 		err_set("libguestfs: cannot create a handle for '%s'", name);
@@ -68,7 +99,16 @@ static guestfs_h *handle(const char *disk, const char *format, bool readonly, co
 	}
 	/* Errors are collected with guestfs_last_error(), not printed. */
 	guestfs_set_error_handler(g, NULL, NULL);
-	if (!(tmp = make_temp_dir("amiforge-appliance.", "/tmp"))) {
+	/* An early one's in its parent when its QMP socket's path fits, else
+	 * where guest.c puts a guest's sockets (and said to its owner). */
+	if (!early || !early->parent)
+		tmp = make_temp_dir("amiforge-appliance.", "/tmp");
+	else if (strlen(early->parent) + sizeof("/appliance.XXXXXX" EARLY_QMP_SOCK) <=
+		 sizeof(sa.sun_path))
+		tmp = make_temp_dir_in(early->parent, "appliance.");
+	else if ((tmp = make_temp_dir_in("/tmp", "amiforge-sock-")) && early->made)
+		early->made(tmp, early->opaque);
+	if (!tmp) {
 		guestfs_close(g);
 		return NULL;
 	}
@@ -89,8 +129,31 @@ static guestfs_h *handle(const char *disk, const char *format, bool readonly, co
 	 * LIBGUESTFS_APPEND asked for. */
 	if (set_append(g, "initcall_blacklist=piix_init") < 0)
 		goto fail;
-	if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_READONLY, readonly,
-				   GUESTFS_ADD_DRIVE_OPTS_FORMAT, format, -1) < 0)
+	if (disk) {
+		if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_READONLY, readonly,
+					   GUESTFS_ADD_DRIVE_OPTS_FORMAT, format, -1) < 0)
+			goto fail;
+		return g;
+	}
+	backend = guestfs_get_backend(g);
+	if (!backend || strcmp(backend, "direct") != 0) {
+		err_set("libguestfs '%s': an appliance started early needs the direct backend, "
+			"not '%s'", name, backend ? backend : "?");
+		free(backend);
+		appliance_abandon(g);
+		return NULL;
+	}
+	free(backend);
+	if (strchr(tmp, ',') || strlen(tmp) + sizeof(EARLY_QMP_SOCK) > sizeof(sa.sun_path)) {
+		/* QEMU's option string would split it; a socket cannot have it */
+		err_set("libguestfs '%s': no QMP socket in '%s' (a comma, or too long)", name, tmp);
+		appliance_abandon(g);
+		return NULL;
+	}
+	qmp = xasprintf("unix:%s" EARLY_QMP_SOCK ",server=on,wait=off", tmp);
+	r = guestfs_config(g, "-qmp", qmp);
+	free(qmp);
+	if (r < 0 || guestfs_add_drive_scratch(g, PLACEHOLDER_SIZE, -1) < 0)
 		goto fail;
 	return g;
 
@@ -129,14 +192,15 @@ static int launch(guestfs_h *g, const char *name)
 	return 0;
 }
 
-guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, const char *name)
+/* A handle for disk (NULL: the early appliance's placeholder) launched:
+ * appliance_open(). early: the early appliance it is for, or NULL. */
+static guestfs_h *open_launched(const char *disk, const char *format, bool readonly,
+				const char *name, const struct appliance_early *early)
 {
 	guestfs_h *g;
 	char *fixed = NULL;
 
-	if (!name)
-		name = disk;
-	if (!(g = handle(disk, format, readonly, name)))
+	if (!(g = handle(disk, format, readonly, name, early)))
 		return NULL;
 	/* The same appliance with a kernel that does not decompress itself
 	 * (appliance-pvh.h); where it cannot be had, libguestfs's own. */
@@ -144,8 +208,9 @@ guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, c
 		handle_err(g, name, "failed");
 		goto fail;
 	}
-	log_info("starting the libguestfs appliance for '%s' (%s)", name,
-		 accel_kvm_usable(NULL) ? "KVM" : fixed ? "TCG, about 15 s" : "TCG, about 20 s");
+	/* An early one starts beside a running step's output: said with --verbose. */
+	log_msg(disk ? LOG_INFO : LOG_DEBUG, "starting the libguestfs appliance for '%s' (%s)",
+		name, accel_kvm_usable(NULL) ? "KVM" : fixed ? "TCG, about 15 s" : "TCG, about 20 s");
 	if (launch(g, name) == 0)
 		goto done;
 	if (!fixed || interrupted())
@@ -157,7 +222,7 @@ guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, c
 	err_clear();
 	appliance_abandon(g);
 	appliance_pvh_forget(fixed);
-	if (!(g = handle(disk, format, readonly, name)))
+	if (!(g = handle(disk, format, readonly, name, early)))
 		goto done;
 	if (launch(g, name) < 0)
 		goto fail;
@@ -169,6 +234,248 @@ fail:
 	appliance_abandon(g);
 	free(fixed);
 	return NULL;
+}
+
+guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, const char *name)
+{
+	return open_launched(disk, format, readonly, name ? name : disk, NULL);
+}
+
+/* --- an appliance started before its disk exists ---------------------------- */
+
+static char *sockdir_of(const char *path);
+
+
+/* The socket directory of g's appliance: the path of the chardev socket on
+ * its QEMU's command line (libguestfs's own, under /tmp for root; no call
+ * names it). NULL when not found. */
+static char *qemu_sockdir(guestfs_h *g)
+{
+	struct buf b = BUF_INIT(64 * 1024);
+	char *path, *dir = NULL;
+	int pid = guestfs_get_pid(g);
+	size_t i;
+
+	if (pid <= 0) {
+		err_clear();
+		return NULL;
+	}
+	path = xasprintf("/proc/%d/cmdline", pid);
+	if (buf_read_file(&b, path) == 0) {
+		for (i = 0; i < b.len && !dir; i += strlen(b.data + i) + 1) {
+			char *p = strstr(b.data + i, "path="), *end;
+
+			if (!p)
+				continue;
+			p += 5;
+			end = p + strcspn(p, ",");
+			*end = '\0';
+			dir = sockdir_of(p);
+		}
+	}
+	err_clear();
+	buf_release(&b);
+	free(path);
+	return dir;
+}
+
+static void *early_main(void *arg)
+{
+	struct appliance_early *e = arg;
+	char *sockdir;
+
+	e->g = open_launched(NULL, NULL, false, "the output's inspection (started early)", e);
+	if (!e->g)
+		snprintf(e->why, sizeof(e->why), "%s", err_msg());
+	err_clear();
+	if (e->g && e->made && (sockdir = qemu_sockdir(e->g))) {
+		e->made(sockdir, e->opaque);
+		free(sockdir);
+	}
+	return NULL;
+}
+
+struct appliance_early *appliance_early_start(const char *parent,
+					      void (*made)(const char *dir, void *opaque),
+					      void *opaque)
+{
+	const char *env = getenv("AMIFORGE_APPLIANCE_EARLY");
+	struct appliance_early *e;
+
+	if (env && strcmp(env, "0") == 0) {
+		log_debug("appliance: none started early (AMIFORGE_APPLIANCE_EARLY=0)");
+		return NULL;
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->parent = parent ? xstrdup(parent) : NULL;
+	e->made = made;
+	e->opaque = opaque;
+	if (pthread_create(&e->thread, NULL, early_main, e) != 0) {
+		log_debug("appliance: not started early: cannot create a thread");
+		free(e->parent);
+		free(e);
+		return NULL;
+	}
+	return e;
+}
+
+static void early_join(struct appliance_early *e)
+{
+	if (!e->joined)
+		pthread_join(e->thread, NULL);
+	e->joined = true;
+}
+
+/* The appliance's kernel shows exactly one device, want, of size bytes
+ * (want NULL: none at all). false with *ok false on an error (recorded):
+ * the device of that size came up under another name. */
+static bool sees(guestfs_h *g, const char *want, uint64_t size, bool *ok)
+{
+	char **devs = guestfs_list_devices(g);
+	bool yes = false;
+	int64_t n;
+
+	*ok = devs != NULL;
+	if (!devs) {
+		handle_err(g, "list_devices", "failed");
+		return false;
+	}
+	if (!want) {
+		yes = !devs[0];
+	} else if (devs[0] && !devs[1]) {
+		n = guestfs_blockdev_getsize64(g, devs[0]);
+		if (n < 0) {
+			*ok = false;
+			handle_err(g, "blockdev_getsize64", "failed");
+		} else if ((uint64_t)n == size && strcmp(devs[0], want) != 0) {
+			*ok = false;
+			err_set("the disk came up as %s, not %s", devs[0], want);
+		} else {
+			yes = (uint64_t)n == size;
+		}
+	}
+	strv_free(devs);
+	return yes;
+}
+
+/* Poll until the appliance shows want (sees()) or the bound passes. */
+static int wait_seen(guestfs_h *g, const char *want, uint64_t size)
+{
+	int64_t deadline = now_ms() + EARLY_SEE_MS;
+	bool ok;
+
+	while (!sees(g, want, size, &ok)) {
+		if (!ok)
+			return -1;
+		if (now_ms() >= deadline)
+			return err_set("the appliance did not see %s within %d s", want ? want :
+				       "its placeholder go", EARLY_SEE_MS / 1000);
+		usleep(EARLY_POLL_MS * 1000);
+	}
+	return 0;
+}
+
+/* The placeholder's device in QEMU (query-block): the one drive with a
+ * device that is not libguestfs's "appliance". NULL when not exactly one. */
+static const char *placeholder_qdev(json_t *blocks)
+{
+	const char *found = NULL;
+	size_t i, n = 0;
+	json_t *b;
+
+	json_array_foreach(blocks, i, b) {
+		const char *dev = json_string_value(json_object_get(b, "device"));
+		const char *qdev = json_string_value(json_object_get(b, "qdev"));
+
+		if (qdev && (!dev || strcmp(dev, "appliance") != 0)) {
+			found = qdev;
+			n++;
+		}
+	}
+	return n == 1 ? found : NULL;
+}
+
+/* Swap the placeholder for disk (qcow2, opened writable: an overlay its
+ * caller made; its backing chain as its header names it) over QMP: the
+ * placeholder's device deleted and seen gone, disk added as a node and a
+ * SCSI disk on libguestfs's controller, seen as /dev/sda of size bytes
+ * (the name a single drive has; fstab specs are resolved to it). */
+static int swap_disk(guestfs_h *g, const char *disk, uint64_t size)
+{
+	const char *tmp = guestfs_get_private(g, TMPDIR_KEY);
+	char *path = xasprintf("%s" EARLY_QMP_SOCK, tmp ? tmp : "");
+	struct qmp q;
+	json_t *blocks = NULL;
+	const char *qdev;
+	int ret = -1;
+
+	qmp_init(&q, -1);
+	if (size == PLACEHOLDER_SIZE) {
+		err_set("the disk is the placeholder's size");
+		goto cleanup;
+	}
+	if (qmp_connect(&q, path) < 0 || qmp_handshake(&q, now_ms() + EARLY_QMP_MS) < 0 ||
+	    qmp_call(&q, "query-block", NULL, EARLY_QMP_MS, &blocks) < 0)
+		goto cleanup;
+	if (!(qdev = placeholder_qdev(blocks))) {
+		err_set("QMP: no single placeholder drive");
+		goto cleanup;
+	}
+	if (qmp_call(&q, "device_del", json_pack("{s:s}", "id", qdev), EARLY_QMP_MS, NULL) < 0 ||
+	    wait_seen(g, NULL, 0) < 0 ||
+	    qmp_call(&q, "blockdev-add",
+		     json_pack("{s:s, s:s, s:{s:b, s:b}, s:{s:s, s:s}}", "driver", "qcow2",
+			       "node-name", "amiforge-disk", "cache", "direct", 0, "no-flush", 1,
+			       "file", "driver", "file", "filename", disk),
+		     EARLY_QMP_MS, NULL) < 0 ||
+	    qmp_call(&q, "device_add",
+		     json_pack("{s:s, s:s, s:s}", "driver", "scsi-hd", "drive", "amiforge-disk",
+			       "id", "amiforge-disk"), EARLY_QMP_MS, NULL) < 0 ||
+	    wait_seen(g, "/dev/sda", size) < 0)
+		goto cleanup;
+	ret = 0;
+
+cleanup:
+	json_decref(blocks);
+	qmp_release(&q);
+	free(path);
+	return ret;
+}
+
+guestfs_h *appliance_early_take(struct appliance_early *e, const char *disk, uint64_t size,
+				const char *name)
+{
+	guestfs_h *g;
+	int64_t t0 = now_ms();
+
+	if (!e)
+		return NULL;
+	early_join(e);
+	g = e->g;
+	e->g = NULL;
+	if (!g) {
+		log_debug("appliance: none started early (%s)", e->why);
+		return NULL;
+	}
+	if (swap_disk(g, disk, size) < 0) {
+		log_debug("appliance: the one started early did not take '%s' (%s)", name, err_msg());
+		err_clear();
+		appliance_abandon(g);
+		return NULL;
+	}
+	log_info("inspect: the appliance started during the build has the disk (waited %.1f s)",
+		 (double)(now_ms() - t0) / 1000.0);
+	return g;
+}
+
+void appliance_early_free(struct appliance_early *e)
+{
+	if (!e)
+		return;
+	early_join(e);
+	appliance_abandon(e->g);
+	free(e->parent);
+	free(e);
 }
 
 int appliance_close(guestfs_h *g, const char *disk)

@@ -28,6 +28,43 @@
  * disk under it). NULL on failure (error recorded, naming it). */
 guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, const char *name);
 
+/* An appliance started before its disk exists, to have its boot (seconds
+ * under TCG) behind something else: a build starts one for the output's
+ * inspection while its guest runs the last step and powers off.
+ *
+ *	struct appliance_early *e = appliance_early_start(dir, NULL, NULL);  // a thread launches it
+ *	... the disk is written ...
+ *	g = appliance_early_take(e, overlay, size, name);      // waits for the launch
+ *	if (!g) g = appliance_open(overlay, "qcow2", false, name);
+ *	appliance_early_free(e);
+ *
+ * It boots with a placeholder drive (libguestfs launches none without one)
+ * and QEMU's QMP monitor; take swaps the placeholder for the disk over QMP
+ * and waits until the appliance's kernel shows the disk as /dev/sda, as
+ * appliance_open's does. Needs libguestfs's direct backend (the default).
+ * Its temporary directory (with the QMP socket) goes in parent (NULL:
+ * $TMPDIR): a build's staging directory, which `amiforge clean` removes
+ * after a SIGKILL; where the socket's path would be too long there, in
+ * /tmp/amiforge-sock-XXXXXX. made (may be NULL) is told, from the launching
+ * thread, each directory it has outside parent, for the same reason: that
+ * one when made, and once launched, the socket directory libguestfs made
+ * (/tmp/libguestfsXXXXXX for root; a SIGKILL during the launch leaves it).
+ * NULL when no thread could be made or AMIFORGE_APPLIANCE_EARLY=0 (a build
+ * goes on without). */
+struct appliance_early *appliance_early_start(const char *parent,
+					      void (*made)(const char *dir, void *opaque),
+					      void *opaque);
+/* Wait for the launch and give the appliance disk (a qcow2 opened
+ * writable: the caller's overlay, its backing as its header says), of size
+ * bytes (virtual). The handle is the caller's, as appliance_open's. NULL
+ * when it did not launch or the swap failed (said at --verbose, nothing
+ * recorded: the caller opens one the usual way, which records what fails).
+ * e NULL: NULL. */
+guestfs_h *appliance_early_take(struct appliance_early *e, const char *disk, uint64_t size,
+				const char *name);
+/* Join its thread and stop the appliance if not taken. NULL is accepted. */
+void appliance_early_free(struct appliance_early *e);
+
 /* Unmount everything and shut the appliance down cleanly (so writes reach
  * the disk), then close it. -1 (error recorded) when shutdown failed; the
  * handle is closed either way. NULL is accepted. */

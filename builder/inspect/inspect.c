@@ -92,7 +92,11 @@ int inspect_run(const struct inspect_opts *opts, struct inspect_report **out)
 
 	if (make_overlay(di.path, di.format, &tmpdir, &overlay) < 0)
 		goto cleanup;
-	c.g = appliance_open(overlay, "qcow2", false, opts->disk);
+	c.g = appliance_early_take(opts->early, overlay, di.virtual_size, opts->disk);
+	json_object_set_new(rep->facts, "appliance", json_string(c.g ? "started early" :
+							       "started for the inspection"));
+	if (!c.g)
+		c.g = appliance_open(overlay, "qcow2", false, opts->disk);
 	if (!c.g)
 		goto cleanup;
 	/* The devices and file systems, listed once; nothing left mounted. */

@@ -17,6 +17,8 @@
 
 #include "compat.h"
 
+struct appliance_early;
+
 /* Where the disk is going: the rules differ (ImportImage runs AWS's own OS
  * and bootloader checks, ImportSnapshot and EBS direct take blocks as-is). */
 enum inspect_target {
@@ -62,6 +64,10 @@ struct inspect_opts {
 	 * while it is flattened into disk). Not admitted (admit.h: amiforge's
 	 * own files are never admitted again); disk names it everywhere. */
 	const char *own_chain;
+	/* Non-NULL: an appliance started before the disk was written
+	 * (appliance_early_start), given the disk; when it cannot take it, one
+	 * is started as usual. Still the caller's (appliance_early_free). */
+	struct appliance_early *early;
 };
 
 #define INSPECT_OPTS_INIT { .target = INSPECT_FOR_IMPORT_SNAPSHOT, .boot = INSPECT_BOOT_ANY }

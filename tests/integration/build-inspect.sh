@@ -112,6 +112,11 @@ check "build-inspect: the canary is in no report" \
 	bash -c "! grep -qF '$CANARY' '$bd/inspect.json' '$m' '$dir/a.err' '$dir/a.out'"
 check_eq "build-inspect: amiforge's own files: none in the output" \
 	"$(python3 -c "import json; r=json.load(open('$bd/inspect.json')); print(next(c['status'] for c in r['checks'] if c['id']=='clean.amiforge'))")" pass
+# Its appliance booted while the guest ran the (only, so last) step and
+# powered off, and was given the disk then (appliance.h appliance_early_*):
+# the three findings above were read through it.
+check_eq "build-inspect: the inspection's appliance was started early" \
+	"$(jq -r .facts.appliance "$bd/inspect.json")" "started early"
 
 # 2. The same with the three checks skipped: passes, skips recorded, published.
 r2=$(recipe skip '  skip: [clean.credentials, clean.canary, clean.host-credentials]')
@@ -122,6 +127,8 @@ check_eq "build-inspect: skipped checks let the build pass (exit 0)" "$rc" 0
 bd=$(ls -d "$dir"/b2/leaky-1.0.0-* 2>/dev/null | head -n 1)
 m=$bd/manifest.json
 check_eq "build-inspect: reused the generalised checkpoint (no build guest)" "$(stage_of "$m" boot)" reused
+check_eq "build-inspect: no guest ran: the appliance started for the inspection" \
+	"$(jq -r .facts.appliance "$bd/inspect.json")" "started for the inspection"
 echo "# inspect stage: $(mj "$m" "m['inspect']['seconds']") s with the whole-tree search; build $(mj "$m" "round(sum(s.get('seconds', 0) for s in m['stages']))") s"
 check_eq "build-inspect: inspect then publish ok" "$(stage_of "$m" inspect) $(stage_of "$m" publish)" "ok ok"
 check_eq "build-inspect: skips recorded with where the recipe asked" \

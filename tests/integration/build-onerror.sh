@@ -168,6 +168,19 @@ rc=$(cat "$dir/rc" 2>/dev/null)
 bd=$(ls -d "$dir"/b1/onerr-1.0.0-* 2>/dev/null | head -n 1)
 check_eq "ask: the build fails after 'abort' (exit 1)" "$rc" 1
 [ "$rc" = 1 ] || tail -n 30 "$dir/tty" | sed 's/^/    | /'
+# Five, the last step, started the inspection's appliance (build.c
+# start_early); the build ended without inspecting: it is stopped, its
+# directory gone (the kept guest is the build's; the appliance is not).
+check "ask: the inspection's appliance, started at the last step, was started" \
+	grep -q "inspection: its appliance starts now" "$bd/build.log"
+check_eq "ask: ... and stopped when the build failed (no QEMU with its QMP socket)" \
+	"$(pgrep -c -f 'qemu-system.*-qmp unix:.*/qmp\.sock,server=on')" 0
+check_eq "ask: ... its directory removed" "$(find "$dir/tmp" -name 'appliance.*' | wc -l)" 0
+sock=$(sed -n 's|^+ \([0-9]*\) dir \(/tmp/libguestfs[A-Za-z0-9]*\)$|\1 \2|p' "$bd/journal" | head -n 1)
+check "ask: ... libguestfs's socket directory for it was journaled (for clean, after a SIGKILL)" \
+	test -n "$sock"
+check "ask: ... and is gone" test ! -e "${sock#* }"
+check "ask: ... and released in the journal" grep -qx -- "- ${sock%% *}" "$bd/journal"
 check_eq "ask: questions and answers" "$(tr '\n' '|' <"$dir/asked")" \
 	"attach-while-asking 0|Two r|Three r|Three c|Five a|"
 tty=$(tr -d '\r' <"$dir/tty")

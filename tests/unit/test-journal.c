@@ -416,6 +416,38 @@ static void test_hostile(void)
 			free(inner);
 		}
 	}
+	/* An early appliance's socket directories (appliance.h): ours, by the
+	 * names guest.c and libguestfs give them, and nothing else in /tmp. */
+	journal_close(j);
+	{
+		char *sdir = xasprintf("%s/sockdirs-test", tmpdir), *sj = xasprintf("%s/journal", sdir);
+
+		mkdir(sdir, 0700);
+		j = journal_open(sj);
+		free(sdir);
+		free(sj);
+	}
+	if (j) {
+		char sock[] = "/tmp/amiforge-sock-XXXXXX", gfs[] = "/tmp/libguestfsXXXXXX";
+		char other[] = "/tmp/amiforge-unit-other-XXXXXX";
+
+		if (mkdtemp(sock) && mkdtemp(gfs) && mkdtemp(other)) {
+			char *s = xasprintf("%s/guestfsd.sock", gfs);
+
+			write_file_atomic(s, "", 0, 0600);
+			journal_add(j, NULL, "dir", sock, NULL);
+			journal_add(j, NULL, "dir", gfs, NULL);
+			journal_add(j, NULL, "dir", other, NULL);
+			CHECK(journal_cleanup(j, false, NULL, &ok, &bad) < 0 && ok == 2 && bad == 1 &&
+			      !exists(sock) && !exists(gfs) && exists(other),
+			      "socket directories: amiforge-sock-* and libguestfs* released, another "
+			      "name in /tmp refused (ok %u bad %u)", ok, bad);
+			free(s);
+		}
+		remove_tree(sock);
+		remove_tree(gfs);
+		remove_tree(other);
+	}
 	journal_close(j);
 	free(bdir);
 	free(jp);
