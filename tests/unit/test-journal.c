@@ -50,6 +50,19 @@ static pid_t spawn_sleep(void)
 	return r.pid;
 }
 
+/* A journal of its own in tmpdir/name (NULL when it cannot be opened). */
+static struct journal *fresh_journal(const char *name)
+{
+	char *sdir = xasprintf("%s/%s", tmpdir, name), *sj = xasprintf("%s/journal", sdir);
+	struct journal *j;
+
+	mkdir(sdir, 0700);
+	j = journal_open(sj);
+	free(sdir);
+	free(sj);
+	return j;
+}
+
 static char *file_text(const char *path)
 {
 	struct buf b = BUF_INIT(1 << 20);
@@ -381,14 +394,7 @@ static void test_hostile(void)
 
 	/* Staging directories: ours are released, another user's are not. */
 	journal_close(j);
-	{
-		char *sdir = xasprintf("%s/staging-test", tmpdir), *sj = xasprintf("%s/journal", sdir);
-
-		mkdir(sdir, 0700);
-		j = journal_open(sj);
-		free(sdir);
-		free(sj);
-	}
+	j = fresh_journal("staging-test");
 	if (j) {
 		char ours[] = "/tmp/amiforge-build-unit-XXXXXX";
 		char theirs[] = "/tmp/amiforge-build-unit-XXXXXX";
@@ -419,14 +425,7 @@ static void test_hostile(void)
 	/* An early appliance's socket directories (appliance.h): ours, by the
 	 * names guest.c and libguestfs give them, and nothing else in /tmp. */
 	journal_close(j);
-	{
-		char *sdir = xasprintf("%s/sockdirs-test", tmpdir), *sj = xasprintf("%s/journal", sdir);
-
-		mkdir(sdir, 0700);
-		j = journal_open(sj);
-		free(sdir);
-		free(sj);
-	}
+	j = fresh_journal("sockdirs-test");
 	if (j) {
 		char sock[] = "/tmp/amiforge-sock-XXXXXX", gfs[] = "/tmp/libguestfsXXXXXX";
 		char other[] = "/tmp/amiforge-unit-other-XXXXXX";
