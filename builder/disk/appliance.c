@@ -79,10 +79,10 @@ struct appliance_early {
  * appliance, with the placeholder drive and a QMP socket (QEMU's monitor,
  * which libguestfs does not use) to swap it for the disk later: that needs
  * libguestfs's direct backend (it runs QEMU with what guestfs_config adds).
- * libguestfs's temporary
- * directory (its libguestfsXXXXXX, with overlays and the like) goes in one of
- * amiforge's (make_temp_dir), so the removal a signal does
- * (temp_dirs_remove_all) takes it too: the handle is never closed then. */
+ * libguestfs's temporary directory (its libguestfsXXXXXX, with overlays and
+ * the like) goes in one of amiforge's (make_temp_dir), so the removal a
+ * signal does (temp_dirs_remove_all) takes it too: the handle is never
+ * closed then. */
 static guestfs_h *handle(const char *disk, const char *format, bool readonly, const char *name,
 			 const struct appliance_early *early)
 {
