@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "builder/guest/agent-client.h"
+#include "builder/guest/guest.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
@@ -1034,8 +1035,29 @@ static int ex_hash_file(struct executor *ex, const char *path, const char *algo,
 	return 0;
 }
 
+/* A reboot waits for the boot's jobs to end first (guest.h
+ * GUEST_BOOT_DONE_SH, bounded; at once when they have): a step runs before
+ * cloud-init's stages are done (the agent serves early), and a reboot then
+ * would cut the running stage short, leaving out what it writes once per
+ * instance (Debian's grub-pc debconf selections, among others). Said, not
+ * fatal, when the wait fails. */
 static int ex_reboot(struct executor *ex, int64_t timeout_ms)
 {
+	static const char *const argv[] = { "/bin/sh", "-c", GUEST_BOOT_DONE_SH, NULL };
+	struct exec_req req = { .argv = argv, .timeout_ms = (GUEST_BOOT_DONE_S + 10) * 1000,
+				.capture_max = 1024 };
+	struct exec_result res;
+	int64_t t0 = now_ms();
+
+	memset(&res, 0, sizeof(res));
+	if (ex_exec(ex, &req, &res) < 0 || res.timed_out) {
+		log_debug("reboot: the boot's end not waited for (%s)",
+			  err_isset() ? err_msg() : "timed out");
+		err_clear();
+	} else {
+		log_debug("reboot: the boot's jobs ended %" PRId64 " ms before it", now_ms() - t0);
+	}
+	exec_result_release(&res);
 	return agent_reboot(A(ex), timeout_ms);
 }
 
