@@ -25,6 +25,16 @@ disk="$bd/output/demo-1.0.0.qcow2"
 check "build: output disk written" test -s "$disk"
 check "build: output is a standalone qcow2 (no backing file)" qcow2_standalone "$disk"
 check_eq "build: base image unchanged" "$(sha256sum <"$base")" "$sum_before"
+# Steps run before cloud-init's stages end (the agent serves early); the
+# demo's reboot waits for them to end, so what cloud-init's config stage
+# writes once per instance is in the output as it was before issue 16:
+# here, its grub_dpkg module's debconf selection for grub-pc.
+grub_selection() {
+	guestfish --ro --format=qcow2 -a "$disk" -i cat /var/cache/debconf/config.dat |
+		grep -qx 'Name: grub-pc/install_devices'
+}
+check "build: cloud-init's config stage ended before the reboot (grub-pc's debconf selection)" \
+	grub_selection
 
 m="$bd/manifest.json"
 check "build: manifest says succeeded" \
