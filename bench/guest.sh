@@ -27,9 +27,12 @@
 # convert of the overlay chain; Packer: the same qemu-img convert as a
 # shell-local post-processor, since use_backing_file turns its compaction off).
 #
-# Per run: amiforge full build (--no-cache), amiforge rebuild with only the
-# Last step changed (checkpoints reused), Packer full build, Packer build
-# with the same change (Packer has no reuse: a full build again).
+# Per run: amiforge full build (--no-cache), the flatten of its checkpoint
+# chain against a one-layer overlay (5c), amiforge rebuild with only the
+# Last step changed (checkpoints reused), the same rebuild again with the
+# saved guest states removed (a boot from the deepest checkpoint's disk:
+# 5b), Packer full build, Packer build with the same change (Packer has no
+# reuse: a full build again).
 #
 #   bench/guest.sh            (BENCH_RUNS=N, BENCH_ONLY=..., BENCH_ROWS=file)
 set -u
@@ -269,6 +272,9 @@ PY
 #               uptime on that line, minus the guest's booting event
 #   first_boot  s, amiforge only: the guest booting (its --json event) to
 #               the First step's end: 1a from power-on, against floor_boot
+#   boot_run    s, amiforge only: the guest booting (its --json event) to
+#               the first step that ran (its Success event): First in a
+#               full build, Last in a rebuild (measure 5b)
 metrics() {
 	$PY - "$@" <<'PY'
 import datetime, json, re, statistics, sys
@@ -276,7 +282,7 @@ kind, path = sys.argv[1], sys.argv[2]
 toe = sys.argv[3] if len(sys.argv) > 3 else None
 toelog = sys.argv[4] if len(sys.argv) > 4 else None
 nan = float("nan")
-floor_step = floor_boot = first_boot = booting = nan
+floor_step = floor_boot = first_boot = booting = boot_run = nan
 t = {}
 init = init_up = total = rss = pss = start = nan
 status = None
@@ -320,6 +326,7 @@ first = t.get("First", nan)
 step_ms = nan
 if kind == "amiforge":
     first = nan
+    boot_run = min(t.values(), default=nan) - booting
     def ts(x):
         return datetime.datetime.strptime(x, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
             tzinfo=datetime.timezone.utc).timestamp()
@@ -347,7 +354,7 @@ if kind == "amiforge":
     # /init" at init, when the guest's uptime was init_up).
     floor_boot += init - init_up - booting
 print(" ".join(f"{x:.3f}" for x in (first, first - init, cycle, step_ms, blob, total, rss, pss,
-                                     floor_step, floor_boot, first_boot)))
+                                     floor_step, floor_boot, first_boot, boot_run)))
 PY
 }
 
@@ -402,13 +409,63 @@ write_component v1
 AMIFORGE_CACHE_DIR="$S/cache" "$AMIFORGE" cache fetch "$S/recipe.yaml" >/dev/null 2>&1 ||
 	blog "cache fetch failed (the first build will digest the base)"
 
-: >"$S/af-full" >"$S/af-re" >"$S/pk-full" >"$S/pk-re"
+# af_flatten: measure 5c, on the full build just made. Its generalised
+# checkpoint's chain (the base, the agent layer, the checkpoint layers left
+# after merging, the generalised top: what the build's flatten stage reads)
+# against a one-layer overlay of the same content (the top copied, then
+# rebased onto the base, which copies in what the layers between hold):
+# the flatten's own command (qemu-img convert -f qcow2 -O qcow2) on each,
+# in turn. Prints "chain one" in s (nan where it failed).
+af_flatten() {
+	local top base fmt chain tc=nan to=nan
+	read -r top base < <($PY - "$S/cache/checkpoints" <<'PY'
+import glob, json, os, sys
+recs = []
+for f in glob.glob(os.path.join(sys.argv[1], "*.json")):
+    try:
+        r = json.load(open(f))
+    except ValueError:
+        continue
+    if r.get("step") == "(generalised)":
+        recs.append((r.get("created", 0), r["layer"], r["base"]))
+if recs:
+    print(*max(recs)[1:])
+PY
+)
+	if [ -n "$top" ] && [ -f "$top" ]; then
+		fmt=$(qemu-img info --output=json "$base" | $PY -c 'import json,sys; print(json.load(sys.stdin)["format"])')
+		cp "$top" "$S/one.qcow2"
+		if qemu-img rebase -q -f qcow2 -F "$fmt" -b "$base" "$S/one.qcow2"; then
+			rm -f "$S/flat.qcow2"
+			tc=$(secs qemu-img convert -q -f qcow2 -O qcow2 -- "$top" "$S/flat.qcow2")
+			mv "$S/flat.qcow2" "$S/flat-chain.qcow2" 2>/dev/null
+			to=$(secs qemu-img convert -q -f qcow2 -O qcow2 -- "$S/one.qcow2" "$S/flat.qcow2")
+			qemu-img compare -q "$S/flat-chain.qcow2" "$S/flat.qcow2" ||
+				{ blog "flatten: the chain and the one layer differ"; tc=nan; }
+		fi
+		chain=$(qemu-img info --backing-chain "$top" | grep -c '^image:')
+		blog "flatten: $chain images in the chain ($tc s), one layer ($to s)"
+	else
+		blog "flatten: no generalised checkpoint in the cache"
+	fi
+	rm -f "$S/one.qcow2" "$S/flat.qcow2" "$S/flat-chain.qcow2"
+	echo "$tc $to"
+}
+
+: >"$S/af-full" >"$S/af-re" >"$S/pk-full" >"$S/pk-re" >"$S/af-cold" >"$S/af-flat"
 # BENCH_SIDES (development): "amiforge", "packer" or both (default).
 sides=${BENCH_SIDES:-amiforge packer}
 for run in $(seq 1 "$BENCH_RUNS"); do
 	if [[ " $sides " == *" amiforge "* ]]; then
 		af_build "af-full-$run" v1 --no-cache >>"$S/af-full"
+		want 5 && af_flatten >>"$S/af-flat"
 		$need_rebuild && af_build "af-re-$run" "v2-run$run" >>"$S/af-re"
+		# Measure 5b: the same rebuild with its saved guest state gone,
+		# so the guest boots from the deepest checkpoint's disk.
+		if $need_rebuild; then
+			rm -f "$S"/cache/checkpoints/layers/*.state
+			af_build "af-cold-$run" "v3-run$run" >>"$S/af-cold"
+		fi
 	fi
 	if $have_packer && [[ " $sides " == *" packer "* ]]; then
 		pk_build "pk-full-$run" v1 >>"$S/pk-full"
@@ -437,6 +494,11 @@ want 2 && row 2b "  same, amiforge exec only (no checkpoint)" "$(med "$S/af-full
 want 3 && row 3 "host → guest 256 MiB file" "$(med "$S/af-full" 5)" "$(pkv "$S/pk-full" 5)" s "$P" "$(n "$S/af-full" 5)" "$(n "$S/pk-full" 5)"
 want 4 && row 4 "full build, end to end" "$(med "$S/af-full" 6)" "$(pkv "$S/pk-full" 6)" s "$P" "$(n "$S/af-full" 6)" "$(n "$S/pk-full" 6)"
 want 5 && row 5 "rebuild, last step changed" "$(med "$S/af-re" 6)" "$(pkv "$S/pk-re" 6)" s "$P" "$(n "$S/af-re" 6)" "$(n "$S/pk-re" 6)"
+# Target 3 of issue 16: the boot from the deepest checkpoint within 10 % of
+# the boot from the base (ratio >= 0.91), the flatten of the 55-step build's
+# chain within 1.2x of a one-layer overlay's (ratio >= 0.83).
+want 5 && row 5b "  boot from the deepest checkpoint (disk only) vs from the base: booting → first step run" "$(med "$S/af-cold" 12)" "$(med "$S/af-full" 12)" s "boot from the base" "$(n "$S/af-cold" 12)" "$(n "$S/af-full" 12)"
+want 5 && row 5c "  flatten the 55-step build's checkpoint chain vs a one-layer overlay" "$(med "$S/af-flat" 1)" "$(med "$S/af-flat" 2)" s "one-layer overlay" "$(n "$S/af-flat" 1)" "$(n "$S/af-flat" 2)"
 want 8 && row 8a "peak RSS during a build (VmHWM)" "$(med "$S/af-full" 7)" "$(pkv "$S/pk-full" 7)" MiB "$P" "$(n "$S/af-full" 7)" "$(n "$S/pk-full" 7)"
 want 8 && row 8a\' "  same as PSS (shared pages split)" "$(med "$S/af-full" 8)" "$(pkv "$S/pk-full" 8)" MiB "$P" "$(n "$S/af-full" 8)" "$(n "$S/pk-full" 8)"
 exit 0
