@@ -75,6 +75,17 @@ struct appliance_early {
 	char why[ERR_MAX];       /* when not: why */
 };
 
+/* Say dir to the early appliance's owner (its made callback): one call at a
+ * time, from the launching thread or the one watching it (watch_main). */
+static void early_made(const struct appliance_early *e, const char *dir)
+{
+	static pthread_mutex_t made_lock = PTHREAD_MUTEX_INITIALIZER;
+
+	pthread_mutex_lock(&made_lock);
+	e->made(dir, e->opaque);
+	pthread_mutex_unlock(&made_lock);
+}
+
 /* A handle configured for disk, not launched; disk NULL: for an early
  * appliance, with the placeholder drive and a QMP socket (QEMU's monitor,
  * which libguestfs does not use) to swap it for the disk later: that needs
@@ -107,7 +118,7 @@ static guestfs_h *handle(const char *disk, const char *format, bool readonly, co
 		 sizeof(sa.sun_path))
 		tmp = make_temp_dir_in(early->parent, "appliance.");
 	else if ((tmp = make_temp_dir_in("/tmp", "amiforge-sock-")) && early->made)
-		early->made(tmp, early->opaque);
+		early_made(early, tmp);
 	if (!tmp) {
 		guestfs_close(g);
 		return NULL;
@@ -244,7 +255,7 @@ guestfs_h *appliance_open(const char *disk, const char *format, bool readonly, c
 /* --- an appliance started before its disk exists ---------------------------- */
 
 static char *sockdir_of(const char *path);
-
+static unsigned own_sockdirs(void (*fn)(const char *dir, void *arg), void *arg);
 
 /* The socket directory of g's appliance: the path of the chardev socket on
  * its QEMU's command line (libguestfs's own, under /tmp for root; no call
@@ -279,18 +290,100 @@ static char *qemu_sockdir(guestfs_h *g)
 	return dir;
 }
 
+/* The early appliance's socket directory is said to its owner (made) as
+ * soon as it exists, not when the launch ends seconds later: a SIGKILL
+ * during the launch leaves it to the owner's journal, not in /tmp. libguestfs
+ * names it to no one before guestfs_launch() returns, but it binds a socket
+ * there milliseconds after making it: a thread beside the launch looks
+ * through this process's sockets (own_sockdirs) for a directory that was
+ * not there before, every EARLY_POLL_MS until one is or the launch ends. */
+#define WATCH_KNOWN_MAX 8
+struct sock_watch {
+	struct appliance_early *e;
+	pthread_mutex_t lock;
+	bool done;                      /* the launch returned */
+	char known[WATCH_KNOWN_MAX][sizeof(((struct sockaddr_un *)0)->sun_path)];
+					/* socket directories before it */
+	unsigned nknown;
+	char *found;                    /* the new one, said to made */
+};
+
+static void watch_known(const char *dir, void *arg)
+{
+	struct sock_watch *w = arg;
+
+	if (w->nknown < WATCH_KNOWN_MAX)
+		snprintf(w->known[w->nknown++], sizeof(w->known[0]), "%s", dir);
+}
+
+static void watch_new(const char *dir, void *arg)
+{
+	struct sock_watch *w = arg;
+	unsigned i;
+
+	for (i = 0; i < w->nknown && strcmp(w->known[i], dir) != 0; i++)
+		;
+	if (i == w->nknown && !w->found) {
+		w->found = xstrdup(dir);
+		early_made(w->e, dir);
+	}
+}
+
+static void *watch_main(void *arg)
+{
+	struct sock_watch *w = arg;
+
+	for (;;) {
+		bool done;
+
+		pthread_mutex_lock(&w->lock);
+		done = w->done;
+		pthread_mutex_unlock(&w->lock);
+		if (done)
+			break;
+		own_sockdirs(watch_new, w);
+		if (w->found)
+			break;
+		usleep(EARLY_POLL_MS * 1000);
+	}
+	return NULL;
+}
+
 static void *early_main(void *arg)
 {
 	struct appliance_early *e = arg;
+	struct sock_watch *w = e->made ? xcalloc(1, sizeof(*w)) : NULL;
+	pthread_t t;
+	bool watching = false;
 	char *sockdir;
 
+	if (w) {
+		w->e = e;
+		pthread_mutex_init(&w->lock, NULL);
+		own_sockdirs(watch_known, w);
+		watching = pthread_create(&t, NULL, watch_main, w) == 0;
+	}
 	e->g = open_launched(NULL, NULL, false, "the output's inspection (started early)", e);
 	if (!e->g)
 		snprintf(e->why, sizeof(e->why), "%s", err_msg());
 	err_clear();
-	if (e->g && e->made && (sockdir = qemu_sockdir(e->g))) {
-		e->made(sockdir, e->opaque);
+	if (watching) {
+		pthread_mutex_lock(&w->lock);
+		w->done = true;
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(t, NULL);
+	}
+	/* Not seen during the launch (no thread, or the directory's sockets
+	 * already gone): from its QEMU's command line. */
+	if (e->g && w && (sockdir = qemu_sockdir(e->g))) {
+		if (!w->found || strcmp(w->found, sockdir) != 0)
+			early_made(e, sockdir);
 		free(sockdir);
+	}
+	if (w) {
+		pthread_mutex_destroy(&w->lock);
+		free(w->found);
+		free(w);
 	}
 	return NULL;
 }
@@ -574,9 +667,10 @@ static char *sockdir_of(const char *path)
 	return xstrndup(path, n);
 }
 
-/* Remove the socket directories of this process's appliances; how many
- * distinct ones its sockets name (removed now or before). */
-static unsigned remove_own_sockdirs(void)
+/* Call fn once for each socket directory of this process's appliances (the
+ * directories its sockets name: a listener and the connection it accepted
+ * name the same one); how many there are. */
+static unsigned own_sockdirs(void (*fn)(const char *dir, void *arg), void *arg)
 {
 	uint64_t ino[OWN_SOCKETS_MAX];
 	size_t nino = own_sockets(ino, OWN_SOCKETS_MAX), lines = 0;
@@ -592,7 +686,6 @@ static unsigned remove_own_sockdirs(void)
 		char *field[8], *save = NULL, *dir;
 		size_t nf = 0, i;
 		uint64_t v;
-		struct stat sb;
 		const char *base;
 
 		if (!strchr(line, '\n'))
@@ -606,19 +699,28 @@ static unsigned remove_own_sockdirs(void)
 			;
 		if (i == nino || !(dir = sockdir_of(field[7])))
 			continue;
-		/* A listener and the connection it accepted name the same one. */
 		base = strrchr(dir, '/') + 1;
 		for (i = 0; i < nseen && strcmp(seen[i], base) != 0; i++)
 			;
-		if (i == nseen && nseen < OWN_SOCKETS_MAX)
+		if (i == nseen && nseen < OWN_SOCKETS_MAX) {
 			snprintf(seen[nseen++], sizeof(seen[0]), "%s", base);
-		/* Ours, made by libguestfs: a directory, no link. */
-		if (lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid())
-			remove_tree(dir);
+			fn(dir, arg);
+		}
 		free(dir);
 	}
 	fclose(f);
 	return nseen;
+}
+
+/* own_sockdirs()'s fn: remove one, where it is ours as libguestfs made it
+ * (a directory, no link). */
+static void remove_sockdir(const char *dir, void *arg)
+{
+	struct stat sb;
+
+	(void)arg;
+	if (lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid())
+		remove_tree(dir);
 }
 
 void appliance_remove_sockdirs(void)
@@ -634,7 +736,7 @@ void appliance_remove_sockdirs(void)
 	 * socket milliseconds after it made the directory, a shutdown closes
 	 * the handle well under a second after its connection. */
 	for (;;) {
-		n = remove_own_sockdirs();
+		n = own_sockdirs(remove_sockdir, NULL);
 		pthread_mutex_lock(&live_lock);
 		if (n >= live || now_ms() >= end) {
 			pthread_mutex_unlock(&live_lock);

@@ -20,7 +20,9 @@
 #      disk has every step's result (Three used Two's restored output);
 #      chains still at most 3 deep
 #   4. --no-cache and SIGINT during boot: no checkpoint used, nothing left
-#   5. SIGKILL during boot, then `amiforge clean`: nothing left
+#   5. SIGKILL during boot, then `amiforge clean`: nothing left; again
+#      while the inspection's appliance launches: its socket directory in
+#      /tmp goes too
 #   6. cache prune removes every checkpoint and layer
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/build.sh"
@@ -288,6 +290,38 @@ check "checkpoint: SIGKILL left a live journal to clean" journal_has_live "$bd6"
 "$AMIFORGE" clean "$bd6" >"$dir/clean6" 2>&1
 check_eq "checkpoint: clean after SIGKILL succeeds" "$?" 0
 nothing_left "checkpoint: SIGKILL then clean" "$bd6"
+
+# 5b. SIGKILL while the inspection's appliance launches (started early, as
+# the last step starts), then clean: libguestfs's socket directory for it,
+# in /tmp, was journaled as soon as it existed (appliance.c's watch), not
+# when the launch ended (seconds later under TCG), and clean removes it.
+socks_before=$(ls -d /tmp/libguestfs?????? 2>/dev/null)
+new_sockdir() { comm -13 <(echo "$socks_before") <(ls -d /tmp/libguestfs?????? 2>/dev/null) | head -n 1; }
+"$AMIFORGE" build "$dir/r/recipe.yaml" --output "$dir/b7" --json >"$dir/ev7" 2>"$dir/err7" &
+pid=$!
+pids="$pids\|$pid"
+sd=
+for ((i = 0; i < 6000 && ${#sd} == 0; i++)); do
+	kill -0 $pid 2>/dev/null || break
+	sd=$(new_sockdir)
+	[ -n "$sd" ] || sleep 0.05
+done
+bd7=$(ls -d "$dir"/b7/ckpt-1.0.0-* 2>/dev/null | head -n 1)
+# Two seconds for the journal to name it (the launch takes longer here).
+for ((i = 0; i < 40; i++)); do
+	[ -n "$sd" ] && grep -q " dir $sd\$" "$bd7/journal" 2>/dev/null && break
+	sleep 0.05
+done
+launched=$(grep -c '"name":"flatten"' "$dir/ev7")
+kill -KILL $pid
+wait $pid
+check "checkpoint: SIGKILL at the appliance's launch: its socket directory appeared" test -n "$sd"
+check_eq "checkpoint: ... before the flatten stage (the appliance started early)" "$launched" 0
+check "checkpoint: ... and the journal named it" grep -q " dir $sd\$" "$bd7/journal"
+"$AMIFORGE" clean "$bd7" >"$dir/clean7" 2>&1
+check_eq "checkpoint: clean after that SIGKILL succeeds" "$?" 0
+check "checkpoint: ... and removed the socket directory" test ! -e "$sd"
+nothing_left "checkpoint: SIGKILL at the appliance's launch, then clean" "$bd7"
 
 # 6. Prune.
 "$AMIFORGE" cache prune >"$dir/prune" 2>&1
