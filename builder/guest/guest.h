@@ -43,10 +43,11 @@ struct journal;
  * (`cloud-init status --wait` alone may answer at once between two of
  * them). $boot_ended is then 1 when systemd says the boot ended (running
  * or degraded), empty otherwise or without systemd. A wait that passed its
- * bound marks the boot (GUEST_BOOT_UNFINISHED, in /run: gone at the next
- * boot), and the later waits of that boot look once instead of waiting as
- * long again: a unit that never finishes starting costs the bound once, not
- * once per wait. For vm.wait_for_cloud_init, the checkpoint before the
+ * bound (timeout's status 124; nothing else: systemd "offline", where it is
+ * not the init, marks nothing) marks the boot (GUEST_BOOT_UNFINISHED, in
+ * /run: gone at the next boot), and the later waits of that boot look once
+ * instead of waiting as long again: a unit that never finishes starting
+ * costs the bound once, not once per wait. For vm.wait_for_cloud_init, the checkpoint before the
  * last step, a reboot (executor-agent.c) and generalisation. */
 #define GUEST_BOOT_DONE_S 300
 #define GUEST_STR_(x) #x
@@ -56,8 +57,9 @@ struct journal;
 	"boot_ended=\n" \
 	"if command -v systemctl >/dev/null; then\n" \
 	"  if [ -e " GUEST_BOOT_UNFINISHED " ]; then boot_end=$(systemctl is-system-running 2>/dev/null)\n" \
-	"  else boot_end=$(timeout " GUEST_STR(GUEST_BOOT_DONE_S) " systemctl is-system-running --wait 2>/dev/null); fi\n" \
-	"  case $boot_end in running|degraded) boot_ended=1 ;; *) : >" GUEST_BOOT_UNFINISHED " 2>/dev/null ;; esac\n" \
+	"  else boot_end=$(timeout " GUEST_STR(GUEST_BOOT_DONE_S) " systemctl is-system-running --wait 2>/dev/null) ||\n" \
+	"    [ $? -ne 124 ] || : >" GUEST_BOOT_UNFINISHED " 2>/dev/null; fi\n" \
+	"  case $boot_end in running|degraded) boot_ended=1 ;; esac\n" \
 	"fi\n"
 
 enum guest_agent_via {
