@@ -47,8 +47,9 @@ struct journal;
  * not the init, marks nothing) marks the boot (GUEST_BOOT_UNFINISHED, in
  * /run: gone at the next boot), and the later waits of that boot look once
  * instead of waiting as long again: a unit that never finishes starting
- * costs the bound once, not once per wait. For vm.wait_for_cloud_init, the checkpoint before the
- * last step, a reboot (executor-agent.c) and generalisation. */
+ * costs the bound once, not once per wait. For vm.wait_for_cloud_init, the
+ * checkpoint before the last step, a reboot (executor-agent.c) and
+ * generalisation. */
 #define GUEST_BOOT_DONE_S 300
 #define GUEST_STR_(x) #x
 #define GUEST_STR(x) GUEST_STR_(x)
